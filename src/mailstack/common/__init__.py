@@ -1,1 +1,2 @@
-"""TODO: filled by its issue."""
+"""What several protocols share: CRLF line framing with limits, the S:/C: trace,
+TLS contexts and certificates, SASL, the TCP line-server base."""

@@ -1,0 +1,148 @@
+"""The TCP service base shared by the SMTP, POP3 and IMAP servers.
+
+A `TcpService` listens on one address (implicit TLS when its listen name says
+so), bounds the number of concurrent sessions, and runs `session(io)` for
+each connection. `SessionIO` wraps the stream with the idle timeout, the
+trace and the STARTTLS upgrade. Only `server.py` modules use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from mailstack.common.trace import SessionTrace
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+
+
+class IdleTimeout(Exception):
+    """The peer sent nothing for longer than the idle timeout."""
+
+
+class SessionIO:
+    __slots__ = ("reader", "writer", "peer", "local", "trace", "idle_timeout", "tls_active")
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        trace: SessionTrace,
+        idle_timeout: float,
+        tls_active: bool,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        local = writer.get_extra_info("sockname") or ("?", 0)
+        self.peer: tuple[str, int] = (peer[0], peer[1])
+        self.local: tuple[str, int] = (local[0], local[1])
+        self.trace = trace
+        self.idle_timeout = idle_timeout
+        self.tls_active = tls_active
+
+    async def read(self) -> bytes:
+        """Whatever has arrived (b"" at EOF); IdleTimeout after the idle limit."""
+        try:
+            return await asyncio.wait_for(self.reader.read(READ_SIZE), self.idle_timeout)
+        except asyncio.TimeoutError:
+            raise IdleTimeout() from None
+        except (ConnectionError, ssl.SSLError, OSError):
+            return b""
+
+    def write(self, data: bytes) -> None:
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def drain(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.drain()
+
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        await self.drain()
+        await self.writer.start_tls(context)
+        self.tls_active = True
+
+    async def close(self) -> None:
+        if not self.writer.is_closing():
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.drain()
+            self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+
+
+class TcpService:
+    """Subclasses set `protocol` and implement `session()` (and `refuse()`)."""
+
+    protocol = "tcp"
+    implicit_tls_names: frozenset[str] = frozenset()
+
+    def __init__(self, node: Node, name: str, host: str, port: int) -> None:
+        self.node = node
+        self.name = name
+        self.host = host
+        self.port = port
+        self.implicit_tls = name in self.implicit_tls_names
+        self.bound: list[tuple[str, int]] = []
+        self._server: asyncio.base_events.Server | None = None
+        self._sessions: set[asyncio.Task[Any]] = set()
+
+    # Subclass hooks
+    max_sessions: int = 500
+    idle_timeout: float = 300.0
+
+    async def session(self, io: SessionIO) -> None:
+        raise NotImplementedError
+
+    async def refuse(self, io: SessionIO) -> None:
+        """Too many sessions: say so in the protocol's words, then close."""
+
+    async def start(self) -> None:
+        ctx = self.node.tls.server_context() if self.implicit_tls else None
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, ssl=ctx, limit=READ_SIZE, reuse_address=True
+        )
+        self.bound = [s.getsockname()[:2] for s in self._server.sockets]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._sessions):
+            task.cancel()
+        if self._sessions:
+            await asyncio.wait(self._sessions, timeout=5)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        trace = self.node.tracer.session(self.protocol, f"{peer[0]}:{peer[1]}")
+        io = SessionIO(reader, writer, trace, self.idle_timeout, self.implicit_tls)
+        self._sessions.add(task)
+        try:
+            if len(self._sessions) > self.max_sessions:
+                await self.refuse(io)
+                return
+            await self.session(io)
+        except (IdleTimeout, asyncio.CancelledError):
+            pass
+        except (ConnectionError, ssl.SSLError):
+            pass
+        except Exception:
+            log.exception("%s session from %s failed", self.protocol, peer)
+        finally:
+            self._sessions.discard(task)
+            trace.close()
+            await io.close()
