@@ -1,0 +1,271 @@
+"""From a query's bytes to a reply's bytes, or to the work a reply needs.
+
+``QueryHandler.handle`` takes one DNS message as received (RFC 1035 §4.1) and
+returns the wire reply, ``None`` for a silent drop, or an event the service
+completes with I/O (recursion, zone transfer, UPDATE, NOTIFY). No sockets
+here; the clock is an argument.
+
+The hot path answers repeated standard queries from precomputed wire replies
+keyed by the query's bytes after its ID, so a cache hit costs a dict lookup
+and a concatenation. Anything unusual takes the full parse.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsig
+
+from mailstack.dns.authority import Authority, fill
+
+HEADER = struct.Struct("!HHHHHH")
+OUR_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
+CLASSIC_UDP = 512  # RFC 1035 §4.2.1
+TCP_MAX = 65535
+QR = 0x8000
+OPT_TAIL = b"\x00\x00\x29"  # root owner name, TYPE 41 (RFC 6891 §6.1.2)
+
+
+@dataclass(slots=True)
+class Recurse:
+    """Resolve the query for an allowed client (RFC 1034 §4.3.1, RA=1)."""
+
+    query: dns.message.Message
+    max_size: int
+    cache_key: bytes | None
+
+
+@dataclass(slots=True)
+class Transfer:
+    """An AXFR or IXFR over TCP (RFC 5936, RFC 1995)."""
+
+    query: dns.message.Message
+
+
+@dataclass(slots=True)
+class Update:
+    """A dynamic UPDATE (RFC 2136)."""
+
+    query: dns.message.Message
+
+
+@dataclass(slots=True)
+class Notify:
+    """A NOTIFY from a primary (RFC 1996)."""
+
+    query: dns.message.Message
+
+
+Event = bytes | Recurse | Transfer | Update | Notify | None
+
+
+class QueryHandler:
+    """Answers queries for an ``Authority``; hands recursion and the rest on."""
+
+    def __init__(
+        self,
+        authority: Authority,
+        *,
+        may_recurse: Callable[[str], bool] = lambda client: False,
+        keyring: dict[dns.name.Name, dns.tsig.Key] | None = None,
+        payload: int = OUR_PAYLOAD,
+        answer_cache_size: int = 65536,
+    ) -> None:
+        self.authority = authority
+        self.may_recurse = may_recurse
+        self.keyring = keyring or {}
+        self.payload = payload
+        self._cache_size = answer_cache_size
+        self._generation = authority.generation
+        # (recursion offered, tcp) -> query bytes after the ID -> reply after the ID
+        self._answers: dict[tuple[bool, bool], dict[bytes, bytes]] = {}
+        # query bytes after the ID -> (reply after the ID, valid until)
+        self._recursive: dict[bytes, tuple[bytes, float]] = {}
+
+    def handle(self, wire: bytes, client: str, *, tcp: bool = False, now: float = 0.0) -> Event:
+        if len(wire) < HEADER.size:
+            return None  # nothing to answer to: no ID to echo
+        if wire[2] & 0x80:
+            return None  # a response: never answer one (no reflection loops)
+        if self._generation != self.authority.generation:
+            self._answers.clear()
+            self._generation = self.authority.generation
+        key = wire[2:]
+        ra = self.may_recurse(client)
+        answers = self._answers.get((ra, tcp))
+        if answers is not None:
+            cached = answers.get(key)
+            if cached is not None:
+                return wire[:2] + cached
+        if ra:
+            hit = self._recursive.get(key)
+            if hit is not None and hit[1] > now:
+                return wire[:2] + hit[0]
+        return self._handle_slow(wire, key, client, ra, tcp)
+
+    def remember_recursive(self, key: bytes, reply: bytes, valid_until: float) -> None:
+        """Keep a recursive reply for reuse until ``valid_until`` (TTLs then age)."""
+        if len(self._recursive) >= self._cache_size:
+            self._recursive.clear()
+        self._recursive[key] = (reply[2:], valid_until)
+
+    # -- the full parse -----------------------------------------------------
+
+    def _handle_slow(self, wire: bytes, key: bytes, client: str, ra: bool, tcp: bool) -> Event:
+        try:
+            query = dns.message.from_wire(wire, keyring=self.keyring)
+        except (
+            dns.tsig.PeerError,
+            dns.message.UnknownTSIGKey,
+            dns.tsig.BadSignature,
+            dns.tsig.BadTime,
+        ):
+            # RFC 8945 §5.2: an unverifiable request gets NOTAUTH, unsigned.
+            return header_only(wire, dns.rcode.NOTAUTH)
+        except (dns.exception.DNSException, ValueError, IndexError):
+            return header_only(wire, dns.rcode.FORMERR)
+        opcode = query.opcode()
+        if opcode == dns.opcode.UPDATE:
+            return Update(query)
+        if opcode == dns.opcode.NOTIFY:
+            return Notify(query)
+        if opcode != dns.opcode.QUERY:
+            # RFC 1035 §4.1.1: an opcode we do not implement.
+            return _error(query, dns.rcode.NOTIMP)
+        if len(query.question) != 1 or query.answer:
+            return _error(query, dns.rcode.FORMERR)
+        if query.edns > 0:
+            # RFC 6891 §6.1.3: an unknown version gets BADVERS with our version.
+            response = dns.message.make_response(query, our_payload=self.payload)
+            response.use_edns(0, 0, self.payload)
+            response.set_rcode(dns.rcode.BADVERS)
+            return response.to_wire()
+        question = query.question[0]
+        max_size = TCP_MAX if tcp else udp_size(query, self.payload)
+        if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
+            if tcp:
+                return Transfer(query)
+            if question.rdtype == dns.rdatatype.AXFR:
+                return _error(query, dns.rcode.FORMERR)  # RFC 5936 §4.2: TCP only
+            zone = self.authority.zones.get(question.name)
+            if zone is None:
+                return _error(query, dns.rcode.NOTAUTH)
+            # RFC 1995 §2: over UDP, the current SOA alone says "use TCP".
+            response = dns.message.make_response(query, our_payload=self.payload)
+            response.flags |= dns.flags.AA
+            response.answer = [zone.soa]
+            return response.to_wire(max_size=max_size, prefer_truncation=True)
+        lookup = None
+        if question.rdclass == dns.rdataclass.IN and question.rdtype not in _META_TYPES:
+            lookup = self.authority.lookup(question.name, question.rdtype)
+        if lookup is None:
+            if ra and query.flags & dns.flags.RD and question.rdclass == dns.rdataclass.IN:
+                cacheable = not query.had_tsig
+                return Recurse(query, max_size, key if cacheable else None)
+            return _error(query, dns.rcode.REFUSED, ra=ra)
+        response = dns.message.make_response(query, our_payload=self.payload)
+        if ra:
+            response.flags |= dns.flags.RA
+        fill(response, lookup)
+        reply = render(response, max_size, glue_required=lookup.referral)
+        if not query.had_tsig:
+            answers = self._answers.setdefault((ra, tcp), {})
+            if len(answers) >= self._cache_size:
+                answers.clear()
+            answers[key] = reply[2:]
+        return reply
+
+
+_META_TYPES = frozenset(
+    {
+        dns.rdatatype.OPT,
+        dns.rdatatype.TSIG,
+        dns.rdatatype.TKEY,
+        dns.rdatatype.MAILA,
+        dns.rdatatype.MAILB,
+    }
+)
+
+
+def udp_size(query: dns.message.Message, ours: int = OUR_PAYLOAD) -> int:
+    """The largest UDP reply the client accepts (RFC 6891 §6.2.5; 512 without EDNS)."""
+    if query.edns < 0:
+        return CLASSIC_UDP
+    return max(CLASSIC_UDP, min(query.payload, ours))
+
+
+def render(response: dns.message.Message, max_size: int, *, glue_required: bool = False) -> bytes:
+    """The reply's wire form, truncated with TC=1 when it does not fit.
+
+    RFC 2181 §9: dropping additional data does not set TC, except required
+    glue of a referral (RFC 9471 §3); a truncated answer has TC=1 so the client
+    retries over TCP (RFC 7766 §5).
+    """
+    try:
+        return response.to_wire(max_size=max_size)
+    except dns.exception.TooBig:
+        pass
+    additional = response.additional
+    response.additional = []
+    try:
+        wire = response.to_wire(max_size=max_size)
+    except dns.exception.TooBig:
+        response.additional = additional
+        wire = b""
+    if wire and not glue_required:
+        return wire
+    response.answer = []
+    response.authority = []
+    response.additional = []
+    response.flags |= dns.flags.TC
+    return response.to_wire(max_size=max_size)
+
+
+def _error(query: dns.message.Message, rcode: int, *, ra: bool = False) -> bytes:
+    response = dns.message.make_response(query)
+    if ra:
+        response.flags |= dns.flags.RA
+    response.set_rcode(rcode)
+    return response.to_wire()
+
+
+def header_only(wire: bytes, rcode: int) -> bytes:
+    """A bare header echoing the ID and opcode, for queries we cannot parse."""
+    ident, flags = struct.unpack_from("!HH", wire)
+    flags = QR | (flags & 0x7900) | rcode  # keep OPCODE and RD
+    return HEADER.pack(ident, flags, 0, 0, 0, 0)
+
+
+class RateLimiter:
+    """At most ``rate`` UDP queries per second from one client address.
+
+    Over the limit, queries are dropped silently (the client retries or gives
+    up); a spoofed source cannot turn us into an amplifier. The table is
+    cleared each second, so its size is bounded by one second of clients.
+    """
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._second = -1
+        self._counts: dict[str, int] = {}
+
+    def allow(self, client: str, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._counts.clear()
+        count = self._counts.get(client, 0) + 1
+        self._counts[client] = count
+        return count <= self.rate
