@@ -1,1 +1,41 @@
-"""TODO: filled by its issue."""
+"""Parse a message once, at delivery: envelope, body structure, searchable text.
+
+The store calls ``parse(raw)`` once per delivered or appended message and keeps
+``ParsedMessage.to_bytes()``; IMAP FETCH/SEARCH, POP3 and webmail read it back
+with ``ParsedMessage.from_bytes()`` and answer by slicing the raw bytes at the
+stored offsets, never parsing again.
+
+Implements the reading side of:
+
+* RFC 5322 Internet Message Format (header fields, folding, address lists,
+  group syntax, the obsolete syntax of §4);
+* RFC 2045 MIME part one (Content-Type, Content-Transfer-Encoding, defaults),
+  RFC 2046 part two (multipart boundaries, digest, message/rfc822),
+  RFC 2047 encoded words (``decode_header``), RFC 2183 Content-Disposition,
+  RFC 2231 parameter continuations and charsets, RFC 3282 Content-Language,
+  RFC 2557 Content-Location, RFC 1864 Content-MD5;
+* RFC 6532 UTF-8 header fields and RFC 6532 §3.7 message/global;
+* RFC 3501 §7.4.2 ENVELOPE and BODYSTRUCTURE fields, §6.4.5 section numbers.
+"""
+
+from mailstack.mime.address import Address, parse_address_list
+from mailstack.mime.encoded_words import decode_header
+from mailstack.mime.envelope import Envelope
+from mailstack.mime.message import MAX_DEPTH, MAX_PARTS, TEXT_CAP, ParsedMessage, parse
+from mailstack.mime.part import Part
+from mailstack.mime.text import part_text, transfer_decode
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PARTS",
+    "TEXT_CAP",
+    "Address",
+    "Envelope",
+    "ParsedMessage",
+    "Part",
+    "decode_header",
+    "parse",
+    "parse_address_list",
+    "part_text",
+    "transfer_decode",
+]

@@ -1,0 +1,178 @@
+"""Address lists as RFC 3501 §7.4.2 ENVELOPE address structures.
+
+RFC 5322 §3.4 address-list (with the §4.4 obsolete forms: routes, empty list
+elements, phrases with dots). Group syntax becomes the RFC 3501 markers: a
+group start has ``host`` None and ``mailbox`` the group name; the group end
+has both None. Display names stay raw (encoded words undecoded), as RFC 3501
+requires; quoted strings lose their quotes and escapes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+class Address(NamedTuple):
+    name: str | None
+    adl: str | None
+    mailbox: str | None
+    host: str | None
+
+
+_TOKEN = re.compile(
+    r"""
+     (?P<ws>[ \t\r\n]+)
+    |(?P<quoted>"(?:[^"\\]|\\.)*"?)
+    |(?P<literal>\[(?:[^\]\\]|\\.)*\]?)
+    |(?P<comment>\()
+    |(?P<special>[<>@,;:.])
+    |(?P<atom>[^ \t\r\n"()<>@,;:.\[\]\\]+)
+    |(?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+# A token: (kind, text, start, end). Kinds: "q" quoted, "a" atom or literal,
+# or the special character itself.
+_Tok = tuple[str, str, int, int]
+
+
+def _skip_comment(value: str, pos: int) -> int:
+    depth = 0
+    length = len(value)
+    while pos < length:
+        char = value[pos]
+        if char == "\\":
+            pos += 2
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    return length
+
+
+def _tokens(value: str) -> list[_Tok]:
+    tokens: list[_Tok] = []
+    pos = 0
+    length = len(value)
+    while pos < length:
+        match = _TOKEN.match(value, pos)
+        if match is None:
+            break
+        kind = match.lastgroup
+        if kind == "comment":
+            pos = _skip_comment(value, pos)
+            continue
+        end = match.end()
+        text = match.group()
+        if kind == "quoted":
+            tokens.append(("q", text, pos, end))
+        elif kind == "special":
+            tokens.append((text, text, pos, end))
+        elif kind in ("atom", "literal", "other"):
+            tokens.append(("a", text, pos, end))
+        pos = end
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    inner = text[1:-1] if len(text) >= 2 and text.endswith('"') else text[1:]
+    return re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL)
+
+
+def _phrase(tokens: list[_Tok]) -> str | None:
+    """The display name: words with their original spacing, quotes removed."""
+    if not tokens:
+        return None
+    out: list[str] = []
+    previous_end = -1
+    for kind, text, start, end in tokens:
+        if out and start > previous_end:
+            out.append(" ")
+        out.append(_unquote(text) if kind == "q" else text)
+        previous_end = end
+    return "".join(out)
+
+
+def _addr_spec(tokens: list[_Tok]) -> tuple[str | None, str | None, str | None]:
+    """``(adl, mailbox, host)`` from the tokens of a route-addr or addr-spec."""
+    adl = None
+    colon = next((i for i, tok in enumerate(tokens) if tok[0] == ":"), -1)
+    if colon >= 0 and tokens and tokens[0][0] in ("@", ","):
+        # RFC 5322 §4.4 obs-route: "@a,@b:" before the addr-spec.
+        adl = "".join(tok[1] for tok in tokens[:colon])
+        tokens = tokens[colon + 1 :]
+    at = max((i for i, tok in enumerate(tokens) if tok[0] == "@"), default=-1)
+    local = tokens if at < 0 else tokens[:at]
+    domain = [] if at < 0 else tokens[at + 1 :]
+    mailbox = "".join(tok[1] for tok in local) or None
+    host = "".join(tok[1] for tok in domain)
+    return adl, mailbox, host
+
+
+def _mailbox(tokens: list[_Tok], angle: list[_Tok] | None, angle_at: int) -> Address | None:
+    if angle is not None:
+        adl, mailbox, host = _addr_spec(angle)
+        name = _phrase(tokens[:angle_at])
+    else:
+        if not tokens:
+            return None
+        adl, mailbox, host = _addr_spec(tokens)
+        name = None
+    if mailbox is None and not host:
+        return None
+    return Address(name, adl, mailbox or "", host)
+
+
+def parse_address_list(value: str) -> list[Address]:
+    """Parse an address list; never raises, skips what is not an address."""
+    tokens = _tokens(value)
+    result: list[Address] = []
+    in_group = False
+    current: list[_Tok] = []
+    angle: list[_Tok] | None = None
+    angle_at = 0
+    index = 0
+    count = len(tokens)
+
+    def flush() -> None:
+        address = _mailbox(current, angle, angle_at)
+        if address is not None:
+            result.append(address)
+
+    while index < count:
+        token = tokens[index]
+        kind = token[0]
+        if kind == "<":
+            end = index + 1
+            while end < count and tokens[end][0] != ">":
+                end += 1
+            if angle is None:
+                angle = tokens[index + 1 : end]
+                angle_at = len(current)
+            index = end + 1
+            continue
+        if kind == "," :
+            flush()
+            current, angle = [], None
+        elif kind == ":" and not in_group and angle is None:
+            result.append(Address(None, None, _phrase(current) or "", None))
+            in_group = True
+            current = []
+        elif kind == ";" and in_group:
+            flush()
+            result.append(Address(None, None, None, None))
+            in_group = False
+            current, angle = [], None
+        elif angle is None:
+            current.append(token)
+        index += 1
+    flush()
+    if in_group:
+        result.append(Address(None, None, None, None))
+    return result

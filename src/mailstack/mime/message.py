@@ -1,0 +1,271 @@
+"""Parse a message once, at delivery; read the result back without parsing.
+
+``parse`` walks the raw bytes once (RFC 5322 header, RFC 2045/2046 MIME
+structure), records offsets, the RFC 3501 ENVELOPE and BODYSTRUCTURE fields
+and the searchable text; ``ParsedMessage.to_bytes``/``from_bytes`` store it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from mailstack.mime.encoded_words import decode_header
+from mailstack.mime.envelope import Envelope
+from mailstack.mime.params import (
+    parse_content_type,
+    parse_disposition,
+    parse_language,
+    strip_comments,
+)
+from mailstack.mime.part import Part
+from mailstack.mime.scanner import HeaderScan, field_value, scan_header, split_multipart
+from mailstack.mime.text import searchable_text
+
+MAX_DEPTH = 50
+"""Nesting (multipart and message/rfc822) beyond which parts are opaque leaves."""
+MAX_PARTS = 10_000
+"""Entities parsed per message; later parts of a multipart are not indexed."""
+TEXT_CAP = 1024 * 1024
+"""Characters of decoded body text kept for SEARCH BODY/TEXT."""
+
+_FORMAT = 1
+# RFC 2045 §5.2: "Content-type: text/plain; charset=us-ascii" is the default.
+_DEFAULT_PARAMS = (("charset", "us-ascii"),)
+
+
+def _count_lines(raw: bytes, start: int, end: int) -> int:
+    """Body lines for RFC 3501 body-fld-lines; an unterminated last line counts."""
+    if start >= end:
+        return 0
+    count = raw.count(b"\n", start, end)
+    return count if raw[end - 1] == 10 else count + 1
+
+
+def _fields(raw: bytes, scan: HeaderScan) -> list[tuple[str, str]]:
+    return [(name, field_value(raw, colon, end)) for name, _, colon, end in scan.fields]
+
+
+def _sent_date(fields: list[tuple[str, str]]) -> datetime | None:
+    value = next((value for name, value in fields if name == "date"), None)
+    if value is None:
+        return None
+    try:
+        sent = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # RFC 5322 §3.3: "-0000" means the zone is unknown; parsedate_to_datetime
+    # then returns a naive datetime, which we read as UTC.
+    return sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)
+
+
+class _Parser:
+    def __init__(self, raw: bytes, max_depth: int, max_parts: int) -> None:
+        self.raw = raw
+        self.max_depth = max_depth
+        self.parts_left = max_parts
+
+    def entity(self, start: int, end: int, depth: int, in_digest: bool) -> tuple[Part, HeaderScan]:
+        raw = self.raw
+        self.parts_left -= 1
+        scan = scan_header(raw, start, end)
+        content: dict[str, tuple[int, int]] = {}
+        for name, _, colon, field_end in scan.fields:
+            if name.startswith("content-") and name not in content:
+                content[name] = (colon, field_end)
+
+        def value(name: str) -> str | None:
+            where = content.get(name)
+            return None if where is None else field_value(raw, where[0], where[1])
+
+        content_type = value("content-type")
+        parsed = parse_content_type(content_type) if content_type is not None else None
+        if parsed is not None:
+            maintype, subtype, params = parsed
+        elif content_type is None and in_digest:
+            # RFC 2046 §5.1.5: in a digest the default type is message/rfc822.
+            maintype, subtype, params = "message", "rfc822", []
+        else:
+            maintype, subtype, params = "text", "plain", list(_DEFAULT_PARAMS)
+
+        encoding = value("content-transfer-encoding")
+        encoding = strip_comments(encoding).strip() if encoding is not None else ""
+        disposition = value("content-disposition")
+        language = value("content-language")
+        location = value("content-location")
+        md5 = value("content-md5")
+
+        body_start = scan.body_start
+        children: list[Part] = []
+        message: Part | None = None
+        envelope: Envelope | None = None
+        lines: int | None = None
+        nested = maintype == "multipart" or (
+            maintype == "message" and subtype in ("rfc822", "global"))
+        if nested and (depth >= self.max_depth or self.parts_left <= 0):
+            # Too deep or too many parts: an opaque leaf, still a valid BODYSTRUCTURE.
+            maintype, subtype, params = "application", "octet-stream", []
+        elif maintype == "multipart":
+            boundary = next((v for k, v in params if k == "boundary"), "")
+            if not boundary:
+                # RFC 2046 §5.1.1: the boundary parameter is required.
+                maintype, subtype, params = "text", "plain", list(_DEFAULT_PARAMS)
+            else:
+                children = self.children(body_start, end, depth, boundary, subtype == "digest")
+        elif maintype == "message" and subtype in ("rfc822", "global"):
+            message, inner_scan = self.entity(body_start, end, depth + 1, False)
+            envelope = Envelope.from_fields(_fields(raw, inner_scan))
+        if maintype in ("text", "message"):
+            lines = _count_lines(raw, body_start, end)
+
+        part = Part(
+            header_start=start,
+            header_end=scan.header_end,
+            body_start=body_start,
+            body_end=end,
+            headers=[(name, s, e) for name, s, _, e in scan.fields],
+            maintype=maintype,
+            subtype=subtype,
+            params=params,
+            id=value("content-id"),
+            description=value("content-description"),
+            encoding=encoding or "7BIT",
+            lines=lines,
+            md5=md5,
+            disposition=parse_disposition(disposition) if disposition is not None else None,
+            language=parse_language(language) if language is not None else None,
+            location="".join(location.split()) if location is not None else None,
+            children=children,
+            message=message,
+            message_envelope=envelope,
+        )
+        return part, scan
+
+    def children(self, start: int, end: int, depth: int, boundary: str,
+                 digest: bool) -> list[Part]:
+        ranges = split_multipart(self.raw, start, end, boundary.encode("utf-8", "replace"))
+        if not ranges:
+            # No delimiter at all: one headerless text part holding the whole
+            # body, since RFC 3501 body-type-mpart needs at least one body.
+            return [Part(start, start, start, end, params=list(_DEFAULT_PARAMS),
+                         lines=_count_lines(self.raw, start, end))]
+        parts: list[Part] = []
+        for part_start, part_end in ranges:
+            if self.parts_left <= 0:
+                break
+            parts.append(self.entity(part_start, part_end, depth + 1, digest)[0])
+        return parts
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """What FETCH, SEARCH and webmail need of a message, without its bytes.
+
+    ``fields`` holds the top-level header fields as ``(lowercase name, raw
+    unfolded value)`` in order; ``headers`` their offsets (see Part).
+    """
+
+    size: int
+    root: Part
+    envelope: Envelope
+    fields: list[tuple[str, str]]
+    text: str
+    sent_date: datetime | None
+
+    @property
+    def headers(self) -> list[tuple[str, int, int]]:
+        return self.root.headers
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a top-level field, RFC 2047 decoded, for searching."""
+        key = name.lower()
+        return [decode_header(value) for field_name, value in self.fields if field_name == key]
+
+    def header_value(self, name: str) -> str | None:
+        """The first value of a top-level field, decoded, or None."""
+        key = name.lower()
+        for field_name, value in self.fields:
+            if field_name == key:
+                return decode_header(value)
+        return None
+
+    def section(self, path: tuple[int, ...]) -> Part | None:
+        return self.root.section(path)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            [
+                _FORMAT, self.size, self.root.to_list(), self.envelope.to_list(),
+                self.fields, self.text,
+                None if self.sent_date is None else self.sent_date.isoformat(),
+            ],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ParsedMessage:
+        version, size, root, envelope, fields, text, sent = json.loads(data)
+        if version != _FORMAT:
+            raise ValueError(f"unknown parsed-message format {version}")
+        return cls(
+            size=size,
+            root=Part.from_list(root),
+            envelope=Envelope.from_list(envelope),
+            fields=[(name, value) for name, value in fields],
+            text=text,
+            sent_date=None if sent is None else datetime.fromisoformat(sent),
+        )
+
+    def prepend(self, header_lines: bytes) -> ParsedMessage:
+        """The parse of ``header_lines + raw``, computed without the raw bytes.
+
+        *header_lines* must be whole header fields, each ending in a line
+        ending, and no Content-* field (those would change the structure):
+        trace fields such as Return-Path and Delivered-To. The result equals
+        ``parse(header_lines + raw)`` unless raw itself begins with
+        whitespace (which would continue the last prepended field).
+        """
+        length = len(header_lines)
+        if length == 0:
+            return self
+        scan = scan_header(header_lines, 0, length)
+        if scan.header_end != length or not header_lines.endswith(b"\n"):
+            raise ValueError("prepend takes complete header fields only")
+        added = _fields(header_lines, scan)
+        if any(name.startswith("content-") for name, _ in added):
+            raise ValueError("prepend cannot add Content-* fields")
+        root = self.root.shifted(length)
+        root = replace(
+            root,
+            header_start=0,
+            headers=[(name, start, end) for name, start, _, end in scan.fields] + root.headers,
+        )
+        fields = added + self.fields
+        return ParsedMessage(
+            size=self.size + length,
+            root=root,
+            envelope=Envelope.from_fields(fields),
+            fields=fields,
+            text=self.text,
+            sent_date=_sent_date(fields),
+        )
+
+
+def parse(raw: bytes, *, max_depth: int = MAX_DEPTH, max_parts: int = MAX_PARTS,
+          text_cap: int = TEXT_CAP) -> ParsedMessage:
+    """Parse a whole message (RFC 5322 + MIME); never raises, bounded work."""
+    raw = bytes(raw)
+    parser = _Parser(raw, max_depth, max_parts)
+    root, scan = parser.entity(0, len(raw), 0, False)
+    fields = _fields(raw, scan)
+    return ParsedMessage(
+        size=len(raw),
+        root=root,
+        envelope=Envelope.from_fields(fields),
+        fields=fields,
+        text=searchable_text(raw, root, text_cap),
+        sent_date=_sent_date(fields),
+    )

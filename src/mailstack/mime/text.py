@@ -1,0 +1,60 @@
+"""Decoded body text for RFC 3501 §6.4.4 SEARCH BODY/TEXT and webmail.
+
+Content-Transfer-Encoding (RFC 2045 §6) is undone and the charset applied,
+best effort: a wrong charset or broken base64 gives replacement characters,
+never an error. HTML is reduced to its text.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+
+from mailstack.mime.encoded_words import charset_decode
+from mailstack.mime.part import Part
+
+_HTML_DROP = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def transfer_decode(body: bytes, encoding: str) -> bytes:
+    """Undo a Content-Transfer-Encoding; unknown encodings pass through."""
+    name = encoding.strip().lower()
+    if name == "base64":
+        data = _BASE64_JUNK.sub(b"", body)
+        data = data[: len(data) - len(data) % 4]
+        try:
+            return binascii.a2b_base64(data)
+        except binascii.Error:
+            return b""
+    if name == "quoted-printable":
+        return binascii.a2b_qp(body)
+    return body
+
+
+def part_text(raw: bytes, part: Part, limit: int) -> str:
+    """The decoded text of one text/* leaf, at most about *limit* characters."""
+    body = raw[part.body_start : part.body_end]
+    if len(body) > 4 * limit + 4:
+        body = body[: 4 * limit + 4]
+    text = charset_decode(transfer_decode(body, part.encoding), part.param("charset") or "")
+    if part.subtype == "html":
+        text = html.unescape(_HTML_TAG.sub(" ", _HTML_DROP.sub(" ", text)))
+    return text[:limit]
+
+
+def searchable_text(raw: bytes, root: Part, cap: int) -> str:
+    """The text of every text/* leaf under *root*, joined, capped at *cap* chars."""
+    pieces: list[str] = []
+    remaining = cap
+    for part in root.walk():
+        if remaining <= 0:
+            break
+        if part.maintype != "text" or part.children or part.message is not None:
+            continue
+        text = part_text(raw, part, remaining)
+        pieces.append(text)
+        remaining -= len(text) + 1
+    return "\n".join(pieces)[:cap]
