@@ -1,0 +1,245 @@
+"""The parsed form of every IMAP command the server understands.
+
+``Command.args`` holds one of the argument classes below; parser.py builds
+them from the wire syntax of RFC 3501 §6 and the extension RFCs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Append",
+    "AppendMessage",
+    "Authenticate",
+    "Command",
+    "Create",
+    "Enable",
+    "Expunge",
+    "Fetch",
+    "FetchItem",
+    "Id",
+    "List",
+    "Login",
+    "MailboxArg",
+    "NoArgs",
+    "Qresync",
+    "Rename",
+    "Search",
+    "SearchKey",
+    "Select",
+    "SequenceSet",
+    "Status",
+    "Store",
+    "Transfer",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceSet:
+    """RFC 3501 §9 sequence-set; 0 in a range stands for '*' (the largest number)."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    def resolve(self, largest: int) -> list[tuple[int, int]]:
+        """Ranges with '*' replaced by ``largest`` and each range ordered low..high."""
+        out = []
+        for a, b in self.ranges:
+            a = a or largest
+            b = b or largest
+            out.append((a, b) if a <= b else (b, a))
+        return out
+
+    def contains(self, n: int, largest: int) -> bool:
+        return any(lo <= n <= hi for lo, hi in self.resolve(largest))
+
+    def iter_numbers(self, largest: int) -> Iterator[int]:
+        for lo, hi in self.resolve(largest):
+            yield from range(lo, hi + 1)
+
+    def to_text(self) -> str:
+        def num(n: int) -> str:
+            return str(n) if n else "*"
+
+        return ",".join(num(a) if a == b else f"{num(a)}:{num(b)}" for a, b in self.ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class NoArgs:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    mechanism: str
+    initial_response: bytes | None  # RFC 4959 SASL-IR, base64 as sent ("=" is empty)
+
+
+@dataclass(frozen=True, slots=True)
+class Qresync:
+    """RFC 7162 §3.2.5 SELECT/EXAMINE (QRESYNC (...)) parameters."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None
+    seq_match: tuple[SequenceSet, SequenceSet] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    mailbox: str
+    readonly: bool
+    condstore: bool = False
+    qresync: Qresync | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxArg:
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    mailbox: str
+    special_use: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class List:
+    """LIST/LSUB, with RFC 5258 selection and return options and RFC 5819 STATUS."""
+
+    reference: str
+    patterns: tuple[str, ...]
+    lsub: bool = False
+    extended: bool = False
+    selection: frozenset[str] = frozenset()
+    returns: frozenset[str] = frozenset()
+    status_items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    mailbox: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    flags: tuple[str, ...]
+    internaldate: datetime | None
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchKey:
+    """One search key: ``name`` upper-case as in RFC 3501 §6.4.4, ``args`` its values.
+
+    Composite keys: ``AND`` (args: keys), ``OR`` (two keys), ``NOT`` (one key).
+    Sets are ``SEQSET`` / ``UID`` with a SequenceSet argument.
+    """
+
+    name: str
+    args: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    charset: str | None
+    key: SearchKey
+    returns: tuple[str, ...] | None = None  # None: plain SEARCH; () or items: ESEARCH
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """RFC 3501 §6.4.5 section-spec."""
+
+    part: tuple[int, ...] = ()
+    text: str | None = None  # HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, MIME, TEXT
+    fields: tuple[str, ...] = ()
+
+    def to_text(self) -> str:
+        parts = [".".join(map(str, self.part))] if self.part else []
+        if self.text:
+            parts.append(self.text)
+        spec = ".".join(parts)
+        if self.fields:
+            spec += " (" + " ".join(self.fields) + ")"
+        return spec
+
+
+@dataclass(frozen=True, slots=True)
+class FetchItem:
+    """One fetch attribute; ``section`` is set for BODY[...] and BINARY[...]."""
+
+    name: str
+    section: Section | None = None
+    peek: bool = False
+    partial: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    sequence: SequenceSet
+    items: tuple[FetchItem, ...]
+    changedsince: int | None = None
+    vanished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    sequence: SequenceSet
+    mode: str  # "+", "-" or "" (replace)
+    silent: bool
+    flags: tuple[str, ...]
+    unchangedsince: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """COPY and MOVE."""
+
+    sequence: SequenceSet
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge:
+    uids: SequenceSet | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enable:
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Id:
+    params: tuple[tuple[str, str | None], ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    tag: str
+    name: str  # upper case; "UID FETCH" etc. keep uid separate
+    args: object = field(default_factory=NoArgs)
+    uid: bool = False

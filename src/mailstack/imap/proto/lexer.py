@@ -1,0 +1,161 @@
+"""Command framing: cut the client's byte stream into whole IMAP commands.
+
+RFC 3501 §2.2 and §4.3: a command is one line, except that a literal
+(``{n}`` CRLF followed by n octets) continues it across lines. The reader
+yields ``NeedLiteral`` when the client waits for a ``+`` continuation before
+sending a synchronizing literal, and checks the size the client announces
+against the limit *before* any octet of the literal is read (RFC 7888 §4,
+ARCHITECTURE.md rule 4). Non-synchronizing literals (``{n+}``, RFC 7888
+LITERAL+) need no continuation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailstack.errors import ImapError
+
+__all__ = ["CommandReader", "NeedData", "NeedLiteral", "RawCommand", "FramingError"]
+
+_LITERAL_AT_END = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}\r?\n\Z")
+_TAG = re.compile(rb"[^\x00-\x20(){%*\"\\+\x7f-\xff]+")
+
+
+@dataclass(frozen=True, slots=True)
+class NeedData:
+    """More bytes are needed before the next event."""
+
+
+@dataclass(frozen=True, slots=True)
+class NeedLiteral:
+    """The client waits for a ``+`` continuation before sending ``size`` octets."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawCommand:
+    """One whole command as it arrived: every line and literal, final CRLF included."""
+
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FramingError:
+    """The command was refused before it was complete.
+
+    ``error`` is the reply for ``tag``; when ``fatal`` the connection must be
+    closed after the reply (the rest of the stream can no longer be framed).
+    """
+
+    tag: str
+    error: ImapError
+    fatal: bool
+
+
+def tag_of(line: bytes) -> str:
+    """The tag at the start of a command line, or ``*`` when there is none."""
+    m = _TAG.match(line)
+    return m.group().decode("ascii") if m else "*"
+
+
+class CommandReader:
+    """Feed bytes; ask for the next event.
+
+    ``max_line`` bounds each line of a command (and a line read in line
+    mode); ``max_literal`` bounds each literal; ``max_command`` bounds the sum
+    of all lines and literals of one command.
+    """
+
+    def __init__(self, *, max_line: int, max_literal: int, max_command: int) -> None:
+        self.max_line = max_line
+        self.max_literal = max_literal
+        self.max_command = max_command
+        self._buf = bytearray()
+        self._scan = 0
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._literal = 0
+
+    @property
+    def pending(self) -> int:
+        """Octets received and not yet returned in an event."""
+        return len(self._buf)
+
+    @property
+    def in_command(self) -> bool:
+        return bool(self._parts)
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_line(self) -> bytes | None:
+        """Line mode (AUTHENTICATE responses, IDLE's DONE): one raw line or None.
+
+        Raises ImapError when the line is longer than ``max_line``.
+        """
+        idx = self._buf.find(b"\n", self._scan)
+        if idx < 0:
+            if len(self._buf) > self.max_line:
+                raise ImapError("Line too long", bad=True, code="TOOBIG")
+            self._scan = len(self._buf)
+            return None
+        if idx + 1 > self.max_line:
+            raise ImapError("Line too long", bad=True, code="TOOBIG")
+        line = bytes(self._buf[: idx + 1])
+        del self._buf[: idx + 1]
+        self._scan = 0
+        return line
+
+    def next_event(self) -> NeedData | NeedLiteral | RawCommand | FramingError:
+        while True:
+            if self._literal:
+                if len(self._buf) < self._literal:
+                    return NeedData()
+                self._parts.append(bytes(self._buf[: self._literal]))
+                del self._buf[: self._literal]
+                self._literal = 0
+                self._scan = 0
+            idx = self._buf.find(b"\n", self._scan)
+            if idx < 0:
+                if len(self._buf) > self.max_line:
+                    return self._fail("Command line too long", "TOOBIG", fatal=True)
+                self._scan = len(self._buf)
+                return NeedData()
+            if idx + 1 > self.max_line:
+                return self._fail("Command line too long", "TOOBIG", fatal=True)
+            line = bytes(self._buf[: idx + 1])
+            del self._buf[: idx + 1]
+            self._scan = 0
+            self._parts.append(line)
+            self._size += len(line)
+            m = _LITERAL_AT_END.search(line)
+            if m is None:
+                raw = b"".join(self._parts)
+                self._parts = []
+                self._size = 0
+                return RawCommand(raw)
+            size = int(m.group(2))
+            synchronizing = not m.group(3)
+            if size > self.max_literal or self._size + size > self.max_command:
+                # RFC 7888 §4: a synchronizing literal that is too large is
+                # refused without a continuation, so the client never sends
+                # it; a non-synchronizing one is already on its way and the
+                # stream cannot be resynchronised, so the connection closes.
+                return self._fail("Literal too large", "TOOBIG", fatal=not synchronizing)
+            self._size += size
+            self._literal = size
+            if synchronizing:
+                return NeedLiteral(size)
+
+    def _fail(self, text: str, code: str, *, fatal: bool) -> FramingError:
+        first = self._parts[0] if self._parts else bytes(self._buf[:200])
+        tag = tag_of(first)
+        self._parts = []
+        self._size = 0
+        self._literal = 0
+        if fatal:
+            self._buf.clear()
+        self._scan = 0
+        return FramingError(tag, ImapError(text, bad=True, code=code), fatal)

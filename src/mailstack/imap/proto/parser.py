@@ -1,0 +1,740 @@
+"""The command grammar: a framed command's bytes to a ``Command``.
+
+RFC 3501 §6 and §9 for the base commands; RFC 4315 (UID EXPUNGE), 6851 (MOVE),
+3691 (UNSELECT), 2971 (ID), 5161 (ENABLE), 4731 (ESEARCH), 5258/5819 (LIST
+extensions), 6154 (CREATE-SPECIAL-USE), 7162 (CONDSTORE/QRESYNC), 3502
+(MULTIAPPEND), 4959 (SASL-IR). Every syntax error is an ImapError with
+``bad=True`` and the command's tag (RFC 3501 §7.1.5: BAD).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+from mailstack.errors import ImapError
+from mailstack.imap.proto import mutf7
+from mailstack.imap.proto.commands import (
+    Append,
+    AppendMessage,
+    Authenticate,
+    Command,
+    Create,
+    Enable,
+    Expunge,
+    Fetch,
+    FetchItem,
+    Id,
+    List,
+    Login,
+    MailboxArg,
+    NoArgs,
+    Qresync,
+    Rename,
+    Search,
+    SearchKey,
+    Section,
+    Select,
+    SequenceSet,
+    Status,
+    Store,
+    Transfer,
+)
+from mailstack.imap.proto.lexer import tag_of
+from mailstack.imap.proto.tokens import Atom, SectionAtom, Token, tokenize
+
+__all__ = ["ParseError", "parse_command", "MONTHS"]
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBER = {m.upper(): i + 1 for i, m in enumerate(MONTHS)}
+_SEQ_RANGE = re.compile(r"(\d+|\*)(?::(\d+|\*))?\Z")
+_TAG_LINE = re.compile(rb"([^\x00-\x20(){%*\"\\+\x7f-\xff]+) ")
+_DATE_TIME = re.compile(
+    r"([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\Z"
+)
+
+
+class ParseError(ImapError):
+    """A syntax error in a command: BAD with the command's tag."""
+
+    def __init__(self, tag: str, text: str, code: str | None = None) -> None:
+        super().__init__(text, bad=True, code=code)
+        self.tag = tag
+
+
+class _Args:
+    """A cursor over a command's argument tokens."""
+
+    __slots__ = ("tokens", "i")
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def more(self) -> bool:
+        return self.i < len(self.tokens)
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, what: str) -> Token:
+        if self.i >= len(self.tokens):
+            raise ImapError(f"Missing {what}", bad=True)
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def end(self) -> None:
+        if self.i < len(self.tokens):
+            raise ImapError("Unexpected extra arguments", bad=True)
+
+    def atom(self, what: str) -> str:
+        tok = self.take(what)
+        if not isinstance(tok, Atom):
+            raise ImapError(f"Expected {what}", bad=True)
+        return str(tok)
+
+    def astring(self, what: str) -> str:
+        return astring(self.take(what), what)
+
+    def nstring_or_astring(self, what: str) -> str | None:
+        tok = self.take(what)
+        if isinstance(tok, Atom) and tok.upper() == "NIL":
+            return None
+        return astring(tok, what)
+
+    def number(self, what: str) -> int:
+        return number(self.take(what), what)
+
+    def list(self, what: str) -> list[Token]:
+        tok = self.take(what)
+        if not isinstance(tok, list):
+            raise ImapError(f"Expected parenthesised {what}", bad=True)
+        return tok
+
+    def mailbox(self) -> str:
+        return mailbox_name(self.take("mailbox"))
+
+
+def astring(tok: Token | None, what: str) -> str:
+    if isinstance(tok, bytes):
+        return tok.decode("utf-8", "surrogateescape")
+    if isinstance(tok, Atom):
+        return str(tok)
+    if isinstance(tok, SectionAtom):
+        return tok.raw
+    raise ImapError(f"Expected {what}", bad=True)
+
+
+def number(tok: Token | None, what: str, *, limit: int = 2**63 - 1) -> int:
+    if not isinstance(tok, Atom) or not tok.isdigit() or not tok.isascii() or len(tok) > 20:
+        raise ImapError(f"Expected number for {what}", bad=True)
+    value = int(tok)
+    if value > limit:
+        raise ImapError(f"Number too large for {what}", bad=True)
+    return value
+
+
+def mailbox_name(tok: Token | None) -> str:
+    """RFC 3501 §5.1: a mailbox astring, modified UTF-7 decoded; INBOX is case-insensitive."""
+    name = mutf7.decode(astring(tok, "mailbox"))
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name.upper().startswith("INBOX/"):
+        return "INBOX" + name[5:]
+    return name
+
+
+def sequence_set(tok: Token | None) -> SequenceSet:
+    """RFC 3501 §9 sequence-set; '*' becomes 0 (the resolver substitutes it)."""
+    if not isinstance(tok, Atom):
+        raise ImapError("Expected sequence set", bad=True)
+    ranges = []
+    for piece in tok.split(","):
+        m = _SEQ_RANGE.match(piece)
+        if m is None:
+            raise ImapError("Bad sequence set", bad=True)
+        a = 0 if m.group(1) == "*" else int(m.group(1))
+        b = a if m.group(2) is None else (0 if m.group(2) == "*" else int(m.group(2)))
+        # RFC 3501 §9: seq-number is nz-number or "*"; 0 is not a valid number.
+        if (a == 0 and m.group(1) != "*") or (b == 0 and m.group(2) not in (None, "*")):
+            raise ImapError("Sequence numbers start at 1", bad=True)
+        if a > 0xFFFFFFFF or b > 0xFFFFFFFF:
+            raise ImapError("Sequence number too large", bad=True)
+        ranges.append((a, b))
+    return SequenceSet(tuple(ranges))
+
+
+def search_date(tok: Token | None) -> date:
+    """RFC 3501 §9 date: d-Mon-yyyy, quoted or not."""
+    text = astring(tok, "date")
+    parts = text.split("-")
+    if len(parts) != 3 or parts[1].upper() not in _MONTH_NUMBER:
+        raise ImapError("Bad date", bad=True)
+    try:
+        return date(int(parts[2]), _MONTH_NUMBER[parts[1].upper()], int(parts[0]))
+    except ValueError:
+        raise ImapError("Bad date", bad=True) from None
+
+
+def date_time(tok: Token | None) -> datetime:
+    """RFC 3501 §9 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz"."""
+    if not isinstance(tok, bytes):
+        raise ImapError("Bad date-time", bad=True)
+    m = _DATE_TIME.match(tok.decode("ascii", "replace"))
+    if m is None or m.group(2).upper() not in _MONTH_NUMBER:
+        raise ImapError("Bad date-time", bad=True)
+    offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+    if m.group(7) == "-":
+        offset = -offset
+    try:
+        return datetime(
+            int(m.group(3)),
+            _MONTH_NUMBER[m.group(2).upper()],
+            int(m.group(1)),
+            int(m.group(4)),
+            int(m.group(5)),
+            int(m.group(6)),
+            tzinfo=timezone(offset),
+        )
+    except ValueError:
+        raise ImapError("Bad date-time", bad=True) from None
+
+
+def flag_list(tokens: list[Token]) -> tuple[str, ...]:
+    flags = []
+    for tok in tokens:
+        if not isinstance(tok, Atom) or not _is_flag(tok):
+            raise ImapError("Bad flag", bad=True)
+        flags.append(str(tok))
+    return tuple(flags)
+
+
+def _is_flag(tok: str) -> bool:
+    body = tok[1:] if tok.startswith("\\") else tok
+    return bool(body) and not any(c in '(){ %*"\\]' or ord(c) < 0x21 for c in body)
+
+
+# --- per-command grammars -------------------------------------------------
+
+
+def _no_args(a: _Args, uid: bool) -> NoArgs:
+    a.end()
+    return NoArgs()
+
+
+def _login(a: _Args, uid: bool) -> Login:
+    user = a.astring("user name")
+    password = a.astring("password")
+    a.end()
+    return Login(user, password)
+
+
+def _authenticate(a: _Args, uid: bool) -> Authenticate:
+    mech = a.atom("mechanism").upper()
+    initial = None
+    if a.more():
+        tok = a.take("initial response")
+        if not isinstance(tok, Atom):
+            raise ImapError("Bad initial response", bad=True)
+        initial = str(tok).encode("ascii", "replace")
+    a.end()
+    return Authenticate(mech, initial)
+
+
+def _select(readonly: bool) -> Callable[[_Args, bool], Select]:
+    def parse(a: _Args, uid: bool) -> Select:
+        mailbox = a.mailbox()
+        condstore = False
+        qresync = None
+        if a.more():
+            params = a.list("select parameters")
+            i = 0
+            while i < len(params):
+                name = astring(params[i], "select parameter").upper()
+                if name == "CONDSTORE":
+                    condstore = True
+                    i += 1
+                elif name == "QRESYNC" and i + 1 < len(params):
+                    qresync = _qresync(params[i + 1])
+                    i += 2
+                else:
+                    raise ImapError("Unknown select parameter", bad=True)
+        a.end()
+        return Select(mailbox, readonly, condstore, qresync)
+
+    return parse
+
+
+def _qresync(tok: Token) -> Qresync:
+    # RFC 7162 §3.2.5: (uidvalidity mod-sequence-value [known-uids [seq-match-data]])
+    if not isinstance(tok, list) or len(tok) < 2 or len(tok) > 4:
+        raise ImapError("Bad QRESYNC parameter", bad=True)
+    uidvalidity = number(tok[0], "uidvalidity", limit=0xFFFFFFFF)
+    modseq = number(tok[1], "modseq")
+    if uidvalidity == 0 or modseq == 0:
+        raise ImapError("Bad QRESYNC parameter", bad=True)
+    known = None
+    match = None
+    rest = tok[2:]
+    if rest and isinstance(rest[0], Atom):
+        known = sequence_set(rest[0])
+        rest = rest[1:]
+    if rest:
+        pair = rest[0]
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ImapError("Bad QRESYNC sequence match data", bad=True)
+        match = (sequence_set(pair[0]), sequence_set(pair[1]))
+    return Qresync(uidvalidity, modseq, known, match)
+
+
+def _mailbox(a: _Args, uid: bool) -> MailboxArg:
+    mailbox = a.mailbox()
+    a.end()
+    return MailboxArg(mailbox)
+
+
+def _create(a: _Args, uid: bool) -> Create:
+    mailbox = a.mailbox()
+    uses: tuple[str, ...] = ()
+    if a.more():
+        # RFC 6154 §3: CREATE name (USE (\Drafts ...))
+        params = a.list("create parameters")
+        if len(params) != 2 or astring(params[0], "USE").upper() != "USE":
+            raise ImapError("Unknown create parameter", bad=True)
+        if not isinstance(params[1], list):
+            raise ImapError("Bad USE list", bad=True)
+        uses = flag_list(params[1])
+    a.end()
+    return Create(mailbox, uses)
+
+
+def _rename(a: _Args, uid: bool) -> Rename:
+    old = a.mailbox()
+    new = a.mailbox()
+    a.end()
+    return Rename(old, new)
+
+
+def _list_pattern(tok: Token | None) -> str:
+    return mutf7.decode(astring(tok, "mailbox pattern"))
+
+
+def _list(a: _Args, uid: bool) -> List:
+    selection: set[str] = set()
+    extended = False
+    if isinstance(a.peek(), list):
+        # RFC 5258 §3: list-select-opts
+        extended = True
+        for tok in a.list("selection options"):
+            selection.add(astring(tok, "selection option").upper())
+    reference = mutf7.decode(a.astring("reference"))
+    tok = a.take("mailbox pattern")
+    if isinstance(tok, list):
+        extended = True
+        patterns = tuple(_list_pattern(t) for t in tok)
+        if not patterns:
+            raise ImapError("Empty pattern list", bad=True)
+    else:
+        patterns = (_list_pattern(tok),)
+    returns: set[str] = set()
+    status_items: tuple[str, ...] = ()
+    if a.more():
+        extended = True
+        if a.atom("RETURN").upper() != "RETURN":
+            raise ImapError("Expected RETURN", bad=True)
+        opts = a.list("return options")
+        i = 0
+        while i < len(opts):
+            opt = astring(opts[i], "return option").upper()
+            if opt == "STATUS" and i + 1 < len(opts) and isinstance(opts[i + 1], list):
+                status_items = _status_items(opts[i + 1])  # type: ignore[arg-type]
+                i += 1
+            returns.add(opt)
+            i += 1
+    a.end()
+    known_selection = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}
+    if selection - known_selection:
+        raise ImapError("Unknown selection option", bad=True)
+    if "RECURSIVEMATCH" in selection and len(selection) == 1:
+        # RFC 5258 §3: RECURSIVEMATCH alone is a syntax error.
+        raise ImapError("RECURSIVEMATCH needs another selection option", bad=True)
+    return List(
+        reference,
+        patterns,
+        extended=extended,
+        selection=frozenset(selection),
+        returns=frozenset(returns),
+        status_items=status_items,
+    )
+
+
+def _lsub(a: _Args, uid: bool) -> List:
+    reference = mutf7.decode(a.astring("reference"))
+    pattern = _list_pattern(a.take("mailbox pattern"))
+    a.end()
+    return List(reference, (pattern,), lsub=True)
+
+
+STATUS_ITEMS = frozenset(
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE"}
+)
+
+
+def _status_items(tokens: list[Token]) -> tuple[str, ...]:
+    items = []
+    for tok in tokens:
+        item = astring(tok, "status item").upper()
+        if item not in STATUS_ITEMS:
+            raise ImapError("Unknown status item", bad=True)
+        items.append(item)
+    if not items:
+        raise ImapError("Empty status item list", bad=True)
+    return tuple(items)
+
+
+def _status(a: _Args, uid: bool) -> Status:
+    mailbox = a.mailbox()
+    items = _status_items(a.list("status items"))
+    a.end()
+    return Status(mailbox, items)
+
+
+def _append(a: _Args, uid: bool) -> Append:
+    mailbox = a.mailbox()
+    messages = []
+    while True:
+        flags: tuple[str, ...] = ()
+        when = None
+        tok = a.take("message literal")
+        if isinstance(tok, list):
+            flags = flag_list(tok)
+            tok = a.take("message literal")
+        if isinstance(tok, bytes) and a.more() and isinstance(a.peek(), bytes):
+            when = date_time(tok)
+            tok = a.take("message literal")
+        if not isinstance(tok, bytes):
+            raise ImapError("Expected message literal", bad=True)
+        messages.append(AppendMessage(flags, when, tok))
+        # RFC 3502: further messages follow, each with its own flags and date.
+        if not a.more():
+            break
+    return Append(mailbox, tuple(messages))
+
+
+_SIMPLE_KEYS = frozenset(
+    {
+        "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD", "RECENT",
+        "SEEN", "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN",
+    }
+)  # fmt: skip
+_STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
+_DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
+_NUMBER_KEYS = frozenset({"LARGER", "SMALLER", "OLDER", "YOUNGER"})
+
+
+def _search_key(a: _Args, depth: int) -> SearchKey:
+    if depth > 64:
+        raise ImapError("Search too deeply nested", bad=True)
+    tok = a.take("search key")
+    if isinstance(tok, list):
+        sub = _Args(tok)
+        keys = [_search_key(sub, depth + 1) for _ in iter(sub.more, False)]
+        if not keys:
+            raise ImapError("Empty search list", bad=True)
+        return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+    if not isinstance(tok, Atom):
+        raise ImapError("Expected search key", bad=True)
+    name = tok.upper()
+    if name in _SIMPLE_KEYS:
+        return SearchKey(name)
+    if name in _STRING_KEYS:
+        return SearchKey(name, (a.astring("search string"),))
+    if name in _DATE_KEYS:
+        return SearchKey(name, (search_date(a.take("date")),))
+    if name in _NUMBER_KEYS:
+        return SearchKey(name, (a.number("size"),))
+    if name in ("KEYWORD", "UNKEYWORD"):
+        flag = a.atom("keyword")
+        if not _is_flag(flag) or flag.startswith("\\"):
+            raise ImapError("Bad keyword", bad=True)
+        return SearchKey(name, (flag,))
+    if name == "HEADER":
+        return SearchKey(name, (a.astring("header name"), a.astring("search string")))
+    if name == "UID":
+        return SearchKey("UID", (sequence_set(a.take("UID set")),))
+    if name == "NOT":
+        return SearchKey("NOT", (_search_key(a, depth + 1),))
+    if name == "OR":
+        return SearchKey("OR", (_search_key(a, depth + 1), _search_key(a, depth + 1)))
+    if name == "MODSEQ":
+        # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer
+        if isinstance(a.peek(), bytes):
+            a.take("entry name")
+            a.atom("entry type")
+        return SearchKey("MODSEQ", (a.number("modseq"),))
+    if name[:1].isdigit() or name[:1] == "*":
+        return SearchKey("SEQSET", (sequence_set(tok),))
+    raise ImapError("Unknown search key", bad=True)
+
+
+def _search(a: _Args, uid: bool) -> Search:
+    returns: tuple[str, ...] | None = None
+    charset = None
+    if isinstance(a.peek(), Atom) and a.peek().upper() == "RETURN":  # type: ignore[union-attr]
+        # RFC 4731 §3: SEARCH RETURN (MIN MAX ALL COUNT)
+        a.take("RETURN")
+        opts = tuple(astring(t, "return option").upper() for t in a.list("return options"))
+        if any(o not in ("MIN", "MAX", "ALL", "COUNT", "SAVE") for o in opts):
+            raise ImapError("Unknown search return option", bad=True)
+        returns = opts
+    if isinstance(a.peek(), Atom) and a.peek().upper() == "CHARSET":  # type: ignore[union-attr]
+        a.take("CHARSET")
+        charset = a.astring("charset").upper()
+    keys = [_search_key(a, 0)]
+    while a.more():
+        keys.append(_search_key(a, 0))
+    key = keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+    return Search(charset, key, returns)
+
+
+_FETCH_MACROS = {
+    "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
+    "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
+    "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
+}
+_FETCH_ATTS = frozenset(
+    {
+        "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
+        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ",
+    }
+)  # fmt: skip
+_SECTION_TEXT = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "MIME", "TEXT"})
+
+
+def _section(tok: SectionAtom) -> FetchItem:
+    name = tok.name.upper()
+    peek = name.endswith(".PEEK")
+    base = name[:-5] if peek else name
+    if base not in ("BODY", "BINARY", "BINARY.SIZE"):
+        raise ImapError("Unknown fetch attribute", bad=True)
+    inner = tok.inner
+    if not inner:
+        spec = Section()
+    else:
+        head = inner[0]
+        if not isinstance(head, Atom):
+            raise ImapError("Bad section", bad=True)
+        pieces = head.upper().split(".")
+        part: list[int] = []
+        while pieces and pieces[0].isdigit():
+            n = int(pieces.pop(0))
+            if n == 0:
+                raise ImapError("Section parts start at 1", bad=True)
+            part.append(n)
+        text = ".".join(pieces) or None
+        if text is not None and text not in _SECTION_TEXT:
+            raise ImapError("Bad section", bad=True)
+        if text == "MIME" and not part:
+            raise ImapError("MIME needs a part number", bad=True)
+        fields: tuple[str, ...] = ()
+        if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            if len(inner) != 2 or not isinstance(inner[1], list) or not inner[1]:
+                raise ImapError("Bad header field list", bad=True)
+            fields = tuple(astring(t, "header field") for t in inner[1])
+        elif len(inner) != 1:
+            raise ImapError("Bad section", bad=True)
+        if base != "BODY" and text is not None:
+            raise ImapError("BINARY takes part numbers only", bad=True)
+        spec = Section(tuple(part), text, fields)
+    partial = None
+    if tok.partial is not None:
+        if base == "BINARY.SIZE":
+            raise ImapError("BINARY.SIZE takes no partial", bad=True)
+        m = re.fullmatch(r"(\d{1,10})\.(\d{1,10})", tok.partial)
+        if m is None or int(m.group(2)) == 0:
+            raise ImapError("Bad partial", bad=True)
+        partial = (int(m.group(1)), int(m.group(2)))
+    if not tok.raw.endswith(">" if partial else "]"):
+        raise ImapError("Bad fetch attribute", bad=True)
+    return FetchItem(base, spec, peek, partial)
+
+
+def _fetch_att(tok: Token) -> FetchItem:
+    if isinstance(tok, SectionAtom):
+        return _section(tok)
+    if not isinstance(tok, Atom):
+        raise ImapError("Bad fetch attribute", bad=True)
+    name = tok.upper()
+    if name not in _FETCH_ATTS:
+        raise ImapError("Unknown fetch attribute", bad=True)
+    return FetchItem(name)
+
+
+def _fetch(a: _Args, uid: bool) -> Fetch:
+    seq = sequence_set(a.take("sequence set"))
+    tok = a.take("fetch attributes")
+    if isinstance(tok, list):
+        if not tok:
+            raise ImapError("Empty fetch attribute list", bad=True)
+        items = tuple(_fetch_att(t) for t in tok)
+    elif isinstance(tok, Atom) and tok.upper() in _FETCH_MACROS:
+        items = tuple(FetchItem(n) for n in _FETCH_MACROS[tok.upper()])
+    else:
+        items = (_fetch_att(tok),)
+    changedsince = None
+    vanished = False
+    if a.more():
+        # RFC 7162 §3.1.4 and §3.2.6: (CHANGEDSINCE n [VANISHED])
+        mods = a.list("fetch modifiers")
+        i = 0
+        while i < len(mods):
+            mod = astring(mods[i], "fetch modifier").upper()
+            if mod == "CHANGEDSINCE" and i + 1 < len(mods):
+                changedsince = number(mods[i + 1], "CHANGEDSINCE")
+                i += 2
+            elif mod == "VANISHED":
+                vanished = True
+                i += 1
+            else:
+                raise ImapError("Unknown fetch modifier", bad=True)
+        if vanished and (not uid or changedsince is None):
+            raise ImapError("VANISHED needs UID FETCH with CHANGEDSINCE", bad=True)
+    a.end()
+    return Fetch(seq, items, changedsince, vanished)
+
+
+def _store(a: _Args, uid: bool) -> Store:
+    seq = sequence_set(a.take("sequence set"))
+    unchangedsince = None
+    if isinstance(a.peek(), list):
+        mods = a.list("store modifiers")
+        if len(mods) != 2 or astring(mods[0], "modifier").upper() != "UNCHANGEDSINCE":
+            raise ImapError("Unknown store modifier", bad=True)
+        unchangedsince = number(mods[1], "UNCHANGEDSINCE")
+    item = a.atom("store item").upper()
+    mode = item[0] if item[:1] in ("+", "-") else ""
+    item = item[len(mode) :]
+    silent = item.endswith(".SILENT")
+    if silent:
+        item = item[:-7]
+    if item != "FLAGS":
+        raise ImapError("Bad store item", bad=True)
+    if isinstance(a.peek(), list):
+        flags = flag_list(a.list("flags"))
+    else:
+        flags = flag_list(a.tokens[a.i :])
+        a.i = len(a.tokens)
+    a.end()
+    return Store(seq, mode, silent, flags, unchangedsince)
+
+
+def _transfer(a: _Args, uid: bool) -> Transfer:
+    seq = sequence_set(a.take("sequence set"))
+    mailbox = a.mailbox()
+    a.end()
+    return Transfer(seq, mailbox)
+
+
+def _expunge(a: _Args, uid: bool) -> Expunge:
+    if uid:
+        seq = sequence_set(a.take("UID set"))
+        a.end()
+        return Expunge(seq)
+    a.end()
+    return Expunge()
+
+
+def _enable(a: _Args, uid: bool) -> Enable:
+    caps = []
+    while a.more():
+        caps.append(a.atom("capability").upper())
+    if not caps:
+        raise ImapError("ENABLE needs a capability", bad=True)
+    return Enable(tuple(caps))
+
+
+def _id(a: _Args, uid: bool) -> Id:
+    tok = a.take("ID parameters")
+    a.end()
+    if isinstance(tok, Atom) and tok.upper() == "NIL":
+        return Id(None)
+    if not isinstance(tok, list) or len(tok) % 2 or len(tok) > 60:
+        raise ImapError("Bad ID parameters", bad=True)
+    params = []
+    for i in range(0, len(tok), 2):
+        key = astring(tok[i], "ID field")
+        value_tok = tok[i + 1]
+        value = (
+            None
+            if isinstance(value_tok, Atom) and value_tok.upper() == "NIL"
+            else (astring(value_tok, "ID value"))
+        )
+        params.append((key, value))
+    return Id(tuple(params))
+
+
+_GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
+    "CAPABILITY": _no_args,
+    "NOOP": _no_args,
+    "LOGOUT": _no_args,
+    "STARTTLS": _no_args,
+    "AUTHENTICATE": _authenticate,
+    "LOGIN": _login,
+    "SELECT": _select(False),
+    "EXAMINE": _select(True),
+    "CREATE": _create,
+    "DELETE": _mailbox,
+    "RENAME": _rename,
+    "SUBSCRIBE": _mailbox,
+    "UNSUBSCRIBE": _mailbox,
+    "LIST": _list,
+    "LSUB": _lsub,
+    "STATUS": _status,
+    "APPEND": _append,
+    "CHECK": _no_args,
+    "CLOSE": _no_args,
+    "UNSELECT": _no_args,
+    "EXPUNGE": _expunge,
+    "SEARCH": _search,
+    "FETCH": _fetch,
+    "STORE": _store,
+    "COPY": _transfer,
+    "MOVE": _transfer,
+    "NAMESPACE": _no_args,
+    "IDLE": _no_args,
+    "ENABLE": _enable,
+    "ID": _id,
+}
+_UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
+
+
+def parse_command(raw: bytes, *, max_depth: int = 32) -> Command:
+    """Parse one framed command (lexer.RawCommand.raw). Raises ParseError."""
+    m = _TAG_LINE.match(raw)
+    if m is None:
+        raise ParseError(tag_of(raw), "Missing or invalid tag")
+    tag = m.group(1).decode("ascii")
+    try:
+        tokens = tokenize(raw, m.end(), max_depth=max_depth)
+        if not tokens or not isinstance(tokens[0], Atom):
+            raise ImapError("Missing command", bad=True)
+        name = tokens[0].upper()
+        uid = False
+        rest = tokens[1:]
+        if name == "UID":
+            if not rest or not isinstance(rest[0], Atom) or rest[0].upper() not in _UID_COMMANDS:
+                raise ImapError("Bad UID command", bad=True)
+            name = rest[0].upper()
+            uid = True
+            rest = rest[1:]
+        grammar = _GRAMMAR.get(name)
+        if grammar is None:
+            raise ImapError("Unknown command", bad=True)
+        args = grammar(_Args(rest), uid)
+    except ParseError:
+        raise
+    except ImapError as exc:
+        raise ParseError(tag, exc.text, exc.code) from None
+    return Command(tag, name, args, uid)

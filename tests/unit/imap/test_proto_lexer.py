@@ -1,0 +1,125 @@
+"""The command reader: framing, literals, limits; whole, byte by byte, random splits."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailstack.imap.proto.lexer import (
+    CommandReader,
+    FramingError,
+    NeedData,
+    NeedLiteral,
+    RawCommand,
+)
+
+
+def reader(**kw):
+    return CommandReader(
+        max_line=kw.get("max_line", 1000),
+        max_literal=kw.get("max_literal", 100),
+        max_command=kw.get("max_command", 1000),
+    )
+
+
+def drain(r):
+    out = []
+    while True:
+        ev = r.next_event()
+        if isinstance(ev, NeedData):
+            return out
+        out.append(ev)
+
+
+STREAM = (
+    b"a1 NOOP\r\n"
+    b"a2 LOGIN {3}\r\nbob {6+}\r\nsecret\r\n"
+    b"a3 APPEND INBOX (\\Seen) {5}\r\nhello\r\n"
+    b"a4 LOGOUT\n"
+)
+EXPECTED = [
+    RawCommand(b"a1 NOOP\r\n"),
+    NeedLiteral(3),
+    RawCommand(b"a2 LOGIN {3}\r\nbob {6+}\r\nsecret\r\n"),
+    NeedLiteral(5),
+    RawCommand(b"a3 APPEND INBOX (\\Seen) {5}\r\nhello\r\n"),
+    RawCommand(b"a4 LOGOUT\n"),
+]
+
+
+def test_whole_stream():
+    r = reader()
+    r.feed(STREAM)
+    assert drain(r) == EXPECTED
+
+
+def test_byte_by_byte():
+    r = reader()
+    out = []
+    for b in STREAM:
+        r.feed(bytes([b]))
+        out += drain(r)
+    assert out == EXPECTED
+    assert r.pending == 0
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
+def test_arbitrary_splits_give_same_events(cuts):
+    r = reader()
+    out = []
+    bounds = [0, *sorted(cuts), len(STREAM)]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        r.feed(STREAM[a:b])
+        out += drain(r)
+    assert out == EXPECTED
+
+
+def test_oversize_synchronizing_literal_refused_before_reading():
+    r = reader(max_literal=10)
+    r.feed(b"x1 APPEND INBOX {11}\r\n")
+    ev = r.next_event()
+    assert isinstance(ev, FramingError)
+    assert ev.tag == "x1" and not ev.fatal and ev.error.code == "TOOBIG"
+    # The client did not get '+', so what follows is a new command.
+    r.feed(b"x2 NOOP\r\n")
+    assert drain(r) == [RawCommand(b"x2 NOOP\r\n")]
+
+
+def test_oversize_nonsynchronizing_literal_is_fatal():
+    r = reader(max_literal=10)
+    r.feed(b"x1 APPEND INBOX {11+}\r\n01234567890\r\n")
+    ev = r.next_event()
+    assert isinstance(ev, FramingError) and ev.fatal and ev.error.bad
+
+
+def test_line_too_long_is_fatal_even_without_newline():
+    r = reader(max_line=20)
+    r.feed(b"a1 " + b"x" * 30)
+    ev = r.next_event()
+    assert isinstance(ev, FramingError) and ev.fatal and ev.tag == "a1"
+
+
+def test_command_total_bounded():
+    r = reader(max_literal=100, max_command=120)
+    r.feed(b"a1 X {100}\r\n")
+    assert r.next_event() == NeedLiteral(100)
+    r.feed(b"y" * 100 + b" {100}\r\n")
+    ev = r.next_event()
+    assert isinstance(ev, FramingError) and ev.tag == "a1"
+
+
+def test_line_mode_for_continuations():
+    r = reader(max_line=10)
+    r.feed(b"DONE\r\nabc")
+    assert r.next_line() == b"DONE\r\n"
+    assert r.next_line() is None
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_give_only_protocol_events(data):
+    r = reader(max_line=64, max_literal=32, max_command=128)
+    r.feed(data)
+    for _ in range(400):
+        ev = r.next_event()
+        assert isinstance(ev, (NeedData, NeedLiteral, RawCommand, FramingError))
+        if isinstance(ev, NeedData) or (isinstance(ev, FramingError) and ev.fatal):
+            break
