@@ -28,6 +28,8 @@ class Limits:
     pop3_line: int = 255
     pop3_idle_timeout: float = 600.0
     pop3_sessions: int = 500
+    # A SASL response (RFC 5034 §4) is base64, not a command; it may pass pop3_line.
+    pop3_sasl_line: int = 12288
 
     # IMAP (RFC 3501 §5.4: autologout no less than 30 minutes)
     imap_line: int = 64 * 1024
