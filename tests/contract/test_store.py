@@ -1,0 +1,247 @@
+"""The Store contract: every backend must pass this suite (the `store` fixture
+gives the backend under test)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mailstack.errors import AlreadyExists, NotFound, QuotaExceeded, StoreError
+from mailstack.store.base import DEFAULT_MAILBOXES, DeliveryTarget
+
+RAW = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\nDo you like ketchup?\r\n"
+
+
+async def bob(store):
+    await store.domain_add("hamburger.edu")
+    return await store.account_add("bob@hamburger.edu", "hungry")
+
+
+async def test_domains(store):
+    await store.domain_add("Hamburger.EDU")
+    assert await store.domain_list() == ["hamburger.edu"]
+    assert await store.is_local_domain("HAMBURGER.edu")
+    with pytest.raises(AlreadyExists):
+        await store.domain_add("hamburger.edu")
+    await store.domain_remove("hamburger.edu")
+    assert not await store.is_local_domain("hamburger.edu")
+    with pytest.raises(NotFound):
+        await store.domain_remove("hamburger.edu")
+
+
+async def test_account_needs_local_domain_and_gets_special_use_mailboxes(store):
+    with pytest.raises(NotFound):
+        await store.account_add("bob@hamburger.edu", "hungry")
+    account = await bob(store)
+    boxes = {m.name: m.special_use for m in await store.mailbox_list(account.id)}
+    assert boxes == dict(DEFAULT_MAILBOXES)
+    with pytest.raises(AlreadyExists):
+        await store.account_add("BOB@hamburger.edu", "x")
+    with pytest.raises(StoreError):
+        await store.domain_remove("hamburger.edu")
+
+
+async def test_passwords_are_argon2id_and_verify(store):
+    account = await bob(store)
+    assert (await store.authenticate("bob@hamburger.edu", "hungry")).id == account.id
+    assert await store.authenticate("bob@hamburger.edu", "wrong") is None
+    assert await store.authenticate("nobody@hamburger.edu", "hungry") is None
+    hashes = await store._read(lambda c: [r[0] for r in c.execute("SELECT password_hash FROM accounts")])
+    assert hashes[0].startswith("$argon2id$")
+    await store.set_password("bob@hamburger.edu", "thirsty")
+    assert await store.authenticate("bob@hamburger.edu", "hungry") is None
+    assert await store.authenticate("bob@hamburger.edu", "thirsty") is not None
+
+
+async def test_resolve_recipient_aliases_subaddress_catchall(store):
+    account = await bob(store)
+    ids = lambda accounts: [a.id for a in accounts]  # noqa: E731
+    assert ids(await store.resolve_recipient("Bob@Hamburger.edu")) == [account.id]
+    assert ids(await store.resolve_recipient("bob+ketchup@hamburger.edu")) == [account.id]
+    assert await store.resolve_recipient("alice@hamburger.edu") == []
+    await store.alias_add("postmaster@hamburger.edu", "bob@hamburger.edu")
+    assert ids(await store.resolve_recipient("postmaster@hamburger.edu")) == [account.id]
+    await store.alias_add("@hamburger.edu", "bob@hamburger.edu")
+    assert ids(await store.resolve_recipient("anyone@hamburger.edu")) == [account.id]
+    with pytest.raises(StoreError):
+        await store.alias_add("x@hamburger.edu", "someone@elsewhere.example")
+    await store.alias_remove("@hamburger.edu")
+    assert await store.resolve_recipient("anyone@hamburger.edu") == []
+    # A loop of aliases ends.
+    await store.alias_add("a@hamburger.edu", "b@hamburger.edu")
+    await store.alias_add("b@hamburger.edu", "a@hamburger.edu")
+    assert await store.resolve_recipient("a@hamburger.edu") == []
+
+
+async def test_deliver_stores_bytes_once_for_all_recipients(store):
+    b = await bob(store)
+    alice = await store.account_add("alice@hamburger.edu", "x")
+    placed = await store.deliver(
+        RAW,
+        [
+            DeliveryTarget(b.id, prefix=b"Delivered-To: bob@hamburger.edu\r\n"),
+            DeliveryTarget(alice.id, prefix=b"Delivered-To: alice@hamburger.edu\r\n"),
+        ],
+    )
+    assert len(placed) == 2
+    blobs = await store._read(lambda c: c.execute("SELECT count(*) FROM blobs").fetchone()[0])
+    assert blobs == 1
+    (mailbox_id, uid) = placed[0]
+    data = await store.message_bytes(mailbox_id, uid)
+    assert data == b"Delivered-To: bob@hamburger.edu\r\n" + RAW
+    parsed = await store.message_parsed(mailbox_id, uid)
+    assert parsed.size == len(data)
+    meta = (await store.messages(mailbox_id))[0]
+    assert meta.size == len(data) and meta.uid == uid and meta.flags == frozenset()
+
+
+async def test_uids_ascend_and_are_never_reused(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "inbox")
+    uids = [await store.append(inbox.id, RAW) for _ in range(3)]
+    assert uids == sorted(uids) and len(set(uids)) == 3
+    await store.store_flags(inbox.id, [uids[-1]], ["\\Deleted"], "add")
+    assert await store.expunge(inbox.id) == [uids[-1]]
+    new_uid = await store.append(inbox.id, RAW)
+    assert new_uid > uids[-1]
+    assert (await store.mailbox_get(account.id, "INBOX")).uidnext == new_uid + 1
+
+
+async def test_uidvalidity_changes_when_a_name_is_reused(store):
+    account = await bob(store)
+    first = await store.mailbox_create(account.id, "Lists")
+    await store.mailbox_delete(account.id, "Lists")
+    second = await store.mailbox_create(account.id, "Lists")
+    assert second.uidvalidity > first.uidvalidity
+    with pytest.raises(AlreadyExists):
+        await store.mailbox_create(account.id, "Lists")
+    with pytest.raises(StoreError):
+        await store.mailbox_delete(account.id, "INBOX")
+
+
+async def test_flags_modseq_and_condstore(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    uid = await store.append(inbox.id, RAW, flags=["\\Seen"])
+    before = (await store.messages(inbox.id))[0].modseq
+    result = await store.store_flags(inbox.id, [uid], ["\\Flagged", "$label1"], "add")
+    assert result.changed[0].flags == {"\\Seen", "\\Flagged", "$label1"}
+    assert result.changed[0].modseq > before
+    # No change, no new MODSEQ.
+    again = await store.store_flags(inbox.id, [uid], ["\\Flagged"], "add")
+    assert again.changed == []
+    stale = await store.store_flags(inbox.id, [uid], ["\\Seen"], "remove", unchanged_since=before)
+    assert stale.modified == [uid] and stale.changed == []
+    replaced = await store.store_flags(inbox.id, [uid], ["\\Answered"], "replace")
+    assert replaced.changed[0].flags == {"\\Answered"}
+    status = await store.mailbox_status(inbox.id)
+    assert status.messages == 1 and status.unseen == 1 and status.highest_modseq >= replaced.changed[0].modseq
+
+
+async def test_expunged_uids_are_remembered_with_modseq(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    uids = [await store.append(inbox.id, RAW) for _ in range(3)]
+    mark = (await store.mailbox_get(account.id, "INBOX")).highest_modseq
+    await store.store_flags(inbox.id, uids[:2], ["\\Deleted"], "add")
+    assert await store.expunge(inbox.id, [uids[0]]) == [uids[0]]
+    changed, vanished = await store.changes_since(inbox.id, mark)
+    assert vanished == [uids[0]]
+    assert [m.uid for m in changed] == [uids[1]]
+    # POP3 deletes without the flag.
+    assert await store.expunge(inbox.id, [uids[2]], require_deleted=False) == [uids[2]]
+
+
+async def test_copy_and_move_share_bytes(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    archive = await store.mailbox_get(account.id, "Archive")
+    uid = await store.append(inbox.id, RAW, flags=["\\Seen"])
+    [(src, dst)] = await store.copy(inbox.id, [uid], archive.id)
+    assert src == uid
+    assert await store.message_bytes(archive.id, dst) == RAW
+    assert (await store.messages(archive.id))[0].flags == {"\\Seen"}
+    [(src, moved)] = await store.move(inbox.id, [uid], archive.id)
+    assert await store.messages(inbox.id) == []
+    assert moved > dst
+    with pytest.raises(NotFound):
+        await store.message_bytes(inbox.id, uid)
+    blobs = await store._read(lambda c: c.execute("SELECT refs FROM blobs").fetchall())
+    assert blobs == [(2,)]
+
+
+async def test_rename_moves_children_and_inbox_rename_empties_inbox(store):
+    account = await bob(store)
+    await store.mailbox_create(account.id, "Work")
+    await store.mailbox_create(account.id, "Work/2026")
+    await store.mailbox_rename(account.id, "Work", "Job")
+    names = {m.name for m in await store.mailbox_list(account.id)}
+    assert {"Job", "Job/2026"} <= names and "Work" not in names
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    await store.append(inbox.id, RAW)
+    await store.mailbox_rename(account.id, "INBOX", "Old")
+    old = await store.mailbox_get(account.id, "Old")
+    assert len(await store.messages(old.id)) == 1
+    assert await store.messages(inbox.id) == []
+
+
+async def test_subscriptions(store):
+    account = await bob(store)
+    await store.subscribe(account.id, "Lists/python")  # may name a mailbox that does not exist
+    assert "Lists/python" in await store.subscriptions(account.id)
+    await store.unsubscribe(account.id, "Lists/python")
+    with pytest.raises(NotFound):
+        await store.unsubscribe(account.id, "Lists/python")
+
+
+async def test_recent_is_claimed_once(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    uid = await store.append(inbox.id, RAW)
+    first = await store.claim_recent(inbox.id)
+    assert first <= uid
+    assert await store.claim_recent(inbox.id) > uid
+
+
+async def test_quota(store):
+    await store.domain_add("hamburger.edu")
+    small = await store.account_add("small@hamburger.edu", "x", quota=len(RAW) + 10)
+    inbox = await store.mailbox_get(small.id, "INBOX")
+    await store.append(inbox.id, RAW)
+    with pytest.raises(QuotaExceeded):
+        await store.append(inbox.id, RAW)
+    with pytest.raises(QuotaExceeded):
+        await store.deliver(RAW, [DeliveryTarget(small.id)])
+
+
+async def test_listen_wakes_on_change(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    listener = store.listen(inbox.id)
+    assert not await listener.wait(0.05)
+    await store.append(inbox.id, RAW)
+    assert await listener.wait(1)
+    listener.close()
+
+
+async def test_concurrent_writes_share_commits_and_all_land(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    uids = await asyncio.gather(*(store.append(inbox.id, RAW) for _ in range(100)))
+    assert len(set(uids)) == 100
+    assert len(await store.messages(inbox.id)) == 100
+
+
+async def test_a_failing_write_does_not_spoil_its_batch(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    results = await asyncio.gather(
+        store.append(inbox.id, RAW),
+        store.mailbox_create(account.id, "INBOX"),
+        store.append(inbox.id, RAW),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], AlreadyExists)
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert len(await store.messages(inbox.id)) == 2
