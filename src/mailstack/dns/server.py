@@ -31,7 +31,7 @@ from mailstack.dns.proto import (
 )
 from mailstack.dns.transfer import transfer_replies
 from mailstack.dns.update import apply_update
-from mailstack.dns.zone import diff
+from mailstack.dns.zone import Zone, diff
 from mailstack.errors import DnsError
 from mailstack.limits import Limits
 
@@ -269,3 +269,19 @@ def _render_sequence(messages: list[dns.message.Message]) -> list[bytes]:
         out.append(message.to_wire(multi=len(messages) > 1, tsig_ctx=tsig_ctx))
         tsig_ctx = message.tsig_ctx
     return out
+
+
+async def serve_zones(
+    zones: list[Zone],
+    host: str,
+    port: int = 0,
+    *,
+    limits: Limits | None = None,
+) -> DnsServer:
+    """An authoritative-only server for ``zones``, started (for the lab and tests)."""
+    catalog = Catalog()
+    for zone in zones:
+        catalog.publish(zone)
+    server = DnsServer(catalog, QueryHandler(catalog.authority), limits=limits)
+    await server.start(host, port)
+    return server

@@ -1,0 +1,246 @@
+"""``Resolver``: the caching resolver the DNS service, the mail queue and the CLI share.
+
+It drives ``resolution.Resolution`` (the algorithm) over the network: each
+query from a fresh socket on a random port with a random ID, replies accepted
+only from the address asked and only if they match the question (RFC 5452
+§9.1), retried over TCP when truncated (RFC 7766 §5), and given up on after
+a timeout so the next server of the zone is tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.zonefile
+
+from mailstack.dns.cache import Cache
+from mailstack.dns.resolution import Ask, Done, Resolution, Result, Server, Step
+from mailstack.errors import ConfigError, DnsError
+
+# The root servers (https://www.iana.org/domains/root/servers). Only used when
+# a configuration asks for real resolution; tests and the lab give their own.
+ROOT_SERVERS = {
+    "a": ("198.41.0.4", "2001:503:ba3e::2:30"),
+    "b": ("170.247.170.2", "2801:1b8:10::b"),
+    "c": ("192.33.4.12", "2001:500:2::c"),
+    "d": ("199.7.91.13", "2001:500:2d::d"),
+    "e": ("192.203.230.10", "2001:500:a8::e"),
+    "f": ("192.5.5.241", "2001:500:2f::f"),
+    "g": ("192.112.36.4", "2001:500:12::d0d"),
+    "h": ("198.97.190.53", "2001:500:1::53"),
+    "i": ("192.36.148.17", "2001:7fe::53"),
+    "j": ("192.58.128.30", "2001:503:c27::2:30"),
+    "k": ("193.0.14.129", "2001:7fd::1"),
+    "l": ("199.7.83.42", "2001:500:9f::42"),
+    "m": ("202.12.27.33", "2001:dc3::35"),
+}
+
+
+def default_root_hints() -> list[Server]:
+    hints: list[Server] = []
+    for letter, (v4, v6) in ROOT_SERVERS.items():
+        name = dns.name.from_text(f"{letter}.root-servers.net.")
+        hints += [(name, v4), (name, v6)]
+    return hints
+
+
+def parse_root_hints(text: str) -> list[Server]:
+    """Root hints in the ``named.root`` form: ``.`` NS records and their addresses."""
+    try:
+        rrsets = dns.zonefile.read_rrsets(text, origin=dns.name.root, relativize=False)
+    except dns.exception.DNSException as exc:
+        raise ConfigError(f"root hints: {exc}") from exc
+    names = [r.target for rrset in rrsets if rrset.rdtype == dns.rdatatype.NS for r in rrset]
+    hints: list[Server] = []
+    for name in names:
+        for rrset in rrsets:
+            if rrset.name == name and rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                hints += [(name, rdata.address) for rdata in rrset]
+    if not hints:
+        raise ConfigError("root hints: no root server with an address")
+    return hints
+
+
+def load_root_hints(path: Path) -> list[Server]:
+    try:
+        return parse_root_hints(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"root hints: cannot read {path}: {exc.strerror}") from exc
+
+
+class ResolutionFailed(DnsError):
+    """The name could not be resolved (SERVFAIL)."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.rcode, f"resolution failed: {dns.rcode.to_text(result.rcode)}")
+        self.result = result
+
+
+class Resolver:
+    """Iterative from root hints, or forwarding to upstreams; with one cache."""
+
+    def __init__(
+        self,
+        *,
+        root_hints: list[Server] | None = None,
+        forwarders: list[str] | None = None,
+        cache: Cache | None = None,
+        port: int = 53,
+        qname_minimisation: bool = True,
+        timeout: float = 1.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root_hints = root_hints if root_hints is not None else default_root_hints()
+        self.forwarders = forwarders or []
+        self.cache = cache or Cache()
+        self.port = port
+        self.qname_minimisation = qname_minimisation
+        self.timeout = timeout
+        self.clock = clock
+        self._rng = random.SystemRandom()
+        self._inflight: dict[tuple[dns.name.Name, int], asyncio.Future[Result]] = {}
+
+    async def resolve(
+        self,
+        name: dns.name.Name | str,
+        rdtype: int | str = dns.rdatatype.A,
+        *,
+        trace: list[Step] | None = None,
+    ) -> Result:
+        """The answer chain for name/rdtype (NXDOMAIN and NODATA are results too)."""
+        qname = dns.name.from_text(name) if isinstance(name, str) else name
+        qtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+        key = (qname, qtype)
+        if trace is None:
+            pending = self._inflight.get(key)
+            if pending is not None:
+                # One resolution serves every concurrent asker of the question.
+                return await asyncio.shield(pending)
+            future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+            self._inflight[key] = future
+            try:
+                result = await self._run(qname, qtype, None)
+                future.set_result(result)
+                return result
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()
+                raise
+            finally:
+                del self._inflight[key]
+        return await self._run(qname, qtype, trace)
+
+    async def _run(self, qname: dns.name.Name, qtype: int, trace: list[Step] | None) -> Result:
+        resolution = Resolution(
+            qname,
+            qtype,
+            self.cache,
+            self.root_hints,
+            self.clock(),
+            forwarders=self.forwarders,
+            qname_minimisation=self.qname_minimisation,
+            rng=self._rng,
+            trace=trace,
+        )
+        while True:
+            step = resolution.next(self.clock())
+            if isinstance(step, Done):
+                return step.result
+            before = len(resolution.trace)
+            started = self.clock()
+            try:
+                response = await self._exchange(step)
+            except (OSError, TimeoutError, dns.exception.DNSException) as exc:
+                resolution.on_failure(step, _reason(exc), self.clock())
+            else:
+                resolution.on_response(step, response, self.clock())
+            elapsed = self.clock() - started
+            for record in resolution.trace[before:]:
+                record.elapsed = elapsed
+
+    async def _exchange(self, ask: Ask) -> dns.message.Message:
+        query = ask.message()
+        try:
+            return await dns.asyncquery.udp(
+                query,
+                ask.address,
+                timeout=self.timeout,
+                port=self.port,
+                ignore_unexpected=True,
+                raise_on_truncation=True,
+            )
+        except dns.message.Truncated:
+            # RFC 7766 §5: a truncated UDP reply is retried over TCP.
+            return await dns.asyncquery.tcp(
+                query, ask.address, timeout=self.timeout, port=self.port
+            )
+
+    # -- conveniences --------------------------------------------------------------
+
+    async def resolve_message(self, query: dns.message.Message) -> dns.message.Message:
+        """The recursive service's reply to a client's query (RFC 1034 §4.3.1)."""
+        question = query.question[0]
+        response = dns.message.make_response(query, recursion_available=True)
+        result = await self.resolve(question.name, question.rdtype)
+        response.set_rcode(result.rcode)
+        response.answer = result.answer
+        response.authority = result.authority
+        return response
+
+    async def mx(self, domain: dns.name.Name | str) -> list[tuple[int, dns.name.Name]]:
+        """MX hosts by preference (RFC 5321 §5.1); [] for a null MX (RFC 7505).
+
+        Without MX records the domain itself is the implicit MX (RFC 5321
+        §5.1); NXDOMAIN raises ``DnsError``.
+        """
+        qname = dns.name.from_text(domain) if isinstance(domain, str) else domain
+        result = await self.resolve(qname, dns.rdatatype.MX)
+        _raise_for(result)
+        records = [
+            (rdata.preference, rdata.exchange)
+            for rrset in result.answer
+            if rrset.rdtype == dns.rdatatype.MX
+            for rdata in rrset
+        ]
+        if not records:
+            return [(0, qname)]
+        if len(records) == 1 and records[0][1] == dns.name.root:
+            return []
+        self._rng.shuffle(records)  # RFC 5321 §5.1: equal preferences in random order
+        return sorted(records, key=lambda record: record[0])
+
+    async def addresses(self, host: dns.name.Name | str) -> list[str]:
+        """IPv6 and IPv4 addresses of a host (AAAA first, RFC 6724 style)."""
+        out: list[str] = []
+        for rdtype in (dns.rdatatype.AAAA, dns.rdatatype.A):
+            result = await self.resolve(host, rdtype)
+            if result.rcode == dns.rcode.NXDOMAIN:
+                return []
+            _raise_for(result)
+            out += [r.address for rrset in result.answer if rrset.rdtype == rdtype for r in rrset]
+        return out
+
+
+def _raise_for(result: Result) -> None:
+    if result.rcode == dns.rcode.NXDOMAIN:
+        raise DnsError(dns.rcode.NXDOMAIN, "no such domain")
+    if result.rcode != dns.rcode.NOERROR:
+        raise ResolutionFailed(result)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | dns.exception.Timeout):
+        return "timeout"
+    return type(exc).__name__
