@@ -43,7 +43,7 @@ SERVICES: dict[str, str] = {
 def service_class(name: str) -> Any:
     module, _, cls = SERVICES[name].partition(":")
     try:
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(module), cls, None)
     except ModuleNotFoundError as exc:
         if exc.name != module:
             raise

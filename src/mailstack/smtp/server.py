@@ -1,0 +1,208 @@
+"""The SMTP receiver (MX role): RFC 5321 mail for local domains, never relayed.
+
+The socket loop around `proto.SmtpServerProtocol`: it answers the decisions
+the protocol hands up (is this recipient ours? is the message delivered?) and
+delivers durably: `250` after DATA or BDAT LAST only once the message is
+committed and fsynced in every recipient's mailbox (the store's group commit
+lets concurrent sessions share one fsync).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.smtp.proto import (
+    AuthRequest,
+    AuthResponse,
+    Close,
+    MailFrom,
+    MessageComplete,
+    NeedData,
+    Pending,
+    Quit,
+    RcptTo,
+    SmtpServerProtocol,
+    StartTls,
+)
+from mailstack.smtp.replies import Reply
+from mailstack.store.base import DeliveryTarget
+
+# RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
+# submission only; on the MX port it is refused.
+RELAY_DENIED = Reply(550, "5.7.1", "Relaying denied")
+# RFC 3463 X.1.1 "Bad destination mailbox address".
+USER_UNKNOWN = Reply(550, "5.1.1", "User unknown")
+# RFC 5321 §6.3: "a simple counting of the number of Received: header fields"
+# detects loops; RFC 3463 X.4.6 "Routing loop detected".
+LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
+MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
+LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
+NOT_AVAILABLE = Reply(502, "5.5.1", "Command not available on this port")
+TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
+
+_RECEIVED = re.compile(rb"^Received:", re.IGNORECASE | re.MULTILINE)
+
+
+def count_received(data: bytes) -> int:
+    end = data.find(b"\r\n\r\n")
+    header = data if end < 0 else data[: end + 2]
+    return len(_RECEIVED.findall(header))
+
+
+def received_header(
+    *,
+    helo: str,
+    peer_ip: str,
+    by: str,
+    protocol: str,
+    session_id: str,
+    rcpt: list[str],
+) -> bytes:
+    """RFC 5321 §4.4 time stamp line (FWS-folded), protocol per RFC 3848."""
+    when = email.utils.format_datetime(email.utils.localtime())
+    recipient = f"\r\n\tfor <{rcpt[0]}>" if len(rcpt) == 1 else ""
+    return (
+        f"Received: from {helo or 'unknown'} ([{peer_ip}])\r\n"
+        f"\tby {by} (mailstack) with {protocol} id {session_id}{recipient};\r\n"
+        f"\t{when}\r\n"
+    ).encode()
+
+
+@dataclass
+class _Envelope:
+    # rcpt address -> account ids it delivers to
+    recipients: dict[str, list[int]] = field(default_factory=dict)
+
+
+class SmtpService(TcpService):
+    protocol = "smtp"
+
+    def __init__(self, node, name: str, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(node, name, host, port)
+        self.limits = node.limits
+        self.max_sessions = self.limits.smtp_sessions
+        self.idle_timeout = self.limits.smtp_idle_timeout
+        smtp_config = node.config.smtp
+        self.hostname = smtp_config.hostname or node.hostname
+        self.starttls = smtp_config.starttls
+
+    async def refuse(self, io: SessionIO) -> None:
+        io.write(TOO_MANY_SESSIONS)
+        io.trace.server(TOO_MANY_SESSIONS)
+
+    def _flush(self, io: SessionIO, proto: SmtpServerProtocol) -> None:
+        out = proto.data_to_send()
+        if out:
+            io.write(out)
+            io.trace.server(out)
+
+    async def session(self, io: SessionIO) -> None:
+        proto = SmtpServerProtocol(
+            hostname=self.hostname,
+            limits=self.limits,
+            tls_available=self.starttls and self.node.tls.available,
+            tls_active=io.tls_active,
+        )
+        greeting = proto.greeting()
+        io.write(greeting)
+        io.trace.server(greeting)
+        envelope = _Envelope()
+        while True:
+            event = proto.next_event()
+            if isinstance(event, NeedData | Pending):
+                self._flush(io, proto)
+                await io.drain()
+                try:
+                    data = await io.read()
+                except IdleTimeout:
+                    # RFC 5321 §4.5.3.2.7: the server may close an idle session.
+                    timeout = f"421 4.4.2 {self.hostname} Timeout, closing connection\r\n".encode()
+                    io.write(timeout)
+                    io.trace.server(timeout)
+                    return
+                if io.trace.enabled and data:
+                    if proto.state.name in ("DATA", "CHUNK"):
+                        io.trace.body(data)
+                    else:
+                        io.trace.client(data)
+                proto.receive_data(data)
+            elif isinstance(event, MailFrom):
+                envelope = _Envelope()
+                proto.respond(Reply.sender_ok(event.address))
+            elif isinstance(event, RcptTo):
+                proto.respond(await self._recipient(event.address, envelope))
+            elif isinstance(event, MessageComplete):
+                proto.respond(await self._deliver(event, envelope, io))
+                envelope = _Envelope()
+            elif isinstance(event, StartTls):
+                self._flush(io, proto)
+                await io.start_tls(self.node.tls.server_context())
+                proto.tls_started()
+                envelope = _Envelope()
+            elif isinstance(event, AuthRequest | AuthResponse):
+                proto.respond(NOT_AVAILABLE)
+            elif isinstance(event, Quit | Close):
+                self._flush(io, proto)
+                return
+
+    async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
+        store = self.node.store
+        local, _, domain = address.rpartition("@")
+        if not local:
+            # RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
+            if address.lower() != "postmaster":
+                return USER_UNKNOWN
+            domains = await store.domain_list()
+            if not domains:
+                return USER_UNKNOWN
+            address = f"postmaster@{domains[0]}"
+            domain = domains[0]
+        if not await store.is_local_domain(domain):
+            return RELAY_DENIED
+        accounts = await store.resolve_recipient(address)
+        if not accounts:
+            return USER_UNKNOWN
+        envelope.recipients[address] = [account.id for account in accounts]
+        return Reply.recipient_ok(address)
+
+    async def _deliver(self, event: MessageComplete, envelope: _Envelope, io: SessionIO) -> Reply:
+        if count_received(event.data) >= self.limits.received_headers:
+            return LOOP_DETECTED
+        session_id = secrets.token_hex(6).upper()
+        protocol = "ESMTP" if event.esmtp else "SMTP"
+        if event.tls:
+            protocol += "S"
+        body = (
+            received_header(
+                helo=event.helo,
+                peer_ip=io.peer[0],
+                by=self.hostname,
+                protocol=protocol,
+                session_id=session_id,
+                rcpt=event.rcpt_to,
+            )
+            + event.data
+        )
+        return_path = f"Return-Path: <{event.mail_from}>\r\n".encode()
+        targets: list[DeliveryTarget] = []
+        seen: set[int] = set()
+        for rcpt in event.rcpt_to:
+            for account_id in envelope.recipients.get(rcpt, ()):
+                # One copy per mailbox however many of its addresses were named.
+                if account_id in seen:
+                    continue
+                seen.add(account_id)
+                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
+                targets.append(DeliveryTarget(account_id, "INBOX", prefix))
+        try:
+            await self.node.store.deliver(body, targets)
+        except QuotaExceeded:
+            return MAILBOX_FULL
+        except StoreError:
+            return LOCAL_ERROR
+        return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
