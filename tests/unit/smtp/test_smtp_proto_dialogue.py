@@ -169,7 +169,9 @@ def test_state_table_names_every_command_state() -> None:
 
 
 def test_eof_closes_without_a_reply() -> None:
-    s = Session().feed(b"EHLO a\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\nhalf")
+    s = Session().feed(
+        b"EHLO a\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\nhalf"
+    )
     s.take()
     s.eof()
     assert s.closed is not None and s.closed.reason == "connection closed by peer"
