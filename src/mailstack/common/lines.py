@@ -47,8 +47,14 @@ class LineBuffer:
         end = buf.find(b"\n", 0, self._max_line)
         if end < 0:
             if len(buf) >= self._max_line:
-                self._discarding = True
-                del buf[:]
+                # Drop the over-long line only: what follows its LF is the
+                # next (pipelined) line.
+                end = buf.find(b"\n")
+                if end < 0:
+                    self._discarding = True
+                    del buf[:]
+                else:
+                    del buf[: end + 1]
                 raise LineTooLong()
             return None
         line = bytes(buf[: end + 1])
