@@ -1,0 +1,276 @@
+"""The POP3 service: the socket loop around `pop3.proto` (RFC 1939, 2449, 2595, 5034).
+
+`Pop3Service` serves the `pop3` listen key (STLS offered) and `pop3s` (implicit
+TLS, RFC 8314). The maildrop is the account's INBOX in the node's store, so
+POP3 and IMAP see the same mail. A maildrop is locked by one POP3 session at
+a time (RFC 1939 §8 "exclusive-access lock"): the lock lives in this process's
+memory, so it goes with the session (QUIT, disconnect, autologout) and
+nothing of it survives a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mailstack.common.lines import LineBuffer, LineTooLong
+from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.errors import Pop3Error, StoreError
+from mailstack.pop3.config import Pop3Config
+from mailstack.pop3.proto import (
+    Authenticate,
+    Event,
+    MaildropMessage,
+    Pop3Session,
+    Reply,
+    Retrieve,
+    StartTls,
+    Update,
+    format_message,
+)
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+
+__all__ = ["Pop3Service"]
+
+SEEN = "\\Seen"
+# A peer's failed-login count is forgotten after this many quiet seconds.
+FAILURE_MEMORY = 900.0
+
+
+@dataclass
+class _Maildrops:
+    """What every POP3 listener of one node shares: locks, login times, failures."""
+
+    locked: set[int] = field(default_factory=set)  # account ids
+    last_login: dict[int, float] = field(default_factory=dict)
+    failures: dict[str, tuple[int, float]] = field(default_factory=dict)  # peer ip -> count, when
+
+    def recent_failures(self, ip: str, now: float) -> int:
+        count, when = self.failures.get(ip, (0, 0.0))
+        if now - when > FAILURE_MEMORY:
+            self.failures.pop(ip, None)
+            return 0
+        return count
+
+    def failed(self, ip: str, now: float) -> None:
+        count = self.recent_failures(ip, now)
+        if len(self.failures) > 100_000:
+            self.failures.clear()
+        self.failures[ip] = (count + 1, now)
+
+
+_SHARED: weakref.WeakKeyDictionary[Node, _Maildrops] = weakref.WeakKeyDictionary()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class Pop3Service(TcpService):
+    protocol = "pop3"
+    implicit_tls_names = frozenset({"pop3s"})
+
+    def __init__(self, node: Node, name: str, host: str, port: int) -> None:
+        super().__init__(node, name, host, port)
+        self.max_sessions = node.limits.pop3_sessions
+        self.idle_timeout = node.limits.pop3_idle_timeout
+        self.config: Pop3Config = getattr(node.config, "pop3", None) or Pop3Config()
+        self.shared = _SHARED.setdefault(node, _Maildrops())
+
+    async def refuse(self, io: SessionIO) -> None:
+        reply = Pop3Error("too many sessions, try again later", code="SYS/TEMP").to_bytes()
+        io.trace.server(reply)
+        io.write(reply)
+
+    async def session(self, io: SessionIO) -> None:
+        await _Pop3Connection(self, io).run()
+
+
+class _Pop3Connection:
+    """One client connection: reads lines, performs the session's events."""
+
+    def __init__(self, service: Pop3Service, io: SessionIO) -> None:
+        self.service = service
+        self.io = io
+        self.store = service.node.store
+        limits = service.node.limits
+        config = service.config
+        self.buffer = LineBuffer(max(limits.pop3_line, limits.pop3_sasl_line))
+        self.peer_ip = io.peer[0]
+        self.loopback = _is_loopback(self.peer_ip)
+        self.proto = Pop3Session(
+            plaintext_ok=io.tls_active or (self.loopback and config.allow_plaintext_on_loopback),
+            tls_available=config.starttls and service.node.tls.available,
+            tls_active=io.tls_active,
+            mechanisms=config.mechanisms,
+            implementation=config.implementation,
+            expire_days=config.expire_days,
+            login_delay=config.login_delay,
+            max_line=limits.pop3_line,
+            max_failures=limits.login_failures,
+            failure_delay=limits.login_failure_delay,
+        )
+        self.proto.failures = service.shared.recent_failures(self.peer_ip, time.monotonic())
+        self.account_id: int | None = None  # set while this session holds the lock
+        self.mailbox_id = 0
+
+    async def run(self) -> None:
+        try:
+            if await self.perform(self.proto.greeting()):
+                return
+            while True:
+                try:
+                    line = self.buffer.next_line()
+                except LineTooLong:
+                    line = None
+                    if await self.perform(self.proto.line_too_long()):
+                        return
+                    continue
+                if line is None:
+                    await self.io.drain()
+                    try:
+                        data = await self.io.read()
+                    except IdleTimeout:
+                        await self.perform(self.proto.timed_out())
+                        return
+                    if not data:
+                        return
+                    self.buffer.feed(data)
+                    continue
+                self.trace_client(line)
+                if await self.perform(self.proto.receive_line(line)):
+                    return
+        finally:
+            self.release()
+
+    def trace_client(self, line: bytes) -> None:
+        if not self.io.trace.enabled:
+            return
+        if self.proto.in_sasl:
+            self.io.trace.client("<SASL response>")
+        elif line[:5].upper() == b"PASS ":
+            self.io.trace.client(line[:5] + b"****")
+        else:
+            self.io.trace.client(line)
+
+    def send(self, data: bytes) -> None:
+        self.io.trace.server(data)
+        self.io.write(data)
+
+    async def perform(self, event: Event) -> bool:
+        """Carry out one event; True when the connection must close."""
+        if isinstance(event, Reply):
+            if event.delay:
+                await asyncio.sleep(event.delay)
+            self.send(event.data)
+            return event.close
+        if isinstance(event, Retrieve):
+            return await self.retrieve(event)
+        if isinstance(event, Authenticate):
+            return await self.perform(await self.authenticate(event))
+        if isinstance(event, StartTls):
+            return await self.start_tls(event)
+        return await self.perform(await self.update(event))
+
+    async def start_tls(self, event: StartTls) -> bool:
+        self.send(event.reply)
+        # RFC 2595 §4 / RFC 3207 §5 spirit: nothing read before the handshake
+        # may be taken as a command afterwards (STARTTLS command injection).
+        self.buffer.clear()
+        try:
+            await self.io.start_tls(self.service.node.tls.server_context())
+        except (OSError, ValueError):
+            return True
+        self.proto.tls_started(plaintext_ok=True)
+        return False
+
+    async def authenticate(self, event: Authenticate) -> Reply:
+        assert self.store is not None
+        shared = self.service.shared
+        try:
+            account = await self.store.authenticate(event.user, event.password)
+        except StoreError:
+            return self.proto.login_refused("SYS/TEMP", "cannot check credentials now")
+        now = time.monotonic()
+        if account is None:
+            shared.failed(self.peer_ip, now)
+            return self.proto.auth_failed()
+        shared.failures.pop(self.peer_ip, None)
+        delay = self.service.config.login_delay
+        last = shared.last_login.get(account.id)
+        if delay and last is not None and now - last < delay:
+            # RFC 2449 §8.1.1: too soon after the previous login.
+            return self.proto.login_refused("LOGIN-DELAY", f"wait {delay} seconds between logins")
+        if account.id in shared.locked:
+            # RFC 2449 §8.1.2: another session holds the maildrop lock.
+            return self.proto.login_refused("IN-USE", "maildrop already locked by another session")
+        shared.locked.add(account.id)
+        self.account_id = account.id
+        try:
+            messages = await self.open_maildrop(account.id)
+        except StoreError:
+            self.release()
+            return self.proto.login_refused("SYS/TEMP", "cannot open the maildrop now")
+        shared.last_login[account.id] = now
+        return messages
+
+    async def open_maildrop(self, account_id: int) -> Reply:
+        assert self.store is not None
+        inbox = await self.store.mailbox_get(account_id, "INBOX")
+        if inbox is None:
+            raise StoreError("no INBOX")
+        self.mailbox_id = inbox.id
+        metas = await self.store.messages(inbox.id)
+        expire_days = self.service.config.expire_days
+        if expire_days:
+            cutoff = time.time() - expire_days * 86400
+            old = [m.uid for m in metas if SEEN in m.flags and m.internaldate.timestamp() < cutoff]
+            if old:
+                await self.store.expunge(inbox.id, old, require_deleted=False)
+                metas = [m for m in metas if m.uid not in set(old)]
+        maildrop = [MaildropMessage(m.uid, m.size) for m in metas]
+        return self.proto.logged_in(self.proto.user or "", inbox.uidvalidity, maildrop)
+
+    async def retrieve(self, event: Retrieve) -> bool:
+        assert self.store is not None
+        try:
+            raw = await self.store.message_bytes(self.mailbox_id, event.uid)
+        except StoreError:
+            # Removed behind our back (an IMAP EXPUNGE while we hold the POP3 lock).
+            self.send(Pop3Error(f"message {event.number} is no longer available").to_bytes())
+            return False
+        data = format_message(raw, event.top_lines)
+        if self.io.trace.enabled:
+            first, _, _ = data.partition(b"\r\n")
+            self.io.trace.server(first)
+            self.io.trace.note(f"... {len(data) - len(first) - 2} octets of message {event.number}")
+        self.io.write(data)
+        await self.io.drain()
+        return False
+
+    async def update(self, event: Update) -> Reply:
+        assert self.store is not None
+        ok = True
+        try:
+            if event.expunge:
+                await self.store.expunge(self.mailbox_id, event.expunge, require_deleted=False)
+            if event.seen:
+                await self.store.store_flags(self.mailbox_id, event.seen, (SEEN,), "add")
+        except StoreError:
+            ok = False
+        self.release()
+        return self.proto.update_finished(ok)
+
+    def release(self) -> None:
+        if self.account_id is not None:
+            self.service.shared.locked.discard(self.account_id)
+            self.account_id = None
