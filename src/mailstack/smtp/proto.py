@@ -312,6 +312,11 @@ class SmtpServerProtocol:
         else:
             self._buf += data
 
+    @property
+    def buffered(self) -> int:
+        """Octets received and held; bounded by the limits whatever the peer sends."""
+        return len(self._buf) + sum(len(chunk) for chunk in self._tx.chunks)
+
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()
