@@ -22,13 +22,9 @@ class Address(NamedTuple):
 
 _TOKEN = re.compile(
     r"""
-     (?P<ws>[ \t\r\n]+)
-    |(?P<quoted>"(?:[^"\\]|\\.)*"?)
-    |(?P<literal>\[(?:[^\]\\]|\\.)*\]?)
-    |(?P<comment>\()
-    |(?P<special>[<>@,;:.])
-    |(?P<atom>[^ \t\r\n"()<>@,;:.\[\]\\]+)
-    |(?P<other>.)
+     (?P<q>"(?:[^"\\]|\\.)*"?)
+    |(?P<s>[<>@,;:.])
+    |(?P<a>\[(?:[^\]\\]|\\.)*\]?|[^ \t\r\n"()<>@,;:.\[\]\\]+|[^ \t\r\n])
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -38,46 +34,49 @@ _TOKEN = re.compile(
 _Tok = tuple[str, str, int, int]
 
 
-def _skip_comment(value: str, pos: int) -> int:
+def _blank_comments(value: str) -> str:
+    """Replace RFC 5322 §3.2.2 comments (they nest) by a space each."""
+    out: list[str] = []
     depth = 0
+    quoted = False
+    index = 0
     length = len(value)
-    while pos < length:
-        char = value[pos]
-        if char == "\\":
-            pos += 2
-            continue
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
+    while index < length:
+        char = value[index]
+        if char == "\\" and (quoted or depth):
             if depth == 0:
-                return pos + 1
-        pos += 1
-    return length
+                out.append(value[index : index + 2])
+            index += 2
+            continue
+        if depth:
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if depth == 0:
+                    out.append(" ")
+        elif quoted:
+            out.append(char)
+            quoted = char != '"'
+        elif char == "(":
+            depth = 1
+        else:
+            out.append(char)
+            quoted = char == '"'
+        index += 1
+    if depth:
+        out.append(" ")
+    return "".join(out)
 
 
 def _tokens(value: str) -> list[_Tok]:
-    tokens: list[_Tok] = []
-    pos = 0
-    length = len(value)
-    while pos < length:
-        match = _TOKEN.match(value, pos)
-        if match is None:
-            break
-        kind = match.lastgroup
-        if kind == "comment":
-            pos = _skip_comment(value, pos)
-            continue
-        end = match.end()
-        text = match.group()
-        if kind == "quoted":
-            tokens.append(("q", text, pos, end))
-        elif kind == "special":
-            tokens.append((text, text, pos, end))
-        elif kind in ("atom", "literal", "other"):
-            tokens.append(("a", text, pos, end))
-        pos = end
-    return tokens
+    if "(" in value:
+        value = _blank_comments(value)
+    return [
+        (kind if kind != "s" else match.group(), match.group(), match.start(), match.end())
+        for match in _TOKEN.finditer(value)
+        if (kind := match.lastgroup) is not None
+    ]
 
 
 def _unquote(text: str) -> str:

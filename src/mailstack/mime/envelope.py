@@ -13,7 +13,8 @@ from mailstack.mime.address import Address, parse_address_list
 
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
 _STRING_FIELDS = ("date", "subject", "in-reply-to", "message-id")
-_WANTED = frozenset(_ADDRESS_FIELDS + _STRING_FIELDS)
+ENVELOPE_FIELDS = frozenset(_ADDRESS_FIELDS + _STRING_FIELDS)
+"""The header fields that ENVELOPE reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class Envelope:
         """Build from ``(lowercase name, raw value)`` pairs; the first occurrence wins."""
         first: dict[str, str] = {}
         for name, value in fields:
-            if name in _WANTED and name not in first:
+            if name in ENVELOPE_FIELDS and name not in first:
                 first[name] = value
         lists: dict[str, list[Address] | None] = {}
         for name in _ADDRESS_FIELDS:

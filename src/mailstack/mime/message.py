@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from mailstack.mime.encoded_words import decode_header
-from mailstack.mime.envelope import Envelope
+from mailstack.mime.envelope import ENVELOPE_FIELDS, Envelope
 from mailstack.mime.params import (
     parse_content_type,
     parse_disposition,
@@ -244,13 +244,14 @@ class ParsedMessage:
             headers=[(name, start, end) for name, start, _, end in scan.fields] + root.headers,
         )
         fields = added + self.fields
+        names = {name for name, _ in added}
         return ParsedMessage(
             size=self.size + length,
             root=root,
-            envelope=Envelope.from_fields(fields),
+            envelope=Envelope.from_fields(fields) if names & ENVELOPE_FIELDS else self.envelope,
             fields=fields,
             text=self.text,
-            sent_date=_sent_date(fields),
+            sent_date=_sent_date(fields) if "date" in names else self.sent_date,
         )
 
 

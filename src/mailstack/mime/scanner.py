@@ -77,37 +77,60 @@ def field_value(raw: bytes, colon: int, end: int) -> str:
     return value.decode("utf-8", "replace").strip(" \t\r")
 
 
-def _delimiter(boundary: bytes) -> re.Pattern[bytes]:
-    # RFC 2046 §5.1.1: the delimiter is "--" boundary at the start of a line,
-    # "--" more for the close delimiter, then optional transport padding.
-    return re.compile(rb"^--" + re.escape(boundary) + rb"(--)?[ \t]*\r?$", re.MULTILINE)
+def _delimiter_line(raw: bytes, end: int, after: int) -> tuple[int, bool] | None:
+    """Check the rest of a delimiter line; ``(line end, is close delimiter)``.
+
+    RFC 2046 §5.1.1: "--" boundary, "--" more for the close delimiter, then
+    optional transport padding (linear whitespace) up to the line ending.
+    """
+    close = raw.startswith(b"--", after, end)
+    pos = after + 2 if close else after
+    while pos < end and raw[pos] in b" \t":
+        pos += 1
+    if pos < end and raw[pos] == 13:
+        pos += 1
+    if pos == end:
+        return end, close
+    if raw[pos] == 10:
+        return pos + 1, close
+    return None
 
 
 def split_multipart(raw: bytes, start: int, end: int,
                     boundary: bytes) -> list[tuple[int, int]] | None:
     """The ``(start, end)`` ranges of the body parts of a multipart body.
 
-    RFC 2046 §5.1.1: the line ending before a delimiter belongs to the
-    delimiter, not to the preceding part; the preamble and epilogue are not
-    parts. A body that never closes ends its last part at the body's end.
-    Returns None when no delimiter occurs at all.
+    RFC 2046 §5.1.1: a delimiter starts a line; the line ending before it
+    belongs to the delimiter, not to the preceding part; the preamble and
+    epilogue are not parts. A body that never closes ends its last part at
+    the body's end. Returns None when no delimiter occurs at all.
     """
+    needle = b"--" + boundary
+    find = raw.find
     parts: list[tuple[int, int]] = []
     part_start = -1
-    for match in _delimiter(boundary).finditer(raw, start, end):
+    pos = start
+    while True:
+        at = find(needle, pos, end)
+        if at < 0:
+            break
+        pos = at + 1
+        if at != start and raw[at - 1] != 10:
+            continue
+        line = _delimiter_line(raw, end, at + len(needle))
+        if line is None:
+            continue
         if part_start >= 0:
-            part_end = match.start()
+            part_end = at
             if part_end > part_start and raw[part_end - 1] == 10:
                 part_end -= 1
                 if part_end > part_start and raw[part_end - 1] == 13:
                     part_end -= 1
             parts.append((part_start, part_end))
-        line_end = match.end()
-        if line_end < end and raw[line_end] == 10:
-            line_end += 1
-        if match.group(1):
+        line_end, close = line
+        if close:
             return parts
-        part_start = line_end
+        part_start = pos = line_end
     if part_start < 0:
         return None
     parts.append((part_start, end))
