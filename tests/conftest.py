@@ -69,7 +69,10 @@ def make_config(
     table: dict[str, Any] | None = None,
 ) -> Config:
     write_certificate(data_dir, hostname)
-    full: dict[str, Any] = {"node": {"hostname": hostname}, "listen": {n: f"{host}:0" for n in listen}}
+    full: dict[str, Any] = {
+        "node": {"hostname": hostname},
+        "listen": {n: f"{host}:0" for n in listen},
+    }
     for key, value in (table or {}).items():
         full.setdefault(key, {}).update(value)
     return Config.from_table(full, data_dir)

@@ -46,9 +46,9 @@ async def open_store(config: Config) -> Any:
     return await open_node_store(config)
 
 
-def with_store(action: Callable[[Any, argparse.Namespace], Awaitable[int | None]]) -> Callable[
-    [argparse.Namespace], int
-]:
+def with_store(
+    action: Callable[[Any, argparse.Namespace], Awaitable[int | None]],
+) -> Callable[[argparse.Namespace], int]:
     """Run an async action against the configured node's store."""
 
     def run(args: argparse.Namespace) -> int:
@@ -211,10 +211,18 @@ async def alias_list(store: Any, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("node")
-    where.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                       help="the node's mailstack.toml (default: $MAILSTACK_CONFIG)")
-    where.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                       help=f"the node's data directory (default: {default_data_dir()})")
+    where.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="the node's mailstack.toml (default: $MAILSTACK_CONFIG)",
+    )
+    where.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help=f"the node's data directory (default: {default_data_dir()})",
+    )
 
     parser = argparse.ArgumentParser(
         prog="mailstack", description="Internet mail in one program: SMTP, POP3, IMAP, DNS."

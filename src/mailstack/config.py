@@ -122,7 +122,9 @@ class Config:
         listen = {}
         for key, value in listen_table.items():
             if key not in DEFAULT_LISTEN:
-                raise ConfigError(f"listen.{key}: unknown service (known: {', '.join(DEFAULT_LISTEN)})")
+                raise ConfigError(
+                    f"listen.{key}: unknown service (known: {', '.join(DEFAULT_LISTEN)})"
+                )
             if value:
                 listen[key] = parse_hostport(str(value), key)
 
@@ -196,7 +198,7 @@ def defaults_toml(data_dir: Path, hostname: str) -> str:
         f"data_dir = {_toml_value(str(data_dir))}",
         "",
         "[listen]",
-        "# service = \"HOST:PORT\"; an empty string or a missing key leaves it off;",
+        '# service = "HOST:PORT"; an empty string or a missing key leaves it off;',
         "# port 0 means any free port (the real ones go to DATA/ports.json).",
     ]
     out += [f"{key} = {_toml_value(value)}" for key, value in DEFAULT_LISTEN.items()]

@@ -10,7 +10,10 @@ import pytest
 from mailstack.errors import AlreadyExists, NotFound, QuotaExceeded, StoreError
 from mailstack.store.base import DEFAULT_MAILBOXES, DeliveryTarget
 
-RAW = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\nDo you like ketchup?\r\n"
+RAW = (
+    b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\n"
+    b"Do you like ketchup?\r\n"
+)
 
 
 async def bob(store):
@@ -47,7 +50,9 @@ async def test_passwords_are_argon2id_and_verify(store):
     assert (await store.authenticate("bob@hamburger.edu", "hungry")).id == account.id
     assert await store.authenticate("bob@hamburger.edu", "wrong") is None
     assert await store.authenticate("nobody@hamburger.edu", "hungry") is None
-    hashes = await store._read(lambda c: [r[0] for r in c.execute("SELECT password_hash FROM accounts")])
+    hashes = await store._read(
+        lambda c: [r[0] for r in c.execute("SELECT password_hash FROM accounts")]
+    )
     assert hashes[0].startswith("$argon2id$")
     await store.set_password("bob@hamburger.edu", "thirsty")
     assert await store.authenticate("bob@hamburger.edu", "hungry") is None
@@ -136,7 +141,11 @@ async def test_flags_modseq_and_condstore(store):
     replaced = await store.store_flags(inbox.id, [uid], ["\\Answered"], "replace")
     assert replaced.changed[0].flags == {"\\Answered"}
     status = await store.mailbox_status(inbox.id)
-    assert status.messages == 1 and status.unseen == 1 and status.highest_modseq >= replaced.changed[0].modseq
+    assert (
+        status.messages == 1
+        and status.unseen == 1
+        and status.highest_modseq >= replaced.changed[0].modseq
+    )
 
 
 async def test_expunged_uids_are_remembered_with_modseq(store):

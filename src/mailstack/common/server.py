@@ -53,7 +53,7 @@ class SessionIO:
         """Whatever has arrived (b"" at EOF); IdleTimeout after the idle limit."""
         try:
             return await asyncio.wait_for(self.reader.read(READ_SIZE), self.idle_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise IdleTimeout() from None
         except (ConnectionError, ssl.SSLError, OSError):
             return b""

@@ -141,7 +141,9 @@ class Store(Protocol):
     async def subscriptions(self, account_id: int) -> list[str]: ...
 
     # Messages
-    async def deliver(self, raw: bytes, targets: Sequence[DeliveryTarget]) -> list[tuple[int, int]]: ...
+    async def deliver(
+        self, raw: bytes, targets: Sequence[DeliveryTarget]
+    ) -> list[tuple[int, int]]: ...
     async def append(
         self,
         mailbox_id: int,

@@ -152,7 +152,7 @@ class _Listener:
     async def wait(self, timeout: float | None = None) -> bool:
         try:
             await asyncio.wait_for(self.event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         self.event.clear()
         return True
@@ -321,8 +321,9 @@ class SqliteStore(SqliteZonesMixin):
     async def is_local_domain(self, name: str) -> bool:
         name = name.lower().rstrip(".")
         return await self._read(
-            lambda c: c.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone()
-            is not None
+            lambda c: (
+                c.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone() is not None
+            )
         )
 
     # -- accounts ------------------------------------------------------------
@@ -431,7 +432,10 @@ class SqliteStore(SqliteZonesMixin):
             if c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is None:
                 raise NotFound(f"{domain} is not a local domain")
             target_domain = target.rpartition("@")[2]
-            if c.execute("SELECT 1 FROM domains WHERE name = ?", (target_domain,)).fetchone() is None:
+            if (
+                c.execute("SELECT 1 FROM domains WHERE name = ?", (target_domain,)).fetchone()
+                is None
+            ):
                 raise StoreError(
                     "an alias target must be a local address (forwarding to other domains "
                     "arrives with the outbound queue)"
@@ -481,7 +485,9 @@ class SqliteStore(SqliteZonesMixin):
         ).fetchone()
         if row:
             return [Account(*row)]
-        targets = [r[0] for r in c.execute("SELECT target FROM aliases WHERE source = ?", (address,))]
+        targets = [
+            r[0] for r in c.execute("SELECT target FROM aliases WHERE source = ?", (address,))
+        ]
         local, _, domain = address.rpartition("@")
         if not targets and SUBADDRESS_SEPARATOR in local:
             base = local.split(SUBADDRESS_SEPARATOR, 1)[0]
@@ -491,7 +497,8 @@ class SqliteStore(SqliteZonesMixin):
                     return found
         if not targets:
             targets = [
-                r[0] for r in c.execute("SELECT target FROM aliases WHERE source = ?", (f"@{domain}",))
+                r[0]
+                for r in c.execute("SELECT target FROM aliases WHERE source = ?", (f"@{domain}",))
             ]
         accounts: dict[int, Account] = {}
         for target in targets:
@@ -611,9 +618,12 @@ class SqliteStore(SqliteZonesMixin):
                 raise AlreadyExists(f"mailbox {new} exists")
             if old == "INBOX":
                 target = self._create_mailbox(c, account_id, new, None)
-                uids = [r[0] for r in c.execute(
-                    "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (source.id,)
-                )]
+                uids = [
+                    r[0]
+                    for r in c.execute(
+                        "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (source.id,)
+                    )
+                ]
                 self._copy(c, source.id, uids, target.id, move=True)
                 return
             children = c.execute(
@@ -621,7 +631,7 @@ class SqliteStore(SqliteZonesMixin):
                 (account_id, _like_prefix(old + "/")),
             ).fetchall()
             for mailbox_id, name in [(source.id, old), *children]:
-                renamed = new + name[len(old):]
+                renamed = new + name[len(old) :]
                 if self._get_mailbox(c, account_id, renamed) is not None:
                     raise AlreadyExists(f"mailbox {renamed} exists")
                 # A renamed mailbox is a different mailbox for clients that
@@ -739,12 +749,14 @@ class SqliteStore(SqliteZonesMixin):
         from mailstack.mime import parse
 
         parsed = await asyncio.to_thread(lambda: parse(raw).to_bytes())
-        now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat()
+        now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
 
         def op(c: sqlite3.Connection) -> list[tuple[int, int]]:
             for target in targets:
                 self._check_quota(c, target.account_id, len(raw) + len(target.prefix))
-            cur = c.execute("INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, parsed))
+            cur = c.execute(
+                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, parsed)
+            )
             blob_id = cur.lastrowid
             assert blob_id is not None
             placed = []
@@ -773,15 +785,19 @@ class SqliteStore(SqliteZonesMixin):
         from mailstack.mime import parse
 
         parsed = await asyncio.to_thread(lambda: parse(raw).to_bytes())
-        when = internaldate or datetime.datetime.now(datetime.timezone.utc).astimezone()
+        when = internaldate or datetime.datetime.now(datetime.UTC).astimezone()
         flag_list = list(flags)
 
         def op(c: sqlite3.Connection) -> int:
-            row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+            row = c.execute(
+                "SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
             if row is None:
                 raise NotFound("no such mailbox")
             self._check_quota(c, row[0], len(raw))
-            cur = c.execute("INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, parsed))
+            cur = c.execute(
+                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, parsed)
+            )
             assert cur.lastrowid is not None
             return self._insert_message(
                 c, mailbox_id, cur.lastrowid, b"", len(raw), flag_list, when.isoformat()

@@ -1,0 +1,26 @@
+# The two set-up commands (README): `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test lint clean
+
+$(BIN)/mailstack: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+# Start mailstack with its embedded defaults (SQLite, unprivileged ports on 127.0.0.1).
+serve: $(BIN)/mailstack
+	$(BIN)/mailstack serve $(ARGS)
+
+# Run the whole test suite.
+test: $(BIN)/mailstack
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/mailstack
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
