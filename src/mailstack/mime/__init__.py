@@ -23,7 +23,7 @@ from mailstack.mime.encoded_words import decode_header
 from mailstack.mime.envelope import Envelope
 from mailstack.mime.message import MAX_DEPTH, MAX_PARTS, TEXT_CAP, ParsedMessage, parse
 from mailstack.mime.part import Part
-from mailstack.mime.text import part_text, transfer_decode
+from mailstack.mime.text import html_text, part_text, transfer_decode
 
 __all__ = [
     "MAX_DEPTH",
@@ -34,6 +34,7 @@ __all__ = [
     "ParsedMessage",
     "Part",
     "decode_header",
+    "html_text",
     "parse",
     "parse_address_list",
     "part_text",

@@ -145,7 +145,8 @@ class _Parser:
 
     def children(self, start: int, end: int, depth: int, boundary: str,
                  digest: bool) -> list[Part]:
-        ranges = split_multipart(self.raw, start, end, boundary.encode("utf-8", "replace"))
+        ranges = split_multipart(self.raw, start, end, boundary.encode("utf-8", "replace"),
+                                 max(self.parts_left, 1))
         if not ranges:
             # No delimiter at all: one headerless text part holding the whole
             # body, since RFC 3501 body-type-mpart needs at least one body.

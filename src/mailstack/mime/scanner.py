@@ -96,14 +96,15 @@ def _delimiter_line(raw: bytes, end: int, after: int) -> tuple[int, bool] | None
     return None
 
 
-def split_multipart(raw: bytes, start: int, end: int,
-                    boundary: bytes) -> list[tuple[int, int]] | None:
+def split_multipart(raw: bytes, start: int, end: int, boundary: bytes,
+                    max_parts: int) -> list[tuple[int, int]] | None:
     """The ``(start, end)`` ranges of the body parts of a multipart body.
 
     RFC 2046 §5.1.1: a delimiter starts a line; the line ending before it
     belongs to the delimiter, not to the preceding part; the preamble and
     epilogue are not parts. A body that never closes ends its last part at
-    the body's end. Returns None when no delimiter occurs at all.
+    the body's end. Returns None when no delimiter occurs at all, and at most
+    *max_parts* ranges.
     """
     needle = b"--" + boundary
     find = raw.find
@@ -128,7 +129,7 @@ def split_multipart(raw: bytes, start: int, end: int,
                     part_end -= 1
             parts.append((part_start, part_end))
         line_end, close = line
-        if close:
+        if close or len(parts) >= max_parts:
             return parts
         part_start = pos = line_end
     if part_start < 0:

@@ -14,8 +14,12 @@ import re
 from mailstack.mime.encoded_words import charset_decode
 from mailstack.mime.part import Part
 
-_HTML_DROP = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
-_HTML_TAG = re.compile(r"<[^>]*>")
+# Each alternative stops at the next "<", so scanning stays linear however
+# many unclosed tags the input holds.
+_HTML_MARK = re.compile(r"<!--|<(script|style)\b|<[a-z/!?][^<>]*>|<", re.IGNORECASE)
+_HTML_CLOSE = {
+    name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
+}
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
 
@@ -34,6 +38,37 @@ def transfer_decode(body: bytes, encoding: str) -> bytes:
     return body
 
 
+def html_text(markup: str) -> str:
+    """The text of an HTML document: tags, comments, scripts and styles removed."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        mark = _HTML_MARK.search(markup, pos)
+        if mark is None:
+            out.append(markup[pos:])
+            break
+        out.append(markup[pos : mark.start()])
+        token = mark.group()
+        if token == "<!--":
+            end = markup.find("-->", mark.end())
+            if end < 0:
+                break
+            pos = end + 3
+        elif mark.group(1):
+            close = _HTML_CLOSE[mark.group(1).lower()].search(markup, mark.end())
+            if close is None:
+                break
+            pos = close.end()
+        elif token == "<":
+            out.append("<")
+            pos = mark.end()
+            continue
+        else:
+            pos = mark.end()
+        out.append(" ")
+    return html.unescape("".join(out))
+
+
 def part_text(raw: bytes, part: Part, limit: int) -> str:
     """The decoded text of one text/* leaf, at most about *limit* characters."""
     body = raw[part.body_start : part.body_end]
@@ -41,7 +76,7 @@ def part_text(raw: bytes, part: Part, limit: int) -> str:
         body = body[: 4 * limit + 4]
     text = charset_decode(transfer_decode(body, part.encoding), part.param("charset") or "")
     if part.subtype == "html":
-        text = html.unescape(_HTML_TAG.sub(" ", _HTML_DROP.sub(" ", text)))
+        text = html_text(text)
     return text[:limit]
 
 

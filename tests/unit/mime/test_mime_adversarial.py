@@ -1,0 +1,58 @@
+"""Hostile inputs: the work stays linear and bounded (a timeout, not a timing check)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailstack.mime import html_text, parse
+
+
+def test_html_text():
+    assert html_text("<p>a &amp; b</p><script>x<y</script>c<!-- d -->e").split() == [
+        "a", "&", "b", "c", "e"]
+    assert html_text("1 < 2 and 3 > 2") == "1 < 2 and 3 > 2"
+    assert html_text("<STYLE>p{}</style >ok") == " ok"
+    assert html_text("x<!-- never closed") == "x"
+    assert html_text("x<script>never closed") == "x"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("markup", ["<script" * 100_000, "<!--" * 100_000, "<a" * 200_000],
+                         ids=["script", "comment", "tag"])
+def test_html_text_unclosed_constructs(markup):
+    raw = b"Content-Type: text/html\r\n\r\n" + markup.encode()
+    assert "script" not in parse(raw).text or markup.startswith("<a")
+
+
+@pytest.mark.timeout(20)
+def test_many_parts_are_capped():
+    raw = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n" + b"--x\r\n" * 200_000
+    msg = parse(raw, max_parts=1000)
+    assert len(msg.root.children) == 999
+    assert len(parse(raw).root.children) < 10_000
+
+
+@pytest.mark.timeout(20)
+def test_deep_nesting_is_capped():
+    layer = b"Content-Type: multipart/mixed; boundary=%d\r\n\r\n--%d\r\n"
+    raw = b"".join(layer % (i, i) for i in range(5000)) + b"leaf\r\n"
+    msg = parse(raw)
+    depth = 0
+    part = msg.root
+    while part.children:
+        part = part.children[0]
+        depth += 1
+    assert depth == 50
+    assert (part.maintype, part.subtype) == ("application", "octet-stream")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("value", [
+    "(" * 50_000, "\"" * 50_000, "<" * 50_000, "a:" * 50_000, "@" * 50_000,
+    "=?utf-8?q?" * 20_000,
+], ids=["comments", "quotes", "angles", "groups", "ats", "words"])
+def test_hostile_header_values(value):
+    raw = f"From: {value}\r\nSubject: {value}\r\nContent-Type: a/b; x*0*={value}\r\n\r\n"
+    msg = parse(raw.encode())
+    assert msg.size == len(raw)
+    assert msg.header_value("subject") is not None
