@@ -313,6 +313,11 @@ class SmtpServerProtocol:
             self._buf += data
 
     @property
+    def pending_event(self) -> object | None:
+        """The event that awaits respond() or auth_challenge(), if any."""
+        return self._pending
+
+    @property
     def buffered(self) -> int:
         """Octets received and held; bounded by the limits whatever the peer sends."""
         return len(self._buf) + sum(len(chunk) for chunk in self._tx.chunks)

@@ -81,9 +81,10 @@ class Session:
             self.events.append(event)
             if isinstance(event, DECIDED):
                 reply = self.decide(p, event)
-                if reply is None:
+                if reply is not None:
+                    p.respond(reply)
+                elif p.pending_event is not None:
                     break
-                p.respond(reply)
             elif isinstance(event, StartTls):
                 self.out += p.data_to_send()
                 if not self.start_tls:
