@@ -38,6 +38,8 @@ from mailstack.store.base import (
     MailboxStatus,
     MessageMeta,
 )
+from mailstack.store.keys import KEYS_SCHEMA, SqliteKeysMixin
+from mailstack.store.queue import QUEUE_SCHEMA, SqliteQueueMixin
 from mailstack.store.zones import ZONES_SCHEMA, SqliteZonesMixin
 
 if TYPE_CHECKING:
@@ -161,7 +163,7 @@ class _Listener:
         self._store._listeners.get(self.mailbox_id, set()).discard(self)
 
 
-class SqliteStore(SqliteZonesMixin):
+class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
     """Store on SQLite. Open with `await SqliteStore.open(path)`."""
 
     def __init__(self, path: Path, *, password_hasher: PasswordHasher | None = None) -> None:
@@ -191,7 +193,7 @@ class SqliteStore(SqliteZonesMixin):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path)
         try:
-            conn.executescript(SCHEMA + ZONES_SCHEMA)
+            conn.executescript(SCHEMA + ZONES_SCHEMA + QUEUE_SCHEMA + KEYS_SCHEMA)
         finally:
             conn.close()
 
