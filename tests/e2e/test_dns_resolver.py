@@ -221,7 +221,7 @@ async def test_forwarding_mode(hierarchy):
     )
     await server.start("127.0.0.26", 0)
     try:
-        forwarder = Resolver(forwarders=["127.0.0.26"], port=server.bound[0][1], timeout=1)
+        forwarder = Resolver(forwarders=[server.bound[0]], timeout=1)
         result = await forwarder.resolve("www.umass.edu.", "A")
         assert result.answer[-1][0].address == "192.0.2.80"
     finally:

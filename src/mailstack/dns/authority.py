@@ -70,6 +70,8 @@ class Authority:
 
     def find_zone(self, qname: dns.name.Name) -> Zone | None:
         """The zone closest to ``qname`` (the longest matching origin)."""
+        if not qname.is_absolute():
+            return None
         name = qname
         while True:
             zone = self._zones.get(name)

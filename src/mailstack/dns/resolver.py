@@ -95,7 +95,7 @@ class Resolver:
         self,
         *,
         root_hints: list[Server] | None = None,
-        forwarders: list[str] | None = None,
+        forwarders: list[tuple[str, int]] | None = None,
         cache: Cache | None = None,
         port: int = 53,
         qname_minimisation: bool = True,
@@ -103,7 +103,9 @@ class Resolver:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root_hints = root_hints if root_hints is not None else default_root_hints()
-        self.forwarders = forwarders or []
+        self.forwarders = [host for host, _ in forwarders or []]
+        # A forwarder may listen on its own port; everything else on ``port``.
+        self._ports = {host: number for host, number in forwarders or []}
         self.cache = cache or Cache()
         self.port = port
         self.qname_minimisation = qname_minimisation
@@ -172,12 +174,13 @@ class Resolver:
 
     async def _exchange(self, ask: Ask) -> dns.message.Message:
         query = ask.message()
+        port = self._ports.get(ask.address, self.port)
         try:
             return await dns.asyncquery.udp(
                 query,
                 ask.address,
                 timeout=self.timeout,
-                port=self.port,
+                port=port,
                 ignore_unexpected=True,
                 raise_on_truncation=True,
             )

@@ -99,7 +99,12 @@ class DnsServer:
         now = loop.time()
         if not self._rate.allow(addr[0], now):
             return
-        event = self.handler.handle(wire, addr[0], now=now)
+        try:
+            event = self.handler.handle(wire, addr[0], now=now)
+        except Exception:
+            # A bug must cost one query, never the server (and never leak text).
+            log.exception("DNS query from %s failed", addr[0])
+            return
         if event is None:
             return
         if isinstance(event, bytes):
@@ -139,7 +144,11 @@ class DnsServer:
                     reader.readexactly(length), self.limits.dns_tcp_idle_timeout
                 )
                 now = asyncio.get_running_loop().time()
-                event = self.handler.handle(wire, client, tcp=True, now=now)
+                try:
+                    event = self.handler.handle(wire, client, tcp=True, now=now)
+                except Exception:
+                    log.exception("DNS query from %s failed", client)
+                    break
                 if event is None:
                     continue
                 if isinstance(event, bytes):
@@ -266,7 +275,7 @@ def _render_sequence(messages: list[dns.message.Message]) -> list[bytes]:
     out = []
     tsig_ctx = None
     for message in messages:
-        out.append(message.to_wire(multi=len(messages) > 1, tsig_ctx=tsig_ctx))
+        out.append(message.to_wire(max_size=65535, multi=len(messages) > 1, tsig_ctx=tsig_ctx))
         tsig_ctx = message.tsig_ctx
     return out
 

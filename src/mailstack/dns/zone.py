@@ -224,7 +224,9 @@ def rrset_from_text(
     """One record from its presentation form (``MX``, ``10 mx``) relative to ``origin``."""
     try:
         rdtype_value = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype_value, value, origin=origin)
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, rdtype_value, value, origin=origin, relativize=False
+        )
     except (dns.exception.DNSException, ValueError) as exc:
         raise ZoneError(f"{name} {rdtype} {value!r}: {exc}") from exc
     rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype_value)

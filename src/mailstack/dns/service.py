@@ -1,0 +1,326 @@
+"""``DnsService``: the node's DNS server, built from its `[dns]` configuration.
+
+It serves zone files (`[[dns.zone]]` and `DATA/zones/*.zone`), the zones the
+store manages (polled once a second, so CLI changes made by another process
+show without a restart), and secondary zones pulled from primaries; it offers
+the recursive resolver to allowed clients; it sends NOTIFY to secondaries on
+every serial change (RFC 1996) and makes UPDATEs durable before answering
+(RFC 2136 §3.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import dns.asyncquery
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+import dns.zone
+
+from mailstack.dns.cache import Cache
+from mailstack.dns.catalog import Acl, Catalog
+from mailstack.dns.config import DnsConfig, SecondaryZone
+from mailstack.dns.managed import to_diff, to_records, to_zone
+from mailstack.dns.proto import QueryHandler
+from mailstack.dns.resolver import Resolver, default_root_hints, load_root_hints
+from mailstack.dns.server import DnsServer
+from mailstack.dns.transfer import notify_message
+from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
+from mailstack.errors import ConfigError, NotFound
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+NOTIFY_TRIES = 3  # RFC 1996 §3.6: retransmit a few times, then give up
+SECONDARY_RETRY = 60.0  # seconds before retrying a failed refresh (SOA RETRY caps it)
+
+
+class DnsService:
+    """Authoritative and recursive DNS over UDP and TCP on one address."""
+
+    def __init__(self, node: Any, name: str, host: str, port: int) -> None:
+        self.node = node
+        self.name = name
+        self.host = host
+        self.port = port
+        self.config: DnsConfig = getattr(node.config, "dns", None) or DnsConfig()
+        self.data_dir = Path(node.config.data_dir)
+        self.bound: list[tuple[str, int]] = []
+        self.catalog = Catalog(
+            transfer_acl=_acl(self.config.allow_transfer),
+            update_acl=Acl.of(keys=self.config.allow_update),
+        )
+        self.resolver = self._make_resolver()
+        networks = [ipaddress.ip_network(n, strict=False) for n in self.config.recursion]
+        self._recursion_networks = networks
+        self._recursion_verdicts: dict[str, bool] = {}
+        self.handler = QueryHandler(
+            self.catalog.authority,
+            may_recurse=self._may_recurse,
+            keyring=self.config.keyring(),
+        )
+        self.server = DnsServer(
+            self.catalog,
+            self.handler,
+            limits=node.limits,
+            recursive=self.resolver.resolve_message,
+            on_notify=self._on_notify,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._managed_serials: dict[str, int] = {}
+        self._refresh_events: dict[dns.name.Name, asyncio.Event] = {}
+
+    # -- life cycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._load_zone_files()
+        if self.config.managed_zones and self.node.store is not None:
+            await self._poll_managed()
+            self._spawn(self._poll_loop())
+        self.catalog.listeners.append(self._zone_changed)
+        for secondary in self.config.secondaries:
+            event = asyncio.Event()
+            self._refresh_events[dns.name.from_text(secondary.origin)] = event
+            self._spawn(self._secondary_loop(secondary, event))
+        await self.server.start(self.host, self.port)
+        self.bound = self.server.bound
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.server.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- recursion ----------------------------------------------------------------
+
+    def _make_resolver(self) -> Resolver:
+        settings = self.config.resolver
+        if settings.root_hints:
+            path = Path(settings.root_hints)
+            hints = load_root_hints(path if path.is_absolute() else self.data_dir / path)
+        else:
+            hints = default_root_hints()
+        return Resolver(
+            root_hints=hints,
+            forwarders=list(settings.forwarders),
+            cache=Cache(settings.cache_size),
+            port=settings.port,
+            qname_minimisation=settings.qname_minimisation,
+            timeout=settings.timeout,
+        )
+
+    def _may_recurse(self, client: str) -> bool:
+        verdict = self._recursion_verdicts.get(client)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(client)
+            except ValueError:
+                verdict = False
+            else:
+                verdict = any(address in network for network in self._recursion_networks)
+            if len(self._recursion_verdicts) > 10_000:
+                self._recursion_verdicts.clear()
+            self._recursion_verdicts[client] = verdict
+        return verdict
+
+    # -- zone files -------------------------------------------------------------------
+
+    def _load_zone_files(self) -> None:
+        entries = [(self._path(z.file), z.origin) for z in self.config.zones]
+        zones_dir = self._path(self.config.zones_dir)
+        if zones_dir.is_dir():
+            entries += [(p, None) for p in sorted(zones_dir.glob("*.zone"))]
+        for path, origin in entries:
+            try:
+                zone = Zone.from_file(path, origin)
+            except OSError as exc:
+                raise ConfigError(f"dns zone file {path}: {exc.strerror}") from None
+            self.catalog.publish(zone)
+            self.catalog.persisters[zone.origin] = _file_persister(path)
+
+    def _path(self, name: str) -> Path:
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
+
+    # -- managed zones ------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                await self._poll_managed()
+            except Exception:
+                log.exception("reading managed zones failed")
+
+    async def _poll_managed(self) -> None:
+        store = self.node.store
+        serials = await store.zone_serials()
+        for origin in set(self._managed_serials) - set(serials):
+            self.catalog.remove(dns.name.from_text(origin))
+            del self._managed_serials[origin]
+        for origin, serial in serials.items():
+            if self._managed_serials.get(origin) == serial:
+                continue
+            try:
+                managed = await store.zone_get(origin)
+                zone = to_zone(managed)
+            except (NotFound, ZoneError) as exc:
+                log.warning("managed zone %s not served: %s", origin, exc)
+                continue
+            first = origin not in self._managed_serials
+            self._managed_serials[origin] = managed.serial
+            self.catalog.publish(zone)
+            self.catalog.persisters[zone.origin] = self._store_persister(origin)
+            if first:
+                journal = await store.zone_journal(origin)
+                diffs = deque((to_diff(entry, zone) for entry in journal), maxlen=100)
+                if diffs and diffs[-1].new_serial == zone.serial:
+                    self.catalog.journals[zone.origin] = diffs
+
+    def _store_persister(self, origin: str) -> Any:
+        async def persist(zone: Zone, change: ZoneDiff) -> None:
+            serial = await self.node.store.zone_apply(
+                origin, to_records(change.deleted), to_records(change.added), zone.serial
+            )
+            self._managed_serials[origin] = serial
+
+        return persist
+
+    # -- NOTIFY out (RFC 1996) ------------------------------------------------------
+
+    def _zone_changed(self, zone: Zone) -> None:
+        for target in self.config.notify:
+            self._spawn(self._send_notify(zone, target))
+
+    async def _send_notify(self, zone: Zone, target: tuple[str, int]) -> None:
+        message = notify_message(zone)
+        for _ in range(NOTIFY_TRIES):
+            try:
+                reply = await dns.asyncquery.udp(
+                    message, target[0], port=target[1], timeout=2.0, ignore_unexpected=True
+                )
+            except (OSError, dns.exception.DNSException):
+                continue
+            if reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NOTAUTH, dns.rcode.REFUSED):
+                return
+
+    # -- secondary zones ----------------------------------------------------------
+
+    async def _on_notify(self, origin: dns.name.Name, client: str) -> bool:
+        event = self._refresh_events.get(origin)
+        if event is None:
+            return False
+        secondary = next(
+            s for s in self.config.secondaries if dns.name.from_text(s.origin) == origin
+        )
+        if client not in {host for host, _ in secondary.primaries}:
+            # RFC 1996 §3.10: NOTIFY is only heeded from the zone's masters.
+            return False
+        event.set()
+        return True
+
+    async def _secondary_loop(self, secondary: SecondaryZone, event: asyncio.Event) -> None:
+        origin = dns.name.from_text(secondary.origin)
+        keyring = self.config.keyring()
+        key = keyring.get(dns.name.from_text(secondary.key)) if secondary.key else None
+        while True:
+            wait = SECONDARY_RETRY
+            for host, port in secondary.primaries:
+                try:
+                    zone = await pull_zone(origin, host, port, key, self.catalog)
+                except (OSError, dns.exception.DNSException, ZoneError) as exc:
+                    log.warning("zone %s from %s:%d failed: %s", origin, host, port, exc)
+                    continue
+                if zone is not None:
+                    self.catalog.publish(zone)
+                current = self.catalog.authority.zones.get(origin)
+                if current is not None:
+                    wait = float(current.soa[0].refresh)
+                break
+            event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
+
+
+async def pull_zone(
+    origin: dns.name.Name,
+    host: str,
+    port: int,
+    key: dns.tsig.Key | None,
+    catalog: Catalog,
+) -> Zone | None:
+    """The primary's zone if its serial moved (RFC 1034 §4.3.5), else None."""
+    current = catalog.authority.zones.get(origin)
+    query = dns.message.make_query(origin, dns.rdatatype.SOA)
+    if key is not None:
+        query.use_tsig(key)
+    reply = await dns.asyncquery.tcp(query, host, port=port, timeout=5.0)
+    soas = [r for r in reply.answer if r.rdtype == dns.rdatatype.SOA and r.name == origin]
+    if not soas:
+        raise ZoneError(f"{host} does not serve {origin}")
+    if current is not None and int(soas[0][0].serial) == current.serial:
+        return None
+    target = dns.zone.Zone(origin, relativize=False)
+    xfr = dns.message.make_query(origin, dns.rdatatype.AXFR)
+    if key is not None:
+        xfr.use_tsig(key)
+    await dns.asyncquery.inbound_xfr(host, target, xfr, port=port, timeout=10.0)
+    rrsets = []
+    for name, node in target.nodes.items():
+        for rdataset in node.rdatasets:
+            rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
+            rrset.update(rdataset)
+            rrsets.append(rrset)
+    return Zone.from_rrsets(origin, rrsets)
+
+
+def _acl(entries: tuple[str, ...]) -> Acl:
+    networks = []
+    keys = []
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            keys.append(entry)
+        else:
+            networks.append(entry)
+    return Acl.of(networks, keys)
+
+
+def _file_persister(path: Path) -> Any:
+    async def persist(zone: Zone, change: ZoneDiff) -> None:
+        await asyncio.to_thread(write_zone_file, path, zone)
+
+    return persist
+
+
+def write_zone_file(path: Path, zone: Zone) -> None:
+    """Replace a master file atomically and durably (write, fsync, rename, fsync dir)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(zone.to_text())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

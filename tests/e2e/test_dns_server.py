@@ -1,0 +1,310 @@
+"""The node's DNS service, driven by dig, nsupdate and dnspython."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import subprocess
+from pathlib import Path
+
+import dns.asyncquery
+import dns.asyncresolver
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
+import dns.zone
+import pytest
+
+from tests.e2e.test_dns_resolver import HINTS, start_hierarchy
+
+EXAMPLE = Path(__file__).parent.parent / "unit" / "dns" / "data" / "example.zone"
+SECRET = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+KEY = {"name": "update-key.", "secret": SECRET, "algorithm": "hmac-sha256"}
+
+needs_dig = pytest.mark.skipif(shutil.which("dig") is None, reason="dig (dnsutils) not installed")
+
+
+def dig(port: int, *args: str, host: str = "127.0.0.1") -> str:
+    result = subprocess.run(
+        ["dig", f"@{host}", "-p", str(port), "+time=2", "+tries=1", *args],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    return result.stdout
+
+
+async def adig(port: int, *args: str) -> str:
+    return await asyncio.to_thread(dig, port, *args)
+
+
+@pytest.fixture
+async def dns_node(node_factory, tmp_path):
+    async def start(**dns_table):
+        data = tmp_path / "dnsdata"
+        (data / "zones").mkdir(parents=True, exist_ok=True)
+        shutil.copy(EXAMPLE, data / "zones" / "example.zone")
+        table = {"zones_dir": str(data / "zones"), **dns_table}
+        node = await node_factory(listen=("dns",), dns=table)
+        return node, node.port("dns")
+
+    return start
+
+
+def answer_lines(output: str) -> list[str]:
+    lines = output.split(";; ANSWER SECTION:\n", 1)
+    if len(lines) < 2:
+        return []
+    return [line for line in lines[1].split("\n\n", 1)[0].splitlines() if line]
+
+
+@needs_dig
+@pytest.mark.parametrize(
+    ("qname", "qtype", "expected"),
+    [
+        ("example", "A", "192.0.2.1"),
+        ("mail.example", "AAAA", "2001:db8::25"),
+        ("example", "MX", "10 mail.example."),
+        ("example", "TXT", '"v=spf1 mx -all"'),
+        ("example", "NS", "ns1.example."),
+        ("example", "SOA", "2024010101"),
+        ("www.example", "CNAME", "web.example."),
+        ("_imap._tcp.example", "SRV", "0 1 143 mail.example."),
+        ("1.2.0.192.in-addr.example", "PTR", "mail.example."),
+        ("anything.wild.example", "A", "192.0.2.99"),
+    ],
+)
+async def test_dig_answers(dns_node, qname, qtype, expected):
+    _, port = await dns_node()
+    out = await adig(port, "+norec", qname, qtype)
+    assert "status: NOERROR" in out and " aa" in out.split("flags:")[1].split(";")[0]
+    assert any(expected in line for line in answer_lines(out)), out
+
+
+@needs_dig
+async def test_dig_negative_answers(dns_node):
+    _, port = await dns_node()
+    out = await adig(port, "+norec", "nope.example", "A")
+    assert "status: NXDOMAIN" in out and "AUTHORITY SECTION" in out and "SOA" in out
+    out = await adig(port, "+norec", "web.example", "MX")
+    assert "status: NOERROR" in out and "ANSWER: 0" in out and "SOA" in out
+
+
+@needs_dig
+async def test_truncation_then_tcp(dns_node):
+    _, port = await dns_node()
+    udp = await adig(port, "+norec", "+ignore", "+bufsize=512", "big.example", "TXT")
+    assert " tc" in udp.split("flags:")[1].split(";")[0]
+    full = await adig(port, "+norec", "+bufsize=512", "big.example", "TXT")
+    assert len(answer_lines(full)) == 5
+
+
+@needs_dig
+async def test_axfr_by_dig_is_refused_without_acl(dns_node):
+    _, port = await dns_node()
+    out = await adig(port, "example", "AXFR")
+    assert "Transfer failed" in out or "REFUSED" in out
+
+
+@needs_dig
+async def test_axfr_by_dig(dns_node):
+    _, port = await dns_node(allow_transfer=["127.0.0.0/8"])
+    out = await adig(port, "example", "AXFR")
+    records = [line for line in out.splitlines() if line and not line.startswith(";")]
+    assert records[0].split()[3] == "SOA" and records[-1].split()[3] == "SOA"
+    assert any("192.0.2.200" in line for line in records)  # glue below the cut
+    assert len(records) == 29  # 28 records and the closing SOA
+
+
+async def test_dnspython_stub_resolver(dns_node):
+    _, port = await dns_node()
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = ["127.0.0.1"]
+    resolver.port = port
+    answer = await resolver.resolve("www.example.", "A")
+    assert [r.address for r in answer] == ["192.0.2.80"]
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        await resolver.resolve("nope.example.", "A")
+
+
+async def test_refused_outside_our_zones_without_recursion(dns_node):
+    _, port = await dns_node(recursion=["192.0.2.0/24"])
+    query = dns.message.make_query("gaia.cs.umass.edu.", "A")
+    reply = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.REFUSED
+    assert not reply.flags & dns.flags.RA
+
+
+async def test_recursion_for_loopback_clients(dns_node, tmp_path):
+    servers, hierarchy_port = await start_hierarchy()
+    try:
+        hints = tmp_path / "root.hints"
+        hints.write_text(HINTS)
+        _, port = await dns_node(resolver={"root_hints": str(hints), "port": hierarchy_port})
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = port
+        answer = await resolver.resolve("gaia.cs.umass.edu.", "A")
+        assert [r.address for r in answer] == ["128.119.245.12"]
+        assert answer.response.flags & dns.flags.RA
+        again = await resolver.resolve("gaia.cs.umass.edu.", "A")
+        assert [r.address for r in again] == ["128.119.245.12"]
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+async def test_edns_badvers_and_notimp(dns_node):
+    _, port = await dns_node()
+    query = dns.message.make_query("example.", "A", use_edns=1)
+    reply = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.BADVERS and reply.edns == 0
+    query = dns.message.make_query("example.", "A")
+    query.set_opcode(2)  # STATUS
+    reply = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.NOTIMP
+
+
+async def test_tcp_pipelining(dns_node):
+    _, port = await dns_node()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    names = ["example.", "www.example.", "nope.example.", "mail.example."]
+    queries = [dns.message.make_query(n, "A") for n in names]
+    for query in queries:
+        wire = query.to_wire()
+        writer.write(len(wire).to_bytes(2, "big") + wire)
+    await writer.drain()
+    replies = {}
+    for _ in queries:
+        length = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), 5), "big")
+        reply = dns.message.from_wire(await reader.readexactly(length))
+        replies[reply.id] = reply
+    writer.close()
+    assert {q.id for q in queries} == set(replies)
+    nx = next(q for q in queries if q.question[0].name.to_text() == "nope.example.")
+    assert replies[nx.id].rcode() == dns.rcode.NXDOMAIN
+
+
+async def test_managed_zone_changes_show_without_restart(dns_node):
+    node, port = await dns_node()
+    await node.store.zone_create(
+        "mail.test", nameservers=["ns.mail.test."], hostmaster="hostmaster@mail.test"
+    )
+    await node.store.record_add("mail.test", "@", "MX", "10 mx.mail.test.")
+    query = dns.message.make_query("mail.test.", "MX")
+    for _ in range(50):
+        reply = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=2)
+        if reply.answer:
+            break
+        await asyncio.sleep(0.1)
+    assert reply.answer[0][0].exchange.to_text() == "mx.mail.test."
+    assert reply.flags & dns.flags.AA
+
+
+@pytest.mark.skipif(shutil.which("nsupdate") is None, reason="nsupdate not installed")
+async def test_nsupdate_with_tsig_is_durable(dns_node):
+    node, port = await dns_node(key=[KEY], allow_update=["update-key."])
+    await node.store.zone_create(
+        "dyn.test", nameservers=["ns.dyn.test."], hostmaster="hostmaster@dyn.test"
+    )
+    await node.services["dns"]._poll_managed()
+    script = (
+        f"server 127.0.0.1 {port}\nzone dyn.test\n"
+        "update add host.dyn.test. 300 A 192.0.2.44\nsend\n"
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        ["nsupdate", "-y", f"hmac-sha256:update-key:{SECRET}"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    zone = await node.store.zone_get("dyn.test")
+    assert any(r.name == "host.dyn.test." and r.rdata == "192.0.2.44" for r in zone.records)
+    assert zone.serial == 2
+    reply = await dns.asyncquery.udp(
+        dns.message.make_query("host.dyn.test.", "A"), "127.0.0.1", port=port, timeout=2
+    )
+    assert reply.answer[0][0].address == "192.0.2.44"
+
+
+async def test_update_without_key_is_refused(dns_node):
+    node, port = await dns_node(key=[KEY], allow_update=["update-key."])
+    update = dns.update.UpdateMessage("example.")
+    update.add("host.example.", 300, "A", "192.0.2.45")
+    reply = await dns.asyncquery.tcp(update, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.REFUSED
+
+
+async def test_update_file_zone_with_tsig(dns_node, tmp_path):
+    node, port = await dns_node(key=[KEY], allow_update=["update-key."])
+    keyring = dns.tsigkeyring.from_text({"update-key.": ("hmac-sha256", SECRET)})
+    update = dns.update.UpdateMessage("example.", keyring=keyring)
+    update.present("www.example.", "CNAME")
+    update.replace("web.example.", 60, "A", "192.0.2.81")
+    reply = await dns.asyncquery.tcp(update, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.NOERROR
+    text = (tmp_path / "dnsdata" / "zones" / "example.zone").read_text()
+    assert "192.0.2.81" in text and "192.0.2.80" not in text
+    failing = dns.update.UpdateMessage("example.", keyring=keyring)
+    failing.absent("web.example.")
+    failing.delete("mail.example.")
+    reply = await dns.asyncquery.tcp(failing, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.YXDOMAIN
+
+
+async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_path):
+    primary, primary_port = await dns_node(allow_transfer=["127.0.0.0/8"])
+    secondary = await node_factory(
+        listen=("dns",),
+        dns={
+            "zones_dir": str(tmp_path / "none"),
+            "secondary": [{"origin": "example.", "primaries": [f"127.0.0.1:{primary_port}"]}],
+        },
+    )
+    secondary_port = secondary.port("dns")
+    primary.services["dns"].config = primary.services["dns"].config.__class__(
+        **{
+            **{
+                f: getattr(primary.services["dns"].config, f)
+                for f in primary.services["dns"].config.__dataclass_fields__
+            },
+            "notify": (("127.0.0.1", secondary_port),),
+        }
+    )
+    query = dns.message.make_query("web.example.", "A")
+
+    async def secondary_answer() -> dns.message.Message:
+        for _ in range(50):
+            reply = await dns.asyncquery.udp(query, "127.0.0.1", port=secondary_port, timeout=2)
+            if reply.answer:
+                return reply
+            await asyncio.sleep(0.1)
+        return reply
+
+    first = await secondary_answer()
+    assert first.answer[0][0].address == "192.0.2.80"
+    # A change on the primary: NOTIFY makes the secondary pull the new serial.
+    service = primary.services["dns"]
+    zone = service.catalog.authority.zones[dns.name.from_text("example.")]
+    from mailstack.dns.zone import rrset_from_text
+
+    changed = zone.with_changes(
+        [zone.get(dns.name.from_text("web.example."), dns.rdatatype.A)],
+        [rrset_from_text(dns.name.from_text("web.example."), 60, "A", "192.0.2.90", dns.name.root)],
+    ).with_serial(zone.serial + 1)
+    service.catalog.publish(changed)
+    for _ in range(50):
+        reply = await dns.asyncquery.udp(query, "127.0.0.1", port=secondary_port, timeout=2)
+        if reply.answer and reply.answer[0][0].address == "192.0.2.90":
+            break
+        await asyncio.sleep(0.1)
+    assert reply.answer[0][0].address == "192.0.2.90"
