@@ -162,6 +162,7 @@ class Close:
     reason: str
 
 
+_DECIDED = (MailFrom, RcptTo, MessageComplete, AuthRequest, AuthResponse)
 _NEED_DATA = NeedData()
 _PENDING = Pending()
 
@@ -344,7 +345,7 @@ class SmtpServerProtocol:
                 continue
             if event is _NEED_DATA and self._eof:
                 return self._close("connection closed by peer")
-            if isinstance(event, MailFrom | RcptTo | MessageComplete | AuthRequest | AuthResponse):
+            if isinstance(event, _DECIDED):
                 self._pending = event
             return event
 
@@ -404,7 +405,7 @@ class SmtpServerProtocol:
     # ------------------------------------------------------------ plumbing
 
     def _send(self, reply: Reply) -> None:
-        self._out.append(reply.to_bytes())
+        self._out.append(reply.wire)
 
     def _refuse(self, reply: Reply) -> Close | None:
         """Send a refusal made by the machine itself; 5xx ones count as errors."""

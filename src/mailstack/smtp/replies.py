@@ -9,7 +9,7 @@ replies, except the greeting and the replies to HELO and EHLO; 3xx replies
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailstack.errors import SmtpError
 
@@ -23,14 +23,21 @@ class Reply:
     code: int
     enhanced: str
     lines: tuple[str, ...]
+    wire: bytes = field(repr=False, compare=False)
 
     def __init__(self, code: int, enhanced: str = "", text: str | tuple[str, ...] = "") -> None:
         if not 200 <= code <= 599:
             raise ValueError(f"SMTP reply code out of range: {code}")
+        lines = (text,) if isinstance(text, str) else tuple(text) or ("",)
         object.__setattr__(self, "code", code)
         object.__setattr__(self, "enhanced", enhanced)
-        lines = (text,) if isinstance(text, str) else tuple(text) or ("",)
         object.__setattr__(self, "lines", lines)
+        # RFC 5321 §4.2.1: every line but the last has "-" after the code.
+        prefix = f"{code} {enhanced} " if enhanced else f"{code} "
+        more = prefix.replace(" ", "-", 1)
+        out = [f"{more}{line}\r\n" for line in lines[:-1]]
+        out.append(f"{prefix}{lines[-1]}\r\n")
+        object.__setattr__(self, "wire", "".join(out).encode())
 
     @property
     def text(self) -> str:
@@ -45,14 +52,7 @@ class Reply:
         return cls(error.code, error.enhanced, error.text)
 
     def to_bytes(self) -> bytes:
-        # RFC 5321 §4.2.1: every line but the last has "-" after the code.
-        prefix = f"{self.code} {self.enhanced} " if self.enhanced else f"{self.code} "
-        if len(self.lines) == 1:
-            return f"{prefix}{self.lines[0]}\r\n".encode()
-        more = prefix.replace(" ", "-", 1)
-        out = [f"{more}{line}\r\n" for line in self.lines[:-1]]
-        out.append(f"{prefix}{self.lines[-1]}\r\n")
-        return "".join(out).encode()
+        return self.wire
 
     # Replies the server gives through respond(), in the lecture's words.
     @classmethod

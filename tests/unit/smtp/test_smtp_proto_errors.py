@@ -189,3 +189,18 @@ def test_data_after_close_is_ignored() -> None:
     s.take()
     s.feed(b"NOOP\r\n")
     assert s.take() == ""
+
+
+def test_dsn_off_hides_and_refuses_the_dsn_parameters() -> None:
+    s = Session(dsn=False).feed(EHLO)
+    assert "250-DSN" not in s.replies()
+    s.feed(b"MAIL FROM:<a@b.c> RET=FULL\r\n")
+    assert s.replies() == ["555 5.5.4 Parameter not recognized or not implemented"]
+    s.feed(MAIL + b"RCPT TO:<bob@hamburger.edu> NOTIFY=NEVER\r\n")
+    assert s.replies()[-1] == "555 5.5.4 Parameter not recognized or not implemented"
+
+
+def test_size_at_the_limit_is_accepted() -> None:
+    s = Session(limits=Limits(message_size=500)).feed(EHLO + b"MAIL FROM:<a@b.c> SIZE=500\r\n")
+    assert s.replies()[-1] == "250 2.1.0 a@b.c... Sender ok"
+    assert "250-SIZE 500" in Session(limits=Limits(message_size=500)).feed(EHLO).replies()
