@@ -48,6 +48,13 @@ class Limits:
     dns_tcp_connections: int = 200
     dns_udp_rate: int = 500
 
+    # MIME parsing at delivery (mailstack.mime): nesting of multipart and
+    # message/rfc822 beyond which parts are opaque, entities indexed per
+    # message, characters of decoded body text kept for SEARCH BODY/TEXT.
+    mime_nesting: int = 50
+    mime_parts: int = 10_000
+    mime_search_text: int = 1024 * 1024
+
     def replace(self, **changes: object) -> Limits:
         from dataclasses import replace
 

@@ -21,14 +21,11 @@ Implements the reading side of:
 from mailstack.mime.address import Address, parse_address_list
 from mailstack.mime.encoded_words import decode_header
 from mailstack.mime.envelope import Envelope
-from mailstack.mime.message import MAX_DEPTH, MAX_PARTS, TEXT_CAP, ParsedMessage, parse
+from mailstack.mime.message import ParsedMessage, parse
 from mailstack.mime.part import Part
 from mailstack.mime.text import html_text, part_text, transfer_decode
 
 __all__ = [
-    "MAX_DEPTH",
-    "MAX_PARTS",
-    "TEXT_CAP",
     "Address",
     "Envelope",
     "ParsedMessage",

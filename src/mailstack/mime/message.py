@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from mailstack.limits import Limits
 from mailstack.mime.encoded_words import decode_header
 from mailstack.mime.envelope import ENVELOPE_FIELDS, Envelope
 from mailstack.mime.params import (
@@ -24,14 +25,8 @@ from mailstack.mime.part import Part
 from mailstack.mime.scanner import HeaderScan, field_value, scan_header, split_multipart
 from mailstack.mime.text import searchable_text
 
-MAX_DEPTH = 50
-"""Nesting (multipart and message/rfc822) beyond which parts are opaque leaves."""
-MAX_PARTS = 10_000
-"""Entities parsed per message; later parts of a multipart are not indexed."""
-TEXT_CAP = 1024 * 1024
-"""Characters of decoded body text kept for SEARCH BODY/TEXT."""
-
 _FORMAT = 1
+_DEFAULT_LIMITS = Limits()
 # RFC 2045 §5.2: "Content-type: text/plain; charset=us-ascii" is the default.
 _DEFAULT_PARAMS = (("charset", "us-ascii"),)
 
@@ -256,11 +251,16 @@ class ParsedMessage:
         )
 
 
-def parse(raw: bytes, *, max_depth: int = MAX_DEPTH, max_parts: int = MAX_PARTS,
-          text_cap: int = TEXT_CAP) -> ParsedMessage:
-    """Parse a whole message (RFC 5322 + MIME); never raises, bounded work."""
+def parse(raw: bytes, limits: Limits = _DEFAULT_LIMITS) -> ParsedMessage:
+    """Parse a whole message (RFC 5322 + MIME); never raises, bounded work.
+
+    ``limits.mime_nesting`` bounds the depth of multipart and message/rfc822
+    nesting (deeper entities become application/octet-stream leaves),
+    ``limits.mime_parts`` the entities indexed, ``limits.mime_search_text``
+    the characters of decoded text kept for SEARCH.
+    """
     raw = bytes(raw)
-    parser = _Parser(raw, max_depth, max_parts)
+    parser = _Parser(raw, limits.mime_nesting, limits.mime_parts)
     root, scan = parser.entity(0, len(raw), 0, False)
     fields = _fields(raw, scan)
     return ParsedMessage(
@@ -268,6 +268,6 @@ def parse(raw: bytes, *, max_depth: int = MAX_DEPTH, max_parts: int = MAX_PARTS,
         root=root,
         envelope=Envelope.from_fields(fields),
         fields=fields,
-        text=searchable_text(raw, root, text_cap),
+        text=searchable_text(raw, root, limits.mime_search_text),
         sent_date=_sent_date(fields),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailstack.limits import Limits
 from mailstack.mime import html_text, parse
 
 
@@ -27,7 +28,7 @@ def test_html_text_unclosed_constructs(markup):
 @pytest.mark.timeout(20)
 def test_many_parts_are_capped():
     raw = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n" + b"--x\r\n" * 200_000
-    msg = parse(raw, max_parts=1000)
+    msg = parse(raw, Limits(mime_parts=1000))
     assert len(msg.root.children) == 999
     assert len(parse(raw).root.children) < 10_000
 

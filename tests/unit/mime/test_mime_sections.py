@@ -8,6 +8,7 @@ import email.policy
 import pytest
 from mime_samples import ALL, FORWARDED, MIXED, PLAIN
 
+from mailstack.limits import Limits
 from mailstack.mime import Part, parse, part_text, transfer_decode
 
 # RFC 3501 §6.4.5 example message structure, built as a real message.
@@ -121,7 +122,7 @@ def test_searchable_text():
     assert "Forwarded below." in text and "inner plain" in text and "inner html" in text
     assert "<p>" not in text
     assert parse(MIXED).text == "See the attachment."
-    assert len(parse(b"\r\n" + b"x" * 5000, text_cap=100).text) == 100
+    assert len(parse(b"\r\n" + b"x" * 5000, Limits(mime_search_text=100)).text) == 100
 
 
 def _stdlib_leaves(raw: bytes) -> list[tuple[str, bytes]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mime_samples import ALL, DIGEST, FORWARDED, LF_ONLY, MIXED, RFC2231
 
+from mailstack.limits import Limits
 from mailstack.mime import Part, parse
 
 
@@ -183,7 +184,7 @@ def test_depth_limit_makes_opaque_leaves():
     raw = inner
     for _ in range(60):
         raw = b"Content-Type: message/rfc822\r\n\r\n" + raw
-    msg = parse(raw, max_depth=10)
+    msg = parse(raw, Limits(mime_nesting=10))
     depth = 0
     part = msg.root
     while part.message is not None:
@@ -198,7 +199,7 @@ def test_part_limit_bounds_work():
     body = b"".join(b"--x\r\n\r\n%d\r\n" % i for i in range(50))
     raw = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n" + body + b"--x--\r\n"
     assert len(parse(raw).root.children) == 50
-    assert len(parse(raw, max_parts=11).root.children) == 10
+    assert len(parse(raw, Limits(mime_parts=11)).root.children) == 10
 
 
 def test_content_type_comments_and_case():
