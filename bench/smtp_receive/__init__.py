@@ -1,0 +1,1 @@
+"""SMTP receive benchmark: mailstack (durable) vs aiosmtpd; see run.py."""

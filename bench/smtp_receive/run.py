@@ -1,0 +1,185 @@
+"""SMTP receive benchmark: messages/second into mailstack (durable: every 250
+is committed and fsynced) beside aiosmtpd with an fsync-per-message handler and
+aiosmtpd storing nothing, all measured in this one run with the same load.
+
+    python -m bench.smtp_receive.run                 # the issue's matrix, 10,000 messages
+    python -m bench.smtp_receive.run --messages 2000 --sessions 50 --sizes 2048
+
+The load generator is ours (Postfix's smtp-source is not installed here): N
+concurrent sessions on 127.0.0.1, each EHLO once and then MAIL/RCPT/DATA
+pipelined (RFC 2920, all three servers offer PIPELINING) for its share of the
+messages. Every server runs in its own process with uvloop; the generator runs
+in this process. On 2 cores the generator competes with the server for CPU,
+the same way for every server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def start_mailstack(workdir: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    data = workdir / "mailstack"
+    data.mkdir()
+    (data / "mailstack.toml").write_text(
+        f'[node]\nhostname = "hamburger.edu"\n[listen]\nsmtp = "127.0.0.1:{port}"\n'
+        "[limits]\nsmtp_sessions = 1000\nmessage_size = 209715200\n"
+    )
+    cli = [sys.executable, "-m", "mailstack.cli"]
+    subprocess.run([*cli, "domain", "add", "hamburger.edu", "--data-dir", str(data)],
+                   check=True, capture_output=True)
+    subprocess.run([*cli, "user", "add", "bob@hamburger.edu", "--password-stdin",
+                    "--data-dir", str(data)], input=b"bench\n", check=True, capture_output=True)
+    proc = subprocess.Popen([*cli, "serve", "--data-dir", str(data)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return proc, port
+
+
+def start_aiosmtpd(workdir: Path, mode: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    spool = workdir / f"aiosmtpd-{mode}"
+    spool.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "aiosmtpd_peer.py"), "--port", str(port), "--mode", mode,
+         "--dir", str(spool)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_port(port, proc)
+    return proc, port
+
+
+async def read_reply(reader: asyncio.StreamReader) -> bytes:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("closed")
+        if line[3:4] != b"-":
+            return line
+
+
+async def session(port: int, count: int, message: bytes) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    await read_reply(reader)
+    writer.write(b"EHLO crepes.fr\r\n")
+    await read_reply(reader)
+    envelope = b"MAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\nDATA\r\n"
+    payload = message + b".\r\n"
+    done = 0
+    for _ in range(count):
+        writer.write(envelope)
+        for _ in range(3):
+            reply = await read_reply(reader)
+        if not reply.startswith(b"354"):
+            raise RuntimeError(f"refused: {reply!r}")
+        writer.write(payload)
+        reply = await read_reply(reader)
+        if not reply.startswith(b"250"):
+            raise RuntimeError(f"not accepted: {reply!r}")
+        done += 1
+    writer.write(b"QUIT\r\n")
+    await read_reply(reader)
+    writer.close()
+    return done
+
+
+def make_message(size: int) -> bytes:
+    head = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: bench\r\n\r\n"
+    line = b"Do you like ketchup? How about pickles? " * 2 + b"\r\n"
+    body = (line * (size // len(line) + 1))[: max(0, size - len(head) - 2)]
+    body = body[: body.rfind(b"\r\n") + 2] if b"\r\n" in body else b""
+    return head + body
+
+
+async def load(port: int, sessions: int, messages: int, size: int) -> float:
+    message = make_message(size)
+    share = [messages // sessions + (1 if i < messages % sessions else 0) for i in range(sessions)]
+    start = time.perf_counter()
+    done = await asyncio.gather(*(session(port, n, message) for n in share if n))
+    elapsed = time.perf_counter() - start
+    assert sum(done) == messages
+    return messages / elapsed
+
+
+def measure(kind: str, sessions: int, messages: int, size: int, repeat: int) -> float:
+    figures = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
+            workdir = Path(tmp)
+            if kind == "mailstack":
+                proc, port = start_mailstack(workdir)
+            else:
+                proc, port = start_aiosmtpd(workdir, kind.split("-", 1)[1])
+            try:
+                figures.append(asyncio.run(load(port, sessions, messages, size)))
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    return statistics.median(figures)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 50])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 102400])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    peers = ["mailstack", "aiosmtpd-fsync", "aiosmtpd-none"]
+    results = []
+    print(f"{'sessions':>8} {'size':>7} " + " ".join(f"{p:>15}" for p in peers)
+          + f" {'vs fsync':>9} {'vs none':>8}   (messages/second, {args.messages} messages)")
+    for sessions in args.sessions:
+        for size in args.sizes:
+            row = {p: measure(p, sessions, args.messages, size, args.repeat) for p in peers}
+            results.append({"sessions": sessions, "size": size, **row})
+            print(f"{sessions:>8} {size:>7} " + " ".join(f"{row[p]:>15.0f}" for p in peers)
+                  + f" {row['mailstack'] / row['aiosmtpd-fsync']:>8.2f}x"
+                  + f" {row['mailstack'] / row['aiosmtpd-none']:>7.2f}x", flush=True)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()
