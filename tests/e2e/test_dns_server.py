@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,14 +14,12 @@ import dns.asyncresolver
 import dns.flags
 import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.resolver
 import dns.tsigkeyring
 import dns.update
-import dns.zone
 import pytest
-
 from tests.e2e.test_dns_resolver import HINTS, start_hierarchy
 
 EXAMPLE = Path(__file__).parent.parent / "unit" / "dns" / "data" / "example.zone"
@@ -271,15 +270,9 @@ async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_pa
         },
     )
     secondary_port = secondary.port("dns")
-    primary.services["dns"].config = primary.services["dns"].config.__class__(
-        **{
-            **{
-                f: getattr(primary.services["dns"].config, f)
-                for f in primary.services["dns"].config.__dataclass_fields__
-            },
-            "notify": (("127.0.0.1", secondary_port),),
-        }
-    )
+    # The secondary's port is known only now: tell the primary to NOTIFY it.
+    service = primary.services["dns"]
+    service.config = dataclasses.replace(service.config, notify=(("127.0.0.1", secondary_port),))
     query = dns.message.make_query("web.example.", "A")
 
     async def secondary_answer() -> dns.message.Message:
@@ -293,7 +286,6 @@ async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_pa
     first = await secondary_answer()
     assert first.answer[0][0].address == "192.0.2.80"
     # A change on the primary: NOTIFY makes the secondary pull the new serial.
-    service = primary.services["dns"]
     zone = service.catalog.authority.zones[dns.name.from_text("example.")]
     from mailstack.dns.zone import rrset_from_text
 
