@@ -187,6 +187,10 @@ class ParsedMessage:
                 return decode_header(value)
         return None
 
+    def header_text(self) -> str:
+        """The top-level header as decoded ``Name: value`` lines (SEARCH TEXT)."""
+        return "\n".join(f"{name}: {decode_header(value)}" for name, value in self.fields)
+
     def section(self, path: tuple[int, ...]) -> Part | None:
         return self.root.section(path)
 

@@ -68,6 +68,20 @@ class Part:
                     return value
         return self.param("name")
 
+    def select_fields(self, raw: bytes, names: frozenset[str] | set[str], *,
+                      exclude: bool = False) -> bytes:
+        """RFC 3501 §6.4.5 HEADER.FIELDS (or .NOT with *exclude*) of this header.
+
+        *names* are lowercase field names; the result is the whole matching
+        fields in their original order followed by the blank line that ends
+        a header (CRLF when the header had none).
+        """
+        selected = [raw[start:end] for name, start, end in self.headers
+                    if (name in names) != exclude]
+        separator = raw[self.header_end:self.body_start]
+        selected.append(separator if separator else b"\r\n")
+        return b"".join(selected)
+
     def section(self, path: tuple[int, ...]) -> Part | None:
         """The entity that RFC 3501 §6.4.5 numbers *path*, or None.
 

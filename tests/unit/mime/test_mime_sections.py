@@ -150,3 +150,24 @@ def test_leaves_agree_with_the_stdlib_parser(name):
     for (_, mine), (_, stdlib) in zip(ours, theirs, strict=True):
         # The stdlib keeps the line ending that RFC 2046 gives to the delimiter.
         assert mine == stdlib or mine + b"\r\n" == stdlib or mine + b"\n" == stdlib
+
+
+def test_select_fields():
+    root = parse(PLAIN).root
+    assert root.select_fields(PLAIN, {"subject", "x-none", "to"}) == (
+        b"To: Mary Smith <mary@x.test>, jdoe@one.test\r\n"
+        b"Subject: Saying\r\n Hello\r\n\r\n")
+    rest = root.select_fields(PLAIN, {"subject", "to"}, exclude=True)
+    assert rest.startswith(b"Return-Path: <joe@example.com>\r\nFrom: ")
+    assert b"Subject" not in rest and rest.endswith(b">\r\n\r\n")
+    assert root.select_fields(PLAIN, set()) == b"\r\n"
+    raw = ALL["no_blank_line"]
+    assert parse(raw).root.select_fields(raw, {"from"}) == b"From: a@example.com\r\n\r\n"
+    lf = ALL["lf_only"]
+    assert parse(lf).root.select_fields(lf, {"subject"}) == b"Subject: bare LF\n\n"
+
+
+def test_header_text():
+    text = parse(ALL["encoded_subject"]).header_text()
+    assert "subject: Grüße aus München" in text
+    assert text.startswith("from: Jürgen <j@example.de>")
