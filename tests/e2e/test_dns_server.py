@@ -49,7 +49,8 @@ async def dns_node(node_factory, tmp_path):
         data = tmp_path / "dnsdata"
         (data / "zones").mkdir(parents=True, exist_ok=True)
         shutil.copy(EXAMPLE, data / "zones" / "example.zone")
-        table = {"zones_dir": str(data / "zones"), **dns_table}
+        # No recursion unless a test asks: nothing may ever reach the real roots.
+        table = {"zones_dir": str(data / "zones"), "recursion": [], **dns_table}
         node = await node_factory(listen=("dns",), dns=table)
         return node, node.port("dns")
 
@@ -145,7 +146,10 @@ async def test_recursion_for_loopback_clients(dns_node, tmp_path):
     try:
         hints = tmp_path / "root.hints"
         hints.write_text(HINTS)
-        _, port = await dns_node(resolver={"root_hints": str(hints), "port": hierarchy_port})
+        _, port = await dns_node(
+            recursion=["127.0.0.0/8"],
+            resolver={"root_hints": str(hints), "port": hierarchy_port},
+        )
         resolver = dns.asyncresolver.Resolver(configure=False)
         resolver.nameservers = ["127.0.0.1"]
         resolver.port = port
