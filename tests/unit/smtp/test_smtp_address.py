@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailstack.smtp.address import (
     AddressError,
@@ -94,3 +96,14 @@ def test_xtext() -> None:
     for bad in ("a+b", "a=b", "+2b", "a b"):
         with pytest.raises(AddressError):
             xtext_decode(bad)
+
+
+ATEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~é"
+atoms = st.text(alphabet=ATEXT, min_size=1, max_size=10)
+labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+
+
+@given(st.lists(atoms, min_size=1, max_size=4), st.lists(labels, min_size=1, max_size=4))
+def test_dot_atom_mailboxes_round_trip(local: list[str], domain: list[str]) -> None:
+    address = ".".join(local) + "@" + ".".join(domain)
+    assert parse_path(f"<{address}> X=1") == (address, "X=1")

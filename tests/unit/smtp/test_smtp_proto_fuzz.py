@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from smtp_driver import Session, mx_policy
 
@@ -60,7 +60,9 @@ def decide(p: SmtpServerProtocol, event: object) -> Reply | None:
 
 
 def drive(data: bytes, cuts: list[int]) -> Session:
-    s = Session(decide, **OPTIONS)  # type: ignore[arg-type]
+    # The handshake never completes here: what follows STARTTLS is dropped,
+    # which keeps the outcome independent of how the bytes were split.
+    s = Session(decide, start_tls=False, **OPTIONS)  # type: ignore[arg-type]
     last = 0
     for cut in sorted(c % (len(data) + 1) for c in cuts):
         if cut > last:
@@ -71,6 +73,7 @@ def drive(data: bytes, cuts: list[int]) -> Session:
     return s.eof()
 
 
+@example(b"EHLO a\r\nSTARTTLS\r\nNOOP\r\n", [20])
 @settings(max_examples=300, deadline=None)
 @given(sessions, st.lists(st.integers(min_value=0), max_size=8))
 def test_any_input_gives_replies_or_close(data: bytes, cuts: list[int]) -> None:
