@@ -1,0 +1,53 @@
+"""IDLE (RFC 2177): wait for DONE while sending updates as they happen.
+
+The session's store listener sets ``Session.changed``; each wake-up polls
+the store and sends EXISTS, EXPUNGE and FETCH FLAGS at once (IDLE is a
+command in progress, so expunges may be sent, RFC 3501 §7.4.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from mailstack.errors import ImapError
+from mailstack.imap.proto.commands import Command
+from mailstack.imap.session import Done, Session, handler
+
+
+@handler("IDLE")
+async def idle(s: Session, cmd: Command) -> Done | None:
+    s.send(b"+ idling\r\n")
+    await s.channel.flush()
+    read = asyncio.ensure_future(s.channel.read_line())
+    try:
+        while True:
+            if s.selected is not None:
+                await s.poll(allow_expunge=True)
+                await s.channel.flush()
+                if s.closing:
+                    break
+            change = asyncio.ensure_future(s.changed.wait())
+            try:
+                await asyncio.wait({read, change}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not change.done():
+                    change.cancel()
+            if read.done():
+                break
+    finally:
+        if not read.done():
+            read.cancel()
+    if s.closing:
+        return Done("", answered=True)
+    if read.exception() is not None:
+        # The idle timeout (or a broken connection) ended the wait.
+        s.send(b"* BYE Autologout; idle for too long\r\n")
+        s.closing = True
+        return Done("", answered=True)
+    line = read.result()
+    if line is None:
+        s.closing = True
+        return Done("", answered=True)
+    if line.strip().upper() != b"DONE":
+        raise ImapError("Expected DONE", bad=True)
+    return Done("IDLE terminated")

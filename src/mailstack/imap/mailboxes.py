@@ -1,0 +1,365 @@
+"""Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+UNSUBSCRIBE, LIST, LSUB, STATUS (RFC 3501 §6.3) and NAMESPACE (RFC 2342).
+
+Also: LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CHILDREN (RFC 3348),
+SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154), STATUS=SIZE (RFC 8438),
+SELECT (CONDSTORE) and (QRESYNC ...) (RFC 7162 §3.1.8, §3.2.5).
+The hierarchy delimiter is "/"; names on the wire are modified UTF-7.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailstack.errors import ImapError
+from mailstack.imap.proto import mutf7
+from mailstack.imap.proto.commands import (
+    Command,
+    Create,
+    List,
+    MailboxArg,
+    Rename,
+    Select,
+    Status,
+)
+from mailstack.imap.proto.response import Atom, encode, untagged
+from mailstack.imap.selected import SelectedMailbox, flags_atoms, uid_set_text
+from mailstack.imap.session import Done, Session, handler
+from mailstack.store.base import Mailbox
+
+DELIMITER = "/"
+SPECIAL_USES = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
+)
+
+
+def wire_name(name: str) -> str:
+    return mutf7.encode(name)
+
+
+def _account_id(s: Session) -> int:
+    assert s.account is not None
+    return s.account.id
+
+
+def _check_name(name: str) -> str:
+    """A name we can store: no empty levels, no wildcards (RFC 3501 §5.1)."""
+    if name.endswith(DELIMITER):
+        name = name[:-1]
+    if not name or any(not level for level in name.split(DELIMITER)):
+        raise ImapError("Bad mailbox name", code="CANNOT")
+    if any(c in name for c in "*%") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise ImapError("Bad mailbox name", code="CANNOT")
+    if len(name.encode()) > 1000:
+        raise ImapError("Mailbox name too long", code="LIMIT")
+    return name
+
+
+# -- SELECT / EXAMINE --------------------------------------------------------
+
+
+@handler("SELECT", "EXAMINE")
+async def select(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Select)
+    if s.selected is not None:
+        # RFC 7162 §3.2.11: the implicit close of the previous mailbox.
+        s.send(b"* OK [CLOSED] Previous mailbox closed\r\n")
+    await s.deselect()
+    if args.qresync is not None and not s.qresync:
+        # RFC 7162 §3.2.5: QRESYNC parameters need ENABLE QRESYNC first.
+        raise ImapError("Enable QRESYNC first", bad=True)
+    if args.condstore:
+        s.condstore = True
+    mailbox = await s.store.mailbox_get(_account_id(s), args.mailbox)
+    if mailbox is None:
+        raise ImapError("No such mailbox", code="NONEXISTENT")
+    listener = s.store.listen(mailbox.id)
+    try:
+        metas = await s.store.messages(mailbox.id)
+        mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
+        recent_from = 0 if args.readonly else await s.store.claim_recent(mailbox.id)
+    except BaseException:
+        listener.close()
+        raise
+    sel = SelectedMailbox(
+        mailbox.id,
+        mailbox.name,
+        mailbox.uidvalidity,
+        args.readonly,
+        metas,
+        mailbox.highest_modseq,
+        recent_from,
+    )
+    # RFC 3501 §6.3.1: FLAGS, EXISTS, RECENT, then OK [UNSEEN], [PERMANENTFLAGS],
+    # [UIDNEXT], [UIDVALIDITY]; RFC 7162 §3.1.2.1: [HIGHESTMODSEQ].
+    lines = sel.flag_lines()
+    s.send(lines[0])
+    s.send(b"* %d EXISTS\r\n" % sel.exists)
+    s.send(b"* %d RECENT\r\n" % len(sel.recent))
+    first_unseen = next(
+        (i + 1 for i, uid in enumerate(sel.uids) if "\\Seen" not in sel.meta[uid].flags), None
+    )
+    if first_unseen is not None:
+        s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % first_unseen)
+    s.send(lines[1])
+    s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % sel.uidvalidity)
+    s.send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % mailbox.uidnext)
+    s.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % sel.modseq)
+    q = args.qresync
+    if q is not None and q.uidvalidity == sel.uidvalidity:
+        changed, vanished = await s.store.changes_since(mailbox.id, q.modseq)
+        if q.known_uids is not None:
+            largest = max(q.known_uids.resolve(0xFFFFFFFF)[-1][1], 1)
+            vanished = [u for u in vanished if q.known_uids.contains(u, largest)]
+        if vanished:
+            # RFC 7162 §3.2.5.1: VANISHED (EARLIER) first, then FETCH.
+            s.send(b"* VANISHED (EARLIER) " + uid_set_text(vanished).encode() + b"\r\n")
+        for meta in changed:
+            if meta.uid in sel.meta:
+                s.send(sel.fetch_flags_line(meta.uid, True, True))
+    await s.select(sel, listener)
+    return Done(
+        "EXAMINE completed" if args.readonly else "SELECT completed",
+        "READ-ONLY" if args.readonly else "READ-WRITE",
+    )
+
+
+# -- CREATE / DELETE / RENAME ------------------------------------------------
+
+
+async def _create_parents(s: Session, name: str) -> None:
+    # RFC 3501 §6.3.3: the server SHOULD create any superior hierarchical names.
+    levels = name.split(DELIMITER)
+    for i in range(1, len(levels)):
+        parent = DELIMITER.join(levels[:i])
+        if await s.store.mailbox_get(_account_id(s), parent) is None:
+            await s.store.mailbox_create(_account_id(s), parent)
+
+
+@handler("CREATE")
+async def create(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Create)
+    name = _check_name(args.mailbox)
+    if name == "INBOX":
+        raise ImapError("INBOX always exists", code="ALREADYEXISTS")
+    special = None
+    if args.special_use:
+        # RFC 6154 §3: one use we know, or NO [USEATTR].
+        uses = {"\\" + u[1:].capitalize() for u in args.special_use}
+        if len(uses) != 1 or not uses <= SPECIAL_USES:
+            raise ImapError("Unsupported special use", code="USEATTR")
+        special = uses.pop()
+    if await s.store.mailbox_get(_account_id(s), name) is not None:
+        raise ImapError("Mailbox already exists", code="ALREADYEXISTS")
+    await _create_parents(s, name)
+    await s.store.mailbox_create(_account_id(s), name, special)
+    return None
+
+
+@handler("DELETE")
+async def delete(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, MailboxArg)
+    if args.mailbox == "INBOX":
+        raise ImapError("INBOX cannot be deleted", code="CANNOT")
+    if await s.store.mailbox_get(_account_id(s), args.mailbox) is None:
+        raise ImapError("No such mailbox", code="NONEXISTENT")
+    if s.selected is not None and s.selected.name == args.mailbox:
+        await s.deselect()
+    await s.store.mailbox_delete(_account_id(s), args.mailbox)
+    return None
+
+
+@handler("RENAME")
+async def rename(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Rename)
+    new = _check_name(args.new)
+    if await s.store.mailbox_get(_account_id(s), args.old) is None:
+        raise ImapError("No such mailbox", code="NONEXISTENT")
+    if new == "INBOX" or await s.store.mailbox_get(_account_id(s), new) is not None:
+        raise ImapError("Target mailbox exists", code="ALREADYEXISTS")
+    if new.startswith(args.old + DELIMITER) and args.old != "INBOX":
+        raise ImapError("Cannot rename a mailbox into itself", code="CANNOT")
+    await _create_parents(s, new)
+    await s.store.mailbox_rename(_account_id(s), args.old, new)
+    return None
+
+
+# -- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------
+
+
+@handler("SUBSCRIBE")
+async def subscribe(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, MailboxArg)
+    if await s.store.mailbox_get(_account_id(s), args.mailbox) is None:
+        raise ImapError("No such mailbox", code="NONEXISTENT")
+    await s.store.subscribe(_account_id(s), args.mailbox)
+    return None
+
+
+@handler("UNSUBSCRIBE")
+async def unsubscribe(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, MailboxArg)
+    # RFC 3501 §6.3.7: a name no longer existing can still be unsubscribed.
+    await s.store.unsubscribe(_account_id(s), args.mailbox)
+    return None
+
+
+# -- LIST / LSUB -------------------------------------------------------------
+
+
+def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
+    """RFC 3501 §6.3.8: '*' matches anything, '%' anything but the delimiter."""
+    full = reference + pattern
+    out = []
+    for ch in full:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append("[^/]*")
+        else:
+            out.append(re.escape(ch))
+    body = "".join(out)
+    # INBOX is case-insensitive (RFC 3501 §5.1), as are its inferiors' first level.
+    if full[:5].upper() == "INBOX":
+        body = "(?i:INBOX)" + "".join(out[5:])
+    return re.compile(body + r"\Z", re.DOTALL)
+
+
+def _ancestors(name: str) -> list[str]:
+    levels = name.split(DELIMITER)
+    return [DELIMITER.join(levels[:i]) for i in range(1, len(levels))]
+
+
+def _status_line(name: str, items: tuple[str, ...], status: object, recent: int) -> bytes:
+    values: list[object] = []
+    for item in items:
+        value = {
+            "MESSAGES": status.messages,  # type: ignore[attr-defined]
+            "RECENT": recent,
+            "UIDNEXT": status.uidnext,  # type: ignore[attr-defined]
+            "UIDVALIDITY": status.uidvalidity,  # type: ignore[attr-defined]
+            "UNSEEN": status.unseen,  # type: ignore[attr-defined]
+            "HIGHESTMODSEQ": status.highest_modseq,  # type: ignore[attr-defined]
+            "SIZE": status.size,  # type: ignore[attr-defined]
+        }[item]
+        values += [Atom(item), value]
+    return untagged(Atom("STATUS"), wire_name(name), values)
+
+
+@handler("LIST", "LSUB")
+async def list_(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, List)
+    account_id = _account_id(s)
+    if not args.lsub and len(args.patterns) == 1 and args.patterns[0] == "" and not args.extended:
+        # RFC 3501 §6.3.8: an empty pattern asks for the delimiter and root.
+        s.send(b'* LIST (\\Noselect) "/" ""\r\n')
+        return None
+    regexes = [pattern_regex(args.reference, p) for p in args.patterns if p != ""]
+    mailboxes = {m.name: m for m in await s.store.mailbox_list(account_id)}
+    subscribed = set(await s.store.subscriptions(account_id))
+    if args.lsub:
+        await _lsub(s, regexes, subscribed, mailboxes)
+        return None
+    show_subscribed = "SUBSCRIBED" in args.returns or "SUBSCRIBED" in args.selection
+    virtual = {a for name in mailboxes for a in _ancestors(name)} - set(mailboxes)
+    all_names = set(mailboxes) | virtual
+    children = {a for name in all_names for a in _ancestors(name)}
+    if "SUBSCRIBED" in args.selection:
+        candidates = set(subscribed)
+    elif "SPECIAL-USE" in args.selection:
+        candidates = {n for n, m in mailboxes.items() if m.special_use}
+    else:
+        candidates = all_names
+    childinfo: set[str] = set()
+    if "RECURSIVEMATCH" in args.selection and "SUBSCRIBED" in args.selection:
+        # RFC 5258 §3.5: parents that match and have matching selected children.
+        for name in subscribed:
+            for a in _ancestors(name):
+                if a not in subscribed and any(r.match(a) for r in regexes):
+                    childinfo.add(a)
+        candidates |= childinfo
+    for name in sorted(candidates, key=lambda n: (n != "INBOX", n)):
+        if not any(r.match(name) for r in regexes):
+            continue
+        box = mailboxes.get(name)
+        attrs: list[str] = []
+        if box is None:
+            attrs.append("\\Noselect" if name in virtual else "\\NonExistent")
+        if name in subscribed and show_subscribed:
+            attrs.append("\\Subscribed")
+        attrs.append("\\HasChildren" if name in children else "\\HasNoChildren")
+        if box is not None and box.special_use:
+            attrs.append(box.special_use)
+        extra = b""
+        if name in childinfo:
+            extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
+        s.send(
+            b"* LIST "
+            + encode(flags_atoms(attrs))
+            + b' "/" '
+            + encode(wire_name(name))
+            + extra
+            + b"\r\n"
+        )
+        if args.status_items and box is not None:
+            # RFC 5819 §2: STATUS right after the mailbox's LIST response.
+            status = await s.store.mailbox_status(box.id)
+            s.send(_status_line(name, args.status_items, status, 0))
+    return None
+
+
+async def _lsub(
+    s: Session,
+    regexes: list[re.Pattern[str]],
+    subscribed: set[str],
+    mailboxes: dict[str, Mailbox],
+) -> None:
+    out: dict[str, bool] = {}
+    for name in subscribed:
+        if any(r.match(name) for r in regexes):
+            out[name] = True
+            continue
+        # RFC 3501 §6.3.9: with '%', a parent of a subscribed name that the
+        # pattern cannot reach is listed \Noselect.
+        for a in _ancestors(name):
+            if a not in subscribed and any(r.match(a) for r in regexes):
+                out.setdefault(a, False)
+    for name in sorted(out, key=lambda n: (n != "INBOX", n)):
+        attrs = [] if out[name] else ["\\Noselect"]
+        s.send(
+            b"* LSUB " + encode(flags_atoms(attrs)) + b' "/" ' + encode(wire_name(name)) + b"\r\n"
+        )
+
+
+# -- STATUS / NAMESPACE ------------------------------------------------------
+
+
+@handler("STATUS")
+async def status(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Status)
+    mailbox = await s.store.mailbox_get(_account_id(s), args.mailbox)
+    if mailbox is None:
+        raise ImapError("No such mailbox", code="NONEXISTENT")
+    if "HIGHESTMODSEQ" in args.items:
+        s.condstore = True  # RFC 7162 §3.1: a CONDSTORE-enabling command
+    st = await s.store.mailbox_status(mailbox.id)
+    recent = 0
+    if s.selected is not None and s.selected.mailbox_id == mailbox.id:
+        recent = len(s.selected.recent)
+    s.send(_status_line(mailbox.name, args.items, st, recent))
+    return None
+
+
+@handler("NAMESPACE")
+async def namespace(s: Session, cmd: Command) -> Done | None:
+    # RFC 2342 §5: one personal namespace, no other users' or shared ones.
+    s.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+    return None

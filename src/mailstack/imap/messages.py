@@ -1,0 +1,177 @@
+"""Selected-state commands that change messages: CHECK, CLOSE, UNSELECT
+(RFC 3691), EXPUNGE and UID EXPUNGE (RFC 4315), STORE with UNCHANGEDSINCE
+(RFC 7162 §3.1.3), COPY with COPYUID (RFC 4315) and MOVE (RFC 6851).
+"""
+
+from __future__ import annotations
+
+from mailstack.errors import ImapError
+from mailstack.imap.proto.commands import Command, Expunge, SequenceSet, Store, Transfer
+from mailstack.imap.proto.response import Atom, encode
+from mailstack.imap.selected import SYSTEM_FLAGS, SelectedMailbox, flags_atoms, uid_set_text
+from mailstack.imap.session import Done, Session, handler
+from mailstack.store.base import FlagMode
+
+_MODES: dict[str, FlagMode] = {"+": "add", "-": "remove", "": "replace"}
+_SYSTEM = {f.upper(): f for f in SYSTEM_FLAGS}
+
+
+def client_flags(flags: tuple[str, ...]) -> list[str]:
+    """Flags a client may set: system flags in their canonical spelling and
+    keywords; \\Recent is the server's alone (RFC 3501 §2.3.2)."""
+    out = []
+    for flag in flags:
+        if flag.startswith("\\"):
+            upper = flag.upper()
+            if upper == "\\RECENT":
+                continue
+            if upper not in _SYSTEM:
+                raise ImapError("Unknown system flag", bad=True)
+            out.append(_SYSTEM[upper])
+        else:
+            out.append(flag)
+    return out
+
+
+def _writable(sel: SelectedMailbox) -> None:
+    if sel.readonly:
+        raise ImapError("Mailbox is read-only", code="READ-ONLY")
+
+
+def _resolve(s: Session, cmd: Command, sequence: object) -> list[tuple[int, int]]:
+    sel = s.require_selected()
+    assert isinstance(sequence, SequenceSet)
+    if not cmd.uid and sel.out_of_range(sequence):
+        raise ImapError("Invalid message sequence number", bad=True)
+    return sel.resolve(sequence, cmd.uid)
+
+
+@handler("CHECK")
+async def check(s: Session, cmd: Command) -> Done | None:
+    # RFC 3501 §6.4.1: every write is already committed and fsynced.
+    return None
+
+
+@handler("CLOSE")
+async def close(s: Session, cmd: Command) -> Done | None:
+    sel = s.require_selected()
+    if not sel.readonly:
+        # RFC 3501 §6.4.2: expunge silently, then leave selected state.
+        await s.store.expunge(sel.mailbox_id)
+    await s.deselect()
+    return None
+
+
+@handler("UNSELECT")
+async def unselect(s: Session, cmd: Command) -> Done | None:
+    await s.deselect()
+    return None
+
+
+@handler("EXPUNGE")
+async def expunge(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Expunge)
+    sel = s.require_selected()
+    _writable(sel)
+    uids = None
+    if args.uids is not None:
+        uids = [u for _n, u in sel.resolve(args.uids, True)]
+    gone = await s.store.expunge(sel.mailbox_id, uids)
+    sel.pending.update(u for u in gone if u in sel.meta)
+    s.changed.set()
+    return None
+
+
+@handler("STORE")
+async def store(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Store)
+    sel = s.require_selected()
+    _writable(sel)
+    pairs = _resolve(s, cmd, args.sequence)
+    flags = client_flags(args.flags)
+    if args.unchangedsince is not None:
+        s.condstore = True
+    result = await s.store.store_flags(
+        sel.mailbox_id, [u for _n, u in pairs], flags, _MODES[args.mode], args.unchangedsince
+    )
+    changed = set()
+    for meta in result.changed:
+        sel.update_meta(meta)
+        changed.add(meta.uid)
+    new_keywords = {f for f in flags if not f.startswith("\\")} - sel.keywords
+    if new_keywords:
+        # RFC 3501 §7.2.6: the set of flags in use changed.
+        sel.keywords |= new_keywords
+        for line in sel.flag_lines():
+            s.send(line)
+    modified = set(result.modified)
+    for msn, uid in pairs:
+        if uid in modified or uid not in sel.meta:
+            continue
+        show_flags = not args.silent
+        # RFC 7162 §3.1.3: MODSEQ even for .SILENT when the store changed it.
+        show_modseq = s.condstore and (show_flags or uid in changed)
+        if not show_flags and not show_modseq:
+            continue
+        items: list[object] = []
+        if cmd.uid or s.qresync:
+            items += [Atom("UID"), uid]
+        if show_flags:
+            items += [Atom("FLAGS"), flags_atoms(sel.flags(uid))]
+        if show_modseq:
+            items += [Atom("MODSEQ"), [sel.meta[uid].modseq]]
+        s.send(b"* %d FETCH " % msn + encode(items) + b"\r\n")
+    if modified:
+        numbers = modified if cmd.uid else {sel.msn(u) or 0 for u in modified}
+        return Done("Some messages were modified", f"MODIFIED {uid_set_text(numbers)}")
+    return None
+
+
+async def _transfer(s: Session, cmd: Command, move: bool) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, Transfer)
+    sel = s.require_selected()
+    if move:
+        _writable(sel)
+    pairs = _resolve(s, cmd, args.sequence)
+    assert s.account is not None
+    dest = await s.store.mailbox_get(s.account.id, args.mailbox)
+    if dest is None:
+        # RFC 3501 §6.4.7: TRYCREATE tells the client it may CREATE and retry.
+        raise ImapError("No such mailbox", code="TRYCREATE")
+    uids = [u for _n, u in pairs]
+    if not uids:
+        return None
+    if move:
+        moved = await s.store.move(sel.mailbox_id, uids, dest.id)
+    else:
+        moved = await s.store.copy(sel.mailbox_id, uids, dest.id)
+    if dest.id == sel.mailbox_id:
+        s.changed.set()
+    code = None
+    if moved:
+        code = (
+            f"COPYUID {dest.uidvalidity} {uid_set_text(a for a, _b in moved)}"
+            f" {uid_set_text(b for _a, b in moved)}"
+        )
+    if not move:
+        return Done("COPY completed", code)
+    # RFC 6851 §4.3: COPYUID in an untagged OK, then the expunges.
+    if code:
+        s.send(f"* OK [{code}] Moved\r\n".encode())
+    sel.pending.update(a for a, _b in moved if a in sel.meta)
+    for line in sel.flush_expunges(s.qresync):
+        s.send(line)
+    return Done("MOVE completed")
+
+
+@handler("COPY")
+async def copy(s: Session, cmd: Command) -> Done | None:
+    return await _transfer(s, cmd, move=False)
+
+
+@handler("MOVE")
+async def move(s: Session, cmd: Command) -> Done | None:
+    return await _transfer(s, cmd, move=True)

@@ -1,0 +1,222 @@
+"""The selected mailbox as one session sees it: message sequence numbers,
+flags, \\Recent, and the untagged updates that bring the view up to date.
+
+RFC 3501 §2.3.1.2: sequence numbers are positions in the session's view;
+§5.2 and §7.4.1: the view changes only when the server tells the client, and
+an EXPUNGE must not be sent while no command is in progress, nor while
+responding to FETCH, STORE or SEARCH (UID variants excepted), so expunges
+seen at other moments wait in ``pending``. RFC 7162 §3.2.10: with QRESYNC
+enabled, VANISHED replaces EXPUNGE.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+from mailstack.imap.proto.commands import SequenceSet
+from mailstack.imap.proto.response import Atom, untagged
+from mailstack.store.base import MessageMeta
+
+__all__ = ["SelectedMailbox", "flags_atoms", "uid_set_text"]
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+def flags_atoms(flags: Iterable[str]) -> list[Atom]:
+    return [Atom(f) for f in sorted(flags)]
+
+
+def uid_set_text(uids: Iterable[int]) -> str:
+    """A compact sequence-set of the given numbers (RFC 3501 §9, RFC 4315 uid-set)."""
+    out: list[str] = []
+    start = prev = None
+    for n in sorted(set(uids)):
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:  # type: ignore[operator]
+            prev = n
+        else:
+            out.append(str(start) if start == prev else f"{start}:{prev}")
+            start = prev = n
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}:{prev}")
+    return ",".join(out)
+
+
+class SelectedMailbox:
+    def __init__(
+        self,
+        mailbox_id: int,
+        name: str,
+        uidvalidity: int,
+        readonly: bool,
+        metas: list[MessageMeta],
+        highest_modseq: int,
+        recent_from: int,
+    ) -> None:
+        self.mailbox_id = mailbox_id
+        self.name = name
+        self.uidvalidity = uidvalidity
+        self.readonly = readonly
+        self.uids: list[int] = [m.uid for m in metas]
+        self.meta: dict[int, MessageMeta] = {m.uid: m for m in metas}
+        self.modseq = highest_modseq
+        self.uidnext = (self.uids[-1] + 1) if self.uids else 1
+        # \Recent (RFC 3501 §2.3.2): UIDs at or above the claimed mark.
+        self.recent: set[int] = {u for u in self.uids if u >= recent_from} if recent_from else set()
+        self.pending: set[int] = set()  # expunged in the store, not yet announced
+        self.keywords: set[str] = set()
+        for m in metas:
+            self.keywords.update(f for f in m.flags if not f.startswith("\\"))
+
+    # -- numbering -------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def msn(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, sequence: SequenceSet, uid: bool) -> list[tuple[int, int]]:
+        """(msn, uid) pairs the set names, ascending, without duplicates.
+
+        RFC 3501 §6.4.8: in a UID set, '*' is the largest UID in use and a
+        range names the UIDs that exist within it; non-existent UIDs are
+        ignored. A message sequence number beyond EXISTS is an error the
+        caller reports (``out_of_range``).
+        """
+        if not self.uids:
+            return []
+        if uid:
+            largest = self.uids[-1]
+            out: set[int] = set()
+            for lo, hi in sequence.resolve(largest):
+                a = bisect.bisect_left(self.uids, lo)
+                b = bisect.bisect_right(self.uids, hi)
+                out.update(range(a, b))
+            return [(i + 1, self.uids[i]) for i in sorted(out)]
+        largest = len(self.uids)
+        msns: set[int] = set()
+        for lo, hi in sequence.resolve(largest):
+            msns.update(range(max(lo, 1), min(hi, largest) + 1))
+        return [(n, self.uids[n - 1]) for n in sorted(msns)]
+
+    def out_of_range(self, sequence: SequenceSet) -> bool:
+        largest = len(self.uids)
+        return any(hi > largest for _lo, hi in sequence.resolve(largest or 1)) or (
+            not self.uids and any(a or b for a, b in sequence.ranges)
+        )
+
+    # -- state ------------------------------------------------------------
+
+    def flags(self, uid: int) -> frozenset[str]:
+        meta = self.meta.get(uid)
+        base = meta.flags if meta else frozenset()
+        return base | {"\\Recent"} if uid in self.recent else base
+
+    def update_meta(self, meta: MessageMeta) -> None:
+        if meta.uid in self.meta:
+            self.meta[meta.uid] = meta
+            self.keywords.update(f for f in meta.flags if not f.startswith("\\"))
+
+    def remove(self, uid: int) -> int | None:
+        """Drop an announced message; its former sequence number."""
+        n = self.msn(uid)
+        if n is not None:
+            del self.uids[n - 1]
+        self.meta.pop(uid, None)
+        self.recent.discard(uid)
+        self.pending.discard(uid)
+        return n
+
+    def add(self, meta: MessageMeta, recent: bool) -> None:
+        self.uids.append(meta.uid)
+        self.meta[meta.uid] = meta
+        self.uidnext = meta.uid + 1
+        if recent:
+            self.recent.add(meta.uid)
+        self.keywords.update(f for f in meta.flags if not f.startswith("\\"))
+
+    # -- updates ------------------------------------------------------------
+
+    def apply_changes(
+        self,
+        changed: list[MessageMeta],
+        vanished: list[int],
+        highest_modseq: int,
+        *,
+        recent_from: int | None,
+        send_uid: bool,
+        send_modseq: bool,
+    ) -> tuple[list[bytes], bool]:
+        """Fold store changes into the view; the untagged FETCH FLAGS and
+        EXISTS/RECENT to send, and whether new messages arrived."""
+        out: list[bytes] = []
+        before = len(self.uids)
+        keywords_before = len(self.keywords)
+        last = self.uids[-1] if self.uids else 0
+        for meta in changed:
+            if meta.uid > last:
+                self.add(meta, recent_from is not None and meta.uid >= recent_from)
+                last = meta.uid
+                continue
+            old = self.meta.get(meta.uid)
+            if old is None or meta.uid in self.pending:
+                continue
+            if old.flags != meta.flags or (send_modseq and old.modseq != meta.modseq):
+                self.update_meta(meta)
+                out.append(self.fetch_flags_line(meta.uid, send_uid, send_modseq))
+            else:
+                self.update_meta(meta)
+        for uid in vanished:
+            if uid in self.meta:
+                self.pending.add(uid)
+        self.modseq = max(self.modseq, highest_modseq)
+        head: list[bytes] = []
+        if len(self.keywords) != keywords_before:
+            head += self.flag_lines()
+        grew = len(self.uids) != before
+        if grew:
+            head.append(b"* %d EXISTS\r\n" % len(self.uids))
+            head.append(b"* %d RECENT\r\n" % len(self.recent))
+        return head + out, grew
+
+    def fetch_flags_line(self, uid: int, send_uid: bool, send_modseq: bool) -> bytes:
+        items: list[object] = []
+        if send_uid:
+            items += [Atom("UID"), uid]
+        items += [Atom("FLAGS"), flags_atoms(self.flags(uid))]
+        if send_modseq:
+            items += [Atom("MODSEQ"), [self.meta[uid].modseq]]
+        return untagged(self.msn(uid), Atom("FETCH"), items)
+
+    def flush_expunges(self, qresync: bool) -> list[bytes]:
+        """Announce pending expunges (RFC 3501 §7.4.1, RFC 7162 §3.2.10)."""
+        if not self.pending:
+            return []
+        gone = sorted(self.pending)
+        if qresync:
+            for uid in gone:
+                self.remove(uid)
+            return [b"* VANISHED " + uid_set_text(gone).encode() + b"\r\n"]
+        out = []
+        # Highest first, so each number is still right when it is sent.
+        for uid in reversed(gone):
+            n = self.remove(uid)
+            if n is not None:
+                out.append(b"* %d EXPUNGE\r\n" % n)
+        return out
+
+    def flag_lines(self) -> list[bytes]:
+        """RFC 3501 §7.2.6 FLAGS and §7.1 PERMANENTFLAGS."""
+        flags = flags_atoms(set(SYSTEM_FLAGS) | self.keywords)
+        permanent = [] if self.readonly else [*flags, Atom("\\*")]
+        return [
+            untagged(Atom("FLAGS"), flags),
+            b"* OK [PERMANENTFLAGS "
+            + (b"(" + b" ".join(a.encode() for a in permanent) + b")")
+            + b"] Flags permitted\r\n",
+        ]

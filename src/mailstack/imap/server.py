@@ -1,0 +1,127 @@
+"""The IMAP listener: sockets for imap (143, STARTTLS) and imaps (993,
+implicit TLS, RFC 8314), around the I/O-free command reader and the session.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailstack.common.server import SessionIO, TcpService
+from mailstack.imap.config import ImapConfig
+from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
+from mailstack.imap.session import Context, Session
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+
+__all__ = ["ImapService"]
+
+# Flush pending output once this much has been written during one command.
+_FLUSH_AT = 256 * 1024
+
+
+class _Connection:
+    """The session's Channel over a SessionIO and the shared command reader."""
+
+    def __init__(self, io: SessionIO, reader: CommandReader, service: ImapService) -> None:
+        self.io = io
+        self.reader = reader
+        self.service = service
+        self.tls_active = io.tls_active
+        self._buffered = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.io.trace.server(data[:300] if len(data) > 300 else data)
+        self.io.write(data)
+        self._buffered += len(data)
+
+    async def flush(self) -> None:
+        self._buffered = 0
+        await self.io.drain()
+
+    async def maybe_flush(self) -> None:
+        if self._buffered >= _FLUSH_AT:
+            await self.flush()
+
+    async def read_line(self) -> bytes | None:
+        while True:
+            line = self.reader.next_line()
+            if line is not None:
+                self.io.trace.client(line)
+                return line
+            data = await self.io.read()
+            if not data:
+                return None
+            self.reader.feed(data)
+
+    async def start_tls(self) -> None:
+        await self.io.start_tls(self.service.node.tls.server_context())
+        self.tls_active = True
+
+
+class ImapService(TcpService):
+    protocol = "imap"
+    implicit_tls_names = frozenset({"imaps"})
+
+    def __init__(self, node: Node, name: str, host: str, port: int) -> None:
+        super().__init__(node, name, host, port)
+        limits = node.limits
+        self.max_sessions = limits.imap_sessions
+        self.idle_timeout = limits.imap_idle_timeout
+        config = getattr(node.config, "imap", None)
+        if not isinstance(config, ImapConfig):
+            config = ImapConfig()
+        tls_ok = bool(node.tls.available)
+        self.context = Context(
+            store=node.store,  # type: ignore[arg-type]
+            limits=limits,
+            config=config,
+            hostname=node.hostname,
+            starttls_available=config.starttls and tls_ok and not self.implicit_tls,
+        )
+
+    async def refuse(self, io: SessionIO) -> None:
+        io.write(b"* BYE [UNAVAILABLE] Too many connections\r\n")
+
+    async def session(self, io: SessionIO) -> None:
+        limits = self.node.limits
+        self.context.store = self.node.store  # type: ignore[assignment]
+        reader = CommandReader(
+            max_line=limits.imap_line,
+            max_literal=limits.imap_literal,
+            max_command=limits.imap_literal + limits.imap_line * 4,
+        )
+        conn = _Connection(io, reader, self)
+        session = Session(self.context, conn, io.peer[0])
+        conn.write(session.greeting())
+        await conn.flush()
+        try:
+            while not session.closing:
+                event = reader.next_event()
+                if isinstance(event, NeedData):
+                    await conn.flush()
+                    data = await io.read()
+                    if not data:
+                        return
+                    reader.feed(data)
+                    continue
+                if isinstance(event, NeedLiteral):
+                    # RFC 3501 §7.5: the continuation that lets the literal come.
+                    conn.write(b"+ Ready for literal data\r\n")
+                    await conn.flush()
+                    continue
+                if isinstance(event, FramingError):
+                    conn.write(event.error.line(event.tag))
+                    if event.fatal:
+                        conn.write(b"* BYE Protocol error\r\n")
+                        return
+                    continue
+                raw = event.raw
+                io.trace.client(raw if len(raw) < 300 else raw[:200] + b"...")
+                await session.run(raw)
+                await conn.maybe_flush()
+        finally:
+            await conn.flush()
+            await session.close()

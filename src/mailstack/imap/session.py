@@ -1,0 +1,301 @@
+"""One IMAP session: state, the selected mailbox, command dispatch.
+
+The session reads framed commands from server.py, checks each against the
+state table (proto/states.py) in one place, runs the command family's handler
+from ``HANDLERS``, and writes responses to its ``Channel``. It touches no
+socket: tests drive it with a scripted channel (tests/unit/imap/transcript.py).
+
+Errors: a handler raises ImapError (NO/BAD with a response code); store
+refusals are mapped to NO with the RFC 5530 code; anything else is logged and
+answered ``NO [SERVERBUG]`` without its text (ARCHITECTURE.md rule 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
+from mailstack.imap.proto.commands import Command
+from mailstack.imap.proto.parser import ParseError, parse_command
+from mailstack.imap.proto.response import tagged
+from mailstack.imap.proto.states import State, allowed
+from mailstack.imap.selected import SelectedMailbox
+from mailstack.limits import Limits
+
+if TYPE_CHECKING:
+    from mailstack.imap.config import ImapConfig
+    from mailstack.store.base import Account, Listener, Store
+
+__all__ = ["Channel", "Context", "Session", "Done", "HANDLERS"]
+
+log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """What a session needs of its connection (server.py, or a test script)."""
+
+    tls_active: bool
+
+    def write(self, data: bytes) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def read_line(self) -> bytes | None:
+        """The client's next line (AUTHENTICATE responses, IDLE's DONE); None at EOF."""
+        ...
+
+    async def start_tls(self) -> None: ...
+
+
+@dataclass
+class Context:
+    """What every session of one listener shares."""
+
+    store: Store
+    limits: Limits
+    config: ImapConfig
+    hostname: str
+    starttls_available: bool = False
+    user_sessions: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A tagged OK: its text and optional response code."""
+
+    text: str
+    code: str | None = None
+    answered: bool = False  # the handler sent its tagged response itself
+
+
+Handler = Callable[["Session", Command], Awaitable[Done | None]]
+HANDLERS: dict[str, Handler] = {}
+
+# RFC 3501 §7.4.1: no EXPUNGE while responding to FETCH, STORE or SEARCH
+# (their UID forms use UIDs, so expunges may be sent then).
+_NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "MOVE"})
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class Session:
+    def __init__(self, ctx: Context, channel: Channel, peer: str = "127.0.0.1") -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.limits = ctx.limits
+        self.channel = channel
+        self.peer = peer
+        self.loopback = _is_loopback(peer)
+        self.state = State.NOT_AUTHENTICATED
+        self.account: Account | None = None
+        self.selected: SelectedMailbox | None = None
+        self.condstore = False  # RFC 7162 §3.1: CONDSTORE enabled for the session
+        self.qresync = False
+        self.enabled: set[str] = set()
+        self.login_failures = 0
+        self.closing = False
+        self._listener: Listener | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.changed = asyncio.Event()  # the selected mailbox changed (wakes IDLE)
+
+    # -- output ------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self.channel.write(data)
+
+    # -- capabilities ----------------------------------------------------------
+
+    def plaintext_ok(self) -> bool:
+        return self.channel.tls_active or (
+            self.loopback and self.ctx.config.allow_plaintext_on_loopback
+        )
+
+    def capabilities(self) -> list[str]:
+        caps = ["IMAP4rev1"]
+        if self.state is State.NOT_AUTHENTICATED:
+            if self.ctx.starttls_available and not self.channel.tls_active:
+                caps.append("STARTTLS")
+            if self.plaintext_ok():
+                caps += ["AUTH=PLAIN", "SASL-IR"]
+            else:
+                caps.append("LOGINDISABLED")
+        caps += [
+            "LITERAL+",
+            "ID",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UIDPLUS",
+            "MOVE",
+            "UNSELECT",
+            "CHILDREN",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "ESEARCH",
+            f"APPENDLIMIT={self.append_limit()}",
+            "STATUS=SIZE",
+            "MULTIAPPEND",
+            "CONDSTORE",
+            "QRESYNC",
+        ]
+        return caps
+
+    def append_limit(self) -> int:
+        return min(self.limits.imap_literal, self.limits.message_size)
+
+    def capability_code(self) -> str:
+        return "CAPABILITY " + " ".join(self.capabilities())
+
+    # -- the command loop ------------------------------------------------------
+
+    def greeting(self) -> bytes:
+        return f"* OK [{self.capability_code()}] {self.ctx.hostname} IMAP4rev1 ready\r\n".encode()
+
+    async def run(self, raw: bytes) -> None:
+        """Parse and execute one framed command."""
+        try:
+            cmd = parse_command(raw, max_depth=self.limits.imap_nesting)
+        except ParseError as exc:
+            self.send(exc.line(exc.tag))
+            return
+        await self.execute(cmd)
+
+    async def execute(self, cmd: Command) -> None:
+        if not allowed(cmd.name, self.state):
+            self.send(tagged(cmd.tag, "BAD", f"{cmd.name} not allowed now"))
+            return
+        handler = HANDLERS[cmd.name]
+        try:
+            done = await handler(self, cmd)
+        except ImapError as exc:
+            self.send(exc.line(cmd.tag))
+            return
+        except NotFound:
+            self.send(tagged(cmd.tag, "NO", "No such mailbox or message", "NONEXISTENT"))
+            return
+        except AlreadyExists:
+            self.send(tagged(cmd.tag, "NO", "Mailbox already exists", "ALREADYEXISTS"))
+            return
+        except QuotaExceeded:
+            self.send(tagged(cmd.tag, "NO", "Over quota", "OVERQUOTA"))
+            return
+        except StoreError:
+            self.send(tagged(cmd.tag, "NO", "The store refused the operation", "CANNOT"))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("IMAP %s failed", cmd.name)
+            self.send(tagged(cmd.tag, "NO", "Internal server error", "SERVERBUG"))
+            return
+        if self.selected is not None and self.state is State.SELECTED:
+            await self.poll(allow_expunge=cmd.uid or cmd.name not in _NO_EXPUNGE_DURING)
+        done = done or Done(f"{cmd.name} completed")
+        if done.answered:
+            return
+        self.send(tagged(cmd.tag, "OK", done.text, done.code))
+
+    # -- the selected mailbox ------------------------------------------------
+
+    async def select(self, selected: SelectedMailbox, listener: Listener) -> None:
+        await self.deselect()
+        self.selected = selected
+        self.state = State.SELECTED
+        self._listener = listener
+        self.changed.clear()
+        self._watcher = asyncio.create_task(self._watch(listener))
+
+    async def _watch(self, listener: Listener) -> None:
+        while True:
+            if await listener.wait():
+                self.changed.set()
+
+    async def deselect(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self.selected = None
+        if self.state is State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    async def poll(self, *, allow_expunge: bool, force: bool = False) -> None:
+        """Send the untagged updates the selected mailbox owes the client."""
+        sel = self.selected
+        if sel is None:
+            return
+        if self.changed.is_set() or force:
+            self.changed.clear()
+            mailbox = await self.store.mailbox_by_id(sel.mailbox_id)
+            if mailbox is None:
+                # The mailbox was deleted or renamed away under us.
+                self.send(b"* BYE [UNAVAILABLE] The selected mailbox is gone\r\n")
+                self.closing = True
+                return
+            changed, vanished = await self.store.changes_since(sel.mailbox_id, sel.modseq)
+            recent_from = None
+            last = sel.uids[-1] if sel.uids else 0
+            if not sel.readonly and any(m.uid > last for m in changed):
+                recent_from = await self.store.claim_recent(sel.mailbox_id)
+            lines, _grew = sel.apply_changes(
+                changed,
+                vanished,
+                mailbox.highest_modseq,
+                recent_from=recent_from,
+                send_uid=self.qresync,
+                send_modseq=self.condstore,
+            )
+            for line in lines:
+                self.send(line)
+        if allow_expunge:
+            for line in sel.flush_expunges(self.qresync):
+                self.send(line)
+
+    def require_selected(self) -> SelectedMailbox:
+        if self.selected is None:
+            raise ImapError("No mailbox selected", bad=True)
+        return self.selected
+
+    async def close(self) -> None:
+        """The connection is over: release what the session holds."""
+        await self.deselect()
+        if self.account is not None:
+            count = self.ctx.user_sessions.get(self.account.id, 1) - 1
+            if count <= 0:
+                self.ctx.user_sessions.pop(self.account.id, None)
+            else:
+                self.ctx.user_sessions[self.account.id] = count
+            self.account = None
+        self.state = State.LOGOUT
+
+
+def handler(*names: str) -> Callable[[Handler], Handler]:
+    """Register a command family's handler for the given command names."""
+
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+# The command families register their handlers on import.
+from mailstack.imap import append, auth, fetch, idle, mailboxes, messages, search  # noqa: E402, F401

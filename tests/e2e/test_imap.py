@@ -1,0 +1,223 @@
+"""IMAP end to end: a real node on 127.0.0.1 driven by Python's imaplib.
+
+RFC 3501 core (LOGIN, SELECT, FETCH, STORE, SEARCH, COPY, EXPUNGE, APPEND,
+LIST, STATUS), UIDPLUS/MOVE, IDLE wake-ups from SMTP delivery and from other
+sessions, STARTTLS and imaps, limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import re
+import smtplib
+import socket
+import ssl
+from typing import Any
+
+import pytest
+
+from conftest import TestNode
+
+pytestmark = pytest.mark.timeout(60)
+
+USER = "bob@hamburger.edu"
+PASSWORD = "hungry"
+
+
+def message(n: int, subject: str | None = None, body: str = "") -> bytes:
+    subject = subject or f"message {n}"
+    return (
+        f"From: Alice <alice@crepes.fr>\r\nTo: {USER}\r\nSubject: {subject}\r\n"
+        f"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <{n}@crepes.fr>\r\n\r\n"
+        f"Hello number {n}.\r\n{body}"
+    ).encode()
+
+
+async def imap_node(node_factory: Any, count: int = 3, **table: Any) -> TestNode:
+    node: TestNode = await node_factory(listen=("imap", "imaps", "smtp"), **table)
+    account = await node.add_user(USER, PASSWORD)
+    inbox = await node.store.mailbox_get(account.id, "INBOX")
+    for n in range(1, count + 1):
+        await node.store.append(inbox.id, message(n))
+    return node
+
+
+def connect(node: TestNode) -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", node.port("imap"), timeout=10)
+    client.login(USER, PASSWORD)
+    return client
+
+
+def ok(result: tuple[str, list[Any]]) -> list[Any]:
+    status, data = result
+    assert status == "OK", data
+    return data
+
+
+async def run(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+async def test_login_select_fetch_store_expunge(node_factory: Any) -> None:
+    node = await imap_node(node_factory)
+
+    def scenario() -> None:
+        c = connect(node)
+        assert "IDLE" in c.capabilities and "UIDPLUS" in c.capabilities
+        assert ok(c.select("INBOX")) == [b"3"]
+        data = ok(c.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)"))
+        assert len(data) == 3
+        assert b'"message 1"' in data[0]
+        assert b'(("Alice" NIL "alice" "crepes.fr"))' in data[0]
+        body = ok(c.fetch("2", "(BODY.PEEK[HEADER.FIELDS (Subject)] BODY[TEXT])"))
+        assert body[0][1] == b"Subject: message 2\r\n\r\n"
+        assert body[1][1] == b"Hello number 2.\r\n"
+        flags = ok(c.fetch("2", "FLAGS"))
+        assert b"\\Seen" in flags[0]  # BODY[TEXT] set \Seen
+        ok(c.store("1", "+FLAGS", "(\\Deleted)"))
+        assert ok(c.search(None, "DELETED")) == [b"1"]
+        assert ok(c.search(None, "UNSEEN", "NOT", "DELETED")) == [b"3"]
+        assert ok(c.search(None, 'SUBJECT "message 3"')) == [b"3"]
+        assert ok(c.search(None, "BODY", "number 2")) == [b"2"]
+        assert ok(c.expunge()) == [b"1"]
+        assert ok(c.fetch("1:*", "(UID)")) == [b"1 (UID 2)", b"2 (UID 3)"]
+        c.logout()
+
+    await run(scenario)
+
+
+async def test_append_copy_move_uidplus(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=1)
+
+    def scenario() -> None:
+        c = connect(node)
+        typ, data = c.append("Drafts", "(\\Draft)", None, message(9))
+        assert typ == "OK" and re.search(rb"APPENDUID \d+ 1", data[0])
+        ok(c.create("Work/Projects"))
+        names = b" ".join(ok(c.list()))
+        assert b'"Work/Projects"' in names and b"\\HasChildren" in names
+        ok(c.select("INBOX"))
+        typ, data = c.copy("1", "Work/Projects")
+        assert typ == "OK" and b"COPYUID" in data[0]
+        typ, data = c.copy("1", "Nowhere")
+        assert typ == "NO" and b"TRYCREATE" in data[0]
+        typ, data = c._simple_command("MOVE", "1", "Archive")
+        assert typ == "OK"
+        assert ok(c.status("Archive", "(MESSAGES UIDNEXT)"))[0].endswith(b"(MESSAGES 1 UIDNEXT 2)")
+        assert ok(c.status("INBOX", "(MESSAGES)"))[0].endswith(b"(MESSAGES 0)")
+        c.logout()
+
+    await run(scenario)
+
+
+async def test_two_sessions_see_each_others_changes(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=2)
+
+    def scenario() -> None:
+        a = connect(node)
+        b = connect(node)
+        ok(a.select("INBOX"))
+        ok(b.select("INBOX"))
+        ok(a.store("1", "+FLAGS", "(\\Flagged)"))
+        ok(a.append("INBOX", None, None, message(3)))
+        typ, _ = b.noop()
+        assert typ == "OK"
+        fetches = b.untagged_responses.get("FETCH", [])
+        assert any(b"\\Flagged" in f for f in fetches)
+        assert b.untagged_responses.get("EXISTS")[-1] == b"3"
+        ok(a.store("2", "+FLAGS", "(\\Deleted)"))
+        ok(a.expunge())
+        b.noop()
+        assert b.untagged_responses.get("EXPUNGE") == [b"2"]
+        a.logout()
+        b.logout()
+
+    await run(scenario)
+
+
+async def test_idle_wakes_on_smtp_delivery(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0)
+
+    def scenario() -> None:
+        c = connect(node)
+        ok(c.select("INBOX"))
+        tag = c._new_tag().decode()
+        c.send(f"{tag} IDLE\r\n".encode())
+        assert c.readline().startswith(b"+")
+        with smtplib.SMTP("127.0.0.1", node.port("smtp"), timeout=10) as smtp:
+            smtp.sendmail("alice@crepes.fr", [USER], message(1))
+        c.sock.settimeout(5)
+        assert c.readline() == b"* 1 EXISTS\r\n"
+        c.send(b"DONE\r\n")
+        lines = [c.readline() for _ in range(2)]
+        assert lines[-1].startswith(tag.encode() + b" OK")
+        c.logout()
+
+    await run(scenario)
+
+
+async def test_starttls_and_imaps(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=1)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def scenario() -> None:
+        c = imaplib.IMAP4("127.0.0.1", node.port("imap"), timeout=10)
+        assert "STARTTLS" in c.capabilities
+        ok(c.starttls(ssl_context=ctx))
+        c.login(USER, PASSWORD)
+        assert ok(c.select("INBOX")) == [b"1"]
+        c.logout()
+        s = imaplib.IMAP4_SSL("127.0.0.1", node.port("imaps"), ssl_context=ctx, timeout=10)
+        assert "STARTTLS" not in s.capabilities
+        s.login(USER, PASSWORD)
+        s.logout()
+
+    await run(scenario)
+
+
+async def test_bad_login_and_state_errors(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0)
+
+    def scenario() -> None:
+        c = imaplib.IMAP4("127.0.0.1", node.port("imap"), timeout=10)
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            c.login(USER, "wrong")
+        c.state = "AUTH"  # let imaplib send SELECT before LOGIN
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            c._simple_command("SELECT", "INBOX")
+        c.state = "NONAUTH"
+        c.login(USER, PASSWORD)
+        typ, data = c.select("NoSuchBox")
+        assert typ == "NO" and b"NONEXISTENT" in data[0]
+        c.logout()
+
+    await run(scenario)
+
+
+async def test_oversize_literal_refused_without_continuation(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0, limits={"imap_literal": 1000})
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            assert f.readline().startswith(b"* OK")
+            f.write(b"a1 LOGIN bob@hamburger.edu hungry\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a1 OK")
+            f.write(b"a2 APPEND INBOX {5000}\r\n")
+            f.flush()
+            line = f.readline()
+            assert line.startswith(b"a2 ") and b"TOOBIG" in line
+            f.write(b"a3 NOOP\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a3 OK")
+            f.write(b"a4 APPEND INBOX {5000+}\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a4 BAD")
+            assert f.readline().startswith(b"* BYE")
+            assert f.readline() == b""
+
+    await run(scenario)
