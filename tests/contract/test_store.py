@@ -254,3 +254,10 @@ async def test_a_failing_write_does_not_spoil_its_batch(store):
     assert isinstance(results[1], AlreadyExists)
     assert isinstance(results[0], int) and isinstance(results[2], int)
     assert len(await store.messages(inbox.id)) == 2
+
+
+async def test_resolve_local_tells_foreign_domains_apart(store):
+    account = await bob(store)
+    assert await store.resolve_local("someone@elsewhere.example") is None
+    assert await store.resolve_local("nobody@hamburger.edu") == []
+    assert [a.id for a in await store.resolve_local("bob+x@hamburger.edu")] == [account.id]

@@ -152,7 +152,7 @@ class SmtpService(TcpService):
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
         store = self.node.store
-        local, _, domain = address.rpartition("@")
+        local = address.rpartition("@")[0]
         if not local:
             # RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
             if address.lower() != "postmaster":
@@ -161,10 +161,9 @@ class SmtpService(TcpService):
             if not domains:
                 return USER_UNKNOWN
             address = f"postmaster@{domains[0]}"
-            domain = domains[0]
-        if not await store.is_local_domain(domain):
+        accounts = await store.resolve_local(address)
+        if accounts is None:
             return RELAY_DENIED
-        accounts = await store.resolve_recipient(address)
         if not accounts:
             return USER_UNKNOWN
         envelope.recipients[address] = [account.id for account in accounts]

@@ -479,6 +479,18 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         address = normalize_address(address)
         return await self._read(lambda c: self._resolve(c, address, 0))
 
+    async def resolve_local(self, address: str) -> list[Account] | None:
+        """resolve_recipient in one round trip, None when the domain is not local."""
+        address = normalize_address(address)
+        domain = address.rpartition("@")[2]
+
+        def op(c: sqlite3.Connection) -> list[Account] | None:
+            if c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is None:
+                return None
+            return self._resolve(c, address, 0)
+
+        return await self._read(op)
+
     def _resolve(self, c: sqlite3.Connection, address: str, depth: int) -> list[Account]:
         if depth > ALIAS_DEPTH:
             return []
@@ -748,9 +760,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
     async def deliver(self, raw: bytes, targets: Sequence[DeliveryTarget]) -> list[tuple[int, int]]:
         """Store raw once and file it into every target; (mailbox_id, uid) each."""
-        from mailstack.mime import parse
-
-        parsed = await asyncio.to_thread(lambda: parse(raw).to_bytes())
+        parsed = await _parse(raw)
         now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
 
         def op(c: sqlite3.Connection) -> list[tuple[int, int]]:
@@ -784,9 +794,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         flags: Iterable[str] = (),
         internaldate: datetime.datetime | None = None,
     ) -> int:
-        from mailstack.mime import parse
-
-        parsed = await asyncio.to_thread(lambda: parse(raw).to_bytes())
+        parsed = await _parse(raw)
         when = internaldate or datetime.datetime.now(datetime.UTC).astimezone()
         flag_list = list(flags)
 
@@ -1055,6 +1063,18 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             return changed, vanished
 
         return await self._read(op)
+
+
+# Parsing a small message (~80 µs for 2 KiB) costs less than a hop to a thread.
+INLINE_PARSE = 32 * 1024
+
+
+async def _parse(raw: bytes) -> bytes:
+    from mailstack.mime import parse
+
+    if len(raw) <= INLINE_PARSE:
+        return parse(raw).to_bytes()
+    return await asyncio.to_thread(lambda: parse(raw).to_bytes())
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
