@@ -249,6 +249,18 @@ class SmtpServerProtocol:
         submission: bool = False,
         dsn: bool = True,
     ) -> None:
+        """Options, all keyword-only.
+
+        ``tls_available``/``tls_active``: STARTTLS is offered while TLS is
+        available and not yet active (implicit TLS starts active).
+        ``auth_mechanisms``: SASL mechanisms to offer (empty on the MX port, where
+        AUTH is then 502). They are offered, and AUTH accepted, only under TLS
+        unless ``require_tls_for_auth`` is false. ``require_auth``: MAIL gets
+        ``530 5.7.0`` until ``authenticated()`` (RFC 4954 §6). ``submission``:
+        the session is an RFC 6409 MSA session; the machine only records it, the
+        submission policy is the server's. ``dsn``: offer and accept the RFC 3461
+        parameters (otherwise they get 555 like any unknown parameter).
+        """
         self.hostname = hostname
         self.limits = limits or Limits()
         self.tls_available = tls_available
