@@ -41,8 +41,8 @@ class Envelope:
                 first[name] = value
         lists: dict[str, list[Address] | None] = {}
         for name in _ADDRESS_FIELDS:
-            value = first.get(name)
-            lists[name] = (parse_address_list(value) or None) if value is not None else None
+            raw = first.get(name)
+            lists[name] = (parse_address_list(raw) or None) if raw is not None else None
         # RFC 3501 §7.4.2: "If the Sender or Reply-To lines are absent in the
         # [RFC-2822] header, or are present but empty, the server sets the
         # corresponding member of the envelope to be the same value as the from

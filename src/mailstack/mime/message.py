@@ -112,7 +112,8 @@ class _Parser:
         elif maintype == "message" and subtype in ("rfc822", "global"):
             message, inner_scan = self.entity(body_start, end, depth + 1, False)
             envelope = Envelope.from_fields(_fields(raw, inner_scan))
-        if maintype in ("text", "message"):
+        if maintype == "text" or message is not None:
+            # RFC 3501 §7.4.2: body-fld-lines belongs to text/* and message/rfc822.
             lines = _count_lines(raw, body_start, end)
 
         part = Part(

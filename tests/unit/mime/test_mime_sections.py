@@ -125,7 +125,7 @@ def test_searchable_text():
     assert len(parse(b"\r\n" + b"x" * 5000, Limits(mime_search_text=100)).text) == 100
 
 
-def _stdlib_leaves(raw: bytes) -> list[tuple[str, bytes]]:
+def _stdlib_leaves(raw: bytes) -> list[tuple[str, object]]:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     return [(leaf.get_content_type(), leaf.get_payload(decode=True))
             for leaf in message.walk() if not leaf.is_multipart()]
