@@ -688,12 +688,15 @@ class SmtpServerProtocol:
         if self._discarded is not None or end > self.limits.message_size:
             del buf[: end + 5]
             return self._end_of_data(R.TOO_BIG)
-        raw = bytes(buf[: end + 2])
+        data = bytes(buf[2 : end + 2])
         del buf[: end + 5]
-        if _has_bare_cr_or_lf(raw):
+        if _has_bare_cr_or_lf(data):
             return self._end_of_data(R.BARE_CR_LF)
         # RFC 5321 §4.5.2: a line that starts with "." loses that first ".".
-        data = raw.replace(b"\r\n.", b"\r\n")[2:]
+        if data[:1] == b".":
+            data = data[1:]
+        if b"\r\n." in data:
+            data = data.replace(b"\r\n.", b"\r\n")
         self.state = State.RCPT
         return self._complete(data)
 
