@@ -1,0 +1,55 @@
+"""Line framing: whole, byte by byte, with trailing data, and over the limit."""
+
+import pytest
+
+from mailstack.common.lines import LineBuffer, LineTooLong
+
+
+def lines_of(buffer: LineBuffer) -> list[bytes]:
+    out = []
+    while (line := buffer.next_line()) is not None:
+        out.append(line)
+    return out
+
+
+def test_whole_and_byte_by_byte_agree():
+    data = b"EHLO crepes.fr\r\nMAIL FROM:<a@b>\r\nNOOP\n"
+    whole = LineBuffer(100)
+    whole.feed(data)
+    expected = lines_of(whole)
+    assert expected == [b"EHLO crepes.fr\r\n", b"MAIL FROM:<a@b>\r\n", b"NOOP\n"]
+    single = LineBuffer(100)
+    got = []
+    for byte in data:
+        single.feed(bytes([byte]))
+        got += lines_of(single)
+    assert got == expected
+
+
+def test_trailing_partial_line_waits():
+    buffer = LineBuffer(100)
+    buffer.feed(b"NOOP\r\nQU")
+    assert lines_of(buffer) == [b"NOOP\r\n"]
+    assert buffer.pending == 2
+    buffer.feed(b"IT\r\n")
+    assert lines_of(buffer) == [b"QUIT\r\n"]
+
+
+def test_over_long_line_raises_before_it_ends_then_resyncs():
+    buffer = LineBuffer(10)
+    buffer.feed(b"x" * 10)
+    with pytest.raises(LineTooLong):
+        buffer.next_line()
+    assert buffer.pending == 0  # nothing of it is kept
+    buffer.feed(b"yyyy\r\nNOOP\r\n")
+    assert lines_of(buffer) == [b"NOOP\r\n"]
+
+
+def test_take_exact_octets():
+    buffer = LineBuffer(10)
+    buffer.feed(b"abc")
+    assert buffer.take(5) is None
+    buffer.feed(b"de\r\nrest")
+    assert buffer.take(5) == b"abcde"
+    assert buffer.next_line() == b"\r\n"
+    assert buffer.clear() == b"rest"
