@@ -68,13 +68,18 @@ def scan_header(raw: bytes, start: int, end: int) -> HeaderScan:
 def field_value(raw: bytes, colon: int, end: int) -> str:
     """The unfolded value of a field (RFC 5322 §2.2.3), outer whitespace removed.
 
-    Header octets outside US-ASCII are read as UTF-8 (RFC 6532); anything
-    else is replaced, never raised.
+    Header octets outside US-ASCII are read as UTF-8 (RFC 6532); a value
+    that is not UTF-8 comes from a legacy 8-bit sender and is read as
+    Latin-1, so that it stays displayable and searchable.
     """
     value = raw[colon + 1 : end]
     if b"\n" in value:
         value = value.replace(b"\r\n", b"").replace(b"\n", b"")
-    return value.decode("utf-8", "replace").strip(" \t\r")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = value.decode("latin-1")
+    return text.strip(" \t\r")
 
 
 def _delimiter_line(raw: bytes, end: int, after: int) -> tuple[int, bool] | None:
