@@ -270,6 +270,7 @@ async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_pa
         listen=("dns",),
         dns={
             "zones_dir": str(tmp_path / "none"),
+            "recursion": [],
             "secondary": [{"origin": "example.", "primaries": [f"127.0.0.1:{primary_port}"]}],
         },
     )
