@@ -116,7 +116,7 @@ class DnsConfig:
             elif key == "allow_update":
                 values[key] = tuple(_strings(value, "dns.allow_update"))
             elif key == "notify":
-                values[key] = tuple(_hostport(v, "dns.notify") for v in _strings(value, key))
+                values[key] = tuple(parse_server(v, "dns.notify") for v in _strings(value, key))
             elif key == "secondary":
                 values["secondaries"] = tuple(
                     _secondary(entry) for entry in _tables(value, "dns.secondary")
@@ -181,7 +181,7 @@ def _resolver(table: Any) -> ResolverConfig:
         if key == "root_hints":
             values[key] = _string(value, where)
         elif key == "forwarders":
-            values[key] = tuple(_hostport(v, where) for v in _strings(value, where))
+            values[key] = tuple(parse_server(v, where) for v in _strings(value, where))
         elif key in ("port", "cache_size"):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{where}: expected a positive integer")
@@ -240,7 +240,7 @@ def _secondary(entry: dict[str, Any]) -> SecondaryZone:
     origin = _string(entry["origin"], "dns.secondary.origin")
     _name(origin, "dns.secondary.origin")
     primaries = tuple(
-        _hostport(v, "dns.secondary.primaries")
+        parse_server(v, "dns.secondary.primaries")
         for v in _strings(entry["primaries"], "dns.secondary.primaries")
     )
     if not primaries:
@@ -294,7 +294,7 @@ def _network(value: str, key: str) -> str:
     return value
 
 
-def _hostport(value: str, where: str) -> tuple[str, int]:
+def parse_server(value: str, where: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep:
         host, port = value, "53"
