@@ -467,3 +467,11 @@ async def test_swaks_starttls_and_pipelining(mx):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(await inbox(mx)) == 1
+
+
+async def test_stopping_the_node_says_421_to_open_sessions(mx):
+    r = await asyncio.to_thread(raw, mx)
+    await mx.stop()
+    reply = await asyncio.to_thread(r.reply)
+    assert reply.startswith(b"421 4.3.2")
+    r.close()

@@ -99,6 +99,8 @@ class TcpService:
     # Subclass hooks
     max_sessions: int = 500
     idle_timeout: float = 300.0
+    # Sent to every open session when the node stops (SMTP 421, IMAP BYE ...).
+    shutdown_message: bytes = b""
 
     async def session(self, io: SessionIO) -> None:
         raise NotImplementedError
@@ -136,7 +138,11 @@ class TcpService:
                 await self.refuse(io)
                 return
             await self.session(io)
-        except (IdleTimeout, asyncio.CancelledError):
+        except asyncio.CancelledError:
+            if self.shutdown_message:
+                io.write(self.shutdown_message)
+                io.trace.server(self.shutdown_message)
+        except IdleTimeout:
             pass
         except (ConnectionError, ssl.SSLError):
             pass

@@ -81,6 +81,8 @@ class _Envelope:
 
 class SmtpService(TcpService):
     protocol = "smtp"
+    # RFC 5321 §3.8: a server that must shut down answers 421 and closes.
+    shutdown_message = b"421 4.3.2 Service shutting down, try again later\r\n"
 
     def __init__(self, node, name: str, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
         super().__init__(node, name, host, port)
