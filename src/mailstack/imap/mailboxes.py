@@ -302,7 +302,7 @@ async def list_(s: Session, cmd: Command) -> Done | None:
             extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
         s.send(
             b"* LIST "
-            + encode(flags_atoms(attrs))
+            + encode([Atom(a) for a in attrs])
             + b' "/" '
             + encode(wire_name(name))
             + extra

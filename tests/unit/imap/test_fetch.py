@@ -1,0 +1,202 @@
+"""FETCH: every data item, sections of nested messages, partials, \\Seen, UID FETCH."""
+
+from transcript import USER, Client, setup_account
+
+MULTIPART = (
+    b"From: Alice <alice@crepes.fr>\r\n"
+    b"To: Undisclosed: ;\r\n"
+    b"Subject: =?utf-8?q?caf=C3=A9?=\r\n"
+    b"Date: Tue, 8 Feb 1994 10:00:00 +0000\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="outer"\r\n'
+    b"\r\n"
+    b"preamble\r\n"
+    b"--outer\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"first part\r\n"
+    b"--outer\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"Content-Disposition: attachment; filename=fwd.eml\r\n"
+    b"\r\n"
+    b"From: Carol <carol@poly.edu>\r\n"
+    b"Subject: inner\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"\r\n"
+    b"inner body\r\n"
+    b"--outer--\r\n"
+)
+
+
+async def selected(store, count=3):
+    account, inbox = await setup_account(store, count)
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    return c, inbox
+
+
+async def test_simple_items(store):
+    c, inbox = await selected(store)
+    got = await c.send("a1 FETCH 1 (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)")
+    line = got[0]
+    assert line.startswith("* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE ")
+    assert 'INTERNALDATE "' in line
+    assert (
+        'ENVELOPE ("Mon, 7 Feb 1994 21:52:25 -0800" "message 1" '
+        '(("Alice" NIL "alice" "crepes.fr")) (("Alice" NIL "alice" "crepes.fr")) '
+        '(("Alice" NIL "alice" "crepes.fr")) ((NIL NIL "bob" "hamburger.edu")) '
+        'NIL NIL NIL "<1@crepes.fr>"))'
+    ) in line
+    assert got[-1] == "a1 OK FETCH completed"
+
+
+async def test_macros_and_bad_sets(store):
+    c, inbox = await selected(store)
+    await c.transcript(
+        """
+        C: a1 FETCH 2:3 FAST
+        S: * 2 FETCH (FLAGS (\\Recent) INTERNALDATE ...
+        S: * 3 FETCH (FLAGS (\\Recent) INTERNALDATE ...
+        S: a1 OK FETCH completed
+        C: a2 FETCH 4 FLAGS
+        S: a2 BAD Invalid message sequence number
+        C: a3 UID FETCH 4:9 FLAGS
+        S: a3 OK FETCH completed
+        C: a4 UID FETCH 3:* FLAGS
+        S: * 3 FETCH (UID 3 FLAGS (\\Recent))
+        S: a4 OK FETCH completed
+        C: a5 UID FETCH 9:* FLAGS
+        S: * 3 FETCH (UID 3 FLAGS (\\Recent))
+        S: a5 OK FETCH completed
+        """
+    )
+
+
+async def test_body_sections_and_seen(store):
+    c, inbox = await selected(store)
+    await c.transcript(
+        """
+        C: a1 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+        S: * 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {22}
+        S: Subject: message 1
+        S:
+        S: )
+        S: a1 OK FETCH completed
+        C: a2 FETCH 1 FLAGS
+        S: * 1 FETCH (FLAGS (\\Recent))
+        S: a2 OK FETCH completed
+        C: a3 FETCH 1 BODY[TEXT]<0.5>
+        S: * 1 FETCH (BODY[TEXT]<0> {5}
+        S: Hello FLAGS (\\Recent \\Seen))
+        S: a3 OK FETCH completed
+        C: a4 FETCH 1 BODY[1]
+        S: * 1 FETCH (BODY[1] {17}
+        S: Hello number 1.
+        S: )
+        S: a4 OK FETCH completed
+        C: a5 FETCH 1 (BODY[HEADER.FIELDS.NOT (From To Date Message-ID)])
+        S: * 1 FETCH (BODY[HEADER.FIELDS.NOT (From To Date Message-ID)] {22}
+        S: Subject: message 1
+        S:
+        S: )
+        S: a5 OK FETCH completed
+        C: a6 FETCH 2 RFC822.HEADER
+        S: * 2 FETCH (RFC822.HEADER {...
+        S: ~
+        S: a6 OK FETCH completed
+        C: a7 FETCH 2 FLAGS
+        S: * 2 FETCH (FLAGS (\\Recent))
+        S: a7 OK FETCH completed
+        """
+    )
+
+
+async def test_bodystructure_nested(store):
+    account, inbox = await setup_account(store, 0)
+    await store.append(inbox.id, MULTIPART)
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    got = await c.send("a1 FETCH 1 (BODYSTRUCTURE)")
+    assert got[0].startswith(
+        '* 1 FETCH (BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 10 1'
+        ' NIL NIL NIL NIL)("message" "rfc822" NIL NIL NIL "7BIT" '
+    )
+    assert (
+        ' (("Carol" NIL "carol" "poly.edu")) (("Carol" NIL "carol" "poly.edu"))'
+        ' (("Carol" NIL "carol" "poly.edu")) NIL NIL NIL NIL NIL)'
+        ' ("text" "plain" NIL NIL NIL "7BIT" 10 1 NIL NIL NIL NIL) 5 NIL'
+    ) in got[0]
+    assert '"mixed" ("boundary" "outer") NIL NIL NIL))' in got[0]
+    assert '("attachment" ("filename" "fwd.eml"))' in got[0]
+    got = await c.send("a2 FETCH 1 (BODY)")
+    assert got[0].startswith(
+        '* 1 FETCH (BODY (("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 10 1)'
+    )
+    assert got[0].endswith(' "mixed"))')
+    await c.transcript(
+        """
+        C: a3 FETCH 1 BODY.PEEK[2.HEADER.FIELDS (SUBJECT)]
+        S: * 1 FETCH (BODY[2.HEADER.FIELDS (SUBJECT)] {18}
+        S: Subject: inner
+        S:
+        S: )
+        S: a3 OK FETCH completed
+        C: a4 FETCH 1 BODY.PEEK[2.TEXT]
+        S: * 1 FETCH (BODY[2.TEXT] {10}
+        S: inner body)
+        S: a4 OK FETCH completed
+        C: a5 FETCH 1 BODY.PEEK[2.1]
+        S: * 1 FETCH (BODY[2.1] {10}
+        S: inner body)
+        S: a5 OK FETCH completed
+        C: a6 FETCH 1 BODY.PEEK[1.MIME]
+        S: * 1 FETCH (BODY[1.MIME] {43}
+        S: Content-Type: text/plain; charset=utf-8
+        S:
+        S: )
+        S: a6 OK FETCH completed
+        C: a7 FETCH 1 BODY.PEEK[9]
+        S: * 1 FETCH (BODY[9] NIL)
+        S: a7 OK FETCH completed
+        C: a8 FETCH 1 (ENVELOPE)
+        S: * 1 FETCH (ENVELOPE (...
+        S: a8 OK FETCH completed
+        """
+    )
+    got = await c.send("a9 FETCH 1 ENVELOPE")
+    assert '"=?utf-8?q?caf=C3=A9?="' in got[0]
+    assert '(("Undisclosed" NIL NIL NIL)' not in got[0]
+    assert '((NIL NIL "Undisclosed" NIL)(NIL NIL NIL NIL))' in got[0]
+
+
+async def test_uid_fetch_always_has_uid_and_rfc822_sets_seen(store):
+    c, inbox = await selected(store)
+    got = await c.send("a1 UID FETCH 2 RFC822")
+    assert got[0].startswith("* 2 FETCH (UID 2 RFC822 {")
+    assert got[-2] == " FLAGS (\\Recent \\Seen))"
+    got = await c.send("a2 FETCH 2 BINARY.PEEK[1]")
+    assert got[0] == "* 2 FETCH (BINARY[1] {17}"
+    got = await c.send("a3 FETCH 2 BINARY.SIZE[1]")
+    assert got[0] == "* 2 FETCH (BINARY.SIZE[1] 17)"
+
+
+async def test_fetch_examine_does_not_set_seen(store):
+    account, inbox = await setup_account(store, 1)
+    c = Client(store)
+    await c.login()
+    await c.send("s1 EXAMINE INBOX")
+    await c.transcript(
+        f"""
+        C: a1 FETCH 1 BODY[HEADER.FIELDS (TO)]
+        S: * 1 FETCH (BODY[HEADER.FIELDS (TO)] {{25}}
+        S: To: {USER}
+        S:
+        S: )
+        S: a1 OK FETCH completed
+        C: a2 FETCH 1 FLAGS
+        S: * 1 FETCH (FLAGS ())
+        S: a2 OK FETCH completed
+        """
+    )
