@@ -8,6 +8,7 @@ and the searchable text; ``ParsedMessage.to_bytes``/``from_bytes`` store it.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -196,7 +197,9 @@ class ParsedMessage:
         return self.root.section(path)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(
+        """A compact stored form: zlib-compressed JSON (text and header values
+        compress well, and the store reads these far more often than it writes)."""
+        return zlib.compress(json.dumps(
             [
                 _FORMAT, self.size, self.root.to_list(), self.envelope.to_list(),
                 self.fields, self.text,
@@ -204,11 +207,14 @@ class ParsedMessage:
             ],
             ensure_ascii=False,
             separators=(",", ":"),
-        ).encode("utf-8")
+        ).encode("utf-8"))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedMessage:
-        version, size, root, envelope, fields, text, sent = json.loads(data)
+        try:
+            version, size, root, envelope, fields, text, sent = json.loads(zlib.decompress(data))
+        except (zlib.error, ValueError, TypeError) as exc:
+            raise ValueError("not a stored parsed message") from exc
         if version != _FORMAT:
             raise ValueError(f"unknown parsed-message format {version}")
         return cls(

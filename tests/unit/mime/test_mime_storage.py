@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 from mime_samples import ALL, FORWARDED
 
@@ -74,6 +76,14 @@ def test_prepend_nothing():
 
 
 def test_unknown_format_is_refused():
-    data = parse(ALL["plain"]).to_bytes().replace(b"[1,", b"[99,", 1)
+    stored = zlib.decompress(parse(ALL["plain"]).to_bytes())
+    data = zlib.compress(stored.replace(b"[1,", b"[99,", 1))
     with pytest.raises(ValueError):
         ParsedMessage.from_bytes(data)
+    with pytest.raises(ValueError):
+        ParsedMessage.from_bytes(b"not stored")
+
+
+def test_stored_form_is_compact():
+    raw = ALL["plain"] * 20
+    assert len(parse(raw).to_bytes()) < len(raw) / 2
