@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mailstack.mime.encoded_words import decode_header
 from mailstack.mime.envelope import Envelope
 
 
@@ -61,12 +62,17 @@ class Part:
         return None
 
     def filename(self) -> str | None:
-        """The RFC 2183 filename, else the Content-Type name parameter (raw)."""
+        """The RFC 2183 filename, else the Content-Type name parameter, decoded.
+
+        Many senders put RFC 2047 encoded words in quoted filenames (which
+        RFC 2047 §5 forbids); they are decoded here for display.
+        """
+        value = None
         if self.disposition is not None:
-            for key, value in self.disposition[1]:
-                if key == "filename":
-                    return value
-        return self.param("name")
+            value = next((v for k, v in self.disposition[1] if k == "filename"), None)
+        if value is None:
+            value = self.param("name")
+        return None if value is None else decode_header(value)
 
     def select_fields(self, raw: bytes, names: frozenset[str] | set[str], *,
                       exclude: bool = False) -> bytes:

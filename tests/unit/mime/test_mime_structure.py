@@ -210,3 +210,13 @@ def test_content_type_comments_and_case():
     assert root.params == [("charset", "ISO-8859-1")]
     assert root.encoding == "Quoted-Printable"
     assert parse(raw).text.strip() == "é"
+
+
+def test_filename_sources():
+    raw = (b"Content-Type: multipart/mixed; boundary=x\r\n\r\n"
+           b"--x\r\nContent-Type: application/pdf; name=\"=?utf-8?q?r=C3=A9sum=C3=A9?=.pdf\"\r\n"
+           b"\r\n%PDF\r\n--x\r\nContent-Type: text/plain\r\n\r\nno name\r\n--x--\r\n")
+    first, second = parse(raw).root.children
+    assert first.filename() == "résumé.pdf"
+    assert first.params == [("name", "=?utf-8?q?r=C3=A9sum=C3=A9?=.pdf")]
+    assert second.filename() is None
