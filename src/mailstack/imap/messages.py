@@ -16,9 +16,11 @@ _MODES: dict[str, FlagMode] = {"+": "add", "-": "remove", "": "replace"}
 _SYSTEM = {f.upper(): f for f in SYSTEM_FLAGS}
 
 
-def client_flags(flags: tuple[str, ...]) -> list[str]:
+def client_flags(flags: tuple[str, ...], known: set[str] | None = None) -> list[str]:
     """Flags a client may set: system flags in their canonical spelling and
-    keywords; \\Recent is the server's alone (RFC 3501 §2.3.2)."""
+    keywords (spelt as already in use: flags are case-insensitive); \\Recent
+    is the server's alone (RFC 3501 §2.3.2)."""
+    spelling = {k.casefold(): k for k in known or ()}
     out = []
     for flag in flags:
         if flag.startswith("\\"):
@@ -29,7 +31,7 @@ def client_flags(flags: tuple[str, ...]) -> list[str]:
                 raise ImapError("Unknown system flag", bad=True)
             out.append(_SYSTEM[upper])
         else:
-            out.append(flag)
+            out.append(spelling.get(flag.casefold(), flag))
     return out
 
 
@@ -90,17 +92,19 @@ async def store(s: Session, cmd: Command) -> Done | None:
     sel = s.require_selected()
     _writable(sel)
     pairs = _resolve(s, cmd, args.sequence)
-    flags = client_flags(args.flags)
+    flags = client_flags(args.flags, sel.keywords)
     if args.unchangedsince is not None:
         s.condstore = True
     result = await s.store.store_flags(
         sel.mailbox_id, [u for _n, u in pairs], flags, _MODES[args.mode], args.unchangedsince
     )
+    new_keywords = set()
+    if args.mode != "-":
+        new_keywords = {f for f in flags if not f.startswith("\\")} - sel.keywords
     changed = set()
     for meta in result.changed:
         sel.update_meta(meta)
         changed.add(meta.uid)
-    new_keywords = {f for f in flags if not f.startswith("\\")} - sel.keywords
     if new_keywords:
         # RFC 3501 §7.2.6: the set of flags in use changed.
         sel.keywords |= new_keywords

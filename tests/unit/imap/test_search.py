@@ -1,0 +1,121 @@
+"""SEARCH: every key family, nested OR/NOT, sets, charsets, ESEARCH, UID SEARCH."""
+
+from transcript import Client, message, setup_account
+
+
+async def selected(store):
+    account, inbox = await setup_account(store, 0)
+    await store.append(inbox.id, message(1, "Lunch plans", body="pizza tonight\r\n"), ["\\Seen"])
+    await store.append(
+        inbox.id,
+        message(2, "=?utf-8?q?Caf=C3=A9?= meeting", extra="X-Prio: high\r\n"),
+        ["\\Flagged", "$Work"],
+    )
+    await store.append(inbox.id, message(3, "Report", body="x" * 2000 + "\r\n"), ["\\Deleted"])
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    return c
+
+
+async def test_flag_and_size_keys(store):
+    c = await selected(store)
+    await c.transcript(
+        """
+        C: a1 SEARCH ALL
+        S: * SEARCH 1 2 3
+        S: a1 OK SEARCH completed
+        C: a2 SEARCH SEEN
+        S: * SEARCH 1
+        S: a2 OK SEARCH completed
+        C: a3 SEARCH UNSEEN UNDELETED
+        S: * SEARCH 2
+        S: a3 OK SEARCH completed
+        C: a4 SEARCH KEYWORD $work
+        S: * SEARCH 2
+        S: a4 OK SEARCH completed
+        C: a5 SEARCH LARGER 1000
+        S: * SEARCH 3
+        S: a5 OK SEARCH completed
+        C: a6 SEARCH NEW
+        S: * SEARCH 2 3
+        S: a6 OK SEARCH completed
+        C: a7 SEARCH OR SEEN (FLAGGED NOT DELETED)
+        S: * SEARCH 1 2
+        S: a7 OK SEARCH completed
+        C: a8 SEARCH NOT OR SEEN FLAGGED
+        S: * SEARCH 3
+        S: a8 OK SEARCH completed
+        C: a9 SEARCH 2:* UID 1:2
+        S: * SEARCH 2
+        S: a9 OK SEARCH completed
+        C: b1 UID SEARCH UNKEYWORD $Work
+        S: * SEARCH 1 3
+        S: b1 OK SEARCH completed
+        C: b2 SEARCH SMALLER 10
+        S: * SEARCH
+        S: b2 OK SEARCH completed
+        """
+    )
+
+
+async def test_header_and_text_keys(store):
+    c = await selected(store)
+    await c.transcript(
+        """
+        C: a1 SEARCH SUBJECT café
+        S: * SEARCH 2
+        S: a1 OK SEARCH completed
+        C: a2 SEARCH CHARSET UTF-8 SUBJECT {5}\\r\\ncafé
+        S: * SEARCH 2
+        S: a2 OK SEARCH completed
+        C: a3 SEARCH FROM alice@crepes.fr TO bob
+        S: * SEARCH 1 2 3
+        S: a3 OK SEARCH completed
+        C: a4 SEARCH HEADER X-Prio ""
+        S: * SEARCH 2
+        S: a4 OK SEARCH completed
+        C: a5 SEARCH BODY PIZZA
+        S: * SEARCH 1
+        S: a5 OK SEARCH completed
+        C: a6 SEARCH TEXT "lunch"
+        S: * SEARCH 1
+        S: a6 OK SEARCH completed
+        C: a7 SEARCH CHARSET KOI8-R BODY x
+        S: a7 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset
+        C: a8 SEARCH SENTON 7-Feb-1994
+        S: * SEARCH 1 2 3
+        S: a8 OK SEARCH completed
+        C: a9 SEARCH SENTBEFORE 1-Jan-1990
+        S: * SEARCH
+        S: a9 OK SEARCH completed
+        C: b1 SEARCH SINCE 1-Jan-2000 BEFORE 1-Jan-3000
+        S: * SEARCH 1 2 3
+        S: b1 OK SEARCH completed
+        C: b2 SEARCH BCC nobody
+        S: * SEARCH
+        S: b2 OK SEARCH completed
+        """
+    )
+
+
+async def test_esearch_and_modseq(store):
+    c = await selected(store)
+    await c.transcript(
+        """
+        C: a1 UID SEARCH RETURN (MIN MAX COUNT) ALL
+        S: * ESEARCH (TAG "a1") UID MIN 1 MAX 3 COUNT 3
+        S: a1 OK SEARCH completed
+        C: a2 SEARCH RETURN () UNDELETED
+        S: * ESEARCH (TAG "a2") ALL 1:2
+        S: a2 OK SEARCH completed
+        C: a3 SEARCH RETURN (COUNT) DRAFT
+        S: * ESEARCH (TAG "a3") COUNT 0
+        S: a3 OK SEARCH completed
+        C: a4 SEARCH MODSEQ 1
+        S: * SEARCH 1 2 3 (MODSEQ ...
+        S: a4 OK SEARCH completed
+        C: a5 SEARCH RETURN (SAVE) ALL
+        S: a5 BAD SEARCHRES is not supported
+        """
+    )
