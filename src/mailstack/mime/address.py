@@ -117,7 +117,7 @@ def _addr_spec(tokens: list[_Tok]) -> tuple[str | None, str | None, str | None]:
 def _mailbox(tokens: list[_Tok], angle: list[_Tok] | None, angle_at: int) -> Address | None:
     if angle is not None:
         adl, mailbox, host = _addr_spec(angle)
-        name = _phrase(tokens[:angle_at])
+        name = _phrase(tokens[:angle_at]) or None
     else:
         if not tokens:
             return None
@@ -156,7 +156,7 @@ def parse_address_list(value: str) -> list[Address]:
                 angle_at = len(current)
             index = end + 1
             continue
-        if kind == "," :
+        if kind == ",":
             flush()
             current, angle = [], None
         elif kind == ":" and not in_group and angle is None:
