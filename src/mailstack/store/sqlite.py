@@ -1064,6 +1064,23 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
         return await self._read(op)
 
+    async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        wanted = list(uids)
+
+        def op(c: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for uid in wanted:
+                row = c.execute(
+                    "SELECT m.prefix, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id"
+                    " WHERE m.mailbox_id = ? AND m.uid = ?",
+                    (mailbox_id, uid),
+                ).fetchone()
+                if row is not None:
+                    found[uid] = bytes(row[0]) + bytes(row[1]) if row[0] else bytes(row[1])
+            return found
+
+        return await self._read(op)
+
 
 # Parsing a small message (~80 µs for 2 KiB) costs less than a hop to a thread.
 INLINE_PARSE = 32 * 1024
