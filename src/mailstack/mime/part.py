@@ -25,6 +25,18 @@ from mailstack.mime.envelope import Envelope
 
 @dataclass(frozen=True, slots=True)
 class Part:
+    """One entity: a message, a body part, or an encapsulated message.
+
+    ``headers`` lists ``(lowercase field name, start, end)``. ``maintype``,
+    ``subtype``, parameter names and the disposition type are lowercased;
+    parameter values (RFC 2231 continuations joined and decoded), ``id``,
+    ``description``, ``encoding``, ``md5`` and ``location`` are as the
+    sender wrote them, unfolded. ``lines`` is set for text/* and
+    message/rfc822 (RFC 3501 body-fld-lines). A multipart has ``children``
+    (never empty); a message/rfc822 or message/global part has ``message``
+    (the encapsulated message's root) and ``message_envelope``.
+    """
+
     header_start: int
     header_end: int
     body_start: int
