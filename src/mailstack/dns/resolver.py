@@ -106,7 +106,7 @@ class Resolver:
         self.forwarders = [host for host, _ in forwarders or []]
         # A forwarder may listen on its own port; everything else on ``port``.
         self._ports = {host: number for host, number in forwarders or []}
-        self.cache = cache or Cache()
+        self.cache = cache if cache is not None else Cache()
         self.port = port
         self.qname_minimisation = qname_minimisation
         self.timeout = timeout
