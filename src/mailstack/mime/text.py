@@ -14,12 +14,14 @@ import re
 from mailstack.mime.encoded_words import charset_decode
 from mailstack.mime.part import Part
 
-# Each alternative stops at the next "<", so scanning stays linear however
-# many unclosed tags the input holds.
-_HTML_MARK = re.compile(r"<!--|<(script|style)\b|<[a-z/!?][^<>]*>|<", re.IGNORECASE)
+# Scripts, styles and comments hold no text; they are cut out first. The tag
+# pattern stops at the next "<", so scanning stays linear however many
+# unclosed tags the input holds.
+_HTML_HIDDEN = re.compile(r"<!--|<(script|style)\b", re.IGNORECASE)
 _HTML_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
 }
+_HTML_TAG = re.compile(r"<[a-z/!?][^<>]*>", re.IGNORECASE)
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
 
@@ -40,33 +42,25 @@ def transfer_decode(body: bytes, encoding: str) -> bytes:
 
 def html_text(markup: str) -> str:
     """The text of an HTML document: tags, comments, scripts and styles removed."""
-    out: list[str] = []
+    visible: list[str] = []
     pos = 0
     while True:
-        mark = _HTML_MARK.search(markup, pos)
+        mark = _HTML_HIDDEN.search(markup, pos)
         if mark is None:
-            out.append(markup[pos:])
+            visible.append(markup[pos:])
             break
-        out.append(markup[pos : mark.start()])
-        token = mark.group()
-        if token == "<!--":
-            end = markup.find("-->", mark.end())
-            if end < 0:
-                break
-            pos = end + 3
-        elif mark.group(1):
+        visible.append(markup[pos : mark.start()])
+        if mark.group(1):
             close = _HTML_CLOSE[mark.group(1).lower()].search(markup, mark.end())
-            if close is None:
-                break
-            pos = close.end()
-        elif token == "<":
-            out.append("<")
-            pos = mark.end()
-            continue
+            end = -1 if close is None else close.end()
         else:
-            pos = mark.end()
-        out.append(" ")
-    return html.unescape("".join(out))
+            end = markup.find("-->", mark.end())
+            end = -1 if end < 0 else end + 3
+        if end < 0:
+            break
+        visible.append(" ")
+        pos = end
+    return html.unescape(_HTML_TAG.sub(" ", "".join(visible)))
 
 
 def part_text(raw: bytes, part: Part, limit: int) -> str:
