@@ -430,6 +430,10 @@ class Pop3Session:
             raise Pop3Error(f"message {number} already deleted")
         return number, self.messages[number - 1]
 
+    def following(self, number: int) -> list[MaildropMessage]:
+        """The messages after ``number`` not marked deleted, in order (for read-ahead)."""
+        return [m for n, m in self._numbered()[number:] if n not in self.deleted]
+
     def _stat(self, args: list[str], rest: str) -> Event:
         if args:
             raise Pop3Error("usage: STAT")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailstack.common.lines import LineBuffer, LineTooLong
-from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.common.server import READ_SIZE, IdleTimeout, SessionIO, TcpService
 from mailstack.errors import Pop3Error, StoreError
 from mailstack.pop3.config import Pop3Config
 from mailstack.pop3.proto import (
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["Pop3Service"]
 
 SEEN = "\\Seen"
+# A client downloading in order gets the next messages read from the store
+# in one round trip with the one it asked for: at most this many octets ...
+READ_AHEAD_OCTETS = 256 * 1024
+# ... and this many messages per session.
+READ_AHEAD_MESSAGES = 32
 # A peer's failed-login count is forgotten after this many quiet seconds.
 FAILURE_MEMORY = 900.0
 
@@ -122,6 +128,8 @@ class _Pop3Connection:
         self.proto.failures = service.shared.recent_failures(self.peer_ip, time.monotonic())
         self.account_id: int | None = None  # set while this session holds the lock
         self.mailbox_id = 0
+        self.read_ahead: dict[int, bytes] = {}  # uid -> bytes
+        self.last_retrieved = 0
 
     async def run(self) -> None:
         try:
@@ -138,7 +146,7 @@ class _Pop3Connection:
                 if line is None:
                     await self.io.drain()
                     try:
-                        data = await self.io.read()
+                        data = await self.read()
                     except IdleTimeout:
                         await self.perform(self.proto.timed_out())
                         return
@@ -151,6 +159,17 @@ class _Pop3Connection:
                     return
         finally:
             self.release()
+
+    async def read(self) -> bytes:
+        # asyncio.timeout() costs less than SessionIO.read()'s wait_for(),
+        # which makes a task per read: a POP3 client reads one line per RETR.
+        try:
+            async with asyncio.timeout(self.io.idle_timeout):
+                return await self.io.reader.read(READ_SIZE)
+        except TimeoutError:
+            raise IdleTimeout() from None
+        except (ConnectionError, ssl.SSLError, OSError):
+            return b""
 
     def trace_client(self, line: bytes) -> None:
         if not self.io.trace.enabled:
@@ -243,8 +262,10 @@ class _Pop3Connection:
     async def retrieve(self, event: Retrieve) -> bool:
         assert self.store is not None
         try:
-            raw = await self.store.message_bytes(self.mailbox_id, event.uid)
+            raw = await self.message_bytes(event)
         except StoreError:
+            raw = None
+        if raw is None:
             # Removed behind our back (an IMAP EXPUNGE while we hold the POP3 lock).
             self.send(Pop3Error(f"message {event.number} is no longer available").to_bytes())
             return False
@@ -256,6 +277,26 @@ class _Pop3Connection:
         self.io.write(data)
         await self.io.drain()
         return False
+
+    async def message_bytes(self, event: Retrieve) -> bytes | None:
+        assert self.store is not None
+        sequential = event.number == self.last_retrieved + 1
+        self.last_retrieved = event.number
+        raw = self.read_ahead.get(event.uid)
+        if raw is not None:
+            return raw
+        if not sequential:
+            self.read_ahead = {}
+            return await self.store.message_bytes(self.mailbox_id, event.uid)
+        uids = [event.uid]
+        budget = READ_AHEAD_OCTETS
+        for message in self.proto.following(event.number):
+            budget -= message.size
+            if budget < 0 or len(uids) >= READ_AHEAD_MESSAGES:
+                break
+            uids.append(message.uid)
+        self.read_ahead = await self.store.messages_bytes(self.mailbox_id, uids)
+        return self.read_ahead.get(event.uid)
 
     async def update(self, event: Update) -> Reply:
         assert self.store is not None
