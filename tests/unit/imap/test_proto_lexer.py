@@ -123,3 +123,12 @@ def test_random_bytes_give_only_protocol_events(data):
         assert isinstance(ev, (NeedData, NeedLiteral, RawCommand, FramingError))
         if isinstance(ev, NeedData) or (isinstance(ev, FramingError) and ev.fatal):
             break
+
+
+def test_literals_outside_append_are_line_sized():
+    r = reader(max_line=50, max_literal=1000)
+    r.feed(b"a1 LOGIN {60}\r\n")
+    ev = r.next_event()
+    assert isinstance(ev, FramingError) and not ev.fatal
+    r.feed(b"a2 APPEND INBOX {60}\r\n")
+    assert r.next_event() == NeedLiteral(60)

@@ -20,6 +20,7 @@ __all__ = ["CommandReader", "NeedData", "NeedLiteral", "RawCommand", "FramingErr
 
 _LITERAL_AT_END = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}\r?\n\Z")
 _TAG = re.compile(rb"[^\x00-\x20(){%*\"\\+\x7f-\xff]+")
+_APPEND = re.compile(rb"[^ ]+ APPEND ", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,10 @@ class CommandReader:
     """Feed bytes; ask for the next event.
 
     ``max_line`` bounds each line of a command (and a line read in line
-    mode); ``max_literal`` bounds each literal; ``max_command`` bounds the sum
-    of all lines and literals of one command.
+    mode); ``max_literal`` bounds each literal of APPEND (a message), while
+    the literals of every other command (names, passwords, search strings)
+    get ``max_line``; ``max_command`` bounds the sum of all lines and literals
+    of one command.
     """
 
     def __init__(self, *, max_line: int, max_literal: int, max_command: int) -> None:
@@ -138,7 +141,8 @@ class CommandReader:
                 return RawCommand(raw)
             size = int(m.group(2))
             synchronizing = not m.group(3)
-            if size > self.max_literal or self._size + size > self.max_command:
+            cap = self.max_literal if _APPEND.match(self._parts[0]) else self.max_line
+            if size > cap or self._size + size > self.max_command:
                 # RFC 7888 §4: a synchronizing literal that is too large is
                 # refused without a continuation, so the client never sends
                 # it; a non-synchronizing one is already on its way and the
