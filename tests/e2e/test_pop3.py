@@ -453,3 +453,82 @@ async def test_pipelined_commands(node_factory):
     assert got[0] == b"+OK\r\n" and got[1].startswith(b"+OK user")
     assert got[2].startswith(b"+OK 2 ") and got[3].startswith(b"+OK 2 ")
     assert got[4] == b"+OK POP3 server signing off\r\n"
+
+
+async def test_out_of_order_retrieval_and_vanished_message(node_factory):
+    node, inbox = await pop_node(node_factory, count=4)
+
+    def run(step) -> list[bytes]:
+        raw = Raw(node.port("pop3"))
+        raw.line()
+        raw.command(f"USER {USER}")
+        raw.command(f"PASS {PASSWORD}")
+        got = step(raw)
+        raw.command("QUIT")
+        raw.close()
+        return got
+
+    def out_of_order(raw: Raw) -> list[bytes]:
+        got = []
+        for n in (3, 1, 2, 4, 1):
+            assert raw.command(f"RETR {n}").startswith(b"+OK")
+            got.append(b"".join(raw.multiline()))
+        return got
+
+    bodies = await asyncio.to_thread(run, out_of_order)
+    for body, n in zip(bodies, (3, 1, 2, 4, 1), strict=True):
+        assert f"Subject: message {n}\r\n".encode() in body
+
+    # An IMAP client expunges message 2 while the POP3 session is open.
+    session_open = asyncio.Event()
+    expunged = asyncio.Event()
+
+    def vanished(raw: Raw) -> list[bytes]:
+        session_open.set()
+        asyncio.run_coroutine_threadsafe(expunged.wait(), loop).result(10)
+        return [raw.command("RETR 2"), raw.command("LIST 2")]
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(asyncio.to_thread(run, vanished))
+    await session_open.wait()
+    uids = [m.uid for m in await node.store.messages(inbox)]
+    await node.store.expunge(inbox, [uids[1]], require_deleted=False)
+    expunged.set()
+    retr, listing = await task
+    assert retr == b"-ERR message 2 is no longer available\r\n"
+    assert listing.startswith(b"+OK 2 ")  # the maildrop listing is fixed for the session
+
+
+async def test_login_delay(node_factory):
+    node, _ = await pop_node(node_factory, count=1, pop3={"login_delay": 3600})
+
+    def run() -> tuple[dict, bytes]:
+        client = login(node.port("pop3"))
+        capa = client.capa()
+        client.quit()
+        again = poplib.POP3("127.0.0.1", node.port("pop3"), timeout=10)
+        again.user(USER)
+        with pytest.raises(poplib.error_proto) as refused:
+            again.pass_(PASSWORD)
+        again.quit()
+        return capa, refused.value.args[0]
+
+    capa, refused = await asyncio.to_thread(run)
+    assert capa["LOGIN-DELAY"] == ["3600"]
+    assert refused.startswith(b"-ERR [LOGIN-DELAY]")
+
+
+async def test_expire_zero_removes_what_was_retrieved(node_factory):
+    node, inbox = await pop_node(node_factory, count=2, pop3={"expire": 0})
+
+    def run() -> dict:
+        client = login(node.port("pop3"))
+        capa = client.capa()
+        client.retr(2)
+        client.quit()
+        return capa
+
+    capa = await asyncio.to_thread(run)
+    assert capa["EXPIRE"] == ["0"]
+    remaining = await node.store.messages(inbox)
+    assert len(remaining) == 1 and "\\Seen" not in remaining[0].flags
