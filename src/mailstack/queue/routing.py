@@ -1,0 +1,105 @@
+"""Where mail for a domain goes: the MX plan (RFC 5321 §5.1, RFC 7505), given a resolver.
+
+`route(domain, resolver)` asks the resolver for the domain's MX records and
+the hosts' addresses and returns the hosts to try, most preferred first,
+equal preferences in random order (RFC 5321 §5.1: "the SMTP client SHOULD
+... randomize them to spread the load"). The resolver is an argument
+(ARCHITECTURE rule 3): `mailstack.dns.resolver.Resolver` in a node, a fake in
+tests. A domain without MX records is its own mail exchanger (the implicit
+MX); a null MX (a single ``MX 0 .``) means the domain accepts no mail, and
+the message bounces at once (RFC 7505 §4.2: ``556 5.1.10``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import dns.name
+import dns.rcode
+
+from mailstack.errors import DnsError, MailstackError
+from mailstack.queue.policy import Outcome
+
+
+class Resolver(Protocol):
+    async def mx(self, domain: str) -> list[tuple[int, Any]]:
+        """(preference, exchange) pairs; [] for a null MX; [(0, domain)] when no MX."""
+        ...
+
+    async def addresses(self, host: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    name: str
+    addresses: tuple[str, ...]
+
+
+class RouteError(MailstackError):
+    """No host can be tried for the domain; ``outcome`` says why."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.reply)
+        self.outcome = outcome
+
+
+def _text(name: Any) -> str:
+    if isinstance(name, dns.name.Name):
+        return name.to_text(omit_final_dot=True)
+    return str(name).rstrip(".")
+
+
+def order(records: list[tuple[int, Any]], rng: random.Random) -> list[str]:
+    """Exchange names by preference, shuffling each group of equal preference."""
+    shuffled = list(records)
+    rng.shuffle(shuffled)
+    shuffled.sort(key=lambda record: record[0])  # stable: ties keep the shuffle
+    names: list[str] = []
+    for _preference, exchange in shuffled:
+        name = _text(exchange).lower()
+        if name not in names:
+            names.append(name)
+    return names
+
+
+async def route(domain: str, resolver: Resolver, rng: random.Random | None = None) -> list[Host]:
+    rng = rng or random.Random()
+    try:
+        records = await resolver.mx(domain)
+    except DnsError as exc:
+        if exc.rcode == dns.rcode.NXDOMAIN:
+            # RFC 3463 X.1.2 "Bad destination system address".
+            raise RouteError(
+                Outcome.permanent("5.1.2", f"domain {domain} does not exist")
+            ) from None
+        raise RouteError(
+            Outcome.temporary("4.4.3", f"cannot resolve MX of {domain}: DNS error")
+        ) from None
+    except (OSError, TimeoutError):
+        raise RouteError(
+            Outcome.temporary("4.4.3", f"cannot resolve MX of {domain}: no DNS answer")
+        ) from None
+    if not records:
+        raise RouteError(
+            Outcome.permanent("5.1.10", f"556 5.1.10 {domain} does not accept mail (null MX)")
+        )
+    hosts: list[Host] = []
+    trouble = False
+    for name in order(records, rng):
+        try:
+            addresses = await resolver.addresses(name)
+        except (DnsError, OSError, TimeoutError):
+            trouble = True
+            continue
+        if addresses:
+            hosts.append(Host(name, tuple(addresses)))
+    if not hosts:
+        # RFC 5321 §5.1: MX hosts without addresses are an error; a lookup
+        # failure may clear, so it is retried like one.
+        why = "DNS error" if trouble else "no address"
+        raise RouteError(
+            Outcome.temporary("4.4.4", f"no mail exchanger of {domain} reachable ({why})")
+        )
+    return hosts

@@ -1,0 +1,380 @@
+"""The queue runner: the task of a node that delivers what the queue holds.
+
+It wakes when a message is queued (`wake()`), when the earliest retry falls
+due, and every ``[queue] poll`` seconds (to see what another process, such as
+`mailstack queue retry`, changed). Each round takes the due recipients,
+groups them by destination domain and starts one delivery per domain:
+
+* local domains (a DSN to one of our users, say) go straight into the
+  mailboxes through the store;
+* remote domains are routed by MX (`routing.route`) and served by up to
+  ``connections_per_domain`` connections (``connections`` in total), each
+  carrying several messages (`client.Connection`).
+
+Every outcome is recorded (and the DSNs it causes queued) in one commit as
+soon as the remote server has answered, so a crash later never sends a
+message twice to a recipient that already took it (RFC 5321 §6.1 leaves a
+window only between the remote's reply and our commit).
+
+The clock (POSIX seconds) and the resolver are attributes, so tests give a
+fake clock and a fake resolver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.queue.client import ConnectFailed, Connection, Delivery
+from mailstack.queue.config import QueueConfig
+from mailstack.queue.dsn import report_entry
+from mailstack.queue.policy import Outcome, Report, decide
+from mailstack.queue.routing import Host, Resolver, RouteError, route
+from mailstack.store.base import DeliveryTarget
+from mailstack.store.queue import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+
+log = logging.getLogger("mailstack.queue")
+
+# Entries looked at per round; the rest wait for the next round.
+ROUND_SIZE = 1000
+
+Item = tuple[QueueEntry, list[QueuedRecipient]]
+
+
+def make_resolver(node: Node) -> Resolver:
+    """The node's DNS resolver if it runs one, else one built from `[dns.resolver]`."""
+    service = getattr(node, "services", {}).get("dns")
+    if service is not None and getattr(service, "resolver", None) is not None:
+        return service.resolver  # type: ignore[no-any-return]
+    from mailstack.dns.cache import Cache
+    from mailstack.dns.resolver import Resolver as DnsResolver
+    from mailstack.dns.resolver import default_root_hints, load_root_hints
+
+    settings = node.config.dns.resolver
+    if settings.root_hints:
+        path = Path(settings.root_hints)
+        hints = load_root_hints(path if path.is_absolute() else node.config.data_dir / path)
+    else:
+        hints = default_root_hints()
+    return DnsResolver(
+        root_hints=hints,
+        forwarders=list(settings.forwarders),
+        cache=Cache(settings.cache_size),
+        port=settings.port,
+        qname_minimisation=settings.qname_minimisation,
+        timeout=settings.timeout,
+    )
+
+
+class QueueRunner:
+    def __init__(
+        self,
+        node: Node,
+        *,
+        clock: Callable[[], float] = time.time,
+        resolver: Resolver | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.node = node
+        self.config: QueueConfig = getattr(node.config, "queue", None) or QueueConfig()
+        self.clock = clock
+        self._resolver = resolver
+        self.rng = rng or random.Random()
+        self.hostname = self.config.helo or node.hostname
+        self._wake = asyncio.Event()
+        self._inflight: set[int] = set()  # recipient ids being attempted
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = asyncio.Semaphore(self.config.connections)
+        self._per_domain: dict[str, asyncio.Semaphore] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def resolver(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = make_resolver(self.node)
+        return self._resolver
+
+    @resolver.setter
+    def resolver(self, resolver: Resolver) -> None:
+        self._resolver = resolver
+
+    @property
+    def store(self) -> Any:
+        return self.node.store
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="queue-runner")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        self._loop_task = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- queueing ----------------------------------------------------------------------
+
+    def new_entry(
+        self,
+        mail_from: str,
+        recipients: Sequence[NewRecipient],
+        data: bytes,
+        *,
+        envid: str | None = None,
+        ret: str | None = None,
+        smtputf8: bool = False,
+        body: str | None = None,
+    ) -> NewEntry:
+        now = self.clock()
+        return NewEntry(
+            mail_from,
+            list(recipients),
+            data,
+            now,
+            now + self.config.give_up,
+            envid=envid,
+            ret=ret,
+            smtputf8=smtputf8,
+            body=body,
+        )
+
+    async def enqueue(self, entry: NewEntry) -> int:
+        """Queue durably (fsynced when this returns) and wake the runner."""
+        entry_id = int(await self.store.queue_add(entry))
+        log.info(
+            "queue %d: queued from <%s> to %s (%d octets)",
+            entry_id,
+            entry.mail_from,
+            ", ".join(f"<{r.address}>" for r in entry.recipients),
+            len(entry.data),
+        )
+        self.wake()
+        return entry_id
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                self._dispatch(await self._due())
+                next_due = await self.store.queue_next_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("queue round failed")
+                next_due = None
+            delay = self.config.poll
+            if next_due is not None:
+                wait = next_due - self.clock()
+                # In-flight recipients are due too: their tasks wake us.
+                if wait > 0:
+                    delay = min(delay, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def run_once(self, rounds: int = 10) -> int:
+        """Attempt every due recipient now, wait until all attempts (also those
+        already under way) are recorded, and go on while that made more work
+        due (a DSN to a local sender, say), at most ``rounds`` times. Returns
+        how many recipient attempts were started here."""
+        started = 0
+        for _ in range(rounds):
+            items = await self._due()
+            if not items and not self._tasks:
+                break
+            self._dispatch(items)
+            started += sum(len(rcpts) for _entry, rcpts in items)
+            while self._tasks:
+                await asyncio.wait(list(self._tasks))
+        return started
+
+    async def _due(self) -> list[Item]:
+        now = self.clock()
+        items = []
+        for entry in await self.store.queue_due(now, ROUND_SIZE):
+            due = [
+                r for r in entry.pending() if r.next_attempt <= now and r.id not in self._inflight
+            ]
+            if due:
+                items.append((entry, due))
+        return items
+
+    def _dispatch(self, items: list[Item]) -> None:
+        by_domain: dict[str, list[Item]] = {}
+        for entry, due in items:
+            per_entry: dict[str, list[QueuedRecipient]] = {}
+            for rcpt in due:
+                per_entry.setdefault(rcpt.domain, []).append(rcpt)
+                self._inflight.add(rcpt.id)
+            for domain, rcpts in per_entry.items():
+                by_domain.setdefault(domain, []).append((entry, rcpts))
+        for domain, work in by_domain.items():
+            task = asyncio.create_task(self._destination(domain, work))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("queue delivery failed", exc_info=task.exception())
+        self.wake()
+
+    # -- one destination ---------------------------------------------------------------
+
+    async def _destination(self, domain: str, work: list[Item]) -> None:
+        try:
+            if await self.store.is_local_domain(domain):
+                for entry, rcpts in work:
+                    await self._deliver_local(entry, rcpts)
+                return
+            try:
+                hosts = await route(domain, self.resolver, self.rng)
+            except RouteError as exc:
+                for entry, rcpts in work:
+                    await self._record(entry, rcpts, {r.id: exc.outcome for r in rcpts})
+                return
+            pending = deque(work)
+            slots = self._per_domain.setdefault(
+                domain, asyncio.Semaphore(self.config.connections_per_domain)
+            )
+            workers = min(self.config.connections_per_domain, len(work))
+            await asyncio.gather(*(self._worker(hosts, pending, slots) for _ in range(workers)))
+        finally:
+            for _entry, rcpts in work:
+                self._inflight.difference_update(r.id for r in rcpts)
+
+    async def _worker(
+        self, hosts: list[Host], pending: deque[Item], slots: asyncio.Semaphore
+    ) -> None:
+        async with slots, self._connections:
+            connection: Connection | None = None
+            try:
+                while pending:
+                    if (
+                        connection is None
+                        or not connection.usable
+                        or connection.sent >= self.config.messages_per_connection
+                    ):
+                        if connection is not None:
+                            await connection.close()
+                        connection, failure = await self._connect(hosts)
+                        if connection is None:
+                            # Every host refused: this round is over for all of them.
+                            while pending:
+                                entry, rcpts = pending.popleft()
+                                await self._record(entry, rcpts, {r.id: failure for r in rcpts})
+                            return
+                    if not pending:
+                        return
+                    entry, rcpts = pending.popleft()
+                    data = await self.store.queue_data(entry.id)
+                    outcomes = await connection.send(Delivery(entry, rcpts, data))
+                    await self._record(entry, rcpts, outcomes, data)
+            finally:
+                if connection is not None:
+                    await connection.close()
+
+    async def _connect(self, hosts: list[Host]) -> tuple[Connection | None, Outcome]:
+        failure = Outcome.temporary("4.4.1", "no mail exchanger answered")
+        # RFC 5321 §5.1: try the hosts in order until one takes the session.
+        for host in hosts:
+            try:
+                connection = await Connection.open(
+                    host,
+                    port=self.config.port,
+                    helo=self.hostname,
+                    connect_timeout=self.config.connect_timeout,
+                )
+            except ConnectFailed as exc:
+                log.info("queue: %s", exc.outcome.reply)
+                failure = exc.outcome
+                continue
+            return connection, failure
+        return None, failure
+
+    async def _deliver_local(self, entry: QueueEntry, rcpts: list[QueuedRecipient]) -> None:
+        data = await self.store.queue_data(entry.id)
+        outcomes: dict[int, Outcome] = {}
+        targets: list[DeliveryTarget] = []
+        delivered: list[QueuedRecipient] = []
+        return_path = f"Return-Path: <{entry.mail_from}>\r\n".encode()
+        for rcpt in rcpts:
+            accounts = await self.store.resolve_local(rcpt.address)
+            if not accounts:
+                outcomes[rcpt.id] = Outcome.permanent("5.1.1", f"<{rcpt.address}>: user unknown")
+                continue
+            delivered.append(rcpt)
+            prefix = return_path + f"Delivered-To: {rcpt.address}\r\n".encode()
+            targets += [DeliveryTarget(account.id, "INBOX", prefix) for account in accounts]
+        if targets:
+            try:
+                await self.store.deliver(data, targets)
+                outcome = Outcome("delivered", "2.0.0", "delivered to mailbox", local=True)
+            except QuotaExceeded:
+                outcome = Outcome.temporary("4.2.2", "mailbox full")
+            except StoreError:
+                outcome = Outcome.temporary("4.3.0", "local delivery failed")
+            outcomes.update((r.id, outcome) for r in delivered)
+        await self._record(entry, rcpts, outcomes, data)
+
+    async def _record(
+        self,
+        entry: QueueEntry,
+        rcpts: list[QueuedRecipient],
+        outcomes: dict[int, Outcome],
+        data: bytes | None = None,
+    ) -> None:
+        now = self.clock()
+        updates = []
+        reports: list[Report] = []
+        for rcpt in rcpts:
+            outcome = outcomes.get(rcpt.id) or Outcome.temporary("4.4.2", "no reply")
+            update, report = decide(entry, rcpt, outcome, now, self.config)
+            updates.append(update)
+            if report is not None:
+                reports.append(report)
+            log.info(
+                "queue %d: <%s> %s %s: %s",
+                entry.id,
+                rcpt.address,
+                update.state,
+                outcome.status,
+                outcome.reply,
+            )
+        dsns = []
+        if reports:
+            if data is None:
+                data = await self.store.queue_data(entry.id)
+            dsns.append(
+                report_entry(
+                    entry,
+                    data,
+                    reports,
+                    reporting_mta=self.hostname,
+                    now=now,
+                    expires=now + self.config.give_up,
+                )
+            )
+        report_ids = await self.store.queue_update(entry.id, updates, dsns)
+        for report_id in report_ids:
+            log.info("queue %d: DSN to <%s> queued as %d", entry.id, entry.mail_from, report_id)
+        if report_ids:
+            self.wake()
