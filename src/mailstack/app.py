@@ -29,8 +29,8 @@ log = logging.getLogger("mailstack")
 # imaps) are the implicit-TLS variants of the same service class.
 SERVICES: dict[str, str] = {
     "smtp": "mailstack.smtp.server:SmtpService",
-    "submission": "mailstack.smtp.server:SubmissionService",
-    "submissions": "mailstack.smtp.server:SubmissionService",
+    "submission": "mailstack.smtp.submission:SubmissionService",
+    "submissions": "mailstack.smtp.submission:SubmissionService",
     "pop3": "mailstack.pop3.server:Pop3Service",
     "pop3s": "mailstack.pop3.server:Pop3Service",
     "imap": "mailstack.imap.server:ImapService",
@@ -71,6 +71,7 @@ class Node:
         self.store: SqliteStore | None = None  # set by start()
         self.services: dict[str, Any] = {}
         self.skipped: list[str] = []
+        self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
 
     async def start(self) -> None:
         self.store = await self._store_factory(self.config)
@@ -86,7 +87,16 @@ class Node:
         except OSError as exc:
             await self.stop()
             raise ConfigError(f"cannot listen: {exc}") from None
+        await self._start_queue()
         self._write_ports()
+
+    async def _start_queue(self) -> None:
+        queue_config = getattr(self.config, "queue", None)
+        if queue_config is not None and queue_config.enabled:
+            from mailstack.queue.runner import QueueRunner
+
+            self.queue = QueueRunner(self)
+            await self.queue.start()
 
     def port(self, name: str) -> int:
         return int(self.services[name].bound[0][1])
@@ -102,6 +112,9 @@ class Node:
             os.replace(tmp, path)
 
     async def stop(self) -> None:
+        if self.queue is not None:
+            await self.queue.stop()
+            self.queue = None
         for service in reversed(list(self.services.values())):
             with contextlib.suppress(Exception):
                 await service.stop()

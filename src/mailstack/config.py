@@ -42,6 +42,8 @@ SECTIONS: dict[str, str] = {
     "pop3": "mailstack.pop3.config:Pop3Config",
     "imap": "mailstack.imap.config:ImapConfig",
     "dns": "mailstack.dns.config:DnsConfig",
+    "queue": "mailstack.queue.config:QueueConfig",
+    "submission": "mailstack.queue.config:SubmissionConfig",
 }
 
 

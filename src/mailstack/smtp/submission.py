@@ -1,0 +1,428 @@
+"""Message submission (RFC 6409) on `submission` (STARTTLS, RFC 3207) and
+`submissions` (implicit TLS, RFC 8314), with SMTP AUTH (RFC 4954).
+
+The socket loop around `proto.SmtpServerProtocol` in its submission role:
+MAIL needs a login, and a login needs TLS (RFC 8314 §3, RFC 4954 §4), except
+from a loopback client when `[submission] allow_plaintext_on_loopback` says
+so. Failed logins are slowed down (``Limits.login_failure_delay`` per
+failure) and, past ``Limits.login_failures`` in a quarter of an hour, refused
+per client address and per account name with ``454 4.7.0``.
+
+An authenticated user may send only as an address that is theirs (their
+account, an alias or a subaddress of it) in MAIL FROM and From: (``550
+5.7.1`` otherwise, RFC 6409 §6.1 lets the MSA enforce this). The MSA adds a
+missing Date: and Message-ID: (RFC 6409 §8.2, §8.3), a Received: line
+(``ESMTPSA``, RFC 3848) and the DKIM signature (`dkim_signature`). Local
+recipients get the message at once; remote ones go into the queue (committed
+and fsynced before the ``250``), as do local ones that asked NOTIFY=SUCCESS
+(the queue reports delivery) or whose delivery failed for now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import logging
+import secrets
+import time
+import weakref
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import TYPE_CHECKING, Any
+
+from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
+from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.errors import StoreError
+from mailstack.queue.config import SubmissionConfig
+from mailstack.smtp.proto import (
+    AuthRequest,
+    AuthResponse,
+    Close,
+    MailFrom,
+    MessageComplete,
+    NeedData,
+    Pending,
+    Quit,
+    RcptTo,
+    SmtpServerProtocol,
+    StartTls,
+)
+from mailstack.smtp.replies import Reply
+from mailstack.smtp.server import (
+    LOCAL_ERROR,
+    LOOP_DETECTED,
+    TOO_MANY_SESSIONS,
+    USER_UNKNOWN,
+    count_received,
+    received_header,
+)
+from mailstack.store.base import Account, DeliveryTarget
+from mailstack.store.queue import NewEntry, NewRecipient
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+
+__all__ = ["SubmissionService", "dkim_signature"]
+
+log = logging.getLogger("mailstack.submission")
+
+NOT_YOUR_SENDER = Reply(550, "5.7.1", "Sender address is not yours")
+NOT_YOUR_FROM = Reply(550, "5.7.1", "From: address is not yours")
+NO_FROM = Reply(550, "5.6.0", "Message has no From: header")
+# RFC 4954 §6
+AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
+AUTH_TEMPORARY = Reply(454, "4.7.0", "Temporary authentication failure")
+AUTH_THROTTLED = Reply(454, "4.7.0", "Too many failed logins, try again later")
+AUTH_MALFORMED = Reply(501, "5.5.2", "Malformed authentication exchange")
+# A failed-login count is forgotten after this many quiet seconds.
+FAILURE_MEMORY = 900.0
+
+
+async def dkim_signature(message: bytes, domain: str, store: Any) -> bytes:
+    """The DKIM-Signature header(s) for ``message`` sent from ``domain``
+    (RFC 6376), from the message-authentication package; b"" when the domain
+    has no key or the signer is not installed."""
+    try:
+        from mailstack.msgauth.dkim import sign
+    except ImportError:
+        return b""
+    try:
+        return bytes(await sign(message, domain, store))
+    except Exception:
+        # Unsigned mail still goes out; the log says why it was not signed.
+        log.exception("DKIM signing for %s failed", domain)
+        return b""
+
+
+@dataclass
+class _Failures:
+    """Failed logins per client address and per account name, for one node."""
+
+    counts: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def count(self, key: str, now: float) -> int:
+        number, when = self.counts.get(key, (0, 0.0))
+        if now - when > FAILURE_MEMORY:
+            self.counts.pop(key, None)
+            return 0
+        return number
+
+    def failed(self, key: str, now: float) -> None:
+        if len(self.counts) > 100_000:
+            self.counts.clear()
+        self.counts[key] = (self.count(key, now) + 1, now)
+
+    def clear(self, key: str) -> None:
+        self.counts.pop(key, None)
+
+
+_FAILURES: weakref.WeakKeyDictionary[Node, _Failures] = weakref.WeakKeyDictionary()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class SubmissionService(TcpService):
+    protocol = "submission"
+    implicit_tls_names = frozenset({"submissions"})
+
+    def __init__(self, node: Node, name: str, host: str, port: int) -> None:
+        super().__init__(node, name, host, port)
+        self.limits = node.limits
+        self.max_sessions = self.limits.smtp_sessions
+        self.idle_timeout = self.limits.smtp_idle_timeout
+        self.config: SubmissionConfig = (
+            getattr(node.config, "submission", None) or SubmissionConfig()
+        )
+        self.hostname = self.config.hostname or node.hostname
+        self.failures = _FAILURES.setdefault(node, _Failures())
+
+    async def refuse(self, io: SessionIO) -> None:
+        io.write(TOO_MANY_SESSIONS)
+        io.trace.server(TOO_MANY_SESSIONS)
+
+    async def session(self, io: SessionIO) -> None:
+        await _Session(self, io).run()
+
+
+@dataclass
+class _Envelope:
+    local: dict[str, list[int]] = field(default_factory=dict)  # rcpt -> account ids
+    remote: list[str] = field(default_factory=list)
+
+
+class _Session:
+    def __init__(self, service: SubmissionService, io: SessionIO) -> None:
+        self.service = service
+        self.node = service.node
+        self.io = io
+        self.store = service.node.store
+        config = service.config
+        plaintext_ok = config.allow_plaintext_on_loopback and _is_loopback(io.peer[0])
+        self.proto = SmtpServerProtocol(
+            hostname=service.hostname,
+            limits=service.limits,
+            tls_available=config.starttls and service.node.tls.available,
+            tls_active=io.tls_active,
+            auth_mechanisms=tuple(m.upper() for m in config.mechanisms),
+            require_auth=True,
+            require_tls_for_auth=not plaintext_ok,
+            submission=True,
+        )
+        self.mechanism: Mechanism | None = None
+        self.account: Account | None = None
+        self.envelope = _Envelope()
+
+    def flush(self) -> None:
+        out = self.proto.data_to_send()
+        if out:
+            self.io.write(out)
+            self.io.trace.server(out)
+
+    async def run(self) -> None:
+        proto, io = self.proto, self.io
+        greeting = proto.greeting()
+        io.write(greeting)
+        io.trace.server(greeting)
+        while True:
+            event = proto.next_event()
+            if isinstance(event, NeedData | Pending):
+                self.flush()
+                await io.drain()
+                try:
+                    data = await io.read()
+                except IdleTimeout:
+                    # RFC 5321 §4.5.3.2.7
+                    text = f"421 4.4.2 {self.service.hostname} Timeout, closing connection\r\n"
+                    io.write(text.encode())
+                    io.trace.server(text)
+                    return
+                if io.trace.enabled and data:
+                    if proto.state.name in ("DATA", "CHUNK"):
+                        io.trace.body(data)
+                    else:
+                        io.trace.client(data)
+                proto.receive_data(data)
+            elif isinstance(event, MailFrom):
+                self.envelope = _Envelope()
+                proto.respond(await self.mail_from(event))
+            elif isinstance(event, RcptTo):
+                proto.respond(await self.rcpt_to(event.address))
+            elif isinstance(event, MessageComplete):
+                proto.respond(await self.submit(event))
+                self.envelope = _Envelope()
+            elif isinstance(event, AuthRequest | AuthResponse):
+                await self.auth(event)
+            elif isinstance(event, StartTls):
+                self.flush()
+                await io.start_tls(self.node.tls.server_context())
+                proto.tls_started()
+                self.account = None
+                self.envelope = _Envelope()
+            elif isinstance(event, Quit | Close):
+                self.flush()
+                return
+
+    # -- AUTH ------------------------------------------------------------------------
+
+    async def auth(self, event: AuthRequest | AuthResponse) -> None:
+        try:
+            if isinstance(event, AuthRequest):
+                self.mechanism = new_mechanism(
+                    event.mechanism, tuple(m.upper() for m in self.service.config.mechanisms)
+                )
+                if self.mechanism is None:
+                    self.proto.respond(AUTH_MALFORMED)
+                    return
+                step = self.mechanism.initial(event.initial)
+            else:
+                assert self.mechanism is not None
+                step = self.mechanism.step(event.data)
+        except SaslError:
+            self.mechanism = None
+            self.proto.respond(AUTH_MALFORMED)
+            return
+        if isinstance(step, Challenge):
+            self.proto.auth_challenge(step.data)
+            return
+        self.mechanism = None
+        if not step.acts_as_self():
+            # RFC 4954 §4: we do not offer proxy authorization.
+            self.proto.respond(AUTH_FAILED)
+            return
+        self.proto.respond(await self.login(step.authcid, step.password))
+
+    async def login(self, user: str, password: str) -> Reply:
+        failures = self.service.failures
+        limits = self.service.limits
+        now = time.monotonic()
+        keys = (f"ip:{self.io.peer[0]}", f"user:{user.lower()}")
+        if any(failures.count(key, now) >= limits.login_failures for key in keys):
+            return AUTH_THROTTLED
+        try:
+            account = await self.store.authenticate(user, password)
+        except StoreError:
+            return AUTH_TEMPORARY
+        if account is None:
+            for key in keys:
+                failures.failed(key, now)
+            log.info("submission: failed login for %r from %s", user, self.io.peer[0])
+            # Every failure costs the client time (RFC 4954 §4 lets servers delay).
+            await asyncio.sleep(limits.login_failure_delay)
+            return AUTH_FAILED
+        for key in keys:
+            failures.clear(key)
+        self.account = account
+        self.proto.authenticated(account.address)
+        return Reply.auth_succeeded()
+
+    # -- the envelope ------------------------------------------------------------------
+
+    async def owns(self, address: str) -> bool:
+        assert self.account is not None
+        if address.lower() == self.account.address:
+            return True
+        accounts = await self.store.resolve_local(address)
+        return bool(accounts) and any(a.id == self.account.id for a in accounts)
+
+    async def mail_from(self, event: MailFrom) -> Reply:
+        if not event.address or not await self.owns(event.address):
+            return NOT_YOUR_SENDER
+        return Reply.sender_ok(event.address)
+
+    async def rcpt_to(self, address: str) -> Reply:
+        accounts = await self.store.resolve_local(address)
+        if accounts is None:
+            # Authenticated users may relay (RFC 6409 §4.3); the MX port never does.
+            self.envelope.remote.append(address)
+        elif not accounts:
+            return USER_UNKNOWN
+        else:
+            self.envelope.local[address] = [account.id for account in accounts]
+        return Reply.recipient_ok(address)
+
+    # -- the message -------------------------------------------------------------------
+
+    async def submit(self, event: MessageComplete) -> Reply:
+        assert self.account is not None
+        if count_received(event.data) >= self.service.limits.received_headers:
+            return LOOP_DETECTED
+        header = BytesHeaderParser(policy=compat32).parsebytes(event.data)
+        senders = email.utils.getaddresses([str(v) for v in header.get_all("From", [])])
+        if not senders or not all(address for _name, address in senders):
+            return NO_FROM
+        for _name, address in senders:
+            if not await self.owns(address):
+                return NOT_YOUR_FROM
+        config = self.service.config
+        hostname = self.service.hostname
+        added = b""
+        if config.add_date and header["Date"] is None:
+            added += f"Date: {email.utils.formatdate(localtime=True)}\r\n".encode()
+        if config.add_message_id and header["Message-ID"] is None:
+            added += f"Message-ID: <{secrets.token_hex(12)}@{hostname}>\r\n".encode()
+        signed = added + event.data
+        from_domain = senders[0][1].rpartition("@")[2].lower()
+        signature = await dkim_signature(signed, from_domain, self.store)
+        session_id = secrets.token_hex(6).upper()
+        protocol = "ESMTPSA" if event.tls else "ESMTPA"
+        received = received_header(
+            helo=event.helo,
+            peer_ip=self.io.peer[0],
+            by=hostname,
+            protocol=protocol,
+            session_id=session_id,
+            rcpt=event.rcpt_to,
+        )
+        message = received + signature + signed
+
+        params = dict(zip(event.rcpt_to, event.rcpt_params, strict=True))
+        queued = [a for a in event.rcpt_to if a in self.envelope.remote]
+        local = []
+        for address in event.rcpt_to:
+            notify = (params[address].get("NOTIFY") or "").upper()
+            if address in self.envelope.local:
+                (queued if "SUCCESS" in notify.split(",") else local).append(address)
+        try:
+            if local and not await self.deliver_local(event.mail_from, local, message):
+                queued += local
+            entry_id = await self.enqueue(event, queued, params, message) if queued else None
+        except StoreError:
+            return LOCAL_ERROR
+        if config.save_sent:
+            await self.save_sent(message)
+        log.info(
+            "submission %s: <%s> as %s to %d recipient(s)%s",
+            session_id,
+            event.mail_from,
+            self.account.address,
+            len(event.rcpt_to),
+            f", queued as {entry_id}" if entry_id else "",
+        )
+        if entry_id is not None:
+            return Reply(250, "2.0.0", f"Message accepted, queued as {entry_id}")
+        return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
+
+    async def deliver_local(self, mail_from: str, rcpts: list[str], message: bytes) -> bool:
+        return_path = f"Return-Path: <{mail_from}>\r\n".encode()
+        targets: list[DeliveryTarget] = []
+        seen: set[int] = set()
+        for rcpt in rcpts:
+            for account_id in self.envelope.local[rcpt]:
+                if account_id in seen:
+                    continue
+                seen.add(account_id)
+                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
+                targets.append(DeliveryTarget(account_id, "INBOX", prefix))
+        try:
+            await self.store.deliver(message, targets)
+        except StoreError:
+            # A full mailbox or a busy store: the queue retries, then bounces.
+            return False
+        return True
+
+    async def enqueue(
+        self,
+        event: MessageComplete,
+        rcpts: list[str],
+        params: dict[str, dict[str, str | None]],
+        message: bytes,
+    ) -> int:
+        recipients = [
+            NewRecipient(a, params[a].get("NOTIFY"), params[a].get("ORCPT")) for a in rcpts
+        ]
+        runner = self.node.queue
+        options: dict[str, Any] = {
+            "envid": event.mail_params.get("ENVID"),
+            "ret": event.mail_params.get("RET"),
+            "smtputf8": "SMTPUTF8" in event.mail_params,
+            "body": event.mail_params.get("BODY"),
+        }
+        if runner is not None:
+            return int(
+                await runner.enqueue(
+                    runner.new_entry(event.mail_from, recipients, message, **options)
+                )
+            )
+        # No runner in this process (`[queue] enabled = false`): queue for another.
+        from mailstack.queue.config import QueueConfig
+
+        give_up = (getattr(self.node.config, "queue", None) or QueueConfig()).give_up
+        now = time.time()
+        entry = NewEntry(event.mail_from, recipients, message, now, now + give_up, **options)
+        return int(await self.store.queue_add(entry))
+
+    async def save_sent(self, message: bytes) -> None:
+        assert self.account is not None
+        try:
+            sent = await self.store.mailbox_get(self.account.id, "Sent")
+            if sent is not None:
+                await self.store.append(sent.id, message, ["\\Seen"])
+        except StoreError:
+            log.warning("could not save a copy in Sent for %s", self.account.address)
