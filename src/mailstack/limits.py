@@ -49,11 +49,19 @@ class Limits:
     dns_udp_rate: int = 500
 
     # MIME parsing at delivery (mailstack.mime): nesting of multipart and
-    # message/rfc822 beyond which parts are opaque, entities indexed per
-    # message, characters of decoded body text kept for SEARCH BODY/TEXT.
+    # message/rfc822 beyond which parts are opaque, entities and header fields
+    # indexed per message, characters of decoded body text kept for SEARCH.
     mime_nesting: int = 50
     mime_parts: int = 10_000
+    mime_header_fields: int = 50_000
     mime_search_text: int = 1024 * 1024
+
+    # Message authentication on the MX (mailstack.msgauth): seconds per DNS
+    # question and for all of one message's SPF/DKIM/DMARC checks (past them
+    # the result is temperror), DKIM-Signature fields verified per message.
+    msgauth_dns_timeout: float = 5.0
+    msgauth_timeout: float = 20.0
+    dkim_signatures: int = 5
 
     def replace(self, **changes: object) -> Limits:
         from dataclasses import replace

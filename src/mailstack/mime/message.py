@@ -58,15 +58,17 @@ def _sent_date(fields: list[tuple[str, str]]) -> datetime | None:
 
 
 class _Parser:
-    def __init__(self, raw: bytes, max_depth: int, max_parts: int) -> None:
+    def __init__(self, raw: bytes, limits: Limits) -> None:
         self.raw = raw
-        self.max_depth = max_depth
-        self.parts_left = max_parts
+        self.max_depth = limits.mime_nesting
+        self.parts_left = limits.mime_parts
+        self.fields_left = limits.mime_header_fields
 
     def entity(self, start: int, end: int, depth: int, in_digest: bool) -> tuple[Part, HeaderScan]:
         raw = self.raw
         self.parts_left -= 1
-        scan = scan_header(raw, start, end)
+        scan = scan_header(raw, start, end, self.fields_left)
+        self.fields_left -= len(scan.fields)
         content: dict[str, tuple[int, int]] = {}
         for name, _, colon, field_end in scan.fields:
             if name.startswith("content-") and name not in content:
@@ -238,7 +240,7 @@ class ParsedMessage:
         length = len(header_lines)
         if length == 0:
             return self
-        scan = scan_header(header_lines, 0, length)
+        scan = scan_header(header_lines, 0, length, length)
         if scan.header_end != length or not header_lines.endswith(b"\n"):
             raise ValueError("prepend takes complete header fields only")
         added = _fields(header_lines, scan)
@@ -267,11 +269,12 @@ def parse(raw: bytes, limits: Limits = _DEFAULT_LIMITS) -> ParsedMessage:
 
     ``limits.mime_nesting`` bounds the depth of multipart and message/rfc822
     nesting (deeper entities become application/octet-stream leaves),
-    ``limits.mime_parts`` the entities indexed, ``limits.mime_search_text``
+    ``limits.mime_parts`` the entities indexed, ``limits.mime_header_fields``
+    the header fields indexed (over all entities), ``limits.mime_search_text``
     the characters of decoded text kept for SEARCH.
     """
     raw = bytes(raw)
-    parser = _Parser(raw, limits.mime_nesting, limits.mime_parts)
+    parser = _Parser(raw, limits)
     root, scan = parser.entity(0, len(raw), 0, False)
     fields = _fields(raw, scan)
     return ParsedMessage(

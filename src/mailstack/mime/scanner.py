@@ -12,7 +12,8 @@ import re
 # RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII except ":"); the
 # obsolete syntax (§4.5) allows whitespace before the colon.
 _FIELD_NAME = re.compile(rb"[!-9;-~]+[ \t]*")
-_BLANK = (b"\r\n", b"\n")
+_FIELD_END = re.compile(rb"\n(?![ \t])")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
 class HeaderScan:
@@ -34,34 +35,43 @@ class HeaderScan:
         self.body_start = body_start
 
 
-def scan_header(raw: bytes, start: int, end: int) -> HeaderScan:
+def scan_header(raw: bytes, start: int, end: int, max_fields: int) -> HeaderScan:
     """Scan the header fields of the entity in ``raw[start:end]``.
 
     The header ends at the first empty line (RFC 5322 §2.1), or, for
     malformed input, at the first line that is neither a field nor a
-    continuation; that line then starts the body.
+    continuation; that line then starts the body. Past *max_fields* fields
+    the rest of the header, up to the next empty line, is not indexed.
     """
     fields: list[tuple[str, int, int, int]] = []
     pos = start
     find = raw.find
     while pos < end:
+        first = raw[pos]
+        if first == 10 or (first == 13 and raw.startswith(b"\r\n", pos, end)):
+            return HeaderScan(fields, pos, pos + (1 if first == 10 else 2))
+        if first == 32 or first == 9:
+            # A continuation line with no field before it.
+            break
         newline = find(b"\n", pos, end)
         line_end = end if newline < 0 else newline + 1
-        first = raw[pos]
-        if first == 10 or (first == 13 and line_end - pos == 2 and newline >= 0):
-            return HeaderScan(fields, pos, line_end)
-        if first == 32 or first == 9:
-            if not fields:
-                break
-            name, field_start, colon, _ = fields[-1]
-            fields[-1] = (name, field_start, colon, line_end)
-        else:
-            colon = find(b":", pos, line_end)
-            if colon <= pos or _FIELD_NAME.fullmatch(raw, pos, colon) is None:
-                break
-            name = raw[pos:colon].rstrip(b" \t").decode("ascii").lower()
-            fields.append((name, pos, colon, line_end))
-        pos = line_end
+        colon = find(b":", pos, line_end)
+        if colon <= pos or _FIELD_NAME.fullmatch(raw, pos, colon) is None:
+            break
+        if len(fields) >= max_fields:
+            blank = _BLANK_LINE.search(raw, pos, end)
+            if blank is None:
+                return HeaderScan(fields, end, end)
+            return HeaderScan(fields, blank.start() + 1, blank.end())
+        # RFC 5322 §2.2.3: the field goes on while lines begin with WSP.
+        field_end = end
+        if newline >= 0:
+            following = _FIELD_END.search(raw, newline, end)
+            if following is not None:
+                field_end = following.end()
+        name = raw[pos:colon].rstrip(b" \t").decode("ascii").lower()
+        fields.append((name, pos, colon, field_end))
+        pos = field_end
     return HeaderScan(fields, pos, pos)
 
 

@@ -57,3 +57,26 @@ def test_hostile_header_values(value):
     msg = parse(raw.encode())
     assert msg.size == len(raw)
     assert msg.header_value("subject") is not None
+
+
+@pytest.mark.timeout(20)
+def test_header_field_budget():
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(200))
+    raw = fields + b"\r\nbody\r\n"
+    msg = parse(raw, Limits(mime_header_fields=50))
+    assert len(msg.headers) == 50
+    assert raw[msg.root.body_start:] == b"body\r\n"
+    assert raw[msg.root.header_end:msg.root.body_start] == b"\r\n"
+    assert len(parse(raw).headers) == 200
+    huge = b"a:\r\n" * 500_000 + b"\r\nbody"
+    msg = parse(huge)
+    assert len(msg.headers) == Limits().mime_header_fields
+    assert huge[msg.root.body_start:] == b"body"
+
+
+@pytest.mark.timeout(20)
+def test_many_continuation_lines():
+    raw = b"Subject: x\r\n" + b" y\r\n" * 500_000 + b"\r\nbody"
+    msg = parse(raw)
+    ((name, start, end),) = msg.headers
+    assert (name, start, raw[end:]) == ("subject", 0, b"\r\nbody")
