@@ -13,9 +13,11 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from mailstack.msgauth import dkim, dmarc, results, spf
-from mailstack.msgauth.dnsapi import AuthResolver
+from mailstack.msgauth.dnsapi import AuthResolver, ResolverAdapter
 
 log = logging.getLogger("mailstack.msgauth")
 
@@ -92,3 +94,105 @@ async def check_inbound(
         dmarc=dmarc_result,
     )
     return InboundVerdict(spf_result, identity, dkim_results, dmarc_result, field_bytes, action)
+
+
+def node_resolver(node: Any) -> Any:
+    """The resolver the MX's checks use, or None when the node has none configured.
+
+    The node's own (``node.resolver``), else its DNS service's, else one built
+    from ``[dns.resolver]`` when that names root hints or forwarders. A node
+    with none of these does not check: it would otherwise walk down from the
+    Internet's root servers on its own initiative.
+    """
+    resolver = getattr(node, "resolver", None)
+    if resolver is not None:
+        return resolver
+    service = getattr(node, "services", {}).get("dns")
+    if service is not None and getattr(service, "resolver", None) is not None:
+        return service.resolver
+    dns_config = getattr(node.config, "dns", None)
+    settings = getattr(dns_config, "resolver", None)
+    if settings is None or not (settings.forwarders or settings.root_hints):
+        return None
+    from mailstack.dns.cache import Cache
+    from mailstack.dns.resolver import Resolver, load_root_hints
+
+    hints = None
+    if settings.root_hints:
+        path = Path(settings.root_hints)
+        hints = load_root_hints(path if path.is_absolute() else node.config.data_dir / path)
+    return Resolver(
+        root_hints=hints,
+        forwarders=list(settings.forwarders),
+        cache=Cache(settings.cache_size),
+        port=settings.port,
+        qname_minimisation=settings.qname_minimisation,
+        timeout=settings.timeout,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What the MX does with one message: its bytes (our forged fields removed),
+    the field to prepend, the action, and the verdict (None: not checked)."""
+
+    message: bytes
+    header: bytes = b""
+    action: str = "accept"
+    verdict: InboundVerdict | None = None
+
+    def summary(self) -> str:
+        if self.verdict is None:
+            return "message authentication: not checked"
+        v = self.verdict
+        dkim_text = ",".join(r.result for r in v.dkim) or "none"
+        return (
+            f"message authentication: spf={v.spf.result} dkim={dkim_text} "
+            f"dmarc={v.dmarc.result} action={self.action}"
+        )
+
+
+class InboundChecker:
+    """The MX's side: ``[smtp] message_auth`` (off, record, enforce) over the node.
+
+    Without a resolver (see ``node_resolver``) nothing is checked and no
+    field is added, but forged fields claiming our authserv-id still go.
+    """
+
+    def __init__(self, node: Any, *, mode: str, authserv_id: str) -> None:
+        self.node = node
+        self.mode = mode
+        self.authserv_id = authserv_id
+        self._adapter: ResolverAdapter | None = None
+        self._looked_up = False
+
+    def _resolver(self) -> ResolverAdapter | None:
+        if not self._looked_up:
+            self._looked_up = True
+            resolver = node_resolver(self.node)
+            if resolver is not None:
+                timeout = self.node.limits.msgauth_dns_timeout
+                self._adapter = ResolverAdapter(resolver, timeout=timeout)
+        return self._adapter
+
+    async def check(self, message: bytes, *, client_ip: str, helo: str, mail_from: str) -> Inbound:
+        if self.mode == "off":
+            return Inbound(message)
+        # RFC 8601 §5: fields claiming our authserv-id come from a forger.
+        message = results.strip_ours(message, self.authserv_id)
+        resolver = self._resolver()
+        if resolver is None:
+            return Inbound(message)
+        limits = self.node.limits
+        verdict = await check_inbound(
+            message,
+            client_ip=client_ip,
+            helo=helo,
+            mail_from=mail_from,
+            resolver=resolver,
+            authserv_id=self.authserv_id,
+            enforce=self.mode == "enforce",
+            deadline=limits.msgauth_timeout,
+            dkim_limit=limits.dkim_signatures,
+        )
+        return Inbound(message, verdict.header, verdict.action, verdict)

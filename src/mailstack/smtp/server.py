@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.msgauth.check import InboundChecker
 from mailstack.smtp.proto import (
     AuthRequest,
     AuthResponse,
@@ -41,6 +42,9 @@ USER_UNKNOWN = Reply(550, "5.1.1", "User unknown")
 # detects loops; RFC 3463 X.4.6 "Routing loop detected".
 LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
+# RFC 7489 §6.6.4 / §7.2.2: a "reject" disposition ends in a 5xx; RFC 3463
+# X.7.1 "Delivery not authorized, message refused".
+DMARC_REJECTED = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
 NOT_AVAILABLE = Reply(502, "5.5.1", "Command not available on this port")
 TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
@@ -92,6 +96,9 @@ class SmtpService(TcpService):
         smtp_config = node.config.smtp
         self.hostname = smtp_config.hostname or node.hostname
         self.starttls = smtp_config.starttls
+        self.msgauth = InboundChecker(
+            node, mode=getattr(smtp_config, "message_auth", "record"), authserv_id=self.hostname
+        )
 
     async def refuse(self, io: SessionIO) -> None:
         io.write(TOO_MANY_SESSIONS)
@@ -178,6 +185,14 @@ class SmtpService(TcpService):
         protocol = "ESMTP" if event.esmtp else "SMTP"
         if event.tls:
             protocol += "S"
+        inbound = await self.msgauth.check(
+            event.data, client_ip=io.peer[0], helo=event.helo, mail_from=event.mail_from
+        )
+        if io.trace.enabled:
+            io.trace.note(inbound.summary())
+        if inbound.action == "reject":
+            return DMARC_REJECTED
+        mailbox = "Junk" if inbound.action == "quarantine" else "INBOX"
         body = (
             received_header(
                 helo=event.helo,
@@ -187,7 +202,8 @@ class SmtpService(TcpService):
                 session_id=session_id,
                 rcpt=event.rcpt_to,
             )
-            + event.data
+            + inbound.header
+            + inbound.message
         )
         return_path = f"Return-Path: <{event.mail_from}>\r\n".encode()
         targets: list[DeliveryTarget] = []
@@ -199,7 +215,7 @@ class SmtpService(TcpService):
                     continue
                 seen.add(account_id)
                 prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
-                targets.append(DeliveryTarget(account_id, "INBOX", prefix))
+                targets.append(DeliveryTarget(account_id, mailbox, prefix))
         try:
             await self.node.store.deliver(body, targets)
         except QuotaExceeded:
