@@ -89,8 +89,8 @@ class QueryHandler:
         self._generation = authority.generation
         # (recursion offered, tcp) -> query bytes after the ID -> reply after the ID
         self._answers: dict[tuple[bool, bool], dict[bytes, bytes]] = {}
-        # query bytes after the ID -> (reply after the ID, valid until)
-        self._recursive: dict[bytes, tuple[bytes, float]] = {}
+        # query bytes after the ID -> a recursive reply replayed with aged TTLs
+        self._recursive: dict[bytes, Replay] = {}
 
     def handle(self, wire: bytes, client: str, *, tcp: bool = False, now: float = 0.0) -> Event:
         if len(wire) < HEADER.size:
@@ -108,16 +108,19 @@ class QueryHandler:
             if cached is not None:
                 return wire[:2] + cached
         if ra:
-            hit = self._recursive.get(key)
-            if hit is not None and hit[1] > now:
-                return wire[:2] + hit[0]
+            replay = self._recursive.get(key)
+            if replay is not None and replay.expires > now:
+                return wire[:2] + replay.at(now)
         return self._handle_slow(wire, key, client, ra, tcp)
 
-    def remember_recursive(self, key: bytes, reply: bytes, valid_until: float) -> None:
-        """Keep a recursive reply for reuse until ``valid_until`` (TTLs then age)."""
+    def remember_recursive(self, key: bytes, reply: bytes, now: float) -> None:
+        """Keep a recursive reply to replay, its TTLs counting down, until one expires."""
+        replay = Replay.of(reply, now)
+        if replay is None:
+            return
         if len(self._recursive) >= self._cache_size:
             self._recursive.clear()
-        self._recursive[key] = (reply[2:], valid_until)
+        self._recursive[key] = replay
 
     # -- the full parse -----------------------------------------------------
 
@@ -269,3 +272,69 @@ class RateLimiter:
         count = self._counts.get(client, 0) + 1
         self._counts[client] = count
         return count <= self.rate
+
+
+class Replay:
+    """A reply's wire form with the offsets of its TTLs, aged without a parse.
+
+    RFC 1035 §4.1.3: each resource record's TTL sits after its owner name,
+    TYPE and CLASS. The OPT pseudo-record's TTL field holds EDNS flags (RFC
+    6891 §6.1.3) and is left alone.
+    """
+
+    __slots__ = ("tail", "offsets", "ttls", "created", "expires", "_second", "_current")
+
+    def __init__(self, tail: bytes, offsets: list[int], ttls: list[int], created: float) -> None:
+        self.tail = tail
+        self.offsets = offsets
+        self.ttls = ttls
+        self.created = created
+        self.expires = created + min(ttls, default=0)
+        self._second = 0
+        self._current = tail
+
+    @classmethod
+    def of(cls, wire: bytes, now: float) -> Replay | None:
+        offsets = ttl_offsets(wire)
+        if not offsets:
+            return None
+        ttls = [struct.unpack_from("!I", wire, offset)[0] for offset in offsets]
+        if min(ttls) < 1:
+            return None
+        return cls(wire[2:], [offset - 2 for offset in offsets], ttls, now)
+
+    def at(self, now: float) -> bytes:
+        second = int(now - self.created)
+        if second != self._second:
+            buffer = bytearray(self.tail)
+            for offset, ttl in zip(self.offsets, self.ttls, strict=True):
+                struct.pack_into("!I", buffer, offset, max(ttl - second, 0))
+            self._current = bytes(buffer)
+            self._second = second
+        return self._current
+
+
+def ttl_offsets(wire: bytes) -> list[int]:
+    """Where the TTL of every record (OPT excepted) starts in a well-formed message."""
+    _, _, qdcount, ancount, nscount, arcount = HEADER.unpack_from(wire)
+    position = HEADER.size
+    for _ in range(qdcount):
+        position = _skip_name(wire, position) + 4
+    offsets = []
+    for _ in range(ancount + nscount + arcount):
+        position = _skip_name(wire, position)
+        rdtype, _, _, rdlength = struct.unpack_from("!HHIH", wire, position)
+        if rdtype != dns.rdatatype.OPT:
+            offsets.append(position + 4)
+        position += 10 + rdlength
+    return offsets
+
+
+def _skip_name(wire: bytes, position: int) -> int:
+    while True:
+        length = wire[position]
+        if length >= 0xC0:
+            return position + 2  # a compression pointer ends the name
+        position += 1 + length
+        if length == 0:
+            return position

@@ -37,10 +37,6 @@ from mailstack.limits import Limits
 
 log = logging.getLogger(__name__)
 
-# A recursive reply is replayed from its wire form for at most this long, so
-# the TTLs it carries are never more than a second stale.
-REPLAY_SECONDS = 1.0
-
 RecursiveAnswer = Callable[[dns.message.Message], Awaitable[dns.message.Message]]
 NotifyHook = Callable[[dns.name.Name, str], Awaitable[bool]]
 
@@ -203,10 +199,8 @@ class DnsServer:
         response.flags |= dns.flags.RA
         wire = render(response, event.max_size)
         if event.cache_key is not None and response.rcode() != dns.rcode.SERVFAIL:
-            ttl = min((r.ttl for r in response.answer + response.authority), default=0)
-            if ttl >= 1:
-                until = asyncio.get_running_loop().time() + REPLAY_SECONDS
-                self.handler.remember_recursive(event.cache_key, wire, until)
+            now = asyncio.get_running_loop().time()
+            self.handler.remember_recursive(event.cache_key, wire, now)
         return wire
 
     async def _update(self, query: dns.message.Message) -> bytes:

@@ -9,6 +9,7 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
@@ -235,3 +236,18 @@ def test_mutated_queries_never_crash(authority, wire, flips, cut):
     if cut:
         data = data[: max(0, len(data) - cut)]
     _check(QueryHandler(authority, may_recurse=lambda c: True), bytes(data))
+
+
+def test_recursive_replies_replay_with_aged_ttls(authority):
+    handler = QueryHandler(authority, may_recurse=lambda client: True)
+    query = dns.message.make_query("gaia.cs.umass.edu.", "A", use_edns=0)
+    event = handler.handle(query.to_wire(), "127.0.0.1", now=100.0)
+    assert isinstance(event, Recurse)
+    response = dns.message.make_response(query)
+    response.answer = [dns.rrset.from_text("gaia.cs.umass.edu.", 60, "IN", "A", "128.119.245.12")]
+    handler.remember_recursive(event.cache_key, response.to_wire(), 100.0)
+    later = handler.handle(b"\x00\x07" + query.to_wire()[2:], "127.0.0.1", now=130.5)
+    parsed = dns.message.from_wire(later)
+    assert parsed.id == 7 and parsed.answer[0].ttl == 30 and parsed.edns == 0
+    expired = handler.handle(query.to_wire(), "127.0.0.1", now=160.0)
+    assert isinstance(expired, Recurse)
