@@ -21,6 +21,7 @@ from typing import Any
 from mailstack import __version__
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
 from mailstack.errors import ConfigError, MailstackError
+from mailstack.msgauth import cli as msgauth_cli
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
 PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli", "mailstack.ua.cli", "mailstack.lab.cli")
@@ -133,8 +134,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def domain_add(store: Any, args: argparse.Namespace) -> int:
+    from mailstack.msgauth.cli import domain_added
+
     await store.domain_add(args.domain)
     print(f"added domain {args.domain}")
+    await domain_added(store, args)
     return 0
 
 
@@ -243,14 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     domain = sub.add_parser("domain", help="local mail domains").add_subparsers(
         dest="action", metavar="ACTION", required=True
     )
-    p = domain.add_parser("add", parents=[common], help="add a local domain")
+    p = domain.add_parser(
+        "add", parents=[common], help="add a local domain, its DKIM keys and DNS records"
+    )
     p.add_argument("domain")
+    msgauth_cli.add_arguments(p)
     p.set_defaults(func=with_store(domain_add))
     p = domain.add_parser("remove", parents=[common], help="remove a domain with no users")
     p.add_argument("domain")
     p.set_defaults(func=with_store(domain_remove))
     p = domain.add_parser("list", parents=[common], help="list local domains")
     p.set_defaults(func=with_store(domain_list))
+    msgauth_cli.register_domain(domain, common)
 
     user = sub.add_parser("user", help="mail accounts").add_subparsers(
         dest="action", metavar="ACTION", required=True

@@ -87,12 +87,26 @@ def signing_secret(key: DkimKey) -> bytes:
     return key.private_key
 
 
+async def _free_selector(store: Any, domain: str, selector: str | None) -> str:
+    """The given selector, or the date's, suffixed b, c... when that day's is taken."""
+    if selector:
+        return selector
+    taken = {key.selector for key in await store.dkim_keys(domain)}
+    base = default_selector()
+    for suffix in ["", *"bcdefghijklmnopqrstuvwxyz"]:
+        if f"{base}{suffix}-rsa" not in taken and f"{base}{suffix}-ed25519" not in taken:
+            return base + suffix
+    raise MailstackError("no free DKIM selector today; give one with --selector")
+
+
 async def create(store: Any, domain: str, selector: str | None = None) -> list[DkimKey]:
     """New active keys for a domain that has none."""
-    return [await store.dkim_key_add(key) for key in new_keys(domain, selector)]
+    name = await _free_selector(store, domain, selector)
+    return [await store.dkim_key_add(key) for key in new_keys(domain, name)]
 
 
 async def rotate(store: Any, domain: str, selector: str | None = None) -> list[DkimKey]:
     """New active keys; the old ones stop signing but stay published until removed."""
-    stored: Sequence[DkimKey] = await store.dkim_rotate(domain, new_keys(domain, selector))
+    name = await _free_selector(store, domain, selector)
+    stored: Sequence[DkimKey] = await store.dkim_rotate(domain, new_keys(domain, name))
     return list(stored)

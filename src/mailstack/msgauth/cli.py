@@ -1,0 +1,182 @@
+"""The `mailstack domain` commands of message authentication.
+
+- `domain add DOMAIN` (the lead's command) also makes the domain's DKIM keys
+  and writes its mail records into the zone mailstack serves (`domain_added`)
+- `domain dns DOMAIN`: the records in zone-file syntax, for DNS hosted elsewhere
+- `domain dkim-rotate DOMAIN`: new keys sign from now on; old selectors stay published
+- `domain dkim-list [DOMAIN]`, `domain dkim-remove DOMAIN SELECTOR`: retired keys
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from typing import Any
+
+from mailstack.errors import MailstackError, NotFound
+from mailstack.msgauth import keys, records
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `domain add` that belong to message authentication."""
+    parser.add_argument(
+        "--selector", help="DKIM selector name (default: ms + today's date, e.g. ms20261121)"
+    )
+    parser.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        help="the mail host's public address for its A/AAAA record (repeatable)",
+    )
+    parser.add_argument(
+        "--dmarc-policy",
+        choices=records.DMARC_POLICIES,
+        default="quarantine",
+        help="the p= of the domain's DMARC record (default: quarantine)",
+    )
+    parser.add_argument(
+        "--no-dns", action="store_true", help="do not write records into the served zone"
+    )
+
+
+def _mail_host(config: Any) -> str:
+    smtp = getattr(config, "smtp", None)
+    return (getattr(smtp, "hostname", "") or config.hostname).rstrip(".")
+
+
+def _addresses(config: Any, given: list[str]) -> list[str]:
+    if given:
+        for address in given:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise MailstackError(f"--address {address!r} is not an IP address") from None
+        return given
+    host = config.listen.get("smtp", ("", 0))[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return []
+    return [] if address.is_unspecified else [str(address)]
+
+
+def _ports(config: Any) -> dict[str, int]:
+    return {name: port for name, (_, port) in config.listen.items() if port}
+
+
+async def _records(store: Any, config: Any, domain: str, args: argparse.Namespace) -> list:
+    return records.mail_records(
+        domain,
+        _mail_host(config),
+        addresses=_addresses(config, getattr(args, "address", []) or []),
+        ports=_ports(config),
+        keys=await store.dkim_keys(domain),
+        dmarc_policy=getattr(args, "dmarc_policy", None) or "quarantine",
+    )
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from mailstack.cli import load_config
+
+    return load_config(args)
+
+
+async def domain_added(store: Any, args: argparse.Namespace) -> None:
+    """After `domain add`: DKIM keys, then the records into the served zone."""
+    domain = args.domain.lower().rstrip(".")
+    if not await store.dkim_active_keys(domain):
+        made = await keys.create(store, domain, getattr(args, "selector", None))
+        print("DKIM keys: " + ", ".join(f"{k.selector} ({k.algorithm})" for k in made))
+    if getattr(args, "no_dns", False):
+        print(f"records to publish: mailstack domain dns {domain}")
+        return
+    config = _config(args)
+    wanted = await _records(store, config, domain, args)
+    count, serial = await records.publish(store, domain, wanted, nameserver=_mail_host(config))
+    print(f"zone {domain}: {count} records added (serial {serial}); see mailstack domain dns")
+
+
+async def domain_dns(store: Any, args: argparse.Namespace) -> int:
+    domain = args.domain.lower().rstrip(".")
+    if not await store.is_local_domain(domain):
+        raise MailstackError(f"{domain} is not a local domain")
+    wanted = await _records(store, _config(args), domain, args)
+    print(records.zone_text(domain, wanted), end="")
+    return 0
+
+
+async def dkim_rotate(store: Any, args: argparse.Namespace) -> int:
+    domain = args.domain.lower().rstrip(".")
+    if not await store.is_local_domain(domain):
+        raise MailstackError(f"{domain} is not a local domain")
+    fresh = await keys.rotate(store, domain, args.selector)
+    print("new DKIM keys: " + ", ".join(f"{k.selector} ({k.algorithm})" for k in fresh))
+    config = _config(args)
+    wanted = [
+        r
+        for r in await _records(store, config, domain, args)
+        if any(r.name.startswith(f"{k.selector}._domainkey.") for k in fresh)
+    ]
+    if await _serves_zone(store, domain):
+        _, serial = await records.publish(store, domain, wanted, nameserver=_mail_host(config))
+        print(f"zone {domain}: new selectors published (serial {serial})")
+    print(records.zone_text(domain, wanted), end="")
+    print("; the old selectors stay published until `mailstack domain dkim-remove`")
+    return 0
+
+
+async def _serves_zone(store: Any, domain: str) -> bool:
+    try:
+        await store.zone_get(domain)
+    except NotFound:
+        return False
+    return True
+
+
+async def dkim_list(store: Any, args: argparse.Namespace) -> int:
+    for key in await store.dkim_keys(args.domain):
+        state = "active" if key.active else "retired"
+        print(f"{key.domain} {key.selector} {key.algorithm} {state}")
+    return 0
+
+
+async def dkim_remove(store: Any, args: argparse.Namespace) -> int:
+    domain = args.domain.lower().rstrip(".")
+    selector = args.selector.lower()
+    found = [k for k in await store.dkim_keys(domain) if k.selector == selector]
+    if not found:
+        raise MailstackError(f"no DKIM selector {selector} for {domain}")
+    if found[0].active and not args.force:
+        raise MailstackError(f"{selector} signs mail now; rotate first or use --force")
+    await store.dkim_key_remove(domain, selector)
+    if await records.unpublish_key(store, found[0]):
+        print(f"removed {selector}._domainkey.{domain} from the zone")
+    print(f"removed DKIM key {selector} of {domain}")
+    return 0
+
+
+def register_domain(domain: Any, common: argparse.ArgumentParser) -> None:
+    """Add the subcommands to the `mailstack domain` group."""
+    from mailstack.cli import with_store
+
+    p = domain.add_parser(
+        "dns", parents=[common], help="print the domain's DNS records in zone-file syntax"
+    )
+    p.add_argument("domain")
+    p.add_argument("--address", action="append", default=[], help="the mail host's address")
+    p.add_argument("--dmarc-policy", choices=records.DMARC_POLICIES, default="quarantine")
+    p.set_defaults(func=with_store(domain_dns))
+    p = domain.add_parser("dkim-rotate", parents=[common], help="new DKIM keys sign from now on")
+    p.add_argument("domain")
+    p.add_argument("--selector", help="the new selector name (default: ms + today's date)")
+    p.set_defaults(func=with_store(dkim_rotate))
+    p = domain.add_parser("dkim-list", parents=[common], help="list DKIM keys")
+    p.add_argument("domain", nargs="?")
+    p.set_defaults(func=with_store(dkim_list))
+    p = domain.add_parser(
+        "dkim-remove", parents=[common], help="remove a retired DKIM key and its record"
+    )
+    p.add_argument("domain")
+    p.add_argument("selector")
+    p.add_argument("--force", action="store_true", help="even if the key still signs")
+    p.set_defaults(func=with_store(dkim_remove))
