@@ -22,19 +22,23 @@ _HTML_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
 }
 _HTML_TAG = re.compile(r"<[a-z/!?][^<>]*>", re.IGNORECASE)
-_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
 def transfer_decode(body: bytes, encoding: str) -> bytes:
     """Undo a Content-Transfer-Encoding; unknown encodings pass through."""
     name = encoding.strip().lower()
     if name == "base64":
-        data = _BASE64_JUNK.sub(b"", body)
-        data = data[: len(data) - len(data) % 4]
-        try:
-            return binascii.a2b_base64(data)
-        except binascii.Error:
-            return b""
+        # RFC 2045 §6.8: characters outside the alphabet are ignored. Padding
+        # may also end each of several concatenated encodings, and may be
+        # missing; every run between pads is decoded on its own.
+        decoded: list[bytes] = []
+        for run in _BASE64_JUNK.sub(b"", body).split(b"="):
+            if len(run) % 4 == 1:
+                run = run[:-1]
+            if run:
+                decoded.append(binascii.a2b_base64(run + b"=" * (-len(run) % 4)))
+        return b"".join(decoded)
     if name == "quoted-printable":
         return binascii.a2b_qp(body)
     return body

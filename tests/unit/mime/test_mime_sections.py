@@ -110,7 +110,13 @@ def test_header_index_slices_whole_fields():
 def test_attachment_decoding_helpers():
     msg = parse(MIXED)
     pdf = msg.section((2,))
-    assert transfer_decode(body(MIXED, pdf), pdf.encoding).startswith(b"%PDF-1.4\n")
+    assert transfer_decode(body(MIXED, pdf), pdf.encoding) == "%PDF-1.4\n%äüöß\n".encode()
+    assert transfer_decode(b"YWJj\r\nZA==\r\n", "BASE64") == b"abcd"
+    assert transfer_decode(b"YQ==\r\nYg==\r\n", "base64") == b"ab"
+    assert transfer_decode(b"YWJjZA", "base64") == b"abcd"
+    assert transfer_decode(b"*Y*Q*\r\n", "base64") == b"a"
+    assert transfer_decode(b"YWJjZ", "base64") == b"abc"
+    assert transfer_decode(b"", "base64") == b""
     assert transfer_decode(b"=C3=A9=\r\nx", "quoted-printable") == "éx".encode()
     assert transfer_decode(b"abc", "x-unknown") == b"abc"
     assert part_text(MIXED, msg.section((1,)), 100) == "See the attachment."
