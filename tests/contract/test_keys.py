@@ -70,8 +70,8 @@ async def test_remove(store):
 
 
 async def test_keys_survive_reopen(tmp_path):
-    from conftest import FAST_HASHER
     from mailstack.store.sqlite import SqliteStore
+    from support import FAST_HASHER
 
     path = tmp_path / "s.db"
     first = await SqliteStore.open(path, password_hasher=FAST_HASHER)

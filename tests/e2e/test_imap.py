@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TestNode
+from support import TestNode
 
 pytestmark = pytest.mark.timeout(60)
 

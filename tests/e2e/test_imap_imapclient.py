@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from conftest import TestNode
+from support import TestNode
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TestNode
+from support import TestNode
 
 pytestmark = [
     pytest.mark.timeout(90),

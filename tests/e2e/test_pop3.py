@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TestNode, open_fast_store
+from support import TestNode, open_fast_store
 
 pytestmark = pytest.mark.timeout(60)
 
