@@ -44,6 +44,9 @@ $TTL 172800
 ns A 127.0.0.23
 example NS ns.example
 ns.example A 127.0.0.25
+flaky NS ns1.flaky
+flaky NS ns.example
+ns1.flaky A 127.0.0.29
 """
 UMASS = """
 $TTL 300
@@ -66,6 +69,14 @@ ns A 127.0.0.25
 www A 192.0.2.80
 mail2 A 192.0.2.26
 big TXT "a" "b"
+""" + "".join(f'huge TXT "{i:02d}{"x" * 200}"\n' for i in range(10))
+FLAKY = """
+$TTL 300
+@ SOA ns.example.com. hostmaster 1 3600 600 86400 60
+@ NS ns1
+@ NS ns.example.com.
+ns1 A 127.0.0.29
+www A 192.0.2.77
 """
 POLY = """
 $TTL 300
@@ -86,7 +97,7 @@ async def start_hierarchy() -> tuple[list[DnsServer], int]:
         ("127.0.0.22", [(EDU, "edu.")]),
         ("127.0.0.23", [(COM, "com.")]),
         ("127.0.0.24", [(UMASS, "umass.edu.")]),
-        ("127.0.0.25", [(EXAMPLE_COM, "example.com."), (POLY, "poly.edu.")]),
+        ("127.0.0.25", [(EXAMPLE_COM, "example.com."), (POLY, "poly.edu."), (FLAKY, "flaky.com.")]),
     ]
     for _attempt in range(5):
         servers: list[DnsServer] = []
@@ -232,3 +243,18 @@ async def test_concurrent_identical_questions_share_one_resolution(hierarchy):
     resolver = resolver_for(hierarchy)
     results = await asyncio.gather(*(resolver.resolve("gaia.cs.umass.edu.", "A") for _ in range(5)))
     assert all(r.answer[0][0].address == "128.119.245.12" for r in results)
+
+
+async def test_truncated_reply_is_retried_over_tcp(hierarchy):
+    resolver = resolver_for(hierarchy)
+    result = await resolver.resolve("huge.example.com.", "TXT")
+    assert result.rcode == dns.rcode.NOERROR
+    assert len(result.answer[0]) == 10
+
+
+async def test_dead_server_of_a_zone_is_skipped(hierarchy):
+    for _ in range(3):  # whichever server the random order picks first
+        resolver = resolver_for(hierarchy)
+        trace: list[Step] = []
+        result = await resolver.resolve("www.flaky.com.", "A", trace=trace)
+        assert result.answer[0][0].address == "192.0.2.77"
