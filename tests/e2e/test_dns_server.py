@@ -264,7 +264,17 @@ async def test_update_file_zone_with_tsig(dns_node, tmp_path):
     assert reply.rcode() == dns.rcode.YXDOMAIN
 
 
-async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_path):
+async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_path, monkeypatch):
+    import mailstack.dns.server as server_module
+
+    transfers: list[int] = []
+    real = server_module.transfer_replies
+
+    def spy(catalog, query, client):
+        transfers.append(query.question[0].rdtype)
+        return real(catalog, query, client)
+
+    monkeypatch.setattr(server_module, "transfer_replies", spy)
     primary, primary_port = await dns_node(allow_transfer=["127.0.0.0/8"])
     secondary = await node_factory(
         listen=("dns",),
@@ -305,3 +315,32 @@ async def test_notify_and_transfer_to_a_secondary(node_factory, dns_node, tmp_pa
             break
         await asyncio.sleep(0.1)
     assert reply.answer[0][0].address == "192.0.2.90"
+    saved = secondary.config.data_dir / "secondary" / "example.zone"
+    assert "192.0.2.90" in saved.read_text()
+    # The second pull was incremental: the primary served IXFR from its journal.
+    assert any(q == dns.rdatatype.IXFR for q in transfers)
+
+
+@needs_dig
+async def test_ixfr_by_dig_from_the_store_journal(dns_node):
+    node, port = await dns_node(allow_transfer=["127.0.0.0/8"])
+    store = node.store
+    await store.zone_create(
+        "ixfr.test", nameservers=["ns.ixfr.test."], hostmaster="hostmaster@ixfr.test"
+    )
+    await store.record_add("ixfr.test", "a", "A", "192.0.2.1")
+    await store.record_add("ixfr.test", "b", "A", "192.0.2.2")
+    service = node.services["dns"]
+    # As after a restart: the journal comes from the store, not from memory.
+    service.catalog.journals.clear()
+    service._managed_serials.clear()
+    await service._poll_managed()
+    out = await adig(port, "ixfr.test", "IXFR=1")
+    records = [line.split() for line in out.splitlines() if line and not line.startswith(";")]
+    soas = [r[6] for r in records if r[3] == "SOA"]
+    assert soas == ["3", "1", "2", "2", "3", "3"], out
+    assert [r[4] for r in records if r[3] == "A"] == ["192.0.2.1", "192.0.2.2"]
+    current = await adig(port, "ixfr.test", "IXFR=3")
+    assert [
+        line.split()[3] for line in current.splitlines() if line and not line.startswith(";")
+    ] == ["SOA"]

@@ -27,6 +27,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import dns.tsig
+import dns.xfr
 import dns.zone
 
 from mailstack.dns.cache import Cache
@@ -240,16 +241,26 @@ class DnsService:
         origin = dns.name.from_text(secondary.origin)
         keyring = self.config.keyring()
         key = keyring.get(dns.name.from_text(secondary.key)) if secondary.key else None
+        saved = self.data_dir / "secondary" / f"{origin.to_text()}zone"
+        copy = dns.zone.Zone(origin, relativize=False)
+        if saved.exists():
+            # Serve the last copy at once; the refresh below brings it up to date.
+            with contextlib.suppress(ZoneError, OSError, dns.exception.DNSException):
+                zone = Zone.from_file(saved, origin)
+                self.catalog.publish(zone)
+                copy = dns.zone.from_text(zone.to_text(), origin, relativize=False)
         while True:
             wait = SECONDARY_RETRY
             for host, port in secondary.primaries:
                 try:
-                    zone = await pull_zone(origin, host, port, key, self.catalog)
+                    zone = await pull_zone(origin, host, port, key, copy)
                 except (OSError, dns.exception.DNSException, ZoneError) as exc:
                     log.warning("zone %s from %s:%d failed: %s", origin, host, port, exc)
                     continue
                 if zone is not None:
                     self.catalog.publish(zone)
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    await asyncio.to_thread(write_zone_file, saved, zone)
                 current = self.catalog.authority.zones.get(origin)
                 if current is not None:
                     wait = float(current.soa[0].refresh)
@@ -264,10 +275,13 @@ async def pull_zone(
     host: str,
     port: int,
     key: dns.tsig.Key | None,
-    catalog: Catalog,
+    copy: dns.zone.Zone,
 ) -> Zone | None:
-    """The primary's zone if its serial moved (RFC 1034 §4.3.5), else None."""
-    current = catalog.authority.zones.get(origin)
+    """The primary's zone if its serial moved (RFC 1034 §4.3.5), else None.
+
+    ``copy`` holds what we have; with a serial it asks IXFR (RFC 1995), which
+    the primary may answer with differences or the whole zone.
+    """
     query = dns.message.make_query(origin, dns.rdatatype.SOA)
     if key is not None:
         query.use_tsig(key)
@@ -275,15 +289,13 @@ async def pull_zone(
     soas = [r for r in reply.answer if r.rdtype == dns.rdatatype.SOA and r.name == origin]
     if not soas:
         raise ZoneError(f"{host} does not serve {origin}")
-    if current is not None and int(soas[0][0].serial) == current.serial:
+    have = copy.get_rdataset(origin, dns.rdatatype.SOA)
+    if have is not None and int(soas[0][0].serial) == int(have[0].serial):
         return None
-    target = dns.zone.Zone(origin, relativize=False)
-    xfr = dns.message.make_query(origin, dns.rdatatype.AXFR)
-    if key is not None:
-        xfr.use_tsig(key)
-    await dns.asyncquery.inbound_xfr(host, target, xfr, port=port, timeout=10.0)
+    xfr, _ = dns.xfr.make_query(copy, serial=0 if have is not None else None, keyring=key)
+    await dns.asyncquery.inbound_xfr(host, copy, xfr, port=port, timeout=10.0)
     rrsets = []
-    for name, node in target.nodes.items():
+    for name, node in copy.nodes.items():
         for rdataset in node.rdatasets:
             rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
             rrset.update(rdataset)
