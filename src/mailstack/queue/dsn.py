@@ -105,7 +105,8 @@ def compose(
     lines.append("")
     for r in reports:
         lines.append(f"<{r.address}>: {r.action}: {r.reason}")
-    report.attach(MIMEText("\n".join(lines) + "\n", "plain", "utf-8"))
+    text = "\n".join(lines) + "\n"
+    report.attach(MIMEText(text, "plain", "us-ascii" if text.isascii() else "utf-8"))
 
     per_message = [("Reporting-MTA", f"dns; {reporting_mta}")]
     if entry.envid:
@@ -142,11 +143,12 @@ def compose(
         header = _headers(original)
         if header.isascii():
             part = MIMEBase("text", "rfc822-headers")
+            part.set_payload(header.decode("ascii"))
         else:
             # RFC 6533 §6.3: a UTF-8 header section goes back as message/global-headers.
             part = MIMEBase("message", "global-headers")
             part["Content-Transfer-Encoding"] = "8bit"
-        part.set_payload(header.decode("utf-8", "surrogateescape"))
+            part.set_payload([BytesParser(policy=email_policy.compat32).parsebytes(header)])
         report.attach(part)
     return report.as_bytes(policy=email_policy.SMTP)
 

@@ -51,6 +51,12 @@ def _text(name: Any) -> str:
     return str(name).rstrip(".")
 
 
+def _is_root(name: Any) -> bool:
+    if isinstance(name, dns.name.Name):
+        return name == dns.name.root
+    return str(name) in ("", ".")
+
+
 def order(records: list[tuple[int, Any]], rng: random.Random) -> list[str]:
     """Exchange names by preference, shuffling each group of equal preference."""
     shuffled = list(records)
@@ -81,7 +87,8 @@ async def route(domain: str, resolver: Resolver, rng: random.Random | None = Non
         raise RouteError(
             Outcome.temporary("4.4.3", f"cannot resolve MX of {domain}: no DNS answer")
         ) from None
-    if not records:
+    if not records or (len(records) == 1 and _is_root(records[0][1])):
+        # RFC 7505 §3: "MX 0 ." alone; the resolver may give it as [] already.
         raise RouteError(
             Outcome.permanent("5.1.10", f"556 5.1.10 {domain} does not accept mail (null MX)")
         )

@@ -363,16 +363,21 @@ class QueueRunner:
         if reports:
             if data is None:
                 data = await self.store.queue_data(entry.id)
-            dsns.append(
-                report_entry(
-                    entry,
-                    data,
-                    reports,
-                    reporting_mta=self.hostname,
-                    now=now,
-                    expires=now + self.config.give_up,
+            try:
+                dsns.append(
+                    report_entry(
+                        entry,
+                        data,
+                        reports,
+                        reporting_mta=self.hostname,
+                        now=now,
+                        expires=now + self.config.give_up,
+                    )
                 )
-            )
+            except Exception:
+                # The outcomes are recorded all the same: a message must not
+                # be sent again because its report could not be written.
+                log.exception("queue %d: cannot compose the DSN", entry.id)
         report_ids = await self.store.queue_update(entry.id, updates, dsns)
         for report_id in report_ids:
             log.info("queue %d: DSN to <%s> queued as %d", entry.id, entry.mail_from, report_id)
