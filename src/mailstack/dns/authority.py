@@ -144,9 +144,9 @@ class Authority:
             rrset = node.get(SOA) or node[min(node)]
             result.answer.append(_owned_by(rrset, qname, owner))
             return None
-        rrset = node.get(qtype)
-        if rrset is not None:
-            result.answer.append(_owned_by(rrset, qname, owner))
+        found = node.get(qtype)
+        if found is not None:
+            result.answer.append(_owned_by(found, qname, owner))
             return None
         cname = node.get(CNAME)
         if cname is not None:
@@ -190,7 +190,7 @@ class Authority:
 
 
 def fill(response: dns.message.Message, lookup: Lookup) -> None:
-    response.set_rcode(lookup.rcode)
+    response.set_rcode(dns.rcode.Rcode(lookup.rcode))
     if lookup.authoritative:
         response.flags |= dns.flags.AA
     response.answer = list(lookup.answer)

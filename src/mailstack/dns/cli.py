@@ -135,7 +135,7 @@ def _iterative_resolver(args: argparse.Namespace, config: Any) -> Resolver:
 
 
 async def _query_server(
-    server: tuple[str, int], qname: dns.name.Name, qtype: int, *, tcp: bool
+    server: tuple[str, int], qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, tcp: bool
 ) -> int:
     query = dns.message.make_query(qname, qtype, use_edns=0, payload=1232)
     started = time.monotonic()
@@ -143,10 +143,9 @@ async def _query_server(
         if tcp:
             reply = await dns.asyncquery.tcp(query, server[0], port=server[1], timeout=5)
         else:
-            reply = await dns.asyncquery.udp_with_fallback(
+            reply, _ = await dns.asyncquery.udp_with_fallback(
                 query, server[0], port=server[1], timeout=5
             )
-            reply = reply[0]
     except (OSError, dns.exception.DNSException) as exc:
         print(f";; no answer from {server[0]}#{server[1]}: {type(exc).__name__}")
         return 9
@@ -158,7 +157,7 @@ async def _query_server(
 
 
 async def _query_iterative(
-    resolver: Resolver, qname: dns.name.Name, qtype: int, *, trace: bool
+    resolver: Resolver, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, *, trace: bool
 ) -> int:
     steps: list[Step] = []
     started = time.monotonic()
@@ -170,7 +169,7 @@ async def _query_iterative(
         print()
     response = dns.message.make_query(qname, qtype)
     response.flags = dns.flags.QR | dns.flags.RD | dns.flags.RA
-    response.set_rcode(result.rcode)
+    response.set_rcode(dns.rcode.Rcode(result.rcode))
     response.answer = result.answer
     response.authority = result.authority
     print(format_reply(response))
@@ -181,7 +180,7 @@ async def _query_iterative(
 def format_step(step: Step) -> str:
     """One walk step in the lectures' words: whom we asked, for what, and what came back."""
     indent = "  " * step.depth
-    question = f"{step.qname} {dns.rdatatype.to_text(step.qtype)}"
+    question = f"{step.qname} {dns.rdatatype.to_text(dns.rdatatype.RdataType(step.qtype))}"
     if step.from_cache:
         return f"{indent}cache: {question} → {step.outcome}"
     if step.server_name is None:

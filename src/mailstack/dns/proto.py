@@ -238,7 +238,7 @@ def _error(query: dns.message.Message, rcode: int, *, ra: bool = False) -> bytes
     response = dns.message.make_response(query)
     if ra:
         response.flags |= dns.flags.RA
-    response.set_rcode(rcode)
+    response.set_rcode(dns.rcode.Rcode(rcode))
     return response.to_wire()
 
 

@@ -53,7 +53,9 @@ class Ask:
     recursion_desired: bool = False
 
     def message(self) -> dns.message.Message:
-        query = dns.message.make_query(self.qname, self.qtype, use_edns=0, payload=1232)
+        query = dns.message.make_query(
+            self.qname, dns.rdatatype.RdataType(self.qtype), use_edns=0, payload=1232
+        )
         if not self.recursion_desired:
             query.flags &= ~dns.flags.RD
         return query

@@ -84,7 +84,9 @@ class ResolutionFailed(DnsError):
     """The name could not be resolved (SERVFAIL)."""
 
     def __init__(self, result: Result) -> None:
-        super().__init__(result.rcode, f"resolution failed: {dns.rcode.to_text(result.rcode)}")
+        super().__init__(
+            result.rcode, f"resolution failed: {dns.rcode.to_text(dns.rcode.Rcode(result.rcode))}"
+        )
         self.result = result
 
 
@@ -197,7 +199,7 @@ class Resolver:
         question = query.question[0]
         response = dns.message.make_response(query, recursion_available=True)
         result = await self.resolve(question.name, question.rdtype)
-        response.set_rcode(result.rcode)
+        response.set_rcode(dns.rcode.Rcode(result.rcode))
         response.answer = result.answer
         response.authority = result.authority
         return response

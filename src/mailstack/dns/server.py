@@ -219,7 +219,7 @@ class DnsServer:
                 try:
                     new = apply_update(zone, query)
                 except DnsError as exc:
-                    response.set_rcode(exc.rcode)
+                    response.set_rcode(dns.rcode.Rcode(exc.rcode))
                 else:
                     if new is not zone:
                         change = diff(zone, new)

@@ -253,14 +253,14 @@ class DnsService:
             wait = SECONDARY_RETRY
             for host, port in secondary.primaries:
                 try:
-                    zone = await pull_zone(origin, host, port, key, copy)
+                    pulled = await pull_zone(origin, host, port, key, copy)
                 except (OSError, dns.exception.DNSException, ZoneError) as exc:
                     log.warning("zone %s from %s:%d failed: %s", origin, host, port, exc)
                     continue
-                if zone is not None:
-                    self.catalog.publish(zone)
+                if pulled is not None:
+                    self.catalog.publish(pulled)
                     saved.parent.mkdir(parents=True, exist_ok=True)
-                    await asyncio.to_thread(write_zone_file, saved, zone)
+                    await asyncio.to_thread(write_zone_file, saved, pulled)
                 current = self.catalog.authority.zones.get(origin)
                 if current is not None:
                     wait = float(current.soa[0].refresh)

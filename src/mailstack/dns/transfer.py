@@ -93,7 +93,7 @@ def _serial_lt(a: int, b: int) -> bool:
 
 def _error(query: dns.message.Message, rcode: int) -> dns.message.Message:
     response = dns.message.make_response(query)
-    response.set_rcode(rcode)
+    response.set_rcode(dns.rcode.Rcode(rcode))
     return response
 
 

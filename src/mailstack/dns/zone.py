@@ -119,7 +119,8 @@ class Zone:
             zone = dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False)
         except dns.exception.DNSException as exc:
             raise ZoneError(f"zone {origin}: {exc}") from exc
-        return cls.from_rrsets(zone.origin, _rrsets_of(zone))
+        assert zone.origin is not None
+        return cls.from_rrsets(zone.origin, _rrsets_of(zone, zone.origin))
 
     @classmethod
     def from_file(cls, path: Path, origin: dns.name.Name | str | None = None) -> Zone:
@@ -205,9 +206,9 @@ def _minus(a: dns.rrset.RRset | None, b: dns.rrset.RRset | None) -> dns.rrset.RR
     return out or None
 
 
-def _rrsets_of(zone: dns.zone.Zone) -> Iterator[dns.rrset.RRset]:
+def _rrsets_of(zone: dns.zone.Zone, origin: dns.name.Name) -> Iterator[dns.rrset.RRset]:
     for name, node in zone.nodes.items():
-        owner = name.derelativize(zone.origin)
+        owner = name.derelativize(origin)
         for rdataset in node.rdatasets:
             rrset = dns.rrset.RRset(owner, rdataset.rdclass, rdataset.rdtype, rdataset.covers)
             rrset.update(rdataset)
@@ -223,7 +224,11 @@ def rrset_from_text(
 ) -> dns.rrset.RRset:
     """One record from its presentation form (``MX``, ``10 mx``) relative to ``origin``."""
     try:
-        rdtype_value = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+        rdtype_value = (
+            dns.rdatatype.from_text(rdtype)
+            if isinstance(rdtype, str)
+            else dns.rdatatype.RdataType(rdtype)
+        )
         rdata = dns.rdata.from_text(
             dns.rdataclass.IN, rdtype_value, value, origin=origin, relativize=False
         )
