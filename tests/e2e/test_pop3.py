@@ -532,3 +532,24 @@ async def test_expire_zero_removes_what_was_retrieved(node_factory):
     assert capa["EXPIRE"] == ["0"]
     remaining = await node.store.messages(inbox)
     assert len(remaining) == 1 and "\\Seen" not in remaining[0].flags
+
+
+async def test_in_order_download_across_read_ahead_batches(node_factory):
+    # More messages than one read-ahead batch holds, with TOP and DELE mixed in.
+    node, inbox = await pop_node(node_factory, count=75)
+
+    def run() -> list[tuple[int, list[bytes]]]:
+        client = login(node.port("pop3"))
+        got = []
+        for n in range(1, 76):
+            if n % 10 == 0:
+                client.top(n, 0)
+            got.append((n, client.retr(n)[1]))
+            if n % 7 == 0:
+                client.dele(n)
+        client.quit()
+        return got
+
+    for n, lines in await asyncio.to_thread(run):
+        assert lines[2] == f"Subject: message {n}".encode()
+    assert len(await node.store.messages(inbox)) == 75 - 75 // 7

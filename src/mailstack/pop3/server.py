@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["Pop3Service"]
 
 SEEN = "\\Seen"
-# A client downloading in order gets the next messages read from the store
-# in one round trip with the one it asked for: at most this many octets ...
+# A client downloading in order gets the next messages read from the store in
+# batches of at most this many octets (a session holds two batches at most) ...
 READ_AHEAD_OCTETS = 256 * 1024
-# ... and this many messages per session.
+# ... and this many messages.
 READ_AHEAD_MESSAGES = 32
 # A peer's failed-login count is forgotten after this many quiet seconds.
 FAILURE_MEMORY = 900.0
@@ -129,6 +129,8 @@ class _Pop3Connection:
         self.account_id: int | None = None  # set while this session holds the lock
         self.mailbox_id = 0
         self.read_ahead: dict[int, bytes] = {}  # uid -> bytes
+        self.pending: asyncio.Future[dict[int, bytes]] | None = None  # the next batch
+        self.pending_uids: set[int] = set()
         self.last_retrieved = 0
 
     async def run(self) -> None:
@@ -158,6 +160,8 @@ class _Pop3Connection:
                 if await self.perform(self.proto.receive_line(line)):
                     return
         finally:
+            if self.pending is not None:
+                self.pending.cancel()
             self.release()
 
     async def read(self) -> bytes:
@@ -275,28 +279,50 @@ class _Pop3Connection:
             self.io.trace.server(first)
             self.io.trace.note(f"... {len(data) - len(first) - 2} octets of message {event.number}")
         self.io.write(data)
-        await self.io.drain()
+        if self.io.writer.transport.get_write_buffer_size() > READ_AHEAD_OCTETS:
+            # A client pipelining many RETRs: let the socket catch up.
+            await self.io.drain()
         return False
 
     async def message_bytes(self, event: Retrieve) -> bytes | None:
+        """The message's bytes; a client reading in order gets the next ones
+        fetched in batches, the following batch while it reads this one."""
         assert self.store is not None
         sequential = event.number == self.last_retrieved + 1
         self.last_retrieved = event.number
-        raw = self.read_ahead.get(event.uid)
-        if raw is not None:
-            return raw
-        if not sequential:
-            self.read_ahead = {}
-            return await self.store.message_bytes(self.mailbox_id, event.uid)
-        uids = [event.uid]
-        budget = READ_AHEAD_OCTETS
-        for message in self.proto.following(event.number):
+        raw = self.read_ahead.pop(event.uid, None)
+        if raw is None and self.pending is not None and event.uid in self.pending_uids:
+            pending, self.pending = self.pending, None
+            self.read_ahead.update(await pending)
+            raw = self.read_ahead.pop(event.uid, None)
+        if raw is None:
+            if not sequential:
+                return await self.store.message_bytes(self.mailbox_id, event.uid)
+            batch = [event.uid, *self.next_batch(event.number, READ_AHEAD_OCTETS)]
+            self.read_ahead = await self.store.messages_bytes(self.mailbox_id, batch)
+            raw = self.read_ahead.pop(event.uid, None)
+        if sequential and self.pending is None:
+            cached = sum(len(data) for data in self.read_ahead.values())
+            if cached < READ_AHEAD_OCTETS // 2:
+                uids = self.next_batch(event.number, READ_AHEAD_OCTETS)
+                if uids:
+                    self.pending_uids = set(uids)
+                    self.pending = asyncio.ensure_future(
+                        self.store.messages_bytes(self.mailbox_id, uids)
+                    )
+        return raw
+
+    def next_batch(self, number: int, budget: int) -> list[int]:
+        """UIDs after message ``number``, not yet read ahead, within ``budget`` octets."""
+        uids: list[int] = []
+        for message in self.proto.following(number):
+            if message.uid in self.read_ahead:
+                continue
             budget -= message.size
-            if budget < 0 or len(uids) >= READ_AHEAD_MESSAGES:
+            if (budget < 0 and uids) or len(uids) >= READ_AHEAD_MESSAGES:
                 break
             uids.append(message.uid)
-        self.read_ahead = await self.store.messages_bytes(self.mailbox_id, uids)
-        return self.read_ahead.get(event.uid)
+        return uids
 
     async def update(self, event: Update) -> Reply:
         assert self.store is not None
