@@ -54,10 +54,10 @@ def _addresses(config: Any, given: list[str]) -> list[str]:
         return given
     host = config.listen.get("smtp", ("", 0))[0]
     try:
-        address = ipaddress.ip_address(host)
+        listening = ipaddress.ip_address(host)
     except ValueError:
         return []
-    return [] if address.is_unspecified else [str(address)]
+    return [] if listening.is_unspecified else [str(listening)]
 
 
 def _ports(config: Any) -> dict[str, int]:

@@ -62,7 +62,9 @@ class ResolverAdapter:
         self.resolver = resolver
         self.timeout = timeout
 
-    async def _records(self, name: str | dns.name.Name, rdtype: int) -> list[Any]:
+    async def _records(
+        self, name: str | dns.name.Name, rdtype: dns.rdatatype.RdataType
+    ) -> list[Any]:
         try:
             qname = dns.name.from_text(name) if isinstance(name, str) else name
         except dns.exception.DNSException:

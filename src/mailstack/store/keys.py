@@ -122,9 +122,8 @@ class SqliteKeysMixin:
         """Every key (active first, newest first), of one domain or of all."""
 
         def op(c: sqlite3.Connection) -> list[DkimKey]:
-            where, args = ("", ())
-            if domain:
-                where, args = "WHERE domain = ?", (domain.lower().rstrip("."),)
+            where = "WHERE domain = ?" if domain else ""
+            args = (domain.lower().rstrip("."),) if domain else ()
             rows = c.execute(
                 f"SELECT {_COLUMNS} FROM dkim_keys {where} "
                 "ORDER BY domain, active DESC, created DESC, id DESC",
