@@ -304,14 +304,14 @@ async def test_autologout_closes_and_deletes_nothing(node_factory):
         raw.line()
         raw.command(f"USER {USER}")
         raw.command(f"PASS {PASSWORD}")
-        raw.command("DELE 1")
-        bye = raw.line()  # blocks until the server gives up on us
-        eof = raw.line()
+        deleted = raw.command("DELE 1")
+        eof = raw.line()  # blocks until the server gives up on us
         raw.close()
-        return bye, eof
+        return deleted, eof
 
-    bye, eof = await asyncio.to_thread(run)
-    assert bye.startswith(b"-ERR autologout") and eof == b""
+    deleted, eof = await asyncio.to_thread(run)
+    # RFC 1939 §3: closed without a response, and without entering UPDATE.
+    assert deleted.startswith(b"+OK") and eof == b""
     assert len(await node.store.messages(inbox)) == 1
 
 
@@ -553,3 +553,28 @@ async def test_in_order_download_across_read_ahead_batches(node_factory):
     for n, lines in await asyncio.to_thread(run):
         assert lines[2] == f"Subject: message {n}".encode()
     assert len(await node.store.messages(inbox)) == 75 - 75 // 7
+
+
+async def test_trace_prints_the_dialogue_without_secrets(node_factory, capsys):
+    node = await node_factory(listen=("pop3",), trace=True)
+    await node.add_user(USER, PASSWORD)
+    token = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+
+    def run() -> None:
+        client = login(node.port("pop3"))
+        client.stat()
+        client.quit()
+        raw = Raw(node.port("pop3"))
+        raw.line()
+        raw.command(f"AUTH PLAIN {token}")
+        raw.command("QUIT")
+        raw.close()
+
+    await asyncio.to_thread(run)
+    await node.stop()
+    out = capsys.readouterr().out
+    assert "S: +OK POP3 server ready" in out
+    assert f"C: USER {USER}" in out and "C: PASS ****" in out
+    assert "C: AUTH PLAIN ****" in out
+    assert PASSWORD not in out and token not in out
+    assert "S: +OK POP3 server signing off" in out

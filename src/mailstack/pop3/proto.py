@@ -237,9 +237,10 @@ class Pop3Session:
         return Reply(Pop3Error("line too long").to_bytes())
 
     def timed_out(self) -> Reply:
-        # RFC 1939 §3: the autologout timer closes the session without
-        # entering UPDATE, so nothing marked deleted is removed.
-        return Reply(Pop3Error("autologout: idle for too long").to_bytes(), close=True)
+        # RFC 1939 §3: "the session does NOT enter the UPDATE state--the server
+        # should close the TCP connection without removing any messages or
+        # sending any response to the client."
+        return Reply(b"", close=True)
 
     def auth_failed(self) -> Reply:
         self.failures += 1

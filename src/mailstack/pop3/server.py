@@ -141,7 +141,6 @@ class _Pop3Connection:
                 try:
                     line = self.buffer.next_line()
                 except LineTooLong:
-                    line = None
                     if await self.perform(self.proto.line_too_long()):
                         return
                     continue
@@ -150,6 +149,7 @@ class _Pop3Connection:
                     try:
                         data = await self.read()
                     except IdleTimeout:
+                        self.io.trace.note("autologout")
                         await self.perform(self.proto.timed_out())
                         return
                     if not data:
@@ -182,12 +182,16 @@ class _Pop3Connection:
             self.io.trace.client("<SASL response>")
         elif line[:5].upper() == b"PASS ":
             self.io.trace.client(line[:5] + b"****")
+        elif line[:5].upper() == b"AUTH " and len(line.split()) > 2:
+            # The initial response carries the password (RFC 4616 PLAIN).
+            self.io.trace.client(b" ".join(line.split()[:2]) + b" ****")
         else:
             self.io.trace.client(line)
 
     def send(self, data: bytes) -> None:
-        self.io.trace.server(data)
-        self.io.write(data)
+        if data:
+            self.io.trace.server(data)
+            self.io.write(data)
 
     async def perform(self, event: Event) -> bool:
         """Carry out one event; True when the connection must close."""
@@ -239,14 +243,14 @@ class _Pop3Connection:
         shared.locked.add(account.id)
         self.account_id = account.id
         try:
-            messages = await self.open_maildrop(account.id)
+            messages = await self.open_maildrop(account.id, account.address)
         except StoreError:
             self.release()
             return self.proto.login_refused("SYS/TEMP", "cannot open the maildrop now")
         shared.last_login[account.id] = now
         return messages
 
-    async def open_maildrop(self, account_id: int) -> Reply:
+    async def open_maildrop(self, account_id: int, address: str) -> Reply:
         assert self.store is not None
         inbox = await self.store.mailbox_get(account_id, "INBOX")
         if inbox is None:
@@ -261,7 +265,7 @@ class _Pop3Connection:
                 await self.store.expunge(inbox.id, old, require_deleted=False)
                 metas = [m for m in metas if m.uid not in set(old)]
         maildrop = [MaildropMessage(m.uid, m.size) for m in metas]
-        return self.proto.logged_in(self.proto.user or "", inbox.uidvalidity, maildrop)
+        return self.proto.logged_in(address, inbox.uidvalidity, maildrop)
 
     async def retrieve(self, event: Retrieve) -> bool:
         assert self.store is not None

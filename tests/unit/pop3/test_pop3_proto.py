@@ -288,9 +288,12 @@ def test_non_utf8_command():
     assert text(send(session(), b"USER \xff")) == "-ERR command is not valid UTF-8\r\n"
 
 
-def test_timed_out_closes():
-    reply = logged_in().timed_out()
-    assert reply.close and reply.data.startswith(b"-ERR ")
+def test_timed_out_closes_silently():
+    s = logged_in()
+    send(s, "DELE 1")
+    reply = s.timed_out()
+    assert reply == Reply(b"", close=True)
+    assert s.state is State.TRANSACTION  # never UPDATE: nothing is removed
 
 
 def test_unique_id_grammar():
