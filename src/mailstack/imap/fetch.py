@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mailstack.errors import ImapError, NotFound
+from mailstack.errors import ImapError
 from mailstack.imap.proto.commands import Command, Fetch, FetchItem, Section
 from mailstack.imap.proto.parser import MONTHS
 from mailstack.imap.proto.response import Literal8, encode, quoted
@@ -237,18 +237,19 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     send_flags = flags_changed and not any(i.name == "FLAGS" for i in items)
     for start in range(0, len(pairs), _CHUNK):
         chunk = pairs[start : start + _CHUNK]
+        uids = [u for _n, u in chunk]
         parsed: dict[int, ParsedMessage] = {}
         if needs_parsed:
-            parsed = await s.store.messages_parsed(sel.mailbox_id, [u for _n, u in chunk])
+            parsed = await s.ctx.parsed.get_many(s.store, sel.mailbox_id, sel.uidvalidity, uids)
+        raws: dict[int, bytes] = {}
+        if needs_raw:
+            raws = await s.store.messages_bytes(sel.mailbox_id, uids)
         for msn, uid in chunk:
-            raw = b""
-            if needs_raw:
-                try:
-                    raw = await s.store.message_bytes(sel.mailbox_id, uid)
-                except NotFound:
-                    continue  # expunged by another session; announced later
-            if needs_parsed and uid not in parsed:
+            # A message expunged by another session meanwhile is skipped; its
+            # EXPUNGE is announced at the next allowed moment.
+            if (needs_parsed and uid not in parsed) or (needs_raw and uid not in raws):
                 continue
+            raw = raws.get(uid, b"")
             out = []
             for item in items:
                 out.append(_item_name(item) + b" " + _value(s, item, uid, raw, parsed.get(uid)))

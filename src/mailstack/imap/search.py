@@ -165,7 +165,9 @@ async def evaluate(s: Session, key: SearchKey) -> list[tuple[int, int]]:
         return out
     for start in range(0, len(pairs), 500):
         chunk = pairs[start : start + 500]
-        parsed = await s.store.messages_parsed(sel.mailbox_id, [u for _m, u in chunk])
+        parsed = await s.ctx.parsed.get_many(
+            s.store, sel.mailbox_id, sel.uidvalidity, [u for _m, u in chunk]
+        )
         for msn, uid in chunk:
             p = parsed.get(uid)
             if p is not None and ev.match(key, msn, sel.meta[uid], p):

@@ -28,16 +28,23 @@ class _Connection:
         self.reader = reader
         self.service = service
         self.tls_active = io.tls_active
+        self._out: list[bytes] = []
         self._buffered = 0
 
     def write(self, data: bytes) -> None:
         if not data:
             return
-        self.io.trace.server(data[:300] if len(data) > 300 else data)
-        self.io.write(data)
+        if self.io.trace.enabled:
+            self.io.trace.server(data[:300] if len(data) > 300 else data)
+        # Responses are gathered and sent in one write per flush: a syscall
+        # per response line would dominate FETCH of many messages.
+        self._out.append(data)
         self._buffered += len(data)
 
     async def flush(self) -> None:
+        if self._out:
+            self.io.write(b"".join(self._out))
+            self._out.clear()
         self._buffered = 0
         await self.io.drain()
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
+from mailstack.imap.cache import ParsedCache
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
 from mailstack.imap.proto.response import tagged
@@ -63,6 +64,7 @@ class Context:
     hostname: str
     starttls_available: bool = False
     user_sessions: dict[int, int] = field(default_factory=dict)
+    parsed: ParsedCache = field(default_factory=ParsedCache)
 
 
 @dataclass(frozen=True, slots=True)

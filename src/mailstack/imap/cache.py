@@ -1,0 +1,49 @@
+"""An LRU of stored parse results, for FETCH and SEARCH.
+
+A message's bytes never change once it has a UID (RFC 3501 §2.3.1.1), so the
+parse the store keeps for (mailbox, UIDVALIDITY, UID) can be decoded once and
+shared by every session of a listener (one cache per store: it lives in the
+session Context); the key carries UIDVALIDITY so a mailbox id reused after a
+DELETE never serves a stale entry.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailstack.mime import ParsedMessage
+    from mailstack.store.base import Store
+
+__all__ = ["ParsedCache"]
+
+
+class ParsedCache:
+    def __init__(self, capacity: int = 8192) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[int, int, int], ParsedMessage] = OrderedDict()
+
+    async def get_many(
+        self, store: Store, mailbox_id: int, uidvalidity: int, uids: Sequence[int]
+    ) -> dict[int, ParsedMessage]:
+        found: dict[int, ParsedMessage] = {}
+        missing: list[int] = []
+        entries = self._entries
+        for uid in uids:
+            key = (mailbox_id, uidvalidity, uid)
+            parsed = entries.get(key)
+            if parsed is None:
+                missing.append(uid)
+            else:
+                entries.move_to_end(key)
+                found[uid] = parsed
+        if missing:
+            loaded = await store.messages_parsed(mailbox_id, missing)
+            for uid, parsed in loaded.items():
+                entries[(mailbox_id, uidvalidity, uid)] = parsed
+                found[uid] = parsed
+            while len(entries) > self.capacity:
+                entries.popitem(last=False)
+        return found
