@@ -79,6 +79,10 @@ async def check_inbound(
         await asyncio.wait_for(run(), deadline)
     except TimeoutError:
         log.info("message authentication checks timed out after %.1fs", deadline)
+    except Exception:
+        # A bug must not cost the sender its message: what did not finish
+        # stays temperror, and the log keeps the details.
+        log.exception("message authentication checks failed")
     action = "accept"
     if enforce and dmarc_result.result == "fail":
         if dmarc_result.disposition == "reject":

@@ -88,12 +88,12 @@ def _text(value: bytes | None) -> str:
 
 def _check_one(message: bytes, index: int, record: bytes) -> tuple[str, str]:
     """The RFC 8601 result of signature ``index`` against its key ``record``."""
-    verifier = dkim.DKIM(message, minkey=MIN_RSA_BITS)
 
     def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
         return record
 
     try:
+        verifier = dkim.DKIM(message, minkey=MIN_RSA_BITS)
         if verifier.verify(idx=index, dnsfunc=dnsfunc):
             return "pass", ""
         return "fail", "signature did not verify"
@@ -105,13 +105,19 @@ def _check_one(message: bytes, index: int, record: bytes) -> tuple[str, str]:
     except dkim.DKIMException as exc:
         # RFC 8601 §2.7.1 "neutral": the signature could not be processed.
         return "neutral", str(exc)
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        # Hostile input can reach corners of dkimpy that raise plain errors
+        # (bad base64, odd tag values); the signature is unprocessable.
+        log.debug("DKIM verification error: %r", exc)
+        return "neutral", "signature could not be processed"
 
 
 async def verify(message: bytes, resolver: AuthResolver, *, limit: int = 5) -> list[DkimResult]:
     """Every DKIM-Signature's result, top to bottom (none at all: an empty list)."""
     try:
         values = _signatures(message)
-    except dkim.DKIMException:
+    except (dkim.DKIMException, IndexError, ValueError):
+        # dkimpy's header parser raises IndexError on a leading continuation line.
         return [DkimResult("permerror", problem="message headers cannot be parsed")]
     results = []
     for index, value in enumerate(values[:limit]):
