@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import email
+import shutil
 import smtplib
+import subprocess
 
 import dns.asyncquery
 import dns.exception
@@ -180,3 +182,41 @@ async def test_unreachable_dns_gives_temperror_not_a_hang(node_factory) -> None:
     [delivered] = await mailbox(receiver, "INBOX")
     verdict = results(delivered)
     assert "spf=temperror" in verdict and "dmarc=temperror" in verdict
+
+
+def swaks(receiver, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["swaks", "--server", RECEIVER_IP, "--port", str(receiver.port("smtp")), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+async def test_swaks_signed_passes_and_forged_is_refused(world, tmp_path) -> None:
+    sender, receiver = world
+    body = message()
+    signed = tmp_path / "signed.eml"
+    signed.write_bytes(await dkim.sign(body, "crepes.fr", sender.store) + body)
+    common = ["--to", "bob@hamburger.edu", "--from", "alice@crepes.fr"]
+    good = await asyncio.to_thread(
+        swaks,
+        receiver,
+        *common,
+        "--local-interface",
+        SENDER_IP,
+        "--helo",
+        "mail.crepes.fr",
+        "--data",
+        str(signed),
+    )
+    assert good.returncode == 0, good.stdout
+    [delivered] = await mailbox(receiver, "INBOX")
+    verdict = results(delivered)
+    assert "spf=pass" in verdict and "dkim=pass" in verdict and "dmarc=pass" in verdict
+    forged = await asyncio.to_thread(
+        swaks, receiver, *common, "--local-interface", FORGER_IP, "--helo", "evil"
+    )
+    assert forged.returncode != 0 and "550 5.7.1" in forged.stdout
+    assert len(await mailbox(receiver, "INBOX")) == 1
