@@ -344,3 +344,17 @@ async def test_ixfr_by_dig_from_the_store_journal(dns_node):
     assert [
         line.split()[3] for line in current.splitlines() if line and not line.startswith(";")
     ] == ["SOA"]
+
+
+async def test_serve_trace_prints_each_exchange(node_factory, tmp_path, capsys):
+    zones = tmp_path / "tracezones"
+    zones.mkdir()
+    shutil.copy(EXAMPLE, zones / "example.zone")
+    node = await node_factory(
+        listen=("dns",), trace=True, dns={"zones_dir": str(zones), "recursion": []}
+    )
+    query = dns.message.make_query("www.example.", "A")
+    await dns.asyncquery.udp(query, "127.0.0.1", port=node.port("dns"), timeout=2)
+    out = capsys.readouterr().out
+    assert f"C: query {query.id} www.example. IN A [rd]" in out
+    assert f"S: NOERROR {query.id} [qr aa rd]: www.example. CNAME web.example.;" in out

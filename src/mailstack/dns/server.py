@@ -18,6 +18,8 @@ import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
 
 from mailstack.dns.catalog import Catalog
 from mailstack.dns.proto import (
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 RecursiveAnswer = Callable[[dns.message.Message], Awaitable[dns.message.Message]]
 NotifyHook = Callable[[dns.name.Name, str], Awaitable[bool]]
+ExchangeHook = Callable[[str, str, bytes, list[bytes]], None]
 
 
 class DnsServer:
@@ -58,6 +61,8 @@ class DnsServer:
         self.limits = limits or Limits()
         self.recursive = recursive
         self.on_notify = on_notify
+        # Called with (client, transport, query, replies) when tracing is on.
+        self.on_exchange: ExchangeHook | None = None
         self.bound: list[tuple[str, int]] = []
         self._rate = RateLimiter(self.limits.dns_udp_rate)
         self._udp: asyncio.DatagramTransport | None = None
@@ -106,11 +111,15 @@ class DnsServer:
         if isinstance(event, bytes):
             assert self._udp is not None
             self._udp.sendto(event, addr)
+            if self.on_exchange is not None:
+                self.on_exchange(addr[0], "udp", wire, [event])
             return
-        self._spawn(self._complete_udp(event, addr))
+        self._spawn(self._complete_udp(wire, event, addr))
 
-    async def _complete_udp(self, event: object, addr: tuple[str, int]) -> None:
+    async def _complete_udp(self, wire: bytes, event: object, addr: tuple[str, int]) -> None:
         replies = await self.complete(event, addr[0])
+        if self.on_exchange is not None:
+            self.on_exchange(addr[0], "udp", wire, replies)
         if self._udp is not None and not self._udp.is_closing():
             for reply in replies:
                 self._udp.sendto(reply, addr)
@@ -148,9 +157,11 @@ class DnsServer:
                 if event is None:
                     continue
                 if isinstance(event, bytes):
+                    if self.on_exchange is not None:
+                        self.on_exchange(client, "tcp", wire, [event])
                     await _send(writer, lock, [event])
                     continue
-                job = asyncio.create_task(self._complete_tcp(event, client, writer, lock))
+                job = asyncio.create_task(self._complete_tcp(wire, event, client, writer, lock))
                 pending.add(job)
                 job.add_done_callback(pending.discard)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
@@ -162,9 +173,16 @@ class DnsServer:
             writer.close()
 
     async def _complete_tcp(
-        self, event: object, client: str, writer: asyncio.StreamWriter, lock: asyncio.Lock
+        self,
+        wire: bytes,
+        event: object,
+        client: str,
+        writer: asyncio.StreamWriter,
+        lock: asyncio.Lock,
     ) -> None:
         replies = await self.complete(event, client, tcp=True)
+        if self.on_exchange is not None:
+            self.on_exchange(client, "tcp", wire, replies)
         try:
             await _send(writer, lock, replies)
         except ConnectionError:
@@ -288,3 +306,31 @@ async def serve_zones(
     server = DnsServer(catalog, QueryHandler(catalog.authority), limits=limits)
     await server.start(host, port)
     return server
+
+
+def describe(wire: bytes) -> str:
+    """One line for a trace: ``query 4660 www.example. IN A +rd`` or a reply's gist."""
+    try:
+        message = dns.message.from_wire(wire, ignore_trailing=True, keyring=False)
+    except Exception:
+        return f"unparsable message ({len(wire)} octets)"
+    question = message.question[0] if message.question else None
+    asked = ""
+    if question is not None:
+        rdclass = dns.rdataclass.to_text(question.rdclass)
+        asked = f" {question.name} {rdclass} {dns.rdatatype.to_text(question.rdtype)}"
+    flags = dns.flags.to_text(message.flags).lower()
+    if not message.flags & dns.flags.QR:
+        opcode = dns.opcode.to_text(message.opcode()).lower()
+        return f"{opcode} {message.id}{asked} [{flags}]"
+    parts = []
+    for rrset in message.answer[:4]:
+        values = ", ".join(rdata.to_text() for rdata in list(rrset)[:3])
+        parts.append(f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)} {values}")
+    if len(message.answer) > 4:
+        parts.append(f"... {len(message.answer) - 4} more")
+    if not message.answer and message.authority:
+        rrset = message.authority[0]
+        parts.append(f"authority {rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}")
+    rcode = dns.rcode.to_text(message.rcode())
+    return f"{rcode} {message.id} [{flags}]" + (": " + "; ".join(parts) if parts else "")

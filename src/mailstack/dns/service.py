@@ -36,7 +36,7 @@ from mailstack.dns.config import DnsConfig, SecondaryZone
 from mailstack.dns.managed import to_diff, to_records, to_zone
 from mailstack.dns.proto import QueryHandler
 from mailstack.dns.resolver import Resolver, default_root_hints, load_root_hints
-from mailstack.dns.server import DnsServer
+from mailstack.dns.server import DnsServer, describe
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
 from mailstack.errors import ConfigError, NotFound
@@ -79,6 +79,8 @@ class DnsService:
             recursive=self.resolver.resolve_message,
             on_notify=self._on_notify,
         )
+        if node.tracer.enabled:
+            self.server.on_exchange = self._trace
         self._tasks: set[asyncio.Task[None]] = set()
         self._managed_serials: dict[str, int] = {}
         self._refresh_events: dict[dns.name.Name, asyncio.Event] = {}
@@ -103,6 +105,13 @@ class DnsService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.stop()
+
+    def _trace(self, client: str, transport: str, query: bytes, replies: list[bytes]) -> None:
+        """``serve --trace``: each exchange as the client's question and our reply."""
+        session = self.node.tracer.session(f"dns/{transport}", client)
+        session.client(describe(query))
+        for reply in replies:
+            session.server(describe(reply))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
