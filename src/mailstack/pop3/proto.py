@@ -162,7 +162,7 @@ def _head_and_lines(raw: bytes, count: int) -> bytes:
 
 
 def _number(arg: str) -> int:
-    # RFC 1939 §3: a message number is a decimal integer; we accept no sign or spaces.
+    # RFC 1939 §5: messages are numbered from 1; we accept plain digits, no sign.
     if not arg.isascii() or not arg.isdigit() or len(arg) > 10:
         raise Pop3Error(f"invalid number: {arg[:20]}")
     return int(arg)
@@ -255,7 +255,7 @@ class Pop3Session:
 
     def login_refused(self, code: str, text: str) -> Reply:
         """Good credentials but no maildrop: [IN-USE] or [LOGIN-DELAY] (RFC 2449 §8.1),
-        or [SYS/TEMP] (RFC 3206 §4)."""
+        or [SYS/TEMP] (RFC 3206 §3)."""
         self.user = None
         return Reply(Pop3Error(text, code=code).to_bytes())
 

@@ -3,7 +3,7 @@
 `Pop3Service` serves the `pop3` listen key (STLS offered) and `pop3s` (implicit
 TLS, RFC 8314). The maildrop is the account's INBOX in the node's store, so
 POP3 and IMAP see the same mail. A maildrop is locked by one POP3 session at
-a time (RFC 1939 §8 "exclusive-access lock"): the lock lives in this process's
+a time (RFC 1939 §4 "exclusive-access lock"): the lock lives in this process's
 memory, so it goes with the session (QUIT, disconnect, autologout) and
 nothing of it survives a crash.
 """
@@ -210,8 +210,8 @@ class _Pop3Connection:
 
     async def start_tls(self, event: StartTls) -> bool:
         self.send(event.reply)
-        # RFC 2595 §4 / RFC 3207 §5 spirit: nothing read before the handshake
-        # may be taken as a command afterwards (STARTTLS command injection).
+        # Plaintext pipelined behind STLS is dropped, never run after the
+        # handshake (the STARTTLS command-injection flaw, CVE-2011-0411).
         self.buffer.clear()
         try:
             await self.io.start_tls(self.service.node.tls.server_context())
