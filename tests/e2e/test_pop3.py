@@ -578,3 +578,20 @@ async def test_trace_prints_the_dialogue_without_secrets(node_factory, capsys):
     assert "C: AUTH PLAIN ****" in out
     assert PASSWORD not in out and token not in out
     assert "S: +OK POP3 server signing off" in out
+
+
+async def test_too_many_sessions_get_sys_temp(node_factory):
+    node, _ = await pop_node(node_factory, count=0, limits={"pop3_sessions": 1})
+
+    def run() -> tuple[bytes, bytes, bytes]:
+        first = Raw(node.port("pop3"))
+        greeting = first.line()
+        second = Raw(node.port("pop3"))
+        refused, eof = second.line(), second.line()
+        second.close()
+        first.close()
+        return greeting, refused, eof
+
+    greeting, refused, eof = await asyncio.to_thread(run)
+    assert greeting == b"+OK POP3 server ready\r\n"
+    assert refused == b"-ERR [SYS/TEMP] too many sessions, try again later\r\n" and eof == b""
