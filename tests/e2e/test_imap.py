@@ -221,3 +221,16 @@ async def test_oversize_literal_refused_without_continuation(node_factory: Any) 
             assert f.readline() == b""
 
     await run(scenario)
+
+
+async def test_idle_timeout_says_bye(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0, limits={"imap_idle_timeout": 0.3})
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            assert f.readline().startswith(b"* OK")
+            assert f.readline().startswith(b"* BYE")
+            assert f.readline() == b""
+
+    await run(scenario)

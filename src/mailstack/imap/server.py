@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailstack.common.server import SessionIO, TcpService
+from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.imap.config import ImapConfig
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
 from mailstack.imap.session import Context, Session
@@ -109,7 +109,12 @@ class ImapService(TcpService):
                 event = reader.next_event()
                 if isinstance(event, NeedData):
                     await conn.flush()
-                    data = await io.read()
+                    try:
+                        data = await io.read()
+                    except IdleTimeout:
+                        # RFC 3501 §5.4: the autologout timer ran out.
+                        conn.write(b"* BYE Autologout; idle for too long\r\n")
+                        return
                     if not data:
                         return
                     reader.feed(data)
