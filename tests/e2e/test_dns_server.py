@@ -22,6 +22,8 @@ import dns.update
 import pytest
 from tests.e2e.test_dns_resolver import HINTS, start_hierarchy
 
+from mailstack.errors import ConfigError
+
 EXAMPLE = Path(__file__).parent.parent / "unit" / "dns" / "data" / "example.zone"
 SECRET = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 KEY = {"name": "update-key.", "secret": SECRET, "algorithm": "hmac-sha256"}
@@ -358,3 +360,24 @@ async def test_serve_trace_prints_each_exchange(node_factory, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"C: query {query.id} www.example. IN A [rd]" in out
     assert f"S: NOERROR {query.id} [qr aa rd]: www.example. CNAME web.example.;" in out
+
+
+async def test_bad_dropped_in_zone_file_is_skipped_configured_one_fails(node_factory, tmp_path):
+    zones = tmp_path / "badzones"
+    zones.mkdir()
+    shutil.copy(EXAMPLE, zones / "example.zone")
+    (zones / "broken.test.zone").write_text("@ 60 IN A 192.0.2.1\n")  # no SOA
+    node = await node_factory(listen=("dns",), dns={"zones_dir": str(zones), "recursion": []})
+    reply = await dns.asyncquery.udp(
+        dns.message.make_query("web.example.", "A"), "127.0.0.1", port=node.port("dns"), timeout=2
+    )
+    assert reply.answer
+    with pytest.raises(ConfigError, match="broken.test.zone"):
+        await node_factory(
+            listen=("dns",),
+            dns={
+                "zones_dir": str(tmp_path / "none"),
+                "recursion": [],
+                "zone": [{"file": str(zones / "broken.test.zone")}],
+            },
+        )

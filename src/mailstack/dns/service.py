@@ -153,15 +153,20 @@ class DnsService:
     # -- zone files -------------------------------------------------------------------
 
     def _load_zone_files(self) -> None:
-        entries = [(self._path(z.file), z.origin) for z in self.config.zones]
+        """Configured zone files must load; a bad file dropped in zones_dir is skipped."""
+        entries = [(self._path(z.file), z.origin, True) for z in self.config.zones]
         zones_dir = self._path(self.config.zones_dir)
         if zones_dir.is_dir():
-            entries += [(p, None) for p in sorted(zones_dir.glob("*.zone"))]
-        for path, origin in entries:
+            entries += [(p, None, False) for p in sorted(zones_dir.glob("*.zone"))]
+        for path, origin, required in entries:
             try:
                 zone = Zone.from_file(path, origin)
-            except OSError as exc:
-                raise ConfigError(f"dns zone file {path}: {exc.strerror}") from None
+            except (OSError, ZoneError) as exc:
+                text = exc.strerror if isinstance(exc, OSError) else str(exc)
+                if required:
+                    raise ConfigError(f"dns zone file {path}: {text}") from None
+                log.warning("zone file %s not served: %s", path, text)
+                continue
             self.catalog.publish(zone)
             self.catalog.persisters[zone.origin] = _file_persister(path)
 
