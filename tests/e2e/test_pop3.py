@@ -314,6 +314,14 @@ async def test_autologout_closes_and_deletes_nothing(node_factory):
     assert deleted.startswith(b"+OK") and eof == b""
     assert len(await node.store.messages(inbox)) == 1
 
+    def again() -> tuple[int, int]:
+        client = login(node.port("pop3"))  # the lock went with the session
+        stat = client.stat()
+        client.quit()
+        return stat
+
+    assert (await asyncio.to_thread(again))[0] == 1
+
 
 async def test_stls_required_when_plaintext_not_allowed(node_factory):
     node, _ = await pop_node(node_factory, count=1, pop3={"allow_plaintext_on_loopback": False})

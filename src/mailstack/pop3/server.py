@@ -76,9 +76,13 @@ _SHARED: weakref.WeakKeyDictionary[Node, _Maildrops] = weakref.WeakKeyDictionary
 
 def _is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 class Pop3Service(TcpService):
