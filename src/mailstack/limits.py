@@ -47,6 +47,7 @@ class Limits:
     dns_tcp_idle_timeout: float = 10.0
     dns_tcp_connections: int = 200
     dns_udp_rate: int = 500
+    dns_recursive_clients: int = 1000
 
     # MIME parsing at delivery (mailstack.mime): nesting of multipart and
     # message/rfc822 beyond which parts are opaque, entities and header fields

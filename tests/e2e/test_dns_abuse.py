@@ -109,3 +109,39 @@ async def test_udp_flood_is_rate_limited(server):
         sock.close()
     # 50 a second are answered; the flood within one or two seconds gets at most 100.
     assert 0 < received <= 100
+
+
+async def test_concurrent_recursions_are_bounded():
+    from mailstack.dns.catalog import Catalog
+    from mailstack.dns.proto import QueryHandler
+    from mailstack.dns.server import DnsServer
+
+    release = asyncio.Event()
+
+    async def slow_resolver(query):
+        await release.wait()
+        return dns.message.make_response(query)
+
+    catalog = Catalog()
+    limits = Limits().replace(dns_recursive_clients=2)
+    server = DnsServer(
+        catalog,
+        QueryHandler(catalog.authority, may_recurse=lambda c: True),
+        limits=limits,
+        recursive=slow_resolver,
+    )
+    await server.start("127.0.0.1", 0)
+    port = server.bound[0][1]
+    try:
+        queries = [dns.message.make_query(f"q{i}.example.net.", "A") for i in range(3)]
+        pending = [
+            asyncio.create_task(dns.asyncquery.udp(q, "127.0.0.1", port=port, timeout=3))
+            for q in queries[:2]
+        ]
+        await asyncio.sleep(0.2)
+        third = await dns.asyncquery.udp(queries[2], "127.0.0.1", port=port, timeout=3)
+        assert third.rcode() == dns.rcode.SERVFAIL
+        release.set()
+        assert all(r.rcode() == dns.rcode.NOERROR for r in await asyncio.gather(*pending))
+    finally:
+        await server.stop()

@@ -70,6 +70,7 @@ class DnsServer:
         self._connections: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._update_lock = asyncio.Lock()
+        self._recursing = 0
 
     async def start(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -213,7 +214,17 @@ class DnsServer:
 
     async def _recurse(self, event: Recurse) -> bytes:
         assert self.recursive is not None
-        response = await self.recursive(event.query)
+        if self._recursing >= self.limits.dns_recursive_clients:
+            # A flood of distinct questions must not grow tasks without bound.
+            busy = dns.message.make_response(event.query)
+            busy.flags |= dns.flags.RA
+            busy.set_rcode(dns.rcode.SERVFAIL)
+            return busy.to_wire()
+        self._recursing += 1
+        try:
+            response = await self.recursive(event.query)
+        finally:
+            self._recursing -= 1
         response.flags |= dns.flags.RA
         wire = render(response, event.max_size)
         if event.cache_key is not None and response.rcode() != dns.rcode.SERVFAIL:
