@@ -76,17 +76,6 @@ def txt_owner(key: DkimKey) -> str:
     return f"{key.selector}._domainkey.{key.domain}."
 
 
-def signing_secret(key: DkimKey) -> bytes:
-    """The private key in the form dkimpy's signer takes."""
-    private: Any = serialization.load_pem_private_key(key.private_key, password=None)
-    if key.algorithm == "ed25519-sha256":
-        raw = private.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, _NO_PASSWORD
-        )
-        return base64.b64encode(raw)
-    return key.private_key
-
-
 async def _free_selector(store: Any, domain: str, selector: str | None) -> str:
     """The given selector, or the date's, suffixed b, c... when that day's is taken."""
     if selector:

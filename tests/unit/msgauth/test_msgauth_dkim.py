@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from msgauth_fakes import FakeResolver
 
 from mailstack.msgauth import dkim, keys
@@ -94,3 +96,40 @@ async def test_rotation_signs_with_new_selectors(store) -> None:
     assert b"s=new-rsa" in header and b"s=new-ed25519" in header and b"s=old" not in header
     assert len(await store.dkim_keys("crepes.fr")) == 4
     assert all(k.active for k in fresh)
+
+
+LINES = st.sampled_from(
+    [b"", b" ", b"\t", b"a  b ", b"x\t\ty", b"trailing   ", b".", b"\xc3\xa9t\xc3\xa9", b"--"]
+)
+FIELDS = st.sampled_from(
+    [
+        b"Subject: a  folded\r\n\t subject ",
+        b"To: bob@hamburger.edu",
+        b"to: second@hamburger.edu",
+        b"Cc:   x@y.example  ",
+        b"X-Unsigned: 1",
+        b"Received: from x",
+    ]
+)  # (not "From : x": RFC 5322 §4.5 obsolete syntax, which dkimpy does not parse)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(FIELDS, max_size=5),
+    st.lists(LINES, max_size=6),
+    st.sampled_from([b"\r\n", b"\n"]),
+    st.booleans(),
+)
+async def test_our_signatures_verify_with_dkimpy(
+    pair: list, fields: list, lines: list, newline: bytes, final_newline: bool
+) -> None:
+    head = b"From: Alice <alice@crepes.fr>" + newline + b"".join(f + newline for f in fields)
+    body = newline.join(lines) + (newline if final_newline and lines else b"")
+    message = head + newline + body
+    # What arrives over SMTP: CRLF line ends, and the body ends with CRLF.
+    wire = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if body and not wire.endswith(b"\r\n"):
+        wire += b"\r\n"
+    signed = dkim.sign_with(message, pair) + wire
+    results = await dkim.verify(signed, published(pair))
+    assert [r.result for r in results] == ["pass", "pass"], results
