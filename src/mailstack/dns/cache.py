@@ -62,8 +62,6 @@ class Cache:
         self.max_entries = max_entries
         self._rrsets: OrderedDict[tuple[dns.name.Name, int], _Entry] = OrderedDict()
         self._negative: OrderedDict[tuple[dns.name.Name, int], _NegativeEntry] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._rrsets) + len(self._negative)

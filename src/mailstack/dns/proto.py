@@ -33,7 +33,6 @@ OUR_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
 CLASSIC_UDP = 512  # RFC 1035 §4.2.1
 TCP_MAX = 65535
 QR = 0x8000
-OPT_TAIL = b"\x00\x00\x29"  # root owner name, TYPE 41 (RFC 6891 §6.1.2)
 
 
 @dataclass(slots=True)
