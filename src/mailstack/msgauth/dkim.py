@@ -43,7 +43,7 @@ MIN_RSA_BITS = 1024
 class DkimResult:
     """One signature's outcome in RFC 8601 §2.7.1 terms."""
 
-    result: str  # pass, fail, neutral, temperror, permerror
+    result: str  # pass, fail, policy, neutral, temperror, permerror
     domain: str = ""
     selector: str = ""
     algorithm: str = ""
@@ -241,6 +241,10 @@ async def _verify_one(
     b = "".join(b.split())[:8]
     if not domain or not selector:
         return DkimResult("neutral", domain, selector, algorithm, b, "signature syntax")
+    if algorithm.lower() == "rsa-sha1":
+        # RFC 8301 §3.1: verifiers MUST NOT consider rsa-sha1 signatures valid;
+        # RFC 8601 §2.7.1 "policy": signed, but not acceptably.
+        return DkimResult("policy", domain, selector, algorithm, b, "rsa-sha1 (RFC 8301)")
     try:
         texts = await resolver.txt(f"{selector}._domainkey.{domain}")
     except DnsTempError as exc:

@@ -133,3 +133,9 @@ async def test_our_signatures_verify_with_dkimpy(
     signed = dkim.sign_with(message, pair) + wire
     results = await dkim.verify(signed, published(pair))
     assert [r.result for r in results] == ["pass", "pass"], results
+
+
+async def test_rsa_sha1_is_not_acceptable(pair: list) -> None:
+    header = dkim.sign_with(MESSAGE, pair[:1]).replace(b"a=rsa-sha256", b"a=rsa-sha1")
+    [result] = await dkim.verify(header + MESSAGE, published(pair))
+    assert (result.result, result.algorithm) == ("policy", "rsa-sha1")
