@@ -23,3 +23,6 @@ async def test_messages_bytes_returns_what_message_bytes_does(store):
         assert got[uid] == await store.message_bytes(inbox.id, uid)
     assert got[delivered].startswith(b"Delivered-To: bob@hamburger.edu\r\nSubject: three")
     assert await store.messages_bytes(inbox.id, []) == {}
+    # Long lists (past any backend's bound on query parameters) work too.
+    many = await store.messages_bytes(inbox.id, [*range(1000, 2200), delivered])
+    assert list(many) == [delivered]

@@ -1069,14 +1069,16 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
         def op(c: sqlite3.Connection) -> dict[int, bytes]:
             found: dict[int, bytes] = {}
-            for uid in wanted:
-                row = c.execute(
-                    "SELECT m.prefix, b.data FROM messages m JOIN blobs b ON b.id = m.blob_id"
-                    " WHERE m.mailbox_id = ? AND m.uid = ?",
-                    (mailbox_id, uid),
-                ).fetchone()
-                if row is not None:
-                    found[uid] = bytes(row[0]) + bytes(row[1]) if row[0] else bytes(row[1])
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = c.execute(
+                    "SELECT m.uid, m.prefix, b.data FROM messages m JOIN blobs b"
+                    " ON b.id = m.blob_id WHERE m.mailbox_id = ?"
+                    f" AND m.uid IN ({','.join('?' * len(chunk))})",
+                    (mailbox_id, *chunk),
+                )
+                for uid, prefix, data in rows:
+                    found[uid] = bytes(prefix) + bytes(data) if prefix else bytes(data)
             return found
 
         return await self._read(op)
