@@ -109,3 +109,31 @@ async def test_zone_and_record_commands(tmp_path):
     assert code == 0
     code, out = await mailstack("dns", "zone", "list", data_dir=data)
     assert out.strip() == ""
+
+
+async def test_cli_changes_reach_a_running_node(node_factory, tmp_path):
+    import dns.asyncquery
+    import dns.message
+
+    node = await node_factory(
+        listen=("dns",), dns={"recursion": [], "zones_dir": str(tmp_path / "none")}
+    )
+    data = node.config.data_dir
+    (data / "mailstack.toml").write_text(f'[node]\ndata_dir = "{data}"\n[listen]\n')
+    code, out = await mailstack("dns", "zone", "add", "live.test", data_dir=data)
+    assert code == 0, out
+    code, out = await mailstack(
+        "dns", "record", "add", "www.live.test.", "A", "192.0.2.55", data_dir=data
+    )
+    assert code == 0, out
+    query = dns.message.make_query("www.live.test.", "A")
+    for _ in range(40):
+        reply = await dns.asyncquery.udp(query, "127.0.0.1", port=node.port("dns"), timeout=2)
+        if reply.answer:
+            break
+        await asyncio.sleep(0.1)
+    assert reply.answer[0][0].address == "192.0.2.55"
+    code, out = await mailstack(
+        "dns", "query", "www.live.test", "--server", f"127.0.0.1:{node.port('dns')}"
+    )
+    assert "192.0.2.55" in out and "flags: qr aa rd" in out
