@@ -381,3 +381,17 @@ async def test_bad_dropped_in_zone_file_is_skipped_configured_one_fails(node_fac
                 "zone": [{"file": str(zones / "broken.test.zone")}],
             },
         )
+
+
+@needs_dig
+async def test_axfr_with_tsig_key(dns_node):
+    xfr_key = {"name": "xfr-key.", "secret": SECRET}
+    _, port = await dns_node(key=[xfr_key], allow_transfer=["xfr-key."])
+    out = await adig(port, "-y", f"hmac-sha256:xfr-key:{SECRET}", "example", "AXFR")
+    lines = [line for line in out.splitlines() if line and not line.startswith(";")]
+    records = [line for line in lines if line.split()[3] != "TSIG"]
+    assert len(records) == 29
+    assert len(lines) - len(records) == 1  # the reply is signed (dig verifies it)
+    assert "failure" not in out.lower()
+    unsigned = await adig(port, "example", "AXFR")
+    assert "Transfer failed" in unsigned
