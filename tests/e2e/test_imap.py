@@ -234,3 +234,28 @@ async def test_idle_timeout_says_bye(node_factory: Any) -> None:
             assert f.readline() == b""
 
     await run(scenario)
+
+
+async def test_starttls_discards_pipelined_plaintext(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rb")
+            assert f.readline().startswith(b"* OK")
+            sock.sendall(b"a1 STARTTLS\r\na2 LOGIN bob@hamburger.edu hungry\r\n")
+            assert f.readline().startswith(b"a1 OK")
+            tls = ctx.wrap_socket(sock, server_hostname="mx.test")
+            tf = tls.makefile("rwb")
+            tf.write(b"a3 NOOP\r\n")
+            tf.flush()
+            # a2 was injected before the handshake: it must never run.
+            assert tf.readline().startswith(b"a3 OK")
+            tf.write(b"a4 SELECT INBOX\r\n")
+            tf.flush()
+            assert tf.readline().startswith(b"a4 BAD")
+
+    await run(scenario)

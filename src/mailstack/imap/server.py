@@ -4,9 +4,11 @@ implicit TLS, RFC 8314), around the I/O-free command reader and the session.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.imap.cache import ParsedCache
 from mailstack.imap.config import ImapConfig
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
 from mailstack.imap.session import Context, Session
@@ -18,6 +20,12 @@ __all__ = ["ImapService"]
 
 # Flush pending output once this much has been written during one command.
 _FLUSH_AT = 256 * 1024
+
+# What the imap and imaps listeners of one node share: the per-user session
+# counts (so the limit holds across both) and the parse-result cache.
+_SHARED: weakref.WeakKeyDictionary[object, tuple[dict[int, int], ParsedCache]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class _Connection:
@@ -64,6 +72,9 @@ class _Connection:
             self.reader.feed(data)
 
     async def start_tls(self) -> None:
+        # RFC 3501 §6.2.1 / RFC 7817 §3: anything pipelined after STARTTLS in
+        # plaintext is discarded, never executed after the upgrade.
+        self.reader.discard()
         await self.io.start_tls(self.service.node.tls.server_context())
         self.tls_active = True
 
@@ -81,12 +92,17 @@ class ImapService(TcpService):
         if not isinstance(config, ImapConfig):
             config = ImapConfig()
         tls_ok = bool(node.tls.available)
+        if node not in _SHARED:
+            _SHARED[node] = ({}, ParsedCache())
+        user_sessions, parsed = _SHARED[node]
         self.context = Context(
             store=node.store,  # type: ignore[arg-type]
             limits=limits,
             config=config,
             hostname=node.hostname,
             starttls_available=config.starttls and tls_ok and not self.implicit_tls,
+            user_sessions=user_sessions,
+            parsed=parsed,
         )
 
     async def refuse(self, io: SessionIO) -> None:

@@ -93,6 +93,17 @@ class CommandReader:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def discard(self) -> int:
+        """Drop everything buffered (after STARTTLS: plaintext that arrived
+        with the command must not be read as if it came over TLS)."""
+        dropped = len(self._buf)
+        self._buf.clear()
+        self._scan = 0
+        self._parts = []
+        self._size = 0
+        self._literal = 0
+        return dropped
+
     def next_line(self) -> bytes | None:
         """Line mode (AUTHENTICATE responses, IDLE's DONE): one raw line or None.
 
