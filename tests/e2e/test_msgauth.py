@@ -220,3 +220,20 @@ async def test_swaks_signed_passes_and_forged_is_refused(world, tmp_path) -> Non
     )
     assert forged.returncode != 0 and "550 5.7.1" in forged.stdout
     assert len(await mailbox(receiver, "INBOX")) == 1
+
+
+async def test_domain_check_asks_the_dns_server(world) -> None:
+    from mailstack.cli import main
+
+    sender, receiver = world
+    await sender.store.domain_add("crepes.fr")
+    # The CLI reads the node's config file (test nodes are configured in memory).
+    config_file = sender.config.data_dir / "mailstack.toml"
+    config_file.write_text('[node]\nhostname = "mail.crepes.fr"\n\n[listen]\n')
+    server = f"127.0.0.1:{receiver.config.dns.resolver.forwarders[0][1]}"
+    argv = ["domain", "check", "crepes.fr", "--data-dir", str(sender.config.data_dir)]
+    argv += ["--server", server, "--address", SENDER_IP]
+    assert await asyncio.to_thread(main, argv) == 0
+    # A key that is not in DNS is reported, and the command fails.
+    await keys.rotate(sender.store, "crepes.fr", "unpublished")
+    assert await asyncio.to_thread(main, argv) == 1

@@ -3,6 +3,7 @@
 - `domain add DOMAIN` (the lead's command) also makes the domain's DKIM keys
   and writes its mail records into the zone mailstack serves (`domain_added`)
 - `domain dns DOMAIN`: the records in zone-file syntax, for DNS hosted elsewhere
+- `domain check DOMAIN`: asks DNS whether they are published, and what to fix
 - `domain dkim-rotate DOMAIN`: new keys sign from now on; old selectors stay published
 - `domain dkim-list [DOMAIN]`, `domain dkim-remove DOMAIN SELECTOR`: retired keys
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+from types import SimpleNamespace
 from typing import Any
 
 from mailstack.errors import MailstackError, NotFound
@@ -125,6 +127,34 @@ async def dkim_rotate(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+async def domain_check(store: Any, args: argparse.Namespace) -> int:
+    """Ask DNS whether the domain's records are published; 1 when any is not."""
+    from mailstack.dns.resolver import Resolver
+    from mailstack.msgauth.check import node_resolver
+    from mailstack.msgauth.dnsapi import ResolverAdapter
+    from mailstack.msgauth.doctor import check_published
+
+    domain = args.domain.lower().rstrip(".")
+    if not await store.is_local_domain(domain):
+        raise MailstackError(f"{domain} is not a local domain")
+    config = _config(args)
+    if args.server:
+        from mailstack.dns.config import parse_server
+
+        resolver: Any = Resolver(forwarders=[parse_server(args.server, "--server")])
+    else:
+        resolver = node_resolver(SimpleNamespace(config=config, services={}))
+        if resolver is None:
+            raise MailstackError(
+                "no resolver configured: give --server IP:PORT or [dns.resolver] forwarders"
+            )
+    wanted = await _records(store, config, domain, args)
+    findings = await check_published(ResolverAdapter(resolver, timeout=10.0), wanted)
+    for finding in findings:
+        print(finding.to_text())
+    return 0 if all(f.status == "ok" for f in findings) else 1
+
+
 async def _serves_zone(store: Any, domain: str) -> bool:
     try:
         await store.zone_get(domain)
@@ -166,6 +196,14 @@ def register_domain(domain: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--address", action="append", default=[], help="the mail host's address")
     p.add_argument("--dmarc-policy", choices=records.DMARC_POLICIES, default="quarantine")
     p.set_defaults(func=with_store(domain_dns))
+    p = domain.add_parser(
+        "check", parents=[common], help="ask DNS whether the domain's mail records are published"
+    )
+    p.add_argument("domain")
+    p.add_argument("--server", metavar="IP:PORT", help="the DNS server to ask (recursive)")
+    p.add_argument("--address", action="append", default=[], help="the mail host's address")
+    p.add_argument("--dmarc-policy", choices=records.DMARC_POLICIES, default="quarantine")
+    p.set_defaults(func=with_store(domain_check))
     p = domain.add_parser("dkim-rotate", parents=[common], help="new DKIM keys sign from now on")
     p.add_argument("domain")
     p.add_argument("--selector", help="the new selector name (default: ms + today's date)")
