@@ -145,7 +145,7 @@ async def check_host(
     if not valid_domain(domain):
         return SpfResult("none", domain, problem="not a valid domain name (RFC 7208 §4.3)")
     try:
-        return await _check(context, domain, top=True)
+        return await _check(context, domain)
     except _PermError as exc:
         return SpfResult("permerror", domain, problem=str(exc))
     except _TempError as exc:
@@ -169,7 +169,7 @@ async def check_mail(
     return result, identity
 
 
-async def _check(context: _Context, domain: str, *, top: bool = False) -> SpfResult:
+async def _check(context: _Context, domain: str) -> SpfResult:
     record_text = await _find_record(context, domain)
     if record_text is None:
         return SpfResult("none", domain, problem="no SPF record")
