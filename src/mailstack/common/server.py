@@ -52,7 +52,9 @@ class SessionIO:
     async def read(self) -> bytes:
         """Whatever has arrived (b"" at EOF); IdleTimeout after the idle limit."""
         try:
-            return await asyncio.wait_for(self.reader.read(READ_SIZE), self.idle_timeout)
+            # asyncio.timeout, unlike wait_for, makes no task per read.
+            async with asyncio.timeout(self.idle_timeout):
+                return await self.reader.read(READ_SIZE)
         except TimeoutError:
             raise IdleTimeout() from None
         except (ConnectionError, ssl.SSLError, OSError):
