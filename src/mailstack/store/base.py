@@ -76,6 +76,19 @@ class MailboxStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxSync:
+    """One consistent snapshot for an IMAP session catching up (RFC 3501 §5.2,
+    RFC 7162): the mailbox's HIGHESTMODSEQ, its \\Recent mark (UIDs from
+    ``recent_uid`` on are not yet claimed by any session), the messages
+    changed after a MODSEQ and the UIDs expunged after it."""
+
+    highest_modseq: int
+    recent_uid: int
+    changed: list[MessageMeta]
+    vanished: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryTarget:
     """One mailbox a delivered message goes into; `prefix` holds the
     per-recipient trace lines (Return-Path:, Delivered-To:) in front of the
@@ -183,4 +196,8 @@ class Store(Protocol):
     async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
         """The bytes of several messages in one round trip (POP3 read-ahead);
         UIDs that do not exist are left out."""
+        ...
+    async def mailbox_sync(self, mailbox_id: int, modseq: int) -> MailboxSync | None:
+        """HIGHESTMODSEQ, the recent mark and the changes after modseq, read in
+        one transaction; None when the mailbox no longer exists."""
         ...

@@ -36,6 +36,7 @@ from mailstack.store.base import (
     FlagResult,
     Mailbox,
     MailboxStatus,
+    MailboxSync,
     MessageMeta,
 )
 from mailstack.store.keys import KEYS_SCHEMA, SqliteKeysMixin
@@ -1080,6 +1081,32 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 for uid, prefix, data in rows:
                     found[uid] = bytes(prefix) + bytes(data) if prefix else bytes(data)
             return found
+
+        return await self._read(op)
+
+    async def mailbox_sync(self, mailbox_id: int, modseq: int) -> MailboxSync | None:
+        def op(c: sqlite3.Connection) -> MailboxSync | None:
+            row = c.execute(
+                "SELECT highest_modseq, recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            changed = [
+                _meta(r)
+                for r in c.execute(
+                    "SELECT uid, flags, internaldate, size, modseq FROM messages"
+                    " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                    (mailbox_id, modseq),
+                )
+            ]
+            vanished = [
+                r[0]
+                for r in c.execute(
+                    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                    (mailbox_id, modseq),
+                )
+            ]
+            return MailboxSync(int(row[0]), int(row[1]), changed, vanished)
 
         return await self._read(op)
 
