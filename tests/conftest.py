@@ -8,13 +8,19 @@ live in tests/support.py.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mailstack.common.netguard import ENV as LOOPBACK_ONLY
 from mailstack.store.sqlite import SqliteStore
+
+# No test may send a packet outside loopback: the resolver and the queue refuse
+# (and so do the nodes the tests start as subprocesses, which inherit this).
+os.environ[LOOPBACK_ONLY] = "1"
 from support import FAST_HASHER, TestNode, make_config, open_fast_store
 
 

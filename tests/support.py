@@ -60,6 +60,10 @@ def make_config(
         "node": {"hostname": hostname},
         "listen": {n: f"{host}:0" for n in listen},
     }
+    if "dns" in listen:
+        # Recursion from the real root hints is never wanted in a test: tests
+        # that resolve set their own [dns] recursion and 127.0.0.x root hints.
+        full["dns"] = {"recursion": []}
     for key, value in (table or {}).items():
         full.setdefault(key, {}).update(value)
     return Config.from_table(full, data_dir)

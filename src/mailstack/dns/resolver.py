@@ -25,6 +25,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zonefile
 
+from mailstack.common.netguard import check_destination
 from mailstack.dns.cache import Cache
 from mailstack.dns.resolution import Ask, Done, Resolution, Result, Server, Step
 from mailstack.errors import ConfigError, DnsError
@@ -175,6 +176,7 @@ class Resolver:
                 record.elapsed = elapsed
 
     async def _exchange(self, ask: Ask) -> dns.message.Message:
+        check_destination(ask.address)
         query = ask.message()
         port = self._ports.get(ask.address, self.port)
         try:

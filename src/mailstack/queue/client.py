@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from mailstack.common.netguard import check_destination
 from mailstack.queue.policy import Outcome
 from mailstack.queue.routing import Host
 from mailstack.store.queue import QueuedRecipient, QueueEntry
@@ -84,6 +85,7 @@ class Connection:
     async def open(cls, host: Host, *, port: int, helo: str, connect_timeout: float) -> Connection:
         last = Outcome.temporary("4.4.1", f"no answer from {host.name}", host.name)
         for address in host.addresses:
+            check_destination(address)
             for use_tls in (True, False):
                 smtp = aiosmtplib.SMTP(
                     hostname=address,

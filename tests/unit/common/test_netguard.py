@@ -1,0 +1,33 @@
+import pytest
+
+from mailstack.common.netguard import ENV, OutsideLoopback, check_destination
+
+
+def test_the_suite_runs_loopback_only():
+    import os
+
+    assert os.environ.get(ENV) == "1"  # set by tests/conftest.py
+
+
+@pytest.mark.parametrize("address", ["198.41.0.4", "10.0.0.1", "2001:503:ba3e::2:30", "a.root"])
+def test_outside_loopback_is_refused(address):
+    with pytest.raises(OutsideLoopback):
+        check_destination(address)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.53", "::1"])
+def test_loopback_passes(address):
+    check_destination(address)
+
+
+def test_off_without_the_switch(monkeypatch):
+    monkeypatch.delenv(ENV)
+    check_destination("198.41.0.4")
+
+
+async def test_resolver_with_real_root_hints_sends_nothing():
+    from mailstack.dns.resolver import Resolver, default_root_hints
+
+    resolver = Resolver(root_hints=default_root_hints(), timeout=0.2)
+    with pytest.raises(OutsideLoopback):
+        await resolver.resolve("gaia.cs.umass.edu", "A")
