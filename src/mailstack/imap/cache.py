@@ -10,7 +10,7 @@ DELETE never serves a stale entry.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,9 +21,23 @@ __all__ = ["ParsedCache"]
 
 
 class ParsedCache:
+    """Parse results by (mailbox id, UIDVALIDITY, UID), and the ENVELOPE and
+    BODYSTRUCTURE renderings made from them (immutable too)."""
+
     def __init__(self, capacity: int = 8192) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[tuple[int, int, int], ParsedMessage] = OrderedDict()
+        self._rendered: OrderedDict[tuple[int, int, int, str], bytes] = OrderedDict()
+
+    def rendered(self, key: tuple[int, int, int, str], render: Callable[[], bytes]) -> bytes:
+        """The cached rendering under key, made by render() on a miss."""
+        data = self._rendered.get(key)
+        if data is None:
+            data = render()
+            self._rendered[key] = data
+            if len(self._rendered) > 2 * self.capacity:
+                self._rendered.popitem(last=False)
+        return data
 
     async def get_many(
         self, store: Store, mailbox_id: int, uidvalidity: int, uids: Sequence[int]

@@ -289,15 +289,13 @@ def _value(
         return str(meta.size).encode()
     if name == "MODSEQ":
         return b"(%d)" % meta.modseq
-    if name == "ENVELOPE":
+    if name in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
         assert parsed is not None
-        return envelope(parsed.envelope)
-    if name == "BODYSTRUCTURE":
-        assert parsed is not None
-        return body_structure(parsed.root, True)
-    if name == "BODY":
-        assert parsed is not None
-        return body_structure(parsed.root, False)
+        key = (sel.mailbox_id, sel.uidvalidity, uid, name)
+        if name == "ENVELOPE":
+            return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
+        extended = name == "BODYSTRUCTURE"
+        return s.ctx.parsed.rendered(key, lambda: body_structure(parsed.root, extended))
     if name == "RFC822":
         return encode(raw)
     assert parsed is not None

@@ -78,7 +78,12 @@ async def select(s: Session, cmd: Command) -> Done | None:
     try:
         metas = await s.store.messages(mailbox.id)
         mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
-        recent_from = 0 if args.readonly else await s.store.claim_recent(mailbox.id)
+        if args.readonly:
+            # RFC 3501 §6.3.2: EXAMINE must not take \Recent from anyone.
+            sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
+            recent_from = sync.recent_uid if sync is not None else 0
+        else:
+            recent_from = await s.store.claim_recent(mailbox.id)
     except BaseException:
         listener.close()
         raise
@@ -311,7 +316,8 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         if args.status_items and box is not None:
             # RFC 5819 §2: STATUS right after the mailbox's LIST response.
             status = await s.store.mailbox_status(box.id)
-            s.send(_status_line(name, args.status_items, status, 0))
+            recent = await _recent_count(s, box.id) if "RECENT" in args.status_items else 0
+            s.send(_status_line(name, args.status_items, status, recent))
     return None
 
 
@@ -352,10 +358,21 @@ async def status(s: Session, cmd: Command) -> Done | None:
         s.condstore = True  # RFC 7162 §3.1: a CONDSTORE-enabling command
     st = await s.store.mailbox_status(mailbox.id)
     recent = 0
-    if s.selected is not None and s.selected.mailbox_id == mailbox.id:
-        recent = len(s.selected.recent)
+    if "RECENT" in args.items:
+        recent = await _recent_count(s, mailbox.id)
     s.send(_status_line(mailbox.name, args.items, st, recent))
     return None
+
+
+async def _recent_count(s: Session, mailbox_id: int) -> int:
+    """Messages still \\Recent: claimed by this session, or by none yet."""
+    if s.selected is not None and s.selected.mailbox_id == mailbox_id:
+        return len(s.selected.recent)
+    sync = await s.store.mailbox_sync(mailbox_id, 2**62)
+    if sync is None:
+        return 0
+    metas = await s.store.messages(mailbox_id)
+    return sum(1 for m in metas if m.uid >= sync.recent_uid)
 
 
 @handler("NAMESPACE")

@@ -245,21 +245,26 @@ class Session:
             return
         if self.changed.is_set() or force:
             self.changed.clear()
-            mailbox = await self.store.mailbox_by_id(sel.mailbox_id)
-            if mailbox is None:
+            sync = await self.store.mailbox_sync(sel.mailbox_id, sel.modseq)
+            if sync is None:
                 # The mailbox was deleted or renamed away under us.
                 self.send(b"* BYE [UNAVAILABLE] The selected mailbox is gone\r\n")
                 self.closing = True
                 return
-            changed, vanished = await self.store.changes_since(sel.mailbox_id, sel.modseq)
             recent_from = None
             last = sel.uids[-1] if sel.uids else 0
-            if not sel.readonly and any(m.uid > last for m in changed):
-                recent_from = await self.store.claim_recent(sel.mailbox_id)
+            if any(m.uid > last for m in sync.changed):
+                # RFC 3501 §2.3.2: new messages are \Recent to the one session
+                # that claims them; EXAMINE shows them without claiming.
+                recent_from = (
+                    sync.recent_uid
+                    if sel.readonly
+                    else await self.store.claim_recent(sel.mailbox_id)
+                )
             lines, _grew = sel.apply_changes(
-                changed,
-                vanished,
-                mailbox.highest_modseq,
+                sync.changed,
+                sync.vanished,
+                sync.highest_modseq,
                 recent_from=recent_from,
                 send_uid=self.qresync,
                 send_modseq=self.condstore,

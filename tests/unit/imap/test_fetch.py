@@ -196,7 +196,7 @@ async def test_fetch_examine_does_not_set_seen(store):
         S: )
         S: a1 OK FETCH completed
         C: a2 FETCH 1 FLAGS
-        S: * 1 FETCH (FLAGS ())
+        S: * 1 FETCH (FLAGS (\\Recent))
         S: a2 OK FETCH completed
         """
     )

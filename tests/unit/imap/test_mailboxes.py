@@ -48,10 +48,24 @@ async def test_recent_belongs_to_one_session(store):
     c, account, inbox = await logged_in(store)
     other = Client(store)
     await other.login()
+    got = await other.send("b0 EXAMINE INBOX")
+    assert "* 3 RECENT" in got  # seen, not claimed (RFC 3501 §6.3.2)
     got = await c.send("a1 SELECT INBOX")
     assert "* 3 RECENT" in got
     got = await other.send("b1 SELECT INBOX")
     assert "* 0 RECENT" in got
+    got = await other.send("b2 STATUS INBOX (RECENT)")
+    assert got[0] == '* STATUS "INBOX" (RECENT 0)'
+    await store.append(inbox.id, b"Subject: new\r\n\r\nx\r\n")
+    got = await c.send("a2 STATUS INBOX (RECENT)")
+    assert got == [
+        '* STATUS "INBOX" (RECENT 3)',
+        "* 4 EXISTS",
+        "* 4 RECENT",  # the new message is this session's: it saw it first
+        "a2 OK STATUS completed",
+    ]
+    got = await other.send("b3 NOOP")
+    assert got == ["* 4 EXISTS", "* 0 RECENT", "b3 OK NOOP completed"]
 
 
 async def test_create_delete_rename(store):
@@ -189,7 +203,7 @@ async def test_status(store):
     await c.transcript(
         f"""
         C: a1 STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)
-        S: * STATUS "INBOX" (MESSAGES 3 RECENT 0 UIDNEXT 4 UIDVALIDITY {inbox.uidvalidity} ...
+        S: * STATUS "INBOX" (MESSAGES 3 RECENT 3 UIDNEXT 4 UIDVALIDITY {inbox.uidvalidity} ...
         S: a1 OK STATUS completed
         C: a2 STATUS Nope (MESSAGES)
         S: a2 NO [NONEXISTENT] No such mailbox
