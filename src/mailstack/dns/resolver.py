@@ -25,7 +25,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zonefile
 
-from mailstack.common.netguard import check_destination
+from mailstack.common.netguard import OutsideLoopback, check_destination
 from mailstack.dns.cache import Cache
 from mailstack.dns.resolution import Ask, Done, Resolution, Result, Server, Step
 from mailstack.errors import ConfigError, DnsError
@@ -167,7 +167,7 @@ class Resolver:
             started = self.clock()
             try:
                 response = await self._exchange(step)
-            except (OSError, TimeoutError, dns.exception.DNSException) as exc:
+            except (OSError, TimeoutError, dns.exception.DNSException, OutsideLoopback) as exc:
                 resolution.on_failure(step, _reason(exc), self.clock())
             else:
                 resolution.on_response(step, response, self.clock())
