@@ -29,6 +29,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +53,22 @@ ROUND_SIZE = 1000
 Item = tuple[QueueEntry, list[QueuedRecipient]]
 
 
+@dataclass
+class _Destination:
+    """The messages waiting for one domain and the workers delivering them."""
+
+    domain: str
+    pending: deque[Item] = field(default_factory=deque)
+    workers: int = 0
+
+
 def make_resolver(node: Node) -> Resolver:
-    """The node's DNS resolver if it runs one, else one built from `[dns.resolver]`."""
+    """The node's resolver (``node.resolver``) or its DNS service's, else one
+    built from `[dns.resolver]` (from the root hints: outbound mail must find
+    any domain's MX)."""
+    own = getattr(node, "resolver", None)
+    if own is not None:
+        return own  # type: ignore[no-any-return]
     service = getattr(node, "services", {}).get("dns")
     if service is not None and getattr(service, "resolver", None) is not None:
         return service.resolver  # type: ignore[no-any-return]
@@ -96,7 +111,7 @@ class QueueRunner:
         self._inflight: set[int] = set()  # recipient ids being attempted
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections = asyncio.Semaphore(self.config.connections)
-        self._per_domain: dict[str, asyncio.Semaphore] = {}
+        self._destinations: dict[str, _Destination] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
@@ -156,17 +171,27 @@ class QueueRunner:
         )
 
     async def enqueue(self, entry: NewEntry) -> int:
-        """Queue durably (fsynced when this returns) and wake the runner."""
+        """Queue durably (fsynced when this returns) and start delivering it."""
         entry_id = int(await self.store.queue_add(entry))
-        log.info(
+        log.debug(
             "queue %d: queued from <%s> to %s (%d octets)",
             entry_id,
             entry.mail_from,
             ", ".join(f"<{r.address}>" for r in entry.recipients),
             len(entry.data),
         )
-        self.wake()
+        await self._dispatch_new(entry_id)
         return entry_id
+
+    async def _dispatch_new(self, entry_id: int) -> None:
+        """Hand a just-queued entry to the workers without a scan of the queue."""
+        if self._loop_task is None:
+            return  # stopped (or run by hand with run_once): the next round finds it
+        try:
+            entry = await self.store.queue_get(entry_id)
+        except StoreError:
+            return
+        self._dispatch([(entry, entry.pending())])
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -175,7 +200,7 @@ class QueueRunner:
             self._wake.clear()
             try:
                 self._dispatch(await self._due())
-                next_due = await self.store.queue_next_due()
+                next_due = await self.store.queue_next_due(after=self.clock())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -183,10 +208,7 @@ class QueueRunner:
                 next_due = None
             delay = self.config.poll
             if next_due is not None:
-                wait = next_due - self.clock()
-                # In-flight recipients are due too: their tasks wake us.
-                if wait > 0:
-                    delay = min(delay, wait)
+                delay = min(delay, max(next_due - self.clock(), 0.0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
@@ -218,16 +240,25 @@ class QueueRunner:
         return items
 
     def _dispatch(self, items: list[Item]) -> None:
-        by_domain: dict[str, list[Item]] = {}
         for entry, due in items:
-            per_entry: dict[str, list[QueuedRecipient]] = {}
+            per_domain: dict[str, list[QueuedRecipient]] = {}
             for rcpt in due:
-                per_entry.setdefault(rcpt.domain, []).append(rcpt)
-                self._inflight.add(rcpt.id)
-            for domain, rcpts in per_entry.items():
-                by_domain.setdefault(domain, []).append((entry, rcpts))
-        for domain, work in by_domain.items():
-            task = asyncio.create_task(self._destination(domain, work))
+                if rcpt.id not in self._inflight:
+                    per_domain.setdefault(rcpt.domain, []).append(rcpt)
+                    self._inflight.add(rcpt.id)
+            for domain, rcpts in per_domain.items():
+                destination = self._destinations.get(domain)
+                if destination is None:
+                    destination = self._destinations[domain] = _Destination(domain)
+                destination.pending.append((entry, rcpts))
+                self._spawn(destination)
+
+    def _spawn(self, destination: _Destination) -> None:
+        # One worker (one connection) per waiting message, up to the limit.
+        wanted = min(self.config.connections_per_domain, len(destination.pending))
+        while destination.workers < wanted:
+            destination.workers += 1
+            task = asyncio.create_task(self._worker(destination))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
@@ -235,39 +266,29 @@ class QueueRunner:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("queue delivery failed", exc_info=task.exception())
-        self.wake()
+
+    def _release(self, rcpts: list[QueuedRecipient]) -> None:
+        self._inflight.difference_update(r.id for r in rcpts)
 
     # -- one destination ---------------------------------------------------------------
 
-    async def _destination(self, domain: str, work: list[Item]) -> None:
+    async def _worker(self, destination: _Destination) -> None:
+        """Deliver what waits for one domain, over one connection at a time."""
+        pending = destination.pending
+        connection: Connection | None = None
+        hosts: list[Host] | None = None
+        crashed = False
         try:
-            if await self.store.is_local_domain(domain):
-                for entry, rcpts in work:
-                    await self._deliver_local(entry, rcpts)
-                return
-            try:
-                hosts = await route(domain, self.resolver, self.rng)
-            except RouteError as exc:
-                for entry, rcpts in work:
-                    await self._record(entry, rcpts, {r.id: exc.outcome for r in rcpts})
-                return
-            pending = deque(work)
-            slots = self._per_domain.setdefault(
-                domain, asyncio.Semaphore(self.config.connections_per_domain)
-            )
-            workers = min(self.config.connections_per_domain, len(work))
-            await asyncio.gather(*(self._worker(hosts, pending, slots) for _ in range(workers)))
-        finally:
-            for _entry, rcpts in work:
-                self._inflight.difference_update(r.id for r in rcpts)
-
-    async def _worker(
-        self, hosts: list[Host], pending: deque[Item], slots: asyncio.Semaphore
-    ) -> None:
-        async with slots, self._connections:
-            connection: Connection | None = None
-            try:
+            async with self._connections:
+                local = await self.store.is_local_domain(destination.domain)
                 while pending:
+                    if local:
+                        entry, rcpts = pending.popleft()
+                        try:
+                            await self._deliver_local(entry, rcpts)
+                        finally:
+                            self._release(rcpts)
+                        continue
                     if (
                         connection is None
                         or not connection.usable
@@ -275,22 +296,57 @@ class QueueRunner:
                     ):
                         if connection is not None:
                             await connection.close()
-                        connection, failure = await self._connect(hosts)
+                            connection = None
+                        failure: Outcome | None = None
+                        if hosts is None:
+                            try:
+                                hosts = await route(destination.domain, self.resolver, self.rng)
+                            except RouteError as exc:
+                                failure = exc.outcome
+                        if hosts is not None:
+                            connection, failure = await self._connect(hosts)
                         if connection is None:
-                            # Every host refused: this round is over for all of them.
-                            while pending:
-                                entry, rcpts = pending.popleft()
-                                await self._record(entry, rcpts, {r.id: failure for r in rcpts})
+                            assert failure is not None
+                            # No host takes mail now: this round is over for all of them.
+                            await self._fail_all(pending, failure)
                             return
                     if not pending:
                         return
                     entry, rcpts = pending.popleft()
-                    data = await self.store.queue_data(entry.id)
-                    outcomes = await connection.send(Delivery(entry, rcpts, data))
-                    await self._record(entry, rcpts, outcomes, data)
+                    try:
+                        data = await self.store.queue_data(entry.id)
+                        outcomes = await connection.send(Delivery(entry, rcpts, data))
+                        await self._record(entry, rcpts, outcomes, data)
+                    finally:
+                        self._release(rcpts)
+        except BaseException:
+            crashed = True
+            raise
+        finally:
+            # Decided before the next await, so no dispatch slips in between.
+            destination.workers -= 1
+            if destination.workers == 0 and pending:
+                if crashed:
+                    # Found again by the next scan of the queue.
+                    while pending:
+                        self._release(pending.popleft()[1])
+                else:
+                    self._spawn(destination)  # more arrived after our last look
+            if (
+                destination.workers == 0
+                and self._destinations.get(destination.domain) is destination
+            ):
+                del self._destinations[destination.domain]
+            if connection is not None:
+                await connection.close()
+
+    async def _fail_all(self, pending: deque[Item], outcome: Outcome) -> None:
+        while pending:
+            entry, rcpts = pending.popleft()
+            try:
+                await self._record(entry, rcpts, {r.id: outcome for r in rcpts})
             finally:
-                if connection is not None:
-                    await connection.close()
+                self._release(rcpts)
 
     async def _connect(self, hosts: list[Host]) -> tuple[Connection | None, Outcome]:
         failure = Outcome.temporary("4.4.1", "no mail exchanger answered")
@@ -381,5 +437,4 @@ class QueueRunner:
         report_ids = await self.store.queue_update(entry.id, updates, dsns)
         for report_id in report_ids:
             log.info("queue %d: DSN to <%s> queued as %d", entry.id, entry.mail_from, report_id)
-        if report_ids:
-            self.wake()
+            await self._dispatch_new(report_id)

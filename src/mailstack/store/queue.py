@@ -139,7 +139,7 @@ class QueueStore(Protocol):
     async def queue_data(self, entry_id: int) -> bytes: ...
     async def queue_list(self) -> list[QueueEntry]: ...
     async def queue_due(self, now: float, limit: int = 1000) -> list[QueueEntry]: ...
-    async def queue_next_due(self) -> float | None: ...
+    async def queue_next_due(self, after: float | None = None) -> float | None: ...
     async def queue_update(
         self, entry_id: int, updates: Sequence[RecipientUpdate], reports: Sequence[NewEntry] = ()
     ) -> list[int]: ...
@@ -261,11 +261,14 @@ class SqliteQueueMixin:
 
         return await self._read(op)
 
-    async def queue_next_due(self) -> float | None:
-        """When the earliest queued recipient is due; None when nothing is queued."""
+    async def queue_next_due(self, after: float | None = None) -> float | None:
+        """When the earliest queued recipient (due later than ``after``) is due;
+        None when there is none."""
         return await self._read(
             lambda c: c.execute(
-                "SELECT min(next_attempt) FROM queue_recipients WHERE state = ?", (QUEUED,)
+                "SELECT min(next_attempt) FROM queue_recipients WHERE state = ?"
+                " AND next_attempt > ?",
+                (QUEUED, float("-inf") if after is None else after),
             ).fetchone()[0]
         )
 
