@@ -17,6 +17,9 @@ class ImapConfig:
     starttls: bool = True
     # RFC 2971 ID: the name the server gives; empty sends NIL.
     implementation: str = "mailstack"
+    # Seconds a successful login is remembered (as an HMAC of the password) so
+    # that logging in again skips the Argon2id verification; 0 = always verify.
+    login_cache_seconds: float = 60.0
 
     @classmethod
     def from_table(cls, table: dict[str, Any]) -> ImapConfig:
@@ -26,6 +29,10 @@ class ImapConfig:
                 if not isinstance(value, bool):
                     raise ConfigError(f"imap.{key}: expected true or false")
                 values[key] = value
+            elif key == "login_cache_seconds":
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise ConfigError("imap.login_cache_seconds: expected seconds (0 or more)")
+                values[key] = float(value)
             elif key == "implementation":
                 if not isinstance(value, str) or not value.isprintable() or len(value) > 200:
                     raise ConfigError("imap.implementation: expected a short printable string")
@@ -45,4 +52,7 @@ class ImapConfig:
             "starttls = true\n"
             "# Server name sent in the ID response (RFC 2971).\n"
             'implementation = "mailstack"\n'
+            "# Seconds a successful login is remembered (an HMAC of the password, never\n"
+            "# the password) so logging in again skips Argon2id; 0 = verify every time.\n"
+            "login_cache_seconds = 60\n"
         )

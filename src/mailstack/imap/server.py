@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.imap.cache import ParsedCache
 from mailstack.imap.config import ImapConfig
+from mailstack.imap.logins import LoginCache
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
 from mailstack.imap.session import Context, Session
 
@@ -23,7 +24,7 @@ _FLUSH_AT = 256 * 1024
 
 # What the imap and imaps listeners of one node share: the per-user session
 # counts (so the limit holds across both) and the parse-result cache.
-_SHARED: weakref.WeakKeyDictionary[object, tuple[dict[int, int], ParsedCache]] = (
+_SHARED: weakref.WeakKeyDictionary[object, tuple[dict[int, int], ParsedCache, LoginCache]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -93,8 +94,8 @@ class ImapService(TcpService):
             config = ImapConfig()
         tls_ok = bool(node.tls.available)
         if node not in _SHARED:
-            _SHARED[node] = ({}, ParsedCache())
-        user_sessions, parsed = _SHARED[node]
+            _SHARED[node] = ({}, ParsedCache(), LoginCache(config.login_cache_seconds))
+        user_sessions, parsed, logins = _SHARED[node]
         self.context = Context(
             store=node.store,  # type: ignore[arg-type]
             limits=limits,
@@ -103,6 +104,7 @@ class ImapService(TcpService):
             starttls_available=config.starttls and tls_ok and not self.implicit_tls,
             user_sessions=user_sessions,
             parsed=parsed,
+            logins=logins,
         )
 
     async def refuse(self, io: SessionIO) -> None:

@@ -166,3 +166,45 @@ async def test_starttls_only_when_offered(store):
         """
     )
     assert c.channel.tls_active
+
+
+def test_login_cache_remembers_only_the_right_password():
+    import time as _time
+
+    from mailstack.imap.logins import LoginCache
+
+    cache = LoginCache(ttl=60)
+    cache.remember("Bob@X.org", "pw", 7)
+    assert cache.lookup("bob@x.org", "pw") == 7
+    assert cache.lookup("bob@x.org", "PW") is None
+    assert cache.lookup("eve@x.org", "pw") is None
+    cache.forget("bob@x.org")
+    assert cache.lookup("bob@x.org", "pw") is None
+    assert LoginCache(ttl=0).lookup("bob@x.org", "pw") is None
+    short = LoginCache(ttl=0.01)
+    short.remember("bob@x.org", "pw", 7)
+    _time.sleep(0.02)
+    assert short.lookup("bob@x.org", "pw") is None
+
+
+async def test_cached_login_still_needs_the_account(store):
+    from mailstack.imap.logins import LoginCache
+
+    await setup_account(store)
+    c = Client(store)
+    c.ctx.logins = LoginCache(ttl=60)
+    await c.login()
+    assert c.ctx.logins.lookup(USER, PASSWORD) is not None
+    second = Client(store)
+    second.ctx = c.ctx
+    second.session.ctx = c.ctx
+    await second.login()
+    await c.session.close()
+    await second.session.close()
+    await store.account_remove(USER)
+    third = Client(store)
+    third.ctx = c.ctx
+    third.session.ctx = c.ctx
+    got = await third.send(f"a1 LOGIN {USER} {PASSWORD}")
+    assert got == ["a1 NO [AUTHENTICATIONFAILED] Invalid credentials"]
+    assert c.ctx.logins.lookup(USER, PASSWORD) is None
