@@ -224,9 +224,8 @@ async def session(host: str, port: int, numbers: list[int], size: int, auth: boo
         if not reply.startswith(b"235"):
             raise RuntimeError(f"login refused: {reply!r}")
     for n in numbers:
-        writer.write(
-            f"MAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob{n % 10}@hamburger.edu>\r\nDATA\r\n".encode()
-        )
+        rcpt = f"bob{n % 10}@hamburger.edu"
+        writer.write(f"MAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
         for _ in range(3):
             reply = await read_reply(reader)
         if not reply.startswith(b"354"):
