@@ -79,17 +79,13 @@ class _Eval:
         args = key.args
         if name == "ALL":
             return True
-        if name == "AND":
-            return all(self.match(k, msn, meta, parsed) for k in args)  # type: ignore[arg-type]
-        if name == "OR":
-            return self.match(args[0], msn, meta, parsed) or self.match(  # type: ignore[arg-type]
-                args[1],
-                msn,
-                meta,
-                parsed,  # type: ignore[arg-type]
-            )
-        if name == "NOT":
-            return not self.match(args[0], msn, meta, parsed)  # type: ignore[arg-type]
+        if name in ("AND", "OR", "NOT"):
+            subkeys = [k for k in args if isinstance(k, SearchKey)]
+            if name == "AND":
+                return all(self.match(k, msn, meta, parsed) for k in subkeys)
+            if name == "OR":
+                return any(self.match(k, msn, meta, parsed) for k in subkeys)
+            return not self.match(subkeys[0], msn, meta, parsed)
         flags = self.sel.flags(meta.uid)
         if name in _FLAG_KEYS:
             flag, present = _FLAG_KEYS[name]
