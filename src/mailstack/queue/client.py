@@ -1,10 +1,16 @@
 """One outbound SMTP connection carrying several messages to one host (RFC 5321).
 
-The SMTP client is `aiosmtplib`. `Connection.open()` tries the host's
-addresses in turn, reads the greeting, says EHLO and upgrades with STARTTLS
-when the server offers it (opportunistic TLS, RFC 7435: the certificate is
-not checked, and a failed handshake falls back to a plain connection, since
-the alternative would be sending nothing). `Connection.send()` runs one mail
+Our own client on asyncio streams, with the protocol pieces (reply parsing,
+commands) in `smtpclient`, so that it can do what aiosmtplib does not:
+PIPELINING (RFC 2920: MAIL, every RCPT and DATA in one write, the replies read
+afterwards) and CHUNKING (RFC 3030: ``BDAT n LAST`` and the octets, no dot
+stuffing). bench/smtp_relay measures the difference.
+
+`Connection.open()` tries the host's addresses in turn, reads the greeting,
+says EHLO (HELO if EHLO is refused) and upgrades with STARTTLS when the
+server offers it: opportunistic TLS (RFC 7435), so the certificate is not
+checked, and a failed handshake is retried once in clear, since the
+alternative would be sending nothing. `Connection.send()` runs one mail
 transaction and gives each recipient its `Outcome`:
 
 * MAIL carries SIZE (RFC 1870), BODY=8BITMIME when the message has 8-bit
@@ -13,20 +19,29 @@ transaction and gives each recipient its `Outcome`:
 * A message that needs 8BITMIME or SMTPUTF8 is not sent to a server that
   lacks it: it fails with 5.6.3 or 5.6.7/5.6.9 (RFC 6531 §3.2, no downgrade).
 * Timeouts follow RFC 5321 §4.5.3.2: five minutes for the greeting, MAIL and
-  RCPT, two for DATA, ten for the end of data.
+  RCPT, two for the DATA reply, ten for the end of data.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosmtplib
-
-from mailstack.common.netguard import check_destination
 from mailstack.queue.policy import Outcome
 from mailstack.queue.routing import Host
+from mailstack.queue.smtpclient import (
+    ClientReply,
+    ReplyError,
+    ReplyReader,
+    bdat,
+    dot_stuff,
+    extensions,
+    mail_command,
+    rcpt_command,
+)
 from mailstack.store.queue import QueuedRecipient, QueueEntry
 
 # RFC 5321 §4.5.3.2
@@ -35,6 +50,9 @@ MAIL_TIMEOUT = 300.0
 RCPT_TIMEOUT = 300.0
 DATA_INIT_TIMEOUT = 120.0
 DATA_END_TIMEOUT = 600.0
+QUIT_TIMEOUT = 10.0
+
+READ_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,14 @@ class ConnectFailed(Exception):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.reply)
         self.outcome = outcome
+
+
+class _TlsFailed(Exception):
+    """The STARTTLS exchange failed; the caller tries again in clear."""
+
+
+class _Lost(Exception):
+    """The connection closed or timed out in the middle of an exchange."""
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -75,55 +101,120 @@ def needs_smtputf8(entry: QueueEntry, recipients: Sequence[QueuedRecipient], dat
 
 
 class Connection:
-    def __init__(self, smtp: aiosmtplib.SMTP, host: Host, address: str) -> None:
-        self.smtp = smtp
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: Host,
+        address: str,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
         self.host = host
         self.address = address
+        self.replies = ReplyReader()
+        self.features: dict[str, str] = {}
+        self.tls = False
         self.sent = 0
+        self._broken = False
+
+    # -- opening ---------------------------------------------------------------------
 
     @classmethod
     async def open(cls, host: Host, *, port: int, helo: str, connect_timeout: float) -> Connection:
         last = Outcome.temporary("4.4.1", f"no answer from {host.name}", host.name)
         for address in host.addresses:
-            check_destination(address)
             for use_tls in (True, False):
-                smtp = aiosmtplib.SMTP(
-                    hostname=address,
-                    port=port,
-                    local_hostname=helo,
-                    timeout=connect_timeout,
-                    start_tls=False,
-                    validate_certs=False,
-                )
-                in_tls = False
                 try:
-                    await smtp.connect(timeout=connect_timeout)
-                    smtp.timeout = GREETING_TIMEOUT
-                    await smtp.ehlo()
-                    if use_tls and smtp.supports_extension("starttls"):
-                        in_tls = True
-                        await smtp.starttls(tls_context=_tls_context())
-                        await smtp.ehlo()
-                    return cls(smtp, host, address)
-                except (ssl.SSLError, aiosmtplib.SMTPException, OSError) as exc:
-                    smtp.close()
-                    if in_tls:
-                        # The STARTTLS exchange failed: try once more in clear.
-                        continue
-                    if isinstance(exc, aiosmtplib.SMTPResponseException):
-                        # RFC 5321 §3.1: a 554 greeting (or a refused EHLO)
-                        # means "not here": the next host may take the mail.
-                        last = Outcome.temporary(
-                            "4.4.1",
-                            f"{host.name} refused the session: {exc.code} {exc.message}",
-                            host.name,
-                        )
-                    else:
-                        last = Outcome.temporary(
-                            "4.4.1", f"cannot connect to {host.name} [{address}]", host.name
-                        )
+                    return await cls._open(host, address, port, helo, connect_timeout, use_tls)
+                except _TlsFailed:
+                    continue
+                except ConnectFailed as exc:
+                    last = exc.outcome
                     break
         raise ConnectFailed(last)
+
+    @classmethod
+    async def _open(
+        cls, host: Host, address: str, port: int, helo: str, timeout: float, use_tls: bool
+    ) -> Connection:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(address, port, limit=READ_SIZE), timeout
+            )
+        except (OSError, TimeoutError):
+            raise ConnectFailed(
+                Outcome.temporary("4.4.1", f"cannot connect to {host.name} [{address}]", host.name)
+            ) from None
+        connection = cls(reader, writer, host, address)
+        in_tls = False
+        try:
+            greeting = await connection._reply(GREETING_TIMEOUT)
+            if greeting.code != 220:
+                # RFC 5321 §3.1: a 554 greeting means "not here": try the next host.
+                raise connection._refused(greeting)
+            await connection._hello(helo)
+            if use_tls and "STARTTLS" in connection.features:
+                reply = await connection._command(b"STARTTLS\r\n", MAIL_TIMEOUT)
+                if reply.code == 220:
+                    in_tls = True
+                    await writer.start_tls(_tls_context(), server_hostname=host.name)
+                    connection.tls = True
+                    # RFC 3207 §4.2: forget everything learnt before TLS.
+                    connection.replies = ReplyReader()
+                    await connection._hello(helo)
+        except ConnectFailed:
+            connection._abort()
+            raise
+        except (_Lost, ReplyError, ssl.SSLError, OSError):
+            connection._abort()
+            if in_tls:
+                raise _TlsFailed() from None
+            raise ConnectFailed(
+                Outcome.temporary("4.4.2", f"{host.name} [{address}] broke the session", host.name)
+            ) from None
+        return connection
+
+    def _refused(self, reply: ClientReply) -> ConnectFailed:
+        return ConnectFailed(
+            Outcome.temporary(
+                "4.4.1", f"{self.host.name} refused the session: {reply.code} {reply.text}",
+                self.host.name,
+            )
+        )  # fmt: skip
+
+    async def _hello(self, helo: str) -> None:
+        reply = await self._command(f"EHLO {helo}\r\n".encode(), MAIL_TIMEOUT)
+        if reply.code == 250:
+            self.features = extensions(reply)
+            return
+        # RFC 5321 §3.2: a server that does not know EHLO still knows HELO.
+        reply = await self._command(f"HELO {helo}\r\n".encode(), MAIL_TIMEOUT)
+        if reply.code != 250:
+            raise self._refused(reply)
+        self.features = {}
+
+    # -- the wire ----------------------------------------------------------------------
+
+    async def _reply(self, timeout: float) -> ClientReply:
+        while True:
+            reply = self.replies.next_reply()
+            if reply is not None:
+                return reply
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+            except TimeoutError:
+                raise _Lost() from None
+            if not data:
+                raise _Lost()
+            self.replies.feed(data)
+
+    async def _command(self, line: bytes, timeout: float) -> ClientReply:
+        self.writer.write(line)
+        await self.writer.drain()
+        return await self._reply(timeout)
+
+    # -- one transaction ---------------------------------------------------------------
 
     async def send(self, delivery: Delivery) -> dict[int, Outcome]:
         """One mail transaction; an Outcome per recipient id.
@@ -132,10 +223,11 @@ class Connection:
         a temporary failure and the connection is no longer `usable`.
         """
         outcomes: dict[int, Outcome] = {}
+        self.sent += 1
         try:
             await self._transaction(delivery, outcomes)
-        except (aiosmtplib.SMTPException, OSError):
-            self.smtp.close()
+        except (_Lost, ReplyError, ssl.SSLError, OSError):
+            self._abort()
             lost = Outcome.temporary(
                 "4.4.2", f"connection to {self.host.name} lost", self.host.name
             )
@@ -143,81 +235,114 @@ class Connection:
                 outcomes.setdefault(rcpt.id, lost)
         return outcomes
 
+    def _outcome(self, reply: ClientReply, *, dsn_passed: bool = False) -> Outcome:
+        return Outcome.from_reply(reply.code, reply.text, self.host.name, dsn_passed=dsn_passed)
+
     async def _transaction(self, delivery: Delivery, outcomes: dict[int, Outcome]) -> None:
-        entry, data, smtp = delivery.entry, delivery.data, self.smtp
+        entry, data, features = delivery.entry, delivery.data, self.features
         name = self.host.name
         eight_bit = not data.isascii()
         utf8_code = needs_smtputf8(entry, delivery.recipients, data)
-        refusal: Outcome | None = None
-        if eight_bit and not smtp.supports_extension("8bitmime"):
+        if eight_bit and "8BITMIME" not in features:
             refusal = Outcome.permanent(
                 "5.6.3", f"{name} does not accept 8-bit messages (no 8BITMIME)", name
             )
-        if utf8_code and not smtp.supports_extension("smtputf8"):
+            outcomes.update((r.id, refusal) for r in delivery.recipients)
+            return
+        if utf8_code and "SMTPUTF8" not in features:
             refusal = Outcome.permanent(
                 utf8_code, f"{name} does not support SMTPUTF8, which this message needs", name
             )
-        if refusal is not None:
             outcomes.update((r.id, refusal) for r in delivery.recipients)
             return
-        dsn = smtp.supports_extension("dsn")
-        options = [f"SIZE={len(data)}"] if smtp.supports_extension("size") else []
+        dsn = "DSN" in features
+        params = [f"SIZE={len(data)}"] if "SIZE" in features else []
         if eight_bit:
-            options.append("BODY=8BITMIME")
+            params.append("BODY=8BITMIME")
         if utf8_code:
-            options.append("SMTPUTF8")
+            params.append("SMTPUTF8")
         if dsn and entry.ret:
-            options.append(f"RET={entry.ret}")
+            params.append(f"RET={entry.ret}")
         if dsn and entry.envid:
-            options.append(f"ENVID={entry.envid}")
-        encoding = "utf-8" if utf8_code else "ascii"
-        self.sent += 1
-        try:
-            await smtp.mail(
-                entry.mail_from, options=options, encoding=encoding, timeout=MAIL_TIMEOUT
-            )
-        except aiosmtplib.SMTPResponseException as exc:
-            outcome = Outcome.from_reply(exc.code, exc.message, name)
+            params.append(f"ENVID={entry.envid}")
+        commands = [mail_command(entry.mail_from, params)]
+        for rcpt in delivery.recipients:
+            rcpt_params = []
+            if dsn and rcpt.notify:
+                rcpt_params.append(f"NOTIFY={rcpt.notify}")
+            if dsn and rcpt.orcpt:
+                rcpt_params.append(f"ORCPT={rcpt.orcpt}")
+            commands.append(rcpt_command(rcpt.address, rcpt_params))
+        chunking = "CHUNKING" in features
+        data_reply: ClientReply | None = None
+        if "PIPELINING" in features:
+            # RFC 2920 §3.1: MAIL, RCPTs and DATA may go in one group; DATA last.
+            self.writer.write(b"".join(commands) + (b"" if chunking else b"DATA\r\n"))
+            await self.writer.drain()
+            mail_reply = await self._reply(MAIL_TIMEOUT)
+            rcpt_replies = [await self._reply(RCPT_TIMEOUT) for _ in delivery.recipients]
+            if not chunking:
+                data_reply = await self._reply(DATA_INIT_TIMEOUT)
+        else:
+            mail_reply = await self._command(commands[0], MAIL_TIMEOUT)
+            if not mail_reply.positive:
+                outcome = self._outcome(mail_reply)
+                outcomes.update((r.id, outcome) for r in delivery.recipients)
+                return
+            rcpt_replies = [await self._command(c, RCPT_TIMEOUT) for c in commands[1:]]
+        if not mail_reply.positive:
+            outcome = self._outcome(mail_reply)
             outcomes.update((r.id, outcome) for r in delivery.recipients)
-            await self._reset()
+            await self._abandon(data_reply)
             return
         accepted = []
-        for rcpt in delivery.recipients:
-            rcpt_options = []
-            if dsn and rcpt.notify:
-                rcpt_options.append(f"NOTIFY={rcpt.notify}")
-            if dsn and rcpt.orcpt:
-                rcpt_options.append(f"ORCPT={rcpt.orcpt}")
-            try:
-                await smtp.rcpt(
-                    rcpt.address, options=rcpt_options, encoding=encoding, timeout=RCPT_TIMEOUT
-                )
-            except aiosmtplib.SMTPResponseException as exc:
-                outcomes[rcpt.id] = Outcome.from_reply(exc.code, exc.message, name)
-            else:
+        for rcpt, reply in zip(delivery.recipients, rcpt_replies, strict=True):
+            if reply.positive:
                 accepted.append(rcpt)
+            else:
+                outcomes[rcpt.id] = self._outcome(reply)
         if not accepted:
-            await self._reset()
+            await self._abandon(data_reply)
             return
-        try:
-            reply = await smtp.data(data, timeout=DATA_END_TIMEOUT)
-        except aiosmtplib.SMTPResponseException as exc:
-            outcome = Outcome.from_reply(exc.code, exc.message, name)
+        if chunking:
+            self.writer.write(bdat(data))
         else:
-            outcome = Outcome.from_reply(reply.code, reply.message, name, dsn_passed=dsn)
-        for rcpt in accepted:
-            outcomes[rcpt.id] = outcome
+            if data_reply is None:
+                data_reply = await self._command(b"DATA\r\n", DATA_INIT_TIMEOUT)
+            if data_reply.code != 354:
+                outcome = self._outcome(data_reply)
+                outcomes.update((r.id, outcome) for r in accepted)
+                await self._abandon(None)
+                return
+            self.writer.write(dot_stuff(data))
+        await self.writer.drain()
+        final = await self._reply(DATA_END_TIMEOUT)
+        outcome = self._outcome(final, dsn_passed=dsn)
+        outcomes.update((r.id, outcome) for r in accepted)
 
-    async def _reset(self) -> None:
-        await self.smtp.rset()
+    async def _abandon(self, data_reply: ClientReply | None) -> None:
+        """End a transaction that will send no message, and start afresh (RSET)."""
+        if data_reply is not None and data_reply.code == 354:
+            # The server took DATA although no recipient was accepted: send an
+            # empty message to get back in step (RFC 2920 §3.1 allows this).
+            await self._command(b".\r\n", DATA_END_TIMEOUT)
+        await self._command(b"RSET\r\n", MAIL_TIMEOUT)
+
+    # -- closing -----------------------------------------------------------------------
 
     @property
     def usable(self) -> bool:
-        return self.smtp.is_connected
+        return not self._broken and not self.writer.is_closing()
+
+    def _abort(self) -> None:
+        self._broken = True
+        self.writer.close()
 
     async def close(self) -> None:
-        if self.smtp.is_connected:
-            try:
-                await self.smtp.quit(timeout=10)
-            except (aiosmtplib.SMTPException, OSError):
-                self.smtp.close()
+        if self.usable:
+            with contextlib.suppress(_Lost, ReplyError, ssl.SSLError, OSError):
+                await self._command(b"QUIT\r\n", QUIT_TIMEOUT)
+        self._broken = True
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), QUIT_TIMEOUT)
