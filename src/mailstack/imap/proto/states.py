@@ -45,7 +45,7 @@ ALLOWED: dict[str, frozenset[State]] = {
     "STATUS": _AUTH,
     "APPEND": _AUTH,
     "NAMESPACE": _AUTH,  # RFC 2342 §5
-    "ENABLE": _AUTH,  # RFC 5161 §3.1
+    "ENABLE": frozenset({State.AUTHENTICATED}),  # RFC 5161 §3.1: before SELECT
     "IDLE": _AUTH,  # RFC 2177 §3
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
