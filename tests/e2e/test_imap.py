@@ -259,3 +259,23 @@ async def test_starttls_discards_pipelined_plaintext(node_factory: Any) -> None:
             assert tf.readline().startswith(b"a4 BAD")
 
     await run(scenario)
+
+
+async def test_trace_shows_the_dialogue_without_passwords(node_factory: Any, capsys: Any) -> None:
+    node: TestNode = await node_factory(listen=("imap",), trace=True)
+    await node.add_user(USER, PASSWORD)
+
+    def scenario() -> None:
+        c = connect(node)
+        c.append("INBOX", None, None, message(1, body="".join(f"line {n}\r\n" for n in range(20))))
+        c.select("INBOX")
+        c.fetch("1", "BODY.PEEK[]")
+        c.logout()
+
+    await run(scenario)
+    out = capsys.readouterr().out
+    assert "S: * OK [CAPABILITY IMAP4rev1" in out
+    assert "LOGIN [credentials elided]" in out and PASSWORD not in out
+    assert re.search(r"C: \w+ APPEND INBOX \{\d+\}\n.*S: \+ Ready", out)
+    assert "S: * 1 EXISTS" in out
+    assert "more lines" in out and "line 19" not in out

@@ -4,6 +4,7 @@ implicit TLS, RFC 8314), around the I/O-free command reader and the session.
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ __all__ = ["ImapService"]
 
 # Flush pending output once this much has been written during one command.
 _FLUSH_AT = 256 * 1024
+_TRACE_LINES = 8  # lines of one response shown by --trace
 
 # What the imap and imaps listeners of one node share: the per-user session
 # counts (so the limit holds across both) and the parse-result cache.
@@ -44,7 +46,7 @@ class _Connection:
         if not data:
             return
         if self.io.trace.enabled:
-            self.io.trace.server(data[:300] if len(data) > 300 else data)
+            _trace_server(self.io, data)
         # Responses are gathered and sent in one write per flush: a syscall
         # per response line would dominate FETCH of many messages.
         self._out.append(data)
@@ -65,7 +67,10 @@ class _Connection:
         while True:
             line = self.reader.next_line()
             if line is not None:
-                self.io.trace.client(line)
+                if self.io.trace.enabled:
+                    # IDLE's DONE, or an AUTHENTICATE response (credentials).
+                    done = line.strip().upper() == b"DONE"
+                    self.io.trace.client(line if done else b"[SASL response elided]")
                 return line
             data = await self.io.read()
             if not data:
@@ -78,6 +83,40 @@ class _Connection:
         self.reader.discard()
         await self.io.start_tls(self.service.node.tls.server_context())
         self.tls_active = True
+
+
+_CREDENTIALS = re.compile(rb"([^ ]+ (?:LOGIN|AUTHENTICATE [^ \r\n]+))", re.IGNORECASE)
+
+
+def _trace_parts(io: SessionIO, parts: tuple[bytes, ...], start: int) -> int:
+    """Trace a command's lines and literals from ``start``; passwords elided,
+    literals shown as their first lines (the lectures' C: form)."""
+    if parts and start == 0:
+        m = _CREDENTIALS.match(parts[0])
+        if m:
+            io.trace.client(m.group(1) + b" [credentials elided]")
+            return len(parts)
+    elif parts and _CREDENTIALS.match(parts[0]):
+        return len(parts)
+    for i in range(start, len(parts)):
+        if i % 2:
+            io.trace.body(parts[i])
+        else:
+            io.trace.client(parts[i])
+    return len(parts)
+
+
+def _trace_server(io: SessionIO, data: bytes) -> None:
+    """Trace a response; a long one (a message in a FETCH) is cut short."""
+    lines = data.split(b"\r\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    if len(lines) <= _TRACE_LINES:
+        io.trace.server(data)
+        return
+    for line in lines[: _TRACE_LINES - 1]:
+        io.trace.server(line)
+    io.trace.server(f"... ({len(lines) - _TRACE_LINES + 1} more lines, {len(data)} octets)")
 
 
 class ImapService(TcpService):
@@ -122,6 +161,7 @@ class ImapService(TcpService):
         session = Session(self.context, conn, io.peer[0])
         conn.write(session.greeting())
         await conn.flush()
+        traced = 0  # parts of the current command already traced
         try:
             while not session.closing:
                 event = reader.next_event()
@@ -138,6 +178,8 @@ class ImapService(TcpService):
                     reader.feed(data)
                     continue
                 if isinstance(event, NeedLiteral):
+                    if io.trace.enabled:
+                        traced = _trace_parts(io, reader.parts, traced)
                     # RFC 3501 §7.5: the continuation that lets the literal come.
                     conn.write(b"+ Ready for literal data\r\n")
                     await conn.flush()
@@ -148,9 +190,10 @@ class ImapService(TcpService):
                         conn.write(b"* BYE Protocol error\r\n")
                         return
                     continue
-                raw = event.raw
-                io.trace.client(raw if len(raw) < 300 else raw[:200] + b"...")
-                await session.run(raw)
+                if io.trace.enabled:
+                    _trace_parts(io, event.parts, traced)
+                traced = 0
+                await session.run(event.raw)
                 await conn.maybe_flush()
         finally:
             await conn.flush()

@@ -12,7 +12,7 @@ LITERAL+) need no continuation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailstack.errors import ImapError
 
@@ -37,9 +37,14 @@ class NeedLiteral:
 
 @dataclass(frozen=True, slots=True)
 class RawCommand:
-    """One whole command as it arrived: every line and literal, final CRLF included."""
+    """One whole command as it arrived: every line and literal, final CRLF included.
+
+    ``parts`` holds the same bytes cut into lines and literals, alternating
+    (line, literal, line, ...), for the protocol trace.
+    """
 
     raw: bytes
+    parts: tuple[bytes, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,11 @@ class CommandReader:
     @property
     def in_command(self) -> bool:
         return bool(self._parts)
+
+    @property
+    def parts(self) -> tuple[bytes, ...]:
+        """The lines and literals of the command being read, so far."""
+        return tuple(self._parts)
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -146,10 +156,10 @@ class CommandReader:
             self._size += len(line)
             m = _LITERAL_AT_END.search(line)
             if m is None:
-                raw = b"".join(self._parts)
+                parts = tuple(self._parts)
                 self._parts = []
                 self._size = 0
-                return RawCommand(raw)
+                return RawCommand(b"".join(parts), parts)
             size = int(m.group(2))
             synchronizing = not m.group(3)
             cap = self.max_literal if _APPEND.match(self._parts[0]) else self.max_line
