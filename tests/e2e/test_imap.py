@@ -279,3 +279,29 @@ async def test_trace_shows_the_dialogue_without_passwords(node_factory: Any, cap
     assert re.search(r"C: \w+ APPEND INBOX \{\d+\}\n.*S: \+ Ready", out)
     assert "S: * 1 EXISTS" in out
     assert "more lines" in out and "line 19" not in out
+
+
+async def test_line_and_nesting_limits(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=1, limits={"imap_line": 2000, "imap_nesting": 8})
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            assert f.readline().startswith(b"* OK")
+            f.write(b"a1 LOGIN bob@hamburger.edu hungry\r\na2 SELECT INBOX\r\n")
+            f.flush()
+            while not f.readline().startswith(b"a2 OK"):
+                pass
+            f.write(b"a3 SEARCH " + b"(" * 20 + b"ALL" + b")" * 20 + b"\r\n")
+            f.flush()
+            assert f.readline() == b"a3 BAD Too deeply nested\r\n"
+            f.write(b"a4 NOOP\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a4 OK")
+            f.write(b"a5 SEARCH SUBJECT " + b"x" * 5000 + b"\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a5 BAD [TOOBIG]")
+            assert f.readline().startswith(b"* BYE")
+            assert f.readline() == b""
+
+    await run(scenario)
