@@ -126,3 +126,24 @@ async def setup_account(store, count: int = 3):
     for n in range(1, count + 1):
         await store.append(inbox.id, message(n))
     return account, inbox
+
+
+async def logged_in(store, count=3):
+    """A logged-in client over an account with ``count`` messages in INBOX."""
+    account, inbox = await setup_account(store, count)
+    c = Client(store)
+    await c.login()
+    return c, account, inbox
+
+
+async def two_sessions(store, count=3):
+    """Two clients of one account (sharing a context), both with INBOX selected."""
+    account, inbox = await setup_account(store, count)
+    a = Client(store)
+    b = Client(store)
+    b.ctx = a.ctx
+    b.session.ctx = a.ctx
+    for c in (a, b):
+        await c.login()
+        await c.send("s1 SELECT INBOX")
+    return a, b, inbox

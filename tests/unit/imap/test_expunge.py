@@ -1,0 +1,42 @@
+"""EXPUNGE, UID EXPUNGE and CLOSE; expunges held back while FETCH runs (RFC 3501 §7.4.1)."""
+
+from transcript import two_sessions
+
+
+async def test_expunge_and_pending_expunges(store):
+    a, b, inbox = await two_sessions(store)
+    await a.transcript(
+        """
+        C: a1 STORE 1:2 +FLAGS.SILENT (\\Deleted)
+        S: a1 OK STORE completed
+        C: a2 EXPUNGE
+        S: * 2 EXPUNGE
+        S: * 1 EXPUNGE
+        S: a2 OK EXPUNGE completed
+        """
+    )
+    # RFC 3501 §7.4.1: no EXPUNGE while responding to FETCH; the numbers stay.
+    got = await b.send("b1 FETCH 3 UID")
+    assert "* 3 FETCH (UID 3)" in got and not any("EXPUNGE" in x for x in got)
+    got = await b.send("b2 NOOP")
+    assert got == ["* 2 EXPUNGE", "* 1 EXPUNGE", "b2 OK NOOP completed"]
+    got = await b.send("b3 FETCH 1 UID")
+    assert got[0] == "* 1 FETCH (UID 3)"
+
+
+async def test_uid_expunge_only_named(store):
+    a, _b, inbox = await two_sessions(store)
+    await a.transcript(
+        """
+        C: a1 STORE 1:3 +FLAGS.SILENT (\\Deleted)
+        S: a1 OK STORE completed
+        C: a2 UID EXPUNGE 2
+        S: * 2 EXPUNGE
+        S: a2 OK EXPUNGE completed
+        C: a3 CLOSE
+        S: a3 OK CLOSE completed
+        C: a4 STATUS INBOX (MESSAGES)
+        S: * STATUS "INBOX" (MESSAGES 0)
+        S: a4 OK STATUS completed
+        """
+    )

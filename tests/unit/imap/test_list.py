@@ -1,0 +1,73 @@
+"""LIST, LSUB, SUBSCRIBE, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE, NAMESPACE, mUTF-7."""
+
+from transcript import logged_in
+
+
+async def test_list_special_cases_and_utf7(store):
+    c, _account, _inbox = await logged_in(store)
+    await c.transcript(
+        """
+        C: a1 LIST "" ""
+        S: * LIST (\\Noselect) "/" ""
+        S: a1 OK LIST completed
+        C: a2 CREATE "&ZeVnLIqe-"
+        S: a2 OK CREATE completed
+        C: a3 LIST "" "&ZeVnLIqe-"
+        S: * LIST (\\HasNoChildren) "/" "&ZeVnLIqe-"
+        S: a3 OK LIST completed
+        C: a4 LIST "" "inbox"
+        S: * LIST (\\HasNoChildren) "/" "INBOX"
+        S: a4 OK LIST completed
+        C: a5 NAMESPACE
+        S: * NAMESPACE (("" "/")) NIL NIL
+        S: a5 OK NAMESPACE completed
+        """
+    )
+
+
+async def test_subscribe_lsub_and_list_extended(store):
+    c, _account, _inbox = await logged_in(store)
+    await c.transcript(
+        """
+        C: a1 CREATE Lists/ietf
+        S: a1 OK CREATE completed
+        C: a2 SUBSCRIBE Lists/ietf
+        S: a2 OK SUBSCRIBE completed
+        C: a3 SUBSCRIBE Nope
+        S: a3 NO [NONEXISTENT] No such mailbox
+        C: a4 LSUB "" Lists*
+        S: * LSUB () "/" "Lists/ietf"
+        S: a4 OK LSUB completed
+        C: a5 LSUB "" L%
+        S: * LSUB (\\Noselect) "/" "Lists"
+        S: a5 OK LSUB completed
+        C: a6 LIST (SUBSCRIBED) "" L*
+        S: * LIST (\\Subscribed \\HasNoChildren) "/" "Lists/ietf"
+        S: a6 OK LIST completed
+        C: a7 LIST (SUBSCRIBED RECURSIVEMATCH) "" L%
+        S: * LIST (\\HasChildren) "/" "Lists" ("CHILDINFO" ("SUBSCRIBED"))
+        S: a7 OK LIST completed
+        C: a8 LIST (SPECIAL-USE) "" *
+        S: * LIST (\\HasNoChildren \\Archive) "/" "Archive"
+        S: ~
+        S: * LIST (\\HasNoChildren \\Trash) "/" "Trash"
+        S: a8 OK LIST completed
+        C: a9 LIST "" (INBOX Drafts) RETURN (SUBSCRIBED STATUS (MESSAGES UNSEEN SIZE))
+        S: * LIST (\\Subscribed \\HasNoChildren) "/" "INBOX"
+        S: * STATUS "INBOX" (MESSAGES 3 UNSEEN 3 SIZE ...
+        S: * LIST (\\Subscribed \\HasNoChildren \\Drafts) "/" "Drafts"
+        S: * STATUS "Drafts" (MESSAGES 0 UNSEEN 0 SIZE 0)
+        S: a9 OK LIST completed
+        C: b1 UNSUBSCRIBE Lists/ietf
+        S: b1 OK UNSUBSCRIBE completed
+        C: b2 LSUB "" Lists*
+        S: b2 OK LSUB completed
+        C: b3 CREATE MyJunk (USE (\\Junk))
+        S: b3 OK CREATE completed
+        C: b4 CREATE Bad (USE (\\Bogus))
+        S: b4 NO [USEATTR] Unsupported special use
+        C: b5 LIST "" MyJunk
+        S: * LIST (\\HasNoChildren \\Junk) "/" "MyJunk"
+        S: b5 OK LIST completed
+        """
+    )

@@ -1,0 +1,61 @@
+"""SELECT and EXAMINE: the responses of RFC 3501 §6.3.1, read-only state, \\Recent."""
+
+from transcript import Client, logged_in
+
+
+async def test_select_and_examine(store):
+    c, _account, inbox = await logged_in(store)
+    await c.transcript(
+        f"""
+        C: a1 SELECT inbox
+        S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)
+        S: * 3 EXISTS
+        S: * 3 RECENT
+        S: * OK [UNSEEN 1] First unseen message
+        S: * OK [PERMANENTFLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen \\*)] ...
+        S: * OK [UIDVALIDITY {inbox.uidvalidity}] UIDs valid
+        S: * OK [UIDNEXT 4] Predicted next UID
+        S: * OK [HIGHESTMODSEQ ...
+        S: a1 OK [READ-WRITE] SELECT completed
+        C: a2 EXAMINE INBOX
+        S: * OK [CLOSED] Previous mailbox closed
+        S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)
+        S: * 3 EXISTS
+        S: * 0 RECENT
+        S: ~
+        S: * OK [PERMANENTFLAGS ()] Flags permitted
+        S: ~
+        S: a2 OK [READ-ONLY] EXAMINE completed
+        C: a3 STORE 1 +FLAGS (\\Seen)
+        S: a3 NO [READ-ONLY] Mailbox is read-only
+        C: a4 SELECT Nope
+        S: * OK [CLOSED] Previous mailbox closed
+        S: a4 NO [NONEXISTENT] No such mailbox
+        C: a5 FETCH 1 FLAGS
+        S: a5 BAD FETCH not allowed now
+        """
+    )
+
+
+async def test_recent_belongs_to_one_session(store):
+    c, account, inbox = await logged_in(store)
+    other = Client(store)
+    await other.login()
+    got = await other.send("b0 EXAMINE INBOX")
+    assert "* 3 RECENT" in got  # seen, not claimed (RFC 3501 §6.3.2)
+    got = await c.send("a1 SELECT INBOX")
+    assert "* 3 RECENT" in got
+    got = await other.send("b1 SELECT INBOX")
+    assert "* 0 RECENT" in got
+    got = await other.send("b2 STATUS INBOX (RECENT)")
+    assert got[0] == '* STATUS "INBOX" (RECENT 0)'
+    await store.append(inbox.id, b"Subject: new\r\n\r\nx\r\n")
+    got = await c.send("a2 STATUS INBOX (RECENT)")
+    assert got == [
+        '* STATUS "INBOX" (RECENT 3)',
+        "* 4 EXISTS",
+        "* 4 RECENT",  # the new message is this session's: it saw it first
+        "a2 OK STATUS completed",
+    ]
+    got = await other.send("b3 NOOP")
+    assert got == ["* 4 EXISTS", "* 0 RECENT", "b3 OK NOOP completed"]
