@@ -100,7 +100,7 @@ def test_line_too_long_is_fatal_even_without_newline():
 
 def test_command_total_bounded():
     r = reader(max_literal=100, max_command=120)
-    r.feed(b"a1 X {100}\r\n")
+    r.feed(b"a1 APPEND X {100}\r\n")
     assert r.next_event() == NeedLiteral(100)
     r.feed(b"y" * 100 + b" {100}\r\n")
     ev = r.next_event()
@@ -132,3 +132,12 @@ def test_literals_outside_append_are_line_sized():
     assert isinstance(ev, FramingError) and not ev.fatal
     r.feed(b"a2 APPEND INBOX {60}\r\n")
     assert r.next_event() == NeedLiteral(60)
+
+
+def test_many_small_literals_outside_append_are_bounded():
+    r = reader(max_line=50, max_literal=1000, max_command=10_000)
+    r.feed(b"a1 SEARCH" + b" TEXT {40+}\r\n" + b"x" * 40)
+    for _ in range(10):
+        r.feed(b" TEXT {40+}\r\n" + b"x" * 40)
+    events = [r.next_event() for _ in range(3)]
+    assert any(isinstance(ev, FramingError) and ev.fatal for ev in events)

@@ -73,7 +73,7 @@ class CommandReader:
     mode); ``max_literal`` bounds each literal of APPEND (a message), while
     the literals of every other command (names, passwords, search strings)
     get ``max_line``; ``max_command`` bounds the sum of all lines and literals
-    of one command.
+    of one APPEND, and four times ``max_line`` that of any other command.
     """
 
     def __init__(self, *, max_line: int, max_literal: int, max_command: int) -> None:
@@ -162,8 +162,11 @@ class CommandReader:
                 return RawCommand(b"".join(parts), parts)
             size = int(m.group(2))
             synchronizing = not m.group(3)
-            cap = self.max_literal if _APPEND.match(self._parts[0]) else self.max_line
-            if size > cap or self._size + size > self.max_command:
+            if _APPEND.match(self._parts[0]):
+                cap, total = self.max_literal, self.max_command
+            else:
+                cap, total = self.max_line, 4 * self.max_line
+            if size > cap or self._size + size > total:
                 # RFC 7888 §4: a synchronizing literal that is too large is
                 # refused without a continuation, so the client never sends
                 # it; a non-synchronizing one is already on its way and the
