@@ -305,3 +305,16 @@ async def test_line_and_nesting_limits(node_factory: Any) -> None:
             assert f.readline() == b""
 
     await run(scenario)
+
+
+async def test_node_stop_says_bye_to_idle_clients(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.port("imap"))
+    assert (await reader.readline()).startswith(b"* OK")
+    writer.write(b"a1 LOGIN bob@hamburger.edu hungry\r\na2 SELECT INBOX\r\na3 IDLE\r\n")
+    while not (await reader.readline()).startswith(b"+"):
+        pass
+    await node.stop()
+    rest = await asyncio.wait_for(reader.read(), 10)
+    assert b"* BYE" in rest
+    writer.close()

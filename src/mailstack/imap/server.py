@@ -4,6 +4,7 @@ implicit TLS, RFC 8314), around the I/O-free command reader and the session.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import weakref
 from typing import TYPE_CHECKING
@@ -195,6 +196,10 @@ class ImapService(TcpService):
                 traced = 0
                 await session.run(event.raw)
                 await conn.maybe_flush()
+        except asyncio.CancelledError:
+            # The node is stopping (RFC 3501 §7.1.5: BYE before closing).
+            conn.write(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+            raise
         finally:
             await conn.flush()
             await session.close()
