@@ -201,3 +201,7 @@ class Store(Protocol):
         """HIGHESTMODSEQ, the recent mark and the changes after modseq, read in
         one transaction; None when the mailbox no longer exists."""
         ...
+    async def account_credentials(self, address: str) -> tuple[Account, str] | None:
+        """The account and its stored password hash, or None: lets a cache of
+        verified logins notice a changed password or a removed account."""
+        ...

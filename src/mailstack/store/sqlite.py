@@ -1110,6 +1110,18 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
         return await self._read(op)
 
+    async def account_credentials(self, address: str) -> tuple[Account, str] | None:
+        address = normalize_address(address)
+
+        def op(c: sqlite3.Connection) -> tuple[Account, str] | None:
+            row = c.execute(
+                "SELECT id, address, quota, used, password_hash FROM accounts WHERE address = ?",
+                (address,),
+            ).fetchone()
+            return (Account(row[0], row[1], row[2], row[3]), str(row[4])) if row else None
+
+        return await self._read(op)
+
 
 # Parsing a small message (~80 µs for 2 KiB) costs less than a hop to a thread.
 INLINE_PARSE = 32 * 1024

@@ -1,4 +1,4 @@
-"""Store contract: mailbox_sync, the one-read catch-up of an IMAP session."""
+"""Store contract: the methods IMAP added (mailbox_sync, account_credentials)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,15 @@ async def test_mailbox_sync_snapshot(store):
     gone = await store.mailbox_get(account.id, "Gone")
     await store.mailbox_delete(account.id, "Gone")
     assert await store.mailbox_sync(gone.id, 0) is None
+
+
+async def test_account_credentials_follow_password_changes(store):
+    await store.domain_add("hamburger.edu")
+    account = await store.account_add("bob@hamburger.edu", "pw")
+    found, first_hash = await store.account_credentials("Bob@Hamburger.EDU")
+    assert found == account and first_hash.startswith("$argon2id$")
+    await store.set_password("bob@hamburger.edu", "new")
+    _, second_hash = await store.account_credentials("bob@hamburger.edu")
+    assert second_hash != first_hash
+    await store.account_remove("bob@hamburger.edu")
+    assert await store.account_credentials("bob@hamburger.edu") is None
