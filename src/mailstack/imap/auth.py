@@ -68,16 +68,15 @@ async def _login_checks(s: Session) -> None:
 
 async def _finish_login(s: Session, address: str, password: str) -> Done:
     account = None
-    remembered = s.ctx.logins.lookup(address, password)
-    if remembered is not None:
-        account = await s.store.account_get(address)
-        if account is None or account.id != remembered:
-            s.ctx.logins.forget(address)
-            account = None
-    if account is None:
-        account = await s.store.authenticate(address, password)
-        if account is not None:
-            s.ctx.logins.remember(address, password, account.id)
+    credentials = await s.store.account_credentials(address)
+    if credentials is not None:
+        known, stored_hash = credentials
+        if s.ctx.logins.verified(address, password, stored_hash):
+            account = known
+        else:
+            account = await s.store.authenticate(address, password)
+            if account is not None:
+                s.ctx.logins.remember(address, password, stored_hash)
     if account is None:
         s.login_failures += 1
         raise ImapError("Invalid credentials", code="AUTHENTICATIONFAILED")

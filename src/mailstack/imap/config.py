@@ -17,9 +17,10 @@ class ImapConfig:
     starttls: bool = True
     # RFC 2971 ID: the name the server gives; empty sends NIL.
     implementation: str = "mailstack"
-    # Seconds a successful login is remembered (as an HMAC of the password) so
-    # that logging in again skips the Argon2id verification; 0 = always verify.
-    login_cache_seconds: float = 60.0
+    # Seconds a successful login is remembered (an HMAC of the password and the
+    # stored hash it matched) so that logging in again skips the Argon2id
+    # verification; a changed password is noticed at once. 0 = always verify.
+    login_cache_seconds: float = 600.0
 
     @classmethod
     def from_table(cls, table: dict[str, Any]) -> ImapConfig:
@@ -53,6 +54,7 @@ class ImapConfig:
             "# Server name sent in the ID response (RFC 2971).\n"
             'implementation = "mailstack"\n'
             "# Seconds a successful login is remembered (an HMAC of the password, never\n"
-            "# the password) so logging in again skips Argon2id; 0 = verify every time.\n"
-            "login_cache_seconds = 60\n"
+            "# the password, with the stored hash it matched) so logging in again skips\n"
+            "# Argon2id; a changed password takes effect at once. 0 = verify every time.\n"
+            "login_cache_seconds = 600\n"
         )

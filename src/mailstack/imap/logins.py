@@ -1,14 +1,16 @@
-"""A short-lived memory of verified logins.
+"""A memory of verified logins, so a repeated login skips Argon2id.
 
 Each Argon2id verification costs tens of milliseconds of CPU by design. A
 client that opens a new session every few seconds (mobile clients, mbsync,
-several folders in parallel) would spend most of the server's CPU on them, so
-a successful LOGIN/AUTHENTICATE is remembered for ``[imap] login_cache_seconds``
-as an HMAC of the password under a per-process random key (never the
-password). A later login with the same password inside that window skips the
-hash but still checks that the account exists. Failures are never cached, so
-throttling and the hash's cost still face anyone guessing. A password changed
-from another process is honoured once the entry expires.
+several folders in parallel) would spend most of the server's CPU on them.
+After a successful LOGIN/AUTHENTICATE the session remembers, for
+``[imap] login_cache_seconds``, an HMAC of the password under a per-process
+random key (never the password) together with the stored hash it was
+verified against. A later login is accepted without the hash only if its
+password gives the same HMAC *and* the account's stored hash is still the
+same one, so a changed password or a removed account takes effect at once.
+Failures are never remembered: guessing still pays the full hash and the
+throttle.
 """
 
 from __future__ import annotations
@@ -27,37 +29,34 @@ class LoginCache:
         self.ttl = ttl
         self.capacity = capacity
         self._key = os.urandom(32)
-        self._entries: OrderedDict[str, tuple[bytes, int, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[bytes, str, float]] = OrderedDict()
 
     def _digest(self, address: str, password: str) -> bytes:
         message = address.encode("utf-8", "surrogateescape") + b"\0"
         message += password.encode("utf-8", "surrogateescape")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def lookup(self, address: str, password: str) -> int | None:
-        """The account id of a recent successful login with this password."""
+    def verified(self, address: str, password: str, stored_hash: str) -> bool:
+        """True if this password was verified against this very stored hash
+        less than ``ttl`` seconds ago."""
         if self.ttl <= 0:
-            return None
+            return False
         key = address.lower()
         entry = self._entries.get(key)
         if entry is None:
-            return None
-        digest, account_id, expires = entry
-        if time.monotonic() > expires:
+            return False
+        digest, verified_hash, expires = entry
+        if time.monotonic() > expires or verified_hash != stored_hash:
             del self._entries[key]
-            return None
-        if not hmac.compare_digest(digest, self._digest(key, password)):
-            return None
-        return account_id
+            return False
+        return hmac.compare_digest(digest, self._digest(key, password))
 
-    def remember(self, address: str, password: str, account_id: int) -> None:
+    def remember(self, address: str, password: str, stored_hash: str) -> None:
         if self.ttl <= 0:
             return
         key = address.lower()
-        self._entries[key] = (self._digest(key, password), account_id, time.monotonic() + self.ttl)
+        expires = time.monotonic() + self.ttl
+        self._entries[key] = (self._digest(key, password), stored_hash, expires)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
-
-    def forget(self, address: str) -> None:
-        self._entries.pop(address.lower(), None)

@@ -168,43 +168,43 @@ async def test_starttls_only_when_offered(store):
     assert c.channel.tls_active
 
 
-def test_login_cache_remembers_only_the_right_password():
+def test_login_cache_remembers_only_the_right_password_and_hash():
     import time as _time
 
     from mailstack.imap.logins import LoginCache
 
     cache = LoginCache(ttl=60)
-    cache.remember("Bob@X.org", "pw", 7)
-    assert cache.lookup("bob@x.org", "pw") == 7
-    assert cache.lookup("bob@x.org", "PW") is None
-    assert cache.lookup("eve@x.org", "pw") is None
-    cache.forget("bob@x.org")
-    assert cache.lookup("bob@x.org", "pw") is None
-    assert LoginCache(ttl=0).lookup("bob@x.org", "pw") is None
+    cache.remember("Bob@X.org", "pw", "$hash1")
+    assert cache.verified("bob@x.org", "pw", "$hash1")
+    assert not cache.verified("bob@x.org", "PW", "$hash1")
+    assert not cache.verified("eve@x.org", "pw", "$hash1")
+    assert not cache.verified("bob@x.org", "pw", "$hash2")  # password changed
+    assert not cache.verified("bob@x.org", "pw", "$hash1")  # and forgotten
+    assert not LoginCache(ttl=0).verified("bob@x.org", "pw", "$hash1")
     short = LoginCache(ttl=0.01)
-    short.remember("bob@x.org", "pw", 7)
+    short.remember("bob@x.org", "pw", "$hash1")
     _time.sleep(0.02)
-    assert short.lookup("bob@x.org", "pw") is None
+    assert not short.verified("bob@x.org", "pw", "$hash1")
 
 
-async def test_cached_login_still_needs_the_account(store):
+async def test_cached_login_notices_password_change_and_removal(store):
     from mailstack.imap.logins import LoginCache
 
     await setup_account(store)
-    c = Client(store)
-    c.ctx.logins = LoginCache(ttl=60)
-    await c.login()
-    assert c.ctx.logins.lookup(USER, PASSWORD) is not None
-    second = Client(store)
-    second.ctx = c.ctx
-    second.session.ctx = c.ctx
-    await second.login()
-    await c.session.close()
-    await second.session.close()
-    await store.account_remove(USER)
-    third = Client(store)
-    third.ctx = c.ctx
-    third.session.ctx = c.ctx
-    got = await third.send(f"a1 LOGIN {USER} {PASSWORD}")
+    cache = LoginCache(ttl=60)
+
+    def client():
+        c = Client(store)
+        c.ctx.logins = cache
+        return c
+
+    await client().login()
+    await client().login()  # from the cache
+    await store.set_password(USER, "changed")
+    got = await client().send(f"a1 LOGIN {USER} {PASSWORD}")
     assert got == ["a1 NO [AUTHENTICATIONFAILED] Invalid credentials"]
-    assert c.ctx.logins.lookup(USER, PASSWORD) is None
+    got = await client().send(f"a2 LOGIN {USER} changed")
+    assert got[-1].startswith("a2 OK")
+    await store.account_remove(USER)
+    got = await client().send(f"a3 LOGIN {USER} changed")
+    assert got == ["a3 NO [AUTHENTICATIONFAILED] Invalid credentials"]
