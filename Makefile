@@ -9,17 +9,19 @@ $(BIN)/mailstack: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dev]'
-	# The openspf RFC 7208 test suite ships in pyspf's sources: test data only.
-	$(BIN)/pip download --quiet --no-deps --no-binary :all: pyspf==2.0.14 \
-		-d $(HOME)/.cache/mailstack-test
 	touch $@
+
+# The openspf RFC 7208 test suite ships in pyspf's sources: test data only.
+SPF_SUITE := $(HOME)/.cache/mailstack-test/pyspf-2.0.14.tar.gz
+$(SPF_SUITE): $(BIN)/mailstack
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: pyspf==2.0.14 -d $(dir $@)
 
 # Start mailstack with its embedded defaults (SQLite, unprivileged ports on 127.0.0.1).
 serve: $(BIN)/mailstack
 	$(BIN)/mailstack serve $(ARGS)
 
 # Run the whole test suite.
-test: $(BIN)/mailstack
+test: $(BIN)/mailstack $(SPF_SUITE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/mailstack
