@@ -338,3 +338,23 @@ async def test_message_needing_smtputf8_bounces_at_a_server_without_it(world, re
     assert recorder.envelopes == []
     [bounce] = await mailbox(alice, "alice@crepes.fr")
     assert b"Status: 5.6.9" in bounce and b"SMTPUTF8" in bounce
+
+
+async def test_connections_per_domain_is_a_limit(world, remote):
+    alice, _bob, _clock = world
+    controller, recorder = remote
+    to_remote(alice, controller)
+    alice.queue.config = dataclasses.replace(alice.queue.config, connections_per_domain=2)
+    await alice.queue.stop()
+    for n in range(6):
+        await submit(alice, ["ann@poly.edu"], MESSAGE.replace(b"ketchup", f"m{n}".encode()))
+    await alice.queue.run_once()
+    assert len(recorder.envelopes) == 6
+    assert len(recorder.sessions) == 2
+
+
+async def test_a_recipient_named_twice_gets_one_copy(world):
+    alice, bob, _clock = world
+    await submit(alice, ["bob@hamburger.edu", "bob@hamburger.edu"])
+    await alice.queue.run_once()
+    assert len(await mailbox(bob, "bob@hamburger.edu")) == 1

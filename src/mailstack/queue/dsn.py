@@ -112,7 +112,7 @@ def compose(
     if entry.envid:
         per_message.insert(0, ("Original-Envelope-Id", xtext_decode(entry.envid)))
     per_message.append(("Arrival-Date", _date(entry.created)))
-    blocks = [_fields(per_message)]
+    blocks: list[Message | str] = [_fields(per_message)]
     for r in reports:
         fields: list[tuple[str, str]] = []
         if r.orcpt:

@@ -162,7 +162,9 @@ class _Session:
         self.service = service
         self.node = service.node
         self.io = io
-        self.store = service.node.store
+        store = service.node.store
+        assert store is not None  # opened by the node before its services start
+        self.store = store
         config = service.config
         plaintext_ok = config.allow_plaintext_on_loopback and _is_loopback(io.peer[0])
         self.proto = SmtpServerProtocol(
@@ -289,7 +291,9 @@ class _Session:
         if address.lower() == self.account.address:
             return True
         accounts = await self.store.resolve_local(address)
-        return bool(accounts) and any(a.id == self.account.id for a in accounts)
+        if not accounts:
+            return False
+        return any(a.id == self.account.id for a in accounts)
 
     async def mail_from(self, event: MailFrom) -> Reply:
         if not event.address or not await self.owns(event.address):
@@ -343,9 +347,11 @@ class _Session:
         message = received + signature + signed
 
         params = dict(zip(event.rcpt_to, event.rcpt_params, strict=True))
-        queued = [a for a in event.rcpt_to if a in self.envelope.remote]
-        local = []
-        for address in event.rcpt_to:
+        # A recipient named twice gets the message once.
+        recipients = list(dict.fromkeys(event.rcpt_to))
+        queued = [a for a in recipients if a in self.envelope.remote]
+        local: list[str] = []
+        for address in recipients:
             notify = (params[address].get("NOTIFY") or "").upper()
             if address in self.envelope.local:
                 (queued if "SUCCESS" in notify.split(",") else local).append(address)
