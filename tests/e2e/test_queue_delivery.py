@@ -358,3 +358,27 @@ async def test_a_recipient_named_twice_gets_one_copy(world):
     await submit(alice, ["bob@hamburger.edu", "bob@hamburger.edu"])
     await alice.queue.run_once()
     assert len(await mailbox(bob, "bob@hamburger.edu")) == 1
+
+
+async def test_notify_success_for_a_local_recipient_gives_a_delivered_report(world):
+    alice, _bob, _clock = world
+    await alice.add_user("carol@crepes.fr")
+    await submit(alice, ["carol@crepes.fr"], rcpt_options=["NOTIFY=SUCCESS"])
+    await alice.queue.run_once()
+    assert len(await mailbox(alice, "carol@crepes.fr")) == 1
+    [report] = await mailbox(alice, "alice@crepes.fr")
+    dsn = email.message_from_bytes(report, policy=policy.default)
+    assert dsn["Subject"] == "Successful Mail Delivery Report"
+    _per_message, per_rcpt = list(dsn.iter_parts())[1].get_payload()
+    assert (per_rcpt["Action"], per_rcpt["Status"]) == ("delivered", "2.0.0")
+
+
+async def test_full_local_mailbox_is_queued_and_retried(world):
+    alice, _bob, clock = world
+    await alice.store.account_add("dave@crepes.fr", "pw", quota=10)
+    assert await submit(alice, ["dave@crepes.fr"]) == {}  # 250: the queue has it
+    await alice.queue.run_once()
+    [entry] = await alice.store.queue_list()
+    [rcpt] = entry.recipients
+    assert rcpt.state == QUEUED and rcpt.last_reply == "mailbox full"
+    assert await mailbox(alice, "dave@crepes.fr") == []
