@@ -57,11 +57,21 @@ def _is_root(name: Any) -> bool:
     return str(name) in ("", ".")
 
 
-def order(records: list[tuple[int, Any]], rng: random.Random) -> list[str]:
-    """Exchange names by preference, shuffling each group of equal preference."""
+def order(
+    records: list[tuple[int, Any]], rng: random.Random, ourselves: frozenset[str] = frozenset()
+) -> list[str]:
+    """Exchange names by preference, shuffling each group of equal preference.
+
+    RFC 5321 §5.1: when one of the names is ours, "it MUST discard that record
+    and any records of higher preference numbers" (we are a backup MX, and
+    only better ones may take the mail).
+    """
     shuffled = list(records)
     rng.shuffle(shuffled)
     shuffled.sort(key=lambda record: record[0])  # stable: ties keep the shuffle
+    mine = [pref for pref, exchange in shuffled if _text(exchange).lower() in ourselves]
+    if mine:
+        shuffled = [record for record in shuffled if record[0] < min(mine)]
     names: list[str] = []
     for _preference, exchange in shuffled:
         name = _text(exchange).lower()
@@ -70,7 +80,13 @@ def order(records: list[tuple[int, Any]], rng: random.Random) -> list[str]:
     return names
 
 
-async def route(domain: str, resolver: Resolver, rng: random.Random | None = None) -> list[Host]:
+async def route(
+    domain: str,
+    resolver: Resolver,
+    rng: random.Random | None = None,
+    ourselves: frozenset[str] = frozenset(),
+) -> list[Host]:
+    """The hosts to try for ``domain``; ``ourselves`` are this node's names."""
     rng = rng or random.Random()
     try:
         records = await resolver.mx(domain)
@@ -92,9 +108,13 @@ async def route(domain: str, resolver: Resolver, rng: random.Random | None = Non
         raise RouteError(
             Outcome.permanent("5.1.10", f"556 5.1.10 {domain} does not accept mail (null MX)")
         )
+    names = order(records, rng, ourselves)
+    if not names:
+        # RFC 5321 §5.1: we are the best MX, yet the domain is not ours.
+        raise RouteError(Outcome.permanent("5.4.6", f"mail for {domain} loops back to myself"))
     hosts: list[Host] = []
     trouble = False
-    for name in order(records, rng):
+    for name in names:
         try:
             addresses = await resolver.addresses(name)
         except (DnsError, OSError, TimeoutError):

@@ -107,6 +107,10 @@ class QueueRunner:
         self._resolver = resolver
         self.rng = rng or random.Random()
         self.hostname = self.config.helo or node.hostname
+        # Our own names, never a next hop (RFC 5321 §5.1).
+        self.ourselves = frozenset(
+            name.lower().rstrip(".") for name in (self.hostname, node.hostname) if name
+        )
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()  # recipient ids being attempted
         self._tasks: set[asyncio.Task[None]] = set()
@@ -300,7 +304,9 @@ class QueueRunner:
                         failure: Outcome | None = None
                         if hosts is None:
                             try:
-                                hosts = await route(destination.domain, self.resolver, self.rng)
+                                hosts = await route(
+                                    destination.domain, self.resolver, self.rng, self.ourselves
+                                )
                             except RouteError as exc:
                                 failure = exc.outcome
                         if hosts is not None:

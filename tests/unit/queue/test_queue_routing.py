@@ -86,3 +86,19 @@ async def test_hosts_without_addresses_are_skipped_and_none_left_is_temporary():
     with pytest.raises(RouteError) as caught:
         await route("x.example", resolver)
     assert (caught.value.outcome.kind, caught.value.outcome.status) == ("temporary", "4.4.4")
+
+
+async def test_a_backup_mx_sends_only_to_better_ones():
+    resolver = FakeResolver(
+        {"x.example": [(10, "primary.x.example"), (20, "us.example"), (30, "worse.x.example")]},
+        {"primary.x.example": ["127.0.0.9"], "worse.x.example": ["127.0.0.8"]},
+    )
+    hosts = await route("x.example", resolver, ourselves=frozenset({"us.example"}))
+    assert [h.name for h in hosts] == ["primary.x.example"]
+
+
+async def test_being_the_best_mx_of_a_foreign_domain_is_a_loop():
+    resolver = FakeResolver({"x.example": [(10, "us.example"), (20, "b.x.example")]})
+    with pytest.raises(RouteError) as caught:
+        await route("x.example", resolver, ourselves=frozenset({"us.example"}))
+    assert (caught.value.outcome.kind, caught.value.outcome.status) == ("permanent", "5.4.6")
