@@ -318,3 +318,17 @@ async def test_node_stop_says_bye_to_idle_clients(node_factory: Any) -> None:
     rest = await asyncio.wait_for(reader.read(), 10)
     assert b"* BYE" in rest
     writer.close()
+
+
+async def test_session_limit_refuses_with_bye(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0, limits={"imap_sessions": 1})
+
+    def scenario() -> None:
+        first = connect(node)
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rb")
+            assert f.readline().startswith(b"* BYE [UNAVAILABLE]")
+            assert f.readline() == b""
+        first.logout()
+
+    await run(scenario)
