@@ -1,1 +1,24 @@
-"""TODO: filled by its issue."""
+"""The IMAP server: RFC 3501 IMAP4rev1 and the extensions real clients use.
+
+    proto/        no I/O: command framing with NeedLiteral (lexer), tokens,
+                  the command grammar (parser, commands), the response writer,
+                  the state table, modified UTF-7
+    session.py    one session: state checks in one place, dispatch to the
+                  command families, untagged updates of the selected mailbox
+    auth.py       CAPABILITY NOOP LOGOUT STARTTLS LOGIN AUTHENTICATE ID ENABLE
+    mailboxes.py  SELECT EXAMINE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
+                  LIST LSUB STATUS NAMESPACE
+    append.py     APPEND (MULTIAPPEND, APPENDUID)
+    fetch.py      FETCH, from the parse stored at delivery
+    search.py     SEARCH (ESEARCH results)
+    messages.py   CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE
+    idle.py       IDLE
+    selected.py   the selected mailbox as a session sees it
+    server.py     the imap/imaps listeners (ImapService)
+
+Standards: RFC 3501; 2177 IDLE, 2342 NAMESPACE, 2971 ID, 3348 CHILDREN, 3502
+MULTIAPPEND, 3691 UNSELECT, 4315 UIDPLUS, 4731 ESEARCH, 4959 SASL-IR, 5161
+ENABLE, 5258 LIST-EXTENDED, 5530 response codes, 5819 LIST-STATUS, 6154
+SPECIAL-USE, 6851 MOVE, 7162 CONDSTORE/QRESYNC, 7888 LITERAL+, 7889
+APPENDLIMIT, 8438 STATUS=SIZE. docs/rfc-status-imap.md says how fully.
+"""
