@@ -117,6 +117,7 @@ class QueueRunner:
         self._connections = asyncio.Semaphore(self.config.connections)
         self._destinations: dict[str, _Destination] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def resolver(self) -> Resolver:
@@ -137,13 +138,22 @@ class QueueRunner:
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="queue-runner")
 
-    async def stop(self) -> None:
-        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
-        for task in tasks:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking work; let transactions under way finish (their outcome
+        recorded, so nothing is sent twice after a restart) for up to
+        ``grace`` seconds, then cancel what is left."""
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.wait([self._loop_task])
+            self._loop_task = None
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in list(self._tasks):
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
-        self._loop_task = None
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -285,7 +295,7 @@ class QueueRunner:
         try:
             async with self._connections:
                 local = await self.store.is_local_domain(destination.domain)
-                while pending:
+                while pending and not self._stopping:
                     if local:
                         entry, rcpts = pending.popleft()
                         try:
@@ -332,7 +342,7 @@ class QueueRunner:
             # Decided before the next await, so no dispatch slips in between.
             destination.workers -= 1
             if destination.workers == 0 and pending:
-                if crashed:
+                if crashed or self._stopping:
                     # Found again by the next scan of the queue.
                     while pending:
                         self._release(pending.popleft()[1])
