@@ -179,6 +179,8 @@ class _Session:
         )
         self.mechanism: Mechanism | None = None
         self.account: Account | None = None
+        # Addresses found to be (or not be) the user's, for this session.
+        self.owned: dict[str, bool] = {}
         self.envelope = _Envelope()
 
     def flush(self) -> None:
@@ -281,6 +283,7 @@ class _Session:
         for key in keys:
             failures.clear(key)
         self.account = account
+        self.owned = {}
         self.proto.authenticated(account.address)
         return Reply.auth_succeeded()
 
@@ -288,12 +291,15 @@ class _Session:
 
     async def owns(self, address: str) -> bool:
         assert self.account is not None
-        if address.lower() == self.account.address:
+        key = address.lower()
+        if key == self.account.address:
             return True
-        accounts = await self.store.resolve_local(address)
-        if not accounts:
-            return False
-        return any(a.id == self.account.id for a in accounts)
+        known = self.owned.get(key)
+        if known is None:
+            accounts = await self.store.resolve_local(address)
+            known = bool(accounts) and any(a.id == self.account.id for a in accounts or ())
+            self.owned[key] = known
+        return known
 
     async def mail_from(self, event: MailFrom) -> Reply:
         if not event.address or not await self.owns(event.address):
