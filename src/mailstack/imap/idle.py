@@ -11,12 +11,13 @@ import asyncio
 
 from mailstack.errors import ImapError
 from mailstack.imap.proto.commands import Command
+from mailstack.imap.proto.response import continuation
 from mailstack.imap.session import Done, Session, handler
 
 
 @handler("IDLE")
 async def idle(s: Session, cmd: Command) -> Done | None:
-    s.send(b"+ idling\r\n")
+    s.send(continuation("idling"))
     await s.channel.flush()
     read = asyncio.ensure_future(s.channel.read_line())
     try:

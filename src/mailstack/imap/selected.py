@@ -151,9 +151,9 @@ class SelectedMailbox:
         recent_from: int | None,
         send_uid: bool,
         send_modseq: bool,
-    ) -> tuple[list[bytes], bool]:
-        """Fold store changes into the view; the untagged FETCH FLAGS and
-        EXISTS/RECENT to send, and whether new messages arrived."""
+    ) -> list[bytes]:
+        """Fold store changes into the view; the untagged FLAGS, EXISTS,
+        RECENT and FETCH FLAGS to send."""
         out: list[bytes] = []
         before = len(self.uids)
         keywords_before = len(self.keywords)
@@ -178,11 +178,10 @@ class SelectedMailbox:
         head: list[bytes] = []
         if len(self.keywords) != keywords_before:
             head += self.flag_lines()
-        grew = len(self.uids) != before
-        if grew:
+        if len(self.uids) != before:
             head.append(b"* %d EXISTS\r\n" % len(self.uids))
             head.append(b"* %d RECENT\r\n" % len(self.recent))
-        return head + out, grew
+        return head + out
 
     def fetch_flags_line(self, uid: int, send_uid: bool, send_modseq: bool) -> bytes:
         items: list[object] = []

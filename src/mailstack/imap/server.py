@@ -14,6 +14,7 @@ from mailstack.imap.cache import ParsedCache
 from mailstack.imap.config import ImapConfig
 from mailstack.imap.logins import LoginCache
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
+from mailstack.imap.proto.response import continuation
 from mailstack.imap.session import Context, Session
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ class ImapService(TcpService):
                     if io.trace.enabled:
                         traced = _trace_parts(io, reader.parts, traced)
                     # RFC 3501 §7.5: the continuation that lets the literal come.
-                    conn.write(b"+ Ready for literal data\r\n")
+                    conn.write(continuation("Ready for literal data"))
                     await conn.flush()
                     continue
                 if isinstance(event, FramingError):

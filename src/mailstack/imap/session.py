@@ -263,7 +263,7 @@ class Session:
                     if sel.readonly
                     else await self.store.claim_recent(sel.mailbox_id)
                 )
-            lines, _grew = sel.apply_changes(
+            lines = sel.apply_changes(
                 sync.changed,
                 sync.vanished,
                 sync.highest_modseq,

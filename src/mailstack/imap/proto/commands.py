@@ -6,7 +6,6 @@ them from the wire syntax of RFC 3501 §6 and the extension RFCs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,10 +53,6 @@ class SequenceSet:
 
     def contains(self, n: int, largest: int) -> bool:
         return any(lo <= n <= hi for lo, hi in self.resolve(largest))
-
-    def iter_numbers(self, largest: int) -> Iterator[int]:
-        for lo, hi in self.resolve(largest):
-            yield from range(lo, hi + 1)
 
     def to_text(self) -> str:
         def num(n: int) -> str:

@@ -92,10 +92,6 @@ class CommandReader:
         return len(self._buf)
 
     @property
-    def in_command(self) -> bool:
-        return bool(self._parts)
-
-    @property
     def parts(self) -> tuple[bytes, ...]:
         """The lines and literals of the command being read, so far."""
         return tuple(self._parts)

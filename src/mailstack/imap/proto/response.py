@@ -8,9 +8,6 @@ quoted), ``bytes`` always a literal, ``Literal8`` a ``~{n}`` literal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from mailstack.errors import ImapError
 from mailstack.imap.proto.tokens import Atom
 
 __all__ = [
@@ -20,7 +17,6 @@ __all__ = [
     "encode",
     "quoted",
     "tagged",
-    "tagged_error",
     "untagged",
 ]
 
@@ -75,13 +71,5 @@ def tagged(tag: str, status: str, text: str, code: str | None = None) -> bytes:
     return f"{tag} {status} {code_part}{text}\r\n".encode()
 
 
-def tagged_error(tag: str, error: ImapError) -> bytes:
-    return error.line(tag)
-
-
 def continuation(text: str = "") -> bytes:
     return f"+ {text}\r\n".encode() if text else b"+ \r\n"
-
-
-def join(items: Iterable[bytes]) -> bytes:
-    return b" ".join(items)
