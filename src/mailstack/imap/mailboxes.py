@@ -25,7 +25,7 @@ from mailstack.imap.proto.commands import (
 from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.imap.selected import SelectedMailbox, flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
-from mailstack.store.base import Mailbox
+from mailstack.store.base import Mailbox, MailboxStatus
 
 DELIMITER = "/"
 SPECIAL_USES = frozenset(
@@ -241,17 +241,17 @@ def _ancestors(name: str) -> list[str]:
     return [DELIMITER.join(levels[:i]) for i in range(1, len(levels))]
 
 
-def _status_line(name: str, items: tuple[str, ...], status: object, recent: int) -> bytes:
+def _status_line(name: str, items: tuple[str, ...], status: MailboxStatus, recent: int) -> bytes:
     values: list[object] = []
     for item in items:
         value = {
-            "MESSAGES": status.messages,  # type: ignore[attr-defined]
+            "MESSAGES": status.messages,
             "RECENT": recent,
-            "UIDNEXT": status.uidnext,  # type: ignore[attr-defined]
-            "UIDVALIDITY": status.uidvalidity,  # type: ignore[attr-defined]
-            "UNSEEN": status.unseen,  # type: ignore[attr-defined]
-            "HIGHESTMODSEQ": status.highest_modseq,  # type: ignore[attr-defined]
-            "SIZE": status.size,  # type: ignore[attr-defined]
+            "UIDNEXT": status.uidnext,
+            "UIDVALIDITY": status.uidvalidity,
+            "UNSEEN": status.unseen,
+            "HIGHESTMODSEQ": status.highest_modseq,
+            "SIZE": status.size,
         }[item]
         values += [Atom(item), value]
     return untagged(Atom("STATUS"), wire_name(name), values)

@@ -109,22 +109,22 @@ class _Eval:
             assert isinstance(seq, SequenceSet)
             return seq.contains(meta.uid, self.largest_uid)
         if name == "LARGER":
-            return meta.size > int(args[0])  # type: ignore[call-overload]
+            return meta.size > _number(args[0])
         if name == "SMALLER":
-            return meta.size < int(args[0])  # type: ignore[call-overload]
+            return meta.size < _number(args[0])
         if name == "MODSEQ":
-            return meta.modseq >= int(args[0])  # type: ignore[call-overload]
+            return meta.modseq >= _number(args[0])
         if name in ("BEFORE", "ON", "SINCE"):
-            return _compare(name, _day(meta.internaldate), args[0])  # type: ignore[arg-type]
+            return _compare(name, _day(meta.internaldate), _date(args[0]))
         if name in ("OLDER", "YOUNGER"):
             age = (self.now - meta.internaldate).total_seconds()
-            limit = int(args[0])  # type: ignore[call-overload]
+            limit = _number(args[0])
             return age >= limit if name == "OLDER" else age <= limit
         assert parsed is not None
         if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
             if parsed.sent_date is None:
                 return False
-            return _compare(name[4:], _day(parsed.sent_date), args[0])  # type: ignore[arg-type]
+            return _compare(name[4:], _day(parsed.sent_date), _date(args[0]))
         if name in ("FROM", "TO", "CC", "BCC", "SUBJECT"):
             needle = str(args[0])
             return any(_contains(v, needle) for v in parsed.header_values(name))
@@ -138,6 +138,16 @@ class _Eval:
         if name == "TEXT":
             return _contains(_whole_text(parsed), str(args[0]))
         raise ImapError("Unsupported search key", bad=True)
+
+
+def _number(arg: object) -> int:
+    assert isinstance(arg, int)
+    return arg
+
+
+def _date(arg: object) -> date:
+    assert isinstance(arg, date)
+    return arg
 
 
 def _compare(op: str, day: date, wanted: date) -> bool:

@@ -29,19 +29,13 @@ def flags_atoms(flags: Iterable[str]) -> list[Atom]:
 
 def uid_set_text(uids: Iterable[int]) -> str:
     """A compact sequence-set of the given numbers (RFC 3501 §9, RFC 4315 uid-set)."""
-    out: list[str] = []
-    start = prev = None
+    ranges: list[list[int]] = []
     for n in sorted(set(uids)):
-        if start is None:
-            start = prev = n
-        elif n == prev + 1:  # type: ignore[operator]
-            prev = n
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1][1] = n
         else:
-            out.append(str(start) if start == prev else f"{start}:{prev}")
-            start = prev = n
-    if start is not None:
-        out.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(out)
+            ranges.append([n, n])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
 
 
 class SelectedMailbox:

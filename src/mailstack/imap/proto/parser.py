@@ -348,8 +348,9 @@ def _list(a: _Args, uid: bool) -> List:
         i = 0
         while i < len(opts):
             opt = astring(opts[i], "return option").upper()
-            if opt == "STATUS" and i + 1 < len(opts) and isinstance(opts[i + 1], list):
-                status_items = _status_items(opts[i + 1])  # type: ignore[arg-type]
+            following = opts[i + 1] if i + 1 < len(opts) else None
+            if opt == "STATUS" and isinstance(following, list):
+                status_items = _status_items(following)
                 i += 1
             returns.add(opt)
             i += 1
@@ -479,17 +480,21 @@ def _search_key(a: _Args, depth: int) -> SearchKey:
     raise ImapError("Unknown search key", bad=True)
 
 
+def _is_word(tok: Token | None, word: str) -> bool:
+    return isinstance(tok, Atom) and tok.upper() == word
+
+
 def _search(a: _Args, uid: bool) -> Search:
     returns: tuple[str, ...] | None = None
     charset = None
-    if isinstance(a.peek(), Atom) and a.peek().upper() == "RETURN":  # type: ignore[union-attr]
+    if _is_word(a.peek(), "RETURN"):
         # RFC 4731 §3: SEARCH RETURN (MIN MAX ALL COUNT)
         a.take("RETURN")
         opts = tuple(astring(t, "return option").upper() for t in a.list("return options"))
         if any(o not in ("MIN", "MAX", "ALL", "COUNT", "SAVE") for o in opts):
             raise ImapError("Unknown search return option", bad=True)
         returns = opts
-    if isinstance(a.peek(), Atom) and a.peek().upper() == "CHARSET":  # type: ignore[union-attr]
+    if _is_word(a.peek(), "CHARSET"):
         a.take("CHARSET")
         charset = a.astring("charset").upper()
     keys = [_search_key(a, 0)]
