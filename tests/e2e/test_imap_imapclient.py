@@ -104,3 +104,36 @@ async def test_imapclient_idle(node_factory: Any) -> None:
     await node.store.append(inbox.id, b"Subject: wake\r\n\r\nup\r\n")
     responses = await asyncio.wait_for(task, 15)
     assert (1, b"EXISTS") in responses
+
+
+async def test_imapclient_condstore_qresync_and_idle_between_sessions(node_factory: Any) -> None:
+    node = await start(node_factory)
+
+    def scenario() -> None:
+        port = node.port("imap")
+        with (
+            IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as a,
+            IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as b,
+        ):
+            a.login(USER, PASSWORD)
+            b.login(USER, PASSWORD)
+            assert a.enable("QRESYNC") == [b"QRESYNC"]
+            for n in range(3):
+                a.append("INBOX", f"Subject: m{n}\r\n\r\nx\r\n".encode())
+            info = a.select_folder("INBOX")
+            mark = info[b"HIGHESTMODSEQ"]
+            b.select_folder("INBOX")
+            b.idle()
+            a.add_flags([2], [b"\\Answered"])
+            responses = b.idle_check(timeout=5)
+            b.idle_done()
+            assert any(r[1] == b"FETCH" and b"\\Answered" in r[2][1] for r in responses), responses
+            changed = a.fetch([1, 2, 3], ["FLAGS"], modifiers=[f"CHANGEDSINCE {mark}"])
+            assert list(changed) == [2] and changed[2][b"MODSEQ"][0] > mark
+            assert a.search(["MODSEQ", mark + 1]) == [2]
+            a.delete_messages([3])
+            a.uid_expunge([3])
+            status = a.folder_status("INBOX", [b"MESSAGES", b"HIGHESTMODSEQ"])
+            assert status[b"MESSAGES"] == 2 and status[b"HIGHESTMODSEQ"] > mark
+
+    await asyncio.to_thread(scenario)
