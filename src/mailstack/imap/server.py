@@ -195,7 +195,7 @@ class ImapService(TcpService):
                 if io.trace.enabled:
                     _trace_parts(io, event.parts, traced)
                 traced = 0
-                await session.run(event.raw)
+                await session.run(event.lines, event.literals)
                 await conn.maybe_flush()
         except asyncio.CancelledError:
             # The node is stopping (RFC 3501 §7.1.5: BYE before closing).

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -168,10 +168,10 @@ class Session:
     def greeting(self) -> bytes:
         return f"* OK [{self.capability_code()}] {self.ctx.hostname} IMAP4rev1 ready\r\n".encode()
 
-    async def run(self, raw: bytes) -> None:
-        """Parse and execute one framed command."""
+    async def run(self, raw: bytes, literals: Sequence[bytes] | None = None) -> None:
+        """Parse and execute one framed command (whole, or lines + literals)."""
         try:
-            cmd = parse_command(raw, max_depth=self.limits.imap_nesting)
+            cmd = parse_command(raw, max_depth=self.limits.imap_nesting, literals=literals)
         except ParseError as exc:
             self.send(exc.line(exc.tag))
             return

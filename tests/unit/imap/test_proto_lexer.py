@@ -36,12 +36,12 @@ STREAM = (
     b"a4 LOGOUT\n"
 )
 EXPECTED = [
-    RawCommand(b"a1 NOOP\r\n"),
+    RawCommand((b"a1 NOOP\r\n",)),
     NeedLiteral(3),
-    RawCommand(b"a2 LOGIN {3}\r\nbob {6+}\r\nsecret\r\n"),
+    RawCommand((b"a2 LOGIN {3}\r\n", b"bob", b" {6+}\r\n", b"secret", b"\r\n")),
     NeedLiteral(5),
-    RawCommand(b"a3 APPEND INBOX (\\Seen) {5}\r\nhello\r\n"),
-    RawCommand(b"a4 LOGOUT\n"),
+    RawCommand((b"a3 APPEND INBOX (\\Seen) {5}\r\n", b"hello", b"\r\n")),
+    RawCommand((b"a4 LOGOUT\n",)),
 ]
 
 
@@ -49,6 +49,13 @@ def test_whole_stream():
     r = reader()
     r.feed(STREAM)
     assert drain(r) == EXPECTED
+
+
+def test_lines_and_literals():
+    cmd = EXPECTED[2]
+    assert cmd.raw == b"a2 LOGIN {3}\r\nbob {6+}\r\nsecret\r\n"
+    assert cmd.lines == b"a2 LOGIN {3}\r\n {6+}\r\n\r\n"
+    assert cmd.literals == (b"bob", b"secret")
 
 
 def test_byte_by_byte():
@@ -81,7 +88,7 @@ def test_oversize_synchronizing_literal_refused_before_reading():
     assert ev.tag == "x1" and not ev.fatal and ev.error.code == "TOOBIG"
     # The client did not get '+', so what follows is a new command.
     r.feed(b"x2 NOOP\r\n")
-    assert drain(r) == [RawCommand(b"x2 NOOP\r\n")]
+    assert drain(r) == [RawCommand((b"x2 NOOP\r\n",))]
 
 
 def test_oversize_nonsynchronizing_literal_is_fatal():

@@ -210,3 +210,26 @@ def test_fetch_fragments_never_crash(parts):
         parse_command(b"t FETCH " + b" ".join(parts) + b"\r\n")
     except ParseError:
         pass
+
+
+def test_lines_with_separate_literals_parse_like_the_whole_command():
+    from mailstack.imap.proto.lexer import CommandReader, RawCommand
+
+    stream = (
+        b'a1 LOGIN {3}\r\nbob {2+}\r\npw\r\n'
+        b'a2 APPEND INBOX (\\Seen) "05-Jan-2024 10:11:12 +0200" {5}\r\nhello {1+}\r\nx\r\n'
+        b"a3 SEARCH SUBJECT {4+}\r\ncaf\xc3 TEXT {0+}\r\n\r\n"
+    )
+    reader = CommandReader(max_line=1000, max_literal=1000, max_command=10_000)
+    reader.feed(stream)
+    commands = []
+    while len(commands) < 3:
+        event = reader.next_event()
+        if isinstance(event, RawCommand):
+            commands.append(event)
+    for cmd in commands:
+        assert parse_command(cmd.lines, literals=cmd.literals) == parse_command(cmd.raw)
+    with pytest.raises(ParseError):
+        parse_command(b"a LOGIN {3}\r\n {2}\r\n\r\n", literals=(b"bob",))
+    with pytest.raises(ParseError):
+        parse_command(b"a LOGIN {3}\r\n x\r\n", literals=(b"bo",))

@@ -12,7 +12,7 @@ LITERAL+) need no continuation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mailstack.errors import ImapError
 
@@ -37,14 +37,26 @@ class NeedLiteral:
 
 @dataclass(frozen=True, slots=True)
 class RawCommand:
-    """One whole command as it arrived: every line and literal, final CRLF included.
+    """One whole command as it arrived, cut into its lines and literals,
+    alternating: (line, literal, line, ..., line); each line keeps its CRLF.
 
-    ``parts`` holds the same bytes cut into lines and literals, alternating
-    (line, literal, line, ...), for the protocol trace.
+    ``lines`` and ``literals`` feed the parser without copying the literals
+    (a message of an APPEND is held once); ``raw`` is the command as sent.
     """
 
-    raw: bytes
-    parts: tuple[bytes, ...] = field(default=(), compare=False)
+    parts: tuple[bytes, ...]
+
+    @property
+    def lines(self) -> bytes:
+        return b"".join(self.parts[0::2])
+
+    @property
+    def literals(self) -> tuple[bytes, ...]:
+        return self.parts[1::2]
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +167,7 @@ class CommandReader:
                 parts = tuple(self._parts)
                 self._parts = []
                 self._size = 0
-                return RawCommand(b"".join(parts), parts)
+                return RawCommand(parts)
             size = int(m.group(2))
             synchronizing = not m.group(3)
             if _APPEND.match(self._parts[0]):

@@ -10,7 +10,7 @@ extensions), 6154 (CREATE-SPECIAL-USE), 7162 (CONDSTORE/QRESYNC), 3502
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 
 from mailstack.errors import ImapError
@@ -715,14 +715,18 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
 
 
-def parse_command(raw: bytes, *, max_depth: int = 32) -> Command:
-    """Parse one framed command (lexer.RawCommand.raw). Raises ParseError."""
+def parse_command(
+    raw: bytes, *, max_depth: int = 32, literals: Sequence[bytes] | None = None
+) -> Command:
+    """Parse one framed command: its whole bytes, or (RawCommand.lines,
+    literals=RawCommand.literals) to leave big literals uncopied.
+    Raises ParseError."""
     m = _TAG_LINE.match(raw)
     if m is None:
         raise ParseError(tag_of(raw), "Missing or invalid tag")
     tag = m.group(1).decode("ascii")
     try:
-        tokens = tokenize(raw, m.end(), max_depth=max_depth)
+        tokens = tokenize(raw, m.end(), max_depth=max_depth, literals=literals)
         if not tokens or not isinstance(tokens[0], Atom):
             raise ImapError("Missing command", bad=True)
         name = tokens[0].upper()

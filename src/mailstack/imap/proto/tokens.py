@@ -8,6 +8,7 @@ literal), parenthesised lists, and the bracketed section atoms of FETCH
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailstack.errors import ImapError
@@ -44,12 +45,16 @@ def _bad(text: str) -> ImapError:
 
 
 class _Scanner:
-    __slots__ = ("raw", "pos", "max_depth")
+    __slots__ = ("raw", "pos", "max_depth", "literals", "next_literal")
 
-    def __init__(self, raw: bytes, pos: int, max_depth: int) -> None:
+    def __init__(
+        self, raw: bytes, pos: int, max_depth: int, literals: Sequence[bytes] | None
+    ) -> None:
         self.raw = raw
         self.pos = pos
         self.max_depth = max_depth
+        self.literals = literals
+        self.next_literal = 0
 
     def tokens(self, depth: int, close: int | None) -> list[Token]:
         """Tokens up to ``close`` (')' or ']'), or up to the final CRLF."""
@@ -124,10 +129,20 @@ class _Scanner:
             i += 1
         else:
             raise _bad("Literal must end its line")
-        if i + size > len(raw):
-            raise _bad("Literal shorter than announced")
-        self.pos = i + size
-        data = raw[i : i + size]
+        if self.literals is not None:
+            # The framer kept the literals apart from the lines: no copy.
+            if self.next_literal >= len(self.literals):
+                raise _bad("Literal missing")
+            data = self.literals[self.next_literal]
+            self.next_literal += 1
+            if len(data) != size:
+                raise _bad("Literal shorter than announced")
+            self.pos = i
+        else:
+            if i + size > len(raw):
+                raise _bad("Literal shorter than announced")
+            self.pos = i + size
+            data = raw[i : i + size]
         if raw[self.pos : self.pos + 1] not in (b" ", b")", b"]", b"\r", b"\n"):
             raise _bad("Missing space after literal")
         return data
@@ -164,6 +179,12 @@ class _Scanner:
         return Atom(raw[start:i].decode("utf-8", "surrogateescape"))
 
 
-def tokenize(raw: bytes, pos: int = 0, *, max_depth: int = 32) -> list[Token]:
-    """All tokens of ``raw[pos:]`` up to its final CRLF."""
-    return _Scanner(raw, pos, max_depth).tokens(0, None)
+def tokenize(
+    raw: bytes, pos: int = 0, *, max_depth: int = 32, literals: Sequence[bytes] | None = None
+) -> list[Token]:
+    """All tokens of ``raw[pos:]`` up to its final CRLF.
+
+    With ``literals``, ``raw`` holds the command's lines only and each
+    ``{n}`` takes the next of ``literals`` (RawCommand.lines / .literals).
+    """
+    return _Scanner(raw, pos, max_depth, literals).tokens(0, None)
