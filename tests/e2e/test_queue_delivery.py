@@ -382,3 +382,15 @@ async def test_full_local_mailbox_is_queued_and_retried(world):
     [rcpt] = entry.recipients
     assert rcpt.state == QUEUED and rcpt.last_reply == "mailbox full"
     assert await mailbox(alice, "dave@crepes.fr") == []
+
+
+async def test_local_recipient_at_once_remote_through_the_queue(world):
+    alice, bob, _clock = world
+    await alice.add_user("carol@crepes.fr")
+    await alice.queue.stop()  # so that the remote part waits for run_once
+    await submit(alice, ["carol@crepes.fr", "bob@hamburger.edu"])
+    assert len(await mailbox(alice, "carol@crepes.fr")) == 1
+    [entry] = await alice.store.queue_list()
+    assert [r.address for r in entry.recipients] == ["bob@hamburger.edu"]
+    await alice.queue.run_once()
+    assert len(await mailbox(bob, "bob@hamburger.edu")) == 1
