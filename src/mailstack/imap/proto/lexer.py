@@ -96,7 +96,7 @@ class CommandReader:
         self._scan = 0
         self._parts: list[bytes] = []
         self._size = 0
-        self._literal = 0
+        self._literal = -1  # octets of the literal being read; -1: reading a line
 
     @property
     def pending(self) -> int:
@@ -119,7 +119,7 @@ class CommandReader:
         self._scan = 0
         self._parts = []
         self._size = 0
-        self._literal = 0
+        self._literal = -1
         return dropped
 
     def next_line(self) -> bytes | None:
@@ -142,12 +142,12 @@ class CommandReader:
 
     def next_event(self) -> NeedData | NeedLiteral | RawCommand | FramingError:
         while True:
-            if self._literal:
+            if self._literal >= 0:
                 if len(self._buf) < self._literal:
                     return NeedData()
                 self._parts.append(bytes(self._buf[: self._literal]))
                 del self._buf[: self._literal]
-                self._literal = 0
+                self._literal = -1
                 self._scan = 0
             idx = self._buf.find(b"\n", self._scan)
             if idx < 0:
@@ -190,7 +190,7 @@ class CommandReader:
         tag = tag_of(first)
         self._parts = []
         self._size = 0
-        self._literal = 0
+        self._literal = -1
         if fatal:
             self._buf.clear()
         self._scan = 0
