@@ -216,7 +216,7 @@ def test_lines_with_separate_literals_parse_like_the_whole_command():
     from mailstack.imap.proto.lexer import CommandReader, RawCommand
 
     stream = (
-        b'a1 LOGIN {3}\r\nbob {2+}\r\npw\r\n'
+        b"a1 LOGIN {3}\r\nbob {2+}\r\npw\r\n"
         b'a2 APPEND INBOX (\\Seen) "05-Jan-2024 10:11:12 +0200" {5}\r\nhello {1+}\r\nx\r\n'
         b"a3 SEARCH SUBJECT {4+}\r\ncaf\xc3 TEXT {0+}\r\n\r\n"
     )
@@ -233,3 +233,48 @@ def test_lines_with_separate_literals_parse_like_the_whole_command():
         parse_command(b"a LOGIN {3}\r\n {2}\r\n\r\n", literals=(b"bob",))
     with pytest.raises(ParseError):
         parse_command(b"a LOGIN {3}\r\n x\r\n", literals=(b"bo",))
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"APPEND",
+                b"INBOX",
+                b"{3}\r\nabc",
+                b"{0+}\r\n",
+                b"{2+}\r\n\r\n",
+                b'"q"',
+                b"(",
+                b")",
+                b"(\\Seen)",
+                b"LOGIN",
+                b"SEARCH",
+                b"TEXT",
+                b"~{1}\r\nz",
+                b"{1}\r\n{",
+            ]
+        ),
+        max_size=10,
+    )
+)
+def test_split_literals_parse_like_whole_commands(words):
+    from mailstack.imap.proto.lexer import CommandReader, RawCommand
+
+    reader = CommandReader(max_line=1000, max_literal=1000, max_command=10_000)
+    reader.feed(b"t " + b" ".join(words) + b"\r\n")
+    for _ in range(50):
+        event = reader.next_event()
+        if isinstance(event, RawCommand):
+            break
+    else:
+        return
+    if not isinstance(event, RawCommand):
+        return
+    outcomes = []
+    for args in ((event.lines, event.literals), (event.raw, None)):
+        try:
+            outcomes.append(parse_command(args[0], literals=args[1]))
+        except ParseError as exc:
+            outcomes.append(("BAD", exc.text))
+    assert outcomes[0] == outcomes[1]
