@@ -332,3 +332,51 @@ async def test_session_limit_refuses_with_bye(node_factory: Any) -> None:
         first.logout()
 
     await run(scenario)
+
+
+async def test_concurrent_writers_and_an_idler_agree(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0)
+    writers, each = 4, 10
+
+    def write(w: int) -> None:
+        c = connect(node)
+        c.select("INBOX")
+        for n in range(each):
+            ok(c.append("INBOX", None, None, message(100 * w + n)))
+            ok(c.store("1", "+FLAGS", f"($w{w})"))
+        c.logout()
+
+    def idle() -> int:
+        c = connect(node)
+        c.select("INBOX")
+        tag = c._new_tag().decode()
+        c.send(f"{tag} IDLE\r\n".encode())
+        assert c.readline().startswith(b"+")
+        c.sock.settimeout(10)
+        seen = 0
+        while seen < writers * each:
+            line = c.readline()
+            m = re.match(rb"\* (\d+) EXISTS", line)
+            if m:
+                seen = int(m.group(1))
+        c.send(b"DONE\r\n")
+        while not c.readline().startswith(tag.encode()):
+            pass
+        c.logout()
+        return seen
+
+    idler = asyncio.create_task(run(idle))
+    await asyncio.sleep(0.3)
+    await asyncio.gather(*(run(write, w) for w in range(writers)))
+    assert await asyncio.wait_for(idler, 30) == writers * each
+
+    def check() -> None:
+        c = connect(node)
+        assert ok(c.select("INBOX")) == [str(writers * each).encode()]
+        flags = ok(c.fetch("1", "FLAGS"))[0]
+        assert all(f"$w{w}".encode() in flags for w in range(writers))
+        uids = ok(c.uid("SEARCH", None, "ALL"))[0].split()
+        assert len(uids) == len(set(uids)) == writers * each
+        c.logout()
+
+    await run(check)
