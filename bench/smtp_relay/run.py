@@ -8,20 +8,22 @@ server holding its MX record) receives for every peer; what changes is the
 relay on the sending side:
 
 * ``mailstack``: node A on 127.0.0.2, `submission` with AUTH PLAIN (plain
-  text is allowed on loopback for the benchmark; ``--tls`` uses STARTTLS), the
-  durable queue, MX lookup through B's DNS server, delivery over SMTP
-  (opportunistic STARTTLS, as B offers it).
+  text is allowed on loopback for the benchmark), DKIM signing, the durable
+  queue, MX lookup through B's DNS server, delivery over SMTP.
 * ``postfix``: Postfix on 127.0.0.6 (if installed) with its own queue
   directory under a temporary config directory, relaying everything for
-  hamburger.edu to ``[127.0.0.3]:port`` of node B (so no DNS lookup) over
-  opportunistic TLS; clients are let in by ``mynetworks`` (no AUTH).
+  hamburger.edu to ``[127.0.0.3]:port`` of node B (so no DNS lookup);
+  clients are let in by ``mynetworks`` (no AUTH, no signing).
 
-The load generator is ours and runs in this process: N concurrent sessions,
-each authenticates once (mailstack) and then sends its share of the messages
-with MAIL/RCPT/DATA pipelined. Figures: the submission rate (until the last
-``250``), the time from the last ``250`` until node B holds every message
-(the queue drained), and the end-to-end rate (first submission to last
-delivery). Node B's message count is read from its SQLite file.
+Both nodes and Postfix have (self-signed) certificates, so the relay hop runs
+over opportunistic STARTTLS in both cases; with ``--tls`` the submitters use
+STARTTLS too. The load generator is ours and runs in this process: N
+concurrent sessions, each authenticates once (mailstack) and then sends its
+share of the messages with MAIL/RCPT/DATA pipelined. Figures: the submission
+rate (until the last ``250``), the time from the last ``250`` until node B
+holds every message (the queue drained), and the end-to-end rate (first
+submission to last delivery). Node B's message count is read from its SQLite
+file.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ import os
 import shutil
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from mailstack.common.tls import make_self_signed
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -89,6 +94,7 @@ class Receiver:
     def __init__(self, workdir: Path) -> None:
         self.data = workdir / "hamburger"
         (self.data / "zones").mkdir(parents=True)
+        (self.data / "tls").mkdir()
         (self.data / "zones" / "hamburger.edu.zone").write_text(ZONE)
         self.smtp_port = free_port("127.0.0.3")
         self.dns_port = free_port("127.0.0.3")
@@ -99,6 +105,8 @@ class Receiver:
             # The same work for every relay: no SPF/DKIM lookups for crepes.fr.
             '[smtp]\nmessage_auth = "off"\n'
         )
+        make_self_signed(self.data / "tls" / "cert.pem", self.data / "tls" / "key.pem",
+                         "mail.hamburger.edu")  # fmt: skip
         mailstack(self.data, "domain", "add", "hamburger.edu")
         for n in range(10):
             mailstack(self.data, "user", "add", f"bob{n}@hamburger.edu", "--password-stdin",
@@ -130,6 +138,8 @@ def start_mailstack_relay(workdir: Path, receiver: Receiver, concurrency: int) -
         f"[queue]\nport = {receiver.smtp_port}\nconnections_per_domain = {concurrency}\n"
         f'[dns.resolver]\nforwarders = ["127.0.0.3:{receiver.dns_port}"]\n'
     )
+    (data / "tls").mkdir()
+    make_self_signed(data / "tls" / "cert.pem", data / "tls" / "key.pem", "mail.crepes.fr")
     mailstack(data, "domain", "add", "crepes.fr")
     mailstack(data, "user", "add", "alice@crepes.fr", "--password-stdin", stdin=b"bench\n")
     proc = serve(data)
@@ -165,12 +175,16 @@ def start_postfix(workdir: Path, receiver: Receiver, concurrency: int) -> tuple[
         "mynetworks = 127.0.0.0/8\n"
         f"relayhost = [127.0.0.3]:{receiver.smtp_port}\n"
         "smtp_tls_security_level = may\n"
+        f"smtpd_tls_cert_file = {workdir / 'postfix-cert.pem'}\n"
+        f"smtpd_tls_key_file = {workdir / 'postfix-key.pem'}\n"
+        "smtpd_tls_security_level = may\n"
         f"default_destination_concurrency_limit = {concurrency}\n"
         "default_process_limit = 200\n"
         "smtpd_client_connection_count_limit = 0\n"
         f"maillog_file = {workdir / 'postfix.log'}\nmaillog_file_prefixes = {workdir}\n"
         "alias_maps =\nalias_database =\nlocal_recipient_maps =\n"
     )
+    make_self_signed(workdir / "postfix-cert.pem", workdir / "postfix-key.pem", "relay.crepes.fr")
     (workdir / "postfix-data").mkdir()
     shutil.chown(workdir / "postfix-data", "postfix")
     subprocess.run(["postfix", "-c", str(config), "set-permissions"], check=False,
@@ -212,11 +226,24 @@ def make_message(size: int, n: int) -> bytes:
     return head + body[: body.rfind(b"\r\n") + 2]
 
 
-async def session(host: str, port: int, numbers: list[int], size: int, auth: bool) -> int:
+async def session(
+    host: str, port: int, numbers: list[int], size: int, auth: bool, tls: bool
+) -> int:
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
     await read_reply(reader)
     writer.write(b"EHLO alice-pc.crepes.fr\r\n")
     await read_reply(reader)
+    if tls:
+        writer.write(b"STARTTLS\r\n")
+        reply = await read_reply(reader)
+        if not reply.startswith(b"220"):
+            raise RuntimeError(f"STARTTLS refused: {reply!r}")
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # the node's self-signed certificate
+        await writer.start_tls(context)
+        writer.write(b"EHLO alice-pc.crepes.fr\r\n")
+        await read_reply(reader)
     if auth:
         token = base64.b64encode(b"\0alice@crepes.fr\0bench").decode()
         writer.write(f"AUTH PLAIN {token}\r\n".encode())
@@ -240,9 +267,11 @@ async def session(host: str, port: int, numbers: list[int], size: int, auth: boo
     return len(numbers)
 
 
-async def load(host: str, port: int, sessions: int, messages: int, size: int, auth: bool) -> None:
+async def load(
+    host: str, port: int, sessions: int, messages: int, size: int, auth: bool, tls: bool
+) -> None:
     shares = [list(range(i, messages, sessions)) for i in range(sessions)]
-    done = await asyncio.gather(*(session(host, port, s, size, auth) for s in shares if s))
+    done = await asyncio.gather(*(session(host, port, s, size, auth, tls) for s in shares if s))
     assert sum(done) == messages
 
 
@@ -260,7 +289,7 @@ def measure(peer: str, args: argparse.Namespace) -> dict[str, float]:
                 relay, port = start_postfix(workdir, receiver, args.concurrency)
                 host, auth = "127.0.0.6", False
             start = time.perf_counter()
-            asyncio.run(load(host, port, args.submitters, args.messages, args.size, auth))
+            asyncio.run(load(host, port, args.submitters, args.messages, args.size, auth, args.tls))
             submitted = time.perf_counter()
             deadline = submitted + args.timeout
             while receiver.count() < args.messages and time.perf_counter() < deadline:
@@ -288,6 +317,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20,
                         help="connections to the destination (both relays)")  # fmt: skip
     parser.add_argument("--peers", nargs="+", default=["mailstack", "postfix"])
+    parser.add_argument("--tls", action="store_true", help="submitters use STARTTLS")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for delivery")
     args = parser.parse_args()
     try:
