@@ -1,15 +1,20 @@
 """The queue runner: the task of a node that delivers what the queue holds.
 
-It wakes when a message is queued (`wake()`), when the earliest retry falls
-due, and every ``[queue] poll`` seconds (to see what another process, such as
-`mailstack queue retry`, changed). Each round takes the due recipients,
-groups them by destination domain and starts one delivery per domain:
+Work reaches the delivery workers two ways. A message queued in this process
+(`enqueue()`, and the DSNs the runner itself queues) goes to them at once,
+without a look at the queue. A scan of the queue for due recipients runs at
+start, when the earliest retry falls due, on `wake()`, and every
+``[queue] poll`` seconds (to see what another process, such as
+`mailstack queue retry`, changed).
+
+Work is kept per destination domain, with up to ``connections_per_domain``
+workers (``connections`` in total), each holding one connection and taking
+the next waiting message for that domain until none is left:
 
 * local domains (a DSN to one of our users, say) go straight into the
   mailboxes through the store;
-* remote domains are routed by MX (`routing.route`) and served by up to
-  ``connections_per_domain`` connections (``connections`` in total), each
-  carrying several messages (`client.Connection`).
+* remote domains are routed by MX (`routing.route`) and served over SMTP
+  (`client.Connection`), several messages per connection.
 
 Every outcome is recorded (and the DSNs it causes queued) in one commit as
 soon as the remote server has answered, so a crash later never sends a
