@@ -5,9 +5,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from conftest_store import open_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from imap_fuzz_store import open_store
 from imapclient.response_parser import parse_fetch_response
 from transcript import Client, setup_account
 
