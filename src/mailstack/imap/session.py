@@ -255,14 +255,16 @@ class Session:
                 return
             recent_from = None
             last = sel.uids[-1] if sel.uids else 0
-            if any(m.uid > last for m in sync.changed):
+            newest = max((m.uid for m in sync.changed), default=0)
+            if newest > last:
                 # RFC 3501 §2.3.2: new messages are \Recent to the one session
-                # that claims them; EXAMINE shows them without claiming.
-                recent_from = (
-                    sync.recent_uid
-                    if sel.readonly
-                    else await self.store.claim_recent(sel.mailbox_id)
-                )
+                # that claims them; EXAMINE shows them without claiming, and
+                # when another session has claimed them all there is nothing
+                # to write (many sessions idling on one mailbox).
+                if sel.readonly:
+                    recent_from = sync.recent_uid
+                elif sync.recent_uid <= newest:
+                    recent_from = await self.store.claim_recent(sel.mailbox_id)
             lines = sel.apply_changes(
                 sync.changed,
                 sync.vanished,
