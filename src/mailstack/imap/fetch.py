@@ -235,6 +235,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 sel.update_meta(meta)
                 flags_changed.add(meta.uid)
     send_flags = flags_changed and not any(i.name == "FLAGS" for i in items)
+    gone = 0
     for start in range(0, len(pairs), _CHUNK):
         chunk = pairs[start : start + _CHUNK]
         uids = [u for _n, u in chunk]
@@ -245,9 +246,10 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
         if needs_raw:
             raws = await s.store.messages_bytes(sel.mailbox_id, uids)
         for msn, uid in chunk:
-            # A message expunged by another session meanwhile is skipped; its
-            # EXPUNGE is announced at the next allowed moment.
             if (needs_parsed and uid not in parsed) or (needs_raw and uid not in raws):
+                # Expunged by another session, not yet announced: RFC 2180
+                # §4.1.2 lets the FETCH fail for it; its EXPUNGE comes later.
+                gone += 1
                 continue
             raw = raws.get(uid, b"")
             out = []
@@ -257,6 +259,8 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 out.append(b"FLAGS " + encode(flags_atoms(sel.flags(uid))))
             s.send(b"* %d FETCH (" % msn + b" ".join(out) + b")\r\n")
         await s.channel.flush()
+    if gone:
+        raise ImapError("Some messages were expunged meanwhile", code="EXPUNGEISSUED")
     return None
 
 

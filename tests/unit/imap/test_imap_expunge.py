@@ -40,3 +40,17 @@ async def test_uid_expunge_only_named(store):
         S: a4 OK STATUS completed
         """
     )
+
+
+async def test_fetch_of_a_message_expunged_meanwhile(store):
+    a, b, inbox = await two_sessions(store)
+    await a.send("a1 STORE 2 +FLAGS.SILENT (\\Deleted)")
+    await a.send("a2 EXPUNGE")
+    # b still numbers the message 2 (RFC 3501 §7.4.1) but its bytes are gone.
+    got = await b.send("b1 FETCH 1:3 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert got[0].startswith("* 1 FETCH (UID 1 ")
+    assert not any(line.startswith("* 2 FETCH") for line in got)
+    assert any(line.startswith("* 3 FETCH (UID 3 ") for line in got)
+    assert got[-1] == "b1 NO [EXPUNGEISSUED] Some messages were expunged meanwhile"
+    got = await b.send("b2 NOOP")
+    assert got == ["* 2 EXPUNGE", "b2 OK NOOP completed"]
