@@ -76,8 +76,10 @@ async def select(s: Session, cmd: Command) -> Done | None:
         raise ImapError("No such mailbox", code="NONEXISTENT")
     listener = s.store.listen(mailbox.id)
     try:
-        metas = await s.store.messages(mailbox.id)
+        # HIGHESTMODSEQ before the messages: whatever changes between the two
+        # reads has a greater MODSEQ and reaches the session at its next poll.
         mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
+        metas = await s.store.messages(mailbox.id)
         if args.readonly:
             # RFC 3501 §6.3.2: EXAMINE must not take \Recent from anyone.
             sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
@@ -109,7 +111,8 @@ async def select(s: Session, cmd: Command) -> Done | None:
         s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % first_unseen)
     s.send(lines[1])
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % sel.uidvalidity)
-    s.send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % mailbox.uidnext)
+    uidnext = max(mailbox.uidnext, sel.uids[-1] + 1 if sel.uids else 1)
+    s.send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % sel.modseq)
     q = args.qresync
     if q is not None and q.uidvalidity == sel.uidvalidity:

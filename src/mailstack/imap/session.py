@@ -206,7 +206,10 @@ class Session:
             self.send(tagged(cmd.tag, "NO", "Internal server error", "SERVERBUG"))
             return
         if self.selected is not None and self.state is State.SELECTED:
-            await self.poll(allow_expunge=cmd.uid or cmd.name not in _NO_EXPUNGE_DURING)
+            try:
+                await self.poll(allow_expunge=cmd.uid or cmd.name not in _NO_EXPUNGE_DURING)
+            except StoreError:
+                log.exception("IMAP update of the selected mailbox failed")
         done = done or Done(f"{cmd.name} completed")
         if done.answered:
             return
