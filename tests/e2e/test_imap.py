@@ -13,6 +13,7 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 from typing import Any
 
 import pytest
@@ -380,3 +381,36 @@ async def test_concurrent_writers_and_an_idler_agree(node_factory: Any) -> None:
         c.logout()
 
     await run(check)
+
+
+async def test_starttls_discards_plaintext_that_arrived_while_it_ran(
+    node_factory: Any, monkeypatch: Any
+) -> None:
+    from mailstack.imap import session as imap_session
+
+    node = await imap_node(node_factory, count=0)
+    original = imap_session.HANDLERS["STARTTLS"]
+
+    async def slow_starttls(s: Any, cmd: Any) -> Any:
+        await asyncio.sleep(0.3)  # the injected line reaches asyncio's buffer meanwhile
+        return await original(s, cmd)
+
+    monkeypatch.setitem(imap_session.HANDLERS, "STARTTLS", slow_starttls)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rb")
+            assert f.readline().startswith(b"* OK")
+            sock.sendall(b"a1 STARTTLS\r\n")
+            time.sleep(0.1)  # the server is in STARTTLS now, not reading
+            sock.sendall(b"a2 LOGIN bob@hamburger.edu hungry\r\n")
+            assert f.readline().startswith(b"a1 OK")
+            tf = ctx.wrap_socket(sock, server_hostname="mx.test").makefile("rwb")
+            tf.write(b"a3 SELECT INBOX\r\n")
+            tf.flush()
+            assert tf.readline().startswith(b"a3 BAD")  # a2 never ran
+
+    await run(scenario)

@@ -6,6 +6,7 @@ STARTTLS, LOGIN, AUTHENTICATE (RFC 3501 §6.1, §6.2; SASL-IR RFC 4959), ID
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from mailstack.common import sasl
 from mailstack.errors import ImapError
@@ -48,7 +49,11 @@ async def starttls(s: Session, cmd: Command) -> Done | None:
     # the client discards cached capabilities.
     s.send(b"%s OK Begin TLS negotiation now\r\n" % cmd.tag.encode())
     await s.channel.flush()
-    await s.channel.start_tls()
+    try:
+        await s.channel.start_tls()
+    except (ssl.SSLError, ConnectionError, OSError):
+        # A failed handshake leaves nothing to talk over.
+        s.closing = True
     return Done("", answered=True)
 
 

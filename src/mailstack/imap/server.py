@@ -83,6 +83,11 @@ class _Connection:
         # RFC 3501 §6.2.1 / RFC 7817 §3: anything pipelined after STARTTLS in
         # plaintext is discarded, never executed after the upgrade.
         self.reader.discard()
+        # Plaintext that reached the stream's own buffer before the handshake
+        # is dropped too (asyncio would hand it over as if it came over TLS).
+        buffered = getattr(self.io.reader, "_buffer", None)
+        if isinstance(buffered, bytearray):
+            buffered.clear()
         await self.io.start_tls(self.service.node.tls.server_context())
         self.tls_active = True
 
