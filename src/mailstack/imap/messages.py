@@ -152,6 +152,11 @@ async def _transfer(s: Session, cmd: Command, move: bool) -> Done | None:
         moved = await s.store.move(sel.mailbox_id, uids, dest.id)
     else:
         moved = await s.store.copy(sel.mailbox_id, uids, dest.id)
+        if len(moved) < len(uids):
+            # Some were expunged by another session meanwhile. RFC 3501
+            # §6.4.7: a failed COPY leaves the destination as it was.
+            await s.store.expunge(dest.id, [b for _a, b in moved], require_deleted=False)
+            raise ImapError("Some messages were expunged meanwhile", code="EXPUNGEISSUED")
     if dest.id == sel.mailbox_id:
         s.changed.set()
     code = None

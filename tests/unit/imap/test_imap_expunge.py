@@ -54,3 +54,13 @@ async def test_fetch_of_a_message_expunged_meanwhile(store):
     assert got[-1] == "b1 NO [EXPUNGEISSUED] Some messages were expunged meanwhile"
     got = await b.send("b2 NOOP")
     assert got == ["* 2 EXPUNGE", "b2 OK NOOP completed"]
+
+
+async def test_copy_with_a_message_expunged_meanwhile_copies_nothing(store):
+    a, b, inbox = await two_sessions(store)
+    await a.send("a1 STORE 3 +FLAGS.SILENT (\\Deleted)")
+    await a.send("a2 EXPUNGE")
+    got = await b.send("b1 COPY 1:3 Trash")
+    assert got[-1] == "b1 NO [EXPUNGEISSUED] Some messages were expunged meanwhile"
+    got = await b.send("b2 STATUS Trash (MESSAGES)")
+    assert got[0] == '* STATUS "Trash" (MESSAGES 0)'
