@@ -5,10 +5,11 @@ aiosmtpd storing nothing, all measured in this one run with the same load.
     python -m bench.smtp_receive.run                 # the issue's matrix, 10,000 messages
     python -m bench.smtp_receive.run --messages 2000 --sessions 50 --sizes 2048
 
-The load generator is ours (Postfix's smtp-source is not installed here): N
-concurrent sessions on 127.0.0.1, each EHLO once and then MAIL/RCPT/DATA
-pipelined (RFC 2920, all three servers offer PIPELINING) for its share of the
-messages. Every server runs in its own process with uvloop; the generator runs
+The load generator is Postfix's `smtp-source` when it is installed (Debian
+package `postfix`; `-d`: the sessions stay connected), as in the issue's
+reference figures; else ours (`--generator python`): N concurrent sessions on
+127.0.0.1, each EHLO once and then MAIL/RCPT/DATA pipelined (RFC 2920, all
+three servers offer PIPELINING) for its share of the messages. Every server runs in its own process with uvloop; the generator runs
 in this process. On 2 cores the generator competes with the server for CPU,
 the same way for every server.
 """
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -59,12 +61,22 @@ def start_mailstack(workdir: Path) -> tuple[subprocess.Popen, int]:
         "[limits]\nsmtp_sessions = 1000\nmessage_size = 209715200\n"
     )
     cli = [sys.executable, "-m", "mailstack.cli"]
-    subprocess.run([*cli, "domain", "add", "hamburger.edu", "--data-dir", str(data)],
-                   check=True, capture_output=True)
-    subprocess.run([*cli, "user", "add", "bob@hamburger.edu", "--password-stdin",
-                    "--data-dir", str(data)], input=b"bench\n", check=True, capture_output=True)
-    proc = subprocess.Popen([*cli, "serve", "--data-dir", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*cli, "domain", "add", "hamburger.edu", "--data-dir", str(data)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*cli, "user", "add", "bob@hamburger.edu", "--password-stdin", "--data-dir", str(data)],
+        input=b"bench\n",
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [*cli, "serve", "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port, proc)
     return proc, port
 
@@ -74,9 +86,18 @@ def start_aiosmtpd(workdir: Path, mode: str) -> tuple[subprocess.Popen, int]:
     spool = workdir / f"aiosmtpd-{mode}"
     spool.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "aiosmtpd_peer.py"), "--port", str(port), "--mode", mode,
-         "--dir", str(spool)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(HERE / "aiosmtpd_peer.py"),
+            "--port",
+            str(port),
+            "--mode",
+            mode,
+            "--dir",
+            str(spool),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_port(port, proc)
     return proc, port
@@ -134,7 +155,36 @@ async def load(port: int, sessions: int, messages: int, size: int) -> float:
     return messages / elapsed
 
 
-def measure(kind: str, sessions: int, messages: int, size: int, repeat: int) -> float:
+def smtp_source(port: int, sessions: int, messages: int, size: int) -> float:
+    """Postfix's load generator; messages/second over its whole run."""
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            "smtp-source",
+            "-d",
+            "-s",
+            str(sessions),
+            "-m",
+            str(messages),
+            "-l",
+            str(size),
+            "-M",
+            "crepes.fr",
+            "-f",
+            "alice@crepes.fr",
+            "-t",
+            "bob@hamburger.edu",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return messages / (time.perf_counter() - start)
+
+
+def measure(
+    kind: str, sessions: int, messages: int, size: int, repeat: int, generator: str
+) -> float:
     figures = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
@@ -144,7 +194,10 @@ def measure(kind: str, sessions: int, messages: int, size: int, repeat: int) -> 
             else:
                 proc, port = start_aiosmtpd(workdir, kind.split("-", 1)[1])
             try:
-                figures.append(asyncio.run(load(port, sessions, messages, size)))
+                if generator == "smtp-source":
+                    figures.append(smtp_source(port, sessions, messages, size))
+                else:
+                    figures.append(asyncio.run(load(port, sessions, messages, size)))
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -158,6 +211,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 102400])
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument(
+        "--generator",
+        choices=("smtp-source", "python"),
+        default="smtp-source" if shutil.which("smtp-source") else "python",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -167,15 +225,26 @@ def main() -> None:
         pass
     peers = ["mailstack", "aiosmtpd-fsync", "aiosmtpd-none"]
     results = []
-    print(f"{'sessions':>8} {'size':>7} " + " ".join(f"{p:>15}" for p in peers)
-          + f" {'vs fsync':>9} {'vs none':>8}   (messages/second, {args.messages} messages)")
+    print(
+        f"{'sessions':>8} {'size':>7} "
+        + " ".join(f"{p:>15}" for p in peers)
+        + f" {'vs fsync':>9} {'vs none':>8}   (messages/second, {args.messages} messages,"
+        + f" {args.generator})"
+    )
     for sessions in args.sessions:
         for size in args.sizes:
-            row = {p: measure(p, sessions, args.messages, size, args.repeat) for p in peers}
+            row = {
+                p: measure(p, sessions, args.messages, size, args.repeat, args.generator)
+                for p in peers
+            }
             results.append({"sessions": sessions, "size": size, **row})
-            print(f"{sessions:>8} {size:>7} " + " ".join(f"{row[p]:>15.0f}" for p in peers)
-                  + f" {row['mailstack'] / row['aiosmtpd-fsync']:>8.2f}x"
-                  + f" {row['mailstack'] / row['aiosmtpd-none']:>7.2f}x", flush=True)
+            print(
+                f"{sessions:>8} {size:>7} "
+                + " ".join(f"{row[p]:>15.0f}" for p in peers)
+                + f" {row['mailstack'] / row['aiosmtpd-fsync']:>8.2f}x"
+                + f" {row['mailstack'] / row['aiosmtpd-none']:>7.2f}x",
+                flush=True,
+            )
     if args.json:
         print(json.dumps(results))
 

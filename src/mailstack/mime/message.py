@@ -200,7 +200,9 @@ class ParsedMessage:
 
     def to_bytes(self) -> bytes:
         """A compact stored form: zlib-compressed JSON (text and header values
-        compress well, and the store reads these far more often than it writes)."""
+        compress well, and the store reads these far more often than it writes).
+        Level 1: this runs once per delivered message, on the hot path, and
+        costs a fifth of the default level's time for nearly the same size."""
         return zlib.compress(json.dumps(
             [
                 _FORMAT, self.size, self.root.to_list(), self.envelope.to_list(),
@@ -209,7 +211,7 @@ class ParsedMessage:
             ],
             ensure_ascii=False,
             separators=(",", ":"),
-        ).encode("utf-8"))
+        ).encode("utf-8"), 1)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedMessage:

@@ -10,6 +10,7 @@ lets concurrent sessions share one fsync).
 from __future__ import annotations
 
 import email.utils
+import itertools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ class SmtpService(TcpService):
         smtp_config = node.config.smtp
         self.hostname = smtp_config.hostname or node.hostname
         self.starttls = smtp_config.starttls
+        # Message ids in Received: and the 250 reply: unique per process run.
+        prefix = secrets.token_hex(3).upper()
+        self._ids = (f"{prefix}{n:06X}" for n in itertools.count(1))
         self.msgauth = InboundChecker(
             node, mode=getattr(smtp_config, "message_auth", "record"), authserv_id=self.hostname
         )
@@ -181,7 +185,7 @@ class SmtpService(TcpService):
     async def _deliver(self, event: MessageComplete, envelope: _Envelope, io: SessionIO) -> Reply:
         if count_received(event.data) >= self.limits.received_headers:
             return LOOP_DETECTED
-        session_id = secrets.token_hex(6).upper()
+        session_id = next(self._ids)
         protocol = "ESMTP" if event.esmtp else "SMTP"
         if event.tls:
             protocol += "S"

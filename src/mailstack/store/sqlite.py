@@ -19,7 +19,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -100,6 +99,7 @@ CREATE TABLE IF NOT EXISTS expunged (
 """
 
 MAX_BATCH = 256
+READERS = 4
 SUBADDRESS_SEPARATOR = "+"
 ALIAS_DEPTH = 8
 
@@ -172,10 +172,8 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         self._hasher = password_hasher or PasswordHasher()
         self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read")
-        self._local = threading.local()
-        self._read_conns: list[sqlite3.Connection] = []
-        self._read_lock = threading.Lock()
+        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._readers: list[threading.Thread] = []
         self._listeners: dict[int, set[_Listener]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -188,6 +186,12 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             target=store._write_loop, args=(_connect(path),), name="store-writer", daemon=True
         )
         store._writer.start()
+        for n in range(READERS):
+            reader = threading.Thread(
+                target=store._read_loop, args=(_connect(path),), name=f"store-read-{n}", daemon=True
+            )
+            reader.start()
+            store._readers.append(reader)
         return store
 
     def _create(self) -> None:
@@ -203,9 +207,11 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             self._writes.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
-        self._readers.shutdown(wait=True)
-        for conn in self._read_conns:
-            conn.close()
+        for _ in self._readers:
+            self._reads.put(None)
+        for reader in self._readers:
+            await asyncio.to_thread(reader.join)
+        self._readers.clear()
 
     # -- the two primitives ------------------------------------------------
 
@@ -219,21 +225,39 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         return await future
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn on a reader thread's connection, in one read transaction."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, fn)
+        future: asyncio.Future[T] = loop.create_future()
+        self._reads.put((fn, future, loop))
+        return await future
 
-    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            self._local.conn = conn
-            with self._read_lock:
-                self._read_conns.append(conn)
-        conn.execute("BEGIN")
-        try:
-            return fn(conn)
-        finally:
-            conn.execute("COMMIT")
+    def _read_loop(self, conn: sqlite3.Connection) -> None:
+        """A reader thread: runs the reads waiting in the queue, then hands
+        their results back to the loop in one wake-up."""
+        running = True
+        while running:
+            done: list[tuple[asyncio.Future[Any], bool, Any]] = []
+            item = self._reads.get()
+            while item is not None:
+                fn, future, loop = item
+                conn.execute("BEGIN")
+                try:
+                    done.append((future, True, fn(conn)))
+                except Exception as exc:
+                    done.append((future, False, exc))
+                finally:
+                    conn.execute("COMMIT")
+                if len(done) >= MAX_BATCH:
+                    break
+                try:
+                    item = self._reads.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                running = False
+            if done:
+                _settle_all(done)
+        conn.close()
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         stop = False
@@ -268,8 +292,11 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                     conn.execute("ROLLBACK")
                 results = [(False, StoreError(f"commit failed: {exc}"))] * len(batch)
             touched = self._touched
-            for (_fn, future, loop), (ok, value) in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, future, ok, value)
+            done = [
+                (future, ok, value)
+                for (_fn, future, _loop), (ok, value) in zip(batch, results, strict=True)
+            ]
+            _settle_all(done)
             if touched and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._notify, touched)
         conn.close()
@@ -1135,13 +1162,23 @@ async def _parse(raw: bytes) -> bytes:
     return await asyncio.to_thread(lambda: parse(raw).to_bytes())
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in done:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _settle_all(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """Complete futures from a store thread: one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for entry in done:
+        by_loop.setdefault(entry[0].get_loop(), []).append(entry)
+    for target, entries in by_loop.items():
+        target.call_soon_threadsafe(_settle, entries)
 
 
 def _like_prefix(prefix: str) -> str:
