@@ -9,9 +9,9 @@ The load generator is Postfix's `smtp-source` when it is installed (Debian
 package `postfix`; `-d`: the sessions stay connected), as in the issue's
 reference figures; else ours (`--generator python`): N concurrent sessions on
 127.0.0.1, each EHLO once and then MAIL/RCPT/DATA pipelined (RFC 2920, all
-three servers offer PIPELINING) for its share of the messages. Every server runs in its own process with uvloop; the generator runs
-in this process. On 2 cores the generator competes with the server for CPU,
-the same way for every server.
+three servers offer PIPELINING) for its share of the messages. Every server
+runs in its own process with uvloop. On 2 cores the generator competes with
+the server for CPU, the same way for every server.
 """
 
 from __future__ import annotations
