@@ -169,11 +169,14 @@ def section_bytes(raw: bytes, parsed: ParsedMessage, section: Section) -> bytes 
 
 
 def _binary(raw: bytes, parsed: ParsedMessage, section: Section) -> bytes | None:
+    """RFC 3516 §4.2: BINARY[] is the whole message; BINARY[part] a leaf's
+    content with its Content-Transfer-Encoding undone; None for anything else."""
+    if not section.part:
+        return raw
     part = parsed.section(section.part)
-    if part is None or part.children or part.message is not None and section.part:
+    if part is None or part.children or part.message is not None:
         return None
-    body = raw if not section.part else raw[part.body_start : part.body_end]
-    return transfer_decode(body, part.encoding) if section.part else body
+    return transfer_decode(raw[part.body_start : part.body_end], part.encoding)
 
 
 def _item_name(item: FetchItem) -> bytes:
