@@ -61,9 +61,10 @@ async def _login_checks(s: Session) -> None:
     if not s.plaintext_ok():
         # RFC 3501 §6.2.3: LOGINDISABLED; RFC 5530 PRIVACYREQUIRED.
         raise ImapError("Use TLS first", code="PRIVACYREQUIRED")
-    if s.login_failures >= s.limits.login_failures:
-        # Throttle guessing: every further attempt waits (RFC 3501 §6.2.3
-        # lets a server delay failed logins).
+    failures = max(s.login_failures, s.ctx.throttle.failures(s.peer))
+    if failures >= s.limits.login_failures:
+        # Throttle guessing, in this session and from this address: every
+        # further attempt waits (RFC 3501 §6.2.3 lets a server delay).
         await asyncio.sleep(s.limits.login_failure_delay)
     if s.login_failures >= 3 * s.limits.login_failures:
         s.send(b"* BYE Too many failed logins\r\n")
@@ -84,6 +85,7 @@ async def _finish_login(s: Session, address: str, password: str) -> Done:
                 s.ctx.logins.remember(address, password, stored_hash)
     if account is None:
         s.login_failures += 1
+        s.ctx.throttle.failed(s.peer)
         raise ImapError("Invalid credentials", code="AUTHENTICATIONFAILED")
     count = s.ctx.user_sessions.get(account.id, 0)
     if count >= s.limits.imap_sessions_per_user:

@@ -238,7 +238,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 sel.update_meta(meta)
                 flags_changed.add(meta.uid)
     send_flags = flags_changed and not any(i.name == "FLAGS" for i in items)
-    gone = 0
+    missing = 0
     for start in range(0, len(pairs), _CHUNK):
         chunk = pairs[start : start + _CHUNK]
         uids = [u for _n, u in chunk]
@@ -252,7 +252,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
             if (needs_parsed and uid not in parsed) or (needs_raw and uid not in raws):
                 # Expunged by another session, not yet announced: RFC 2180
                 # §4.1.2 lets the FETCH fail for it; its EXPUNGE comes later.
-                gone += 1
+                missing += 1
                 continue
             raw = raws.get(uid, b"")
             out = []
@@ -262,7 +262,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 out.append(b"FLAGS " + encode(flags_atoms(sel.flags(uid))))
             s.send(b"* %d FETCH (" % msn + b" ".join(out) + b")\r\n")
         await s.channel.flush()
-    if gone:
+    if missing:
         raise ImapError("Some messages were expunged meanwhile", code="EXPUNGEISSUED")
     return None
 

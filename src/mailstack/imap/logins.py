@@ -21,7 +21,7 @@ import os
 import time
 from collections import OrderedDict
 
-__all__ = ["LoginCache"]
+__all__ = ["LoginCache", "PeerThrottle"]
 
 
 class LoginCache:
@@ -60,3 +60,29 @@ class LoginCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
+
+
+class PeerThrottle:
+    """Failed logins per client address over a sliding window, so a guesser
+    cannot shed the throttle by reconnecting."""
+
+    def __init__(self, window: float = 900.0, capacity: int = 100_000) -> None:
+        self.window = window
+        self.capacity = capacity
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def failures(self, peer: str) -> int:
+        entry = self._failures.get(peer)
+        if entry is None:
+            return 0
+        count, last = entry
+        if time.monotonic() - last > self.window:
+            del self._failures[peer]
+            return 0
+        return count
+
+    def failed(self, peer: str) -> None:
+        self._failures[peer] = (self.failures(peer) + 1, time.monotonic())
+        self._failures.move_to_end(peer)
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)

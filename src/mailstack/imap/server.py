@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.imap.cache import ParsedCache
 from mailstack.imap.config import ImapConfig
-from mailstack.imap.logins import LoginCache
+from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
 from mailstack.imap.proto.response import continuation
 from mailstack.imap.session import Context, Session
@@ -27,10 +27,11 @@ _FLUSH_AT = 256 * 1024
 _TRACE_LINES = 8  # lines of one response shown by --trace
 
 # What the imap and imaps listeners of one node share: the per-user session
-# counts (so the limit holds across both) and the parse-result cache.
-_SHARED: weakref.WeakKeyDictionary[object, tuple[dict[int, int], ParsedCache, LoginCache]] = (
-    weakref.WeakKeyDictionary()
-)
+# counts (so the limit holds across both), the parse-result cache, the
+# verified-login cache and the failed-login counts per client address.
+_SHARED: weakref.WeakKeyDictionary[
+    object, tuple[dict[int, int], ParsedCache, LoginCache, PeerThrottle]
+] = weakref.WeakKeyDictionary()
 
 
 class _Connection:
@@ -140,8 +141,9 @@ class ImapService(TcpService):
             config = ImapConfig()
         tls_ok = bool(node.tls.available)
         if node not in _SHARED:
-            _SHARED[node] = ({}, ParsedCache(), LoginCache(config.login_cache_seconds))
-        user_sessions, parsed, logins = _SHARED[node]
+            logins = LoginCache(config.login_cache_seconds)
+            _SHARED[node] = ({}, ParsedCache(), logins, PeerThrottle())
+        user_sessions, parsed, logins, throttle = _SHARED[node]
         self.context = Context(
             store=node.store,  # type: ignore[arg-type]
             limits=limits,
@@ -151,6 +153,7 @@ class ImapService(TcpService):
             user_sessions=user_sessions,
             parsed=parsed,
             logins=logins,
+            throttle=throttle,
         )
 
     async def refuse(self, io: SessionIO) -> None:

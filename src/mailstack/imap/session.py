@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
 from mailstack.imap.cache import ParsedCache
-from mailstack.imap.logins import LoginCache
+from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
 from mailstack.imap.proto.response import tagged
@@ -67,6 +67,7 @@ class Context:
     user_sessions: dict[int, int] = field(default_factory=dict)
     parsed: ParsedCache = field(default_factory=ParsedCache)
     logins: LoginCache = field(default_factory=lambda: LoginCache(0))
+    throttle: PeerThrottle = field(default_factory=PeerThrottle)
 
 
 @dataclass(frozen=True, slots=True)

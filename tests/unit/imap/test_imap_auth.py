@@ -208,3 +208,33 @@ async def test_cached_login_notices_password_change_and_removal(store):
     await store.account_remove(USER)
     got = await client().send(f"a3 LOGIN {USER} changed")
     assert got == ["a3 NO [AUTHENTICATIONFAILED] Invalid credentials"]
+
+
+async def test_failures_from_one_address_throttle_new_sessions(store, monkeypatch):
+    import asyncio as _asyncio
+
+    await setup_account(store)
+    limits = Limits(login_failures=2, login_failure_delay=7.0)
+    first = Client(store, limits, peer="192.0.2.9")
+    first.channel.tls_active = True
+    for n in range(2):
+        await first.send(f"a{n} LOGIN {USER} nope")
+    delays = []
+
+    async def fake_sleep(seconds):
+        delays.append(seconds)
+
+    monkeypatch.setattr(_asyncio, "sleep", fake_sleep)
+    again = Client(store, limits, peer="192.0.2.9")
+    again.ctx = first.ctx
+    again.session.ctx = first.ctx
+    again.channel.tls_active = True
+    got = await again.session.run(f"b1 LOGIN {USER} {PASSWORD}\r\n".encode())
+    assert delays == [7.0]  # a fresh connection from the same address still waits
+    other = Client(store, limits, peer="192.0.2.10")
+    other.ctx = first.ctx
+    other.session.ctx = first.ctx
+    other.channel.tls_active = True
+    delays.clear()
+    await other.session.run(f"c1 LOGIN {USER} {PASSWORD}\r\n".encode())
+    assert delays == [] and got is None
