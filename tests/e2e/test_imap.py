@@ -414,3 +414,16 @@ async def test_starttls_discards_plaintext_that_arrived_while_it_ran(
             assert tf.readline().startswith(b"a3 BAD")  # a2 never ran
 
     await run(scenario)
+
+
+async def test_authenticate_plain_with_imaplib(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=1)
+
+    def scenario() -> None:
+        c = imaplib.IMAP4("127.0.0.1", node.port("imap"), timeout=10)
+        typ, _ = c.authenticate("PLAIN", lambda _challenge: f"\0{USER}\0{PASSWORD}".encode())
+        assert typ == "OK" and c.state == "AUTH"
+        assert ok(c.select("INBOX")) == [b"1"]
+        c.logout()
+
+    await run(scenario)
