@@ -1,5 +1,7 @@
 """SELECT and EXAMINE: the responses of RFC 3501 §6.3.1, read-only state, \\Recent."""
 
+import asyncio
+
 from transcript import Client, logged_in
 
 
@@ -50,6 +52,7 @@ async def test_recent_belongs_to_one_session(store):
     got = await other.send("b2 STATUS INBOX (RECENT)")
     assert got[0] == '* STATUS "INBOX" (RECENT 0)'
     await store.append(inbox.id, b"Subject: new\r\n\r\nx\r\n")
+    await asyncio.sleep(0.05)  # the store's change notification reaches the sessions
     got = await c.send("a2 STATUS INBOX (RECENT)")
     assert got == [
         '* STATUS "INBOX" (RECENT 3)',
