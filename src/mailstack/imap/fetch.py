@@ -221,7 +221,8 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
         # RFC 7162 §3.2.6: UIDs in the set expunged after CHANGEDSINCE.
         _changed, vanished = await s.store.changes_since(sel.mailbox_id, args.changedsince or 0)
         largest = sel.uids[-1] if sel.uids else 1
-        gone = [u for u in vanished if args.sequence.contains(u, max(largest, u))]
+        # '*' stands for the largest UID, also one already expunged.
+        gone = args.sequence.select(vanished, max([largest, *vanished[-1:]]))
         if gone:
             s.send(b"* VANISHED (EARLIER) " + uid_set_text(gone).encode() + b"\r\n")
     needs_parsed = any(i.name in _NEEDS_PARSED or i.section is not None for i in items)

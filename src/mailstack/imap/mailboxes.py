@@ -118,8 +118,7 @@ async def select(s: Session, cmd: Command) -> Done | None:
     if q is not None and q.uidvalidity == sel.uidvalidity:
         changed, vanished = await s.store.changes_since(mailbox.id, q.modseq)
         if q.known_uids is not None:
-            largest = max(q.known_uids.resolve(0xFFFFFFFF)[-1][1], 1)
-            vanished = [u for u in vanished if q.known_uids.contains(u, largest)]
+            vanished = q.known_uids.select(vanished, 0xFFFFFFFF)
         if vanished:
             # RFC 7162 §3.2.5.1: VANISHED (EARLIER) first, then FETCH.
             s.send(b"* VANISHED (EARLIER) " + uid_set_text(vanished).encode() + b"\r\n")

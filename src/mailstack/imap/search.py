@@ -69,8 +69,18 @@ class _Eval:
     def __init__(self, sel: SelectedMailbox, now: datetime) -> None:
         self.sel = sel
         self.now = now
-        self.largest_uid = sel.uids[-1] if sel.uids else 0
-        self.largest_msn = len(sel.uids)
+        self._sets: dict[int, frozenset[int]] = {}
+
+    def _members(self, key: SearchKey) -> frozenset[int]:
+        """The UIDs a SEQSET or UID key names, resolved once per search (a
+        long set against a big mailbox would otherwise cost their product)."""
+        members = self._sets.get(id(key))
+        if members is None:
+            seq = key.args[0]
+            assert isinstance(seq, SequenceSet)
+            members = frozenset(u for _n, u in self.sel.resolve(seq, key.name == "UID"))
+            self._sets[id(key)] = members
+        return members
 
     def match(
         self, key: SearchKey, msn: int, meta: MessageMeta, parsed: ParsedMessage | None
@@ -100,14 +110,8 @@ class _Eval:
             wanted = str(args[0]).casefold()
             present = any(f.casefold() == wanted for f in flags)
             return present == (name == "KEYWORD")
-        if name == "SEQSET":
-            seq = args[0]
-            assert isinstance(seq, SequenceSet)
-            return seq.contains(msn, self.largest_msn)
-        if name == "UID":
-            seq = args[0]
-            assert isinstance(seq, SequenceSet)
-            return seq.contains(meta.uid, self.largest_uid)
+        if name in ("SEQSET", "UID"):
+            return meta.uid in self._members(key)
         if name == "LARGER":
             return meta.size > _number(args[0])
         if name == "SMALLER":

@@ -278,3 +278,13 @@ def test_split_literals_parse_like_whole_commands(words):
         except ParseError as exc:
             outcomes.append(("BAD", exc.text))
     assert outcomes[0] == outcomes[1]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=1, max_size=8),
+    st.lists(st.integers(1, 70), max_size=30),
+)
+def test_sequence_set_select_agrees_with_contains(ranges, numbers):
+    seq = SequenceSet(tuple(ranges))
+    expected = [n for n in numbers if seq.contains(n, 50)]
+    assert seq.select(numbers, 50) == expected

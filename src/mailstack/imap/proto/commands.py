@@ -6,6 +6,8 @@ them from the wire syntax of RFC 3501 §6 and the extension RFCs.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,6 +55,23 @@ class SequenceSet:
 
     def contains(self, n: int, largest: int) -> bool:
         return any(lo <= n <= hi for lo, hi in self.resolve(largest))
+
+    def select(self, numbers: Iterable[int], largest: int) -> list[int]:
+        """Those of ``numbers`` in the set, in time linear in both sizes plus
+        a sort (a long set against a long list must not cost their product)."""
+        ranges = sorted(self.resolve(largest))
+        starts = [lo for lo, _hi in ranges]
+        ends: list[int] = []
+        reach = 0
+        for _lo, hi in ranges:
+            reach = max(reach, hi)
+            ends.append(reach)
+        out = []
+        for n in numbers:
+            i = bisect.bisect_right(starts, n) - 1
+            if i >= 0 and ends[i] >= n:
+                out.append(n)
+        return out
 
     def to_text(self) -> str:
         def num(n: int) -> str:
