@@ -9,8 +9,6 @@ The hierarchy delimiter is "/"; names on the wire are modified UTF-7.
 
 from __future__ import annotations
 
-import re
-
 from mailstack.errors import ImapError
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import (
@@ -220,22 +218,63 @@ async def unsubscribe(s: Session, cmd: Command) -> Done | None:
 # -- LIST / LSUB -------------------------------------------------------------
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
-    """RFC 3501 §6.3.8: '*' matches anything, '%' anything but the delimiter."""
-    full = reference + pattern
-    out = []
-    for ch in full:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append("[^/]*")
-        else:
-            out.append(re.escape(ch))
-    body = "".join(out)
-    # INBOX is case-insensitive (RFC 3501 §5.1), as are its inferiors' first level.
-    if full[:5].upper() == "INBOX":
-        body = "(?i:INBOX)" + "".join(out[5:])
-    return re.compile(body + r"\Z", re.DOTALL)
+# Longer than any mailbox name we store, with room for wildcards.
+MAX_PATTERN = 2048
+
+
+class Pattern:
+    """RFC 3501 §6.3.8 LIST pattern: '*' matches anything, '%' anything but
+    the delimiter. Matched by simulating the pattern as an automaton, in time
+    proportional to name length times pattern length (a regular expression
+    would backtrack exponentially on patterns like "*a*a*a*a*b")."""
+
+    def __init__(self, reference: str, pattern: str) -> None:
+        full = reference + pattern
+        if len(full) > MAX_PATTERN:
+            raise ImapError("Pattern too long", bad=True)
+        # INBOX is case-insensitive (RFC 3501 §5.1), as a whole first level.
+        if full[:5].upper() == "INBOX" and full[5:6] in ("", "/", "*", "%"):
+            full = "INBOX" + full[5:]
+        collapsed: list[str] = []
+        for ch in full:
+            if ch == "*" and collapsed and collapsed[-1] in "*%":
+                collapsed[-1] = "*"
+            elif ch == "%" and collapsed and collapsed[-1] in "*%":
+                continue
+            else:
+                collapsed.append(ch)
+        self.pattern = "".join(collapsed)
+
+    def _closure(self, states: set[int]) -> set[int]:
+        p = self.pattern
+        out: set[int] = set()
+        stack = list(states)
+        while stack:
+            i = stack.pop()
+            if i in out:
+                continue
+            out.add(i)
+            if i < len(p) and p[i] in "*%":
+                stack.append(i + 1)
+        return out
+
+    def match(self, name: str) -> bool:
+        p = self.pattern
+        states = self._closure({0})
+        for ch in name:
+            following: set[int] = set()
+            for i in states:
+                if i >= len(p):
+                    continue
+                c = p[i]
+                if c == "*" or (c == "%" and ch != DELIMITER):
+                    following.add(i)
+                elif c == ch:
+                    following.add(i + 1)
+            if not following:
+                return False
+            states = self._closure(following)
+        return len(p) in states
 
 
 def _ancestors(name: str) -> list[str]:
@@ -268,11 +307,11 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         # RFC 3501 §6.3.8: an empty pattern asks for the delimiter and root.
         s.send(b'* LIST (\\Noselect) "/" ""\r\n')
         return None
-    regexes = [pattern_regex(args.reference, p) for p in args.patterns if p != ""]
+    patterns = [Pattern(args.reference, p) for p in args.patterns if p != ""]
     mailboxes = {m.name: m for m in await s.store.mailbox_list(account_id)}
     subscribed = set(await s.store.subscriptions(account_id))
     if args.lsub:
-        await _lsub(s, regexes, subscribed, mailboxes)
+        await _lsub(s, patterns, subscribed, mailboxes)
         return None
     show_subscribed = "SUBSCRIBED" in args.returns or "SUBSCRIBED" in args.selection
     virtual = {a for name in mailboxes for a in _ancestors(name)} - set(mailboxes)
@@ -289,11 +328,11 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         # RFC 5258 §3.5: parents that match and have matching selected children.
         for name in subscribed:
             for a in _ancestors(name):
-                if a not in subscribed and any(r.match(a) for r in regexes):
+                if a not in subscribed and any(r.match(a) for r in patterns):
                     childinfo.add(a)
         candidates |= childinfo
     for name in sorted(candidates, key=lambda n: (n != "INBOX", n)):
-        if not any(r.match(name) for r in regexes):
+        if not any(r.match(name) for r in patterns):
             continue
         box = mailboxes.get(name)
         attrs: list[str] = []
@@ -325,19 +364,19 @@ async def list_(s: Session, cmd: Command) -> Done | None:
 
 async def _lsub(
     s: Session,
-    regexes: list[re.Pattern[str]],
+    patterns: list[Pattern],
     subscribed: set[str],
     mailboxes: dict[str, Mailbox],
 ) -> None:
     out: dict[str, bool] = {}
     for name in subscribed:
-        if any(r.match(name) for r in regexes):
+        if any(r.match(name) for r in patterns):
             out[name] = True
             continue
         # RFC 3501 §6.3.9: with '%', a parent of a subscribed name that the
         # pattern cannot reach is listed \Noselect.
         for a in _ancestors(name):
-            if a not in subscribed and any(r.match(a) for r in regexes):
+            if a not in subscribed and any(r.match(a) for r in patterns):
                 out.setdefault(a, False)
     for name in sorted(out, key=lambda n: (n != "INBOX", n)):
         attrs = [] if out[name] else ["\\Noselect"]

@@ -71,3 +71,27 @@ async def test_subscribe_lsub_and_list_extended(store):
         S: b5 OK LIST completed
         """
     )
+
+
+def test_pattern_matching_agrees_with_a_regular_expression():
+    import re
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from mailstack.imap.mailboxes import Pattern
+
+    def reference(pattern: str, name: str) -> bool:
+        regex = "".join(
+            ".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in pattern
+        )
+        return re.fullmatch(regex, name, re.DOTALL) is not None
+
+    @given(st.text("ab/*%", max_size=8), st.text("ab/", max_size=8))
+    def check(pattern, name):
+        assert Pattern("", pattern).match(name) == reference(pattern, name)
+
+    check()
+    assert Pattern("", "inbox/%").match("INBOX/x") and Pattern("Work/", "%").match("Work/a")
+    # A backtracking regular expression would not finish this one.
+    assert not Pattern("", "*a" * 500 + "b").match("a" * 1000)
