@@ -288,3 +288,10 @@ def test_sequence_set_select_agrees_with_contains(ranges, numbers):
     seq = SequenceSet(tuple(ranges))
     expected = [n for n in numbers if seq.contains(n, 50)]
     assert seq.select(numbers, 50) == expected
+
+
+def test_fetch_attributes_deduplicated_and_bounded():
+    cmd = p(b"a FETCH 1 (FLAGS UID FLAGS BODY.PEEK[1] BODY.PEEK[1])")
+    assert [i.name for i in cmd.args.items] == ["FLAGS", "UID", "BODY"]
+    with pytest.raises(ParseError):
+        p(b"a FETCH 1 (" + b" ".join([b"BODY.PEEK[%d]" % n for n in range(1, 150)]) + b")")

@@ -515,6 +515,7 @@ _FETCH_ATTS = frozenset(
         "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ",
     }
 )  # fmt: skip
+MAX_FETCH_ITEMS = 100
 _SECTION_TEXT = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "MIME", "TEXT"})
 
 
@@ -583,7 +584,10 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
     if isinstance(tok, list):
         if not tok:
             raise ImapError("Empty fetch attribute list", bad=True)
-        items = tuple(_fetch_att(t) for t in tok)
+        if len(tok) > MAX_FETCH_ITEMS:
+            raise ImapError("Too many fetch attributes", bad=True)
+        # A repeated attribute is answered once (each costs work per message).
+        items = tuple(dict.fromkeys(_fetch_att(t) for t in tok))
     elif isinstance(tok, Atom) and tok.upper() in _FETCH_MACROS:
         items = tuple(FetchItem(n) for n in _FETCH_MACROS[tok.upper()])
     else:
