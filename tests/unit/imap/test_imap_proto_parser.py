@@ -295,3 +295,9 @@ def test_fetch_attributes_deduplicated_and_bounded():
     assert [i.name for i in cmd.args.items] == ["FLAGS", "UID", "BODY"]
     with pytest.raises(ParseError):
         p(b"a FETCH 1 (" + b" ".join([b"BODY.PEEK[%d]" % n for n in range(1, 150)]) + b")")
+
+
+def test_search_keys_bounded():
+    assert p(b"a SEARCH " + b" ".join([b"SEEN"] * 999)).args.key.name == "AND"
+    with pytest.raises(ParseError):
+        p(b"a SEARCH " + b" ".join([b"SEEN"] * 1001))

@@ -435,13 +435,20 @@ _DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSI
 _NUMBER_KEYS = frozenset({"LARGER", "SMALLER", "OLDER", "YOUNGER"})
 
 
-def _search_key(a: _Args, depth: int) -> SearchKey:
+MAX_SEARCH_KEYS = 1000
+
+
+def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
     if depth > 64:
         raise ImapError("Search too deeply nested", bad=True)
+    # Every key is evaluated against every message: bound how many there are.
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ImapError("Too many search keys", bad=True)
     tok = a.take("search key")
     if isinstance(tok, list):
         sub = _Args(tok)
-        keys = [_search_key(sub, depth + 1) for _ in iter(sub.more, False)]
+        keys = [_search_key(sub, depth + 1, budget) for _ in iter(sub.more, False)]
         if not keys:
             raise ImapError("Empty search list", bad=True)
         return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
@@ -466,9 +473,10 @@ def _search_key(a: _Args, depth: int) -> SearchKey:
     if name == "UID":
         return SearchKey("UID", (sequence_set(a.take("UID set")),))
     if name == "NOT":
-        return SearchKey("NOT", (_search_key(a, depth + 1),))
+        return SearchKey("NOT", (_search_key(a, depth + 1, budget),))
     if name == "OR":
-        return SearchKey("OR", (_search_key(a, depth + 1), _search_key(a, depth + 1)))
+        first = _search_key(a, depth + 1, budget)
+        return SearchKey("OR", (first, _search_key(a, depth + 1, budget)))
     if name == "MODSEQ":
         # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer
         if isinstance(a.peek(), bytes):
@@ -497,9 +505,10 @@ def _search(a: _Args, uid: bool) -> Search:
     if _is_word(a.peek(), "CHARSET"):
         a.take("CHARSET")
         charset = a.astring("charset").upper()
-    keys = [_search_key(a, 0)]
+    budget = [MAX_SEARCH_KEYS]
+    keys = [_search_key(a, 0, budget)]
     while a.more():
-        keys.append(_search_key(a, 0))
+        keys.append(_search_key(a, 0, budget))
     key = keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
     return Search(charset, key, returns)
 
