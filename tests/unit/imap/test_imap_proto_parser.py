@@ -301,3 +301,8 @@ def test_search_keys_bounded():
     assert p(b"a SEARCH " + b" ".join([b"SEEN"] * 999)).args.key.name == "AND"
     with pytest.raises(ParseError):
         p(b"a SEARCH " + b" ".join([b"SEEN"] * 1001))
+
+
+def test_flag_lists_bounded():
+    with pytest.raises(ParseError):
+        p(b"a STORE 1 +FLAGS (" + b" ".join(b"$k%d" % n for n in range(101)) + b")")

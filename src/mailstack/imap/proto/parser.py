@@ -202,7 +202,12 @@ def date_time(tok: Token | None) -> datetime:
         raise ImapError("Bad date-time", bad=True) from None
 
 
+MAX_FLAGS = 100
+
+
 def flag_list(tokens: list[Token]) -> tuple[str, ...]:
+    if len(tokens) > MAX_FLAGS:
+        raise ImapError("Too many flags", bad=True)
     flags = []
     for tok in tokens:
         if not isinstance(tok, Atom) or not _is_flag(tok):
