@@ -30,6 +30,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailstack.common.trace import SessionTrace, Tracer
 from mailstack.queue.policy import Outcome
 from mailstack.queue.routing import Host
 from mailstack.queue.smtpclient import (
@@ -107,11 +108,13 @@ class Connection:
         writer: asyncio.StreamWriter,
         host: Host,
         address: str,
+        trace: SessionTrace,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.host = host
         self.address = address
+        self.trace = trace
         self.replies = ReplyReader()
         self.features: dict[str, str] = {}
         self.tls = False
@@ -121,12 +124,24 @@ class Connection:
     # -- opening ---------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, host: Host, *, port: int, helo: str, connect_timeout: float) -> Connection:
+    async def open(
+        cls,
+        host: Host,
+        *,
+        port: int,
+        helo: str,
+        connect_timeout: float,
+        tracer: Tracer | None = None,
+    ) -> Connection:
+        """A session with ``host``; its dialogue goes to ``tracer`` (``--trace``)."""
+        tracer = tracer or Tracer()
         last = Outcome.temporary("4.4.1", f"no answer from {host.name}", host.name)
         for address in host.addresses:
             for use_tls in (True, False):
                 try:
-                    return await cls._open(host, address, port, helo, connect_timeout, use_tls)
+                    return await cls._open(
+                        host, address, port, helo, connect_timeout, use_tls, tracer
+                    )
                 except _TlsFailed:
                     continue
                 except ConnectFailed as exc:
@@ -136,7 +151,14 @@ class Connection:
 
     @classmethod
     async def _open(
-        cls, host: Host, address: str, port: int, helo: str, timeout: float, use_tls: bool
+        cls,
+        host: Host,
+        address: str,
+        port: int,
+        helo: str,
+        timeout: float,
+        use_tls: bool,
+        tracer: Tracer,
     ) -> Connection:
         try:
             reader, writer = await asyncio.wait_for(
@@ -146,7 +168,9 @@ class Connection:
             raise ConnectFailed(
                 Outcome.temporary("4.4.1", f"cannot connect to {host.name} [{address}]", host.name)
             ) from None
-        connection = cls(reader, writer, host, address)
+        trace = tracer.session("smtp-out", f"{address}:{port}")
+        trace.note(f"delivering to {host.name} [{address}]:{port}")
+        connection = cls(reader, writer, host, address, trace)
         in_tls = False
         try:
             greeting = await connection._reply(GREETING_TIMEOUT)
@@ -160,6 +184,7 @@ class Connection:
                     in_tls = True
                     await writer.start_tls(_tls_context(), server_hostname=host.name)
                     connection.tls = True
+                    trace.note("TLS started")
                     # RFC 3207 §4.2: forget everything learnt before TLS.
                     connection.replies = ReplyReader()
                     await connection._hello(helo)
@@ -200,6 +225,10 @@ class Connection:
         while True:
             reply = self.replies.next_reply()
             if reply is not None:
+                if self.trace.enabled:
+                    last = len(reply.lines) - 1
+                    for i, line in enumerate(reply.lines):
+                        self.trace.server(f"{reply.code}{' ' if i == last else '-'}{line}")
                 return reply
             try:
                 data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
@@ -209,8 +238,16 @@ class Connection:
                 raise _Lost()
             self.replies.feed(data)
 
+    def _send(self, data: bytes, *, body: bytes = b"") -> None:
+        """Write commands (and a message after them, traced as a body)."""
+        if data:
+            self.trace.client(data)
+        if body:
+            self.trace.body(body)
+        self.writer.write(data + body)
+
     async def _command(self, line: bytes, timeout: float) -> ClientReply:
-        self.writer.write(line)
+        self._send(line)
         await self.writer.drain()
         return await self._reply(timeout)
 
@@ -277,7 +314,7 @@ class Connection:
         data_reply: ClientReply | None = None
         if "PIPELINING" in features:
             # RFC 2920 §3.1: MAIL, RCPTs and DATA may go in one group; DATA last.
-            self.writer.write(b"".join(commands) + (b"" if chunking else b"DATA\r\n"))
+            self._send(b"".join(commands) + (b"" if chunking else b"DATA\r\n"))
             await self.writer.drain()
             mail_reply = await self._reply(MAIL_TIMEOUT)
             rcpt_replies = [await self._reply(RCPT_TIMEOUT) for _ in delivery.recipients]
@@ -305,7 +342,8 @@ class Connection:
             await self._abandon(data_reply)
             return
         if chunking:
-            self.writer.write(bdat(data))
+            chunk = bdat(data)
+            self._send(chunk[: len(chunk) - len(data)], body=data)
         else:
             if data_reply is None:
                 data_reply = await self._command(b"DATA\r\n", DATA_INIT_TIMEOUT)
@@ -314,7 +352,7 @@ class Connection:
                 outcomes.update((r.id, outcome) for r in accepted)
                 await self._abandon(None)
                 return
-            self.writer.write(dot_stuff(data))
+            self._send(b"", body=dot_stuff(data))
         await self.writer.drain()
         final = await self._reply(DATA_END_TIMEOUT)
         outcome = self._outcome(final, dsn_passed=dsn)
@@ -337,12 +375,16 @@ class Connection:
     def _abort(self) -> None:
         self._broken = True
         self.writer.close()
+        self.trace.close()
 
     async def close(self) -> None:
+        if self._broken:
+            return  # aborted: closed already
         if self.usable:
             with contextlib.suppress(_Lost, ReplyError, ssl.SSLError, OSError):
                 await self._command(b"QUIT\r\n", QUIT_TIMEOUT)
         self._broken = True
         self.writer.close()
+        self.trace.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.writer.wait_closed(), QUIT_TIMEOUT)

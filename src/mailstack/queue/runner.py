@@ -379,6 +379,7 @@ class QueueRunner:
                     port=self.config.port,
                     helo=self.hostname,
                     connect_timeout=self.config.connect_timeout,
+                    tracer=getattr(self.node, "tracer", None),
                 )
             except ConnectFailed as exc:
                 log.info("queue: %s", exc.outcome.reply)

@@ -5,10 +5,12 @@ fails, a server that hangs up."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from mailstack.common.trace import Tracer
 from mailstack.queue.client import ConnectFailed, Connection, Delivery
 from mailstack.queue.routing import Host
 from mailstack.store.queue import QUEUED, QueuedRecipient, QueueEntry
@@ -205,3 +207,38 @@ async def test_hang_up_mid_transaction_is_temporary():
         outcomes = await connection.send(Delivery(e, rcpts, DATA))
     assert (outcomes[1].kind, outcomes[1].status) == ("temporary", "4.4.2")
     assert not connection.usable
+
+
+async def test_the_dialogue_is_traced():
+    async def script(reader, writer, received):
+        await greet(reader, writer, received, b"250-PIPELINING\r\n")
+        await read_until(reader, b"DATA\r\n", received)
+        writer.write(b"250 ok\r\n250 ok\r\n354 go\r\n")
+        await read_until(reader, b"\r\n.\r\n", received)
+        writer.write(b"250 2.0.0 queued\r\n")
+        await read_until(reader, b"QUIT\r\n", received)
+        writer.write(b"221 bye\r\n")
+
+    out = io.StringIO()
+    server, _, _ = await serve(script)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        connection = await Connection.open(
+            Host("mx.test", ("127.0.0.1",)),
+            port=port,
+            helo="crepes.fr",
+            connect_timeout=5,
+            tracer=Tracer(enabled=True, out=out),
+        )
+        e, rcpts = entry("bob@hamburger.edu")
+        await connection.send(Delivery(e, rcpts, DATA))
+        await connection.close()
+    lines = [line.split(" ", 2)[2] for line in out.getvalue().splitlines()]
+    assert lines[0] == f"-- connection from 127.0.0.1:{port}"
+    assert "S: 220 mx.test ESMTP" in lines
+    assert "C: EHLO crepes.fr" in lines
+    assert "S: 250-PIPELINING" in lines
+    assert "C: MAIL FROM:<alice@crepes.fr>" in lines
+    assert "C: Subject: x" in lines  # the message, traced as a body
+    assert "S: 250 2.0.0 queued" in lines and "C: QUIT" in lines
+    assert lines[-1] == "-- closed"
