@@ -394,3 +394,27 @@ async def test_local_recipient_at_once_remote_through_the_queue(world):
     assert [r.address for r in entry.recipients] == ["bob@hamburger.edu"]
     await alice.queue.run_once()
     assert len(await mailbox(bob, "bob@hamburger.edu")) == 1
+
+
+async def test_report_delivered_for_mail_the_mx_took(world, remote):
+    alice, _bob, _clock = world
+    controller, recorder = remote
+    to_remote(alice, controller)
+    dsn_id = await alice.queue.report_delivered(
+        "ann@poly.edu",
+        MESSAGE,
+        [("alice@crepes.fr", "rfc822;alice@crepes.fr")],
+        envid="E1",
+    )
+    assert dsn_id is not None
+    await alice.queue.run_once()
+    [(mail_from, rcpts, data)] = recorder.envelopes
+    assert (mail_from, rcpts) == ("<>", ["ann@poly.edu"])  # aiosmtpd says <> for null
+    dsn = email.message_from_bytes(data, policy=policy.default)
+    per_message, per_rcpt = list(dsn.iter_parts())[1].get_payload()
+    assert per_message["Original-Envelope-Id"] == "E1"
+    assert (per_rcpt["Action"], per_rcpt["Original-Recipient"]) == (
+        "delivered",
+        "rfc822;alice@crepes.fr",
+    )
+    assert await alice.queue.report_delivered("", MESSAGE, [("alice@crepes.fr", None)]) is None

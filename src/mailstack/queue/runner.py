@@ -202,6 +202,36 @@ class QueueRunner:
         await self._dispatch_new(entry_id)
         return entry_id
 
+    async def report_delivered(
+        self,
+        mail_from: str,
+        data: bytes,
+        recipients: Sequence[tuple[str, str | None]],
+        *,
+        envid: str | None = None,
+    ) -> int | None:
+        """Queue a "delivered" DSN (RFC 3461 §6.2.1, RFC 3464) for ``recipients``
+        ((address, ORCPT) pairs that asked NOTIFY=SUCCESS) of a message that
+        went into local mailboxes outside the queue, such as at the MX. Returns
+        the DSN's queue id; None when there is no one to tell (a null sender)."""
+        if not mail_from or not recipients:
+            return None
+        now = self.clock()
+        entry = QueueEntry(0, mail_from, now, now, envid, None, False, None, len(data), ())
+        reports = [
+            Report(address, orcpt, "delivered", "2.0.0", None, "delivered to mailbox", None, now)
+            for address, orcpt in recipients
+        ]
+        dsn = report_entry(
+            entry,
+            data,
+            reports,
+            reporting_mta=self.hostname,
+            now=now,
+            expires=now + self.config.give_up,
+        )
+        return await self.enqueue(dsn)
+
     async def _dispatch_new(self, entry_id: int) -> None:
         """Hand a just-queued entry to the workers without a scan of the queue."""
         if self._loop_task is None:
