@@ -222,6 +222,9 @@ class Connection:
     # -- the wire ----------------------------------------------------------------------
 
     async def _reply(self, timeout: float) -> ClientReply:
+        # The timeout is for the whole reply: a server that trickles one octet
+        # at a time does not hold the connection for longer.
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
             reply = self.replies.next_reply()
             if reply is not None:
@@ -230,8 +233,9 @@ class Connection:
                     for i, line in enumerate(reply.lines):
                         self.trace.server(f"{reply.code}{' ' if i == last else '-'}{line}")
                 return reply
+            left = deadline - asyncio.get_running_loop().time()
             try:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                data = await asyncio.wait_for(self.reader.read(READ_SIZE), max(left, 0))
             except TimeoutError:
                 raise _Lost() from None
             if not data:

@@ -242,3 +242,25 @@ async def test_the_dialogue_is_traced():
     assert "C: Subject: x" in lines  # the message, traced as a body
     assert "S: 250 2.0.0 queued" in lines and "C: QUIT" in lines
     assert lines[-1] == "-- closed"
+
+
+async def test_a_trickling_server_times_out(monkeypatch):
+    import mailstack.queue.client as client
+
+    monkeypatch.setattr(client, "GREETING_TIMEOUT", 0.3)
+
+    async def script(reader, writer, received):
+        for octet in b"220 slow server ESMTP\r\n":
+            writer.write(bytes([octet]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        # A well-behaved session from here on: only the trickle is at fault.
+        await read_until(reader, b"\r\n", received)
+        writer.write(b"250 slow server\r\n")
+        await reader.read(100)
+
+    server, _, _ = await serve(script)
+    async with server:
+        with pytest.raises(ConnectFailed) as caught:
+            await connect(server)
+    assert caught.value.outcome.kind == "temporary"
