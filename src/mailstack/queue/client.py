@@ -30,6 +30,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailstack.common.netguard import OutsideLoopback, check_destination
 from mailstack.common.trace import SessionTrace, Tracer
 from mailstack.queue.policy import Outcome
 from mailstack.queue.routing import Host
@@ -160,6 +161,11 @@ class Connection:
         use_tls: bool,
         tracer: Tracer,
     ) -> Connection:
+        try:
+            # MAILSTACK_LOOPBACK_ONLY (tests, benchmarks, the lab): nothing leaves loopback.
+            check_destination(address)
+        except OutsideLoopback as exc:
+            raise ConnectFailed(Outcome.temporary("4.4.1", str(exc), host.name)) from None
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(address, port, limit=READ_SIZE), timeout

@@ -264,3 +264,15 @@ async def test_a_trickling_server_times_out(monkeypatch):
         with pytest.raises(ConnectFailed) as caught:
             await connect(server)
     assert caught.value.outcome.kind == "temporary"
+
+
+async def test_nothing_leaves_loopback_in_the_test_suite():
+    # tests/conftest.py sets MAILSTACK_LOOPBACK_ONLY=1.
+    with pytest.raises(ConnectFailed) as caught:
+        await Connection.open(
+            Host("mx.example", ("192.0.2.1", "2001:db8::1")),
+            port=25,
+            helo="crepes.fr",
+            connect_timeout=5,
+        )
+    assert "MAILSTACK_LOOPBACK_ONLY" in caught.value.outcome.reply
