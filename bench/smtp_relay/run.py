@@ -343,6 +343,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.chdir(ROOT)
-    # Nothing leaves loopback (the nodes inherit it; common/netguard.py).
-    os.environ["MAILSTACK_LOOPBACK_ONLY"] = "1"
     main()
