@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
-    from mailstack.store.base import Store
+    from mailstack.store.base import MessageMeta, Store
 
-__all__ = ["ParsedCache"]
+__all__ = ["MetaInterner", "ParsedCache"]
 
 
 class ParsedCache:
@@ -61,3 +62,34 @@ class ParsedCache:
             while len(entries) > self.capacity:
                 entries.popitem(last=False)
         return found
+
+
+class MetaInterner:
+    """One shared MessageMeta (and flag set) for every session that has the
+    same mailbox selected: a thousand sessions idling on one INBOX then hold
+    one copy of its message list's objects, not a thousand."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._metas: OrderedDict[tuple[int, int], MessageMeta] = OrderedDict()
+        self._flag_sets: dict[frozenset[str], frozenset[str]] = {}
+
+    def intern(self, mailbox_id: int, metas: list[MessageMeta]) -> list[MessageMeta]:
+        out = []
+        entries = self._metas
+        for meta in metas:
+            key = (mailbox_id, meta.uid)
+            known = entries.get(key)
+            if known is not None and known == meta:
+                out.append(known)
+                continue
+            flags = self._flag_sets.setdefault(meta.flags, meta.flags)
+            if flags is not meta.flags:
+                meta = replace(meta, flags=flags)
+            entries[key] = meta
+            out.append(meta)
+        while len(entries) > self.capacity:
+            entries.popitem(last=False)
+        if len(self._flag_sets) > 10_000:
+            self._flag_sets.clear()
+        return out

@@ -10,7 +10,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
-from mailstack.imap.cache import ParsedCache
+from mailstack.imap.cache import MetaInterner, ParsedCache
 from mailstack.imap.config import ImapConfig
 from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
@@ -27,10 +27,10 @@ _FLUSH_AT = 256 * 1024
 _TRACE_LINES = 8  # lines of one response shown by --trace
 
 # What the imap and imaps listeners of one node share: the per-user session
-# counts (so the limit holds across both), the parse-result cache, the
-# verified-login cache and the failed-login counts per client address.
+# counts (so the limit holds across both), the caches, the verified-login
+# cache and the failed-login counts per client address.
 _SHARED: weakref.WeakKeyDictionary[
-    object, tuple[dict[int, int], ParsedCache, LoginCache, PeerThrottle]
+    object, tuple[dict[int, int], ParsedCache, MetaInterner, LoginCache, PeerThrottle]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -142,8 +142,8 @@ class ImapService(TcpService):
         tls_ok = bool(node.tls.available)
         if node not in _SHARED:
             logins = LoginCache(config.login_cache_seconds)
-            _SHARED[node] = ({}, ParsedCache(), logins, PeerThrottle())
-        user_sessions, parsed, logins, throttle = _SHARED[node]
+            _SHARED[node] = ({}, ParsedCache(), MetaInterner(), logins, PeerThrottle())
+        user_sessions, parsed, metas, logins, throttle = _SHARED[node]
         self.context = Context(
             store=node.store,  # type: ignore[arg-type]
             limits=limits,
@@ -152,6 +152,7 @@ class ImapService(TcpService):
             starttls_available=config.starttls and tls_ok and not self.implicit_tls,
             user_sessions=user_sessions,
             parsed=parsed,
+            metas=metas,
             logins=logins,
             throttle=throttle,
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
-from mailstack.imap.cache import ParsedCache
+from mailstack.imap.cache import MetaInterner, ParsedCache
 from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
@@ -66,6 +66,7 @@ class Context:
     starttls_available: bool = False
     user_sessions: dict[int, int] = field(default_factory=dict)
     parsed: ParsedCache = field(default_factory=ParsedCache)
+    metas: MetaInterner = field(default_factory=MetaInterner)
     logins: LoginCache = field(default_factory=lambda: LoginCache(0))
     throttle: PeerThrottle = field(default_factory=PeerThrottle)
 
@@ -270,7 +271,7 @@ class Session:
                 elif sync.recent_uid <= newest:
                     recent_from = await self.store.claim_recent(sel.mailbox_id)
             lines = sel.apply_changes(
-                sync.changed,
+                self.ctx.metas.intern(sel.mailbox_id, sync.changed),
                 sync.vanished,
                 sync.highest_modseq,
                 recent_from=recent_from,

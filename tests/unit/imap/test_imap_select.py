@@ -62,3 +62,19 @@ async def test_recent_belongs_to_one_session(store):
     ]
     got = await other.send("b3 NOOP")
     assert got == ["* 4 EXISTS", "* 0 RECENT", "b3 OK NOOP completed"]
+
+
+async def test_sessions_on_one_mailbox_share_message_objects(store):
+    c, account, inbox = await logged_in(store)
+    other = Client(store)
+    other.ctx = c.ctx
+    other.session.ctx = c.ctx
+    await other.login()
+    await c.send("a1 SELECT INBOX")
+    await other.send("b1 EXAMINE INBOX")
+    mine, theirs = c.session.selected, other.session.selected
+    assert all(mine.meta[u] is theirs.meta[u] for u in mine.uids)
+    await c.send("a2 STORE 1 +FLAGS (\\Flagged)")
+    got = await other.send("b2 NOOP")
+    assert got[0] == "* 1 FETCH (FLAGS (\\Flagged))"
+    assert "\\Flagged" in theirs.meta[1].flags and "\\Flagged" in mine.meta[1].flags
