@@ -100,11 +100,10 @@ async def test_submitted_mail_arrives_signed_and_authenticated(world) -> None:
     assert "dkim=pass header.d=crepes.fr header.s=path-rsa header.a=rsa-sha256" in verdict
     assert "dkim=pass header.d=crepes.fr header.s=path-ed25519 header.a=ed25519-sha256" in verdict
     assert "dmarc=pass (p=quarantine dis=none) header.from=crepes.fr" in verdict
-    # SPF ("v=spf1 mx -all", mail.crepes.fr = 127.0.0.2) passes when the queue
-    # connects from the node's own address, and fails from any other: the
-    # receiver's Received line says which address it saw.
+    # SPF ("v=spf1 mx -all", mail.crepes.fr = 127.0.0.2) passes: the queue
+    # sends from the address its node receives mail on, which the receiver's
+    # Received line shows.
     received = [r for r in parsed.get_all("Received") if "by mail.hamburger.edu" in r]
     match = re.search(r"\(\[([0-9.]+)\]\)", received[0])
-    assert match is not None
-    expected = "pass" if match.group(1) == ALICE_IP else "fail"
-    assert f"spf={expected} smtp.mailfrom=alice@crepes.fr" in verdict, (received, verdict)
+    assert match is not None and match.group(1) == ALICE_IP, received
+    assert "spf=pass smtp.mailfrom=alice@crepes.fr" in verdict, (received, verdict)

@@ -133,15 +133,18 @@ class Connection:
         helo: str,
         connect_timeout: float,
         tracer: Tracer | None = None,
+        source: str | None = None,
     ) -> Connection:
-        """A session with ``host``; its dialogue goes to ``tracer`` (``--trace``)."""
+        """A session with ``host``; its dialogue goes to ``tracer`` (``--trace``).
+        ``source`` is the local address to send from (the node's own MX
+        address, so that the SPF record naming it matches)."""
         tracer = tracer or Tracer()
         last = Outcome.temporary("4.4.1", f"no answer from {host.name}", host.name)
         for address in host.addresses:
             for use_tls in (True, False):
                 try:
                     return await cls._open(
-                        host, address, port, helo, connect_timeout, use_tls, tracer
+                        host, address, port, helo, connect_timeout, use_tls, tracer, source
                     )
                 except _TlsFailed:
                     continue
@@ -160,15 +163,20 @@ class Connection:
         timeout: float,
         use_tls: bool,
         tracer: Tracer,
+        source: str | None = None,
     ) -> Connection:
         try:
             # MAILSTACK_LOOPBACK_ONLY (tests, benchmarks, the lab): nothing leaves loopback.
             check_destination(address)
         except OutsideLoopback as exc:
             raise ConnectFailed(Outcome.temporary("4.4.1", str(exc), host.name)) from None
+        local_addr = None
+        if source and (":" in source) == (":" in address):
+            local_addr = (source, 0)
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(address, port, limit=READ_SIZE), timeout
+                asyncio.open_connection(address, port, limit=READ_SIZE, local_addr=local_addr),
+                timeout,
             )
         except (OSError, TimeoutError):
             raise ConnectFailed(

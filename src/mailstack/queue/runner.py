@@ -399,6 +399,16 @@ class QueueRunner:
             finally:
                 self._release(rcpts)
 
+    def _source_address(self) -> str | None:
+        """Send from the address the node receives mail on, when it listens on
+        one (not a wildcard): that is the address its SPF record names."""
+        listen = getattr(getattr(self.node, "config", None), "listen", {})
+        for name in ("smtp", "submission", "submissions"):
+            host = listen.get(name, ("", 0))[0]
+            if host not in ("", "0.0.0.0", "::"):
+                return str(host)
+        return None
+
     async def _connect(self, hosts: list[Host]) -> tuple[Connection | None, Outcome]:
         failure = Outcome.temporary("4.4.1", "no mail exchanger answered")
         # RFC 5321 §5.1: try the hosts in order until one takes the session.
@@ -410,6 +420,7 @@ class QueueRunner:
                     helo=self.hostname,
                     connect_timeout=self.config.connect_timeout,
                     tracer=getattr(self.node, "tracer", None),
+                    source=self._source_address(),
                 )
             except ConnectFailed as exc:
                 log.info("queue: %s", exc.outcome.reply)
