@@ -475,3 +475,26 @@ async def test_stopping_the_node_says_421_to_open_sessions(mx):
     reply = await asyncio.to_thread(r.reply)
     assert reply.startswith(b"421 4.3.2")
     r.close()
+
+
+async def test_notify_success_queues_a_delivered_dsn_for_the_sender(mx):
+    def send():
+        with smtp(mx) as s:
+            s.ehlo("crepes.fr")
+            s.sendmail(
+                "alice@crepes.fr",
+                ["bob@hamburger.edu"],
+                MESSAGE,
+                mail_options=["ENVID=ketchup-1"],
+                rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;bob@hamburger.edu"],
+            )
+            s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], MESSAGE)  # no NOTIFY
+
+    await asyncio.to_thread(send)
+    assert len(await inbox(mx)) == 2
+    [dsn] = await mx.store.queue_list()
+    assert dsn.mail_from == ""  # RFC 3461 §6.2: a DSN has a null reverse-path
+    assert [r.address for r in dsn.recipients] == ["alice@crepes.fr"]
+    report = await mx.store.queue_data(dsn.id)
+    assert b"multipart/report" in report and b'report-type="delivery-status"' in report
+    assert b"Action: delivered" in report and b"Original-Envelope-Id: ketchup-1" in report

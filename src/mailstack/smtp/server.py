@@ -226,4 +226,19 @@ class SmtpService(TcpService):
             return MAILBOX_FULL
         except StoreError:
             return LOCAL_ERROR
+        await self._report_success(event)
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
+
+    async def _report_success(self, event: MessageComplete) -> None:
+        """RFC 3461 §5.2.2: final delivery of a recipient that asked
+        NOTIFY=SUCCESS is reported to the sender with a "delivered" DSN."""
+        asked = [
+            (rcpt, params.get("ORCPT"))
+            for rcpt, params in zip(event.rcpt_to, event.rcpt_params, strict=True)
+            if "SUCCESS" in (params.get("NOTIFY") or "").upper().split(",")
+        ]
+        queue = getattr(self.node, "queue", None)
+        if asked and event.mail_from and queue is not None:
+            await queue.report_delivered(
+                event.mail_from, event.data, asked, envid=event.mail_params.get("ENVID")
+            )
