@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +75,33 @@ def make_config(
 
 async def open_fast_store(config: Config) -> SqliteStore:
     return await SqliteStore.open(config.database_path, password_hasher=FAST_HASHER)
+
+
+def mailstack_cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
+    """Run `mailstack ARGS --data-dir DATA_DIR` as a user would; fail on error."""
+    subprocess.run(
+        [sys.executable, "-m", "mailstack.cli", *args, "--data-dir", str(data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def start_serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """`mailstack serve` as a child process; its ports once it listens."""
+    ports = data_dir / "ports.json"
+    ports.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailstack.cli", "serve", "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not ports.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError("mailstack serve did not start")
+        time.sleep(0.05)
+    return proc, json.loads(ports.read_text())

@@ -4,12 +4,10 @@ multi-session SMTP load, then count what survived."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import smtplib
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,36 +15,14 @@ from pathlib import Path
 import pytest
 
 from mailstack.store.sqlite import SqliteStore
+from support import mailstack_cli, start_serve
 
 SESSIONS = 8
 
 
-def mailstack(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mailstack.cli", *args, "--data-dir", str(data_dir)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, int]:
-    ports = data_dir / "ports.json"
-    ports.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mailstack.cli", "serve", "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not ports.exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError("mailstack serve did not start")
-        time.sleep(0.05)
-    return proc, json.loads(ports.read_text())["smtp"]
+def start_smtp(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    proc, ports = start_serve(data_dir)
+    return proc, ports["smtp"]
 
 
 def body(sender: int, n: int) -> bytes:
@@ -75,17 +51,17 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path):
     (data_dir / "mailstack.toml").write_text(
         '[node]\nhostname = "hamburger.edu"\n[listen]\nsmtp = "127.0.0.1:0"\n'
     )
-    await asyncio.to_thread(mailstack, "domain", "add", "hamburger.edu", data_dir=data_dir)
+    await asyncio.to_thread(mailstack_cli, data_dir, "domain", "add", "hamburger.edu")
     await asyncio.to_thread(
-        mailstack,
+        mailstack_cli,
+        data_dir,
         "user",
         "add",
         "bob@hamburger.edu",
         "--password-stdin",
-        data_dir=data_dir,
         stdin="hungry\n",
     )
-    proc, port = await asyncio.to_thread(start_server, data_dir)
+    proc, port = await asyncio.to_thread(start_smtp, data_dir)
     acked: list[tuple[int, int]] = []
     stop = threading.Event()
     threads = [
@@ -124,7 +100,7 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path):
     assert all(count == 1 for count in found.values()), "a message was stored twice"
 
     # And the node starts again on the same data after the crash.
-    proc, port = await asyncio.to_thread(start_server, data_dir)
+    proc, port = await asyncio.to_thread(start_smtp, data_dir)
     try:
 
         def one_more() -> None:

@@ -7,13 +7,11 @@ the window between the remote's 250 and our commit cannot be closed)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailstack.store.sqlite import SqliteStore
+from support import mailstack_cli, start_serve
 
 SENDERS = 4
 PER_DOMAIN = 3
@@ -53,32 +52,9 @@ def free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def mailstack(data_dir: Path, *args: str, stdin: str | None = None) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "mailstack.cli", *args, "--data-dir", str(data_dir)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, int]:
-    ports = data_dir / "ports.json"
-    ports.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mailstack.cli", "serve", "--data-dir", str(data_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not ports.exists():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError("mailstack serve did not start")
-        time.sleep(0.05)
-    return proc, json.loads(ports.read_text())["submission"]
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    proc, ports = start_serve(data_dir)
+    return proc, ports["submission"]
 
 
 def load(port: int, sender: int, acked: list[str], stop: threading.Event) -> None:
@@ -120,9 +96,15 @@ async def test_sigkill_loses_no_queued_message(node_factory, tmp_path):
         f"connections_per_domain = {PER_DOMAIN}\n"
         f'[dns.resolver]\nforwarders = ["127.0.0.4:{dns_node.port("dns")}"]\n'
     )
-    await asyncio.to_thread(mailstack, data_dir, "domain", "add", "crepes.fr")
+    await asyncio.to_thread(mailstack_cli, data_dir, "domain", "add", "crepes.fr")
     await asyncio.to_thread(
-        mailstack, data_dir, "user", "add", "alice@crepes.fr", "--password-stdin", stdin="hungry\n"
+        mailstack_cli,
+        data_dir,
+        "user",
+        "add",
+        "alice@crepes.fr",
+        "--password-stdin",
+        stdin="hungry\n",
     )
     proc, port = await asyncio.to_thread(start_server, data_dir)
     acked: list[str] = []
