@@ -1086,25 +1086,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
     ) -> tuple[list[MessageMeta], list[int]]:
         """Messages changed after modseq, and UIDs expunged after it (RFC 7162)."""
 
-        def op(c: sqlite3.Connection) -> tuple[list[MessageMeta], list[int]]:
-            changed = [
-                _meta(r)
-                for r in c.execute(
-                    "SELECT uid, flags, internaldate, size, modseq FROM messages"
-                    " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
-                    (mailbox_id, modseq),
-                )
-            ]
-            vanished = [
-                r[0]
-                for r in c.execute(
-                    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
-                    (mailbox_id, modseq),
-                )
-            ]
-            return changed, vanished
-
-        return await self._read(op)
+        return await self._read(lambda c: _changes(c, mailbox_id, modseq))
 
     async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
         wanted = list(uids)
@@ -1132,21 +1114,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             ).fetchone()
             if row is None:
                 return None
-            changed = [
-                _meta(r)
-                for r in c.execute(
-                    "SELECT uid, flags, internaldate, size, modseq FROM messages"
-                    " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
-                    (mailbox_id, modseq),
-                )
-            ]
-            vanished = [
-                r[0]
-                for r in c.execute(
-                    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
-                    (mailbox_id, modseq),
-                )
-            ]
+            changed, vanished = _changes(c, mailbox_id, modseq)
             return MailboxSync(int(row[0]), int(row[1]), changed, vanished)
 
         return await self._read(op)
@@ -1193,6 +1161,28 @@ def _settle_all(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
         by_loop.setdefault(entry[0].get_loop(), []).append(entry)
     for target, entries in by_loop.items():
         target.call_soon_threadsafe(_settle, entries)
+
+
+def _changes(
+    c: sqlite3.Connection, mailbox_id: int, modseq: int
+) -> tuple[list[MessageMeta], list[int]]:
+    """Messages changed after modseq, and UIDs expunged after it."""
+    changed = [
+        _meta(r)
+        for r in c.execute(
+            "SELECT uid, flags, internaldate, size, modseq FROM messages"
+            " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            (mailbox_id, modseq),
+        )
+    ]
+    vanished = [
+        r[0]
+        for r in c.execute(
+            "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            (mailbox_id, modseq),
+        )
+    ]
+    return changed, vanished
 
 
 def _like_prefix(prefix: str) -> str:
