@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dns.asyncquery
 import dns.exception
@@ -93,6 +94,24 @@ class ResolutionFailed(DnsError):
 
 class Resolver:
     """Iterative from root hints, or forwarding to upstreams; with one cache."""
+
+    @classmethod
+    def from_settings(cls, settings: Any, data_dir: Path) -> Resolver:
+        """A resolver as `[dns.resolver]` describes it (root hints relative to
+        the data directory; the real root servers when none are named)."""
+        if settings.root_hints:
+            path = Path(settings.root_hints)
+            hints = load_root_hints(path if path.is_absolute() else data_dir / path)
+        else:
+            hints = default_root_hints()
+        return cls(
+            root_hints=hints,
+            forwarders=list(settings.forwarders),
+            cache=Cache(settings.cache_size),
+            port=settings.port,
+            qname_minimisation=settings.qname_minimisation,
+            timeout=settings.timeout,
+        )
 
     def __init__(
         self,

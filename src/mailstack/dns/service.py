@@ -30,12 +30,11 @@ import dns.tsig
 import dns.xfr
 import dns.zone
 
-from mailstack.dns.cache import Cache
 from mailstack.dns.catalog import Acl, Catalog
 from mailstack.dns.config import DnsConfig, SecondaryZone
 from mailstack.dns.managed import to_diff, to_records, to_zone
 from mailstack.dns.proto import QueryHandler
-from mailstack.dns.resolver import Resolver, default_root_hints, load_root_hints
+from mailstack.dns.resolver import Resolver
 from mailstack.dns.server import DnsServer, describe
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
@@ -121,20 +120,7 @@ class DnsService:
     # -- recursion ----------------------------------------------------------------
 
     def _make_resolver(self) -> Resolver:
-        settings = self.config.resolver
-        if settings.root_hints:
-            path = Path(settings.root_hints)
-            hints = load_root_hints(path if path.is_absolute() else self.data_dir / path)
-        else:
-            hints = default_root_hints()
-        return Resolver(
-            root_hints=hints,
-            forwarders=list(settings.forwarders),
-            cache=Cache(settings.cache_size),
-            port=settings.port,
-            qname_minimisation=settings.qname_minimisation,
-            timeout=settings.timeout,
-        )
+        return Resolver.from_settings(self.config.resolver, self.data_dir)
 
     def _may_recurse(self, client: str) -> bool:
         verdict = self._recursion_verdicts.get(client)

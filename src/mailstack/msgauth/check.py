@@ -13,7 +13,6 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mailstack.msgauth import dkim, dmarc, results, spf
@@ -118,21 +117,9 @@ def node_resolver(node: Any) -> Any:
     settings = getattr(dns_config, "resolver", None)
     if settings is None or not (settings.forwarders or settings.root_hints):
         return None
-    from mailstack.dns.cache import Cache
-    from mailstack.dns.resolver import Resolver, load_root_hints
+    from mailstack.dns.resolver import Resolver
 
-    hints = None
-    if settings.root_hints:
-        path = Path(settings.root_hints)
-        hints = load_root_hints(path if path.is_absolute() else node.config.data_dir / path)
-    return Resolver(
-        root_hints=hints,
-        forwarders=list(settings.forwarders),
-        cache=Cache(settings.cache_size),
-        port=settings.port,
-        qname_minimisation=settings.qname_minimisation,
-        timeout=settings.timeout,
-    )
+    return Resolver.from_settings(settings, node.config.data_dir)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailstack.errors import QuotaExceeded, StoreError
@@ -77,24 +76,9 @@ def make_resolver(node: Node) -> Resolver:
     service = getattr(node, "services", {}).get("dns")
     if service is not None and getattr(service, "resolver", None) is not None:
         return service.resolver  # type: ignore[no-any-return]
-    from mailstack.dns.cache import Cache
     from mailstack.dns.resolver import Resolver as DnsResolver
-    from mailstack.dns.resolver import default_root_hints, load_root_hints
 
-    settings = node.config.dns.resolver
-    if settings.root_hints:
-        path = Path(settings.root_hints)
-        hints = load_root_hints(path if path.is_absolute() else node.config.data_dir / path)
-    else:
-        hints = default_root_hints()
-    return DnsResolver(
-        root_hints=hints,
-        forwarders=list(settings.forwarders),
-        cache=Cache(settings.cache_size),
-        port=settings.port,
-        qname_minimisation=settings.qname_minimisation,
-        timeout=settings.timeout,
-    )
+    return DnsResolver.from_settings(node.config.dns.resolver, node.config.data_dir)
 
 
 class QueueRunner:
