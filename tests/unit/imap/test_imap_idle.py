@@ -16,8 +16,10 @@ async def test_idle_reports_delivery_and_done(store):
     c, account, inbox = await selected(store, 1)
     await c.send("s1 SELECT INBOX")
     task = asyncio.create_task(c.send("a1 IDLE"))
-    for _ in range(20):
-        await asyncio.sleep(0)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if c.channel.out:
+            break
     assert c.channel.out == b"+ idling\r\n"
     c.channel.out.clear()
     await store.append(inbox.id, message(2))

@@ -57,6 +57,11 @@ class Client:
         raw = line.encode() if isinstance(line, str) else line
         if not raw.endswith(b"\n"):
             raw += b"\r\n"
+        if self.session.selected is not None:
+            # Changes other sessions made reach this one through the store's
+            # writer thread; give them a moment, as a real client's round trip
+            # would.
+            await asyncio.sleep(0.01)
         await self.session.run(raw)
         # Let the store's change notifications reach the session.
         for _ in range(5):
