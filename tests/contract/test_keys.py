@@ -71,6 +71,7 @@ async def test_remove(store):
 
 async def test_keys_survive_reopen(tmp_path):
     from mailstack.store.sqlite import SqliteStore
+
     from support import FAST_HASHER
 
     path = tmp_path / "s.db"

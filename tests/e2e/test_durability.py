@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailstack.store.sqlite import SqliteStore
+
 from support import mailstack_cli, start_serve
 
 SESSIONS = 8

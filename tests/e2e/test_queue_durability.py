@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailstack.store.sqlite import SqliteStore
+
 from support import mailstack_cli, start_serve
 
 SENDERS = 4

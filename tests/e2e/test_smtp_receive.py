@@ -498,3 +498,46 @@ async def test_notify_success_queues_a_delivered_dsn_for_the_sender(mx):
     report = await mx.store.queue_data(dsn.id)
     assert b"multipart/report" in report and b'report-type="delivery-status"' in report
     assert b"Action: delivered" in report and b"Original-Envelope-Id: ketchup-1" in report
+
+
+async def test_plaintext_sent_behind_starttls_is_never_read_as_tls(mx):
+    """CVE-2011-0411: a command injected after STARTTLS, in the same packet or
+    in a later one before the handshake, must not run inside TLS."""
+
+    def dialogue(together: bool):
+        r = raw(mx)
+        r.send(b"EHLO crepes.fr\r\n")
+        r.reply()
+        injected = b"MAIL FROM:<evil@crepes.fr>\r\n"
+        if together:
+            r.send(b"STARTTLS\r\n" + injected)
+        else:
+            r.send(b"STARTTLS\r\n")
+            r.send(injected)
+        assert r.reply().startswith(b"220 2.0.0")
+        try:
+            tls = ssl._create_unverified_context().wrap_socket(
+                r.sock, server_hostname="hamburger.edu"
+            )
+        except (ssl.SSLError, ConnectionError):
+            # The plaintext reached the server after it began the handshake:
+            # read as a TLS record, it ends the connection. Nothing ran.
+            assert not together
+            return None
+        tls.sendall(b"EHLO crepes.fr\r\n")
+        buf = b""
+        while not any(line[3:4] == b" " for line in buf.split(b"\r\n")[:-1]):
+            buf += tls.recv(65536)
+        tls.sendall(b"MAIL FROM:<alice@crepes.fr>\r\n")
+        reply = tls.recv(65536)
+        tls.close()
+        return buf, reply
+
+    for together in (True, False):
+        outcome = await asyncio.to_thread(dialogue, together)
+        if outcome is None:
+            continue
+        ehlo, mail = outcome
+        assert ehlo.startswith(b"250-hamburger.edu"), ehlo
+        # Had the injected MAIL run, this second MAIL would be "nested".
+        assert mail.startswith(b"250 2.1.0 alice@crepes.fr"), mail

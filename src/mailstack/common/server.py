@@ -70,6 +70,11 @@ class SessionIO:
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
         await self.drain()
+        # RFC 3207 §4.2, RFC 2595 §3.1 (CVE-2011-0411): plaintext that arrived
+        # behind the STARTTLS command must not be read as if it came over TLS.
+        # The protocol machines drop what they buffered; this drops what the
+        # stream buffered.
+        self.reader._buffer.clear()  # type: ignore[attr-defined]
         await self.writer.start_tls(context)
         self.tls_active = True
 

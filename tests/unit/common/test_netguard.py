@@ -26,9 +26,9 @@ def test_off_without_the_switch(monkeypatch):
 
 
 async def test_resolver_with_real_root_hints_sends_nothing():
-    from mailstack.dns.resolver import Resolver, default_root_hints
-
     import dns.rcode
+
+    from mailstack.dns.resolver import Resolver, default_root_hints
 
     resolver = Resolver(root_hints=default_root_hints(), timeout=0.2)
     result = await resolver.resolve("gaia.cs.umass.edu", "A")
