@@ -45,7 +45,8 @@ def service_class(name: str) -> Any:
     try:
         return getattr(importlib.import_module(module), cls, None)
     except ModuleNotFoundError as exc:
-        if exc.name != module:
+        # Only a package this version does not have; a broken import still raises.
+        if exc.name is None or not module.startswith(exc.name):
             raise
         return None
 

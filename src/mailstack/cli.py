@@ -24,7 +24,7 @@ from mailstack.errors import ConfigError, MailstackError
 from mailstack.msgauth import cli as msgauth_cli
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
-PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli", "mailstack.ua.cli", "mailstack.lab.cli")
+PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            if exc.name is None or not module_name.startswith(exc.name):
                 raise
             continue
         register = getattr(module, "register", None)
