@@ -43,7 +43,7 @@ from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
 from mailstack.queue.policy import Outcome, Report, decide
 from mailstack.queue.routing import Host, Resolver, RouteError, route
-from mailstack.store.base import DeliveryTarget
+from mailstack.smtp.server import delivery_targets
 from mailstack.store.queue import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
 
 if TYPE_CHECKING:
@@ -416,17 +416,16 @@ class QueueRunner:
     async def _deliver_local(self, entry: QueueEntry, rcpts: list[QueuedRecipient]) -> None:
         data = await self.store.queue_data(entry.id)
         outcomes: dict[int, Outcome] = {}
-        targets: list[DeliveryTarget] = []
         delivered: list[QueuedRecipient] = []
-        return_path = f"Return-Path: <{entry.mail_from}>\r\n".encode()
+        found: list[tuple[str, list[int]]] = []
         for rcpt in rcpts:
             accounts = await self.store.resolve_local(rcpt.address)
             if not accounts:
                 outcomes[rcpt.id] = Outcome.permanent("5.1.1", f"<{rcpt.address}>: user unknown")
                 continue
             delivered.append(rcpt)
-            prefix = return_path + f"Delivered-To: {rcpt.address}\r\n".encode()
-            targets += [DeliveryTarget(account.id, "INBOX", prefix) for account in accounts]
+            found.append((rcpt.address, [account.id for account in accounts]))
+        targets = delivery_targets(entry.mail_from, found)
         if targets:
             try:
                 await self.store.deliver(data, targets)

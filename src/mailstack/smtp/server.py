@@ -13,6 +13,7 @@ import email.utils
 import itertools
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
@@ -76,6 +77,23 @@ def received_header(
         f"\tby {by} (mailstack) with {protocol} id {session_id}{recipient};\r\n"
         f"\t{when}\r\n"
     ).encode()
+
+
+def delivery_targets(
+    mail_from: str, recipients: Iterable[tuple[str, Iterable[int]]], mailbox: str = "INBOX"
+) -> list[DeliveryTarget]:
+    """Final delivery (RFC 5321 §4.4): one copy per mailbox however many of
+    its addresses were named, each with its own Return-Path:/Delivered-To:."""
+    return_path = f"Return-Path: <{mail_from}>\r\n".encode()
+    targets: list[DeliveryTarget] = []
+    seen: set[int] = set()
+    for rcpt, account_ids in recipients:
+        for account_id in account_ids:
+            if account_id not in seen:
+                seen.add(account_id)
+                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
+                targets.append(DeliveryTarget(account_id, mailbox, prefix))
+    return targets
 
 
 @dataclass
@@ -209,17 +227,11 @@ class SmtpService(TcpService):
             + inbound.header
             + inbound.message
         )
-        return_path = f"Return-Path: <{event.mail_from}>\r\n".encode()
-        targets: list[DeliveryTarget] = []
-        seen: set[int] = set()
-        for rcpt in event.rcpt_to:
-            for account_id in envelope.recipients.get(rcpt, ()):
-                # One copy per mailbox however many of its addresses were named.
-                if account_id in seen:
-                    continue
-                seen.add(account_id)
-                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
-                targets.append(DeliveryTarget(account_id, mailbox, prefix))
+        targets = delivery_targets(
+            event.mail_from,
+            [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to],
+            mailbox,
+        )
         try:
             await self.node.store.deliver(body, targets)
         except QuotaExceeded:

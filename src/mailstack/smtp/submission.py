@@ -56,9 +56,10 @@ from mailstack.smtp.server import (
     TOO_MANY_SESSIONS,
     USER_UNKNOWN,
     count_received,
+    delivery_targets,
     received_header,
 )
-from mailstack.store.base import Account, DeliveryTarget
+from mailstack.store.base import Account
 from mailstack.store.queue import NewEntry, NewRecipient
 
 if TYPE_CHECKING:
@@ -382,16 +383,7 @@ class _Session:
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
 
     async def deliver_local(self, mail_from: str, rcpts: list[str], message: bytes) -> bool:
-        return_path = f"Return-Path: <{mail_from}>\r\n".encode()
-        targets: list[DeliveryTarget] = []
-        seen: set[int] = set()
-        for rcpt in rcpts:
-            for account_id in self.envelope.local[rcpt]:
-                if account_id in seen:
-                    continue
-                seen.add(account_id)
-                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
-                targets.append(DeliveryTarget(account_id, "INBOX", prefix))
+        targets = delivery_targets(mail_from, [(r, self.envelope.local[r]) for r in rcpts])
         try:
             await self.store.deliver(message, targets)
         except StoreError:
