@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from mailstack.dns.server import DnsServer, describe
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
 from mailstack.errors import ConfigError, NotFound
+from mailstack.store.files import replace_durably
 
 log = logging.getLogger(__name__)
 
@@ -324,15 +324,4 @@ def _file_persister(path: Path) -> Any:
 
 
 def write_zone_file(path: Path, zone: Zone) -> None:
-    """Replace a master file atomically and durably (write, fsync, rename, fsync dir)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(zone.to_text())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    replace_durably(path, zone.to_text())
