@@ -261,3 +261,14 @@ async def test_resolve_local_tells_foreign_domains_apart(store):
     assert await store.resolve_local("someone@elsewhere.example") is None
     assert await store.resolve_local("nobody@hamburger.edu") == []
     assert [a.id for a in await store.resolve_local("bob+x@hamburger.edu")] == [account.id]
+
+
+async def test_messages_parsed_many_at_once(store):
+    account = await bob(store)
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    uids = [await store.append(inbox.id, RAW.replace(b"ketchup", b"k%d" % i)) for i in range(3)]
+    await store.store_flags(inbox.id, [uids[1]], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
+    found = await store.messages_parsed(inbox.id, [*uids, 999])
+    assert sorted(found) == [uids[0], uids[2]]
+    assert found[uids[2]].header_value("subject") == "k2"

@@ -887,18 +887,21 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
     ) -> dict[int, ParsedMessage]:
         from mailstack.mime import ParsedMessage
 
+        wanted = list(uids)
+
         def op(c: sqlite3.Connection) -> dict[int, ParsedMessage]:
             found: dict[int, ParsedMessage] = {}
-            for uid in uids:
-                row = c.execute(
-                    "SELECT m.prefix, b.parsed FROM messages m JOIN blobs b ON b.id = m.blob_id"
-                    " WHERE m.mailbox_id = ? AND m.uid = ?",
-                    (mailbox_id, uid),
-                ).fetchone()
-                if row is None:
-                    continue
-                parsed = ParsedMessage.from_bytes(bytes(row[1]))
-                found[uid] = parsed.prepend(bytes(row[0])) if row[0] else parsed
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = c.execute(
+                    "SELECT m.uid, m.prefix, b.parsed FROM messages m JOIN blobs b"
+                    " ON b.id = m.blob_id WHERE m.mailbox_id = ?"
+                    f" AND m.uid IN ({','.join('?' * len(chunk))})",
+                    (mailbox_id, *chunk),
+                )
+                for uid, prefix, stored in rows:
+                    parsed = ParsedMessage.from_bytes(bytes(stored))
+                    found[uid] = parsed.prepend(bytes(prefix)) if prefix else parsed
             return found
 
         return await self._read(op)
