@@ -136,7 +136,9 @@ class Config:
         for key, value in limits_table.items():
             if key not in known:
                 raise ConfigError(f"limits.{key}: unknown limit")
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"limits.{key}: must be a number")
+            if value < 0 or (value == 0 and key not in Limits.ZERO_MEANS_OFF):
                 raise ConfigError(f"limits.{key}: must be a positive number")
         limits = Limits(**limits_table)
 

@@ -8,6 +8,7 @@ documents each one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ class Limits:
     msgauth_dns_timeout: float = 5.0
     msgauth_timeout: float = 20.0
     dkim_signatures: int = 5
+
+    # Limits that 0 switches off (documented so in docs/configuration.md).
+    ZERO_MEANS_OFF: ClassVar[frozenset[str]] = frozenset({"dns_udp_rate"})
 
     def replace(self, **changes: object) -> Limits:
         from dataclasses import replace

@@ -541,3 +541,34 @@ async def test_plaintext_sent_behind_starttls_is_never_read_as_tls(mx):
         assert ehlo.startswith(b"250-hamburger.edu"), ehlo
         # Had the injected MAIL run, this second MAIL would be "nested".
         assert mail.startswith(b"250 2.1.0 alice@crepes.fr"), mail
+
+
+async def test_auth_is_not_offered_on_the_mx_port(mx):
+    def dialogue():
+        r = raw(mx)
+        r.send(b"EHLO crepes.fr\r\n")
+        assert b"AUTH" not in r.reply()
+        r.send(b"AUTH PLAIN AGJvYgBodW5ncnk=\r\n")
+        reply = r.reply()
+        r.close()
+        return reply
+
+    assert (await asyncio.to_thread(dialogue)).startswith(b"502 5.5.1")
+
+
+async def test_a_store_failure_is_a_temporary_451_and_nothing_is_acknowledged(mx, monkeypatch):
+    from mailstack.errors import StoreError
+
+    async def broken(raw, targets):
+        raise StoreError("disk on fire")
+
+    monkeypatch.setattr(mx.store, "deliver", broken)
+
+    def send():
+        with smtp(mx) as s:
+            s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], MESSAGE)
+
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await asyncio.to_thread(send)
+    assert info.value.smtp_code == 451 and info.value.smtp_error.startswith(b"4.3.0")
+    assert b"disk on fire" not in info.value.smtp_error  # no exception text to the peer

@@ -51,6 +51,8 @@ def test_every_option_is_documented(tmp_path):
         ({"listen": {"smtp": "127.0.0.1:99999"}}, "listen.smtp"),
         ({"listen": {"gopher": "127.0.0.1:70"}}, "listen.gopher"),
         ({"limits": {"recipients": -1}}, "limits.recipients"),
+        ({"limits": {"recipients": 0}}, "limits.recipients"),
+        ({"limits": {"dns_udp_rate": -1}}, "limits.dns_udp_rate"),
         ({"limits": {"no_such_limit": 1}}, "limits.no_such_limit"),
         ({"smtp": {"starttls": "yes"}}, "smtp.starttls"),
         ({"store": {"backend": "oracle"}}, "store.backend"),
@@ -66,3 +68,8 @@ def test_absent_or_empty_listen_keys_leave_services_off(tmp_path):
     assert config.listen == {"smtp": ("127.0.0.1", 0)}
     ipv6 = Config.from_table({"listen": {"smtp": "[::1]:25"}}, tmp_path)
     assert ipv6.listen == {"smtp": ("::1", 25)}
+
+
+def test_zero_switches_off_only_the_limits_that_say_so(tmp_path):
+    config = Config.from_table({"limits": {"dns_udp_rate": 0}}, tmp_path)
+    assert config.limits.dns_udp_rate == 0

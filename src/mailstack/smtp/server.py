@@ -20,8 +20,6 @@ from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
 from mailstack.smtp.proto import (
-    AuthRequest,
-    AuthResponse,
     Close,
     MailFrom,
     MessageComplete,
@@ -48,7 +46,6 @@ MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
 # X.7.1 "Delivery not authorized, message refused".
 DMARC_REJECTED = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
-NOT_AVAILABLE = Reply(502, "5.5.1", "Command not available on this port")
 TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
 
 _RECEIVED = re.compile(rb"^Received:", re.IGNORECASE | re.MULTILINE)
@@ -175,8 +172,6 @@ class SmtpService(TcpService):
                 await io.start_tls(self.node.tls.server_context())
                 proto.tls_started()
                 envelope = _Envelope()
-            elif isinstance(event, AuthRequest | AuthResponse):
-                proto.respond(NOT_AVAILABLE)
             elif isinstance(event, Quit | Close):
                 self._flush(io, proto)
                 return
