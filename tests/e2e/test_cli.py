@@ -146,3 +146,17 @@ def test_serve_prints_addresses_and_cli_changes_apply_live(tmp_path):
     assert f"127.0.0.1:{ports['smtp']}" in output
     assert "S: 220 hamburger.edu ESMTP mailstack" in output
     assert "C: mail FROM:<alice@crepes.fr>" in output
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(tmp_path):
+    data = str(tmp_path / "d")
+    run("init", "--data-dir", data)
+    run("domain", "add", "a.example", "--no-dns", "--data-dir", data)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailstack.cli", "domain", "list", "--data-dir", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # `| head -c 0`: the reader is gone before anything is written
+    _, stderr = proc.communicate(timeout=60)
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr, stderr
