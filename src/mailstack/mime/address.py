@@ -128,8 +128,55 @@ def _mailbox(tokens: list[_Tok], angle: list[_Tok] | None, angle_at: int) -> Add
     return Address(name, adl, mailbox or "", host)
 
 
+# The common case, a list of plain mailboxes ("a@b", "<a@b>", "Name <a@b>",
+# '"Last, First" <a@b>'), matched whole by one pattern per mailbox: the
+# result is what the tokenizer below gives for the same text, at a fraction
+# of the cost (every delivered message's From and To go through here).
+_ATOM = r'[^ \t\r\n"()<>@,;:.\[\]\\]+'
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_SIMPLE_MAILBOX = re.compile(
+    rf"""[ \t]*(?:
+        (?:(?P<name>{_ATOM}(?:\ {_ATOM})*|"[^"\\\r\n]*")[ \t]*)?
+        <(?P<angle_local>{_DOT_ATOM})@(?P<angle_domain>{_DOT_ATOM})>
+       |(?P<local>{_DOT_ATOM})@(?P<domain>{_DOT_ATOM})
+    )[ \t]*(?P<sep>,|\Z)""",
+    re.VERBOSE,
+)
+
+
+def _simple_address_list(value: str) -> list[Address] | None:
+    """The mailboxes of a list made only of plain mailboxes, else None."""
+    result: list[Address] = []
+    pos = 0
+    length = len(value)
+    while pos < length:
+        match = _SIMPLE_MAILBOX.match(value, pos)
+        if match is None:
+            return None
+        local = match["local"]
+        if local is None:
+            name = match["name"]
+            if name is not None and name.startswith('"'):
+                name = name[1:-1]
+            result.append(Address(name or None, None, match["angle_local"],
+                                  match["angle_domain"]))
+        else:
+            result.append(Address(None, None, local, match["domain"]))
+        pos = match.end()
+        if pos == length and match["sep"]:
+            return None  # a trailing empty list element: the general parser decides
+    return result or None
+
+
 def parse_address_list(value: str) -> list[Address]:
     """Parse an address list; never raises, skips what is not an address."""
+    simple = _simple_address_list(value)
+    if simple is not None:
+        return simple
+    return _parse_address_list(value)
+
+
+def _parse_address_list(value: str) -> list[Address]:
     tokens = _tokens(value)
     result: list[Address] = []
     in_group = False

@@ -11,8 +11,8 @@ import re
 
 # RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII except ":"); the
 # obsolete syntax (§4.5) allows whitespace before the colon.
-_FIELD_NAME = re.compile(rb"[!-9;-~]+[ \t]*")
-_FIELD_END = re.compile(rb"\n(?![ \t])")
+# RFC 5322 §2.2.3: the field goes on while lines begin with WSP.
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*(:)[^\n]*(?:\n[ \t][^\n]*)*\n?")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
@@ -45,32 +45,22 @@ def scan_header(raw: bytes, start: int, end: int, max_fields: int) -> HeaderScan
     """
     fields: list[tuple[str, int, int, int]] = []
     pos = start
-    find = raw.find
+    match_field = _FIELD.match
     while pos < end:
-        first = raw[pos]
-        if first == 10 or (first == 13 and raw.startswith(b"\r\n", pos, end)):
-            return HeaderScan(fields, pos, pos + (1 if first == 10 else 2))
-        if first == 32 or first == 9:
-            # A continuation line with no field before it.
-            break
-        newline = find(b"\n", pos, end)
-        line_end = end if newline < 0 else newline + 1
-        colon = find(b":", pos, line_end)
-        if colon <= pos or _FIELD_NAME.fullmatch(raw, pos, colon) is None:
+        field = match_field(raw, pos, end)
+        if field is None:
+            first = raw[pos]
+            if first == 10 or (first == 13 and raw.startswith(b"\r\n", pos, end)):
+                return HeaderScan(fields, pos, pos + (1 if first == 10 else 2))
+            # A continuation line with no field before it, or not a field at all.
             break
         if len(fields) >= max_fields:
             blank = _BLANK_LINE.search(raw, pos, end)
             if blank is None:
                 return HeaderScan(fields, end, end)
             return HeaderScan(fields, blank.start() + 1, blank.end())
-        # RFC 5322 §2.2.3: the field goes on while lines begin with WSP.
-        field_end = end
-        if newline >= 0:
-            following = _FIELD_END.search(raw, newline, end)
-            if following is not None:
-                field_end = following.end()
-        name = raw[pos:colon].rstrip(b" \t").decode("ascii").lower()
-        fields.append((name, pos, colon, field_end))
+        field_end = field.end()
+        fields.append((field.group(1).decode("ascii").lower(), pos, field.start(2), field_end))
         pos = field_end
     return HeaderScan(fields, pos, pos)
 

@@ -13,6 +13,7 @@ import email.utils
 import itertools
 import re
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,18 @@ def count_received(data: bytes) -> int:
     return len(_RECEIVED.findall(header))
 
 
+_stamp: tuple[int, str] = (0, "")
+
+
+def _date_time() -> str:
+    """RFC 5322 date-time of now, formatted at most once a second."""
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, email.utils.format_datetime(email.utils.localtime()))
+    return _stamp[1]
+
+
 def received_header(
     *,
     helo: str,
@@ -67,7 +80,7 @@ def received_header(
     rcpt: list[str],
 ) -> bytes:
     """RFC 5321 §4.4 time stamp line (FWS-folded), protocol per RFC 3848."""
-    when = email.utils.format_datetime(email.utils.localtime())
+    when = _date_time()
     recipient = f"\r\n\tfor <{rcpt[0]}>" if len(rcpt) == 1 else ""
     return (
         f"Received: from {helo or 'unknown'} ([{peer_ip}])\r\n"

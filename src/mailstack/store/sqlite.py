@@ -20,12 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailstack.errors import AlreadyExists, NotFound, QuotaExceeded, StoreError
+from mailstack.mime import ParsedMessage, parse
 from mailstack.store.base import (
     DEFAULT_MAILBOXES,
     Account,
@@ -41,9 +42,6 @@ from mailstack.store.base import (
 from mailstack.store.keys import KEYS_SCHEMA, SqliteKeysMixin
 from mailstack.store.queue import QUEUE_SCHEMA, SqliteQueueMixin
 from mailstack.store.zones import ZONES_SCHEMA, SqliteZonesMixin
-
-if TYPE_CHECKING:
-    from mailstack.mime import ParsedMessage
 
 T = TypeVar("T")
 
@@ -800,7 +798,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             # The hot path of every SMTP delivery: as few statements as will do.
             cur = c.execute(
                 "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
-                (len(targets), raw, parsed),
+                (len(targets), raw, ParsedMessage.compress(parsed)),
             )
             blob_id = cur.lastrowid
             assert blob_id is not None
@@ -848,7 +846,8 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 raise NotFound("no such mailbox")
             self._check_quota(c, row[0], len(raw))
             cur = c.execute(
-                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, parsed)
+                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)",
+                (raw, ParsedMessage.compress(parsed)),
             )
             assert cur.lastrowid is not None
             return self._insert_message(
@@ -885,8 +884,6 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
     async def messages_parsed(
         self, mailbox_id: int, uids: Sequence[int]
     ) -> dict[int, ParsedMessage]:
-        from mailstack.mime import ParsedMessage
-
         wanted = list(uids)
 
         def op(c: sqlite3.Connection) -> dict[int, ParsedMessage]:
@@ -1140,11 +1137,11 @@ INLINE_PARSE = 32 * 1024
 
 
 async def _parse(raw: bytes) -> bytes:
-    from mailstack.mime import parse
-
+    """The parse of raw, encoded but not yet compressed: the writer thread
+    compresses it (zlib lets go of the GIL, so the loop runs meanwhile)."""
     if len(raw) <= INLINE_PARSE:
-        return parse(raw).to_bytes()
-    return await asyncio.to_thread(lambda: parse(raw).to_bytes())
+        return parse(raw).encode()
+    return await asyncio.to_thread(lambda: parse(raw).encode())
 
 
 def _settle(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mime_samples import ALL, ENCODED_SUBJECT, GROUPS, PLAIN
 
 from mailstack.mime import Address, decode_header, parse, parse_address_list
+from mailstack.mime.address import _parse_address_list, _simple_address_list
+from mailstack.mime.message import _plain_date
 
 
 def test_plain_envelope():
@@ -115,3 +121,61 @@ def test_8bit_headers_read_as_utf8_else_latin1():
     assert msg.envelope.subject == "Grüße"
     assert msg.envelope.from_ == [Address("Jörg", None, "j", "x.test")]
     assert parse(b"Subject: Gr\xfc\xdfe\r\n\r\n").envelope.subject == "Grüße"
+
+
+# The fast paths for plain address lists and plain dates must agree with the
+# general parsers wherever they answer at all.
+_ADDRESS_PIECES = [
+    "a", "b.c", "Bob", "Smith", "x-y", "é", "@", ".", ",", " ", "  ", "\t", "<", ">",
+    '"', '"Last, First"', "\\", "(", ")", ":", ";", "[1.2.3.4]", "\r\n",
+]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=14).map("".join))
+def test_simple_address_lists_agree_with_the_general_parser(value):
+    simple = _simple_address_list(value)
+    if simple is not None:
+        assert simple == _parse_address_list(value)
+
+
+@pytest.mark.parametrize("value", [
+    "<alice@crepes.fr>", "a@b", "Alice Smith <a.b@c.d>", '"Smith, J" <j@x>', "a@b, c@d",
+    '"" <a@b>', "a@b ,c@d ", "Bob<b@c>",
+])
+def test_common_address_lists_take_the_fast_path(value):
+    assert _simple_address_list(value) is not None
+    assert _simple_address_list(value) == _parse_address_list(value)
+
+
+def _general_date(value):
+    try:
+        sent = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(["", "Mon, ", "Sun, ", "Xyz, "]), st.integers(0, 40),
+    st.sampled_from(["Jan", "Feb", "Jun", "Dec", "Foo"]), st.integers(0, 10000),
+    st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
+    st.sampled_from(["+", "-"]), st.integers(0, 2400), st.sampled_from(["", " (UTC)", " (x"]),
+)
+def test_plain_dates_agree_with_the_general_parser(
+    weekday, day, month, year, hour, minute, second, sign, zone, comment
+):
+    value = (f"{weekday}{day} {month} {year:04d} {hour:02d}:{minute:02d}:{second:02d}"
+             f" {sign}{zone:04d}{comment}")
+    plain = _plain_date(value)
+    if plain is not None:
+        assert plain == _general_date(value)
+        assert plain.utcoffset() == _general_date(value).utcoffset()
+
+
+def test_common_dates_take_the_fast_path():
+    for value in ("Sat, 21 Nov 2026 14:45:56 +0000 (UTC)", "7 Feb 1994 21:52:25 -0800",
+                  "Sat, 1 Jan 2000 00:00:00 -0000"):
+        assert _plain_date(value) is not None
+        assert _plain_date(value) == _general_date(value)
