@@ -29,7 +29,10 @@ class IdleTimeout(Exception):
 
 
 class SessionIO:
-    __slots__ = ("reader", "writer", "peer", "local", "trace", "idle_timeout", "tls_active")
+    __slots__ = (
+        "reader", "writer", "peer", "local", "trace", "idle_timeout", "tls_active",
+        "_read_since", "_timer",
+    )
 
     def __init__(
         self,
@@ -48,17 +51,38 @@ class SessionIO:
         self.trace = trace
         self.idle_timeout = idle_timeout
         self.tls_active = tls_active
+        # When the read in progress began (None: no read waiting), and the
+        # one timer that watches it.
+        self._read_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     async def read(self) -> bytes:
-        """Whatever has arrived (b"" at EOF); IdleTimeout after the idle limit."""
+        """Whatever has arrived (b"" at EOF); IdleTimeout after the idle limit.
+
+        A busy session reads several times per message, so a read only notes
+        when it began: one long-lived timer per session checks that time and
+        re-arms itself, instead of a timer made and cancelled per read.
+        """
+        loop = asyncio.get_running_loop()
+        self._read_since = loop.time()
+        if self._timer is None:
+            self._timer = loop.call_at(self._read_since + self.idle_timeout, self._check_idle)
         try:
-            # asyncio.timeout, unlike wait_for, makes no task per read.
-            async with asyncio.timeout(self.idle_timeout):
-                return await self.reader.read(READ_SIZE)
-        except TimeoutError:
-            raise IdleTimeout() from None
+            return await self.reader.read(READ_SIZE)
         except (ConnectionError, ssl.SSLError, OSError):
             return b""
+        finally:
+            self._read_since = None
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        since = self._read_since
+        if since is not None and loop.time() - since >= self.idle_timeout:
+            self._timer = None
+            self.reader.set_exception(IdleTimeout())
+            return
+        start = loop.time() if since is None else since
+        self._timer = loop.call_at(start + self.idle_timeout, self._check_idle)
 
     def write(self, data: bytes) -> None:
         if data and not self.writer.is_closing():
@@ -79,6 +103,9 @@ class SessionIO:
         self.tls_active = True
 
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self.writer.is_closing():
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.drain()

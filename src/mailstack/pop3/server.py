@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import ssl
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailstack.common.lines import LineBuffer, LineTooLong
-from mailstack.common.server import READ_SIZE, IdleTimeout, SessionIO, TcpService
+from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import Pop3Error, StoreError
 from mailstack.pop3.config import Pop3Config
 from mailstack.pop3.proto import (
@@ -151,7 +150,7 @@ class _Pop3Connection:
                 if line is None:
                     await self.io.drain()
                     try:
-                        data = await self.read()
+                        data = await self.io.read()
                     except IdleTimeout:
                         self.io.trace.note("autologout")
                         await self.perform(self.proto.timed_out())
@@ -167,17 +166,6 @@ class _Pop3Connection:
             if self.pending is not None:
                 self.pending.cancel()
             self.release()
-
-    async def read(self) -> bytes:
-        # asyncio.timeout() costs less than SessionIO.read()'s wait_for(),
-        # which makes a task per read: a POP3 client reads one line per RETR.
-        try:
-            async with asyncio.timeout(self.io.idle_timeout):
-                return await self.io.reader.read(READ_SIZE)
-        except TimeoutError:
-            raise IdleTimeout() from None
-        except (ConnectionError, ssl.SSLError, OSError):
-            return b""
 
     def trace_client(self, line: bytes) -> None:
         if not self.io.trace.enabled:
