@@ -32,6 +32,14 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 @pytest.fixture
+async def other_store(store: SqliteStore) -> AsyncIterator[SqliteStore]:
+    """A second store on the same data, as another process would open it."""
+    s = await SqliteStore.open(store.path, password_hasher=FAST_HASHER)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
 async def node_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[TestNode]]]:
     nodes: list[TestNode] = []
 

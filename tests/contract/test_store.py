@@ -263,6 +263,25 @@ async def test_resolve_local_tells_foreign_domains_apart(store):
     assert [a.id for a in await store.resolve_local("bob+x@hamburger.edu")] == [account.id]
 
 
+async def test_resolve_local_sees_changes_made_through_another_store(store, other_store):
+    """Answers may be kept, but never past a change by anyone (the CLI is
+    another process with its own store on the same data)."""
+    assert await store.resolve_local("bob@hamburger.edu") is None
+    await other_store.domain_add("hamburger.edu")
+    assert await store.resolve_local("bob@hamburger.edu") == []
+    account = await other_store.account_add("bob@hamburger.edu", "hungry")
+    assert [a.id for a in await store.resolve_local("bob@hamburger.edu")] == [account.id]
+    assert await store.resolve_local("chef@hamburger.edu") == []
+    await other_store.alias_add("chef@hamburger.edu", "bob@hamburger.edu")
+    assert [a.id for a in await store.resolve_local("chef@hamburger.edu")] == [account.id]
+    await other_store.alias_remove("chef@hamburger.edu")
+    assert await store.resolve_local("chef@hamburger.edu") == []
+    await other_store.account_remove("bob@hamburger.edu")
+    assert await store.resolve_local("bob@hamburger.edu") == []
+    await other_store.domain_remove("hamburger.edu")
+    assert await store.resolve_local("bob@hamburger.edu") is None
+
+
 async def test_messages_parsed_many_at_once(store):
     account = await bob(store)
     inbox = await store.mailbox_get(account.id, "INBOX")

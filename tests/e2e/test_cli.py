@@ -126,6 +126,12 @@ def test_serve_prints_addresses_and_cli_changes_apply_live(tmp_path):
             time.sleep(0.05)
         ports = json.loads((data / "ports.json").read_text())
         assert set(ports) >= {"smtp"} and "dns" not in ports
+        # Refused first: the node keeps that answer, and must drop it when
+        # another process changes the directory.
+        with smtplib.SMTP("127.0.0.1", ports["smtp"], local_hostname="crepes.fr") as s:
+            s.ehlo()
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("bob@hamburger.edu")[0] == 550
         # A domain and user added by another process work without a restart.
         run("domain", "add", "hamburger.edu", "--data-dir", str(data))
         run(
@@ -139,6 +145,17 @@ def test_serve_prints_addresses_and_cli_changes_apply_live(tmp_path):
         )
         with smtplib.SMTP("127.0.0.1", ports["smtp"], local_hostname="crepes.fr") as s:
             s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: hi\r\n\r\nketchup\r\n")
+        run("alias", "add", "chef@hamburger.edu", "bob@hamburger.edu", "--data-dir", str(data))
+        with smtplib.SMTP("127.0.0.1", ports["smtp"], local_hostname="crepes.fr") as s:
+            s.ehlo()
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("chef@hamburger.edu")[0] == 250
+        run("user", "remove", "bob@hamburger.edu", "--data-dir", str(data))
+        with smtplib.SMTP("127.0.0.1", ports["smtp"], local_hostname="crepes.fr") as s:
+            s.ehlo()
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("bob@hamburger.edu") == (550, b"5.1.1 User unknown")
+            assert s.rcpt("chef@hamburger.edu")[0] == 550
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)

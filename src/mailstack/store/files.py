@@ -1,10 +1,14 @@
-"""Durable files beside the database: master zone files that DNS UPDATE and
-secondary transfers rewrite (their owners edit them too, so they stay text)."""
+"""Files beside the database: master zone files that DNS UPDATE and
+secondary transfers rewrite (their owners edit them too, so they stay text),
+and the directory mark."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def replace_durably(path: Path, text: str) -> None:
@@ -20,3 +24,26 @@ def replace_durably(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# The directory mark: a file that grows by one octet after every committed
+# change to domains, accounts or aliases, by any process. Its size is a
+# version number that a node reads with one stat() instead of a database
+# query, so it can keep recipient lookups and still see a CLI change at once.
+# It needs no fsync: after a crash, nothing kept survives either.
+
+
+def mark_directory_changed(path: Path) -> None:
+    try:
+        with open(path, "ab") as f:
+            f.write(b".")
+    except OSError as exc:
+        log.warning("cannot update the directory mark %s: %s", path, exc)
+
+
+def directory_mark(path: Path) -> int | None:
+    """The mark's version, or None when it cannot be read (then keep nothing)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None

@@ -39,11 +39,17 @@ from mailstack.store.base import (
     MailboxSync,
     MessageMeta,
 )
+from mailstack.store.files import directory_mark, mark_directory_changed
 from mailstack.store.keys import KEYS_SCHEMA, SqliteKeysMixin
 from mailstack.store.queue import QUEUE_SCHEMA, SqliteQueueMixin
 from mailstack.store.zones import ZONES_SCHEMA, SqliteZonesMixin
 
 T = TypeVar("T")
+
+# resolve_local keeps at most this many answers (a dictionary attack on RCPT
+# must not grow memory without bound), then starts over.
+RECIPIENTS_KEPT = 10_000
+_UNKNOWN = object()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -174,6 +180,10 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         self._readers: list[threading.Thread] = []
         self._listeners: dict[int, set[_Listener]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # resolve_local's answers, valid while the directory mark stays the same.
+        self.directory_mark = path.with_name(path.name + "-directory")
+        self._recipients: dict[str, list[Account] | None] = {}
+        self._recipients_mark: int | None = None
 
     @classmethod
     async def open(cls, path: Path, **kwargs: Any) -> SqliteStore:
@@ -199,6 +209,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             conn.executescript(SCHEMA + ZONES_SCHEMA + QUEUE_SCHEMA + KEYS_SCHEMA)
         finally:
             conn.close()
+        mark_directory_changed(self.directory_mark)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -273,6 +284,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 continue
             results: list[tuple[bool, Any]] = []
             self._touched: set[int] = set()
+            self._directory_touched = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for fn, _future, _loop in batch:
@@ -290,6 +302,10 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                     conn.execute("ROLLBACK")
                 results = [(False, StoreError(f"commit failed: {exc}"))] * len(batch)
             touched = self._touched
+            if self._directory_touched:
+                # After the commit, before anyone hears "done": a reader that
+                # sees the new mark also sees the new rows.
+                mark_directory_changed(self.directory_mark)
             done = [
                 (future, ok, value)
                 for (_fn, future, _loop), (ok, value) in zip(batch, results, strict=True)
@@ -302,6 +318,10 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
     def _touch(self, mailbox_id: int) -> None:
         """Called by write functions: listeners of this mailbox wake after commit."""
         self._touched.add(mailbox_id)
+
+    def _directory_change(self) -> None:
+        """Called by write functions that change domains, accounts or aliases."""
+        self._directory_touched = True
 
     def _notify(self, mailbox_ids: set[int]) -> None:
         for mailbox_id in mailbox_ids:
@@ -321,6 +341,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         def op(c: sqlite3.Connection) -> None:
             try:
                 c.execute("INSERT INTO domains (name) VALUES (?)", (name,))
+                self._directory_change()
             except sqlite3.IntegrityError:
                 raise AlreadyExists(f"domain {name} exists") from None
 
@@ -338,6 +359,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             if c.execute("DELETE FROM domains WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFound(f"no domain {name}")
             c.execute("DELETE FROM aliases WHERE source LIKE ?", (f"%@{name}",))
+            self._directory_change()
 
         await self._write(op)
 
@@ -378,6 +400,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             for name, special_use in DEFAULT_MAILBOXES:
                 self._create_mailbox(c, account_id, name, special_use)
                 c.execute("INSERT INTO subscriptions VALUES (?, ?)", (account_id, name))
+            self._directory_change()
             return Account(account_id, address, quota, 0)
 
         return await self._write(op)
@@ -396,6 +419,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             c.execute("DELETE FROM subscriptions WHERE account_id = ?", (row[0],))
             c.execute("DELETE FROM accounts WHERE id = ?", (row[0],))
             c.execute("DELETE FROM aliases WHERE target = ?", (address,))
+            self._directory_change()
 
         await self._write(op)
 
@@ -470,6 +494,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 )
             try:
                 c.execute("INSERT INTO aliases VALUES (?, ?)", (source, target))
+                self._directory_change()
             except sqlite3.IntegrityError:
                 raise AlreadyExists(f"alias {source} -> {target} exists") from None
 
@@ -488,6 +513,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 )
             if cur.rowcount == 0:
                 raise NotFound(f"no alias {source}")
+            self._directory_change()
 
         await self._write(op)
 
@@ -506,8 +532,22 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         return await self._read(lambda c: self._resolve(c, address, 0))
 
     async def resolve_local(self, address: str) -> list[Account] | None:
-        """resolve_recipient in one round trip, None when the domain is not local."""
+        """resolve_recipient in one round trip, None when the domain is not local.
+
+        Every RCPT asks this, so answers are kept until the directory mark
+        says that some store (this process's or another's, such as the CLI)
+        changed a domain, account or alias. The accounts' quota and usage
+        in a kept answer may be old: deliveries check them when they commit.
+        """
         address = normalize_address(address)
+        mark = directory_mark(self.directory_mark)
+        if mark is not None and mark == self._recipients_mark:
+            known = self._recipients.get(address, _UNKNOWN)
+            if known is not _UNKNOWN:
+                return known
+        else:
+            self._recipients.clear()
+            self._recipients_mark = mark
         domain = address.rpartition("@")[2]
 
         def op(c: sqlite3.Connection) -> list[Account] | None:
@@ -515,7 +555,12 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 return None
             return self._resolve(c, address, 0)
 
-        return await self._read(op)
+        found = await self._read(op)
+        if mark is not None and mark == self._recipients_mark:
+            if len(self._recipients) >= RECIPIENTS_KEPT:
+                self._recipients.clear()
+            self._recipients[address] = found
+        return found
 
     def _resolve(self, c: sqlite3.Connection, address: str, depth: int) -> list[Account]:
         if depth > ALIAS_DEPTH:
