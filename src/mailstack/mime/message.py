@@ -30,6 +30,8 @@ from mailstack.mime.text import searchable_text
 
 # The stored form's first octet (after zlib): format 2, marshal.
 _MARSHAL = b"\x02"
+# Stored forms longer than this are compressed.
+COMPRESS_FROM = 8192
 _DEFAULT_LIMITS = Limits()
 # RFC 2045 §5.2: "Content-type: text/plain; charset=us-ascii" is the default.
 _DEFAULT_PARAMS = (("charset", "us-ascii"),)
@@ -232,13 +234,12 @@ class ParsedMessage:
         return self.root.section(path)
 
     def encode(self) -> bytes:
-        """The stored form before compression: a version octet, then the
+        """The stored form of a small message: a version octet, then the
         fields as a marshal'd list of plain values (lists, strings, numbers).
 
         This runs once per delivered message on the event loop, so it has to
         be cheap: marshal takes a tenth of the time of ``json.dumps`` here.
-        ``compress`` (zlib releases the GIL) is left to the store's writer
-        thread. marshal's format 4 has been stable since Python 3.4 and later
+        marshal's format 4 has been stable since Python 3.4 and later
         versions keep reading it; we only ever load what we stored ourselves.
         """
         return _MARSHAL + marshal.dumps(
@@ -250,21 +251,24 @@ class ParsedMessage:
         )
 
     @staticmethod
-    def compress(encoded: bytes) -> bytes:
-        """Level 1: text and header values compress well, and level 1 costs
-        a fifth of the default level's time for nearly the same size."""
-        return zlib.compress(encoded, 1)
+    def pack(encoded: bytes) -> bytes:
+        """What the store keeps of ``encode()``'s result: a large one zlib'd
+        (searchable text compresses well; level 1 costs a fifth of the
+        default level's time for nearly the same size), a small one as it is,
+        since compressing it costs the store's writer more than the octets
+        saved are worth."""
+        return zlib.compress(encoded, 1) if len(encoded) > COMPRESS_FROM else encoded
 
     def to_bytes(self) -> bytes:
-        """The compact stored form: ``compress(encode())``."""
-        return self.compress(self.encode())
+        """The stored form: ``pack(encode())``."""
+        return self.pack(self.encode())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedMessage:
-        """Read a stored form back: this format, or the zlib'd JSON of
-        stores written before it (format 1)."""
+        """Read a stored form back: this format, compressed or not, or the
+        zlib'd JSON of stores written before it (format 1)."""
         try:
-            plain = zlib.decompress(data)
+            plain = data if data[:1] == _MARSHAL else zlib.decompress(data)
             if plain[:1] == _MARSHAL:
                 size, root, envelope, fields, text, sent = marshal.loads(plain[1:])
             else:

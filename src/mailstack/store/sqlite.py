@@ -843,7 +843,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             # The hot path of every SMTP delivery: as few statements as will do.
             cur = c.execute(
                 "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
-                (len(targets), raw, ParsedMessage.compress(parsed)),
+                (len(targets), raw, ParsedMessage.pack(parsed)),
             )
             blob_id = cur.lastrowid
             assert blob_id is not None
@@ -892,7 +892,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             self._check_quota(c, row[0], len(raw))
             cur = c.execute(
                 "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)",
-                (raw, ParsedMessage.compress(parsed)),
+                (raw, ParsedMessage.pack(parsed)),
             )
             assert cur.lastrowid is not None
             return self._insert_message(
@@ -1182,8 +1182,7 @@ INLINE_PARSE = 32 * 1024
 
 
 async def _parse(raw: bytes) -> bytes:
-    """The parse of raw, encoded but not yet compressed: the writer thread
-    compresses it (zlib lets go of the GIL, so the loop runs meanwhile)."""
+    """The parse of raw, encoded but not yet packed: the writer thread packs it."""
     if len(raw) <= INLINE_PARSE:
         return parse(raw).encode()
     return await asyncio.to_thread(lambda: parse(raw).encode())

@@ -9,6 +9,7 @@ import pytest
 from mime_samples import ALL, FORWARDED
 
 from mailstack.mime import ParsedMessage, parse
+from mailstack.mime.message import COMPRESS_FROM
 
 PREFIX = b"Return-Path: <bounce@example.com>\r\nDelivered-To: mary@x.test\r\n"
 
@@ -99,16 +100,22 @@ def test_unknown_format_is_refused():
     with pytest.raises(ValueError):
         ParsedMessage.from_bytes(zlib.compress(b"\x03" + msg.encode()[1:]))
     with pytest.raises(ValueError):
-        ParsedMessage.from_bytes(zlib.compress(msg.encode()[:20]))
+        ParsedMessage.from_bytes(b"\x03" + msg.encode()[1:])
+    with pytest.raises(ValueError):
+        ParsedMessage.from_bytes(msg.encode()[:20])
     with pytest.raises(ValueError):
         ParsedMessage.from_bytes(b"not stored")
 
 
-def test_encode_then_compress_is_the_stored_form():
-    msg = parse(ALL["plain"])
-    assert ParsedMessage.compress(msg.encode()) == msg.to_bytes()
+def test_small_stored_forms_stay_plain_large_ones_are_compressed():
+    small = parse(ALL["plain"])
+    assert small.to_bytes() == small.encode()
+    large = parse(ALL["plain"] + b"ketchup and pickles\r\n" * 1000)
+    assert len(large.encode()) > COMPRESS_FROM
+    assert len(large.to_bytes()) < len(large.encode()) / 4
+    assert ParsedMessage.from_bytes(large.to_bytes()) == large
 
 
 def test_stored_form_is_compact():
-    raw = ALL["plain"] * 20
+    raw = ALL["plain"] * 40
     assert len(parse(raw).to_bytes()) < len(raw) / 2
