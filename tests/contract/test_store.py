@@ -291,3 +291,67 @@ async def test_messages_parsed_many_at_once(store):
     found = await store.messages_parsed(inbox.id, [*uids, 999])
     assert sorted(found) == [uids[0], uids[2]]
     assert found[uids[2]].header_value("subject") == "k2"
+
+
+async def test_concurrent_deliveries_get_distinct_ascending_uids_and_exact_usage(store):
+    """Many deliveries at once (they share commits, and may be filed together)."""
+    bob_account = await bob(store)
+    mary = await store.account_add("mary@hamburger.edu", "hungry")
+    bodies = [RAW.replace(b"ketchup", b"ketchup %d" % n) for n in range(60)]
+
+    def targets(n):
+        prefix = b"Delivered-To: n%d@hamburger.edu\r\n" % n
+        both = [DeliveryTarget(bob_account.id, "INBOX", prefix)]
+        if n % 2:
+            both.append(DeliveryTarget(mary.id, "Junk" if n % 3 else "INBOX", prefix,
+                                       frozenset({"$Junk"}) if n % 3 else frozenset()))
+        return both
+
+    placed = await asyncio.gather(*(store.deliver(body, targets(n))
+                                     for n, body in enumerate(bodies)))
+    expected_use = {bob_account.id: 0, mary.id: 0}
+    for n, (body, where) in enumerate(zip(bodies, placed, strict=True)):
+        assert len(where) == len(targets(n))
+        for (mailbox_id, uid), target in zip(where, targets(n), strict=True):
+            assert await store.message_bytes(mailbox_id, uid) == target.prefix + body
+            parsed = await store.message_parsed(mailbox_id, uid)
+            assert parsed.envelope.subject == body.split(b"Subject: ")[1].split(b"\r\n")[0].decode()
+            expected_use[target.account_id] += len(target.prefix) + len(body)
+    for account in (bob_account, mary):
+        assert (await store.account_get(account.address)).used == expected_use[account.id]
+        for name in ("INBOX", "Junk"):
+            box = await store.mailbox_get(account.id, name)
+            metas = await store.messages(box.id)
+            uids = [m.uid for m in metas]
+            assert uids == list(range(1, len(uids) + 1))
+            modseqs = [m.modseq for m in metas]
+            assert modseqs == sorted(set(modseqs))
+            status = await store.mailbox_status(box.id)
+            assert status.uidnext == len(uids) + 1
+            assert status.highest_modseq == (modseqs[-1] if modseqs else status.highest_modseq)
+            if name == "Junk":
+                assert all(m.flags == {"$Junk"} for m in metas)
+    assert sum(len(w) for w in placed) == 60 + 30
+
+
+async def test_concurrent_deliveries_over_quota_fail_alone(store):
+    await bob(store)
+    size = len(RAW) + len(b"Delivered-To: x\r\n")
+    tight = await store.account_add("tight@hamburger.edu", "hungry", quota=3 * size)
+    roomy = await store.account_get("bob@hamburger.edu")
+
+    async def deliver(account):
+        target = DeliveryTarget(account.id, "INBOX", b"Delivered-To: x\r\n")
+        return await store.deliver(RAW, [target])
+
+    results = await asyncio.gather(
+        *(deliver(tight if n % 2 else roomy) for n in range(12)), return_exceptions=True
+    )
+    tight_results = results[1::2]
+    assert sum(isinstance(r, QuotaExceeded) for r in tight_results) == 3
+    assert all(isinstance(r, list) for r in results[0::2])
+    assert (await store.account_get("tight@hamburger.edu")).used == 3 * size
+    inbox = await store.mailbox_get(tight.id, "INBOX")
+    assert [m.uid for m in await store.messages(inbox.id)] == [1, 2, 3]
+    bob_inbox = await store.mailbox_get(roomy.id, "INBOX")
+    assert [m.uid for m in await store.messages(bob_inbox.id)] == [1, 2, 3, 4, 5, 6]

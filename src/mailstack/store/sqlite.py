@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -287,7 +288,11 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             self._directory_touched = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                filed = self._file_group(conn, batch)
                 for fn, _future, _loop in batch:
+                    if fn in filed:
+                        results.append((True, filed[fn]))
+                        continue
                     conn.execute("SAVEPOINT op")
                     try:
                         results.append((True, fn(conn)))
@@ -314,6 +319,22 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             if touched and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._notify, touched)
         conn.close()
+
+    def _file_group(self, conn: sqlite3.Connection, batch: list[Any]) -> dict[Any, Any]:
+        """File the batch's deliveries together (_file_many); {} when there
+        are too few to bother or one of them must fail on its own."""
+        deliveries = [fn for fn, _future, _loop in batch if isinstance(fn, _Delivery)]
+        if len(deliveries) < 2:
+            return {}
+        conn.execute("SAVEPOINT deliveries")
+        try:
+            placed = self._file_many(conn, deliveries)
+        except Exception:
+            conn.execute("ROLLBACK TO deliveries")
+            conn.execute("RELEASE deliveries")
+            return {}
+        conn.execute("RELEASE deliveries")
+        return dict(zip(deliveries, placed, strict=True))
 
     def _touch(self, mailbox_id: int) -> None:
         """Called by write functions: listeners of this mailbox wake after commit."""
@@ -838,39 +859,108 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         """Store raw once and file it into every target; (mailbox_id, uid) each."""
         parsed = await _parse(raw)
         now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
+        return await self._write(_Delivery(self, raw, parsed, list(targets), now))
 
-        def op(c: sqlite3.Connection) -> list[tuple[int, int]]:
-            # The hot path of every SMTP delivery: as few statements as will do.
-            cur = c.execute(
-                "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
-                (len(targets), raw, ParsedMessage.pack(parsed)),
+    def _file_one(self, c: sqlite3.Connection, d: _Delivery) -> list[tuple[int, int]]:
+        """One delivery on its own: what a group falls back to (see _file_many)."""
+        blob_id = c.execute(
+            "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
+            (len(d.targets), d.raw, ParsedMessage.pack(d.parsed)),
+        ).lastrowid
+        assert blob_id is not None
+        placed = []
+        for target in d.targets:
+            size = len(d.raw) + len(target.prefix)
+            charged = c.execute(
+                "UPDATE accounts SET used = used + ?"
+                " WHERE id = ? AND (quota = 0 OR used + ? <= quota)",
+                (size, target.account_id, size),
+            ).rowcount
+            if not charged:
+                self._check_quota(c, target.account_id, size)  # says why
+            mailbox_id = self._delivery_mailbox(c, target)
+            uid = self._insert_message(
+                c, mailbox_id, blob_id, target.prefix, size, target.flags, d.now, charge=False
             )
-            blob_id = cur.lastrowid
-            assert blob_id is not None
-            placed = []
-            for target in targets:
-                size = len(raw) + len(target.prefix)
-                charged = c.execute(
-                    "UPDATE accounts SET used = used + ?"
-                    " WHERE id = ? AND (quota = 0 OR used + ? <= quota)",
-                    (size, target.account_id, size),
-                ).rowcount
-                if not charged:
-                    self._check_quota(c, target.account_id, size)  # says why
-                row = c.execute(
-                    "SELECT id FROM mailboxes WHERE account_id = ? AND name IN (?, 'INBOX')"
-                    " ORDER BY name = 'INBOX' LIMIT 1",
-                    (target.account_id, canonical_name(target.mailbox)),
-                ).fetchone()
-                if row is None:
-                    raise NotFound("the recipient has no INBOX")
-                uid = self._insert_message(
-                    c, row[0], blob_id, target.prefix, size, target.flags, now, charge=False
-                )
-                placed.append((row[0], uid))
-            return placed
+            placed.append((mailbox_id, uid))
+        return placed
 
-        return await self._write(op)
+    @staticmethod
+    def _delivery_mailbox(c: sqlite3.Connection, target: DeliveryTarget) -> int:
+        row = c.execute(
+            "SELECT id FROM mailboxes WHERE account_id = ? AND name IN (?, 'INBOX')"
+            " ORDER BY name = 'INBOX' LIMIT 1",
+            (target.account_id, canonical_name(target.mailbox)),
+        ).fetchone()
+        if row is None:
+            raise NotFound("the recipient has no INBOX")
+        return int(row[0])
+
+    def _file_many(
+        self, c: sqlite3.Connection, deliveries: list[_Delivery]
+    ) -> list[list[tuple[int, int]]]:
+        """The deliveries waiting in one group commit, filed together.
+
+        Every SQLite statement lets go of the GIL and must win it back from
+        the busy event loop, so statements, not rows, are what a delivery
+        costs the writer: here a whole group takes a handful (per account,
+        per mailbox, and one multi-row INSERT per table) instead of eight per
+        delivery. Raises when any delivery would fail (a full mailbox, a
+        missing INBOX); the caller then rolls the group back and files each
+        one on its own, so that only that one fails.
+        """
+        mailbox_of: dict[tuple[int, str], int] = {}
+        charges: dict[int, int] = {}
+        arrivals: dict[int, int] = {}
+        for d in deliveries:
+            for target in d.targets:
+                key = (target.account_id, canonical_name(target.mailbox))
+                if key not in mailbox_of:
+                    mailbox_of[key] = self._delivery_mailbox(c, target)
+                mailbox_id = mailbox_of[key]
+                arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
+                size = len(d.raw) + len(target.prefix)
+                charges[target.account_id] = charges.get(target.account_id, 0) + size
+        for account_id, size in charges.items():
+            if not c.execute(
+                "UPDATE accounts SET used = used + ?"
+                " WHERE id = ? AND (quota = 0 OR used + ? <= quota)",
+                (size, account_id, size),
+            ).rowcount:
+                raise QuotaExceeded("a recipient is near their quota")
+        last_blob = c.execute("SELECT coalesce(max(id), 0) FROM blobs").fetchone()[0]
+        _insert_rows(c, "blobs (id, refs, data, parsed)", [
+            (last_blob + n, len(d.targets), d.raw, ParsedMessage.pack(d.parsed))
+            for n, d in enumerate(deliveries, 1)
+        ])
+        # uidnext and highest_modseq move once per mailbox for all its arrivals.
+        next_uid: dict[int, int] = {}
+        last_modseq: dict[int, int] = {}
+        for mailbox_id, count in arrivals.items():
+            uid, modseq = c.execute(
+                "UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + ?"
+                " WHERE id = ? RETURNING uidnext - ?, highest_modseq - ?",
+                (count, count, mailbox_id, count, count),
+            ).fetchone()
+            next_uid[mailbox_id], last_modseq[mailbox_id] = uid, modseq
+            self._touch(mailbox_id)
+        rows = []
+        placed: list[list[tuple[int, int]]] = []
+        for n, d in enumerate(deliveries, 1):
+            filed = []
+            for target in d.targets:
+                mailbox_id = mailbox_of[(target.account_id, canonical_name(target.mailbox))]
+                uid = next_uid[mailbox_id]
+                modseq = last_modseq[mailbox_id] + 1
+                next_uid[mailbox_id], last_modseq[mailbox_id] = uid + 1, modseq
+                rows.append((
+                    mailbox_id, uid, modseq, _flags_text(target.flags), d.now,
+                    len(d.raw) + len(target.prefix), last_blob + n, target.prefix,
+                ))
+                filed.append((mailbox_id, uid))
+            placed.append(filed)
+        _insert_rows(c, "messages", rows)
+        return placed
 
     async def append(
         self,
@@ -1186,6 +1276,32 @@ async def _parse(raw: bytes) -> bytes:
     if len(raw) <= INLINE_PARSE:
         return parse(raw).encode()
     return await asyncio.to_thread(lambda: parse(raw).encode())
+
+
+@dataclass(eq=False, slots=True)
+class _Delivery:
+    """A deliver() waiting for the writer: a write function like the others
+    (filed on its own), which the writer can also file with its neighbours."""
+
+    store: SqliteStore
+    raw: bytes
+    parsed: bytes  # ParsedMessage.encode()
+    targets: list[DeliveryTarget]
+    now: str
+
+    def __call__(self, c: sqlite3.Connection) -> list[tuple[int, int]]:
+        return self.store._file_one(c, self)
+
+
+def _insert_rows(c: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
+    """Multi-row INSERTs: one statement per hundred rows, not one per row."""
+    for start in range(0, len(rows), 100):
+        chunk = rows[start : start + 100]
+        row = "(" + ", ".join("?" * len(chunk[0])) + ")"
+        c.execute(
+            f"INSERT INTO {into} VALUES " + ", ".join([row] * len(chunk)),
+            [value for values in chunk for value in values],
+        )
 
 
 def _settle(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

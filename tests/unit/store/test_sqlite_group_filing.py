@@ -1,0 +1,51 @@
+"""The SQLite writer files the deliveries of one group commit together, and
+falls back to one at a time when one of them must fail."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mailstack.errors import QuotaExceeded
+from mailstack.store.base import DeliveryTarget
+from mailstack.store.sqlite import SqliteStore
+
+RAW = b"From: alice@crepes.fr\r\nSubject: ketchup\r\n\r\nDo you like ketchup?\r\n"
+
+
+def spy(monkeypatch, store, name):
+    calls = []
+    real = getattr(store, name)
+
+    def wrapper(*args):
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(store, name, wrapper)
+    return calls
+
+
+async def test_a_group_is_filed_with_few_statements(store: SqliteStore, monkeypatch):
+    await store.domain_add("hamburger.edu")
+    bob = await store.account_add("bob@hamburger.edu", "hungry")
+    many = spy(monkeypatch, store, "_file_many")
+    one = spy(monkeypatch, store, "_file_one")
+    placed = await asyncio.gather(
+        *(store.deliver(RAW, [DeliveryTarget(bob.id, "INBOX", b"X-N: %d\r\n" % n)])
+          for n in range(40))
+    )
+    assert many and not one
+    assert sorted(uid for [(_, uid)] in placed) == list(range(1, 41))
+
+
+async def test_a_group_with_a_full_mailbox_is_filed_one_by_one(store: SqliteStore, monkeypatch):
+    await store.domain_add("hamburger.edu")
+    bob = await store.account_add("bob@hamburger.edu", "hungry", quota=2 * len(RAW))
+    many = spy(monkeypatch, store, "_file_many")
+    one = spy(monkeypatch, store, "_file_one")
+    results = await asyncio.gather(
+        *(store.deliver(RAW, [DeliveryTarget(bob.id)]) for _ in range(5)),
+        return_exceptions=True,
+    )
+    assert many and len(one) == 5
+    assert [isinstance(r, QuotaExceeded) for r in results].count(True) == 3
+    assert (await store.account_get("bob@hamburger.edu")).used == 2 * len(RAW)
