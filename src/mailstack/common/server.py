@@ -31,7 +31,7 @@ class IdleTimeout(Exception):
 class SessionIO:
     __slots__ = (
         "reader", "writer", "peer", "local", "trace", "idle_timeout", "tls_active",
-        "_read_since", "_timer",
+        "_loop", "_read_since", "_timer",
     )
 
     def __init__(
@@ -53,6 +53,7 @@ class SessionIO:
         self.tls_active = tls_active
         # When the read in progress began (None: no read waiting), and the
         # one timer that watches it.
+        self._loop = asyncio.get_running_loop()
         self._read_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -63,7 +64,7 @@ class SessionIO:
         when it began: one long-lived timer per session checks that time and
         re-arms itself, instead of a timer made and cancelled per read.
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._read_since = loop.time()
         if self._timer is None:
             self._timer = loop.call_at(self._read_since + self.idle_timeout, self._check_idle)
@@ -75,7 +76,7 @@ class SessionIO:
             self._read_since = None
 
     def _check_idle(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         since = self._read_since
         if since is not None and loop.time() - since >= self.idle_timeout:
             self._timer = None

@@ -37,10 +37,12 @@ class SessionTrace:
         self._out.flush()
 
     def server(self, data: bytes | str) -> None:
-        self._emit("S", data)
+        if self._out is not None:
+            self._emit("S", data)
 
     def client(self, data: bytes | str) -> None:
-        self._emit("C", data)
+        if self._out is not None:
+            self._emit("C", data)
 
     def body(self, data: bytes) -> None:
         """Client message content: the first few lines, then a count."""

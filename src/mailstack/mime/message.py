@@ -92,6 +92,10 @@ def _sent_date(fields: list[tuple[str, str]]) -> datetime | None:
     return sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)
 
 
+def _no_value(name: str) -> None:
+    return None
+
+
 class _Parser:
     def __init__(self, raw: bytes, limits: Limits) -> None:
         self.raw = raw
@@ -113,6 +117,9 @@ class _Parser:
             where = content.get(name)
             return None if where is None else field_value(raw, where[0], where[1])
 
+        if not content:
+            # No Content-* field at all (most plain messages): every default.
+            value = _no_value
         content_type = value("content-type")
         parsed = parse_content_type(content_type) if content_type is not None else None
         if parsed is not None:
