@@ -182,26 +182,21 @@ def smtp_source(port: int, sessions: int, messages: int, size: int) -> float:
     return messages / (time.perf_counter() - start)
 
 
-def measure(
-    kind: str, sessions: int, messages: int, size: int, repeat: int, generator: str
-) -> float:
-    figures = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
-            workdir = Path(tmp)
-            if kind == "mailstack":
-                proc, port = start_mailstack(workdir)
-            else:
-                proc, port = start_aiosmtpd(workdir, kind.split("-", 1)[1])
-            try:
-                if generator == "smtp-source":
-                    figures.append(smtp_source(port, sessions, messages, size))
-                else:
-                    figures.append(asyncio.run(load(port, sessions, messages, size)))
-            finally:
-                proc.terminate()
-                proc.wait(30)
-    return statistics.median(figures)
+def measure(kind: str, sessions: int, messages: int, size: int, generator: str) -> float:
+    """One run against a freshly started server; messages/second."""
+    with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
+        workdir = Path(tmp)
+        if kind == "mailstack":
+            proc, port = start_mailstack(workdir)
+        else:
+            proc, port = start_aiosmtpd(workdir, kind.split("-", 1)[1])
+        try:
+            if generator == "smtp-source":
+                return smtp_source(port, sessions, messages, size)
+            return asyncio.run(load(port, sessions, messages, size))
+        finally:
+            proc.terminate()
+            proc.wait(30)
 
 
 def main() -> None:
@@ -209,7 +204,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 102400])
-    parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per figure (medians over the rounds)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument(
         "--generator",
@@ -233,16 +230,21 @@ def main() -> None:
     )
     for sessions in args.sessions:
         for size in args.sizes:
-            row = {
-                p: measure(p, sessions, args.messages, size, args.repeat, args.generator)
-                for p in peers
-            }
-            results.append({"sessions": sessions, "size": size, **row})
+            # Rounds interleave the servers, so that a slower spell of a
+            # shared machine weighs on all of them alike; each figure is the
+            # median over the rounds, each ratio the median of the rounds' ratios.
+            rounds = [
+                {p: measure(p, sessions, args.messages, size, args.generator) for p in peers}
+                for _ in range(args.repeat)
+            ]
+            row = {p: statistics.median(r[p] for r in rounds) for p in peers}
+            vs_fsync = statistics.median(r["mailstack"] / r["aiosmtpd-fsync"] for r in rounds)
+            vs_none = statistics.median(r["mailstack"] / r["aiosmtpd-none"] for r in rounds)
+            results.append({"sessions": sessions, "size": size, **row, "rounds": rounds})
             print(
                 f"{sessions:>8} {size:>7} "
                 + " ".join(f"{row[p]:>15.0f}" for p in peers)
-                + f" {row['mailstack'] / row['aiosmtpd-fsync']:>8.2f}x"
-                + f" {row['mailstack'] / row['aiosmtpd-none']:>7.2f}x",
+                + f" {vs_fsync:>8.2f}x {vs_none:>7.2f}x",
                 flush=True,
             )
     if args.json:
