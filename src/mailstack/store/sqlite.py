@@ -13,7 +13,9 @@ them proceed while the writer commits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import logging
 import queue
 import sqlite3
 import threading
@@ -46,6 +48,7 @@ from mailstack.store.queue import QUEUE_SCHEMA, SqliteQueueMixin
 from mailstack.store.zones import ZONES_SCHEMA, SqliteZonesMixin
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # resolve_local keeps at most this many answers (a dictionary attack on RCPT
 # must not grow memory without bound), then starts over.
@@ -104,6 +107,9 @@ CREATE TABLE IF NOT EXISTS expunged (
 """
 
 MAX_BATCH = 256
+# Seconds between WAL checkpoints, and the size a reset WAL is cut back to.
+CHECKPOINT_INTERVAL = 0.5
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 READERS = 4
 SUBADDRESS_SEPARATOR = "+"
 ALIAS_DEPTH = 8
@@ -179,6 +185,8 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         self._writer: threading.Thread | None = None
         self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._readers: list[threading.Thread] = []
+        self._checkpointer: threading.Thread | None = None
+        self._closing = threading.Event()
         self._listeners: dict[int, set[_Listener]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         # resolve_local's answers, valid while the directory mark stays the same.
@@ -191,10 +199,21 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         store = cls(path, **kwargs)
         await asyncio.to_thread(store._create)
         store._loop = asyncio.get_running_loop()
+        writer = _connect(path)
+        # Checkpoints move the WAL into the database on their own thread, so
+        # a commit only appends to the WAL and fsyncs it: an autocheckpoint
+        # would stall every delivery waiting on that commit.
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         store._writer = threading.Thread(
-            target=store._write_loop, args=(_connect(path),), name="store-writer", daemon=True
+            target=store._write_loop, args=(writer,), name="store-writer", daemon=True
         )
         store._writer.start()
+        store._checkpointer = threading.Thread(
+            target=store._checkpoint_loop, args=(_connect(path),), name="store-checkpoint",
+            daemon=True,
+        )
+        store._checkpointer.start()
         for n in range(READERS):
             reader = threading.Thread(
                 target=store._read_loop, args=(_connect(path),), name=f"store-read-{n}", daemon=True
@@ -217,6 +236,10 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             self._writes.put(None)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        if self._checkpointer is not None:
+            self._closing.set()
+            await asyncio.to_thread(self._checkpointer.join)
+            self._checkpointer = None
         for _ in self._readers:
             self._reads.put(None)
         for reader in self._readers:
@@ -335,6 +358,18 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             return {}
         conn.execute("RELEASE deliveries")
         return dict(zip(deliveries, placed, strict=True))
+
+    def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
+        """Copy committed WAL frames into the database now and then (PASSIVE:
+        never waits for, nor blocks, the writer or the readers)."""
+        while not self._closing.wait(CHECKPOINT_INTERVAL):
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        conn.close()
 
     def _touch(self, mailbox_id: int) -> None:
         """Called by write functions: listeners of this mailbox wake after commit."""

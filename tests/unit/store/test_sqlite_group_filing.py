@@ -49,3 +49,19 @@ async def test_a_group_with_a_full_mailbox_is_filed_one_by_one(store: SqliteStor
     assert many and len(one) == 5
     assert [isinstance(r, QuotaExceeded) for r in results].count(True) == 3
     assert (await store.account_get("bob@hamburger.edu")).used == 2 * len(RAW)
+
+
+async def test_the_wal_is_checkpointed_off_the_commit_path(store: SqliteStore):
+    """Commits only append to the WAL; the checkpoint thread moves the pages
+    into the database file (nothing else does: the writer's autocheckpoint is off)."""
+    from mailstack.store import sqlite
+
+    await store.domain_add("hamburger.edu")
+    bob = await store.account_add("bob@hamburger.edu", "hungry")
+    before = store.path.stat().st_size
+    big = RAW + b"ketchup " * 4000
+    await asyncio.gather(*(store.deliver(big, [DeliveryTarget(bob.id)]) for _ in range(40)))
+    deadline = asyncio.get_running_loop().time() + 10 * sqlite.CHECKPOINT_INTERVAL
+    while store.path.stat().st_size < before + 40 * 32000:
+        assert asyncio.get_running_loop().time() < deadline, "no checkpoint happened"
+        await asyncio.sleep(0.05)
