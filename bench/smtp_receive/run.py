@@ -5,6 +5,9 @@ aiosmtpd storing nothing, all measured in this one run with the same load.
     python -m bench.smtp_receive.run                 # the issue's matrix, 10,000 messages
     python -m bench.smtp_receive.run --messages 2000 --sessions 50 --sizes 2048
 
+Postfix itself (a private instance delivering durably to a Maildir, see
+postfix_peer.py) is a fourth peer when it is installed and we run as root.
+
 The load generator is Postfix's `smtp-source` when it is installed (Debian
 package `postfix`; `-d`: the sessions stay connected), as in the issue's
 reference figures; else ours (`--generator python`): N concurrent sessions on
@@ -29,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.smtp_receive import postfix_peer
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
@@ -39,10 +44,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen | None, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError("server exited")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -186,6 +191,16 @@ def measure(kind: str, sessions: int, messages: int, size: int, generator: str) 
     """One run against a freshly started server; messages/second."""
     with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
         workdir = Path(tmp)
+        if kind == "postfix":
+            port = free_port()
+            etc = postfix_peer.start(workdir, port)
+            try:
+                wait_port(port, None)
+                if generator == "smtp-source":
+                    return smtp_source(port, sessions, messages, size)
+                return asyncio.run(load(port, sessions, messages, size))
+            finally:
+                postfix_peer.stop(etc)
         if kind == "mailstack":
             proc, port = start_mailstack(workdir)
         else:
@@ -209,6 +224,9 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument(
+        "--no-postfix", action="store_true", help="leave Postfix out even when it is installed"
+    )
+    parser.add_argument(
         "--generator",
         choices=("smtp-source", "python"),
         default="smtp-source" if shutil.which("smtp-source") else "python",
@@ -221,12 +239,15 @@ def main() -> None:
     except ImportError:
         pass
     peers = ["mailstack", "aiosmtpd-fsync", "aiosmtpd-none"]
+    if postfix_peer.available() and not args.no_postfix:
+        peers.append("postfix")
     results = []
     print(
         f"{'sessions':>8} {'size':>7} "
         + " ".join(f"{p:>15}" for p in peers)
-        + f" {'vs fsync':>9} {'vs none':>8}   (messages/second, {args.messages} messages,"
-        + f" {args.generator})"
+        + f" {'vs fsync':>9} {'vs none':>8}"
+        + (f" {'vs postfix':>10}" if "postfix" in peers else "")
+        + f"   (messages/second, {args.messages} messages, {args.generator})"
     )
     for sessions in args.sessions:
         for size in args.sizes:
@@ -241,10 +262,14 @@ def main() -> None:
             vs_fsync = statistics.median(r["mailstack"] / r["aiosmtpd-fsync"] for r in rounds)
             vs_none = statistics.median(r["mailstack"] / r["aiosmtpd-none"] for r in rounds)
             results.append({"sessions": sessions, "size": size, **row, "rounds": rounds})
+            vs_postfix = ""
+            if "postfix" in peers:
+                ratio = statistics.median(r["mailstack"] / r["postfix"] for r in rounds)
+                vs_postfix = f" {ratio:>9.2f}x"
             print(
                 f"{sessions:>8} {size:>7} "
                 + " ".join(f"{row[p]:>15.0f}" for p in peers)
-                + f" {vs_fsync:>8.2f}x {vs_none:>7.2f}x",
+                + f" {vs_fsync:>8.2f}x {vs_none:>7.2f}x{vs_postfix}",
                 flush=True,
             )
     if args.json:
