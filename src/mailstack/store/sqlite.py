@@ -4,10 +4,15 @@ Durability and group commit: every write runs on one writer thread. The
 thread takes all writes that are waiting, runs each inside its own SAVEPOINT
 of one transaction, commits once (``synchronous=FULL``: the WAL is fsynced on
 commit) and only then completes the callers' futures. Many sessions waiting
-on one fsync is how a durable server stays fast (ARCHITECTURE.md).
+on one fsync is how a durable server stays fast (ARCHITECTURE.md). The
+deliveries among those writes are filed together with a few multi-row
+statements (``_file_many``): every statement lets go of the GIL and has to
+win it back from the busy event loop, so statements are what costs. A
+checkpoint thread moves the WAL into the database, off the commit path.
 
 Reads run on a small pool of threads, each with its own connection; WAL lets
-them proceed while the writer commits.
+them proceed while the writer commits. Recipient lookups are kept between
+changes to the directory (see ``resolve_local`` and ``files.directory_mark``).
 """
 
 from __future__ import annotations
