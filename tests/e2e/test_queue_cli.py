@@ -104,3 +104,31 @@ async def test_bounce_fails_the_message_and_queues_a_dsn(queued):
         assert b"Action: failed" in data and b"Status: 5.0.0" in data
     finally:
         await store.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_running_node_hears_retry_at_once(node_factory):
+    """`queue retry` in another process reaches a running queue within about
+    a second, not at its next poll (here ten minutes away)."""
+    node = await node_factory(listen=("smtp",), hostname="mail.hamburger.edu",
+                              queue={"poll": 600})
+    bob = await node.add_user("bob@hamburger.edu")
+    data_dir = node.config.data_dir
+    (data_dir / "mailstack.toml").write_text('[node]\nhostname = "mail.hamburger.edu"\n')
+    now = time.time()
+    entry = NewEntry("alice@crepes.fr", [NewRecipient("bob@hamburger.edu")], MESSAGE, now,
+                     now + 86400)
+    entry_id = await node.store.queue_add(entry)
+    [rcpt] = (await node.store.queue_get(entry_id)).recipients
+    await node.store.queue_update(
+        entry_id, [RecipientUpdate(rcpt.id, "queued", now + 3600, "451 4.3.0 try later")]
+    )
+    inbox = await node.store.mailbox_get(bob.id, "INBOX")
+    await asyncio.sleep(1.5)
+    assert await node.store.messages(inbox.id) == []  # deferred for an hour
+    await asyncio.to_thread(cli, data_dir, "retry", str(entry_id))
+    deadline = time.monotonic() + 5
+    while not await node.store.messages(inbox.id):
+        assert time.monotonic() < deadline, "the running queue did not hear the retry"
+        await asyncio.sleep(0.1)
+    assert b"Subject: ketchup" in await node.store.message_bytes(inbox.id, 1)

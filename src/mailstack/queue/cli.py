@@ -1,7 +1,7 @@
 """`mailstack queue list|show|retry|delete|bounce`: look at and steer the outbound queue.
 
 These work on the store directly, so they also work while the node runs: a
-running node sees `retry` within ``[queue] poll`` seconds.
+running node sees `retry` within about a second (the store's queue mark).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Work reaches the delivery workers two ways. A message queued in this process
 (`enqueue()`, and the DSNs the runner itself queues) goes to them at once,
 without a look at the queue. A scan of the queue for due recipients runs at
-start, when the earliest retry falls due, on `wake()`, and every
-``[queue] poll`` seconds (to see what another process, such as
-`mailstack queue retry`, changed).
+start, when the earliest retry falls due, on `wake()`, within a second of
+`mailstack queue retry` in another process (the store's queue mark), and
+every ``[queue] poll`` seconds (to see what else another process changed).
 
 Work is kept per destination domain, with up to ``connections_per_domain``
 workers (``connections`` in total), each holding one connection and taking
@@ -53,6 +53,8 @@ log = logging.getLogger("mailstack.queue")
 
 # Entries looked at per round; the rest wait for the next round.
 ROUND_SIZE = 1000
+# Seconds between looks at the store's queue mark while the runner sleeps.
+MARK_CHECK = 1.0
 
 Item = tuple[QueueEntry, list[QueuedRecipient]]
 
@@ -242,8 +244,23 @@ class QueueRunner:
             delay = self.config.poll
             if next_due is not None:
                 delay = min(delay, max(next_due - self.clock(), 0.0))
+            await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        """Until wake(), `delay` seconds, or the store's queue mark moves
+        (another process ran `queue retry`): the mark is looked at every
+        MARK_CHECK seconds, a stat() each."""
+        mark = self.store.queue_mark()
+        end = asyncio.get_running_loop().time() + delay
+        while True:
+            left = end - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                await asyncio.wait_for(self._wake.wait(), min(left, MARK_CHECK))
+                return
+            if self.store.queue_mark() != mark:
+                return
 
     async def run_once(self, rounds: int = 10) -> int:
         """Attempt every due recipient now, wait until all attempts (also those

@@ -1,6 +1,6 @@
 """Files beside the database: master zone files that DNS UPDATE and
 secondary transfers rewrite (their owners edit them too, so they stay text),
-and the directory mark."""
+and the marks."""
 
 from __future__ import annotations
 
@@ -26,23 +26,25 @@ def replace_durably(path: Path, text: str) -> None:
         os.close(fd)
 
 
-# The directory mark: a file that grows by one octet after every committed
-# change to domains, accounts or aliases, by any process. Its size is a
-# version number that a node reads with one stat() instead of a database
-# query, so it can keep recipient lookups and still see a CLI change at once.
-# It needs no fsync: after a crash, nothing kept survives either.
+# Marks: files that grow by one octet after every committed change of some
+# kind, by any process. A mark's size is a version number that a node reads
+# with one stat() instead of a database query. The directory mark follows
+# domains, accounts and aliases (so a node can keep recipient lookups and
+# still see a CLI change at once); the queue mark follows `queue retry` (so a
+# running queue hears it within a second). Marks need no fsync: after a
+# crash, nothing that was kept by them survives either.
 
 
-def mark_directory_changed(path: Path) -> None:
+def mark_changed(path: Path) -> None:
     try:
         with open(path, "ab") as f:
             f.write(b".")
     except OSError as exc:
-        log.warning("cannot update the directory mark %s: %s", path, exc)
+        log.warning("cannot update the mark %s: %s", path, exc)
 
 
-def directory_mark(path: Path) -> int | None:
-    """The mark's version, or None when it cannot be read (then keep nothing)."""
+def mark_version(path: Path) -> int | None:
+    """The mark's version, or None when it cannot be read (then trust nothing)."""
     try:
         return os.stat(path).st_size
     except OSError:

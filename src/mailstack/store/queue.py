@@ -145,6 +145,10 @@ class QueueStore(Protocol):
     ) -> list[int]: ...
     async def queue_retry(self, now: float, entry_id: int | None = None) -> int: ...
     async def queue_remove(self, entry_id: int) -> None: ...
+    def queue_mark(self) -> int | None:
+        """A version that moves whenever any process (the CLI's `queue retry`)
+        made queued mail due before its time; None when it cannot be told."""
+        ...
 
 
 _ENTRY_COLUMNS = "id, mail_from, created, expires, envid, ret, smtputf8, body, length(data)"
@@ -215,6 +219,7 @@ class SqliteQueueMixin:
 
     _read: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
     _write: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
+    _queue_change: Callable[[], None]
 
     async def queue_add(self, entry: NewEntry) -> int:
         """Queue a message for its recipients; durable when this returns."""
@@ -328,6 +333,8 @@ class SqliteQueueMixin:
                     " AND message_id = ?",
                     (now, QUEUED, entry_id),
                 )
+            if cur.rowcount:
+                self._queue_change()
             return cur.rowcount
 
         return await self._write(op)

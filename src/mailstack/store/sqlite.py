@@ -12,7 +12,7 @@ checkpoint thread moves the WAL into the database, off the commit path.
 
 Reads run on a small pool of threads, each with its own connection; WAL lets
 them proceed while the writer commits. Recipient lookups are kept between
-changes to the directory (see ``resolve_local`` and ``files.directory_mark``).
+changes to the directory (see ``resolve_local`` and the marks in ``files``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from mailstack.store.base import (
     MailboxSync,
     MessageMeta,
 )
-from mailstack.store.files import directory_mark, mark_directory_changed
+from mailstack.store.files import mark_changed, mark_version
 from mailstack.store.keys import KEYS_SCHEMA, SqliteKeysMixin
 from mailstack.store.queue import QUEUE_SCHEMA, SqliteQueueMixin
 from mailstack.store.zones import ZONES_SCHEMA, SqliteZonesMixin
@@ -198,6 +198,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         self.directory_mark = path.with_name(path.name + "-directory")
         self._recipients: dict[str, list[Account] | None] = {}
         self._recipients_mark: int | None = None
+        self.queue_mark_path = path.with_name(path.name + "-queue")
 
     @classmethod
     async def open(cls, path: Path, **kwargs: Any) -> SqliteStore:
@@ -234,7 +235,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             conn.executescript(SCHEMA + ZONES_SCHEMA + QUEUE_SCHEMA + KEYS_SCHEMA)
         finally:
             conn.close()
-        mark_directory_changed(self.directory_mark)
+        mark_changed(self.directory_mark)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -314,6 +315,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             results: list[tuple[bool, Any]] = []
             self._touched: set[int] = set()
             self._directory_touched = False
+            self._queue_touched = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 filed = self._file_group(conn, batch)
@@ -335,10 +337,12 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                     conn.execute("ROLLBACK")
                 results = [(False, StoreError(f"commit failed: {exc}"))] * len(batch)
             touched = self._touched
+            # After the commit, before anyone hears "done": a process that
+            # sees a mark move also sees the rows that moved it.
             if self._directory_touched:
-                # After the commit, before anyone hears "done": a reader that
-                # sees the new mark also sees the new rows.
-                mark_directory_changed(self.directory_mark)
+                mark_changed(self.directory_mark)
+            if self._queue_touched:
+                mark_changed(self.queue_mark_path)
             done = [
                 (future, ok, value)
                 for (_fn, future, _loop), (ok, value) in zip(batch, results, strict=True)
@@ -383,6 +387,14 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
     def _directory_change(self) -> None:
         """Called by write functions that change domains, accounts or aliases."""
         self._directory_touched = True
+
+    def _queue_change(self) -> None:
+        """Called by write functions that make queued mail due before its time."""
+        self._queue_touched = True
+
+    def queue_mark(self) -> int | None:
+        """Moves whenever any process made queued mail due early (queue retry)."""
+        return mark_version(self.queue_mark_path)
 
     def _notify(self, mailbox_ids: set[int]) -> None:
         for mailbox_id in mailbox_ids:
@@ -601,7 +613,7 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         in a kept answer may be old: deliveries check them when they commit.
         """
         address = normalize_address(address)
-        mark = directory_mark(self.directory_mark)
+        mark = mark_version(self.directory_mark)
         if mark is not None and mark == self._recipients_mark:
             known = self._recipients.get(address, _UNKNOWN)
             if known is not _UNKNOWN:
