@@ -14,6 +14,7 @@ import aiosmtplib
 import pytest
 
 from mailstack.limits import Limits
+from mailstack.store.base import DeliveryTarget
 
 MESSAGE = (
     b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\n"
@@ -393,15 +394,45 @@ async def test_concurrent_session_limit(node_factory):
 
 
 async def test_quota_full_mailbox_gets_552(mx):
+    """A message that overflows the mailbox only at its end (no SIZE declared)."""
     await mx.store.account_add("tiny@hamburger.edu", "x", quota=100)
 
     def send():
         with smtp(mx) as s:
-            s.sendmail("alice@crepes.fr", ["tiny@hamburger.edu"], MESSAGE * 3)
+            s.ehlo()
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("tiny@hamburger.edu")[0] == 250
+            assert s.data(MESSAGE * 3)[:2] == (552, b"5.2.2 Mailbox full")
 
-    with pytest.raises(smtplib.SMTPDataError) as info:
-        await asyncio.to_thread(send)
-    assert info.value.smtp_code == 552
+    await asyncio.to_thread(send)
+
+
+async def test_full_mailbox_is_refused_at_rcpt_and_the_others_still_get_the_message(mx):
+    """RFC 1870 §6, RFC 3463 X.2.2: refused at RCPT when the mailbox is full
+    already, or too full for the SIZE that MAIL FROM declared."""
+    tiny = await mx.store.account_add("tiny@hamburger.edu", "x", quota=500)
+    await mx.store.account_add("small@hamburger.edu", "x", quota=10_000)
+    head = b"Subject: filler\r\n\r\n"
+    filler = head + b"x" * (500 - len(head))
+    await mx.store.deliver(filler, [DeliveryTarget(tiny.id)])  # exactly full now
+
+    def dialogue():
+        with smtp(mx) as s:
+            s.ehlo()
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("tiny@hamburger.edu") == (552, b"5.2.2 Mailbox full")
+            assert s.rcpt("bob@hamburger.edu")[0] == 250
+            assert s.data(MESSAGE)[0] == 250
+            s.mail("alice@crepes.fr", ["SIZE=20000"])
+            assert s.rcpt("small@hamburger.edu") == (552, b"5.2.2 Mailbox full")
+            s.rset()
+            s.mail("alice@crepes.fr", ["SIZE=2000"])
+            assert s.rcpt("small@hamburger.edu")[0] == 250
+
+    await asyncio.to_thread(dialogue)
+    bob = await mx.store.account_get("bob@hamburger.edu")
+    inbox = await mx.store.mailbox_get(bob.id, "INBOX")
+    assert len(await mx.store.messages(inbox.id)) == 1
 
 
 async def test_postmaster_without_domain_is_accepted(mx):

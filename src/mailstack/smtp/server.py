@@ -31,7 +31,7 @@ from mailstack.smtp.proto import (
     StartTls,
 )
 from mailstack.smtp.replies import Reply
-from mailstack.store.base import DeliveryTarget
+from mailstack.store.base import Account, DeliveryTarget
 
 # RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
 # submission only; on the MX port it is refused.
@@ -109,6 +109,8 @@ def delivery_targets(
 class _Envelope:
     # rcpt address -> account ids it delivers to
     recipients: dict[str, list[int]] = field(default_factory=dict)
+    # RFC 1870: the size MAIL FROM declared (0: none)
+    size: int = 0
 
 
 class SmtpService(TcpService):
@@ -172,7 +174,7 @@ class SmtpService(TcpService):
                         io.trace.client(data)
                 proto.receive_data(data)
             elif isinstance(event, MailFrom):
-                envelope = _Envelope()
+                envelope = _Envelope(size=int(event.params.get("SIZE") or 0))
                 proto.respond(Reply.sender_ok(event.address))
             elif isinstance(event, RcptTo):
                 proto.respond(await self._recipient(event.address, envelope))
@@ -204,8 +206,25 @@ class SmtpService(TcpService):
             return RELAY_DENIED
         if not accounts:
             return USER_UNKNOWN
+        if any(account.quota for account in accounts) and await self._over_quota(
+            accounts, envelope.size
+        ):
+            return MAILBOX_FULL
         envelope.recipients[address] = [account.id for account in accounts]
         return Reply.recipient_ok(address)
+
+    async def _over_quota(self, accounts: list[Account], size: int) -> bool:
+        """A mailbox that is full already, or too full for the size MAIL FROM
+        declared, is refused at RCPT (RFC 1870 §6, RFC 3463 X.2.2), so that
+        the message still reaches the other recipients; a message that
+        overflows a mailbox only at its end is refused whole at DATA."""
+        for account in accounts:
+            if not account.quota:
+                continue
+            current = await self.node.store.account_get(account.address)
+            if current is not None and current.used + max(size, 1) > current.quota:
+                return True
+        return False
 
     async def _deliver(self, event: MessageComplete, envelope: _Envelope, io: SessionIO) -> Reply:
         if count_received(event.data) >= self.limits.received_headers:
