@@ -51,9 +51,9 @@ class SessionIO:
         self.trace = trace
         self.idle_timeout = idle_timeout
         self.tls_active = tls_active
+        self._loop = asyncio.get_running_loop()
         # When the read in progress began (None: no read waiting), and the
         # one timer that watches it.
-        self._loop = asyncio.get_running_loop()
         self._read_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
 
