@@ -355,3 +355,25 @@ async def test_concurrent_deliveries_over_quota_fail_alone(store):
     assert [m.uid for m in await store.messages(inbox.id)] == [1, 2, 3]
     bob_inbox = await store.mailbox_get(roomy.id, "INBOX")
     assert [m.uid for m in await store.messages(bob_inbox.id)] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_deliver_some_leaves_out_only_the_full_mailboxes(store):
+    roomy = await bob(store)
+    prefix = b"Delivered-To: x\r\n"
+    tight = await store.account_add("tight@hamburger.edu", "hungry", quota=len(prefix + RAW))
+    targets = [DeliveryTarget(tight.id, "INBOX", prefix), DeliveryTarget(roomy.id, "INBOX", prefix)]
+    placed = await store.deliver_some(RAW * 2, targets)
+    assert placed[0] is None and placed[1] is not None
+    mailbox_id, uid = placed[1]
+    assert await store.message_bytes(mailbox_id, uid) == prefix + RAW * 2
+    assert (await store.account_get("tight@hamburger.edu")).used == 0
+    assert (await store.account_get("bob@hamburger.edu")).used == len(prefix + RAW * 2)
+    # The shared bytes are gone with the last message that holds them.
+    await store.store_flags(mailbox_id, [uid], ["\\Deleted"], "add")
+    assert await store.expunge(mailbox_id) == [uid]
+    with pytest.raises(QuotaExceeded):
+        await store.deliver_some(RAW * 2, targets[:1])
+    # Where everything fits, it is deliver() (and concurrent ones may share statements).
+    results = await asyncio.gather(*(store.deliver_some(RAW, targets) for _ in range(5)))
+    assert sum(where[0] is not None for where in results) == 1
+    assert all(where[1] is not None for where in results)

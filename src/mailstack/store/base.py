@@ -158,6 +158,12 @@ class Store(Protocol):
     async def deliver(
         self, raw: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int]]: ...
+    async def deliver_some(
+        self, raw: bytes, targets: Sequence[DeliveryTarget]
+    ) -> list[tuple[int, int] | None]:
+        """Like deliver(), but a target over its quota is left out (None in
+        its place); raises QuotaExceeded only when no target had room."""
+        ...
     async def append(
         self,
         mailbox_id: int,

@@ -913,14 +913,23 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
         return await self._write(_Delivery(self, raw, parsed, list(targets), now))
 
-    def _file_one(self, c: sqlite3.Connection, d: _Delivery) -> list[tuple[int, int]]:
+    async def deliver_some(
+        self, raw: bytes, targets: Sequence[DeliveryTarget]
+    ) -> list[tuple[int, int] | None]:
+        """deliver(), but a target whose account has no room for the message
+        is left out (None in its place); QuotaExceeded only when none had."""
+        parsed = await _parse(raw)
+        now = datetime.datetime.now(datetime.UTC).astimezone().isoformat()
+        return await self._write(_Delivery(self, raw, parsed, list(targets), now, partial=True))
+
+    def _file_one(self, c: sqlite3.Connection, d: _Delivery) -> list[tuple[int, int] | None]:
         """One delivery on its own: what a group falls back to (see _file_many)."""
         blob_id = c.execute(
             "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
             (len(d.targets), d.raw, ParsedMessage.pack(d.parsed)),
         ).lastrowid
         assert blob_id is not None
-        placed = []
+        placed: list[tuple[int, int] | None] = []
         for target in d.targets:
             size = len(d.raw) + len(target.prefix)
             charged = c.execute(
@@ -929,12 +938,20 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
                 (size, target.account_id, size),
             ).rowcount
             if not charged:
-                self._check_quota(c, target.account_id, size)  # says why
+                if not d.partial:
+                    self._check_quota(c, target.account_id, size)  # says why
+                placed.append(None)
+                continue
             mailbox_id = self._delivery_mailbox(c, target)
             uid = self._insert_message(
                 c, mailbox_id, blob_id, target.prefix, size, target.flags, d.now, charge=False
             )
             placed.append((mailbox_id, uid))
+        filed = sum(where is not None for where in placed)
+        if not filed:
+            raise QuotaExceeded("no recipient has room for the message")
+        if filed < len(d.targets):
+            c.execute("UPDATE blobs SET refs = ? WHERE id = ?", (filed, blob_id))
         return placed
 
     @staticmethod
@@ -1340,8 +1357,9 @@ class _Delivery:
     parsed: bytes  # ParsedMessage.encode()
     targets: list[DeliveryTarget]
     now: str
+    partial: bool = False  # deliver_some(): targets without room are left out
 
-    def __call__(self, c: sqlite3.Connection) -> list[tuple[int, int]]:
+    def __call__(self, c: sqlite3.Connection) -> list[tuple[int, int] | None]:
         return self.store._file_one(c, self)
 
 

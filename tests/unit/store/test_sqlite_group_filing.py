@@ -65,3 +65,19 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(store: SqliteStore):
     while store.path.stat().st_size < before + 40 * 32000:
         assert asyncio.get_running_loop().time() < deadline, "no checkpoint happened"
         await asyncio.sleep(0.05)
+
+
+async def test_deliver_some_counts_only_the_copies_it_filed(store: SqliteStore):
+    """The blob's reference count is the number of messages that hold it, so
+    expunging the one copy filed frees the bytes."""
+    await store.domain_add("hamburger.edu")
+    bob = await store.account_add("bob@hamburger.edu", "hungry")
+    full = await store.account_add("full@hamburger.edu", "hungry", quota=1)
+    [left_out, (mailbox_id, uid)] = await store.deliver_some(
+        RAW, [DeliveryTarget(full.id), DeliveryTarget(bob.id)]
+    )
+    assert left_out is None
+    await store.store_flags(mailbox_id, [uid], ["\\Deleted"], "add")
+    await store.expunge(mailbox_id)
+    blobs = await store._read(lambda c: c.execute("SELECT count(*) FROM blobs").fetchone()[0])
+    assert blobs == 0
