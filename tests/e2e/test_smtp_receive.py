@@ -435,6 +435,56 @@ async def test_full_mailbox_is_refused_at_rcpt_and_the_others_still_get_the_mess
     assert len(await mx.store.messages(inbox.id)) == 1
 
 
+async def test_a_mailbox_that_overflows_at_data_gets_a_dsn_and_the_others_the_message(mx):
+    """RCPT found room; the message itself is too big for it. The others get
+    the message, and the sender a "failed" DSN (RFC 3461) for this recipient."""
+    await mx.store.account_add("tiny@hamburger.edu", "x", quota=100)
+
+    def send():
+        with smtp(mx) as s:
+            s.ehlo()
+            s.mail("alice@crepes.fr", ["ENVID=k1", "RET=HDRS"])
+            assert s.rcpt("tiny@hamburger.edu")[0] == 250
+            assert s.rcpt("bob@hamburger.edu")[0] == 250
+            assert s.data(MESSAGE * 3)[0] == 250
+
+    await asyncio.to_thread(send)
+    bob = await mx.store.account_get("bob@hamburger.edu")
+    assert len(await mx.store.messages((await mx.store.mailbox_get(bob.id, "INBOX")).id)) == 1
+    tiny = await mx.store.account_get("tiny@hamburger.edu")
+    assert await mx.store.messages((await mx.store.mailbox_get(tiny.id, "INBOX")).id) == []
+    [dsn] = await mx.store.queue_list()
+    assert dsn.mail_from == "" and [r.address for r in dsn.recipients] == ["alice@crepes.fr"]
+    report = await mx.store.queue_data(dsn.id)
+    assert b"Final-Recipient: rfc822; tiny@hamburger.edu" in report
+    assert b"Action: failed" in report and b"Status: 5.2.2" in report
+    assert b"Original-Envelope-Id: k1" in report
+    assert b"bob@hamburger.edu;" not in report
+
+
+async def test_overflow_at_data_for_a_null_sender_is_refused_whole(mx):
+    """A null sender cannot be sent a DSN, so it is all or nothing: no
+    recipient silently misses a message. NOTIFY=NEVER asks for no DSN, and
+    gets none (RFC 3461 §4.1)."""
+    await mx.store.account_add("tiny@hamburger.edu", "x", quota=100)
+
+    def send():
+        with smtp(mx) as s:
+            s.ehlo()
+            s.mail("")
+            s.rcpt("tiny@hamburger.edu"), s.rcpt("bob@hamburger.edu")
+            assert s.data(MESSAGE * 3)[:2] == (552, b"5.2.2 Mailbox full")
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("tiny@hamburger.edu", ["NOTIFY=NEVER"])[0] == 250
+            assert s.rcpt("bob@hamburger.edu")[0] == 250
+            assert s.data(MESSAGE * 3)[0] == 250
+
+    await asyncio.to_thread(send)
+    bob = await mx.store.account_get("bob@hamburger.edu")
+    assert len(await mx.store.messages((await mx.store.mailbox_get(bob.id, "INBOX")).id)) == 1
+    assert await mx.store.queue_list() == []  # the sender asked not to hear of it
+
+
 async def test_postmaster_without_domain_is_accepted(mx):
     def dialogue():
         r = raw(mx)
@@ -594,6 +644,7 @@ async def test_a_store_failure_is_a_temporary_451_and_nothing_is_acknowledged(mx
         raise StoreError("disk on fire")
 
     monkeypatch.setattr(mx.store, "deliver", broken)
+    monkeypatch.setattr(mx.store, "deliver_some", broken)
 
     def send():
         with smtp(mx) as s:

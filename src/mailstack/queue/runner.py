@@ -41,7 +41,7 @@ from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.queue.client import ConnectFailed, Connection, Delivery
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
-from mailstack.queue.policy import Outcome, Report, decide
+from mailstack.queue.policy import Action, Outcome, Report, decide
 from mailstack.queue.routing import Host, Resolver, RouteError, route
 from mailstack.smtp.server import delivery_targets
 from mailstack.store.queue import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
@@ -200,12 +200,49 @@ class QueueRunner:
         ((address, ORCPT) pairs that asked NOTIFY=SUCCESS) of a message that
         went into local mailboxes outside the queue, such as at the MX. Returns
         the DSN's queue id; None when there is no one to tell (a null sender)."""
+        return await self._report_local(
+            mail_from, data, recipients, "delivered", "2.0.0", None, "delivered to mailbox",
+            envid=envid, ret=None,
+        )
+
+    async def report_failed(
+        self,
+        mail_from: str,
+        data: bytes,
+        recipients: Sequence[tuple[str, str | None]],
+        *,
+        status: str,
+        diagnostic: str,
+        reason: str,
+        envid: str | None = None,
+        ret: str | None = None,
+    ) -> int | None:
+        """Queue a "failed" DSN for recipients of a message accepted outside
+        the queue that could not be filed (at the MX: a mailbox over quota)."""
+        return await self._report_local(
+            mail_from, data, recipients, "failed", status, diagnostic, reason,
+            envid=envid, ret=ret,
+        )
+
+    async def _report_local(
+        self,
+        mail_from: str,
+        data: bytes,
+        recipients: Sequence[tuple[str, str | None]],
+        action: Action,
+        status: str,
+        diagnostic: str | None,
+        reason: str,
+        *,
+        envid: str | None,
+        ret: str | None,
+    ) -> int | None:
         if not mail_from or not recipients:
             return None
         now = self.clock()
-        entry = QueueEntry(0, mail_from, now, now, envid, None, False, None, len(data), ())
+        entry = QueueEntry(0, mail_from, now, now, envid, ret, False, None, len(data), ())
         reports = [
-            Report(address, orcpt, "delivered", "2.0.0", None, "delivered to mailbox", None, now)
+            Report(address, orcpt, action, status, diagnostic, reason, None, now)
             for address, orcpt in recipients
         ]
         dsn = report_entry(

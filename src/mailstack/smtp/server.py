@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
+from mailstack.queue.policy import wants
 from mailstack.smtp.proto import (
     Close,
     MailFrom,
@@ -258,22 +259,55 @@ class SmtpService(TcpService):
             [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to],
             mailbox,
         )
+        queue = getattr(self.node, "queue", None)
+        failed: set[str] = set()
         try:
-            await self.node.store.deliver(body, targets)
+            if queue is None or not event.mail_from:
+                # No one could be told of a recipient left out: all or nothing.
+                await self.node.store.deliver(body, targets)
+            else:
+                placed = await self.node.store.deliver_some(body, targets)
+                full = {t.account_id for t, where in zip(targets, placed, strict=True) if not where}
+                failed = {
+                    rcpt for rcpt, ids in envelope.recipients.items() if full.intersection(ids)
+                }
+                if failed:
+                    await self._report_full(event, failed)
         except QuotaExceeded:
             return MAILBOX_FULL
         except StoreError:
             return LOCAL_ERROR
-        await self._report_success(event)
+        await self._report_success(event, failed)
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
 
-    async def _report_success(self, event: MessageComplete) -> None:
+    async def _report_full(self, event: MessageComplete, failed: set[str]) -> None:
+        """A mailbox that overflowed only at the end of DATA: the message went
+        to the others, and the sender hears of these recipients by a "failed"
+        DSN (RFC 3461 §5.2, RFC 3463 X.2.2), unless they asked NOTIFY=NEVER."""
+        told = [
+            (rcpt, params.get("ORCPT"))
+            for rcpt, params in zip(event.rcpt_to, event.rcpt_params, strict=True)
+            if rcpt in failed and wants(params.get("NOTIFY"), "FAILURE")
+        ]
+        await self.node.queue.report_failed(
+            event.mail_from,
+            event.data,
+            told,
+            status="5.2.2",
+            diagnostic=MAILBOX_FULL.to_bytes().decode().strip(),
+            reason="the recipient's mailbox is full",
+            envid=event.mail_params.get("ENVID"),
+            ret=event.mail_params.get("RET"),
+        )
+
+    async def _report_success(self, event: MessageComplete, failed: set[str]) -> None:
         """RFC 3461 §5.2.2: final delivery of a recipient that asked
         NOTIFY=SUCCESS is reported to the sender with a "delivered" DSN."""
         asked = [
             (rcpt, params.get("ORCPT"))
             for rcpt, params in zip(event.rcpt_to, event.rcpt_params, strict=True)
             if "SUCCESS" in (params.get("NOTIFY") or "").upper().split(",")
+            and rcpt not in failed
         ]
         queue = getattr(self.node, "queue", None)
         if asked and event.mail_from and queue is not None:
