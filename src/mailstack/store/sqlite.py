@@ -25,7 +25,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -1092,17 +1092,9 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
         def op(c: sqlite3.Connection) -> dict[int, ParsedMessage]:
             found: dict[int, ParsedMessage] = {}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                rows = c.execute(
-                    "SELECT m.uid, m.prefix, b.parsed FROM messages m JOIN blobs b"
-                    " ON b.id = m.blob_id WHERE m.mailbox_id = ?"
-                    f" AND m.uid IN ({','.join('?' * len(chunk))})",
-                    (mailbox_id, *chunk),
-                )
-                for uid, prefix, stored in rows:
-                    parsed = ParsedMessage.from_bytes(bytes(stored))
-                    found[uid] = parsed.prepend(bytes(prefix)) if prefix else parsed
+            for uid, prefix, stored in _with_blob(c, "parsed", mailbox_id, wanted):
+                parsed = ParsedMessage.from_bytes(bytes(stored))
+                found[uid] = parsed.prepend(bytes(prefix)) if prefix else parsed
             return found
 
         return await self._read(op)
@@ -1297,16 +1289,8 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
         def op(c: sqlite3.Connection) -> dict[int, bytes]:
             found: dict[int, bytes] = {}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                rows = c.execute(
-                    "SELECT m.uid, m.prefix, b.data FROM messages m JOIN blobs b"
-                    " ON b.id = m.blob_id WHERE m.mailbox_id = ?"
-                    f" AND m.uid IN ({','.join('?' * len(chunk))})",
-                    (mailbox_id, *chunk),
-                )
-                for uid, prefix, data in rows:
-                    found[uid] = bytes(prefix) + bytes(data) if prefix else bytes(data)
+            for uid, prefix, data in _with_blob(c, "data", mailbox_id, wanted):
+                found[uid] = bytes(prefix) + bytes(data) if prefix else bytes(data)
             return found
 
         return await self._read(op)
@@ -1361,6 +1345,20 @@ class _Delivery:
 
     def __call__(self, c: sqlite3.Connection) -> list[tuple[int, int] | None]:
         return self.store._file_one(c, self)
+
+
+def _with_blob(
+    c: sqlite3.Connection, column: str, mailbox_id: int, uids: list[int]
+) -> Iterator[tuple[int, bytes, bytes]]:
+    """(uid, prefix, blob column) of many messages, five hundred UIDs a query."""
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        yield from c.execute(
+            f"SELECT m.uid, m.prefix, b.{column} FROM messages m JOIN blobs b"
+            " ON b.id = m.blob_id WHERE m.mailbox_id = ?"
+            f" AND m.uid IN ({','.join('?' * len(chunk))})",
+            (mailbox_id, *chunk),
+        )
 
 
 def _insert_rows(c: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
