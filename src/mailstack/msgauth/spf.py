@@ -503,6 +503,19 @@ async def _mx(context: _Context, target: str, term: _Term) -> bool:
     return False
 
 
+async def _forward_confirmed(context: _Context, names: list[str]) -> list[str]:
+    """The first ten of names whose forward lookup gives the client's address back."""
+    confirmed = []
+    for name in names[:NAME_LIMIT]:
+        try:
+            addresses = await _addresses(context, name)
+        except DnsTempError:
+            continue
+        if context.ip in addresses:
+            confirmed.append(name.rstrip("."))
+    return confirmed
+
+
 async def _validated_names(context: _Context) -> list[str]:
     """§5.5: PTR names whose forward lookup gives the client's address back."""
     try:
@@ -510,15 +523,7 @@ async def _validated_names(context: _Context) -> list[str]:
     except DnsTempError:
         return []
     context.count_void(list(names))
-    validated = []
-    for name in names[:NAME_LIMIT]:
-        try:
-            addresses = await _addresses(context, name)
-        except DnsTempError:
-            continue
-        if context.ip in addresses:
-            validated.append(name.rstrip(".").lower())
-    return validated
+    return [name.lower() for name in await _forward_confirmed(context, list(names))]
 
 
 async def _validated_name(context: _Context, domain: str) -> str:
@@ -529,14 +534,7 @@ async def _validated_name(context: _Context, domain: str) -> str:
         except DnsTempError:
             names = []
         chosen = "unknown"
-        candidates = []
-        for name in names[:NAME_LIMIT]:
-            try:
-                addresses = await _addresses(context, name)
-            except DnsTempError:
-                continue
-            if context.ip in addresses:
-                candidates.append(name.rstrip("."))
+        candidates = await _forward_confirmed(context, list(names))
         lowered = domain.lower()
         for name in candidates:
             if name.lower() == lowered or name.lower().endswith("." + lowered):
