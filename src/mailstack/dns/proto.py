@@ -42,6 +42,7 @@ class Recurse:
     query: dns.message.Message
     max_size: int
     cache_key: bytes | None
+    tcp: bool = False  # a reply sized for TCP is never replayed over UDP
 
 
 @dataclass(slots=True)
@@ -88,8 +89,9 @@ class QueryHandler:
         self._generation = authority.generation
         # (recursion offered, tcp) -> query bytes after the ID -> reply after the ID
         self._answers: dict[tuple[bool, bool], dict[bytes, bytes]] = {}
-        # query bytes after the ID -> a recursive reply replayed with aged TTLs
-        self._recursive: dict[bytes, Replay] = {}
+        # tcp -> query bytes after the ID -> a recursive reply replayed with
+        # aged TTLs (per transport: a TCP reply may exceed what UDP allows)
+        self._recursive: dict[bool, dict[bytes, Replay]] = {False: {}, True: {}}
 
     def handle(self, wire: bytes, client: str, *, tcp: bool = False, now: float = 0.0) -> Event:
         if len(wire) < HEADER.size:
@@ -107,19 +109,23 @@ class QueryHandler:
             if cached is not None:
                 return wire[:2] + cached
         if ra:
-            replay = self._recursive.get(key)
+            replay = self._recursive[tcp].get(key)
             if replay is not None and replay.expires > now:
                 return wire[:2] + replay.at(now)
         return self._handle_slow(wire, key, client, ra, tcp)
 
-    def remember_recursive(self, key: bytes, reply: bytes, now: float) -> None:
-        """Keep a recursive reply to replay, its TTLs counting down, until one expires."""
+    def remember_recursive(
+        self, key: bytes, reply: bytes, now: float, *, tcp: bool = False
+    ) -> None:
+        """Keep a recursive reply to replay, its TTLs counting down, until one
+        expires, to queries that came the same way (UDP or TCP)."""
         replay = Replay.of(reply, now)
         if replay is None:
             return
-        if len(self._recursive) >= self._cache_size:
-            self._recursive.clear()
-        self._recursive[key] = replay
+        replays = self._recursive[tcp]
+        if len(replays) >= self._cache_size:
+            replays.clear()
+        replays[key] = replay
 
     # -- the full parse -----------------------------------------------------
 
@@ -173,7 +179,7 @@ class QueryHandler:
         if lookup is None:
             if ra and query.flags & dns.flags.RD and question.rdclass == dns.rdataclass.IN:
                 cacheable = not query.had_tsig
-                return Recurse(query, max_size, key if cacheable else None)
+                return Recurse(query, max_size, key if cacheable else None, tcp)
             return _error(query, dns.rcode.REFUSED, ra=ra)
         response = dns.message.make_response(query, our_payload=self.payload)
         if ra:

@@ -229,7 +229,7 @@ class DnsServer:
         wire = render(response, event.max_size)
         if event.cache_key is not None and response.rcode() != dns.rcode.SERVFAIL:
             now = asyncio.get_running_loop().time()
-            self.handler.remember_recursive(event.cache_key, wire, now)
+            self.handler.remember_recursive(event.cache_key, wire, now, tcp=event.tcp)
         return wire
 
     async def _update(self, query: dns.message.Message) -> bytes:

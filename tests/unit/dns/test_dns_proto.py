@@ -251,3 +251,20 @@ def test_recursive_replies_replay_with_aged_ttls(authority):
     assert parsed.id == 7 and parsed.answer[0].ttl == 30 and parsed.edns == 0
     expired = handler.handle(query.to_wire(), "127.0.0.1", now=160.0)
     assert isinstance(expired, Recurse)
+
+
+def test_a_recursive_reply_sized_for_tcp_is_not_replayed_over_udp(authority):
+    """RFC 1035 §4.2.1: over UDP, 512 octets without EDNS; a reply remembered
+    from TCP must not be replayed to the same question over UDP."""
+    handler = QueryHandler(authority, may_recurse=lambda client: True)
+    query = dns.message.make_query("big.umass.edu.", "TXT")
+    event = handler.handle(query.to_wire(), "127.0.0.1", now=100.0, tcp=True)
+    assert isinstance(event, Recurse) and event.tcp
+    response = dns.message.make_response(query)
+    response.answer = [dns.rrset.from_text(
+        "big.umass.edu.", 60, "IN", "TXT", *[f'"{"x" * 200} {n}"' for n in range(10)])]
+    handler.remember_recursive(event.cache_key, response.to_wire(), 100.0, tcp=event.tcp)
+    over_tcp = handler.handle(query.to_wire(), "127.0.0.1", now=101.0, tcp=True)
+    assert isinstance(over_tcp, bytes) and len(over_tcp) > 512
+    over_udp = handler.handle(query.to_wire(), "127.0.0.1", now=101.0)
+    assert isinstance(over_udp, Recurse) and not over_udp.tcp
