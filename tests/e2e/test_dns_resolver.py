@@ -235,6 +235,9 @@ async def test_forwarding_mode(hierarchy):
         forwarder = Resolver(forwarders=[server.bound[0]], timeout=1)
         result = await forwarder.resolve("www.umass.edu.", "A")
         assert result.answer[-1][0].address == "192.0.2.80"
+        # Too big for UDP: retried over TCP to the forwarder's own port.
+        huge = await forwarder.resolve("huge.example.com.", "TXT")
+        assert huge.rcode == dns.rcode.NOERROR and len(huge.answer[0]) == 10
     finally:
         await server.stop()
 

@@ -209,9 +209,7 @@ class Resolver:
             )
         except dns.message.Truncated:
             # RFC 7766 §5: a truncated UDP reply is retried over TCP.
-            return await dns.asyncquery.tcp(
-                query, ask.address, timeout=self.timeout, port=self.port
-            )
+            return await dns.asyncquery.tcp(query, ask.address, timeout=self.timeout, port=port)
 
     # -- conveniences --------------------------------------------------------------
 
