@@ -150,7 +150,12 @@ def compose(
             part["Content-Transfer-Encoding"] = "8bit"
             part.set_payload([BytesParser(policy=email_policy.compat32).parsebytes(header)])
         report.attach(part)
-    return report.as_bytes(policy=email_policy.SMTP)
+    addresses = [entry.mail_from, *(r.address for r in reports)]
+    if all(address.isascii() for address in addresses):
+        return report.as_bytes(policy=email_policy.SMTP)
+    # RFC 6533 §3: to and about SMTPUTF8 addresses, the header fields carry
+    # UTF-8 as it is (the DSN then travels with SMTPUTF8, see report_entry).
+    return report.as_bytes(policy=email_policy.SMTPUTF8)
 
 
 def report_entry(

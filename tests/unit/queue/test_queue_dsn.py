@@ -119,3 +119,18 @@ def test_report_entry_goes_from_the_null_sender_to_the_sender():
 def test_xtext_decode():
     assert xtext_decode("a+2Bb+3Dc") == "a+b=c"
     assert xtext_decode("plain") == "plain"
+
+
+def test_utf8_sender_and_recipient_get_a_dsn():
+    """RFC 6533: SMTPUTF8 addresses in the DSN's header and per-recipient fields."""
+    sender = QueueEntry(3, "jörg@bücher.de", T0, T0 + 86400, None, None, True, None, 10, ())
+    data = compose(sender, ORIGINAL, [failed("zoë@hamburger.edu")], reporting_mta="crepes.fr",
+                   now=T0 + 60)
+    msg = parse(data)
+    assert msg["To"] == "jörg@bücher.de"
+    _human, status, _returned = msg.iter_parts()
+    _per_message, per_rcpt = status.get_payload()
+    assert per_rcpt["Final-Recipient"] == "utf-8; zoë@hamburger.edu"
+    new = report_entry(sender, ORIGINAL, [failed("zoë@hamburger.edu")],
+                       reporting_mta="crepes.fr", now=T0 + 60, expires=T0 + 86400)
+    assert new.smtputf8 and new.recipients[0].address == "jörg@bücher.de"
