@@ -637,6 +637,27 @@ async def test_auth_is_not_offered_on_the_mx_port(mx):
     assert (await asyncio.to_thread(dialogue)).startswith(b"502 5.5.1")
 
 
+async def test_once_delivered_a_dsn_that_cannot_be_queued_still_gets_250(mx, monkeypatch):
+    """A failure after the commit must not make the client send again."""
+    from mailstack.errors import StoreError
+
+    async def broken(*args, **kwargs):
+        raise StoreError("queue on fire")
+
+    monkeypatch.setattr(mx.queue, "report_delivered", broken)
+
+    def send():
+        with smtp(mx) as s:
+            s.ehlo()
+            s.mail("alice@crepes.fr")
+            assert s.rcpt("bob@hamburger.edu", ["NOTIFY=SUCCESS"])[0] == 250
+            assert s.data(MESSAGE)[0] == 250
+
+    await asyncio.to_thread(send)
+    bob = await mx.store.account_get("bob@hamburger.edu")
+    assert len(await mx.store.messages((await mx.store.mailbox_get(bob.id, "INBOX")).id)) == 1
+
+
 async def test_a_store_failure_is_a_temporary_451_and_nothing_is_acknowledged(mx, monkeypatch):
     from mailstack.errors import StoreError
 

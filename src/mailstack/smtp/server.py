@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import itertools
+import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -33,6 +34,8 @@ from mailstack.smtp.proto import (
 )
 from mailstack.smtp.replies import Reply
 from mailstack.store.base import Account, DeliveryTarget
+
+log = logging.getLogger(__name__)
 
 # RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
 # submission only; on the MX port it is refused.
@@ -271,13 +274,18 @@ class SmtpService(TcpService):
                 failed = {
                     rcpt for rcpt, ids in envelope.recipients.items() if full.intersection(ids)
                 }
-                if failed:
-                    await self._report_full(event, failed)
         except QuotaExceeded:
             return MAILBOX_FULL
         except StoreError:
             return LOCAL_ERROR
-        await self._report_success(event, failed)
+        # Committed: from here on the answer is 250 whatever happens, or the
+        # client would send the message again to those who already have it.
+        try:
+            if failed:
+                await self._report_full(event, failed)
+            await self._report_success(event, failed)
+        except Exception:
+            log.exception("message %s delivered, but its DSN could not be queued", session_id)
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
 
     async def _report_full(self, event: MessageComplete, failed: set[str]) -> None:
