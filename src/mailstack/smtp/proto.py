@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -652,7 +653,7 @@ class SmtpServerProtocol:
                 if value is None or len(value) > 500:
                     return R.BAD_PARAMETER
                 addr_type, semi, xtext = value.partition(";")
-                if not semi or not addr_type.isalnum() or not is_xtext(xtext):
+                if not semi or not _ATOM.fullmatch(addr_type) or not is_xtext(xtext):
                     return R.BAD_PARAMETER
             else:
                 return R.UNKNOWN_PARAMETER
@@ -838,6 +839,10 @@ class SmtpServerProtocol:
             return self._refuse(R.AUTH_BAD_BASE64)
         self.state = State.AUTH
         return AuthResponse(data)
+
+
+# RFC 5322 §3.2.3 atom: an ORCPT addr-type such as "rfc822" or "utf-8" (RFC 6533).
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
 
 def _has_bare_cr_or_lf(data: bytes) -> bool:

@@ -204,3 +204,11 @@ def test_size_at_the_limit_is_accepted() -> None:
     s = Session(limits=Limits(message_size=500)).feed(EHLO + b"MAIL FROM:<a@b.c> SIZE=500\r\n")
     assert s.replies()[-1] == "250 2.1.0 a@b.c... Sender ok"
     assert "250-SIZE 500" in Session(limits=Limits(message_size=500)).feed(EHLO).replies()
+
+
+@pytest.mark.parametrize("orcpt", ["rfc822;bob@hamburger.edu", "utf-8;zo\\x{EB}@hamburger.edu",
+                                   "x-local;bob"])
+def test_orcpt_address_types_are_atoms(orcpt: str) -> None:
+    """RFC 3461 §4.2: addr-type is an atom, "utf-8" among them (RFC 6533)."""
+    data = EHLO + MAIL + f"RCPT TO:<bob@hamburger.edu> ORCPT={orcpt}\r\n".encode()
+    assert last_reply(data).startswith("250")
