@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from mailstack.common.netguard import is_loopback
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
 from mailstack.imap.cache import MetaInterner, ParsedCache
 from mailstack.imap.logins import LoginCache, PeerThrottle
@@ -88,13 +88,6 @@ HANDLERS: dict[str, Handler] = {}
 _NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "MOVE"})
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 class Session:
     def __init__(self, ctx: Context, channel: Channel, peer: str = "127.0.0.1") -> None:
         self.ctx = ctx
@@ -102,7 +95,7 @@ class Session:
         self.limits = ctx.limits
         self.channel = channel
         self.peer = peer
-        self.loopback = _is_loopback(peer)
+        self.loopback = is_loopback(peer)
         self.state = State.NOT_AUTHENTICATED
         self.account: Account | None = None
         self.selected: SelectedMailbox | None = None

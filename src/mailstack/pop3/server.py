@@ -11,13 +11,13 @@ nothing of it survives a crash.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailstack.common.lines import LineBuffer, LineTooLong
+from mailstack.common.netguard import is_loopback
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import Pop3Error, StoreError
 from mailstack.pop3.config import Pop3Config
@@ -73,17 +73,6 @@ class _Maildrops:
 _SHARED: weakref.WeakKeyDictionary[Node, _Maildrops] = weakref.WeakKeyDictionary()
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d.
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
 class Pop3Service(TcpService):
     protocol = "pop3"
     implicit_tls_names = frozenset({"pop3s"})
@@ -115,7 +104,7 @@ class _Pop3Connection:
         config = service.config
         self.buffer = LineBuffer(max(limits.pop3_line, limits.pop3_sasl_line))
         self.peer_ip = io.peer[0]
-        self.loopback = _is_loopback(self.peer_ip)
+        self.loopback = is_loopback(self.peer_ip)
         self.proto = Pop3Session(
             plaintext_ok=io.tls_active or (self.loopback and config.allow_plaintext_on_loopback),
             tls_available=config.starttls and service.node.tls.available,
