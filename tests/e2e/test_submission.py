@@ -281,3 +281,13 @@ async def test_msmtp(msa, tmp_path):
     assert result.returncode == 0, result.stderr
     [message] = await mailbox(msa, "bob@crepes.fr")
     assert b"Subject: from msmtp" in message
+
+
+async def test_stopping_the_node_says_421_to_open_sessions(msa):
+    """RFC 5321 §3.8: a server that shuts down answers 421 before closing."""
+    s = await asyncio.to_thread(submission, msa)
+    await asyncio.to_thread(s.ehlo, "crepes.fr")
+    await msa.stop()
+    code, text = await asyncio.to_thread(s.getreply)
+    assert code == 421 and text.startswith(b"4.3.2")
+    s.close()

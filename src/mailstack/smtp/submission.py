@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import logging
 import secrets
 import time
@@ -32,6 +31,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
+from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import StoreError
@@ -122,16 +122,11 @@ class _Failures:
 _FAILURES: weakref.WeakKeyDictionary[Node, _Failures] = weakref.WeakKeyDictionary()
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
 class SubmissionService(TcpService):
     protocol = "submission"
     implicit_tls_names = frozenset({"submissions"})
+    # RFC 5321 §3.8: a server that must shut down answers 421 and closes.
+    shutdown_message = b"421 4.3.2 Service shutting down, try again later\r\n"
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
@@ -167,7 +162,7 @@ class _Session:
         assert store is not None  # opened by the node before its services start
         self.store = store
         config = service.config
-        plaintext_ok = config.allow_plaintext_on_loopback and _is_loopback(io.peer[0])
+        plaintext_ok = config.allow_plaintext_on_loopback and is_loopback(io.peer[0])
         self.proto = SmtpServerProtocol(
             hostname=service.hostname,
             limits=service.limits,
