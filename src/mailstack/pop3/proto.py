@@ -411,8 +411,8 @@ class Pop3Session:
             # RFC 2449 §6.7 EXPIRE 0: what was retrieved is not kept.
             expunge += [m.uid for n, m in self._numbered()
                         if n in self.retrieved and n not in self.deleted]
-        seen = [m.uid for n, m in self._numbered()
-                if n in self.retrieved and m.uid not in expunge]
+        gone = set(expunge)
+        seen = [m.uid for n, m in self._numbered() if n in self.retrieved and m.uid not in gone]
         return Update(expunge=tuple(sorted(expunge)), seen=tuple(seen))
 
     # TRANSACTION (RFC 1939 §5)

@@ -244,7 +244,8 @@ class _Pop3Connection:
             old = [m.uid for m in metas if SEEN in m.flags and m.internaldate.timestamp() < cutoff]
             if old:
                 await self.store.expunge(inbox.id, old, require_deleted=False)
-                metas = [m for m in metas if m.uid not in set(old)]
+                expired = set(old)
+                metas = [m for m in metas if m.uid not in expired]
         maildrop = [MaildropMessage(m.uid, m.size) for m in metas]
         return self.proto.logged_in(address, inbox.uidvalidity, maildrop)
 
