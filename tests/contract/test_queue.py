@@ -155,3 +155,15 @@ async def test_queue_survives_reopen(tmp_path):
         assert got.recipients[0].state == QUEUED
     finally:
         await second.close()
+
+
+async def test_list_holds_a_queue_larger_than_one_query_takes(store):
+    entries = [
+        NewEntry("alice@crepes.fr", [NewRecipient(f"r{n}@poly.edu")], b"Subject: x\r\n\r\nx\r\n",
+                 1000.0, 90000.0)
+        for n in range(1200)
+    ]
+    ids = [await store.queue_add(entry) for entry in entries]
+    listed = await store.queue_list()
+    assert sorted(e.id for e in listed) == sorted(ids)
+    assert all(len(e.recipients) == 1 for e in listed)

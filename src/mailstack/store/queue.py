@@ -188,15 +188,16 @@ def _load(c: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[QueueEntry
         return []
     ids = [row[0] for row in rows]
     recipients: dict[int, list[QueuedRecipient]] = {entry_id: [] for entry_id in ids}
-    marks = ",".join("?" * len(ids))
-    for r in c.execute(
-        f"SELECT {_RECIPIENT_COLUMNS} FROM queue_recipients WHERE message_id IN ({marks})"
-        " ORDER BY id",
-        ids,
-    ):
-        recipients[r[1]].append(
-            QueuedRecipient(r[0], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
-        )
+    for start in range(0, len(ids), 500):  # far below SQLite's variable limit
+        chunk = ids[start : start + 500]
+        for r in c.execute(
+            f"SELECT {_RECIPIENT_COLUMNS} FROM queue_recipients"
+            f" WHERE message_id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+            chunk,
+        ):
+            recipients[r[1]].append(
+                QueuedRecipient(r[0], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
+            )
     return [
         QueueEntry(
             row[0],
