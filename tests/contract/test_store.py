@@ -377,3 +377,38 @@ async def test_deliver_some_leaves_out_only_the_full_mailboxes(store):
     results = await asyncio.gather(*(store.deliver_some(RAW, targets) for _ in range(5)))
     assert sum(where[0] is not None for where in results) == 1
     assert all(where[1] is not None for where in results)
+
+
+async def test_a_copy_must_fit_whole_in_the_quota(store):
+    owner = await bob(store)
+    inbox = await store.mailbox_get(owner.id, "INBOX")
+    uids = [await store.append(inbox.id, RAW) for _ in range(2)]
+    tight = await store.account_add("tight@hamburger.edu", "hungry", quota=len(RAW) * 3 // 2)
+    target = await store.mailbox_get(tight.id, "INBOX")
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox.id, uids, target.id)  # each would fit, both do not
+    assert await store.messages(target.id) == []
+    assert (await store.account_get("tight@hamburger.edu")).used == 0
+    assert len(await store.copy(inbox.id, uids[:1], target.id)) == 1
+
+
+async def test_a_domain_name_is_not_a_pattern(store):
+    """"_" in a LIKE pattern matches any character: a_c.test is not abc.test."""
+    await store.domain_add("abc.test")
+    await store.domain_add("a_c.test")
+    await store.account_add("bob@abc.test", "hungry")
+    await store.alias_add("chef@abc.test", "bob@abc.test")
+    assert [a.address for a in await store.account_list("a_c.test")] == []
+    await store.domain_remove("a_c.test")
+    assert [a.source for a in await store.alias_list()] == ["chef@abc.test"]
+
+
+async def test_a_closed_store_refuses_reads_and_writes(tmp_path):
+    from mailstack.store.sqlite import SqliteStore
+
+    closed = await SqliteStore.open(tmp_path / "closed.db")
+    await closed.close()
+    with pytest.raises(StoreError):
+        await asyncio.wait_for(closed.domain_list(), 5)
+    with pytest.raises(StoreError):
+        await asyncio.wait_for(closed.domain_add("x.test"), 5)

@@ -116,6 +116,7 @@ MAX_BATCH = 256
 CHECKPOINT_INTERVAL = 0.5
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 READERS = 4
+VARIABLES = 999
 SUBADDRESS_SEPARATOR = "+"
 ALIAS_DEPTH = 8
 
@@ -126,6 +127,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     # RFC-grade durability: the WAL is fsynced at every commit.
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Every query is built for the smallest limit SQLite builds have had
+    # (999 variables), so it behaves alike on every build; tests catch a
+    # query that would need more.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, VARIABLES)
     return conn
 
 
@@ -265,6 +270,8 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn on a reader thread's connection, in one read transaction."""
+        if not self._readers:
+            raise StoreError("store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._reads.put((fn, future, loop))
@@ -425,13 +432,16 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
 
         def op(c: sqlite3.Connection) -> None:
             users = c.execute(
-                "SELECT count(*) FROM accounts WHERE address LIKE ?", (f"%@{name}",)
+                "SELECT count(*) FROM accounts WHERE address LIKE ? ESCAPE '\\'",
+                (_like_suffix(f"@{name}"),),
             ).fetchone()[0]
             if users:
                 raise StoreError(f"domain {name} still has {users} account(s)")
             if c.execute("DELETE FROM domains WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFound(f"no domain {name}")
-            c.execute("DELETE FROM aliases WHERE source LIKE ?", (f"%@{name}",))
+            c.execute(
+                "DELETE FROM aliases WHERE source LIKE ? ESCAPE '\\'", (_like_suffix(f"@{name}"),)
+            )
             self._directory_change()
 
         await self._write(op)
@@ -512,8 +522,8 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
             sql = "SELECT id, address, quota, used FROM accounts"
             args: tuple[str, ...] = ()
             if domain:
-                sql += " WHERE address LIKE ?"
-                args = (f"%@{domain.lower()}",)
+                sql += " WHERE address LIKE ? ESCAPE '\\'"
+                args = (_like_suffix(f"@{domain.lower()}"),)
             return [Account(*r) for r in c.execute(sql + " ORDER BY address", args)]
 
         return await self._read(op)
@@ -1238,18 +1248,23 @@ class SqliteStore(SqliteZonesMixin, SqliteQueueMixin, SqliteKeysMixin):
         uid_list = list(uids)
 
         def op(c: sqlite3.Connection) -> list[tuple[int, int]]:
-            for src_uid in uid_list:
-                row = c.execute(
-                    "SELECT size FROM messages WHERE mailbox_id = ? AND uid = ?",
-                    (mailbox_id, src_uid),
-                ).fetchone()
-                if row:
-                    owner = c.execute(
-                        "SELECT account_id FROM mailboxes WHERE id = ?", (dest_mailbox_id,)
-                    ).fetchone()
-                    if owner is None:
-                        raise NotFound("no such mailbox")
-                    self._check_quota(c, owner[0], row[0])
+            owner = c.execute(
+                "SELECT account_id FROM mailboxes WHERE id = ?", (dest_mailbox_id,)
+            ).fetchone()
+            if owner is None:
+                raise NotFound("no such mailbox")
+            # All the copies together must fit, not each one alone.
+            total = 0
+            distinct = sorted(set(uid_list))
+            for start in range(0, len(distinct), 500):
+                chunk = distinct[start : start + 500]
+                total += c.execute(
+                    "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?"
+                    f" AND uid IN ({','.join('?' * len(chunk))})",
+                    (mailbox_id, *chunk),
+                ).fetchone()[0]
+            if total:
+                self._check_quota(c, owner[0], total)
             return self._copy(c, mailbox_id, uid_list, dest_mailbox_id, move=False)
 
         return await self._write(op)
@@ -1413,6 +1428,14 @@ def _changes(
     return changed, vanished
 
 
+def _like_escape(text: str) -> str:
+    """text as a LIKE pattern that matches only itself (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+    return _like_escape(prefix) + "%"
+
+
+def _like_suffix(suffix: str) -> str:
+    return "%" + _like_escape(suffix)
