@@ -29,6 +29,7 @@ import dns.tsig
 import dns.xfr
 import dns.zone
 
+from mailstack.common.netguard import OutsideLoopback, check_destination
 from mailstack.dns.catalog import Acl, Catalog
 from mailstack.dns.config import DnsConfig, SecondaryZone
 from mailstack.dns.managed import to_diff, to_records, to_zone
@@ -214,9 +215,13 @@ class DnsService:
         message = notify_message(zone)
         for _ in range(NOTIFY_TRIES):
             try:
+                check_destination(target[0])
                 reply = await dns.asyncquery.udp(
                     message, target[0], port=target[1], timeout=2.0, ignore_unexpected=True
                 )
+            except OutsideLoopback as exc:
+                log.warning("NOTIFY for %s not sent: %s", zone.origin, exc)
+                return
             except (OSError, dns.exception.DNSException):
                 continue
             if reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NOTAUTH, dns.rcode.REFUSED):
@@ -254,7 +259,7 @@ class DnsService:
             for host, port in secondary.primaries:
                 try:
                     pulled = await pull_zone(origin, host, port, key, copy)
-                except (OSError, dns.exception.DNSException, ZoneError) as exc:
+                except (OSError, dns.exception.DNSException, ZoneError, OutsideLoopback) as exc:
                     log.warning("zone %s from %s:%d failed: %s", origin, host, port, exc)
                     continue
                 if pulled is not None:
@@ -282,6 +287,7 @@ async def pull_zone(
     ``copy`` holds what we have; with a serial it asks IXFR (RFC 1995), which
     the primary may answer with differences or the whole zone.
     """
+    check_destination(host)
     query = dns.message.make_query(origin, dns.rdatatype.SOA)
     if key is not None:
         query.use_tsig(key)

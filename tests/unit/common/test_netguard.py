@@ -34,3 +34,15 @@ async def test_resolver_with_real_root_hints_sends_nothing():
     result = await resolver.resolve("gaia.cs.umass.edu", "A")
     # Every root server was refused like a server that does not answer.
     assert result.rcode == dns.rcode.SERVFAIL and not result.answer
+
+
+async def test_a_zone_pull_from_outside_loopback_is_refused():
+    """A [[dns.secondary]] primary is config-chosen: the guard covers it too."""
+    import dns.name
+    import dns.zone
+
+    from mailstack.dns.service import pull_zone
+
+    with pytest.raises(OutsideLoopback):
+        await pull_zone(dns.name.from_text("poly.edu."), "192.0.2.1", 53, None,
+                        dns.zone.Zone("poly.edu."))
