@@ -27,6 +27,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+# Run as a script, this is not under bench/__init__.py: the guard is set here.
+os.environ["MAILSTACK_LOOPBACK_ONLY"] = "1"
+
 HERE = Path(__file__).resolve().parent
 ORIGIN = "bench.test."
 HOST = "127.0.0.1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ from mailstack.dns.resolver import Resolver
 from mailstack.dns.server import DnsServer
 from mailstack.dns.zone import Zone
 from mailstack.limits import Limits
+
+# Run as a script, this is not under bench/__init__.py: the guard is set here.
+os.environ["MAILSTACK_LOOPBACK_ONLY"] = "1"
 
 
 async def main(mode: str, source: str, host: str, port: int) -> None:
