@@ -207,6 +207,30 @@ async def test_bad_login_and_state_errors(node_factory: Any) -> None:
     await run(scenario)
 
 
+async def test_a_literal_past_appendlimit_is_refused_before_it_is_read(node_factory: Any) -> None:
+    """RFC 7889: APPENDLIMIT is the smaller of the literal and message limits;
+    a synchronizing literal above it gets no continuation."""
+    node = await imap_node(node_factory, count=0, limits={"message_size": 1000})
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            assert f.readline().startswith(b"* OK")
+            f.write(b"a1 CAPABILITY\r\n")
+            f.flush()
+            assert b"APPENDLIMIT=1000" in f.readline()
+            assert f.readline().startswith(b"a1 OK")
+            f.write(b"a2 LOGIN bob@hamburger.edu hungry\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a2 OK")
+            f.write(b"a3 APPEND INBOX {5000}\r\n")
+            f.flush()
+            line = f.readline()
+            assert line.startswith(b"a3 ") and b"TOOBIG" in line
+
+    await run(scenario)
+
+
 async def test_oversize_literal_refused_without_continuation(node_factory: Any) -> None:
     node = await imap_node(node_factory, count=0, limits={"imap_literal": 1000})
 

@@ -163,10 +163,13 @@ class ImapService(TcpService):
     async def session(self, io: SessionIO) -> None:
         limits = self.node.limits
         self.context.store = self.node.store  # type: ignore[assignment]
+        # A literal is an APPEND's message: past APPENDLIMIT (the smaller of
+        # the literal and message limits) it is refused before it is read.
+        literal = min(limits.imap_literal, limits.message_size)
         reader = CommandReader(
             max_line=limits.imap_line,
-            max_literal=limits.imap_literal,
-            max_command=limits.imap_literal + limits.imap_line * 4,
+            max_literal=literal,
+            max_command=literal + limits.imap_line * 4,
         )
         conn = _Connection(io, reader, self)
         session = Session(self.context, conn, io.peer[0])
