@@ -16,7 +16,7 @@ from mailstack.imap.proto.commands import Command, Search, SearchKey, SequenceSe
 from mailstack.imap.proto.response import quoted
 from mailstack.imap.selected import SelectedMailbox, uid_set_text
 from mailstack.imap.session import Done, Session, handler
-from mailstack.mime import ParsedMessage, decode_header
+from mailstack.mime import ParsedMessage
 from mailstack.store.base import MessageMeta
 
 __all__ = ["evaluate", "needs_parsed"]
@@ -57,8 +57,7 @@ def _contains(haystack: str | None, needle: str) -> bool:
 
 
 def _whole_text(parsed: ParsedMessage) -> str:
-    header = "\n".join(f"{name}: {decode_header(value)}" for name, value in parsed.fields)
-    return header + "\n" + parsed.text
+    return parsed.header_text() + "\n" + parsed.text
 
 
 def _day(when: datetime) -> date:
