@@ -83,6 +83,7 @@ def test_decode_header():
     # Unknown charsets and broken base64 never raise.
     assert decode_header("=?x-bogus?q?abc?=") == "abc"
     assert isinstance(decode_header("=?utf-8?b?###?="), str)
+    assert decode_header("=?utf-8?b?###?=") == ""  # nothing decodable is left
     assert decode_header("=?utf-8*en?q?hi?=") == "hi"
 
 
