@@ -111,30 +111,30 @@ def header_from_domain(message: bytes) -> str | None:
     return domain or None
 
 
-async def _lookup(resolver: AuthResolver, domain: str) -> DmarcRecord | None:
+async def _records(resolver: AuthResolver, domain: str) -> list[str]:
     texts = await resolver.txt(f"_dmarc.{domain}")
-    records = [t for t in texts if t.lstrip().startswith("v=DMARC1")]
-    # §6.6.3 step 4: exactly one record, or none at all.
-    if len(records) != 1:
-        return None
-    return parse_record(records[0])
+    return [t for t in texts if t.lstrip().startswith("v=DMARC1")]
 
 
 async def discover(resolver: AuthResolver, domain: str) -> tuple[DmarcRecord | None, bool]:
     """§6.6.3: the record at the From domain, else at its organizational domain.
 
     Returns the record and whether it came from the organizational domain
-    (then ``sp=`` applies to a subdomain).
+    (then ``sp=`` applies to a subdomain). Only where there is no record at
+    all does discovery go on to the organizational domain; several records
+    end it with none (step 5), so duplicates never inherit the parent's policy.
     """
-    record = await _lookup(resolver, domain)
-    if record is not None:
-        return record, False
-    org = organizational_domain(domain)
-    if org != domain:
-        record = await _lookup(resolver, org)
-        if record is not None:
-            return record, True
-    return None, False
+    records = await _records(resolver, domain)
+    from_org = False
+    if not records:
+        org = organizational_domain(domain)
+        if org == domain:
+            return None, False
+        records, from_org = await _records(resolver, org), True
+    if len(records) != 1:
+        return None, False
+    record = parse_record(records[0])
+    return (record, from_org) if record is not None else (None, False)
 
 
 async def evaluate(

@@ -107,3 +107,16 @@ async def test_no_record_none_and_dns_failure_temperror() -> None:
     assert (await evaluate(failing, ("pass", "crepes.fr"), [])).result == "temperror"
     two = FakeResolver({("_dmarc.crepes.fr", "TXT"): ["v=DMARC1; p=reject", "v=DMARC1; p=none"]})
     assert (await evaluate(two, ("fail", "crepes.fr"), [])).result == "none"
+
+
+async def test_several_records_at_a_subdomain_end_discovery() -> None:
+    """§6.6.3: several records mean no DMARC; only "no record at all" goes on
+    to the organizational domain, so duplicates never inherit its p=reject."""
+    message = b"From: a@news.crepes.fr\r\n\r\n"
+    res = FakeResolver({
+        ("_dmarc.news.crepes.fr", "TXT"): ["v=DMARC1; p=none", "v=DMARC1; p=none"],
+        ("_dmarc.crepes.fr", "TXT"): ["v=DMARC1; p=reject"],
+    })
+    result = await evaluate(res, ("fail", "news.crepes.fr"), [], message=message)
+    assert (result.result, result.disposition) == ("none", "none")
+    assert ("_dmarc.crepes.fr", "TXT") not in res.asked
