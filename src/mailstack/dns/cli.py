@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import dns.rdatatype
 from mailstack.dns.config import DnsConfig, parse_server
 from mailstack.dns.managed import to_zone
 from mailstack.dns.resolution import Step
-from mailstack.dns.resolver import Resolver, default_root_hints, load_root_hints
+from mailstack.dns.resolver import Resolver
 from mailstack.errors import ConfigError, MailstackError
 
 
@@ -118,20 +119,13 @@ def _server(args: argparse.Namespace, config: Any) -> tuple[str, int]:
 
 
 def _iterative_resolver(args: argparse.Namespace, config: Any) -> Resolver:
+    """The node's [dns.resolver], walking from the root (never forwarding:
+    the walk is what `dns query --trace` shows), with the command's overrides."""
     settings = (getattr(config, "dns", None) or DnsConfig()).resolver
+    settings = dataclasses.replace(settings, forwarders=(), port=args.port or settings.port)
     if args.root_hints:
-        hints = load_root_hints(Path(args.root_hints))
-    elif settings.root_hints:
-        path = Path(settings.root_hints)
-        hints = load_root_hints(path if path.is_absolute() else config.data_dir / path)
-    else:
-        hints = default_root_hints()
-    return Resolver(
-        root_hints=hints,
-        port=args.port or settings.port,
-        qname_minimisation=settings.qname_minimisation,
-        timeout=settings.timeout,
-    )
+        settings = dataclasses.replace(settings, root_hints=str(Path(args.root_hints).resolve()))
+    return Resolver.from_settings(settings, config.data_dir if config is not None else Path.cwd())
 
 
 async def _query_server(
