@@ -249,6 +249,22 @@ async def test_update_without_key_is_refused(dns_node):
     assert reply.rcode() == dns.rcode.REFUSED
 
 
+async def test_update_zone_section_must_be_one_soa(dns_node):
+    """RFC 2136 §3.1.1: ZOCOUNT 1 and type SOA, else FORMERR; then NOTAUTH
+    for a zone we do not serve."""
+    node, port = await dns_node(key=[KEY], allow_update=["update-key."])
+    keyring = dns.tsigkeyring.from_text({"update-key.": ("hmac-sha256", SECRET)})
+    wrong_type = dns.update.UpdateMessage("example.")  # a FORMERR cannot be signed
+    wrong_type.question[0].rdtype = dns.rdatatype.A
+    wrong_type.add("host.example.", 300, "A", "192.0.2.45")
+    reply = await dns.asyncquery.tcp(wrong_type, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.FORMERR
+    elsewhere = dns.update.UpdateMessage("not-ours.test.", keyring=keyring)
+    elsewhere.add("host.not-ours.test.", 300, "A", "192.0.2.45")
+    reply = await dns.asyncquery.tcp(elsewhere, "127.0.0.1", port=port, timeout=2)
+    assert reply.rcode() == dns.rcode.NOTAUTH
+
+
 async def test_update_file_zone_with_tsig(dns_node, tmp_path):
     node, port = await dns_node(key=[KEY], allow_update=["update-key."])
     keyring = dns.tsigkeyring.from_text({"update-key.": ("hmac-sha256", SECRET)})
