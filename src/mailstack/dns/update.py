@@ -16,7 +16,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.update
 
-from mailstack.dns.zone import CNAME, NS, SOA, Node, Zone, next_serial
+from mailstack.dns.zone import CNAME, NS, SOA, Node, Zone, next_serial, serial_gt
 from mailstack.errors import DnsError
 
 ANY = dns.rdataclass.ANY
@@ -54,7 +54,7 @@ def apply_update(zone: Zone, message: dns.message.Message) -> Zone:
         return zone
     new_soa = nodes[origin][SOA]
     serial = int(new_soa[0].serial)
-    if not _serial_gt(serial, int(old_soa[0].serial)):
+    if not serial_gt(serial, int(old_soa[0].serial)):
         # RFC 2136 §3.6: the serial grows with every change.
         bumped = dns.rrset.RRset(origin, dns.rdataclass.IN, SOA)
         bumped.add(new_soa[0].replace(serial=next_serial(int(old_soa[0].serial))), new_soa.ttl)
@@ -115,7 +115,7 @@ def _apply_one(
         if rdtype == SOA:
             if name != origin:
                 return
-            if _serial_gt(int(rrset[0].serial), int(node[SOA][0].serial)):
+            if serial_gt(int(rrset[0].serial), int(node[SOA][0].serial)):
                 node[SOA] = rrset
             return
         merged = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
@@ -152,6 +152,3 @@ def _apply_one(
         del nodes[name]
 
 
-def _serial_gt(a: int, b: int) -> bool:
-    """RFC 1982 §3.2."""
-    return a != b and ((a > b and a - b < 2**31) or (a < b and b - a > 2**31))

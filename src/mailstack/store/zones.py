@@ -21,6 +21,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from mailstack.dns.zone import next_serial, serial_gt
 from mailstack.errors import AlreadyExists, NotFound, StoreError
 
 T = TypeVar("T")
@@ -149,14 +150,6 @@ def make_record(origin: str, name: str, rdtype: str, value: str, ttl: int) -> Zo
         ttl,
         rdata.to_text(),
     )
-
-
-def _next_serial(serial: int) -> int:
-    return (serial + 1) % (1 << 32) or 1
-
-
-def _serial_gt(a: int, b: int) -> bool:
-    return a != b and ((a > b and a - b < 2**31) or (a < b and b - a > 2**31))
 
 
 class SqliteZonesMixin:
@@ -380,8 +373,8 @@ def _change(
             (zone_id, record.name, record.rdtype, record.rdata),
         )
     _insert(c, zone_id, added)
-    bumped = _next_serial(serial)
-    if new_serial is not None and _serial_gt(new_serial, serial):
+    bumped = next_serial(serial)
+    if new_serial is not None and serial_gt(new_serial, serial):
         bumped = new_serial
     c.execute("UPDATE dns_zones SET serial = ? WHERE id = ?", (bumped, zone_id))
     c.execute(
