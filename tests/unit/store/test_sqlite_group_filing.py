@@ -81,3 +81,17 @@ async def test_deliver_some_counts_only_the_copies_it_filed(store: SqliteStore):
     await store.expunge(mailbox_id)
     blobs = await store._read(lambda c: c.execute("SELECT count(*) FROM blobs").fetchone()[0])
     assert blobs == 0
+
+
+async def test_kept_recipient_answers_are_bounded(store: SqliteStore, monkeypatch):
+    """A dictionary attack on RCPT must not grow memory: past RECIPIENTS_KEPT
+    answers the store starts over, and answers stay right."""
+    from mailstack.store import sqlite
+
+    monkeypatch.setattr(sqlite, "RECIPIENTS_KEPT", 5)
+    await store.domain_add("hamburger.edu")
+    bob = await store.account_add("bob@hamburger.edu", "hungry")
+    for n in range(12):
+        assert await store.resolve_local(f"nobody{n}@hamburger.edu") == []
+        assert len(store._recipients) <= 5
+    assert [a.id for a in await store.resolve_local("bob@hamburger.edu")] == [bob.id]
