@@ -231,6 +231,31 @@ async def test_a_literal_past_appendlimit_is_refused_before_it_is_read(node_fact
     await run(scenario)
 
 
+async def test_a_line_too_long_during_idle_is_bad_not_a_logout(node_factory: Any) -> None:
+    node = await imap_node(node_factory, count=0, limits={"imap_line": 200})
+
+    def scenario() -> None:
+        with socket.create_connection(("127.0.0.1", node.port("imap")), timeout=10) as sock:
+            f = sock.makefile("rwb")
+            assert f.readline().startswith(b"* OK")
+            f.write(b"a1 LOGIN bob@hamburger.edu hungry\r\n")
+            f.flush()
+            assert f.readline().startswith(b"a1 OK")
+            f.write(b"a2 SELECT INBOX\r\n")
+            f.flush()
+            while not f.readline().startswith(b"a2 "):
+                pass
+            f.write(b"a3 IDLE\r\n")
+            f.flush()
+            assert f.readline().startswith(b"+ ")
+            f.write(b"x" * 500 + b"\r\n")
+            f.flush()
+            line = f.readline()
+            assert line.startswith(b"a3 BAD") and b"TOOBIG" in line, line
+
+    await run(scenario)
+
+
 async def test_oversize_literal_refused_without_continuation(node_factory: Any) -> None:
     node = await imap_node(node_factory, count=0, limits={"imap_literal": 1000})
 

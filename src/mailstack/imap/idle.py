@@ -40,6 +40,8 @@ async def idle(s: Session, cmd: Command) -> Done | None:
             read.cancel()
     if s.closing:
         return Done("", answered=True)
+    if isinstance(read.exception(), ImapError):
+        raise read.exception()  # a line too long instead of DONE: BAD, not a logout
     if read.exception() is not None:
         # The idle timeout (or a broken connection) ended the wait.
         s.send(b"* BYE Autologout; idle for too long\r\n")
