@@ -7,16 +7,20 @@ What this package implements, and where:
 - ``authority``   the authoritative answer algorithm (RFC 1034 §4.3.2, RFC 2181,
                   RFC 2308 negative answers, RFC 4592 wildcards, RFC 8482 ANY),
                   with precomputed wire answers for the hot path
-- ``wire``        cheap checks on raw packets before any full parse (RFC 1035
-                  §4.1, RFC 6891 EDNS0)
-- ``transfer``    AXFR (RFC 5936), IXFR (RFC 1995), NOTIFY (RFC 1996), dynamic
-                  UPDATE (RFC 2136), all authorised by ACL or TSIG (RFC 8945)
+- ``catalog``     the zones served, their IXFR journals and who may change
+                  them; tells NOTIFY senders (RFC 1996 §4.5) that a serial moved
+- ``managed``     between the store's managed zones and served ``Zone`` snapshots
+- ``proto``       from a query's bytes to a reply's bytes (RFC 1035 §4.1, RFC
+                  6891 EDNS0, RFC 8945 TSIG), or to the work a reply needs; no I/O
+- ``transfer``    AXFR (RFC 5936) and IXFR (RFC 1995) replies, NOTIFY (RFC 1996)
+- ``update``      dynamic UPDATE (RFC 2136) applied all or nothing, without I/O
 - ``resolution``  the iterative resolution algorithm as a state machine without
                   I/O (RFC 1034 §5.3.3, RFC 9156 QNAME minimisation, RFC 5452)
 - ``cache``       the resolver's cache: positive and negative (RFC 2308) answers,
                   referrals and glue, with bailiwick-checked data only
 - ``resolver``    ``Resolver``: iterative from root hints or forwarding; the I/O
-- ``service``     ``DnsService``: UDP and TCP (RFC 7766) listeners of a node
+- ``server``      the UDP and TCP (RFC 7766) sockets, rate limit, connection bounds
+- ``service``     ``DnsService``: the node's DNS server built from ``[dns]``
 - ``config``      the ``[dns]`` table of mailstack.toml
 - ``cli``         ``mailstack dns query|zone|record``
 
