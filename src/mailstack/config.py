@@ -25,7 +25,7 @@ from mailstack.imap.config import ImapConfig
 from mailstack.limits import Limits
 from mailstack.pop3.config import Pop3Config
 from mailstack.queue.config import QueueConfig
-from mailstack.schema import Convert, Invalid, keys, load, option, to_toml
+from mailstack.schema import Convert, Invalid, address_text, keys, load, option, to_toml
 from mailstack.smtp.config import SmtpConfig, SubmissionConfig
 
 CONFIG_NAME = "mailstack.toml"
@@ -57,10 +57,7 @@ def _listener(value: Any) -> tuple[str, int] | None:
 
 
 def _listener_text(address: tuple[str, int] | None) -> str:
-    if address is None:
-        return ""
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return "" if address is None else address_text(address)
 
 
 Listener = Annotated[tuple[str, int] | None, Convert(_listener, _listener_text)]

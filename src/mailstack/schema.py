@@ -48,14 +48,14 @@ class Convert:
 
 
 def option(
-    default: Any,
+    default: T,
     doc: str,
     *,
     key: str | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
     positive: bool = False,
-) -> Any:
+) -> T:
     """A key with its default, the text that documents it, and its range.
 
     `key` is the name in the file when it differs from the field's (a `zone`
@@ -67,8 +67,8 @@ def option(
 
 def required(doc: str, *, key: str | None = None) -> Any:
     """A key with no default: a table without it is refused."""
-    metadata = {"doc": doc, "key": key, "minimum": None, "maximum": None, "positive": False}
-    return dataclasses.field(metadata=metadata)
+    metadata = {"doc": doc, "key": key, "minimum": None, "maximum": None}
+    return dataclasses.field(metadata=metadata | {"positive": False})
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +266,12 @@ def walk(table: type, prefix: str) -> Iterator[tuple[str, Key]]:
             yield from walk(typing.get_args(key.hint)[0], where)
         else:
             yield where, key
+
+
+def address_text(address: tuple[str, int]) -> str:
+    """`HOST:PORT`, an IPv6 host in brackets (RFC 3986 §3.2.2)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _short_text(value: Any) -> str:

@@ -23,7 +23,7 @@ import dns.name
 import dns.tsig
 
 from mailstack.errors import ConfigError
-from mailstack.schema import Convert, Invalid, option, required
+from mailstack.schema import Convert, Invalid, address_text, option, required
 
 ALGORITHMS = {
     "hmac-sha256": dns.tsig.HMAC_SHA256,
@@ -94,11 +94,6 @@ def _server(value: Any) -> tuple[str, int]:
     return host, number
 
 
-def _server_text(server: tuple[str, int]) -> str:
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def parse_server(value: str, where: str) -> tuple[str, int]:
     """An "IP:PORT" given outside the file (`--server`); errors name `where`."""
     try:
@@ -109,7 +104,7 @@ def parse_server(value: str, where: str) -> tuple[str, int]:
 
 DomainName = Annotated[str, Convert(_domain_name)]
 Network = Annotated[str, Convert(_network)]
-Server = Annotated[tuple[str, int], Convert(_server, _server_text)]
+Server = Annotated[tuple[str, int], Convert(_server, address_text)]
 
 
 @dataclass(frozen=True, slots=True)
