@@ -19,7 +19,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from mailstack.dns.config import parse_server
+from mailstack.dns.config import DnsConfig, parse_server
 from mailstack.dns.managed import to_zone
 from mailstack.dns.resolution import Step
 from mailstack.dns.resolver import Resolver
@@ -121,7 +121,7 @@ def _server(args: argparse.Namespace, config: Any) -> tuple[str, int]:
 def _iterative_resolver(args: argparse.Namespace, config: Any) -> Resolver:
     """The node's [dns.resolver], walking from the root (never forwarding:
     the walk is what `dns query --trace` shows), with the command's overrides."""
-    settings = config.dns.resolver
+    settings = (DnsConfig() if config is None else config.dns).resolver
     settings = dataclasses.replace(settings, forwarders=(), port=args.port or settings.port)
     if args.root_hints:
         settings = dataclasses.replace(settings, root_hints=str(Path(args.root_hints).resolve()))
