@@ -1,54 +1,58 @@
 """A node: one event loop running every configured service over one store.
 
 `Node.start()` opens the store and starts a service for each `[listen]` key
-(looked up in SERVICES); `Node.stop()` stops accepting, ends the sessions and
-closes the store. `run()` does both around SIGTERM/SIGINT.
+(SERVICES, each class imported here by name); `Node.stop()` stops accepting,
+ends the sessions and closes the store. `run()` does both around SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
+from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
+from mailstack.imap.server import ImapService
+from mailstack.pop3.server import Pop3Service
+from mailstack.smtp.server import SmtpService
+from mailstack.smtp.submission import SubmissionService
 from mailstack.store.sqlite import SqliteStore
 
 log = logging.getLogger("mailstack")
 
-# listen name -> "module:Class"; names ending in "s" (submissions, pop3s,
-# imaps) are the implicit-TLS variants of the same service class.
-SERVICES: dict[str, str] = {
-    "smtp": "mailstack.smtp.server:SmtpService",
-    "submission": "mailstack.smtp.submission:SubmissionService",
-    "submissions": "mailstack.smtp.submission:SubmissionService",
-    "pop3": "mailstack.pop3.server:Pop3Service",
-    "pop3s": "mailstack.pop3.server:Pop3Service",
-    "imap": "mailstack.imap.server:ImapService",
-    "imaps": "mailstack.imap.server:ImapService",
-    "dns": "mailstack.dns.service:DnsService",
-    "http": "mailstack.web.server:HttpService",
+
+class Service(Protocol):
+    """What a node runs for a `[listen]` key: started, stopped, bound somewhere."""
+
+    bound: list[tuple[str, int]]
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+# listen name -> its service; names ending in "s" (submissions, pop3s, imaps)
+# are the implicit-TLS variants of the same service class. config.ListenConfig
+# has a key for each (tests/unit/test_config.py checks they agree).
+SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
+    "smtp": SmtpService,
+    "submission": SubmissionService,
+    "submissions": SubmissionService,
+    "pop3": Pop3Service,
+    "pop3s": Pop3Service,
+    "imap": ImapService,
+    "imaps": ImapService,
+    "dns": DnsService,
 }
-
-
-def service_class(name: str) -> Any:
-    module, _, cls = SERVICES[name].partition(":")
-    try:
-        return getattr(importlib.import_module(module), cls, None)
-    except ModuleNotFoundError as exc:
-        # Only a package this version does not have; a broken import still raises.
-        if exc.name is None or not module.startswith(exc.name):
-            raise
-        return None
 
 
 async def open_store(config: Config) -> SqliteStore:
@@ -71,18 +75,13 @@ class Node:
         self.tls = Tls(config.cert_path, config.key_path)
         self.store: SqliteStore | None = None  # set by start()
         self.services: dict[str, Any] = {}
-        self.skipped: list[str] = []
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
 
     async def start(self) -> None:
         self.store = await self._store_factory(self.config)
         try:
             for name, (host, port) in self.config.listen.items():
-                klass = service_class(name)
-                if klass is None:
-                    self.skipped.append(name)
-                    continue
-                service = klass(self, name, host, port)
+                service = SERVICES[name](self, name, host, port)
                 await service.start()
                 self.services[name] = service
         except OSError as exc:
@@ -92,8 +91,7 @@ class Node:
         self._write_ports()
 
     async def _start_queue(self) -> None:
-        queue_config = getattr(self.config, "queue", None)
-        if queue_config is not None and queue_config.enabled:
+        if self.config.queue.enabled:
             from mailstack.queue.runner import QueueRunner
 
             self.queue = QueueRunner(self)

@@ -119,8 +119,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for name, addresses in node.addresses().items():
             for host, port in addresses:
                 print(f"  {name:12} {host}:{port}")
-        for name in node.skipped:
-            print(f"  {name:12} (not available in this version)")
         print("next: mailstack domain add example.org; mailstack user add bob@example.org")
         print("stop with Ctrl-C or SIGTERM")
         sys.stdout.flush()

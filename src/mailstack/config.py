@@ -1,50 +1,34 @@
 """Typed configuration: `mailstack.toml` over defaults that run unprivileged.
 
-The file has a few node-wide tables (`[node]`, `[listen]`, `[tls]`,
-`[store]`, `[limits]`) and one table per protocol package (`[smtp]`,
-`[pop3]`, `[imap]`, `[dns]`), each parsed by that package's own section class
-(`<pkg>/config.py`: `from_table()` and `defaults_toml()`). docs/configuration.md
-documents every key.
+The file has a few node-wide tables (`[node]`, `[listen]`, `[tls]`, `[store]`,
+`[limits]`) and one table per package (`[smtp]`, `[submission]`, `[pop3]`,
+`[imap]`, `[dns]`, `[queue]`), each a frozen dataclass declared with
+mailstack.schema in its own package (`<pkg>/config.py`). TABLES lists them: it
+is the whole schema of the file, which `Config.from_table` validates (unknown
+tables and keys are refused), `defaults_toml` writes for `mailstack init`, and
+docs/configuration.md documents key for key (tests/unit/test_config.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import socket
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
+from mailstack.imap.config import ImapConfig
 from mailstack.limits import Limits
+from mailstack.pop3.config import Pop3Config
+from mailstack.queue.config import QueueConfig
+from mailstack.schema import Convert, Invalid, address_text, keys, load, option, to_toml
+from mailstack.smtp.config import SmtpConfig, SubmissionConfig
 
 CONFIG_NAME = "mailstack.toml"
-
-# listen name -> default address. Port 0 asks the OS for any free port.
-DEFAULT_LISTEN: dict[str, str] = {
-    "smtp": "127.0.0.1:2525",
-    "submission": "127.0.0.1:5870",
-    "submissions": "127.0.0.1:4650",
-    "pop3": "127.0.0.1:1100",
-    "pop3s": "127.0.0.1:9950",
-    "imap": "127.0.0.1:1430",
-    "imaps": "127.0.0.1:9930",
-    "dns": "127.0.0.1:5300",
-    "http": "127.0.0.1:8025",
-}
-
-# Each protocol package's section: table name -> "module:Class".
-SECTIONS: dict[str, str] = {
-    "smtp": "mailstack.smtp.config:SmtpConfig",
-    "pop3": "mailstack.pop3.config:Pop3Config",
-    "imap": "mailstack.imap.config:ImapConfig",
-    "dns": "mailstack.dns.config:DnsConfig",
-    "queue": "mailstack.queue.config:QueueConfig",
-    "submission": "mailstack.queue.config:SubmissionConfig",
-}
 
 
 def default_data_dir() -> Path:
@@ -54,62 +38,161 @@ def default_data_dir() -> Path:
     return Path(base) / "mailstack"
 
 
-def parse_hostport(text: str, key: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
+def _listener(value: Any) -> tuple[str, int] | None:
+    """`"HOST:PORT"` (an IPv6 host in brackets); an empty string leaves it off."""
+    if not isinstance(value, str):
+        raise Invalid("expected HOST:PORT in a string")
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
     if not sep or not host:
-        raise ConfigError(f"listen.{key}: expected HOST:PORT, got {text!r}")
-    host = host.strip("[]")
+        raise Invalid(f"expected HOST:PORT, got {value!r}")
     try:
         number = int(port)
     except ValueError:
-        raise ConfigError(f"listen.{key}: bad port {port!r}") from None
+        raise Invalid(f"bad port {port!r}") from None
     if not 0 <= number <= 65535:
-        raise ConfigError(f"listen.{key}: port {number} out of range")
-    return host, number
+        raise Invalid(f"port {number} out of range")
+    return host.strip("[]"), number
 
 
-def section_class(name: str) -> Any:
-    module, _, cls = SECTIONS[name].partition(":")
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except ModuleNotFoundError as exc:
-        # Only a package this version does not have; a broken import still raises.
-        if exc.name is None or not module.startswith(exc.name):
-            raise
-        return None
+def _listener_text(address: tuple[str, int] | None) -> str:
+    return "" if address is None else address_text(address)
 
 
-@dataclass
+Listener = Annotated[tuple[str, int] | None, Convert(_listener, _listener_text)]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    hostname: str = option(
+        "",
+        "the name this node gives in greetings (SMTP 220, POP3, IMAP), Received: headers "
+        "and its self-signed certificate; empty means the machine's host name",
+    )
+    data_dir: str = option(
+        "",
+        "where the store, TLS files, zone files and ports.json live; empty means the "
+        "directory holding this file",
+    )
+
+
+# Port 0 asks the OS for any free port. Each key is a service of app.SERVICES;
+# `http` joins them with the HTTP service (mailstack.http), not before.
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    smtp: Listener = option(("127.0.0.1", 2525), "SMTP receiver, MX role (RFC 5321)")
+    submission: Listener = option(
+        ("127.0.0.1", 5870), "message submission with STARTTLS (RFC 6409)"
+    )
+    submissions: Listener = option(
+        ("127.0.0.1", 4650), "message submission over implicit TLS (RFC 8314)"
+    )
+    pop3: Listener = option(("127.0.0.1", 1100), "POP3 with STLS (RFC 1939, RFC 2595)")
+    pop3s: Listener = option(("127.0.0.1", 9950), "POP3 over implicit TLS (RFC 8314)")
+    imap: Listener = option(("127.0.0.1", 1430), "IMAP with STARTTLS (RFC 3501, RFC 9051)")
+    imaps: Listener = option(("127.0.0.1", 9930), "IMAP over implicit TLS (RFC 8314)")
+    dns: Listener = option(
+        ("127.0.0.1", 5300), "DNS over UDP and TCP, authoritative and resolver (RFC 1035)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    cert: str = option(
+        "tls/cert.pem",
+        "PEM certificate chain; a relative path is under data_dir. init makes a self-signed pair",
+    )
+    key: str = option("tls/key.pem", "PEM private key (mode 0600)")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    backend: Literal["sqlite"] = option(
+        "sqlite", "the store; sqlite is the embedded one (postgres arrives with scale-out)"
+    )
+    path: str = option("mailstack.db", "the SQLite database; a relative path is under data_dir")
+
+
+# The tables of mailstack.toml, in the order `mailstack init` writes them.
+TABLES: dict[str, type] = {
+    "node": NodeConfig,
+    "listen": ListenConfig,
+    "tls": TlsConfig,
+    "store": StoreConfig,
+    "limits": Limits,
+    "smtp": SmtpConfig,
+    "submission": SubmissionConfig,
+    "queue": QueueConfig,
+    "pop3": Pop3Config,
+    "imap": ImapConfig,
+    "dns": DnsConfig,
+}
+
+
+def _unknown(name: str, value: Any) -> ConfigError:
+    """The error for a top-level name the schema lacks: a misspelt table, or a
+    key written above every table header."""
+    known = ", ".join(TABLES)
+    if isinstance(value, dict):
+        return ConfigError(f"[{name}]: unknown table (known: {known})")
+    homes = [table for table, klass in TABLES.items() if name in (k.name for k in keys(klass))]
+    hint = f"; it belongs under [{homes[0]}]" if homes else f" (tables: {known})"
+    return ConfigError(f"{name}: a key outside any table{hint}")
+
+
+def _listen_table(listen: dict[str, Any]) -> dict[str, Any]:
+    """A [listen] table names every service that runs: a key left out is off,
+    and a key whose service this version lacks stops the node at start."""
+    for name in listen:
+        if name not in DEFAULT_LISTEN:
+            services = ", ".join(DEFAULT_LISTEN)
+            raise ConfigError(f"listen.{name}: this version has no {name} service ({services})")
+    return dict.fromkeys(DEFAULT_LISTEN, "") | listen
+
+
+# listen name -> the default "HOST:PORT".
+DEFAULT_LISTEN: dict[str, str] = {
+    name: _listener_text(address) for name, address in dataclasses.asdict(ListenConfig()).items()
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
+    """A node's configuration: every table of the file, read and checked."""
+
     data_dir: Path
     hostname: str
+    # The services that listen, each on (host, port).
     listen: dict[str, tuple[str, int]]
-    limits: Limits = field(default_factory=Limits)
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    store_backend: str = "sqlite"
-    store_path: Path | None = None
-    sections: dict[str, Any] = field(default_factory=dict)
+    tls: TlsConfig
+    store: StoreConfig
+    limits: Limits
+    smtp: SmtpConfig
+    submission: SubmissionConfig
+    queue: QueueConfig
+    pop3: Pop3Config
+    imap: ImapConfig
+    dns: DnsConfig
     path: Path | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        # config.smtp, config.dns, ...: the protocol sections
-        sections = self.__dict__.get("sections", {})
-        if name in sections:
-            return sections[name]
-        raise AttributeError(name)
 
     @property
     def cert_path(self) -> Path:
-        return self.tls_cert or self.data_dir / "tls" / "cert.pem"
+        return self._under_data_dir(self.tls.cert) or self.data_dir / "tls" / "cert.pem"
 
     @property
     def key_path(self) -> Path:
-        return self.tls_key or self.data_dir / "tls" / "key.pem"
+        return self._under_data_dir(self.tls.key) or self.data_dir / "tls" / "key.pem"
 
     @property
     def database_path(self) -> Path:
-        return self.store_path or self.data_dir / "mailstack.db"
+        return self._under_data_dir(self.store.path) or self.data_dir / "mailstack.db"
+
+    def _under_data_dir(self, value: str) -> Path | None:
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
 
     @classmethod
     def defaults(cls, data_dir: Path) -> Config:
@@ -117,59 +200,26 @@ class Config:
 
     @classmethod
     def from_table(cls, table: dict[str, Any], data_dir: Path, path: Path | None = None) -> Config:
-        node = table.get("node", {})
-        data_dir = Path(node.get("data_dir", data_dir)).expanduser()
-        hostname = str(node.get("hostname") or socket.gethostname() or "localhost")
-
-        listen_table = table.get("listen", DEFAULT_LISTEN if "listen" not in table else {})
-        listen = {}
-        for key, value in listen_table.items():
-            if key not in DEFAULT_LISTEN:
-                raise ConfigError(
-                    f"listen.{key}: unknown service (known: {', '.join(DEFAULT_LISTEN)})"
-                )
-            if value:
-                listen[key] = parse_hostport(str(value), key)
-
-        limits_table = table.get("limits", {})
-        known = {f.name: f for f in dataclasses.fields(Limits)}
-        for key, value in limits_table.items():
-            if key not in known:
-                raise ConfigError(f"limits.{key}: unknown limit")
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"limits.{key}: must be a number")
-            if value < 0 or (value == 0 and key not in Limits.ZERO_MEANS_OFF):
-                raise ConfigError(f"limits.{key}: must be a positive number")
-        limits = Limits(**limits_table)
-
-        tls = table.get("tls", {})
-        store = table.get("store", {})
-        backend = store.get("backend", "sqlite")
-        if backend != "sqlite":
-            raise ConfigError(f"store.backend: {backend!r} is not available (known: sqlite)")
-
-        def resolve(value: str | None) -> Path | None:
-            if not value:
-                return None
-            p = Path(value).expanduser()
-            return p if p.is_absolute() else data_dir / p
-
-        sections = {}
-        for name in SECTIONS:
-            klass = section_class(name)
-            if klass is not None:
-                sections[name] = klass.from_table(table.get(name, {}))
+        for name, value in table.items():
+            if name not in TABLES:
+                raise _unknown(name, value)
+        if isinstance(table.get("listen"), dict):
+            table = table | {"listen": _listen_table(table["listen"])}
+        sections: dict[str, Any] = {
+            name: load(klass, table.get(name, {}), name) for name, klass in TABLES.items()
+        }
+        node: NodeConfig = sections.pop("node")
+        listen: ListenConfig = sections.pop("listen")
         return cls(
-            data_dir=data_dir,
-            hostname=hostname,
-            listen=listen,
-            limits=limits,
-            tls_cert=resolve(tls.get("cert")),
-            tls_key=resolve(tls.get("key")),
-            store_backend=backend,
-            store_path=resolve(store.get("path")),
-            sections=sections,
+            data_dir=Path(node.data_dir or data_dir).expanduser(),
+            hostname=node.hostname or socket.gethostname() or "localhost",
+            listen={
+                name: address
+                for name, address in dataclasses.asdict(listen).items()
+                if address is not None
+            },
             path=path,
+            **sections,
         )
 
     @classmethod
@@ -177,53 +227,17 @@ class Config:
         try:
             with open(path, "rb") as f:
                 table = tomllib.load(f)
+            return cls.from_table(table, path.parent, path)
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file (run `mailstack init`)") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, ConfigError) as exc:
             raise ConfigError(f"{path}: {exc}") from None
-        return cls.from_table(table, path.parent, path)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def defaults_toml(data_dir: Path, hostname: str) -> str:
-    """The text `mailstack init` writes: every default spelled out."""
-    out = [
-        "# mailstack configuration; every key is documented in docs/configuration.md.",
-        "",
-        "[node]",
-        "# The name this node gives in greetings (SMTP 220, POP3, IMAP) and Received: headers.",
-        f"hostname = {_toml_value(hostname)}",
-        f"data_dir = {_toml_value(str(data_dir))}",
-        "",
-        "[listen]",
-        '# service = "HOST:PORT"; an empty string or a missing key leaves it off;',
-        "# port 0 means any free port (the real ones go to DATA/ports.json).",
-    ]
-    out += [f"{key} = {_toml_value(value)}" for key, value in DEFAULT_LISTEN.items()]
-    out += [
-        "",
-        "[tls]",
-        "# PEM files; relative paths are under data_dir. init makes a self-signed pair.",
-        'cert = "tls/cert.pem"',
-        'key = "tls/key.pem"',
-        "",
-        "[store]",
-        'backend = "sqlite"',
-        'path = "mailstack.db"',
-        "",
-        "[limits]",
-    ]
-    for f in dataclasses.fields(Limits):
-        out.append(f"{f.name} = {_toml_value(f.default)}")
-    for name in SECTIONS:
-        klass = section_class(name)
-        if klass is not None:
-            out += ["", klass.defaults_toml().rstrip()]
-    return "\n".join(out) + "\n"
+    """The text `mailstack init` writes: every key, its default and its documentation."""
+    sections: dict[str, object] = {name: klass() for name, klass in TABLES.items()}
+    sections["node"] = NodeConfig(hostname=hostname, data_dir=str(data_dir))
+    header = "# mailstack configuration; every key is documented in docs/configuration.md.\n"
+    body = "\n\n".join(to_toml(name, section) for name, section in sections.items())
+    return f"{header}\n{body}\n"

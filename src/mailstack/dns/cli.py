@@ -121,7 +121,7 @@ def _server(args: argparse.Namespace, config: Any) -> tuple[str, int]:
 def _iterative_resolver(args: argparse.Namespace, config: Any) -> Resolver:
     """The node's [dns.resolver], walking from the root (never forwarding:
     the walk is what `dns query --trace` shows), with the command's overrides."""
-    settings = (getattr(config, "dns", None) or DnsConfig()).resolver
+    settings = (DnsConfig() if config is None else config.dns).resolver
     settings = dataclasses.replace(settings, forwarders=(), port=args.port or settings.port)
     if args.root_hints:
         settings = dataclasses.replace(settings, root_hints=str(Path(args.root_hints).resolve()))

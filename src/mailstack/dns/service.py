@@ -56,7 +56,7 @@ class DnsService:
         self.name = name
         self.host = host
         self.port = port
-        self.config: DnsConfig = getattr(node.config, "dns", None) or DnsConfig()
+        self.config: DnsConfig = node.config.dns
         self.data_dir = Path(node.config.data_dir)
         self.bound: list[tuple[str, int]] = []
         self.catalog = Catalog(

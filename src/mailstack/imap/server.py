@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.imap.cache import MetaInterner, ParsedCache
-from mailstack.imap.config import ImapConfig
 from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
 from mailstack.imap.proto.response import continuation
@@ -136,9 +135,7 @@ class ImapService(TcpService):
         limits = node.limits
         self.max_sessions = limits.imap_sessions
         self.idle_timeout = limits.imap_idle_timeout
-        config = getattr(node.config, "imap", None)
-        if not isinstance(config, ImapConfig):
-            config = ImapConfig()
+        config = node.config.imap
         tls_ok = bool(node.tls.available)
         if node not in _SHARED:
             logins = LoginCache(config.login_cache_seconds)

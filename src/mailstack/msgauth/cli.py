@@ -42,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _mail_host(config: Any) -> str:
-    smtp = getattr(config, "smtp", None)
-    return (getattr(smtp, "hostname", "") or config.hostname).rstrip(".")
+    return (config.smtp.hostname or config.hostname).rstrip(".")
 
 
 def _addresses(config: Any, given: list[str]) -> list[str]:

@@ -81,7 +81,7 @@ class Pop3Service(TcpService):
         super().__init__(node, name, host, port)
         self.max_sessions = node.limits.pop3_sessions
         self.idle_timeout = node.limits.pop3_idle_timeout
-        self.config: Pop3Config = getattr(node.config, "pop3", None) or Pop3Config()
+        self.config: Pop3Config = node.config.pop3
         self.shared = _SHARED.setdefault(node, _Maildrops())
 
     async def refuse(self, io: SessionIO) -> None:

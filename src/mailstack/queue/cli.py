@@ -45,7 +45,7 @@ def _with_store(action: Action) -> Callable[[argparse.Namespace], int]:
         from mailstack.cli import load_config, open_store
 
         config = load_config(args)
-        queue_config = getattr(config, "queue", None) or QueueConfig()
+        queue_config = config.queue
         hostname = queue_config.helo or config.hostname
 
         async def go() -> int:

@@ -93,7 +93,7 @@ class QueueRunner:
         rng: random.Random | None = None,
     ) -> None:
         self.node = node
-        self.config: QueueConfig = getattr(node.config, "queue", None) or QueueConfig()
+        self.config: QueueConfig = node.config.queue
         self.clock = clock
         self._resolver = resolver
         self.rng = rng or random.Random()

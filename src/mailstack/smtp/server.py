@@ -134,7 +134,7 @@ class SmtpService(TcpService):
         prefix = secrets.token_hex(3).upper()
         self._ids = (f"{prefix}{n:06X}" for n in itertools.count(1))
         self.msgauth = InboundChecker(
-            node, mode=getattr(smtp_config, "message_auth", "record"), authserv_id=self.hostname
+            node, mode=smtp_config.message_auth, authserv_id=self.hostname
         )
 
     async def refuse(self, io: SessionIO) -> None:

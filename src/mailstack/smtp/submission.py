@@ -35,7 +35,7 @@ from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import StoreError
-from mailstack.queue.config import SubmissionConfig
+from mailstack.smtp.config import SubmissionConfig
 from mailstack.smtp.proto import (
     AuthRequest,
     AuthResponse,
@@ -133,9 +133,7 @@ class SubmissionService(TcpService):
         self.limits = node.limits
         self.max_sessions = self.limits.smtp_sessions
         self.idle_timeout = self.limits.smtp_idle_timeout
-        self.config: SubmissionConfig = (
-            getattr(node.config, "submission", None) or SubmissionConfig()
-        )
+        self.config: SubmissionConfig = node.config.submission
         self.hostname = self.config.hostname or node.hostname
         self.failures = _FAILURES.setdefault(node, _Failures())
 
@@ -410,9 +408,7 @@ class _Session:
                 )
             )
         # No runner in this process (`[queue] enabled = false`): queue for another.
-        from mailstack.queue.config import QueueConfig
-
-        give_up = (getattr(self.node.config, "queue", None) or QueueConfig()).give_up
+        give_up = self.node.config.queue.give_up
         now = time.time()
         entry = NewEntry(event.mail_from, recipients, message, now, now + give_up, **options)
         return int(await self.store.queue_add(entry))

@@ -1,20 +1,28 @@
+"""The [dns] table: defaults, arrays of tables, cross-checked key names, bad values."""
+
 from __future__ import annotations
 
 import tomllib
+from typing import Any
 
 import pytest
 
 from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
+from mailstack.schema import load, to_toml
+
+
+def read_dns(table: dict[str, Any]) -> DnsConfig:
+    return load(DnsConfig, table, "dns")
 
 
 def test_defaults_round_trip():
-    table = tomllib.loads(DnsConfig.defaults_toml())["dns"]
-    assert DnsConfig.from_table(table) == DnsConfig()
+    table = tomllib.loads(to_toml("dns", DnsConfig()))["dns"]
+    assert read_dns(table) == DnsConfig()
 
 
 def test_full_table():
-    config = DnsConfig.from_table(
+    config = read_dns(
         {
             "zone": [{"file": "a.zone", "origin": "a.test."}],
             "key": [{"name": "k", "secret": "c2VjcmV0"}],
@@ -29,6 +37,7 @@ def test_full_table():
     assert config.secondaries[0].primaries == (("127.0.0.3", 53),)
     assert config.resolver.port == 5353 and not config.resolver.qname_minimisation
     assert len(config.keyring()) == 1
+    assert read_dns(tomllib.loads(to_toml("dns", config))["dns"]) == config
 
 
 @pytest.mark.parametrize(
@@ -45,4 +54,4 @@ def test_full_table():
 )
 def test_bad_values_name_the_key(table, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        DnsConfig.from_table(table)
+        read_dns(table)

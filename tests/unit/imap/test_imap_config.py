@@ -1,20 +1,26 @@
 """The [imap] table: defaults, validation, and the text `mailstack init` writes."""
 
 import tomllib
+from typing import Any
 
 import pytest
 
 from mailstack.errors import ConfigError
 from mailstack.imap.config import ImapConfig
+from mailstack.schema import load, to_toml
+
+
+def read_imap(table: dict[str, Any]) -> ImapConfig:
+    return load(ImapConfig, table, "imap")
 
 
 def test_defaults_toml_round_trips():
-    table = tomllib.loads(ImapConfig.defaults_toml())["imap"]
-    assert ImapConfig.from_table(table) == ImapConfig()
+    table = tomllib.loads(to_toml("imap", ImapConfig()))["imap"]
+    assert read_imap(table) == ImapConfig()
 
 
 def test_values_are_read():
-    config = ImapConfig.from_table(
+    config = read_imap(
         {"allow_plaintext_on_loopback": False, "login_cache_seconds": 0, "starttls": False}
     )
     assert not config.allow_plaintext_on_loopback and not config.starttls
@@ -32,4 +38,4 @@ def test_values_are_read():
 )
 def test_bad_values_name_their_key(table, key):
     with pytest.raises(ConfigError, match=key):
-        ImapConfig.from_table(table)
+        read_imap(table)
