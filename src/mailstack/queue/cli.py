@@ -12,10 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mailstack.delivery.status import Outcome
 from mailstack.errors import MailstackError
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
-from mailstack.queue.policy import Outcome, decide
+from mailstack.queue.policy import decide
 from mailstack.store.queue import QueueEntry
 
 Action = Callable[[Any, QueueConfig, str, argparse.Namespace], Awaitable[int]]
