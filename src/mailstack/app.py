@@ -17,6 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mailstack.commands import open_store
 from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
@@ -49,10 +50,6 @@ def service_class(name: str) -> Any:
         if exc.name is None or not module.startswith(exc.name):
             raise
         return None
-
-
-async def open_store(config: Config) -> SqliteStore:
-    return await SqliteStore.open(config.database_path)
 
 
 class Node:

@@ -138,6 +138,7 @@ class SmtpService(TcpService):
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
         store = self.node.store
+        assert store is not None  # opened by the node before its services start
         local = address.rpartition("@")[0]
         if not local:
             # RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
@@ -164,10 +165,12 @@ class SmtpService(TcpService):
         declared, is refused at RCPT (RFC 1870 §6, RFC 3463 X.2.2), so that
         the message still reaches the other recipients; a message that
         overflows a mailbox only at its end is refused whole at DATA."""
+        store = self.node.store
+        assert store is not None
         for account in accounts:
             if not account.quota:
                 continue
-            current = await self.node.store.account_get(account.address)
+            current = await store.account_get(account.address)
             if current is not None and current.used + max(size, 1) > current.quota:
                 return True
         return False
