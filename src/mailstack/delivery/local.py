@@ -113,8 +113,10 @@ class LocalDelivery:
         full_reply: str,
     ) -> None:
         """Into every mailbox with room; the sender hears of the others (and
-        of those that asked NOTIFY=SUCCESS) by DSN. QuotaExceeded when no
-        mailbox had room, StoreError when the store fails: then none has it.
+        of those that asked NOTIFY=SUCCESS) by DSN. Nothing is delivered when
+        it raises: QuotaExceeded when no mailbox had room (or one had not and
+        no one could be told), StoreError when the store fails. The DSNs are
+        queued after the commit, and a failure to queue them is only logged.
         ``full_reply`` is the SMTP reply a full mailbox gets, the DSN's
         Diagnostic-Code; ``session_id`` names the message in the log."""
         targets = delivery_targets(transaction.mail_from, recipients, mailbox)
