@@ -16,6 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from mailstack.commands import open_store
 from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
@@ -55,8 +56,6 @@ SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
 }
 
 
-async def open_store(config: Config) -> SqliteStore:
-    return await SqliteStore.open(config.database_path)
 
 
 class Node:

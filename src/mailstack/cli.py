@@ -14,11 +14,11 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from mailstack import __version__
+from mailstack.commands import config_path, open_store, with_store
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
 from mailstack.errors import ConfigError, MailstackError
 from mailstack.msgauth import cli as msgauth_cli
@@ -27,53 +27,12 @@ from mailstack.msgauth import cli as msgauth_cli
 PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
 
 
-def config_path(args: argparse.Namespace) -> Path:
-    if getattr(args, "config", None):
-        return Path(args.config)
-    if getattr(args, "data_dir", None):
-        return Path(args.data_dir) / CONFIG_NAME
-    if env := os.environ.get("MAILSTACK_CONFIG"):
-        return Path(env)
-    return default_data_dir() / CONFIG_NAME
-
-
-def load_config(args: argparse.Namespace) -> Config:
-    return Config.load(config_path(args))
-
-
-async def open_store(config: Config) -> Any:
-    from mailstack.app import open_store as open_node_store
-
-    return await open_node_store(config)
-
-
-def with_store(
-    action: Callable[[Any, argparse.Namespace], Awaitable[int | None]],
-) -> Callable[[argparse.Namespace], int]:
-    """Run an async action against the configured node's store."""
-
-    def run(args: argparse.Namespace) -> int:
-        config = load_config(args)
-
-        async def go() -> int:
-            store = await open_store(config)
-            try:
-                return await action(store, args) or 0
-            finally:
-                await store.close()
-
-        return asyncio.run(go())
-
-    return run
-
-
 # -- init and serve ------------------------------------------------------------
 
 
 def init_node(data_dir: Path, hostname: str | None = None, *, force: bool = False) -> Path:
     """Write DATA/mailstack.toml with every default, create the store and a
     self-signed certificate. Returns the config path."""
-    from mailstack.app import open_store as open_node_store
     from mailstack.common.tls import make_self_signed
 
     data_dir = data_dir.expanduser().resolve()
@@ -89,7 +48,7 @@ def init_node(data_dir: Path, hostname: str | None = None, *, force: bool = Fals
         make_self_signed(config.cert_path, config.key_path, config.hostname)
 
     async def create_store() -> None:
-        store = await open_node_store(config)
+        store = await open_store(config)
         await store.close()
 
     asyncio.run(create_store())

@@ -19,6 +19,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from mailstack.commands import config_path, load_config, with_store
 from mailstack.dns.config import DnsConfig, parse_server
 from mailstack.dns.managed import to_zone
 from mailstack.dns.resolution import Step
@@ -51,15 +52,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--ns", action="append", metavar="NAME", help="name server (repeatable)")
     p.add_argument("--hostmaster", metavar="ADDRESS", help="default: hostmaster@ORIGIN")
     p.add_argument("--ttl", type=int, default=3600)
-    p.set_defaults(func=_with_store(zone_add))
+    p.set_defaults(func=with_store(zone_add))
     p = zone.add_parser("list", parents=[common], help="list managed zones and serials")
-    p.set_defaults(func=_with_store(zone_list))
+    p.set_defaults(func=with_store(zone_list))
     p = zone.add_parser("show", parents=[common], help="print a zone as a master file")
     p.add_argument("origin")
-    p.set_defaults(func=_with_store(zone_show))
+    p.set_defaults(func=with_store(zone_show))
     p = zone.add_parser("remove", parents=[common], help="delete a zone and its records")
     p.add_argument("origin")
-    p.set_defaults(func=_with_store(zone_remove))
+    p.set_defaults(func=with_store(zone_remove))
 
     record = actions.add_parser("record", help="records of managed zones").add_subparsers(
         dest="record_command", metavar="ACTION", required=True
@@ -75,13 +76,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("--zone", help="the zone (default: the deepest managed zone of NAME)")
         if action == "add":
             p.add_argument("--ttl", type=int, help="seconds (default: the RRset's or the SOA's)")
-        p.set_defaults(func=_with_store(func))
-
-
-def _with_store(action: Any) -> Any:
-    from mailstack.cli import with_store
-
-    return with_store(action)
+        p.set_defaults(func=with_store(func))
 
 
 # -- query ------------------------------------------------------------------------
@@ -102,8 +97,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def _optional_config(args: argparse.Namespace) -> Any:
-    from mailstack.cli import config_path, load_config
-
     if getattr(args, "config", None) or config_path(args).exists():
         return load_config(args)
     return None

@@ -16,7 +16,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.update
 
-from mailstack.dns.zone import CNAME, NS, SOA, Node, Zone, next_serial, serial_gt
+from mailstack.common.serial import next_serial, serial_gt
+from mailstack.dns.zone import CNAME, NS, SOA, Node, Zone
 from mailstack.errors import DnsError
 
 ANY = dns.rdataclass.ANY

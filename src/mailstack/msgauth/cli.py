@@ -15,6 +15,7 @@ import ipaddress
 from types import SimpleNamespace
 from typing import Any
 
+from mailstack.commands import load_config, with_store
 from mailstack.errors import MailstackError, NotFound
 from mailstack.msgauth import keys, records
 
@@ -77,8 +78,6 @@ async def _records(store: Any, config: Any, domain: str, args: argparse.Namespac
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from mailstack.cli import load_config
-
     return load_config(args)
 
 
@@ -186,8 +185,6 @@ async def dkim_remove(store: Any, args: argparse.Namespace) -> int:
 
 def register_domain(domain: Any, common: argparse.ArgumentParser) -> None:
     """Add the subcommands to the `mailstack domain` group."""
-    from mailstack.cli import with_store
-
     p = domain.add_parser(
         "dns", parents=[common], help="print the domain's DNS records in zone-file syntax"
     )

@@ -12,10 +12,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mailstack.commands import load_config, open_store
+from mailstack.delivery.status import Outcome
 from mailstack.errors import MailstackError
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
-from mailstack.queue.policy import Outcome, decide
+from mailstack.queue.policy import decide
 from mailstack.store.queue import QueueEntry
 
 Action = Callable[[Any, QueueConfig, str, argparse.Namespace], Awaitable[int]]
@@ -42,8 +44,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def _with_store(action: Action) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from mailstack.cli import load_config, open_store
-
         config = load_config(args)
         queue_config = config.queue
         hostname = queue_config.helo or config.hostname

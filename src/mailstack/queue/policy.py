@@ -1,9 +1,10 @@
 """What one delivery attempt does to one recipient: plain logic, no I/O, no clock.
 
-`Outcome` is what an attempt came to (a remote reply, a connection failure,
-a DNS answer, a local delivery). `decide()` turns it, with the time ``now``
-given by the caller, into the recipient's new state (`RecipientUpdate`) and
-the report, if any, that the envelope sender gets:
+`decide()` turns what an attempt came to (an `Outcome` of
+`mailstack.delivery.status`: a remote reply, a connection failure, a DNS
+answer, a local delivery), with the time ``now`` given by the caller, into
+the recipient's new state (`RecipientUpdate`) and the report, if any, that
+the envelope sender gets:
 
 * 2xx: delivered. A "delivered" (local) or "relayed" (the next server does
   not speak DSN) report only when NOTIFY has SUCCESS (RFC 3461 §4.1).
@@ -21,10 +22,10 @@ the report, if any, that the envelope sender gets:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mailstack.delivery.status import Outcome, wants
 from mailstack.queue.config import QueueConfig
 from mailstack.store.queue import (
     DELIVERED,
@@ -35,53 +36,7 @@ from mailstack.store.queue import (
     RecipientUpdate,
 )
 
-Kind = Literal["delivered", "temporary", "permanent"]
 Action = Literal["failed", "delayed", "delivered", "relayed"]
-
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one attempt for one recipient.
-
-    ``reply`` is the remote SMTP reply ("550 5.1.1 User unknown") when there
-    was one (``remote`` is True), else our own explanation; ``status`` is the
-    RFC 3463 code; ``remote_mta`` the host that answered; ``dsn_passed`` is
-    True when the next server took the RFC 3461 parameters, so that server
-    and not we will report success; ``local`` for a delivery into our own
-    mailboxes.
-    """
-
-    kind: Kind
-    status: str
-    reply: str
-    remote: bool = False
-    remote_mta: str | None = None
-    dsn_passed: bool = False
-    local: bool = False
-
-    @classmethod
-    def from_reply(
-        cls, code: int, text: str, remote_mta: str | None, *, dsn_passed: bool = False
-    ) -> Outcome:
-        kind: Kind = "delivered" if code < 400 else "temporary" if code < 500 else "permanent"
-        match = _ENHANCED.match(text)
-        if match and match.group(1) == str(code)[0]:
-            status = match.group(0)
-        else:
-            # RFC 3463 §3.1: without a detail, the class with subject and detail 0.
-            status = f"{str(code)[0]}.0.0"
-        reply = f"{code} {text}".strip().replace("\r", " ").replace("\n", " ")
-        return cls(kind, status, reply, True, remote_mta, dsn_passed)
-
-    @classmethod
-    def temporary(cls, status: str, reason: str, remote_mta: str | None = None) -> Outcome:
-        return cls("temporary", status, reason, False, remote_mta)
-
-    @classmethod
-    def permanent(cls, status: str, reason: str, remote_mta: str | None = None) -> Outcome:
-        return cls("permanent", status, reason, False, remote_mta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +52,6 @@ class Report:
     remote_mta: str | None
     last_attempt: float
     will_retry_until: float | None = None
-
-
-def wants(notify: str | None, what: str) -> bool:
-    """RFC 3461 §4.1: without NOTIFY, failures (and, our choice, delays) are reported."""
-    if notify is None:
-        return what in ("FAILURE", "DELAY")
-    return what in notify.upper().split(",")
 
 
 def decide(

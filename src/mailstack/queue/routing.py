@@ -13,14 +13,14 @@ the message bounces at once (RFC 7505 §4.2: ``556 5.1.10``).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dns.name
 import dns.rcode
 
+from mailstack.delivery.status import Outcome
 from mailstack.errors import DnsError, MailstackError
-from mailstack.queue.policy import Outcome
+from mailstack.smtp.client_proto import Host
 
 
 class Resolver(Protocol):
@@ -29,12 +29,6 @@ class Resolver(Protocol):
         ...
 
     async def addresses(self, host: str) -> list[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    name: str
-    addresses: tuple[str, ...]
 
 
 class RouteError(MailstackError):

@@ -12,9 +12,9 @@ workers (``connections`` in total), each holding one connection and taking
 the next waiting message for that domain until none is left:
 
 * local domains (a DSN to one of our users, say) go straight into the
-  mailboxes through the store;
+  mailboxes (`mailstack.delivery.local`);
 * remote domains are routed by MX (`routing.route`) and served over SMTP
-  (`client.Connection`), several messages per connection.
+  (`mailstack.smtp.client.Connection`), several messages per connection.
 
 Every outcome is recorded (and the DSNs it causes queued) in one commit as
 soon as the remote server has answered, so a crash later never sends a
@@ -37,13 +37,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mailstack.delivery.local import LocalDelivery
+from mailstack.delivery.status import Outcome
 from mailstack.errors import QuotaExceeded, StoreError
-from mailstack.queue.client import ConnectFailed, Connection, Delivery
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
-from mailstack.queue.policy import Action, Outcome, Report, decide
-from mailstack.queue.routing import Host, Resolver, RouteError, route
-from mailstack.smtp.server import delivery_targets
+from mailstack.queue.policy import Action, Report, decide
+from mailstack.queue.routing import Resolver, RouteError, route
+from mailstack.smtp.client import ConnectFailed, Connection, Delivery
+from mailstack.smtp.client_proto import Host
 from mailstack.store.queue import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
 
 if TYPE_CHECKING:
@@ -96,6 +98,7 @@ class QueueRunner:
         self.config: QueueConfig = node.config.queue
         self.clock = clock
         self._resolver = resolver
+        self.delivery = LocalDelivery(node)
         self.rng = rng or random.Random()
         self.hostname = self.config.helo or node.hostname
         # Our own names, never a next hop (RFC 5321 §5.1).
@@ -479,10 +482,9 @@ class QueueRunner:
                 continue
             delivered.append(rcpt)
             found.append((rcpt.address, [account.id for account in accounts]))
-        targets = delivery_targets(entry.mail_from, found)
-        if targets:
+        if found:
             try:
-                await self.store.deliver(data, targets)
+                await self.delivery.deliver(data, entry.mail_from, found)
                 outcome = Outcome("delivered", "2.0.0", "delivered to mailbox", local=True)
             except QuotaExceeded:
                 outcome = Outcome.temporary("4.2.2", "mailbox full")

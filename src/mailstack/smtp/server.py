@@ -2,25 +2,22 @@
 
 The socket loop around `proto.SmtpServerProtocol`: it answers the decisions
 the protocol hands up (is this recipient ours? is the message delivered?) and
-delivers durably: `250` after DATA or BDAT LAST only once the message is
-committed and fsynced in every recipient's mailbox (the store's group commit
-lets concurrent sessions share one fsync).
+delivers durably through `mailstack.delivery`: `250` after DATA or BDAT LAST
+only once the message is committed and fsynced in every recipient's mailbox
+(the store's group commit lets concurrent sessions share one fsync).
 """
 
 from __future__ import annotations
 
-import email.utils
 import itertools
-import logging
 import secrets
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.delivery.local import LocalDelivery
+from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
-from mailstack.queue.policy import wants
 from mailstack.smtp.proto import (
     Close,
     MailFrom,
@@ -33,9 +30,7 @@ from mailstack.smtp.proto import (
     StartTls,
 )
 from mailstack.smtp.replies import Reply
-from mailstack.store.base import Account, DeliveryTarget
-
-log = logging.getLogger(__name__)
+from mailstack.store.base import Account
 
 # RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
 # submission only; on the MX port it is refused.
@@ -46,67 +41,13 @@ USER_UNKNOWN = Reply(550, "5.1.1", "User unknown")
 # detects loops; RFC 3463 X.4.6 "Routing loop detected".
 LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
+# The same reply in the DSN of a recipient whose mailbox filled only at DATA.
+FULL_DIAGNOSTIC = MAILBOX_FULL.to_bytes().decode().strip()
 # RFC 7489 §6.6.4 / §7.2.2: a "reject" disposition ends in a 5xx; RFC 3463
 # X.7.1 "Delivery not authorized, message refused".
 DMARC_REJECTED = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
 TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
-
-def count_received(data: bytes) -> int:
-    """The Received: fields in the header (the part before the first empty line)."""
-    if data.startswith(b"\r\n"):
-        return 0  # no header at all
-    end = data.find(b"\r\n\r\n")
-    header = (data if end < 0 else data[: end + 2]).lower()
-    return header.count(b"\nreceived:") + header.startswith(b"received:")
-
-
-_stamp: tuple[int, str] = (0, "")
-
-
-def _date_time() -> str:
-    """RFC 5322 date-time of now, formatted at most once a second."""
-    global _stamp
-    second = int(time.time())
-    if _stamp[0] != second:
-        _stamp = (second, email.utils.format_datetime(email.utils.localtime()))
-    return _stamp[1]
-
-
-def received_header(
-    *,
-    helo: str,
-    peer_ip: str,
-    by: str,
-    protocol: str,
-    session_id: str,
-    rcpt: list[str],
-) -> bytes:
-    """RFC 5321 §4.4 time stamp line (FWS-folded), protocol per RFC 3848."""
-    when = _date_time()
-    recipient = f"\r\n\tfor <{rcpt[0]}>" if len(rcpt) == 1 else ""
-    return (
-        f"Received: from {helo or 'unknown'} ([{peer_ip}])\r\n"
-        f"\tby {by} (mailstack) with {protocol} id {session_id}{recipient};\r\n"
-        f"\t{when}\r\n"
-    ).encode()
-
-
-def delivery_targets(
-    mail_from: str, recipients: Iterable[tuple[str, Iterable[int]]], mailbox: str = "INBOX"
-) -> list[DeliveryTarget]:
-    """Final delivery (RFC 5321 §4.4): one copy per mailbox however many of
-    its addresses were named, each with its own Return-Path:/Delivered-To:."""
-    return_path = f"Return-Path: <{mail_from}>\r\n".encode()
-    targets: list[DeliveryTarget] = []
-    seen: set[int] = set()
-    for rcpt, account_ids in recipients:
-        for account_id in account_ids:
-            if account_id not in seen:
-                seen.add(account_id)
-                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
-                targets.append(DeliveryTarget(account_id, mailbox, prefix))
-    return targets
 
 
 @dataclass
@@ -133,6 +74,7 @@ class SmtpService(TcpService):
         # Message ids in Received: and the 250 reply: unique per process run.
         prefix = secrets.token_hex(3).upper()
         self._ids = (f"{prefix}{n:06X}" for n in itertools.count(1))
+        self.delivery = LocalDelivery(node)
         self.msgauth = InboundChecker(
             node, mode=smtp_config.message_auth, authserv_id=self.hostname
         )
@@ -196,6 +138,7 @@ class SmtpService(TcpService):
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
         store = self.node.store
+        assert store is not None  # opened by the node before its services start
         local = address.rpartition("@")[0]
         if not local:
             # RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
@@ -222,10 +165,12 @@ class SmtpService(TcpService):
         declared, is refused at RCPT (RFC 1870 §6, RFC 3463 X.2.2), so that
         the message still reaches the other recipients; a message that
         overflows a mailbox only at its end is refused whole at DATA."""
+        store = self.node.store
+        assert store is not None
         for account in accounts:
             if not account.quota:
                 continue
-            current = await self.node.store.account_get(account.address)
+            current = await store.account_get(account.address)
             if current is not None and current.used + max(size, 1) > current.quota:
                 return True
         return False
@@ -257,68 +202,13 @@ class SmtpService(TcpService):
             + inbound.header
             + inbound.message
         )
-        targets = delivery_targets(
-            event.mail_from,
-            [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to],
-            mailbox,
-        )
-        queue = getattr(self.node, "queue", None)
-        failed: set[str] = set()
+        recipients = [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to]
         try:
-            if queue is None or not event.mail_from:
-                # No one could be told of a recipient left out: all or nothing.
-                await self.node.store.deliver(body, targets)
-            else:
-                placed = await self.node.store.deliver_some(body, targets)
-                full = {t.account_id for t, where in zip(targets, placed, strict=True) if not where}
-                failed = {
-                    rcpt for rcpt, ids in envelope.recipients.items() if full.intersection(ids)
-                }
+            await self.delivery.deliver_some(
+                event, body, recipients, mailbox, session_id=session_id, full_reply=FULL_DIAGNOSTIC
+            )
         except QuotaExceeded:
             return MAILBOX_FULL
         except StoreError:
             return LOCAL_ERROR
-        # Committed: from here on the answer is 250 whatever happens, or the
-        # client would send the message again to those who already have it.
-        try:
-            if failed:
-                await self._report_full(event, failed)
-            await self._report_success(event, failed)
-        except Exception:
-            log.exception("message %s delivered, but its DSN could not be queued", session_id)
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
-
-    async def _report_full(self, event: MessageComplete, failed: set[str]) -> None:
-        """A mailbox that overflowed only at the end of DATA: the message went
-        to the others, and the sender hears of these recipients by a "failed"
-        DSN (RFC 3461 §5.2, RFC 3463 X.2.2), unless they asked NOTIFY=NEVER."""
-        told = [
-            (rcpt, params.get("ORCPT"))
-            for rcpt, params in zip(event.rcpt_to, event.rcpt_params, strict=True)
-            if rcpt in failed and wants(params.get("NOTIFY"), "FAILURE")
-        ]
-        await self.node.queue.report_failed(
-            event.mail_from,
-            event.data,
-            told,
-            status="5.2.2",
-            diagnostic=MAILBOX_FULL.to_bytes().decode().strip(),
-            reason="the recipient's mailbox is full",
-            envid=event.mail_params.get("ENVID"),
-            ret=event.mail_params.get("RET"),
-        )
-
-    async def _report_success(self, event: MessageComplete, failed: set[str]) -> None:
-        """RFC 3461 §5.2.2: final delivery of a recipient that asked
-        NOTIFY=SUCCESS is reported to the sender with a "delivered" DSN."""
-        asked = [
-            (rcpt, params.get("ORCPT"))
-            for rcpt, params in zip(event.rcpt_to, event.rcpt_params, strict=True)
-            if "SUCCESS" in (params.get("NOTIFY") or "").upper().split(",")
-            and rcpt not in failed
-        ]
-        queue = getattr(self.node, "queue", None)
-        if asked and event.mail_from and queue is not None:
-            await queue.report_delivered(
-                event.mail_from, event.data, asked, envid=event.mail_params.get("ENVID")
-            )

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.delivery.local import LocalDelivery
+from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import StoreError
 from mailstack.smtp.config import SubmissionConfig
 from mailstack.smtp.proto import (
@@ -50,15 +52,7 @@ from mailstack.smtp.proto import (
     StartTls,
 )
 from mailstack.smtp.replies import Reply
-from mailstack.smtp.server import (
-    LOCAL_ERROR,
-    LOOP_DETECTED,
-    TOO_MANY_SESSIONS,
-    USER_UNKNOWN,
-    count_received,
-    delivery_targets,
-    received_header,
-)
+from mailstack.smtp.server import LOCAL_ERROR, LOOP_DETECTED, TOO_MANY_SESSIONS, USER_UNKNOWN
 from mailstack.store.base import Account
 from mailstack.store.queue import NewEntry, NewRecipient
 
@@ -136,6 +130,7 @@ class SubmissionService(TcpService):
         self.config: SubmissionConfig = node.config.submission
         self.hostname = self.config.hostname or node.hostname
         self.failures = _FAILURES.setdefault(node, _Failures())
+        self.delivery = LocalDelivery(node)
 
     async def refuse(self, io: SessionIO) -> None:
         io.write(TOO_MANY_SESSIONS)
@@ -356,7 +351,9 @@ class _Session:
             if address in self.envelope.local:
                 (queued if "SUCCESS" in notify.split(",") else local).append(address)
         try:
-            if local and not await self.deliver_local(event.mail_from, local, message):
+            if local and not await self.service.delivery.deliver_now(
+                message, event.mail_from, [(r, self.envelope.local[r]) for r in local]
+            ):
                 queued += local
             entry_id = await self.enqueue(event, queued, params, message) if queued else None
         except StoreError:
@@ -374,15 +371,6 @@ class _Session:
         if entry_id is not None:
             return Reply(250, "2.0.0", f"Message accepted, queued as {entry_id}")
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
-
-    async def deliver_local(self, mail_from: str, rcpts: list[str], message: bytes) -> bool:
-        targets = delivery_targets(mail_from, [(r, self.envelope.local[r]) for r in rcpts])
-        try:
-            await self.store.deliver(message, targets)
-        except StoreError:
-            # A full mailbox or a busy store: the queue retries, then bounces.
-            return False
-        return True
 
     async def enqueue(
         self,

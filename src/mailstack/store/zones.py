@@ -21,7 +21,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from mailstack.dns.zone import next_serial, serial_gt
+from mailstack.common.serial import next_serial, serial_gt
 from mailstack.errors import AlreadyExists, NotFound, StoreError
 
 T = TypeVar("T")

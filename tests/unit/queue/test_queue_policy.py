@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mailstack.delivery.status import Outcome
 from mailstack.queue.config import QueueConfig
-from mailstack.queue.policy import Outcome, decide, wants
+from mailstack.queue.policy import decide
 from mailstack.store.queue import DELIVERED, FAILED, QUEUED, QueuedRecipient, QueueEntry
 
 CONFIG = QueueConfig(retry_first=300, retry_factor=2, retry_max=3600, delay_warning=4 * 3600)
@@ -24,17 +25,6 @@ def rcpt(attempts=0, notify=None, delay_notified=False) -> QueuedRecipient:
 
 def test_backoff_doubles_up_to_the_cap():
     assert [CONFIG.retry_delay(n) for n in range(1, 7)] == [300, 600, 1200, 2400, 3600, 3600]
-
-
-def test_reply_classes():
-    assert Outcome.from_reply(250, "2.0.0 OK", "mx").kind == "delivered"
-    temp = Outcome.from_reply(451, "4.3.0 try later", "mx")
-    assert (temp.kind, temp.status, temp.reply) == ("temporary", "4.3.0", "451 4.3.0 try later")
-    perm = Outcome.from_reply(550, "5.1.1 User unknown", "mx")
-    assert (perm.kind, perm.status, perm.remote_mta) == ("permanent", "5.1.1", "mx")
-    # No enhanced code, or one of the wrong class: the class with 0.0.
-    assert Outcome.from_reply(550, "no such user", "mx").status == "5.0.0"
-    assert Outcome.from_reply(450, "5.1.1 mixed up", "mx").status == "4.0.0"
 
 
 def test_temporary_failure_is_retried_with_backoff():
@@ -125,8 +115,3 @@ def test_delay_warning_can_be_switched_off_or_declined():
         entry(), rcpt(notify="FAILURE"), Outcome.temporary("4.4.1", "x"), late, CONFIG
     )
     assert report is None
-
-
-def test_wants_defaults():
-    assert wants(None, "FAILURE") and wants(None, "DELAY") and not wants(None, "SUCCESS")
-    assert wants("success,failure", "SUCCESS") and not wants("NEVER", "FAILURE")

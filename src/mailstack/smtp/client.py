@@ -1,7 +1,7 @@
 """One outbound SMTP connection carrying several messages to one host (RFC 5321).
 
 Our own client on asyncio streams, with the protocol pieces (reply parsing,
-commands) in `smtpclient`, so that it can do what aiosmtplib does not:
+commands) in `client_proto`, so that it can do what aiosmtplib does not:
 PIPELINING (RFC 2920: MAIL, every RCPT and DATA in one write, the replies read
 afterwards) and CHUNKING (RFC 3030: ``BDAT n LAST`` and the octets, no dot
 stuffing). bench/smtp_relay measures the difference.
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 from mailstack.common.netguard import OutsideLoopback, check_destination
 from mailstack.common.trace import SessionTrace, Tracer
-from mailstack.queue.policy import Outcome
-from mailstack.queue.routing import Host
-from mailstack.queue.smtpclient import (
+from mailstack.delivery.status import Outcome
+from mailstack.smtp.client_proto import (
     ClientReply,
+    Host,
     ReplyError,
     ReplyReader,
     bdat,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailstack.queue.smtpclient import (
+from mailstack.smtp.client_proto import (
     MAX_REPLY_LINE,
     MAX_REPLY_LINES,
     ClientReply,

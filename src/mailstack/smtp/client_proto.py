@@ -6,7 +6,8 @@
 cannot make us buffer without end. `extensions` reads an EHLO reply
 (RFC 5321 §4.1.1.1). `mail_command`/`rcpt_command` build the envelope
 commands with their ESMTP parameters, `dot_stuff` prepares a message for
-DATA (RFC 5321 §4.5.2) and `bdat` for CHUNKING (RFC 3030 §2).
+DATA (RFC 5321 §4.5.2) and `bdat` for CHUNKING (RFC 3030 §2). `Host` is a
+mail exchanger to connect to, as the queue's routing (RFC 5321 §5.1) finds it.
 
 The connection that uses these (timeouts, TLS, pipelining) is `client.py`.
 """
@@ -20,6 +21,7 @@ from mailstack.errors import MailstackError
 
 __all__ = [
     "ClientReply",
+    "Host",
     "ReplyError",
     "ReplyReader",
     "bdat",
@@ -35,6 +37,12 @@ MAX_REPLY_LINE = 4096
 MAX_REPLY_LINES = 100
 
 _CODE = re.compile(rb"^([2-5][0-9][0-9])([ -])")
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    name: str
+    addresses: tuple[str, ...]
 
 
 class ReplyError(MailstackError):

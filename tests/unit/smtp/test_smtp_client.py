@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from mailstack.common.trace import Tracer
-from mailstack.queue.client import ConnectFailed, Connection, Delivery
-from mailstack.queue.routing import Host
+from mailstack.smtp.client import ConnectFailed, Connection, Delivery
+from mailstack.smtp.client_proto import Host
 from mailstack.store.queue import QUEUED, QueuedRecipient, QueueEntry
 
 DATA = b"Subject: x\r\n\r\n.dot\r\nbody\r\n"
@@ -245,7 +245,7 @@ async def test_the_dialogue_is_traced():
 
 
 async def test_a_trickling_server_times_out(monkeypatch):
-    import mailstack.queue.client as client
+    import mailstack.smtp.client as client
 
     monkeypatch.setattr(client, "GREETING_TIMEOUT", 0.3)
 
