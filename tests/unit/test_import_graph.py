@@ -34,7 +34,8 @@ class Import:
 
 
 def part_of(module: str) -> str:
-    """``mailstack.smtp.server`` -> ``smtp``; the root package is ``mailstack``."""
+    """``mailstack.smtp.server`` -> ``smtp``; the command line's modules -> ``cli``;
+    the root package is ``mailstack``."""
     names = module.split(".")
     if names[1:] == ["commands"] or (len(names) == 3 and names[2] == "cli"):
         return "cli"
