@@ -14,6 +14,7 @@
     messages.py   CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE
     idle.py       IDLE
     selected.py   the selected mailbox as a session sees it
+    shared.py     what the node's imap and imaps listeners share
     server.py     the imap/imaps listeners (ImapService)
 
 Standards: RFC 3501; 2177 IDLE, 2342 NAMESPACE, 2971 ID, 3348 CHILDREN, 3502
