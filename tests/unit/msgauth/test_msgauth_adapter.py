@@ -10,26 +10,12 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
-from msgauth_fakes import FakeResolver
+from msgauth_fakes import FakeResolver, TableResolver
 
 from mailstack.dns.resolution import Result
 from mailstack.limits import Limits
 from mailstack.msgauth import check
 from mailstack.msgauth.dnsapi import DnsTempError, ResolverAdapter
-
-
-class TableResolver:
-    """Answers `resolve()` the way mailstack's Resolver does, from a table."""
-
-    def __init__(self, answers: dict[tuple[str, str], Result], hang: bool = False) -> None:
-        self.answers = answers
-        self.hang = hang
-
-    async def resolve(self, name: dns.name.Name, rdtype: int) -> Result:
-        if self.hang:
-            await asyncio.sleep(30)
-        key = (name.to_text(), dns.rdatatype.to_text(rdtype))
-        return self.answers.get(key, Result(dns.rcode.NXDOMAIN))
 
 
 def answer(name: str, rdtype: str, *values: str) -> Result:
