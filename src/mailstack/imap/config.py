@@ -20,6 +20,7 @@ class ImapConfig:
     # Seconds a successful login is remembered (an HMAC of the password and the
     # stored hash it matched) so that logging in again skips the Argon2id
     # verification; a changed password is noticed at once. 0 = always verify.
+    # The node's authenticator applies it to every protocol's logins.
     login_cache_seconds: float = 600.0
 
     @classmethod
