@@ -3,6 +3,11 @@
 `Node.start()` opens the store and starts a service for each `[listen]` key
 (SERVICES, each class imported here by name); `Node.stop()` stops accepting,
 ends the sessions and closes the store. `run()` does both around SIGTERM/SIGINT.
+
+What the node's services share hangs off the node, never module globals: the
+authenticator every login goes through (`common/auth.py`), the resolver
+(`Node.resolver`), the POP3 maildrop locks and the IMAP per-user counts and
+caches.
 """
 
 from __future__ import annotations
@@ -14,19 +19,25 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailstack.commands import open_store
+from mailstack.common.auth import Authenticator
 from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
 from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
 from mailstack.imap.server import ImapService
+from mailstack.imap.shared import ImapShared
+from mailstack.pop3.maildrops import Maildrops
 from mailstack.pop3.server import Pop3Service
 from mailstack.smtp.server import SmtpService
 from mailstack.smtp.submission import SubmissionService
 from mailstack.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from mailstack.dns.resolver import Resolver
 
 log = logging.getLogger("mailstack")
 
@@ -56,9 +67,9 @@ SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
 }
 
 
-
-
 class Node:
+    authenticator: Authenticator  # set by start(), once the store is open
+
     def __init__(
         self,
         config: Config,
@@ -75,9 +86,15 @@ class Node:
         self.store: SqliteStore | None = None  # set by start()
         self.services: dict[str, Any] = {}
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
+        self.maildrops = Maildrops()
+        self.imap_shared = ImapShared()
+        self._resolver: Resolver | None = None
 
     async def start(self) -> None:
         self.store = await self._store_factory(self.config)
+        self.authenticator = Authenticator(
+            self.store, self.limits, cache_seconds=self.config.imap.login_cache_seconds
+        )
         try:
             for name, (host, port) in self.config.listen.items():
                 service = SERVICES[name](self, name, host, port)
@@ -88,6 +105,28 @@ class Node:
             raise ConfigError(f"cannot listen: {exc}") from None
         await self._start_queue()
         self._write_ports()
+
+    @property
+    def resolver(self) -> Resolver:
+        """The node's resolver: its `dns` service's, else one built once from
+        `[dns.resolver]` (from the real root servers when that names none)."""
+        service = self.services.get("dns")
+        if service is not None:
+            return service.resolver  # type: ignore[no-any-return]
+        if self._resolver is None:
+            from mailstack.dns.resolver import Resolver
+
+            self._resolver = Resolver.from_settings(self.config.dns.resolver, self.config.data_dir)
+        return self._resolver
+
+    @property
+    def resolver_configured(self) -> bool:
+        """Whether the node was told where to resolve: a `dns` service runs, or
+        `[dns.resolver]` names forwarders or root hints. What the node does on
+        its own initiative (the MX's SPF/DKIM/DMARC checks) needs this, so it
+        never walks down from the Internet's root servers unasked."""
+        settings = self.config.dns.resolver
+        return "dns" in self.services or bool(settings.forwarders or settings.root_hints)
 
     async def _start_queue(self) -> None:
         if self.config.queue.enabled:

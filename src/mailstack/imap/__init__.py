@@ -16,6 +16,7 @@
     selected.py   the selected mailbox as a session sees it
     cache.py      per-node caches of parsed messages and message metadata
     config.py     the [imap] table
+    shared.py     what the node's imap and imaps listeners share
     server.py     the imap/imaps listeners (ImapService)
 
 Standards: RFC 3501; 2177 IDLE, 2342 NAMESPACE, 2971 ID, 3348 CHILDREN, 3502

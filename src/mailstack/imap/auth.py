@@ -5,10 +5,10 @@ STARTTLS, LOGIN, AUTHENTICATE (RFC 3501 §6.1, §6.2; SASL-IR RFC 4959), ID
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 from mailstack.common import sasl
+from mailstack.common.auth import Outcome
 from mailstack.errors import ImapError
 from mailstack.imap.proto.commands import Authenticate, Command, Enable, Id, Login
 from mailstack.imap.proto.response import Atom, untagged
@@ -61,32 +61,25 @@ async def _login_checks(s: Session) -> None:
     if not s.plaintext_ok():
         # RFC 3501 §6.2.3: LOGINDISABLED; RFC 5530 PRIVACYREQUIRED.
         raise ImapError("Use TLS first", code="PRIVACYREQUIRED")
-    failures = max(s.login_failures, s.ctx.throttle.failures(s.peer))
-    if failures >= s.limits.login_failures:
-        # Throttle guessing, in this session and from this address: every
-        # further attempt waits (RFC 3501 §6.2.3 lets a server delay).
-        await asyncio.sleep(s.limits.login_failure_delay)
     if s.login_failures >= 3 * s.limits.login_failures:
+        # A session that keeps guessing is closed; the node's authenticator
+        # throttles its address across sessions.
         s.send(b"* BYE Too many failed logins\r\n")
         s.closing = True
         raise ImapError("Too many failed logins", code="AUTHENTICATIONFAILED")
 
 
 async def _finish_login(s: Session, address: str, password: str) -> Done:
-    account = None
-    credentials = await s.store.account_credentials(address)
-    if credentials is not None:
-        known, stored_hash = credentials
-        if s.ctx.logins.verified(address, password, stored_hash):
-            account = known
-        else:
-            account = await s.store.authenticate(address, password)
-            if account is not None:
-                s.ctx.logins.remember(address, password, stored_hash)
-    if account is None:
+    login = await s.ctx.authenticator.login("imap", address, password, s.peer)
+    if login.outcome is Outcome.UNAVAILABLE:
+        raise ImapError("The store refused the operation", code="CANNOT")
+    if login.account is None:
         s.login_failures += 1
-        s.ctx.throttle.failed(s.peer)
+        if login.outcome is Outcome.THROTTLED:
+            # RFC 5530 UNAVAILABLE: temporary; the password was not checked.
+            raise ImapError("Too many failed logins, try again later", code="UNAVAILABLE")
         raise ImapError("Invalid credentials", code="AUTHENTICATIONFAILED")
+    account = login.account
     count = s.ctx.user_sessions.get(account.id, 0)
     if count >= s.limits.imap_sessions_per_user:
         raise ImapError("Too many sessions for this user", code="LIMIT")

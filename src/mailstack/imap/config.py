@@ -27,6 +27,7 @@ class ImapConfig:
         600.0,
         "seconds a successful login is remembered (an HMAC of the password, never the "
         "password, with the stored hash it matched) so logging in again skips Argon2id; a "
-        "changed password takes effect at once. 0 = verify every time",
+        "changed password takes effect at once; the node's authenticator applies it to every "
+        "protocol's logins. 0 = verify every time",
         minimum=0,
     )

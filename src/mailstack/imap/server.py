@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
 from typing import TYPE_CHECKING
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
-from mailstack.imap.cache import MetaInterner, ParsedCache
-from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
 from mailstack.imap.proto.response import continuation
 from mailstack.imap.session import Context, Session
@@ -24,13 +21,6 @@ __all__ = ["ImapService"]
 # Flush pending output once this much has been written during one command.
 _FLUSH_AT = 256 * 1024
 _TRACE_LINES = 8  # lines of one response shown by --trace
-
-# What the imap and imaps listeners of one node share: the per-user session
-# counts (so the limit holds across both), the caches, the verified-login
-# cache and the failed-login counts per client address.
-_SHARED: weakref.WeakKeyDictionary[
-    object, tuple[dict[int, int], ParsedCache, MetaInterner, LoginCache, PeerThrottle]
-] = weakref.WeakKeyDictionary()
 
 
 class _Connection:
@@ -137,21 +127,17 @@ class ImapService(TcpService):
         self.idle_timeout = limits.imap_idle_timeout
         config = node.config.imap
         tls_ok = bool(node.tls.available)
-        if node not in _SHARED:
-            logins = LoginCache(config.login_cache_seconds)
-            _SHARED[node] = ({}, ParsedCache(), MetaInterner(), logins, PeerThrottle())
-        user_sessions, parsed, metas, logins, throttle = _SHARED[node]
+        shared = node.imap_shared
         self.context = Context(
             store=node.store,  # type: ignore[arg-type]
             limits=limits,
             config=config,
             hostname=node.hostname,
+            authenticator=node.authenticator,
             starttls_available=config.starttls and tls_ok and not self.implicit_tls,
-            user_sessions=user_sessions,
-            parsed=parsed,
-            metas=metas,
-            logins=logins,
-            throttle=throttle,
+            user_sessions=shared.user_sessions,
+            parsed=shared.parsed,
+            metas=shared.metas,
         )
 
     async def refuse(self, io: SessionIO) -> None:

@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from mailstack.common.auth import Authenticator
 from mailstack.common.netguard import is_loopback
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
 from mailstack.imap.cache import MetaInterner, ParsedCache
-from mailstack.imap.logins import LoginCache, PeerThrottle
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
 from mailstack.imap.proto.response import tagged
@@ -57,18 +57,18 @@ class Channel(Protocol):
 
 @dataclass
 class Context:
-    """What every session of one listener shares."""
+    """What every session of one listener shares (the counts and caches
+    are the node's, shared with its other IMAP listener)."""
 
     store: Store
     limits: Limits
     config: ImapConfig
     hostname: str
+    authenticator: Authenticator
     starttls_available: bool = False
     user_sessions: dict[int, int] = field(default_factory=dict)
     parsed: ParsedCache = field(default_factory=ParsedCache)
     metas: MetaInterner = field(default_factory=MetaInterner)
-    logins: LoginCache = field(default_factory=lambda: LoginCache(0))
-    throttle: PeerThrottle = field(default_factory=PeerThrottle)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,29 +99,6 @@ async def check_inbound(
     return InboundVerdict(spf_result, identity, dkim_results, dmarc_result, field_bytes, action)
 
 
-def node_resolver(node: Any) -> Any:
-    """The resolver the MX's checks use, or None when the node has none configured.
-
-    The node's own (``node.resolver``), else its DNS service's, else one built
-    from ``[dns.resolver]`` when that names root hints or forwarders. A node
-    with none of these does not check: it would otherwise walk down from the
-    Internet's root servers on its own initiative.
-    """
-    resolver = getattr(node, "resolver", None)
-    if resolver is not None:
-        return resolver
-    service = getattr(node, "services", {}).get("dns")
-    if service is not None and getattr(service, "resolver", None) is not None:
-        return service.resolver
-    dns_config = getattr(node.config, "dns", None)
-    settings = getattr(dns_config, "resolver", None)
-    if settings is None or not (settings.forwarders or settings.root_hints):
-        return None
-    from mailstack.dns.resolver import Resolver
-
-    return Resolver.from_settings(settings, node.config.data_dir)
-
-
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """What the MX does with one message: its bytes (our forged fields removed),
@@ -146,8 +123,9 @@ class Inbound:
 class InboundChecker:
     """The MX's side: ``[smtp] message_auth`` (off, record, enforce) over the node.
 
-    Without a resolver (see ``node_resolver``) nothing is checked and no
-    field is added, but forged fields claiming our authserv-id still go.
+    Without a resolver of the node's choosing (``Node.resolver_configured``)
+    nothing is checked and no field is added, but forged fields claiming our
+    authserv-id still go.
     """
 
     def __init__(self, node: Any, *, mode: str, authserv_id: str) -> None:
@@ -160,10 +138,9 @@ class InboundChecker:
     def _resolver(self) -> ResolverAdapter | None:
         if not self._looked_up:
             self._looked_up = True
-            resolver = node_resolver(self.node)
-            if resolver is not None:
+            if self.node.resolver_configured:
                 timeout = self.node.limits.msgauth_dns_timeout
-                self._adapter = ResolverAdapter(resolver, timeout=timeout)
+                self._adapter = ResolverAdapter(self.node.resolver, timeout=timeout)
         return self._adapter
 
     async def check(self, message: bytes, *, client_ip: str, helo: str, mail_from: str) -> Inbound:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-from types import SimpleNamespace
 from typing import Any
 
 from mailstack.commands import load_config, with_store
@@ -127,8 +126,8 @@ async def dkim_rotate(store: Any, args: argparse.Namespace) -> int:
 
 async def domain_check(store: Any, args: argparse.Namespace) -> int:
     """Ask DNS whether the domain's records are published; 1 when any is not."""
+    from mailstack.app import Node
     from mailstack.dns.resolver import Resolver
-    from mailstack.msgauth.check import node_resolver
     from mailstack.msgauth.dnsapi import ResolverAdapter
     from mailstack.msgauth.doctor import check_published
 
@@ -141,11 +140,12 @@ async def domain_check(store: Any, args: argparse.Namespace) -> int:
 
         resolver: Any = Resolver(forwarders=[parse_server(args.server, "--server")])
     else:
-        resolver = node_resolver(SimpleNamespace(config=config, services={}))
-        if resolver is None:
+        node = Node(config)
+        if not node.resolver_configured:
             raise MailstackError(
                 "no resolver configured: give --server IP:PORT or [dns.resolver] forwarders"
             )
+        resolver = node.resolver
     wanted = await _records(store, config, domain, args)
     findings = await check_published(ResolverAdapter(resolver, timeout=10.0), wanted)
     for finding in findings:

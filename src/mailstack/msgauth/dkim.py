@@ -204,14 +204,18 @@ def _check_one(message: bytes, index: int, record: bytes) -> tuple[str, str]:
         if verifier.verify(idx=index, dnsfunc=dnsfunc):
             return "pass", ""
         return "fail", "signature did not verify"
+    # dkimpy's messages stay in the log: stored mail gets our words.
     except dkim.ValidationError as exc:
         # A body hash mismatch, an expired signature: it does not verify.
-        return "fail", str(exc)
+        log.debug("DKIM signature did not verify: %s", exc)
+        return "fail", "signature did not verify"
     except dkim.KeyFormatError as exc:
-        return "permerror", str(exc)
+        log.debug("DKIM key record unusable: %s", exc)
+        return "permerror", "key record cannot be used"
     except dkim.DKIMException as exc:
         # RFC 8601 §2.7.1 "neutral": the signature could not be processed.
-        return "neutral", str(exc)
+        log.debug("DKIM signature unprocessable: %s", exc)
+        return "neutral", "signature could not be processed"
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         # Hostile input can reach corners of dkimpy that raise plain errors
         # (bad base64, odd tag values); the signature is unprocessable.
@@ -248,7 +252,7 @@ async def _verify_one(
     try:
         texts = await resolver.txt(f"{selector}._domainkey.{domain}")
     except DnsTempError as exc:
-        return DkimResult("temperror", domain, selector, algorithm, b, str(exc))
+        return DkimResult("temperror", domain, selector, algorithm, b, exc.problem)
     keys = [t for t in texts if "p=" in t]
     if not keys:
         # RFC 6376 §6.1.2: no key record is a PERMFAIL.

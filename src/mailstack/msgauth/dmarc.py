@@ -153,7 +153,7 @@ async def evaluate(
     try:
         record, inherited = await discover(resolver, from_domain)
     except DnsTempError as exc:
-        return DmarcResult("temperror", from_domain, problem=str(exc))
+        return DmarcResult("temperror", from_domain, problem=exc.problem)
     if record is None:
         return DmarcResult("none", from_domain)
     policy = record.subdomain_policy if inherited else record.policy

@@ -8,7 +8,8 @@ Both "no such name" (NXDOMAIN) and "no records of that type" (NODATA) come
 back as an empty list: RFC 7208 §4.6.4 counts both as void lookups and none of
 the three protocols tells them apart otherwise. A server failure or a
 timeout raises ``DnsTempError``, which each protocol turns into its
-``temperror`` result (RFC 7208 §2.6.6, RFC 6376 §6.1.2, RFC 7489 §6.6.3).
+``temperror`` result (RFC 7208 §2.6.6, RFC 6376 §6.1.2, RFC 7489 §6.6.3),
+saying only its ``problem`` (our words) in Authentication-Results.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from mailstack.errors import MailstackError
 
 
 class DnsTempError(MailstackError):
-    """A DNS lookup failed for a reason that may go away (timeout, SERVFAIL)."""
+    """A DNS lookup failed for a reason that may go away (timeout, SERVFAIL).
+
+    The message is for the log and may quote a library; ``problem`` is the
+    fixed phrase a stored Authentication-Results comment may carry.
+    """
+
+    def __init__(self, detail: str, problem: str = "DNS lookup failed") -> None:
+        super().__init__(detail)
+        self.problem = problem
 
 
 class AuthResolver(Protocol):
@@ -71,12 +80,17 @@ class ResolverAdapter:
             return []
         try:
             result = await asyncio.wait_for(self.resolver.resolve(qname, rdtype), self.timeout)
-        except (TimeoutError, OSError, dns.exception.DNSException) as exc:
+        except (TimeoutError, dns.exception.Timeout) as exc:
+            question = f"{name}/{dns.rdatatype.to_text(rdtype)}"
+            raise DnsTempError(f"{question}: {exc!r}", "DNS lookup timed out") from None
+        except (OSError, dns.exception.DNSException) as exc:
             raise DnsTempError(f"{name}/{dns.rdatatype.to_text(rdtype)}: {exc!r}") from None
         if result.rcode == dns.rcode.NXDOMAIN:
             return []
         if result.rcode != dns.rcode.NOERROR:
-            raise DnsTempError(f"{name}/{dns.rdatatype.to_text(rdtype)}: rcode {result.rcode}")
+            rcode = dns.rcode.to_text(result.rcode)
+            question = f"{name}/{dns.rdatatype.to_text(rdtype)}"
+            raise DnsTempError(f"{question}: rcode {rcode}", f"DNS server answered {rcode}")
         return [rdata for rrset in result.answer if rrset.rdtype == rdtype for rdata in rrset]
 
     async def txt(self, name: str) -> list[str]:

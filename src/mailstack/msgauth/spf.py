@@ -51,11 +51,11 @@ class SpfResult:
 
 
 class _PermError(Exception):
-    pass
+    """permerror; the message is our words (it reaches Authentication-Results)."""
 
 
 class _TempError(Exception):
-    pass
+    """temperror; the message is our words (it reaches Authentication-Results)."""
 
 
 @dataclass(slots=True)
@@ -200,7 +200,7 @@ async def _find_record(context: _Context, domain: str) -> str | None:
     try:
         texts = await context.resolver.txt(domain)
     except DnsTempError as exc:
-        raise _TempError(str(exc)) from None
+        raise _TempError(exc.problem) from None
     records = [t for t in texts if t.lower() == "v=spf1" or t[:7].lower() == "v=spf1 "]
     if not records:
         return None
@@ -472,7 +472,7 @@ async def _matches(context: _Context, term: _Term, domain: str) -> bool:
         context.count_void(list(found))
         return bool(found)
     except DnsTempError as exc:
-        raise _TempError(str(exc)) from None
+        raise _TempError(exc.problem) from None
 
 
 async def _include(context: _Context, target: str | None) -> bool:

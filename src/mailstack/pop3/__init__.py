@@ -6,6 +6,7 @@ RFC 5034 (AUTH, with the SASL mechanisms of `mailstack.common.sasl`).
 
 - `proto`: the session state machine, without I/O (one state table).
 - `server`: `Pop3Service`, the socket loop over the node's store.
+- `maildrops`: the node's maildrop locks (RFC 1939 §4).
 - `config`: the `[pop3]` section.
 
 docs/rfc-status.md says what is supported and what is not (APOP is not).

@@ -3,19 +3,17 @@
 `Pop3Service` serves the `pop3` listen key (STLS offered) and `pop3s` (implicit
 TLS, RFC 8314). The maildrop is the account's INBOX in the node's store, so
 POP3 and IMAP see the same mail. A maildrop is locked by one POP3 session at
-a time (RFC 1939 §4 "exclusive-access lock"): the lock lives in this process's
-memory, so it goes with the session (QUIT, disconnect, autologout) and
-nothing of it survives a crash.
+a time (RFC 1939 §4 "exclusive-access lock", `pop3.maildrops`, held by the
+node). Passwords are checked by the node's authenticator (`common/auth.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mailstack.common.auth import Outcome
 from mailstack.common.lines import LineBuffer, LineTooLong
 from mailstack.common.netguard import is_loopback
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
@@ -44,33 +42,6 @@ SEEN = "\\Seen"
 READ_AHEAD_OCTETS = 256 * 1024
 # ... and this many messages.
 READ_AHEAD_MESSAGES = 32
-# A peer's failed-login count is forgotten after this many quiet seconds.
-FAILURE_MEMORY = 900.0
-
-
-@dataclass
-class _Maildrops:
-    """What every POP3 listener of one node shares: locks, login times, failures."""
-
-    locked: set[int] = field(default_factory=set)  # account ids
-    last_login: dict[int, float] = field(default_factory=dict)
-    failures: dict[str, tuple[int, float]] = field(default_factory=dict)  # peer ip -> count, when
-
-    def recent_failures(self, ip: str, now: float) -> int:
-        count, when = self.failures.get(ip, (0, 0.0))
-        if now - when > FAILURE_MEMORY:
-            self.failures.pop(ip, None)
-            return 0
-        return count
-
-    def failed(self, ip: str, now: float) -> None:
-        count = self.recent_failures(ip, now)
-        if len(self.failures) > 100_000:
-            self.failures.clear()
-        self.failures[ip] = (count + 1, now)
-
-
-_SHARED: weakref.WeakKeyDictionary[Node, _Maildrops] = weakref.WeakKeyDictionary()
 
 
 class Pop3Service(TcpService):
@@ -82,7 +53,6 @@ class Pop3Service(TcpService):
         self.max_sessions = node.limits.pop3_sessions
         self.idle_timeout = node.limits.pop3_idle_timeout
         self.config: Pop3Config = node.config.pop3
-        self.shared = _SHARED.setdefault(node, _Maildrops())
 
     async def refuse(self, io: SessionIO) -> None:
         reply = Pop3Error("too many sessions, try again later", code="SYS/TEMP").to_bytes()
@@ -117,7 +87,8 @@ class _Pop3Connection:
             max_failures=limits.login_failures,
             failure_delay=limits.login_failure_delay,
         )
-        self.proto.failures = service.shared.recent_failures(self.peer_ip, time.monotonic())
+        # The address's failures follow it from connection to connection.
+        self.proto.failures = service.node.authenticator.failures(self.peer_ip)
         self.account_id: int | None = None  # set while this session holds the lock
         self.mailbox_id = 0
         self.read_ahead: dict[int, bytes] = {}  # uid -> bytes
@@ -202,33 +173,31 @@ class _Pop3Connection:
         return False
 
     async def authenticate(self, event: Authenticate) -> Reply:
-        assert self.store is not None
-        shared = self.service.shared
-        try:
-            account = await self.store.authenticate(event.user, event.password)
-        except StoreError:
+        node = self.service.node
+        login = await node.authenticator.login("pop3", event.user, event.password, self.peer_ip)
+        if login.outcome is Outcome.UNAVAILABLE:
             return self.proto.login_refused("SYS/TEMP", "cannot check credentials now")
-        now = time.monotonic()
+        account = login.account
         if account is None:
-            shared.failed(self.peer_ip, now)
             return self.proto.auth_failed()
-        shared.failures.pop(self.peer_ip, None)
+        maildrops = node.maildrops
+        now = time.monotonic()
         delay = self.service.config.login_delay
-        last = shared.last_login.get(account.id)
+        last = maildrops.last_login.get(account.id)
         if delay and last is not None and now - last < delay:
             # RFC 2449 §8.1.1: too soon after the previous login.
             return self.proto.login_refused("LOGIN-DELAY", f"wait {delay} seconds between logins")
-        if account.id in shared.locked:
+        if account.id in maildrops.locked:
             # RFC 2449 §8.1.2: another session holds the maildrop lock.
             return self.proto.login_refused("IN-USE", "maildrop already locked by another session")
-        shared.locked.add(account.id)
+        maildrops.locked.add(account.id)
         self.account_id = account.id
         try:
             messages = await self.open_maildrop(account.id, account.address)
         except StoreError:
             self.release()
             return self.proto.login_refused("SYS/TEMP", "cannot open the maildrop now")
-        shared.last_login[account.id] = now
+        maildrops.last_login[account.id] = now
         return messages
 
     async def open_maildrop(self, account_id: int, address: str) -> Reply:
@@ -325,5 +294,5 @@ class _Pop3Connection:
 
     def release(self) -> None:
         if self.account_id is not None:
-            self.service.shared.locked.discard(self.account_id)
+            self.service.node.maildrops.locked.discard(self.account_id)
             self.account_id = None

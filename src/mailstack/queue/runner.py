@@ -70,21 +70,6 @@ class _Destination:
     workers: int = 0
 
 
-def make_resolver(node: Node) -> Resolver:
-    """The node's resolver (``node.resolver``) or its DNS service's, else one
-    built from `[dns.resolver]` (from the root hints: outbound mail must find
-    any domain's MX)."""
-    own = getattr(node, "resolver", None)
-    if own is not None:
-        return own  # type: ignore[no-any-return]
-    service = getattr(node, "services", {}).get("dns")
-    if service is not None and getattr(service, "resolver", None) is not None:
-        return service.resolver  # type: ignore[no-any-return]
-    from mailstack.dns.resolver import Resolver as DnsResolver
-
-    return DnsResolver.from_settings(node.config.dns.resolver, node.config.data_dir)
-
-
 class QueueRunner:
     def __init__(
         self,
@@ -116,7 +101,9 @@ class QueueRunner:
     @property
     def resolver(self) -> Resolver:
         if self._resolver is None:
-            self._resolver = make_resolver(self.node)
+            # The node's (its dns service's or one from [dns.resolver]): outbound
+            # mail must find any domain's MX, from the root servers if need be.
+            self._resolver = self.node.resolver
         return self._resolver
 
     @resolver.setter

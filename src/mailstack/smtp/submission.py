@@ -4,9 +4,9 @@
 The socket loop around `proto.SmtpServerProtocol` in its submission role:
 MAIL needs a login, and a login needs TLS (RFC 8314 §3, RFC 4954 §4), except
 from a loopback client when `[submission] allow_plaintext_on_loopback` says
-so. Failed logins are slowed down (``Limits.login_failure_delay`` per
-failure) and, past ``Limits.login_failures`` in a quarter of an hour, refused
-per client address and per account name with ``454 4.7.0``.
+so. Passwords are checked by the node's authenticator (`common/auth.py`):
+a client address it throttles is answered ``454 4.7.0`` at once, its password
+unchecked (RFC 4954 §6 "temporary authentication failure").
 
 An authenticated user may send only as an address that is theirs (their
 account, an alias or a subaddress of it) in MAIL FROM and From: (``550
@@ -20,17 +20,16 @@ and fsynced before the ``250``), as do local ones that asked NOTIFY=SUCCESS
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import secrets
 import time
-import weakref
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
+from mailstack.common.auth import Outcome
 from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
@@ -71,8 +70,6 @@ AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_TEMPORARY = Reply(454, "4.7.0", "Temporary authentication failure")
 AUTH_THROTTLED = Reply(454, "4.7.0", "Too many failed logins, try again later")
 AUTH_MALFORMED = Reply(501, "5.5.2", "Malformed authentication exchange")
-# A failed-login count is forgotten after this many quiet seconds.
-FAILURE_MEMORY = 900.0
 
 
 async def dkim_signature(message: bytes, domain: str, store: Any) -> bytes:
@@ -91,31 +88,6 @@ async def dkim_signature(message: bytes, domain: str, store: Any) -> bytes:
         return b""
 
 
-@dataclass
-class _Failures:
-    """Failed logins per client address and per account name, for one node."""
-
-    counts: dict[str, tuple[int, float]] = field(default_factory=dict)
-
-    def count(self, key: str, now: float) -> int:
-        number, when = self.counts.get(key, (0, 0.0))
-        if now - when > FAILURE_MEMORY:
-            self.counts.pop(key, None)
-            return 0
-        return number
-
-    def failed(self, key: str, now: float) -> None:
-        if len(self.counts) > 100_000:
-            self.counts.clear()
-        self.counts[key] = (self.count(key, now) + 1, now)
-
-    def clear(self, key: str) -> None:
-        self.counts.pop(key, None)
-
-
-_FAILURES: weakref.WeakKeyDictionary[Node, _Failures] = weakref.WeakKeyDictionary()
-
-
 class SubmissionService(TcpService):
     protocol = "submission"
     implicit_tls_names = frozenset({"submissions"})
@@ -129,7 +101,6 @@ class SubmissionService(TcpService):
         self.idle_timeout = self.limits.smtp_idle_timeout
         self.config: SubmissionConfig = node.config.submission
         self.hostname = self.config.hostname or node.hostname
-        self.failures = _FAILURES.setdefault(node, _Failures())
         self.delivery = LocalDelivery(node)
 
     async def refuse(self, io: SessionIO) -> None:
@@ -252,25 +223,17 @@ class _Session:
         self.proto.respond(await self.login(step.authcid, step.password))
 
     async def login(self, user: str, password: str) -> Reply:
-        failures = self.service.failures
-        limits = self.service.limits
-        now = time.monotonic()
-        keys = (f"ip:{self.io.peer[0]}", f"user:{user.lower()}")
-        if any(failures.count(key, now) >= limits.login_failures for key in keys):
+        # An SMTP client is not held while throttled: 454 tells it to come back.
+        login = await self.node.authenticator.login(
+            "submission", user, password, self.io.peer[0], hold=False
+        )
+        if login.outcome is Outcome.THROTTLED:
             return AUTH_THROTTLED
-        try:
-            account = await self.store.authenticate(user, password)
-        except StoreError:
+        if login.outcome is Outcome.UNAVAILABLE:
             return AUTH_TEMPORARY
+        account = login.account
         if account is None:
-            for key in keys:
-                failures.failed(key, now)
-            log.info("submission: failed login for %r from %s", user, self.io.peer[0])
-            # Every failure costs the client time (RFC 4954 §4 lets servers delay).
-            await asyncio.sleep(limits.login_failure_delay)
             return AUTH_FAILED
-        for key in keys:
-            failures.clear(key)
         self.account = account
         self.owned = {}
         self.proto.authenticated(account.address)

@@ -168,34 +168,15 @@ async def test_starttls_only_when_offered(store):
     assert c.channel.tls_active
 
 
-def test_login_cache_remembers_only_the_right_password_and_hash():
-    import time as _time
-
-    from mailstack.imap.logins import LoginCache
-
-    cache = LoginCache(ttl=60)
-    cache.remember("Bob@X.org", "pw", "$hash1")
-    assert cache.verified("bob@x.org", "pw", "$hash1")
-    assert not cache.verified("bob@x.org", "PW", "$hash1")
-    assert not cache.verified("eve@x.org", "pw", "$hash1")
-    assert not cache.verified("bob@x.org", "pw", "$hash2")  # password changed
-    assert not cache.verified("bob@x.org", "pw", "$hash1")  # and forgotten
-    assert not LoginCache(ttl=0).verified("bob@x.org", "pw", "$hash1")
-    short = LoginCache(ttl=0.01)
-    short.remember("bob@x.org", "pw", "$hash1")
-    _time.sleep(0.02)
-    assert not short.verified("bob@x.org", "pw", "$hash1")
-
-
 async def test_cached_login_notices_password_change_and_removal(store):
-    from mailstack.imap.logins import LoginCache
+    from mailstack.common.auth import Authenticator
 
     await setup_account(store)
-    cache = LoginCache(ttl=60)
+    authenticator = Authenticator(store, Limits(), cache_seconds=60)
 
     def client():
         c = Client(store)
-        c.ctx.logins = cache
+        c.ctx.authenticator = authenticator
         return c
 
     await client().login()

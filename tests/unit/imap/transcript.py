@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from mailstack.common.auth import Authenticator
 from mailstack.imap.config import ImapConfig
 from mailstack.imap.session import Context, Session
 from mailstack.limits import Limits
@@ -50,7 +51,8 @@ class Client:
     def __init__(self, store, limits: Limits | None = None, peer: str = "127.0.0.1") -> None:
         self.store = store
         self.channel = ScriptChannel()
-        self.ctx = Context(store, limits or Limits(), ImapConfig(), "mx.test")
+        limits = limits or Limits()
+        self.ctx = Context(store, limits, ImapConfig(), "mx.test", Authenticator(store, limits))
         self.session = Session(self.ctx, self.channel, peer)
 
     async def send(self, line: str | bytes) -> list[str]:

@@ -1,7 +1,15 @@
-"""A dictionary-backed ``AuthResolver`` for the SPF, DKIM and DMARC tests."""
+"""A dictionary-backed ``AuthResolver`` for the SPF, DKIM and DMARC tests, and
+a table-backed stand-in for mailstack's Resolver under ``ResolverAdapter``."""
 
 from __future__ import annotations
 
+import asyncio
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from mailstack.dns.resolution import Result
 from mailstack.msgauth.dnsapi import DnsTempError
 
 
@@ -31,7 +39,10 @@ class FakeResolver:
         key = (name.lower().rstrip("."), rdtype)
         self.asked.append(key)
         if key[0] in self.failing:
-            raise DnsTempError(f"{name} times out")
+            # A library's words in the message; ours in ``problem``.
+            raise DnsTempError(
+                f"{name}: Timeout('The DNS operation timed out')", "DNS lookup timed out"
+            )
         return list(self.records.get(key, []))
 
     async def txt(self, name: str) -> list[str]:
@@ -48,3 +59,17 @@ class FakeResolver:
 
     async def ptr(self, address: str) -> list[str]:
         return self._get(address, "PTR")
+
+
+class TableResolver:
+    """Answers `resolve()` the way mailstack's Resolver does, from a table."""
+
+    def __init__(self, answers: dict[tuple[str, str], Result], hang: bool = False) -> None:
+        self.answers = answers
+        self.hang = hang
+
+    async def resolve(self, name: dns.name.Name, rdtype: int) -> Result:
+        if self.hang:
+            await asyncio.sleep(30)
+        key = (name.to_text(), dns.rdatatype.to_text(rdtype))
+        return self.answers.get(key, Result(dns.rcode.NXDOMAIN))

@@ -1,0 +1,329 @@
+"""The node's authenticator: every password login of SMTP AUTH (RFC 4954),
+POP3 USER/PASS and AUTH (RFC 1939 §7, RFC 5034), IMAP LOGIN and AUTHENTICATE
+(RFC 3501 §6.2) goes through one `Authenticator`.
+
+It does four things, the same for every protocol:
+
+- verifies the password against the account's stored Argon2id hash, in a
+  thread (tens of milliseconds of CPU by design, never on the event loop);
+- keeps the login cache (`LoginCache`), so a repeated good login skips
+  Argon2id;
+- throttles failures with one table per node (`LoginThrottle`), by client
+  address and by account name;
+- logs one line per login: ``login ok protocol=imap user=bob@x.org
+  client=192.0.2.9`` or ``login failed protocol=pop3 user=bob@x.org
+  client=192.0.2.9 reason=credentials failures=3``. Values with spaces,
+  quotes or control characters are written as JSON strings; the password
+  never is.
+
+It answers with a `Login`, which each protocol turns into its own reply
+(submission 535/454, POP3 ``-ERR [AUTH]``/``[SYS/TEMP]``, IMAP
+``NO [AUTHENTICATIONFAILED]``/``[UNAVAILABLE]``). The policy is described
+for administrators in docs/configuration.md, "Logins".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mailstack.errors import StoreError
+from mailstack.limits import Limits
+
+if TYPE_CHECKING:
+    from mailstack.store.base import Account
+
+__all__ = ["Authenticator", "Credentials", "Login", "LoginCache", "LoginThrottle", "Outcome"]
+
+log = logging.getLogger("mailstack.auth")
+
+# A failure count is forgotten after this many seconds without a new failure.
+FAILURE_MEMORY = 900.0
+# A throttled attempt is held at most this long; one that would wait longer
+# is refused at once, unverified.
+MAX_HOLD = 30.0
+# Entries kept per table; the least recently touched go first.
+CAPACITY = 100_000
+
+# Verifying needs no parameters: an Argon2 hash names its own.
+_VERIFIER = PasswordHasher()
+_BARE = re.compile(r"[!#-<>-\[\]-~]+")  # printable ASCII but '"', '=', '\\'
+
+
+class Credentials(Protocol):
+    """What the authenticator needs of the store."""
+
+    async def account_credentials(self, address: str) -> tuple[Account, str] | None: ...
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    FAILED = "failed"  # no such account, or the wrong password: counted
+    THROTTLED = "throttled"  # refused unverified: the client address must wait
+    UNAVAILABLE = "unavailable"  # the store could not be asked: not counted
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    outcome: Outcome
+    account: Account | None = None
+    failures: int = 0  # the client address's failures, this one included
+
+
+class LoginCache:
+    """Verified logins, so a repeated login skips Argon2id.
+
+    After a good login the cache keeps, for ``ttl`` seconds, an HMAC of the
+    password under a per-process random key (never the password) with the
+    stored hash it matched. A later login is taken without Argon2id only if
+    its password gives the same HMAC *and* the account's stored hash is
+    still that one, so a changed password or a removed account takes effect
+    at once. Failures are never remembered.
+    """
+
+    def __init__(
+        self,
+        ttl: float,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self.clock = clock
+        self._key = os.urandom(32)
+        self._entries: OrderedDict[str, tuple[bytes, str, float]] = OrderedDict()
+
+    def _digest(self, address: str, password: str) -> bytes:
+        message = address.encode("utf-8", "surrogateescape") + b"\0"
+        message += password.encode("utf-8", "surrogateescape")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def verified(self, address: str, password: str, stored_hash: str) -> bool:
+        """True if this password was verified against this very stored hash
+        less than ``ttl`` seconds ago."""
+        if self.ttl <= 0:
+            return False
+        key = address.lower()
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        digest, verified_hash, expires = entry
+        if self.clock() > expires or verified_hash != stored_hash:
+            del self._entries[key]
+            return False
+        return hmac.compare_digest(digest, self._digest(key, password))
+
+    def remember(self, address: str, password: str, stored_hash: str) -> None:
+        if self.ttl <= 0:
+            return
+        key = address.lower()
+        expires = self.clock() + self.ttl
+        self._entries[key] = (self._digest(key, password), stored_hash, expires)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Count:
+    failures: int = 0
+    last: float = 0.0  # when the latest failure was counted
+    held_until: float = 0.0  # the end of the latest hold given to this address
+
+
+class LoginThrottle:
+    """One node's failed logins, by client address, by account name, and by
+    the pair (what a good login forgives). No I/O; the clock is an argument.
+
+    An address is *throttled* when it has ``limits.login_failures`` failures
+    (or as many logins being checked at once), or when it has any failure
+    and the account name it tries has that many from anywhere. A throttled
+    attempt is never verified at once: it is held for a growing delay
+    (``login_failure_delay`` times the failures past the limit), the holds
+    of one address following one another whatever session they come from,
+    or refused when its hold would pass ``MAX_HOLD`` or the protocol cannot
+    hold a client. An address with no failures is never throttled by its
+    account name's count, so guessing at an account never locks its owner
+    out.
+    """
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limits.login_failures
+        self.delay = limits.login_failure_delay
+        self.clock = clock
+        self._counts: OrderedDict[str, _Count] = OrderedDict()
+        self._checking: dict[str, int] = {}  # client -> logins being checked
+
+    def _get(self, key: str, now: float) -> _Count | None:
+        count = self._counts.get(key)
+        if count is None:
+            return None
+        if now - count.last > FAILURE_MEMORY and count.held_until <= now:
+            del self._counts[key]
+            return None
+        return count
+
+    def _touch(self, key: str) -> _Count:
+        count = self._counts.get(key)
+        if count is None:
+            count = self._counts[key] = _Count()
+            while len(self._counts) > CAPACITY:
+                self._counts.popitem(last=False)
+        self._counts.move_to_end(key)
+        return count
+
+    def failures(self, client: str) -> int:
+        """The address's failures still remembered."""
+        count = self._get(f"ip:{client}", self.clock())
+        return count.failures if count is not None else 0
+
+    def admit(self, client: str, user: str, *, hold: bool) -> float | None:
+        """Seconds to hold this attempt before verifying it (0: at once), or
+        None when it is refused unverified. An admitted attempt must be
+        followed by `finished`."""
+        now = self.clock()
+        failures = self.failures(client)
+        account = self._get(f"user:{user.lower()}", now)
+        checking = self._checking.get(client, 0)
+        throttled = failures + checking >= self.limit or (
+            failures > 0 and account is not None and account.failures >= self.limit
+        )
+        if throttled:
+            if not hold:
+                return None
+            address = self._touch(f"ip:{client}")
+            wait = max(0.0, address.held_until - now) + self.delay * max(
+                1, failures - self.limit + 1
+            )
+            if wait > MAX_HOLD:
+                return None
+            address.held_until = now + wait
+        else:
+            wait = 0.0
+        self._checking[client] = checking + 1
+        return wait
+
+    def finished(self, client: str, user: str, ok: bool | None) -> None:
+        """The admitted attempt ended: verified good (True), bad (False), or
+        not checked (None)."""
+        checking = self._checking.pop(client, 1) - 1
+        if checking:
+            self._checking[client] = checking
+        if ok is None:
+            return
+        now = self.clock()
+        name = user.lower()
+        keys = (f"ip:{client}", f"user:{name}", f"pair:{client}\0{name}")
+        if ok:
+            self._forgive(keys, now)
+            return
+        for key in keys:
+            self._get(key, now)  # a count past its memory starts again from zero
+            count = self._touch(key)
+            count.failures += 1
+            count.last = now
+
+    def _forgive(self, keys: tuple[str, str, str], now: float) -> None:
+        """A good login clears its account name's count, and the address's
+        failures on that name (typos) but not on others: logging in to one's
+        own account does not reset guessing at someone else's."""
+        address_key, account_key, pair_key = keys
+        self._counts.pop(account_key, None)
+        pair = self._counts.pop(pair_key, None)
+        address = self._get(address_key, now)
+        if pair is not None and address is not None:
+            address.failures = max(0, address.failures - pair.failures)
+
+
+def _verify(stored_hash: str, password: str) -> bool:
+    try:
+        return bool(_VERIFIER.verify(stored_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _field(value: str) -> str:
+    """A log field value: bare when that cannot be misread, else a JSON string."""
+    return value if _BARE.fullmatch(value) else json.dumps(value)
+
+
+class Authenticator:
+    """Password logins of one node, for every protocol (see the module's doc)."""
+
+    def __init__(
+        self,
+        store: Credentials,
+        limits: Limits,
+        *,
+        cache_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.cache = LoginCache(cache_seconds, clock=clock)
+        self.throttle = LoginThrottle(limits, clock)
+
+    def failures(self, client: str) -> int:
+        """The client address's failed logins still remembered."""
+        return self.throttle.failures(client)
+
+    async def login(
+        self, protocol: str, user: str, password: str, client: str, *, hold: bool = True
+    ) -> Login:
+        """Check ``user``'s ``password`` from ``client``. A throttled attempt
+        waits its turn when ``hold`` (IMAP, POP3), else it is refused at once
+        (submission, which answers 454)."""
+        wait = self.throttle.admit(client, user, hold=hold)
+        if wait is None:
+            return self._logged(protocol, user, client, Login(Outcome.THROTTLED))
+        ok: bool | None = None
+        try:
+            if wait:
+                # RFC 3501 §6.2.3 and RFC 4954 §4 let a server delay a login.
+                await asyncio.sleep(wait)
+            account = await self._check(user, password)
+            ok = account is not None
+        except StoreError:
+            return self._logged(protocol, user, client, Login(Outcome.UNAVAILABLE))
+        finally:
+            self.throttle.finished(client, user, ok)
+        failures = self.throttle.failures(client)
+        outcome = Outcome.OK if account is not None else Outcome.FAILED
+        return self._logged(protocol, user, client, Login(outcome, account, failures))
+
+    async def _check(self, user: str, password: str) -> Account | None:
+        credentials = await self.store.account_credentials(user)
+        if credentials is None:
+            return None
+        account, stored_hash = credentials
+        if self.cache.verified(user, password, stored_hash):
+            return account
+        if not await asyncio.to_thread(_verify, stored_hash, password):
+            return None
+        self.cache.remember(user, password, stored_hash)
+        return account
+
+    def _logged(self, protocol: str, user: str, client: str, login: Login) -> Login:
+        fields = f"protocol={protocol} user={_field(user)} client={_field(client)}"
+        if login.outcome is Outcome.OK:
+            log.info("login ok %s", fields)
+        elif login.outcome is Outcome.UNAVAILABLE:
+            log.warning("login failed %s reason=unavailable", fields)
+        else:
+            reason = "credentials" if login.outcome is Outcome.FAILED else "throttled"
+            failures = login.failures or self.throttle.failures(client)
+            log.info("login failed %s reason=%s failures=%d", fields, reason, failures)
+        return login
