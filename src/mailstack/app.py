@@ -21,6 +21,7 @@ from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
 from mailstack.errors import ConfigError
+from mailstack.mime import PARSE_CODEC, ParsedMessage
 from mailstack.store.sqlite import SqliteStore
 
 log = logging.getLogger("mailstack")
@@ -51,8 +52,8 @@ def service_class(name: str) -> Any:
         return None
 
 
-async def open_store(config: Config) -> SqliteStore:
-    return await SqliteStore.open(config.database_path)
+async def open_store(config: Config) -> SqliteStore[ParsedMessage]:
+    return await SqliteStore.open(config.database_path, codec=PARSE_CODEC)
 
 
 class Node:

@@ -170,16 +170,6 @@ class Zone:
         return self.with_changes([], [new])
 
 
-def next_serial(serial: int) -> int:
-    """The serial after ``serial`` in RFC 1982 arithmetic (never 0 wrap issues)."""
-    return (serial + 1) % (1 << 32) or 1
-
-
-def serial_gt(a: int, b: int) -> bool:
-    """RFC 1982 §3.2: serial a is greater than serial b."""
-    return a != b and ((a > b and a - b < 2**31) or (a < b and b - a > 2**31))
-
-
 def diff(old: Zone, new: Zone) -> ZoneDiff:
     """The records that turn ``old`` into ``new`` (SOAs included, RFC 1995 §4)."""
     deleted: list[dns.rrset.RRset] = [old.soa]

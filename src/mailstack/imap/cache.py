@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
-    from mailstack.store.base import MessageMeta, Store
+    from mailstack.store import MessageMeta, Store
 
 __all__ = ["MetaInterner", "ParsedCache"]
 

@@ -32,7 +32,7 @@ from mailstack.limits import Limits
 
 if TYPE_CHECKING:
     from mailstack.imap.config import ImapConfig
-    from mailstack.store.base import Account, Listener, Store
+    from mailstack.store import Account, Listener, Store
 
 __all__ = ["Channel", "Context", "Session", "Done", "HANDLERS"]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mailstack.queue.config import QueueConfig
-from mailstack.store.queue import (
+from mailstack.store import (
     DELIVERED,
     FAILED,
     QUEUED,

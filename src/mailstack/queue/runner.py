@@ -38,13 +38,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.mime import parse_for_store
 from mailstack.queue.client import ConnectFailed, Connection, Delivery
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
 from mailstack.queue.policy import Action, Outcome, Report, decide
 from mailstack.queue.routing import Host, Resolver, RouteError, route
 from mailstack.smtp.server import delivery_targets
-from mailstack.store.queue import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
+from mailstack.store import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -482,7 +483,7 @@ class QueueRunner:
         targets = delivery_targets(entry.mail_from, found)
         if targets:
             try:
-                await self.store.deliver(data, targets)
+                await self.store.deliver(data, await parse_for_store(data), targets)
                 outcome = Outcome("delivered", "2.0.0", "delivered to mailbox", local=True)
             except QuotaExceeded:
                 outcome = Outcome.temporary("4.2.2", "mailbox full")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.mime import parse_for_store
 from mailstack.msgauth.check import InboundChecker
 from mailstack.queue.policy import wants
 from mailstack.smtp.proto import (
@@ -33,7 +34,7 @@ from mailstack.smtp.proto import (
     StartTls,
 )
 from mailstack.smtp.replies import Reply
-from mailstack.store.base import Account, DeliveryTarget
+from mailstack.store import Account, DeliveryTarget
 
 log = logging.getLogger(__name__)
 
@@ -265,11 +266,12 @@ class SmtpService(TcpService):
         queue = getattr(self.node, "queue", None)
         failed: set[str] = set()
         try:
+            parsed = await parse_for_store(body)
             if queue is None or not event.mail_from:
                 # No one could be told of a recipient left out: all or nothing.
-                await self.node.store.deliver(body, targets)
+                await self.node.store.deliver(body, parsed, targets)
             else:
-                placed = await self.node.store.deliver_some(body, targets)
+                placed = await self.node.store.deliver_some(body, parsed, targets)
                 full = {t.account_id for t, where in zip(targets, placed, strict=True) if not where}
                 failed = {
                     rcpt for rcpt, ids in envelope.recipients.items() if full.intersection(ids)

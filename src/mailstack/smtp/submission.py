@@ -35,6 +35,7 @@ from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
 from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.errors import StoreError
+from mailstack.mime import parse_for_store
 from mailstack.queue.config import SubmissionConfig
 from mailstack.smtp.proto import (
     AuthRequest,
@@ -59,8 +60,7 @@ from mailstack.smtp.server import (
     delivery_targets,
     received_header,
 )
-from mailstack.store.base import Account
-from mailstack.store.queue import NewEntry, NewRecipient
+from mailstack.store import Account, NewEntry, NewRecipient
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -380,7 +380,7 @@ class _Session:
     async def deliver_local(self, mail_from: str, rcpts: list[str], message: bytes) -> bool:
         targets = delivery_targets(mail_from, [(r, self.envelope.local[r]) for r in rcpts])
         try:
-            await self.store.deliver(message, targets)
+            await self.store.deliver(message, await parse_for_store(message), targets)
         except StoreError:
             # A full mailbox or a busy store: the queue retries, then bounces.
             return False
@@ -422,6 +422,7 @@ class _Session:
         try:
             sent = await self.store.mailbox_get(self.account.id, "Sent")
             if sent is not None:
-                await self.store.append(sent.id, message, ["\\Seen"])
+                parsed = await parse_for_store(message)
+                await self.store.append(sent.id, message, parsed, ["\\Seen"])
         except StoreError:
             log.warning("could not save a copy in Sent for %s", self.account.address)
