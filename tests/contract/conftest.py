@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import FAST_HASHER
 
 from mailstack.mime import PARSE_CODEC
 from mailstack.store import Store
 from mailstack.store.sqlite import SqliteStore
+
+from support import FAST_HASHER
 
 
 class SqliteBackend:

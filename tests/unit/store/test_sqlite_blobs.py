@@ -3,9 +3,9 @@ however many mailboxes hold it (the contract only says what reads back)."""
 
 from __future__ import annotations
 
-from support import append, deliver
-
 from mailstack.store import DeliveryTarget
+
+from support import append, deliver
 
 RAW = (
     b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\n"

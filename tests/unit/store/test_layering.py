@@ -1,0 +1,47 @@
+"""The store sits under every protocol: it imports nothing of mailstack but
+itself and the error tree. Above all it never imports ``mailstack.mime``
+(callers hand it a parsed message; the opener's ParseCodec reads it back),
+not even for type checking."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import mailstack.store
+
+STORE = Path(mailstack.store.__file__).parent
+ALLOWED = ("mailstack.store", "mailstack.errors")
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            raise AssertionError(f"{path}: relative import; name the module")
+    return names
+
+
+def test_the_store_imports_only_itself_and_the_errors():
+    modules = sorted(STORE.rglob("*.py"))
+    assert len(modules) > 10
+    wrong = {
+        f"{path.relative_to(STORE)}: {name}"
+        for path in modules
+        for name in imported(path)
+        if name.split(".")[0] == "mailstack" and not name.startswith(ALLOWED)
+    }
+    assert not wrong
+
+
+def test_no_module_of_the_store_mentions_the_mime_package():
+    mentions = [
+        path.relative_to(STORE)
+        for path in STORE.rglob("*.py")
+        if any(name.startswith("mailstack.mime") for name in imported(path))
+    ]
+    assert mentions == []
