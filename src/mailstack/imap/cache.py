@@ -41,7 +41,7 @@ class ParsedCache:
         return data
 
     async def get_many(
-        self, store: Store, mailbox_id: int, uidvalidity: int, uids: Sequence[int]
+        self, store: Store[ParsedMessage], mailbox_id: int, uidvalidity: int, uids: Sequence[int]
     ) -> dict[int, ParsedMessage]:
         found: dict[int, ParsedMessage] = {}
         missing: list[int] = []

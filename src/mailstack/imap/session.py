@@ -32,6 +32,7 @@ from mailstack.limits import Limits
 
 if TYPE_CHECKING:
     from mailstack.imap.config import ImapConfig
+    from mailstack.mime import ParsedMessage
     from mailstack.store import Account, Listener, Store
 
 __all__ = ["Channel", "Context", "Session", "Done", "HANDLERS"]
@@ -59,7 +60,7 @@ class Channel(Protocol):
 class Context:
     """What every session of one listener shares."""
 
-    store: Store
+    store: Store[ParsedMessage]
     limits: Limits
     config: ImapConfig
     hostname: str
