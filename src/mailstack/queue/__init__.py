@@ -12,5 +12,5 @@ MX plan, given a resolver), `policy` (what an attempt's outcome does to a
 recipient: retry schedule, give-up, which DSN; given a clock), `dsn` (RFC 3464
 reports), `client` (one SMTP connection carrying several messages), `runner`
 (the scheduler of a node) and `cli` (`mailstack queue ...`). The durable part
-lives in `mailstack.store.queue`.
+lives in the store (`mailstack.store.contract.queue`, `mailstack.store.sqlite.queue`).
 """

@@ -45,3 +45,23 @@ def test_no_module_of_the_store_mentions_the_mime_package():
         if any(name.startswith("mailstack.mime") for name in imported(path))
     ]
     assert mentions == []
+
+
+def test_the_contract_suite_uses_only_the_contract():
+    """tests/contract runs against every backend: no backend's module, no
+    private attribute, no SQL (conftest.py alone names the backends)."""
+    suite = Path(__file__).parents[2] / "contract"
+    wrong = []
+    for path in sorted(suite.glob("test_*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                if not node.attr.startswith("__"):
+                    wrong.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if node.value.lstrip().upper().startswith(("SELECT ", "INSERT ", "UPDATE ")):
+                    wrong.append(f"{path.name}:{node.lineno} SQL")
+        for name in imported(path):
+            if name.startswith("mailstack.store.") or name == "sqlite3":
+                wrong.append(f"{path.name}: imports {name}")
+    assert wrong == []
