@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from mailstack.common.netguard import ENV as LOOPBACK_ONLY
+from mailstack.mime import PARSE_CODEC
 from mailstack.store.sqlite import SqliteStore
 
 # No test may send a packet outside loopback: the resolver and the queue refuse
@@ -25,16 +26,18 @@ from support import FAST_HASHER, TestNode, make_config, open_fast_store
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await SqliteStore.open(tmp_path / "store.db", password_hasher=FAST_HASHER)
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore[Any]]:
+    s = await SqliteStore.open(
+        tmp_path / "store.db", codec=PARSE_CODEC, password_hasher=FAST_HASHER
+    )
     yield s
     await s.close()
 
 
 @pytest.fixture
-async def other_store(store: SqliteStore) -> AsyncIterator[SqliteStore]:
+async def other_store(store: SqliteStore[Any]) -> AsyncIterator[SqliteStore[Any]]:
     """A second store on the same data, as another process would open it."""
-    s = await SqliteStore.open(store.path, password_hasher=FAST_HASHER)
+    s = await SqliteStore.open(store.path, codec=PARSE_CODEC, password_hasher=FAST_HASHER)
     yield s
     await s.close()
 

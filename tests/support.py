@@ -16,6 +16,8 @@ from argon2 import PasswordHasher
 from mailstack.app import Node
 from mailstack.common.tls import make_self_signed
 from mailstack.config import Config
+from mailstack.mime import PARSE_CODEC, parse_for_store
+from mailstack.store import DeliveryTarget
 from mailstack.store.sqlite import SqliteStore
 
 # Argon2id with small parameters keeps the suite fast; production uses the
@@ -73,8 +75,28 @@ def make_config(
     return Config.from_table(full, data_dir)
 
 
-async def open_fast_store(config: Config) -> SqliteStore:
-    return await SqliteStore.open(config.database_path, password_hasher=FAST_HASHER)
+async def open_fast_store(config: Config) -> SqliteStore[Any]:
+    return await SqliteStore.open(
+        config.database_path, codec=PARSE_CODEC, password_hasher=FAST_HASHER
+    )
+
+
+# The store's writes with the parse that real callers hand it (the store
+# never parses): tests call these where they would call store.append().
+
+
+async def append(
+    store: Any, mailbox_id: int, raw: bytes, flags: Any = (), internaldate: Any = None
+) -> int:
+    return int(await store.append(mailbox_id, raw, await parse_for_store(raw), flags, internaldate))
+
+
+async def deliver(store: Any, raw: bytes, targets: list[DeliveryTarget]) -> Any:
+    return await store.deliver(raw, await parse_for_store(raw), targets)
+
+
+async def deliver_some(store: Any, raw: bytes, targets: list[DeliveryTarget]) -> Any:
+    return await store.deliver_some(raw, await parse_for_store(raw), targets)
 
 
 def mailstack_cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:

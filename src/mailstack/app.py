@@ -30,11 +30,12 @@ from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
 from mailstack.imap.server import ImapService
 from mailstack.imap.shared import ImapShared
+from mailstack.mime import ParsedMessage
 from mailstack.pop3.maildrops import Maildrops
 from mailstack.pop3.server import Pop3Service
 from mailstack.smtp.server import SmtpService
 from mailstack.smtp.submission import SubmissionService
-from mailstack.store.sqlite import SqliteStore
+from mailstack.store import Store
 
 if TYPE_CHECKING:
     from mailstack.dns.resolver import Resolver
@@ -75,7 +76,7 @@ class Node:
         config: Config,
         *,
         trace: bool = False,
-        store_factory: Callable[[Config], Awaitable[SqliteStore]] | None = None,
+        store_factory: Callable[[Config], Awaitable[Store[ParsedMessage]]] | None = None,
     ) -> None:
         self.config = config
         self._store_factory = store_factory or open_store
@@ -83,7 +84,7 @@ class Node:
         self.limits = config.limits
         self.tracer = Tracer(enabled=trace)
         self.tls = Tls(config.cert_path, config.key_path)
-        self.store: SqliteStore | None = None  # set by start()
+        self.store: Store[ParsedMessage] | None = None  # set by start()
         self.services: dict[str, Any] = {}
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
         self.maildrops = Maildrops()

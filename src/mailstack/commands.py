@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mailstack.config import CONFIG_NAME, Config, default_data_dir
+from mailstack.mime import PARSE_CODEC, ParsedMessage
 from mailstack.store.sqlite import SqliteStore
 
 __all__ = ["config_path", "load_config", "open_store", "with_store"]
@@ -34,8 +35,8 @@ def load_config(args: argparse.Namespace) -> Config:
     return Config.load(config_path(args))
 
 
-async def open_store(config: Config) -> SqliteStore:
-    return await SqliteStore.open(config.database_path)
+async def open_store(config: Config) -> SqliteStore[ParsedMessage]:
+    return await SqliteStore.open(config.database_path, codec=PARSE_CODEC)
 
 
 def with_store(

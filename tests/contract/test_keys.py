@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailstack.errors import AlreadyExists, NotFound, StoreError
-from mailstack.store.keys import DkimKey
+from mailstack.store import DkimKey
 
 
 def key(selector: str, algorithm: str = "rsa-sha256", domain: str = "Crepes.FR.") -> DkimKey:
@@ -69,16 +69,11 @@ async def test_remove(store):
         await store.dkim_key_remove("crepes.fr", "a")
 
 
-async def test_keys_survive_reopen(tmp_path):
-    from mailstack.store.sqlite import SqliteStore
-
-    from support import FAST_HASHER
-
-    path = tmp_path / "s.db"
-    first = await SqliteStore.open(path, password_hasher=FAST_HASHER)
+async def test_keys_survive_reopen(backend):
+    first = await backend.open()
     await first.dkim_key_add(key("durable"))
     await first.close()
-    second = await SqliteStore.open(path, password_hasher=FAST_HASHER)
+    second = await backend.open()
     try:
         assert [k.selector for k in await second.dkim_keys()] == ["durable"]
     finally:

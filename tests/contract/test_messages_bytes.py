@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from mailstack.store.base import DeliveryTarget
+from mailstack.store import DeliveryTarget
+
+from support import append, deliver
 
 
 async def test_messages_bytes_returns_what_message_bytes_does(store):
     await store.domain_add("hamburger.edu")
     account = await store.account_add("bob@hamburger.edu", "hungry")
     inbox = await store.mailbox_get(account.id, "INBOX")
-    first = await store.append(inbox.id, b"Subject: one\r\n\r\n1\r\n")
-    second = await store.append(inbox.id, b"Subject: two\r\n\r\n2\r\n")
-    [(_, delivered)] = await store.deliver(
+    first = await append(store, inbox.id, b"Subject: one\r\n\r\n1\r\n")
+    second = await append(store, inbox.id, b"Subject: two\r\n\r\n2\r\n")
+    [(_, delivered)] = await deliver(
+        store,
         b"Subject: three\r\n\r\n3\r\n",
         [DeliveryTarget(account.id, prefix=b"Delivered-To: bob@hamburger.edu\r\n")],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailstack.errors import NotFound
-from mailstack.store.queue import (
+from mailstack.store import (
     DELIVERED,
     FAILED,
     QUEUED,
@@ -142,14 +142,11 @@ async def test_remove(store):
         await store.queue_data(entry_id)
 
 
-async def test_queue_survives_reopen(tmp_path):
-    from mailstack.store.sqlite import SqliteStore
-
-    path = tmp_path / "q.db"
-    first = await SqliteStore.open(path)
+async def test_queue_survives_reopen(backend):
+    first = await backend.open()
     entry_id = await first.queue_add(entry())
     await first.close()
-    second = await SqliteStore.open(path)
+    second = await backend.open()
     try:
         got = await second.queue_get(entry_id)
         assert got.recipients[0].state == QUEUED

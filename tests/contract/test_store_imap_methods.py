@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from support import append
+
 RAW = b"From: a@crepes.fr\r\nSubject: s\r\n\r\nbody\r\n"
 
 
@@ -9,7 +11,7 @@ async def test_mailbox_sync_snapshot(store):
     await store.domain_add("hamburger.edu")
     account = await store.account_add("bob@hamburger.edu", "pw")
     inbox = await store.mailbox_get(account.id, "INBOX")
-    uids = [await store.append(inbox.id, RAW) for _ in range(3)]
+    uids = [await append(store, inbox.id, RAW) for _ in range(3)]
     first = await store.mailbox_sync(inbox.id, 0)
     assert [m.uid for m in first.changed] == uids and first.vanished == []
     assert first.recent_uid == 1

@@ -103,14 +103,12 @@ async def test_zone_remove(store):
         await store.zone_get("example.org")
 
 
-async def test_changes_survive_reopen(tmp_path):
-    from mailstack.store.sqlite import SqliteStore
-
-    first = await SqliteStore.open(tmp_path / "z.db")
+async def test_changes_survive_reopen(backend):
+    first = await backend.open()
     await make_zone(first)
     await first.record_add("example.org", "mail", "A", "192.0.2.25")
     await first.close()
-    second = await SqliteStore.open(tmp_path / "z.db")
+    second = await backend.open()
     try:
         zone = await second.zone_get("example.org")
         assert any(r.rdata == "192.0.2.25" for r in zone.records)

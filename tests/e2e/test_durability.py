@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mailstack.mime import PARSE_CODEC
 from mailstack.store.sqlite import SqliteStore
 
 from support import mailstack_cli, start_serve
@@ -83,7 +84,7 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path):
     acknowledged = set(acked)
     assert len(acknowledged) >= 200
 
-    store = await SqliteStore.open(data_dir / "mailstack.db")
+    store = await SqliteStore.open(data_dir / "mailstack.db", codec=PARSE_CODEC)
     try:
         account = await store.account_get("bob@hamburger.edu")
         inbox = await store.mailbox_get(account.id, "INBOX")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from support import TestNode
+from support import TestNode, append
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,7 +40,7 @@ async def imap_node(node_factory: Any, count: int = 3, **table: Any) -> TestNode
     account = await node.add_user(USER, PASSWORD)
     inbox = await node.store.mailbox_get(account.id, "INBOX")
     for n in range(1, count + 1):
-        await node.store.append(inbox.id, message(n))
+        await append(node.store, inbox.id, message(n))
     return node
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from support import TestNode
+from support import TestNode, append
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -101,7 +101,7 @@ async def test_imapclient_idle(node_factory: Any) -> None:
 
     task = asyncio.create_task(asyncio.to_thread(idle_wait))
     await asyncio.sleep(0.5)
-    await node.store.append(inbox.id, b"Subject: wake\r\n\r\nup\r\n")
+    await append(node.store, inbox.id, b"Subject: wake\r\n\r\nup\r\n")
     responses = await asyncio.wait_for(task, 15)
     assert (1, b"EXISTS") in responses
 

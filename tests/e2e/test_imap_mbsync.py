@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support import TestNode
+from support import TestNode, append
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -86,8 +86,8 @@ async def test_two_way_sync(node_factory: Any, tmp_path: Path) -> None:
     inbox = await store.mailbox_get(account.id, "INBOX")
     work = await store.mailbox_create(account.id, "Work")
     for n in (1, 2, 3):
-        await store.append(inbox.id, message(n))
-    await store.append(work.id, message(4), ["\\Flagged"])
+        await append(store, inbox.id, message(n))
+    await append(store, work.id, message(4), ["\\Flagged"])
     rc = tmp_path / "mbsyncrc"
     rc.write_text(config(node.port("imap"), tmp_path))
     (tmp_path / "mail").mkdir()
@@ -116,7 +116,7 @@ async def test_two_way_sync(node_factory: Any, tmp_path: Path) -> None:
     assert len(metas) == 3
 
     # Server-side changes: a new delivery and a flag, then sync again.
-    await store.append(inbox.id, message(6))
+    await append(store, inbox.id, message(6))
     await store.store_flags(inbox.id, [metas[-1].uid], ["\\Flagged"], "add")
     await mbsync(rc)
     files = maildir_files(local_inbox)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from support import TestNode, open_fast_store
+from support import TestNode, append, open_fast_store
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,7 +40,7 @@ async def pop_node(node_factory: Any, count: int = 2, sizes: tuple[int, ...] = (
     inbox = await node.store.mailbox_get(account.id, "INBOX")
     for n in range(1, count + 1):
         size = sizes[n - 1] if sizes else 0
-        await node.store.append(inbox.id, message(n, size))
+        await append(node.store, inbox.id, message(n, size))
     return node, inbox.id
 
 
@@ -136,7 +136,7 @@ async def test_download_and_keep_uidl_stable_across_sessions_and_restart(node_fa
     assert all("\\Seen" in m.flags for m in metas)
 
     # A new message gets a new unique-id; the old ones keep theirs.
-    await node.store.append(inbox, message(3))
+    await append(node.store, inbox, message(3))
     await node.stop()
     restarted = TestNode(node.config, store_factory=open_fast_store)
     await restarted.start()
@@ -199,8 +199,8 @@ async def test_lecture_dialogue_byte_for_byte(node_factory):
     account = await node.store.account_get("bob@hamburger.edu")
     box = await node.store.mailbox_get(account.id, "INBOX")
     first, second = message(1, 498), message(2, 912)
-    await node.store.append(box.id, first)
-    await node.store.append(box.id, second)
+    await append(node.store, box.id, first)
+    await append(node.store, box.id, second)
 
     def run() -> list[bytes]:
         raw = Raw(node.port("pop3"))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from support import append
+
 pytestmark = [
     pytest.mark.timeout(90),
     pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail is not installed"),
@@ -50,7 +52,7 @@ async def setup(node_factory, tmp_path: Path, count: int):
     inbox = await node.store.mailbox_get(account.id, "INBOX")
     for n in range(count):
         raw = f"From: alice@crepes.fr\r\nSubject: note {n}\r\n\r\nbody {n}\r\n.dot line\r\n"
-        await node.store.append(inbox.id, raw.encode())
+        await append(node.store, inbox.id, raw.encode())
     home = tmp_path / "fetchmail"
     home.mkdir()
     return node, inbox.id, home

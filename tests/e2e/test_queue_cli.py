@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mailstack.errors import NotFound
-from mailstack.store.queue import NewEntry, NewRecipient, RecipientUpdate
+from mailstack.mime import PARSE_CODEC
+from mailstack.store import NewEntry, NewRecipient, RecipientUpdate
 from mailstack.store.sqlite import SqliteStore
 
 MESSAGE = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\nHi\r\n"
@@ -35,7 +36,7 @@ async def queued(tmp_path):
     data_dir = tmp_path / "node"
     data_dir.mkdir()
     (data_dir / "mailstack.toml").write_text('[node]\nhostname = "mail.crepes.fr"\n[listen]\n')
-    store = await SqliteStore.open(data_dir / "mailstack.db")
+    store = await SqliteStore.open(data_dir / "mailstack.db", codec=PARSE_CODEC)
     now = time.time()
     ids = []
     for rcpt in ("bob@hamburger.edu", "ann@poly.edu"):
@@ -50,7 +51,7 @@ async def queued(tmp_path):
 
 
 async def reopen(data_dir: Path) -> SqliteStore:
-    return await SqliteStore.open(data_dir / "mailstack.db")
+    return await SqliteStore.open(data_dir / "mailstack.db", codec=PARSE_CODEC)
 
 
 async def test_list_and_show(queued):

@@ -22,7 +22,7 @@ import dns.name
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailstack.store.queue import QUEUED
+from mailstack.store import QUEUED
 
 MESSAGE = (
     b"From: Alice <alice@crepes.fr>\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\n"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailstack.mime import PARSE_CODEC
 from mailstack.store.sqlite import SqliteStore
 
 from support import mailstack_cli, start_serve
@@ -145,7 +146,7 @@ async def test_sigkill_loses_no_queued_message(node_factory, tmp_path):
     assert not missing, f"{len(missing)} acknowledged messages never delivered"
     twice = len(delivered) - len(set(delivered))
     assert twice <= PER_DOMAIN, f"{twice} messages delivered twice"
-    store = await SqliteStore.open(data_dir / "mailstack.db")
+    store = await SqliteStore.open(data_dir / "mailstack.db", codec=PARSE_CODEC)
     try:
         assert await store.queue_list() == []
     finally:

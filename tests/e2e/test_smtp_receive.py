@@ -14,7 +14,9 @@ import aiosmtplib
 import pytest
 
 from mailstack.limits import Limits
-from mailstack.store.base import DeliveryTarget
+from mailstack.store import DeliveryTarget
+
+from support import deliver
 
 MESSAGE = (
     b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\n"
@@ -414,7 +416,7 @@ async def test_full_mailbox_is_refused_at_rcpt_and_the_others_still_get_the_mess
     await mx.store.account_add("small@hamburger.edu", "x", quota=10_000)
     head = b"Subject: filler\r\n\r\n"
     filler = head + b"x" * (500 - len(head))
-    await mx.store.deliver(filler, [DeliveryTarget(tiny.id)])  # exactly full now
+    await deliver(mx.store, filler, [DeliveryTarget(tiny.id)])  # exactly full now
 
     def dialogue():
         with smtp(mx) as s:
@@ -661,7 +663,7 @@ async def test_once_delivered_a_dsn_that_cannot_be_queued_still_gets_250(mx, mon
 async def test_a_store_failure_is_a_temporary_451_and_nothing_is_acknowledged(mx, monkeypatch):
     from mailstack.errors import StoreError
 
-    async def broken(raw, targets):
+    async def broken(raw, parsed, targets):
         raise StoreError("disk on fire")
 
     monkeypatch.setattr(mx.store, "deliver", broken)

@@ -1,4 +1,3 @@
 """What several protocols share: CRLF line framing with limits, the S:/C: trace,
-TLS contexts and certificates, SASL, the TCP line-server base, RFC 1982 serial
-number arithmetic (`serial`, for DNS zone serials), and the authenticator every
-password login goes through (`auth`)."""
+TLS contexts and certificates, SASL, the TCP line-server base, and the
+authenticator every password login goes through (`auth`)."""

@@ -45,7 +45,7 @@ from mailstack.errors import StoreError
 from mailstack.limits import Limits
 
 if TYPE_CHECKING:
-    from mailstack.store.base import Account
+    from mailstack.store import Account
 
 __all__ = ["Authenticator", "Credentials", "Login", "LoginCache", "LoginThrottle", "Outcome"]
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mailstack.delivery.status import wants
 from mailstack.errors import StoreError
-from mailstack.store.base import DeliveryTarget
+from mailstack.mime import parse_for_store
+from mailstack.store import DeliveryTarget
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -91,7 +92,7 @@ class LocalDelivery:
         QuotaExceeded when a mailbox has no room, StoreError when the store
         fails."""
         targets = delivery_targets(mail_from, recipients, mailbox)
-        await self.store.deliver(message, targets)
+        await self.store.deliver(message, await parse_for_store(message), targets)
 
     async def deliver_now(self, message: bytes, mail_from: str, recipients: Recipients) -> bool:
         """`deliver`, or False when it did not happen."""
@@ -120,13 +121,14 @@ class LocalDelivery:
         ``full_reply`` is the SMTP reply a full mailbox gets, the DSN's
         Diagnostic-Code; ``session_id`` names the message in the log."""
         targets = delivery_targets(transaction.mail_from, recipients, mailbox)
-        queue = getattr(self.node, "queue", None)
+        queue = self.node.queue
+        parsed = await parse_for_store(message)
         failed: set[str] = set()
         if queue is None or not transaction.mail_from:
             # No one could be told of a recipient left out: all or nothing.
-            await self.store.deliver(message, targets)
+            await self.store.deliver(message, parsed, targets)
         else:
-            placed = await self.store.deliver_some(message, targets)
+            placed = await self.store.deliver_some(message, parsed, targets)
             full = {t.account_id for t, where in zip(targets, placed, strict=True) if not where}
             failed = {rcpt for rcpt, ids in recipients if full.intersection(ids)}
         # Committed: from here on the answer is 250 whatever happens, or the
@@ -168,7 +170,7 @@ class LocalDelivery:
             for rcpt, params in zip(transaction.rcpt_to, transaction.rcpt_params, strict=True)
             if wants(params.get("NOTIFY"), "SUCCESS") and rcpt not in failed
         ]
-        queue = getattr(self.node, "queue", None)
+        queue = self.node.queue
         if asked and transaction.mail_from and queue is not None:
             await queue.report_delivered(
                 transaction.mail_from,

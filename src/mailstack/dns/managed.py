@@ -9,7 +9,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mailstack.dns.zone import Zone, ZoneDiff, rrset_from_text
-from mailstack.store.zones import JournalEntry, ManagedZone, ZoneRecord
+from mailstack.store import JournalEntry, ManagedZone, ZoneRecord
 
 
 def to_zone(managed: ManagedZone) -> Zone:

@@ -39,7 +39,7 @@ from mailstack.dns.server import DnsServer, describe
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
 from mailstack.errors import ConfigError, NotFound
-from mailstack.store.files import replace_durably
+from mailstack.store.zonefiles import save_zone_file
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +264,7 @@ class DnsService:
                     continue
                 if pulled is not None:
                     self.catalog.publish(pulled)
-                    saved.parent.mkdir(parents=True, exist_ok=True)
-                    await asyncio.to_thread(write_zone_file, saved, pulled)
+                    await save_zone_file(saved, pulled)
                 current = self.catalog.authority.zones.get(origin)
                 if current is not None:
                     wait = float(current.soa[0].refresh)
@@ -324,10 +323,7 @@ def _acl(entries: tuple[str, ...]) -> Acl:
 
 def _file_persister(path: Path) -> Any:
     async def persist(zone: Zone, change: ZoneDiff) -> None:
-        await asyncio.to_thread(write_zone_file, path, zone)
+        await save_zone_file(path, zone)
 
     return persist
 
-
-def write_zone_file(path: Path, zone: Zone) -> None:
-    replace_durably(path, zone.to_text())

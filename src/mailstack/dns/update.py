@@ -16,9 +16,11 @@ import dns.rdatatype
 import dns.rrset
 import dns.update
 
-from mailstack.common.serial import next_serial, serial_gt
 from mailstack.dns.zone import CNAME, NS, SOA, Node, Zone
 from mailstack.errors import DnsError
+
+# SOA serials move by the rule the store keeps for managed zones (RFC 1982).
+from mailstack.store import next_serial, serial_gt
 
 ANY = dns.rdataclass.ANY
 NONE = dns.rdataclass.NONE

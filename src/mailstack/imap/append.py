@@ -12,6 +12,7 @@ from mailstack.imap.messages import client_flags
 from mailstack.imap.proto.commands import Append, Command
 from mailstack.imap.selected import uid_set_text
 from mailstack.imap.session import Done, Session, handler
+from mailstack.mime import parse_for_store
 
 
 @handler("APPEND")
@@ -32,7 +33,12 @@ async def append(s: Session, cmd: Command) -> Done | None:
     uids: list[int] = []
     try:
         for message, flags in prepared:
-            uids.append(await s.store.append(mailbox.id, message.data, flags, message.internaldate))
+            parsed = await parse_for_store(message.data)
+            uids.append(
+                await s.store.append(
+                    mailbox.id, message.data, parsed, flags, message.internaldate
+                )
+            )
     except BaseException:
         # RFC 3502 §3: if any message fails, none of them is appended.
         if uids:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
-    from mailstack.store.base import MessageMeta, Store
+    from mailstack.store import MessageMeta, Store
 
 __all__ = ["MetaInterner", "ParsedCache"]
 
@@ -41,7 +41,7 @@ class ParsedCache:
         return data
 
     async def get_many(
-        self, store: Store, mailbox_id: int, uidvalidity: int, uids: Sequence[int]
+        self, store: Store[ParsedMessage], mailbox_id: int, uidvalidity: int, uids: Sequence[int]
     ) -> dict[int, ParsedMessage]:
         found: dict[int, ParsedMessage] = {}
         missing: list[int] = []

@@ -23,7 +23,7 @@ from mailstack.imap.proto.commands import (
 from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.imap.selected import SelectedMailbox, flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
-from mailstack.store.base import Mailbox, MailboxStatus
+from mailstack.store import Mailbox, MailboxStatus
 
 DELIMITER = "/"
 SPECIAL_USES = frozenset(

@@ -10,7 +10,7 @@ from mailstack.imap.proto.commands import Command, Expunge, SequenceSet, Store, 
 from mailstack.imap.proto.response import Atom, encode
 from mailstack.imap.selected import SYSTEM_FLAGS, SelectedMailbox, flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
-from mailstack.store.base import FlagMode
+from mailstack.store import FlagMode
 
 _MODES: dict[str, FlagMode] = {"+": "add", "-": "remove", "": "replace"}
 _SYSTEM = {f.upper(): f for f in SYSTEM_FLAGS}

@@ -17,7 +17,7 @@ from mailstack.imap.proto.response import quoted
 from mailstack.imap.selected import SelectedMailbox, uid_set_text
 from mailstack.imap.session import Done, Session, handler
 from mailstack.mime import ParsedMessage
-from mailstack.store.base import MessageMeta
+from mailstack.store import MessageMeta
 
 __all__ = ["evaluate", "needs_parsed"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from mailstack.imap.proto.commands import SequenceSet
 from mailstack.imap.proto.response import Atom, untagged
-from mailstack.store.base import MessageMeta
+from mailstack.store import MessageMeta
 
 __all__ = ["SelectedMailbox", "flags_atoms", "uid_set_text"]
 

@@ -32,7 +32,8 @@ from mailstack.limits import Limits
 
 if TYPE_CHECKING:
     from mailstack.imap.config import ImapConfig
-    from mailstack.store.base import Account, Listener, Store
+    from mailstack.mime import ParsedMessage
+    from mailstack.store import Account, Listener, Store
 
 __all__ = ["Channel", "Context", "Session", "Done", "HANDLERS"]
 
@@ -60,7 +61,7 @@ class Context:
     """What every session of one listener shares (the counts and caches
     are the node's, shared with its other IMAP listener)."""
 
-    store: Store
+    store: Store[ParsedMessage]
     limits: Limits
     config: ImapConfig
     hostname: str

@@ -1,9 +1,9 @@
 """Parse a message once, at delivery: envelope, body structure, searchable text.
 
-The store calls ``parse(raw)`` once per delivered or appended message and keeps
-``ParsedMessage.to_bytes()``; IMAP FETCH/SEARCH, POP3 and webmail read it back
-with ``ParsedMessage.from_bytes()`` and answer by slicing the raw bytes at the
-stored offsets, never parsing again.
+Whoever delivers or appends a message parses it once (``parse_for_store``)
+and hands the store the result; the store keeps it through ``PARSE_CODEC``
+(``stored.py``), and IMAP FETCH/SEARCH, POP3 and webmail read it back and
+answer by slicing the raw bytes at the stored offsets, never parsing again.
 
 Implements the reading side of:
 
@@ -23,9 +23,11 @@ from mailstack.mime.encoded_words import decode_header
 from mailstack.mime.envelope import Envelope
 from mailstack.mime.message import ParsedMessage, parse
 from mailstack.mime.part import Part
+from mailstack.mime.stored import PARSE_CODEC, parse_for_store
 from mailstack.mime.text import html_text, part_text, transfer_decode
 
 __all__ = [
+    "PARSE_CODEC",
     "Address",
     "Envelope",
     "ParsedMessage",
@@ -34,6 +36,7 @@ __all__ = [
     "html_text",
     "parse",
     "parse_address_list",
+    "parse_for_store",
     "part_text",
     "transfer_decode",
 ]

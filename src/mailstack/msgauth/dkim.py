@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from mailstack.msgauth.dnsapi import AuthResolver, DnsTempError
-from mailstack.store.keys import DkimKey
+from mailstack.store import DkimKey
 
 log = logging.getLogger("mailstack.msgauth")
 

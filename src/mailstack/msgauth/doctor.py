@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mailstack.msgauth import spf
 from mailstack.msgauth.dmarc import parse_record
 from mailstack.msgauth.dnsapi import AuthResolver, DnsTempError
-from mailstack.store.zones import ZoneRecord
+from mailstack.store import ZoneRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from mailstack.errors import MailstackError
-from mailstack.store.keys import DkimKey
+from mailstack.store import DkimKey
 
 RSA_BITS = 2048
 _PEM = serialization.Encoding.PEM

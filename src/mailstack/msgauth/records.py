@@ -22,8 +22,7 @@ from typing import Any
 
 from mailstack.errors import NotFound
 from mailstack.msgauth.keys import txt_value
-from mailstack.store.keys import DkimKey
-from mailstack.store.zones import ZoneRecord, make_record
+from mailstack.store import DkimKey, ZoneRecord, make_record
 
 DEFAULT_TTL = 3600
 DMARC_POLICIES = ("none", "quarantine", "reject")

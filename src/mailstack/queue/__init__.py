@@ -11,5 +11,5 @@ recipient: retry schedule, give-up, which DSN; given a clock), `dsn` (RFC 3464
 reports), `runner` (the scheduler of a node) and `cli` (`mailstack queue
 ...`). The queue sends over the SMTP client (`mailstack.smtp.client`) and
 delivers to local domains through `mailstack.delivery`; the durable part
-lives in `mailstack.store.queue`.
+lives in the store (`mailstack.store.contract.queue`, `mailstack.store.sqlite.queue`).
 """

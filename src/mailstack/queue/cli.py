@@ -18,7 +18,7 @@ from mailstack.errors import MailstackError
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
 from mailstack.queue.policy import decide
-from mailstack.store.queue import QueueEntry
+from mailstack.store import QueueEntry
 
 Action = Callable[[Any, QueueConfig, str, argparse.Namespace], Awaitable[int]]
 

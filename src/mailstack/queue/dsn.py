@@ -24,7 +24,7 @@ from email.mime.text import MIMEText
 from email.parser import BytesParser
 
 from mailstack.queue.policy import Report
-from mailstack.store.queue import NewEntry, NewRecipient, QueueEntry
+from mailstack.store import NewEntry, NewRecipient, QueueEntry
 
 __all__ = ["compose", "report_entry", "xtext_decode"]
 

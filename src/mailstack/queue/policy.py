@@ -27,7 +27,7 @@ from typing import Literal
 
 from mailstack.delivery.status import Outcome, wants
 from mailstack.queue.config import QueueConfig
-from mailstack.store.queue import (
+from mailstack.store import (
     DELIVERED,
     FAILED,
     QUEUED,

@@ -46,7 +46,7 @@ from mailstack.queue.policy import Action, Report, decide
 from mailstack.queue.routing import Resolver, RouteError, route
 from mailstack.smtp.client import ConnectFailed, Connection, Delivery
 from mailstack.smtp.client_proto import Host
-from mailstack.store.queue import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
+from mailstack.store import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
 
 if TYPE_CHECKING:
     from mailstack.app import Node

@@ -44,7 +44,7 @@ from mailstack.smtp.client_proto import (
     mail_command,
     rcpt_command,
 )
-from mailstack.store.queue import QueuedRecipient, QueueEntry
+from mailstack.store import QueuedRecipient, QueueEntry
 
 # RFC 5321 §4.5.3.2
 GREETING_TIMEOUT = 300.0

@@ -30,7 +30,7 @@ from mailstack.smtp.proto import (
     StartTls,
 )
 from mailstack.smtp.replies import Reply
-from mailstack.store.base import Account
+from mailstack.store import Account
 
 # RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
 # submission only; on the MX port it is refused.

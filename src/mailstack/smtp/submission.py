@@ -36,6 +36,7 @@ from mailstack.common.server import IdleTimeout, SessionIO, TcpService
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import StoreError
+from mailstack.mime import parse_for_store
 from mailstack.smtp.config import SubmissionConfig
 from mailstack.smtp.proto import (
     AuthRequest,
@@ -52,8 +53,7 @@ from mailstack.smtp.proto import (
 )
 from mailstack.smtp.replies import Reply
 from mailstack.smtp.server import LOCAL_ERROR, LOOP_DETECTED, TOO_MANY_SESSIONS, USER_UNKNOWN
-from mailstack.store.base import Account
-from mailstack.store.queue import NewEntry, NewRecipient
+from mailstack.store import Account, NewEntry, NewRecipient
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -369,6 +369,7 @@ class _Session:
         try:
             sent = await self.store.mailbox_get(self.account.id, "Sent")
             if sent is not None:
-                await self.store.append(sent.id, message, ["\\Seen"])
+                parsed = await parse_for_store(message)
+                await self.store.append(sent.id, message, parsed, ["\\Seen"])
         except StoreError:
             log.warning("could not save a copy in Sent for %s", self.account.address)

@@ -1,5 +1,74 @@
 """The only package that touches durable data.
 
-`base.py` is the Store protocol and its models; `sqlite.py` the embedded
-backend (SQLite in WAL mode with group commit); `zones.py` the DNS zone part.
+* ``contract/``: the ``Store`` Protocol and its models, one module per part
+  (directory, messages and mailboxes, queue, zones, keys, changes); callers
+  import the models from here (``from mailstack.store import Account``);
+* ``sqlite/``: the embedded backend (SQLite in WAL mode, group commit,
+  numbered schema migrations), one module per part of the contract;
+* ``zonefiles``: master zone files written atomically and fsynced for the
+  DNS service (RFC 1035 §5 text, rewritten by UPDATE and zone transfers).
+
+The store never parses mail: callers hand it a message with its parse, and
+the ``ParseCodec`` given at open (``mailstack.mime.PARSE_CODEC``) reads the
+parse back.
 """
+
+from mailstack.store.contract import (
+    DEFAULT_MAILBOXES,
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    Account,
+    Alias,
+    DeliveryTarget,
+    DkimKey,
+    FlagMode,
+    FlagResult,
+    JournalEntry,
+    Listener,
+    Mailbox,
+    MailboxStatus,
+    MailboxSync,
+    ManagedZone,
+    MessageMeta,
+    NewEntry,
+    NewRecipient,
+    ParseCodec,
+    QueuedRecipient,
+    QueueEntry,
+    RecipientUpdate,
+    Store,
+    ZoneRecord,
+)
+from mailstack.store.contract.zones import make_record, next_serial, serial_gt
+
+__all__ = [
+    "DEFAULT_MAILBOXES",
+    "DELIVERED",
+    "FAILED",
+    "QUEUED",
+    "Account",
+    "Alias",
+    "DeliveryTarget",
+    "DkimKey",
+    "FlagMode",
+    "FlagResult",
+    "JournalEntry",
+    "Listener",
+    "Mailbox",
+    "MailboxStatus",
+    "MailboxSync",
+    "ManagedZone",
+    "MessageMeta",
+    "NewEntry",
+    "NewRecipient",
+    "ParseCodec",
+    "QueueEntry",
+    "QueuedRecipient",
+    "RecipientUpdate",
+    "Store",
+    "ZoneRecord",
+    "make_record",
+    "next_serial",
+    "serial_gt",
+]

@@ -2,6 +2,8 @@
 
 from transcript import USER, Client, setup_account
 
+from support import append
+
 MULTIPART = (
     b"From: Alice <alice@crepes.fr>\r\n"
     b"To: Undisclosed: ;\r\n"
@@ -114,7 +116,7 @@ async def test_body_sections_and_seen(store):
 
 async def test_bodystructure_nested(store):
     account, inbox = await setup_account(store, 0)
-    await store.append(inbox.id, MULTIPART)
+    await append(store, inbox.id, MULTIPART)
     c = Client(store)
     await c.login()
     await c.send("s1 SELECT INBOX")

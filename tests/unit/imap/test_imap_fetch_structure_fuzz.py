@@ -11,6 +11,8 @@ from imap_fuzz_store import open_store
 from imapclient.response_parser import parse_fetch_response
 from transcript import Client, setup_account
 
+from support import append
+
 HEADERS = [
     b"Subject: =?utf-8?b?w6l0w6k=?=",
     b'Subject: caf\xc3\xa9 "quoted" \\ back',
@@ -67,7 +69,7 @@ def test_structure_responses_parse(headers, body, eol):
 
     async def one() -> list[bytes]:
         client, inbox = await _client()
-        uid = await client.store.append(inbox, raw)
+        uid = await append(client.store, inbox, raw)
         await client.send("s SELECT INBOX")
         await client.session.run(
             b"f UID FETCH %d (ENVELOPE BODY BODYSTRUCTURE BODY.PEEK[1.MIME] BODY.PEEK[2.TEXT])\r\n"

@@ -4,6 +4,8 @@ import asyncio
 
 from transcript import Client, message, setup_account
 
+from support import append
+
 
 async def selected(store, count=3):
     account, inbox = await setup_account(store, count)
@@ -22,7 +24,7 @@ async def test_idle_reports_delivery_and_done(store):
             break
     assert c.channel.out == b"+ idling\r\n"
     c.channel.out.clear()
-    await store.append(inbox.id, message(2))
+    await append(store, inbox.id, message(2))
     for _ in range(50):
         await asyncio.sleep(0.01)
         if c.channel.out:

@@ -2,16 +2,19 @@
 
 from transcript import Client, message, setup_account
 
+from support import append
+
 
 async def selected(store):
     account, inbox = await setup_account(store, 0)
-    await store.append(inbox.id, message(1, "Lunch plans", body="pizza tonight\r\n"), ["\\Seen"])
-    await store.append(
+    await append(store, inbox.id, message(1, "Lunch plans", body="pizza tonight\r\n"), ["\\Seen"])
+    await append(
+        store,
         inbox.id,
         message(2, "=?utf-8?q?Caf=C3=A9?= meeting", extra="X-Prio: high\r\n"),
         ["\\Flagged", "$Work"],
     )
-    await store.append(inbox.id, message(3, "Report", body="x" * 2000 + "\r\n"), ["\\Deleted"])
+    await append(store, inbox.id, message(3, "Report", body="x" * 2000 + "\r\n"), ["\\Deleted"])
     c = Client(store)
     await c.login()
     await c.send("s1 SELECT INBOX")

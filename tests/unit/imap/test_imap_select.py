@@ -4,6 +4,8 @@ import asyncio
 
 from transcript import Client, logged_in
 
+from support import append
+
 
 async def test_select_and_examine(store):
     c, _account, inbox = await logged_in(store)
@@ -51,7 +53,7 @@ async def test_recent_belongs_to_one_session(store):
     assert "* 0 RECENT" in got
     got = await other.send("b2 STATUS INBOX (RECENT)")
     assert got[0] == '* STATUS "INBOX" (RECENT 0)'
-    await store.append(inbox.id, b"Subject: new\r\n\r\nx\r\n")
+    await append(store, inbox.id, b"Subject: new\r\n\r\nx\r\n")
     await asyncio.sleep(0.05)  # the store's change notification reaches the sessions
     got = await c.send("a2 STATUS INBOX (RECENT)")
     assert got == [

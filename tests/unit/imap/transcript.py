@@ -19,6 +19,8 @@ from mailstack.imap.config import ImapConfig
 from mailstack.imap.session import Context, Session
 from mailstack.limits import Limits
 
+from support import append
+
 USER = "bob@hamburger.edu"
 PASSWORD = "hungry"
 
@@ -131,7 +133,7 @@ async def setup_account(store, count: int = 3):
     account = await store.account_add(USER, PASSWORD)
     inbox = await store.mailbox_get(account.id, "INBOX")
     for n in range(1, count + 1):
-        await store.append(inbox.id, message(n))
+        await append(store, inbox.id, message(n))
     return account, inbox
 
 

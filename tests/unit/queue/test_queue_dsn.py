@@ -7,7 +7,7 @@ from email import policy
 
 from mailstack.queue.dsn import compose, report_entry, xtext_decode
 from mailstack.queue.policy import Report
-from mailstack.store.queue import QueueEntry
+from mailstack.store import QueueEntry
 
 ORIGINAL = (
     b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n"

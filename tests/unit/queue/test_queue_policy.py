@@ -7,7 +7,7 @@ import pytest
 from mailstack.delivery.status import Outcome
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.policy import decide
-from mailstack.store.queue import DELIVERED, FAILED, QUEUED, QueuedRecipient, QueueEntry
+from mailstack.store import DELIVERED, FAILED, QUEUED, QueuedRecipient, QueueEntry
 
 CONFIG = QueueConfig(retry_first=300, retry_factor=2, retry_max=3600, delay_warning=4 * 3600)
 T0 = 1_000_000.0

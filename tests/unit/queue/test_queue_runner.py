@@ -12,7 +12,7 @@ import pytest
 
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.runner import QueueRunner
-from mailstack.store.queue import NewRecipient
+from mailstack.store import NewRecipient
 
 MESSAGE = b"From: alice@crepes.fr\r\nSubject: x\r\n\r\nhi\r\n"
 

@@ -13,7 +13,7 @@ import pytest
 from mailstack.common.trace import Tracer
 from mailstack.smtp.client import ConnectFailed, Connection, Delivery
 from mailstack.smtp.client_proto import Host
-from mailstack.store.queue import QUEUED, QueuedRecipient, QueueEntry
+from mailstack.store import QUEUED, QueuedRecipient, QueueEntry
 
 DATA = b"Subject: x\r\n\r\n.dot\r\nbody\r\n"
 

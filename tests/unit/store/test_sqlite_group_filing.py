@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from mailstack.errors import QuotaExceeded
-from mailstack.store.base import DeliveryTarget
+from mailstack.store import DeliveryTarget
 from mailstack.store.sqlite import SqliteStore
+
+from support import deliver, deliver_some
 
 RAW = b"From: alice@crepes.fr\r\nSubject: ketchup\r\n\r\nDo you like ketchup?\r\n"
 
@@ -30,7 +32,7 @@ async def test_a_group_is_filed_with_few_statements(store: SqliteStore, monkeypa
     many = spy(monkeypatch, store, "_file_many")
     one = spy(monkeypatch, store, "_file_one")
     placed = await asyncio.gather(
-        *(store.deliver(RAW, [DeliveryTarget(bob.id, "INBOX", b"X-N: %d\r\n" % n)])
+        *(deliver(store, RAW, [DeliveryTarget(bob.id, "INBOX", b"X-N: %d\r\n" % n)])
           for n in range(40))
     )
     assert many and not one
@@ -43,7 +45,7 @@ async def test_a_group_with_a_full_mailbox_is_filed_one_by_one(store: SqliteStor
     many = spy(monkeypatch, store, "_file_many")
     one = spy(monkeypatch, store, "_file_one")
     results = await asyncio.gather(
-        *(store.deliver(RAW, [DeliveryTarget(bob.id)]) for _ in range(5)),
+        *(deliver(store, RAW, [DeliveryTarget(bob.id)]) for _ in range(5)),
         return_exceptions=True,
     )
     assert many and len(one) == 5
@@ -54,14 +56,14 @@ async def test_a_group_with_a_full_mailbox_is_filed_one_by_one(store: SqliteStor
 async def test_the_wal_is_checkpointed_off_the_commit_path(store: SqliteStore):
     """Commits only append to the WAL; the checkpoint thread moves the pages
     into the database file (nothing else does: the writer's autocheckpoint is off)."""
-    from mailstack.store import sqlite
+    from mailstack.store.sqlite import engine
 
     await store.domain_add("hamburger.edu")
     bob = await store.account_add("bob@hamburger.edu", "hungry")
     before = store.path.stat().st_size
     big = RAW + b"ketchup " * 4000
-    await asyncio.gather(*(store.deliver(big, [DeliveryTarget(bob.id)]) for _ in range(40)))
-    deadline = asyncio.get_running_loop().time() + 10 * sqlite.CHECKPOINT_INTERVAL
+    await asyncio.gather(*(deliver(store, big, [DeliveryTarget(bob.id)]) for _ in range(40)))
+    deadline = asyncio.get_running_loop().time() + 10 * engine.CHECKPOINT_INTERVAL
     while store.path.stat().st_size < before + 40 * 32000:
         assert asyncio.get_running_loop().time() < deadline, "no checkpoint happened"
         await asyncio.sleep(0.05)
@@ -73,8 +75,8 @@ async def test_deliver_some_counts_only_the_copies_it_filed(store: SqliteStore):
     await store.domain_add("hamburger.edu")
     bob = await store.account_add("bob@hamburger.edu", "hungry")
     full = await store.account_add("full@hamburger.edu", "hungry", quota=1)
-    [left_out, (mailbox_id, uid)] = await store.deliver_some(
-        RAW, [DeliveryTarget(full.id), DeliveryTarget(bob.id)]
+    [left_out, (mailbox_id, uid)] = await deliver_some(
+        store, RAW, [DeliveryTarget(full.id), DeliveryTarget(bob.id)]
     )
     assert left_out is None
     await store.store_flags(mailbox_id, [uid], ["\\Deleted"], "add")
@@ -86,9 +88,9 @@ async def test_deliver_some_counts_only_the_copies_it_filed(store: SqliteStore):
 async def test_kept_recipient_answers_are_bounded(store: SqliteStore, monkeypatch):
     """A dictionary attack on RCPT must not grow memory: past RECIPIENTS_KEPT
     answers the store starts over, and answers stay right."""
-    from mailstack.store import sqlite
+    from mailstack.store.sqlite import directory
 
-    monkeypatch.setattr(sqlite, "RECIPIENTS_KEPT", 5)
+    monkeypatch.setattr(directory, "RECIPIENTS_KEPT", 5)
     await store.domain_add("hamburger.edu")
     bob = await store.account_add("bob@hamburger.edu", "hungry")
     for n in range(12):

@@ -1,155 +1,21 @@
-"""The outbound queue part of the store (RFC 5321 §4.5.4 retry, RFC 3461 DSN data).
-
-A queue entry is one message (its envelope sender, the RFC 3461 envelope
-parameters RET and ENVID, and the bytes) with one row per recipient: its state,
-the number of attempts, when the next attempt is due, the last reply and the
-RFC 3461 NOTIFY/ORCPT parameters. Every change is committed and fsynced
-(the store's group commit) before the awaited call returns, so an entry is
-durable before the submission server says `250`, and a recipient marked
-delivered is never sent again after a crash.
-
-Times are POSIX seconds given by the caller (the queue's clock), never read
-here, so the policy above can be tested with a fake clock.
-"""
+"""The outbound-queue part of the SQLite store (RFC 5321 §4.5.4, RFC 3461):
+one row per message, one per recipient with its state and next attempt."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from mailstack.errors import NotFound
-
-T = TypeVar("T")
-
-QUEUE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS queue_messages (
-    id INTEGER PRIMARY KEY,
-    mail_from TEXT NOT NULL,
-    data BLOB NOT NULL,
-    created REAL NOT NULL,
-    expires REAL NOT NULL,
-    envid TEXT,
-    ret TEXT,
-    smtputf8 INTEGER NOT NULL DEFAULT 0,
-    body TEXT
-);
-CREATE TABLE IF NOT EXISTS queue_recipients (
-    id INTEGER PRIMARY KEY,
-    message_id INTEGER NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
-    address TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL,
-    last_reply TEXT NOT NULL DEFAULT '',
-    notify TEXT,
-    orcpt TEXT,
-    delay_notified INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS queue_recipients_due ON queue_recipients (state, next_attempt);
-CREATE INDEX IF NOT EXISTS queue_recipients_message ON queue_recipients (message_id);
-"""
-
-# Recipient states. A message leaves the queue when none of its recipients
-# is QUEUED any more (the DSNs for the others were queued in the same commit).
-QUEUED = "queued"
-DELIVERED = "delivered"
-FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class NewRecipient:
-    """A recipient to queue, with its RFC 3461 §4.1/§4.2 parameters (as received)."""
-
-    address: str
-    notify: str | None = None
-    orcpt: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewEntry:
-    """Everything `queue_add` needs: the envelope, the bytes and the deadlines."""
-
-    mail_from: str
-    recipients: Sequence[NewRecipient]
-    data: bytes
-    now: float
-    expires: float
-    envid: str | None = None
-    ret: str | None = None
-    smtputf8: bool = False
-    body: str | None = None  # "8BITMIME" or "7BIT" (RFC 6152), None when not given
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedRecipient:
-    id: int
-    address: str
-    state: str
-    attempts: int
-    next_attempt: float
-    last_reply: str
-    notify: str | None
-    orcpt: str | None
-    delay_notified: bool
-
-    @property
-    def domain(self) -> str:
-        return self.address.rpartition("@")[2].lower()
-
-
-@dataclass(frozen=True, slots=True)
-class QueueEntry:
-    id: int
-    mail_from: str
-    created: float
-    expires: float
-    envid: str | None
-    ret: str | None
-    smtputf8: bool
-    body: str | None
-    size: int
-    recipients: tuple[QueuedRecipient, ...]
-
-    def pending(self) -> list[QueuedRecipient]:
-        return [r for r in self.recipients if r.state == QUEUED]
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientUpdate:
-    """The outcome of one attempt for one recipient.
-
-    ``state`` is QUEUED (try again at ``next_attempt``), DELIVERED or FAILED;
-    ``counted`` says whether this was a delivery attempt (a DSN-only change,
-    such as noting that a delay warning went out, is not).
-    """
-
-    recipient_id: int
-    state: str
-    next_attempt: float = 0.0
-    last_reply: str = ""
-    counted: bool = True
-    delay_notified: bool = False
-
-
-class QueueStore(Protocol):
-    async def queue_add(self, entry: NewEntry) -> int: ...
-    async def queue_get(self, entry_id: int) -> QueueEntry: ...
-    async def queue_data(self, entry_id: int) -> bytes: ...
-    async def queue_list(self) -> list[QueueEntry]: ...
-    async def queue_due(self, now: float, limit: int = 1000) -> list[QueueEntry]: ...
-    async def queue_next_due(self, after: float | None = None) -> float | None: ...
-    async def queue_update(
-        self, entry_id: int, updates: Sequence[RecipientUpdate], reports: Sequence[NewEntry] = ()
-    ) -> list[int]: ...
-    async def queue_retry(self, now: float, entry_id: int | None = None) -> int: ...
-    async def queue_remove(self, entry_id: int) -> None: ...
-    def queue_mark(self) -> int | None:
-        """A version that moves whenever any process (the CLI's `queue retry`)
-        made queued mail due before its time; None when it cannot be told."""
-        ...
-
+from mailstack.store.contract.queue import (
+    QUEUED,
+    NewEntry,
+    QueuedRecipient,
+    QueueEntry,
+    RecipientUpdate,
+)
+from mailstack.store.sqlite.engine import Engine, WriteConnection
 
 _ENTRY_COLUMNS = "id, mail_from, created, expires, envid, ret, smtputf8, body, length(data)"
 _RECIPIENT_COLUMNS = (
@@ -215,15 +81,8 @@ def _load(c: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[QueueEntry
     ]
 
 
-class SqliteQueueMixin:
-    """Queue methods of SqliteStore, on its _read/_write primitives."""
-
-    _read: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
-    _write: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
-    _queue_change: Callable[[], None]
-
+class QueuePart(Engine):
     async def queue_add(self, entry: NewEntry) -> int:
-        """Queue a message for its recipients; durable when this returns."""
         return await self._write(lambda c: _insert(c, entry))
 
     async def queue_get(self, entry_id: int) -> QueueEntry:
@@ -254,8 +113,6 @@ class SqliteQueueMixin:
         )
 
     async def queue_due(self, now: float, limit: int = 1000) -> list[QueueEntry]:
-        """Entries with at least one queued recipient due at ``now``, oldest first."""
-
         def op(c: sqlite3.Connection) -> list[QueueEntry]:
             rows = c.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM queue_messages WHERE id IN"
@@ -268,8 +125,6 @@ class SqliteQueueMixin:
         return await self._read(op)
 
     async def queue_next_due(self, after: float | None = None) -> float | None:
-        """When the earliest queued recipient (due later than ``after``) is due;
-        None when there is none."""
         return await self._read(
             lambda c: c.execute(
                 "SELECT min(next_attempt) FROM queue_recipients WHERE state = ?"
@@ -281,13 +136,7 @@ class SqliteQueueMixin:
     async def queue_update(
         self, entry_id: int, updates: Sequence[RecipientUpdate], reports: Sequence[NewEntry] = ()
     ) -> list[int]:
-        """Record attempt outcomes and queue the DSNs they cause, in one commit.
-
-        When no recipient of the entry is left QUEUED the entry is removed.
-        Returns the ids of the queued reports.
-        """
-
-        def op(c: sqlite3.Connection) -> list[int]:
+        def op(c: WriteConnection) -> list[int]:
             for u in updates:
                 c.execute(
                     "UPDATE queue_recipients SET state = ?, next_attempt = ?, last_reply = ?,"
@@ -316,9 +165,7 @@ class SqliteQueueMixin:
         return await self._write(op)
 
     async def queue_retry(self, now: float, entry_id: int | None = None) -> int:
-        """Make queued recipients (of one entry, or all) due at ``now``; how many."""
-
-        def op(c: sqlite3.Connection) -> int:
+        def op(c: WriteConnection) -> int:
             if entry_id is None:
                 cur = c.execute(
                     "UPDATE queue_recipients SET next_attempt = ? WHERE state = ?", (now, QUEUED)
@@ -335,13 +182,13 @@ class SqliteQueueMixin:
                     (now, QUEUED, entry_id),
                 )
             if cur.rowcount:
-                self._queue_change()
+                c.change_queue()
             return cur.rowcount
 
         return await self._write(op)
 
     async def queue_remove(self, entry_id: int) -> None:
-        def op(c: sqlite3.Connection) -> None:
+        def op(c: WriteConnection) -> None:
             c.execute("DELETE FROM queue_recipients WHERE message_id = ?", (entry_id,))
             if c.execute("DELETE FROM queue_messages WHERE id = ?", (entry_id,)).rowcount == 0:
                 raise NotFound(f"no queue entry {entry_id}")

@@ -1,9 +1,17 @@
-"""The Store protocol and its models: the one contract every backend keeps.
+"""The mailbox and message part of the store contract (RFC 3501, RFC 6154,
+RFC 7162).
 
-Every write that a protocol acknowledges is committed and on stable storage
-(fsync) when the awaited call returns. Backends: `sqlite.SqliteStore` (the
-embedded default); a PostgreSQL backend must pass the same suite in
-tests/contract/.
+Mailboxes per account: name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the
+subscription and the special use. Messages: a UID strictly ascending per
+mailbox and never reused, flags, INTERNALDATE, size and MODSEQ; expunged UIDs
+are remembered with their MODSEQ (QRESYNC). A message's bytes are kept once
+however many recipients share them, each copy with its own trace prefix.
+
+The store never parses a message. The caller hands it the parse with the
+bytes (``mailstack.mime.parse_for_store``: encoded, not yet packed); the
+``ParseCodec`` that opened the store packs it on the store's writer thread
+and reads it back on a reader thread, so FETCH and SEARCH never re-parse and
+the event loop never decodes.
 """
 
 from __future__ import annotations
@@ -11,10 +19,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
-
-if TYPE_CHECKING:
-    from mailstack.mime import ParsedMessage
+from typing import Literal, Protocol, TypeVar
 
 # RFC 6154 special-use mailboxes that every new account gets.
 DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
@@ -28,19 +33,31 @@ DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
 
 FlagMode = Literal["add", "remove", "replace"]
 
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    id: int
-    address: str
-    quota: int  # octets; 0 = unlimited
-    used: int
+Parsed = TypeVar("Parsed")
+Parsed_co = TypeVar("Parsed_co", covariant=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Alias:
-    source: str  # an address, or "@domain" for a catch-all
-    target: str
+def is_inbox(name: str) -> bool:
+    return name.upper() == "INBOX"
+
+
+def canonical_name(name: str) -> str:
+    """RFC 3501 §5.1: INBOX is case-insensitive."""
+    return "INBOX" if is_inbox(name) else name
+
+
+class ParseCodec(Protocol[Parsed_co]):
+    """How a store keeps a message's parse and reads it back; supplied by
+    whoever opens the store (``mailstack.mime.PARSE_CODEC``)."""
+
+    def pack(self, encoded: bytes) -> bytes:
+        """What the store keeps of the caller's encoded parse (on the writer thread)."""
+        ...
+
+    def unpack(self, stored: bytes, prefix: bytes) -> Parsed_co:
+        """The parse of ``prefix + raw`` from what ``pack`` kept of raw's
+        (on a reader thread)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,40 +124,7 @@ class FlagResult:
     modified: list[int]
 
 
-class Listener(Protocol):
-    async def wait(self, timeout: float | None = None) -> bool:
-        """True when the mailbox changed since the last wait (or creation)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class Store(Protocol):
-    # Lifecycle
-    async def close(self) -> None: ...
-
-    # Domains
-    async def domain_add(self, name: str) -> None: ...
-    async def domain_remove(self, name: str) -> None: ...
-    async def domain_list(self) -> list[str]: ...
-    async def is_local_domain(self, name: str) -> bool: ...
-
-    # Accounts
-    async def account_add(self, address: str, password: str, quota: int = 0) -> Account: ...
-    async def account_remove(self, address: str) -> None: ...
-    async def account_get(self, address: str) -> Account | None: ...
-    async def account_list(self, domain: str | None = None) -> list[Account]: ...
-    async def set_password(self, address: str, password: str) -> None: ...
-    async def authenticate(self, address: str, password: str) -> Account | None: ...
-
-    # Aliases and recipient resolution
-    async def alias_add(self, source: str, target: str) -> None: ...
-    async def alias_remove(self, source: str, target: str | None = None) -> None: ...
-    async def alias_list(self) -> list[Alias]: ...
-    async def resolve_recipient(self, address: str) -> list[Account]: ...
-    async def resolve_local(self, address: str) -> list[Account] | None: ...
-
-    # Mailboxes
+class MailboxStore(Protocol):
     async def mailbox_list(self, account_id: int) -> list[Mailbox]: ...
     async def mailbox_get(self, account_id: int, name: str) -> Mailbox | None: ...
     async def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None: ...
@@ -148,35 +132,55 @@ class Store(Protocol):
         self, account_id: int, name: str, special_use: str | None = None
     ) -> Mailbox: ...
     async def mailbox_delete(self, account_id: int, name: str) -> None: ...
-    async def mailbox_rename(self, account_id: int, old: str, new: str) -> None: ...
+    async def mailbox_rename(self, account_id: int, old: str, new: str) -> None:
+        """Rename a mailbox and its inferiors (delimiter "/"); renaming INBOX
+        moves its messages to a new mailbox and leaves INBOX empty (RFC 3501
+        §6.3.5)."""
+        ...
+
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
+    async def mailbox_sync(self, mailbox_id: int, modseq: int) -> MailboxSync | None:
+        """HIGHESTMODSEQ, the recent mark and the changes after modseq, read in
+        one transaction; None when the mailbox no longer exists."""
+        ...
+
     async def subscribe(self, account_id: int, name: str) -> None: ...
     async def unsubscribe(self, account_id: int, name: str) -> None: ...
     async def subscriptions(self, account_id: int) -> list[str]: ...
 
-    # Messages
+
+class MessageStore(Protocol[Parsed]):
     async def deliver(
-        self, raw: bytes, targets: Sequence[DeliveryTarget]
-    ) -> list[tuple[int, int]]: ...
+        self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
+    ) -> list[tuple[int, int]]:
+        """Keep raw once and file it into every target; (mailbox_id, uid) each.
+        ``parsed`` is raw's parse, encoded (``mailstack.mime.parse_for_store``)."""
+        ...
+
     async def deliver_some(
-        self, raw: bytes, targets: Sequence[DeliveryTarget]
+        self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int] | None]:
         """Like deliver(), but a target over its quota is left out (None in
         its place); raises QuotaExceeded only when no target had room."""
         ...
+
     async def append(
         self,
         mailbox_id: int,
         raw: bytes,
+        parsed: bytes,
         flags: Iterable[str] = (),
         internaldate: datetime.datetime | None = None,
     ) -> int: ...
     async def messages(self, mailbox_id: int) -> list[MessageMeta]: ...
     async def message_bytes(self, mailbox_id: int, uid: int) -> bytes: ...
-    async def message_parsed(self, mailbox_id: int, uid: int) -> ParsedMessage: ...
-    async def messages_parsed(
-        self, mailbox_id: int, uids: Sequence[int]
-    ) -> dict[int, ParsedMessage]: ...
+    async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        """The bytes of several messages in one round trip (POP3 read-ahead);
+        UIDs that do not exist are left out."""
+        ...
+
+    async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed: ...
+    async def messages_parsed(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, Parsed]: ...
     async def store_flags(
         self,
         mailbox_id: int,
@@ -187,27 +191,24 @@ class Store(Protocol):
     ) -> FlagResult: ...
     async def expunge(
         self, mailbox_id: int, uids: Iterable[int] | None = None, *, require_deleted: bool = True
-    ) -> list[int]: ...
+    ) -> list[int]:
+        """Remove messages; by default only those flagged \\Deleted (restricted
+        to uids when given). Their UIDs are remembered with the MODSEQ."""
+        ...
+
     async def copy(
         self, mailbox_id: int, uids: Iterable[int], dest_mailbox_id: int
     ) -> list[tuple[int, int]]: ...
     async def move(
         self, mailbox_id: int, uids: Iterable[int], dest_mailbox_id: int
     ) -> list[tuple[int, int]]: ...
-    async def claim_recent(self, mailbox_id: int) -> int: ...
+    async def claim_recent(self, mailbox_id: int) -> int:
+        """The first UID that is \\Recent for the calling session: messages
+        from it up to UIDNEXT are recent to this session and to no other."""
+        ...
+
     async def changes_since(
         self, mailbox_id: int, modseq: int
-    ) -> tuple[list[MessageMeta], list[int]]: ...
-    def listen(self, mailbox_id: int) -> Listener: ...
-    async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
-        """The bytes of several messages in one round trip (POP3 read-ahead);
-        UIDs that do not exist are left out."""
-        ...
-    async def mailbox_sync(self, mailbox_id: int, modseq: int) -> MailboxSync | None:
-        """HIGHESTMODSEQ, the recent mark and the changes after modseq, read in
-        one transaction; None when the mailbox no longer exists."""
-        ...
-    async def account_credentials(self, address: str) -> tuple[Account, str] | None:
-        """The account and its stored password hash, or None: lets a cache of
-        verified logins notice a changed password or a removed account."""
+    ) -> tuple[list[MessageMeta], list[int]]:
+        """Messages changed after modseq, and UIDs expunged after it (RFC 7162)."""
         ...

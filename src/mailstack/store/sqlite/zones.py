@@ -1,163 +1,29 @@
-"""The zone part of the store: DNS zones mailstack manages.
-
-A managed zone is its SOA fields plus records kept as presentation text
-(absolute owner names, canonical rdata), so any process (the CLI, the node's
-DNS service, a later doctor) reads the same thing. Every change bumps the SOA
-serial (RFC 1982 arithmetic) and writes a journal entry, which is what IXFR
-(RFC 1995) serves; the change is committed and fsynced before the call
-returns (the store's group commit).
-"""
+"""The zone part of the SQLite store: managed DNS zones, their records as
+presentation text and the journal IXFR serves (RFC 1995); serials follow
+RFC 1982."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from collections.abc import Sequence
 
-import dns.exception
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-
-from mailstack.common.serial import next_serial, serial_gt
 from mailstack.errors import AlreadyExists, NotFound, StoreError
-
-T = TypeVar("T")
-
-ZONES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dns_zones (
-    id INTEGER PRIMARY KEY,
-    origin TEXT NOT NULL UNIQUE,
-    serial INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dns_records (
-    id INTEGER PRIMARY KEY,
-    zone_id INTEGER NOT NULL REFERENCES dns_zones(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    rdtype TEXT NOT NULL,
-    ttl INTEGER NOT NULL,
-    rdata TEXT NOT NULL,
-    UNIQUE (zone_id, name, rdtype, rdata)
-);
-CREATE INDEX IF NOT EXISTS dns_records_zone ON dns_records (zone_id);
-CREATE TABLE IF NOT EXISTS dns_journal (
-    id INTEGER PRIMARY KEY,
-    zone_id INTEGER NOT NULL REFERENCES dns_zones(id) ON DELETE CASCADE,
-    old_serial INTEGER NOT NULL,
-    new_serial INTEGER NOT NULL,
-    deleted TEXT NOT NULL,
-    added TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dns_journal_zone ON dns_journal (zone_id, id);
-"""
-
-# Journal entries kept per zone; older history answers IXFR with a full zone.
-JOURNAL_LENGTH = 200
+from mailstack.store.contract.zones import (
+    JOURNAL_LENGTH,
+    JournalEntry,
+    ManagedZone,
+    ZoneRecord,
+    canonical_origin,
+    make_record,
+    new_zone_records,
+    next_serial,
+    owner_and_type,
+    serial_gt,
+)
+from mailstack.store.sqlite.engine import Engine, WriteConnection
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ZoneRecord:
-    """One record: absolute owner name, type mnemonic, TTL, canonical rdata text."""
-
-    name: str
-    rdtype: str
-    ttl: int
-    rdata: str
-
-    def to_text(self) -> str:
-        return f"{self.name} {self.ttl} IN {self.rdtype} {self.rdata}"
-
-
-@dataclass(frozen=True, slots=True)
-class ManagedZone:
-    origin: str
-    serial: int
-    records: tuple[ZoneRecord, ...]  # the SOA first, carrying ``serial``
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    old_serial: int
-    new_serial: int
-    deleted: tuple[ZoneRecord, ...]
-    added: tuple[ZoneRecord, ...]
-
-
-class ZoneStore(Protocol):
-    async def zone_create(
-        self, origin: str, *, nameservers: Sequence[str], hostmaster: str, ttl: int = 3600
-    ) -> ManagedZone: ...
-    async def zone_list(self) -> list[tuple[str, int]]: ...
-    async def zone_get(self, origin: str) -> ManagedZone: ...
-    async def zone_remove(self, origin: str) -> None: ...
-    async def zone_serials(self) -> dict[str, int]: ...
-    async def record_add(
-        self, origin: str, name: str, rdtype: str, value: str, ttl: int | None = None
-    ) -> int: ...
-    async def record_remove(
-        self, origin: str, name: str, rdtype: str, value: str | None = None
-    ) -> int: ...
-    async def zone_apply(
-        self,
-        origin: str,
-        deleted: Sequence[ZoneRecord],
-        added: Sequence[ZoneRecord],
-        new_serial: int | None = None,
-    ) -> int: ...
-    async def zone_journal(self, origin: str) -> list[JournalEntry]: ...
-
-
-def canonical_origin(origin: str) -> str:
-    try:
-        return dns.name.from_text(origin).to_text().lower()
-    except dns.exception.DNSException as exc:
-        raise StoreError(f"bad zone name {origin!r}: {exc}") from exc
-
-
-def owner_and_type(origin: str, name: str, rdtype: str) -> tuple[str, str]:
-    """The absolute owner (``@`` = apex, relative names under ``origin``) and type mnemonic."""
-    zone = dns.name.from_text(origin)
-    try:
-        owner = dns.name.from_text(name, origin=zone)
-        mnemonic = dns.rdatatype.to_text(dns.rdatatype.from_text(rdtype))
-    except (dns.exception.DNSException, ValueError) as exc:
-        raise StoreError(f"bad record {name} {rdtype}: {exc}") from exc
-    if not owner.is_subdomain(zone):
-        raise StoreError(f"{owner} is not inside zone {zone}")
-    return owner.to_text().lower(), mnemonic
-
-
-def make_record(origin: str, name: str, rdtype: str, value: str, ttl: int) -> ZoneRecord:
-    """A record from user text: ``name`` relative to the zone (``@`` = apex) or absolute."""
-    zone = dns.name.from_text(origin)
-    try:
-        owner = dns.name.from_text(name, origin=zone)
-        rdtype_value = dns.rdatatype.from_text(rdtype)
-        rdata = dns.rdata.from_text(
-            dns.rdataclass.IN, rdtype_value, value, origin=zone, relativize=False
-        )
-    except (dns.exception.DNSException, ValueError) as exc:
-        raise StoreError(f"bad record {name} {rdtype} {value!r}: {exc}") from exc
-    if not owner.is_subdomain(zone):
-        raise StoreError(f"{owner} is not inside zone {zone}")
-    if not 0 <= ttl < 2**31:
-        raise StoreError(f"bad TTL {ttl}")
-    return ZoneRecord(
-        owner.to_text().lower(),
-        dns.rdatatype.to_text(rdtype_value),
-        ttl,
-        rdata.to_text(),
-    )
-
-
-class SqliteZonesMixin:
-    """Zone methods of SqliteStore, over its ``_read``/``_write`` primitives."""
-
-    _read: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
-    _write: Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
-
+class ZonesPart(Engine):
     async def zone_create(
         self,
         origin: str,
@@ -168,19 +34,9 @@ class SqliteZonesMixin:
         serial: int = 1,
     ) -> ManagedZone:
         origin = canonical_origin(origin)
-        if not nameservers:
-            raise StoreError("a zone needs at least one name server")
-        rname = hostmaster
-        if "@" in hostmaster:
-            # RFC 1035 §8: the mailbox's "@" becomes a dot; the name is absolute.
-            rname = hostmaster.replace("@", ".", 1).rstrip(".") + "."
-        # RFC 1912 §2.2 style timers; MINIMUM is the negative-caching TTL (RFC 2308 §4).
-        soa = make_record(
-            origin, "@", "SOA", f"{nameservers[0]} {rname} {serial} 3600 900 1209600 300", ttl
-        )
-        records = [soa] + [make_record(origin, "@", "NS", ns, ttl) for ns in nameservers]
+        records = new_zone_records(origin, nameservers, hostmaster, ttl, serial)
 
-        def op(c: sqlite3.Connection) -> None:
+        def op(c: WriteConnection) -> None:
             try:
                 cur = c.execute(
                     "INSERT INTO dns_zones (origin, serial) VALUES (?, ?)", (origin, serial)
@@ -214,7 +70,7 @@ class SqliteZonesMixin:
     async def zone_remove(self, origin: str) -> None:
         origin = canonical_origin(origin)
 
-        def op(c: sqlite3.Connection) -> None:
+        def op(c: WriteConnection) -> None:
             zone_id, _ = _zone_row(c, origin)
             c.execute("DELETE FROM dns_journal WHERE zone_id = ?", (zone_id,))
             c.execute("DELETE FROM dns_records WHERE zone_id = ?", (zone_id,))
@@ -225,13 +81,12 @@ class SqliteZonesMixin:
     async def record_add(
         self, origin: str, name: str, rdtype: str, value: str, ttl: int | None = None
     ) -> int:
-        """Add one record; returns the new serial."""
         origin = canonical_origin(origin)
         if rdtype.upper() == "SOA":
             raise StoreError("the SOA is managed by mailstack")
         record = make_record(origin, name, rdtype, value, ttl if ttl is not None else 3600)
 
-        def op(c: sqlite3.Connection) -> int:
+        def op(c: WriteConnection) -> int:
             zone_id, serial = _zone_row(c, origin)
             if ttl is None:
                 # RFC 2181 §5.2: records of one RRset share a TTL; join the set's.
@@ -252,14 +107,13 @@ class SqliteZonesMixin:
     async def record_remove(
         self, origin: str, name: str, rdtype: str, value: str | None = None
     ) -> int:
-        """Remove one record, or the whole RRset when ``value`` is None."""
         origin = canonical_origin(origin)
         if rdtype.upper() == "SOA":
             raise StoreError("the SOA is managed by mailstack")
         owner, mnemonic = owner_and_type(origin, name, rdtype)
         rdata = make_record(origin, name, rdtype, value, 0).rdata if value is not None else None
 
-        def op(c: sqlite3.Connection) -> int:
+        def op(c: WriteConnection) -> int:
             zone_id, serial = _zone_row(c, origin)
             rows = c.execute(
                 "SELECT name, rdtype, ttl, rdata FROM dns_records "
@@ -282,10 +136,9 @@ class SqliteZonesMixin:
         added: Sequence[ZoneRecord],
         new_serial: int | None = None,
     ) -> int:
-        """Apply a change computed elsewhere (a DNS UPDATE), atomically; returns the serial."""
         origin = canonical_origin(origin)
 
-        def op(c: sqlite3.Connection) -> int:
+        def op(c: WriteConnection) -> int:
             zone_id, serial = _zone_row(c, origin)
             return _change(c, zone_id, origin, serial, list(deleted), list(added), new_serial)
 

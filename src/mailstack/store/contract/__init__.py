@@ -1,0 +1,102 @@
+"""The store contract: what every backend keeps, one module per part.
+
+* ``directory``: domains, accounts (Argon2id hashes, quotas), aliases and
+  recipient resolution;
+* ``messages``: mailboxes (RFC 3501, RFC 6154 special use), messages with
+  UIDs, flags and MODSEQs (RFC 7162), delivery, and the ``ParseCodec``
+  through which the store keeps the parse a caller hands it;
+* ``queue``: the outbound queue (RFC 5321 §4.5.4, RFC 3461);
+* ``zones``: the DNS zones mailstack manages, with serials (RFC 1982) and the
+  journal IXFR serves (RFC 1995);
+* ``keys``: DKIM signing keys (RFC 6376, RFC 8463);
+* ``changes``: "mailbox X changed" for IDLE and friends.
+
+``Store`` composes them. Every write that a protocol acknowledges is
+committed and on stable storage (fsync) when the awaited call returns. Every
+backend passes the same suite, tests/contract/.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mailstack.store.contract.changes import ChangeStore, Listener
+from mailstack.store.contract.directory import Account, Alias, DirectoryStore
+from mailstack.store.contract.keys import DkimKey, KeyStore
+from mailstack.store.contract.messages import (
+    DEFAULT_MAILBOXES,
+    DeliveryTarget,
+    FlagMode,
+    FlagResult,
+    Mailbox,
+    MailboxStatus,
+    MailboxStore,
+    MailboxSync,
+    MessageMeta,
+    MessageStore,
+    ParseCodec,
+    Parsed,
+)
+from mailstack.store.contract.queue import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    NewEntry,
+    NewRecipient,
+    QueuedRecipient,
+    QueueEntry,
+    QueueStore,
+    RecipientUpdate,
+)
+from mailstack.store.contract.zones import JournalEntry, ManagedZone, ZoneRecord, ZoneStore
+
+
+class Store(
+    DirectoryStore,
+    MailboxStore,
+    MessageStore[Parsed],
+    QueueStore,
+    ZoneStore,
+    KeyStore,
+    ChangeStore,
+    Protocol[Parsed],
+):
+    """The whole store; ``Parsed`` is what its ``ParseCodec`` reads back."""
+
+    async def close(self) -> None: ...
+
+
+__all__ = [
+    "DEFAULT_MAILBOXES",
+    "DELIVERED",
+    "FAILED",
+    "QUEUED",
+    "Account",
+    "Alias",
+    "ChangeStore",
+    "DeliveryTarget",
+    "DirectoryStore",
+    "DkimKey",
+    "FlagMode",
+    "FlagResult",
+    "JournalEntry",
+    "KeyStore",
+    "Listener",
+    "Mailbox",
+    "MailboxStatus",
+    "MailboxStore",
+    "MailboxSync",
+    "ManagedZone",
+    "MessageMeta",
+    "MessageStore",
+    "NewEntry",
+    "NewRecipient",
+    "ParseCodec",
+    "QueueEntry",
+    "QueueStore",
+    "QueuedRecipient",
+    "RecipientUpdate",
+    "Store",
+    "ZoneRecord",
+    "ZoneStore",
+]

@@ -1,0 +1,73 @@
+"""The directory part of the store contract: domains, accounts, aliases and
+recipient resolution.
+
+Addresses are compared case-insensitively (local parts folded too, as most
+MTAs do); passwords are kept as Argon2id hashes (RFC 9106), never as text.
+A recipient resolves through its account, its aliases, its sub-address
+(``bob+tag@`` is ``bob@``) and its domain's catch-all alias (``@domain``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+# How deep aliases are followed, and the separator of a sub-address.
+ALIAS_DEPTH = 8
+SUBADDRESS_SEPARATOR = "+"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    address: str
+    quota: int  # octets; 0 = unlimited
+    used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    source: str  # an address, or "@domain" for a catch-all
+    target: str
+
+
+def normalize_address(address: str) -> str:
+    """Domains are case-insensitive; we fold local parts too (as most MTAs do)."""
+    return address.strip().lower()
+
+
+class DirectoryStore(Protocol):
+    # Domains
+    async def domain_add(self, name: str) -> None: ...
+    async def domain_remove(self, name: str) -> None: ...
+    async def domain_list(self) -> list[str]: ...
+    async def is_local_domain(self, name: str) -> bool: ...
+
+    # Accounts
+    async def account_add(self, address: str, password: str, quota: int = 0) -> Account: ...
+    async def account_remove(self, address: str) -> None: ...
+    async def account_get(self, address: str) -> Account | None: ...
+    async def account_list(self, domain: str | None = None) -> list[Account]: ...
+    async def set_password(self, address: str, password: str) -> None: ...
+    async def authenticate(self, address: str, password: str) -> Account | None: ...
+    async def account_credentials(self, address: str) -> tuple[Account, str] | None:
+        """The account and its stored password hash, or None: lets a cache of
+        verified logins notice a changed password or a removed account."""
+        ...
+
+    # Aliases and recipient resolution
+    async def alias_add(self, source: str, target: str) -> None: ...
+    async def alias_remove(self, source: str, target: str | None = None) -> None: ...
+    async def alias_list(self) -> list[Alias]: ...
+    async def resolve_recipient(self, address: str) -> list[Account]:
+        """The accounts a local address delivers to: the account itself, its
+        aliases (followed up to ALIAS_DEPTH), sub-addresses and a domain's
+        catch-all alias, in that order of preference."""
+        ...
+
+    async def resolve_local(self, address: str) -> list[Account] | None:
+        """resolve_recipient in one round trip, None when the domain is not
+        local; asked at every RCPT, so a backend may keep answers until the
+        directory changes (the quota and usage in them may then be old:
+        deliveries check those when they commit)."""
+        ...

@@ -1,0 +1,356 @@
+"""The SQLite engine: one writer thread with group commit, reader threads, a
+checkpoint thread, and the wake-ups that follow a commit.
+
+Durability and group commit: every write runs on one writer thread. The
+thread takes all writes that are waiting, runs each inside its own SAVEPOINT
+of one transaction, commits once (``synchronous=FULL``: the WAL is fsynced on
+commit) and only then completes the callers' futures. Many sessions waiting
+on one fsync is how a durable server stays fast (ARCHITECTURE.md). Writes of
+one kind that can share statements (deliveries, see ``GroupWrite``) are
+filed together first. A checkpoint thread moves the WAL into the database,
+off the commit path.
+
+Reads run on a small pool of threads, each with its own connection; WAL lets
+them proceed while the writer commits. Write functions note on the writer's
+connection (``WriteConnection``) which mailboxes they changed and whether the
+directory or the queue moved; after the commit the engine moves the marks and
+wakes the mailboxes' listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mailstack.errors import StoreError
+from mailstack.store.sqlite import schema
+from mailstack.store.sqlite.marks import mark_changed, mark_version
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+# Seconds between WAL checkpoints, and the size a reset WAL is cut back to.
+CHECKPOINT_INTERVAL = 0.5
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+READERS = 4
+VARIABLES = 999
+
+_Done = list[tuple[asyncio.Future[Any], bool, Any]]
+
+
+class WriteConnection(sqlite3.Connection):
+    """The writer's connection: what the write functions of one commit changed."""
+
+    touched: set[int]
+    directory_changed: bool
+    queue_changed: bool
+
+    def start_group(self) -> None:
+        self.touched = set()
+        self.directory_changed = False
+        self.queue_changed = False
+
+    def touch(self, mailbox_id: int) -> None:
+        """The mailbox's listeners wake after the commit."""
+        self.touched.add(mailbox_id)
+
+    def change_directory(self) -> None:
+        """Domains, accounts or aliases changed: kept recipient answers go."""
+        self.directory_changed = True
+
+    def change_queue(self) -> None:
+        """Queued mail became due before its time: running queues hear it."""
+        self.queue_changed = True
+
+
+class GroupWrite:
+    """A write that the writer can also run together with the others of its
+    kind waiting in the same commit (``file_together``); called alone, it is
+    a write function like any other."""
+
+    __slots__ = ()
+
+    def __call__(self, c: WriteConnection) -> Any:
+        raise NotImplementedError
+
+    def file_together(self, c: WriteConnection, group: list[Any]) -> list[Any]:
+        """The results of every write of ``group`` (this one among them), in
+        order; raises when one of them must fail, and then each runs alone."""
+        raise NotImplementedError
+
+
+def connect(path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection) -> Any:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30, factory=factory
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    # RFC-grade durability: the WAL is fsynced at every commit.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # Every query is built for the smallest limit SQLite builds have had
+    # (999 variables), so it behaves alike on every build; tests catch a
+    # query that would need more.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, VARIABLES)
+    return conn
+
+
+class Listener:
+    """Wakes when a commit touched its mailbox (in this process)."""
+
+    def __init__(self, engine: Engine, mailbox_id: int) -> None:
+        self._engine = engine
+        self.mailbox_id = mailbox_id
+        self.event = asyncio.Event()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+    def close(self) -> None:
+        self._engine.listeners.get(self.mailbox_id, set()).discard(self)
+
+
+class Engine:
+    """The threads and the two primitives, ``_read`` and ``_write``, that
+    every part of the SQLite store runs its SQL through."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._readers: list[threading.Thread] = []
+        self._checkpointer: threading.Thread | None = None
+        self._closing = threading.Event()
+        self.listeners: dict[int, set[Listener]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.directory_mark = path.with_name(path.name + "-directory")
+        self.queue_mark_path = path.with_name(path.name + "-queue")
+
+    async def _start(self) -> None:
+        await asyncio.to_thread(self._create)
+        self._loop = asyncio.get_running_loop()
+        writer = connect(self.path, WriteConnection)
+        # Checkpoints move the WAL into the database on their own thread, so
+        # a commit only appends to the WAL and fsyncs it: an autocheckpoint
+        # would stall every delivery waiting on that commit.
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(writer,), name="store-writer", daemon=True
+        )
+        self._writer.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(connect(self.path),), name="store-checkpoint",
+            daemon=True,
+        )
+        self._checkpointer.start()
+        for n in range(READERS):
+            reader = threading.Thread(
+                target=self._read_loop, args=(connect(self.path),), name=f"store-read-{n}",
+                daemon=True,
+            )
+            reader.start()
+            self._readers.append(reader)
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(self.path)
+        try:
+            schema.migrate(conn)
+        finally:
+            conn.close()
+        mark_changed(self.directory_mark)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writes.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._checkpointer is not None:
+            self._closing.set()
+            await asyncio.to_thread(self._checkpointer.join)
+            self._checkpointer = None
+        for _ in self._readers:
+            self._reads.put(None)
+        for reader in self._readers:
+            await asyncio.to_thread(reader.join)
+        self._readers.clear()
+
+    # -- the two primitives ------------------------------------------------
+
+    async def _write(self, fn: Callable[[WriteConnection], T]) -> T:
+        """Run fn in the group-committed transaction; return after fsync."""
+        if self._writer is None:
+            raise StoreError("store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._writes.put((fn, future, loop))
+        return await future
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn on a reader thread's connection, in one read transaction."""
+        if not self._readers:
+            raise StoreError("store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._reads.put((fn, future, loop))
+        return await future
+
+    def _read_loop(self, conn: sqlite3.Connection) -> None:
+        """A reader thread: runs the reads waiting in the queue, then hands
+        their results back to the loop in one wake-up."""
+        running = True
+        while running:
+            done: _Done = []
+            item = self._reads.get()
+            while item is not None:
+                fn, future, _loop = item
+                conn.execute("BEGIN")
+                try:
+                    done.append((future, True, fn(conn)))
+                except Exception as exc:
+                    done.append((future, False, exc))
+                finally:
+                    conn.execute("COMMIT")
+                if len(done) >= MAX_BATCH:
+                    break
+                try:
+                    item = self._reads.get_nowait()
+                except queue.Empty:
+                    break
+            else:
+                running = False
+            if done:
+                _settle_all(done)
+        conn.close()
+
+    def _write_loop(self, conn: WriteConnection) -> None:
+        stop = False
+        while not stop:
+            batch = [self._writes.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                stop = True
+                batch = [item for item in batch if item is not None]
+            if batch:
+                self._commit(conn, batch)
+        conn.close()
+
+    def _commit(self, conn: WriteConnection, batch: list[Any]) -> None:
+        """Run one group of writes in one transaction, then settle them."""
+        results: list[tuple[bool, Any]] = []
+        conn.start_group()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            filed = self._file_group(conn, batch)
+            for fn, _future, _loop in batch:
+                if fn in filed:
+                    results.append((True, filed[fn]))
+                    continue
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, fn(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as exc:  # the caller gets it, the others commit
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            results = [(False, StoreError(f"commit failed: {exc}"))] * len(batch)
+        touched = conn.touched
+        # After the commit, before anyone hears "done": a process that
+        # sees a mark move also sees the rows that moved it.
+        if conn.directory_changed:
+            mark_changed(self.directory_mark)
+        if conn.queue_changed:
+            mark_changed(self.queue_mark_path)
+        done = [
+            (future, ok, value)
+            for (_fn, future, _loop), (ok, value) in zip(batch, results, strict=True)
+        ]
+        _settle_all(done)
+        if touched and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._notify, touched)
+
+    def _file_group(self, conn: WriteConnection, batch: list[Any]) -> dict[Any, Any]:
+        """Run the batch's group writes together; {} when there are too few
+        to bother or one of them must fail on its own."""
+        group = [fn for fn, _future, _loop in batch if isinstance(fn, GroupWrite)]
+        if len(group) < 2:
+            return {}
+        conn.execute("SAVEPOINT deliveries")
+        try:
+            placed = group[0].file_together(conn, group)
+        except Exception:
+            conn.execute("ROLLBACK TO deliveries")
+            conn.execute("RELEASE deliveries")
+            return {}
+        conn.execute("RELEASE deliveries")
+        return dict(zip(group, placed, strict=True))
+
+    def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
+        """Copy committed WAL frames into the database now and then (PASSIVE:
+        never waits for, nor blocks, the writer or the readers)."""
+        while not self._closing.wait(CHECKPOINT_INTERVAL):
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        conn.close()
+
+    # -- change notification and marks ----------------------------------------
+
+    def _notify(self, mailbox_ids: set[int]) -> None:
+        for mailbox_id in mailbox_ids:
+            for listener in self.listeners.get(mailbox_id, ()):
+                listener.event.set()
+
+    def listen(self, mailbox_id: int) -> Listener:
+        listener = Listener(self, mailbox_id)
+        self.listeners.setdefault(mailbox_id, set()).add(listener)
+        return listener
+
+    def queue_mark(self) -> int | None:
+        """Moves whenever any process made queued mail due early (queue retry)."""
+        return mark_version(self.queue_mark_path)
+
+
+def _settle(done: _Done) -> None:
+    for future, ok, value in done:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def _settle_all(done: _Done) -> None:
+    """Complete futures from a store thread: one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, _Done] = {}
+    for entry in done:
+        by_loop.setdefault(entry[0].get_loop(), []).append(entry)
+    for target, entries in by_loop.items():
+        target.call_soon_threadsafe(_settle, entries)

@@ -1,0 +1,179 @@
+"""Schema versions: a data directory written by an older mailstack opens with
+this one and reads back whole (tests/data/datadir-v1, made by the store
+before it kept versions: see make_datadir_v1.py), and the numbered steps run
+once, in order, and never on a newer file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from mailstack.errors import StoreError
+from mailstack.mime import PARSE_CODEC
+from mailstack.store.sqlite import SqliteStore, schema
+
+from support import FAST_HASHER, append
+
+V1 = Path(__file__).parents[2] / "data" / "datadir-v1"
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def user_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def v1_copy(tmp_path: Path) -> Path:
+    """The v1 database, copied: the committed file is never written."""
+    path = tmp_path / "mailstack.db"
+    shutil.copyfile(V1 / "mailstack.db", path)
+    assert user_version(path) == 0
+    return path
+
+
+@pytest.fixture
+def manifest() -> dict:
+    return json.loads((V1 / "manifest.json").read_text())
+
+
+async def read_mailboxes(store) -> list[dict]:
+    """What make_datadir_v1.py recorded of every mailbox, read with this store."""
+    found = []
+    for account in await store.account_list():
+        for box in await store.mailbox_list(account.id):
+            status = await store.mailbox_status(box.id)
+            metas = await store.messages(box.id)
+            uids = [m.uid for m in metas]
+            raw = await store.messages_bytes(box.id, uids)
+            parsed = await store.messages_parsed(box.id, uids)
+            _, vanished = await store.changes_since(box.id, 0)
+            sync = await store.mailbox_sync(box.id, 0)
+            found.append({
+                "account": account.address, "name": box.name, "uidvalidity": box.uidvalidity,
+                "uidnext": box.uidnext, "highest_modseq": box.highest_modseq,
+                "special_use": box.special_use, "subscribed": box.subscribed,
+                "status": [status.messages, status.unseen, status.deleted, status.size],
+                "recent_uid": sync.recent_uid, "vanished": vanished,
+                "messages": [{
+                    "uid": m.uid, "flags": sorted(m.flags),
+                    "internaldate": m.internaldate.isoformat(), "size": m.size,
+                    "modseq": m.modseq, "sha256": digest(raw[m.uid]),
+                    "parsed_size": parsed[m.uid].size,
+                    "subject": parsed[m.uid].envelope.subject,
+                    "header_text": parsed[m.uid].header_text(),
+                    "text_sha256": digest(parsed[m.uid].text.encode()),
+                    "parts": len(parsed[m.uid].root.children),
+                    "body": [parsed[m.uid].root.body_start, parsed[m.uid].root.body_end],
+                } for m in metas],
+            })
+    return found
+
+
+async def test_a_v1_data_directory_reads_back_whole(v1_copy, manifest):
+    store = await SqliteStore.open(v1_copy, codec=PARSE_CODEC, password_hasher=FAST_HASHER)
+    try:
+        assert await store.domain_list() == manifest["domains"]
+        accounts = await store.account_list()
+        assert [[a.address, a.quota, a.used] for a in accounts] == manifest["accounts"]
+        for address, password in manifest["passwords"].items():
+            assert await store.authenticate(address, password) is not None
+            assert await store.authenticate(address, password + "x") is None
+        assert [[a.source, a.target] for a in await store.alias_list()] == manifest["aliases"]
+        for address, expected in manifest["resolve"].items():
+            assert [a.address for a in await store.resolve_recipient(address)] == expected
+        assert await read_mailboxes(store) == manifest["mailboxes"]
+
+        queue = []
+        for e in await store.queue_list():
+            queue.append({
+                "mail_from": e.mail_from, "created": e.created, "expires": e.expires,
+                "envid": e.envid, "ret": e.ret, "smtputf8": e.smtputf8, "body": e.body,
+                "size": e.size, "sha256": digest(await store.queue_data(e.id)),
+                "recipients": [[r.address, r.state, r.attempts, r.next_attempt, r.last_reply,
+                                r.notify, r.orcpt, r.delay_notified] for r in e.recipients],
+            })
+        assert queue == manifest["queue"]
+
+        zones = []
+        for origin, serial in await store.zone_list():
+            zone = await store.zone_get(origin)
+            zones.append({
+                "origin": origin, "serial": serial,
+                "records": [r.to_text() for r in zone.records],
+                "journal": [[j.old_serial, j.new_serial, [r.to_text() for r in j.deleted],
+                             [r.to_text() for r in j.added]]
+                            for j in await store.zone_journal(origin)],
+            })
+        assert zones == manifest["zones"]
+        keys = [[k.domain, k.selector, k.algorithm, digest(k.private_key), k.public_key,
+                 k.created, k.active] for k in await store.dkim_keys()]
+        assert keys == manifest["dkim"]
+    finally:
+        await store.close()
+    assert user_version(v1_copy) == len(schema.STEPS)
+
+
+async def test_a_migrated_store_goes_on_where_v1_stopped(v1_copy, manifest):
+    store = await SqliteStore.open(v1_copy, codec=PARSE_CODEC, password_hasher=FAST_HASHER)
+    try:
+        alice = await store.account_get("alice@example.org")
+        work = await store.mailbox_get(alice.id, "Work")
+        before = next(b for b in manifest["mailboxes"]
+                      if b["account"] == alice.address and b["name"] == "Work")
+        uid = await append(store, work.id, b"Subject: after\r\n\r\nnew\r\n")
+        assert uid == before["uidnext"]  # UIDs go on; the expunged one is not reused
+        newest = max(b["uidvalidity"] for b in manifest["mailboxes"])
+        created = await store.mailbox_create(alice.id, "Later")
+        assert created.uidvalidity > newest
+        serial = await store.record_add("example.org", "www", "A", "127.0.0.80")
+        assert serial == manifest["zones"][0]["serial"] + 1
+    finally:
+        await store.close()
+
+
+def test_steps_run_once_in_order_and_a_newer_file_is_refused(tmp_path):
+    path = tmp_path / "steps.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        steps = (
+            schema.Step("a table", "CREATE TABLE t (n INTEGER)"),
+            schema.Step("a row; a column", "INSERT INTO t VALUES (1); ALTER TABLE t ADD m TEXT"),
+        )
+        schema.migrate(conn, steps[:1])
+        assert schema.version(conn) == 1
+        schema.migrate(conn, steps)
+        schema.migrate(conn, steps)  # already there: nothing runs twice
+        assert schema.version(conn) == 2
+        assert conn.execute("SELECT n, m FROM t").fetchall() == [(1, None)]
+        with pytest.raises(StoreError, match="newer"):
+            schema.migrate(conn, steps[:1])
+    finally:
+        conn.close()
+
+
+def test_a_failing_step_leaves_the_file_as_it_was(tmp_path):
+    path = tmp_path / "steps.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        steps = (
+            schema.Step("a table", "CREATE TABLE t (n INTEGER)"),
+            schema.Step("broken", "INSERT INTO t VALUES (1); INSERT INTO nowhere VALUES (2)"),
+        )
+        with pytest.raises(sqlite3.OperationalError):
+            schema.migrate(conn, steps)
+        assert schema.version(conn) == 0
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+    finally:
+        conn.close()

@@ -1,0 +1,46 @@
+"""SQLite keeps a message's bytes once, in a blob with a reference count,
+however many mailboxes hold it (the contract only says what reads back)."""
+
+from __future__ import annotations
+
+from mailstack.store import DeliveryTarget
+
+from support import append, deliver
+
+RAW = (
+    b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: ketchup\r\n\r\n"
+    b"Do you like ketchup?\r\n"
+)
+
+
+async def blob_refs(store) -> list[tuple[int]]:
+    return await store._read(lambda c: c.execute("SELECT refs FROM blobs").fetchall())
+
+
+async def test_deliver_keeps_one_blob_for_all_recipients(store):
+    await store.domain_add("hamburger.edu")
+    bob = await store.account_add("bob@hamburger.edu", "hungry")
+    alice = await store.account_add("alice@hamburger.edu", "x")
+    placed = await deliver(
+        store,
+        RAW,
+        [
+            DeliveryTarget(bob.id, prefix=b"Delivered-To: bob@hamburger.edu\r\n"),
+            DeliveryTarget(alice.id, prefix=b"Delivered-To: alice@hamburger.edu\r\n"),
+        ],
+    )
+    assert len(placed) == 2
+    blobs = await store._read(lambda c: c.execute("SELECT count(*) FROM blobs").fetchone()[0])
+    assert blobs == 1
+    assert await blob_refs(store) == [(2,)]
+
+
+async def test_copy_and_move_share_the_blob(store):
+    await store.domain_add("hamburger.edu")
+    account = await store.account_add("bob@hamburger.edu", "hungry")
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    archive = await store.mailbox_get(account.id, "Archive")
+    uid = await append(store, inbox.id, RAW, flags=["\\Seen"])
+    await store.copy(inbox.id, [uid], archive.id)
+    await store.move(inbox.id, [uid], archive.id)
+    assert await blob_refs(store) == [(2,)]
