@@ -17,22 +17,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.common.server import SessionIO, TcpService
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
 from mailstack.queue.policy import wants
-from mailstack.smtp.proto import (
-    Close,
-    MailFrom,
-    MessageComplete,
-    NeedData,
-    Pending,
-    Quit,
-    RcptTo,
-    SmtpServerProtocol,
-    StartTls,
-)
+from mailstack.smtp.proto import MailFrom, MessageComplete, RcptTo, SmtpServerProtocol
 from mailstack.smtp.replies import Reply
+from mailstack.smtp.session import SmtpSession
 from mailstack.store.base import Account, DeliveryTarget
 
 log = logging.getLogger(__name__)
@@ -141,58 +132,9 @@ class SmtpService(TcpService):
         io.write(TOO_MANY_SESSIONS)
         io.trace.server(TOO_MANY_SESSIONS)
 
-    def _flush(self, io: SessionIO, proto: SmtpServerProtocol) -> None:
-        out = proto.data_to_send()
-        if out:
-            io.write(out)
-            io.trace.server(out)
-
     async def session(self, io: SessionIO) -> None:
-        proto = SmtpServerProtocol(
-            hostname=self.hostname,
-            limits=self.limits,
-            tls_available=self.starttls and self.node.tls.available,
-            tls_active=io.tls_active,
-        )
-        greeting = proto.greeting()
-        io.write(greeting)
-        io.trace.server(greeting)
-        envelope = _Envelope()
-        while True:
-            event = proto.next_event()
-            if isinstance(event, NeedData | Pending):
-                self._flush(io, proto)
-                await io.drain()
-                try:
-                    data = await io.read()
-                except IdleTimeout:
-                    # RFC 5321 §4.5.3.2.7: the server may close an idle session.
-                    timeout = f"421 4.4.2 {self.hostname} Timeout, closing connection\r\n".encode()
-                    io.write(timeout)
-                    io.trace.server(timeout)
-                    return
-                if io.trace.enabled and data:
-                    if proto.state.name in ("DATA", "CHUNK"):
-                        io.trace.body(data)
-                    else:
-                        io.trace.client(data)
-                proto.receive_data(data)
-            elif isinstance(event, MailFrom):
-                envelope = _Envelope(size=int(event.params.get("SIZE") or 0))
-                proto.respond(Reply.sender_ok(event.address))
-            elif isinstance(event, RcptTo):
-                proto.respond(await self._recipient(event.address, envelope))
-            elif isinstance(event, MessageComplete):
-                proto.respond(await self._deliver(event, envelope, io))
-                envelope = _Envelope()
-            elif isinstance(event, StartTls):
-                self._flush(io, proto)
-                await io.start_tls(self.node.tls.server_context())
-                proto.tls_started()
-                envelope = _Envelope()
-            elif isinstance(event, Quit | Close):
-                self._flush(io, proto)
-                return
+        session = _MxSession(self, io)
+        await session.run(session.proto.greeting())
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
         store = self.node.store
@@ -322,3 +264,33 @@ class SmtpService(TcpService):
             await queue.report_delivered(
                 event.mail_from, event.data, asked, envid=event.mail_params.get("ENVID")
             )
+
+
+class _MxSession(SmtpSession):
+    """One MX session: the service decides recipients and delivers."""
+
+    def __init__(self, service: SmtpService, io: SessionIO) -> None:
+        proto = SmtpServerProtocol(
+            hostname=service.hostname,
+            limits=service.limits,
+            tls_available=service.starttls and service.node.tls.available,
+            tls_active=io.tls_active,
+        )
+        super().__init__(io, proto, service.node.tls)
+        self.service = service
+        self.envelope = _Envelope()
+        self.handlers |= {
+            MailFrom: self.answer(self.mail_from),
+            RcptTo: self.answer(self.rcpt_to),
+            MessageComplete: self.answer(self.message),
+        }
+
+    async def mail_from(self, event: MailFrom) -> Reply:
+        self.envelope = _Envelope(size=int(event.params.get("SIZE") or 0))
+        return Reply.sender_ok(event.address)
+
+    async def rcpt_to(self, event: RcptTo) -> Reply:
+        return await self.service._recipient(event.address, self.envelope)
+
+    async def message(self, event: MessageComplete) -> Reply:
+        return await self.service._deliver(event, self.envelope, self.io)
