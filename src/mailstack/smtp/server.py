@@ -17,13 +17,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mailstack.common.server import SessionIO, TcpService
+from mailstack.common.server import SessionIO
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
 from mailstack.queue.policy import wants
 from mailstack.smtp.proto import MailFrom, MessageComplete, RcptTo, SmtpServerProtocol
 from mailstack.smtp.replies import Reply
-from mailstack.smtp.session import SmtpSession
+from mailstack.smtp.session import SmtpListener, SmtpSession
 from mailstack.store.base import Account, DeliveryTarget
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
 # X.7.1 "Delivery not authorized, message refused".
 DMARC_REJECTED = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
-TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
 
 def count_received(data: bytes) -> int:
     """The Received: fields in the header (the part before the first empty line)."""
@@ -108,10 +107,8 @@ class _Envelope:
     size: int = 0
 
 
-class SmtpService(TcpService):
+class SmtpService(SmtpListener):
     protocol = "smtp"
-    # RFC 5321 §3.8: a server that must shut down answers 421 and closes.
-    shutdown_message = b"421 4.3.2 Service shutting down, try again later\r\n"
 
     def __init__(self, node, name: str, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
         super().__init__(node, name, host, port)
@@ -128,13 +125,8 @@ class SmtpService(TcpService):
             node, mode=getattr(smtp_config, "message_auth", "record"), authserv_id=self.hostname
         )
 
-    async def refuse(self, io: SessionIO) -> None:
-        io.write(TOO_MANY_SESSIONS)
-        io.trace.server(TOO_MANY_SESSIONS)
-
-    async def session(self, io: SessionIO) -> None:
-        session = _MxSession(self, io)
-        await session.run(session.proto.greeting())
+    def new_session(self, io: SessionIO) -> SmtpSession:
+        return _MxSession(self, io)
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
         store = self.node.store

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
-from mailstack.common.server import SessionIO, TcpService
+from mailstack.common.server import SessionIO
 from mailstack.errors import StoreError
 from mailstack.queue.config import SubmissionConfig
 from mailstack.smtp.proto import (
@@ -49,13 +49,12 @@ from mailstack.smtp.replies import Reply
 from mailstack.smtp.server import (
     LOCAL_ERROR,
     LOOP_DETECTED,
-    TOO_MANY_SESSIONS,
     USER_UNKNOWN,
     count_received,
     delivery_targets,
     received_header,
 )
-from mailstack.smtp.session import SmtpSession
+from mailstack.smtp.session import SmtpListener, SmtpSession
 from mailstack.store.base import Account
 from mailstack.store.queue import NewEntry, NewRecipient
 
@@ -119,11 +118,9 @@ class _Failures:
 _FAILURES: weakref.WeakKeyDictionary[Node, _Failures] = weakref.WeakKeyDictionary()
 
 
-class SubmissionService(TcpService):
+class SubmissionService(SmtpListener):
     protocol = "submission"
     implicit_tls_names = frozenset({"submissions"})
-    # RFC 5321 §3.8: a server that must shut down answers 421 and closes.
-    shutdown_message = b"421 4.3.2 Service shutting down, try again later\r\n"
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
@@ -136,13 +133,8 @@ class SubmissionService(TcpService):
         self.hostname = self.config.hostname or node.hostname
         self.failures = _FAILURES.setdefault(node, _Failures())
 
-    async def refuse(self, io: SessionIO) -> None:
-        io.write(TOO_MANY_SESSIONS)
-        io.trace.server(TOO_MANY_SESSIONS)
-
-    async def session(self, io: SessionIO) -> None:
-        session = _Session(self, io)
-        await session.run(session.proto.greeting())
+    def new_session(self, io: SessionIO) -> SmtpSession:
+        return _Session(self, io)
 
 
 @dataclass
