@@ -1,17 +1,37 @@
 """CRLF line framing with a length limit, checked before data is buffered.
 
-Used by the SMTP, POP3 and IMAP protocol modules. `next_line()` returns a
-line with its ending (CRLF or a bare LF: the protocols decide what a bare LF
-means); `take(n)` reads exact octet counts (IMAP literals, SMTP BDAT).
+The one framer of the SMTP, POP3 and IMAP protocol modules (RFC 5321 §2.3.8,
+RFC 1939 §3, RFC 3501 §2.2). `next_line()` returns a line with its ending
+(CRLF or a bare LF: the protocols decide what a bare LF means), under the
+limit of the protocol's current state (a POP3 command line and a SASL
+response differ); `take(n)` reads exact octet counts (IMAP literals, SMTP
+BDAT); `buffer` is the bytes themselves, for a reader that scans them in
+place (SMTP DATA looks for CRLF.CRLF without cutting lines).
+
+`NeedData` is the event every protocol module returns when it has no whole
+unit yet: the session driver then reads more.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mailstack.errors import MailstackError
+
+__all__ = ["LineBuffer", "LineTooLong", "NeedData"]
+
+
+@dataclass(frozen=True, slots=True)
+class NeedData:
+    """Nothing more can be decided until more bytes arrive."""
 
 
 class LineTooLong(MailstackError):
-    """A line exceeded the configured limit."""
+    """A line exceeded the limit; ``head`` is how it began (an IMAP tag)."""
+
+    def __init__(self, head: bytes = b"") -> None:
+        super().__init__()
+        self.head = head
 
 
 class LineBuffer:
@@ -26,15 +46,23 @@ class LineBuffer:
     def pending(self) -> int:
         return len(self._buf)
 
+    @property
+    def buffer(self) -> bytearray:
+        """The buffered octets, for a reader that consumes them in place
+        between whole lines (SMTP DATA, BDAT chunks)."""
+        return self._buf
+
     def feed(self, data: bytes) -> None:
         self._buf += data
 
-    def next_line(self) -> bytes | None:
+    def next_line(self, max_line: int = 0) -> bytes | None:
         """The next whole line including its LF, None if it has not arrived.
 
-        Raises LineTooLong once a line passes the limit (before its end has
-        arrived if need be); the rest of that line, up to its LF, is then
-        discarded so the caller can answer and go on in sync.
+        ``max_line`` (octets with the line ending) overrides the buffer's
+        own limit for this line. Raises LineTooLong once a line passes the
+        limit (before its end has arrived if need be); the rest of that line,
+        up to its LF, is then discarded so the caller can answer and go on in
+        sync.
         """
         buf = self._buf
         if self._discarding:
@@ -44,22 +72,28 @@ class LineBuffer:
                 return None
             del buf[: end + 1]
             self._discarding = False
-        end = buf.find(b"\n", 0, self._max_line)
+        limit = max_line or self._max_line
+        end = buf.find(b"\n", 0, limit)
         if end < 0:
-            if len(buf) >= self._max_line:
-                # Drop the over-long line only: what follows its LF is the
-                # next (pipelined) line.
-                end = buf.find(b"\n")
-                if end < 0:
-                    self._discarding = True
-                    del buf[:]
-                else:
-                    del buf[: end + 1]
-                raise LineTooLong()
+            if len(buf) >= limit:
+                raise self._too_long()
             return None
         line = bytes(buf[: end + 1])
         del buf[: end + 1]
         return line
+
+    def _too_long(self) -> LineTooLong:
+        buf = self._buf
+        error = LineTooLong(bytes(buf[:200]))
+        # Drop the over-long line only: what follows its LF is the next
+        # (pipelined) line.
+        end = buf.find(b"\n")
+        if end < 0:
+            self._discarding = True
+            del buf[:]
+        else:
+            del buf[: end + 1]
+        return error
 
     def take(self, n: int) -> bytes | None:
         """Exactly n octets, or None until that many have arrived."""
@@ -69,14 +103,12 @@ class LineBuffer:
         del self._buf[:n]
         return chunk
 
-    def take_available(self, n: int) -> bytes:
-        """Up to n octets of what has arrived (streaming a large literal)."""
-        chunk = bytes(self._buf[:n])
-        del self._buf[:n]
-        return chunk
-
     def clear(self) -> bytes:
-        """Drop and return everything buffered (e.g. after STARTTLS)."""
+        """Drop and return everything buffered.
+
+        After STARTTLS/STLS (RFC 3207 §4.2, RFC 2595 §3.1, CVE-2011-0411):
+        plaintext that arrived behind the command is never read as a command.
+        """
         rest = bytes(self._buf)
         del self._buf[:]
         self._discarding = False

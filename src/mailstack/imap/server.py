@@ -8,8 +8,15 @@ import asyncio
 import re
 from typing import TYPE_CHECKING
 
-from mailstack.common.server import IdleTimeout, SessionIO, TcpService
-from mailstack.imap.proto.lexer import CommandReader, FramingError, NeedData, NeedLiteral
+from mailstack.common.driver import SessionDriver
+from mailstack.common.server import SessionIO, TcpService
+from mailstack.imap.proto.lexer import (
+    CommandReader,
+    FramingError,
+    Hangup,
+    NeedLiteral,
+    RawCommand,
+)
 from mailstack.imap.proto.response import continuation
 from mailstack.imap.session import Context, Session
 
@@ -23,22 +30,73 @@ _FLUSH_AT = 256 * 1024
 _TRACE_LINES = 8  # lines of one response shown by --trace
 
 
-class _Connection:
-    """The session's Channel over a SessionIO and the shared command reader."""
+class _Connection(SessionDriver[CommandReader]):
+    """One connection: the driver over the command reader, and the
+    session's Channel (coalesced writes, line reads, STARTTLS)."""
 
     def __init__(self, io: SessionIO, reader: CommandReader, service: ImapService) -> None:
-        self.io = io
-        self.reader = reader
+        super().__init__(io, reader)
         self.service = service
         self.tls_active = io.tls_active
         self._out: list[bytes] = []
         self._buffered = 0
+        self._traced = 0  # parts of the current command already traced
+        self.session = Session(service.context, self, io.peer[0])
+        self.handlers = {
+            RawCommand: self.command,
+            NeedLiteral: self.continue_literal,
+            FramingError: self.refuse,
+            Hangup: self.hang_up,
+        }
+
+    async def run(self, greeting: bytes) -> None:
+        try:
+            await super().run(greeting)
+        except asyncio.CancelledError:
+            # The node is stopping (RFC 3501 §7.1.5: BYE before closing).
+            self.write(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+            raise
+        finally:
+            await self.flush()
+            await self.session.close()
+
+    async def command(self, event: RawCommand) -> bool:
+        await self.session.run(event.lines, event.literals)
+        await self.maybe_flush()
+        return self.session.closing
+
+    async def continue_literal(self, event: NeedLiteral) -> None:
+        # RFC 3501 §7.5: the continuation that lets the literal come.
+        self.write(continuation("Ready for literal data"))
+        await self.flush()
+
+    async def refuse(self, event: FramingError) -> bool:
+        self.write(event.error.line(event.tag))
+        if event.fatal:
+            self.write(b"* BYE Protocol error\r\n")
+        return event.fatal
+
+    async def hang_up(self, event: Hangup) -> bool:
+        self.write(event.farewell)
+        return True
+
+    def trace_event(self, event: object) -> None:
+        if isinstance(event, NeedLiteral):
+            self._traced = _trace_parts(self.io, self.proto.parts, self._traced)
+        elif isinstance(event, RawCommand):
+            _trace_parts(self.io, event.parts, self._traced)
+            self._traced = 0
+
+    def trace_sent(self, data: bytes) -> None:
+        _trace_server(self.io, data)
+
+    # The Channel
 
     def write(self, data: bytes) -> None:
         if not data:
             return
         if self.io.trace.enabled:
-            _trace_server(self.io, data)
+            self.trace_sent(data)
         # Responses are gathered and sent in one write per flush: a syscall
         # per response line would dominate FETCH of many messages.
         self._out.append(data)
@@ -57,28 +115,19 @@ class _Connection:
 
     async def read_line(self) -> bytes | None:
         while True:
-            line = self.reader.next_line()
+            line = self.proto.next_line()
             if line is not None:
                 if self.io.trace.enabled:
                     # IDLE's DONE, or an AUTHENTICATE response (credentials).
                     done = line.strip().upper() == b"DONE"
                     self.io.trace.client(line if done else b"[SASL response elided]")
                 return line
-            data = await self.io.read()
-            if not data:
+            if self.proto.at_eof:
                 return None
-            self.reader.feed(data)
+            await self.receive()
 
     async def start_tls(self) -> None:
-        # RFC 3501 §6.2.1 / RFC 7817 §3: anything pipelined after STARTTLS in
-        # plaintext is discarded, never executed after the upgrade.
-        self.reader.discard()
-        # Plaintext that reached the stream's own buffer before the handshake
-        # is dropped too (asyncio would hand it over as if it came over TLS).
-        buffered = getattr(self.io.reader, "_buffer", None)
-        if isinstance(buffered, bytearray):
-            buffered.clear()
-        await self.io.start_tls(self.service.node.tls.server_context())
+        await self.upgrade_to_tls(self.service.node.tls.server_context())
         self.tls_active = True
 
 
@@ -154,48 +203,5 @@ class ImapService(TcpService):
             max_literal=literal,
             max_command=literal + limits.imap_line * 4,
         )
-        conn = _Connection(io, reader, self)
-        session = Session(self.context, conn, io.peer[0])
-        conn.write(session.greeting())
-        await conn.flush()
-        traced = 0  # parts of the current command already traced
-        try:
-            while not session.closing:
-                event = reader.next_event()
-                if isinstance(event, NeedData):
-                    await conn.flush()
-                    try:
-                        data = await io.read()
-                    except IdleTimeout:
-                        # RFC 3501 §5.4: the autologout timer ran out.
-                        conn.write(b"* BYE Autologout; idle for too long\r\n")
-                        return
-                    if not data:
-                        return
-                    reader.feed(data)
-                    continue
-                if isinstance(event, NeedLiteral):
-                    if io.trace.enabled:
-                        traced = _trace_parts(io, reader.parts, traced)
-                    # RFC 3501 §7.5: the continuation that lets the literal come.
-                    conn.write(continuation("Ready for literal data"))
-                    await conn.flush()
-                    continue
-                if isinstance(event, FramingError):
-                    conn.write(event.error.line(event.tag))
-                    if event.fatal:
-                        conn.write(b"* BYE Protocol error\r\n")
-                        return
-                    continue
-                if io.trace.enabled:
-                    _trace_parts(io, event.parts, traced)
-                traced = 0
-                await session.run(event.lines, event.literals)
-                await conn.maybe_flush()
-        except asyncio.CancelledError:
-            # The node is stopping (RFC 3501 §7.1.5: BYE before closing).
-            conn.write(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
-            raise
-        finally:
-            await conn.flush()
-            await session.close()
+        connection = _Connection(io, reader, self)
+        await connection.run(connection.session.greeting())

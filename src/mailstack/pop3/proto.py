@@ -1,7 +1,8 @@
 """The POP3 session as a state machine without I/O (RFC 1939, 2449, 2595, 5034).
 
-The server feeds one line at a time to :meth:`Pop3Session.receive_line` and
-gets back one event:
+The server feeds the bytes it reads to :meth:`Pop3Session.receive_data` and
+asks :meth:`~Pop3Session.next_event` for one event at a time, until
+:class:`~mailstack.common.lines.NeedData`:
 
 - :class:`Reply`: bytes to send (maybe after a delay, maybe then close);
 - :class:`Authenticate`: check these credentials, then call
@@ -13,7 +14,11 @@ gets back one event:
 - :class:`Update`: the client said QUIT in TRANSACTION; expunge, mark seen,
   then call :meth:`~Pop3Session.update_finished`.
 
-The commands allowed in each state are in one table, :data:`ALLOWED`.
+Lines are cut by the one framer, ``common.lines.LineBuffer``, under the
+limit of the state: a command line is at most ``max_line`` octets (RFC 2449
+§4: 255), checked before more of it is buffered; a SASL response may be
+``max_sasl_line`` (RFC 5034 §4). The commands allowed in each state are in
+one table, :data:`ALLOWED`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailstack.common import sasl
+from mailstack.common.lines import LineBuffer, LineTooLong, NeedData
 from mailstack.errors import Pop3Error
 
 __all__ = [
@@ -103,6 +109,11 @@ class Update:
 
 Event = Reply | Authenticate | StartTls | Retrieve | Update
 
+_NEED_DATA = NeedData()
+# The peer closed the connection: nothing to say, nothing to remove (RFC 1939
+# §6 enters UPDATE on QUIT only).
+_CLOSED = Reply(b"", close=True)
+
 
 def ok(text: str = "") -> bytes:
     return f"+OK {text}\r\n".encode() if text else b"+OK\r\n"
@@ -182,6 +193,7 @@ class Pop3Session:
         expire_days: int | None = None,
         login_delay: int = 0,
         max_line: int = 255,
+        max_sasl_line: int = 12288,
         max_failures: int = 5,
         failure_delay: float = 2.0,
     ) -> None:
@@ -194,6 +206,7 @@ class Pop3Session:
         self.expire_days = expire_days
         self.login_delay = login_delay
         self.max_line = max_line
+        self.max_sasl_line = max_sasl_line
         self.max_failures = max_failures
         self.failure_delay = failure_delay
         self.failures = 0
@@ -204,6 +217,11 @@ class Pop3Session:
         self.messages: list[MaildropMessage] = []
         self.deleted: set[int] = set()  # message numbers
         self.retrieved: set[int] = set()
+        self._lines = LineBuffer(max_line)
+        self._eof = False
+        # The line the last event answered, and whether it was a SASL response.
+        self._line: bytes | None = None
+        self._line_was_sasl = False
         self._handlers: dict[str, Callable[[list[str], str], Event]] = {
             "USER": self._user,
             "PASS": self._pass,
@@ -231,10 +249,6 @@ class Pop3Session:
 
     def greeting(self) -> Reply:
         return Reply(ok(GREETING))
-
-    def line_too_long(self) -> Reply:
-        self._sasl = None
-        return Reply(Pop3Error("line too long").to_bytes())
 
     def timed_out(self) -> Reply:
         # RFC 1939 §3: "the session does NOT enter the UPDATE state--the server
@@ -268,7 +282,9 @@ class Pop3Session:
         return Reply(ok(LOGGED_ON))
 
     def tls_started(self, plaintext_ok: bool = True) -> None:
-        # RFC 2595 §4: the client discards what it knew; so do we.
+        # RFC 2595 §4: the client discards what it knew; so do we. RFC 2595
+        # §3.1 (CVE-2011-0411): what came in clear behind STLS is dropped.
+        self._lines.clear()
         self.tls_active = True
         self.plaintext_ok = plaintext_ok
         self.user = None
@@ -283,12 +299,50 @@ class Pop3Session:
 
     # Client input
 
-    def receive_line(self, line: bytes) -> Event:
-        if self._sasl is not None:
-            return self._sasl_response(line)
-        if len(line) > self.max_line:
-            # RFC 2449 §4: a command line is at most 255 octets with its CRLF.
-            return self.line_too_long()
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the client; ``b""`` at end of file."""
+        if data:
+            self._lines.feed(data)
+        else:
+            self._eof = True
+
+    @property
+    def buffered(self) -> int:
+        """Octets received and not yet taken: under a line's limit whatever the peer sends."""
+        return self._lines.pending
+
+    def next_event(self) -> Event | NeedData:
+        in_sasl = self._sasl is not None
+        try:
+            line = self._lines.next_line(self.max_sasl_line if in_sasl else self.max_line)
+        except LineTooLong:
+            # RFC 2449 §4: a command line is at most 255 octets with its CRLF;
+            # the framer refuses it before buffering more of it.
+            self._line = None
+            self._sasl = None
+            return Reply(Pop3Error("line too long").to_bytes())
+        if line is None:
+            return _CLOSED if self._eof else _NEED_DATA
+        self._line = line
+        self._line_was_sasl = in_sasl
+        return self._sasl_response(line) if in_sasl else self._command(line)
+
+    def traced_line(self) -> bytes | str | None:
+        """The line the last event answered as a trace may show it: no
+        password, no SASL response (None after a line too long)."""
+        line = self._line
+        if line is None:
+            return None
+        if self._line_was_sasl:
+            return "<SASL response>"
+        if line[:5].upper() == b"PASS ":
+            return line[:5] + b"****"
+        if line[:5].upper() == b"AUTH " and len(line.split()) > 2:
+            # The initial response carries the password (RFC 4616 PLAIN).
+            return b" ".join(line.split()[:2]) + b" ****"
+        return line
+
+    def _command(self, line: bytes) -> Event:
         user_pending, self._user_pending = self._user_pending, False
         text = line.rstrip(b"\r\n")
         try:

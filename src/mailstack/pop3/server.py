@@ -14,14 +14,13 @@ import time
 from typing import TYPE_CHECKING
 
 from mailstack.common.auth import Outcome
-from mailstack.common.lines import LineBuffer, LineTooLong
+from mailstack.common.driver import SessionDriver
 from mailstack.common.netguard import is_loopback
-from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.common.server import SessionIO, TcpService
 from mailstack.errors import Pop3Error, StoreError
 from mailstack.pop3.config import Pop3Config
 from mailstack.pop3.proto import (
     Authenticate,
-    Event,
     MaildropMessage,
     Pop3Session,
     Reply,
@@ -60,22 +59,21 @@ class Pop3Service(TcpService):
         io.write(reply)
 
     async def session(self, io: SessionIO) -> None:
-        await _Pop3Connection(self, io).run()
+        connection = _Pop3Connection(self, io)
+        await connection.run(connection.proto.greeting().data)
 
 
-class _Pop3Connection:
-    """One client connection: reads lines, performs the session's events."""
+class _Pop3Connection(SessionDriver[Pop3Session]):
+    """One client connection: performs the session's events."""
 
     def __init__(self, service: Pop3Service, io: SessionIO) -> None:
         self.service = service
-        self.io = io
         self.store = service.node.store
         limits = service.node.limits
         config = service.config
-        self.buffer = LineBuffer(max(limits.pop3_line, limits.pop3_sasl_line))
         self.peer_ip = io.peer[0]
         self.loopback = is_loopback(self.peer_ip)
-        self.proto = Pop3Session(
+        proto = Pop3Session(
             plaintext_ok=io.tls_active or (self.loopback and config.allow_plaintext_on_loopback),
             tls_available=config.starttls and service.node.tls.available,
             tls_active=io.tls_active,
@@ -84,9 +82,18 @@ class _Pop3Connection:
             expire_days=config.expire_days,
             login_delay=config.login_delay,
             max_line=limits.pop3_line,
+            max_sasl_line=limits.pop3_sasl_line,
             max_failures=limits.login_failures,
             failure_delay=limits.login_failure_delay,
         )
+        super().__init__(io, proto)
+        self.handlers = {
+            Reply: self.reply,
+            Authenticate: self.log_in,
+            StartTls: self.start_tls,
+            Retrieve: self.retrieve,
+            Update: self.sign_off,
+        }
         # The address's failures follow it from connection to connection.
         self.proto.failures = service.node.authenticator.failures(self.peer_ip)
         self.account_id: int | None = None  # set while this session holds the lock
@@ -96,80 +103,37 @@ class _Pop3Connection:
         self.pending_uids: set[int] = set()
         self.last_retrieved = 0
 
-    async def run(self) -> None:
+    async def run(self, greeting: bytes) -> None:
         try:
-            if await self.perform(self.proto.greeting()):
-                return
-            while True:
-                try:
-                    line = self.buffer.next_line()
-                except LineTooLong:
-                    if await self.perform(self.proto.line_too_long()):
-                        return
-                    continue
-                if line is None:
-                    await self.io.drain()
-                    try:
-                        data = await self.io.read()
-                    except IdleTimeout:
-                        self.io.trace.note("autologout")
-                        await self.perform(self.proto.timed_out())
-                        return
-                    if not data:
-                        return
-                    self.buffer.feed(data)
-                    continue
-                self.trace_client(line)
-                if await self.perform(self.proto.receive_line(line)):
-                    return
+            await super().run(greeting)
         finally:
             if self.pending is not None:
                 self.pending.cancel()
             self.release()
 
-    def trace_client(self, line: bytes) -> None:
-        if not self.io.trace.enabled:
-            return
-        if self.proto.in_sasl:
-            self.io.trace.client("<SASL response>")
-        elif line[:5].upper() == b"PASS ":
-            self.io.trace.client(line[:5] + b"****")
-        elif line[:5].upper() == b"AUTH " and len(line.split()) > 2:
-            # The initial response carries the password (RFC 4616 PLAIN).
-            self.io.trace.client(b" ".join(line.split()[:2]) + b" ****")
-        else:
+    def trace_event(self, event: object) -> None:
+        line = self.proto.traced_line()
+        if line is not None:
             self.io.trace.client(line)
 
-    def send(self, data: bytes) -> None:
-        if data:
-            self.io.trace.server(data)
-            self.io.write(data)
+    async def reply(self, event: Reply) -> bool:
+        if event.delay:
+            await asyncio.sleep(event.delay)
+        self.send(event.data)
+        return event.close
 
-    async def perform(self, event: Event) -> bool:
-        """Carry out one event; True when the connection must close."""
-        if isinstance(event, Reply):
-            if event.delay:
-                await asyncio.sleep(event.delay)
-            self.send(event.data)
-            return event.close
-        if isinstance(event, Retrieve):
-            return await self.retrieve(event)
-        if isinstance(event, Authenticate):
-            return await self.perform(await self.authenticate(event))
-        if isinstance(event, StartTls):
-            return await self.start_tls(event)
-        return await self.perform(await self.update(event))
+    async def log_in(self, event: Authenticate) -> bool:
+        return await self.reply(await self.authenticate(event))
+
+    async def sign_off(self, event: Update) -> bool:
+        return await self.reply(await self.update(event))
 
     async def start_tls(self, event: StartTls) -> bool:
         self.send(event.reply)
-        # Plaintext pipelined behind STLS is dropped, never run after the
-        # handshake (the STARTTLS command-injection flaw, CVE-2011-0411).
-        self.buffer.clear()
         try:
-            await self.io.start_tls(self.service.node.tls.server_context())
+            await self.upgrade_to_tls(self.service.node.tls.server_context())
         except (OSError, ValueError):
             return True
-        self.proto.tls_started(plaintext_ok=True)
         return False
 
     async def authenticate(self, event: Authenticate) -> Reply:

@@ -53,6 +53,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mailstack.common.lines import LineBuffer, LineTooLong, NeedData
 from mailstack.errors import MailstackError, SmtpError
 from mailstack.limits import Limits
 from mailstack.smtp import replies as R
@@ -85,13 +86,11 @@ class LocalProtocolError(MailstackError):
 
 
 @dataclass(frozen=True, slots=True)
-class NeedData:
-    """Nothing more can be decided until more bytes arrive."""
+class Pending(NeedData):
+    """An event awaits the server's respond() (or a STARTTLS its tls_started()).
 
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """An event awaits the server's respond() (or a STARTTLS its tls_started())."""
+    A NeedData to a driver: nothing more is decided until then.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +274,8 @@ class SmtpServerProtocol:
         self.esmtp = False
         self.auth_identity: str | None = None
         self.state = State.INIT
-        self._buf = bytearray()
+        # Command lines; DATA and BDAT octets are read from its buffer in place.
+        self._lines = LineBuffer(self.limits.smtp_command_line)
         self._out: list[bytes] = []
         self._eof = False
         self._pending: object | None = None
@@ -283,7 +283,6 @@ class SmtpServerProtocol:
         self._tx = _Transaction()
         self._errors = 0
         self._commands = 0
-        self._discarding_line = False
         # DATA: where the next search for CRLF.CRLF starts, and octets thrown
         # away once the message is over the size limit (None: not over).
         self._scan_from = 0
@@ -324,7 +323,7 @@ class SmtpServerProtocol:
             # may be taken as a command once TLS is up.
             return
         else:
-            self._buf += data
+            self._lines.feed(data)
 
     @property
     def pending_event(self) -> object | None:
@@ -334,7 +333,7 @@ class SmtpServerProtocol:
     @property
     def buffered(self) -> int:
         """Octets received and held; bounded by the limits whatever the peer sends."""
-        return len(self._buf) + sum(len(chunk) for chunk in self._tx.chunks)
+        return self._lines.pending + sum(len(chunk) for chunk in self._tx.chunks)
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
@@ -407,13 +406,21 @@ class SmtpServerProtocol:
         """The transport is now TLS: forget all that was said in clear (RFC 3207 §4.2)."""
         if self.state is not State.TLS:
             raise LocalProtocolError("tls_started() without STARTTLS")
-        self._buf.clear()
+        self._lines.clear()
         self.tls_active = True
         self.helo = ""
         self.esmtp = False
         self.auth_identity = None
         self._tx = _Transaction()
         self.state = State.INIT
+
+    def timed_out(self) -> Close:
+        """The client was idle too long: 421 queued, and the session closes.
+
+        RFC 5321 §4.5.3.2.7: a server may close a session idle past its timeout.
+        """
+        self._out.append(f"421 4.4.2 {self.hostname} Timeout, closing connection\r\n".encode())
+        return self._close("idle timeout")
 
     # ------------------------------------------------------------ plumbing
 
@@ -437,7 +444,7 @@ class SmtpServerProtocol:
     def _close(self, reason: str) -> Close:
         self.state = State.CLOSED
         self._close_reason = reason
-        self._buf.clear()
+        self._lines.clear()
         return Close(reason)
 
     def _reset_transaction(self) -> None:
@@ -447,28 +454,17 @@ class SmtpServerProtocol:
     # ------------------------------------------------------------ commands
 
     def _read_line(self) -> object | None:
-        buf = self._buf
-        limit = self.limits.smtp_command_line
-        if self._discarding_line:
-            end = buf.find(b"\n")
-            if end < 0:
-                buf.clear()
-                return _NEED_DATA
-            del buf[: end + 1]
-            self._discarding_line = False
-        end = buf.find(b"\n", 0, limit)
-        if end < 0:
-            if len(buf) < limit:
-                return _NEED_DATA
-            # RFC 5321 §4.5.3.1.4: "500 Line too long"; skip to the line's end.
-            self._discarding_line = True
+        try:
+            raw = self._lines.next_line()
+        except LineTooLong:
+            # RFC 5321 §4.5.3.1.4: "500 Line too long"; the framer skips to
+            # the line's end.
             if self.state is State.AUTH:
                 self.state = State.READY
             return self._refuse(R.LINE_TOO_LONG)
-        raw = bytes(buf[:end])
-        del buf[: end + 1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
+        if raw is None:
+            return _NEED_DATA
+        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         try:
             line = raw.decode()
         except UnicodeDecodeError:
@@ -668,13 +664,13 @@ class SmtpServerProtocol:
         self.state = State.DATA
         # Searching for CRLF.CRLF from a CRLF put in front of the data finds an
         # end marker on the very first line too.
-        self._buf[0:0] = b"\r\n"
+        self._lines.buffer[0:0] = b"\r\n"
         self._scan_from = 0
         self._discarded = None
         return None
 
     def _read_data(self) -> object | None:
-        buf = self._buf
+        buf = self._lines.buffer
         end = buf.find(_DATA_END, self._scan_from)
         if end < 0:
             # The marker may straddle the next chunk: rescan the last 4 octets.
@@ -763,7 +759,7 @@ class SmtpServerProtocol:
         self.state = State.CHUNK
 
     def _read_chunk(self) -> object | None:
-        buf = self._buf
+        buf = self._lines.buffer
         take = min(self._chunk_left, len(buf))
         if take:
             if self._chunk_refusal is None:
@@ -804,7 +800,7 @@ class SmtpServerProtocol:
             return None
         self._send(R.READY_TLS)
         self.state = State.TLS
-        self._buf.clear()
+        self._lines.clear()
         return StartTls()
 
     def _auth(self, arg: str) -> object | None:

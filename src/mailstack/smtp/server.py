@@ -13,23 +13,14 @@ import itertools
 import secrets
 from dataclasses import dataclass, field
 
-from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.common.server import SessionIO
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
-from mailstack.smtp.proto import (
-    Close,
-    MailFrom,
-    MessageComplete,
-    NeedData,
-    Pending,
-    Quit,
-    RcptTo,
-    SmtpServerProtocol,
-    StartTls,
-)
+from mailstack.smtp.proto import MailFrom, MessageComplete, RcptTo, SmtpServerProtocol
 from mailstack.smtp.replies import Reply
+from mailstack.smtp.session import SmtpListener, SmtpSession
 from mailstack.store import Account
 
 # RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
@@ -47,7 +38,6 @@ FULL_DIAGNOSTIC = MAILBOX_FULL.to_bytes().decode().strip()
 # X.7.1 "Delivery not authorized, message refused".
 DMARC_REJECTED = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
-TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
 
 
 @dataclass
@@ -58,10 +48,8 @@ class _Envelope:
     size: int = 0
 
 
-class SmtpService(TcpService):
+class SmtpService(SmtpListener):
     protocol = "smtp"
-    # RFC 5321 §3.8: a server that must shut down answers 421 and closes.
-    shutdown_message = b"421 4.3.2 Service shutting down, try again later\r\n"
 
     def __init__(self, node, name: str, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
         super().__init__(node, name, host, port)
@@ -79,62 +67,8 @@ class SmtpService(TcpService):
             node, mode=smtp_config.message_auth, authserv_id=self.hostname
         )
 
-    async def refuse(self, io: SessionIO) -> None:
-        io.write(TOO_MANY_SESSIONS)
-        io.trace.server(TOO_MANY_SESSIONS)
-
-    def _flush(self, io: SessionIO, proto: SmtpServerProtocol) -> None:
-        out = proto.data_to_send()
-        if out:
-            io.write(out)
-            io.trace.server(out)
-
-    async def session(self, io: SessionIO) -> None:
-        proto = SmtpServerProtocol(
-            hostname=self.hostname,
-            limits=self.limits,
-            tls_available=self.starttls and self.node.tls.available,
-            tls_active=io.tls_active,
-        )
-        greeting = proto.greeting()
-        io.write(greeting)
-        io.trace.server(greeting)
-        envelope = _Envelope()
-        while True:
-            event = proto.next_event()
-            if isinstance(event, NeedData | Pending):
-                self._flush(io, proto)
-                await io.drain()
-                try:
-                    data = await io.read()
-                except IdleTimeout:
-                    # RFC 5321 §4.5.3.2.7: the server may close an idle session.
-                    timeout = f"421 4.4.2 {self.hostname} Timeout, closing connection\r\n".encode()
-                    io.write(timeout)
-                    io.trace.server(timeout)
-                    return
-                if io.trace.enabled and data:
-                    if proto.state.name in ("DATA", "CHUNK"):
-                        io.trace.body(data)
-                    else:
-                        io.trace.client(data)
-                proto.receive_data(data)
-            elif isinstance(event, MailFrom):
-                envelope = _Envelope(size=int(event.params.get("SIZE") or 0))
-                proto.respond(Reply.sender_ok(event.address))
-            elif isinstance(event, RcptTo):
-                proto.respond(await self._recipient(event.address, envelope))
-            elif isinstance(event, MessageComplete):
-                proto.respond(await self._deliver(event, envelope, io))
-                envelope = _Envelope()
-            elif isinstance(event, StartTls):
-                self._flush(io, proto)
-                await io.start_tls(self.node.tls.server_context())
-                proto.tls_started()
-                envelope = _Envelope()
-            elif isinstance(event, Quit | Close):
-                self._flush(io, proto)
-                return
+    def new_session(self, io: SessionIO) -> SmtpSession:
+        return _MxSession(self, io)
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
         store = self.node.store
@@ -212,3 +146,33 @@ class SmtpService(TcpService):
         except StoreError:
             return LOCAL_ERROR
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
+
+
+class _MxSession(SmtpSession):
+    """One MX session: the service decides recipients and delivers."""
+
+    def __init__(self, service: SmtpService, io: SessionIO) -> None:
+        proto = SmtpServerProtocol(
+            hostname=service.hostname,
+            limits=service.limits,
+            tls_available=service.starttls and service.node.tls.available,
+            tls_active=io.tls_active,
+        )
+        super().__init__(io, proto, service.node.tls)
+        self.service = service
+        self.envelope = _Envelope()
+        self.handlers |= {
+            MailFrom: self.answer(self.mail_from),
+            RcptTo: self.answer(self.rcpt_to),
+            MessageComplete: self.answer(self.message),
+        }
+
+    async def mail_from(self, event: MailFrom) -> Reply:
+        self.envelope = _Envelope(size=int(event.params.get("SIZE") or 0))
+        return Reply.sender_ok(event.address)
+
+    async def rcpt_to(self, event: RcptTo) -> Reply:
+        return await self.service._recipient(event.address, self.envelope)
+
+    async def message(self, event: MessageComplete) -> Reply:
+        return await self.service._deliver(event, self.envelope, self.io)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from mailstack.common.auth import Outcome
 from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
-from mailstack.common.server import IdleTimeout, SessionIO, TcpService
+from mailstack.common.server import SessionIO
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import StoreError
@@ -41,18 +41,15 @@ from mailstack.smtp.config import SubmissionConfig
 from mailstack.smtp.proto import (
     AuthRequest,
     AuthResponse,
-    Close,
     MailFrom,
     MessageComplete,
-    NeedData,
-    Pending,
-    Quit,
     RcptTo,
     SmtpServerProtocol,
     StartTls,
 )
 from mailstack.smtp.replies import Reply
-from mailstack.smtp.server import LOCAL_ERROR, LOOP_DETECTED, TOO_MANY_SESSIONS, USER_UNKNOWN
+from mailstack.smtp.server import LOCAL_ERROR, LOOP_DETECTED, USER_UNKNOWN
+from mailstack.smtp.session import SmtpListener, SmtpSession
 from mailstack.store import Account, NewEntry, NewRecipient
 
 if TYPE_CHECKING:
@@ -88,11 +85,9 @@ async def dkim_signature(message: bytes, domain: str, store: Any) -> bytes:
         return b""
 
 
-class SubmissionService(TcpService):
+class SubmissionService(SmtpListener):
     protocol = "submission"
     implicit_tls_names = frozenset({"submissions"})
-    # RFC 5321 §3.8: a server that must shut down answers 421 and closes.
-    shutdown_message = b"421 4.3.2 Service shutting down, try again later\r\n"
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
@@ -103,12 +98,8 @@ class SubmissionService(TcpService):
         self.hostname = self.config.hostname or node.hostname
         self.delivery = LocalDelivery(node)
 
-    async def refuse(self, io: SessionIO) -> None:
-        io.write(TOO_MANY_SESSIONS)
-        io.trace.server(TOO_MANY_SESSIONS)
-
-    async def session(self, io: SessionIO) -> None:
-        await _Session(self, io).run()
+    def new_session(self, io: SessionIO) -> SmtpSession:
+        return _Session(self, io)
 
 
 @dataclass
@@ -117,17 +108,16 @@ class _Envelope:
     remote: list[str] = field(default_factory=list)
 
 
-class _Session:
+class _Session(SmtpSession):
     def __init__(self, service: SubmissionService, io: SessionIO) -> None:
         self.service = service
         self.node = service.node
-        self.io = io
         store = service.node.store
         assert store is not None  # opened by the node before its services start
         self.store = store
         config = service.config
         plaintext_ok = config.allow_plaintext_on_loopback and is_loopback(io.peer[0])
-        self.proto = SmtpServerProtocol(
+        proto = SmtpServerProtocol(
             hostname=service.hostname,
             limits=service.limits,
             tls_available=config.starttls and service.node.tls.available,
@@ -137,61 +127,24 @@ class _Session:
             require_tls_for_auth=not plaintext_ok,
             submission=True,
         )
+        super().__init__(io, proto, service.node.tls)
         self.mechanism: Mechanism | None = None
         self.account: Account | None = None
         # Addresses found to be (or not be) the user's, for this session.
         self.owned: dict[str, bool] = {}
         self.envelope = _Envelope()
+        self.handlers |= {
+            MailFrom: self.answer(self.mail_from),
+            RcptTo: self.answer(self.rcpt_to),
+            MessageComplete: self.answer(self.submit),
+            AuthRequest: self.auth,
+            AuthResponse: self.auth,
+        }
 
-    def flush(self) -> None:
-        out = self.proto.data_to_send()
-        if out:
-            self.io.write(out)
-            self.io.trace.server(out)
-
-    async def run(self) -> None:
-        proto, io = self.proto, self.io
-        greeting = proto.greeting()
-        io.write(greeting)
-        io.trace.server(greeting)
-        while True:
-            event = proto.next_event()
-            if isinstance(event, NeedData | Pending):
-                self.flush()
-                await io.drain()
-                try:
-                    data = await io.read()
-                except IdleTimeout:
-                    # RFC 5321 §4.5.3.2.7
-                    text = f"421 4.4.2 {self.service.hostname} Timeout, closing connection\r\n"
-                    io.write(text.encode())
-                    io.trace.server(text)
-                    return
-                if io.trace.enabled and data:
-                    if proto.state.name in ("DATA", "CHUNK"):
-                        io.trace.body(data)
-                    else:
-                        io.trace.client(data)
-                proto.receive_data(data)
-            elif isinstance(event, MailFrom):
-                self.envelope = _Envelope()
-                proto.respond(await self.mail_from(event))
-            elif isinstance(event, RcptTo):
-                proto.respond(await self.rcpt_to(event.address))
-            elif isinstance(event, MessageComplete):
-                proto.respond(await self.submit(event))
-                self.envelope = _Envelope()
-            elif isinstance(event, AuthRequest | AuthResponse):
-                await self.auth(event)
-            elif isinstance(event, StartTls):
-                self.flush()
-                await io.start_tls(self.node.tls.server_context())
-                proto.tls_started()
-                self.account = None
-                self.envelope = _Envelope()
-            elif isinstance(event, Quit | Close):
-                self.flush()
-                return
+    async def start_tls(self, event: StartTls) -> None:
+        await super().start_tls(event)
+        # RFC 3207 §4.2: the login made in clear is forgotten with the rest.
+        self.account = None
 
     # -- AUTH ------------------------------------------------------------------------
 
@@ -254,11 +207,13 @@ class _Session:
         return known
 
     async def mail_from(self, event: MailFrom) -> Reply:
+        self.envelope = _Envelope()
         if not event.address or not await self.owns(event.address):
             return NOT_YOUR_SENDER
         return Reply.sender_ok(event.address)
 
-    async def rcpt_to(self, address: str) -> Reply:
+    async def rcpt_to(self, event: RcptTo) -> Reply:
+        address = event.address
         accounts = await self.store.resolve_local(address)
         if accounts is None:
             # Authenticated users may relay (RFC 6409 §4.3); the MX port never does.

@@ -53,3 +53,25 @@ def test_take_exact_octets():
     assert buffer.take(5) == b"abcde"
     assert buffer.next_line() == b"\r\n"
     assert buffer.clear() == b"rest"
+
+
+def test_a_per_line_limit_overrides_the_buffers_own():
+    buffer = LineBuffer(1000)
+    buffer.feed(b"x" * 20)
+    with pytest.raises(LineTooLong) as raised:
+        buffer.next_line(10)
+    assert raised.value.head == b"x" * 20
+    assert buffer.pending == 0
+    buffer.feed(b"x" * 30 + b"\r\n" + b"y" * 20 + b"\r\n")
+    # The rest of the long line is skipped; the next line has the default limit.
+    assert lines_of(buffer) == [b"y" * 20 + b"\r\n"]
+
+
+def test_the_buffer_is_read_in_place_between_lines():
+    buffer = LineBuffer(100)
+    buffer.feed(b"DATA\r\nhello\r\n.\r\n")
+    assert buffer.next_line() == b"DATA\r\n"
+    raw = buffer.buffer
+    assert raw.find(b"\r\n.\r\n") == 5
+    del raw[:10]
+    assert buffer.pending == 0

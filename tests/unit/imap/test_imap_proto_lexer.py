@@ -3,9 +3,11 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailstack.errors import ImapError
 from mailstack.imap.proto.lexer import (
     CommandReader,
     FramingError,
+    Hangup,
     NeedData,
     NeedLiteral,
     RawCommand,
@@ -47,7 +49,7 @@ EXPECTED = [
 
 def test_whole_stream():
     r = reader()
-    r.feed(STREAM)
+    r.receive_data(STREAM)
     assert drain(r) == EXPECTED
 
 
@@ -62,7 +64,7 @@ def test_byte_by_byte():
     r = reader()
     out = []
     for b in STREAM:
-        r.feed(bytes([b]))
+        r.receive_data(bytes([b]))
         out += drain(r)
     assert out == EXPECTED
     assert r.pending == 0
@@ -75,48 +77,49 @@ def test_arbitrary_splits_give_same_events(cuts):
     out = []
     bounds = [0, *sorted(cuts), len(STREAM)]
     for a, b in zip(bounds, bounds[1:], strict=False):
-        r.feed(STREAM[a:b])
+        if a < b:  # b"" would be the end of the stream
+            r.receive_data(STREAM[a:b])
         out += drain(r)
     assert out == EXPECTED
 
 
 def test_oversize_synchronizing_literal_refused_before_reading():
     r = reader(max_literal=10)
-    r.feed(b"x1 APPEND INBOX {11}\r\n")
+    r.receive_data(b"x1 APPEND INBOX {11}\r\n")
     ev = r.next_event()
     assert isinstance(ev, FramingError)
     assert ev.tag == "x1" and not ev.fatal and ev.error.code == "TOOBIG"
     # The client did not get '+', so what follows is a new command.
-    r.feed(b"x2 NOOP\r\n")
+    r.receive_data(b"x2 NOOP\r\n")
     assert drain(r) == [RawCommand((b"x2 NOOP\r\n",))]
 
 
 def test_oversize_nonsynchronizing_literal_is_fatal():
     r = reader(max_literal=10)
-    r.feed(b"x1 APPEND INBOX {11+}\r\n01234567890\r\n")
+    r.receive_data(b"x1 APPEND INBOX {11+}\r\n01234567890\r\n")
     ev = r.next_event()
     assert isinstance(ev, FramingError) and ev.fatal and ev.error.bad
 
 
 def test_line_too_long_is_fatal_even_without_newline():
     r = reader(max_line=20)
-    r.feed(b"a1 " + b"x" * 30)
+    r.receive_data(b"a1 " + b"x" * 30)
     ev = r.next_event()
     assert isinstance(ev, FramingError) and ev.fatal and ev.tag == "a1"
 
 
 def test_command_total_bounded():
     r = reader(max_literal=100, max_command=120)
-    r.feed(b"a1 APPEND X {100}\r\n")
+    r.receive_data(b"a1 APPEND X {100}\r\n")
     assert r.next_event() == NeedLiteral(100)
-    r.feed(b"y" * 100 + b" {100}\r\n")
+    r.receive_data(b"y" * 100 + b" {100}\r\n")
     ev = r.next_event()
     assert isinstance(ev, FramingError) and ev.tag == "a1"
 
 
 def test_line_mode_for_continuations():
     r = reader(max_line=10)
-    r.feed(b"DONE\r\nabc")
+    r.receive_data(b"DONE\r\nabc")
     assert r.next_line() == b"DONE\r\n"
     assert r.next_line() is None
 
@@ -124,7 +127,8 @@ def test_line_mode_for_continuations():
 @given(st.binary(max_size=300))
 def test_random_bytes_give_only_protocol_events(data):
     r = reader(max_line=64, max_literal=32, max_command=128)
-    r.feed(data)
+    if data:  # b"" would be the end of the stream
+        r.receive_data(data)
     for _ in range(400):
         ev = r.next_event()
         assert isinstance(ev, (NeedData, NeedLiteral, RawCommand, FramingError))
@@ -134,17 +138,51 @@ def test_random_bytes_give_only_protocol_events(data):
 
 def test_literals_outside_append_are_line_sized():
     r = reader(max_line=50, max_literal=1000)
-    r.feed(b"a1 LOGIN {60}\r\n")
+    r.receive_data(b"a1 LOGIN {60}\r\n")
     ev = r.next_event()
     assert isinstance(ev, FramingError) and not ev.fatal
-    r.feed(b"a2 APPEND INBOX {60}\r\n")
+    r.receive_data(b"a2 APPEND INBOX {60}\r\n")
     assert r.next_event() == NeedLiteral(60)
 
 
 def test_many_small_literals_outside_append_are_bounded():
     r = reader(max_line=50, max_literal=1000, max_command=10_000)
-    r.feed(b"a1 SEARCH" + b" TEXT {40+}\r\n" + b"x" * 40)
+    r.receive_data(b"a1 SEARCH" + b" TEXT {40+}\r\n" + b"x" * 40)
     for _ in range(10):
-        r.feed(b" TEXT {40+}\r\n" + b"x" * 40)
+        r.receive_data(b" TEXT {40+}\r\n" + b"x" * 40)
     events = [r.next_event() for _ in range(3)]
     assert any(isinstance(ev, FramingError) and ev.fatal for ev in events)
+
+
+def test_line_mode_skips_the_rest_of_a_line_too_long():
+    r = reader(max_line=10)
+    r.receive_data(b"x" * 30 + b"\r\nDONE\r\n")
+    try:
+        r.next_line()
+    except ImapError as exc:
+        assert exc.code == "TOOBIG"
+    else:
+        raise AssertionError("no TOOBIG")
+    assert r.next_line() == b"DONE\r\n"
+
+
+def test_end_of_file_hangs_up_even_inside_a_literal():
+    r = reader()
+    r.receive_data(b"a1 NOOP\r\na2 LOGIN {3}\r\nbo")
+    assert drain(r) == [RawCommand((b"a1 NOOP\r\n",)), NeedLiteral(3)]
+    r.receive_data(b"")
+    assert r.next_event() == Hangup(b"") and r.at_eof
+
+
+def test_timed_out_is_the_autologout_bye():
+    assert reader().timed_out() == Hangup(b"* BYE Autologout; idle for too long\r\n")
+
+
+def test_plaintext_behind_starttls_is_dropped():
+    r = reader()
+    r.receive_data(b"a1 STARTTLS\r\na2 LOGIN {5+}\r\nma")
+    assert drain(r) == [RawCommand((b"a1 STARTTLS\r\n",))]
+    r.tls_started()
+    assert r.pending == 0 and r.parts == ()
+    r.receive_data(b"a3 NOOP\r\n")
+    assert drain(r) == [RawCommand((b"a3 NOOP\r\n",))]

@@ -221,7 +221,7 @@ def test_lines_with_separate_literals_parse_like_the_whole_command():
         b"a3 SEARCH SUBJECT {4+}\r\ncaf\xc3 TEXT {0+}\r\n\r\n"
     )
     reader = CommandReader(max_line=1000, max_literal=1000, max_command=10_000)
-    reader.feed(stream)
+    reader.receive_data(stream)
     commands = []
     while len(commands) < 3:
         event = reader.next_event()
@@ -262,7 +262,7 @@ def test_split_literals_parse_like_whole_commands(words):
     from mailstack.imap.proto.lexer import CommandReader, RawCommand
 
     reader = CommandReader(max_line=1000, max_literal=1000, max_command=10_000)
-    reader.feed(b"t " + b" ".join(words) + b"\r\n")
+    reader.receive_data(b"t " + b" ".join(words) + b"\r\n")
     for _ in range(50):
         event = reader.next_event()
         if isinstance(event, RawCommand):

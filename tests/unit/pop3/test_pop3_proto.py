@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailstack.common.lines import NeedData
 from mailstack.pop3.proto import (
     ALLOWED,
     Authenticate,
@@ -27,9 +28,17 @@ def session(**kw) -> Pop3Session:
     return Pop3Session(**kw)
 
 
+def feed(s: Pop3Session, data: bytes):
+    """Feed bytes holding one line; the one event it gives."""
+    s.receive_data(data)
+    event = s.next_event()
+    assert s.next_event() == NeedData()
+    return event
+
+
 def send(s: Pop3Session, line: str | bytes):
     data = line if isinstance(line, bytes) else line.encode()
-    return s.receive_line(data + b"\r\n")
+    return feed(s, data + b"\r\n")
 
 
 def text(event) -> str:
@@ -165,14 +174,14 @@ def test_auth_plain_with_challenge():
     s = session()
     assert text(send(s, "AUTH PLAIN")) == "+ \r\n"
     token = base64.b64encode(b"\x00bob\x00pw")
-    assert s.receive_line(token + b"\r\n") == Authenticate("bob", "pw")
+    assert feed(s, token + b"\r\n") == Authenticate("bob", "pw")
 
 
 def test_auth_login_exchange():
     s = session()
     assert text(send(s, "AUTH LOGIN")) == "+ VXNlcm5hbWU6\r\n"
-    assert text(s.receive_line(base64.b64encode(b"bob") + b"\r\n")) == "+ UGFzc3dvcmQ6\r\n"
-    assert s.receive_line(base64.b64encode(b"pw") + b"\r\n") == Authenticate("bob", "pw")
+    assert text(feed(s, base64.b64encode(b"bob") + b"\r\n")) == "+ UGFzc3dvcmQ6\r\n"
+    assert feed(s, base64.b64encode(b"pw") + b"\r\n") == Authenticate("bob", "pw")
 
 
 def test_auth_cancel_bad_base64_and_unknown_mechanism():
@@ -280,7 +289,7 @@ def test_update_failure_reply():
 
 def test_line_length_limit():
     s = logged_in()
-    assert text(s.receive_line(b"NOOP " + b"x" * 300 + b"\r\n")) == "-ERR line too long\r\n"
+    assert text(feed(s, b"NOOP " + b"x" * 300 + b"\r\n")) == "-ERR line too long\r\n"
     assert text(send(s, "NOOP")) == "+OK\r\n"
 
 
@@ -362,5 +371,89 @@ def test_format_message_round_trips(lines):
 def test_session_never_crashes_on_garbage(data):
     s = logged_in()
     for line in data.split(b"\n"):
-        event = s.receive_line(line + b"\n")
+        event = feed(s, line + b"\n")
         assert isinstance(event, (Reply, Retrieve, Update, Authenticate, StartTls))
+
+
+# Bytes in: the one framer, whole, byte by byte and with trailing data
+
+
+DIALOGUE = b"USER bob\r\nPASS hungry\r\n"
+
+
+def events_of(s: Pop3Session, data: bytes, step: int | None = None) -> list:
+    events = []
+    chunks = [data] if step is None else [data[i : i + step] for i in range(len(data))]
+    for chunk in chunks:
+        s.receive_data(chunk)
+        while not isinstance(event := s.next_event(), NeedData):
+            events.append(event)
+    return events
+
+
+@pytest.mark.parametrize("step", [None, 1])
+def test_lines_whole_or_byte_by_byte_give_the_same_events(step):
+    assert events_of(session(), DIALOGUE, step) == [
+        Reply(b"+OK\r\n"),
+        Authenticate("bob", "hungry"),
+    ]
+
+
+def test_trailing_partial_line_waits_for_its_end():
+    s = session()
+    assert events_of(s, DIALOGUE + b"QU") == [Reply(b"+OK\r\n"), Authenticate("bob", "hungry")]
+    s.logged_in("bob", 1, MAILDROP)
+    assert events_of(s, b"IT\r\n") == [Update(expunge=(), seen=())]
+
+
+def test_a_long_command_is_refused_before_more_than_255_octets_are_buffered():
+    s = logged_in()
+    events = []
+    for byte in b"NOOP " + b"x" * 10_000 + b"\r\n":
+        s.receive_data(bytes([byte]))
+        while not isinstance(event := s.next_event(), NeedData):
+            events.append(event)
+        assert s.buffered < 255
+    assert events == [Reply(b"-ERR line too long\r\n")]
+    assert text(send(s, "NOOP")) == "+OK\r\n"
+
+
+def test_a_sasl_response_may_be_longer_than_a_command_line():
+    s = session(max_sasl_line=1000)
+    assert text(send(s, "AUTH PLAIN")) == "+ \r\n"
+    # RFC 4616 §2 allows 255 octets each: a response longer than 255 in base64.
+    token = base64.b64encode(b"\x00" + b"b" * 100 + b"\x00" + b"p" * 200)
+    assert send(s, token) == Authenticate("b" * 100, "p" * 200)
+    assert text(send(s, b"AUTH PLAIN " + token)) == "-ERR line too long\r\n"
+
+
+def test_end_of_file_closes_without_a_word():
+    s = logged_in()
+    send(s, "DELE 1")
+    s.receive_data(b"NOO")
+    assert s.next_event() == NeedData()
+    s.receive_data(b"")
+    assert s.next_event() == Reply(b"", close=True)
+
+
+def test_plaintext_pipelined_behind_stls_is_dropped():
+    s = session(plaintext_ok=False)
+    s.receive_data(b"STLS\r\nUSER mallory\r\n")
+    assert s.next_event() == StartTls(b"+OK Begin TLS negotiation\r\n")
+    s.tls_started()
+    assert s.next_event() == NeedData()
+    assert text(send(s, "USER bob")) == "+OK\r\n"
+
+
+def test_traced_line_elides_passwords_and_sasl_responses():
+    s = session()
+    send(s, "USER bob")
+    assert s.traced_line() == b"USER bob\r\n"
+    send(s, "PASS hungry")
+    assert s.traced_line() == b"PASS ****"
+    token = base64.b64encode(b"\x00bob\x00hungry").decode()
+    send(s, f"AUTH PLAIN {token}")
+    assert s.traced_line() == b"AUTH PLAIN ****"
+    send(s, "AUTH PLAIN")
+    send(s, token)
+    assert s.traced_line() == "<SASL response>"

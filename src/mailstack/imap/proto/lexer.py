@@ -6,7 +6,8 @@ yields ``NeedLiteral`` when the client waits for a ``+`` continuation before
 sending a synchronizing literal, and checks the size the client announces
 against the limit *before* any octet of the literal is read (RFC 7888 §4,
 ARCHITECTURE.md rule 4). Non-synchronizing literals (``{n+}``, RFC 7888
-LITERAL+) need no continuation.
+LITERAL+) need no continuation. Lines are cut by the one framer,
+``common.lines.LineBuffer``; literals are taken from it by their count.
 """
 
 from __future__ import annotations
@@ -14,18 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailstack.common.lines import LineBuffer, LineTooLong, NeedData
 from mailstack.errors import ImapError
 
-__all__ = ["CommandReader", "NeedData", "NeedLiteral", "RawCommand", "FramingError"]
+__all__ = ["CommandReader", "FramingError", "Hangup", "NeedData", "NeedLiteral", "RawCommand"]
 
 _LITERAL_AT_END = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}\r?\n\Z")
 _TAG = re.compile(rb"[^\x00-\x20(){%*\"\\+\x7f-\xff]+")
 _APPEND = re.compile(rb"[^ ]+ APPEND ", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class NeedData:
-    """More bytes are needed before the next event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +69,20 @@ class FramingError:
     fatal: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """The session ends: send ``farewell`` (maybe nothing), then close."""
+
+    farewell: bytes
+
+
+_NEED_DATA = NeedData()
+# The client closed the connection: there is no one to answer.
+_CLOSED = Hangup(b"")
+# RFC 3501 §5.4: the autologout timer ran out.
+_AUTOLOGOUT = Hangup(b"* BYE Autologout; idle for too long\r\n")
+
+
 def tag_of(line: bytes) -> str:
     """The tag at the start of a command line, or ``*`` when there is none."""
     m = _TAG.match(line)
@@ -92,8 +103,8 @@ class CommandReader:
         self.max_line = max_line
         self.max_literal = max_literal
         self.max_command = max_command
-        self._buf = bytearray()
-        self._scan = 0
+        self._lines = LineBuffer(max_line)
+        self._eof = False
         self._parts: list[bytes] = []
         self._size = 0
         self._literal = -1  # octets of the literal being read; -1: reading a line
@@ -101,65 +112,62 @@ class CommandReader:
     @property
     def pending(self) -> int:
         """Octets received and not yet returned in an event."""
-        return len(self._buf)
+        return self._lines.pending
+
+    @property
+    def at_eof(self) -> bool:
+        """The client closed its side of the connection."""
+        return self._eof
 
     @property
     def parts(self) -> tuple[bytes, ...]:
         """The lines and literals of the command being read, so far."""
         return tuple(self._parts)
 
-    def feed(self, data: bytes) -> None:
-        self._buf += data
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the client; ``b""`` at end of file."""
+        if data:
+            self._lines.feed(data)
+        else:
+            self._eof = True
 
-    def discard(self) -> int:
-        """Drop everything buffered (after STARTTLS: plaintext that arrived
-        with the command must not be read as if it came over TLS)."""
-        dropped = len(self._buf)
-        self._buf.clear()
-        self._scan = 0
+    def tls_started(self) -> None:
+        """Drop everything buffered: plaintext that arrived behind STARTTLS
+        is never read as if it came over TLS (RFC 3501 §6.2.1, RFC 7817 §3)."""
+        self._lines.clear()
         self._parts = []
         self._size = 0
         self._literal = -1
-        return dropped
+
+    def timed_out(self) -> Hangup:
+        return _AUTOLOGOUT
 
     def next_line(self) -> bytes | None:
         """Line mode (AUTHENTICATE responses, IDLE's DONE): one raw line or None.
 
-        Raises ImapError when the line is longer than ``max_line``.
+        Raises ImapError when the line is longer than ``max_line`` (the rest
+        of it, up to its LF, is skipped).
         """
-        idx = self._buf.find(b"\n", self._scan)
-        if idx < 0:
-            if len(self._buf) > self.max_line:
-                raise ImapError("Line too long", bad=True, code="TOOBIG")
-            self._scan = len(self._buf)
-            return None
-        if idx + 1 > self.max_line:
-            raise ImapError("Line too long", bad=True, code="TOOBIG")
-        line = bytes(self._buf[: idx + 1])
-        del self._buf[: idx + 1]
-        self._scan = 0
-        return line
+        try:
+            return self._lines.next_line()
+        except LineTooLong:
+            raise ImapError("Line too long", bad=True, code="TOOBIG") from None
 
-    def next_event(self) -> NeedData | NeedLiteral | RawCommand | FramingError:
+    def next_event(self) -> NeedData | NeedLiteral | RawCommand | FramingError | Hangup:
+        lines = self._lines
         while True:
             if self._literal >= 0:
-                if len(self._buf) < self._literal:
-                    return NeedData()
-                self._parts.append(bytes(self._buf[: self._literal]))
-                del self._buf[: self._literal]
+                literal = lines.take(self._literal)
+                if literal is None:
+                    return _CLOSED if self._eof else _NEED_DATA
+                self._parts.append(literal)
                 self._literal = -1
-                self._scan = 0
-            idx = self._buf.find(b"\n", self._scan)
-            if idx < 0:
-                if len(self._buf) > self.max_line:
-                    return self._fail("Command line too long", "TOOBIG", fatal=True)
-                self._scan = len(self._buf)
-                return NeedData()
-            if idx + 1 > self.max_line:
-                return self._fail("Command line too long", "TOOBIG", fatal=True)
-            line = bytes(self._buf[: idx + 1])
-            del self._buf[: idx + 1]
-            self._scan = 0
+            try:
+                line = lines.next_line()
+            except LineTooLong as exc:
+                return self._fail("Command line too long", "TOOBIG", fatal=True, head=exc.head)
+            if line is None:
+                return _CLOSED if self._eof else _NEED_DATA
             self._parts.append(line)
             self._size += len(line)
             m = _LITERAL_AT_END.search(line)
@@ -185,13 +193,11 @@ class CommandReader:
             if synchronizing:
                 return NeedLiteral(size)
 
-    def _fail(self, text: str, code: str, *, fatal: bool) -> FramingError:
-        first = self._parts[0] if self._parts else bytes(self._buf[:200])
-        tag = tag_of(first)
+    def _fail(self, text: str, code: str, *, fatal: bool, head: bytes = b"") -> FramingError:
+        tag = tag_of(self._parts[0] if self._parts else head)
         self._parts = []
         self._size = 0
         self._literal = -1
         if fatal:
-            self._buf.clear()
-        self._scan = 0
+            self._lines.clear()
         return FramingError(tag, ImapError(text, bad=True, code=code), fatal)
