@@ -26,6 +26,7 @@ test: $(BIN)/mailstack $(SPF_SUITE)
 
 lint: $(BIN)/mailstack
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

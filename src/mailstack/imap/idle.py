@@ -40,9 +40,10 @@ async def idle(s: Session, cmd: Command) -> Done | None:
             read.cancel()
     if s.closing:
         return Done("", answered=True)
-    if isinstance(read.exception(), ImapError):
-        raise read.exception()  # a line too long instead of DONE: BAD, not a logout
-    if read.exception() is not None:
+    failure = read.exception()
+    if isinstance(failure, ImapError):
+        raise failure  # a line too long instead of DONE: BAD, not a logout
+    if failure is not None:
         # The idle timeout (or a broken connection) ended the wait.
         s.send(b"* BYE Autologout; idle for too long\r\n")
         s.closing = True

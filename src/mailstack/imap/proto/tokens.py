@@ -37,7 +37,8 @@ class SectionAtom:
     raw: str
 
 
-Token = Atom | bytes | SectionAtom | list
+# A parenthesised list holds tokens in turn.
+Token = Atom | bytes | SectionAtom | list["Token"]
 
 
 def _bad(text: str) -> ImapError:
