@@ -1,3 +1,5 @@
 """What several protocols share: CRLF line framing with limits, the S:/C: trace,
-TLS contexts and certificates, SASL, the TCP line-server base, and the
-authenticator every password login goes through (`auth`)."""
+TLS contexts and certificates, SASL, the TCP service base (`server`), the one
+session driver that runs SMTP, POP3 and IMAP sessions over it (`driver`), the
+loopback guard on outbound connections (`netguard`), and the authenticator
+every password login goes through (`auth`)."""
