@@ -31,6 +31,7 @@ from mailstack.store.contract import (
     MailboxSync,
     ManagedZone,
     MessageMeta,
+    NewDomain,
     NewEntry,
     NewRecipient,
     ParseCodec,
@@ -38,6 +39,7 @@ from mailstack.store.contract import (
     QueueEntry,
     RecipientUpdate,
     Store,
+    ZoneAddition,
     ZoneRecord,
 )
 from mailstack.store.contract.zones import make_record, next_serial, serial_gt
@@ -60,6 +62,7 @@ __all__ = [
     "MailboxSync",
     "ManagedZone",
     "MessageMeta",
+    "NewDomain",
     "NewEntry",
     "NewRecipient",
     "ParseCodec",
@@ -67,6 +70,7 @@ __all__ = [
     "QueuedRecipient",
     "RecipientUpdate",
     "Store",
+    "ZoneAddition",
     "ZoneRecord",
     "make_record",
     "next_serial",

@@ -21,7 +21,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from mailstack.store.contract.changes import ChangeStore, Listener
-from mailstack.store.contract.directory import Account, Alias, DirectoryStore
+from mailstack.store.contract.directory import (
+    Account,
+    Alias,
+    DirectoryStore,
+    NewDomain,
+    ZoneAddition,
+)
 from mailstack.store.contract.keys import DkimKey, KeyStore
 from mailstack.store.contract.messages import (
     DEFAULT_MAILBOXES,
@@ -89,6 +95,7 @@ __all__ = [
     "ManagedZone",
     "MessageMeta",
     "MessageStore",
+    "NewDomain",
     "NewEntry",
     "NewRecipient",
     "ParseCodec",
@@ -97,6 +104,7 @@ __all__ = [
     "QueuedRecipient",
     "RecipientUpdate",
     "Store",
+    "ZoneAddition",
     "ZoneRecord",
     "ZoneStore",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,13 +17,17 @@ from mailstack.store.contract.directory import (
     SUBADDRESS_SEPARATOR,
     Account,
     Alias,
+    NewDomain,
     normalize_address,
 )
+from mailstack.store.contract.keys import canonical_key
 from mailstack.store.contract.messages import DEFAULT_MAILBOXES
 from mailstack.store.sqlite.engine import Engine, WriteConnection
+from mailstack.store.sqlite.keys import insert_key
 from mailstack.store.sqlite.mailboxes import create_mailbox, drop_mailbox
 from mailstack.store.sqlite.marks import mark_version
 from mailstack.store.sqlite.sql import like_suffix
+from mailstack.store.sqlite.zones import add_to_zone
 
 # resolve_local keeps at most this many answers (a dictionary attack on RCPT
 # must not grow memory without bound), then starts over.
@@ -31,6 +36,41 @@ RECIPIENTS_KEPT = 10_000
 
 def _domain_exists(c: sqlite3.Connection, domain: str) -> bool:
     return c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is not None
+
+
+def _account_exists(c: sqlite3.Connection, address: str) -> bool:
+    return c.execute("SELECT 1 FROM accounts WHERE address = ?", (address,)).fetchone() is not None
+
+
+def _is_alias_source(c: sqlite3.Connection, address: str) -> bool:
+    return c.execute("SELECT 1 FROM aliases WHERE source = ?", (address,)).fetchone() is not None
+
+
+def _insert_domain(c: WriteConnection, name: str) -> None:
+    try:
+        c.execute("INSERT INTO domains (name) VALUES (?)", (name,))
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"domain {name} exists") from None
+    c.change_directory()
+
+
+def _insert_alias(c: WriteConnection, source: str, target: str) -> None:
+    domain = source.rpartition("@")[2]
+    if not _domain_exists(c, domain):
+        raise NotFound(f"{domain} is not a local domain")
+    if not _domain_exists(c, target.rpartition("@")[2]):
+        raise StoreError(
+            "an alias target must be a local address (forwarding to other domains "
+            "arrives with the outbound queue)"
+        )
+    if _account_exists(c, source):
+        # The account would always win (see _resolve): the alias would be dead.
+        raise StoreError(f"{source} is an account; an alias source must not be one")
+    try:
+        c.execute("INSERT INTO aliases VALUES (?, ?)", (source, target))
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"alias {source} -> {target} exists") from None
+    c.change_directory()
 
 
 class DirectoryPart(Engine):
@@ -45,13 +85,27 @@ class DirectoryPart(Engine):
         name = name.strip().lower().rstrip(".")
 
         def op(c: WriteConnection) -> None:
-            try:
-                c.execute("INSERT INTO domains (name) VALUES (?)", (name,))
-                c.change_directory()
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(f"domain {name} exists") from None
+            _insert_domain(c, name)
 
         await self._write(op)
+
+    async def domain_create(self, new: NewDomain) -> dict[str, int]:
+        name = new.name.strip().lower().rstrip(".")
+        now = int(time.time())
+        keys = [canonical_key(key, key.created or now) for key in new.dkim_keys]
+        if any(key.domain != name for key in keys):
+            raise StoreError(f"the DKIM keys of a new domain are {name}'s")
+        postmaster = normalize_address(new.postmaster) if new.postmaster else None
+
+        def op(c: WriteConnection) -> dict[str, int]:
+            _insert_domain(c, name)
+            for key in keys:
+                insert_key(c, key)
+            if postmaster is not None:
+                _insert_alias(c, f"postmaster@{name}", postmaster)
+            return {addition.origin: add_to_zone(c, addition) for addition in new.zones}
+
+        return await self._write(op)
 
     async def domain_remove(self, name: str) -> None:
         name = name.strip().lower().rstrip(".")
@@ -83,7 +137,9 @@ class DirectoryPart(Engine):
 
     # -- accounts ------------------------------------------------------------
 
-    async def account_add(self, address: str, password: str, quota: int = 0) -> Account:
+    async def account_add(
+        self, address: str, password: str, quota: int = 0, *, postmaster: bool = False
+    ) -> Account:
         address = normalize_address(address)
         local, _, domain = address.rpartition("@")
         if not local or not domain:
@@ -93,6 +149,8 @@ class DirectoryPart(Engine):
         def op(c: WriteConnection) -> Account:
             if not _domain_exists(c, domain):
                 raise NotFound(f"{domain} is not a local domain (mailstack domain add {domain})")
+            if _is_alias_source(c, address):
+                raise StoreError(f"{address} is an alias; remove it first to make it an account")
             try:
                 cur = c.execute(
                     "INSERT INTO accounts (address, password_hash, quota) VALUES (?, ?, ?)",
@@ -106,6 +164,12 @@ class DirectoryPart(Engine):
                 create_mailbox(c, account_id, name, special_use)
                 c.execute("INSERT INTO subscriptions VALUES (?, ?)", (account_id, name))
             c.change_directory()
+            if postmaster and not _resolve(c, f"postmaster@{domain}", 0):
+                # RFC 5321 §4.5.1: postmaster@ every domain reaches someone.
+                c.execute(
+                    "DELETE FROM aliases WHERE source = ?", (f"postmaster@{domain}",)
+                )
+                _insert_alias(c, f"postmaster@{domain}", address)
             return Account(account_id, address, quota, 0)
 
         return await self._write(op)
@@ -192,19 +256,7 @@ class DirectoryPart(Engine):
         source, target = normalize_address(source), normalize_address(target)
 
         def op(c: WriteConnection) -> None:
-            domain = source.rpartition("@")[2]
-            if not _domain_exists(c, domain):
-                raise NotFound(f"{domain} is not a local domain")
-            if not _domain_exists(c, target.rpartition("@")[2]):
-                raise StoreError(
-                    "an alias target must be a local address (forwarding to other domains "
-                    "arrives with the outbound queue)"
-                )
-            try:
-                c.execute("INSERT INTO aliases VALUES (?, ?)", (source, target))
-                c.change_directory()
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(f"alias {source} -> {target} exists") from None
+            _insert_alias(c, source, target)
 
         await self._write(op)
 

@@ -27,7 +27,8 @@ def _row(row: tuple[Any, ...]) -> DkimKey:
     )
 
 
-def _insert(c: sqlite3.Connection, key: DkimKey) -> None:
+def insert_key(c: sqlite3.Connection, key: DkimKey) -> None:
+    """Add one key inside the caller's transaction (``domain_create`` uses it too)."""
     try:
         c.execute(
             f"INSERT INTO dkim_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -50,7 +51,7 @@ class KeysPart(Engine):
         stored = canonical_key(key, key.created or int(time.time()))
 
         def op(c: WriteConnection) -> None:
-            _insert(c, stored)
+            insert_key(c, stored)
 
         await self._write(op)
         return stored
@@ -89,7 +90,7 @@ class KeysPart(Engine):
         def op(c: WriteConnection) -> None:
             c.execute("UPDATE dkim_keys SET active = 0 WHERE domain = ?", (domain,))
             for key in stored:
-                _insert(c, key)
+                insert_key(c, key)
 
         await self._write(op)
         return stored

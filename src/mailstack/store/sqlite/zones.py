@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from mailstack.errors import AlreadyExists, NotFound, StoreError
+from mailstack.store.contract.directory import ZoneAddition
 from mailstack.store.contract.zones import (
     JOURNAL_LENGTH,
     JournalEntry,
@@ -37,13 +38,7 @@ class ZonesPart(Engine):
         records = new_zone_records(origin, nameservers, hostmaster, ttl, serial)
 
         def op(c: WriteConnection) -> None:
-            try:
-                cur = c.execute(
-                    "INSERT INTO dns_zones (origin, serial) VALUES (?, ?)", (origin, serial)
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(f"zone {origin} exists") from None
-            _insert(c, cur.lastrowid, records)
+            _create(c, origin, serial, records)
 
         await self._write(op)
         return await self.zone_get(origin)
@@ -160,6 +155,37 @@ class ZonesPart(Engine):
             ]
 
         return await self._read(op)
+
+
+def _create(
+    c: sqlite3.Connection, origin: str, serial: int, records: Sequence[ZoneRecord]
+) -> int:
+    try:
+        cur = c.execute("INSERT INTO dns_zones (origin, serial) VALUES (?, ?)", (origin, serial))
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"zone {origin} exists") from None
+    assert cur.lastrowid is not None
+    _insert(c, cur.lastrowid, records)
+    return cur.lastrowid
+
+
+def add_to_zone(c: sqlite3.Connection, addition: ZoneAddition) -> int:
+    """Add ``addition``'s records the zone lacks, creating the zone if the
+    node does not serve it; inside the caller's transaction. Returns the serial."""
+    origin = canonical_origin(addition.origin)
+    row = c.execute("SELECT id, serial FROM dns_zones WHERE origin = ?", (origin,)).fetchone()
+    if row is None:
+        soa_and_ns = new_zone_records(origin, addition.nameservers, addition.hostmaster, 3600, 1)
+        zone_id, serial = _create(c, origin, 1, soa_and_ns), 1
+    else:
+        zone_id, serial = int(row[0]), int(row[1])
+    for record in addition.records:
+        if record.name != origin and not record.name.endswith("." + origin):
+            raise StoreError(f"{record.name} is not inside zone {origin}")
+    added = [r for r in addition.records if r.rdtype != "SOA" and not _exists(c, zone_id, r)]
+    if not added:
+        return serial
+    return _change(c, zone_id, origin, serial, [], added)
 
 
 def _zone_row(c: sqlite3.Connection, origin: str) -> tuple[int, int]:
