@@ -1,8 +1,10 @@
-"""The command line: init, serve, domain, user, alias, and each package's own.
+"""The command line: init, serve, cert, domain, user, alias, and each package's own.
 
 Every subcommand that acts on a node takes `--config FILE` or `--data-dir DIR`
 (before or after its own arguments), defaulting to $MAILSTACK_CONFIG or the
-default data directory.
+default data directory. Names are checked (`mailstack.names`) before anything
+is created, and `domain add` creates the domain, its DKIM keys, its zone
+records and its postmaster alias in one store transaction: all or nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import getpass
 import importlib
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,13 @@ from mailstack.commands import config_path, open_store, with_store
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
 from mailstack.errors import ConfigError, MailstackError
 from mailstack.msgauth import cli as msgauth_cli
+from mailstack.names import (
+    BadName,
+    check_account_address,
+    check_domain,
+    check_hostname,
+    check_password,
+)
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
 PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
@@ -30,22 +40,40 @@ PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
 # -- init and serve ------------------------------------------------------------
 
 
-def init_node(data_dir: Path, hostname: str | None = None, *, force: bool = False) -> Path:
+def node_hostname(given: str | None) -> str:
+    """The node's mail host name: ``--hostname``, else the machine's
+    fully-qualified name, else asked on a terminal. It names the MX, the
+    SRV targets and the certificate, so it must be a name that resolves."""
+    if given:
+        return check_hostname(given)
+    machine = socket.getfqdn()
+    try:
+        name = check_hostname(machine)
+        if not (name.startswith("localhost") or name.endswith((".localdomain", ".local"))):
+            return name
+    except BadName:
+        pass
+    if sys.stdin.isatty():
+        return check_hostname(input("mail host name (such as mail.example.org): "))
+    raise BadName(
+        f"this machine's name {machine!r} is not a fully-qualified mail host name: "
+        "give one, such as --hostname mail.example.org"
+    )
+
+
+def init_node(data_dir: Path, hostname: str, *, force: bool = False) -> Path:
     """Write DATA/mailstack.toml with every default, create the store and a
     self-signed certificate. Returns the config path."""
-    from mailstack.common.tls import make_self_signed
-
     data_dir = data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CONFIG_NAME
     if path.exists() and not force:
         raise ConfigError(f"{path} exists (use --force to overwrite)")
-    text = defaults_toml(data_dir, hostname or Config.defaults(data_dir).hostname)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    text = defaults_toml(data_dir, hostname)
     path.write_text(text)
     config = Config.load(path)
-    config.cert_path.parent.mkdir(parents=True, exist_ok=True)
-    if not config.cert_path.exists():
-        make_self_signed(config.cert_path, config.key_path, config.hostname)
+    if force or not config.cert_path.exists():
+        write_self_signed(config)
 
     async def create_store() -> None:
         store = await open_store(config)
@@ -55,11 +83,43 @@ def init_node(data_dir: Path, hostname: str | None = None, *, force: bool = Fals
     return path
 
 
+def write_self_signed(config: Config) -> None:
+    from mailstack.common.tls import make_self_signed
+
+    config.cert_path.parent.mkdir(parents=True, exist_ok=True)
+    make_self_signed(config.cert_path, config.key_path, config.hostname)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else default_data_dir()
-    path = init_node(data_dir, args.hostname, force=args.force)
-    print(f"wrote {path}")
+    if (data_dir / CONFIG_NAME).exists() and not args.force:
+        raise ConfigError(f"{data_dir / CONFIG_NAME} exists (use --force to overwrite)")
+    path = init_node(data_dir, node_hostname(args.hostname), force=args.force)
+    print(f"wrote {path} (host name {Config.load(path).hostname})")
     print("next: mailstack serve --data-dir", path.parent)
+    return 0
+
+
+def cmd_cert_self_signed(args: argparse.Namespace) -> int:
+    """A new self-signed certificate for the configured host name; one that
+    is not self-signed (a CA's) is kept unless --force."""
+    from cryptography import x509
+
+    config = Config.load(config_path(args))
+    check_hostname(config.hostname)
+    if config.cert_path.exists() and not args.force:
+        try:
+            cert = x509.load_pem_x509_certificate(config.cert_path.read_bytes())
+        except ValueError:
+            raise MailstackError(f"{config.cert_path} is no PEM certificate; use --force") from None
+        if cert.issuer != cert.subject:
+            raise MailstackError(
+                f"{config.cert_path} is signed by {cert.issuer.rfc4514_string()}, not "
+                "self-signed: keeping it (use --force to replace it)"
+            )
+    write_self_signed(config)
+    print(f"wrote a self-signed certificate for {config.hostname}: {config.cert_path}")
+    print(f"restart the node; clients trust it with --ca-file {config.cert_path}")
     return 0
 
 
@@ -69,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     path = config_path(args)
     if not path.exists() and not getattr(args, "config", None):
         # The embedded defaults: first run creates the data directory.
-        init_node(path.parent)
+        init_node(path.parent, node_hostname(None))
         print(f"created {path.parent} (config: {path})")
     config = Config.load(path)
 
@@ -91,11 +151,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def domain_add(store: Any, args: argparse.Namespace) -> int:
-    from mailstack.msgauth.cli import domain_added
-
-    await store.domain_add(args.domain)
-    print(f"added domain {args.domain}")
-    await domain_added(store, args)
+    domain = check_domain(args.domain, force=args.force)
+    if await store.is_local_domain(domain):
+        raise MailstackError(f"domain {domain} exists")
+    postmaster = None
+    if args.postmaster:
+        postmaster = check_account_address(args.postmaster)
+        if not await store.resolve_recipient(postmaster):
+            raise MailstackError(
+                f"--postmaster {postmaster}: no such local account or alias (add it first)"
+            )
+    new, notes = await msgauth_cli.plan_domain(store, args, domain, postmaster)
+    await store.domain_create(new)
+    print(f"added domain {domain}")
+    for note in notes:
+        print(note)
+    if postmaster:
+        print(f"postmaster@{domain} -> {postmaster}")
+    else:
+        print(f"postmaster@{domain}: the first user added to {domain} (RFC 5321 §4.5.1)")
     return 0
 
 
@@ -114,18 +188,26 @@ async def domain_list(store: Any, args: argparse.Namespace) -> int:
 def read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise MailstackError("no terminal to ask for the password: give it with --password-stdin")
     else:
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
             raise MailstackError("the passwords differ")
-    if not password:
-        raise MailstackError("empty password")
-    return password
+    return check_password(password)
 
 
 async def user_add(store: Any, args: argparse.Namespace) -> int:
-    account = await store.account_add(args.address, read_password(args), quota=args.quota)
+    address = check_account_address(args.address)
+    domain = address.rpartition("@")[2]
+    if not await store.is_local_domain(domain):
+        raise MailstackError(f"{domain} is not a local domain (mailstack domain add {domain})")
+    had_postmaster = bool(await store.resolve_recipient(f"postmaster@{domain}"))
+    password = read_password(args)
+    account = await store.account_add(address, password, quota=args.quota, postmaster=True)
     print(f"added user {account.address}")
+    if not had_postmaster and not address.startswith("postmaster@"):
+        print(f"postmaster@{domain} -> {account.address} (the domain's first user)")
     return 0
 
 
@@ -149,8 +231,13 @@ async def user_password(store: Any, args: argparse.Namespace) -> int:
 
 
 async def alias_add(store: Any, args: argparse.Namespace) -> int:
-    await store.alias_add(args.source, args.target)
-    print(f"added alias {args.source} -> {args.target}")
+    if args.source.startswith("@"):
+        source = "@" + check_domain(args.source[1:], force=True)
+    else:
+        source = check_account_address(args.source)
+    target = check_account_address(args.target)
+    await store.alias_add(source, target)
+    print(f"added alias {source} -> {target}")
     return 0
 
 
@@ -193,9 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("init", parents=[common], help="create a data directory and config")
-    p.add_argument("--hostname", help="the node's mail host name")
-    p.add_argument("--force", action="store_true", help="overwrite an existing config")
+    p.add_argument(
+        "--hostname",
+        help="the node's fully-qualified mail host name (default: the machine's, else asked)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite an existing config and certificate"
+    )
     p.set_defaults(func=cmd_init)
+
+    cert = sub.add_parser("cert", help="the node's TLS certificate").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    p = cert.add_parser(
+        "self-signed", parents=[common], help="make a self-signed certificate for the host name"
+    )
+    p.add_argument("--force", action="store_true", help="even over a CA-signed certificate")
+    p.set_defaults(func=cmd_cert_self_signed)
 
     p = sub.add_parser("serve", parents=[common], help="run the node until SIGTERM/SIGINT")
     p.add_argument("--trace", action="store_true", help="print every session's S:/C: dialogue")
@@ -209,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("domain")
     msgauth_cli.add_arguments(p)
+    p.add_argument(
+        "--postmaster",
+        metavar="ADDRESS",
+        help="where postmaster@DOMAIN goes (default: the domain's first user)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="accept a single-label name or a public suffix (com, co.uk)",
+    )
     p.set_defaults(func=with_store(domain_add))
     p = domain.add_parser("remove", parents=[common], help="remove a domain with no users")
     p.add_argument("domain")

@@ -1,9 +1,13 @@
 """The `mailstack domain` commands of message authentication.
 
 - `domain add DOMAIN` (the lead's command) also makes the domain's DKIM keys
-  and writes its mail records into the zone mailstack serves (`domain_added`)
+  and its mail records in the zones mailstack serves (`plan_domain`: the
+  store creates all of it in one transaction)
 - `domain dns DOMAIN`: the records in zone-file syntax, for DNS hosted elsewhere
-- `domain check DOMAIN`: asks DNS whether they are published, and what to fix
+- `domain check DOMAIN`: asks DNS whether they are published and resolve, and
+  what to fix
+- `domain republish [DOMAIN]`: after a host name change, the records that
+  named the old host give way to the new one
 - `domain dkim-rotate DOMAIN`: new keys sign from now on; old selectors stay published
 - `domain dkim-list [DOMAIN]`, `domain dkim-remove DOMAIN SELECTOR`: retired keys
 """
@@ -17,6 +21,7 @@ from typing import Any
 from mailstack.commands import load_config, with_store
 from mailstack.errors import MailstackError, NotFound
 from mailstack.msgauth import keys, records
+from mailstack.store import DkimKey, NewDomain, ZoneAddition, ZoneRecord, make_record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +51,8 @@ def _mail_host(config: Any) -> str:
 
 
 def _addresses(config: Any, given: list[str]) -> list[str]:
+    """The mail host's addresses: ``--address``, else the specific address
+    the node listens on (the smtp listener's first, else any other's)."""
     if given:
         for address in given:
             try:
@@ -53,25 +60,34 @@ def _addresses(config: Any, given: list[str]) -> list[str]:
             except ValueError:
                 raise MailstackError(f"--address {address!r} is not an IP address") from None
         return given
-    host = config.listen.get("smtp", ("", 0))[0]
-    try:
-        listening = ipaddress.ip_address(host)
-    except ValueError:
-        return []
-    return [] if listening.is_unspecified else [str(listening)]
+    listeners = sorted(config.listen.items(), key=lambda item: item[0] != "smtp")
+    for _, (host, _port) in listeners:
+        try:
+            listening = ipaddress.ip_address(host)
+        except ValueError:
+            continue
+        if not listening.is_unspecified:
+            return [str(listening)]
+    return []
 
 
 def _ports(config: Any) -> dict[str, int]:
     return {name: port for name, (_, port) in config.listen.items() if port}
 
 
-async def _records(store: Any, config: Any, domain: str, args: argparse.Namespace) -> list:
+async def _records(
+    store: Any,
+    config: Any,
+    domain: str,
+    args: argparse.Namespace,
+    dkim_keys: list[DkimKey] | None = None,
+) -> list[ZoneRecord]:
     return records.mail_records(
         domain,
         _mail_host(config),
         addresses=_addresses(config, getattr(args, "address", []) or []),
         ports=_ports(config),
-        keys=await store.dkim_keys(domain),
+        keys=await store.dkim_keys(domain) if dkim_keys is None else dkim_keys,
         dmarc_policy=getattr(args, "dmarc_policy", None) or "quarantine",
     )
 
@@ -80,19 +96,101 @@ def _config(args: argparse.Namespace) -> Any:
     return load_config(args)
 
 
-async def domain_added(store: Any, args: argparse.Namespace) -> None:
-    """After `domain add`: DKIM keys, then the records into the served zone."""
-    domain = args.domain.lower().rstrip(".")
-    if not await store.dkim_active_keys(domain):
-        made = await keys.create(store, domain, getattr(args, "selector", None))
-        print("DKIM keys: " + ", ".join(f"{k.selector} ({k.algorithm})" for k in made))
+async def _zone_records(store: Any, origin: str) -> tuple[ZoneRecord, ...]:
+    try:
+        return (await store.zone_get(origin)).records
+    except NotFound:
+        return ()
+
+
+async def _host_addition(
+    store: Any, config: Any, domain: str, args: argparse.Namespace
+) -> tuple[ZoneAddition | None, str]:
+    """The MX host's A/AAAA when the node serves the host's zone and it is not
+    the domain's own (``mail_records`` has those), and a note for the user."""
+    host = _mail_host(config)
+    origin = domain + "."
+    served = [zone for zone, _ in await store.zone_list()] + [origin]
+    host_zone = records.serving_zone(host, served)
+    addresses = _addresses(config, getattr(args, "address", []) or [])
+    if host_zone is None:
+        shown = ", ".join(addresses) or "its address"
+        return None, (
+            f"the MX host {host} is outside the zones this node serves: publish its "
+            f"A/AAAA record ({shown}) where its zone is hosted (mailstack domain check {domain})"
+        )
+    if not addresses:
+        raise MailstackError(
+            f"the MX host {host} is in zone {host_zone}, which this node serves, but its "
+            "address is unknown (the node listens on no specific address): give --address IP"
+        )
+    if host_zone == origin:
+        return None, ""
+    wanted = records.host_records(host_zone, host, addresses)
+    added = records.missing(await _zone_records(store, host_zone), wanted)
+    addition = ZoneAddition(host_zone, added, [host + "."], f"hostmaster@{host_zone.rstrip('.')}")
+    return (addition if added else None), ""
+
+
+async def plan_domain(
+    store: Any, args: argparse.Namespace, domain: str, postmaster: str | None
+) -> tuple[NewDomain, list[str]]:
+    """What `domain add` makes (DKIM keys; the records into the zones the node
+    serves unless --no-dns), for the store to create in one transaction, and
+    what to tell the user once it has."""
+    selector = await keys.free_selector(store, domain, getattr(args, "selector", None))
+    made = keys.new_keys(domain, selector)
+    notes = ["DKIM keys: " + ", ".join(f"{k.selector} ({k.algorithm})" for k in made)]
     if getattr(args, "no_dns", False):
-        print(f"records to publish: mailstack domain dns {domain}")
-        return
+        notes.append(f"records to publish: mailstack domain dns {domain}")
+        return NewDomain(domain, made, (), postmaster), notes
     config = _config(args)
-    wanted = await _records(store, config, domain, args)
-    count, serial = await records.publish(store, domain, wanted, nameserver=_mail_host(config))
-    print(f"zone {domain}: {count} records added (serial {serial}); see mailstack domain dns")
+    host = _mail_host(config)
+    host_addition, note = await _host_addition(store, config, domain, args)
+    wanted = await _records(store, config, domain, args, made)
+    added = records.missing(await _zone_records(store, domain + "."), wanted)
+    zones = [ZoneAddition(domain + ".", added, [host + "."], f"hostmaster@{domain}")]
+    if host_addition is not None:
+        zones.append(host_addition)
+    for addition in zones:
+        notes.append(f"zone {addition.origin.rstrip('.')}: {len(addition.records)} records added")
+    notes.append(f"see mailstack domain dns {domain}")
+    if note:
+        notes.append(note)
+    return NewDomain(domain, made, zones, postmaster), notes
+
+
+async def domain_republish(store: Any, args: argparse.Namespace) -> int:
+    """The domain's records for the node's current host name, replacing those
+    that named an earlier one (see ``records.stale``)."""
+    domains = [args.domain.lower().rstrip(".")] if args.domain else await store.domain_list()
+    config = _config(args)
+    host = _mail_host(config)
+    for domain in domains:
+        if not await store.is_local_domain(domain):
+            raise MailstackError(f"{domain} is not a local domain")
+        origin = domain + "."
+        host_addition, note = await _host_addition(store, config, domain, args)
+        wanted = await _records(store, config, domain, args)
+        if not await _serves_zone(store, domain):
+            await records.publish(store, domain, wanted, nameserver=host)
+        zone = (await store.zone_get(origin)).records
+        old = records.stale(zone, domain, host, wanted)
+        kept = [r for r in zone if r not in old]
+        new = records.missing(kept, wanted)
+        if any(r.rdtype == "NS" for r in old) and not any(
+            r.rdtype == "NS" and r.name == origin for r in kept
+        ):
+            new.append(make_record(origin, "@", "NS", host + ".", records.DEFAULT_TTL))
+        serial = zone[0].rdata.split()[2]
+        if old or new:
+            serial = str(await store.zone_apply(origin, old, new))
+        if host_addition is not None:
+            await store.zone_apply(host_addition.origin, [], host_addition.records)
+        print(f"zone {domain}: {len(old)} records removed, {len(new)} added (serial {serial})")
+        if note:
+            print(note)
+    return 0
 
 
 async def domain_dns(store: Any, args: argparse.Namespace) -> int:
@@ -200,6 +298,15 @@ def register_domain(domain: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--address", action="append", default=[], help="the mail host's address")
     p.add_argument("--dmarc-policy", choices=records.DMARC_POLICIES, default="quarantine")
     p.set_defaults(func=with_store(domain_check))
+    p = domain.add_parser(
+        "republish",
+        parents=[common],
+        help="after a host name change: the records naming the old host give way to the new",
+    )
+    p.add_argument("domain", nargs="?", help="one domain (default: every local domain)")
+    p.add_argument("--address", action="append", default=[], help="the mail host's address")
+    p.add_argument("--dmarc-policy", choices=records.DMARC_POLICIES, default="quarantine")
+    p.set_defaults(func=with_store(domain_republish))
     p = domain.add_parser("dkim-rotate", parents=[common], help="new DKIM keys sign from now on")
     p.add_argument("domain")
     p.add_argument("--selector", help="the new selector name (default: ms + today's date)")

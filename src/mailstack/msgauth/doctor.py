@@ -3,6 +3,8 @@
 ``check_published()`` asks DNS, through an ``AuthResolver``, for the MX,
 SPF, DKIM and DMARC records ``records.mail_records()`` says the domain
 needs, and reports each as ok, missing or different, with what to publish.
+An MX whose host has no address is ``unresolved``: RFC 5321 §5.1 looks up
+the exchange's A/AAAA, and mail to the domain would not arrive.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from mailstack.store import ZoneRecord
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    status: str  # ok, missing, different, error
+    status: str  # ok, missing, different, unresolved, error
     record: ZoneRecord
     found: tuple[str, ...] = ()
 
@@ -27,7 +29,11 @@ class Finding:
         if self.status == "ok":
             return line
         found = "; ".join(self.found) or "nothing"
-        return f"{line}\n          found: {found}\n          publish: {self.record.to_text()}"
+        publish = self.record.to_text()
+        if self.status == "unresolved":
+            host = self.record.rdata.split()[-1]
+            publish = f"an A or AAAA record for {host} (the MX host)"
+        return f"{line}\n          found: {found}\n          publish: {publish}"
 
 
 def _txt_text(rdata: str) -> str:
@@ -45,7 +51,12 @@ async def _check(resolver: AuthResolver, record: ZoneRecord, senders: list[str])
         found_mx = await resolver.mx(name)
         shown = tuple(f"{p} {h}" for p, h in found_mx)
         ok = any(h.lower() == host.rstrip(".").lower() for _, h in found_mx)
-        return Finding("ok" if ok else ("different" if found_mx else "missing"), record, shown)
+        if not ok:
+            return Finding("different" if found_mx else "missing", record, shown)
+        exchange = host.rstrip(".")
+        if not (await resolver.a(exchange) or await resolver.aaaa(exchange)):
+            return Finding("unresolved", record, (f"{exchange} has no A or AAAA record",))
+        return Finding("ok", record, shown)
     if record.rdtype in ("A", "AAAA"):
         found = await (resolver.a(name) if record.rdtype == "A" else resolver.aaaa(name))
         status = "ok" if record.rdata in found else ("different" if found else "missing")

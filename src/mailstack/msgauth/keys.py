@@ -76,7 +76,7 @@ def txt_owner(key: DkimKey) -> str:
     return f"{key.selector}._domainkey.{key.domain}."
 
 
-async def _free_selector(store: Any, domain: str, selector: str | None) -> str:
+async def free_selector(store: Any, domain: str, selector: str | None) -> str:
     """The given selector, or the date's, suffixed b, c... when that day's is taken."""
     if selector:
         return selector
@@ -90,12 +90,12 @@ async def _free_selector(store: Any, domain: str, selector: str | None) -> str:
 
 async def create(store: Any, domain: str, selector: str | None = None) -> list[DkimKey]:
     """New active keys for a domain that has none."""
-    name = await _free_selector(store, domain, selector)
+    name = await free_selector(store, domain, selector)
     return [await store.dkim_key_add(key) for key in new_keys(domain, name)]
 
 
 async def rotate(store: Any, domain: str, selector: str | None = None) -> list[DkimKey]:
     """New active keys; the old ones stop signing but stay published until removed."""
-    name = await _free_selector(store, domain, selector)
+    name = await free_selector(store, domain, selector)
     stored: Sequence[DkimKey] = await store.dkim_rotate(domain, new_keys(domain, name))
     return list(stored)

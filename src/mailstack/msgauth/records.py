@@ -9,15 +9,22 @@ For a domain served by a mailstack host:
 - ``_submission._tcp``, ``_submissions._tcp``, ``_imap(s)._tcp``, ``_pop3(s)._tcp``
   SRV records for client autodiscovery (RFC 6186 §3, RFC 8314 §5.1)
 
+The MX host's A/AAAA goes into the zone that holds the host, when the node
+serves that zone (``serving_zone``): the domain's own zone, or another of
+the node's (``mail.hamburger.edu`` for ``crepes.fr``); elsewhere the owner of
+that zone publishes it, and ``domain check`` says whether they did.
+
 ``mail_records()`` computes them (no I/O); ``publish()`` adds the missing
 ones to the zone mailstack serves in one change (one serial bump);
-``zone_text()`` prints them in master-file syntax for DNS hosted elsewhere.
+``stale()`` finds what an earlier host name left behind (``domain
+republish``); ``zone_text()`` prints them in master-file syntax for DNS
+hosted elsewhere.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mailstack.errors import NotFound
@@ -25,6 +32,8 @@ from mailstack.msgauth.keys import txt_value
 from mailstack.store import DkimKey, ZoneRecord, make_record
 
 DEFAULT_TTL = 3600
+# The preference of the MX record mailstack publishes (RFC 5321 §5.1).
+MX_PREFERENCE = 10
 DMARC_POLICIES = ("none", "quarantine", "reject")
 
 # RFC 6186 §3 service labels (and RFC 8314 §5.1 for submissions) with the
@@ -37,6 +46,7 @@ SRV_SERVICES = (
     ("_pop3._tcp", "pop3"),
     ("_pop3s._tcp", "pop3s"),
 )
+SRV_LABELS = frozenset(label for label, _ in SRV_SERVICES)
 
 
 def quoted_txt(text: str) -> str:
@@ -63,11 +73,9 @@ def mail_records(
     """Every record ``domain`` needs when ``host`` is its mail server."""
     domain = domain.lower().rstrip(".")
     host = host.lower().rstrip(".")
-    records = [make_record(domain, "@", "MX", f"10 {host}.", ttl)]
+    records = [make_record(domain, "@", "MX", f"{MX_PREFERENCE} {host}.", ttl)]
     if _inside(host, domain):
-        for address in addresses:
-            kind = "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
-            records.append(make_record(domain, f"{host}.", kind, address, ttl))
+        records += host_records(domain, host, addresses, ttl)
     records.append(make_record(domain, "@", "TXT", quoted_txt("v=spf1 mx -all"), ttl))
     for key in keys:
         owner = f"{key.selector}._domainkey"
@@ -79,6 +87,54 @@ def mail_records(
         if port:
             records.append(make_record(domain, label, "SRV", f"0 1 {port} {host}.", ttl))
     return records
+
+
+def host_records(
+    origin: str, host: str, addresses: Sequence[str], ttl: int = DEFAULT_TTL
+) -> list[ZoneRecord]:
+    """The host's A and AAAA records in zone ``origin``."""
+    out = []
+    for address in addresses:
+        kind = "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
+        out.append(make_record(origin, f"{host.rstrip('.')}.", kind, address, ttl))
+    return out
+
+
+def serving_zone(host: str, origins: Iterable[str]) -> str | None:
+    """The closest enclosing zone of ``host`` among ``origins`` (absolute names)."""
+    inside = [origin for origin in origins if _inside(host, origin)]
+    return max(inside, key=len, default=None)
+
+
+def stale(
+    zone: Sequence[ZoneRecord], domain: str, host: str, wanted: Sequence[ZoneRecord]
+) -> list[ZoneRecord]:
+    """What an earlier mail host name left in ``domain``'s zone: the apex MX at
+    our preference, the RFC 6186 SRV records and the apex NS naming another
+    host, and that host's A/AAAA inside the zone."""
+    origin = domain.lower().rstrip(".") + "."
+    target = host.lower().rstrip(".") + "."
+    keep = {(r.name, r.rdtype, r.rdata) for r in wanted}
+    old_hosts: set[str] = set()
+    out = []
+    for record in zone:
+        if (record.name, record.rdtype, record.rdata) in keep:
+            continue
+        fields = record.rdata.split()
+        if record.name == origin and record.rdtype == "MX" and fields[0] == str(MX_PREFERENCE):
+            old_hosts.add(fields[1])
+        elif record.rdtype == "SRV" and record.name[: -len(origin)].rstrip(".") in SRV_LABELS:
+            old_hosts.add(fields[3])
+        else:
+            continue
+        out.append(record)
+    old_hosts.discard(target)
+    for record in zone:
+        named_old = record.name in old_hosts and record.rdtype in ("A", "AAAA")
+        ns_old = record.name == origin and record.rdtype == "NS" and record.rdata in old_hosts
+        if (named_old or ns_old) and (record.name, record.rdtype, record.rdata) not in keep:
+            out.append(record)
+    return out
 
 
 def zone_text(domain: str, records: Sequence[ZoneRecord]) -> str:

@@ -32,6 +32,9 @@ USER_UNKNOWN = Reply(550, "5.1.1", "User unknown")
 # detects loops; RFC 3463 X.4.6 "Routing loop detected".
 LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
+# RFC 5321 §4.5.1 forbids refusing postmaster for a local domain: while no
+# account exists to receive it, the sender is asked to try again later.
+POSTMASTER_PENDING = Reply(450, "4.2.1", "Postmaster has no mailbox yet, try again later")
 # The same reply in the DSN of a recipient whose mailbox filled only at DATA.
 FULL_DIAGNOSTIC = MAILBOX_FULL.to_bytes().decode().strip()
 # RFC 7489 §6.6.4 / §7.2.2: a "reject" disposition ends in a 5xx; RFC 3463
@@ -71,28 +74,45 @@ class SmtpService(SmtpListener):
         return _MxSession(self, io)
 
     async def _recipient(self, address: str, envelope: _Envelope) -> Reply:
-        store = self.node.store
-        assert store is not None  # opened by the node before its services start
         local = address.rpartition("@")[0]
-        if not local:
-            # RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
-            if address.lower() != "postmaster":
-                return USER_UNKNOWN
-            domains = await store.domain_list()
-            if not domains:
-                return USER_UNKNOWN
-            address = f"postmaster@{domains[0]}"
-        accounts = await store.resolve_local(address)
+        if not local and address.lower() != "postmaster":
+            return USER_UNKNOWN
+        accounts = await self._resolve(address)
         if accounts is None:
             return RELAY_DENIED
         if not accounts:
-            return USER_UNKNOWN
+            postmaster = (local or address).lower() == "postmaster"
+            return POSTMASTER_PENDING if postmaster else USER_UNKNOWN
         if any(account.quota for account in accounts) and await self._over_quota(
             accounts, envelope.size
         ):
             return MAILBOX_FULL
+        # Keyed as the client wrote it: DATA looks recipients up by RCPT's text.
         envelope.recipients[address] = [account.id for account in accounts]
         return Reply.recipient_ok(address)
+
+    async def _resolve(self, address: str) -> list[Account] | None:
+        """The accounts ``address`` reaches; None when its domain is not local.
+
+        RFC 5321 §4.5.1: postmaster works at every local domain and without
+        a domain (``<Postmaster>``); where a domain's own postmaster reaches
+        no one yet, the node's does (the host name's domain's first)."""
+        store = self.node.store
+        assert store is not None  # opened by the node before its services start
+        local = address.rpartition("@")[0]
+        accounts = await store.resolve_local(address) if local else []
+        if accounts is None or accounts or (local or address).lower() != "postmaster":
+            return accounts
+        domains = await store.domain_list()
+        for domain in sorted(domains, key=lambda d: not self._hostname_in(d)):
+            found = await store.resolve_local(f"postmaster@{domain}")
+            if found:
+                return found
+        return []
+
+    def _hostname_in(self, domain: str) -> bool:
+        host = self.hostname.lower().rstrip(".")
+        return host == domain or host.endswith("." + domain)
 
     async def _over_quota(self, accounts: list[Account], size: int) -> bool:
         """A mailbox that is full already, or too full for the size MAIL FROM
