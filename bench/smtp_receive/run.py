@@ -73,7 +73,7 @@ def start_mailstack(workdir: Path) -> tuple[subprocess.Popen, int]:
     )
     subprocess.run(
         [*cli, "user", "add", "bob@hamburger.edu", "--password-stdin", "--data-dir", str(data)],
-        input=b"bench\n",
+        input=b"bench-password\n",
         check=True,
         capture_output=True,
     )

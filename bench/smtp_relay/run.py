@@ -110,7 +110,7 @@ class Receiver:
         mailstack(self.data, "domain", "add", "hamburger.edu")
         for n in range(10):
             mailstack(self.data, "user", "add", f"bob{n}@hamburger.edu", "--password-stdin",
-                      stdin=b"bench\n")  # fmt: skip
+                      stdin=b"bench-password\n")  # fmt: skip
         self.proc = serve(self.data)
         wait_port("127.0.0.3", self.smtp_port, self.proc)
 
@@ -141,7 +141,9 @@ def start_mailstack_relay(workdir: Path, receiver: Receiver, concurrency: int) -
     (data / "tls").mkdir()
     make_self_signed(data / "tls" / "cert.pem", data / "tls" / "key.pem", "mail.crepes.fr")
     mailstack(data, "domain", "add", "crepes.fr")
-    mailstack(data, "user", "add", "alice@crepes.fr", "--password-stdin", stdin=b"bench\n")
+    mailstack(
+        data, "user", "add", "alice@crepes.fr", "--password-stdin", stdin=b"bench-password\n"
+    )
     proc = serve(data)
     wait_port("127.0.0.2", port, proc)
     return proc, port
@@ -245,7 +247,7 @@ async def session(
         writer.write(b"EHLO alice-pc.crepes.fr\r\n")
         await read_reply(reader)
     if auth:
-        token = base64.b64encode(b"\0alice@crepes.fr\0bench").decode()
+        token = base64.b64encode(b"\0alice@crepes.fr\0bench-password").decode()
         writer.write(f"AUTH PLAIN {token}\r\n".encode())
         reply = await read_reply(reader)
         if not reply.startswith(b"235"):

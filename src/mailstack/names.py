@@ -99,9 +99,7 @@ def check_domain(text: str, *, force: bool = False) -> str:
     if force:
         return name
     if "." not in name:
-        raise BadName(
-            f"{name} is a single label, not a mail domain (use --force if you mean it)"
-        )
+        raise BadName(f"{name} is a single label, not a mail domain (use --force if you mean it)")
     if _public_suffixes().is_public(name):
         raise BadName(
             f"{name} is a public suffix (publicsuffix.org): mail domains are registered "

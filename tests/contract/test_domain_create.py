@@ -59,8 +59,15 @@ async def test_an_existing_zone_keeps_its_records_and_gains_the_missing(store):
         NewDomain(
             "crepes.fr",
             [key("s1")],
-            [MAIL, ZoneAddition("crepes.fr", [make_record("x.org", "@", "A", "192.0.2.9", 60)],
-                                ["ns.crepes.fr."], "h@crepes.fr")],
+            [
+                MAIL,
+                ZoneAddition(
+                    "crepes.fr",
+                    [make_record("x.org", "@", "A", "192.0.2.9", 60)],
+                    ["ns.crepes.fr."],
+                    "h@crepes.fr",
+                ),
+            ],
         ),  # fmt: skip
     ],
 )

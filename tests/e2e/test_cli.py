@@ -51,20 +51,21 @@ def test_init_writes_every_default(tmp_path):
     assert config["limits"]["recipients"] == 100
     assert (data / "tls" / "cert.pem").exists() and (data / "mailstack.db").exists()
     assert oct((data / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
-    again = run("init", "--data-dir", str(data), check=False)
+    again = run("init", "--data-dir", str(data), "--hostname", "hamburger.edu", check=False)
     assert again.returncode == 1 and "exists" in again.stderr
 
 
 def test_domain_user_alias_lifecycle(tmp_path):
     data = str(tmp_path / "d")
-    run("init", "--data-dir", data)
+    run("init", "--data-dir", data, "--hostname", "mail.hamburger.edu")
     run("domain", "add", "hamburger.edu", "--data-dir", data)
     assert run("domain", "list", "--data-dir", data).stdout.split() == ["hamburger.edu"]
     # Options after the subcommand's own arguments, and --config too.
     config = str(Path(data) / "mailstack.toml")
     run(
-        "user", "add", "bob@hamburger.edu", "--password-stdin", "--config", config, stdin="hungry\n"
-    )
+        "user", "add", "bob@hamburger.edu", "--password-stdin", "--config", config,
+        stdin="hungry-bob\n",
+    )  # fmt: skip
     assert run("user", "list", "--data-dir", data).stdout.startswith("bob@hamburger.edu")
     failed = run(
         "user",
@@ -73,14 +74,16 @@ def test_domain_user_alias_lifecycle(tmp_path):
         "--password-stdin",
         "--data-dir",
         data,
-        stdin="x\n",
+        stdin="long enough\n",
         check=False,
     )
     assert failed.returncode == 1 and "not a local domain" in failed.stderr
     assert "Traceback" not in failed.stderr
-    run("alias", "add", "postmaster@hamburger.edu", "bob@hamburger.edu", "--data-dir", data)
+    # The domain's first user became its postmaster (RFC 5321 §4.5.1).
     listed = run("alias", "list", "--data-dir", data).stdout
-    assert "postmaster@hamburger.edu -> bob@hamburger.edu" in listed
+    assert listed == "postmaster@hamburger.edu -> bob@hamburger.edu\n"
+    run("alias", "add", "chef@hamburger.edu", "bob@hamburger.edu", "--data-dir", data)
+    run("alias", "remove", "chef@hamburger.edu", "--data-dir", data)
     run("alias", "remove", "postmaster@hamburger.edu", "--data-dir", data)
     assert run("alias", "list", "--data-dir", data).stdout == ""
     busy = run("domain", "remove", "hamburger.edu", "--data-dir", data, check=False)
@@ -92,7 +95,7 @@ def test_domain_user_alias_lifecycle(tmp_path):
 
 def test_mailstack_config_environment_variable(tmp_path):
     data = tmp_path / "d"
-    run("init", "--data-dir", str(data))
+    run("init", "--data-dir", str(data), "--hostname", "mail.crepes.fr")
     env = {"MAILSTACK_CONFIG": str(data / "mailstack.toml")}
     run("domain", "add", "crepes.fr", env=env)
     assert run("domain", "list", "--data-dir", str(data)).stdout.split() == ["crepes.fr"]
@@ -141,7 +144,7 @@ def test_serve_prints_addresses_and_cli_changes_apply_live(tmp_path):
             "--password-stdin",
             "--data-dir",
             str(data),
-            stdin="hungry\n",
+            stdin="hungry-bob\n",
         )
         with smtplib.SMTP("127.0.0.1", ports["smtp"], local_hostname="crepes.fr") as s:
             s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], b"Subject: hi\r\n\r\nketchup\r\n")
@@ -167,7 +170,7 @@ def test_serve_prints_addresses_and_cli_changes_apply_live(tmp_path):
 
 def test_output_into_a_closed_pipe_is_no_traceback(tmp_path):
     data = str(tmp_path / "d")
-    run("init", "--data-dir", data)
+    run("init", "--data-dir", data, "--hostname", "mail.a.example")
     run("domain", "add", "a.example", "--no-dns", "--data-dir", data)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mailstack.cli", "domain", "list", "--data-dir", data],

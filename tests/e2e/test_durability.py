@@ -61,7 +61,7 @@ async def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path):
         "add",
         "bob@hamburger.edu",
         "--password-stdin",
-        stdin="hungry\n",
+        stdin="hungry-bob\n",
     )
     proc, port = await asyncio.to_thread(start_smtp, data_dir)
     acked: list[tuple[int, int]] = []

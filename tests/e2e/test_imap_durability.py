@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.timeout(120)
 
 USER = "bob@hamburger.edu"
-PASSWORD = "hungry"
+PASSWORD = "hungry-bob"
 
 
 def mailstack(*args: str, data_dir: Path, stdin: str | None = None) -> None:

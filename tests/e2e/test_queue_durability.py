@@ -63,7 +63,7 @@ def load(port: int, sender: int, acked: list[str], stop: threading.Event) -> Non
     n = 0
     try:
         with smtplib.SMTP("127.0.0.2", port, timeout=10) as s:
-            s.login("alice@crepes.fr", "hungry")
+            s.login("alice@crepes.fr", "hungry-alice")
             while not stop.is_set():
                 subject = f"msg-{sender}-{n}"
                 s.sendmail(
@@ -106,7 +106,7 @@ async def test_sigkill_loses_no_queued_message(node_factory, tmp_path):
         "add",
         "alice@crepes.fr",
         "--password-stdin",
-        stdin="hungry\n",
+        stdin="hungry-alice\n",
     )
     proc, port = await asyncio.to_thread(start_server, data_dir)
     acked: list[str] = []
