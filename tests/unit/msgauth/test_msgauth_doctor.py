@@ -62,3 +62,17 @@ async def test_dns_failure_is_an_error_finding() -> None:
     resolver.failing = {"_dmarc.crepes.fr"}
     statuses = [f.status for f in await doctor.check_published(resolver, expected(pair))]
     assert statuses.count("error") == 1
+
+
+async def test_an_mx_host_without_address_is_unresolved() -> None:
+    pair = keys.new_keys("crepes.fr", "d")
+    # The host is outside the domain (no A record expected) and has no address.
+    wanted = records.mail_records("crepes.fr", "vm", keys=pair)
+    resolver = published(pair)
+    resolver.records[("crepes.fr", "MX")] = [(10, "vm")]
+    [mx] = [f for f in await doctor.check_published(resolver, wanted) if f.record.rdtype == "MX"]
+    assert mx.status == "unresolved"
+    assert "publish: an A or AAAA record for vm. (the MX host)" in mx.to_text()
+    resolver.add("vm", "AAAA", "2001:db8::25")
+    [mx] = [f for f in await doctor.check_published(resolver, wanted) if f.record.rdtype == "MX"]
+    assert mx.status == "ok"
