@@ -5,7 +5,9 @@ addresses and passwords, aliases that are not dead, and postmaster."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import smtplib
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -311,3 +313,47 @@ def test_domain_add_needs_an_address_for_a_host_it_publishes(node_dir, capsys) -
 def test_init_checks_the_host_name_given(tmp_path) -> None:
     result = cli_run("init", "--data-dir", str(tmp_path / "n"), "--hostname", "bad..host")
     assert result.returncode == 1 and "empty label" in result.stderr
+
+
+# -- 12: the quickstart's submission, trusting the node's self-signed certificate
+
+
+async def test_quickstart_submission_needs_tls_and_trusts_the_node_certificate(
+    node_factory,
+) -> None:
+    node = await node_factory(listen=("submission",), hostname="mail.hamburger.edu")
+    await node.add_user("bob@hamburger.edu", "hungry-bob")
+    cert = str(node.config.cert_path)
+
+    def plaintext_refused() -> str:
+        with smtplib.SMTP("127.0.0.1", node.port("submission"), timeout=10) as s:
+            s.ehlo("crepes.fr")
+            with pytest.raises(smtplib.SMTPException) as refused:
+                s.login("bob@hamburger.edu", "hungry-bob")
+            return str(refused.value)
+
+    assert "AUTH" in await asyncio.to_thread(plaintext_refused)
+
+    def submit() -> None:
+        context = ssl.create_default_context(cafile=cert)
+        with smtplib.SMTP("127.0.0.1", node.port("submission"), timeout=10) as s:
+            s.starttls(context=context)
+            s.login("bob@hamburger.edu", "hungry-bob")
+            message = b"From: bob@hamburger.edu\r\nSubject: hi\r\n\r\nme\r\n"
+            s.sendmail("bob@hamburger.edu", ["bob@hamburger.edu"], message)
+
+    await asyncio.to_thread(submit)
+    if shutil.which("swaks") is None:
+        return
+    swaks = await asyncio.to_thread(
+        subprocess.run,
+        ["swaks", "--server", "127.0.0.1", "--port", str(node.port("submission")),
+         "--tls", "--tls-verify", "--tls-ca-path", cert,
+         "--auth-user", "bob@hamburger.edu", "--auth-password", "hungry-bob",
+         "--from", "bob@hamburger.edu", "--to", "bob@hamburger.edu"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert swaks.returncode == 0, swaks.stdout + swaks.stderr
+    account = await node.store.account_get("bob@hamburger.edu")
+    inbox = await node.store.mailbox_get(account.id, "INBOX")
+    assert len(await node.store.messages(inbox.id)) == 2
