@@ -56,7 +56,8 @@ def node_hostname(given: str | None) -> str:
     if sys.stdin.isatty():
         return check_hostname(input("mail host name (such as mail.example.org): "))
     raise BadName(
-        f"this machine's name {machine!r} is not a fully-qualified mail host name: "
+        f"this machine's name {socket.gethostname()!r} (fully qualified: {machine!r}) is not "
+        "a mail host name that resolves: "
         "give one, such as --hostname mail.example.org"
     )
 
