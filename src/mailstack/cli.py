@@ -40,10 +40,17 @@ PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
 # -- init and serve ------------------------------------------------------------
 
 
-def node_hostname(given: str | None) -> str:
+# The name a first `serve` on a machine without a fully-qualified name takes:
+# names under .localhost resolve to loopback (RFC 6761 §6.3), where the
+# embedded defaults listen.
+EMBEDDED_HOSTNAME = "mail.localhost"
+
+
+def node_hostname(given: str | None, *, ask: bool = True) -> str:
     """The node's mail host name: ``--hostname``, else the machine's
-    fully-qualified name, else asked on a terminal. It names the MX, the
-    SRV targets and the certificate, so it must be a name that resolves."""
+    fully-qualified name, else asked on a terminal (when ``ask``). It names
+    the MX, the SRV targets and the certificate, so it must be a name that
+    resolves."""
     if given:
         return check_hostname(given)
     machine = socket.getfqdn()
@@ -53,7 +60,7 @@ def node_hostname(given: str | None) -> str:
             return name
     except BadName:
         pass
-    if sys.stdin.isatty():
+    if ask and sys.stdin.isatty():
         return check_hostname(input("mail host name (such as mail.example.org): "))
     raise BadName(
         f"this machine's name {socket.gethostname()!r} (fully qualified: {machine!r}) is not "
@@ -129,8 +136,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     path = config_path(args)
     if not path.exists() and not getattr(args, "config", None):
-        # The embedded defaults: first run creates the data directory.
-        init_node(path.parent, node_hostname(None))
+        # The embedded defaults: first run creates the data directory, and
+        # starts without a question even on a machine with no real name.
+        try:
+            hostname = node_hostname(None, ask=False)
+        except BadName:
+            hostname = EMBEDDED_HOSTNAME
+            print(
+                f"this machine has no fully-qualified name: serving as {hostname}, which "
+                "resolves to loopback only (RFC 6761 §6.3), as do the embedded defaults' "
+                "listeners; `mailstack init --hostname NAME --force` gives a real one"
+            )
+        init_node(path.parent, hostname)
         print(f"created {path.parent} (config: {path})")
     config = Config.load(path)
 

@@ -80,6 +80,30 @@ def test_init_refuses_a_single_label_host_name(tmp_path, capsys, monkeypatch) ->
     assert code == 0 and "host name box.hamburger.edu" in out
 
 
+def test_first_serve_on_a_machine_without_a_real_name_starts(tmp_path, capsys, monkeypatch):
+    """`make serve` must start with the embedded defaults on any machine: with
+    no fully-qualified name and no terminal, the node is mail.localhost
+    (RFC 6761 §6.3: loopback, where the defaults listen), and says so."""
+    import mailstack.app
+
+    served = []
+
+    async def serve(config, *, trace=False, ready=None):
+        served.append(config)
+
+    monkeypatch.setattr(mailstack.app, "run", serve)
+    monkeypatch.setattr(cli.socket, "getfqdn", lambda: "vm")
+    monkeypatch.setenv("MAILSTACK_DATA", str(tmp_path / "data"))
+    code, out, _ = run(capsys, "serve")
+    assert code == 0 and "mail.localhost" in out and "init --hostname" in out
+    [config] = served
+    assert config.hostname == cli.EMBEDDED_HOSTNAME == "mail.localhost"
+    assert (tmp_path / "data" / "mailstack.toml").exists()
+    # init itself still refuses to guess.
+    code, _, err = run(capsys, "init", "--data-dir", str(tmp_path / "other"))
+    assert code == 1 and "--hostname" in err
+
+
 def test_cert_self_signed_follows_the_host_name(node_dir, capsys) -> None:
     config = node_dir / "mailstack.toml"
     config.write_text(config.read_text().replace('"mail.crepes.fr"', '"mx.crepes.fr"'))
