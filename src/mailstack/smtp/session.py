@@ -18,6 +18,7 @@ from typing import TypeVar
 from mailstack.common.driver import Handler, SessionDriver
 from mailstack.common.server import SessionIO, TcpService
 from mailstack.common.tls import Tls
+from mailstack.common.trace import CREDENTIALS_ELIDED
 from mailstack.smtp.proto import Close, Quit, SmtpServerProtocol, StartTls, State
 from mailstack.smtp.replies import Reply
 
@@ -51,16 +52,36 @@ class SmtpSession(SessionDriver[SmtpServerProtocol]):
 
     async def start_tls(self, event: StartTls) -> None:
         await self.upgrade_to_tls(self.tls.server_context())
+        self.io.trace.drop_partial()
 
     async def close(self, event: Quit | Close) -> bool:
         await self.flush()
         return True
 
     def trace_received(self, data: bytes) -> None:
+        """Commands line by line, message text as a body; AUTH's initial
+        response and every SASL line after a 334 (RFC 4954 §4) are elided."""
+        trace = self.io.trace
         if self.proto.state is State.DATA or self.proto.state is State.CHUNK:
-            self.io.trace.body(data)
-        else:
-            self.io.trace.client(data)
+            trace.drop_partial()
+            trace.body(data)
+            return
+        # Waiting for the answer to a 334: every line is a SASL response.
+        sasl = self.proto.state is State.AUTH
+        for line in trace.client_lines(data):
+            if sasl:
+                trace.client(CREDENTIALS_ELIDED)
+                continue
+            words = line.split()
+            if words and words[0].upper() == b"AUTH":
+                shown = b" ".join(words[:2])
+                if len(words) > 2:
+                    shown += b" " + CREDENTIALS_ELIDED.encode()
+                trace.client(shown)
+                # What follows AUTH before the server's answer is the exchange's.
+                sasl = True
+            else:
+                trace.client(line)
 
 
 class SmtpListener(TcpService):
