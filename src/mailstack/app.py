@@ -26,6 +26,7 @@ from mailstack.common.auth import Authenticator
 from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
+from mailstack.delivery.ids import MessageIds
 from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
 from mailstack.imap.server import ImapService
@@ -70,6 +71,7 @@ SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
 
 class Node:
     authenticator: Authenticator  # set by start(), once the store is open
+    message_ids: MessageIds  # set by start(): this run's message ids
 
     def __init__(
         self,
@@ -93,6 +95,7 @@ class Node:
 
     async def start(self) -> None:
         self.store = await self._store_factory(self.config)
+        self.message_ids = MessageIds(await self.store.new_run_number())
         self.authenticator = Authenticator(
             self.store, self.limits, cache_seconds=self.config.imap.login_cache_seconds
         )

@@ -9,8 +9,6 @@ only once the message is committed and fsynced in every recipient's mailbox
 
 from __future__ import annotations
 
-import itertools
-import secrets
 from dataclasses import dataclass, field
 
 from mailstack.common.server import SessionIO
@@ -59,9 +57,6 @@ class SmtpService(SmtpListener):
         smtp_config = node.config.smtp
         self.hostname = smtp_config.hostname or node.hostname
         self.starttls = smtp_config.starttls
-        # Message ids in Received: and the 250 reply: unique per process run.
-        prefix = secrets.token_hex(3).upper()
-        self._ids = (f"{prefix}{n:06X}" for n in itertools.count(1))
         self.delivery = LocalDelivery(node)
         self.msgauth = InboundChecker(
             node, mode=smtp_config.message_auth, authserv_id=self.hostname
@@ -112,7 +107,7 @@ class SmtpService(SmtpListener):
     async def _deliver(self, event: MessageComplete, envelope: _Envelope, io: SessionIO) -> Reply:
         if count_received(event.data) >= self.limits.received_headers:
             return LOOP_DETECTED
-        session_id = next(self._ids)
+        session_id = self.node.message_ids.next()
         protocol = "ESMTP" if event.esmtp else "SMTP"
         if event.tls:
             protocol += "S"

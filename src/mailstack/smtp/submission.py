@@ -247,7 +247,7 @@ class _Session(SmtpSession):
         signed = added + event.data
         from_domain = senders[0][1].rpartition("@")[2].lower()
         signature = await dkim_signature(signed, from_domain, self.store)
-        session_id = secrets.token_hex(6).upper()
+        session_id = self.node.message_ids.next()
         protocol = "ESMTPSA" if event.tls else "ESMTPA"
         received = received_header(
             helo=event.helo,
