@@ -21,7 +21,9 @@ from mailstack import __version__
 from mailstack.commands import config_path, open_store, with_store
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
 from mailstack.errors import ConfigError, MailstackError
+from mailstack.logs import setup as setup_logging
 from mailstack.msgauth import cli as msgauth_cli
+from mailstack.store.private import create_private, private_dir
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
 PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
@@ -36,14 +38,15 @@ def init_node(data_dir: Path, hostname: str | None = None, *, force: bool = Fals
     from mailstack.common.tls import make_self_signed
 
     data_dir = data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / CONFIG_NAME
     if path.exists() and not force:
         raise ConfigError(f"{path} exists (use --force to overwrite)")
     text = defaults_toml(data_dir, hostname or Config.defaults(data_dir).hostname)
-    path.write_text(text)
+    with os.fdopen(create_private(path), "w") as f:
+        f.write(text)
     config = Config.load(path)
-    config.cert_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(config.cert_path.parent)
     if not config.cert_path.exists():
         make_self_signed(config.cert_path, config.key_path, config.hostname)
 
@@ -72,6 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         init_node(path.parent)
         print(f"created {path.parent} (config: {path})")
     config = Config.load(path)
+    setup_logging(config, verbose=args.verbose)
 
     def ready(node: Any) -> None:
         print(f"mailstack {__version__} on {config.hostname}, data in {config.data_dir}")
