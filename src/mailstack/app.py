@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mailstack.commands import open_store
 from mailstack.common.auth import Authenticator
+from mailstack.common.events import log_event
 from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
+from mailstack.delivery.ids import MessageIds
 from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
 from mailstack.imap.server import ImapService
@@ -36,11 +38,16 @@ from mailstack.pop3.server import Pop3Service
 from mailstack.smtp.server import SmtpService
 from mailstack.smtp.submission import SubmissionService
 from mailstack.store import Store
+from mailstack.store.private import create_private, make_private
 
 if TYPE_CHECKING:
     from mailstack.dns.resolver import Resolver
 
 log = logging.getLogger("mailstack")
+
+# Files a running node keeps in its data directory (`mailstack status` reads them).
+PORTS_FILE = "ports.json"
+PID_FILE = "mailstack.pid"
 
 
 class Service(Protocol):
@@ -70,6 +77,7 @@ SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
 
 class Node:
     authenticator: Authenticator  # set by start(), once the store is open
+    message_ids: MessageIds  # set by start(): this run's message ids
 
     def __init__(
         self,
@@ -92,7 +100,9 @@ class Node:
         self._resolver: Resolver | None = None
 
     async def start(self) -> None:
+        self._make_private()
         self.store = await self._store_factory(self.config)
+        self.message_ids = MessageIds(await self.store.new_run_number())
         self.authenticator = Authenticator(
             self.store, self.limits, cache_seconds=self.config.imap.login_cache_seconds
         )
@@ -142,14 +152,56 @@ class Node:
     def addresses(self) -> dict[str, list[tuple[str, int]]]:
         return {name: list(service.bound) for name, service in self.services.items()}
 
+    def _make_private(self) -> None:
+        """Close the data directory to group and others (it may come from an
+        older mailstack, a copy or a restore), saying what changed."""
+        config = self.config
+        data_dir = config.data_dir
+        if not data_dir.is_dir():
+            return
+        database = config.database_path
+        entries = [
+            *([config.path] if config.path is not None else []),
+            *database.parent.glob(database.name + "*"),
+            config.cert_path.parent,
+            config.key_path,
+            config.cert_path,
+            data_dir / config.dns.zones_dir,
+            data_dir / "secondary",
+            data_dir / PORTS_FILE,
+            data_dir / PID_FILE,
+            *([config.log_path] if config.log_path is not None else []),
+        ]
+        changed = make_private(data_dir, entries)
+        if changed:
+            names = ",".join(os.path.relpath(path, data_dir) for path in changed)
+            log_event(
+                log,
+                logging.WARNING,
+                "data directory made private",
+                {"path": data_dir, "changed": len(changed), "names": names},
+            )
+
     def _write_ports(self) -> None:
-        path = self.config.data_dir / "ports.json"
-        with contextlib.suppress(OSError):
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({n: b[0][1] for n, b in self.addresses().items() if b}))
-            os.replace(tmp, path)
+        """ports.json (what each service really bound) and the pid file, for
+        tests, scripts and `mailstack status`; both go at a clean stop."""
+        data_dir = self.config.data_dir
+        ports = json.dumps({n: b[0][1] for n, b in self.addresses().items() if b})
+        for name, text in ((PORTS_FILE, ports), (PID_FILE, f"{os.getpid()}\n")):
+            with contextlib.suppress(OSError):
+                tmp = data_dir / (name + ".tmp")
+                with os.fdopen(create_private(tmp), "w") as f:
+                    f.write(text)
+                os.replace(tmp, data_dir / name)
+
+    def _remove_ports(self) -> None:
+        for name in (PORTS_FILE, PID_FILE):
+            with contextlib.suppress(OSError):
+                (self.config.data_dir / name).unlink()
 
     async def stop(self) -> None:
+        if self.services:
+            self._remove_ports()
         if self.queue is not None:
             await self.queue.stop()
             self.queue = None

@@ -13,17 +13,20 @@ import argparse
 import asyncio
 import getpass
 import importlib
+import json
 import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from mailstack import __version__
-from mailstack.commands import config_path, open_store, with_store
+from mailstack.commands import config_path, load_config, open_store, with_store
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
 from mailstack.errors import ConfigError, MailstackError
+from mailstack.logs import setup as setup_logging
 from mailstack.msgauth import cli as msgauth_cli
 from mailstack.names import (
     BadName,
@@ -32,6 +35,7 @@ from mailstack.names import (
     check_hostname,
     check_password,
 )
+from mailstack.store.private import create_private, private_dir
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
 PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
@@ -73,12 +77,13 @@ def init_node(data_dir: Path, hostname: str, *, force: bool = False) -> Path:
     """Write DATA/mailstack.toml with every default, create the store and a
     self-signed certificate. Returns the config path."""
     data_dir = data_dir.expanduser().resolve()
+    private_dir(data_dir)
     path = data_dir / CONFIG_NAME
     if path.exists() and not force:
         raise ConfigError(f"{path} exists (use --force to overwrite)")
-    data_dir.mkdir(parents=True, exist_ok=True)
     text = defaults_toml(data_dir, hostname)
-    path.write_text(text)
+    with os.fdopen(create_private(path), "w") as f:
+        f.write(text)
     config = Config.load(path)
     if force or not config.cert_path.exists():
         write_self_signed(config)
@@ -94,7 +99,7 @@ def init_node(data_dir: Path, hostname: str, *, force: bool = False) -> Path:
 def write_self_signed(config: Config) -> None:
     from mailstack.common.tls import make_self_signed
 
-    config.cert_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(config.cert_path.parent)
     make_self_signed(config.cert_path, config.key_path, config.hostname)
 
 
@@ -150,6 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         init_node(path.parent, hostname)
         print(f"created {path.parent} (config: {path})")
     config = Config.load(path)
+    setup_logging(config, verbose=args.verbose)
 
     def ready(node: Any) -> None:
         print(f"mailstack {__version__} on {config.hostname}, data in {config.data_dir}")
@@ -163,6 +169,109 @@ def cmd_serve(args: argparse.Namespace) -> int:
     install_uvloop()
     asyncio.run(run(config, trace=args.trace, ready=ready))
     return 0
+
+
+# -- status ----------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What the node is doing: its process, its services' ports (and whether
+    they answer), its queue and the last problems its log file recorded."""
+    from mailstack.app import PID_FILE, PORTS_FILE
+    from mailstack.logs import recent_problems
+
+    config = load_config(args)
+    data_dir = config.data_dir
+    pid = _running_pid(data_dir / PID_FILE)
+    try:
+        ports: dict[str, int] = json.loads((data_dir / PORTS_FILE).read_text())
+    except (OSError, ValueError):
+        ports = {}
+    services = []
+    for name, (host, configured) in config.listen.items():
+        port = ports.get(name, configured) if pid else configured
+        answers = bool(pid) and _answers(host, port)
+        services.append({"name": name, "address": f"{host}:{port}", "answers": answers})
+    report = {
+        "running": pid is not None,
+        "pid": pid,
+        "hostname": config.hostname,
+        "data_dir": str(data_dir),
+        "services": services,
+        "queue": asyncio.run(_queue_summary(config)),
+        "log": str(config.log_path) if config.log_path else None,
+        "recent_problems": recent_problems(config.log_path) if config.log_path else [],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_status(report)
+    # LSB's status codes: 0 running, 3 not running.
+    return 0 if pid is not None else 3
+
+
+def _running_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether something accepts a TCP connection there (DNS listens on TCP too)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1" if host != "::" else "::1"
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+async def _queue_summary(config: Config) -> dict[str, Any]:
+    store = await open_store(config)
+    try:
+        entries = await store.queue_list()
+    finally:
+        await store.close()
+    waiting = [r for e in entries for r in e.pending()]
+    oldest = min((e.created for e in entries), default=None)
+    next_due = min((r.next_attempt for r in waiting), default=None)
+    return {
+        "messages": len(entries),
+        "recipients_waiting": len(waiting),
+        "oldest_age": round(time.time() - oldest) if oldest is not None else None,
+        "next_attempt_in": max(0, round(next_due - time.time())) if next_due else None,
+    }
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    if report["running"]:
+        print(f"mailstack on {report['hostname']} is running (pid {report['pid']})")
+    else:
+        print(f"mailstack on {report['hostname']} is not running")
+    print(f"data: {report['data_dir']}")
+    for service in report["services"]:
+        state = "answers" if service["answers"] else "not answering"
+        print(f"  {service['name']:12} {service['address']:22} {state}")
+    queue = report["queue"]
+    line = (
+        f"queue: {queue['messages']} message(s),"
+        f" {queue['recipients_waiting']} recipient(s) waiting"
+    )
+    if queue["oldest_age"] is not None:
+        line += f", oldest {queue['oldest_age']} s"
+    print(line)
+    if report["log"] is None:
+        print("recent problems: not kept (set [log] file)")
+    elif not report["recent_problems"]:
+        print(f"recent problems: none in {report['log']}")
+    else:
+        print(f"recent problems ({report['log']}):")
+        for problem in report["recent_problems"]:
+            print(f"  {problem}")
 
 
 # -- domains, users, aliases ---------------------------------------------------
@@ -319,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="run the node until SIGTERM/SIGINT")
     p.add_argument("--trace", action="store_true", help="print every session's S:/C: dialogue")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "status", parents=[common], help="whether the node runs: ports, queue, recent problems"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object, for programs")
+    p.set_defaults(func=cmd_status)
 
     domain = sub.add_parser("domain", help="local mail domains").add_subparsers(
         dest="action", metavar="ACTION", required=True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from mailstack.config import CONFIG_NAME, Config, default_data_dir
 from mailstack.mime import PARSE_CODEC, ParsedMessage
 from mailstack.store.sqlite import SqliteStore
 
-__all__ = ["config_path", "load_config", "open_store", "with_store"]
+__all__ = ["config_path", "load_config", "node_dns_address", "open_store", "with_store"]
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -33,6 +34,24 @@ def config_path(args: argparse.Namespace) -> Path:
 
 def load_config(args: argparse.Namespace) -> Config:
     return Config.load(config_path(args))
+
+
+def node_dns_address(config: Config) -> tuple[str, int] | None:
+    """Where the node's own DNS listener answers: the port a running node
+    bound (its ports.json, which port 0 needs), else the configured one;
+    None when the node has no `dns` listener."""
+    if "dns" not in config.listen:
+        return None
+    host, port = config.listen["dns"]
+    try:
+        port = int(json.loads((config.data_dir / "ports.json").read_text())["dns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return host, port
 
 
 async def open_store(config: Config) -> SqliteStore[ParsedMessage]:

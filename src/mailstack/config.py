@@ -1,7 +1,7 @@
 """Typed configuration: `mailstack.toml` over defaults that run unprivileged.
 
 The file has a few node-wide tables (`[node]`, `[listen]`, `[tls]`, `[store]`,
-`[limits]`) and one table per package (`[smtp]`, `[submission]`, `[pop3]`,
+`[log]`, `[limits]`) and one table per package (`[smtp]`, `[submission]`, `[pop3]`,
 `[imap]`, `[dns]`, `[queue]`), each a frozen dataclass declared with
 mailstack.schema in its own package (`<pkg>/config.py`). TABLES lists them: it
 is the whole schema of the file, which `Config.from_table` validates (unknown
@@ -114,12 +114,28 @@ class StoreConfig:
     path: str = option("mailstack.db", "the SQLite database; a relative path is under data_dir")
 
 
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = option(
+        "info", "the least severe messages logged (serve -v logs debug whatever this says)"
+    )
+    file: str = option(
+        "",
+        "append the log to this file (mode 0600; a relative path is under data_dir); "
+        "empty means standard error",
+    )
+    json: bool = option(
+        False, "one JSON object per line, each event's fields as its keys, instead of text"
+    )
+
+
 # The tables of mailstack.toml, in the order `mailstack init` writes them.
 TABLES: dict[str, type] = {
     "node": NodeConfig,
     "listen": ListenConfig,
     "tls": TlsConfig,
     "store": StoreConfig,
+    "log": LogConfig,
     "limits": Limits,
     "smtp": SmtpConfig,
     "submission": SubmissionConfig,
@@ -167,6 +183,7 @@ class Config:
     listen: dict[str, tuple[str, int]]
     tls: TlsConfig
     store: StoreConfig
+    log: LogConfig
     limits: Limits
     smtp: SmtpConfig
     submission: SubmissionConfig
@@ -187,6 +204,11 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self._under_data_dir(self.store.path) or self.data_dir / "mailstack.db"
+
+    @property
+    def log_path(self) -> Path | None:
+        """The log file, or None when the log goes to standard error."""
+        return self._under_data_dir(self.log.file)
 
     def _under_data_dir(self, value: str) -> Path | None:
         if not value:

@@ -164,3 +164,31 @@ async def test_list_holds_a_queue_larger_than_one_query_takes(store):
     listed = await store.queue_list()
     assert sorted(e.id for e in listed) == sorted(ids)
     assert all(len(e.recipients) == 1 for e in listed)
+
+
+async def test_queue_ids_are_never_used_again_even_after_a_restart(backend, store):
+    first = await store.queue_add(entry())
+    second = await store.queue_add(entry())
+    await store.queue_remove(second)
+    await store.queue_remove(first)
+    # The highest id is gone too: "queued as N" still names one message only.
+    third = await store.queue_add(entry())
+    assert third > second
+    await store.queue_remove(third)
+    await store.close()
+    reopened = await backend.open()
+    try:
+        assert await reopened.queue_add(entry()) > third
+    finally:
+        await reopened.close()
+
+
+async def test_run_numbers_are_never_handed_out_twice(backend, store, other_store):
+    runs = [await store.new_run_number(), await other_store.new_run_number()]
+    await store.close()
+    reopened = await backend.open()
+    try:
+        runs.append(await reopened.new_run_number())
+    finally:
+        await reopened.close()
+    assert runs == sorted(set(runs)) and runs[0] >= 1

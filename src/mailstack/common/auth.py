@@ -28,10 +28,8 @@ import asyncio
 import enum
 import hashlib
 import hmac
-import json
 import logging
 import os
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailstack.common.events import log_event
 from mailstack.errors import StoreError
 from mailstack.limits import Limits
 
@@ -61,7 +60,6 @@ CAPACITY = 100_000
 
 # Verifying needs no parameters: an Argon2 hash names its own.
 _VERIFIER = PasswordHasher()
-_BARE = re.compile(r"[!#-<>-\[\]-~]+")  # printable ASCII but '"', '=', '\\'
 
 
 class Credentials(Protocol):
@@ -256,11 +254,6 @@ def _verify(stored_hash: str, password: str) -> bool:
         return False
 
 
-def _field(value: str) -> str:
-    """A log field value: bare when that cannot be misread, else a JSON string."""
-    return value if _BARE.fullmatch(value) else json.dumps(value)
-
-
 class Authenticator:
     """Password logins of one node, for every protocol (see the module's doc)."""
 
@@ -317,13 +310,14 @@ class Authenticator:
         return account
 
     def _logged(self, protocol: str, user: str, client: str, login: Login) -> Login:
-        fields = f"protocol={protocol} user={_field(user)} client={_field(client)}"
+        fields: dict[str, object] = {"protocol": protocol, "user": user, "client": client}
         if login.outcome is Outcome.OK:
-            log.info("login ok %s", fields)
+            log_event(log, logging.INFO, "login ok", fields)
         elif login.outcome is Outcome.UNAVAILABLE:
-            log.warning("login failed %s reason=unavailable", fields)
+            log_event(log, logging.WARNING, "login failed", fields | {"reason": "unavailable"})
         else:
             reason = "credentials" if login.outcome is Outcome.FAILED else "throttled"
             failures = login.failures or self.throttle.failures(client)
-            log.info("login failed %s reason=%s failures=%d", fields, reason, failures)
+            fields |= {"reason": reason, "failures": failures}
+            log_event(log, logging.INFO, "login failed", fields)
         return login

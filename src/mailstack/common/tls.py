@@ -42,10 +42,11 @@ def make_self_signed(cert_path: Path, key_path: Path, hostname: str, *, days: in
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_bytes)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # Both 0600, as everything in the data directory (store/private.py).
+    cert_bytes = cert.public_bytes(serialization.Encoding.PEM)
+    for path, data in ((key_path, key_bytes), (cert_path, cert_bytes)):
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(data)
 
 
 class Tls:

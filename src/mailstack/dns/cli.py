@@ -19,7 +19,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from mailstack.commands import config_path, load_config, with_store
+from mailstack.commands import config_path, load_config, node_dns_address, with_store
 from mailstack.dns.config import DnsConfig, parse_server
 from mailstack.dns.managed import to_zone
 from mailstack.dns.resolution import Step
@@ -105,9 +105,9 @@ def _optional_config(args: argparse.Namespace) -> Any:
 def _server(args: argparse.Namespace, config: Any) -> tuple[str, int]:
     if args.server:
         return parse_server(args.server, "--server")
-    if config is not None and "dns" in config.listen:
-        host, port = config.listen["dns"]
-        return ("127.0.0.1" if host in ("0.0.0.0", "") else host), port
+    address = node_dns_address(config) if config is not None else None
+    if address is not None:
+        return address
     raise ConfigError("no --server given and no node with a [listen] dns address")
 
 

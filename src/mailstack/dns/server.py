@@ -63,6 +63,10 @@ class DnsServer:
         self.on_notify = on_notify
         # Called with (client, transport, query, replies) when tracing is on.
         self.on_exchange: ExchangeHook | None = None
+        # Asked before a question no zone answers is resolved: True when the
+        # zones changed since (a zone added by another process), so that the
+        # question is answered from them instead.
+        self.on_miss: Callable[[], Awaitable[bool]] | None = None
         self.bound: list[tuple[str, int]] = []
         self._rate = RateLimiter(self.limits.dns_udp_rate)
         self._udp: asyncio.DatagramTransport | None = None
@@ -195,6 +199,11 @@ class DnsServer:
         """Turn a handler event into the wire replies to send."""
         try:
             if isinstance(event, Recurse):
+                if self.on_miss is not None and await self.on_miss():
+                    now = asyncio.get_running_loop().time()
+                    again = self.handler.handle(event.query.to_wire(), client, tcp=tcp, now=now)
+                    if isinstance(again, bytes):
+                        return [again]
                 return [await self._recurse(event)]
             if isinstance(event, Transfer):
                 return _render_sequence(transfer_replies(self.catalog, event.query, client))

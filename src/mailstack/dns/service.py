@@ -2,10 +2,11 @@
 
 It serves zone files (`[[dns.zone]]` and `DATA/zones/*.zone`), the zones the
 store manages (polled once a second, so CLI changes made by another process
-show without a restart), and secondary zones pulled from primaries; it offers
-the recursive resolver to allowed clients; it sends NOTIFY to secondaries on
-every serial change (RFC 1996) and makes UPDATEs durable before answering
-(RFC 2136 §3.5).
+show without a restart, and looked at again before a question no zone
+answers is resolved, so a zone just added answers at once), and secondary
+zones pulled from primaries; it offers the recursive resolver to allowed
+clients; it sends NOTIFY to secondaries on every serial change (RFC 1996) and
+makes UPDATEs durable before answering (RFC 2136 §3.5).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class DnsService:
         )
         if node.tracer.enabled:
             self.server.on_exchange = self._trace
+        if self.config.managed_zones:
+            self.server.on_miss = self._managed_changed
+        self._reload: asyncio.Future[bool] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._managed_serials: dict[str, int] = {}
         self._refresh_events: dict[dns.name.Name, asyncio.Event] = {}
@@ -171,12 +175,32 @@ class DnsService:
             except Exception:
                 log.exception("reading managed zones failed")
 
-    async def _poll_managed(self) -> None:
+    async def _managed_changed(self) -> bool:
+        """Load the store's zones now; whether any changed. Questions that
+        miss at the same time share one look."""
+        if self.node.store is None:
+            return False
+        if self._reload is None:
+            self._reload = asyncio.ensure_future(self._poll_managed())
+            self._reload.add_done_callback(self._reloaded)
+        try:
+            return await asyncio.shield(self._reload)
+        except Exception:
+            log.exception("reading managed zones failed")
+            return False
+
+    def _reloaded(self, reload: asyncio.Future[bool]) -> None:
+        self._reload = None
+
+    async def _poll_managed(self) -> bool:
+        """Publish what changed in the store's zones; whether anything did."""
         store = self.node.store
         serials = await store.zone_serials()
+        changed = False
         for origin in set(self._managed_serials) - set(serials):
             self.catalog.remove(dns.name.from_text(origin))
             del self._managed_serials[origin]
+            changed = True
         for origin, serial in serials.items():
             if self._managed_serials.get(origin) == serial:
                 continue
@@ -189,12 +213,14 @@ class DnsService:
             first = origin not in self._managed_serials
             self._managed_serials[origin] = managed.serial
             self.catalog.publish(zone)
+            changed = True
             self.catalog.persisters[zone.origin] = self._store_persister(origin)
             if first:
                 journal = await store.zone_journal(origin)
                 diffs = deque((to_diff(entry, zone) for entry in journal), maxlen=100)
                 if diffs and diffs[-1].new_serial == zone.serial:
                     self.catalog.journals[zone.origin] = diffs
+        return changed
 
     def _store_persister(self, origin: str) -> Any:
         async def persist(zone: Zone, change: ZoneDiff) -> None:

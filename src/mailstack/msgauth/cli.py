@@ -15,10 +15,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 from typing import Any
 
-from mailstack.commands import load_config, with_store
+from mailstack.commands import load_config, node_dns_address, with_store
 from mailstack.errors import MailstackError, NotFound
 from mailstack.msgauth import keys, records
 from mailstack.store import DkimKey, NewDomain, ZoneAddition, ZoneRecord, make_record
@@ -237,6 +238,15 @@ async def domain_check(store: Any, args: argparse.Namespace) -> int:
         from mailstack.dns.config import parse_server
 
         resolver: Any = Resolver(forwarders=[parse_server(args.server, "--server")])
+    elif (own := node_dns_address(config)) is not None:
+        # The node's own DNS listener: it serves the node's zones and
+        # resolves the rest for loopback clients (`[dns] recursion`).
+        if not await _answers(own):
+            raise MailstackError(
+                f"the node's DNS listener {own[0]}:{own[1]} does not answer:"
+                " start `mailstack serve`, or give --server IP:PORT"
+            )
+        resolver = Resolver(forwarders=[own])
     else:
         node = Node(config)
         if not node.resolver_configured:
@@ -249,6 +259,16 @@ async def domain_check(store: Any, args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding.to_text())
     return 0 if all(f.status == "ok" for f in findings) else 1
+
+
+async def _answers(address: tuple[str, int]) -> bool:
+    """Whether a DNS server listens there (it takes TCP as well as UDP)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(*address), 2)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
 
 
 async def _serves_zone(store: Any, domain: str) -> bool:

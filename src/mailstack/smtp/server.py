@@ -9,8 +9,7 @@ only once the message is committed and fsynced in every recipient's mailbox
 
 from __future__ import annotations
 
-import itertools
-import secrets
+import logging
 from dataclasses import dataclass, field
 
 from mailstack.common.server import SessionIO
@@ -20,8 +19,16 @@ from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
 from mailstack.smtp.proto import MailFrom, MessageComplete, RcptTo, SmtpServerProtocol
 from mailstack.smtp.replies import Reply
-from mailstack.smtp.session import SmtpListener, SmtpSession
+from mailstack.smtp.session import (
+    SmtpListener,
+    SmtpSession,
+    log_message,
+    log_refused,
+    message_fields,
+)
 from mailstack.store import Account
+
+log = logging.getLogger("mailstack.smtp")
 
 # RFC 5321 §3.6.2: relaying to non-local domains is for authenticated
 # submission only; on the MX port it is refused.
@@ -49,6 +56,7 @@ class _Envelope:
     recipients: dict[str, list[int]] = field(default_factory=dict)
     # RFC 1870: the size MAIL FROM declared (0: none)
     size: int = 0
+    mail_from: str = ""
 
 
 class SmtpService(SmtpListener):
@@ -62,9 +70,6 @@ class SmtpService(SmtpListener):
         smtp_config = node.config.smtp
         self.hostname = smtp_config.hostname or node.hostname
         self.starttls = smtp_config.starttls
-        # Message ids in Received: and the 250 reply: unique per process run.
-        prefix = secrets.token_hex(3).upper()
-        self._ids = (f"{prefix}{n:06X}" for n in itertools.count(1))
         self.delivery = LocalDelivery(node)
         self.msgauth = InboundChecker(
             node, mode=smtp_config.message_auth, authserv_id=self.hostname
@@ -130,9 +135,19 @@ class SmtpService(SmtpListener):
         return False
 
     async def _deliver(self, event: MessageComplete, envelope: _Envelope, io: SessionIO) -> Reply:
+        fields = message_fields("smtp", event, io, self.node.message_ids.next())
+        reply = await self._file(event, envelope, io, fields)
+        log_message(log, reply, fields)
+        return reply
+
+    async def _file(
+        self, event: MessageComplete, envelope: _Envelope, io: SessionIO, fields: dict[str, object]
+    ) -> Reply:
+        """Check the message and file it in its recipients' mailboxes; what
+        the checks found goes into ``fields``, for the log."""
         if count_received(event.data) >= self.limits.received_headers:
             return LOOP_DETECTED
-        session_id = next(self._ids)
+        session_id = str(fields["id"])
         protocol = "ESMTP" if event.esmtp else "SMTP"
         if event.tls:
             protocol += "S"
@@ -141,9 +156,16 @@ class SmtpService(SmtpListener):
         )
         if io.trace.enabled:
             io.trace.note(inbound.summary())
+        if inbound.verdict is not None:
+            verdict = inbound.verdict
+            fields["spf"] = verdict.spf.result
+            fields["dkim"] = ",".join(r.result for r in verdict.dkim) or "none"
+            fields["dmarc"] = verdict.dmarc.result
         if inbound.action == "reject":
             return DMARC_REJECTED
         mailbox = "Junk" if inbound.action == "quarantine" else "INBOX"
+        if mailbox != "INBOX":
+            fields["mailbox"] = mailbox
         body = (
             received_header(
                 helo=event.helo,
@@ -188,11 +210,22 @@ class _MxSession(SmtpSession):
         }
 
     async def mail_from(self, event: MailFrom) -> Reply:
-        self.envelope = _Envelope(size=int(event.params.get("SIZE") or 0))
+        self.envelope = _Envelope(size=int(event.params.get("SIZE") or 0), mail_from=event.address)
         return Reply.sender_ok(event.address)
 
     async def rcpt_to(self, event: RcptTo) -> Reply:
-        return await self.service._recipient(event.address, self.envelope)
+        reply = await self.service._recipient(event.address, self.envelope)
+        if not reply.is_positive:
+            log_refused(
+                log,
+                "recipient",
+                "smtp",
+                self.io,
+                reply,
+                sender=self.envelope.mail_from,
+                recipient=event.address,
+            )
+        return reply
 
     async def message(self, event: MessageComplete) -> Reply:
         return await self.service._deliver(event, self.envelope, self.io)

@@ -12,16 +12,33 @@ protocol machine does the rest.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from mailstack.common.driver import Handler, SessionDriver
+from mailstack.common.events import log_event
 from mailstack.common.server import SessionIO, TcpService
 from mailstack.common.tls import Tls
-from mailstack.smtp.proto import Close, Quit, SmtpServerProtocol, StartTls, State
+from mailstack.common.trace import CREDENTIALS_ELIDED
+from mailstack.smtp.proto import (
+    Close,
+    MessageComplete,
+    Quit,
+    SmtpServerProtocol,
+    StartTls,
+    State,
+)
 from mailstack.smtp.replies import Reply
 
-__all__ = ["SmtpListener", "SmtpSession"]
+__all__ = [
+    "SmtpListener",
+    "SmtpSession",
+    "log_message",
+    "log_refused",
+    "message_fields",
+    "tls_version",
+]
 
 # RFC 5321 §3.8: a server that cannot serve the session answers 421 and closes.
 TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
@@ -51,16 +68,94 @@ class SmtpSession(SessionDriver[SmtpServerProtocol]):
 
     async def start_tls(self, event: StartTls) -> None:
         await self.upgrade_to_tls(self.tls.server_context())
+        self.io.trace.drop_partial()
 
     async def close(self, event: Quit | Close) -> bool:
         await self.flush()
         return True
 
     def trace_received(self, data: bytes) -> None:
+        """Commands line by line, message text as a body; AUTH's initial
+        response and every SASL line after a 334 (RFC 4954 §4) are elided."""
+        trace = self.io.trace
         if self.proto.state is State.DATA or self.proto.state is State.CHUNK:
-            self.io.trace.body(data)
-        else:
-            self.io.trace.client(data)
+            trace.drop_partial()
+            trace.body(data)
+            return
+        # Waiting for the answer to a 334: every line is a SASL response.
+        sasl = self.proto.state is State.AUTH
+        for line in trace.client_lines(data):
+            if sasl:
+                trace.client(CREDENTIALS_ELIDED)
+                continue
+            words = line.split()
+            if words and words[0].upper() == b"AUTH":
+                shown = b" ".join(words[:2])
+                if len(words) > 2:
+                    shown += b" " + CREDENTIALS_ELIDED.encode()
+                trace.client(shown)
+                # What follows AUTH before the server's answer is the exchange's.
+                sasl = True
+            else:
+                trace.client(line)
+
+
+# -- the log lines of both roles (docs/configuration.md, "Log") -------------------
+
+
+def tls_version(io: SessionIO) -> str:
+    """The session's TLS version ("TLSv1.3"), or "no"."""
+    ssl_object = io.writer.get_extra_info("ssl_object")
+    return str(ssl_object.version()) if ssl_object is not None else "no"
+
+
+def message_fields(
+    protocol: str, event: MessageComplete, io: SessionIO, message_id: str
+) -> dict[str, object]:
+    """What every `message accepted`/`message refused` line says of a message."""
+    return {
+        "protocol": protocol,
+        "id": message_id,
+        "from": f"<{event.mail_from}>",
+        "to": ",".join(f"<{rcpt}>" for rcpt in event.rcpt_to),
+        "size": len(event.data),
+        "client": io.peer[0],
+        "helo": event.helo or None,
+        "tls": tls_version(io),
+    }
+
+
+def log_message(log: logging.Logger, reply: Reply, fields: dict[str, object]) -> None:
+    """One line for a message at its end: accepted, or refused and why."""
+    if reply.is_positive:
+        log_event(log, logging.INFO, "message accepted", fields)
+    else:
+        log_event(log, logging.INFO, "message refused", fields | {"reply": _text(reply)})
+
+
+def log_refused(
+    log: logging.Logger,
+    what: str,
+    protocol: str,
+    io: SessionIO,
+    reply: Reply,
+    *,
+    sender: str,
+    recipient: str | None = None,
+) -> None:
+    """One line for a refused sender or recipient (``what``) and the reply."""
+    fields = {
+        "protocol": protocol,
+        "from": f"<{sender}>",
+        "to": f"<{recipient}>" if recipient is not None else None,
+        "client": io.peer[0],
+        "reply": _text(reply),
+    }
+    log_event(log, logging.INFO, f"{what} refused", fields)
+
+
+def _text(reply: Reply) -> str:
+    return reply.to_bytes().decode("utf-8", "replace").strip().replace("\r\n", " ")
 
 
 class SmtpListener(TcpService):

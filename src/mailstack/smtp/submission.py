@@ -49,7 +49,13 @@ from mailstack.smtp.proto import (
 )
 from mailstack.smtp.replies import Reply
 from mailstack.smtp.server import LOCAL_ERROR, LOOP_DETECTED, USER_UNKNOWN
-from mailstack.smtp.session import SmtpListener, SmtpSession
+from mailstack.smtp.session import (
+    SmtpListener,
+    SmtpSession,
+    log_message,
+    log_refused,
+    message_fields,
+)
 from mailstack.store import Account, NewEntry, NewRecipient
 
 if TYPE_CHECKING:
@@ -106,6 +112,7 @@ class SubmissionService(SmtpListener):
 class _Envelope:
     local: dict[str, list[int]] = field(default_factory=dict)  # rcpt -> account ids
     remote: list[str] = field(default_factory=list)
+    mail_from: str = ""
 
 
 class _Session(SmtpSession):
@@ -207,8 +214,9 @@ class _Session(SmtpSession):
         return known
 
     async def mail_from(self, event: MailFrom) -> Reply:
-        self.envelope = _Envelope()
+        self.envelope = _Envelope(mail_from=event.address)
         if not event.address or not await self.owns(event.address):
+            log_refused(log, "sender", "submission", self.io, NOT_YOUR_SENDER, sender=event.address)
             return NOT_YOUR_SENDER
         return Reply.sender_ok(event.address)
 
@@ -219,6 +227,11 @@ class _Session(SmtpSession):
             # Authenticated users may relay (RFC 6409 §4.3); the MX port never does.
             self.envelope.remote.append(address)
         elif not accounts:
+            sender = self.envelope.mail_from
+            log_refused(
+                log, "recipient", "submission", self.io, USER_UNKNOWN,
+                sender=sender, recipient=address,
+            )
             return USER_UNKNOWN
         else:
             self.envelope.local[address] = [account.id for account in accounts]
@@ -227,6 +240,16 @@ class _Session(SmtpSession):
     # -- the message -------------------------------------------------------------------
 
     async def submit(self, event: MessageComplete) -> Reply:
+        assert self.account is not None
+        fields = message_fields("submission", event, self.io, self.node.message_ids.next())
+        fields["user"] = self.account.address
+        reply = await self._submit(event, fields)
+        log_message(log, reply, fields)
+        return reply
+
+    async def _submit(self, event: MessageComplete, fields: dict[str, object]) -> Reply:
+        """Check, sign and deliver or queue the message; its queue id goes
+        into ``fields``, for the log."""
         assert self.account is not None
         if count_received(event.data) >= self.service.limits.received_headers:
             return LOOP_DETECTED
@@ -247,7 +270,7 @@ class _Session(SmtpSession):
         signed = added + event.data
         from_domain = senders[0][1].rpartition("@")[2].lower()
         signature = await dkim_signature(signed, from_domain, self.store)
-        session_id = secrets.token_hex(6).upper()
+        session_id = str(fields["id"])
         protocol = "ESMTPSA" if event.tls else "ESMTPA"
         received = received_header(
             helo=event.helo,
@@ -278,14 +301,7 @@ class _Session(SmtpSession):
             return LOCAL_ERROR
         if config.save_sent:
             await self.save_sent(message)
-        log.info(
-            "submission %s: <%s> as %s to %d recipient(s)%s",
-            session_id,
-            event.mail_from,
-            self.account.address,
-            len(event.rcpt_to),
-            f", queued as {entry_id}" if entry_id else "",
-        )
+        fields["queued"] = entry_id
         if entry_id is not None:
             return Reply(250, "2.0.0", f"Message accepted, queued as {entry_id}")
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")

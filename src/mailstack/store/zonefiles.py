@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from mailstack.store.private import create_private, private_dir
+
 
 class ZoneText(Protocol):
     def to_text(self) -> str:
@@ -19,7 +21,7 @@ class ZoneText(Protocol):
 def replace_durably(path: Path, text: str) -> None:
     """Replace a file atomically and durably: write, fsync, rename, fsync the directory."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    with os.fdopen(create_private(tmp), "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -32,7 +34,7 @@ def replace_durably(path: Path, text: str) -> None:
 
 
 def write_zone_file(path: Path, zone: ZoneText) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     replace_durably(path, zone.to_text())
 
 

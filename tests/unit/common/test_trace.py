@@ -1,6 +1,6 @@
 import io
 
-from mailstack.common.trace import BODY_LINES_SHOWN, Tracer
+from mailstack.common.trace import BODY_LINES_SHOWN, PARTIAL_LINE_MAX, Tracer
 
 
 def test_trace_prints_the_lecture_form_with_session_ids():
@@ -30,3 +30,19 @@ def test_disabled_trace_prints_nothing():
     trace.server(b"220 x\r\n")
     trace.close()
     assert out.getvalue() == ""
+
+
+def test_client_lines_are_whole_however_the_bytes_were_split():
+    trace = Tracer(enabled=True, out=io.StringIO()).session("smtp", "peer")
+    assert trace.client_lines(b"AUTH PL") == []
+    assert trace.client_lines(b"AIN abc\r\nNO") == [b"AUTH PLAIN abc\r\n"]
+    assert trace.client_lines(b"OP\r\n") == [b"NOOP\r\n"]
+
+
+def test_an_over_long_client_line_is_dropped_unseen():
+    trace = Tracer(enabled=True, out=io.StringIO()).session("smtp", "peer")
+    assert trace.client_lines(b"x" * (PARTIAL_LINE_MAX + 1)) == []
+    assert trace.client_lines(b"secret-tail\r\nQUIT\r\n") == [
+        b"[over-long line elided]\n",
+        b"QUIT\r\n",
+    ]

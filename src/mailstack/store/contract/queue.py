@@ -102,7 +102,16 @@ class RecipientUpdate:
 
 class QueueStore(Protocol):
     async def queue_add(self, entry: NewEntry) -> int:
-        """Queue a message for its recipients; durable when this returns."""
+        """Queue a message for its recipients; durable when this returns.
+
+        The id is never given to another entry of this store, even after
+        this one is removed."""
+        ...
+
+    async def new_run_number(self) -> int:
+        """A number this store never returned before (1, 2, ...), durable when
+        this returns: a node takes one at start, so that the ids it gives
+        messages ("accepted as 3-17") stay unique for the store's life."""
         ...
 
     async def queue_get(self, entry_id: int) -> QueueEntry: ...

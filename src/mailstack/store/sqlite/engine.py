@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailstack.errors import StoreError
+from mailstack.store.private import create_private, private_dir
 from mailstack.store.sqlite import schema
 from mailstack.store.sqlite.marks import mark_changed, mark_version
 
@@ -166,7 +168,10 @@ class Engine:
             self._readers.append(reader)
 
     def _create(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        # Made 0600 before SQLite opens it: its -wal and -shm files take the
+        # database's mode.
+        os.close(create_private(self.path, os.O_RDONLY))
         conn = connect(self.path)
         try:
             schema.migrate(conn)

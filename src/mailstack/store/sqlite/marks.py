@@ -15,13 +15,18 @@ import logging
 import os
 from pathlib import Path
 
+from mailstack.store.private import create_private
+
 log = logging.getLogger(__name__)
 
 
 def mark_changed(path: Path) -> None:
     try:
-        with open(path, "ab") as f:
-            f.write(b".")
+        fd = create_private(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
     except OSError as exc:
         log.warning("cannot update the mark %s: %s", path, exc)
 

@@ -85,6 +85,16 @@ class QueuePart(Engine):
     async def queue_add(self, entry: NewEntry) -> int:
         return await self._write(lambda c: _insert(c, entry))
 
+    async def new_run_number(self) -> int:
+        def op(c: WriteConnection) -> int:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('runs', 1)"
+                " ON CONFLICT (key) DO UPDATE SET value = value + 1"
+            )
+            return int(c.execute("SELECT value FROM meta WHERE key = 'runs'").fetchone()[0])
+
+        return await self._write(op)
+
     async def queue_get(self, entry_id: int) -> QueueEntry:
         def op(c: sqlite3.Connection) -> QueueEntry:
             rows = c.execute(

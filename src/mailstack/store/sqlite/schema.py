@@ -141,8 +141,32 @@ CREATE TABLE IF NOT EXISTS dkim_keys (
 CREATE INDEX IF NOT EXISTS dkim_keys_domain ON dkim_keys (domain, active);
 """
 
+# Queue ids are never used twice in a data directory ("queued as 7" names one
+# message for good): AUTOINCREMENT never hands out an id again, even the
+# highest after it is deleted. SQLite cannot add it to a table, so the table
+# is made anew (https://sqlite.org/lang_altertable.html, "other kinds of
+# table schema changes"), with foreign keys off (see migrate).
+_V2 = """
+CREATE TABLE queue_messages_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mail_from TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    envid TEXT,
+    ret TEXT,
+    smtputf8 INTEGER NOT NULL DEFAULT 0,
+    body TEXT
+);
+INSERT INTO queue_messages_v2 (id, mail_from, data, created, expires, envid, ret, smtputf8, body)
+    SELECT id, mail_from, data, created, expires, envid, ret, smtputf8, body FROM queue_messages;
+DROP TABLE queue_messages;
+ALTER TABLE queue_messages_v2 RENAME TO queue_messages
+"""
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
+    Step("queue ids never reused", _V2),
 )
 
 
@@ -155,6 +179,12 @@ def migrate(conn: sqlite3.Connection, steps: tuple[Step, ...] = STEPS) -> None:
     here, so the version is read again under the write lock."""
     if version(conn) == len(steps):
         return
+    # A step may make a table anew; with foreign keys on, dropping the old one
+    # would delete the rows that refer to it. The pragma has no effect inside
+    # a transaction, so it is set around it, and the keys are checked before
+    # the commit instead.
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = version(conn)
@@ -167,8 +197,12 @@ def migrate(conn: sqlite3.Connection, steps: tuple[Step, ...] = STEPS) -> None:
             for statement in step.sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+        if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+            raise StoreError("the schema migration broke a foreign key")
         conn.execute(f"PRAGMA user_version = {len(steps)}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
