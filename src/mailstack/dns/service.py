@@ -71,6 +71,10 @@ class DnsService:
             self.catalog.authority,
             may_recurse=self._may_recurse,
             keyring=self.config.keyring(),
+            nsid=self.config.nsid_octets(),
+            identity=self.config.identity,
+            version=self.config.version,
+            transfer_acl=self.catalog.transfer_acl,
         )
         self.server = DnsServer(
             self.catalog,
