@@ -55,6 +55,8 @@ class Authority:
 
     def __init__(self, zones: list[Zone] | None = None) -> None:
         self._zones: dict[dns.name.Name, Zone] = {}
+        # Secondary zones past SOA EXPIRE without a refresh (RFC 1034 §4.3.5).
+        self.expired: set[dns.name.Name] = set()
         # Bumped on every change, so precomputed wire answers can be dropped.
         self.generation = 0
         for zone in zones or []:
@@ -66,10 +68,22 @@ class Authority:
 
     def set_zone(self, zone: Zone) -> None:
         self._zones[zone.origin] = zone
+        self.expired.discard(zone.origin)
         self.generation += 1
 
     def remove_zone(self, origin: dns.name.Name) -> None:
+        self.expired.discard(origin)
         if self._zones.pop(origin, None) is not None:
+            self.generation += 1
+
+    def set_expired(self, origin: dns.name.Name, expired: bool) -> None:
+        """RFC 1034 §4.3.5: an expired zone's data is no longer authoritative;
+        its questions get SERVFAIL until a refresh succeeds."""
+        if expired != (origin in self.expired):
+            if expired:
+                self.expired.add(origin)
+            else:
+                self.expired.discard(origin)
             self.generation += 1
 
     def find_zone(self, qname: dns.name.Name) -> Zone | None:
@@ -96,6 +110,8 @@ class Authority:
             # RFC 4035 §3.1.4.1: DS lives on the parent side of the cut; when we
             # serve the parent too, answer from it.
             zone = self.find_zone(qname.parent()) or zone
+        if zone.origin in self.expired:
+            return Lookup(rcode=dns.rcode.SERVFAIL, authoritative=False)
         result = Lookup()
         seen: set[dns.name.Name] = set()
         name = qname

@@ -35,6 +35,9 @@ def transfer_replies(
     zone = catalog.authority.zones.get(question.name)
     if zone is None or question.rdclass != dns.rdataclass.IN:
         return [_error(query, dns.rcode.NOTAUTH)]
+    if zone.origin in catalog.authority.expired:
+        # RFC 1034 §4.3.5: an expired copy is not handed on.
+        return [_error(query, dns.rcode.SERVFAIL)]
     key_name = query.keyname if query.had_tsig else None
     if not catalog.transfer_acl.allows(client, key_name):
         # RFC 5936 §6: transfers only to whom the operator allows.
