@@ -115,3 +115,33 @@ async def test_changes_survive_reopen(backend):
         assert await second.zone_serials() == {"example.org.": 2}
     finally:
         await second.close()
+
+
+async def test_zone_history_is_kept_in_order_and_restarts_when_broken(store):
+    from mailstack.store import JournalEntry, ZoneRecord
+
+    a = ZoneRecord("www.files.test.", "A", 60, "192.0.2.1")
+    b = ZoneRecord("www.files.test.", "A", 60, "192.0.2.2")
+    await store.zone_history_add("Files.Test", JournalEntry(1, 2, (), (a,)))
+    await store.zone_history_add("files.test.", JournalEntry(2, 3, (a,), (b,)))
+    assert [(e.old_serial, e.new_serial) for e in await store.zone_history("files.test.")] == [
+        (1, 2),
+        (2, 3),
+    ]
+    assert (await store.zone_history("files.test."))[1].deleted == (a,)
+    # A change that does not follow the last one: the zone was replaced.
+    await store.zone_history_add("files.test.", JournalEntry(7, 8, (), (a,)))
+    assert [(e.old_serial, e.new_serial) for e in await store.zone_history("files.test.")] == [
+        (7, 8)
+    ]
+    assert await store.zone_history("other.test.") == []
+
+
+async def test_zone_history_is_bounded(store):
+    from mailstack.store import JournalEntry
+
+    # The contract keeps the newest 200 changes (JOURNAL_LENGTH).
+    for serial in range(1, 206):
+        await store.zone_history_add("files.test.", JournalEntry(serial, serial + 1, (), ()))
+    history = await store.zone_history("files.test.")
+    assert len(history) == 200 and history[0].old_serial == 6 and history[-1].new_serial == 206

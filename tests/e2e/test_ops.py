@@ -147,7 +147,9 @@ def test_init_serve_status_and_json_log_as_a_user_runs_them(tmp_path):
         config = config.replace("json = false", "json = true")
         (data / "mailstack.toml").write_text(config)
         mailstack_cli(data, "domain", "add", "crepes.fr")
-        mailstack_cli(data, "user", "add", "bob@crepes.fr", "--password-stdin", stdin="hungry-bob\n")
+        mailstack_cli(
+            data, "user", "add", "bob@crepes.fr", "--password-stdin", stdin="hungry-bob\n"
+        )
         proc, ports = start_serve(data)
     finally:
         os.umask(umask)

@@ -1,10 +1,13 @@
 """The authoritative answer algorithm (RFC 1034 §4.3.2), without I/O.
 
 ``Authority`` holds the zones a server is authoritative for and turns a
-parsed query into a response: answers with AA set, CNAMEs chased through our
-own zones, wildcard synthesis (RFC 4592), referrals with glue for delegated
-children, NXDOMAIN and NODATA with the SOA for negative caching (RFC 2308 §3),
-and ANY answered with one RRset (RFC 8482 §4.1).
+parsed query into a response: answers with AA set, CNAMEs chased within one
+zone (never into another, RFC 1034 §4.3.2 step 3a as Knot and NSD read it),
+DNAME substitution with a synthesised CNAME (RFC 6672), wildcard synthesis
+(RFC 4592), referrals with glue for delegated children, DS from the parent
+side of a cut (RFC 4035 §3.1.4.1), NXDOMAIN and NODATA with the SOA for
+negative caching (RFC 2308 §3), and ANY answered with one RRset (RFC 8482
+§4.1). Names keep the case the zone gives them.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 import dns.rrset
 
-from mailstack.dns.zone import CNAME, NS, SOA, Zone
+from mailstack.dns.zone import CNAME, DNAME, NS, SOA, Zone
 
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
@@ -51,6 +55,8 @@ class Authority:
 
     def __init__(self, zones: list[Zone] | None = None) -> None:
         self._zones: dict[dns.name.Name, Zone] = {}
+        # Secondary zones past SOA EXPIRE without a refresh (RFC 1034 §4.3.5).
+        self.expired: set[dns.name.Name] = set()
         # Bumped on every change, so precomputed wire answers can be dropped.
         self.generation = 0
         for zone in zones or []:
@@ -62,10 +68,22 @@ class Authority:
 
     def set_zone(self, zone: Zone) -> None:
         self._zones[zone.origin] = zone
+        self.expired.discard(zone.origin)
         self.generation += 1
 
     def remove_zone(self, origin: dns.name.Name) -> None:
+        self.expired.discard(origin)
         if self._zones.pop(origin, None) is not None:
+            self.generation += 1
+
+    def set_expired(self, origin: dns.name.Name, expired: bool) -> None:
+        """RFC 1034 §4.3.5: an expired zone's data is no longer authoritative;
+        its questions get SERVFAIL until a refresh succeeds."""
+        if expired != (origin in self.expired):
+            if expired:
+                self.expired.add(origin)
+            else:
+                self.expired.discard(origin)
             self.generation += 1
 
     def find_zone(self, qname: dns.name.Name) -> Zone | None:
@@ -88,33 +106,36 @@ class Authority:
         zone = self.find_zone(qname)
         if zone is None:
             return None
+        if qtype == DS and qname == zone.origin and qname != dns.name.root:
+            # RFC 4035 §3.1.4.1: DS lives on the parent side of the cut; when we
+            # serve the parent too, answer from it.
+            zone = self.find_zone(qname.parent()) or zone
+        if zone.origin in self.expired:
+            return Lookup(rcode=dns.rcode.SERVFAIL, authoritative=False)
         result = Lookup()
         seen: set[dns.name.Name] = set()
         name = qname
         for _ in range(MAX_CNAME_CHAIN):
             seen.add(name)
             target = self._lookup_in_zone(zone, name, qtype, result)
-            if target is None or target in seen:
+            if target is None or target in seen or not target.is_subdomain(zone.origin):
+                # RFC 1034 §4.3.2 step 3a restarts at step 1 only for data of
+                # this zone: a target in another zone, even one we serve, is
+                # the resolver's to follow (as Knot and NSD read it).
                 break
-            next_zone = self.find_zone(target)
-            if next_zone is None:
-                # RFC 1034 §4.3.2 step 3a: the chain leaves our data; the
-                # client follows it.
-                break
-            zone = next_zone
             name = target
-        self._add_additional(result)
+        self._add_additional(zone, result)
         return result
 
     def _lookup_in_zone(
         self, zone: Zone, qname: dns.name.Name, qtype: int, result: Lookup
     ) -> dns.name.Name | None:
         """Fill ``result`` from one zone; returns a CNAME target to chase."""
-        cut = _closest_cut(zone, qname, qtype)
-        if cut is not None:
+        kind, owner = _closest_redirect(zone, qname, qtype)
+        if kind == NS:
             # RFC 1034 §4.3.2 step 3b: a referral, NS in authority, glue in
             # additional; not authoritative for the child's data.
-            ns = zone.nodes[cut][NS]
+            ns = zone.nodes[owner][NS]
             result.referral = True
             result.authoritative = bool(result.answer)
             result.authority.append(ns)
@@ -124,6 +145,10 @@ class Authority:
                     if glue is not None and glue not in result.additional:
                         result.additional.append(glue)
             return None
+        if kind == DNAME:
+            target = _substitute(zone.nodes[owner][DNAME], qname, result)
+            # A CNAME question is answered by the synthesised CNAME itself.
+            return None if qtype == CNAME else target
         node = zone.nodes.get(qname)
         owner = qname
         if node is None and qname not in zone.existing:
@@ -140,9 +165,9 @@ class Authority:
             result.authority.append(_negative_soa(zone))
             return None
         if qtype == ANY:
-            # RFC 8482 §4.1: answer with one RRset rather than all of them.
-            rrset = node.get(SOA) or node[min(node)]
-            result.answer.append(_owned_by(rrset, qname, owner))
+            # RFC 8482 §4.1: one RRset rather than all of them; the one with
+            # the lowest type, as Knot chooses, so the answer is deterministic.
+            result.answer.append(_owned_by(node[min(node)], qname, owner))
             return None
         found = node.get(qtype)
         if found is not None:
@@ -155,8 +180,10 @@ class Authority:
         result.authority.append(_negative_soa(zone))
         return None
 
-    def _add_additional(self, result: Lookup) -> None:
-        """RFC 1035 §3.3.9, RFC 2782: addresses of MX, NS and SRV targets we hold."""
+    @staticmethod
+    def _add_additional(zone: Zone, result: Lookup) -> None:
+        """RFC 1035 §3.3.9, RFC 2782: addresses of MX, NS and SRV targets the
+        answering zone holds (another zone's data is not added, as in Knot)."""
         if result.referral:
             return
         for rrset in list(result.answer) + [r for r in result.authority if r.rdtype == NS]:
@@ -164,8 +191,7 @@ class Authority:
                 continue
             for rdata in rrset:
                 target = rdata.exchange if rrset.rdtype == MX else rdata.target
-                zone = self.find_zone(target)
-                if zone is None or _closest_cut(zone, target, A) is not None:
+                if not target.is_subdomain(zone.origin) or _closest_redirect(zone, target, A)[0]:
                     continue
                 for rdtype in (A, AAAA):
                     glue = zone.get(target, rdtype)
@@ -198,18 +224,46 @@ def fill(response: dns.message.Message, lookup: Lookup) -> None:
     response.additional = list(lookup.additional)
 
 
-def _closest_cut(zone: Zone, qname: dns.name.Name, qtype: int) -> dns.name.Name | None:
-    """The highest zone cut at or above qname (DS at a cut belongs to the parent)."""
-    if not zone.cuts:
-        return None
+def _closest_redirect(
+    zone: Zone, qname: dns.name.Name, qtype: int
+) -> tuple[int, dns.name.Name]:
+    """The first zone cut (NS) or DNAME met going down from the apex to qname.
+
+    A cut at qname itself counts (DS excepted: it belongs to the parent side,
+    RFC 4035 §2.4); a DNAME redirects only the names below its owner (RFC 6672
+    §2.3). Returns ``(NS, cut)``, ``(DNAME, owner)`` or ``(0, qname)``.
+    """
+    if not zone.cuts and not zone.dnames:
+        return 0, qname
     depth = len(zone.origin)
-    for labels in range(depth + 1, len(qname) + 1):
-        name = qname.split(labels)[1]
-        if name in zone.cuts:
-            if name == qname and qtype == DS:
-                return None
-            return name
-    return None
+    for labels in range(depth, len(qname) + 1):
+        name = qname if labels == len(qname) else qname.split(labels)[1]
+        if labels > depth and name in zone.cuts and not (name == qname and qtype == DS):
+            return NS, name
+        if name in zone.dnames and labels < len(qname):
+            return DNAME, name
+    return 0, qname
+
+
+def _substitute(
+    dname: dns.rrset.RRset, qname: dns.name.Name, result: Lookup
+) -> dns.name.Name | None:
+    """RFC 6672 §3.2: the DNAME, and a CNAME synthesised from it, in the answer.
+
+    The synthesised CNAME has the DNAME's TTL (§3.1); a name made too long by
+    the substitution is YXDOMAIN (§2.2).
+    """
+    result.answer.append(dname)
+    try:
+        # The query's labels in lower case, as Knot writes them.
+        target = qname.relativize(dname.name).concatenate(dname[0].target).canonicalize()
+    except dns.name.NameTooLong:
+        result.rcode = dns.rcode.YXDOMAIN
+        return None
+    cname = dns.rrset.RRset(qname, dname.rdclass, CNAME)
+    cname.add(dns.rdtypes.ANY.CNAME.CNAME(dname.rdclass, CNAME, target), dname.ttl)
+    result.answer.append(cname)
+    return target
 
 
 def _closest_encloser(zone: Zone, qname: dns.name.Name) -> dns.name.Name:

@@ -94,6 +94,23 @@ def _server(value: Any) -> tuple[str, int]:
     return host, number
 
 
+def _nsid_octets(text: str) -> bytes:
+    if text[:2].lower() == "0x":
+        return bytes.fromhex(text[2:])
+    return text.encode()
+
+
+def _nsid(value: Any) -> str:
+    text = _string(value)
+    try:
+        octets = _nsid_octets(text)
+    except ValueError:
+        raise Invalid(f"bad hex in {text!r}") from None
+    if len(octets) > 255:
+        raise Invalid("at most 255 octets")
+    return text
+
+
 def parse_server(value: str, where: str) -> tuple[str, int]:
     """An "IP:PORT" given outside the file (`--server`); errors name `where`."""
     try:
@@ -194,6 +211,17 @@ class DnsConfig:
     secondaries: tuple[SecondaryZone, ...] = option(
         (), "zones pulled from primaries by AXFR/IXFR", key="secondary"
     )
+    nsid: Annotated[str, Convert(_nsid)] = option(
+        "",
+        "RFC 5001 name server identifier sent to clients that ask; text, or hex "
+        'as "0x..."; empty = none',
+    )
+    identity: str = option(
+        "", "the CHAOS TXT answer to id.server and hostname.bind; empty = REFUSED"
+    )
+    version: str = option(
+        "", "the CHAOS TXT answer to version.bind and version.server; empty = REFUSED"
+    )
 
     def __post_init__(self) -> None:
         names = {k.name.lower().rstrip(".") for k in self.keys}
@@ -207,6 +235,9 @@ class DnsConfig:
         for entry in self.allow_transfer:
             if not _is_network(entry) and entry.lower().rstrip(".") not in names:
                 raise Invalid(f"{entry!r} is neither a network nor a key", "allow_transfer")
+
+    def nsid_octets(self) -> bytes:
+        return _nsid_octets(self.nsid)
 
     def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
         return {dns.name.from_text(k.name): k.key() for k in self.keys}

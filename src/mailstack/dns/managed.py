@@ -1,4 +1,5 @@
-"""Between the store's managed zones (text records) and served ``Zone`` snapshots."""
+"""Between the store's zones and journals (text records) and served ``Zone``
+snapshots and ``ZoneDiff`` changes."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ def to_records(rrsets: Iterable[dns.rrset.RRset]) -> list[ZoneRecord]:
         for rrset in rrsets
         for rdata in rrset
     ]
+
+
+def to_entry(change: ZoneDiff) -> JournalEntry:
+    """An IXFR difference as the store keeps it (the SOAs are the serials)."""
+    return JournalEntry(
+        change.old_serial,
+        change.new_serial,
+        tuple(to_records(r for r in change.deleted if r.rdtype != dns.rdatatype.SOA)),
+        tuple(to_records(r for r in change.added if r.rdtype != dns.rdatatype.SOA)),
+    )
 
 
 def to_diff(entry: JournalEntry, zone: Zone) -> ZoneDiff:

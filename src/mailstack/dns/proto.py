@@ -16,6 +16,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import dns.edns
 import dns.exception
 import dns.flags
 import dns.message
@@ -24,9 +25,12 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.rrset
 import dns.tsig
 
 from mailstack.dns.authority import Authority, fill
+from mailstack.dns.catalog import Acl
 
 HEADER = struct.Struct("!HHHHHH")
 OUR_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
@@ -80,11 +84,25 @@ class QueryHandler:
         keyring: dict[dns.name.Name, dns.tsig.Key] | None = None,
         payload: int = OUR_PAYLOAD,
         answer_cache_size: int = 65536,
+        nsid: bytes = b"",
+        identity: str = "",
+        version: str = "",
+        transfer_acl: Acl | None = None,
     ) -> None:
         self.authority = authority
         self.may_recurse = may_recurse
         self.keyring = keyring or {}
         self.payload = payload
+        # RFC 5001: sent to clients that ask with an empty NSID option.
+        self.nsid = nsid
+        # CHAOS TXT answers (empty: REFUSED), as BIND, NSD and Knot name them.
+        self.chaos = {
+            name: text
+            for names, text in ((_IDENTITY_NAMES, identity), (_VERSION_NAMES, version))
+            if text
+            for name in names
+        }
+        self.transfer_acl = transfer_acl or Acl()
         self._cache_size = answer_cache_size
         self._generation = authority.generation
         # (recursion offered, tcp) -> query bytes after the ID -> reply after the ID
@@ -141,7 +159,7 @@ class QueryHandler:
             # RFC 8945 §5.2: an unverifiable request gets NOTAUTH, unsigned.
             return header_only(wire, dns.rcode.NOTAUTH)
         except (dns.exception.DNSException, ValueError, IndexError):
-            return header_only(wire, dns.rcode.FORMERR)
+            return formerr(wire)
         opcode = query.opcode()
         if opcode == dns.opcode.UPDATE:
             return Update(query)
@@ -149,39 +167,42 @@ class QueryHandler:
             return Notify(query)
         if opcode != dns.opcode.QUERY:
             # RFC 1035 §4.1.1: an opcode we do not implement.
-            return _error(query, dns.rcode.NOTIMP)
+            return self._error(query, dns.rcode.NOTIMP)
         if len(query.question) != 1 or query.answer:
-            return _error(query, dns.rcode.FORMERR)
+            # RFC 9619 §4: a QUERY carries exactly one question.
+            return self._error(query, dns.rcode.FORMERR)
         if query.edns > 0:
             # RFC 6891 §6.1.3: an unknown version gets BADVERS with our version.
-            response = dns.message.make_response(query, our_payload=self.payload)
-            response.use_edns(0, 0, self.payload)
+            response = self._response(query)
             response.set_rcode(dns.rcode.BADVERS)
             return response.to_wire()
         question = query.question[0]
         max_size = TCP_MAX if tcp else udp_size(query, self.payload)
+        if question.rdtype == 0:
+            # RFC 6895 §3.1: TYPE0 is reserved; no server implements it.
+            return self._error(query, dns.rcode.NOTIMP)
+        if question.rdclass == dns.rdataclass.CH:
+            return self._chaos(query)
         if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
-            if tcp:
-                return Transfer(query)
-            if question.rdtype == dns.rdatatype.AXFR:
-                return _error(query, dns.rcode.FORMERR)  # RFC 5936 §4.2: TCP only
-            zone = self.authority.zones.get(question.name)
-            if zone is None:
-                return _error(query, dns.rcode.NOTAUTH)
-            # RFC 1995 §2: over UDP, the current SOA alone says "use TCP".
-            response = dns.message.make_response(query, our_payload=self.payload)
-            response.flags |= dns.flags.AA
-            response.answer = [zone.soa]
-            return response.to_wire(max_size=max_size, prefer_truncation=True)
+            return self._transfer(query, client, tcp, max_size)
         lookup = None
-        if question.rdclass == dns.rdataclass.IN and question.rdtype not in _META_TYPES:
+        if question.rdclass in (dns.rdataclass.IN, dns.rdataclass.ANY):
+            # Class ANY (RFC 1035 §3.2.5) asks about every class: ours is IN.
             lookup = self.authority.lookup(question.name, question.rdtype)
         if lookup is None:
-            if ra and query.flags & dns.flags.RD and question.rdclass == dns.rdataclass.IN:
+            if (
+                ra
+                and query.flags & dns.flags.RD
+                and question.rdclass == dns.rdataclass.IN
+                and question.rdtype not in _META_TYPES
+            ):
                 cacheable = not query.had_tsig
                 return Recurse(query, max_size, key if cacheable else None, tcp)
-            return _error(query, dns.rcode.REFUSED, ra=ra)
-        response = dns.message.make_response(query, our_payload=self.payload)
+            ede = None
+            if question.rdclass in (dns.rdataclass.IN, dns.rdataclass.ANY):
+                ede = dns.edns.EDECode.NOT_AUTHORITATIVE
+            return self._error(query, dns.rcode.REFUSED, ra=ra, ede=ede)
+        response = self._response(query)
         if ra:
             response.flags |= dns.flags.RA
         fill(response, lookup)
@@ -193,7 +214,79 @@ class QueryHandler:
             answers[key] = reply[2:]
         return reply
 
+    def _response(self, query: dns.message.Message) -> dns.message.Message:
+        """A response carrying our EDNS: payload, the DO bit copied (RFC 3225
+        §3), and our NSID when the client asked for it (RFC 5001 §2.1)."""
+        response = dns.message.make_response(query, our_payload=self.payload)
+        if query.edns >= 0:
+            # make_response echoes the client's version; ours is 0 (RFC 6891 §6.1.3).
+            response.use_edns(0, query.ednsflags & dns.flags.DO, self.payload)
+            if self.nsid and any(o.otype == dns.edns.NSID for o in query.options):
+                response.use_edns(
+                    0,
+                    response.ednsflags,
+                    self.payload,
+                    options=[dns.edns.NSIDOption(self.nsid)],
+                )
+        return response
 
+    def _error(
+        self,
+        query: dns.message.Message,
+        rcode: int,
+        *,
+        ra: bool = False,
+        ede: dns.edns.EDECode | None = None,
+    ) -> bytes:
+        response = self._response(query)
+        if ra:
+            response.flags |= dns.flags.RA
+        response.set_rcode(dns.rcode.Rcode(rcode))
+        if ede is not None and response.edns >= 0:
+            # RFC 8914 §2: the reason, for the client's logs.
+            options = [*response.options, dns.edns.EDEOption(ede)]
+            response.use_edns(0, response.ednsflags, self.payload, options=options)
+        return bytes(response.to_wire())
+
+    def _chaos(self, query: dns.message.Message) -> bytes:
+        """CHAOS TXT ``version.bind``/``id.server`` and their aliases, when configured."""
+        question = query.question[0]
+        text = self.chaos.get(question.name)
+        if text is None or question.rdtype != dns.rdatatype.TXT:
+            return self._error(query, dns.rcode.REFUSED)
+        response = self._response(query)
+        rrset = dns.rrset.RRset(question.name, dns.rdataclass.CH, dns.rdatatype.TXT)
+        rrset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.CH, dns.rdatatype.TXT, [text]), 0)
+        response.answer = [rrset]
+        return bytes(response.to_wire())
+
+    def _transfer(
+        self, query: dns.message.Message, client: str, tcp: bool, max_size: int
+    ) -> Event:
+        if tcp:
+            return Transfer(query)
+        question = query.question[0]
+        if question.rdtype == dns.rdatatype.AXFR:
+            # RFC 5936 §4.2: AXFR is a TCP affair; over UDP, as Knot says it.
+            return self._error(query, dns.rcode.NOTIMP)
+        zone = self.authority.zones.get(question.name)
+        if zone is None:
+            return self._error(query, dns.rcode.NOTAUTH)
+        key_name = query.keyname if query.had_tsig else None
+        if not self.transfer_acl.allows(client, key_name):
+            # RFC 5936 §6: transfers only to whom the operator allows.
+            return self._error(
+                query, dns.rcode.REFUSED, ede=dns.edns.EDECode.PROHIBITED
+            )
+        # RFC 1995 §2: over UDP, the current SOA alone says "use TCP".
+        response = self._response(query)
+        response.flags |= dns.flags.AA
+        response.answer = [zone.soa]
+        return bytes(response.to_wire(max_size=max_size, prefer_truncation=True))
+
+
+_IDENTITY_NAMES = tuple(map(dns.name.from_text, ("id.server.", "hostname.bind.")))
+_VERSION_NAMES = tuple(map(dns.name.from_text, ("version.server.", "version.bind.")))
 _META_TYPES = frozenset(
     {
         dns.rdatatype.OPT,
@@ -239,12 +332,18 @@ def render(response: dns.message.Message, max_size: int, *, glue_required: bool 
     return response.to_wire(max_size=max_size)
 
 
-def _error(query: dns.message.Message, rcode: int, *, ra: bool = False) -> bytes:
+def formerr(wire: bytes) -> bytes:
+    """FORMERR echoing the question when one can be read (as Knot does), else
+    a bare header."""
+    try:
+        query = dns.message.from_wire(wire, question_only=True)
+    except (dns.exception.DNSException, ValueError, IndexError):
+        return header_only(wire, dns.rcode.FORMERR)
+    if len(query.question) != 1:
+        return header_only(wire, dns.rcode.FORMERR)
     response = dns.message.make_response(query)
-    if ra:
-        response.flags |= dns.flags.RA
-    response.set_rcode(dns.rcode.Rcode(rcode))
-    return response.to_wire()
+    response.set_rcode(dns.rcode.FORMERR)
+    return bytes(response.to_wire())
 
 
 def header_only(wire: bytes, rcode: int) -> bytes:

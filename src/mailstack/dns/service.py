@@ -4,9 +4,12 @@ It serves zone files (`[[dns.zone]]` and `DATA/zones/*.zone`), the zones the
 store manages (polled once a second, so CLI changes made by another process
 show without a restart, and looked at again before a question no zone
 answers is resolved, so a zone just added answers at once), and secondary
-zones pulled from primaries; it offers the recursive resolver to allowed
-clients; it sends NOTIFY to secondaries on every serial change (RFC 1996) and
-makes UPDATEs durable before answering (RFC 2136 §3.5).
+zones pulled from primaries, refreshed on their SOA timers and expired
+(SERVFAIL) when EXPIRE passes without a refresh (RFC 1034 §4.3.5); the IXFR
+history of zones served from files and transfers is kept in the store, so it
+survives a restart. It offers the recursive resolver to allowed clients; it
+sends NOTIFY to secondaries on every serial change (RFC 1996) and makes
+UPDATEs durable before answering (RFC 2136 §3.5).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +37,9 @@ import dns.xfr
 import dns.zone
 
 from mailstack.common.netguard import OutsideLoopback, check_destination
-from mailstack.dns.catalog import Acl, Catalog
+from mailstack.dns.catalog import JOURNAL_LENGTH, Acl, Catalog
 from mailstack.dns.config import DnsConfig, SecondaryZone
-from mailstack.dns.managed import to_diff, to_records, to_zone
+from mailstack.dns.managed import to_diff, to_entry, to_records, to_zone
 from mailstack.dns.proto import QueryHandler
 from mailstack.dns.resolver import Resolver
 from mailstack.dns.server import DnsServer, describe
@@ -46,7 +52,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 NOTIFY_TRIES = 3  # RFC 1996 §3.6: retransmit a few times, then give up
-SECONDARY_RETRY = 60.0  # seconds before retrying a failed refresh (SOA RETRY caps it)
+SECONDARY_RETRY = 60.0  # seconds between tries of a secondary zone never yet pulled
 
 
 class DnsService:
@@ -72,6 +78,10 @@ class DnsService:
             self.catalog.authority,
             may_recurse=self._may_recurse,
             keyring=self.config.keyring(),
+            nsid=self.config.nsid_octets(),
+            identity=self.config.identity,
+            version=self.config.version,
+            transfer_acl=self.catalog.transfer_acl,
         )
         self.server = DnsServer(
             self.catalog,
@@ -86,13 +96,15 @@ class DnsService:
             self.server.on_miss = self._managed_changed
         self._reload: asyncio.Future[bool] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Wall-clock time for the secondary zones' SOA timers.
+        self.clock: Callable[[], float] = time.time
         self._managed_serials: dict[str, int] = {}
         self._refresh_events: dict[dns.name.Name, asyncio.Event] = {}
 
     # -- life cycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        self._load_zone_files()
+        await self._load_zone_files()
         if self.config.managed_zones and self.node.store is not None:
             await self._poll_managed()
             self._spawn(self._poll_loop())
@@ -143,7 +155,7 @@ class DnsService:
 
     # -- zone files -------------------------------------------------------------------
 
-    def _load_zone_files(self) -> None:
+    async def _load_zone_files(self) -> None:
         """Configured zone files must load; a bad file dropped in zones_dir is skipped."""
         entries = [(self._path(z.file), z.origin, True) for z in self.config.zones]
         zones_dir = self._path(self.config.zones_dir)
@@ -159,7 +171,29 @@ class DnsService:
                 log.warning("zone file %s not served: %s", path, text)
                 continue
             self.catalog.publish(zone)
-            self.catalog.persisters[zone.origin] = _file_persister(path)
+            self.catalog.persisters[zone.origin] = self._file_persister(path)
+            await self._restore_history(zone)
+
+    async def _restore_history(self, zone: Zone) -> None:
+        """The IXFR journal of a zone kept outside the store, as it was before a
+        restart, when it leads to the serial now served."""
+        if self.node.store is None:
+            return
+        history = await self.node.store.zone_history(zone.origin.to_text())
+        diffs = deque((to_diff(entry, zone) for entry in history), maxlen=JOURNAL_LENGTH)
+        if diffs and diffs[-1].new_serial == zone.serial:
+            self.catalog.journals[zone.origin] = diffs
+
+    async def _keep_history(self, change: ZoneDiff | None, zone: Zone) -> None:
+        if change is not None and self.node.store is not None:
+            await self.node.store.zone_history_add(zone.origin.to_text(), to_entry(change))
+
+    def _file_persister(self, path: Path) -> Any:
+        async def persist(zone: Zone, change: ZoneDiff) -> None:
+            await save_zone_file(path, zone)
+            await self._keep_history(change, zone)
+
+        return persist
 
     def _path(self, name: str) -> Path:
         path = Path(name).expanduser()
@@ -217,7 +251,7 @@ class DnsService:
             self.catalog.persisters[zone.origin] = self._store_persister(origin)
             if first:
                 journal = await store.zone_journal(origin)
-                diffs = deque((to_diff(entry, zone) for entry in journal), maxlen=100)
+                diffs = deque((to_diff(entry, zone) for entry in journal), maxlen=JOURNAL_LENGTH)
                 if diffs and diffs[-1].new_serial == zone.serial:
                     self.catalog.journals[zone.origin] = diffs
         return changed
@@ -269,35 +303,83 @@ class DnsService:
         return True
 
     async def _secondary_loop(self, secondary: SecondaryZone, event: asyncio.Event) -> None:
+        """Refresh a secondary zone on its SOA timers (RFC 1034 §4.3.5, RFC 1996)."""
         origin = dns.name.from_text(secondary.origin)
+        authority = self.catalog.authority
         keyring = self.config.keyring()
         key = keyring.get(dns.name.from_text(secondary.key)) if secondary.key else None
         saved = self.data_dir / "secondary" / f"{origin.to_text()}zone"
         copy = dns.zone.Zone(origin, relativize=False)
+        timer = RefreshTimer()
         if saved.exists():
-            # Serve the last copy at once; the refresh below brings it up to date.
+            # Serve the last copy at once; the refresh below brings it up to
+            # date. The file's time is that of its last refresh, so a copy
+            # older than EXPIRE is not served as if fresh.
             with contextlib.suppress(ZoneError, OSError, dns.exception.DNSException):
                 zone = Zone.from_file(saved, origin)
                 self.catalog.publish(zone)
+                await self._restore_history(zone)
                 copy = dns.zone.from_text(zone.to_text(), origin, relativize=False)
+                timer.refreshed = saved.stat().st_mtime
         while True:
-            wait = SECONDARY_RETRY
+            refreshed = False
             for host, port in secondary.primaries:
                 try:
                     pulled = await pull_zone(origin, host, port, key, copy)
                 except (OSError, dns.exception.DNSException, ZoneError, OutsideLoopback) as exc:
                     log.warning("zone %s from %s:%d failed: %s", origin, host, port, exc)
                     continue
-                if pulled is not None:
-                    self.catalog.publish(pulled)
-                    await save_zone_file(saved, pulled)
-                current = self.catalog.authority.zones.get(origin)
+                current = pulled or authority.zones.get(origin)
                 if current is not None:
-                    wait = float(current.soa[0].refresh)
+                    if pulled is not None:
+                        await self._keep_history(self.catalog.publish(pulled), pulled)
+                    authority.set_expired(origin, False)
+                    # Written at every refresh: its time is the refresh's.
+                    await save_zone_file(saved, current)
+                timer.refreshed = self.clock()
+                refreshed = True
                 break
+            served = authority.zones.get(origin)
+            now = self.clock()
+            if served is not None and timer.expired(served, now):
+                if origin not in authority.expired:
+                    log.warning("zone %s expired: no refresh for SOA EXPIRE seconds", origin)
+                authority.set_expired(origin, True)
             event.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), wait)
+                await asyncio.wait_for(event.wait(), timer.wait(served, now, refreshed))
+
+
+@dataclass(slots=True)
+class RefreshTimer:
+    """A secondary zone's SOA timers (RFC 1034 §4.3.5), given the time.
+
+    After a successful check the next one is REFRESH seconds on; after a
+    failed one, RETRY seconds on (RFC 1996 §2 keeps these when NOTIFY is
+    used). With no refresh for EXPIRE seconds the copy is expired. Times are
+    wall-clock seconds, so the copy saved on disk carries its age across a
+    restart.
+    """
+
+    refreshed: float | None = None  # the last successful check
+
+    def expired(self, zone: Zone, now: float) -> bool:
+        return self.refreshed is not None and now - self.refreshed >= zone.soa[0].expire
+
+    def wait(self, zone: Zone | None, now: float, refreshed: bool) -> float:
+        """Seconds until the next check: REFRESH, or RETRY (sooner if the zone
+        would expire first, so that it stops being served on time)."""
+        if zone is None:
+            return SECONDARY_RETRY  # no copy yet: no timers to go by
+        soa = zone.soa[0]
+        if refreshed:
+            return float(soa.refresh)
+        wait = float(soa.retry)
+        if self.refreshed is not None:
+            remaining = self.refreshed + soa.expire - now
+            if remaining > 0:
+                wait = min(wait, remaining)
+        return wait
 
 
 async def pull_zone(
@@ -345,11 +427,3 @@ def _acl(entries: tuple[str, ...]) -> Acl:
         else:
             networks.append(entry)
     return Acl.of(networks, keys)
-
-
-def _file_persister(path: Path) -> Any:
-    async def persist(zone: Zone, change: ZoneDiff) -> None:
-        await save_zone_file(path, zone)
-
-    return persist
-

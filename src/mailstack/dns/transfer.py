@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -18,6 +19,7 @@ import dns.rdatatype
 import dns.rrset
 
 from mailstack.dns.catalog import Catalog
+from mailstack.dns.proto import OUR_PAYLOAD
 from mailstack.dns.zone import SOA, Zone, ZoneDiff
 
 # RRsets per message: keeps each message far below the 64 KiB TCP limit for
@@ -33,10 +35,13 @@ def transfer_replies(
     zone = catalog.authority.zones.get(question.name)
     if zone is None or question.rdclass != dns.rdataclass.IN:
         return [_error(query, dns.rcode.NOTAUTH)]
+    if zone.origin in catalog.authority.expired:
+        # RFC 1034 §4.3.5: an expired copy is not handed on.
+        return [_error(query, dns.rcode.SERVFAIL)]
     key_name = query.keyname if query.had_tsig else None
     if not catalog.transfer_acl.allows(client, key_name):
         # RFC 5936 §6: transfers only to whom the operator allows.
-        return [_error(query, dns.rcode.REFUSED)]
+        return [_error(query, dns.rcode.REFUSED, dns.edns.EDECode.PROHIBITED)]
     if question.rdtype == dns.rdatatype.IXFR:
         client_serial = _client_serial(query)
         if client_serial is None:
@@ -70,7 +75,7 @@ def _pack(
     query: dns.message.Message, rrsets: list[dns.rrset.RRset]
 ) -> Iterator[dns.message.Message]:
     for start in range(0, len(rrsets), RRSETS_PER_MESSAGE):
-        response = dns.message.make_response(query)
+        response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
         response.flags |= dns.flags.AA
         if start:
             # RFC 5936 §2.2.1: later messages need not repeat the question.
@@ -91,9 +96,14 @@ def _serial_lt(a: int, b: int) -> bool:
     return a != b and ((a < b and b - a < 2**31) or (a > b and a - b > 2**31))
 
 
-def _error(query: dns.message.Message, rcode: int) -> dns.message.Message:
-    response = dns.message.make_response(query)
+def _error(
+    query: dns.message.Message, rcode: int, ede: dns.edns.EDECode | None = None
+) -> dns.message.Message:
+    response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
     response.set_rcode(dns.rcode.Rcode(rcode))
+    if ede is not None and response.edns >= 0:
+        # RFC 8914 §2: the reason, for the client's logs.
+        response.use_edns(0, 0, OUR_PAYLOAD, options=[dns.edns.EDEOption(ede)])
     return response
 
 

@@ -25,6 +25,7 @@ from mailstack.errors import ConfigError
 SOA = dns.rdatatype.SOA
 NS = dns.rdatatype.NS
 CNAME = dns.rdatatype.CNAME
+DNAME = dns.rdatatype.DNAME
 
 Node = dict[int, dns.rrset.RRset]
 
@@ -53,6 +54,8 @@ class Zone:
     existing: set[dns.name.Name] = field(default_factory=set)
     # Zone cuts below the apex: names that own NS records (RFC 1034 §4.2.1).
     cuts: set[dns.name.Name] = field(default_factory=set)
+    # Names that own a DNAME (RFC 6672 §2.3): their descendants are redirected.
+    dnames: set[dns.name.Name] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if SOA not in self.nodes.get(self.origin, {}):
@@ -68,6 +71,8 @@ class Zone:
                 name = name.parent()
             if owner != self.origin and NS in node:
                 self.cuts.add(owner)
+            if DNAME in node:
+                self.dnames.add(owner)
         self.existing.add(self.origin)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.opcode
@@ -16,6 +17,7 @@ import dns.update
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailstack.dns.catalog import Acl
 from mailstack.dns.proto import (
     Notify,
     QueryHandler,
@@ -128,17 +130,21 @@ def test_large_edns_buffer_avoids_truncation(authority):
     assert not reply.flags & dns.flags.TC and len(reply.answer[0]) == 5
 
 
-def test_axfr_over_udp_is_formerr_and_over_tcp_an_event(authority):
+def test_axfr_over_udp_is_notimp_and_over_tcp_an_event(authority):
     query = dns.message.make_query("example.", "AXFR")
     handler = QueryHandler(authority)
-    assert rcode_of(handler.handle(query.to_wire(), "x")) == dns.rcode.FORMERR
+    assert rcode_of(handler.handle(query.to_wire(), "x")) == dns.rcode.NOTIMP
     assert isinstance(handler.handle(query.to_wire(), "x", tcp=True), Transfer)
 
 
-def test_ixfr_over_udp_answers_the_soa(authority):
-    query = dns.message.make_query("example.", "IXFR")
-    reply = dns.message.from_wire(QueryHandler(authority).handle(query.to_wire(), "x"))
+def test_ixfr_over_udp_answers_the_soa_to_whom_may_transfer(authority):
+    query = dns.message.make_query("example.", "IXFR", use_edns=0)
+    allowed = QueryHandler(authority, transfer_acl=Acl.of(["192.0.2.0/24"]))
+    reply = dns.message.from_wire(allowed.handle(query.to_wire(), "192.0.2.9"))
     assert reply.answer[0].rdtype == dns.rdatatype.SOA
+    refused = dns.message.from_wire(allowed.handle(query.to_wire(), "198.51.100.1"))
+    assert refused.rcode() == dns.rcode.REFUSED and not refused.answer
+    assert [o.code for o in refused.options] == [dns.edns.EDECode.PROHIBITED]
 
 
 def test_update_and_notify_are_events(authority):

@@ -1,5 +1,8 @@
 """The zone part of the store contract: DNS zones mailstack manages.
 
+Zones served from master files or pulled from a primary are not kept here,
+but their change history is (``zone_history``), so IXFR survives a restart.
+
 A managed zone is its SOA fields plus records kept as presentation text
 (absolute owner names, canonical rdata), so any process (the CLI, the node's
 DNS service, a later doctor) reads the same thing. Every change bumps the SOA
@@ -101,6 +104,18 @@ class ZoneStore(Protocol):
         ...
 
     async def zone_journal(self, origin: str) -> list[JournalEntry]: ...
+    async def zone_history_add(self, origin: str, entry: JournalEntry) -> None:
+        """Keep one change of a zone served from a file or a transfer, durably.
+
+        A change that does not follow the last one kept (the zone was replaced
+        meanwhile) starts the history afresh; the newest ``JOURNAL_LENGTH``
+        changes are kept.
+        """
+        ...
+
+    async def zone_history(self, origin: str) -> list[JournalEntry]:
+        """The changes ``zone_history_add`` kept, oldest first."""
+        ...
 
 
 def canonical_origin(origin: str) -> str:

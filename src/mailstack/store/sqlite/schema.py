@@ -164,9 +164,24 @@ DROP TABLE queue_messages;
 ALTER TABLE queue_messages_v2 RENAME TO queue_messages
 """
 
+# The change history of zones kept outside the store (master files, secondary
+# copies), so IXFR (RFC 1995) reaches back across a restart.
+_V3 = """
+CREATE TABLE IF NOT EXISTS dns_history (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    old_serial INTEGER NOT NULL,
+    new_serial INTEGER NOT NULL,
+    deleted TEXT NOT NULL,
+    added TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dns_history_origin ON dns_history (origin, id);
+"""
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
+    Step("the IXFR history of zones served from files", _V3),
 )
 
 

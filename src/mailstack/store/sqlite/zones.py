@@ -1,6 +1,6 @@
 """The zone part of the SQLite store: managed DNS zones, their records as
-presentation text and the journal IXFR serves (RFC 1995); serials follow
-RFC 1982."""
+presentation text and the journal IXFR serves (RFC 1995), and the history of
+zones served from files; serials follow RFC 1982."""
 
 from __future__ import annotations
 
@@ -156,6 +156,50 @@ class ZonesPart(Engine):
 
         return await self._read(op)
 
+    async def zone_history_add(self, origin: str, entry: JournalEntry) -> None:
+        origin = canonical_origin(origin)
+
+        def op(c: WriteConnection) -> None:
+            last = c.execute(
+                "SELECT new_serial FROM dns_history WHERE origin = ? ORDER BY id DESC LIMIT 1",
+                (origin,),
+            ).fetchone()
+            if last is not None and int(last[0]) != entry.old_serial:
+                c.execute("DELETE FROM dns_history WHERE origin = ?", (origin,))
+            c.execute(
+                "INSERT INTO dns_history (origin, old_serial, new_serial, deleted, added) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    origin,
+                    entry.old_serial,
+                    entry.new_serial,
+                    _lines(entry.deleted),
+                    _lines(entry.added),
+                ),
+            )
+            c.execute(
+                "DELETE FROM dns_history WHERE origin = ? AND id NOT IN "
+                "(SELECT id FROM dns_history WHERE origin = ? ORDER BY id DESC LIMIT ?)",
+                (origin, origin, JOURNAL_LENGTH),
+            )
+
+        await self._write(op)
+
+    async def zone_history(self, origin: str) -> list[JournalEntry]:
+        origin = canonical_origin(origin)
+
+        def op(c: sqlite3.Connection) -> list[JournalEntry]:
+            rows = c.execute(
+                "SELECT old_serial, new_serial, deleted, added FROM dns_history "
+                "WHERE origin = ? ORDER BY id",
+                (origin,),
+            ).fetchall()
+            return [
+                JournalEntry(old, new, _parse_lines(deleted), _parse_lines(added))
+                for old, new, deleted, added in rows
+            ]
+
+        return await self._read(op)
 
 def _create(
     c: sqlite3.Connection, origin: str, serial: int, records: Sequence[ZoneRecord]
