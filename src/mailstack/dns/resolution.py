@@ -40,6 +40,23 @@ MAX_MINIMISE_STEPS = 10  # RFC 9156 §2.3 MAX_MINIMISE_COUNT
 
 Server = tuple[dns.name.Name, str]  # (NS name, address)
 
+# RFC 6895 §3.1: OPT, TSIG and TKEY are meta-TYPEs, data about one message
+# (RFC 6891 §6.1.1: OPT "MUST NOT be ... forwarded"); 128-248 is the range
+# kept for more of them and for QTYPEs. Asking for one is a malformed query.
+# MAILA and MAILB (RFC 1035 §3.2.3) are QTYPEs nobody implements.
+_MALFORMED = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
+_NOT_IMPLEMENTED = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB})
+
+
+def not_resolvable(rdtype: int) -> int | None:
+    """The RCODE for a QTYPE a resolver must never send upstream, else None:
+    FORMERR for the meta-TYPEs, NOTIMP for MAILA and MAILB (as Unbound does)."""
+    if rdtype in _MALFORMED or 128 <= rdtype <= 248:
+        return dns.rcode.FORMERR
+    if rdtype in _NOT_IMPLEMENTED:
+        return dns.rcode.NOTIMP
+    return None
+
 
 @dataclass(slots=True, frozen=True)
 class Ask:

@@ -107,7 +107,12 @@ class Resolver:
         return cls(
             root_hints=hints,
             forwarders=list(settings.forwarders),
-            cache=Cache(settings.cache_size),
+            cache=Cache(
+                settings.cache_bytes,
+                max_entries=settings.cache_size,
+                failure_ttl=settings.failure_ttl,
+                failure_max_ttl=settings.failure_max_ttl,
+            ),
             port=settings.port,
             qname_minimisation=settings.qname_minimisation,
             timeout=settings.timeout,

@@ -71,6 +71,7 @@ class DnsService:
             self.catalog.authority,
             may_recurse=self._may_recurse,
             keyring=self.config.keyring(),
+            reply_cache_bytes=node.limits.dns_reply_cache,
         )
         self.server = DnsServer(
             self.catalog,
