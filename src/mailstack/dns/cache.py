@@ -232,11 +232,11 @@ class Cache:
         previous = table.get(key)
         duration = self.failure_ttl
         if previous is not None:
-            # Failing again soon after the last hold-down ended: back off.
-            if now < previous.expires + previous.duration:
-                duration = min(previous.duration * 2, self.failure_max_ttl)
             if now < previous.expires:
-                duration = max(duration, previous.duration)
+                return  # already held down (two askers failed at once)
+            if now < previous.expires + previous.duration:
+                # Failing again soon after the last hold-down ended: back off.
+                duration = min(previous.duration * 2, self.failure_max_ttl)
         self._store(table, key, _Failure(now + duration, duration))
         self._evict()
 
