@@ -18,6 +18,9 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.rcode
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
 import pytest
 
 from mailstack.dns.server import serve_zones
@@ -381,3 +384,81 @@ async def test_a_second_message_from_a_domain_with_dead_dns_is_answered_fast(nod
         transport.close()
     assert first < 3.5  # the checks' deadline holds end to end
     assert second < 0.8, f"second message took {second:.2f}s"
+
+
+# -- a captured signed UPDATE sent again (issue 15 item 13) ---------------------
+
+UPDATE_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTAxMjM0NTY3ODk="
+
+
+@pytest.fixture
+async def update_server():
+    from mailstack.dns.catalog import Acl, Catalog
+    from mailstack.dns.proto import QueryHandler
+    from mailstack.dns.server import DnsServer
+
+    keyring = dns.tsigkeyring.from_text({"update-key.": ("hmac-sha256", UPDATE_SECRET)})
+    catalog = Catalog(update_acl=Acl.of(keys=["update-key."]))
+    zone = Zone.from_text(ZONE, "abuse.test.")
+    catalog.publish(zone)
+
+    async def persist(new, change) -> None:
+        pass
+
+    catalog.persisters[zone.origin] = persist
+    server = DnsServer(catalog, QueryHandler(catalog.authority, keyring=keyring))
+    await server.start("127.0.0.1", 0)
+    yield server, keyring
+    await server.stop()
+
+
+async def send_raw(port: int, wire: bytes, keyring, request_mac: bytes) -> dns.message.Message:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(struct.pack("!H", len(wire)) + wire)
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+        return dns.message.from_wire(
+            await reader.readexactly(length), keyring=keyring, request_mac=request_mac
+        )
+    finally:
+        writer.close()
+
+
+async def address_of(port: int, name: str) -> str | None:
+    reply = await dns.asyncquery.tcp(
+        dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=2
+    )
+    return reply.answer[0][0].address if reply.answer else None
+
+
+async def test_a_replayed_signed_update_is_refused_with_badtime(update_server):
+    server, keyring = update_server
+    port = server.bound[0][1]
+    add = dns.update.UpdateMessage("abuse.test.", keyring=keyring)
+    add.add("mx2.abuse.test.", 60, "A", "192.0.2.50")
+    captured = add.to_wire()
+    reply = await send_raw(port, captured, keyring, add.mac)
+    assert reply.rcode() == dns.rcode.NOERROR
+    remove = dns.update.UpdateMessage("abuse.test.", keyring=keyring)
+    remove.delete("mx2.abuse.test.")
+    assert (await dns.asyncquery.tcp(remove, "127.0.0.1", port=port)).rcode() == 0
+    # The attacker sends the captured message again, well within the fudge.
+    with pytest.raises(dns.tsig.PeerBadTime):
+        await send_raw(port, captured, keyring, add.mac)
+    assert await address_of(port, "mx2.abuse.test.") is None
+
+
+async def test_an_update_signed_before_the_last_accepted_is_refused(update_server):
+    server, keyring = update_server
+    port = server.bound[0][1]
+    older = dns.update.UpdateMessage("abuse.test.", keyring=keyring)
+    older.add("old.abuse.test.", 60, "A", "192.0.2.51")
+    older_wire = older.to_wire()  # signed now, held back
+    await asyncio.sleep(1.1)
+    newer = dns.update.UpdateMessage("abuse.test.", keyring=keyring)
+    newer.add("new.abuse.test.", 60, "A", "192.0.2.52")
+    assert (await dns.asyncquery.tcp(newer, "127.0.0.1", port=port)).rcode() == 0
+    with pytest.raises(dns.tsig.PeerBadTime):
+        await send_raw(port, older_wire, keyring, older.mac)
+    assert await address_of(port, "old.abuse.test.") is None
+    assert await address_of(port, "new.abuse.test.") == "192.0.2.52"

@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import logging
 import struct
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from mailstack.dns.proto import (
     render,
 )
 from mailstack.dns.transfer import transfer_replies
-from mailstack.dns.update import apply_update
+from mailstack.dns.update import ReplayGuard, apply_update
 from mailstack.dns.zone import Zone, diff
 from mailstack.errors import DnsError
 from mailstack.limits import Limits
@@ -86,6 +87,7 @@ class DnsServer:
         self._per_client: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._update_lock = asyncio.Lock()
+        self._replays = ReplayGuard(limits.dns_tsig_seen)
         self._recursing = 0
 
     async def start(self, host: str, port: int) -> None:
@@ -320,6 +322,11 @@ class DnsServer:
         elif key_name is None or not self.catalog.update_acl.allows("", key_name):
             # RFC 2136 §3.3 with RFC 8945: only a known key may change a zone.
             response.set_rcode(dns.rcode.REFUSED)
+        elif not self._replays.admit(query, time.time()):
+            # RFC 8945 §5.2.3: a replayed request gets BADTIME, signed.
+            log.warning("replayed UPDATE for %s signed by %s refused", origin, key_name)
+            response = dns.message.make_response(query, tsig_error=dns.rcode.BADTIME)
+            response.set_rcode(dns.rcode.NOTAUTH)
         else:
             async with self._update_lock:
                 zone = self.catalog.authority.zones[origin]
