@@ -199,10 +199,7 @@ class DnsServer:
             for job in pending:
                 job.cancel()
             self._forget(connection)
-            if connection.stuck:
-                writer.transport.abort()  # replies it never read: drop them
-            else:
-                writer.close()
+            writer.close()
 
     def _make_room(self, owner: str) -> bool:
         """Room for one more connection from ``owner``: past its share or the
@@ -226,7 +223,7 @@ class DnsServer:
             return False
         oldest = min(idle, key=lambda c: c.last_active)
         self._forget(oldest)
-        oldest.task.cancel()
+        oldest.writer.close()  # its reader sees the end and the session ends
         return True
 
     def _forget(self, connection: _Connection) -> None:
@@ -247,8 +244,7 @@ class DnsServer:
                     connection.writer.write(struct.pack("!H", len(reply)) + reply)
                 await asyncio.wait_for(connection.writer.drain(), self.limits.dns_tcp_write_timeout)
         except TimeoutError:
-            connection.stuck = True
-            connection.task.cancel()
+            connection.writer.transport.abort()  # replies it never read: drop them
             raise
         finally:
             connection.busy -= 1
@@ -381,7 +377,6 @@ class _Connection:
     writer: asyncio.StreamWriter
     last_active: float
     busy: int = 0
-    stuck: bool = False  # a write timed out
 
 
 def _client_of(address: str) -> str:
