@@ -27,8 +27,8 @@ os.environ["MAILSTACK_LOOPBACK_ONLY"] = "1"
 
 async def main(mode: str, source: str, host: str, port: int) -> None:
     catalog = Catalog()
-    # The per-client rate limit would stop a load generator on one address.
-    limits = Limits().replace(dns_udp_rate=0)
+    # Response rate limiting would stop a load generator on one address.
+    limits = Limits().replace(dns_udp_rate=0, dns_rrl_rate=0)
     if mode == "auth":
         catalog.publish(Zone.from_file(Path(source)))
         server = DnsServer(catalog, QueryHandler(catalog.authority), limits=limits)

@@ -3,7 +3,7 @@
 Limits are checked before data is buffered, never after (ARCHITECTURE.md, rule
 4). Every field is a `[limits]` key in mailstack.toml (mailstack.schema reads
 and writes it); docs/configuration.md documents each one. Sizes are octets,
-times seconds; only `dns_udp_rate` may be 0, which switches it off.
+times seconds; only the DNS reply rates may be 0, which switches them off.
 """
 
 from __future__ import annotations
@@ -59,13 +59,36 @@ class Limits:
     login_failures: int = count(5, "failed logins from one client before each next is delayed")
     login_failure_delay: float = seconds(2.0, "the delay after login_failures")
 
-    # DNS
+    # DNS: TCP connections (RFC 7766 §6.2.3), response rate limiting over UDP
+    # (as BIND and Knot do it), the server's cache of whole replies.
     dns_tcp_idle_timeout: float = seconds(10.0, "a DNS TCP connection waiting for a query")
+    dns_tcp_write_timeout: float = seconds(10.0, "a DNS TCP reply waiting for the client to read")
     dns_tcp_connections: int = count(200, "concurrent DNS TCP connections")
-    dns_udp_rate: int = option(
-        500, "DNS queries per second from one client address; 0 = no limit", minimum=0
+    dns_tcp_connections_per_client: int = count(
+        20, "concurrent DNS TCP connections from one client address (an IPv6 client's /64)"
     )
     dns_recursive_clients: int = count(1000, "recursive questions being resolved at once")
+    dns_reply_cache: int = count(32 * 1024 * 1024, "octets of whole DNS replies kept to replay")
+    dns_udp_rate: int = option(
+        500, "UDP replies a second to one client network, of all kinds; 0 = no limit", minimum=0
+    )
+    dns_rrl_rate: int = option(
+        20, "UDP replies a second per client network and response; 0 = no limit", minimum=0
+    )
+    dns_rrl_slip: int = option(
+        2, "every Nth rate-limited reply goes out empty with TC=1; 0 = never", minimum=0
+    )
+    dns_rrl_leak: int = option(
+        0, "every Nth rate-limited reply goes out whole; 0 = never", minimum=0
+    )
+    dns_rrl_ipv4_prefix: int = option(
+        24, "IPv4 prefix length that makes one client network", minimum=1, maximum=32
+    )
+    dns_rrl_ipv6_prefix: int = option(
+        56, "IPv6 prefix length that makes one client network", minimum=1, maximum=128
+    )
+    dns_rrl_table: int = count(100_000, "response rate accounts kept (least recent dropped)")
+    dns_tsig_seen: int = count(100_000, "TSIG MACs of UPDATEs remembered to refuse replays")
 
     # MIME parsing at delivery (mailstack.mime): nesting of multipart and
     # message/rfc822 beyond which parts are opaque, entities and header fields

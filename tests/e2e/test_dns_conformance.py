@@ -517,7 +517,7 @@ async def test_answers_match_knot(node_factory, tmp_path):
             "identity": NSID,
             "version": VERSION,
         },
-        limits={"dns_udp_rate": 0},
+        limits={"dns_udp_rate": 0, "dns_rrl_rate": 0},
     )
     with running_knot(tmp_path) as knot_port:
         matched, differing = await asyncio.to_thread(compare, knot_port, node.port("dns"))

@@ -171,7 +171,24 @@ class ResolverConfig:
         53, "the port iterative queries go to (53 on the Internet)", minimum=1, maximum=65535
     )
     cache_size: int = option(
-        100_000, "entries kept in the cache (RRsets and negative answers)", minimum=1
+        100_000, "entries kept in the cache (RRsets, negative answers, failures)", minimum=1
+    )
+    cache_bytes: int = option(
+        64 * 1024 * 1024,
+        "octets the cache may hold (RRsets, negative answers, failures)",
+        minimum=1,
+    )
+    failure_ttl: float = option(
+        5.0,
+        "RFC 9520: seconds a failed question or an unresponsive server is held down at first",
+        minimum=1.0,
+        maximum=300.0,
+    )
+    failure_max_ttl: float = option(
+        300.0,
+        "RFC 9520: the most seconds a hold-down grows to while failures go on",
+        minimum=1.0,
+        maximum=300.0,
     )
     qname_minimisation: bool = option(
         True, "RFC 9156: reveal one label at a time to the servers above the answer"

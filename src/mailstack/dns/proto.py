@@ -6,13 +6,21 @@ completes with I/O (recursion, zone transfer, UPDATE, NOTIFY). No sockets
 here; the clock is an argument.
 
 The hot path answers repeated standard queries from precomputed wire replies
-keyed by the query's bytes after its ID, so a cache hit costs a dict lookup
-and a concatenation. Anything unusual takes the full parse.
+keyed by the normalised question (``question_key``: the name lower-cased, its
+type and class, the flags and EDNS bits a reply depends on), so that neither
+the case of a name nor an EDNS option makes a new entry; the replies are kept
+in a cache bounded in octets. A cache hit costs a few slices and a
+concatenation. Anything unusual takes the full parse.
+
+``ResponseRateLimiter`` is response rate limiting for UDP replies as BIND and
+Knot do it (per client network and per response, with slip and leak).
 """
 
 from __future__ import annotations
 
+import socket
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,13 +38,17 @@ import dns.rrset
 import dns.tsig
 
 from mailstack.dns.authority import Authority, fill
+from mailstack.dns.cache import ReplyCache
 from mailstack.dns.catalog import Acl
+from mailstack.dns.resolution import not_resolvable
 
 HEADER = struct.Struct("!HHHHHH")
 OUR_PAYLOAD = 1232  # the DNS Flag Day 2020 size: no IP fragmentation
 CLASSIC_UDP = 512  # RFC 1035 §4.2.1
 TCP_MAX = 65535
 QR = 0x8000
+TC = 0x02  # in the third octet of the header
+PADDING = 12  # RFC 7830 EDNS option code; RFC 8467 pads the reply of a padded query
 
 
 @dataclass(slots=True)
@@ -45,8 +57,8 @@ class Recurse:
 
     query: dns.message.Message
     max_size: int
-    cache_key: bytes | None
-    tcp: bool = False  # a reply sized for TCP is never replayed over UDP
+    cache_key: bytes | None  # the normalised question (its transport included)
+    tcp: bool = False
 
 
 @dataclass(slots=True)
@@ -83,7 +95,7 @@ class QueryHandler:
         may_recurse: Callable[[str], bool] = lambda client: False,
         keyring: dict[dns.name.Name, dns.tsig.Key] | None = None,
         payload: int = OUR_PAYLOAD,
-        answer_cache_size: int = 65536,
+        reply_cache_bytes: int = 32 * 1024 * 1024,
         nsid: bytes = b"",
         identity: str = "",
         version: str = "",
@@ -103,13 +115,10 @@ class QueryHandler:
             for name in names
         }
         self.transfer_acl = transfer_acl or Acl()
-        self._cache_size = answer_cache_size
         self._generation = authority.generation
-        # (recursion offered, tcp) -> query bytes after the ID -> reply after the ID
-        self._answers: dict[tuple[bool, bool], dict[bytes, bytes]] = {}
-        # tcp -> query bytes after the ID -> a recursive reply replayed with
-        # aged TTLs (per transport: a TCP reply may exceed what UDP allows)
-        self._recursive: dict[bool, dict[bytes, Replay]] = {False: {}, True: {}}
+        # cache key -> an authoritative reply after its ID, or a recursive
+        # reply replayed with aged TTLs
+        self.replies: ReplyCache[bytes | Replay] = ReplyCache(reply_cache_bytes)
 
     def handle(self, wire: bytes, client: str, *, tcp: bool = False, now: float = 0.0) -> Event:
         if len(wire) < HEADER.size:
@@ -117,37 +126,35 @@ class QueryHandler:
         if wire[2] & 0x80:
             return None  # a response: never answer one (no reflection loops)
         if self._generation != self.authority.generation:
-            self._answers.clear()
+            self.replies.clear()
             self._generation = self.authority.generation
-        key = wire[2:]
         ra = self.may_recurse(client)
-        answers = self._answers.get((ra, tcp))
-        if answers is not None:
-            cached = answers.get(key)
+        asked = question_key(wire, tcp=tcp, ours=self.payload)
+        key = None
+        if asked is not None:
+            normalised, qend = asked
+            key = (b"\x01" if ra else b"\x00") + normalised
+            cached = self.replies.get(key)
+            if isinstance(cached, bytes):
+                return echo(wire, qend, cached)
             if cached is not None:
-                return wire[:2] + cached
-        if ra:
-            replay = self._recursive[tcp].get(key)
-            if replay is not None and replay.expires > now:
-                return wire[:2] + replay.at(now)
+                if cached.expires > now:
+                    return echo(wire, qend, cached.at(now))
+                self.replies.discard(key)
         return self._handle_slow(wire, key, client, ra, tcp)
 
-    def remember_recursive(
-        self, key: bytes, reply: bytes, now: float, *, tcp: bool = False
-    ) -> None:
+    def remember_recursive(self, key: bytes, reply: bytes, now: float) -> None:
         """Keep a recursive reply to replay, its TTLs counting down, until one
-        expires, to queries that came the same way (UDP or TCP)."""
+        expires, to queries with the same normalised question."""
         replay = Replay.of(reply, now)
-        if replay is None:
-            return
-        replays = self._recursive[tcp]
-        if len(replays) >= self._cache_size:
-            replays.clear()
-        replays[key] = replay
+        if replay is not None:
+            self.replies.put(key, replay, replay.size)
 
     # -- the full parse -----------------------------------------------------
 
-    def _handle_slow(self, wire: bytes, key: bytes, client: str, ra: bool, tcp: bool) -> Event:
+    def _handle_slow(
+        self, wire: bytes, key: bytes | None, client: str, ra: bool, tcp: bool
+    ) -> Event:
         try:
             query = dns.message.from_wire(wire, keyring=self.keyring)
         except (
@@ -190,12 +197,11 @@ class QueryHandler:
             # Class ANY (RFC 1035 §3.2.5) asks about every class: ours is IN.
             lookup = self.authority.lookup(question.name, question.rdtype)
         if lookup is None:
-            if (
-                ra
-                and query.flags & dns.flags.RD
-                and question.rdclass == dns.rdataclass.IN
-                and question.rdtype not in _META_TYPES
-            ):
+            if ra and query.flags & dns.flags.RD and question.rdclass == dns.rdataclass.IN:
+                refused = not_resolvable(question.rdtype)
+                if refused is not None:
+                    # RFC 6895 §3.1: meta-TYPEs and QTYPEs are never sent upstream.
+                    return self._error(query, refused, ra=ra)
                 cacheable = not query.had_tsig
                 return Recurse(query, max_size, key if cacheable else None, tcp)
             ede = None
@@ -207,11 +213,8 @@ class QueryHandler:
             response.flags |= dns.flags.RA
         fill(response, lookup)
         reply = render(response, max_size, glue_required=lookup.referral)
-        if not query.had_tsig:
-            answers = self._answers.setdefault((ra, tcp), {})
-            if len(answers) >= self._cache_size:
-                answers.clear()
-            answers[key] = reply[2:]
+        if key is not None and not query.had_tsig and echoes_question(wire, reply):
+            self.replies.put(key, reply[2:], len(reply))
         return reply
 
     def _response(self, query: dns.message.Message) -> dns.message.Message:
@@ -220,13 +223,16 @@ class QueryHandler:
         response = dns.message.make_response(query, our_payload=self.payload)
         if query.edns >= 0:
             # make_response echoes the client's version; ours is 0 (RFC 6891 §6.1.3).
-            response.use_edns(0, query.ednsflags & dns.flags.DO, self.payload)
+            # A padded query's reply stays padded (RFC 8467 §4.1).
+            pad = response.pad
+            response.use_edns(0, query.ednsflags & dns.flags.DO, self.payload, pad=pad)
             if self.nsid and any(o.otype == dns.edns.NSID for o in query.options):
                 response.use_edns(
                     0,
                     response.ednsflags,
                     self.payload,
                     options=[dns.edns.NSIDOption(self.nsid)],
+                    pad=pad,
                 )
         return response
 
@@ -245,7 +251,9 @@ class QueryHandler:
         if ede is not None and response.edns >= 0:
             # RFC 8914 §2: the reason, for the client's logs.
             options = [*response.options, dns.edns.EDEOption(ede)]
-            response.use_edns(0, response.ednsflags, self.payload, options=options)
+            response.use_edns(
+                0, response.ednsflags, self.payload, options=options, pad=response.pad
+            )
         return bytes(response.to_wire())
 
     def _chaos(self, query: dns.message.Message) -> bytes:
@@ -287,15 +295,6 @@ class QueryHandler:
 
 _IDENTITY_NAMES = tuple(map(dns.name.from_text, ("id.server.", "hostname.bind.")))
 _VERSION_NAMES = tuple(map(dns.name.from_text, ("version.server.", "version.bind.")))
-_META_TYPES = frozenset(
-    {
-        dns.rdatatype.OPT,
-        dns.rdatatype.TSIG,
-        dns.rdatatype.TKEY,
-        dns.rdatatype.MAILA,
-        dns.rdatatype.MAILB,
-    }
-)
 
 
 def udp_size(query: dns.message.Message, ours: int = OUR_PAYLOAD) -> int:
@@ -353,29 +352,237 @@ def header_only(wire: bytes, rcode: int) -> bytes:
     return HEADER.pack(ident, flags, 0, 0, 0, 0)
 
 
-class RateLimiter:
-    """At most ``rate`` UDP queries per second from one client address.
+def question_key(wire: bytes, *, tcp: bool, ours: int = OUR_PAYLOAD) -> tuple[bytes, int] | None:
+    """A plain query's normalised question, and where its question section ends.
 
-    Over the limit, queries are dropped silently (the client retries or gives
-    up); a spoofed source cannot turn us into an amplifier. The table is
-    cleared each second, so its size is bounded by one second of clients.
+    Two queries with the same key get the same reply but for the ID and the
+    case of the name as asked (which ``echo`` copies back): the key is the name
+    lower-cased (RFC 4343: ASCII case is not significant; a label length is
+    below 64, so lower-casing the wire form touches only letters), the type and
+    class, the RD and CD flags, whether EDNS is used with the DO bit, with
+    padding (RFC 8467 pads the reply) and with NSID (RFC 5001: the reply
+    carries ours), and the largest reply the transport takes. Other EDNS
+    options do not change our reply, so they are not in the key; should one
+    come to, it belongs here. Anything but one question and at
+    most an OPT record (TSIG, compression in the question, EDNS version > 0,
+    trailing octets) has no key and takes the full parse.
+    """
+    if len(wire) < 17 or wire[2] & 0xF8:
+        return None  # a response, or an opcode other than QUERY
+    qdcount, ancount, nscount, arcount = struct.unpack_from("!HHHH", wire, 4)
+    if qdcount != 1 or ancount or nscount or arcount > 1:
+        return None
+    position = 12
+    length = wire[position]
+    while length:
+        if length > 63:
+            return None
+        position += 1 + length
+        if position >= len(wire):
+            return None
+        length = wire[position]
+    qend = position + 5  # the root label, QTYPE and QCLASS
+    bits = (wire[2] & 0x01) | (wire[3] & 0x10)  # RD, CD
+    if not arcount:
+        if qend != len(wire):
+            return None
+        size = TCP_MAX if tcp else CLASSIC_UDP
+    else:
+        if len(wire) < qend + 11 or wire[qend] != 0:
+            return None
+        rdtype, payload, extended, version, flags, rdlength = struct.unpack_from(
+            "!HHBBHH", wire, qend + 1
+        )
+        end = qend + 11 + rdlength
+        if rdtype != dns.rdatatype.OPT or extended or version or end != len(wire):
+            return None
+        codes = _option_codes(wire, qend + 11, end)
+        if codes is None:
+            return None
+        bits |= 0x02 | (0x04 if flags & 0x8000 else 0)
+        bits |= (0x08 if PADDING in codes else 0) | (0x20 if dns.edns.NSID in codes else 0)
+        size = TCP_MAX if tcp else max(CLASSIC_UDP, min(payload, ours))
+    name = wire[12 : qend - 4].lower()
+    return name + wire[qend - 4 : qend] + struct.pack("!BBH", bits, tcp, size), qend
+
+
+def _option_codes(wire: bytes, position: int, end: int) -> set[int] | None:
+    """The option codes in the OPT RDATA wire[position:end]; None if malformed."""
+    codes = set()
+    while position + 4 <= end:
+        option, length = struct.unpack_from("!HH", wire, position)
+        codes.add(option)
+        position += 4 + length
+    return codes if position == end else None
+
+
+def echo(wire: bytes, qend: int, tail: bytes) -> bytes:
+    """A kept reply (``tail``: after its ID) for the query ``wire``: its ID, and
+    its question as the client wrote it (a resolver using 0x20 case
+    randomisation checks the case, and names compressed against the question
+    take it too)."""
+    return wire[:2] + tail[:10] + wire[12:qend] + tail[qend - 2 :]
+
+
+def echoes_question(wire: bytes, reply: bytes) -> bool:
+    """Whether ``reply`` carries the question of ``wire`` where ``echo`` puts it."""
+    asked = question_key(wire, tcp=True)
+    if asked is None:
+        return False
+    qend = asked[1]
+    return reply[4:6] == b"\x00\x01" and reply[12:qend] == wire[12:qend]
+
+
+class ResponseRateLimiter:
+    """Response rate limiting (RRL) for UDP replies, as BIND and Knot do it.
+
+    Replies are counted per client network (``ipv4_prefix``/``ipv6_prefix``
+    bits, so a spoofed victim is one account however its addresses vary) and
+    per response: one answer (name, type), one NODATA (name, type), NXDOMAIN
+    per zone (a flood of random names is one account), one referral per
+    delegation, and every error together. Each account earns ``rate`` replies
+    a second, up to one second's worth; ``all_rate`` bounds the replies of all
+    kinds to one network the same way (BIND's all-per-second). Past either, a
+    reply is not sent, except every ``leak``-th, sent whole, and every
+    ``slip``-th, sent empty with TC=1 so that a real client behind a spoofed
+    address retries over TCP, where no limit applies (a spoofer cannot
+    complete a TCP handshake). 0 switches a rate, ``slip`` or ``leak`` off. At
+    most ``table`` accounts are kept, the least recently used going first.
     """
 
-    def __init__(self, rate: int) -> None:
+    def __init__(
+        self,
+        rate: int,
+        *,
+        all_rate: int = 0,
+        slip: int = 2,
+        leak: int = 0,
+        ipv4_prefix: int = 24,
+        ipv6_prefix: int = 56,
+        table: int = 100_000,
+    ) -> None:
         self.rate = rate
-        self._second = -1
-        self._counts: dict[str, int] = {}
+        self.all_rate = all_rate
+        self.slip = slip
+        self.leak = leak
+        self.ipv4_shift = 32 - ipv4_prefix
+        self.ipv6_shift = 128 - ipv6_prefix
+        self.table = table
+        # account -> [replies left, when last credited, replies limited]
+        self._accounts: OrderedDict[bytes, list[float]] = OrderedDict()
+        self._networks: dict[str, bytes] = {}
 
-    def allow(self, client: str, now: float) -> bool:
-        if self.rate <= 0:
-            return True
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._counts.clear()
-        count = self._counts.get(client, 0) + 1
-        self._counts[client] = count
-        return count <= self.rate
+    def check(self, client: str, reply: bytes, now: float) -> bytes | None:
+        """What to send for ``reply``: itself, its truncated form, or nothing."""
+        if self.rate <= 0 and self.all_rate <= 0:
+            return reply
+        network = self._network(client)
+        limited = 0
+        if self.all_rate > 0:
+            limited = self._spend(network + b"*", self.all_rate, now)
+        if self.rate > 0 and not limited:
+            limited = self._spend(network + response_account(reply), self.rate, now)
+        if not limited:
+            return reply
+        if self.leak and limited % self.leak == 0:
+            return reply
+        if self.slip and limited % self.slip == 0:
+            return truncated(reply)
+        return None
+
+    def _spend(self, account: bytes, rate: int, now: float) -> int:
+        """0 if ``account`` may send one more reply (and it is counted), else how
+        many replies it has had limited, this one included."""
+        state = self._accounts.get(account)
+        if state is None:
+            state = [float(rate), now, 0.0]
+            self._accounts[account] = state
+            if len(self._accounts) > self.table:
+                self._accounts.popitem(last=False)
+        else:
+            self._accounts.move_to_end(account)
+            state[0] = min(float(rate), state[0] + (now - state[1]) * rate)
+            state[1] = now
+        if state[0] >= 1.0:
+            state[0] -= 1.0
+            return 0
+        state[2] += 1
+        return int(state[2])
+
+    def _network(self, client: str) -> bytes:
+        network = self._networks.get(client)
+        if network is None:
+            address = client.partition("%")[0]
+            try:
+                if ":" in address:
+                    number = int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")
+                    network = b"6" + (number >> self.ipv6_shift).to_bytes(16, "big")
+                else:
+                    number = int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
+                    network = b"4" + (number >> self.ipv4_shift).to_bytes(4, "big")
+            except OSError:
+                network = b"?" + address.encode()
+            if len(self._networks) >= self.table:
+                self._networks.clear()
+            self._networks[client] = network
+        return network
+
+
+def response_account(reply: bytes) -> bytes:
+    """What RRL counts ``reply`` as: b"A"/b"N" + name + type (an answer, a
+    NODATA), b"X" + zone (NXDOMAIN), b"R" + delegation (a referral), b"E" (an error)."""
+    try:
+        rcode = reply[3] & 0x0F
+        qdcount, ancount, nscount, _ = struct.unpack_from("!HHHH", reply, 4)
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or qdcount != 1:
+            return b"E"
+        name_end = _skip_name(reply, HEADER.size)
+        question = reply[HEADER.size : name_end].lower() + reply[name_end : name_end + 2]
+        if rcode == dns.rcode.NOERROR and ancount:
+            return b"A" + question
+        position = name_end + 4
+        for _ in range(ancount):
+            position = _skip_name(reply, position)
+            position += 10 + struct.unpack_from("!H", reply, position + 8)[0]
+        if nscount:
+            owner = _read_name(reply, position)
+            (rdtype,) = struct.unpack_from("!H", reply, _skip_name(reply, position))
+            if rcode == dns.rcode.NXDOMAIN and rdtype == dns.rdatatype.SOA:
+                return b"X" + owner
+            if rcode == dns.rcode.NOERROR and rdtype == dns.rdatatype.NS:
+                return b"R" + owner
+        return (b"X" if rcode == dns.rcode.NXDOMAIN else b"N") + question
+    except (IndexError, struct.error):
+        return b"E"
+
+
+def truncated(reply: bytes) -> bytes:
+    """``reply`` emptied with TC=1: the header and question, nothing else (RFC 7766 §5:
+    the client asks again over TCP)."""
+    qdcount = struct.unpack_from("!H", reply, 4)[0]
+    end = _skip_name(reply, HEADER.size) + 4 if qdcount == 1 else HEADER.size
+    flags = bytes([reply[2] | TC, reply[3]])
+    return (
+        reply[:2]
+        + flags
+        + struct.pack("!HHHH", 1 if end > HEADER.size else 0, 0, 0, 0)
+        + (reply[HEADER.size : end])
+    )
+
+
+def _read_name(wire: bytes, position: int) -> bytes:
+    """The name at ``position`` in lower-cased uncompressed wire form."""
+    labels = []
+    for _ in range(128):  # a name has at most 127 labels; more is a pointer loop
+        length = wire[position]
+        if length >= 0xC0:
+            position = struct.unpack_from("!H", wire, position)[0] & 0x3FFF
+            continue
+        labels.append(wire[position : position + 1 + length])
+        if length == 0:
+            return b"".join(labels).lower()
+        position += 1 + length
+    raise IndexError("compression loop")
 
 
 class Replay:
@@ -387,6 +594,11 @@ class Replay:
     """
 
     __slots__ = ("tail", "offsets", "ttls", "created", "expires", "_second", "_current")
+
+    @property
+    def size(self) -> int:
+        """Octets held: the reply twice (as kept and as last aged), its TTL offsets."""
+        return 2 * len(self.tail) + 64 * len(self.offsets)
 
     def __init__(self, tail: bytes, offsets: list[int], ttls: list[int], created: float) -> None:
         self.tail = tail

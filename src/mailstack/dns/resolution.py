@@ -8,6 +8,11 @@ without glue as sub-resolutions, chases CNAMEs across zones, minimises the
 QNAME it reveals (RFC 9156), keeps only in-bailiwick data, and stops at loop
 and work limits. In forwarding mode it asks its upstreams with RD=1 instead.
 
+Failures are cached as RFC 9520 asks: a question that ends in SERVFAIL is
+answered SERVFAIL from the cache for a while, and a server that timed out or
+whose host refused (ICMP) is skipped for a while, both backing off while the
+failures go on, so a dead zone costs one timeout, not one per question.
+
 Every step is recorded in ``trace`` so ``mailstack dns query --trace`` can draw
 the walk the way the lectures do.
 """
@@ -39,6 +44,23 @@ MAX_DEPTH = 4  # nested NS-name resolutions (glueless delegations)
 MAX_MINIMISE_STEPS = 10  # RFC 9156 §2.3 MAX_MINIMISE_COUNT
 
 Server = tuple[dns.name.Name, str]  # (NS name, address)
+
+# RFC 6895 §3.1: OPT, TSIG and TKEY are meta-TYPEs, data about one message
+# (RFC 6891 §6.1.1: OPT "MUST NOT be ... forwarded"); 128-248 is the range
+# kept for more of them and for QTYPEs. Asking for one is a malformed query.
+# MAILA and MAILB (RFC 1035 §3.2.3) are QTYPEs nobody implements.
+_MALFORMED = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
+_NOT_IMPLEMENTED = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB})
+
+
+def not_resolvable(rdtype: int) -> int | None:
+    """The RCODE for a QTYPE a resolver must never send upstream, else None:
+    FORMERR for the meta-TYPEs, NOTIMP for MAILA and MAILB (as Unbound does)."""
+    if rdtype in _MALFORMED or 128 <= rdtype <= 248:
+        return dns.rcode.FORMERR
+    if rdtype in _NOT_IMPLEMENTED:
+        return dns.rcode.NOTIMP
+    return None
 
 
 @dataclass(slots=True, frozen=True)
@@ -160,6 +182,7 @@ class Resolution:
         if self._child is not None:
             self._child.on_response(ask, response, now)
             return
+        self.cache.server_answered(ask.address)
         if not _question_matches(ask, response):
             # RFC 5452 §9.1: a reply to another question is not an answer.
             self._fail(ask, "reply does not match the question")
@@ -170,10 +193,12 @@ class Resolution:
             self._iterated(ask, response)
 
     def on_failure(self, ask: Ask, reason: str, now: float) -> None:
+        """The server did not answer (a timeout, an ICMP error): RFC 9520 §3.2."""
         self.now = now
         if self._child is not None:
             self._child.on_failure(ask, reason, now)
             return
+        self.cache.put_server_failure(ask.address, now)
         self._fail(ask, reason)
 
     # -- starting points ------------------------------------------------------
@@ -203,6 +228,10 @@ class Resolution:
 
     def _from_cache(self) -> bool:
         """Answer from the cache when it can; True when the resolution is done."""
+        if self.cache.failed(self.target, self.qtype, self.now):
+            self._record(None, None, self.target, self.qtype, "failed a moment ago", True)
+            self.done = Done(Result(dns.rcode.SERVFAIL))
+            return True
         negative = self.cache.get_negative(self.target, self.qtype, self.now)
         if negative is not None:
             self._record(None, None, self.target, self.qtype, _rcode_text(negative.rcode), True)
@@ -254,6 +283,10 @@ class Resolution:
     def _pick_server(self) -> Ask | None:
         for name, address in self._servers:
             if address in self._tried:
+                continue
+            if self.cache.server_down(address, self.now):
+                self._tried.add(address)
+                self._record(name, address, self.target, self.qtype, "skipped: not answering")
                 continue
             if self.budget.queries <= 0:
                 self._finish(dns.rcode.SERVFAIL)
@@ -428,6 +461,9 @@ class Resolution:
         self._record(ask.server_name, ask.address, ask.qname, ask.qtype, f"failed: {reason}")
 
     def _finish(self, rcode: int, authority: list[dns.rrset.RRset] | None = None) -> None:
+        if rcode == dns.rcode.SERVFAIL:
+            # RFC 9520 §3.2: "Resolvers MUST implement a cache for resolution failures."
+            self.cache.put_failure(self.qname, self.qtype, self.now)
         self.done = Done(Result(rcode, list(self.chain), authority or []))
 
     def _record(

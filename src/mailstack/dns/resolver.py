@@ -1,10 +1,14 @@
 """``Resolver``: the caching resolver the DNS service, the mail queue and the CLI share.
 
 It drives ``resolution.Resolution`` (the algorithm) over the network: each
-query from a fresh socket on a random port with a random ID, replies accepted
-only from the address asked and only if they match the question (RFC 5452
-§9.1), retried over TCP when truncated (RFC 7766 §5), and given up on after
-a timeout so the next server of the zone is tried.
+query from a fresh connected socket on a random port with a random ID, replies
+accepted only from the address asked and only if they match the question (RFC
+5452 §9.1), retried over TCP when truncated (RFC 7766 §5), and given up on
+after a timeout so the next server of the zone is tried. The socket is
+connected so that an ICMP error (port unreachable: ``ECONNREFUSED``) fails
+that server at once instead of after the timeout. A resolution runs to its
+end even when every asker has stopped waiting, so its failure is cached (RFC
+9520) for the next asker.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ import dns.zonefile
 
 from mailstack.common.netguard import OutsideLoopback, check_destination
 from mailstack.dns.cache import Cache
-from mailstack.dns.resolution import Ask, Done, Resolution, Result, Server, Step
+from mailstack.dns.resolution import (
+    Ask,
+    Done,
+    Resolution,
+    Result,
+    Server,
+    Step,
+    not_resolvable,
+)
 from mailstack.errors import ConfigError, DnsError
 
 # The root servers (https://www.iana.org/domains/root/servers). Only used when
@@ -107,7 +119,12 @@ class Resolver:
         return cls(
             root_hints=hints,
             forwarders=list(settings.forwarders),
-            cache=Cache(settings.cache_size),
+            cache=Cache(
+                settings.cache_bytes,
+                max_entries=settings.cache_size,
+                failure_ttl=settings.failure_ttl,
+                failure_max_ttl=settings.failure_max_ttl,
+            ),
             port=settings.port,
             qname_minimisation=settings.qname_minimisation,
             timeout=settings.timeout,
@@ -134,7 +151,7 @@ class Resolver:
         self.timeout = timeout
         self.clock = clock
         self._rng = random.SystemRandom()
-        self._inflight: dict[tuple[dns.name.Name, int], asyncio.Future[Result]] = {}
+        self._inflight: dict[tuple[dns.name.Name, int], asyncio.Task[Result]] = {}
 
     async def resolve(
         self,
@@ -146,25 +163,25 @@ class Resolver:
         """The answer chain for name/rdtype (NXDOMAIN and NODATA are results too)."""
         qname = dns.name.from_text(name) if isinstance(name, str) else name
         qtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+        refused = not_resolvable(qtype)
+        if refused is not None:
+            return Result(refused)  # RFC 6895 §3.1: never asked of anyone
+        if trace is not None:
+            return await self._run(qname, qtype, trace)
         key = (qname, qtype)
-        if trace is None:
-            pending = self._inflight.get(key)
-            if pending is not None:
-                # One resolution serves every concurrent asker of the question.
-                return await asyncio.shield(pending)
-            future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-            self._inflight[key] = future
-            try:
-                result = await self._run(qname, qtype, None)
-                future.set_result(result)
-                return result
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()
-                raise
-            finally:
-                del self._inflight[key]
-        return await self._run(qname, qtype, trace)
+        task = self._inflight.get(key)
+        if task is None:
+            # One resolution serves every concurrent asker of the question, and
+            # finishes (caching what it learns) even if they all stop waiting.
+            task = asyncio.ensure_future(self._run(qname, qtype, None))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: tuple[dns.name.Name, int], task: asyncio.Task[Result]) -> None:
+        del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: an asker that left must not leave it unseen
 
     async def _run(self, qname: dns.name.Name, qtype: int, trace: list[Step] | None) -> Result:
         resolution = Resolution(
@@ -198,18 +215,11 @@ class Resolver:
         check_destination(ask.address)
         query = ask.message()
         port = self._ports.get(ask.address, self.port)
-        try:
-            return await dns.asyncquery.udp(
-                query,
-                ask.address,
-                timeout=self.timeout,
-                port=port,
-                ignore_unexpected=True,
-                raise_on_truncation=True,
-            )
-        except dns.message.Truncated:
+        response = await udp_exchange(query, ask.address, port, self.timeout)
+        if response.flags & dns.flags.TC:
             # RFC 7766 §5: a truncated UDP reply is retried over TCP.
             return await dns.asyncquery.tcp(query, ask.address, timeout=self.timeout, port=port)
+        return response
 
     # -- conveniences --------------------------------------------------------------
 
@@ -257,6 +267,52 @@ class Resolver:
         return out
 
 
+class _Exchange(asyncio.DatagramProtocol):
+    """One query over a connected UDP socket: the first reply that answers it
+    (RFC 5452 §9.1: same ID and question; anything else is ignored), or the
+    ICMP error the kernel reports for the socket."""
+
+    def __init__(self, query: dns.message.Message) -> None:
+        self.query = query
+        self.reply: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.reply.done():
+            return
+        try:
+            message = dns.message.from_wire(data, ignore_trailing=True)
+        except dns.exception.DNSException:
+            return
+        if self.query.is_response(message):
+            self.reply.set_result(message)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc or ConnectionError("socket closed"))
+
+
+async def udp_exchange(
+    query: dns.message.Message, address: str, port: int, timeout: float
+) -> dns.message.Message:
+    """Send ``query`` to address:port over UDP; its reply, ``TimeoutError``,
+    or at once ``ConnectionRefusedError`` when the host says nobody listens."""
+    loop = asyncio.get_running_loop()
+    transport, exchange = await loop.create_datagram_endpoint(
+        lambda: _Exchange(query), remote_addr=(address, port)
+    )
+    try:
+        transport.sendto(query.to_wire())
+        return await asyncio.wait_for(exchange.reply, timeout)
+    finally:
+        transport.close()
+        if not exchange.reply.done():
+            exchange.reply.cancel()
+
+
 def _raise_for(result: Result) -> None:
     if result.rcode == dns.rcode.NXDOMAIN:
         raise DnsError(dns.rcode.NXDOMAIN, "no such domain")
@@ -267,4 +323,6 @@ def _raise_for(result: Result) -> None:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | dns.exception.Timeout):
         return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused (ICMP port unreachable)"
     return type(exc).__name__

@@ -1,17 +1,24 @@
 """The DNS server's sockets: UDP and TCP (RFC 1035 §4.2, RFC 7766).
 
-UDP datagrams go through a per-client rate limit, then ``QueryHandler``. TCP
-connections carry many length-prefixed queries (RFC 7766 §6.2.1), answered as
-they complete, possibly out of order; each connection has an idle timeout and
-the number of connections is bounded (``Limits``).
+UDP datagrams go to ``QueryHandler`` and their replies through response rate
+limiting (``ResponseRateLimiter``). TCP connections carry many length-prefixed
+queries (RFC 7766 §6.2.1), answered as they complete, possibly out of order.
+Each connection has an idle timeout and a write timeout (a client that does
+not read its replies is cut off); connections are bounded in all and per
+client address, and when either bound is reached the oldest idle connection
+is closed to make room (RFC 7766 §6.2.3), so one client cannot shut others out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import struct
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import dns.flags
 import dns.message
@@ -25,14 +32,14 @@ from mailstack.dns.catalog import Catalog
 from mailstack.dns.proto import (
     Notify,
     QueryHandler,
-    RateLimiter,
     Recurse,
+    ResponseRateLimiter,
     Transfer,
     Update,
     render,
 )
 from mailstack.dns.transfer import transfer_replies
-from mailstack.dns.update import apply_update
+from mailstack.dns.update import ReplayGuard, apply_update
 from mailstack.dns.zone import Zone, diff
 from mailstack.errors import DnsError
 from mailstack.limits import Limits
@@ -68,12 +75,23 @@ class DnsServer:
         # question is answered from them instead.
         self.on_miss: Callable[[], Awaitable[bool]] | None = None
         self.bound: list[tuple[str, int]] = []
-        self._rate = RateLimiter(self.limits.dns_udp_rate)
+        limits = self.limits
+        self.rrl = ResponseRateLimiter(
+            limits.dns_rrl_rate,
+            all_rate=limits.dns_udp_rate,
+            slip=limits.dns_rrl_slip,
+            leak=limits.dns_rrl_leak,
+            ipv4_prefix=limits.dns_rrl_ipv4_prefix,
+            ipv6_prefix=limits.dns_rrl_ipv6_prefix,
+            table=limits.dns_rrl_table,
+        )
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        self._per_client: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._update_lock = asyncio.Lock()
+        self._replays = ReplayGuard(limits.dns_tsig_seen)
         self._recursing = 0
 
     async def start(self, host: str, port: int) -> None:
@@ -101,10 +119,7 @@ class DnsServer:
     # -- UDP ----------------------------------------------------------------
 
     def datagram(self, wire: bytes, addr: tuple[str, int]) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if not self._rate.allow(addr[0], now):
-            return
+        now = asyncio.get_running_loop().time()
         try:
             event = self.handler.handle(wire, addr[0], now=now)
         except Exception:
@@ -114,19 +129,26 @@ class DnsServer:
         if event is None:
             return
         if isinstance(event, bytes):
-            assert self._udp is not None
-            self._udp.sendto(event, addr)
-            if self.on_exchange is not None:
-                self.on_exchange(addr[0], "udp", wire, [event])
+            self._send_udp(wire, [event], addr, now)
             return
         self._spawn(self._complete_udp(wire, event, addr))
 
     async def _complete_udp(self, wire: bytes, event: object, addr: tuple[str, int]) -> None:
         replies = await self.complete(event, addr[0])
+        self._send_udp(wire, replies, addr, asyncio.get_running_loop().time())
+
+    def _send_udp(
+        self, wire: bytes, replies: list[bytes], addr: tuple[str, int], now: float
+    ) -> None:
+        sent = []
+        for reply in replies:
+            out = self.rrl.check(addr[0], reply, now)
+            if out is not None:
+                sent.append(out)
         if self.on_exchange is not None:
-            self.on_exchange(addr[0], "udp", wire, replies)
+            self.on_exchange(addr[0], "udp", wire, sent)
         if self._udp is not None and not self._udp.is_closing():
-            for reply in replies:
+            for reply in sent:
                 self._udp.sendto(reply, addr)
 
     # -- TCP ----------------------------------------------------------------
@@ -134,26 +156,31 @@ class DnsServer:
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        if len(self._connections) >= self.limits.dns_tcp_connections:
+        loop = asyncio.get_running_loop()
+        client = writer.get_extra_info("peername")[0]
+        owner = _client_of(client)
+        if not self._make_room(owner):
+            log.info("DNS TCP connection from %s refused: no idle connection to close", client)
             writer.close()
             return
-        self._connections.add(task)
-        client = writer.get_extra_info("peername")[0]
+        connection = _Connection(task, owner, writer, loop.time())
+        self._connections[task] = connection
+        self._per_client[owner] += 1
+        limits = self.limits
         lock = asyncio.Lock()
         pending: set[asyncio.Task[None]] = set()
         try:
             while True:
+                connection.last_active = loop.time()
                 # RFC 7766 §6.2.3: idle connections are closed by the server.
-                prefix = await asyncio.wait_for(
-                    reader.readexactly(2), self.limits.dns_tcp_idle_timeout
-                )
+                prefix = await asyncio.wait_for(reader.readexactly(2), limits.dns_tcp_idle_timeout)
                 (length,) = struct.unpack("!H", prefix)
                 if length < 12:
                     break
                 wire = await asyncio.wait_for(
-                    reader.readexactly(length), self.limits.dns_tcp_idle_timeout
+                    reader.readexactly(length), limits.dns_tcp_idle_timeout
                 )
-                now = asyncio.get_running_loop().time()
+                now = loop.time()
                 try:
                     event = self.handler.handle(wire, client, tcp=True, now=now)
                 except Exception:
@@ -164,9 +191,10 @@ class DnsServer:
                 if isinstance(event, bytes):
                     if self.on_exchange is not None:
                         self.on_exchange(client, "tcp", wire, [event])
-                    await _send(writer, lock, [event])
+                    await self._send_tcp(connection, lock, [event])
                     continue
-                job = asyncio.create_task(self._complete_tcp(wire, event, client, writer, lock))
+                connection.busy += 1
+                job = asyncio.create_task(self._complete_tcp(wire, event, connection, lock))
                 pending.add(job)
                 job.add_done_callback(pending.discard)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
@@ -174,24 +202,72 @@ class DnsServer:
         finally:
             for job in pending:
                 job.cancel()
-            self._connections.discard(task)
+            self._forget(connection)
             writer.close()
 
-    async def _complete_tcp(
-        self,
-        wire: bytes,
-        event: object,
-        client: str,
-        writer: asyncio.StreamWriter,
-        lock: asyncio.Lock,
+    def _make_room(self, owner: str) -> bool:
+        """Room for one more connection from ``owner``: past its share or the
+        total, the oldest idle connection (its own first) is closed (RFC 7766
+        §6.2.3); with none idle, False."""
+        limits = self.limits
+        if self._per_client[owner] >= limits.dns_tcp_connections_per_client:
+            if not self._close_oldest_idle(owner):
+                return False
+        if len(self._connections) >= limits.dns_tcp_connections:
+            return self._close_oldest_idle(None)
+        return True
+
+    def _close_oldest_idle(self, owner: str | None) -> bool:
+        idle = [
+            c
+            for c in self._connections.values()
+            if not c.busy and (owner is None or c.owner == owner)
+        ]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last_active)
+        self._forget(oldest)
+        oldest.writer.close()  # its reader sees the end and the session ends
+        return True
+
+    def _forget(self, connection: _Connection) -> None:
+        if self._connections.pop(connection.task, None) is not None:
+            self._per_client[connection.owner] -= 1
+            if not self._per_client[connection.owner]:
+                del self._per_client[connection.owner]
+
+    async def _send_tcp(
+        self, connection: _Connection, lock: asyncio.Lock, replies: list[bytes]
     ) -> None:
-        replies = await self.complete(event, client, tcp=True)
-        if self.on_exchange is not None:
-            self.on_exchange(client, "tcp", wire, replies)
+        """Write ``replies``; a client that does not take them within the write
+        timeout loses its connection."""
+        connection.busy += 1
         try:
-            await _send(writer, lock, replies)
-        except ConnectionError:
+            async with lock:
+                for reply in replies:
+                    connection.writer.write(struct.pack("!H", len(reply)) + reply)
+                await asyncio.wait_for(connection.writer.drain(), self.limits.dns_tcp_write_timeout)
+        except TimeoutError:
+            connection.writer.transport.abort()  # replies it never read: drop them
+            raise
+        finally:
+            connection.busy -= 1
+            connection.last_active = asyncio.get_running_loop().time()
+
+    async def _complete_tcp(
+        self, wire: bytes, event: object, connection: _Connection, lock: asyncio.Lock
+    ) -> None:
+        try:
+            replies = await self.complete(
+                event, connection.writer.get_extra_info("peername")[0], tcp=True
+            )
+            if self.on_exchange is not None:
+                self.on_exchange(connection.owner, "tcp", wire, replies)
+            await self._send_tcp(connection, lock, replies)
+        except (TimeoutError, ConnectionError):
             pass
+        finally:
+            connection.busy -= 1
 
     # -- events that need more than the zones -------------------------------
 
@@ -238,7 +314,7 @@ class DnsServer:
         wire = render(response, event.max_size)
         if event.cache_key is not None and response.rcode() != dns.rcode.SERVFAIL:
             now = asyncio.get_running_loop().time()
-            self.handler.remember_recursive(event.cache_key, wire, now, tcp=event.tcp)
+            self.handler.remember_recursive(event.cache_key, wire, now)
         return wire
 
     async def _update(self, query: dns.message.Message) -> bytes:
@@ -251,6 +327,11 @@ class DnsServer:
         elif key_name is None or not self.catalog.update_acl.allows("", key_name):
             # RFC 2136 §3.3 with RFC 8945: only a known key may change a zone.
             response.set_rcode(dns.rcode.REFUSED)
+        elif not self._replays.admit(query, time.time()):
+            # RFC 8945 §5.2.3: a replayed request gets BADTIME, signed.
+            log.warning("replayed UPDATE for %s signed by %s refused", origin, key_name)
+            response = dns.message.make_response(query, tsig_error=dns.rcode.BADTIME)
+            response.set_rcode(dns.rcode.NOTAUTH)
         else:
             async with self._update_lock:
                 zone = self.catalog.authority.zones[origin]
@@ -295,11 +376,27 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
-async def _send(writer: asyncio.StreamWriter, lock: asyncio.Lock, replies: list[bytes]) -> None:
-    async with lock:
-        for reply in replies:
-            writer.write(struct.pack("!H", len(reply)) + reply)
-        await writer.drain()
+@dataclass(eq=False, slots=True)
+class _Connection:
+    """One DNS TCP connection: whose (``owner``), when it last did anything,
+    how many of its replies are being made or written (``busy``: not idle)."""
+
+    task: asyncio.Task[None]
+    owner: str
+    writer: asyncio.StreamWriter
+    last_active: float
+    busy: int = 0
+
+
+def _client_of(address: str) -> str:
+    """Whose connection this is: the IPv4 address, or the IPv6 /64 (one host's
+    share of addresses)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.ip_network(f"{address.partition('%')[0]}/64", strict=False))
+    except ValueError:
+        return address
 
 
 def _render_sequence(messages: list[dns.message.Message]) -> list[bytes]:
@@ -323,7 +420,9 @@ async def serve_zones(
     catalog = Catalog()
     for zone in zones:
         catalog.publish(zone)
-    server = DnsServer(catalog, QueryHandler(catalog.authority), limits=limits)
+    limits = limits or Limits()
+    handler = QueryHandler(catalog.authority, reply_cache_bytes=limits.dns_reply_cache)
+    server = DnsServer(catalog, handler, limits=limits)
     await server.start(host, port)
     return server
 

@@ -78,6 +78,7 @@ class DnsService:
             self.catalog.authority,
             may_recurse=self._may_recurse,
             keyring=self.config.keyring(),
+            reply_cache_bytes=node.limits.dns_reply_cache,
             nsid=self.config.nsid_octets(),
             identity=self.config.identity,
             version=self.config.version,

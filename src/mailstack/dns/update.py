@@ -4,9 +4,15 @@
 (§3.4.1) and applies it (§3.4.2) to a copy of the zone, all or nothing. The
 serial is bumped when anything changed (§3.6). The server makes the result
 durable before it answers (§3.5: the reply follows the commit).
+
+``ReplayGuard`` refuses a signed UPDATE captured and sent again: TSIG (RFC
+8945) only bounds a request's age by its fudge, so within that window the same
+signed message would verify again.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import dns.message
 import dns.name
@@ -32,6 +38,44 @@ _META = {
     dns.rdatatype.OPT,
     dns.rdatatype.TSIG,
 }
+
+
+class ReplayGuard:
+    """RFC 8945 §5.2.3: signed requests seen before are refused with BADTIME.
+
+    A MAC already seen within its request's time window (Time Signed plus or
+    minus Fudge; past it the TSIG check itself fails) is a replay. Like a zone
+    serial, a key's Time Signed may only move forward: a request signed
+    earlier than the last one accepted from the same key is refused too (the
+    RFC's SHOULD), which also covers a restart forgetting the MACs. At most
+    ``size`` MACs are kept, the oldest forgotten first.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._seen: OrderedDict[bytes, int] = OrderedDict()  # MAC -> end of its window
+        self._latest: dict[dns.name.Name, int] = {}  # key name -> latest Time Signed
+
+    def admit(self, request: dns.message.Message, now: float) -> bool:
+        """True, once, for a verified signed request; False for a replay."""
+        if request.tsig is None or request.mac is None or request.keyname is None:
+            return False
+        key_name = request.keyname
+        tsig = request.tsig[0]
+        time_signed, window_end = tsig.time_signed, tsig.time_signed + tsig.fudge
+        while self._seen and next(iter(self._seen.values())) < now:
+            self._seen.popitem(last=False)
+        mac = bytes(request.mac)
+        if mac in self._seen:
+            return False
+        latest = self._latest.get(key_name)
+        if latest is not None and time_signed < latest:
+            return False
+        self._seen[mac] = window_end
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        self._latest[key_name] = time_signed
+        return True
 
 
 def apply_update(zone: Zone, message: dns.message.Message) -> Zone:

@@ -21,7 +21,6 @@ from mailstack.dns.catalog import Acl
 from mailstack.dns.proto import (
     Notify,
     QueryHandler,
-    RateLimiter,
     Recurse,
     Transfer,
     Update,
@@ -194,13 +193,6 @@ def test_precomputed_answers_drop_on_zone_change(authority, example_zone):
     assert rcode_of(handler.handle(query, "x")) == dns.rcode.REFUSED
 
 
-def test_rate_limiter():
-    limiter = RateLimiter(3)
-    assert [limiter.allow("a", 10.1) for _ in range(4)] == [True, True, True, False]
-    assert limiter.allow("b", 10.2)
-    assert limiter.allow("a", 11.0)
-
-
 VALID = [
     dns.message.make_query(name, rdtype, use_edns=edns).to_wire()
     for name, rdtype, edns in [
@@ -269,7 +261,7 @@ def test_a_recursive_reply_sized_for_tcp_is_not_replayed_over_udp(authority):
     response = dns.message.make_response(query)
     response.answer = [dns.rrset.from_text(
         "big.umass.edu.", 60, "IN", "TXT", *[f'"{"x" * 200} {n}"' for n in range(10)])]
-    handler.remember_recursive(event.cache_key, response.to_wire(), 100.0, tcp=event.tcp)
+    handler.remember_recursive(event.cache_key, response.to_wire(), 100.0)
     over_tcp = handler.handle(query.to_wire(), "127.0.0.1", now=101.0, tcp=True)
     assert isinstance(over_tcp, bytes) and len(over_tcp) > 512
     over_udp = handler.handle(query.to_wire(), "127.0.0.1", now=101.0)
