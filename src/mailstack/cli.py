@@ -24,7 +24,7 @@ from mailstack.errors import ConfigError, MailstackError
 from mailstack.msgauth import cli as msgauth_cli
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
-PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
+PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli", "mailstack.ua.cli")
 
 
 # -- init and serve ------------------------------------------------------------
