@@ -325,7 +325,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     _check_read_options(args, protocol)
     context = _context(args, account)
     secret = _password(args, account, user)
-    trace = _tracer(args).session(protocol, str(server))
+    trace = _tracer(args).session(protocol, str(server), outbound=True)
     try:
         if protocol == "imap":
             return _read_imap(args, server, user, secret, context, trace)

@@ -176,7 +176,8 @@ def compose(draft: Draft) -> Composed:
         message["Cc"] = cc
     if reply_to:
         message["Reply-To"] = reply_to
-    message["Subject"] = draft.subject
+    if draft.subject:
+        message["Subject"] = draft.subject
     message["Date"] = format_datetime(localtime())
     message_id = make_msgid(domain=sender.domain)
     message["Message-ID"] = message_id

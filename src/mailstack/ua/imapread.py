@@ -46,7 +46,9 @@ _STRING_KEYS = {
     "from": "FROM", "to": "TO", "cc": "CC", "bcc": "BCC",
     "subject": "SUBJECT", "body": "BODY", "text": "TEXT",
 }  # fmt: skip
-_DATE_KEYS = {"since": "SINCE", "before": "BEFORE", "on": "ON"}
+# The date the message says it was sent (its Date field), which is the date
+# the list shows; SINCE and friends would be the server's arrival date.
+_DATE_KEYS = {"since": "SENTSINCE", "before": "SENTBEFORE", "on": "SENTON"}
 _NUMBER_KEYS = {"larger": "LARGER", "smaller": "SMALLER"}
 _FLAG_WORDS = {
     "all", "answered", "deleted", "draft", "flagged", "new", "old", "recent", "seen",
@@ -307,7 +309,12 @@ def attachment_names(structure: Any) -> list[str]:
     if not isinstance(structure, list) or not structure:
         return []
     if isinstance(structure[0], list):  # multipart: the parts, then the subtype
-        return [n for part in structure if isinstance(part, list) for n in attachment_names(part)]
+        names = []
+        for part in structure:
+            if not isinstance(part, list):
+                break  # the subtype; its parameters and extensions follow
+            names += attachment_names(part)
+        return names
     maintype, subtype = _string(structure[0]).lower(), _string(structure[1]).lower()
     params = _params(structure[2] if len(structure) > 2 else None)
     # body-fld-dsp follows md5: after lines for text, after envelope,

@@ -110,13 +110,18 @@ def submit(
     report = Report()
     last: MailstackError | None = None
     for endpoint in endpoints:
-        trace = tracer.session("submission", str(endpoint))
+        trace = tracer.session("submission", str(endpoint), outbound=True)
         try:
             client = TracedSMTP(endpoint, helo=helo, timeout=timeout, trace=trace, context=context)
             code, text = client.open()
         except ConnectError as exc:
             last = exc
             continue  # RFC 6186 §3.1: the next server of the list
+        except smtplib.SMTPServerDisconnected:
+            hint = "" if endpoint.tls == "implicit" else " (implicit TLS? --tls implicit)"
+            raise MailstackError(
+                f"{endpoint} closed the connection before its greeting{hint}"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise failure(endpoint, exc) from None
         try:
@@ -164,7 +169,7 @@ def _direct_to(
         tries = [endpoint]
         while tries:
             current = tries.pop()
-            trace = tracer.session("smtp", str(current))
+            trace = tracer.session("smtp", str(current), outbound=True)
             client = TracedSMTP(current, helo=helo, timeout=timeout, trace=trace, context=context)
             try:
                 code, text = client.open()

@@ -123,6 +123,9 @@ def _line(data: bytes | str) -> str:
 class TracedSMTP(smtplib.SMTP):
     """smtplib.SMTP with the trace; ``endpoint.tls == "implicit"`` starts in TLS."""
 
+    # Verbs as RFC 5321 writes them (smtplib writes them in lower case).
+    ehlo_msg = "EHLO"
+
     def __init__(
         self,
         endpoint: Endpoint,
@@ -139,6 +142,7 @@ class TracedSMTP(smtplib.SMTP):
         self._secret = False  # the next client lines answer an AUTH challenge
         self._body_next = False  # the next write is the message text (after 354)
         super().__init__(local_hostname=helo, timeout=timeout)
+        self._host = endpoint.name  # what STARTTLS verifies
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = open_socket(self.endpoint, timeout)
@@ -148,8 +152,10 @@ class TracedSMTP(smtplib.SMTP):
         return sock
 
     def open(self) -> tuple[int, bytes]:
-        self.trace.note(f"connecting to {self.endpoint}")
         return self.connect(self.endpoint.name, self.endpoint.port)
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        super().putcmd(cmd.upper(), args)
 
     def send(self, s: bytes | str) -> None:  # type: ignore[override]
         data = s.encode(self.command_encoding) if isinstance(s, str) else s
@@ -200,7 +206,6 @@ class TracedIMAP(imaplib.IMAP4):
         self.endpoint = endpoint
         self.trace = trace
         self.context = context
-        trace.note(f"connecting to {endpoint}")
         super().__init__(endpoint.name, endpoint.port, timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
@@ -254,7 +259,6 @@ class TracedPOP3(poplib.POP3):
         self.context = context
         self._multiline_next = False
         self._body_lines: int | None = None  # lines of a multi-line answer so far
-        trace.note(f"connecting to {endpoint}")
         super().__init__(endpoint.name, endpoint.port, timeout)
 
     def _create_socket(self, timeout: float) -> socket.socket:
