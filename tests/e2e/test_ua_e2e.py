@@ -231,7 +231,8 @@ async def test_dry_run_is_well_formed_for_email_and_mailstack_mime(tmp_path):
     # The second parser: mailstack's own.
     second = parse(data)
     assert second.header_value("subject") == "Ketchup 🍅 für alle"
-    assert [a.name for a in second.envelope.from_] == ["Ünal Çelik"]
+    assert second.header_value("from") == "Ünal Çelik <alice@crepes.fr>"
+    assert [a.name for a in second.envelope.from_] == ["=?utf-8?q?=C3=9Cnal_=C3=87elik?="]
     got = {a.name: a.data for a in view.attachments(data, second)}
     assert got == files
 
