@@ -74,8 +74,7 @@ async def wait_served(port: int, name: str, rdtype: str) -> None:
     raise AssertionError(f"{name} {rdtype} never served")
 
 
-@pytest.fixture
-async def world(node_factory, tmp_path) -> World:
+async def make_world(node_factory, tmp_path) -> World:
     dns_node = await node_factory(listen=("dns",), hostname="ns.test", dns={"recursion": []})
     forward = {"resolver": {"forwarders": [f"127.0.0.1:{dns_node.port('dns')}"]}}
     node = await node_factory(listen=MAIL_SERVICES, hostname="mail.crepes.fr", dns=forward)
@@ -92,6 +91,11 @@ async def world(node_factory, tmp_path) -> World:
     await wait_served(dns_node.port("dns"), "hamburger.edu", "MX")
     (tmp_path / "ua").mkdir()
     return World(dns_node, node, tmp_path / "ua")
+
+
+@pytest.fixture
+async def world(node_factory, tmp_path) -> World:
+    return await make_world(node_factory, tmp_path)
 
 
 async def mailstack(*args: str, stdin: bytes | None = None, env: dict | None = None):
@@ -186,9 +190,9 @@ async def test_send_attachments_and_read_them_back_over_imap_and_pop3(world):
     # POP3: download into a Maildir (keeping), the attachments byte for byte.
     maildir, saved = tmp_path / "Mail", tmp_path / "pop-saved"
     pop = await mailstack(
-        "read", "--pop3", world.at("pop3s"), "--tls", "implicit", "--ca-file", world.ca, "--user", "bob@hamburger.edu",
-        "--password-file", world.password_file, "--maildir", str(maildir), "--keep",
-        "1", "--save-attachments", str(saved),
+        "read", "--pop3", world.at("pop3s"), "--tls", "implicit", "--ca-file", world.ca,
+        "--user", "bob@hamburger.edu", "--password-file", world.password_file,
+        "--maildir", str(maildir), "--keep", "1", "--save-attachments", str(saved),
     )  # fmt: skip
     out, err = text(pop)
     assert pop.returncode == 0, err

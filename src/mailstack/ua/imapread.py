@@ -375,7 +375,10 @@ def _internal_date(value: str) -> datetime | None:
 
 def uid_of_number(client: imaplib.IMAP4, number: int) -> int:
     """The UID of message sequence number ``number``."""
-    typ, data = client.fetch(str(number), "(UID)")
+    try:
+        typ, data = client.fetch(str(number), "(UID)")
+    except imaplib.IMAP4.error:  # BAD: no such sequence number
+        typ, data = "NO", []
     items = parse_fetch(data) if typ == "OK" and data and data[0] else []
     if not items or "UID" not in items[0][1]:
         raise MailstackError(f"no message {number} in the folder")

@@ -91,6 +91,19 @@ def _start_tls(client: TracedSMTP, endpoint: Endpoint) -> None:
             raise MailstackError(f"{endpoint} does not offer STARTTLS (--tls none sends in clear)")
 
 
+def _login(client: TracedSMTP, endpoint: Endpoint, user: str, password: str) -> None:
+    """One AUTH (RFC 4954) with the first of PLAIN, LOGIN the server offers:
+    smtplib's login() would try each in turn, and a wrong password would
+    count as several failures against the server's throttle."""
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+    if mechanism is None:
+        raise MailstackError(f"{endpoint} offers no AUTH mechanism we speak (PLAIN, LOGIN)")
+    client.user, client.password = user, password
+    authobject = client.auth_plain if mechanism == "PLAIN" else client.auth_login
+    client.auth(mechanism, authobject)
+
+
 class _RetryInClear(Exception):
     """Opportunistic TLS failed in the handshake; the next try is in clear."""
 
@@ -132,7 +145,7 @@ def submit(
                 if not client.has_extn("auth"):
                     raise MailstackError(f"{endpoint} offers no AUTH here (TLS first?)")
                 try:
-                    client.login(user, password or "")
+                    _login(client, endpoint, user, password or "")
                 except smtplib.SMTPAuthenticationError as exc:
                     raise MailstackError(
                         f"{endpoint} refused the login of {user}: "
