@@ -100,6 +100,9 @@ def addresses(option: str, values: list[str]) -> list[Address]:
             defects = header.defects
         except (email.errors.MessageError, IndexError, ValueError):
             parsed, defects = [], [ValueError()]
+        if any(isinstance(d, email.errors.NonASCIILocalPartDefect) for d in defects):
+            # RFC 6531 would carry it; this user agent does not speak SMTPUTF8.
+            raise ComposeError(f"{option} {value!r}: non-ASCII addresses are not supported")
         if defects or not parsed:
             raise ComposeError(f"{option} {value!r} is not an address")
         for address in parsed:

@@ -20,8 +20,9 @@ import re
 import shlex
 from dataclasses import dataclass
 from datetime import date, datetime
-from email.utils import collapse_rfc2231_value, decode_rfc2231
+from email.utils import decode_rfc2231
 from typing import Any
+from urllib.parse import unquote
 
 from mailstack.errors import MailstackError
 from mailstack.imap.proto.mutf7 import decode as mutf7_decode
@@ -298,7 +299,11 @@ def _params(values: Any) -> dict[str, str]:
     for key, value in raw.items():
         if key.endswith("*"):
             # RFC 2231 §4 left for the client: charset'language'percent-encoded.
-            value = str(collapse_rfc2231_value(decode_rfc2231(value)))
+            charset, _language, text = decode_rfc2231(value)
+            try:
+                value = unquote(text, encoding=charset or "utf-8", errors="replace")
+            except LookupError:  # a charset Python does not know
+                value = unquote(text, errors="replace")
             key = key[:-1]
         out[key] = decode_header(value)
     return out
