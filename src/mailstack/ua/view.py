@@ -164,12 +164,14 @@ def _short(text: str, width: int) -> str:
 
 def table(rows: list[Summary], *, total: int, page: int, pages: int) -> str:
     """Newest first: number, UID, date, from, subject, size, flags, attachment mark."""
-    out = [f"{'#':>5} {'UID':>8}  {'DATE':16}  {'FROM':24}  {'SUBJECT':30} {'SIZE':>8} FLAGS"]
+    # UIDs are short numbers over IMAP, Maildir keys (which --uid takes) for POP3.
+    width = max([8, *(len(row.uid) for row in rows)])
+    out = [f"{'#':>5} {'UID':>{width}}  {'DATE':16}  {'FROM':24}  {'SUBJECT':30} {'SIZE':>8} FLAGS"]
     for row in rows:
         date = row.date.strftime("%Y-%m-%d %H:%M") if row.date else "-"
         mark = "@" if row.attachments else " "
         out.append(
-            f"{row.number:>5} {_short(row.uid, 8):>8}  {date:16}  {_short(row.sender, 24):24}  "
+            f"{row.number:>5} {row.uid:>{width}}  {date:16}  {_short(row.sender, 24):24}  "
             f"{_short(row.subject, 30):30} {row.size:>8} {mark}{' '.join(row.flags)}"
         )
     if pages > 1:
