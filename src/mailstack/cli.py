@@ -1,4 +1,5 @@
-"""The command line: init, serve, domain, user, alias, and each package's own.
+"""The command line: init, serve, domain, user, alias, and each package's own
+(dns, queue, and the user agent's send and read).
 
 Every subcommand that acts on a node takes `--config FILE` or `--data-dir DIR`
 (before or after its own arguments), defaulting to $MAILSTACK_CONFIG or the

@@ -22,7 +22,7 @@ from mailstack.errors import ConfigError, MailstackError
 from mailstack.queue.routing import RouteError
 from mailstack.ua import imapread, pop3read, view
 from mailstack.ua.accounts import Account, get_password, load_account
-from mailstack.ua.compose import Composed, Draft, compose
+from mailstack.ua.compose import Composed, Draft, compose, read_file
 from mailstack.ua.discover import (
     Endpoint,
     TlsMode,
@@ -34,9 +34,8 @@ from mailstack.ua.discover import (
 )
 from mailstack.ua.maildir import Maildir
 from mailstack.ua.submit import Report, deliver_direct, submit
-from mailstack.ua.wire import TracedIMAP, TracedPOP3, failure, tls_context
+from mailstack.ua.wire import DEFAULT_TIMEOUT, TracedIMAP, TracedPOP3, failure, tls_context
 
-DEFAULT_TIMEOUT = 30.0
 PER_PAGE = 20
 
 
@@ -164,13 +163,9 @@ def _tracer(args: argparse.Namespace) -> Tracer:
 
 def _read_text(path: Path, option: str) -> str:
     try:
-        return path.read_text("utf-8")
-    except FileNotFoundError:
-        raise MailstackError(f"{option} {path}: no such file") from None
+        return read_file(path, option).decode("utf-8")
     except UnicodeDecodeError:
         raise MailstackError(f"{option} {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise MailstackError(f"{option} {path}: {exc.strerror}") from None
 
 
 def _draft(args: argparse.Namespace, account: Account | None) -> Draft:

@@ -27,7 +27,16 @@ from pathlib import Path
 from mailstack.errors import MailstackError
 from mailstack.mime import html_text
 
-__all__ = ["POLICY", "Composed", "ComposeError", "Draft", "compose", "content_type", "addresses"]
+__all__ = [
+    "POLICY",
+    "ComposeError",
+    "Composed",
+    "Draft",
+    "addresses",
+    "compose",
+    "content_type",
+    "read_file",
+]
 
 # CRLF line endings; 7-bit transfer encodings only (RFC 2045 §2.7).
 POLICY = email_policy.SMTP.clone(cte_type="7bit")
@@ -143,15 +152,16 @@ def _header(line: str) -> tuple[str, str]:
     return name, value.strip()
 
 
-def _attachment(path: Path) -> tuple[str, bytes]:
+def read_file(path: Path, option: str) -> bytes:
+    """A file the user named with ``option``; a failure said in one line."""
     try:
-        return path.name, path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
-        raise ComposeError(f"--attach {path}: no such file") from None
+        raise ComposeError(f"{option} {path}: no such file") from None
     except IsADirectoryError:
-        raise ComposeError(f"--attach {path}: is a directory") from None
+        raise ComposeError(f"{option} {path}: is a directory") from None
     except OSError as exc:
-        raise ComposeError(f"--attach {path}: {exc.strerror}") from None
+        raise ComposeError(f"{option} {path}: {exc.strerror}") from None
 
 
 def compose(draft: Draft) -> Composed:
@@ -169,7 +179,7 @@ def compose(draft: Draft) -> Composed:
     if not (to or cc or bcc):
         raise ComposeError("no recipient: give --to, --cc or --bcc")
     extra = [_header(line) for line in draft.headers]
-    files = [_attachment(path) for path in draft.attachments]
+    files = [(path.name, read_file(path, "--attach")) for path in draft.attachments]
 
     message = EmailMessage(policy=POLICY)
     message["From"] = sender

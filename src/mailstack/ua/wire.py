@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 ELIDED = "<credentials elided>"
+DEFAULT_TIMEOUT = 30.0
 
 
 class ConnectError(MailstackError):
@@ -105,6 +106,28 @@ def failure(endpoint: Endpoint, exc: BaseException) -> MailstackError:
     return MailstackError(f"{endpoint}: {type(exc).__name__}")
 
 
+class _Endpointed:
+    """What the three clients share: where they connect, their trace, their TLS."""
+
+    endpoint: Endpoint
+    trace: SessionTrace
+    context: ssl.SSLContext
+
+    def _attach(self, endpoint: Endpoint, trace: SessionTrace, context: ssl.SSLContext) -> None:
+        self.endpoint = endpoint
+        self.trace = trace
+        self.context = context
+
+    def _tcp(self, timeout: float | None) -> socket.socket:
+        """The connection the library asks for: to the endpoint's addresses,
+        in TLS from the first octet for implicit TLS (RFC 8314 §3)."""
+        sock = open_socket(self.endpoint, timeout or DEFAULT_TIMEOUT)
+        if self.endpoint.tls == "implicit":
+            sock = self.context.wrap_socket(sock, server_hostname=self.endpoint.name)
+            self.trace.note("TLS started")
+        return sock
+
+
 def _text(exc: BaseException) -> str:
     value = exc.args[0] if exc.args else exc
     if isinstance(value, bytes):
@@ -120,7 +143,7 @@ def _line(data: bytes | str) -> str:
 # -- SMTP ----------------------------------------------------------------------------
 
 
-class TracedSMTP(smtplib.SMTP):
+class TracedSMTP(_Endpointed, smtplib.SMTP):
     """smtplib.SMTP with the trace; ``endpoint.tls == "implicit"`` starts in TLS."""
 
     # Verbs as RFC 5321 writes them (smtplib writes them in lower case).
@@ -135,9 +158,7 @@ class TracedSMTP(smtplib.SMTP):
         trace: SessionTrace,
         context: ssl.SSLContext,
     ) -> None:
-        self.endpoint = endpoint
-        self.trace = trace
-        self.context = context
+        self._attach(endpoint, trace, context)
         self.last_reply: tuple[int, str] = (0, "")
         self._secret = False  # the next client lines answer an AUTH challenge
         self._body_next = False  # the next write is the message text (after 354)
@@ -145,11 +166,7 @@ class TracedSMTP(smtplib.SMTP):
         self._host = endpoint.name  # what STARTTLS verifies
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = open_socket(self.endpoint, timeout)
-        if self.endpoint.tls == "implicit":
-            sock = self.context.wrap_socket(sock, server_hostname=self.endpoint.name)
-            self.trace.note("TLS started")
-        return sock
+        return self._tcp(timeout)
 
     def open(self) -> tuple[int, bytes]:
         return self.connect(self.endpoint.name, self.endpoint.port)
@@ -197,23 +214,17 @@ class TracedSMTP(smtplib.SMTP):
 # -- IMAP ----------------------------------------------------------------------------
 
 
-class TracedIMAP(imaplib.IMAP4):
+class TracedIMAP(_Endpointed, imaplib.IMAP4):
     """imaplib.IMAP4 with the trace; ``endpoint.tls == "implicit"`` starts in TLS."""
 
     def __init__(
         self, endpoint: Endpoint, *, timeout: float, trace: SessionTrace, context: ssl.SSLContext
     ) -> None:
-        self.endpoint = endpoint
-        self.trace = trace
-        self.context = context
+        self._attach(endpoint, trace, context)
         super().__init__(endpoint.name, endpoint.port, timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        sock = open_socket(self.endpoint, timeout or 30.0)
-        if self.endpoint.tls == "implicit":
-            sock = self.context.wrap_socket(sock, server_hostname=self.endpoint.name)
-            self.trace.note("TLS started")
-        return sock
+        return self._tcp(timeout)
 
     def send(self, data: Any) -> None:
         line = _line(bytes(data))
@@ -248,25 +259,19 @@ _MULTILINE = frozenset({"RETR", "TOP", "CAPA"})
 _MULTILINE_BARE = frozenset({"LIST", "UIDL"})
 
 
-class TracedPOP3(poplib.POP3):
+class TracedPOP3(_Endpointed, poplib.POP3):
     """poplib.POP3 with the trace; ``endpoint.tls == "implicit"`` starts in TLS."""
 
     def __init__(
         self, endpoint: Endpoint, *, timeout: float, trace: SessionTrace, context: ssl.SSLContext
     ) -> None:
-        self.endpoint = endpoint
-        self.trace = trace
-        self.context = context
+        self._attach(endpoint, trace, context)
         self._multiline_next = False
         self._body_lines: int | None = None  # lines of a multi-line answer so far
         super().__init__(endpoint.name, endpoint.port, timeout)
 
     def _create_socket(self, timeout: float) -> socket.socket:
-        sock = open_socket(self.endpoint, timeout)
-        if self.endpoint.tls == "implicit":
-            sock = self.context.wrap_socket(sock, server_hostname=self.endpoint.name)
-            self.trace.note("TLS started")
-        return sock
+        return self._tcp(timeout)
 
     def _putline(self, line: bytes) -> None:
         text = _line(line)
