@@ -469,3 +469,22 @@ async def test_attachments_are_never_saved_outside_the_directory(world):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inbox", "password"]
     assert [p.name for p in (tmp_path / "inbox").iterdir()] == ["saved"]
     assert (target / "escape.txt").read_bytes() == b"../../escape.txt"
+
+
+async def test_an_account_and_imap_found_by_srv(world):
+    await to_bob(world.node, "by account")
+    accounts = world.tmp / "accounts.toml"
+    accounts.write_text(
+        f'[account.bob]\nuser = "bob@hamburger.edu"\nca_file = "{world.ca}"\n'
+        f'dns = "{world.dns}"\npassword = "{PASSWORD}"\n'
+    )
+    env = {"MAILSTACK_ACCOUNTS": str(accounts)}
+    refused = await mailstack("read", "--account", "bob", "--json", env=env)
+    assert refused.returncode == 1 and b"chmod 600" in refused.stderr
+    accounts.chmod(0o600)
+    # No --imap: the _imaps._tcp SRV record of hamburger.edu names mail.crepes.fr,
+    # whose certificate verifies for that name.
+    result = await mailstack("read", "--account", "bob", "--json", "--trace", env=env)
+    assert result.returncode == 0, result.stderr
+    assert [row["subject"] for row in json.loads(result.stdout)] == ["by account"]
+    assert f"connection to mail.crepes.fr:{world.node.port('imaps')}" in result.stderr.decode()

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import imaplib
 import json
+import poplib
 import re
+import smtplib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,20 @@ from mailstack.ua.submit import Report, deliver_direct, submit
 from mailstack.ua.wire import DEFAULT_TIMEOUT, TracedIMAP, TracedPOP3, failure, tls_context
 
 PER_PAGE = 20
+
+
+def _one_line(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """What the network libraries raise that no step turned into a sentence
+    still ends as one line, never a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.error,
+                poplib.error_proto) as exc:  # fmt: skip
+            raise MailstackError(f"{type(exc).__name__}: {exc}") from None
+
+    return run
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -82,7 +100,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--port", type=int, default=25, help="the MX's port for --direct (25)")
     p.add_argument("--dry-run", action="store_true", help="print the message, send nothing")
-    p.set_defaults(func=cmd_send)
+    p.set_defaults(func=_one_line(cmd_send))
 
     p = subparsers.add_parser(
         "read", parents=[common, connection], help="list and read mail over IMAP or POP3"
@@ -105,7 +123,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--mark-read", action="store_true", help="mark the message read")
     p.add_argument("--page", type=int, default=1, help="page of the list (1: newest)")
     p.add_argument("--per-page", type=int, default=PER_PAGE, metavar="N")
-    p.set_defaults(func=cmd_read)
+    p.set_defaults(func=_one_line(cmd_read))
 
 
 # -- shared ---------------------------------------------------------------------------
