@@ -1,4 +1,5 @@
-"""The command line: init, serve, cert, domain, user, alias, and each package's own.
+"""The command line: init, serve, status, cert, domain, user, alias, and each
+package's own (dns, queue, and the user agent's send and read).
 
 Every subcommand that acts on a node takes `--config FILE` or `--data-dir DIR`
 (before or after its own arguments), defaulting to $MAILSTACK_CONFIG or the
@@ -38,7 +39,7 @@ from mailstack.names import (
 from mailstack.store.private import create_private, private_dir
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
-PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli")
+PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli", "mailstack.ua.cli")
 
 
 # -- init and serve ------------------------------------------------------------

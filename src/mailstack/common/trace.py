@@ -106,9 +106,10 @@ class Tracer:
     def enabled(self) -> bool:
         return self._out is not None
 
-    def session(self, protocol: str, peer: str) -> SessionTrace:
+    def session(self, protocol: str, peer: str, *, outbound: bool = False) -> SessionTrace:
+        """A session's trace; ``outbound`` when we are the client (the user agent)."""
         if self._out is None:
             return SessionTrace(None, "")
         trace = SessionTrace(self._out, f"[{protocol} {next(self._ids)}]")
-        trace.note(f"connection from {peer}")
+        trace.note(f"connection {'to' if outbound else 'from'} {peer}")
         return trace
