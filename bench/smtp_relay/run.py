@@ -104,6 +104,7 @@ class Receiver:
             '[node]\nhostname = "mail.hamburger.edu"\n'
             f'[listen]\nsmtp = "127.0.0.3:{self.smtp_port}"\ndns = "127.0.0.3:{self.dns_port}"\n'
             "[limits]\nsmtp_sessions = 1000\n"
+            "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n"
             # The same work for every relay: no SPF/DKIM lookups for crepes.fr.
             '[smtp]\nmessage_auth = "off"\n'
         )
@@ -136,6 +137,9 @@ def start_mailstack_relay(workdir: Path, receiver: Receiver, concurrency: int) -
         '[node]\nhostname = "mail.crepes.fr"\n'
         f'[listen]\nsubmission = "127.0.0.2:{port}"\n'
         "[limits]\nsmtp_sessions = 1000\n"
+        # Every submitter is on 127.0.0.1: the per-client caps are the node's.
+        "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n"
+        "login_sessions_per_address = 1000\n"
         "[submission]\nallow_plaintext_on_loopback = true\n"
         f"[queue]\nport = {receiver.smtp_port}\nconnections_per_domain = {concurrency}\n"
         f'[dns.resolver]\nforwarders = ["127.0.0.3:{receiver.dns_port}"]\n'

@@ -55,6 +55,8 @@ class SmtpService(SmtpListener):
         super().__init__(node, name, host, port)
         self.limits = node.limits
         self.max_sessions = self.limits.smtp_sessions
+        self.max_sessions_per_address = self.limits.smtp_sessions_per_address
+        self.max_sessions_per_prefix = self.limits.smtp_sessions_per_prefix
         self.idle_timeout = self.limits.smtp_idle_timeout
         smtp_config = node.config.smtp
         self.hostname = smtp_config.hostname or node.hostname
