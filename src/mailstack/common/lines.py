@@ -35,12 +35,14 @@ class LineTooLong(MailstackError):
 
 
 class LineBuffer:
-    __slots__ = ("_buf", "_max_line", "_discarding")
+    __slots__ = ("_buf", "_max_line", "_discarding", "_discarded")
 
     def __init__(self, max_line: int) -> None:
         self._buf = bytearray()
         self._max_line = max_line
         self._discarding = False
+        # Octets of the over-long line skipped since it was last reported.
+        self._discarded = 0
 
     @property
     def pending(self) -> int:
@@ -62,17 +64,24 @@ class LineBuffer:
         own limit for this line. Raises LineTooLong once a line passes the
         limit (before its end has arrived if need be); the rest of that line,
         up to its LF, is then discarded so the caller can answer and go on in
-        sync.
+        sync. Each further limit's worth of that line raises LineTooLong
+        again: a line that never ends counts as many errors as the lines it
+        could have been, so a peer cannot hold a session open by trickling
+        octets of one endless line.
         """
         buf = self._buf
+        limit = max_line or self._max_line
         if self._discarding:
             end = buf.find(b"\n")
             if end < 0:
+                self._discarded += len(buf)
                 del buf[:]
+                if self._discarded >= limit:
+                    self._discarded = 0
+                    raise LineTooLong()
                 return None
             del buf[: end + 1]
             self._discarding = False
-        limit = max_line or self._max_line
         end = buf.find(b"\n", 0, limit)
         if end < 0:
             if len(buf) >= limit:
@@ -90,6 +99,7 @@ class LineBuffer:
         end = buf.find(b"\n")
         if end < 0:
             self._discarding = True
+            self._discarded = max(0, len(buf) - self._max_line)
             del buf[:]
         else:
             del buf[: end + 1]
@@ -112,4 +122,5 @@ class LineBuffer:
         rest = bytes(self._buf)
         del self._buf[:]
         self._discarding = False
+        self._discarded = 0
         return rest

@@ -113,6 +113,9 @@ _NEED_DATA = NeedData()
 # The peer closed the connection: nothing to say, nothing to remove (RFC 1939
 # §6 enters UPDATE on QUIT only).
 _CLOSED = Reply(b"", close=True)
+# Over-long line reports (an endless line reports again for every
+# limit's worth of it) before the session is closed (issue 15 item 10).
+LONG_LINES = 3
 
 
 def ok(text: str = "") -> bytes:
@@ -210,6 +213,7 @@ class Pop3Session:
         self.max_failures = max_failures
         self.failure_delay = failure_delay
         self.failures = 0
+        self.long_lines = 0
         self.user: str | None = None  # after USER, or once logged in
         self._user_pending = False
         self._sasl: sasl.Mechanism | None = None
@@ -320,6 +324,9 @@ class Pop3Session:
             # the framer refuses it before buffering more of it.
             self._line = None
             self._sasl = None
+            self.long_lines += 1
+            if self.long_lines >= LONG_LINES:
+                return Reply(Pop3Error("too many lines too long").to_bytes(), close=True)
             return Reply(Pop3Error("line too long").to_bytes())
         if line is None:
             return _CLOSED if self._eof else _NEED_DATA

@@ -75,3 +75,23 @@ def test_the_buffer_is_read_in_place_between_lines():
     assert raw.find(b"\r\n.\r\n") == 5
     del raw[:10]
     assert buffer.pending == 0
+
+
+def test_an_endless_line_is_reported_again_for_each_limits_worth():
+    # Issue 15 item 10: octets trickled into one line that never ends count
+    # as errors, so the protocol's error limit closes the session.
+    buffer = LineBuffer(10)
+    buffer.feed(b"x" * 10)
+    with pytest.raises(LineTooLong):
+        buffer.next_line()
+    reported = 0
+    for _ in range(25):
+        buffer.feed(b"x")
+        try:
+            buffer.next_line()
+        except LineTooLong:
+            reported += 1
+    assert reported == 2
+    assert buffer.pending == 0
+    buffer.feed(b"\r\nNOOP\r\n")
+    assert lines_of(buffer) == [b"NOOP\r\n"]
