@@ -30,6 +30,8 @@ class Limits:
     # line 1000; we allow longer command lines for extension parameters.
     smtp_command_line: int = count(2048, "octets in an SMTP command line, CRLF included")
     smtp_text_line: int = count(1000, "octets in a text line the SMTP client sends")
+    # RFC 4954 §4: an AUTH command or response line may be 12,288 octets.
+    smtp_sasl_line: int = count(12288, "octets in an SMTP AUTH command or response line")
     message_size: int = count(50 * 1024 * 1024, "octets in a message (advertised as SIZE)")
     recipients: int = count(100, "RCPT commands accepted per message")
     commands_before_mail: int = count(

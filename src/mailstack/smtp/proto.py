@@ -35,8 +35,10 @@ Policies worth knowing:
   answered ``552 5.3.4``, which ends the transaction.
 * Lines: a command line longer than ``Limits.smtp_command_line`` octets
   (terminator included) is answered ``500 5.5.2 Line too long`` and skipped up
-  to its LF. Command lines may end in a bare LF (interactive ``nc``); DATA
-  lines may not (see above).
+  to its LF; every further ``smtp_command_line`` octets of it count as another
+  error. An AUTH command and its response lines may have
+  ``Limits.smtp_sasl_line`` octets (RFC 4954 §4: 12,288). Command lines may
+  end in a bare LF (interactive ``nc``); DATA lines may not (see above).
 * ``Limits.errors_per_session``: every 5xx reply the machine itself gives
   (the peer's syntax and sequence errors, refused parameters, refused
   messages) counts; at the limit the session is closed with ``421 4.7.0``.
@@ -453,9 +455,19 @@ class SmtpServerProtocol:
 
     # ------------------------------------------------------------ commands
 
+    def _line_limit(self) -> int:
+        """The limit of the next line (0: ``smtp_command_line``). RFC 4954 §4:
+        an AUTH command with its initial response, and each response line,
+        may be 12,288 octets, more than a command line."""
+        if self.auth_mechanisms and (
+            self.state is State.AUTH or self._lines.buffer[:5].upper() == b"AUTH "
+        ):
+            return max(self.limits.smtp_sasl_line, self.limits.smtp_command_line)
+        return 0
+
     def _read_line(self) -> object | None:
         try:
-            raw = self._lines.next_line()
+            raw = self._lines.next_line(self._line_limit())
         except LineTooLong:
             # RFC 5321 §4.5.3.1.4: "500 Line too long"; the framer skips to
             # the line's end.
