@@ -45,6 +45,15 @@ class Limits:
         200, "concurrent SMTP sessions from one client network (client_ipv4/6_prefix)"
     )
     received_headers: int = count(50, "Received: fields that mark a message as looping")
+    # Address harvesting on the MX: unknown recipients of one session are
+    # answered ever more slowly past the tarpit, then the session is closed.
+    unknown_recipients: int = count(20, "unknown recipients in one SMTP session before 421")
+    unknown_recipient_tarpit: int = count(
+        3, "unknown recipients in one SMTP session before each next answer is delayed"
+    )
+    unknown_recipient_delay: float = seconds(
+        1.0, "the delay after unknown_recipient_tarpit; it grows by as much with each"
+    )
 
     # POP3 (RFC 1939 §3: ten-minute autologout; RFC 2449 §4: 255-octet commands)
     pop3_line: int = count(255, "octets in a POP3 command line")

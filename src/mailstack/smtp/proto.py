@@ -42,7 +42,8 @@ Policies worth knowing:
 * ``Limits.errors_per_session``: every 5xx reply the machine itself gives
   (the peer's syntax and sequence errors, refused parameters, refused
   messages) counts; at the limit the session is closed with ``421 4.7.0``.
-  Refusals the server gives through ``respond`` do not count.
+  Refusals the server gives through ``respond`` do not count; a ``421``
+  given through ``respond`` closes the session (RFC 5321 §3.8).
 * ``Limits.commands_before_mail``: commands other than MAIL, RCPT, DATA and
   BDAT since the last accepted MAIL; past the limit, ``421 4.7.0`` and close.
 """
@@ -372,6 +373,10 @@ class SmtpServerProtocol:
             reply = Reply.from_error(reply)
         self._pending = None
         self._send(reply)
+        if reply.code == 421:
+            # RFC 5321 §3.8: 421 is said when the server closes the channel.
+            self._close(f"closed by the server: {reply.text}")
+            return
         positive = reply.is_positive
         tx = self._tx
         if isinstance(event, MailFrom):

@@ -9,7 +9,9 @@ only once the message is committed and fsynced in every recipient's mailbox
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import secrets
 from dataclasses import dataclass, field
 
@@ -28,10 +30,14 @@ from mailstack.store import Account
 RELAY_DENIED = Reply(550, "5.7.1", "Relaying denied")
 # RFC 3463 X.1.1 "Bad destination mailbox address".
 USER_UNKNOWN = Reply(550, "5.1.1", "User unknown")
+# RFC 5321 §3.8: the client guesses at addresses (Limits.unknown_recipients).
+HARVESTING = Reply(421, "4.7.0", "Too many unknown recipients, closing connection")
 # RFC 5321 §6.3: "a simple counting of the number of Received: header fields"
 # detects loops; RFC 3463 X.4.6 "Routing loop detected".
 LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
+log = logging.getLogger(__name__)
+
 # The same reply in the DSN of a recipient whose mailbox filled only at DATA.
 FULL_DIAGNOSTIC = MAILBOX_FULL.to_bytes().decode().strip()
 # RFC 7489 §6.6.4 / §7.2.2: a "reject" disposition ends in a 5xx; RFC 3463
@@ -163,6 +169,8 @@ class _MxSession(SmtpSession):
         super().__init__(io, proto, service.node.tls)
         self.service = service
         self.envelope = _Envelope()
+        # Recipients answered "User unknown" in this session (harvesting).
+        self.unknown = 0
         self.handlers |= {
             MailFrom: self.answer(self.mail_from),
             RcptTo: self.answer(self.rcpt_to),
@@ -174,7 +182,34 @@ class _MxSession(SmtpSession):
         return Reply.sender_ok(event.address)
 
     async def rcpt_to(self, event: RcptTo) -> Reply:
-        return await self.service._recipient(event.address, self.envelope)
+        reply = await self.service._recipient(event.address, self.envelope)
+        if reply is USER_UNKNOWN:
+            return await self.unknown_recipient()
+        return reply
+
+    async def unknown_recipient(self) -> Reply:
+        """Unknown recipients count against the session, as Postfix's soft and
+        hard error limits do: past ``unknown_recipient_tarpit`` each answer
+        waits a growing delay, and at ``unknown_recipients`` the session is
+        closed, so guessing addresses goes slowly and ends."""
+        limits = self.service.limits
+        self.unknown += 1
+        client = self.io.peer[0]
+        if self.unknown >= limits.unknown_recipients:
+            log.warning(
+                "session closed protocol=smtp client=%s reason=unknown-recipients unknown=%d",
+                client, self.unknown,
+            )
+            return HARVESTING
+        past = self.unknown - limits.unknown_recipient_tarpit
+        if past > 0:
+            if past == 1:
+                log.warning(
+                    "tarpit protocol=smtp client=%s reason=unknown-recipients unknown=%d",
+                    client, self.unknown,
+                )
+            await asyncio.sleep(limits.unknown_recipient_delay * past)
+        return USER_UNKNOWN
 
     async def message(self, event: MessageComplete) -> Reply:
         return await self.service._deliver(event, self.envelope, self.io)
