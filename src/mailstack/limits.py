@@ -45,6 +45,9 @@ class Limits:
         200, "concurrent SMTP sessions from one client network (client_ipv4/6_prefix)"
     )
     received_headers: int = count(50, "Received: fields that mark a message as looping")
+    # Postfix's header_size_limit and bounce_size_limit (issue 15 item 6).
+    header_size: int = count(102_400, "octets in the header section of a message the MX takes")
+    dsn_returned_size: int = count(50_000, "octets of the original message a DSN returns")
     # Address harvesting on the MX: unknown recipients of one session are
     # answered ever more slowly past the tarpit, then the session is closed.
     unknown_recipients: int = count(20, "unknown recipients in one SMTP session before 421")

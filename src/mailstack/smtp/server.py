@@ -35,6 +35,9 @@ HARVESTING = Reply(421, "4.7.0", "Too many unknown recipients, closing connectio
 # RFC 5321 §6.3: "a simple counting of the number of Received: header fields"
 # detects loops; RFC 3463 X.4.6 "Routing loop detected".
 LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
+# RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.4 "Message too big for system": the
+# header section past Limits.header_size (Postfix's header_size_limit).
+HEADER_TOO_BIG = Reply(552, "5.3.4", "Message header section too large")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,15 @@ class _Envelope:
     recipients: dict[str, list[int]] = field(default_factory=dict)
     # RFC 1870: the size MAIL FROM declared (0: none)
     size: int = 0
+
+
+def header_too_big(message: bytes, limit: int) -> bool:
+    """Whether the header section (up to the first empty line, or the whole
+    message without one) is longer than ``limit`` octets; only the first
+    ``limit`` + 4 octets are looked at."""
+    if message.find(b"\r\n\r\n", 0, limit + 4) >= 0 or message.startswith(b"\r\n"):
+        return False
+    return len(message) > limit
 
 
 class SmtpService(SmtpListener):
@@ -118,6 +130,8 @@ class SmtpService(SmtpListener):
         return False
 
     async def _deliver(self, event: MessageComplete, envelope: _Envelope, io: SessionIO) -> Reply:
+        if header_too_big(event.data, self.limits.header_size):
+            return HEADER_TOO_BIG
         if count_received(event.data) >= self.limits.received_headers:
             return LOOP_DETECTED
         session_id = next(self._ids)
@@ -146,8 +160,19 @@ class SmtpService(SmtpListener):
         )
         recipients = [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to]
         try:
+            # A "delivered" DSN goes only to a sender SPF or aligned DKIM
+            # proved: NOTIFY=SUCCESS from a forged MAIL FROM is backscatter.
+            verified = inbound.verdict is not None and inbound.verdict.sender_verified(
+                event.mail_from
+            )
             await self.delivery.deliver_some(
-                event, body, recipients, mailbox, session_id=session_id, full_reply=FULL_DIAGNOSTIC
+                event,
+                body,
+                recipients,
+                mailbox,
+                session_id=session_id,
+                full_reply=FULL_DIAGNOSTIC,
+                sender_verified=verified,
             )
         except QuotaExceeded:
             return MAILBOX_FULL
