@@ -27,11 +27,16 @@ class NeedData:
 
 
 class LineTooLong(MailstackError):
-    """A line exceeded the limit; ``head`` is how it began (an IMAP tag)."""
+    """A line exceeded the limit; ``head`` is how it began (an IMAP tag).
 
-    def __init__(self, head: bytes = b"") -> None:
+    ``again``: a further limit's worth of a line already reported, which a
+    protocol counts (an error) but does not answer, so that its replies stay
+    one per line."""
+
+    def __init__(self, head: bytes = b"", *, again: bool = False) -> None:
         super().__init__()
         self.head = head
+        self.again = again
 
 
 class LineBuffer:
@@ -68,7 +73,7 @@ class LineBuffer:
         limit (before its end has arrived if need be); the rest of that line,
         up to its LF, is then discarded so the caller can answer and go on in
         sync. Each further limit's worth of that line raises LineTooLong
-        again: a line that never ends counts as many errors as the lines it
+        with ``again`` set: a line that never ends counts as many errors as the lines it
         could have been, so a peer cannot hold a session open by trickling
         octets of one endless line (however the octets were cut into reads).
         """
@@ -81,7 +86,7 @@ class LineBuffer:
             self._discarding = end < 0
         if self._due:
             self._due -= 1
-            raise LineTooLong()
+            raise LineTooLong(again=True)
         if self._discarding:
             return None
         end = buf.find(b"\n", 0, limit)

@@ -113,9 +113,6 @@ _NEED_DATA = NeedData()
 # The peer closed the connection: nothing to say, nothing to remove (RFC 1939
 # §6 enters UPDATE on QUIT only).
 _CLOSED = Reply(b"", close=True)
-# Over-long line reports (an endless line reports again for every
-# limit's worth of it) before the session is closed (issue 15 item 10).
-LONG_LINES = 3
 
 
 def ok(text: str = "") -> bytes:
@@ -213,7 +210,6 @@ class Pop3Session:
         self.max_failures = max_failures
         self.failure_delay = failure_delay
         self.failures = 0
-        self.long_lines = 0
         self.user: str | None = None  # after USER, or once logged in
         self._user_pending = False
         self._sasl: sasl.Mechanism | None = None
@@ -317,17 +313,21 @@ class Pop3Session:
 
     def next_event(self) -> Event | NeedData:
         in_sasl = self._sasl is not None
-        try:
-            line = self._lines.next_line(self.max_sasl_line if in_sasl else self.max_line)
-        except LineTooLong:
-            # RFC 2449 §4: a command line is at most 255 octets with its CRLF;
-            # the framer refuses it before buffering more of it.
-            self._line = None
-            self._sasl = None
-            self.long_lines += 1
-            if self.long_lines >= LONG_LINES:
-                return Reply(Pop3Error("too many lines too long").to_bytes(), close=True)
-            return Reply(Pop3Error("line too long").to_bytes())
+        limit = self.max_sasl_line if in_sasl else self.max_line
+        while True:
+            try:
+                line = self._lines.next_line(limit)
+            except LineTooLong as exc:
+                if exc.again:
+                    # One answer per line; POP3 has no error limit to count
+                    # against (the listener's per-client caps bound sessions).
+                    continue
+                # RFC 2449 §4: a command line is at most 255 octets with its
+                # CRLF; the framer refuses it before buffering more of it.
+                self._line = None
+                self._sasl = None
+                return Reply(Pop3Error("line too long").to_bytes())
+            break
         if line is None:
             return _CLOSED if self._eof else _NEED_DATA
         self._line = line

@@ -36,7 +36,7 @@ Policies worth knowing:
 * Lines: a command line longer than ``Limits.smtp_command_line`` octets
   (terminator included) is answered ``500 5.5.2 Line too long`` and skipped up
   to its LF; every further ``smtp_command_line`` octets of it count as another
-  error. An AUTH command and its response lines may have
+  error, unanswered. An AUTH command and its response lines may have
   ``Limits.smtp_sasl_line`` octets (RFC 4954 §4: 12,288). Command lines may
   end in a bare LF (interactive ``nc``); DATA lines may not (see above).
 * ``Limits.errors_per_session``: every 5xx reply the machine itself gives
@@ -438,9 +438,13 @@ class SmtpServerProtocol:
         """Send a refusal made by the machine itself; 5xx ones count as errors."""
         self._send(reply)
         if reply.code >= 500:
-            self._errors += 1
-            if self._errors >= self.limits.errors_per_session:
-                return self._shut_down("Too many errors", "too many errors")
+            return self._count_error()
+        return None
+
+    def _count_error(self) -> Close | None:
+        self._errors += 1
+        if self._errors >= self.limits.errors_per_session:
+            return self._shut_down("Too many errors", "too many errors")
         return None
 
     def _shut_down(self, text: str, reason: str) -> Close:
@@ -473,9 +477,12 @@ class SmtpServerProtocol:
     def _read_line(self) -> object | None:
         try:
             raw = self._lines.next_line(self._line_limit())
-        except LineTooLong:
+        except LineTooLong as exc:
             # RFC 5321 §4.5.3.1.4: "500 Line too long"; the framer skips to
-            # the line's end.
+            # the line's end. Each further limit's worth of it is an error
+            # too, unanswered (one reply per line): an endless line ends in 421.
+            if exc.again:
+                return self._count_error()
             if self.state is State.AUTH:
                 self.state = State.READY
             return self._refuse(R.LINE_TOO_LONG)

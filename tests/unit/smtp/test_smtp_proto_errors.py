@@ -136,7 +136,7 @@ def test_a_line_too_long_is_never_buffered_whole() -> None:
     assert s.p.buffered == 0
     assert s.replies()[-1] == "500 5.5.2 Line too long"
     s.feed(b"x" * 10_000 + b"\r\nNOOP\r\n")
-    assert s.replies()[-1] == "250 2.0.0 OK"
+    assert s.replies() == ["250 2.0.0 OK"]
 
 
 def test_octets_of_an_endless_line_count_as_errors() -> None:
@@ -149,8 +149,6 @@ def test_octets_of_an_endless_line_count_as_errors() -> None:
     assert s.closed is not None
     assert s.replies() == [
         "220 hamburger.edu ESMTP mailstack",
-        "500 5.5.2 Line too long",
-        "500 5.5.2 Line too long",
         "500 5.5.2 Line too long",
         "421 4.7.0 hamburger.edu Too many errors, closing connection",
     ]
