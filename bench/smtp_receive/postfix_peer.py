@@ -17,6 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from bench.peers import postfix_no_dns
+
 MASTER_CF = Path("/etc/postfix/master.cf")
 
 
@@ -44,6 +46,45 @@ def _master_cf(port: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def main_cf(workdir: Path, uid: int, gid: int, postdrop: str) -> str:
+    """The peer's main.cf: virtual(8) delivery for hamburger.edu only, and no
+    DNS at all (bench/peers.py)."""
+    etc, spool, data, mail = (workdir / name for name in ("etc", "spool", "data", "mail"))
+    return f"""\
+compatibility_level = 3.6
+queue_directory = {spool}
+data_directory = {data}
+mail_owner = postfix
+setgid_group = {postdrop}
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = hamburger.edu
+mydomain = hamburger.edu
+myorigin = hamburger.edu
+mydestination =
+relay_domains =
+mynetworks = 127.0.0.0/8
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+default_process_limit = 200
+message_size_limit = 209715200
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+virtual_mailbox_domains = hamburger.edu
+virtual_mailbox_base = {mail}
+virtual_mailbox_maps = texthash:{etc / "vmailbox"}
+virtual_mailbox_limit = 0
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+maillog_file_prefixes = {workdir}
+maillog_file = {workdir / "maillog"}
+alias_maps =
+alias_database =
+biff = no
+""" + postfix_no_dns()
+
+
 def start(workdir: Path, port: int) -> Path:
     """Start an instance; returns its configuration directory (for stop())."""
     etc, spool, data, mail = (workdir / name for name in ("etc", "spool", "data", "mail"))
@@ -56,43 +97,7 @@ def start(workdir: Path, port: int) -> Path:
     (etc / "vmailbox").write_text("bob@hamburger.edu hamburger.edu/bob/\n")
     (etc / "master.cf").write_text(_master_cf(port))
     (etc / "main.cf").write_text(
-        f"""\
-compatibility_level = 3.6
-queue_directory = {spool}
-data_directory = {data}
-mail_owner = postfix
-setgid_group = {grp.getgrnam("postdrop").gr_name}
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = hamburger.edu
-mydomain = hamburger.edu
-myorigin = hamburger.edu
-mydestination =
-relay_domains =
-mynetworks = 127.0.0.0/8
-smtpd_peername_lookup = no
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-lmtp_dns_support_level = disabled
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-smtpd_client_message_rate_limit = 0
-smtpd_client_recipient_rate_limit = 0
-default_process_limit = 200
-message_size_limit = 209715200
-smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
-virtual_mailbox_domains = hamburger.edu
-virtual_mailbox_base = {mail}
-virtual_mailbox_maps = texthash:{etc / "vmailbox"}
-virtual_mailbox_limit = 0
-virtual_uid_maps = static:{user.pw_uid}
-virtual_gid_maps = static:{user.pw_gid}
-maillog_file_prefixes = {workdir}
-maillog_file = {workdir / "maillog"}
-alias_maps =
-alias_database =
-biff = no
-"""
+        main_cf(workdir, user.pw_uid, user.pw_gid, grp.getgrnam("postdrop").gr_name)
     )
     started = subprocess.run(["postfix", "-c", str(etc), "start"], capture_output=True, text=True)
     if started.returncode:

@@ -64,6 +64,8 @@ def start_mailstack(workdir: Path) -> tuple[subprocess.Popen, int]:
     (data / "mailstack.toml").write_text(
         f'[node]\nhostname = "hamburger.edu"\n[listen]\nsmtp = "127.0.0.1:{port}"\n'
         "[limits]\nsmtp_sessions = 1000\nmessage_size = 209715200\n"
+        # Every client is on 127.0.0.1: the per-client caps are the node's.
+        "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n"
     )
     cli = [sys.executable, "-m", "mailstack.cli"]
     subprocess.run(

@@ -45,6 +45,8 @@ from typing import Any
 
 from mailstack.common.tls import make_self_signed
 
+from bench.peers import postfix_no_dns
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CLI = [sys.executable, "-m", "mailstack.cli"]
@@ -102,6 +104,7 @@ class Receiver:
             '[node]\nhostname = "mail.hamburger.edu"\n'
             f'[listen]\nsmtp = "127.0.0.3:{self.smtp_port}"\ndns = "127.0.0.3:{self.dns_port}"\n'
             "[limits]\nsmtp_sessions = 1000\n"
+            "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n"
             # The same work for every relay: no SPF/DKIM lookups for crepes.fr.
             '[smtp]\nmessage_auth = "off"\n'
         )
@@ -134,6 +137,9 @@ def start_mailstack_relay(workdir: Path, receiver: Receiver, concurrency: int) -
         '[node]\nhostname = "mail.crepes.fr"\n'
         f'[listen]\nsubmission = "127.0.0.2:{port}"\n'
         "[limits]\nsmtp_sessions = 1000\n"
+        # Every submitter is on 127.0.0.1: the per-client caps are the node's.
+        "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n"
+        "login_sessions_per_address = 1000\n"
         "[submission]\nallow_plaintext_on_loopback = true\n"
         f"[queue]\nport = {receiver.smtp_port}\nconnections_per_domain = {concurrency}\n"
         f'[dns.resolver]\nforwarders = ["127.0.0.3:{receiver.dns_port}"]\n'
@@ -147,6 +153,32 @@ def start_mailstack_relay(workdir: Path, receiver: Receiver, concurrency: int) -
     proc = serve(data)
     wait_port("127.0.0.2", port, proc)
     return proc, port
+
+
+def postfix_main_cf(workdir: Path, receiver_port: int, concurrency: int) -> str:
+    """The relay's main.cf: everything for hamburger.edu goes to node B's
+    port, and no DNS at all (bench/peers.py)."""
+    queue = workdir / "postfix-queue"
+    return (
+        "compatibility_level = 3.6\n"
+        f"queue_directory = {queue}\n"
+        f"data_directory = {workdir / 'postfix-data'}\n"
+        "mail_owner = postfix\nsetgid_group = postdrop\n"
+        "myhostname = relay.crepes.fr\nmydomain = crepes.fr\nmydestination =\n"
+        "inet_interfaces = loopback-only\ninet_protocols = ipv4\n"
+        "mynetworks = 127.0.0.0/8\n"
+        f"relayhost = [127.0.0.3]:{receiver_port}\n"
+        "smtp_tls_security_level = may\n"
+        f"smtpd_tls_cert_file = {workdir / 'postfix-cert.pem'}\n"
+        f"smtpd_tls_key_file = {workdir / 'postfix-key.pem'}\n"
+        "smtpd_tls_security_level = may\n"
+        f"default_destination_concurrency_limit = {concurrency}\n"
+        "default_process_limit = 200\n"
+        "smtpd_client_connection_count_limit = 0\n"
+        f"maillog_file = {workdir / 'postfix.log'}\nmaillog_file_prefixes = {workdir}\n"
+        "alias_maps =\nalias_database =\nlocal_recipient_maps =\n"
+        + postfix_no_dns()
+    )
 
 
 def start_postfix(workdir: Path, receiver: Receiver, concurrency: int) -> tuple[Any, int]:
@@ -167,25 +199,7 @@ def start_postfix(workdir: Path, receiver: Receiver, concurrency: int) -> tuple[
         )
     )
     (config / "master.cf").write_text(master)
-    (config / "main.cf").write_text(
-        "compatibility_level = 3.6\n"
-        f"queue_directory = {queue}\n"
-        f"data_directory = {workdir / 'postfix-data'}\n"
-        "mail_owner = postfix\nsetgid_group = postdrop\n"
-        "myhostname = relay.crepes.fr\nmydomain = crepes.fr\nmydestination =\n"
-        "inet_interfaces = loopback-only\ninet_protocols = ipv4\n"
-        "mynetworks = 127.0.0.0/8\n"
-        f"relayhost = [127.0.0.3]:{receiver.smtp_port}\n"
-        "smtp_tls_security_level = may\n"
-        f"smtpd_tls_cert_file = {workdir / 'postfix-cert.pem'}\n"
-        f"smtpd_tls_key_file = {workdir / 'postfix-key.pem'}\n"
-        "smtpd_tls_security_level = may\n"
-        f"default_destination_concurrency_limit = {concurrency}\n"
-        "default_process_limit = 200\n"
-        "smtpd_client_connection_count_limit = 0\n"
-        f"maillog_file = {workdir / 'postfix.log'}\nmaillog_file_prefixes = {workdir}\n"
-        "alias_maps =\nalias_database =\nlocal_recipient_maps =\n"
-    )
+    (config / "main.cf").write_text(postfix_main_cf(workdir, receiver.smtp_port, concurrency))
     make_self_signed(workdir / "postfix-cert.pem", workdir / "postfix-key.pem", "relay.crepes.fr")
     (workdir / "postfix-data").mkdir()
     shutil.chown(workdir / "postfix-data", "postfix")

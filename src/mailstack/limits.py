@@ -30,6 +30,8 @@ class Limits:
     # line 1000; we allow longer command lines for extension parameters.
     smtp_command_line: int = count(2048, "octets in an SMTP command line, CRLF included")
     smtp_text_line: int = count(1000, "octets in a text line the SMTP client sends")
+    # RFC 4954 §4: an AUTH command or response line may be 12,288 octets.
+    smtp_sasl_line: int = count(12288, "octets in an SMTP AUTH command or response line")
     message_size: int = count(50 * 1024 * 1024, "octets in a message (advertised as SIZE)")
     recipients: int = count(100, "RCPT commands accepted per message")
     commands_before_mail: int = count(
@@ -38,12 +40,32 @@ class Limits:
     errors_per_session: int = count(10, "5xx replies to one SMTP client before 421 and close")
     smtp_idle_timeout: float = seconds(300.0, "an SMTP session waiting for a command")
     smtp_sessions: int = count(500, "concurrent SMTP sessions")
+    smtp_sessions_per_address: int = count(50, "concurrent SMTP sessions from one client address")
+    smtp_sessions_per_prefix: int = count(
+        200, "concurrent SMTP sessions from one client network (client_ipv4/6_prefix)"
+    )
     received_headers: int = count(50, "Received: fields that mark a message as looping")
+    # Postfix's header_size_limit and bounce_size_limit (issue 15 item 6).
+    header_size: int = count(102_400, "octets in the header section of a message the MX takes")
+    dsn_returned_size: int = count(50_000, "octets of the original message a DSN returns")
+    # Address harvesting on the MX: unknown recipients of one session are
+    # answered ever more slowly past the tarpit, then the session is closed.
+    unknown_recipients: int = count(20, "unknown recipients in one SMTP session before 421")
+    unknown_recipient_tarpit: int = count(
+        3, "unknown recipients in one SMTP session before each next answer is delayed"
+    )
+    unknown_recipient_delay: float = seconds(
+        1.0, "the delay after unknown_recipient_tarpit; it grows by as much with each"
+    )
 
     # POP3 (RFC 1939 §3: ten-minute autologout; RFC 2449 §4: 255-octet commands)
     pop3_line: int = count(255, "octets in a POP3 command line")
     pop3_idle_timeout: float = seconds(600.0, "POP3 autologout")
     pop3_sessions: int = count(500, "concurrent POP3 sessions")
+    pop3_sessions_per_address: int = count(50, "concurrent POP3 sessions from one client address")
+    pop3_sessions_per_prefix: int = count(
+        200, "concurrent POP3 sessions from one client network (client_ipv4/6_prefix)"
+    )
     # A SASL response (RFC 5034 §4) is base64, not a command; it may pass pop3_line.
     pop3_sasl_line: int = count(12288, "octets in a POP3 AUTH response line")
 
@@ -54,10 +76,30 @@ class Limits:
     imap_idle_timeout: float = seconds(1800.0, "IMAP autologout; IDLE resets it")
     imap_sessions: int = count(2000, "concurrent IMAP sessions")
     imap_sessions_per_user: int = count(50, "concurrent IMAP sessions of one account")
+    imap_sessions_per_address: int = count(
+        200, "concurrent IMAP sessions from one client address"
+    )
+    imap_sessions_per_prefix: int = count(
+        500, "concurrent IMAP sessions from one client network (client_ipv4/6_prefix)"
+    )
+
+    # Per-client caps and throttles count by address and by network prefix.
+    client_ipv4_prefix: int = option(
+        24, "length of the IPv4 prefix that counts as one client network", minimum=8, maximum=32
+    )
+    client_ipv6_prefix: int = option(
+        56, "length of the IPv6 prefix that counts as one client network", minimum=16, maximum=128
+    )
 
     # Authentication throttling, shared by SMTP AUTH, POP3 and IMAP
     login_failures: int = count(5, "failed logins from one client before each next is delayed")
     login_failure_delay: float = seconds(2.0, "the delay after login_failures")
+    login_failures_per_prefix: int = count(
+        20, "failed logins from one client network before each next from it is delayed"
+    )
+    login_sessions_per_address: int = count(
+        10, "sessions not yet logged in from one client address (POP3, IMAP, submission)"
+    )
 
     # DNS: TCP connections (RFC 7766 §6.2.3), response rate limiting over UDP
     # (as BIND and Knot do it), the server's cache of whole replies.

@@ -9,7 +9,12 @@ It does four things, the same for every protocol:
 - keeps the login cache (`LoginCache`), so a repeated good login skips
   Argon2id;
 - throttles failures with one table per node (`LoginThrottle`), by client
-  address and by account name;
+  address, by its network prefix (`clients.client_prefix`) and by account
+  name, and never verifies a password while its client is throttled: the
+  attempt is held until its turn, or refused unchecked;
+- counts each client address's sessions not yet logged in, across the
+  listeners that take passwords (`session_started`), so that many
+  connections do not buy many guesses at once;
 - logs one line per login: ``login ok protocol=imap user=bob@x.org
   client=192.0.2.9`` or ``login failed protocol=pop3 user=bob@x.org
   client=192.0.2.9 reason=credentials failures=3``. Values with spaces,
@@ -39,6 +44,7 @@ from typing import TYPE_CHECKING, Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailstack.common.clients import client_prefix
 from mailstack.common.events import log_event
 from mailstack.errors import StoreError
 from mailstack.limits import Limits
@@ -144,23 +150,30 @@ class _Count:
 
 
 class LoginThrottle:
-    """One node's failed logins, by client address, by account name, and by
-    the pair (what a good login forgives). No I/O; the clock is an argument.
+    """One node's failed logins, by client address, by its network prefix,
+    by account name, and by the pair of address and name (what a good login
+    forgives). No I/O; the clock is an argument.
 
     An address is *throttled* when it has ``limits.login_failures`` failures
     (or as many logins being checked at once), or when it has any failure
-    and the account name it tries has that many from anywhere. A throttled
-    attempt is never verified at once: it is held for a growing delay
-    (``login_failure_delay`` times the failures past the limit), the holds
-    of one address following one another whatever session they come from,
-    or refused when its hold would pass ``MAX_HOLD`` or the protocol cannot
-    hold a client. An address with no failures is never throttled by its
-    account name's count, so guessing at an account never locks its owner
-    out.
+    and the account name it tries has that many from anywhere. Its network
+    is throttled when the prefix has ``limits.login_failures_per_prefix``
+    failures, so that an attacker cannot buy fresh counts with the next
+    address of the network. A throttled attempt is never verified at once:
+    it is held for a growing delay (``login_failure_delay`` times the
+    failures past the limit), the holds of one address (or one network)
+    following one another whatever session they come from, or refused
+    when its hold would pass ``MAX_HOLD``, or when the protocol cannot hold
+    a client and the address has failures of its own. An address with no
+    failures is never throttled by its account name's count, so guessing at
+    an account never locks its owner out.
     """
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limits.login_failures
+        self.prefix_limit = limits.login_failures_per_prefix
+        self.ipv4 = limits.client_ipv4_prefix
+        self.ipv6 = limits.client_ipv6_prefix
         self.delay = limits.login_failure_delay
         self.clock = clock
         self._counts: OrderedDict[str, _Count] = OrderedDict()
@@ -196,20 +209,30 @@ class LoginThrottle:
         now = self.clock()
         failures = self.failures(client)
         account = self._get(f"user:{user.lower()}", now)
+        network = self._get(self._prefix_key(client), now)
+        net_failures = network.failures if network is not None else 0
         checking = self._checking.get(client, 0)
         throttled = failures + checking >= self.limit or (
             failures > 0 and account is not None and account.failures >= self.limit
         )
         if throttled:
+            chain, past = f"ip:{client}", failures - self.limit
+        elif net_failures >= self.prefix_limit:
+            # An address of a guessing network waits its turn, but one with
+            # no failures of its own is held, never refused: a delay, not a
+            # lockout, for the owner who shares the attacker's network.
+            chain, past = self._prefix_key(client), net_failures - self.prefix_limit
+            hold = hold or failures == 0
+        else:
+            chain = ""
+        if chain:
             if not hold:
                 return None
-            address = self._touch(f"ip:{client}")
-            wait = max(0.0, address.held_until - now) + self.delay * max(
-                1, failures - self.limit + 1
-            )
+            held = self._touch(chain)
+            wait = max(0.0, held.held_until - now) + self.delay * max(1, past + 1)
             if wait > MAX_HOLD:
                 return None
-            address.held_until = now + wait
+            held.held_until = now + wait
         else:
             wait = 0.0
         self._checking[client] = checking + 1
@@ -225,7 +248,9 @@ class LoginThrottle:
             return
         now = self.clock()
         name = user.lower()
-        keys = (f"ip:{client}", f"user:{name}", f"pair:{client}\0{name}")
+        keys = (
+            f"ip:{client}", f"user:{name}", f"pair:{client}\0{name}", self._prefix_key(client)
+        )
         if ok:
             self._forgive(keys, now)
             return
@@ -235,16 +260,23 @@ class LoginThrottle:
             count.failures += 1
             count.last = now
 
-    def _forgive(self, keys: tuple[str, str, str], now: float) -> None:
+    def _prefix_key(self, client: str) -> str:
+        return "net:" + client_prefix(client, self.ipv4, self.ipv6)
+
+    def _forgive(self, keys: tuple[str, str, str, str], now: float) -> None:
         """A good login clears its account name's count, and the address's
-        failures on that name (typos) but not on others: logging in to one's
-        own account does not reset guessing at someone else's."""
-        address_key, account_key, pair_key = keys
+        (and network's) failures on that name (typos) but not on others:
+        logging in to one's own account does not reset guessing at someone
+        else's."""
+        address_key, account_key, pair_key, prefix_key = keys
         self._counts.pop(account_key, None)
         pair = self._counts.pop(pair_key, None)
-        address = self._get(address_key, now)
-        if pair is not None and address is not None:
-            address.failures = max(0, address.failures - pair.failures)
+        if pair is None:
+            return
+        for key in (address_key, prefix_key):
+            count = self._get(key, now)
+            if count is not None:
+                count.failures = max(0, count.failures - pair.failures)
 
 
 def _verify(stored_hash: str, password: str) -> bool:
@@ -268,6 +300,24 @@ class Authenticator:
         self.store = store
         self.cache = LoginCache(cache_seconds, clock=clock)
         self.throttle = LoginThrottle(limits, clock)
+        self.max_unauthenticated = limits.login_sessions_per_address
+        self._unauthenticated: dict[str, int] = {}  # client -> sessions not logged in
+
+    def session_started(self, client: str) -> bool:
+        """A session from ``client`` that may log in begins: False (and not
+        counted) when the address already has its share of sessions not
+        logged in. A counted session must end with `session_ended`, when it
+        logs in or closes."""
+        sessions = self._unauthenticated.get(client, 0)
+        if sessions >= self.max_unauthenticated:
+            return False
+        self._unauthenticated[client] = sessions + 1
+        return True
+
+    def session_ended(self, client: str) -> None:
+        sessions = self._unauthenticated.pop(client) - 1
+        if sessions:
+            self._unauthenticated[client] = sessions
 
     def failures(self, client: str) -> int:
         """The client address's failed logins still remembered."""

@@ -27,20 +27,30 @@ class NeedData:
 
 
 class LineTooLong(MailstackError):
-    """A line exceeded the limit; ``head`` is how it began (an IMAP tag)."""
+    """A line exceeded the limit; ``head`` is how it began (an IMAP tag).
 
-    def __init__(self, head: bytes = b"") -> None:
+    ``again``: a further limit's worth of a line already reported, which a
+    protocol counts (an error) but does not answer, so that its replies stay
+    one per line."""
+
+    def __init__(self, head: bytes = b"", *, again: bool = False) -> None:
         super().__init__()
         self.head = head
+        self.again = again
 
 
 class LineBuffer:
-    __slots__ = ("_buf", "_max_line", "_discarding")
+    __slots__ = ("_buf", "_max_line", "_discarding", "_skip_limit", "_skipped", "_due")
 
     def __init__(self, max_line: int) -> None:
         self._buf = bytearray()
         self._max_line = max_line
         self._discarding = False
+        # An over-long line is reported once per `_skip_limit` octets of it:
+        # octets of it not yet reported for, and reports owed.
+        self._skip_limit = max_line
+        self._skipped = 0
+        self._due = 0
 
     @property
     def pending(self) -> int:
@@ -62,38 +72,50 @@ class LineBuffer:
         own limit for this line. Raises LineTooLong once a line passes the
         limit (before its end has arrived if need be); the rest of that line,
         up to its LF, is then discarded so the caller can answer and go on in
-        sync.
+        sync. Each further limit's worth of that line raises LineTooLong
+        with ``again`` set: a line that never ends counts as many errors as the lines it
+        could have been, so a peer cannot hold a session open by trickling
+        octets of one endless line (however the octets were cut into reads).
         """
         buf = self._buf
+        limit = max_line or self._max_line
         if self._discarding:
             end = buf.find(b"\n")
-            if end < 0:
-                del buf[:]
-                return None
-            del buf[: end + 1]
-            self._discarding = False
-        limit = max_line or self._max_line
+            self._skip(len(buf) if end < 0 else end)
+            del buf[: len(buf) if end < 0 else end + 1]
+            self._discarding = end < 0
+        if self._due:
+            self._due -= 1
+            raise LineTooLong(again=True)
+        if self._discarding:
+            return None
         end = buf.find(b"\n", 0, limit)
         if end < 0:
             if len(buf) >= limit:
-                raise self._too_long()
+                raise self._too_long(limit)
             return None
         line = bytes(buf[: end + 1])
         del buf[: end + 1]
         return line
 
-    def _too_long(self) -> LineTooLong:
+    def _too_long(self, limit: int) -> LineTooLong:
         buf = self._buf
         error = LineTooLong(bytes(buf[:200]))
         # Drop the over-long line only: what follows its LF is the next
-        # (pipelined) line.
+        # (pipelined) line. This report is for its first `limit` octets.
         end = buf.find(b"\n")
-        if end < 0:
-            self._discarding = True
-            del buf[:]
-        else:
-            del buf[: end + 1]
+        self._skip_limit = limit
+        self._skipped = -limit
+        self._skip(len(buf) if end < 0 else end)
+        self._discarding = end < 0
+        del buf[: len(buf) if end < 0 else end + 1]
         return error
+
+    def _skip(self, octets: int) -> None:
+        self._skipped += octets
+        if self._skipped >= self._skip_limit:
+            self._due += self._skipped // self._skip_limit
+            self._skipped %= self._skip_limit
 
     def take(self, n: int) -> bytes | None:
         """Exactly n octets, or None until that many have arrived."""
@@ -112,4 +134,5 @@ class LineBuffer:
         rest = bytes(self._buf)
         del self._buf[:]
         self._discarding = False
+        self._skipped = self._due = 0
         return rest

@@ -1,9 +1,13 @@
 """The TCP service base shared by the SMTP, POP3 and IMAP servers.
 
 A `TcpService` listens on one address (implicit TLS when its listen name says
-so), bounds the number of concurrent sessions, and runs `session(io)` for
-each connection. `SessionIO` wraps the stream with the idle timeout, the
-trace and the STARTTLS upgrade. Only `server.py` modules use it.
+so), bounds its concurrent sessions in all, per client address and per
+network prefix (`clients.SessionCounts`), and for the listeners that take
+passwords the node's sessions not yet logged in per address (the
+authenticator's count); past a cap a session gets the protocol's reply
+(`refusal`) and a log line, and is closed. Otherwise it runs `session(io)`.
+`SessionIO` wraps the stream with the idle timeout, the trace and the
+STARTTLS upgrade. Only `server.py` modules use it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mailstack.common.clients import CapReached, SessionCounts
 from mailstack.common.trace import SessionTrace
 
 if TYPE_CHECKING:
@@ -31,7 +37,7 @@ class IdleTimeout(Exception):
 class SessionIO:
     __slots__ = (
         "reader", "writer", "peer", "local", "trace", "idle_timeout", "tls_active",
-        "_loop", "_read_since", "_timer",
+        "_loop", "_read_since", "_timer", "_login_release",
     )
 
     def __init__(
@@ -56,6 +62,21 @@ class SessionIO:
         # one timer that watches it.
         self._read_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # Ends this session's count among its address's sessions not yet
+        # logged in (listeners that take passwords only).
+        self._login_release: Callable[[], None] | None = None
+
+    def awaiting_login(self, release: Callable[[], None]) -> None:
+        """The session counts as not logged in until `authenticated`, which
+        calls ``release``."""
+        self._login_release = release
+
+    def authenticated(self) -> None:
+        """The session logged in (or ended): it no longer counts against
+        its address's cap on sessions not logged in."""
+        release, self._login_release = self._login_release, None
+        if release is not None:
+            release()
 
     async def read(self) -> bytes:
         """Whatever has arrived (b"" at EOF); IdleTimeout after the idle limit.
@@ -116,10 +137,14 @@ class SessionIO:
 
 
 class TcpService:
-    """Subclasses set `protocol` and implement `session()` (and `refuse()`)."""
+    """Subclasses set `protocol`, the caps, and implement `session()` and
+    `refusal()`."""
 
     protocol = "tcp"
     implicit_tls_names: frozenset[str] = frozenset()
+    # Listeners that take passwords (POP3, IMAP, submission) also cap their
+    # client address's sessions not yet logged in, node-wide.
+    takes_logins = False
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         self.node = node
@@ -130,9 +155,12 @@ class TcpService:
         self.bound: list[tuple[str, int]] = []
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[asyncio.Task[Any]] = set()
+        self.counts: SessionCounts | None = None
 
     # Subclass hooks
     max_sessions: int = 500
+    max_sessions_per_address: int = 500
+    max_sessions_per_prefix: int = 500
     idle_timeout: float = 300.0
     # Sent to every open session when the node stops (SMTP 421, IMAP BYE ...).
     shutdown_message: bytes = b""
@@ -140,10 +168,19 @@ class TcpService:
     async def session(self, io: SessionIO) -> None:
         raise NotImplementedError
 
-    async def refuse(self, io: SessionIO) -> None:
-        """Too many sessions: say so in the protocol's words, then close."""
+    def refusal(self, cap: CapReached) -> bytes:
+        """What a session refused by ``cap`` is told before it is closed."""
+        raise NotImplementedError
 
     async def start(self) -> None:
+        limits = self.node.limits
+        self.counts = SessionCounts(
+            total=self.max_sessions,
+            per_address=self.max_sessions_per_address,
+            per_prefix=self.max_sessions_per_prefix,
+            ipv4=limits.client_ipv4_prefix,
+            ipv6=limits.client_ipv6_prefix,
+        )
         ctx = self.node.tls.server_context() if self.implicit_tls else None
         self._server = await asyncio.start_server(
             self._accept, self.host, self.port, ssl=ctx, limit=READ_SIZE, reuse_address=True
@@ -161,17 +198,41 @@ class TcpService:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
+    def _admit(self, io: SessionIO) -> CapReached | None:
+        counts = self.counts
+        assert counts is not None  # made by start()
+        client = io.peer[0]
+        cap = counts.admit(client)
+        if cap is None and self.takes_logins:
+            authenticator = self.node.authenticator
+            if authenticator.session_started(client):
+                io.awaiting_login(lambda: authenticator.session_ended(client))
+            else:
+                counts.release(client)
+                cap = CapReached.LOGIN
+        if cap is not None:
+            log.warning(
+                "session refused protocol=%s listener=%s client=%s cap=%s",
+                self.protocol, self.name, client, cap.value,
+            )
+        return cap
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         peer = writer.get_extra_info("peername") or ("?", 0)
         trace = self.node.tracer.session(self.protocol, f"{peer[0]}:{peer[1]}")
         io = SessionIO(reader, writer, trace, self.idle_timeout, self.implicit_tls)
+        cap = self._admit(io)
+        if cap is not None:
+            reply = self.refusal(cap)
+            io.write(reply)
+            trace.server(reply)
+            trace.close()
+            await io.close()
+            return
         self._sessions.add(task)
         try:
-            if len(self._sessions) > self.max_sessions:
-                await self.refuse(io)
-                return
             await self.session(io)
         except asyncio.CancelledError:
             if self.shutdown_message:
@@ -185,5 +246,8 @@ class TcpService:
             log.exception("%s session from %s failed", self.protocol, peer)
         finally:
             self._sessions.discard(task)
+            assert self.counts is not None
+            self.counts.release(io.peer[0])
+            io.authenticated()
             trace.close()
             await io.close()

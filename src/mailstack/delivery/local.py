@@ -11,8 +11,11 @@ were named, each with its own ``Return-Path:`` and ``Delivered-To:``.
   caller queues the recipients instead (submission);
 * `deliver_some`: to every mailbox with room, and the others' sender hears
   by a "failed" DSN; recipients that asked NOTIFY=SUCCESS get a "delivered"
-  one (RFC 3461 §5.2). With no one to tell (a null reverse-path, or no queue
-  in this process to carry the DSN) it is all or nothing (the MX).
+  one (RFC 3461 §5.2), but only when the caller vouches for the sender: the
+  MX sends it only to a sender that SPF or aligned DKIM proved, since
+  anyone can write NOTIFY=SUCCESS with a forged MAIL FROM (backscatter).
+  With no one to tell (a null reverse-path, or no queue in this process to
+  carry the DSN) it is all or nothing (the MX).
 
 The DSNs go through the node's queue runner (``node.queue``), which composes
 them (RFC 3464) and sends them.
@@ -112,6 +115,7 @@ class LocalDelivery:
         *,
         session_id: str,
         full_reply: str,
+        sender_verified: bool,
     ) -> None:
         """Into every mailbox with room; the sender hears of the others (and
         of those that asked NOTIFY=SUCCESS) by DSN. Nothing is delivered when
@@ -119,7 +123,8 @@ class LocalDelivery:
         no one could be told), StoreError when the store fails. The DSNs are
         queued after the commit, and a failure to queue them is only logged.
         ``full_reply`` is the SMTP reply a full mailbox gets, the DSN's
-        Diagnostic-Code; ``session_id`` names the message in the log."""
+        Diagnostic-Code; ``session_id`` names the message in the log;
+        "delivered" DSNs go only to a ``sender_verified``."""
         targets = delivery_targets(transaction.mail_from, recipients, mailbox)
         queue = self.node.queue
         parsed = await parse_for_store(message)
@@ -136,7 +141,8 @@ class LocalDelivery:
         try:
             if failed:
                 await self._report_full(transaction, failed, full_reply)
-            await self._report_success(transaction, failed)
+            if sender_verified:
+                await self._report_success(transaction, failed)
         except Exception:
             log.exception("message %s delivered, but its DSN could not be queued", session_id)
 

@@ -86,6 +86,8 @@ async def _finish_login(s: Session, address: str, password: str) -> Done:
     s.ctx.user_sessions[account.id] = count + 1
     s.account = account
     s.state = State.AUTHENTICATED
+    if s.on_login is not None:
+        s.on_login()
     return Done("Logged in", s.capability_code())
 
 

@@ -8,6 +8,7 @@ import asyncio
 import re
 from typing import TYPE_CHECKING
 
+from mailstack.common.clients import CapReached
 from mailstack.common.driver import SessionDriver
 from mailstack.common.server import SessionIO, TcpService
 from mailstack.imap.proto.lexer import (
@@ -41,7 +42,7 @@ class _Connection(SessionDriver[CommandReader]):
         self._out: list[bytes] = []
         self._buffered = 0
         self._traced = 0  # parts of the current command already traced
-        self.session = Session(service.context, self, io.peer[0])
+        self.session = Session(service.context, self, io.peer[0], on_login=io.authenticated)
         self.handlers = {
             RawCommand: self.command,
             NeedLiteral: self.continue_literal,
@@ -165,14 +166,25 @@ def _trace_server(io: SessionIO, data: bytes) -> None:
     io.trace.server(f"... ({len(lines) - _TRACE_LINES + 1} more lines, {len(data)} octets)")
 
 
+_REFUSALS = {
+    CapReached.TOTAL: b"Too many connections",
+    CapReached.ADDRESS: b"Too many connections from your address",
+    CapReached.PREFIX: b"Too many connections from your network",
+    CapReached.LOGIN: b"Too many connections not logged in from your address",
+}
+
+
 class ImapService(TcpService):
     protocol = "imap"
+    takes_logins = True
     implicit_tls_names = frozenset({"imaps"})
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
         limits = node.limits
         self.max_sessions = limits.imap_sessions
+        self.max_sessions_per_address = limits.imap_sessions_per_address
+        self.max_sessions_per_prefix = limits.imap_sessions_per_prefix
         self.idle_timeout = limits.imap_idle_timeout
         config = node.config.imap
         tls_ok = bool(node.tls.available)
@@ -189,8 +201,9 @@ class ImapService(TcpService):
             metas=shared.metas,
         )
 
-    async def refuse(self, io: SessionIO) -> None:
-        io.write(b"* BYE [UNAVAILABLE] Too many connections\r\n")
+    def refusal(self, cap: CapReached) -> bytes:
+        # RFC 3501 §7.1.5: BYE as the greeting; RFC 5530 UNAVAILABLE.
+        return b"* BYE [UNAVAILABLE] " + _REFUSALS[cap] + b"\r\n"
 
     async def session(self, io: SessionIO) -> None:
         limits = self.node.limits

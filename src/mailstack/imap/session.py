@@ -90,8 +90,17 @@ _NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "MOVE"})
 
 
 class Session:
-    def __init__(self, ctx: Context, channel: Channel, peer: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        channel: Channel,
+        peer: str = "127.0.0.1",
+        on_login: Callable[[], None] | None = None,
+    ) -> None:
         self.ctx = ctx
+        # Told when the session logs in (the listener's cap on sessions not
+        # logged in).
+        self.on_login = on_login
         self.store = ctx.store
         self.limits = ctx.limits
         self.channel = channel

@@ -33,6 +33,21 @@ class InboundVerdict:
     header: bytes = b""
     action: str = "accept"  # accept, quarantine, reject
 
+    def sender_verified(self, mail_from: str) -> bool:
+        """Whether the envelope sender is proven, so that mail may be sent to
+        it unasked (a "delivered" DSN, issue 15): SPF passed for MAIL FROM
+        itself, or a DKIM signature passed whose domain is aligned (relaxed,
+        RFC 7489 §3.1) with the MAIL FROM domain."""
+        domain = mail_from.rpartition("@")[2]
+        if not domain:
+            return False
+        if self.spf.result == "pass" and self.spf_identity.lower() == mail_from.lower():
+            return True
+        return any(
+            r.result == "pass" and r.domain and dmarc.aligned(r.domain, domain, "r")
+            for r in self.dkim
+        )
+
 
 async def check_inbound(
     message: bytes,

@@ -313,14 +313,21 @@ class Pop3Session:
 
     def next_event(self) -> Event | NeedData:
         in_sasl = self._sasl is not None
-        try:
-            line = self._lines.next_line(self.max_sasl_line if in_sasl else self.max_line)
-        except LineTooLong:
-            # RFC 2449 §4: a command line is at most 255 octets with its CRLF;
-            # the framer refuses it before buffering more of it.
-            self._line = None
-            self._sasl = None
-            return Reply(Pop3Error("line too long").to_bytes())
+        limit = self.max_sasl_line if in_sasl else self.max_line
+        while True:
+            try:
+                line = self._lines.next_line(limit)
+            except LineTooLong as exc:
+                if exc.again:
+                    # One answer per line; POP3 has no error limit to count
+                    # against (the listener's per-client caps bound sessions).
+                    continue
+                # RFC 2449 §4: a command line is at most 255 octets with its
+                # CRLF; the framer refuses it before buffering more of it.
+                self._line = None
+                self._sasl = None
+                return Reply(Pop3Error("line too long").to_bytes())
+            break
         if line is None:
             return _CLOSED if self._eof else _NEED_DATA
         self._line = line

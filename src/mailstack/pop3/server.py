@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mailstack.common.auth import Outcome
+from mailstack.common.clients import CapReached
 from mailstack.common.driver import SessionDriver
 from mailstack.common.netguard import is_loopback
 from mailstack.common.server import SessionIO, TcpService
@@ -43,20 +44,30 @@ READ_AHEAD_OCTETS = 256 * 1024
 READ_AHEAD_MESSAGES = 32
 
 
+_REFUSALS = {
+    CapReached.TOTAL: "too many sessions, try again later",
+    CapReached.ADDRESS: "too many sessions from your address, try again later",
+    CapReached.PREFIX: "too many sessions from your network, try again later",
+    CapReached.LOGIN: "too many sessions not logged in from your address, try again later",
+}
+
+
 class Pop3Service(TcpService):
     protocol = "pop3"
+    takes_logins = True
     implicit_tls_names = frozenset({"pop3s"})
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
         self.max_sessions = node.limits.pop3_sessions
+        self.max_sessions_per_address = node.limits.pop3_sessions_per_address
+        self.max_sessions_per_prefix = node.limits.pop3_sessions_per_prefix
         self.idle_timeout = node.limits.pop3_idle_timeout
         self.config: Pop3Config = node.config.pop3
 
-    async def refuse(self, io: SessionIO) -> None:
-        reply = Pop3Error("too many sessions, try again later", code="SYS/TEMP").to_bytes()
-        io.trace.server(reply)
-        io.write(reply)
+    def refusal(self, cap: CapReached) -> bytes:
+        # RFC 3206 §4: SYS/TEMP, a temporary problem; try again later.
+        return Pop3Error(_REFUSALS[cap], code="SYS/TEMP").to_bytes()
 
     async def session(self, io: SessionIO) -> None:
         connection = _Pop3Connection(self, io)
@@ -162,6 +173,7 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
             self.release()
             return self.proto.login_refused("SYS/TEMP", "cannot open the maildrop now")
         maildrops.last_login[account.id] = now
+        self.io.authenticated()
         return messages
 
     async def open_maildrop(self, account_id: int, address: str) -> Reply:

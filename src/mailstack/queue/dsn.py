@@ -4,7 +4,11 @@ A DSN is a ``multipart/report; report-type=delivery-status`` (RFC 6522):
 a human-readable part, a ``message/delivery-status`` part (one block of
 per-message fields, then one block per recipient) and the original message's
 header (``text/rfc822-headers``) or, for a failure when the sender asked
-RET=FULL (RFC 3461 §4.3), the whole message (``message/rfc822``). It is sent
+RET=FULL (RFC 3461 §4.3), the whole message (``message/rfc822``). What is
+returned is at most ``returned_size`` octets (``[limits] dsn_returned_size``,
+like Postfix's ``bounce_size_limit``): a larger message is returned as its
+header, and a larger header as the whole fields that fit, so a DSN never
+copies or parses more of a big message than that. It is sent
 from the null reverse-path (RFC 5321 §4.5.5) so that it never causes another
 bounce, and says ``Auto-Submitted: auto-replied`` (RFC 3834 §5).
 """
@@ -64,9 +68,19 @@ def _date(when: float) -> str:
     return email.utils.formatdate(when, localtime=False, usegmt=True)
 
 
-def _headers(original: bytes) -> bytes:
-    end = original.find(b"\r\n\r\n")
-    return original if end < 0 else original[: end + 4]
+# Postfix's bounce_size_limit default.
+RETURNED_SIZE = 50_000
+
+
+def _headers(original: bytes, limit: int) -> bytes:
+    """The header section, or as many of its whole lines as fit in ``limit``."""
+    end = original.find(b"\r\n\r\n", 0, limit)
+    if end >= 0:
+        return original[: end + 4]
+    if len(original) <= limit:
+        return original
+    cut = original.rfind(b"\r\n", 0, limit)
+    return original[: cut + 2] if cut >= 0 else b""
 
 
 def _fields(pairs: Sequence[tuple[str, str]]) -> Message:
@@ -90,8 +104,10 @@ def compose(
     *,
     reporting_mta: str,
     now: float,
+    returned_size: int = RETURNED_SIZE,
 ) -> bytes:
-    """The DSN for ``entry`` about ``reports``, addressed to its envelope sender."""
+    """The DSN for ``entry`` about ``reports``, addressed to its envelope
+    sender, returning at most ``returned_size`` octets of ``original``."""
     action = _action_of(reports)
     report = MIMEMultipart("report", report_type="delivery-status")
     report["From"] = f"Mail Delivery System <MAILER-DAEMON@{reporting_mta}>"
@@ -134,13 +150,13 @@ def compose(
     status.set_payload(blocks)
     report.attach(status)
 
-    if action == "failed" and entry.ret == "FULL":
+    if action == "failed" and entry.ret == "FULL" and len(original) <= returned_size:
         returned = MIMEMessage(BytesParser(policy=email_policy.compat32).parsebytes(original))
         if any(b > 127 for b in original):
             returned["Content-Transfer-Encoding"] = "8bit"
         report.attach(returned)
     else:
-        header = _headers(original)
+        header = _headers(original, returned_size)
         if header.isascii():
             part = MIMEBase("text", "rfc822-headers")
             part.set_payload(header.decode("ascii"))
@@ -166,9 +182,12 @@ def report_entry(
     reporting_mta: str,
     now: float,
     expires: float,
+    returned_size: int = RETURNED_SIZE,
 ) -> NewEntry:
     """The DSN as a queue entry from <> to the sender (RFC 3461 §6.1)."""
-    data = compose(entry, original, reports, reporting_mta=reporting_mta, now=now)
+    data = compose(
+        entry, original, reports, reporting_mta=reporting_mta, now=now, returned_size=returned_size
+    )
     return NewEntry(
         mail_from="",
         recipients=[NewRecipient(entry.mail_from, notify="NEVER")],

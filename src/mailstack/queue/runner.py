@@ -242,6 +242,7 @@ class QueueRunner:
             reporting_mta=self.hostname,
             now=now,
             expires=now + self.config.give_up,
+            returned_size=self.node.limits.dsn_returned_size,
         )
         return await self.enqueue(dsn)
 
@@ -517,6 +518,7 @@ class QueueRunner:
                         reporting_mta=self.hostname,
                         now=now,
                         expires=now + self.config.give_up,
+                        returned_size=self.node.limits.dsn_returned_size,
                     )
                 )
             except Exception:

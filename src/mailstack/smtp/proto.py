@@ -35,12 +35,15 @@ Policies worth knowing:
   answered ``552 5.3.4``, which ends the transaction.
 * Lines: a command line longer than ``Limits.smtp_command_line`` octets
   (terminator included) is answered ``500 5.5.2 Line too long`` and skipped up
-  to its LF. Command lines may end in a bare LF (interactive ``nc``); DATA
-  lines may not (see above).
+  to its LF; every further ``smtp_command_line`` octets of it count as another
+  error, unanswered. An AUTH command and its response lines may have
+  ``Limits.smtp_sasl_line`` octets (RFC 4954 §4: 12,288). Command lines may
+  end in a bare LF (interactive ``nc``); DATA lines may not (see above).
 * ``Limits.errors_per_session``: every 5xx reply the machine itself gives
   (the peer's syntax and sequence errors, refused parameters, refused
   messages) counts; at the limit the session is closed with ``421 4.7.0``.
-  Refusals the server gives through ``respond`` do not count.
+  Refusals the server gives through ``respond`` do not count; a ``421``
+  given through ``respond`` closes the session (RFC 5321 §3.8).
 * ``Limits.commands_before_mail``: commands other than MAIL, RCPT, DATA and
   BDAT since the last accepted MAIL; past the limit, ``421 4.7.0`` and close.
 """
@@ -370,6 +373,10 @@ class SmtpServerProtocol:
             reply = Reply.from_error(reply)
         self._pending = None
         self._send(reply)
+        if reply.code == 421:
+            # RFC 5321 §3.8: 421 is said when the server closes the channel.
+            self._close(f"closed by the server: {reply.text}")
+            return
         positive = reply.is_positive
         tx = self._tx
         if isinstance(event, MailFrom):
@@ -431,9 +438,13 @@ class SmtpServerProtocol:
         """Send a refusal made by the machine itself; 5xx ones count as errors."""
         self._send(reply)
         if reply.code >= 500:
-            self._errors += 1
-            if self._errors >= self.limits.errors_per_session:
-                return self._shut_down("Too many errors", "too many errors")
+            return self._count_error()
+        return None
+
+    def _count_error(self) -> Close | None:
+        self._errors += 1
+        if self._errors >= self.limits.errors_per_session:
+            return self._shut_down("Too many errors", "too many errors")
         return None
 
     def _shut_down(self, text: str, reason: str) -> Close:
@@ -453,12 +464,25 @@ class SmtpServerProtocol:
 
     # ------------------------------------------------------------ commands
 
+    def _line_limit(self) -> int:
+        """The limit of the next line (0: ``smtp_command_line``). RFC 4954 §4:
+        an AUTH command with its initial response, and each response line,
+        may be 12,288 octets, more than a command line."""
+        if self.auth_mechanisms and (
+            self.state is State.AUTH or self._lines.buffer[:5].upper() == b"AUTH "
+        ):
+            return max(self.limits.smtp_sasl_line, self.limits.smtp_command_line)
+        return 0
+
     def _read_line(self) -> object | None:
         try:
-            raw = self._lines.next_line()
-        except LineTooLong:
+            raw = self._lines.next_line(self._line_limit())
+        except LineTooLong as exc:
             # RFC 5321 §4.5.3.1.4: "500 Line too long"; the framer skips to
-            # the line's end.
+            # the line's end. Each further limit's worth of it is an error
+            # too, unanswered (one reply per line): an endless line ends in 421.
+            if exc.again:
+                return self._count_error()
             if self.state is State.AUTH:
                 self.state = State.READY
             return self._refuse(R.LINE_TOO_LONG)

@@ -9,6 +9,7 @@ only once the message is committed and fsynced in every recipient's mailbox
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -35,9 +36,14 @@ log = logging.getLogger("mailstack.smtp")
 RELAY_DENIED = Reply(550, "5.7.1", "Relaying denied")
 # RFC 3463 X.1.1 "Bad destination mailbox address".
 USER_UNKNOWN = Reply(550, "5.1.1", "User unknown")
+# RFC 5321 §3.8: the client guesses at addresses (Limits.unknown_recipients).
+HARVESTING = Reply(421, "4.7.0", "Too many unknown recipients, closing connection")
 # RFC 5321 §6.3: "a simple counting of the number of Received: header fields"
 # detects loops; RFC 3463 X.4.6 "Routing loop detected".
 LOOP_DETECTED = Reply(554, "5.4.6", "Too many Received: headers, mail loop detected")
+# RFC 5321 §4.5.3.1.10 / RFC 3463 X.3.4 "Message too big for system": the
+# header section past Limits.header_size (Postfix's header_size_limit).
+HEADER_TOO_BIG = Reply(552, "5.3.4", "Message header section too large")
 MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")
 # RFC 5321 §4.5.1 forbids refusing postmaster for a local domain: while no
 # account exists to receive it, the sender is asked to try again later.
@@ -59,6 +65,15 @@ class _Envelope:
     mail_from: str = ""
 
 
+def header_too_big(message: bytes, limit: int) -> bool:
+    """Whether the header section (up to the first empty line, or the whole
+    message without one) is longer than ``limit`` octets; only the first
+    ``limit`` + 4 octets are looked at."""
+    if message.find(b"\r\n\r\n", 0, limit + 4) >= 0 or message.startswith(b"\r\n"):
+        return False
+    return len(message) > limit
+
+
 class SmtpService(SmtpListener):
     protocol = "smtp"
 
@@ -66,6 +81,8 @@ class SmtpService(SmtpListener):
         super().__init__(node, name, host, port)
         self.limits = node.limits
         self.max_sessions = self.limits.smtp_sessions
+        self.max_sessions_per_address = self.limits.smtp_sessions_per_address
+        self.max_sessions_per_prefix = self.limits.smtp_sessions_per_prefix
         self.idle_timeout = self.limits.smtp_idle_timeout
         smtp_config = node.config.smtp
         self.hostname = smtp_config.hostname or node.hostname
@@ -145,6 +162,8 @@ class SmtpService(SmtpListener):
     ) -> Reply:
         """Check the message and file it in its recipients' mailboxes; what
         the checks found goes into ``fields``, for the log."""
+        if header_too_big(event.data, self.limits.header_size):
+            return HEADER_TOO_BIG
         if count_received(event.data) >= self.limits.received_headers:
             return LOOP_DETECTED
         session_id = str(fields["id"])
@@ -180,8 +199,19 @@ class SmtpService(SmtpListener):
         )
         recipients = [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to]
         try:
+            # A "delivered" DSN goes only to a sender SPF or aligned DKIM
+            # proved: NOTIFY=SUCCESS from a forged MAIL FROM is backscatter.
+            verified = inbound.verdict is not None and inbound.verdict.sender_verified(
+                event.mail_from
+            )
             await self.delivery.deliver_some(
-                event, body, recipients, mailbox, session_id=session_id, full_reply=FULL_DIAGNOSTIC
+                event,
+                body,
+                recipients,
+                mailbox,
+                session_id=session_id,
+                full_reply=FULL_DIAGNOSTIC,
+                sender_verified=verified,
             )
         except QuotaExceeded:
             return MAILBOX_FULL
@@ -203,6 +233,8 @@ class _MxSession(SmtpSession):
         super().__init__(io, proto, service.node.tls)
         self.service = service
         self.envelope = _Envelope()
+        # Recipients answered "User unknown" in this session (harvesting).
+        self.unknown = 0
         self.handlers |= {
             MailFrom: self.answer(self.mail_from),
             RcptTo: self.answer(self.rcpt_to),
@@ -215,6 +247,8 @@ class _MxSession(SmtpSession):
 
     async def rcpt_to(self, event: RcptTo) -> Reply:
         reply = await self.service._recipient(event.address, self.envelope)
+        if reply is USER_UNKNOWN:
+            reply = await self.unknown_recipient()
         if not reply.is_positive:
             log_refused(
                 log,
@@ -226,6 +260,30 @@ class _MxSession(SmtpSession):
                 recipient=event.address,
             )
         return reply
+
+    async def unknown_recipient(self) -> Reply:
+        """Unknown recipients count against the session, as Postfix's soft and
+        hard error limits do: past ``unknown_recipient_tarpit`` each answer
+        waits a growing delay, and at ``unknown_recipients`` the session is
+        closed, so guessing addresses goes slowly and ends."""
+        limits = self.service.limits
+        self.unknown += 1
+        client = self.io.peer[0]
+        if self.unknown >= limits.unknown_recipients:
+            log.warning(
+                "session closed protocol=smtp client=%s reason=unknown-recipients unknown=%d",
+                client, self.unknown,
+            )
+            return HARVESTING
+        past = self.unknown - limits.unknown_recipient_tarpit
+        if past > 0:
+            if past == 1:
+                log.warning(
+                    "tarpit protocol=smtp client=%s reason=unknown-recipients unknown=%d",
+                    client, self.unknown,
+                )
+            await asyncio.sleep(limits.unknown_recipient_delay * past)
+        return USER_UNKNOWN
 
     async def message(self, event: MessageComplete) -> Reply:
         return await self.service._deliver(event, self.envelope, self.io)

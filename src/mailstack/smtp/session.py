@@ -2,7 +2,8 @@
 submission (RFC 6409) servers alike.
 
 `SmtpListener` is what both listeners share: one session per connection,
-and 421 when they are too many or the node stops. `SmtpSession` is the I/O
+and 421 when they are too many (in all, from one address or network, or
+not logged in) or the node stops. `SmtpSession` is the I/O
 glue both roles share: STARTTLS (RFC 3207 §4.2:
 the reply in clear, then the handshake, then a session that forgot all said
 before), QUIT and close, the trace of commands and of message text. A role
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from mailstack.common.clients import CapReached
 from mailstack.common.driver import Handler, SessionDriver
 from mailstack.common.events import log_event
 from mailstack.common.server import SessionIO, TcpService
@@ -40,8 +42,21 @@ __all__ = [
     "tls_version",
 ]
 
-# RFC 5321 §3.8: a server that cannot serve the session answers 421 and closes.
+# RFC 5321 §3.8: a server that cannot serve the session answers 421 and
+# closes; RFC 3463 X.3.2 "System not accepting network messages" when it is
+# full, X.7.0 (a policy) when the client's address or network holds its share.
 TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
+TOO_MANY_FROM_CLIENT = b"421 4.7.0 Too many connections from your address, try again later\r\n"
+TOO_MANY_FROM_NETWORK = b"421 4.7.0 Too many connections from your network, try again later\r\n"
+TOO_MANY_UNAUTHENTICATED = (
+    b"421 4.7.0 Too many connections not logged in from your address, try again later\r\n"
+)
+REFUSALS = {
+    CapReached.TOTAL: TOO_MANY_SESSIONS,
+    CapReached.ADDRESS: TOO_MANY_FROM_CLIENT,
+    CapReached.PREFIX: TOO_MANY_FROM_NETWORK,
+    CapReached.LOGIN: TOO_MANY_UNAUTHENTICATED,
+}
 
 E = TypeVar("E")
 
@@ -170,6 +185,5 @@ class SmtpListener(TcpService):
         session = self.new_session(io)
         await session.run(session.proto.greeting())
 
-    async def refuse(self, io: SessionIO) -> None:
-        io.write(TOO_MANY_SESSIONS)
-        io.trace.server(TOO_MANY_SESSIONS)
+    def refusal(self, cap: CapReached) -> bytes:
+        return REFUSALS[cap]

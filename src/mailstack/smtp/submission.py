@@ -94,11 +94,14 @@ async def dkim_signature(message: bytes, domain: str, store: Any) -> bytes:
 class SubmissionService(SmtpListener):
     protocol = "submission"
     implicit_tls_names = frozenset({"submissions"})
+    takes_logins = True
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
         self.limits = node.limits
         self.max_sessions = self.limits.smtp_sessions
+        self.max_sessions_per_address = self.limits.smtp_sessions_per_address
+        self.max_sessions_per_prefix = self.limits.smtp_sessions_per_prefix
         self.idle_timeout = self.limits.smtp_idle_timeout
         self.config: SubmissionConfig = node.config.submission
         self.hostname = self.config.hostname or node.hostname
@@ -197,6 +200,7 @@ class _Session(SmtpSession):
         self.account = account
         self.owned = {}
         self.proto.authenticated(account.address)
+        self.io.authenticated()
         return Reply.auth_succeeded()
 
     # -- the envelope ------------------------------------------------------------------

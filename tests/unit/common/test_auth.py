@@ -198,3 +198,55 @@ async def test_one_log_line_per_login_never_the_password(store, account, caplog)
         "reason=throttled failures=1",
     ]
     assert not any(PASSWORD in line or "s3cret" in line for line in lines)
+
+
+def test_a_guessing_network_is_throttled_as_one_client():
+    # Issue 15 item 7: the next address of the attacker's /24 buys nothing.
+    clock = Clock()
+    limits = Limits(login_failures=5, login_failures_per_prefix=4, login_failure_delay=2.0)
+    throttle = LoginThrottle(limits, clock)
+    for n in range(4):
+        guesser = f"203.0.113.{n}"
+        assert throttle.admit(guesser, f"user{n}@x.org", hold=True) == 0.0
+        throttle.finished(guesser, f"user{n}@x.org", False)
+    # A fresh address of that network is held, on the network's chain...
+    assert throttle.admit("203.0.113.50", "eve@x.org", hold=True) == 2.0
+    throttle.finished("203.0.113.50", "eve@x.org", None)
+    # ... even where the protocol cannot hold: it has no failures of its own.
+    assert throttle.admit("203.0.113.51", "eve@x.org", hold=False) == 4.0
+    throttle.finished("203.0.113.51", "eve@x.org", None)
+    # One that failed itself is refused there.
+    assert throttle.admit("203.0.113.1", "eve@x.org", hold=False) is None
+    # Another network is not concerned; an IPv6 /56 counts as one network.
+    assert throttle.admit(OWNER, USER, hold=False) == 0.0
+    v6 = LoginThrottle(Limits(login_failures=5, login_failures_per_prefix=1), clock)
+    v6.admit("2001:db8:0:ff::1", USER, hold=True)
+    v6.finished("2001:db8:0:ff::1", USER, False)
+    assert v6.admit("2001:db8:0:1::9", USER, hold=True) == 2.0
+    assert v6.admit("2001:db8:1::9", USER, hold=True) == 0.0
+
+
+async def test_a_spraying_network_gets_no_verification_unheld(
+    store, account, verifications, sleeps
+):
+    limits = Limits(login_failures=5, login_failures_per_prefix=5, login_failure_delay=1.0)
+    authenticator = Authenticator(store, limits, clock=Clock())
+    outcomes = [
+        (await authenticator.login("imap", USER, "guess", f"203.0.113.{n}")).outcome
+        for n in range(13)
+    ]
+    # Five free guesses for the /24, then each waits longer, in turn, until
+    # the wait would pass MAX_HOLD: refused, its password never verified.
+    assert sleeps == [1.0, 3.0, 6.0, 10.0, 15.0, 21.0, 28.0]
+    assert len(verifications) == 5 + len(sleeps) == 12
+    assert outcomes[-1] is Outcome.THROTTLED
+
+
+def test_sessions_not_logged_in_are_counted_per_address():
+    authenticator = Authenticator(None, Limits(login_sessions_per_address=2))  # type: ignore[arg-type]
+    assert authenticator.session_started(ATTACKER)
+    assert authenticator.session_started(ATTACKER)
+    assert not authenticator.session_started(ATTACKER)
+    assert authenticator.session_started(OWNER)
+    authenticator.session_ended(ATTACKER)
+    assert authenticator.session_started(ATTACKER)

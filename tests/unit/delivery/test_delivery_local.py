@@ -83,7 +83,7 @@ async def test_deliver_some_files_what_fits_and_reports_the_full_mailbox(store, 
     event = transaction("alice@crepes.fr", "bob@hamburger.edu", "tiny@hamburger.edu", orcpt="x")
     await delivery.deliver_some(
         event, MESSAGE, [("bob@hamburger.edu", [bob]), ("tiny@hamburger.edu", [tiny])], "Junk",
-        session_id="S1", full_reply="552 5.2.2 Mailbox full",
+        session_id="S1", full_reply="552 5.2.2 Mailbox full", sender_verified=True,
     )  # fmt: skip
     [copy] = await inbox(store, bob, "Junk")
     assert copy.startswith(b"Return-Path: <alice@crepes.fr>\r\nDelivered-To: bob@hamburger.edu\r\n")
@@ -105,7 +105,7 @@ async def test_deliver_some_reports_success_only_to_those_who_asked(store, accou
                         notify="SUCCESS,FAILURE")  # fmt: skip
     await delivery.deliver_some(
         event, MESSAGE, [("bob@hamburger.edu", [bob]), ("tiny@hamburger.edu", [tiny])], "INBOX",
-        session_id="S2", full_reply="552 5.2.2 Mailbox full",
+        session_id="S2", full_reply="552 5.2.2 Mailbox full", sender_verified=True,
     )  # fmt: skip
     assert [told for _f, _d, told, _x in queue.failed] == [[("tiny@hamburger.edu", None)]]
     assert queue.delivered == [("alice@crepes.fr", MESSAGE, [("bob@hamburger.edu", None)], "k1")]
@@ -122,7 +122,7 @@ async def test_deliver_some_is_all_or_nothing_when_no_one_could_be_told(store, a
         await delivery.deliver_some(
             transaction(mail_from, "bob@hamburger.edu", "tiny@hamburger.edu"), MESSAGE,
             [("bob@hamburger.edu", [bob]), ("tiny@hamburger.edu", [tiny])], "INBOX",
-            session_id="S3", full_reply="552 5.2.2 Mailbox full",
+            session_id="S3", full_reply="552 5.2.2 Mailbox full", sender_verified=True,
         )  # fmt: skip
     assert await inbox(store, bob) == []
     assert queue is None or queue.failed == queue.delivered == []
@@ -135,7 +135,7 @@ async def test_a_dsn_that_cannot_be_queued_does_not_undo_the_delivery(store, acc
         await delivery.deliver_some(
             transaction("alice@crepes.fr", "bob@hamburger.edu", "tiny@hamburger.edu"), MESSAGE,
             [("bob@hamburger.edu", [bob]), ("tiny@hamburger.edu", [tiny])], "INBOX",
-            session_id="S4", full_reply="552 5.2.2 Mailbox full",
+            session_id="S4", full_reply="552 5.2.2 Mailbox full", sender_verified=True,
         )  # fmt: skip
     assert len(await inbox(store, bob)) == 1
     assert "message S4 delivered, but its DSN could not be queued" in caplog.text
@@ -154,3 +154,20 @@ async def test_deliver_is_all_or_nothing_and_deliver_now_says_so(store, accounts
     assert copy == (
         b"Return-Path: <alice@crepes.fr>\r\nDelivered-To: bob@hamburger.edu\r\n" + MESSAGE
     )
+
+
+async def test_an_unverified_sender_hears_of_no_success(store, accounts):
+    """Issue 15 item 6: NOTIFY=SUCCESS from a sender nothing proved would
+    send a "delivered" DSN to whoever the MAIL FROM names (backscatter)."""
+    bob, tiny = accounts
+    queue = Queue()
+    delivery = LocalDelivery(SimpleNamespace(store=store, queue=queue))
+    event = transaction("alice@crepes.fr", "bob@hamburger.edu", "tiny@hamburger.edu",
+                        notify="SUCCESS,FAILURE")  # fmt: skip
+    await delivery.deliver_some(
+        event, MESSAGE, [("bob@hamburger.edu", [bob]), ("tiny@hamburger.edu", [tiny])], "INBOX",
+        session_id="S5", full_reply="552 5.2.2 Mailbox full", sender_verified=False,
+    )  # fmt: skip
+    assert queue.delivered == []
+    # A failure is still reported: the sender's own message did not arrive.
+    assert [told for _f, _d, told, _x in queue.failed] == [[("tiny@hamburger.edu", None)]]

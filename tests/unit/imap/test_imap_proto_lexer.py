@@ -156,7 +156,7 @@ def test_many_small_literals_outside_append_are_bounded():
 
 def test_line_mode_skips_the_rest_of_a_line_too_long():
     r = reader(max_line=10)
-    r.receive_data(b"x" * 30 + b"\r\nDONE\r\n")
+    r.receive_data(b"x" * 15 + b"\r\nDONE\r\n")
     try:
         r.next_line()
     except ImapError as exc:

@@ -134,3 +134,41 @@ def test_utf8_sender_and_recipient_get_a_dsn():
     new = report_entry(sender, ORIGINAL, [failed("zoë@hamburger.edu")],
                        reporting_mta="crepes.fr", now=T0 + 60, expires=T0 + 86400)
     assert new.smtputf8 and new.recipients[0].address == "jörg@bücher.de"
+
+
+def test_a_huge_header_section_is_returned_cut_to_whole_fields():
+    # Issue 15 item 6: a 5 MB header section became a 5 MB DSN.
+    filler = b"X-Filler: " + b"y" * 90 + b"\r\n"
+    original = filler * 50_000 + ORIGINAL
+    data = compose(entry(), original, [failed()], reporting_mta="crepes.fr", now=T0,
+                   returned_size=10_000)  # fmt: skip
+    assert len(data) < 12_000
+    returned = parse(data).get_payload()[2]
+    assert returned.get_content_type() == "text/rfc822-headers"
+    text = returned.get_payload()
+    assert text.count("X-Filler") == 10_000 // len(filler)
+    assert text.endswith("y\r\n") or text.endswith("y\n")
+
+
+def test_ret_full_returns_a_big_message_as_its_header():
+    body = b"z" * 100_000
+    full = compose(entry(ret="FULL"), ORIGINAL + body, [failed()], reporting_mta="crepes.fr",
+                   now=T0, returned_size=50_000)  # fmt: skip
+    returned = parse(full).get_payload()[2]
+    assert returned.get_content_type() == "text/rfc822-headers"
+    assert b"zzzz" not in full
+    small = compose(entry(ret="FULL"), ORIGINAL, [failed()], reporting_mta="crepes.fr", now=T0)
+    assert parse(small).get_payload()[2].get_content_type() == "message/rfc822"
+
+
+def test_composing_never_holds_the_big_message_again():
+    import tracemalloc
+
+    original = b"X-Filler: " + b"y" * (20 * 1024 * 1024) + b"\r\n\r\nbody\r\n"
+    tracemalloc.start()
+    try:
+        compose(entry(ret="FULL"), original, [failed()], reporting_mta="crepes.fr", now=T0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024

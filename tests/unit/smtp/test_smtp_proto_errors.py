@@ -131,12 +131,27 @@ def test_line_limit_counts_the_crlf() -> None:
 
 
 def test_a_line_too_long_is_never_buffered_whole() -> None:
-    s = Session(limits=Limits(smtp_command_line=64))
+    s = Session(limits=Limits(smtp_command_line=4096))
     s.feed(b"NOOP " + b"x" * 10_000)
     assert s.p.buffered == 0
     assert s.replies()[-1] == "500 5.5.2 Line too long"
     s.feed(b"x" * 10_000 + b"\r\nNOOP\r\n")
     assert s.replies() == ["250 2.0.0 OK"]
+
+
+def test_octets_of_an_endless_line_count_as_errors() -> None:
+    # Issue 15 item 10: each further limit's worth of one over-long line is
+    # another error, so trickling one endless line ends in 421.
+    s = Session(limits=Limits(smtp_command_line=64, errors_per_session=3))
+    s.feed(b"NOOP " + b"x" * 100)
+    assert s.closed is None
+    s.feed(b"x" * 100, step=1)
+    assert s.closed is not None
+    assert s.replies() == [
+        "220 hamburger.edu ESMTP mailstack",
+        "500 5.5.2 Line too long",
+        "421 4.7.0 hamburger.edu Too many errors, closing connection",
+    ]
 
 
 def test_too_many_recipients() -> None:

@@ -36,10 +36,18 @@ def encode(name: str) -> str:
 
 
 def decode(name: str) -> str:
-    """Decode a modified UTF-7 name; a malformed one is a BAD (RFC 3501 §5.1.3)."""
+    """Decode a modified UTF-7 name; a malformed one is a BAD (RFC 3501 §5.1.3).
+
+    Only the one canonical spelling of a name is taken: RFC 3501 §5.1.3
+    "modified BASE64 MUST NOT be used to represent any printing US-ASCII
+    character which can represent itself", so "&AGE-" (an "a") is refused,
+    as are base64 with stray bits, and two encoded runs side by side (one
+    run spells them). Otherwise two spellings would name one mailbox.
+    """
     out: list[str] = []
     i = 0
     n = len(name)
+    encoded_until = -1  # where the last encoded run ended
     while i < n:
         ch = name[i]
         if ord(ch) > 0x7E or ord(ch) < 0x20:
@@ -64,6 +72,13 @@ def decode(name: str) -> str:
                 text = base64.b64decode(b64, validate=True).decode("utf-16-be")
             except (ValueError, UnicodeDecodeError):
                 raise ImapError("Bad modified UTF-7 mailbox name", bad=True) from None
+            if (
+                any(0x20 <= ord(c) <= 0x7E for c in text)
+                or _b64(text) != chunk
+                or encoded_until == i
+            ):
+                raise ImapError("Mailbox name is not canonical modified UTF-7", bad=True)
             out.append(text)
+            encoded_until = end + 1
         i = end + 1
     return "".join(out)
