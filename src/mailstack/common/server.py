@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common.clients import CapReached, SessionCounts
+from mailstack.common.events import log_event
 from mailstack.common.trace import SessionTrace
 
 if TYPE_CHECKING:
@@ -211,9 +212,16 @@ class TcpService:
                 counts.release(client)
                 cap = CapReached.LOGIN
         if cap is not None:
-            log.warning(
-                "session refused protocol=%s listener=%s client=%s cap=%s",
-                self.protocol, self.name, client, cap.value,
+            log_event(
+                log,
+                logging.WARNING,
+                "session refused",
+                {
+                    "protocol": self.protocol,
+                    "listener": self.name,
+                    "client": client,
+                    "cap": cap.value,
+                },
             )
         return cap
 

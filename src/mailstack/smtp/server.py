@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from mailstack.common.events import log_event
 from mailstack.common.server import SessionIO
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.received import count_received, received_header
@@ -269,19 +270,19 @@ class _MxSession(SmtpSession):
         limits = self.service.limits
         self.unknown += 1
         client = self.io.peer[0]
+        fields = {
+            "protocol": "smtp",
+            "client": client,
+            "reason": "unknown-recipients",
+            "unknown": self.unknown,
+        }
         if self.unknown >= limits.unknown_recipients:
-            log.warning(
-                "session closed protocol=smtp client=%s reason=unknown-recipients unknown=%d",
-                client, self.unknown,
-            )
+            log_event(log, logging.WARNING, "session closed", fields)
             return HARVESTING
         past = self.unknown - limits.unknown_recipient_tarpit
         if past > 0:
             if past == 1:
-                log.warning(
-                    "tarpit protocol=smtp client=%s reason=unknown-recipients unknown=%d",
-                    client, self.unknown,
-                )
+                log_event(log, logging.WARNING, "tarpit", fields)
             await asyncio.sleep(limits.unknown_recipient_delay * past)
         return USER_UNKNOWN
 
