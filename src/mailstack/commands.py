@@ -36,7 +36,13 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 async def open_store(config: Config) -> SqliteStore[ParsedMessage]:
-    return await SqliteStore.open(config.database_path, codec=PARSE_CODEC)
+    limits = config.limits
+    return await SqliteStore.open(
+        config.database_path,
+        codec=PARSE_CODEC,
+        wal_bound=limits.wal_size,
+        checkpoint_wait=limits.wal_checkpoint_wait,
+    )
 
 
 def with_store(

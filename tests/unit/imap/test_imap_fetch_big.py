@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 
 import pytest
+from transcript import Client, setup_account
 
 from mailstack.imap import fetch as fetch_module
-from transcript import Client, setup_account
 
 from support import append
 

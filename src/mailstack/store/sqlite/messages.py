@@ -11,6 +11,7 @@ from the busy event loop, so statements are what costs.
 from __future__ import annotations
 
 import datetime
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -246,7 +247,7 @@ class MessagesPart(Engine, Generic[Parsed]):
         at = start
         while True:
             chunk, total = await self._read(
-                lambda c, at=at: _read_range(c, mailbox_id, uid, at, READ_CHUNK, end)
+                functools.partial(_read_range, mailbox_id=mailbox_id, uid=uid, at=at, end=end)
             )
             if chunk:
                 yield chunk
@@ -543,9 +544,9 @@ def changes(
 
 
 def _read_range(
-    c: sqlite3.Connection, mailbox_id: int, uid: int, at: int, count: int, end: int | None
+    c: sqlite3.Connection, *, mailbox_id: int, uid: int, at: int, end: int | None
 ) -> tuple[bytes, int]:
-    """Up to ``count`` octets from ``at`` (not past ``end``) of prefix + blob,
+    """Up to READ_CHUNK octets from ``at`` (not past ``end``) of prefix + blob,
     and the message's size. The blob is read with incremental blob I/O, so
     only the pages asked for are loaded; the message row is looked up again
     for every chunk, so an expunged message (its blob id perhaps reused) is
@@ -559,7 +560,7 @@ def _read_range(
     prefix = bytes(row[0])
     with c.blobopen("blobs", "data", row[1], readonly=True) as blob:
         total = len(prefix) + len(blob)
-        stop = min(at + count, total if end is None else min(end, total))
+        stop = min(at + READ_CHUNK, total if end is None else min(end, total))
         if stop <= at:
             return b"", total
         head = prefix[at:stop]
