@@ -125,6 +125,7 @@ class MessageComplete:
     esmtp: bool
     tls: bool = False
     auth_identity: str | None = None
+    streamed: bool = False  # MessageData of this message came before
 
 
 @dataclass(frozen=True, slots=True)
@@ -767,6 +768,7 @@ class SmtpServerProtocol:
             self.esmtp,
             self.tls_active,
             self.auth_identity,
+            tx.handed_up,
         )
 
     # ------------------------------------------------------------ BDAT

@@ -158,13 +158,13 @@ class _MxSession(SmtpSession):
             tls_available=service.starttls and service.node.tls.available,
             tls_active=io.tls_active,
         )
-        super().__init__(io, proto, service.node.tls)
+        super().__init__(io, proto, service.node.tls, service.node.smtp_spool.session())
         self.service = service
         self.envelope = _Envelope()
         self.handlers |= {
             MailFrom: self.answer(self.mail_from),
             RcptTo: self.answer(self.rcpt_to),
-            MessageComplete: self.answer(self.message),
+            MessageComplete: self.answer_message(self.message),
         }
 
     async def mail_from(self, event: MailFrom) -> Reply:

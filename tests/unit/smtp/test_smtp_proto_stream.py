@@ -8,12 +8,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from smtp_driver import Session
 
 from mailstack.limits import Limits
 from mailstack.smtp import replies as R
 from mailstack.smtp.proto import DATA_PIECE, MessageComplete, MessageData
-from smtp_driver import Session
 
+ACCEPTED = "250 2.0.0 Message accepted for delivery"
 TOO_BIG = R.TOO_BIG.wire.decode().strip()
 ENVELOPE = b"EHLO crepes.fr\r\nMAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\n"
 
@@ -57,7 +58,7 @@ def test_a_message_cut_anywhere_arrives_whole(stream):
             s = Session(stream_data=stream)
             s.feed(ENVELOPE + b"DATA\r\n" + _stuffed(message) + b".\r\nNOOP\r\n", step=step)
             assert _received(s) == [message], (size, step)
-            assert s.take().splitlines()[-2:] == ["250 2.0.0 Message accepted for delivery", "250 2.0.0 OK"]
+            assert s.take().splitlines()[-2:] == [ACCEPTED, "250 2.0.0 OK"]
             data = s.of(MessageData)
             assert bool(data) == (stream and DATA_PIECE < size and step < size)
             assert [d.first for d in data] == [True, *[False] * (len(data) - 1)][: len(data)]
