@@ -14,6 +14,7 @@ import asyncio
 import gc
 import imaplib
 import poplib
+import smtplib
 import time
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,59 @@ async def test_pop3_readers_of_a_big_message_that_read_nothing(node_factory):
     delivered = b"\r\n".join(lines) + b"\r\n"
     assert delivered.endswith(raw)
     assert top[-3:] == [b"", raw.split(b"\r\n")[4], raw.split(b"\r\n")[5]]
+
+
+async def send_without_end(port: int, data: bytes) -> asyncio.StreamWriter:
+    """An SMTP client that sends a message's data and never its final dot."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readline()
+    writer.write(b"EHLO crepes.fr\r\nMAIL FROM:<alice@crepes.fr>\r\n"
+                 b"RCPT TO:<bob@hamburger.edu>\r\nDATA\r\n")
+    for _ in range(4):
+        while not (await reader.readline()).startswith((b"250 ", b"354 ")):
+            pass
+    view = memoryview(data)
+    for start in range(0, len(view), 256 * 1024):
+        writer.write(view[start : start + 256 * 1024])
+        await writer.drain()
+    return writer
+
+
+async def test_smtp_sessions_sending_big_messages_without_their_end(node_factory):
+    node: TestNode = await node_factory(listen=("smtp",))
+    await node.add_user("bob@hamburger.edu", PASSWORD)
+    spool = node.config.data_dir / "spool"
+    data = big_message()
+    before = await settled_rss()
+    writers = await asyncio.gather(
+        *(send_without_end(node.port("smtp"), data) for _ in range(READERS))
+    )
+    await asyncio.sleep(1.0)  # the node has read everything that was sent
+    grown = rss() - before
+    files = sorted(spool.glob("*"))
+    modes = {f.stat().st_mode & 0o777 for f in files}
+    sizes = sum(f.stat().st_size for f in files)
+    for writer in writers:
+        writer.close()
+    # Before spooling, each session held its message (and more) in memory.
+    assert grown < SIZE, f"{READERS} unfinished 16 MB messages cost {grown >> 20} MB"
+    assert len(files) == READERS and modes == {0o600}
+    assert sizes > READERS * (SIZE - 2 * node.limits.smtp_spool_threshold)
+    for _ in range(50):
+        if not any(spool.iterdir()):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(spool.iterdir()), "the spool files outlived their sessions"
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", node.port("smtp"), timeout=60) as client:
+            client.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], data)
+
+    await asyncio.to_thread(send)
+    account = await node.store.account_get("bob@hamburger.edu")
+    inbox = await node.store.mailbox_get(account.id, "INBOX")
+    [meta] = await node.store.messages(inbox.id)
+    stored = await node.store.message_bytes(inbox.id, meta.uid)
+    assert stored.endswith(b"\r\n\r\n" + data[data.index(b"\r\n\r\n") + 4 :])
+    assert b"Subject: big\r\n" in stored
+    assert not any(spool.iterdir())
