@@ -124,7 +124,7 @@ class SmtpService(SmtpListener):
         if inbound.action == "reject":
             return DMARC_REJECTED
         mailbox = "Junk" if inbound.action == "quarantine" else "INBOX"
-        body = (
+        trace = (
             received_header(
                 helo=event.helo,
                 peer_ip=io.peer[0],
@@ -134,12 +134,12 @@ class SmtpService(SmtpListener):
                 rcpt=event.rcpt_to,
             )
             + inbound.header
-            + inbound.message
         )
         recipients = [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to]
         try:
             await self.delivery.deliver_some(
-                event, body, recipients, mailbox, session_id=session_id, full_reply=FULL_DIAGNOSTIC
+                event, inbound.message, recipients, mailbox, session_id=session_id,
+                full_reply=FULL_DIAGNOSTIC, trace=trace,
             )
         except QuotaExceeded:
             return MAILBOX_FULL
