@@ -150,8 +150,9 @@ def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
         end = top_end(raw, top_lines)
         if end is not None:
             raw = raw[:end]
-    stuffer = ByteStuffer()
-    return first + stuffer.feed(raw) + stuffer.end()
+    stuffed = _stuff(raw, line_start=True)
+    end = b".\r\n" if not stuffed or stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
+    return b"".join((first, stuffed, end))
 
 
 class ByteStuffer:
@@ -175,10 +176,7 @@ class ByteStuffer:
             return b""
         if data.count(b"\n") != data.count(b"\r\n"):
             data = _crlf(data)
-        if self._line_start:
-            stuffed = (b"\r\n" + data).replace(b"\r\n.", b"\r\n..")[2:]
-        else:
-            stuffed = data.replace(b"\r\n.", b"\r\n..")
+        stuffed = _stuff(data, self._line_start)
         self._line_start = data.endswith(b"\n")
         return stuffed
 
@@ -188,6 +186,12 @@ class ByteStuffer:
             self._held_cr = False
             return b"\r\r\n.\r\n"
         return b".\r\n" if self._line_start else b"\r\n.\r\n"
+
+
+def _stuff(data: bytes, line_start: bool) -> bytes:
+    """Byte-stuffing: a "." gets another in front where a line starts."""
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if line_start and data[:1] == b"." else stuffed
 
 
 def _crlf(data: bytes) -> bytes:
