@@ -151,8 +151,8 @@ def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
         if end is not None:
             raw = raw[:end]
     stuffed = _stuff(raw, line_start=True)
-    end = b".\r\n" if not stuffed or stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
-    return b"".join((first, stuffed, end))
+    dot_line = b".\r\n" if not stuffed or stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
+    return b"".join((first, stuffed, dot_line))
 
 
 class ByteStuffer:
