@@ -36,6 +36,7 @@ from mailstack.mime import ParsedMessage
 from mailstack.pop3.maildrops import Maildrops
 from mailstack.pop3.server import Pop3Service
 from mailstack.smtp.server import SmtpService
+from mailstack.smtp.spool import SpoolArea
 from mailstack.smtp.submission import SubmissionService
 from mailstack.store import Store
 from mailstack.store.private import create_private, make_private
@@ -97,12 +98,16 @@ class Node:
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
         self.maildrops = Maildrops()
         self.imap_shared = ImapShared()
+        self.smtp_spool = SpoolArea(
+            config.data_dir / "spool", config.limits.smtp_spool_threshold, config.limits.smtp_memory
+        )
         self._resolver: Resolver | None = None
 
     async def start(self) -> None:
         self._make_private()
         self.store = await self._store_factory(self.config)
         self.message_ids = MessageIds(await self.store.new_run_number())
+        await asyncio.to_thread(self.smtp_spool.sweep)
         self.authenticator = Authenticator(
             self.store, self.limits, cache_seconds=self.config.imap.login_cache_seconds
         )

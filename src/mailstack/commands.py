@@ -55,7 +55,13 @@ def node_dns_address(config: Config) -> tuple[str, int] | None:
 
 
 async def open_store(config: Config) -> SqliteStore[ParsedMessage]:
-    return await SqliteStore.open(config.database_path, codec=PARSE_CODEC)
+    limits = config.limits
+    return await SqliteStore.open(
+        config.database_path,
+        codec=PARSE_CODEC,
+        wal_bound=limits.wal_size,
+        checkpoint_wait=limits.wal_checkpoint_wait,
+    )
 
 
 def with_store(

@@ -147,5 +147,21 @@ class Limits:
     msgauth_timeout: float = seconds(20.0, "all SPF/DKIM/DMARC checks of one message")
     dkim_signatures: int = count(5, "DKIM-Signature fields verified per message")
 
+    # SMTP message data while it arrives: past the threshold one message's
+    # octets go to a spool file; smtp_memory bounds what all sessions hold.
+    smtp_spool_threshold: int = count(
+        1024 * 1024, "octets of one SMTP message kept in memory before it is spooled to disk"
+    )
+    smtp_memory: int = count(
+        64 * 1024 * 1024, "octets of SMTP message data all sessions hold in memory together"
+    )
+
+    # The store's write-ahead log (SQLite WAL): past this size a checkpoint
+    # waits for readers, at most wal_checkpoint_wait, and empties it.
+    wal_size: int = count(64 * 1024 * 1024, "octets of write-ahead log before it is emptied")
+    wal_checkpoint_wait: float = seconds(
+        5.0, "how long emptying the write-ahead log waits for readers"
+    )
+
     def replace(self, **changes: object) -> Limits:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -62,10 +62,13 @@ class Transaction(Protocol):
 
 
 def delivery_targets(
-    mail_from: str, recipients: Recipients, mailbox: str = "INBOX"
+    mail_from: str, recipients: Recipients, mailbox: str = "INBOX", trace: bytes = b""
 ) -> list[DeliveryTarget]:
     """Final delivery (RFC 5321 §4.4): one copy per mailbox however many of
-    its addresses were named, each with its own Return-Path:/Delivered-To:."""
+    its addresses were named, each with its own Return-Path:/Delivered-To:,
+    then ``trace`` (our Received: and Authentication-Results:, kept with the
+    copy rather than joined to the message: a big message is never copied
+    to gain a few lines)."""
     return_path = f"Return-Path: <{mail_from}>\r\n".encode()
     targets: list[DeliveryTarget] = []
     seen: set[int] = set()
@@ -73,7 +76,7 @@ def delivery_targets(
         for account_id in account_ids:
             if account_id not in seen:
                 seen.add(account_id)
-                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode()
+                prefix = return_path + f"Delivered-To: {rcpt}\r\n".encode() + trace
                 targets.append(DeliveryTarget(account_id, mailbox, prefix))
     return targets
 
@@ -116,6 +119,7 @@ class LocalDelivery:
         session_id: str,
         full_reply: str,
         sender_verified: bool,
+        trace: bytes = b"",
     ) -> None:
         """Into every mailbox with room; the sender hears of the others (and
         of those that asked NOTIFY=SUCCESS) by DSN. Nothing is delivered when
@@ -124,8 +128,9 @@ class LocalDelivery:
         queued after the commit, and a failure to queue them is only logged.
         ``full_reply`` is the SMTP reply a full mailbox gets, the DSN's
         Diagnostic-Code; ``session_id`` names the message in the log;
-        "delivered" DSNs go only to a ``sender_verified``."""
-        targets = delivery_targets(transaction.mail_from, recipients, mailbox)
+        "delivered" DSNs go only to a ``sender_verified``. ``trace`` goes in
+        front of each copy (see delivery_targets)."""
+        targets = delivery_targets(transaction.mail_from, recipients, mailbox, trace)
         queue = self.node.queue
         parsed = await parse_for_store(message)
         failed: set[str] = set()

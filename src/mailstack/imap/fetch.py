@@ -4,14 +4,19 @@ BINARY sections (RFC 3516).
 
 ENVELOPE, BODY, BODYSTRUCTURE and every BODY[section] are answered from the
 parse stored at delivery (mime.ParsedMessage) and slices of the raw bytes at
-its offsets; nothing is parsed again here.
+its offsets; nothing is parsed again here. A message over ``STREAM_AT``
+octets is never read whole: its literals are written from the store's
+``message_chunks`` a chunk at a time, each after the socket took the last, so
+a client that stops reading costs its socket buffer, not the message.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from mailstack.errors import ImapError
+from mailstack.errors import ImapError, NotFound
 from mailstack.imap.proto.commands import Command, Fetch, FetchItem, Section
 from mailstack.imap.proto.parser import MONTHS
 from mailstack.imap.proto.response import Literal8, encode, quoted
@@ -19,9 +24,15 @@ from mailstack.imap.selected import flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
 from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
 
-__all__ = ["body_structure", "envelope", "internaldate", "section_bytes"]
+if TYPE_CHECKING:
+    from mailstack.store import Store
+
+__all__ = ["STREAM_AT", "body_structure", "envelope", "internaldate", "section_range"]
 
 _CHUNK = 200  # messages fetched from the store per round trip
+# Messages larger than this are streamed from the store, never read whole.
+STREAM_AT = 256 * 1024
+_FIELDS = frozenset({"HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 
 
 def internaldate(when: datetime) -> str:
@@ -139,44 +150,127 @@ def body_structure(part: Part, extended: bool) -> bytes:
     return b"(" + b" ".join(fields) + b")"
 
 
-def section_bytes(raw: bytes, parsed: ParsedMessage, section: Section) -> bytes | None:
-    """The octets RFC 3501 §6.4.5 names by section, or None if there is no such part."""
+def section_range(
+    parsed: ParsedMessage, section: Section, size: int
+) -> tuple[int, int] | None:
+    """Where the octets RFC 3501 §6.4.5 names by section lie in a message of
+    ``size`` octets (for HEADER.FIELDS[.NOT], the header they are chosen
+    from), or None if there is no such part."""
     part = parsed.section(section.part)
     if part is None:
         return None
     text = section.text
     if text is None:
-        if not section.part:
-            return raw
-        return raw[part.body_start : part.body_end]
+        return (part.body_start, part.body_end) if section.part else (0, size)
     if text == "MIME":
-        return raw[part.header_start : part.body_start]
-    if section.part:
-        # HEADER and TEXT of a part number address its encapsulated message.
-        if part.message is None:
-            return None
-        target = part.message
-    else:
-        target = part
-    if text == "HEADER":
-        return raw[target.header_start : target.body_start]
+        return part.header_start, part.body_start
+    target = _addressed(part, section)
+    if target is None:
+        return None
     if text == "TEXT":
-        return raw[target.body_start : target.body_end]
+        return target.body_start, target.body_end
+    return target.header_start, target.body_start
+
+
+def _addressed(part: Part, section: Section) -> Part | None:
+    """The entity whose HEADER or TEXT a section names: HEADER and TEXT of a
+    part number address its encapsulated message."""
+    return part.message if section.part else part
+
+
+def _header_fields(header: bytes, base: int, parsed: ParsedMessage, section: Section) -> bytes:
+    """HEADER.FIELDS[.NOT] from the header block that starts at ``base``."""
+    part = parsed.section(section.part)
+    target = None if part is None else _addressed(part, section)
+    assert target is not None
     wanted = {f.lower() for f in section.fields}
-    keep = text == "HEADER.FIELDS"
-    pieces = [raw[a:b] for name, a, b in target.headers if (name.lower() in wanted) == keep]
+    keep = section.text == "HEADER.FIELDS"
+    pieces = [
+        header[a - base : b - base]
+        for name, a, b in target.headers
+        if (name.lower() in wanted) == keep
+    ]
     return b"".join(pieces) + b"\r\n"
 
 
-def _binary(raw: bytes, parsed: ParsedMessage, section: Section) -> bytes | None:
-    """RFC 3516 §4.2: BINARY[] is the whole message; BINARY[part] a leaf's
-    content with its Content-Transfer-Encoding undone; None for anything else."""
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """A literal of octets start to end of the message, written from the
+    store a chunk at a time (RFC 3501 §4.3; literal8, RFC 3516 §4.3)."""
+
+    start: int
+    end: int
+    literal8: bool = False
+
+
+class _Text:
+    """A message's octets as FETCH reads them: in memory for a small one,
+    from the store in bounded chunks for a big one."""
+
+    __slots__ = ("store", "mailbox_id", "uid", "raw", "size")
+
+    def __init__(
+        self, store: Store[ParsedMessage], mailbox_id: int, uid: int, raw: bytes | None, size: int
+    ) -> None:
+        self.store = store
+        self.mailbox_id = mailbox_id
+        self.uid = uid
+        self.raw = raw
+        self.size = len(raw) if raw is not None else size
+
+    async def read(self, start: int, end: int) -> bytes:
+        if self.raw is not None:
+            return self.raw[start:end]
+        chunks = self.store.message_chunks(self.mailbox_id, self.uid, start, end)
+        return b"".join([chunk async for chunk in chunks])
+
+    def literal(self, start: int, end: int, partial: tuple[int, int] | None,
+                literal8: bool = False) -> bytes | _Stream:
+        if partial is not None:
+            start, end = min(start + partial[0], end), min(start + partial[0] + partial[1], end)
+        if self.raw is None:
+            return _Stream(start, end, literal8)
+        data = self.raw[start:end]
+        return encode(Literal8(data) if literal8 and b"\x00" in data else data)
+
+
+async def _text_value(
+    item: FetchItem, text: _Text, parsed: ParsedMessage | None
+) -> bytes | _Stream:
+    """The value of an item read from the message's octets (BODY[...],
+    BINARY[...], RFC822 and its parts)."""
+    name = item.name
+    if name == "RFC822":
+        return text.literal(0, text.size, None)
+    assert parsed is not None
+    if item.section is None:
+        root = parsed.root
+        if name == "RFC822.HEADER":
+            return text.literal(root.header_start, root.body_start, None)
+        return text.literal(root.body_start, root.body_end, None)
+    section = item.section
+    if name == "BODY":
+        where = section_range(parsed, section, text.size)
+        if where is None:
+            return b"NIL"
+        if section.text in _FIELDS:
+            header = await text.read(*where)
+            return encode(_slice(_header_fields(header, where[0], parsed, section), item.partial))
+        return text.literal(*where, item.partial)
+    # RFC 3516 §4.2: BINARY[] is the whole message; BINARY[part] a leaf's
+    # content with its Content-Transfer-Encoding undone.
     if not section.part:
-        return raw
+        if name == "BINARY.SIZE":
+            return str(text.size).encode()
+        return text.literal(0, text.size, item.partial, literal8=True)
     part = parsed.section(section.part)
     if part is None or part.children or part.message is not None:
-        return None
-    return transfer_decode(raw[part.body_start : part.body_end], part.encoding)
+        raise ImapError("No such leaf part", code="UNKNOWN-CTE")
+    binary = transfer_decode(await text.read(part.body_start, part.body_end), part.encoding)
+    if name == "BINARY.SIZE":
+        return str(len(binary)).encode()
+    data = _slice(binary, item.partial)
+    return encode(Literal8(data) if b"\x00" in data else data)
 
 
 def _item_name(item: FetchItem) -> bytes:
@@ -243,50 +337,82 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     for start in range(0, len(pairs), _CHUNK):
         chunk = pairs[start : start + _CHUNK]
         uids = [u for _n, u in chunk]
+        # Big messages are never read whole: their literals are written from
+        # the store a chunk at a time (RSS per slow reader is the socket
+        # buffer's, not the message's); the parse says they still exist.
+        big = {u for u in uids if sel.meta[u].size > STREAM_AT} if needs_raw else set()
         parsed: dict[int, ParsedMessage] = {}
-        if needs_parsed:
-            parsed = await s.ctx.parsed.get_many(s.store, sel.mailbox_id, sel.uidvalidity, uids)
+        if needs_parsed or big:
+            wanted = uids if needs_parsed else sorted(big)
+            parsed = await s.ctx.parsed.get_many(s.store, sel.mailbox_id, sel.uidvalidity, wanted)
         raws: dict[int, bytes] = {}
         if needs_raw:
-            raws = await s.store.messages_bytes(sel.mailbox_id, uids)
+            small = [u for u in uids if u not in big]
+            if small:
+                raws = await s.store.messages_bytes(sel.mailbox_id, small)
         for msn, uid in chunk:
-            if (needs_parsed and uid not in parsed) or (needs_raw and uid not in raws):
+            if (needs_parsed or uid in big) and uid not in parsed or (
+                needs_raw and uid not in big and uid not in raws
+            ):
                 # Expunged by another session, not yet announced: RFC 2180
                 # §4.1.2 lets the FETCH fail for it; its EXPUNGE comes later.
                 missing += 1
                 continue
-            raw = raws.get(uid, b"")
-            out = []
-            for item in items:
-                out.append(_item_name(item) + b" " + _value(s, item, uid, raw, parsed.get(uid)))
+            text = _Text(s.store, sel.mailbox_id, uid, raws.get(uid), sel.meta[uid].size)
+            out: list[bytes | _Stream] = [b"* %d FETCH (" % msn]
+            for n, item in enumerate(items):
+                name = _item_name(item) + b" "
+                out.append(b" " + name if n else name)
+                if item.section is not None or item.name in _NEEDS_RAW:
+                    out.append(await _text_value(item, text, parsed.get(uid)))
+                else:
+                    out.append(_value(s, item, uid, parsed.get(uid)))
             if send_flags and uid in flags_changed:
-                out.append(b"FLAGS " + encode(flags_atoms(sel.flags(uid))))
-            s.send(b"* %d FETCH (" % msn + b" ".join(out) + b")\r\n")
+                out.append(b" FLAGS " + encode(flags_atoms(sel.flags(uid))))
+            out.append(b")\r\n")
+            if uid not in big:
+                s.send(b"".join(piece for piece in out if isinstance(piece, bytes)))
+            elif not await _send_streamed(s, text, out):
+                # RFC 3501 §4.3: a literal cannot be taken back; the message
+                # vanished half-way through, and the connection has to go.
+                s.closing = True
+                return Done("", answered=True)
         await s.channel.flush()
     if missing:
         raise ImapError("Some messages were expunged meanwhile", code="EXPUNGEISSUED")
     return None
 
 
-def _value(
-    s: Session, item: FetchItem, uid: int, raw: bytes, parsed: ParsedMessage | None
-) -> bytes:
+async def _send_streamed(s: Session, text: _Text, out: list[bytes | _Stream]) -> bool:
+    """Write one FETCH response whose literals come from the store; False
+    when the message went away before its literals were complete."""
+    for piece in out:
+        if isinstance(piece, bytes):
+            s.send(piece)
+            continue
+        length = piece.end - piece.start
+        s.send(b"%s{%d}\r\n" % (b"~" if piece.literal8 else b"", length))
+        try:
+            async for data in text.store.message_chunks(
+                text.mailbox_id, text.uid, piece.start, piece.end
+            ):
+                s.send(data)
+                length -= len(data)
+                # Wait for the socket to take it before reading on.
+                await s.channel.flush()
+        except NotFound:
+            return False
+        if length:
+            return False
+    return True
+
+
+def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) -> bytes:
+    """The value of an item that is not read from the message's octets."""
     sel = s.selected
     assert sel is not None
     meta = sel.meta[uid]
     name = item.name
-    if item.section is not None:
-        assert parsed is not None
-        if name == "BODY":
-            data = section_bytes(raw, parsed, item.section)
-            return b"NIL" if data is None else encode(_slice(data, item.partial))
-        binary = _binary(raw, parsed, item.section)
-        if binary is None:
-            raise ImapError("No such leaf part", code="UNKNOWN-CTE")
-        if name == "BINARY.SIZE":
-            return str(len(binary)).encode()
-        data = _slice(binary, item.partial)
-        return encode(Literal8(data) if b"\x00" in data else data)
     if name == "UID":
         return str(uid).encode()
     if name == "FLAGS":
@@ -297,17 +423,9 @@ def _value(
         return str(meta.size).encode()
     if name == "MODSEQ":
         return b"(%d)" % meta.modseq
-    if name in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
-        assert parsed is not None
-        key = (sel.mailbox_id, sel.uidvalidity, uid, name)
-        if name == "ENVELOPE":
-            return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
-        extended = name == "BODYSTRUCTURE"
-        return s.ctx.parsed.rendered(key, lambda: body_structure(parsed.root, extended))
-    if name == "RFC822":
-        return encode(raw)
     assert parsed is not None
-    root = parsed.root
-    if name == "RFC822.HEADER":
-        return encode(raw[root.header_start : root.body_start])
-    return encode(raw[root.body_start : root.body_end])
+    key = (sel.mailbox_id, sel.uidvalidity, uid, name)
+    if name == "ENVELOPE":
+        return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
+    extended = name == "BODYSTRUCTURE"
+    return s.ctx.parsed.rendered(key, lambda: body_structure(parsed.root, extended))

@@ -210,6 +210,8 @@ class Session:
             log.exception("IMAP %s failed", cmd.name)
             self.send(tagged(cmd.tag, "NO", "Internal server error", "SERVERBUG"))
             return
+        if done is not None and done.answered and self.closing:
+            return  # the handler ended the connection mid-response
         if self.selected is not None and self.state is State.SELECTED:
             try:
                 await self.poll(allow_expunge=cmd.uid or cmd.name not in _NO_EXPUNGE_DURING)

@@ -142,34 +142,79 @@ def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
     the blank line, and the first ``top_lines`` body lines (RFC 1939 §7 TOP).
     """
     if raw.count(b"\n") != raw.count(b"\r\n"):
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        raw = _crlf(raw)
     if top_lines is None:
         first = ok(f"{len(raw)} octets")
     else:
         first = ok("top of message follows")
-        raw = _head_and_lines(raw, top_lines)
-    stuffed = (b"\r\n" + raw).replace(b"\r\n.", b"\r\n..")[2:]
-    if stuffed and not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return first + stuffed + b".\r\n"
+        end = top_end(raw, top_lines)
+        if end is not None:
+            raw = raw[:end]
+    stuffed = _stuff(raw, line_start=True)
+    dot_line = b".\r\n" if not stuffed or stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
+    return b"".join((first, stuffed, dot_line))
 
 
-def _head_and_lines(raw: bytes, count: int) -> bytes:
-    """The header section, its blank line, and the first ``count`` body lines."""
+class ByteStuffer:
+    """A RETR response's message text a piece at a time (a big message is
+    sent from the store in chunks): line ends made CRLF and lines that start
+    with "." stuffed (RFC 1939 §3), whatever the chunk boundaries cut."""
+
+    __slots__ = ("_line_start", "_held_cr")
+
+    def __init__(self) -> None:
+        self._line_start = True
+        self._held_cr = False  # a CR at a chunk's end: the next may bring its LF
+
+    def feed(self, data: bytes) -> bytes:
+        if self._held_cr:
+            data = b"\r" + data
+        self._held_cr = data.endswith(b"\r")
+        if self._held_cr:
+            data = data[:-1]
+        if not data:
+            return b""
+        if data.count(b"\n") != data.count(b"\r\n"):
+            data = _crlf(data)
+        stuffed = _stuff(data, self._line_start)
+        self._line_start = data.endswith(b"\n")
+        return stuffed
+
+    def end(self) -> bytes:
+        """The rest: a last line without CRLF gets one, then the dot line."""
+        if self._held_cr:
+            self._held_cr = False
+            return b"\r\r\n.\r\n"
+        return b".\r\n" if self._line_start else b"\r\n.\r\n"
+
+
+def _stuff(data: bytes, line_start: bool) -> bytes:
+    """Byte-stuffing: a "." gets another in front where a line starts."""
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if line_start and data[:1] == b"." else stuffed
+
+
+def _crlf(data: bytes) -> bytes:
+    """Bare LFs made CRLF."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def top_end(raw: bytes, count: int) -> int | None:
+    """Where TOP's text ends: after the header section, its blank line and
+    ``count`` body lines; None when raw does not hold all of them."""
     if raw.startswith(b"\r\n"):
-        body_start = 2
+        end = 2
     else:
         split = raw.find(b"\r\n\r\n")
         if split < 0:
-            return raw
-        body_start = split + 4
-    end = body_start
+            return None
+        end = split + 4
     for _ in range(count):
         line_end = raw.find(b"\r\n", end)
         if line_end < 0:
-            return raw
+            return None
         end = line_end + 2
-    return raw[:end]
+    return end
 
 
 def _number(arg: str) -> int:

@@ -18,10 +18,11 @@ from mailstack.common.clients import CapReached
 from mailstack.common.driver import SessionDriver
 from mailstack.common.netguard import is_loopback
 from mailstack.common.server import SessionIO, TcpService
-from mailstack.errors import Pop3Error, StoreError
+from mailstack.errors import NotFound, Pop3Error, StoreError
 from mailstack.pop3.config import Pop3Config
 from mailstack.pop3.proto import (
     Authenticate,
+    ByteStuffer,
     MaildropMessage,
     Pop3Session,
     Reply,
@@ -29,6 +30,8 @@ from mailstack.pop3.proto import (
     StartTls,
     Update,
     format_message,
+    ok,
+    top_end,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +45,9 @@ SEEN = "\\Seen"
 READ_AHEAD_OCTETS = 256 * 1024
 # ... and this many messages.
 READ_AHEAD_MESSAGES = 32
+# A message larger than this is never read whole: RETR sends it from the
+# store a chunk at a time, each once the socket took the last.
+STREAM_AT = 256 * 1024
 
 
 _REFUSALS = {
@@ -196,15 +202,23 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
 
     async def retrieve(self, event: Retrieve) -> bool:
         assert self.store is not None
+        size = self.proto.messages[event.number - 1].size
+        if size > STREAM_AT:
+            return await self.stream(event, size)
         try:
             raw = await self.message_bytes(event)
         except StoreError:
             raw = None
-        if raw is None:
+        return await self.send_message(
+            event, None if raw is None else format_message(raw, event.top_lines)
+        )
+
+    async def send_message(self, event: Retrieve, data: bytes | None) -> bool:
+        """Send a RETR/TOP response whole; None when the message is gone."""
+        if data is None:
             # Removed behind our back (an IMAP EXPUNGE while we hold the POP3 lock).
             self.send(Pop3Error(f"message {event.number} is no longer available").to_bytes())
             return False
-        data = format_message(raw, event.top_lines)
         if self.io.trace.enabled:
             first, _, _ = data.partition(b"\r\n")
             self.io.trace.server(first)
@@ -213,6 +227,39 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         if self.io.writer.transport.get_write_buffer_size() > READ_AHEAD_OCTETS:
             # A client pipelining many RETRs: let the socket catch up.
             await self.io.drain()
+        return False
+
+    async def stream(self, event: Retrieve, size: int) -> bool:
+        """RETR or TOP of a big message from the store's chunks; the RSS it
+        costs is the socket buffer's and one chunk, not the message."""
+        assert self.store is not None
+        chunks = self.store.message_chunks(self.mailbox_id, event.uid)
+        try:
+            first = await anext(chunks)
+            if event.top_lines is not None:
+                # TOP reads only as far as the header and the lines it sends.
+                head = bytearray(first)
+                while top_end(bytes(head), event.top_lines) is None and len(head) < size:
+                    head += await anext(chunks)
+                return await self.send_message(event, format_message(bytes(head), event.top_lines))
+        except (StoreError, StopAsyncIteration):
+            return await self.send_message(event, None)
+        stuffer = ByteStuffer()
+        first_line = ok(f"{size} octets")
+        if self.io.trace.enabled:
+            self.io.trace.server(first_line.rstrip(b"\r\n"))
+            self.io.trace.note(f"... {size} octets of message {event.number}")
+        self.io.write(first_line + stuffer.feed(first))
+        await self.io.drain()
+        try:
+            async for chunk in chunks:
+                self.io.write(stuffer.feed(chunk))
+                await self.io.drain()
+        except NotFound:
+            # Expunged (by IMAP) half-way through: the response cannot be
+            # taken back, so the session ends without its dot line.
+            return True
+        self.io.write(stuffer.end())
         return False
 
     async def message_bytes(self, event: Retrieve) -> bytes | None:
@@ -247,6 +294,8 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         """UIDs after message ``number``, not yet read ahead, within ``budget`` octets."""
         uids: list[int] = []
         for message in self.proto.following(number):
+            if message.size > STREAM_AT:
+                break  # streamed when its turn comes, never read ahead
             if message.uid in self.read_ahead:
                 continue
             budget -= message.size

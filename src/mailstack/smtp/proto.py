@@ -73,6 +73,7 @@ __all__ = [
     "MailFrom",
     "RcptTo",
     "MessageComplete",
+    "MessageData",
     "StartTls",
     "AuthRequest",
     "AuthResponse",
@@ -114,7 +115,9 @@ class RcptTo:
 
 @dataclass(frozen=True, slots=True)
 class MessageComplete:
-    """A whole message (DATA unstuffed, or BDAT chunks joined) for the accepted rcpts."""
+    """A whole message (DATA unstuffed, or BDAT chunks joined) for the accepted
+    rcpts; with ``stream_data``, ``data`` is what came after the last
+    MessageData."""
 
     mail_from: str
     rcpt_to: list[str]
@@ -125,6 +128,19 @@ class MessageComplete:
     esmtp: bool
     tls: bool = False
     auth_identity: str | None = None
+    streamed: bool = False  # MessageData of this message came before
+
+
+@dataclass(frozen=True, slots=True)
+class MessageData:
+    """Message octets as they arrive (DATA unstuffed, BDAT as sent), handed
+    up only by a machine made with ``stream_data``: the server spools them,
+    and the MessageComplete that ends the message carries only the octets
+    after the last of these. ``first`` starts a new message: whatever the
+    server kept of an earlier one (refused, or never finished) is dropped."""
+
+    data: bytes
+    first: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +235,8 @@ _REFUSALS: dict[tuple[State, str], Reply] = {
 _KNOWN = frozenset().union(*ALLOWED.values())
 _NOT_COUNTED = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "QUIT"})
 _DATA_END = b"\r\n.\r\n"
+# DATA octets buffered before they are taken in a piece (or handed up).
+DATA_PIECE = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -228,9 +246,10 @@ class _Transaction:
     smtputf8: bool = False
     rcpt_to: list[str] = field(default_factory=list)
     rcpt_params: list[dict[str, str | None]] = field(default_factory=list)
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
-    failed: bool = False
+    chunks: list[bytes] = field(default_factory=list)  # held here without stream_data
+    size: int = 0  # octets received (DATA as sent, dot-stuffed)
+    handed_up: bool = False  # a MessageData of this message went to the server
+    line_ends: _LineEnds = field(default_factory=lambda: _LineEnds())
 
 
 # ---------------------------------------------------------------- the machine
@@ -251,6 +270,7 @@ class SmtpServerProtocol:
         require_tls_for_auth: bool = True,
         submission: bool = False,
         dsn: bool = True,
+        stream_data: bool = False,
     ) -> None:
         """Options, all keyword-only.
 
@@ -263,6 +283,8 @@ class SmtpServerProtocol:
         the session is an RFC 6409 MSA session; the machine only records it, the
         submission policy is the server's. ``dsn``: offer and accept the RFC 3461
         parameters (otherwise they get 555 like any unknown parameter).
+        ``stream_data``: hand message octets up as ``MessageData`` while they
+        arrive instead of holding them until the end (the server spools them).
         """
         self.hostname = hostname
         self.limits = limits or Limits()
@@ -273,6 +295,7 @@ class SmtpServerProtocol:
         self.require_tls_for_auth = require_tls_for_auth
         self.submission = submission
         self.dsn = dsn
+        self.stream_data = stream_data
         self.helo = ""
         self.esmtp = False
         self.auth_identity: str | None = None
@@ -286,10 +309,8 @@ class SmtpServerProtocol:
         self._tx = _Transaction()
         self._errors = 0
         self._commands = 0
-        # DATA: where the next search for CRLF.CRLF starts, and octets thrown
-        # away once the message is over the size limit (None: not over).
+        # DATA: where the next search for CRLF.CRLF starts.
         self._scan_from = 0
-        self._discarded: int | None = None
         # BDAT: octets of the current chunk still to read, and its outcome.
         self._chunk_left = 0
         self._chunk_last = False
@@ -687,39 +708,73 @@ class SmtpServerProtocol:
         self._send(R.START_DATA)
         self.state = State.DATA
         # Searching for CRLF.CRLF from a CRLF put in front of the data finds an
-        # end marker on the very first line too.
+        # end marker on the very first line too. The buffer always starts with
+        # the two octets before the data not yet taken (here that CRLF), so
+        # that a line-starting "." is seen wherever the data is cut.
         self._lines.buffer[0:0] = b"\r\n"
         self._scan_from = 0
-        self._discarded = None
         return None
 
     def _read_data(self) -> object | None:
         buf = self._lines.buffer
         end = buf.find(_DATA_END, self._scan_from)
-        if end < 0:
-            # The marker may straddle the next chunk: rescan the last 4 octets.
-            keep_from = len(buf) - 4
-            if keep_from > self.limits.message_size or self._discarded is not None:
-                # Over the limit whatever comes next: keep counting, stop storing.
-                if keep_from > 0:
-                    self._discarded = (self._discarded or 0) + keep_from
-                    del buf[:keep_from]
-            self._scan_from = max(len(buf) - 4, 0)
+        if end >= 0:
+            return self._take_data(end + 2, last=True)
+        # The marker may straddle the next read: rescan the last 4 octets.
+        self._scan_from = max(len(buf) - 4, 0)
+        if len(buf) <= 4 or (
+            len(buf) < DATA_PIECE and self._tx.size + len(buf) - 2 <= self.limits.message_size
+        ):
             return _NEED_DATA
-        if self._discarded is not None or end > self.limits.message_size:
-            del buf[: end + 5]
+        # Take all but the octets that may begin the end marker.
+        return self._take_data(len(buf) - 2, last=False)
+
+    def _take_data(self, cut: int, *, last: bool) -> object | None:
+        """Take the data up to ``cut`` (the buffer's first two octets are
+        context, already taken): counted, unstuffed, checked for bare CR or
+        LF, then kept or handed up; past the size limit only counted."""
+        buf = self._lines.buffer
+        tx = self._tx
+        tx.size += cut - 2
+        piece = b""
+        if tx.size <= self.limits.message_size and not tx.line_ends.bare:
+            if buf.find(b"\r\n.", 0, cut) < 0:
+                piece = bytes(buf[2:cut])
+            else:
+                # RFC 5321 §4.5.2: a line that starts with "." loses that first ".".
+                piece = bytes(buf[:cut]).replace(b"\r\n.", b"\r\n")[2:]
+            tx.line_ends.feed(piece, last=last)
+        if not last:
+            del buf[: cut - 2]
+            self._scan_from = 0
+            return self._hand_up(piece)
+        del buf[: cut + 3]
+        if tx.size > self.limits.message_size:
             return self._end_of_data(R.TOO_BIG)
-        data = bytes(buf[2 : end + 2])
-        del buf[: end + 5]
-        if _has_bare_cr_or_lf(data):
+        if tx.line_ends.bare:
             return self._end_of_data(R.BARE_CR_LF)
-        # RFC 5321 §4.5.2: a line that starts with "." loses that first ".".
-        if data[:1] == b".":
-            data = data[1:]
-        if b"\r\n." in data:
-            data = data.replace(b"\r\n.", b"\r\n")
         self.state = State.RCPT
-        return self._complete(data)
+        return self._complete(self._message_data(piece))
+
+    def _hand_up(self, piece: bytes) -> object | None:
+        """Message octets: to the server now (stream_data) or kept here."""
+        if not piece or self._tx.line_ends.bare:
+            return None
+        if self.stream_data:
+            first = not self._tx.handed_up
+            self._tx.handed_up = True
+            return MessageData(piece, first)
+        self._tx.chunks.append(piece)
+        return None
+
+    def _message_data(self, last: bytes) -> bytes:
+        """What MessageComplete carries: the whole message, or with
+        stream_data what came after the last MessageData."""
+        chunks = self._tx.chunks
+        if not chunks:
+            return last
+        chunks.append(last)
+        return b"".join(chunks)
 
     def _end_of_data(self, refusal: Reply) -> object | None:
         self._reset_transaction()
@@ -737,6 +792,7 @@ class SmtpServerProtocol:
             self.esmtp,
             self.tls_active,
             self.auth_identity,
+            tx.handed_up,
         )
 
     # ------------------------------------------------------------ BDAT
@@ -785,13 +841,17 @@ class SmtpServerProtocol:
     def _read_chunk(self) -> object | None:
         buf = self._lines.buffer
         take = min(self._chunk_left, len(buf))
+        piece = b""
         if take:
             if self._chunk_refusal is None:
-                self._tx.chunks.append(bytes(buf[:take]))
+                piece = bytes(buf[:take])
                 self._tx.size += take
             del buf[:take]
             self._chunk_left -= take
         if self._chunk_left:
+            if piece:
+                self._tx.line_ends.feed(piece, last=False)
+                return self._hand_up(piece)
             return _NEED_DATA
         refusal = self._chunk_refusal
         if refusal is not None:
@@ -802,15 +862,15 @@ class SmtpServerProtocol:
             else:
                 self.state = self._resume_state
             return self._refuse(refusal)
+        self._tx.line_ends.feed(piece, last=self._chunk_last)
         if not self._chunk_last:
             self.state = State.BDAT
             self._send(Reply(250, "2.0.0", f"{self._tx.size} octets received"))
-            return None
-        data = b"".join(self._tx.chunks)
-        if _has_bare_cr_or_lf(data):
+            return self._hand_up(piece)
+        if self._tx.line_ends.bare:
             return self._end_of_data(R.BARE_CR_LF)
         self.state = State.BDAT
-        return self._complete(data)
+        return self._complete(self._message_data(piece))
 
     # ------------------------------------------------------------ STARTTLS / AUTH
 
@@ -865,9 +925,32 @@ class SmtpServerProtocol:
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
 
-def _has_bare_cr_or_lf(data: bytes) -> bool:
-    crlf = data.count(b"\r\n")
-    return data.count(b"\r") != crlf or data.count(b"\n") != crlf
+class _LineEnds:
+    """Whether a message's octets, fed in order in pieces cut anywhere, hold
+    a bare CR or a bare LF (SMTP smuggling, RFC 5321 §2.3.8)."""
+
+    __slots__ = ("bare", "_after_cr")
+
+    def __init__(self) -> None:
+        self.bare = False
+        self._after_cr = False  # the last piece ended with a CR
+
+    def feed(self, piece: bytes, *, last: bool) -> None:
+        crlf = piece.count(b"\r\n")
+        cr = piece.count(b"\r")
+        lf = piece.count(b"\n")
+        if self._after_cr:
+            if piece[:1] != b"\n" and (piece or last):
+                self.bare = True
+            elif piece:
+                crlf += 1  # the CR before this piece and its first LF
+                cr += 1
+        if piece:
+            self._after_cr = piece.endswith(b"\r")
+            if self._after_cr and not last:
+                cr -= 1  # its LF may begin the next piece
+        if cr != crlf or lf != crlf:
+            self.bare = True
 
 
 def _b64decode(text: str) -> bytes | None:

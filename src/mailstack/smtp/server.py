@@ -186,7 +186,7 @@ class SmtpService(SmtpListener):
         mailbox = "Junk" if inbound.action == "quarantine" else "INBOX"
         if mailbox != "INBOX":
             fields["mailbox"] = mailbox
-        body = (
+        trace = (
             received_header(
                 helo=event.helo,
                 peer_ip=io.peer[0],
@@ -196,7 +196,6 @@ class SmtpService(SmtpListener):
                 rcpt=event.rcpt_to,
             )
             + inbound.header
-            + inbound.message
         )
         recipients = [(rcpt, envelope.recipients.get(rcpt, ())) for rcpt in event.rcpt_to]
         try:
@@ -207,12 +206,13 @@ class SmtpService(SmtpListener):
             )
             await self.delivery.deliver_some(
                 event,
-                body,
+                inbound.message,
                 recipients,
                 mailbox,
                 session_id=session_id,
                 full_reply=FULL_DIAGNOSTIC,
                 sender_verified=verified,
+                trace=trace,
             )
         except QuotaExceeded:
             return MAILBOX_FULL
@@ -231,7 +231,7 @@ class _MxSession(SmtpSession):
             tls_available=service.starttls and service.node.tls.available,
             tls_active=io.tls_active,
         )
-        super().__init__(io, proto, service.node.tls)
+        super().__init__(io, proto, service.node.tls, service.node.smtp_spool.session())
         self.service = service
         self.envelope = _Envelope()
         # Recipients answered "User unknown" in this session (harvesting).
@@ -239,7 +239,7 @@ class _MxSession(SmtpSession):
         self.handlers |= {
             MailFrom: self.answer(self.mail_from),
             RcptTo: self.answer(self.rcpt_to),
-            MessageComplete: self.answer(self.message),
+            MessageComplete: self.answer_message(self.message),
         }
 
     async def mail_from(self, event: MailFrom) -> Reply:

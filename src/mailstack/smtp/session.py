@@ -7,12 +7,14 @@ not logged in) or the node stops. `SmtpSession` is the I/O
 glue both roles share: STARTTLS (RFC 3207 §4.2:
 the reply in clear, then the handshake, then a session that forgot all said
 before), QUIT and close, the trace of commands and of message text. A role
-registers its decisions (MAIL, RCPT, the message, AUTH) with `answer`; the
-protocol machine does the rest.
+registers its decisions (MAIL, RCPT, the message, AUTH) with `answer` (the
+message with `answer_message`, which hands the decision the whole message
+from the session's spool); the protocol machine does the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -26,12 +28,14 @@ from mailstack.common.trace import CREDENTIALS_ELIDED
 from mailstack.smtp.proto import (
     Close,
     MessageComplete,
+    MessageData,
     Quit,
     SmtpServerProtocol,
     StartTls,
     State,
 )
 from mailstack.smtp.replies import Reply
+from mailstack.smtp.spool import Spool
 
 __all__ = [
     "SmtpListener",
@@ -64,10 +68,44 @@ E = TypeVar("E")
 class SmtpSession(SessionDriver[SmtpServerProtocol]):
     """An SMTP session: the role adds its handlers to ``self.handlers``."""
 
-    def __init__(self, io: SessionIO, proto: SmtpServerProtocol, tls: Tls) -> None:
+    def __init__(
+        self, io: SessionIO, proto: SmtpServerProtocol, tls: Tls, spool: Spool | None = None
+    ) -> None:
         super().__init__(io, proto)
         self.tls = tls
-        self.handlers = {StartTls: self.start_tls, Quit: self.close, Close: self.close}
+        # With a spool, the machine hands message data up as it arrives.
+        self.spool = spool
+        proto.stream_data = spool is not None
+        self.handlers = {
+            StartTls: self.start_tls,
+            Quit: self.close,
+            Close: self.close,
+            MessageData: self.spool_data,
+        }
+
+    async def run(self, greeting: bytes) -> None:
+        try:
+            await super().run(greeting)
+        finally:
+            if self.spool is not None:
+                self.spool.discard()
+
+    async def spool_data(self, event: MessageData) -> None:
+        assert self.spool is not None
+        await self.spool.add(event.data, event.first)
+
+    def answer_message(self, decide: Callable[[MessageComplete], Awaitable[Reply]]) -> Handler:
+        """The handler of MessageComplete: ``decide`` gets the whole message."""
+
+        async def respond(event: MessageComplete) -> None:
+            if self.spool is None:
+                reply = await decide(event)
+            else:
+                async with self.spool.message(event.data, streamed=event.streamed) as data:
+                    reply = await decide(dataclasses.replace(event, data=data))
+            self.proto.respond(reply)
+
+        return respond
 
     def answer(self, decide: Callable[[E], Awaitable[Reply]]) -> Handler:
         """The handler of an event the role decides: its Reply answers it."""

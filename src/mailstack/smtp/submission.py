@@ -137,7 +137,7 @@ class _Session(SmtpSession):
             require_tls_for_auth=not plaintext_ok,
             submission=True,
         )
-        super().__init__(io, proto, service.node.tls)
+        super().__init__(io, proto, service.node.tls, service.node.smtp_spool.session())
         self.mechanism: Mechanism | None = None
         self.account: Account | None = None
         # Addresses found to be (or not be) the user's, for this session.
@@ -146,7 +146,7 @@ class _Session(SmtpSession):
         self.handlers |= {
             MailFrom: self.answer(self.mail_from),
             RcptTo: self.answer(self.rcpt_to),
-            MessageComplete: self.answer(self.submit),
+            MessageComplete: self.answer_message(self.submit),
             AuthRequest: self.auth,
             AuthResponse: self.auth,
         }

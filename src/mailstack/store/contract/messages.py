@@ -17,7 +17,7 @@ the event loop never decodes.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
@@ -177,6 +177,17 @@ class MessageStore(Protocol[Parsed]):
     async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
         """The bytes of several messages in one round trip (POP3 read-ahead);
         UIDs that do not exist are left out."""
+        ...
+
+    def message_chunks(
+        self, mailbox_id: int, uid: int, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Octets ``start`` to ``end`` (the end by default) of the message as
+        it is read back (its prefix, then the shared bytes), a bounded chunk
+        at a time, each read in its own short read transaction: a slow reader
+        holds neither the whole message in memory nor the WAL back. Raises
+        NotFound before the first chunk, or between chunks when the message
+        is expunged meanwhile."""
         ...
 
     async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed: ...

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 
 from mailstack.store.contract.messages import ParseCodec, Parsed
 from mailstack.store.sqlite.directory import DirectoryPart
+from mailstack.store.sqlite.engine import CHECKPOINT_WAIT, WAL_BOUND
 from mailstack.store.sqlite.keys import KeysPart
 from mailstack.store.sqlite.mailboxes import MailboxesPart
 from mailstack.store.sqlite.messages import MessagesPart
@@ -35,8 +36,10 @@ class SqliteStore(
         *,
         codec: ParseCodec[Parsed],
         password_hasher: PasswordHasher | None = None,
+        wal_bound: int = WAL_BOUND,
+        checkpoint_wait: float = CHECKPOINT_WAIT,
     ) -> None:
-        super().__init__(path)
+        super().__init__(path, wal_bound=wal_bound, checkpoint_wait=checkpoint_wait)
         self._codec = codec
         self._hasher = password_hasher or PasswordHasher()
         self._recipients = {}
@@ -49,8 +52,15 @@ class SqliteStore(
         *,
         codec: ParseCodec[Parsed],
         password_hasher: PasswordHasher | None = None,
+        wal_bound: int = WAL_BOUND,
+        checkpoint_wait: float = CHECKPOINT_WAIT,
     ) -> SqliteStore[Parsed]:
-        store = cls(path, codec=codec, password_hasher=password_hasher)
+        """``wal_bound`` (octets) and ``checkpoint_wait`` (seconds): see
+        ``engine``, how the write-ahead log is kept bounded."""
+        store = cls(
+            path, codec=codec, password_hasher=password_hasher, wal_bound=wal_bound,
+            checkpoint_wait=checkpoint_wait,
+        )
         await store._start()
         return store
 

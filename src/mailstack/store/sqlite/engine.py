@@ -10,6 +10,15 @@ one kind that can share statements (deliveries, see ``GroupWrite``) are
 filed together first. A checkpoint thread moves the WAL into the database,
 off the commit path.
 
+The WAL stays bounded. A PASSIVE checkpoint every half second copies what it
+can without waiting for anyone; but the WAL file only starts over once no
+reader is using it, and under steady load some reader always is. So when the
+file passes ``wal_bound`` octets the writer, after that commit, runs a
+TRUNCATE checkpoint, which waits up to ``checkpoint_wait`` seconds for the
+readers of older snapshots to finish (every read is one short transaction; a
+big message is read a chunk per transaction), then empties the file. If the
+readers outlast the wait, a warning says so and the next commit tries again.
+
 Reads run on a small pool of threads, each with its own connection; WAL lets
 them proceed while the writer commits. Write functions note on the writer's
 connection (``WriteConnection``) which mailboxes they changed and whether the
@@ -39,10 +48,15 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
-# Seconds between WAL checkpoints, and the size a reset WAL is cut back to.
+# Seconds between WAL checkpoints.
 CHECKPOINT_INTERVAL = 0.5
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Octets of WAL past which a checkpoint waits for readers and empties it, and
+# the seconds it waits (the [limits] wal_size and wal_checkpoint_wait).
+WAL_BOUND = 64 * 1024 * 1024
+CHECKPOINT_WAIT = 5.0
 READERS = 4
+# Seconds a connection waits for another process's lock (the CLI's writes).
+BUSY_TIMEOUT = 30
 VARIABLES = 999
 
 _Done = list[tuple[asyncio.Future[Any], bool, Any]]
@@ -91,7 +105,8 @@ class GroupWrite:
 
 def connect(path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection) -> Any:
     conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=30, factory=factory
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT,
+        factory=factory,
     )
     conn.execute("PRAGMA journal_mode=WAL")
     # RFC-grade durability: the WAL is fsynced at every commit.
@@ -128,8 +143,13 @@ class Engine:
     """The threads and the two primitives, ``_read`` and ``_write``, that
     every part of the SQLite store runs its SQL through."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, wal_bound: int = WAL_BOUND, checkpoint_wait: float = CHECKPOINT_WAIT
+    ) -> None:
         self.path = path
+        self.wal_path = path.with_name(path.name + "-wal")
+        self.wal_bound = wal_bound
+        self.checkpoint_wait = checkpoint_wait
         self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -149,7 +169,8 @@ class Engine:
         # a commit only appends to the WAL and fsyncs it: an autocheckpoint
         # would stall every delivery waiting on that commit.
         writer.execute("PRAGMA wal_autocheckpoint=0")
-        writer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        # A WAL that started over is cut back to the bound.
+        writer.execute(f"PRAGMA journal_size_limit={self.wal_bound}")
         self._writer = threading.Thread(
             target=self._write_loop, args=(writer,), name="store-writer", daemon=True
         )
@@ -296,6 +317,8 @@ class Engine:
         _settle_all(done)
         if touched and self._loop is not None:
             self._loop.call_soon_threadsafe(self._notify, touched)
+        if self.wal_size() > self.wal_bound:
+            self._truncate(conn)
 
     def _file_group(self, conn: WriteConnection, batch: list[Any]) -> dict[Any, Any]:
         """Run the batch's group writes together; {} when there are too few
@@ -324,6 +347,36 @@ class Engine:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         conn.close()
+
+    def _truncate(self, conn: WriteConnection) -> None:
+        """Empty a WAL past its bound (TRUNCATE), on the writer's thread
+        between two commits: the writer never competes with it for the write
+        lock, and the PASSIVE checkpoints have copied most frames already."""
+        size = self.wal_size()
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self.checkpoint_wait * 1000)}")
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+            return
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000}")
+        if busy:
+            # Readers outlasted the wait, or the PASSIVE checkpoint was running:
+            # the next commit tries again; only a WAL far past its bound is news.
+            report = log.warning if size > 2 * self.wal_bound else log.debug
+            report(
+                "WAL of %d octets is past its bound of %d and could not be emptied"
+                " within %.1f s; trying again after the next commit",
+                size, self.wal_bound, self.checkpoint_wait,
+            )
+
+    def wal_size(self) -> int:
+        """Octets in the write-ahead log file now."""
+        try:
+            return self.wal_path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     # -- change notification and marks ----------------------------------------
 

@@ -11,8 +11,9 @@ from the busy event loop, so statements are what costs.
 from __future__ import annotations
 
 import datetime
+import functools
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
@@ -28,6 +29,9 @@ from mailstack.store.contract.messages import (
 )
 from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
 from mailstack.store.sqlite.sql import flags_set, flags_text, insert_rows
+
+# Octets of a message read per read transaction by message_chunks().
+READ_CHUNK = 128 * 1024
 
 
 def _meta(row: tuple[Any, ...]) -> MessageMeta:
@@ -236,6 +240,20 @@ class MessagesPart(Engine, Generic[Parsed]):
             return found
 
         return await self._read(op)
+
+    async def message_chunks(
+        self, mailbox_id: int, uid: int, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        at = start
+        while True:
+            chunk, total = await self._read(
+                functools.partial(_read_range, mailbox_id=mailbox_id, uid=uid, at=at, end=end)
+            )
+            if chunk:
+                yield chunk
+            at += len(chunk)
+            if not chunk or at >= (total if end is None else min(end, total)):
+                return
 
     async def messages_parsed(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, Parsed]:
         wanted = list(uids)
@@ -523,6 +541,34 @@ def changes(
         )
     ]
     return changed, vanished
+
+
+def _read_range(
+    c: sqlite3.Connection, *, mailbox_id: int, uid: int, at: int, end: int | None
+) -> tuple[bytes, int]:
+    """Up to READ_CHUNK octets from ``at`` (not past ``end``) of prefix + blob,
+    and the message's size. The blob is read with incremental blob I/O, so
+    only the pages asked for are loaded; the message row is looked up again
+    for every chunk, so an expunged message (its blob id perhaps reused) is
+    never read on."""
+    row = c.execute(
+        "SELECT prefix, blob_id FROM messages WHERE mailbox_id = ? AND uid = ?",
+        (mailbox_id, uid),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no message with UID {uid}")
+    prefix = bytes(row[0])
+    with c.blobopen("blobs", "data", row[1], readonly=True) as blob:
+        total = len(prefix) + len(blob)
+        stop = min(at + READ_CHUNK, total if end is None else min(end, total))
+        if stop <= at:
+            return b"", total
+        head = prefix[at:stop]
+        if stop <= len(prefix):
+            return head, total
+        from_blob = max(at - len(prefix), 0)
+        blob.seek(from_blob)
+        return head + blob.read(stop - len(prefix) - from_blob), total
 
 
 def _with_blob(
