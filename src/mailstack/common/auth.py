@@ -154,9 +154,10 @@ class LoginThrottle:
     by account name, and by the pair of address and name (what a good login
     forgives). No I/O; the clock is an argument.
 
-    An address is *throttled* when it has ``limits.login_failures`` failures
-    (or as many logins being checked at once), or when it has any failure
-    and the account name it tries has that many from anywhere. Its network
+    An address is *throttled* when it has ``limits.login_failures`` failures,
+    or when it has any failure and the account name it tries has that many
+    from anywhere. (How many of an address's logins are verified at once is
+    bounded apart, by `Authenticator`, with a wait for a turn, not a delay.) Its network
     is throttled when the prefix has ``limits.login_failures_per_prefix``
     failures, so that an attacker cannot buy fresh counts with the next
     address of the network. A throttled attempt is never verified at once:
@@ -177,7 +178,6 @@ class LoginThrottle:
         self.delay = limits.login_failure_delay
         self.clock = clock
         self._counts: OrderedDict[str, _Count] = OrderedDict()
-        self._checking: dict[str, int] = {}  # client -> logins being checked
 
     def _get(self, key: str, now: float) -> _Count | None:
         count = self._counts.get(key)
@@ -211,8 +211,7 @@ class LoginThrottle:
         account = self._get(f"user:{user.lower()}", now)
         network = self._get(self._prefix_key(client), now)
         net_failures = network.failures if network is not None else 0
-        checking = self._checking.get(client, 0)
-        throttled = failures + checking >= self.limit or (
+        throttled = failures >= self.limit or (
             failures > 0 and account is not None and account.failures >= self.limit
         )
         if throttled:
@@ -235,15 +234,11 @@ class LoginThrottle:
             held.held_until = now + wait
         else:
             wait = 0.0
-        self._checking[client] = checking + 1
         return wait
 
     def finished(self, client: str, user: str, ok: bool | None) -> None:
         """The admitted attempt ended: verified good (True), bad (False), or
         not checked (None)."""
-        checking = self._checking.pop(client, 1) - 1
-        if checking:
-            self._checking[client] = checking
         if ok is None:
             return
         now = self.clock()
@@ -286,6 +281,14 @@ def _verify(stored_hash: str, password: str) -> bool:
         return False
 
 
+@dataclass(slots=True)
+class _Turns:
+    """The logins of one address being verified (at most ``verifying``) or waiting."""
+
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
 class Authenticator:
     """Password logins of one node, for every protocol (see the module's doc)."""
 
@@ -302,6 +305,12 @@ class Authenticator:
         self.throttle = LoginThrottle(limits, clock)
         self.max_unauthenticated = limits.login_sessions_per_address
         self._unauthenticated: dict[str, int] = {}  # client -> sessions not logged in
+        # At most login_failures logins of one address are verified at once
+        # (Argon2id is costly by design: fifty connections must not buy fifty
+        # guesses at a time); the others wait their turn, without a penalty,
+        # so a client opening several sessions at once is only queued.
+        self.verifying = limits.login_failures
+        self._turns: dict[str, _Turns] = {}
 
     def session_started(self, client: str) -> bool:
         """A session from ``client`` that may log in begins: False (and not
@@ -329,6 +338,21 @@ class Authenticator:
         """Check ``user``'s ``password`` from ``client``. A throttled attempt
         waits its turn when ``hold`` (IMAP, POP3), else it is refused at once
         (submission, which answers 454)."""
+        turns = self._turns.get(client)
+        if turns is None:
+            turns = self._turns[client] = _Turns(asyncio.Semaphore(self.verifying))
+        turns.users += 1
+        try:
+            async with turns.semaphore:
+                return await self._login(protocol, user, password, client, hold)
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[client]
+
+    async def _login(
+        self, protocol: str, user: str, password: str, client: str, hold: bool
+    ) -> Login:
         wait = self.throttle.admit(client, user, hold=hold)
         if wait is None:
             return self._logged(protocol, user, client, Login(Outcome.THROTTLED))

@@ -111,12 +111,31 @@ def test_throttle_forgets_after_quiet_minutes():
     assert throttle.admit(ATTACKER, USER, hold=False) == 0.0
 
 
-def test_logins_checked_at_once_from_one_address_are_bounded():
-    throttle = LoginThrottle(Limits(login_failures=3, login_failure_delay=2.0), Clock())
-    admitted = [throttle.admit(ATTACKER, USER, hold=False) for _ in range(4)]
-    assert admitted == [0.0, 0.0, 0.0, None]
-    throttle.finished(ATTACKER, USER, None)
-    assert throttle.admit(ATTACKER, USER, hold=False) == 0.0
+async def test_logins_checked_at_once_from_one_address_are_bounded(store, account, monkeypatch):
+    """At most login_failures verifications of one address run at once; the
+    others wait their turn and are then checked: a client that opens several
+    sessions at once is queued, never held back nor refused."""
+    running, most = 0, 0
+    verify = auth._verify
+
+    def slow_verify(stored_hash: str, password: str) -> bool:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        time.sleep(0.05)
+        running -= 1
+        return verify(stored_hash, password)
+
+    monkeypatch.setattr(auth, "_verify", slow_verify)
+    authenticator = Authenticator(store, Limits(login_failures=3, login_failure_delay=2.0))
+    started = time.monotonic()
+    logins = await asyncio.gather(
+        *(authenticator.login("imap", USER, PASSWORD, OWNER) for _ in range(8))
+    )
+    assert [login.outcome for login in logins] == [Outcome.OK] * 8
+    assert most == 3
+    assert time.monotonic() - started < 2.0  # turns, not the throttle's holds
+    assert not authenticator._turns  # nothing kept for an address that is done
 
 
 def test_guessing_at_an_account_never_locks_out_an_address_without_failures():
