@@ -16,6 +16,7 @@ import json
 import logging
 import logging.handlers
 import os
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Standard error as it is when a line is written, not when the handler
+    was made (a replaced or closed sys.stderr must not break logging)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup(config: Config, *, verbose: bool = False) -> None:
     """Send the log where `[log]` says, in its format, from its level up."""
     path = config.log_path
     handler: logging.Handler
     if path is None:
-        handler = logging.StreamHandler()
+        handler = _Stderr()
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(create_private(path, os.O_WRONLY | os.O_APPEND))
