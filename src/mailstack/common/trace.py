@@ -84,7 +84,14 @@ class SessionTrace:
     (either may be None; both None is a trace that costs nothing)."""
 
     __slots__ = (
-        "_out", "_json_out", "_session", "_protocol", "_peer", "_host", "_partial", "_skipping"
+        "_out",
+        "_json_out",
+        "_session",
+        "_protocol",
+        "_peer",
+        "_host",
+        "_partial",
+        "_skipping",
     )
 
     def __init__(
@@ -214,3 +221,10 @@ class Tracer:
         )
         trace.note(f"connection {'to' if outbound else 'from'} {peer}")
         return trace
+
+    def named(self, name: str) -> SessionTrace:
+        """The trace of something that is no one numbered session, named
+        "PROTOCOL ROLE": ``named("tcp welcoming")`` prints ``[tcp welcoming]``."""
+        if not self.enabled:
+            return SessionTrace(None, "")
+        return SessionTrace(self._out, f"[{name}]", json_out=self._json_out, host=self.host)
