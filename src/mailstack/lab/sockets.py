@@ -211,10 +211,11 @@ def _ask(sock: TracedSocket, line: bytes, server: Any, timeout: float, tries: in
 def _drop_late_answers(sock: TracedSocket) -> None:
     """Answers to an earlier try that came after we gave up on it: nothing in
     a datagram says which question it answers (DNS adds an ID for this)."""
+    sock.sock.setblocking(False)  # _ask sets the timeout again
     while True:
         try:
-            data, _ = sock.sock.recvfrom(MAX_DATAGRAM, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
+            data, _ = sock.sock.recvfrom(MAX_DATAGRAM)
+        except BlockingIOError:
             return
         sock.trace.note(f"dropped a late answer {_shown(data)}")
 
