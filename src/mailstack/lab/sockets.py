@@ -289,8 +289,11 @@ def _lines(conn: TracedSocket, max_line: int) -> Iterator[bytes]:
         buffer += data
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            yield line.removesuffix(b"\r")
-        if len(buffer) > max_line:
+            line = line.removesuffix(b"\r")
+            if len(line) > max_line:
+                raise LineTooLong
+            yield line
+        if len(buffer) > max_line + 1:  # the line so far, and perhaps its CR
             raise LineTooLong
     if buffer:
         yield buffer
