@@ -401,9 +401,12 @@ def cmd_client(args: argparse.Namespace) -> int:
     server = parse_host_port(args.server, "--server")
     tracer = Tracer(enabled=args.trace, out=sys.stderr)
     lines = _input_lines(args.sentence)
-    if args.udp:
-        return udp_client(server, lines, tracer, args.timeout, args.tries)
-    return tcp_client(server, lines, tracer, args.timeout)
+    try:
+        if args.udp:
+            return udp_client(server, lines, tracer, args.timeout, args.tries)
+        return tcp_client(server, lines, tracer, args.timeout)
+    except OSError as exc:  # the ones tcp_client does not word itself
+        raise MailstackError(f"{args.server}: {_reason(exc)}") from None
 
 
 def _positive(kind: type[int] | type[float]) -> Any:
