@@ -22,7 +22,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mailstack import __version__
 from mailstack.commands import config_path, load_config, open_store, with_store
@@ -175,16 +175,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     install_uvloop()
     with contextlib.ExitStack() as stack:
-        trace_json = None
+        # Passed only when asked, so a `run` that takes no such file still fits.
+        json_trace: dict[str, TextIO] = {}
         if args.trace_json == "-":
-            trace_json = sys.stdout
+            json_trace["trace_json"] = sys.stdout
         elif args.trace_json is not None:
             try:
-                trace_json = stack.enter_context(open(args.trace_json, "a", encoding="utf-8"))
+                file = stack.enter_context(open(args.trace_json, "a", encoding="utf-8"))
             except OSError as exc:
                 message = f"mailstack serve: --trace-json: {exc.strerror}: {exc.filename}"
                 raise SystemExit(message) from None
-        asyncio.run(run(config, trace=args.trace, trace_json=trace_json, ready=ready))
+            json_trace["trace_json"] = file
+        asyncio.run(run(config, trace=args.trace, ready=ready, **json_trace))
     return 0
 
 
