@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from mailstack.commands import open_store
 from mailstack.common.auth import Authenticator
@@ -85,13 +85,14 @@ class Node:
         config: Config,
         *,
         trace: bool = False,
+        trace_json: TextIO | None = None,
         store_factory: Callable[[Config], Awaitable[Store[ParsedMessage]]] | None = None,
     ) -> None:
         self.config = config
         self._store_factory = store_factory or open_store
         self.hostname = config.hostname
         self.limits = config.limits
-        self.tracer = Tracer(enabled=trace)
+        self.tracer = Tracer(enabled=trace, json_out=trace_json, host=config.hostname)
         self.tls = Tls(config.cert_path, config.key_path)
         self.store: Store[ParsedMessage] | None = None  # set by start()
         self.services: dict[str, Any] = {}
@@ -219,9 +220,12 @@ class Node:
             self.store = None
 
 
-async def run(config: Config, *, trace: bool = False, ready: Any = None) -> None:
-    """Run a node until SIGTERM or SIGINT, then shut down cleanly."""
-    node = Node(config, trace=trace)
+async def run(
+    config: Config, *, trace: bool = False, trace_json: TextIO | None = None, ready: Any = None
+) -> None:
+    """Run a node until SIGTERM or SIGINT, then shut down cleanly; ``trace``
+    prints the S:/C: dialogues, ``trace_json`` gets them as JSON lines."""
+    node = Node(config, trace=trace, trace_json=trace_json)
     await node.start()
     if ready is not None:
         ready(node)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import importlib
 import json
@@ -21,7 +22,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mailstack import __version__
 from mailstack.commands import config_path, load_config, open_store, with_store
@@ -39,7 +40,12 @@ from mailstack.names import (
 from mailstack.store.private import create_private, private_dir
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
-PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli", "mailstack.ua.cli")
+PACKAGE_CLIS = (
+    "mailstack.dns.cli",
+    "mailstack.queue.cli",
+    "mailstack.ua.cli",
+    "mailstack.lab.sockets_cli",
+)
 
 
 # -- init and serve ------------------------------------------------------------
@@ -168,7 +174,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     install_uvloop()
-    asyncio.run(run(config, trace=args.trace, ready=ready))
+    with contextlib.ExitStack() as stack:
+        # Passed only when asked, so a `run` that takes no such file still fits.
+        json_trace: dict[str, TextIO] = {}
+        if args.trace_json == "-":
+            json_trace["trace_json"] = sys.stdout
+        elif args.trace_json is not None:
+            try:
+                file = stack.enter_context(open(args.trace_json, "a", encoding="utf-8"))
+            except OSError as exc:
+                message = f"mailstack serve: --trace-json: {exc.strerror}: {exc.filename}"
+                raise SystemExit(message) from None
+            json_trace["trace_json"] = file
+        asyncio.run(run(config, trace=args.trace, ready=ready, **json_trace))
     return 0
 
 
@@ -428,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", parents=[common], help="run the node until SIGTERM/SIGINT")
     p.add_argument("--trace", action="store_true", help="print every session's S:/C: dialogue")
+    p.add_argument(
+        "--trace-json",
+        metavar="FILE",
+        help="append every session's exchanges to FILE as JSON lines ('-': stdout)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

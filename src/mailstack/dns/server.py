@@ -427,6 +427,15 @@ async def serve_zones(
     return server
 
 
+def message_text(wire: bytes) -> str:
+    """The whole message in dig's presentation format (RFC 1035 §5 records),
+    for a trace's detail."""
+    try:
+        return str(dns.message.from_wire(wire, ignore_trailing=True, keyring=False).to_text())
+    except Exception:
+        return f"unparsable message ({len(wire)} octets)"
+
+
 def describe(wire: bytes) -> str:
     """One line for a trace: ``query 4660 www.example. IN A +rd`` or a reply's gist."""
     try:

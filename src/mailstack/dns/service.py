@@ -42,7 +42,7 @@ from mailstack.dns.config import DnsConfig, SecondaryZone
 from mailstack.dns.managed import to_diff, to_entry, to_records, to_zone
 from mailstack.dns.proto import QueryHandler
 from mailstack.dns.resolver import Resolver
-from mailstack.dns.server import DnsServer, describe
+from mailstack.dns.server import DnsServer, describe, message_text
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
 from mailstack.errors import ConfigError, NotFound
@@ -126,9 +126,9 @@ class DnsService:
     def _trace(self, client: str, transport: str, query: bytes, replies: list[bytes]) -> None:
         """``serve --trace``: each exchange as the client's question and our reply."""
         session = self.node.tracer.session(f"dns/{transport}", client)
-        session.client(describe(query))
+        session.client(describe(query), detail=message_text(query))
         for reply in replies:
-            session.server(describe(reply))
+            session.server(describe(reply), detail=message_text(reply))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -1,0 +1,1 @@
+"""The lab: the lectures' small Internet on loopback, and its example programs."""
