@@ -305,7 +305,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     if cmd.uid and not any(i.name == "UID" for i in items):
         items.insert(0, FetchItem("UID"))  # RFC 3501 §6.4.8
     if args.changedsince is not None or any(i.name == "MODSEQ" for i in items):
-        s.condstore = True  # RFC 7162 §3.1: CONDSTORE-enabling
+        s.enable_condstore()
         if not any(i.name == "MODSEQ" for i in items):
             items.append(FetchItem("MODSEQ"))
     pairs = sel.resolve(args.sequence, cmd.uid)

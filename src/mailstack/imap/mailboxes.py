@@ -396,7 +396,7 @@ async def status(s: Session, cmd: Command) -> Done | None:
     if mailbox is None:
         raise ImapError("No such mailbox", code="NONEXISTENT")
     if "HIGHESTMODSEQ" in args.items:
-        s.condstore = True  # RFC 7162 §3.1: a CONDSTORE-enabling command
+        s.enable_condstore()
     st = await s.store.mailbox_status(mailbox.id)
     recent = 0
     if "RECENT" in args.items:

@@ -94,7 +94,7 @@ async def store(s: Session, cmd: Command) -> Done | None:
     pairs = _resolve(s, cmd, args.sequence)
     flags = client_flags(args.flags, sel.keywords)
     if args.unchangedsince is not None:
-        s.condstore = True
+        s.enable_condstore()
     result = await s.store.store_flags(
         sel.mailbox_id, [u for _n, u in pairs], flags, _MODES[args.mode], args.unchangedsince
     )

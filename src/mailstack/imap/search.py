@@ -195,7 +195,7 @@ async def search(s: Session, cmd: Command) -> Done | None:
         raise ImapError("SEARCHRES is not supported", bad=True)
     uses_modseq = _uses_modseq(args.key)
     if uses_modseq:
-        s.condstore = True
+        s.enable_condstore()
     found = await evaluate(s, args.key)
     numbers = [uid if cmd.uid else msn for msn, uid in found]
     highest = max((sel.meta[uid].modseq for _m, uid in found), default=0)
@@ -220,6 +220,13 @@ async def search(s: Session, cmd: Command) -> Done | None:
     if "COUNT" in wanted:
         parts.append(b"COUNT %d" % len(numbers))
     if uses_modseq and numbers:
-        parts.append(b"MODSEQ %d" % highest)
+        if wanted & {"ALL", "COUNT"}:
+            parts.append(b"MODSEQ %d" % highest)
+        else:
+            # RFC 4731 §3.2: with only MIN and/or MAX, the highest mod-sequence
+            # of the messages actually returned.
+            modseq = {n: sel.meta[uid].modseq for (_m, uid), n in zip(found, numbers, strict=True)}
+            chosen = [f(numbers) for name, f in (("MIN", min), ("MAX", max)) if name in wanted]
+            parts.append(b"MODSEQ %d" % max(modseq[n] for n in chosen))
     s.send(b" ".join(parts) + b"\r\n")
     return None

@@ -123,6 +123,17 @@ class Session:
     def send(self, data: bytes) -> None:
         self.channel.write(data)
 
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1) other than SELECT/EXAMINE.
+
+        The first one while a mailbox is selected is answered with an
+        untagged ``OK [HIGHESTMODSEQ]`` so the client learns the mailbox's
+        mod-sequence it otherwise got only from SELECT (RFC 7162 §3.1).
+        """
+        if not self.condstore and self.selected is not None:
+            self.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % self.selected.modseq)
+        self.condstore = True
+
     # -- capabilities ----------------------------------------------------------
 
     def plaintext_ok(self) -> bool:

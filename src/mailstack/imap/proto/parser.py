@@ -42,7 +42,7 @@ from mailstack.imap.proto.commands import (
     Transfer,
 )
 from mailstack.imap.proto.lexer import tag_of
-from mailstack.imap.proto.tokens import Atom, SectionAtom, Token, tokenize
+from mailstack.imap.proto.tokens import Atom, Quoted, SectionAtom, Token, tokenize
 
 __all__ = ["ParseError", "parse_command", "MONTHS"]
 
@@ -417,7 +417,9 @@ def _append(a: _Args, uid: bool) -> Append:
         if isinstance(tok, list):
             flags = flag_list(tok)
             tok = a.take("message literal")
-        if isinstance(tok, bytes) and a.more() and isinstance(a.peek(), bytes):
+        # RFC 3501 §9: date-time is always quoted; a literal is a message,
+        # followed by the next message of a MULTIAPPEND (RFC 3502).
+        if isinstance(tok, Quoted) and a.more():
             when = date_time(tok)
             tok = a.take("message literal")
         if not isinstance(tok, bytes):
