@@ -202,3 +202,21 @@ async def test_fetch_examine_does_not_set_seen(store):
         S: a2 OK FETCH completed
         """
     )
+
+
+async def test_envelope_display_name_from_comment(store):
+    # Without a phrase, the comment is the display name (as Dovecot gives it).
+    account, inbox = await setup_account(store, 0)
+    await append(
+        store, inbox.id, b"From: user@domain.org (Real Name)\r\nSubject: s\r\n\r\nbody\r\n"
+    )
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: a1 FETCH 1 ENVELOPE
+        S: * 1 FETCH (ENVELOPE (NIL "s" (("Real Name" NIL "user" "domain.org")) (("Real Name" NIL "user" "domain.org")) (("Real Name" NIL "user" "domain.org")) NIL NIL NIL NIL NIL))
+        S: a1 OK FETCH completed
+        """
+    )
