@@ -325,8 +325,11 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         candidates = all_names
     childinfo: set[str] = set()
     if "RECURSIVEMATCH" in args.selection and "SUBSCRIBED" in args.selection:
-        # RFC 5258 §3.5: parents that match and have matching selected children.
+        # RFC 5258 §3.5: parents that match and have a subscribed child that
+        # is not itself listed (does not match the pattern).
         for name in subscribed:
+            if any(r.match(name) for r in patterns):
+                continue
             for a in _ancestors(name):
                 if a not in subscribed and any(r.match(a) for r in patterns):
                     childinfo.add(a)

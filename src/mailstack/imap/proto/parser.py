@@ -326,6 +326,10 @@ def _list_pattern(tok: Token | None) -> str:
     return mutf7.decode(astring(tok, "mailbox pattern"))
 
 
+# RFC 5258 §6 CHILDREN and SUBSCRIBED, RFC 6154 §2 SPECIAL-USE, RFC 5819 STATUS.
+_LIST_RETURNS = frozenset({"CHILDREN", "SUBSCRIBED", "SPECIAL-USE", "STATUS"})
+
+
 def _list(a: _Args, uid: bool) -> List:
     selection: set[str] = set()
     extended = False
@@ -354,17 +358,22 @@ def _list(a: _Args, uid: bool) -> List:
         while i < len(opts):
             opt = astring(opts[i], "return option").upper()
             following = opts[i + 1] if i + 1 < len(opts) else None
-            if opt == "STATUS" and isinstance(following, list):
+            if opt == "STATUS":
+                # RFC 5819 §2: STATUS takes its parenthesised items.
+                if not isinstance(following, list):
+                    raise ImapError("Expected STATUS items", bad=True)
                 status_items = _status_items(following)
                 i += 1
+            elif opt not in _LIST_RETURNS:
+                raise ImapError("Unknown return option", bad=True)
             returns.add(opt)
             i += 1
     a.end()
     known_selection = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}
     if selection - known_selection:
         raise ImapError("Unknown selection option", bad=True)
-    if "RECURSIVEMATCH" in selection and len(selection) == 1:
-        # RFC 5258 §3: RECURSIVEMATCH alone is a syntax error.
+    if "RECURSIVEMATCH" in selection and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+        # RFC 5258 §3: RECURSIVEMATCH alone (or with only REMOTE) is a syntax error.
         raise ImapError("RECURSIVEMATCH needs another selection option", bad=True)
     return List(
         reference,
