@@ -354,10 +354,17 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
             if (needs_parsed or uid in big) and uid not in parsed or (
                 needs_raw and uid not in big and uid not in raws
             ):
-                # Expunged by another session, not yet announced: RFC 2180
-                # §4.1.2 lets the FETCH fail for it; its EXPUNGE comes later.
-                missing += 1
-                continue
+                # Expunged by another session, not yet announced: served from
+                # what the node kept of it (RFC 2180 §4.1.1); when it kept
+                # nothing, §4.1.2 lets the FETCH fail for it.
+                kept = s.ctx.expunged.get((sel.mailbox_id, sel.uidvalidity, uid))
+                if kept is None or needs_parsed and kept[1] is None:
+                    missing += 1
+                    continue
+                raws[uid] = kept[0]
+                if kept[1] is not None:
+                    parsed[uid] = kept[1]
+                big.discard(uid)
             text = _Text(s.store, sel.mailbox_id, uid, raws.get(uid), sel.meta[uid].size)
             out: list[bytes | _Stream] = [b"* %d FETCH (" % msn]
             for n, item in enumerate(items):

@@ -43,10 +43,55 @@ async def test_uid_expunge_only_named(store):
 
 
 async def test_fetch_of_a_message_expunged_meanwhile(store):
+    # RFC 2180 §4.1.1: b still numbers the message 2 (RFC 3501 §7.4.1) and is
+    # served its data until it is told of the expunge.
     a, b, inbox = await two_sessions(store)
     await a.send("a1 STORE 2 +FLAGS.SILENT (\\Deleted)")
     await a.send("a2 EXPUNGE")
-    # b still numbers the message 2 (RFC 3501 §7.4.1) but its bytes are gone.
+    await b.transcript(
+        """
+        C: b1 FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+        S: * 1 FETCH (UID 1 RFC822.SIZE 158 BODY[HEADER.FIELDS (SUBJECT)] {22}
+        S: Subject: message 1
+        S:
+        S: )
+        S: * 2 FETCH (UID 2 RFC822.SIZE 158 BODY[HEADER.FIELDS (SUBJECT)] {22}
+        S: Subject: message 2
+        S:
+        S: )
+        S: * 3 FETCH (UID 3 RFC822.SIZE 158 BODY[HEADER.FIELDS (SUBJECT)] {22}
+        S: Subject: message 3
+        S:
+        S: )
+        S: b1 OK FETCH completed
+        C: b2 FETCH 2 (ENVELOPE BODY[TEXT])
+        S: * 2 FETCH (ENVELOPE ("Mon, 7 Feb 1994 21:52:25 -0800" "message 2" ...
+        S: Hello number 2.
+        S: )
+        S: b2 OK FETCH completed
+        C: b3 NOOP
+        S: * 2 EXPUNGE
+        S: b3 OK NOOP completed
+        C: b4 FETCH 2 UID
+        S: * 2 FETCH (UID 3)
+        S: b4 OK FETCH completed
+        """
+    )
+
+
+async def test_fetch_of_a_message_moved_meanwhile(store):
+    a, b, inbox = await two_sessions(store)
+    await a.send("a1 MOVE 1 Trash")
+    got = await b.send("b1 FETCH 1 BODY.PEEK[TEXT]")
+    assert got == ["* 1 FETCH (BODY[TEXT] {17}", "Hello number 1.", ")", "b1 OK FETCH completed"]
+
+
+async def test_fetch_of_a_message_expunged_elsewhere_fails(store):
+    # Expunged past the IMAP sessions (as by POP3): nothing was kept, so
+    # RFC 2180 §4.1.2 applies; its EXPUNGE comes later.
+    a, b, inbox = await two_sessions(store)
+    await store.store_flags(inbox.id, [2], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
     got = await b.send("b1 FETCH 1:3 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert got[0].startswith("* 1 FETCH (UID 1 ")
     assert not any(line.startswith("* 2 FETCH") for line in got)

@@ -213,10 +213,11 @@ async def test_envelope_display_name_from_comment(store):
     c = Client(store)
     await c.login()
     await c.send("s1 SELECT INBOX")
+    name = '(("Real Name" NIL "user" "domain.org"))'
     await c.transcript(
-        """
+        f"""
         C: a1 FETCH 1 ENVELOPE
-        S: * 1 FETCH (ENVELOPE (NIL "s" (("Real Name" NIL "user" "domain.org")) (("Real Name" NIL "user" "domain.org")) (("Real Name" NIL "user" "domain.org")) NIL NIL NIL NIL NIL))
+        S: * 1 FETCH (ENVELOPE (NIL "s" {name} {name} {name} NIL NIL NIL NIL NIL))
         S: a1 OK FETCH completed
         """
     )
