@@ -33,6 +33,8 @@ _CHUNK = 200  # messages fetched from the store per round trip
 # Messages larger than this are streamed from the store, never read whole.
 STREAM_AT = 256 * 1024
 _FIELDS = frozenset({"HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+# RFC 2045 §6.1: the encodings BINARY can undo (the identity ones and two more).
+_KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
 
 
 def internaldate(when: datetime) -> str:
@@ -266,6 +268,9 @@ async def _text_value(
     part = parsed.section(section.part)
     if part is None or part.children or part.message is not None:
         raise ImapError("No such leaf part", code="UNKNOWN-CTE")
+    if part.encoding.strip().lower() not in _KNOWN_CTE:
+        # RFC 3516 §4.1: an encoding the server cannot undo fails the FETCH.
+        raise ImapError("Unknown Content-Transfer-Encoding", code="UNKNOWN-CTE")
     binary = transfer_decode(await text.read(part.body_start, part.body_end), part.encoding)
     if name == "BINARY.SIZE":
         return str(len(binary)).encode()
@@ -322,7 +327,10 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     needs_parsed = any(i.name in _NEEDS_PARSED or i.section is not None for i in items)
     needs_raw = any(i.name in _NEEDS_RAW or i.section is not None for i in items)
     sets_seen = not sel.readonly and any(
-        i.name in _SETS_SEEN or (i.section is not None and not i.peek) for i in items
+        i.name in _SETS_SEEN
+        # RFC 3516 §4.2: BINARY.SIZE reads nothing, so it leaves \Seen alone.
+        or (i.section is not None and not i.peek and i.name != "BINARY.SIZE")
+        for i in items
     )
     flags_changed: set[int] = set()
     if sets_seen:

@@ -175,6 +175,7 @@ class Session:
             f"APPENDLIMIT={self.append_limit()}",
             "STATUS=SIZE",
             "MULTIAPPEND",
+            "BINARY",
             "CONDSTORE",
             "QRESYNC",
         ]

@@ -221,3 +221,51 @@ async def test_envelope_display_name_from_comment(store):
         S: a1 OK FETCH completed
         """
     )
+
+
+BINARY_MESSAGE = (
+    b"Subject: binary\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n"
+    b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+    b"begin 644 x\r\n`\r\nend\r\n"
+    b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"caf=C3=A9\r\n--b--\r\n"
+)
+
+
+async def test_binary_fetch_and_append_literal8(store):
+    # RFC 3516: advertised; a part's content decoded, NULs in a literal8
+    # (§4.3), an encoding the server cannot undo is NO [UNKNOWN-CTE] (§4.1),
+    # and APPEND takes a literal8 (§4.4).
+    account, inbox = await setup_account(store, 0)
+    await append(store, inbox.id, BINARY_MESSAGE)
+    c = Client(store)
+    await c.login()
+    got = await c.send("a0 CAPABILITY")
+    assert " BINARY " in got[0]
+    await c.send("s1 SELECT INBOX")
+    got = await c.send("a1 FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[3])")
+    assert got[0] == "* 1 FETCH (BINARY[1] ~{4}"
+    assert got[1] == "\x00\x01\x02\udcff BINARY.SIZE[1] 4 BINARY.SIZE[3] 5)"
+    await c.transcript(
+        """
+        C: a2 FETCH 1 BINARY.PEEK[3]
+        S: * 1 FETCH (BINARY[3] {5}
+        S: café)
+        S: a2 OK FETCH completed
+        C: a3 FETCH 1 BINARY.PEEK[2]
+        S: a3 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding
+        C: a4 APPEND INBOX ~{10+}\\r\\nA: b\\r\\n\\r\\n\x00\x01
+        S: * 2 EXISTS
+        S: ~
+        S: a4 OK [APPENDUID ...
+        C: a5 FETCH 2 BINARY.PEEK[]
+        S: * 2 FETCH (BINARY[] ~{10}
+        S: A: b
+        S:
+        S: \x00\x01)
+        S: a5 OK FETCH completed
+        """
+    )
