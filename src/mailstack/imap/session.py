@@ -176,6 +176,8 @@ class Session:
             "STATUS=SIZE",
             "MULTIAPPEND",
             "BINARY",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             "CONDSTORE",
             "QRESYNC",
         ]
@@ -347,4 +349,13 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
 
 
 # The command families register their handlers on import.
-from mailstack.imap import append, auth, fetch, idle, mailboxes, messages, search  # noqa: E402, F401
+from mailstack.imap import (  # noqa: E402, F401
+    append,
+    auth,
+    fetch,
+    idle,
+    mailboxes,
+    messages,
+    quota,
+    search,
+)

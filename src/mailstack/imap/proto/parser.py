@@ -25,6 +25,7 @@ from mailstack.imap.proto.commands import (
     Expunge,
     Fetch,
     FetchItem,
+    GetQuota,
     Id,
     List,
     Login,
@@ -393,8 +394,9 @@ def _lsub(a: _Args, uid: bool) -> List:
 
 
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE"}
-)
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE",
+     "DELETED", "DELETED-STORAGE"}  # RFC 9208 §4.2
+)  # fmt: skip
 
 
 def _status_items(tokens: list[Token]) -> tuple[str, ...]:
@@ -709,6 +711,12 @@ def _id(a: _Args, uid: bool) -> Id:
     return Id(tuple(params))
 
 
+def _getquota(a: _Args, uid: bool) -> GetQuota:
+    root = a.astring("quota root")
+    a.end()
+    return GetQuota(root)
+
+
 _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "CAPABILITY": _no_args,
     "NOOP": _no_args,
@@ -740,6 +748,8 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "IDLE": _no_args,
     "ENABLE": _enable,
     "ID": _id,
+    "GETQUOTA": _getquota,  # RFC 9208 §4.1
+    "GETQUOTAROOT": _mailbox,
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
 
