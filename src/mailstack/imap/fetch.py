@@ -27,7 +27,9 @@ from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
 if TYPE_CHECKING:
     from mailstack.store import Store
 
-__all__ = ["STREAM_AT", "body_structure", "envelope", "internaldate", "section_range"]
+__all__ = [
+    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_range",
+]  # fmt: skip
 
 _CHUNK = 200  # messages fetched from the store per round trip
 # Messages larger than this are streamed from the store, never read whole.
@@ -48,6 +50,16 @@ def internaldate(when: datetime) -> str:
         f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} "
         f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
     )
+
+
+# RFC 8970 §3: a preview holds at most 256 characters.
+PREVIEW_LENGTH = 256
+
+
+def preview(text: str) -> str:
+    """RFC 8970 PREVIEW: the start of the stored searchable text (the
+    message's text parts, decoded, HTML as text), whitespace runs collapsed."""
+    return " ".join(text[: 4 * PREVIEW_LENGTH].split())[:PREVIEW_LENGTH]
 
 
 def _nstring(value: str | None) -> bytes:
@@ -295,7 +307,9 @@ def _slice(data: bytes, partial: tuple[int, int] | None) -> bytes:
 
 
 _SETS_SEEN = frozenset({"RFC822", "RFC822.TEXT"})
-_NEEDS_PARSED = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER", "RFC822.TEXT"})
+_NEEDS_PARSED = frozenset(
+    {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER", "RFC822.TEXT", "PREVIEW"}
+)
 _NEEDS_RAW = frozenset({"RFC822", "RFC822.TEXT", "RFC822.HEADER"})
 
 
@@ -442,5 +456,7 @@ def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) 
     key = (sel.mailbox_id, sel.uidvalidity, uid, name)
     if name == "ENVELOPE":
         return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
+    if name == "PREVIEW":
+        return s.ctx.parsed.rendered(key, lambda: quoted(preview(parsed.text)))
     extended = name == "BODYSTRUCTURE"
     return s.ctx.parsed.rendered(key, lambda: body_structure(parsed.root, extended))

@@ -178,6 +178,7 @@ class Session:
             "BINARY",
             "QUOTA",
             "QUOTA=RES-STORAGE",
+            "PREVIEW",
             "CONDSTORE",
             "QRESYNC",
         ]

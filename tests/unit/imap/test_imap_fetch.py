@@ -1,6 +1,6 @@
 """FETCH: every data item, sections of nested messages, partials, \\Seen, UID FETCH."""
 
-from transcript import USER, Client, setup_account
+from transcript import USER, Client, message, setup_account
 
 from support import append
 
@@ -269,3 +269,39 @@ async def test_binary_fetch_and_append_literal8(store):
         S: a5 OK FETCH completed
         """
     )
+
+
+async def test_preview(store):
+    # RFC 8970: PREVIEW from the stored text, whitespace collapsed, at most
+    # 256 characters; (LAZY) accepted; an unknown modifier is BAD.
+    account, inbox = await setup_account(store, 0)
+    html = (
+        b"Subject: p\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><body><p>Caf\xc3\xa9   au\r\n lait</p><script>x()</script></body></html>\r\n"
+    )
+    await append(store, inbox.id, html)
+    await append(store, inbox.id, message(2, body="word " * 100))
+    c = Client(store)
+    await c.login()
+    got = await c.send("a0 CAPABILITY")
+    assert " PREVIEW" in got[0]
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: a1 FETCH 1 (PREVIEW)
+        S: * 1 FETCH (PREVIEW "Café au lait")
+        S: a1 OK FETCH completed
+        C: a2 FETCH 1 PREVIEW (LAZY)
+        S: * 1 FETCH (PREVIEW "Café au lait")
+        S: a2 OK FETCH completed
+        C: a3 FETCH 1 (UID PREVIEW (LAZY))
+        S: * 1 FETCH (UID 1 PREVIEW "Café au lait")
+        S: a3 OK FETCH completed
+        C: a4 FETCH 1 (PREVIEW (FUZZY))
+        S: a4 BAD Unknown PREVIEW modifier
+        """
+    )
+    got = await c.send("a5 FETCH 2 PREVIEW")
+    text = got[0].split('"')[1]
+    assert text.startswith("Hello number 2. word word") and len(text) == 256
+    assert got[1] == "a5 OK FETCH completed"

@@ -539,7 +539,7 @@ _FETCH_MACROS = {
 _FETCH_ATTS = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
-        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ",
+        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW",
     }
 )  # fmt: skip
 MAX_FETCH_ITEMS = 100
@@ -605,6 +605,20 @@ def _fetch_att(tok: Token) -> FetchItem:
     return FetchItem(name)
 
 
+def _preview_modifiers(tokens: list[Token]) -> list[Token]:
+    """The attributes without PREVIEW's modifier list: RFC 8970 §3 allows
+    ``PREVIEW (LAZY)``, and every preview is at hand (made from the stored
+    parse), so LAZY changes nothing."""
+    out: list[Token] = []
+    for tok in tokens:
+        if isinstance(tok, list) and out and _is_word(out[-1], "PREVIEW"):
+            if not tok or any(not _is_word(m, "LAZY") for m in tok):
+                raise ImapError("Unknown PREVIEW modifier", bad=True)
+            continue
+        out.append(tok)
+    return out
+
+
 def _fetch(a: _Args, uid: bool) -> Fetch:
     seq = sequence_set(a.take("sequence set"))
     tok = a.take("fetch attributes")
@@ -614,11 +628,16 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
         if len(tok) > MAX_FETCH_ITEMS:
             raise ImapError("Too many fetch attributes", bad=True)
         # A repeated attribute is answered once (each costs work per message).
-        items = tuple(dict.fromkeys(_fetch_att(t) for t in tok))
+        items = tuple(dict.fromkeys(_fetch_att(t) for t in _preview_modifiers(tok)))
     elif isinstance(tok, Atom) and tok.upper() in _FETCH_MACROS:
         items = tuple(FetchItem(n) for n in _FETCH_MACROS[tok.upper()])
     else:
         items = (_fetch_att(tok),)
+        # RFC 8970 §3: "FETCH n PREVIEW (LAZY)", told from CHANGEDSINCE's list.
+        lazy = a.peek()
+        if _is_word(tok, "PREVIEW") and isinstance(lazy, list) and lazy:
+            if _is_word(lazy[0], "LAZY"):
+                _preview_modifiers([tok, a.take("PREVIEW modifiers")])
     changedsince = None
     vanished = False
     if a.more():
