@@ -5,7 +5,9 @@ Atoms with '[' (RFC 3501 §9), MULTIAPPEND of bare literals (RFC 3502),
 CONDSTORE's HIGHESTMODSEQ on a CONDSTORE-enabling FETCH (RFC 7162 §3.1) and
 ESEARCH MIN/MAX MODSEQ (RFC 4731 §3.2), ENVELOPE names from comments,
 LIST-EXTENDED (RFC 5258) errors and CHILDINFO, SEARCH FROM on parsed
-addresses, FETCH of a message another session expunged (RFC 2180 §4.1.1).
+addresses, FETCH of a message another session expunged (RFC 2180 §4.1.1);
+and the small extensions: QUOTA (RFC 9208), PREVIEW (RFC 8970), BINARY
+(RFC 3516).
 """
 
 from __future__ import annotations
@@ -107,5 +109,42 @@ async def test_imapclient_multiappend_list_extended_and_esearch(node_factory: An
             )
             _typ, lines = c._imap._untagged_response(typ, data, "ESEARCH")
             assert lines[0].endswith(b"MIN 2 MODSEQ %d" % modseqs[2]), lines
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_imapclient_quota_preview_and_binary(node_factory: Any) -> None:
+    node: TestNode = await node_factory(listen=("imap",))
+    await node.store.domain_add("poly.edu")
+    account = await node.store.account_add(USER, PASSWORD, quota=1024 * 1024)
+    inbox = await node.store.mailbox_get(account.id, "INBOX")
+    await append(
+        node.store,
+        inbox.id,
+        b"Subject: q\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\naGkh\r\n",
+    )
+    await append(node.store, inbox.id, b"Subject: p\r\n\r\nLunch\r\n  at   noon?\r\n")
+    used_kib = ((await node.store.account_get(USER)).used + 1023) // 1024
+
+    def scenario() -> None:
+        with IMAPClient("127.0.0.1", port=node.port("imap"), ssl=False, timeout=10) as c:
+            c.login(USER, PASSWORD)
+            caps = c.capabilities()
+            assert {b"QUOTA", b"QUOTA=RES-STORAGE", b"PREVIEW", b"BINARY"} <= set(caps)
+            roots, quotas = c.get_quota_root("INBOX")
+            assert roots.mailbox == "INBOX" and roots.quota_roots == [""]
+            assert [(q.quota_root, q.resource, q.usage, q.limit) for q in quotas] == [
+                ("", "STORAGE", used_kib, 1024)
+            ]
+            c.select_folder("INBOX")
+            data = c.fetch([2], ["PREVIEW"])
+            assert data[2][b"PREVIEW"] == b"Lunch at noon?"
+            # (content with NULs comes as a literal8, which imapclient cannot
+            # read; the unit tests cover it)
+            data = c.fetch([1], ["BINARY.PEEK[1]", "BINARY.SIZE[1]"])
+            assert data[1][b"BINARY[1]"] == b"hi!"
+            assert data[1][b"BINARY.SIZE[1]"] == 3
+            assert b"\\Seen" not in c.get_flags([1])[1]
 
     await asyncio.to_thread(scenario)
