@@ -109,3 +109,31 @@ async def test_copy_with_a_message_expunged_meanwhile_copies_nothing(store):
     assert got[-1] == "b1 NO [EXPUNGEISSUED] Some messages were expunged meanwhile"
     got = await b.send("b2 STATUS Trash (MESSAGES)")
     assert got[0] == '* STATUS "Trash" (MESSAGES 0)'
+
+
+def test_expunged_cache_keeps_its_budget():
+    from mailstack.imap.cache import ExpungedCache
+
+    kept = ExpungedCache(10)
+    kept.put((1, 1, 1), b"aaaa", None)
+    kept.put((1, 1, 2), b"bbbb", None)
+    kept.put((1, 1, 3), b"x" * 11, None)  # larger than the budget: never kept
+    assert kept.get((1, 1, 3)) is None
+    kept.put((1, 1, 4), b"cccc", None)  # the oldest goes
+    assert kept.get((1, 1, 1)) is None
+    assert kept.get((1, 1, 2)) == (b"bbbb", None) and kept.get((1, 1, 4)) == (b"cccc", None)
+
+
+async def test_no_retention_when_it_is_off(store):
+    from dataclasses import replace
+
+    a, b, inbox = await two_sessions(store)
+    config = replace(a.ctx.config, expunged_retention=0)
+    ctx = replace(a.ctx, config=config)
+    for c in (a, b):
+        c.ctx = c.session.ctx = ctx
+        await c.send("s2 SELECT INBOX")
+    await a.send("a1 STORE 2 +FLAGS.SILENT (\\Deleted)")
+    await a.send("a2 EXPUNGE")
+    got = await b.send("b1 FETCH 2 BODY.PEEK[TEXT]")
+    assert got == ["b1 NO [EXPUNGEISSUED] Some messages were expunged meanwhile"]
