@@ -155,7 +155,7 @@ async def enable(s: Session, cmd: Command) -> Done | None:
             newly.append(cap)
             if cap in ("CONDSTORE", "QRESYNC"):
                 # RFC 7162 §3.2.3: enabling QRESYNC implies CONDSTORE.
-                s.condstore = True
+                s.enable_condstore()
             if cap == "QRESYNC":
                 s.qresync = True
                 if "CONDSTORE" not in s.enabled:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
     from mailstack.store import MessageMeta, Store
 
-__all__ = ["MetaInterner", "ParsedCache"]
+__all__ = ["ExpungedCache", "MetaInterner", "ParsedCache"]
 
 
 class ParsedCache:
@@ -93,3 +93,33 @@ class MetaInterner:
         if len(self._flag_sets) > 10_000:
             self._flag_sets.clear()
         return out
+
+
+class ExpungedCache:
+    """Messages one session of the node expunged while another session had
+    their mailbox selected, kept so that session can still FETCH them until
+    it is told of the expunge (RFC 2180 §4.1.1, as Dovecot serves them).
+
+    Entries are (octets, parse) by (mailbox id, UIDVALIDITY, UID), the
+    oldest dropped first once their octets pass ``budget``; a message larger
+    than the budget is never kept (its FETCH gets NO [EXPUNGEISSUED]).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._size = 0
+        self._entries: OrderedDict[tuple[int, int, int], tuple[bytes, ParsedMessage | None]] = (
+            OrderedDict()
+        )
+
+    def put(self, key: tuple[int, int, int], raw: bytes, parsed: ParsedMessage | None) -> None:
+        if len(raw) > self.budget or key in self._entries:
+            return
+        self._entries[key] = (raw, parsed)
+        self._size += len(raw)
+        while self._size > self.budget:
+            _key, (old, _parsed) = self._entries.popitem(last=False)
+            self._size -= len(old)
+
+    def get(self, key: tuple[int, int, int]) -> tuple[bytes, ParsedMessage | None] | None:
+        return self._entries.get(key)

@@ -31,3 +31,11 @@ class ImapConfig:
         "protocol's logins. 0 = verify every time",
         minimum=0,
     )
+    expunged_retention: int = option(
+        16 * 1024 * 1024,
+        "octets of messages kept after one session expunged them while another session of "
+        "the node had their mailbox selected, so that session can still FETCH them until it "
+        "is told (RFC 2180 §4.1.1); the oldest go first. 0 keeps none: such a FETCH gets "
+        "NO [EXPUNGEISSUED]",
+        minimum=0,
+    )

@@ -27,12 +27,16 @@ from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
 if TYPE_CHECKING:
     from mailstack.store import Store
 
-__all__ = ["STREAM_AT", "body_structure", "envelope", "internaldate", "section_range"]
+__all__ = [
+    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_range",
+]  # fmt: skip
 
 _CHUNK = 200  # messages fetched from the store per round trip
 # Messages larger than this are streamed from the store, never read whole.
 STREAM_AT = 256 * 1024
 _FIELDS = frozenset({"HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+# RFC 2045 §6.1: the encodings BINARY can undo (the identity ones and two more).
+_KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
 
 
 def internaldate(when: datetime) -> str:
@@ -46,6 +50,16 @@ def internaldate(when: datetime) -> str:
         f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} "
         f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
     )
+
+
+# RFC 8970 §3: a preview holds at most 256 characters.
+PREVIEW_LENGTH = 256
+
+
+def preview(text: str) -> str:
+    """RFC 8970 PREVIEW: the start of the stored searchable text (the
+    message's text parts, decoded, HTML as text), whitespace runs collapsed."""
+    return " ".join(text[: 4 * PREVIEW_LENGTH].split())[:PREVIEW_LENGTH]
 
 
 def _nstring(value: str | None) -> bytes:
@@ -266,6 +280,9 @@ async def _text_value(
     part = parsed.section(section.part)
     if part is None or part.children or part.message is not None:
         raise ImapError("No such leaf part", code="UNKNOWN-CTE")
+    if part.encoding.strip().lower() not in _KNOWN_CTE:
+        # RFC 3516 §4.1: an encoding the server cannot undo fails the FETCH.
+        raise ImapError("Unknown Content-Transfer-Encoding", code="UNKNOWN-CTE")
     binary = transfer_decode(await text.read(part.body_start, part.body_end), part.encoding)
     if name == "BINARY.SIZE":
         return str(len(binary)).encode()
@@ -290,7 +307,9 @@ def _slice(data: bytes, partial: tuple[int, int] | None) -> bytes:
 
 
 _SETS_SEEN = frozenset({"RFC822", "RFC822.TEXT"})
-_NEEDS_PARSED = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER", "RFC822.TEXT"})
+_NEEDS_PARSED = frozenset(
+    {"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822.HEADER", "RFC822.TEXT", "PREVIEW"}
+)
 _NEEDS_RAW = frozenset({"RFC822", "RFC822.TEXT", "RFC822.HEADER"})
 
 
@@ -305,7 +324,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     if cmd.uid and not any(i.name == "UID" for i in items):
         items.insert(0, FetchItem("UID"))  # RFC 3501 §6.4.8
     if args.changedsince is not None or any(i.name == "MODSEQ" for i in items):
-        s.condstore = True  # RFC 7162 §3.1: CONDSTORE-enabling
+        s.enable_condstore()
         if not any(i.name == "MODSEQ" for i in items):
             items.append(FetchItem("MODSEQ"))
     pairs = sel.resolve(args.sequence, cmd.uid)
@@ -322,7 +341,10 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     needs_parsed = any(i.name in _NEEDS_PARSED or i.section is not None for i in items)
     needs_raw = any(i.name in _NEEDS_RAW or i.section is not None for i in items)
     sets_seen = not sel.readonly and any(
-        i.name in _SETS_SEEN or (i.section is not None and not i.peek) for i in items
+        i.name in _SETS_SEEN
+        # RFC 3516 §4.2: BINARY.SIZE reads nothing, so it leaves \Seen alone.
+        or (i.section is not None and not i.peek and i.name != "BINARY.SIZE")
+        for i in items
     )
     flags_changed: set[int] = set()
     if sets_seen:
@@ -354,10 +376,17 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
             if (needs_parsed or uid in big) and uid not in parsed or (
                 needs_raw and uid not in big and uid not in raws
             ):
-                # Expunged by another session, not yet announced: RFC 2180
-                # §4.1.2 lets the FETCH fail for it; its EXPUNGE comes later.
-                missing += 1
-                continue
+                # Expunged by another session, not yet announced: served from
+                # what the node kept of it (RFC 2180 §4.1.1); when it kept
+                # nothing, §4.1.2 lets the FETCH fail for it.
+                kept = s.ctx.expunged.get((sel.mailbox_id, sel.uidvalidity, uid))
+                if kept is None or needs_parsed and kept[1] is None:
+                    missing += 1
+                    continue
+                raws[uid] = kept[0]
+                if kept[1] is not None:
+                    parsed[uid] = kept[1]
+                big.discard(uid)
             text = _Text(s.store, sel.mailbox_id, uid, raws.get(uid), sel.meta[uid].size)
             out: list[bytes | _Stream] = [b"* %d FETCH (" % msn]
             for n, item in enumerate(items):
@@ -427,5 +456,7 @@ def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) 
     key = (sel.mailbox_id, sel.uidvalidity, uid, name)
     if name == "ENVELOPE":
         return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
+    if name == "PREVIEW":
+        return s.ctx.parsed.rendered(key, lambda: quoted(preview(parsed.text)))
     extended = name == "BODYSTRUCTURE"
     return s.ctx.parsed.rendered(key, lambda: body_structure(parsed.root, extended))

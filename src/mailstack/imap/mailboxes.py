@@ -282,7 +282,13 @@ def _ancestors(name: str) -> list[str]:
     return [DELIMITER.join(levels[:i]) for i in range(1, len(levels))]
 
 
-def _status_line(name: str, items: tuple[str, ...], status: MailboxStatus, recent: int) -> bytes:
+def _status_line(
+    name: str,
+    items: tuple[str, ...],
+    status: MailboxStatus,
+    recent: int,
+    deleted: tuple[int, int] = (0, 0),
+) -> bytes:
     values: list[object] = []
     for item in items:
         value = {
@@ -293,6 +299,9 @@ def _status_line(name: str, items: tuple[str, ...], status: MailboxStatus, recen
             "UNSEEN": status.unseen,
             "HIGHESTMODSEQ": status.highest_modseq,
             "SIZE": status.size,
+            "DELETED": deleted[0],
+            # RFC 9208 §4.2.2: in units of 1024 octets.
+            "DELETED-STORAGE": (deleted[1] + 1023) // 1024,
         }[item]
         values += [Atom(item), value]
     return untagged(Atom("STATUS"), wire_name(name), values)
@@ -325,8 +334,11 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         candidates = all_names
     childinfo: set[str] = set()
     if "RECURSIVEMATCH" in args.selection and "SUBSCRIBED" in args.selection:
-        # RFC 5258 §3.5: parents that match and have matching selected children.
+        # RFC 5258 §3.5: parents that match and have a subscribed child that
+        # is not itself listed (does not match the pattern).
         for name in subscribed:
+            if any(r.match(name) for r in patterns):
+                continue
             for a in _ancestors(name):
                 if a not in subscribed and any(r.match(a) for r in patterns):
                     childinfo.add(a)
@@ -396,13 +408,23 @@ async def status(s: Session, cmd: Command) -> Done | None:
     if mailbox is None:
         raise ImapError("No such mailbox", code="NONEXISTENT")
     if "HIGHESTMODSEQ" in args.items:
-        s.condstore = True  # RFC 7162 §3.1: a CONDSTORE-enabling command
+        s.enable_condstore()
     st = await s.store.mailbox_status(mailbox.id)
     recent = 0
     if "RECENT" in args.items:
         recent = await _recent_count(s, mailbox.id)
-    s.send(_status_line(mailbox.name, args.items, st, recent))
+    deleted = (0, 0)
+    if "DELETED" in args.items or "DELETED-STORAGE" in args.items:
+        deleted = await _deleted(s, mailbox.id)
+    s.send(_status_line(mailbox.name, args.items, st, recent, deleted))
     return None
+
+
+async def _deleted(s: Session, mailbox_id: int) -> tuple[int, int]:
+    """RFC 9208 §4.2: the number and octets of the \\Deleted messages."""
+    metas = await s.store.messages(mailbox_id)
+    gone = [m.size for m in metas if "\\Deleted" in m.flags]
+    return len(gone), sum(gone)
 
 
 async def _recent_count(s: Session, mailbox_id: int) -> int:

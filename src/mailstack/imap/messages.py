@@ -35,6 +35,32 @@ def client_flags(flags: tuple[str, ...], known: set[str] | None = None) -> list[
     return out
 
 
+async def _keep_for_others(s: Session, sel: SelectedMailbox, uids: list[int] | None) -> None:
+    """Before expunging ``uids`` (None: every \\Deleted message), keep their
+    octets and parse for the node's other sessions that have the mailbox
+    selected: they may FETCH them until told of the expunge (RFC 2180 §4.1.1)."""
+    kept = s.ctx.expunged
+    if s.ctx.selected_by.get(sel.mailbox_id, 0) < 2 or kept.budget == 0:
+        return
+    if uids is None:
+        uids = [u for u in sel.uids if "\\Deleted" in sel.meta[u].flags]
+    wanted: list[int] = []
+    total = 0
+    for uid in uids:
+        meta = sel.meta.get(uid)
+        if meta is not None and total + meta.size <= kept.budget:
+            wanted.append(uid)
+            total += meta.size
+    if not wanted:
+        return
+    raws = await s.store.messages_bytes(sel.mailbox_id, wanted)
+    parsed = await s.ctx.parsed.get_many(s.store, sel.mailbox_id, sel.uidvalidity, wanted)
+    for uid in wanted:
+        raw = raws.get(uid)
+        if raw is not None:
+            kept.put((sel.mailbox_id, sel.uidvalidity, uid), raw, parsed.get(uid))
+
+
 def _writable(sel: SelectedMailbox) -> None:
     if sel.readonly:
         raise ImapError("Mailbox is read-only", code="READ-ONLY")
@@ -59,6 +85,7 @@ async def close(s: Session, cmd: Command) -> Done | None:
     sel = s.require_selected()
     if not sel.readonly:
         # RFC 3501 §6.4.2: expunge silently, then leave selected state.
+        await _keep_for_others(s, sel, None)
         await s.store.expunge(sel.mailbox_id)
     await s.deselect()
     return None
@@ -79,6 +106,7 @@ async def expunge(s: Session, cmd: Command) -> Done | None:
     uids = None
     if args.uids is not None:
         uids = [u for _n, u in sel.resolve(args.uids, True)]
+    await _keep_for_others(s, sel, uids)
     gone = await s.store.expunge(sel.mailbox_id, uids)
     sel.pending.update(u for u in gone if u in sel.meta)
     s.changed.set()
@@ -94,7 +122,7 @@ async def store(s: Session, cmd: Command) -> Done | None:
     pairs = _resolve(s, cmd, args.sequence)
     flags = client_flags(args.flags, sel.keywords)
     if args.unchangedsince is not None:
-        s.condstore = True
+        s.enable_condstore()
     result = await s.store.store_flags(
         sel.mailbox_id, [u for _n, u in pairs], flags, _MODES[args.mode], args.unchangedsince
     )
@@ -149,6 +177,7 @@ async def _transfer(s: Session, cmd: Command, move: bool) -> Done | None:
     if not uids:
         return None
     if move:
+        await _keep_for_others(s, sel, uids)
         moved = await s.store.move(sel.mailbox_id, uids, dest.id)
     else:
         moved = await s.store.copy(sel.mailbox_id, uids, dest.id)

@@ -16,7 +16,7 @@ from mailstack.imap.proto.commands import Command, Search, SearchKey, SequenceSe
 from mailstack.imap.proto.response import quoted
 from mailstack.imap.selected import SelectedMailbox, uid_set_text
 from mailstack.imap.session import Done, Session, handler
-from mailstack.mime import ParsedMessage
+from mailstack.mime import Address, ParsedMessage, decode_header
 from mailstack.store import MessageMeta
 
 __all__ = ["evaluate", "needs_parsed"]
@@ -54,6 +54,30 @@ def _uses_modseq(key: SearchKey) -> bool:
 
 def _contains(haystack: str | None, needle: str) -> bool:
     return haystack is not None and needle.casefold() in haystack.casefold()
+
+
+# SEARCH FROM/TO/CC/BCC read the addresses as ENVELOPE gives them: the first
+# field of each, parsed at delivery (comments and quoting gone).
+_ADDRESS_KEYS = {"FROM": "from_", "TO": "to", "CC": "cc", "BCC": "bcc"}
+
+
+def _address_match(addresses: list[Address] | None, needle: str) -> bool:
+    """The needle in an address's ``mailbox@host``, its display name (encoded
+    words decoded) or both as ``name <mailbox@host>``, as Dovecot matches."""
+    if not addresses:
+        return False
+    needle = needle.casefold()
+    for address in addresses:
+        if address.host is None:
+            continue  # RFC 3501 §7.4.2 group markers
+        spec = f"{address.mailbox}@{address.host}" if address.host else address.mailbox or ""
+        name = address.name
+        if name is not None and "=?" in name:
+            name = decode_header(name)
+        text = f"{name} <{spec}>" if name else spec
+        if needle in text.casefold():
+            return True
+    return False
 
 
 def _whole_text(parsed: ParsedMessage) -> str:
@@ -128,9 +152,10 @@ class _Eval:
             if parsed.sent_date is None:
                 return False
             return _compare(name[4:], _day(parsed.sent_date), _date(args[0]))
-        if name in ("FROM", "TO", "CC", "BCC", "SUBJECT"):
-            needle = str(args[0])
-            return any(_contains(v, needle) for v in parsed.header_values(name))
+        if name in _ADDRESS_KEYS:
+            return _address_match(getattr(parsed.envelope, _ADDRESS_KEYS[name]), str(args[0]))
+        if name == "SUBJECT":
+            return any(_contains(v, str(args[0])) for v in parsed.header_values(name))
         if name == "HEADER":
             field, needle = str(args[0]), str(args[1])
             values = parsed.header_values(field)
@@ -195,7 +220,7 @@ async def search(s: Session, cmd: Command) -> Done | None:
         raise ImapError("SEARCHRES is not supported", bad=True)
     uses_modseq = _uses_modseq(args.key)
     if uses_modseq:
-        s.condstore = True
+        s.enable_condstore()
     found = await evaluate(s, args.key)
     numbers = [uid if cmd.uid else msn for msn, uid in found]
     highest = max((sel.meta[uid].modseq for _m, uid in found), default=0)
@@ -220,6 +245,13 @@ async def search(s: Session, cmd: Command) -> Done | None:
     if "COUNT" in wanted:
         parts.append(b"COUNT %d" % len(numbers))
     if uses_modseq and numbers:
-        parts.append(b"MODSEQ %d" % highest)
+        if wanted & {"ALL", "COUNT"}:
+            parts.append(b"MODSEQ %d" % highest)
+        else:
+            # RFC 4731 §3.2: with only MIN and/or MAX, the highest mod-sequence
+            # of the messages actually returned.
+            modseq = {n: sel.meta[uid].modseq for (_m, uid), n in zip(found, numbers, strict=True)}
+            chosen = [f(numbers) for name, f in (("MIN", min), ("MAX", max)) if name in wanted]
+            parts.append(b"MODSEQ %d" % max(modseq[n] for n in chosen))
     s.send(b" ".join(parts) + b"\r\n")
     return None

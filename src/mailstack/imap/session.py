@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailstack.common.auth import Authenticator
 from mailstack.common.netguard import is_loopback
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
-from mailstack.imap.cache import MetaInterner, ParsedCache
+from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
 from mailstack.imap.proto.response import tagged
@@ -70,6 +70,13 @@ class Context:
     user_sessions: dict[int, int] = field(default_factory=dict)
     parsed: ParsedCache = field(default_factory=ParsedCache)
     metas: MetaInterner = field(default_factory=MetaInterner)
+    # Sessions with each mailbox selected, and what others expunged from it
+    # that they may still FETCH (RFC 2180 §4.1.1).
+    selected_by: dict[int, int] = field(default_factory=dict)
+    expunged: ExpungedCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.expunged = ExpungedCache(self.config.expunged_retention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,17 @@ class Session:
     def send(self, data: bytes) -> None:
         self.channel.write(data)
 
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1) other than SELECT/EXAMINE.
+
+        The first one while a mailbox is selected is answered with an
+        untagged ``OK [HIGHESTMODSEQ]`` so the client learns the mailbox's
+        mod-sequence it otherwise got only from SELECT (RFC 7162 §3.1).
+        """
+        if not self.condstore and self.selected is not None:
+            self.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % self.selected.modseq)
+        self.condstore = True
+
     # -- capabilities ----------------------------------------------------------
 
     def plaintext_ok(self) -> bool:
@@ -157,6 +175,10 @@ class Session:
             f"APPENDLIMIT={self.append_limit()}",
             "STATUS=SIZE",
             "MULTIAPPEND",
+            "BINARY",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
+            "PREVIEW",
             "CONDSTORE",
             "QRESYNC",
         ]
@@ -228,6 +250,8 @@ class Session:
         await self.deselect()
         self.selected = selected
         self.state = State.SELECTED
+        counts = self.ctx.selected_by
+        counts[selected.mailbox_id] = counts.get(selected.mailbox_id, 0) + 1
         self._listener = listener
         self.changed.clear()
         self._watcher = asyncio.create_task(self._watch(listener))
@@ -246,6 +270,13 @@ class Session:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self.selected is not None:
+            counts = self.ctx.selected_by
+            left = counts.get(self.selected.mailbox_id, 1) - 1
+            if left > 0:
+                counts[self.selected.mailbox_id] = left
+            else:
+                counts.pop(self.selected.mailbox_id, None)
         self.selected = None
         if self.state is State.SELECTED:
             self.state = State.AUTHENTICATED
@@ -319,4 +350,13 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
 
 
 # The command families register their handlers on import.
-from mailstack.imap import append, auth, fetch, idle, mailboxes, messages, search  # noqa: E402, F401
+from mailstack.imap import (  # noqa: E402, F401
+    append,
+    auth,
+    fetch,
+    idle,
+    mailboxes,
+    messages,
+    quota,
+    search,
+)

@@ -34,18 +34,25 @@ _TOKEN = re.compile(
 _Tok = tuple[str, str, int, int]
 
 
-def _blank_comments(value: str) -> str:
-    """Replace RFC 5322 §3.2.2 comments (they nest) by a space each."""
+def _blank_comments(value: str, comments: list[tuple[int, str]]) -> str:
+    """Replace RFC 5322 §3.2.2 comments (they nest) by a space each.
+
+    Each outermost comment is added to ``comments`` as (offset of its space
+    in the result, its text without the outer parentheses).
+    """
     out: list[str] = []
+    size = 0  # characters in out
     depth = 0
     quoted = False
     index = 0
+    start = 0
     length = len(value)
     while index < length:
         char = value[index]
         if char == "\\" and (quoted or depth):
             if depth == 0:
                 out.append(value[index : index + 2])
+                size += len(out[-1])
             index += 2
             continue
         if depth:
@@ -54,24 +61,30 @@ def _blank_comments(value: str) -> str:
             elif char == ")":
                 depth -= 1
                 if depth == 0:
+                    comments.append((size, value[start:index].strip()))
                     out.append(" ")
+                    size += 1
         elif quoted:
             out.append(char)
+            size += 1
             quoted = char != '"'
         elif char == "(":
             depth = 1
+            start = index + 1
         else:
             out.append(char)
+            size += 1
             quoted = char == '"'
         index += 1
     if depth:
+        comments.append((size, value[start:].strip()))
         out.append(" ")
     return "".join(out)
 
 
-def _tokens(value: str) -> list[_Tok]:
+def _tokens(value: str, comments: list[tuple[int, str]]) -> list[_Tok]:
     if "(" in value:
-        value = _blank_comments(value)
+        value = _blank_comments(value, comments)
     return [
         (kind if kind != "s" else match.group(), match.group(), match.start(), match.end())
         for match in _TOKEN.finditer(value)
@@ -114,7 +127,9 @@ def _addr_spec(tokens: list[_Tok]) -> tuple[str | None, str | None, str | None]:
     return adl, mailbox, host
 
 
-def _mailbox(tokens: list[_Tok], angle: list[_Tok] | None, angle_at: int) -> Address | None:
+def _mailbox(
+    tokens: list[_Tok], angle: list[_Tok] | None, angle_at: int, comment: str | None
+) -> Address | None:
     if angle is not None:
         adl, mailbox, host = _addr_spec(angle)
         name = _phrase(tokens[:angle_at]) or None
@@ -122,7 +137,9 @@ def _mailbox(tokens: list[_Tok], angle: list[_Tok] | None, angle_at: int) -> Add
         if not tokens:
             return None
         adl, mailbox, host = _addr_spec(tokens)
-        name = None
+        # "user@domain (Real Name)": without a phrase, the comment is the
+        # display name, as Dovecot gives it and clients show it.
+        name = comment
     if mailbox is None and not host:
         return None
     return Address(name, adl, mailbox or "", host)
@@ -177,7 +194,8 @@ def parse_address_list(value: str) -> list[Address]:
 
 
 def _parse_address_list(value: str) -> list[Address]:
-    tokens = _tokens(value)
+    comments: list[tuple[int, str]] = []
+    tokens = _tokens(value, comments)
     result: list[Address] = []
     in_group = False
     current: list[_Tok] = []
@@ -187,7 +205,18 @@ def _parse_address_list(value: str) -> list[Address]:
     count = len(tokens)
 
     def flush() -> None:
-        address = _mailbox(current, angle, angle_at)
+        # The last non-empty comment between the mailbox's first token and
+        # the separator that ends it.
+        comment = None
+        if comments and current and angle is None:
+            end = tokens[index][2] if index < count else len(value) + 1
+            comment = next(
+                (text for at, text in reversed(comments) if current[0][2] < at < end and text),
+                None,
+            )
+            if comment is not None:
+                comment = re.sub(r"\\(.)", r"\1", comment, flags=re.DOTALL)
+        address = _mailbox(current, angle, angle_at, comment)
         if address is not None:
             result.append(address)
 

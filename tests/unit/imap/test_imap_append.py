@@ -26,3 +26,21 @@ async def test_append_and_multiappend(store):
     )
     got = await b.send("b1 NOOP")
     assert got == ["* 3 EXISTS", "* 0 RECENT", "b1 OK NOOP completed"]
+
+
+async def test_multiappend_of_bare_literals(store):
+    # RFC 3502: "APPEND box {n+}<msg1> {n+}<msg2>", no flags or dates.
+    a, b, inbox = await two_sessions(store, 0)
+    await a.transcript(
+        f"""
+        C: a1 APPEND INBOX {{3+}}\\r\\none {{3+}}\\r\\ntwo {{5+}}\\r\\nthree
+        S: * 3 EXISTS
+        S: * 3 RECENT
+        S: a1 OK [APPENDUID {inbox.uidvalidity} 1:3] APPEND completed
+        C: a2 FETCH 1:3 RFC822.SIZE
+        S: * 1 FETCH (RFC822.SIZE 3)
+        S: * 2 FETCH (RFC822.SIZE 3)
+        S: * 3 FETCH (RFC822.SIZE 5)
+        S: a2 OK FETCH completed
+        """
+    )

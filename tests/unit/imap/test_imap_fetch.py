@@ -1,6 +1,6 @@
 """FETCH: every data item, sections of nested messages, partials, \\Seen, UID FETCH."""
 
-from transcript import USER, Client, setup_account
+from transcript import USER, Client, message, setup_account
 
 from support import append
 
@@ -202,3 +202,106 @@ async def test_fetch_examine_does_not_set_seen(store):
         S: a2 OK FETCH completed
         """
     )
+
+
+async def test_envelope_display_name_from_comment(store):
+    # Without a phrase, the comment is the display name (as Dovecot gives it).
+    account, inbox = await setup_account(store, 0)
+    await append(
+        store, inbox.id, b"From: user@domain.org (Real Name)\r\nSubject: s\r\n\r\nbody\r\n"
+    )
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    name = '(("Real Name" NIL "user" "domain.org"))'
+    await c.transcript(
+        f"""
+        C: a1 FETCH 1 ENVELOPE
+        S: * 1 FETCH (ENVELOPE (NIL "s" {name} {name} {name} NIL NIL NIL NIL NIL))
+        S: a1 OK FETCH completed
+        """
+    )
+
+
+BINARY_MESSAGE = (
+    b"Subject: binary\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n"
+    b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
+    b"begin 644 x\r\n`\r\nend\r\n"
+    b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"caf=C3=A9\r\n--b--\r\n"
+)
+
+
+async def test_binary_fetch_and_append_literal8(store):
+    # RFC 3516: advertised; a part's content decoded, NULs in a literal8
+    # (§4.3), an encoding the server cannot undo is NO [UNKNOWN-CTE] (§4.1),
+    # and APPEND takes a literal8 (§4.4).
+    account, inbox = await setup_account(store, 0)
+    await append(store, inbox.id, BINARY_MESSAGE)
+    c = Client(store)
+    await c.login()
+    got = await c.send("a0 CAPABILITY")
+    assert " BINARY " in got[0]
+    await c.send("s1 SELECT INBOX")
+    got = await c.send("a1 FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[3])")
+    assert got[0] == "* 1 FETCH (BINARY[1] ~{4}"
+    assert got[1] == "\x00\x01\x02\udcff BINARY.SIZE[1] 4 BINARY.SIZE[3] 5)"
+    await c.transcript(
+        """
+        C: a2 FETCH 1 BINARY.PEEK[3]
+        S: * 1 FETCH (BINARY[3] {5}
+        S: café)
+        S: a2 OK FETCH completed
+        C: a3 FETCH 1 BINARY.PEEK[2]
+        S: a3 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding
+        C: a4 APPEND INBOX ~{10+}\\r\\nA: b\\r\\n\\r\\n\x00\x01
+        S: * 2 EXISTS
+        S: ~
+        S: a4 OK [APPENDUID ...
+        C: a5 FETCH 2 BINARY.PEEK[]
+        S: * 2 FETCH (BINARY[] ~{10}
+        S: A: b
+        S:
+        S: \x00\x01)
+        S: a5 OK FETCH completed
+        """
+    )
+
+
+async def test_preview(store):
+    # RFC 8970: PREVIEW from the stored text, whitespace collapsed, at most
+    # 256 characters; (LAZY) accepted; an unknown modifier is BAD.
+    account, inbox = await setup_account(store, 0)
+    html = (
+        b"Subject: p\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><body><p>Caf\xc3\xa9   au\r\n lait</p><script>x()</script></body></html>\r\n"
+    )
+    await append(store, inbox.id, html)
+    await append(store, inbox.id, message(2, body="word " * 100))
+    c = Client(store)
+    await c.login()
+    got = await c.send("a0 CAPABILITY")
+    assert " PREVIEW" in got[0]
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: a1 FETCH 1 (PREVIEW)
+        S: * 1 FETCH (PREVIEW "Café au lait")
+        S: a1 OK FETCH completed
+        C: a2 FETCH 1 PREVIEW (LAZY)
+        S: * 1 FETCH (PREVIEW "Café au lait")
+        S: a2 OK FETCH completed
+        C: a3 FETCH 1 (UID PREVIEW (LAZY))
+        S: * 1 FETCH (UID 1 PREVIEW "Café au lait")
+        S: a3 OK FETCH completed
+        C: a4 FETCH 1 (PREVIEW (FUZZY))
+        S: a4 BAD Unknown PREVIEW modifier
+        """
+    )
+    got = await c.send("a5 FETCH 2 PREVIEW")
+    text = got[0].split('"')[1]
+    assert text.startswith("Hello number 2. word word") and len(text) == 256
+    assert got[1] == "a5 OK FETCH completed"

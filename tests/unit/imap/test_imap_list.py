@@ -95,3 +95,32 @@ def test_pattern_matching_agrees_with_a_regular_expression():
     assert Pattern("", "inbox/%").match("INBOX/x") and Pattern("Work/", "%").match("Work/a")
     # A backtracking regular expression would not finish this one.
     assert not Pattern("", "*a" * 500 + "b").match("a" * 1000)
+
+
+async def test_list_extended_bad_options_and_childinfo(store):
+    c, _account, _inbox = await logged_in(store)
+    await c.transcript(
+        """
+        C: a1 CREATE Lists/ietf
+        S: a1 OK CREATE completed
+        C: a2 SUBSCRIBE Lists/ietf
+        S: a2 OK SUBSCRIBE completed
+        C: b1 LIST (RECURSIVEMATCH REMOTE) "" ""
+        S: b1 BAD ...
+        C: b2 LIST (RECURSIVEMATCH) "" *
+        S: b2 BAD ...
+        C: b3 LIST "" "" RETURN (unknown)
+        S: b3 BAD ...
+        C: b4 LIST "" * RETURN (STATUS)
+        S: b4 BAD ...
+        C: b5 LIST (REMOTE) "" Lists RETURN (CHILDREN)
+        S: * LIST (\\HasChildren) "/" "Lists"
+        S: b5 OK LIST completed
+        C: c1 LIST (SUBSCRIBED RECURSIVEMATCH) "" L*
+        S: * LIST (\\Subscribed \\HasNoChildren) "/" "Lists/ietf"
+        S: c1 OK LIST completed
+        C: c2 LIST (SUBSCRIBED RECURSIVEMATCH) "" Lists
+        S: * LIST (\\HasChildren) "/" "Lists" ("CHILDINFO" ("SUBSCRIBED"))
+        S: c2 OK LIST completed
+        """
+    )

@@ -61,3 +61,19 @@ async def test_rename_inbox_moves_messages(store):
         S: a3 OK STATUS completed
         """
     )
+
+
+async def test_mailbox_name_with_open_bracket(store):
+    # RFC 3501 §9: "foo[bar" is an atom, so a missing mailbox is NO, not BAD.
+    c, account, inbox = await logged_in(store, 0)
+    await c.transcript(
+        """
+        C: a1 SELECT foo[bar
+        S: a1 NO ...
+        C: a2 CREATE foo[bar
+        S: a2 OK ...
+        C: a3 SELECT foo[bar
+        S: ~
+        S: a3 OK [READ-WRITE] SELECT completed
+        """
+    )

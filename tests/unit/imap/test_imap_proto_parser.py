@@ -306,3 +306,22 @@ def test_search_keys_bounded():
 def test_flag_lists_bounded():
     with pytest.raises(ParseError):
         p(b"a STORE 1 +FLAGS (" + b" ".join(b"$k%d" % n for n in range(101)) + b")")
+
+
+def test_atom_with_open_bracket_is_a_mailbox_name():
+    # RFC 3501 §9: '[' is an ATOM-CHAR; only a closed bracket makes a section.
+    assert p(b"a SELECT foo[bar").args.mailbox == "foo[bar"
+    assert p(b"a SELECT [Gmail]/Sent").args.mailbox == "[Gmail]/Sent"
+    with pytest.raises(ParseError):
+        p(b"a FETCH 1 BODY[HEADER")
+
+
+def test_multiappend_of_literals_without_flags_or_date():
+    # RFC 3502: a literal followed by another literal is two messages; only a
+    # quoted string can be a date-time (RFC 3501 §9).
+    cmd = p(b"a APPEND box {3+}\r\none {3+}\r\ntwo")
+    assert [m.data for m in cmd.args.messages] == [b"one", b"two"]
+    assert all(m.internaldate is None for m in cmd.args.messages)
+    cmd = p(b'a APPEND box "07-Feb-1994 21:52:25 -0800" {3+}\r\none {3+}\r\ntwo')
+    assert cmd.args.messages[0].internaldate is not None
+    assert cmd.args.messages[1].internaldate is None

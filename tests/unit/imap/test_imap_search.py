@@ -116,9 +116,55 @@ async def test_esearch_and_modseq(store):
         S: * ESEARCH (TAG "a3") COUNT 0
         S: a3 OK SEARCH completed
         C: a4 SEARCH MODSEQ 1
+        S: * OK [HIGHESTMODSEQ ...
         S: * SEARCH 1 2 3 (MODSEQ ...
         S: a4 OK SEARCH completed
         C: a5 SEARCH RETURN (SAVE) ALL
         S: a5 BAD SEARCHRES is not supported
+        """
+    )
+
+
+async def test_address_keys_match_parsed_addresses(store):
+    # FROM/TO/CC/BCC match the parsed addresses (mailbox@host, display name),
+    # not the raw field: comments and quoting do not count.
+    account, inbox = await setup_account(store, 0)
+    raw = (
+        b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+        b"To: \"Bob Q.\" <bob (x) @hamburger.edu>, =?utf-8?q?Z=C3=BC?= <z@x.test>\r\n"
+        b"Cc: carol@poly.edu (Carol Tan)\r\n"
+        b"Subject: s\r\n\r\nbody\r\n"
+    )
+    await append(store, inbox.id, raw)
+    await append(store, inbox.id, message(2))
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: a1 SEARCH FROM user-from@domain.org
+        S: * SEARCH 1
+        S: a1 OK SEARCH completed
+        C: a2 SEARCH FROM comment
+        S: * SEARCH
+        S: a2 OK SEARCH completed
+        C: a3 SEARCH TO bob@hamburger.edu
+        S: * SEARCH 1 2
+        S: a3 OK SEARCH completed
+        C: a4 SEARCH TO "Bob Q. <bob@"
+        S: * SEARCH 1
+        S: a4 OK SEARCH completed
+        C: a5 SEARCH TO "zü"
+        S: * SEARCH 1
+        S: a5 OK SEARCH completed
+        C: a6 SEARCH CC "carol tan"
+        S: * SEARCH 1
+        S: a6 OK SEARCH completed
+        C: a7 SEARCH FROM alice
+        S: * SEARCH 2
+        S: a7 OK SEARCH completed
+        C: a8 SEARCH BCC x
+        S: * SEARCH
+        S: a8 OK SEARCH completed
         """
     )

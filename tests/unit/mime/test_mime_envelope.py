@@ -95,8 +95,12 @@ def test_address_list_edge_cases():
         Address("Doe, John", None, "john", "x.test")]
     assert parse_address_list('"a\\"b" (comment) <a@b.c> (trailing)') == [
         Address('a"b', None, "a", "b.c")]
+    # Without a phrase the comment is the display name, as Dovecot gives it.
     assert parse_address_list("john@x.test (John Doe)") == [
-        Address(None, None, "john", "x.test")]
+        Address("John Doe", None, "john", "x.test")]
+    assert parse_address_list("a@b.c (A (nested)), (lead) d@e.f, g@h.i (\\) x)") == [
+        Address("A (nested)", None, "a", "b.c"), Address(None, None, "d", "e.f"),
+        Address(") x", None, "g", "h.i")]
     assert parse_address_list('"quoted local"@x.test') == [
         Address(None, None, '"quoted local"', "x.test")]
     assert parse_address_list("a@[127.0.0.1]") == [Address(None, None, "a", "[127.0.0.1]")]

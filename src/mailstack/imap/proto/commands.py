@@ -21,6 +21,7 @@ __all__ = [
     "Expunge",
     "Fetch",
     "FetchItem",
+    "GetQuota",
     "Id",
     "List",
     "Login",
@@ -118,6 +119,13 @@ class Select:
 @dataclass(frozen=True, slots=True)
 class MailboxArg:
     mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuota:
+    """RFC 9208 §4.1.1 GETQUOTA: a quota root's name."""
+
+    root: str
 
 
 @dataclass(frozen=True, slots=True)

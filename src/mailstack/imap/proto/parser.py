@@ -25,6 +25,7 @@ from mailstack.imap.proto.commands import (
     Expunge,
     Fetch,
     FetchItem,
+    GetQuota,
     Id,
     List,
     Login,
@@ -42,7 +43,7 @@ from mailstack.imap.proto.commands import (
     Transfer,
 )
 from mailstack.imap.proto.lexer import tag_of
-from mailstack.imap.proto.tokens import Atom, SectionAtom, Token, tokenize
+from mailstack.imap.proto.tokens import Atom, Quoted, SectionAtom, Token, tokenize
 
 __all__ = ["ParseError", "parse_command", "MONTHS"]
 
@@ -326,6 +327,10 @@ def _list_pattern(tok: Token | None) -> str:
     return mutf7.decode(astring(tok, "mailbox pattern"))
 
 
+# RFC 5258 §6 CHILDREN and SUBSCRIBED, RFC 6154 §2 SPECIAL-USE, RFC 5819 STATUS.
+_LIST_RETURNS = frozenset({"CHILDREN", "SUBSCRIBED", "SPECIAL-USE", "STATUS"})
+
+
 def _list(a: _Args, uid: bool) -> List:
     selection: set[str] = set()
     extended = False
@@ -354,17 +359,22 @@ def _list(a: _Args, uid: bool) -> List:
         while i < len(opts):
             opt = astring(opts[i], "return option").upper()
             following = opts[i + 1] if i + 1 < len(opts) else None
-            if opt == "STATUS" and isinstance(following, list):
+            if opt == "STATUS":
+                # RFC 5819 §2: STATUS takes its parenthesised items.
+                if not isinstance(following, list):
+                    raise ImapError("Expected STATUS items", bad=True)
                 status_items = _status_items(following)
                 i += 1
+            elif opt not in _LIST_RETURNS:
+                raise ImapError("Unknown return option", bad=True)
             returns.add(opt)
             i += 1
     a.end()
     known_selection = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}
     if selection - known_selection:
         raise ImapError("Unknown selection option", bad=True)
-    if "RECURSIVEMATCH" in selection and len(selection) == 1:
-        # RFC 5258 §3: RECURSIVEMATCH alone is a syntax error.
+    if "RECURSIVEMATCH" in selection and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+        # RFC 5258 §3: RECURSIVEMATCH alone (or with only REMOTE) is a syntax error.
         raise ImapError("RECURSIVEMATCH needs another selection option", bad=True)
     return List(
         reference,
@@ -384,8 +394,9 @@ def _lsub(a: _Args, uid: bool) -> List:
 
 
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE"}
-)
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE",
+     "DELETED", "DELETED-STORAGE"}  # RFC 9208 §4.2
+)  # fmt: skip
 
 
 def _status_items(tokens: list[Token]) -> tuple[str, ...]:
@@ -417,7 +428,9 @@ def _append(a: _Args, uid: bool) -> Append:
         if isinstance(tok, list):
             flags = flag_list(tok)
             tok = a.take("message literal")
-        if isinstance(tok, bytes) and a.more() and isinstance(a.peek(), bytes):
+        # RFC 3501 §9: date-time is always quoted; a literal is a message,
+        # followed by the next message of a MULTIAPPEND (RFC 3502).
+        if isinstance(tok, Quoted) and a.more():
             when = date_time(tok)
             tok = a.take("message literal")
         if not isinstance(tok, bytes):
@@ -526,7 +539,7 @@ _FETCH_MACROS = {
 _FETCH_ATTS = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
-        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ",
+        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW",
     }
 )  # fmt: skip
 MAX_FETCH_ITEMS = 100
@@ -592,6 +605,20 @@ def _fetch_att(tok: Token) -> FetchItem:
     return FetchItem(name)
 
 
+def _preview_modifiers(tokens: list[Token]) -> list[Token]:
+    """The attributes without PREVIEW's modifier list: RFC 8970 §3 allows
+    ``PREVIEW (LAZY)``, and every preview is at hand (made from the stored
+    parse), so LAZY changes nothing."""
+    out: list[Token] = []
+    for tok in tokens:
+        if isinstance(tok, list) and out and _is_word(out[-1], "PREVIEW"):
+            if not tok or any(not _is_word(m, "LAZY") for m in tok):
+                raise ImapError("Unknown PREVIEW modifier", bad=True)
+            continue
+        out.append(tok)
+    return out
+
+
 def _fetch(a: _Args, uid: bool) -> Fetch:
     seq = sequence_set(a.take("sequence set"))
     tok = a.take("fetch attributes")
@@ -601,11 +628,16 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
         if len(tok) > MAX_FETCH_ITEMS:
             raise ImapError("Too many fetch attributes", bad=True)
         # A repeated attribute is answered once (each costs work per message).
-        items = tuple(dict.fromkeys(_fetch_att(t) for t in tok))
+        items = tuple(dict.fromkeys(_fetch_att(t) for t in _preview_modifiers(tok)))
     elif isinstance(tok, Atom) and tok.upper() in _FETCH_MACROS:
         items = tuple(FetchItem(n) for n in _FETCH_MACROS[tok.upper()])
     else:
         items = (_fetch_att(tok),)
+        # RFC 8970 §3: "FETCH n PREVIEW (LAZY)", told from CHANGEDSINCE's list.
+        lazy = a.peek()
+        if _is_word(tok, "PREVIEW") and isinstance(lazy, list) and lazy:
+            if _is_word(lazy[0], "LAZY"):
+                _preview_modifiers([tok, a.take("PREVIEW modifiers")])
     changedsince = None
     vanished = False
     if a.more():
@@ -698,6 +730,12 @@ def _id(a: _Args, uid: bool) -> Id:
     return Id(tuple(params))
 
 
+def _getquota(a: _Args, uid: bool) -> GetQuota:
+    root = a.astring("quota root")
+    a.end()
+    return GetQuota(root)
+
+
 _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "CAPABILITY": _no_args,
     "NOOP": _no_args,
@@ -729,6 +767,8 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "IDLE": _no_args,
     "ENABLE": _enable,
     "ID": _id,
+    "GETQUOTA": _getquota,  # RFC 9208 §4.1
+    "GETQUOTAROOT": _mailbox,
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
 

@@ -47,6 +47,8 @@ ALLOWED: dict[str, frozenset[State]] = {
     "NAMESPACE": _AUTH,  # RFC 2342 §5
     "ENABLE": frozenset({State.AUTHENTICATED}),  # RFC 5161 §3.1: before SELECT
     "IDLE": _AUTH,  # RFC 2177 §3
+    "GETQUOTA": _AUTH,  # RFC 9208 §4.1
+    "GETQUOTAROOT": _AUTH,
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,

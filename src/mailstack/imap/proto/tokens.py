@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mailstack.errors import ImapError
 
-__all__ = ["Atom", "SectionAtom", "Token", "tokenize"]
+__all__ = ["Atom", "Quoted", "SectionAtom", "Token", "tokenize"]
 
 # RFC 3501 §9: atom-specials are ( ) { SP CTL list-wildcards quoted-specials
 # resp-specials. We read '%', '*' and ']' as part of atoms (list patterns,
@@ -23,6 +23,16 @@ _STOP = frozenset(b'(){ "\x7f') | frozenset(range(0x20))
 
 class Atom(str):
     """An atom as the client spelled it (compare with ``.upper()``)."""
+
+    __slots__ = ()
+
+
+class Quoted(bytes):
+    """A quoted string; a literal stays plain ``bytes`` (never copied).
+
+    Some grammar rules take only the quoted form: APPEND's date-time
+    (RFC 3501 §9), which tells it apart from a MULTIAPPEND message literal.
+    """
 
     __slots__ = ()
 
@@ -100,7 +110,7 @@ class _Scanner:
             c = raw[i]
             if c == 0x22:
                 self.pos = i + 1
-                return bytes(buf)
+                return Quoted(buf)
             if c == 0x5C:
                 i += 1
                 if i >= len(raw) or raw[i] not in (0x22, 0x5C):
@@ -159,7 +169,17 @@ class _Scanner:
         if i < n and raw[i] == 0x5B:
             name = raw[start:i].decode("ascii", "replace")
             self.pos = i + 1
-            inner = self.tokens(depth + 1, 0x5D)
+            resume = self.next_literal
+            try:
+                inner = self.tokens(depth + 1, 0x5D)
+            except ImapError:
+                # No closing ']': not a section but an atom that contains '['
+                # (RFC 3501 §9 ATOM-CHAR allows it), as in "SELECT foo[bar".
+                self.next_literal = resume
+                while i < n and raw[i] not in _STOP:
+                    i += 1
+                self.pos = i
+                return Atom(raw[start:i].decode("utf-8", "surrogateescape"))
             j = self.pos
             partial = None
             if j < n and raw[j] == 0x3C:
