@@ -92,6 +92,13 @@ def flush() -> None:
 def _stop_writer() -> None:
     """Write what is still queued, then end the writer thread."""
     global _writer
+    # Nothing we write names the caller's file and line, the thread or the
+    # process: logging need not walk the stack for each record to find them
+    # (the logging HOWTO's "Optimization").
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     if _writer is not None:
         _writer.stop()
         _writer = None

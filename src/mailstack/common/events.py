@@ -26,6 +26,8 @@ _BARE = re.compile(r"[!#-<>-\[\]-~]+")  # printable ASCII but '"', '=', '\\'
 def field(value: object) -> str:
     """A field's value as the line shows it: bare when that cannot be misread,
     else a JSON string."""
+    if type(value) is int:
+        return str(value)
     text = str(value)
     return text if _BARE.fullmatch(text) else json.dumps(text)
 
