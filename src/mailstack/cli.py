@@ -39,7 +39,12 @@ from mailstack.names import (
 from mailstack.store.private import create_private, private_dir
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
-PACKAGE_CLIS = ("mailstack.dns.cli", "mailstack.queue.cli", "mailstack.ua.cli")
+PACKAGE_CLIS = (
+    "mailstack.dns.cli",
+    "mailstack.queue.cli",
+    "mailstack.ua.cli",
+    "mailstack.lab.cli",
+)
 
 
 # -- init and serve ------------------------------------------------------------

@@ -178,7 +178,7 @@ def _answers(address: str, port: int) -> bool:
     return True
 
 
-def up(topology: Topology, root: Path, offset: int, *, trace: bool = False) -> float:
+def up(topology: Topology, root: Path, offset: int) -> float:
     """Build and start every host; return once all answer (the seconds it took)."""
     started = time.monotonic()
     if running(root):
@@ -191,9 +191,10 @@ def up(topology: Topology, root: Path, offset: int, *, trace: bool = False) -> f
         if not host.runs:
             continue
         data_dir = root / "hosts" / host.name
-        command = [sys.executable, "-c", SERVE, "serve", "--config", str(data_dir / CONFIG_NAME)]
-        if trace:
-            command.append("--trace")
+        # Every host keeps its S:/C: dialogues in serve.out: the scenarios
+        # show what the mail servers said to each other from there.
+        config = str(data_dir / CONFIG_NAME)
+        command = [sys.executable, "-c", SERVE, "serve", "--trace", "--config", config]
         with open(data_dir / "serve.out", "wb") as out:
             child = subprocess.Popen(
                 command,
