@@ -278,10 +278,18 @@ def wait_delivered(lab: Lab, address: str, before: int) -> None:
         time.sleep(0.2)
 
 
-def _log_since(path: Path, offset: int) -> str:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read().decode(errors="replace")
+def outbound_dialogue(path: Path, offset: int) -> list[str]:
+    """The SMTP client sessions a mail host's trace recorded past ``offset``,
+    once the last has closed."""
+    deadline = time.monotonic() + 5
+    while True:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        lines = [line for line in text.splitlines() if line.startswith("[smtp-out")]
+        if (lines and lines[-1].endswith("-- closed")) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
 
 
 def alice_to_bob(lab: Lab) -> None:
@@ -298,9 +306,8 @@ def alice_to_bob(lab: Lab) -> None:
     lab.say(f"2. the message waits in {hers.name}'s queue; the server looks for hamburger.edu's mail exchanger:")
     steps, _ = walk(lab, lab.resolver_of(hers.name), "hamburger.edu", "MX", 1)
     wait_delivered(lab, bob, before)
-    dialogue = _log_since(log, mark)
     lab.say(f"3. {hers.name} -> {his.name} (SMTP, port {lab.port('smtp')}), from its trace:")
-    smtp_lines = [line for line in dialogue.splitlines() if line.lstrip().startswith(("C:", "S:"))]
+    smtp_lines = outbound_dialogue(log, mark)
     lab.say("\n".join(smtp_lines))
     expect(any("DATA" in line for line in smtp_lines), "the transfer did not use DATA")
     expect(any("354" in line for line in smtp_lines), "no 354 reply in the transfer")
