@@ -43,7 +43,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         status = lab(root, "status", "--json")
         assert status.returncode == 0, status.stderr
-        yield {"root": root, "status": json.loads(status.stdout), "elapsed": elapsed, "up": up.stdout}
+        yield {
+            "root": root,
+            "status": json.loads(status.stdout),
+            "elapsed": elapsed,
+            "up": up.stdout,
+        }
     finally:
         lab(root, "down")
 
@@ -86,7 +91,10 @@ def test_status_json_is_the_documented_interface(world: dict[str, Any]) -> None:
 def dig(server: str, *query: str) -> str:
     return subprocess.run(
         ["dig", "+short", "-p", str(53 + OFFSET), f"@{server}", *query],
-        capture_output=True, text=True, timeout=20, check=True,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
     ).stdout
 
 
@@ -103,7 +111,10 @@ def test_the_lectures_names_resolve_through_the_local_name_server(world: dict[st
     root = host(world, "a.root-servers.net")["address"]
     referral = subprocess.run(
         ["dig", "-p", str(53 + OFFSET), f"@{root}", "gaia.cs.umass.edu"],
-        capture_output=True, text=True, timeout=20, check=True,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
     ).stdout
     assert "edu.\t" in referral and "ns.edu." in referral and "ANSWER: 0" in referral
 
@@ -153,10 +164,24 @@ def test_spoof(world: dict[str, Any]) -> None:
 def test_spoof_with_swaks_is_refused_too(world: dict[str, Any]) -> None:
     bob = host(world, "mail.hamburger.edu")
     result = subprocess.run(
-        ["swaks", "--server", bob["address"], "--port", str(25 + OFFSET),
-         "--local-interface", "127.0.4.1", "--from", "president@crepes.fr",
-         "--to", "bob@hamburger.edu", "--header", "From: president@crepes.fr"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "swaks",
+            "--server",
+            bob["address"],
+            "--port",
+            str(25 + OFFSET),
+            "--local-interface",
+            "127.0.4.1",
+            "--from",
+            "president@crepes.fr",
+            "--to",
+            "bob@hamburger.edu",
+            "--header",
+            "From: president@crepes.fr",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "550 5.7.1" in result.stdout
@@ -204,6 +229,9 @@ def test_down_leaves_nothing_running_or_listening(world: dict[str, Any]) -> None
     down = lab(world["root"], "down")
     assert down.returncode == 0 and f"{len(pids)} host(s) stopped" in down.stdout
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        )
     assert _listening(addresses) == []
     assert lab(world["root"], "status").returncode == 1

@@ -67,8 +67,7 @@ def _q(text: str) -> str:
 def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> str:
     """The host's mailstack.toml."""
     listen = "\n".join(
-        f"{name} = {_q(f'{host.address}:{port}')}"
-        for name, port in host.services(offset).items()
+        f"{name} = {_q(f'{host.address}:{port}')}" for name, port in host.services(offset).items()
     )
     lines = [
         "# Written by `mailstack lab up` from the topology; regenerated at every start.",
@@ -207,7 +206,9 @@ def up(topology: Topology, root: Path, offset: int) -> float:
         processes.append(Process(host.name, child.pid, str(data_dir)))
     _write_state(root, topology, offset, processes)
     deadline = time.monotonic() + START_TIMEOUT
-    waiting = {(h.name, h.address, port) for h in topology.hosts for port in h.services(offset).values()}
+    waiting = {
+        (h.name, h.address, port) for h in topology.hosts for port in h.services(offset).values()
+    }
     while waiting:
         waiting = {w for w in waiting if not _answers(w[1], w[2])}
         if not waiting:

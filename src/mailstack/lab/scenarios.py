@@ -113,7 +113,9 @@ def expect(condition: bool, reason: str) -> None:
 # -- DNS -------------------------------------------------------------------------------
 
 
-def ask(lab: Lab, client: Host, server: Host, qname: str, rdtype: str, *, rd: bool) -> dns.message.Message:
+def ask(
+    lab: Lab, client: Host, server: Host, qname: str, rdtype: str, *, rd: bool
+) -> dns.message.Message:
     """One query from ``client``'s address to ``server`` over UDP, printed like dig's header."""
     query = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
     if not rd:
@@ -128,7 +130,9 @@ def answer_lines(reply: dns.message.Message) -> list[str]:
     return [line for rrset in reply.answer for line in rrset.to_text().splitlines()]
 
 
-def walk(lab: Lab, resolver: Resolver, qname: str, rdtype: str, first: int) -> tuple[list[Step], int]:
+def walk(
+    lab: Lab, resolver: Resolver, qname: str, rdtype: str, first: int
+) -> tuple[list[Step], int]:
     """Resolve iteratively with ``resolver`` and print the numbered steps
     from ``first``; the steps and the next number."""
     import asyncio
@@ -141,7 +145,10 @@ def walk(lab: Lab, resolver: Resolver, qname: str, rdtype: str, first: int) -> t
     for step in steps:
         lab.say(f"  {number:2}. {format_step(step).strip()}")
         number += 1
-    expect(result.rcode == dns.rcode.NOERROR, f"{qname} {rdtype}: {dns.rcode.to_text(result.rcode)}")
+    expect(
+        result.rcode == dns.rcode.NOERROR,
+        f"{qname} {rdtype}: {dns.rcode.to_text(dns.rcode.Rcode(result.rcode))}",
+    )
     return steps, number
 
 
@@ -162,19 +169,27 @@ def iterative(lab: Lab) -> None:
             any(h.name in asked for h in lab.topology.with_role(level)),
             f"the walk asked no {level} server",
         )
-    expect(any(h.name in asked for h in lab.topology.servers["cs.umass.edu"]), "cs.umass.edu was not asked")
+    expect(
+        any(h.name in asked for h in lab.topology.servers["cs.umass.edu"]),
+        "cs.umass.edu was not asked",
+    )
     first = ask(lab, client, local, qname, "A", rd=True)
     lab.say(f"  {number:2}. {local.name} -> {client.name}: {'; '.join(answer_lines(first))}")
     gaia = lab.host(qname)
-    expect(any(gaia.address in line for line in answer_lines(first)), f"{qname} did not resolve to {gaia.address}")
+    expect(
+        any(gaia.address in line for line in answer_lines(first)),
+        f"{qname} did not resolve to {gaia.address}",
+    )
     time.sleep(1.1)
     again = ask(lab, client, local, qname, "A", rd=True)
     ttl = again.answer[0].ttl if again.answer else 0
     first_ttl = first.answer[0].ttl
     lab.say()
     lab.say(f"Once more, a second later: {'; '.join(answer_lines(again))}")
-    lab.say(f"  the TTL went down from {first_ttl} to {ttl}: answered from {local.name}'s cache, "
-            "no query left it")
+    lab.say(
+        f"  the TTL went down from {first_ttl} to {ttl}: answered from {local.name}'s cache, "
+        "no query left it"
+    )
     expect(ttl < first_ttl, "the second answer did not come from the cache (its TTL did not fall)")
 
 
@@ -189,16 +204,28 @@ def caching(lab: Lab) -> None:
     lab.say(f"1. {client.name} -> {local.name}: {qname} A?")
     first = ask(lab, client, local, qname, "A", rd=True)
     lab.say(f"   {dns.rcode.to_text(first.rcode())}; the SOA says: cache this for {NEGATIVE_TTL} s")
-    expect(first.rcode() == dns.rcode.NXDOMAIN, f"{qname}: {dns.rcode.to_text(first.rcode())}, not NXDOMAIN")
+    expect(
+        first.rcode() == dns.rcode.NXDOMAIN,
+        f"{qname}: {dns.rcode.to_text(first.rcode())}, not NXDOMAIN",
+    )
     time.sleep(1.1)
     second = ask(lab, client, local, qname, "A", rd=True)
     soa_ttl = second.authority[0].ttl if second.authority else NEGATIVE_TTL
-    lab.say(f"2. again a second later: {dns.rcode.to_text(second.rcode())} from the cache (SOA TTL now {soa_ttl})")
-    expect(second.rcode() == dns.rcode.NXDOMAIN and soa_ttl < NEGATIVE_TTL, "the negative answer was not cached")
+    lab.say(
+        f"2. again a second later: {dns.rcode.to_text(second.rcode())} "
+        f"from the cache (SOA TTL now {soa_ttl})"
+    )
+    expect(
+        second.rcode() == dns.rcode.NXDOMAIN and soa_ttl < NEGATIVE_TTL,
+        "the negative answer was not cached",
+    )
     time.sleep(NEGATIVE_TTL + 0.5)
     third = ask(lab, client, local, qname, "A", rd=True)
     soa_ttl = third.authority[0].ttl if third.authority else 0
-    lab.say(f"3. after {NEGATIVE_TTL} s the entry has run out: asked the hierarchy again (SOA TTL {soa_ttl})")
+    lab.say(
+        f"3. after {NEGATIVE_TTL} s the entry has run out: "
+        f"asked the hierarchy again (SOA TTL {soa_ttl})"
+    )
     expect(soa_ttl >= NEGATIVE_TTL - 1, "the negative answer outlived its TTL")
 
 
@@ -212,18 +239,26 @@ class StrangerSMTP(TracedSMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         return socket.create_connection(
-            (self.endpoint.addresses[0], self.endpoint.port), timeout, source_address=(self.source, 0)
+            (self.endpoint.addresses[0], self.endpoint.port),
+            timeout,
+            source_address=(self.source, 0),
         )
 
 
-def stranger_session(lab: Lab, stranger: Host, server: Host, sender: str, rcpt: str, body: str) -> tuple[int, str]:
+def stranger_session(
+    lab: Lab, stranger: Host, server: Host, sender: str, rcpt: str, body: str
+) -> tuple[int, str]:
     """The stranger speaks SMTP to ``server``'s MX; returns the first refusal
     (code, text), or (250, ...) when the message was taken."""
     out = io.StringIO()
     StrangerSMTP.source = stranger.address
     endpoint = Endpoint(server.name, (server.address,), lab.port("smtp"), "none")
     client = StrangerSMTP(
-        endpoint, helo=stranger.name, timeout=10, trace=SessionTrace(out, ""), context=tls_context(None, True)
+        endpoint,
+        helo=stranger.name,
+        timeout=10,
+        trace=SessionTrace(out, ""),
+        context=tls_context(None, True),
     )
     result = (250, "")
     try:
@@ -251,11 +286,28 @@ def stranger_session(lab: Lab, stranger: Host, server: Host, sender: str, rcpt: 
 def send(lab: Lab, sender: str, rcpt: str, subject: str, body: str) -> str:
     """The user agent submits as ``sender`` to its own server (RFC 6409, AUTH)."""
     server = lab.mail_host(sender.rpartition("@")[2])
-    status, text = lab.ua([
-        "send", "--server", f"{server.address}:{lab.port('submission')}", "--tls", "none",
-        "--user", sender, "--password-file", str(lab.password_file(sender)),
-        "--from", sender, "--to", rcpt, "--subject", subject, "--body", body, "--trace",
-    ])
+    status, text = lab.ua(
+        [
+            "send",
+            "--server",
+            f"{server.address}:{lab.port('submission')}",
+            "--tls",
+            "none",
+            "--user",
+            sender,
+            "--password-file",
+            str(lab.password_file(sender)),
+            "--from",
+            sender,
+            "--to",
+            rcpt,
+            "--subject",
+            subject,
+            "--body",
+            body,
+            "--trace",
+        ]
+    )
     lab.say(text.rstrip())
     expect(status == 0, f"the submission of {sender} was refused")
     return text
@@ -274,7 +326,9 @@ def mailbox_count(lab: Lab, address: str) -> int:
 def wait_delivered(lab: Lab, address: str, before: int) -> None:
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while mailbox_count(lab, address) <= before:
-        expect(time.monotonic() < deadline, f"nothing reached {address} in {DELIVERY_TIMEOUT:.0f} s")
+        expect(
+            time.monotonic() < deadline, f"nothing reached {address} in {DELIVERY_TIMEOUT:.0f} s"
+        )
         time.sleep(0.2)
 
 
@@ -303,7 +357,10 @@ def alice_to_bob(lab: Lab) -> None:
     mark = log.stat().st_size
     lab.say(f"1. Alice's user agent -> {hers.name} (submission, port {lab.port('submission')})")
     send(lab, alice, bob, "Ketchup?", "Do you like ketchup?\nHow about pickles?")
-    lab.say(f"2. the message waits in {hers.name}'s queue; the server looks for hamburger.edu's mail exchanger:")
+    lab.say(
+        f"2. the message waits in {hers.name}'s queue; "
+        "the server looks for hamburger.edu's mail exchanger:"
+    )
     steps, _ = walk(lab, lab.resolver_of(hers.name), "hamburger.edu", "MX", 1)
     wait_delivered(lab, bob, before)
     lab.say(f"3. {hers.name} -> {his.name} (SMTP, port {lab.port('smtp')}), from its trace:")
@@ -314,15 +371,41 @@ def alice_to_bob(lab: Lab) -> None:
     lab.say(f"4. Bob reads with IMAP from {his.name}: the message stays on the server")
     password = str(lab.password_file(bob))
     imap = f"{his.address}:{lab.port('imap')}"
-    status, text = lab.ua(["read", "--imap", imap, "--tls", "none", "--user", bob, "--password-file", password, "--trace"])
+    status, text = lab.ua(
+        [
+            "read",
+            "--imap",
+            imap,
+            "--tls",
+            "none",
+            "--user",
+            bob,
+            "--password-file",
+            password,
+            "--trace",
+        ]
+    )
     lab.say(text.rstrip())
     expect(status == 0 and "Ketchup?" in text, "Bob's IMAP listing lacks the message")
-    lab.say(f"5. Bob reads with POP3: download and delete")
+    lab.say("5. Bob reads with POP3: download and delete")
     maildir = lab.root / "bob-maildir"
-    status, text = lab.ua([
-        "read", "--pop3", f"{his.address}:{lab.port('pop3')}", "--tls", "none", "--user", bob,
-        "--password-file", password, "--delete", "--maildir", str(maildir), "--trace",
-    ])
+    status, text = lab.ua(
+        [
+            "read",
+            "--pop3",
+            f"{his.address}:{lab.port('pop3')}",
+            "--tls",
+            "none",
+            "--user",
+            bob,
+            "--password-file",
+            password,
+            "--delete",
+            "--maildir",
+            str(maildir),
+            "--trace",
+        ]
+    )
     lab.say(text.rstrip())
     expect(status == 0 and "Ketchup?" in text, "Bob's POP3 download lacks the message")
     left = mailbox_count(lab, bob)
@@ -334,13 +417,24 @@ def spoof(lab: Lab) -> None:
     """A stranger tells Bob's server it is president@crepes.fr: SPF fails,
     DMARC says reject, and Bob's server refuses."""
     stranger, his = lab.host("stranger.org"), lab.mail_host("hamburger.edu")
-    lab.say(f"{stranger.name} ({stranger.address}) -> {his.name}, claiming to be president@crepes.fr:")
-    body = "From: president@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: Wire the money\r\n\r\nNow.\r\n"
-    code, text = stranger_session(lab, stranger, his, "president@crepes.fr", "bob@hamburger.edu", body)
+    lab.say(
+        f"{stranger.name} ({stranger.address}) -> {his.name}, claiming to be president@crepes.fr:"
+    )
+    body = (
+        "From: president@crepes.fr\r\nTo: bob@hamburger.edu\r\n"
+        "Subject: Wire the money\r\n\r\nNow.\r\n"
+    )
+    code, text = stranger_session(
+        lab, stranger, his, "president@crepes.fr", "bob@hamburger.edu", body
+    )
     lab.say()
     lab.say("Why: crepes.fr publishes v=spf1 mx -all (only its MX may send as crepes.fr), so SPF")
-    lab.say(f"fails for {stranger.address}; its DMARC record says p=reject; Bob's server enforces it.")
-    expect(code == 550 and "5.7.1" in text, f"the spoofed message was not refused (got {code} {text})")
+    lab.say(
+        f"fails for {stranger.address}; its DMARC record says p=reject; Bob's server enforces it."
+    )
+    expect(
+        code == 550 and "5.7.1" in text, f"the spoofed message was not refused (got {code} {text})"
+    )
 
 
 def open_relay(lab: Lab) -> None:
@@ -349,8 +443,12 @@ def open_relay(lab: Lab) -> None:
     stranger, his = lab.host("stranger.org"), lab.mail_host("hamburger.edu")
     carol = "carol@someschool.edu"
     lab.say(f"1. {stranger.name} asks {his.name} to relay to {carol}:")
-    code, text = stranger_session(lab, stranger, his, "spammer@stranger.org", carol, "Subject: hi\r\n\r\nhi\r\n")
-    expect(code == 550 and "5.7.1" in text, f"Bob's server relayed or refused wrongly: {code} {text}")
+    code, text = stranger_session(
+        lab, stranger, his, "spammer@stranger.org", carol, "Subject: hi\r\n\r\nhi\r\n"
+    )
+    expect(
+        code == 550 and "5.7.1" in text, f"Bob's server relayed or refused wrongly: {code} {text}"
+    )
     lab.say(f"   refused: {code} {text}")
     lab.say(f"2. Alice, authenticated on her own server, sends to {carol}:")
     before = mailbox_count(lab, carol)

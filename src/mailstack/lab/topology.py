@@ -220,11 +220,13 @@ def parse(text: str, source: str) -> Topology:
         for zone in host.zones + host.domains:
             servers.setdefault(zone, []).append(host)
     if "." not in servers:
-        raise ConfigError(f"{source}: no host serves the root zone (zones = [\".\"])")
+        raise ConfigError(f'{source}: no host serves the root zone (zones = ["."])')
     topology = Topology(hosts, source, servers)
     for host in hosts:
         if host.resolver and "resolver" not in topology.host(host.resolver).roles:
-            raise ConfigError(f"{source}: {host.name}'s resolver {host.resolver} has no resolver role")
+            raise ConfigError(
+                f"{source}: {host.name}'s resolver {host.resolver} has no resolver role"
+            )
         if host.runs and topology.zone_of(host.name) is None:
             raise ConfigError(f"{source}: {host.name} is in no zone of the lab")
     return topology
