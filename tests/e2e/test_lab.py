@@ -154,6 +154,15 @@ def test_alice_to_bob(world: dict[str, Any]) -> None:
     assert "EXAMINE" in out
 
 
+def test_register(world: dict[str, Any]) -> None:
+    out = run(world, "register")
+    assert "NXDOMAIN: com knows no networkutopia.com" in out
+    assert "opcode UPDATE" in out and "registrar. 0 ANY TSIG hmac-sha256." in out
+    assert "networkutopia.com. 300 IN NS dns1.networkutopia.com." in out
+    assert "MX 10 dns1.networkutopia.com." in out
+    assert "delivered to info@networkutopia.com" in out
+
+
 def test_spoof(world: dict[str, Any]) -> None:
     out = run(world, "spoof")
     assert "C: MAIL FROM:<president@crepes.fr>" in out

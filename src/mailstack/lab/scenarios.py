@@ -229,6 +229,74 @@ def caching(lab: Lab) -> None:
     expect(soa_ttl >= NEGATIVE_TTL - 1, "the negative answer outlived its TTL")
 
 
+def registry_update(lab: Lab, tld: Host, zone: str, host: Host, *, add: bool) -> int:
+    """An RFC 2136 UPDATE of ``zone`` at ``tld``, signed with the registry's
+    TSIG key (RFC 8945): the delegation to ``host``'s zone and its glue,
+    added or deleted. Returns the RCODE and prints the message."""
+    import dns.tsigkeyring
+    import dns.update
+
+    from mailstack.lab.hosts import tsig_secret
+
+    keyring = dns.tsigkeyring.from_text({tld.update_key: tsig_secret(tld.update_key)})
+    update = dns.update.UpdateMessage(
+        tld.zones[0] + ".", keyring=keyring, keyname=tld.update_key, keyalgorithm="hmac-sha256"
+    )
+    child = host.domains[0] if host.domains else host.zones[0]
+    if add:
+        update.add(child + ".", 300, "NS", host.name + ".")
+        update.add(host.name + ".", 300, "A", host.address)
+    else:
+        update.delete(child + ".", "NS")
+        update.delete(host.name + ".", "A")
+    if add:
+        lab.say(";; the UPDATE, as dig would print it:")
+        lab.say(update.to_text(relativize=False))
+    reply = dns.query.tcp(update, tld.address, port=lab.port("dns"), timeout=5)
+    return int(reply.rcode())
+
+
+def register(lab: Lab) -> None:
+    """Network Utopia registers networkutopia.com: the registrar inserts its
+    NS and glue A records into the com TLD servers with a TSIG-signed UPDATE;
+    cis.poly.edu can then find it, and mail to it is delivered."""
+    from mailstack.lab.topology import NEGATIVE_TTL
+
+    utopia = next(h for h in lab.topology.hosts if "networkutopia.com" in h.domains)
+    tld = next(h for h in lab.topology.with_role("tld") if "com" in h.zones)
+    client = lab.host("cis.poly.edu")
+    local = lab.host(client.resolver)
+    # The story starts unregistered, however often it is played.
+    registry_update(lab, tld, "com", utopia, add=False)
+    lab.say(f"1. {client.name} -> {local.name}: networkutopia.com MX?")
+    before = ask(lab, client, local, "networkutopia.com", "MX", rd=True)
+    lab.say(f"   {dns.rcode.to_text(before.rcode())}: com knows no networkutopia.com")
+    expect(
+        before.rcode() == dns.rcode.NXDOMAIN,
+        "networkutopia.com resolved before it was registered: "
+        f"{local.name} still caches an earlier registration (play this once per `lab up`)",
+    )
+    lab.say(f"2. the registrar -> {tld.name}: UPDATE com, signed with key {tld.update_key!r}")
+    rcode = registry_update(lab, tld, "com", utopia, add=True)
+    lab.say(f"   {tld.name}: {dns.rcode.to_text(dns.rcode.Rcode(rcode))}")
+    expect(rcode == dns.rcode.NOERROR, "the com registry refused the UPDATE")
+    lab.say(f"3. {local.name} remembers the NXDOMAIN for {NEGATIVE_TTL} s (RFC 2308); then:")
+    time.sleep(NEGATIVE_TTL + 0.5)
+    after = ask(lab, client, local, "networkutopia.com", "MX", rd=True)
+    for line in answer_lines(after):
+        lab.say(f"   {line}")
+    expect(
+        any(utopia.name in line for line in answer_lines(after)),
+        "networkutopia.com MX does not resolve after the registration",
+    )
+    address = utopia.users[0].address
+    lab.say(f"4. Alice writes to {address}:")
+    count = mailbox_count(lab, address)
+    send(lab, "alice@crepes.fr", address, "Welcome", "Welcome to the Internet, Network Utopia.")
+    wait_delivered(lab, address, count)
+    lab.say(f"   delivered to {address} on {utopia.name}")
+
+
 # -- mail ------------------------------------------------------------------------------
 
 
@@ -461,6 +529,7 @@ SCENARIOS: dict[str, Callable[[Lab], None]] = {
     "alice-to-bob": alice_to_bob,
     "iterative": iterative,
     "caching": caching,
+    "register": register,
     "spoof": spoof,
     "open-relay": open_relay,
 }

@@ -45,6 +45,9 @@ class Host:
     update_key: str = ""
     dmarc_policy: str = "quarantine"
     message_auth: str = "record"
+    # False: the parent zone does not delegate this host's zones yet (the
+    # `register` scenario adds the delegation with an UPDATE).
+    registered: bool = True
 
     @property
     def runs(self) -> bool:
@@ -126,13 +129,15 @@ class Topology:
         for child in self.zones():
             if child == zone or self.parent(child) != zone:
                 continue
+            if not any(host.registered for host in self.servers[child]):
+                continue
             for host in self.servers[child]:
                 lines.append(f"{child}.\tIN\tNS\t{host.name}.")
                 # Glue: the address of a server named inside the cut (RFC 1034 §4.2.1).
                 if self.zone_of(host.name) != zone:
                     glue[host.name] = host.address
         for host in self.hosts:
-            if self.zone_of(host.name) == zone:
+            if self.zone_of(host.name) == zone and host.registered:
                 lines.append(f"{host.name}.\tIN\tA\t{host.address}")
         for name, address in sorted(glue.items()):
             lines.append(f"{name}.\tIN\tA\t{address}")
@@ -195,6 +200,7 @@ def _host(entry: Any, where: str) -> Host:
         update_key=str(entry.get("update_key", "")),
         dmarc_policy=str(entry.get("dmarc_policy", "quarantine")),
         message_auth=str(entry.get("message_auth", "record")),
+        registered=bool(entry.get("registered", True)),
     )
 
 
