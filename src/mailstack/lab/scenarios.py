@@ -240,7 +240,10 @@ def registry_update(lab: Lab, tld: Host, zone: str, host: Host, *, add: bool) ->
 
     keyring = dns.tsigkeyring.from_text({tld.update_key: tsig_secret(tld.update_key)})
     update = dns.update.UpdateMessage(
-        tld.zones[0] + ".", keyring=keyring, keyname=tld.update_key, keyalgorithm="hmac-sha256"
+        tld.zones[0] + ".",
+        keyring=keyring,
+        keyname=dns.name.from_text(tld.update_key),
+        keyalgorithm="hmac-sha256",
     )
     child = host.domains[0] if host.domains else host.zones[0]
     if add:
