@@ -26,6 +26,7 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 
 from mailstack.common.trace import SessionTrace
@@ -247,8 +248,9 @@ def registry_update(lab: Lab, tld: Host, zone: str, host: Host, *, add: bool) ->
     )
     child = host.domains[0] if host.domains else host.zones[0]
     if add:
-        update.add(child + ".", 300, "NS", host.name + ".")
-        update.add(host.name + ".", 300, "A", host.address)
+        # Rdata objects, so that the printed UPDATE shows absolute names.
+        update.add(child + ".", 300, dns.rdata.from_text("IN", "NS", host.name + "."))
+        update.add(host.name + ".", 300, dns.rdata.from_text("IN", "A", host.address))
     else:
         update.delete(child + ".", "NS")
         update.delete(host.name + ".", "A")
