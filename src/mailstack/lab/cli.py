@@ -1,18 +1,30 @@
 """`mailstack lab up|status|down|run`: start the lectures' world on loopback,
-list its hosts, stop it, and play its scenarios (see docs/lab.md)."""
+list its hosts, stop it, and play its scenarios (see docs/lab.md).
+
+Making a host's data directory is what `mailstack init`, `domain add` and
+`user add` do, so it lives here with the command line, which also hands the
+scenarios the user agent's commands."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from mailstack.cli import init_node, main
+from mailstack.commands import open_store
+from mailstack.config import CONFIG_NAME, Config
+from mailstack.dns.cli import format_step
 from mailstack.errors import MailstackError
 from mailstack.lab import hosts, topology
 from mailstack.lab.scenarios import SCENARIOS, Lab, ScenarioFailed
+from mailstack.msgauth import cli as msgauth_cli
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -74,8 +86,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not 0 <= offset <= 65535 - 587:
         raise MailstackError(f"--port-offset {offset}: out of range")
     root = _root(args)
-    seconds = hosts.up(world, root, offset)
-    print(f"lab up in {seconds:.1f} s ({root})")
+    started = time.monotonic()
+    if hosts.running(root):
+        raise MailstackError(f"a lab is already up in {root} (mailstack lab down)")
+    build(world, root, offset)
+    hosts.up(world, root, offset)
+    print(f"lab up in {time.monotonic() - started:.1f} s ({root})")
     _print_table(hosts.status(world, offset))
     if args.detach:
         print("stop it with: mailstack lab down")
@@ -90,6 +106,43 @@ def cmd_up(args: argparse.Namespace) -> int:
         stopped = hosts.down(root)
         print(f"lab down: {stopped} host(s) stopped")
     return 0
+
+
+def build(world: topology.Topology, root: Path, offset: int) -> None:
+    """Every host's data directory, fresh: `mailstack init`, then its config,
+    zone files and root hints, then its mail domains and users as `domain
+    add` and `user add` make them."""
+    hosts_dir = root / "hosts"
+    if hosts_dir.exists():
+        shutil.rmtree(hosts_dir)
+    for host in world.hosts:
+        if not host.runs:
+            continue
+        data_dir = hosts_dir / host.name
+        init_node(data_dir, host.name)
+        hosts.write_host(world, host, data_dir, offset)
+        if host.domains:
+            asyncio.run(_mail_domains(host, data_dir / CONFIG_NAME))
+
+
+async def _mail_domains(host: topology.Host, config_file: Path) -> None:
+    config = Config.load(config_file)
+    store = await open_store(config)
+    try:
+        for domain in host.domains:
+            args = argparse.Namespace(
+                config=str(config_file),
+                selector="lab",
+                address=[host.address],
+                dmarc_policy=host.dmarc_policy,
+                no_dns=False,
+            )
+            new, _ = await msgauth_cli.plan_domain(store, args, domain, None)
+            await store.domain_create(new)
+        for user in host.users:
+            await store.account_add(user.address, user.password, postmaster=True)
+    finally:
+        await store.close()
 
 
 def _print_table(report: dict[str, Any]) -> None:
@@ -118,7 +171,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     root, world, offset = _running_lab(args)
-    lab = Lab(world, root, offset, sys.stdout)
+    lab = Lab(world, root, offset, sys.stdout, mailstack=main, format_step=format_step)
     try:
         SCENARIOS[args.scenario](lab)
     except ScenarioFailed as exc:

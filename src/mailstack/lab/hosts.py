@@ -10,13 +10,10 @@ resolvers and mail servers ask is at the standard port plus the lab's offset.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mailstack.commands import open_store
-from mailstack.config import CONFIG_NAME, Config
+from mailstack.config import CONFIG_NAME
 from mailstack.errors import MailstackError
 from mailstack.lab.topology import Host, Topology
-from mailstack.msgauth import cli as msgauth_cli
 
 STATE_FILE = "lab.json"
 # How long `lab up` waits for every host to answer, and `lab down` for each
@@ -118,48 +113,16 @@ def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> 
     return "\n".join(lines)
 
 
-def build(topology: Topology, root: Path, offset: int) -> None:
-    """Every host's data directory, fresh: config, zone files, root hints,
-    certificate, store with its mail domains and users."""
-    from mailstack.cli import init_node
-
-    hosts_dir = root / "hosts"
-    if hosts_dir.exists():
-        shutil.rmtree(hosts_dir)
-    for host in topology.hosts:
-        if not host.runs:
-            continue
-        data_dir = hosts_dir / host.name
-        init_node(data_dir, host.name)
-        (data_dir / CONFIG_NAME).write_text(host_config(topology, host, data_dir, offset))
-        (data_dir / "root.hints").write_text(topology.root_hints(f" (port {53 + offset})"))
-        zones = data_dir / "zones"
-        zones.mkdir(exist_ok=True)
-        for zone in host.zones:
-            name = "root" if zone == "." else zone
-            (zones / f"{name}.zone").write_text(topology.zone_text(zone))
-        if host.domains:
-            asyncio.run(_mail_domains(host, data_dir / CONFIG_NAME))
-
-
-async def _mail_domains(host: Host, config_file: Path) -> None:
-    config = Config.load(config_file)
-    store = await open_store(config)
-    try:
-        for domain in host.domains:
-            args = argparse.Namespace(
-                config=str(config_file),
-                selector="lab",
-                address=[host.address],
-                dmarc_policy=host.dmarc_policy,
-                no_dns=False,
-            )
-            new, _ = await msgauth_cli.plan_domain(store, args, domain, None)
-            await store.domain_create(new)
-        for user in host.users:
-            await store.account_add(user.address, user.password, postmaster=True)
-    finally:
-        await store.close()
+def write_host(topology: Topology, host: Host, data_dir: Path, offset: int) -> None:
+    """Over a data directory `mailstack init` made: the host's config, root
+    hints and zone files."""
+    (data_dir / CONFIG_NAME).write_text(host_config(topology, host, data_dir, offset))
+    (data_dir / "root.hints").write_text(topology.root_hints(f" (port {53 + offset})"))
+    zones = data_dir / "zones"
+    zones.mkdir(exist_ok=True)
+    for zone in host.zones:
+        name = "root" if zone == "." else zone
+        (zones / f"{name}.zone").write_text(topology.zone_text(zone))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +140,8 @@ def _answers(address: str, port: int) -> bool:
     return True
 
 
-def up(topology: Topology, root: Path, offset: int) -> float:
-    """Build and start every host; return once all answer (the seconds it took)."""
-    started = time.monotonic()
-    if running(root):
-        raise MailstackError(f"a lab is already up in {root} (mailstack lab down)")
-    root.mkdir(parents=True, exist_ok=True)
-    build(topology, root, offset)
+def up(topology: Topology, root: Path, offset: int) -> None:
+    """Start every host built under ``root``; return once all answer."""
     env = os.environ | {"MAILSTACK_LOOPBACK_ONLY": "1"}
     processes: list[Process] = []
     for host in topology.hosts:
@@ -221,7 +179,6 @@ def up(topology: Topology, root: Path, offset: int) -> float:
             tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
             raise MailstackError(f"lab host {who} did not start:\n{tail}")
         time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def _write_state(root: Path, topology: Topology, offset: int, processes: list[Process]) -> None:

@@ -31,7 +31,6 @@ import dns.rdatatype
 
 from mailstack.common.trace import SessionTrace
 from mailstack.config import CONFIG_NAME, Config
-from mailstack.dns.cli import format_step
 from mailstack.dns.resolution import Step
 from mailstack.dns.resolver import Resolver
 from mailstack.errors import MailstackError
@@ -55,6 +54,10 @@ class Lab:
     root: Path
     offset: int
     out: TextIO
+    # Given by the command line: `mailstack ARGV` (for the user agent's
+    # send and read) and how `dns query --trace` prints a step of a walk.
+    mailstack: Callable[[list[str]], int]
+    format_step: Callable[[Step], str]
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -98,11 +101,9 @@ class Lab:
     def ua(self, argv: list[str]) -> tuple[int, str]:
         """`mailstack ARGV` (the user agent) in this process; its exit status and
         its output and C:/S: trace."""
-        from mailstack.cli import main
-
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            status = main(argv)
+            status = self.mailstack(argv)
         return status, buffer.getvalue()
 
 
@@ -144,7 +145,7 @@ def walk(
     )
     number = first
     for step in steps:
-        lab.say(f"  {number:2}. {format_step(step).strip()}")
+        lab.say(f"  {number:2}. {lab.format_step(step).strip()}")
         number += 1
     expect(
         result.rcode == dns.rcode.NOERROR,
