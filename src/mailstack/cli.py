@@ -44,7 +44,7 @@ PACKAGE_CLIS = (
     "mailstack.dns.cli",
     "mailstack.queue.cli",
     "mailstack.ua.cli",
-    "mailstack.lab.sockets_cli",
+    "mailstack.lab.cli",
 )
 
 

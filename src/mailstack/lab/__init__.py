@@ -1,1 +1,15 @@
-"""The lab: the lectures' small Internet on loopback, and its example programs."""
+"""The lab: the lectures' small Internet on loopback, from one command.
+
+topology    the hosts (root, TLD, authoritative, resolver, mail, client)
+            read from TOML; the zones they serve as master files, with
+            delegations and glue (RFC 1034 §4.2.1); default.toml is the
+            lectures' world
+hosts       one data directory, config and `mailstack serve` process per
+            host on its own 127.0.0.x address; the state `lab status` and
+            `lab down` read
+scenarios   `lab run NAME`: the lectures' stories with their transcripts
+            and checked outcomes
+sockets     the lectures' first programs: the uppercase UDP and TCP server
+            and client (`mailstack lab uppercase-server|uppercase-client`)
+cli         `mailstack lab up|status|down|run` and the socket apps
+"""

@@ -21,6 +21,11 @@ class QueueConfig:
         25, "the TCP port of remote mail exchangers (25 on the Internet)", minimum=1, maximum=65535
     )
     helo: str = option("", "the name given in EHLO; empty means [node] hostname")
+    chunking: bool = option(
+        True,
+        "send with BDAT (RFC 3030) where the server offers CHUNKING; false: always DATA "
+        "(the lab, so that learners see 354)",
+    )
     # RFC 5321 §4.5.4.1: first retry after retry_first seconds, then each wait
     # multiplied by retry_factor, at most retry_max; bounce after give_up.
     retry_first: float = option(300.0, "seconds before the first retry", minimum=0)

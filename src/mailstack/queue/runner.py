@@ -450,6 +450,7 @@ class QueueRunner:
                     connect_timeout=self.config.connect_timeout,
                     tracer=getattr(self.node, "tracer", None),
                     source=self._source_address(),
+                    chunking=self.config.chunking,
                 )
             except ConnectFailed as exc:
                 log.info("queue: %s", exc.outcome.reply)

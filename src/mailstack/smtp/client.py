@@ -120,6 +120,7 @@ class Connection:
         self.features: dict[str, str] = {}
         self.tls = False
         self.sent = 0
+        self.chunking = True
         self._broken = False
 
     # -- opening ---------------------------------------------------------------------
@@ -134,18 +135,22 @@ class Connection:
         connect_timeout: float,
         tracer: Tracer | None = None,
         source: str | None = None,
+        chunking: bool = True,
     ) -> Connection:
         """A session with ``host``; its dialogue goes to ``tracer`` (``--trace``).
         ``source`` is the local address to send from (the node's own MX
-        address, so that the SPF record naming it matches)."""
+        address, so that the SPF record naming it matches); ``chunking``
+        false sends with DATA even where BDAT is offered."""
         tracer = tracer or Tracer()
         last = Outcome.temporary("4.4.1", f"no answer from {host.name}", host.name)
         for address in host.addresses:
             for use_tls in (True, False):
                 try:
-                    return await cls._open(
+                    connection = await cls._open(
                         host, address, port, helo, connect_timeout, use_tls, tracer, source
                     )
+                    connection.chunking = chunking
+                    return connection
                 except _TlsFailed:
                     continue
                 except ConnectFailed as exc:
@@ -328,7 +333,7 @@ class Connection:
             if dsn and rcpt.orcpt:
                 rcpt_params.append(f"ORCPT={rcpt.orcpt}")
             commands.append(rcpt_command(rcpt.address, rcpt_params))
-        chunking = "CHUNKING" in features
+        chunking = self.chunking and "CHUNKING" in features
         data_reply: ClientReply | None = None
         if "PIPELINING" in features:
             # RFC 2920 §3.1: MAIL, RCPTs and DATA may go in one group; DATA last.
