@@ -1,0 +1,237 @@
+"""The PostgreSQL engine: a connection pool, one writer with group commit,
+and change notification across nodes with LISTEN/NOTIFY.
+
+Durability and group commit: every write of this node goes to one writer
+task. It takes all writes that are waiting, runs each inside its own
+SAVEPOINT of one transaction on one connection, commits once (the pool's
+sessions run with ``synchronous_commit = on``, so COMMIT returns after the
+WAL is flushed) and only then completes the callers' futures: many sessions
+share one flush, as on SQLite. Several nodes write at once; what must not
+interleave (UIDs and MODSEQs of one mailbox, an account's quota) is
+serialized by row locks (``UPDATE ... RETURNING`` on the mailbox row), not
+by process memory.
+
+Reads take a pooled connection each, one short transaction per read.
+
+Change notification: a write notes which mailboxes it touched and whether
+the queue moved; the transaction sends ``pg_notify`` before COMMIT, so every
+node's listening connection hears it after the commit and wakes its
+listeners. This node's own listeners are woken directly, and its own
+notifications (tagged with a token per store) are skipped when they come
+back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from mailstack.errors import StoreError
+from mailstack.store.postgres import schema
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+POOL_SIZE = 10
+# The NOTIFY channel of this store: "<token> m<id>,m<id>,q".
+CHANNEL = "mailstack_changes"
+# Errors that mean PostgreSQL (or the connection to it) went away.
+_GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+class Tx:
+    """The writer's connection inside one group commit, and what the writes
+    of that commit changed (the mailboxes to wake, whether the queue moved)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.touched: set[int] = set()
+        self.queue_changed = False
+
+    def touch(self, mailbox_id: int) -> None:
+        """The mailbox's listeners (on every node) wake after the commit."""
+        self.touched.add(mailbox_id)
+
+    def change_queue(self) -> None:
+        """Queued mail became due before its time: running queues hear it."""
+        self.queue_changed = True
+
+
+class Listener:
+    """Wakes when a commit (of any node) touched its mailbox."""
+
+    def __init__(self, engine: PgEngine, mailbox_id: int) -> None:
+        self._engine = engine
+        self.mailbox_id = mailbox_id
+        self.event = asyncio.Event()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+    def close(self) -> None:
+        self._engine.listeners.get(self.mailbox_id, set()).discard(self)
+
+
+def _gone(exc: BaseException) -> StoreError:
+    return StoreError(f"the PostgreSQL store is unavailable: {exc}")
+
+
+class PgEngine:
+    """The pool, the writer and the two primitives, ``_read`` and ``_write``,
+    that every part of the PostgreSQL store runs its SQL through."""
+
+    def __init__(self, url: str, *, password: str | None = None, pool_size: int = POOL_SIZE):
+        self.url = url
+        self.password = password
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._listen_conn: Any = None
+        self._writes: asyncio.Queue[Any] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self.listeners: dict[int, set[Listener]] = {}
+        self._token = os.urandom(6).hex()
+        self._queue_mark = 0
+
+    async def _connect(self) -> Any:
+        return await asyncpg.connect(
+            self.url, password=self.password,
+            server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
+        )
+
+    async def _start(self) -> None:
+        try:
+            conn = await self._connect()
+        except (*_GONE, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
+        try:
+            await schema.migrate(conn)
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self.url, password=self.password, min_size=1, max_size=self.pool_size,
+            server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
+        )
+        self._listen_conn = await self._connect()
+        await self._listen_conn.add_listener(CHANNEL, self._heard)
+        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writes.put(None)
+            await self._writer
+            self._writer = None
+        if self._listen_conn is not None:
+            with contextlib.suppress(*_GONE):
+                await self._listen_conn.close()
+            self._listen_conn = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    # -- the two primitives ------------------------------------------------
+
+    async def _write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run fn in the group-committed transaction; return after COMMIT."""
+        if self._writer is None:
+            raise StoreError("store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._writes.put((fn, future))
+        return await future
+
+    async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run fn on a pooled connection, in one read-only transaction that sees one snapshot."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                return await fn(conn)
+        except _GONE as exc:
+            raise _gone(exc) from exc
+
+    async def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            batch = [await self._writes.get()]
+            while len(batch) < MAX_BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            if None in batch:
+                stop = True
+                batch = [item for item in batch if item is not None]
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[Any]) -> None:
+        """Run one group of writes in one transaction, then settle them."""
+        results: list[tuple[bool, Any]] = []
+        tx: Tx | None = None
+        try:
+            async with self._pool.acquire() as conn:
+                tx = Tx(conn)
+                async with conn.transaction():
+                    for fn, _future in batch:
+                        try:
+                            async with conn.transaction():  # a SAVEPOINT
+                                results.append((True, await fn(tx)))
+                        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                            raise
+                        except Exception as exc:  # the caller gets it, the others commit
+                            results.append((False, exc))
+                    payload = self._payload(tx)
+                    if payload:
+                        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        except Exception as exc:
+            error = _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
+            results = [(False, error)] * len(batch)
+            tx = None
+        for (_fn, future), (ok, value) in zip(batch, results, strict=True):
+            if future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if tx is not None:
+            self._wake(tx.touched, tx.queue_changed)
+
+    def _payload(self, tx: Tx) -> str:
+        marks = [f"m{mailbox_id}" for mailbox_id in sorted(tx.touched)]
+        if tx.queue_changed:
+            marks.append("q")
+        return f"{self._token} {','.join(marks)}" if marks else ""
+
+    # -- change notification ------------------------------------------------
+
+    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        token, _, marks = payload.partition(" ")
+        if token == self._token:
+            return  # woken at our own commit already
+        touched = {int(mark[1:]) for mark in marks.split(",") if mark.startswith("m")}
+        self._wake(touched, "q" in marks.split(","))
+
+    def _wake(self, touched: set[int], queue_changed: bool) -> None:
+        if queue_changed:
+            self._queue_mark += 1
+        for mailbox_id in touched:
+            for listener in self.listeners.get(mailbox_id, ()):
+                listener.event.set()
+
+    def listen(self, mailbox_id: int) -> Listener:
+        listener = Listener(self, mailbox_id)
+        self.listeners.setdefault(mailbox_id, set()).add(listener)
+        return listener
+
+    def queue_mark(self) -> int | None:
+        """Moves whenever any node made queued mail due early (queue retry)."""
+        return self._queue_mark
