@@ -26,8 +26,8 @@ from mailstack.store.contract.messages import DEFAULT_MAILBOXES
 from mailstack.store.postgres.engine import PgEngine, Tx
 from mailstack.store.postgres.keys import insert_key
 from mailstack.store.postgres.mailboxes import create_mailbox, drop_mailbox
-from mailstack.store.sqlite.sql import like_suffix
 from mailstack.store.postgres.zones import add_to_zone
+from mailstack.store.sqlite.sql import like_suffix
 
 _ACCOUNT = "SELECT id, address, quota, used FROM accounts"
 
@@ -252,7 +252,9 @@ class DirectoryPart(PgEngine):
 
         async def op(t: Tx) -> None:
             if target is None:
-                gone = await t.conn.fetch("DELETE FROM aliases WHERE source = $1 RETURNING 1", source)
+                gone = await t.conn.fetch(
+                    "DELETE FROM aliases WHERE source = $1 RETURNING 1", source
+                )
             else:
                 gone = await t.conn.fetch(
                     "DELETE FROM aliases WHERE source = $1 AND target = $2 RETURNING 1",

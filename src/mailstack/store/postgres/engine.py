@@ -155,8 +155,9 @@ class PgEngine:
         if self._pool is None:
             raise StoreError("store is closed")
         try:
-            async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                return await fn(conn)
+            async with self._pool.acquire() as conn:
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    return await fn(conn)
         except _GONE as exc:
             raise _gone(exc) from exc
 

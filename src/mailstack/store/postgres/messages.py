@@ -214,7 +214,8 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                 changed.append(MessageMeta(meta.uid, new, meta.internaldate, meta.size, modseq))
             if updates:
                 await c.executemany(
-                    "UPDATE messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4",
+                    "UPDATE messages SET flags = $1, modseq = $2"
+                    " WHERE mailbox_id = $3 AND uid = $4",
                     [(text, modseq, mailbox_id, uid) for text, uid in updates],
                 )
             return FlagResult(changed, modified)
