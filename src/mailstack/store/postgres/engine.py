@@ -38,7 +38,13 @@ from mailstack.store.postgres import schema
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 256
+# Writes per transaction: each runs in a SAVEPOINT, which takes a
+# subtransaction id when it writes, and past 64 of them in one transaction
+# PostgreSQL spills them to the pg_subtrans SLRU (PGPROC_MAX_CACHED_SUBXIDS),
+# which slows every snapshot on the server.
+MAX_BATCH = 64
+# Seconds between attempts to get the listening connection back.
+RELISTEN_INTERVAL = 0.5
 POOL_SIZE = 10
 # The NOTIFY channel of this store: "<token> m<id>,m<id>,q".
 CHANNEL = "mailstack_changes"
@@ -103,6 +109,10 @@ class PgEngine:
         self.listeners: dict[int, set[Listener]] = {}
         self._token = os.urandom(6).hex()
         self._queue_mark = 0
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
+        # Transactions the writer committed: how well group commit groups.
+        self.commits = 0
 
     async def _connect(self) -> Any:
         return await asyncpg.connect(
@@ -123,11 +133,43 @@ class PgEngine:
             self.url, password=self.password, min_size=1, max_size=self.pool_size,
             server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
         )
-        self._listen_conn = await self._connect()
-        await self._listen_conn.add_listener(CHANNEL, self._heard)
+        await self._listen()
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
 
+    async def _listen(self) -> None:
+        conn = await self._connect()
+        await conn.add_listener(CHANNEL, self._heard)
+        conn.add_termination_listener(self._lost_listener)
+        self._listen_conn = conn
+
+    def _lost_listener(self, _conn: Any) -> None:
+        """The server or the network dropped the listening connection: get it
+        back, retrying, so that other nodes' changes are heard again."""
+        if self._closing or self._relisten is not None:
+            return
+        log.warning("lost the PostgreSQL change listener; reconnecting")
+        self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        while not self._closing:
+            try:
+                await self._listen()
+            except (*_GONE, asyncpg.PostgresError):
+                await asyncio.sleep(RELISTEN_INTERVAL)
+                continue
+            # Changes while nobody listened went unheard: everyone looks again.
+            self._wake(set(self.listeners), True)
+            log.info("PostgreSQL change listener back")
+            break
+        self._relisten = None
+
     async def close(self) -> None:
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relisten
+            self._relisten = None
         if self._writer is not None:
             await self._writes.put(None)
             await self._writer
@@ -192,6 +234,7 @@ class PgEngine:
                     payload = self._payload(tx)
                     if payload:
                         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                self.commits += 1
         except Exception as exc:
             error = _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
             results = [(False, error)] * len(batch)
