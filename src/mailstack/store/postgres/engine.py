@@ -70,6 +70,22 @@ class Tx:
         self.queue_changed = True
 
 
+class GroupWrite:
+    """A write that the writer can also run together with the others of its
+    kind waiting in the same commit (``file_together``); called alone, it is
+    a write function like any other."""
+
+    __slots__ = ()
+
+    async def __call__(self, t: Tx) -> Any:
+        raise NotImplementedError
+
+    async def file_together(self, t: Tx, group: list[Any]) -> list[Any]:
+        """The results of every write of ``group`` (this one among them), in
+        order; raises when one of them must fail, and then each runs alone."""
+        raise NotImplementedError
+
+
 class Listener:
     """Wakes when a commit (of any node) touched its mailbox."""
 
@@ -223,7 +239,11 @@ class PgEngine:
             async with self._pool.acquire() as conn:
                 tx = Tx(conn)
                 async with conn.transaction():
+                    filed = await self._file_group(tx, batch)
                     for fn, _future in batch:
+                        if fn in filed:
+                            results.append((True, filed[fn]))
+                            continue
                         try:
                             async with conn.transaction():  # a SAVEPOINT
                                 results.append((True, await fn(tx)))
@@ -248,6 +268,23 @@ class PgEngine:
                 future.set_exception(value)
         if tx is not None:
             self._wake(tx.touched, tx.queue_changed)
+
+    async def _file_group(self, tx: Tx, batch: list[Any]) -> dict[Any, Any]:
+        """Run the batch's group writes together; {} when there are too few
+        to bother or one of them must fail on its own."""
+        group = [fn for fn, _future in batch if isinstance(fn, GroupWrite)]
+        if len(group) < 2:
+            return {}
+        touched = set(tx.touched)
+        try:
+            async with tx.conn.transaction():  # a SAVEPOINT
+                placed = await group[0].file_together(tx, group)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            raise
+        except Exception:
+            tx.touched = touched
+            return {}
+        return dict(zip(group, placed, strict=True))
 
     def _payload(self, tx: Tx) -> str:
         marks = [f"m{mailbox_id}" for mailbox_id in sorted(tx.touched)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic
 
 from mailstack.errors import NotFound, QuotaExceeded
@@ -26,7 +27,7 @@ from mailstack.store.contract.messages import (
     Parsed,
     canonical_name,
 )
-from mailstack.store.postgres.engine import PgEngine, Tx
+from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
 from mailstack.store.sqlite.sql import flags_set, flags_text
 
 # Octets of a message read per read transaction by message_chunks().
@@ -57,6 +58,25 @@ async def _keep_blob(c: Any, raw: bytes, packed: bytes, refs: int) -> bytes:
     return digest
 
 
+@dataclass(eq=False, slots=True)
+class _Delivery(GroupWrite):
+    """A deliver() waiting for the writer: filed on its own, or with its
+    neighbours in the same commit."""
+
+    store: MessagesPart[Any]
+    raw: bytes
+    packed: bytes  # the codec's packing of the caller's parse
+    targets: list[DeliveryTarget]
+    now: str
+    partial: bool = False  # deliver_some(): targets without room are left out
+
+    async def __call__(self, t: Tx) -> list[tuple[int, int] | None]:
+        return await self.store._file_one(t, self)
+
+    async def file_together(self, t: Tx, group: list[Any]) -> list[Any]:
+        return await self.store._file_many(t, group)
+
+
 class MessagesPart(PgEngine, Generic[Parsed]):
     _codec: ParseCodec[Parsed]
 
@@ -74,37 +94,125 @@ class MessagesPart(PgEngine, Generic[Parsed]):
     async def _deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget], *, partial: bool
     ) -> list[tuple[int, int] | None]:
-        now = _now()
         packed = self._codec.pack(parsed)
+        return await self._write(_Delivery(self, raw, packed, list(targets), _now(), partial))
 
-        async def op(t: Tx) -> list[tuple[int, int] | None]:
-            c = t.conn
-            placed: list[tuple[int, int] | None] = []
-            digest = hashlib.sha256(raw).digest()
-            for target in targets:
-                size = len(raw) + len(target.prefix)
-                charged = await c.fetchval(
-                    "UPDATE accounts SET used = used + $1"
-                    " WHERE id = $2 AND (quota = 0 OR used + $1 <= quota) RETURNING 1",
-                    size, target.account_id,
-                )
-                if charged is None:
-                    if not partial:
-                        await check_quota(c, target.account_id, size)  # says why
-                    placed.append(None)
-                    continue
-                mailbox_id = await delivery_mailbox(c, target)
-                uid = await insert_message(
-                    t, mailbox_id, digest, target.prefix, size, target.flags, now, charge=False
-                )
-                placed.append((mailbox_id, uid))
-            filed = sum(where is not None for where in placed)
-            if not filed:
-                raise QuotaExceeded("no recipient has room for the message")
-            await _keep_blob(c, raw, packed, filed)
-            return placed
+    async def _file_one(self, t: Tx, d: _Delivery) -> list[tuple[int, int] | None]:
+        """One delivery on its own: what a group falls back to (see _file_many)."""
+        c = t.conn
+        placed: list[tuple[int, int] | None] = []
+        digest = hashlib.sha256(d.raw).digest()
+        for target in d.targets:
+            size = len(d.raw) + len(target.prefix)
+            charged = await c.fetchval(
+                "UPDATE accounts SET used = used + $1"
+                " WHERE id = $2 AND (quota = 0 OR used + $1 <= quota) RETURNING 1",
+                size, target.account_id,
+            )
+            if charged is None:
+                if not d.partial:
+                    await check_quota(c, target.account_id, size)  # says why
+                placed.append(None)
+                continue
+            mailbox_id = await delivery_mailbox(c, target)
+            uid = await insert_message(
+                t, mailbox_id, digest, target.prefix, size, target.flags, d.now, charge=False
+            )
+            placed.append((mailbox_id, uid))
+        filed = sum(where is not None for where in placed)
+        if not filed:
+            raise QuotaExceeded("no recipient has room for the message")
+        await _keep_blob(c, d.raw, d.packed, filed)
+        return placed
 
-        return await self._write(op)
+    async def _file_many(self, t: Tx, deliveries: list[_Delivery]) -> list[list[tuple[int, int]]]:
+        """The deliveries waiting in one group commit, filed together: five
+        statements for the whole group (mailboxes, quotas, UIDs, blobs,
+        messages) instead of some eight per delivery, each a round trip.
+        Raises when any delivery would fail (a full mailbox, a missing INBOX);
+        the caller then rolls the group back and files each one on its own,
+        so that only that one fails."""
+        c = t.conn
+        keys = sorted({
+            (target.account_id, canonical_name(target.mailbox))
+            for d in deliveries for target in d.targets
+        })
+        rows = await c.fetch(
+            "SELECT k.a, k.n, (SELECT id FROM mailboxes WHERE account_id = k.a"
+            " AND name IN (k.n, 'INBOX') ORDER BY name = 'INBOX' LIMIT 1)"
+            " FROM unnest($1::bigint[], $2::text[]) AS k(a, n)",
+            [a for a, _ in keys], [n for _, n in keys],
+        )
+        mailbox_of = {(int(r[0]), str(r[1])): r[2] for r in rows}
+        if any(found is None for found in mailbox_of.values()):
+            raise NotFound("a recipient has no INBOX")
+        charges: dict[int, int] = {}
+        arrivals: dict[int, int] = {}
+        refs: dict[bytes, list[Any]] = {}
+        digests = []
+        for d in deliveries:
+            digest = hashlib.sha256(d.raw).digest()
+            digests.append(digest)
+            refs.setdefault(digest, [0, d.raw, d.packed])[0] += len(d.targets)
+            for target in d.targets:
+                mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
+                arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
+                charges[target.account_id] = (
+                    charges.get(target.account_id, 0) + len(d.raw) + len(target.prefix)
+                )
+        accounts = sorted(charges)
+        charged = await c.fetch(
+            "UPDATE accounts SET used = used + g.size"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, size)"
+            " WHERE accounts.id = g.id AND (quota = 0 OR used + g.size <= quota)"
+            " RETURNING accounts.id",
+            accounts, [charges[a] for a in accounts],
+        )
+        if len(charged) != len(accounts):
+            raise QuotaExceeded("a recipient is near their quota")
+        # uidnext and highest_modseq move once per mailbox for all its arrivals.
+        mailboxes = sorted(arrivals)
+        next_uid: dict[int, int] = {}
+        last_modseq: dict[int, int] = {}
+        for r in await c.fetch(
+            "UPDATE mailboxes m SET uidnext = uidnext + g.n, highest_modseq = highest_modseq + g.n"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, n) WHERE m.id = g.id"
+            " RETURNING m.id, m.uidnext - g.n, m.highest_modseq - g.n",
+            mailboxes, [arrivals[m] for m in mailboxes],
+        ):
+            next_uid[int(r[0])], last_modseq[int(r[0])] = int(r[1]), int(r[2])
+            t.touch(int(r[0]))
+        kept = sorted(refs)
+        await c.execute(
+            "INSERT INTO blobs (digest, refs, data, parsed)"
+            " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
+            " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs",
+            kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
+            [refs[k][2] for k in kept],
+        )
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        placed: list[list[tuple[int, int]]] = []
+        for d, digest in zip(deliveries, digests, strict=True):
+            filed = []
+            for target in d.targets:
+                mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
+                uid = next_uid[mailbox_id]
+                modseq = last_modseq[mailbox_id] + 1
+                next_uid[mailbox_id], last_modseq[mailbox_id] = uid + 1, modseq
+                row = (
+                    mailbox_id, uid, modseq, flags_text(target.flags), d.now,
+                    len(d.raw) + len(target.prefix), digest, target.prefix,
+                )
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+                filed.append((mailbox_id, uid))
+            placed.append(filed)
+        await c.execute(
+            "INSERT INTO messages SELECT * FROM unnest($1::bigint[], $2::bigint[],"
+            " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[])",
+            *columns,
+        )
+        return placed
 
     async def append(
         self,
