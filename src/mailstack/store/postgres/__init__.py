@@ -13,7 +13,7 @@ asyncpg rather than psycopg 3: it speaks the binary protocol with
 statements prepared and cached per connection, and calls LISTEN/NOTIFY
 callbacks on the event loop without a thread; its published benchmarks put
 it several times ahead of psycopg 3 on small queries, which is what a store
-issues (docs/scale-out.md).
+issues. psycopg 3 was not measured here.
 """
 
 from __future__ import annotations
