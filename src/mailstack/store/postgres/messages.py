@@ -26,6 +26,7 @@ from mailstack.store.contract.messages import (
     ParseCodec,
     Parsed,
     canonical_name,
+    new_flags,
 )
 from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
 from mailstack.store.sqlite.sql import flags_set, flags_text
@@ -313,7 +314,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                 if unchanged_since is not None and meta.modseq > unchanged_since:
                     modified.append(meta.uid)
                     continue
-                new = _new_flags(meta.flags, flag_set, mode)
+                new = new_flags(meta.flags, flag_set, mode)
                 if new == meta.flags:
                     continue
                 if modseq is None:
@@ -406,14 +407,6 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             return await changes(c, mailbox_id, modseq)
 
         return await self._read(op)
-
-
-def _new_flags(flags: frozenset[str], given: frozenset[str], mode: FlagMode) -> frozenset[str]:
-    if mode == "add":
-        return flags | given
-    if mode == "remove":
-        return flags - given
-    return given
 
 
 async def bump_modseq(t: Tx, mailbox_id: int) -> int:

@@ -23,6 +23,8 @@ from mailstack.store.contract.zones import (
     new_zone_records,
     next_serial,
     owner_and_type,
+    records_from_text,
+    records_text,
     serial_gt,
 )
 from mailstack.store.postgres.engine import PgEngine, Tx
@@ -34,7 +36,7 @@ def _record(row: Any) -> ZoneRecord:
 
 def _entries(rows: Any) -> list[JournalEntry]:
     return [
-        JournalEntry(int(old), int(new), _parse_lines(deleted), _parse_lines(added))
+        JournalEntry(int(old), int(new), records_from_text(deleted), records_from_text(added))
         for old, new, deleted, added in rows
     ]
 
@@ -186,7 +188,7 @@ class ZonesPart(PgEngine):
                 "INSERT INTO dns_history (origin, old_serial, new_serial, deleted, added) "
                 "VALUES ($1, $2, $3, $4, $5)",
                 origin, entry.old_serial, entry.new_serial,
-                _lines(entry.deleted), _lines(entry.added),
+                records_text(entry.deleted), records_text(entry.added),
             )
             await c.execute(
                 "DELETE FROM dns_history WHERE origin = $1 AND id NOT IN "
@@ -315,7 +317,7 @@ async def _change(
     await c.execute(
         "INSERT INTO dns_journal (zone_id, old_serial, new_serial, deleted, added) "
         "VALUES ($1, $2, $3, $4, $5)",
-        zone_id, serial, bumped, _lines(deleted), _lines(added),
+        zone_id, serial, bumped, records_text(deleted), records_text(added),
     )
     await c.execute(
         "DELETE FROM dns_journal WHERE zone_id = $1 AND id NOT IN "
@@ -323,15 +325,3 @@ async def _change(
         zone_id, JOURNAL_LENGTH,
     )
     return bumped
-
-
-def _lines(records: Sequence[ZoneRecord]) -> str:
-    return "\n".join(f"{r.name}\t{r.rdtype}\t{r.ttl}\t{r.rdata}" for r in records)
-
-
-def _parse_lines(text: str) -> tuple[ZoneRecord, ...]:
-    out = []
-    for line in text.splitlines():
-        name, rdtype, ttl, rdata = line.split("\t", 3)
-        out.append(ZoneRecord(name, rdtype, int(ttl), rdata))
-    return tuple(out)
