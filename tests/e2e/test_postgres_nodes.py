@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import os
 import smtplib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -75,3 +78,39 @@ async def test_mail_taken_by_one_node_is_read_and_heard_on_the_other(nodes: Any)
         c.logout()
 
     await asyncio.to_thread(scenario)
+
+
+async def test_the_command_line_works_on_a_postgresql_store(tmp_path: Path) -> None:
+    database = PostgresDatabase()
+    url = await database.create()
+    try:
+        data = tmp_path / "node"
+        data.mkdir()
+        (data / "mailstack.toml").write_text(
+            f'[store]\nbackend = "postgresql"\nurl = "{url}"\npassword_env = "MAIL_DB_PW"\n'
+        )
+        env = {"MAIL_DB_PW": "unused-with-trust"}
+
+        def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "mailstack.cli", *args, "--data-dir", str(data)],
+                input=stdin, capture_output=True, text=True, timeout=60,
+                env=os.environ | env,
+            )
+
+        assert cli("domain", "add", "hamburger.edu").returncode == 0
+        done = cli("user", "add", USER, "--password-stdin", stdin="hungry-enough\n")
+        assert done.returncode == 0, done.stderr
+        store = await database.open()
+        try:
+            assert [a.address for a in await store.account_list()] == [USER]
+        finally:
+            await store.close()
+        # The password's variable missing: a clear error, no traceback.
+        env = {}
+        os.environ.pop("MAIL_DB_PW", None)
+        failed = cli("domain", "add", "crepes.fr")
+        assert failed.returncode != 0
+        assert "MAIL_DB_PW" in failed.stderr and "Traceback" not in failed.stderr
+    finally:
+        await database.drop()

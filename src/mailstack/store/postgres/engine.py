@@ -218,6 +218,8 @@ class PgEngine:
                     return await fn(conn)
         except _GONE as exc:
             raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
 
     async def _write_loop(self) -> None:
         stop = False
@@ -249,6 +251,10 @@ class PgEngine:
                                 results.append((True, await fn(tx)))
                         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
                             raise
+                        except asyncpg.PostgresError as exc:
+                            # A deadlock with another node, a serialization
+                            # failure: the caller's reply says try again later.
+                            results.append((False, StoreError(f"the store refused: {exc}")))
                         except Exception as exc:  # the caller gets it, the others commit
                             results.append((False, exc))
                     payload = self._payload(tx)
@@ -298,7 +304,11 @@ class PgEngine:
         token, _, marks = payload.partition(" ")
         if token == self._token:
             return  # woken at our own commit already
-        touched = {int(mark[1:]) for mark in marks.split(",") if mark.startswith("m")}
+        try:
+            touched = {int(mark[1:]) for mark in marks.split(",") if mark.startswith("m")}
+        except ValueError:
+            log.warning("ignored a notification not of mailstack's: %r", payload)
+            return
         self._wake(touched, "q" in marks.split(","))
 
     def _wake(self, touched: set[int], queue_changed: bool) -> None:
