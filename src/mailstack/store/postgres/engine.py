@@ -139,17 +139,18 @@ class PgEngine:
     async def _start(self) -> None:
         try:
             conn = await self._connect()
+            try:
+                await schema.migrate(conn)
+            finally:
+                await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self.url, password=self.password, min_size=1, max_size=self.pool_size,
+                server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
+            )
+            await self._listen()
         except (*_GONE, asyncpg.PostgresError) as exc:
+            await self.close()
             raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
-        try:
-            await schema.migrate(conn)
-        finally:
-            await conn.close()
-        self._pool = await asyncpg.create_pool(
-            self.url, password=self.password, min_size=1, max_size=self.pool_size,
-            server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
-        )
-        await self._listen()
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
 
     async def _listen(self) -> None:
