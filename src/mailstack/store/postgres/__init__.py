@@ -47,6 +47,8 @@ class PostgresStore(
         super().__init__(url, password=password, pool_size=pool_size)
         self._codec = codec
         self._hasher = password_hasher or PasswordHasher()
+        self._recipients = {}
+        self._recipients_version = None
 
     @classmethod
     async def open(

@@ -1,6 +1,7 @@
 """The directory part of the PostgreSQL store: domains, accounts, aliases and
-recipient resolution. Answers are not kept between RCPTs: every node must
-see another node's change at once, and a resolution is one round trip."""
+recipient resolution, with the recipient answers kept while the directory
+version (``meta.directory``, moved in the commit of every directory change
+by any node) stays the same: an RCPT then costs one single-statement read."""
 
 from __future__ import annotations
 
@@ -23,12 +24,15 @@ from mailstack.store.contract.directory import (
 )
 from mailstack.store.contract.keys import canonical_key
 from mailstack.store.contract.messages import DEFAULT_MAILBOXES
-from mailstack.store.postgres.engine import PgEngine, Tx
+from mailstack.store.postgres.engine import DIRECTORY_VERSION, PgEngine, Tx
 from mailstack.store.postgres.keys import insert_key
 from mailstack.store.postgres.mailboxes import create_mailbox, drop_mailbox
 from mailstack.store.postgres.zones import add_to_zone
 from mailstack.store.sqlite.sql import like_suffix
 
+# resolve_local keeps at most this many answers (a dictionary attack on RCPT
+# must not grow memory without bound), then starts over.
+RECIPIENTS_KEPT = 10_000
 _ACCOUNT = "SELECT id, address, quota, used FROM accounts"
 
 
@@ -67,6 +71,9 @@ async def _insert_alias(c: Any, source: str, target: str) -> None:
 
 class DirectoryPart(PgEngine):
     _hasher: PasswordHasher
+    # resolve_local's answers, valid while the directory version stays the same.
+    _recipients: dict[str, list[Account] | None]
+    _recipients_version: int | None
 
     # -- domains -------------------------------------------------------------
 
@@ -75,6 +82,7 @@ class DirectoryPart(PgEngine):
 
         async def op(t: Tx) -> None:
             await _insert_domain(t.conn, name)
+            t.change_directory()
 
         await self._write(op)
 
@@ -88,6 +96,7 @@ class DirectoryPart(PgEngine):
 
         async def op(t: Tx) -> dict[str, int]:
             await _insert_domain(t.conn, name)
+            t.change_directory()
             for key in keys:
                 await insert_key(t.conn, key)
             if postmaster is not None:
@@ -109,6 +118,7 @@ class DirectoryPart(PgEngine):
             if await c.fetchval("DELETE FROM domains WHERE name = $1 RETURNING 1", name) is None:
                 raise NotFound(f"no domain {name}")
             await c.execute("DELETE FROM aliases WHERE source LIKE $1", like_suffix(f"@{name}"))
+            t.change_directory()
 
         await self._write(op)
 
@@ -151,6 +161,7 @@ class DirectoryPart(PgEngine):
                 ))
             except asyncpg.UniqueViolationError:
                 raise AlreadyExists(f"account {address} exists") from None
+            t.change_directory()
             for name, special_use in DEFAULT_MAILBOXES:
                 await create_mailbox(c, account_id, name, special_use)
                 await c.execute("INSERT INTO subscriptions VALUES ($1, $2)", account_id, name)
@@ -175,6 +186,7 @@ class DirectoryPart(PgEngine):
             await c.execute("DELETE FROM subscriptions WHERE account_id = $1", account_id)
             await c.execute("DELETE FROM accounts WHERE id = $1", account_id)
             await c.execute("DELETE FROM aliases WHERE target = $1", address)
+            t.change_directory()
 
         await self._write(op)
 
@@ -244,6 +256,7 @@ class DirectoryPart(PgEngine):
 
         async def op(t: Tx) -> None:
             await _insert_alias(t.conn, source, target)
+            t.change_directory()
 
         await self._write(op)
 
@@ -262,6 +275,7 @@ class DirectoryPart(PgEngine):
                 )
             if not gone:
                 raise NotFound(f"no alias {source}")
+            t.change_directory()
 
         await self._write(op)
 
@@ -283,7 +297,30 @@ class DirectoryPart(PgEngine):
         return await self._read(op)
 
     async def resolve_local(self, address: str) -> list[Account] | None:
+        """Every RCPT asks this, so answers are kept until the directory
+        version says that some node (or the CLI) changed a domain, account
+        or alias."""
         address = normalize_address(address)
+        version = int(await self._read_value(DIRECTORY_VERSION))
+        if version == self._recipients_version:
+            try:
+                return self._recipients[address]
+            except KeyError:
+                pass
+        else:
+            self._recipients.clear()
+            self._recipients_version = version
+        found = await self._resolve_local(address)
+        # Kept only under the version read before it (another call may have
+        # seen a newer one meanwhile); an answer newer than its version goes
+        # when the version is next seen to move.
+        if version == self._recipients_version:
+            if len(self._recipients) >= RECIPIENTS_KEPT:
+                self._recipients.clear()
+            self._recipients[address] = found
+        return found
+
+    async def _resolve_local(self, address: str) -> list[Account] | None:
         domain = address.rpartition("@")[2]
 
         async def op(c: Any) -> list[Account] | None:

@@ -48,6 +48,13 @@ RELISTEN_INTERVAL = 0.5
 POOL_SIZE = 10
 # The NOTIFY channel of this store: "<token> m<id>,m<id>,q".
 CHANNEL = "mailstack_changes"
+# The directory's version: moved by every commit that changed a domain, an
+# account or an alias (read with one statement by resolve_local).
+DIRECTORY_BUMP = (
+    "INSERT INTO meta VALUES ('directory', 1)"
+    " ON CONFLICT (key) DO UPDATE SET value = meta.value + 1"
+)
+DIRECTORY_VERSION = "SELECT coalesce((SELECT value FROM meta WHERE key = 'directory'), 0)"
 # Errors that mean PostgreSQL (or the connection to it) went away.
 _GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
@@ -60,6 +67,7 @@ class Tx:
         self.conn = conn
         self.touched: set[int] = set()
         self.queue_changed = False
+        self.directory_changed = False
 
     def touch(self, mailbox_id: int) -> None:
         """The mailbox's listeners (on every node) wake after the commit."""
@@ -68,6 +76,11 @@ class Tx:
     def change_queue(self) -> None:
         """Queued mail became due before its time: running queues hear it."""
         self.queue_changed = True
+
+    def change_directory(self) -> None:
+        """Domains, accounts or aliases changed: the directory version moves
+        in the same commit, and every node's kept recipient answers go."""
+        self.directory_changed = True
 
 
 class GroupWrite:
@@ -222,6 +235,18 @@ class PgEngine:
         except asyncpg.PostgresError as exc:
             raise StoreError(f"the store refused: {exc}") from exc
 
+    async def _read_value(self, query: str) -> Any:
+        """One statement's value on a pooled connection, without a
+        transaction around it (one round trip)."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            return await self._pool.fetchval(query)
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
     async def _write_loop(self) -> None:
         stop = False
         while not stop:
@@ -258,6 +283,8 @@ class PgEngine:
                             results.append((False, StoreError(f"the store refused: {exc}")))
                         except Exception as exc:  # the caller gets it, the others commit
                             results.append((False, exc))
+                    if tx.directory_changed:
+                        await conn.execute(DIRECTORY_BUMP)
                     payload = self._payload(tx)
                     if payload:
                         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
