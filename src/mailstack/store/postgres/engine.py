@@ -119,6 +119,16 @@ class Listener:
         self._engine.listeners.get(self.mailbox_id, set()).discard(self)
 
 
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection handed back as it is: the store never leaves session
+    state on one (its locks are transaction-level, it never LISTENs or SETs
+    on them), so the reset query asyncpg sends at every release (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL) would be a round trip for nothing."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class _RolledBack(Exception):
     """The one write of a transaction failed: roll it back, its caller has the error."""
 
@@ -162,6 +172,7 @@ class PgEngine:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
                 self.url, password=self.password, min_size=1, max_size=self.pool_size,
+                connection_class=_PooledConnection,
                 server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
             )
             await self._listen()
