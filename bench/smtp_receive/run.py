@@ -205,6 +205,14 @@ def fresh_database(server: str) -> str:
     return f"{server}/{name}"
 
 
+def drop_database(url: str) -> None:
+    server, _, name = url.rpartition("/")
+    subprocess.run(
+        ["psql", f"{server}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}"'],
+        check=True, capture_output=True,
+    )
+
+
 def measure(kind: str, sessions: int, messages: int, size: int, generator: str) -> float:
     """One run against a freshly started server; messages/second."""
     with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
@@ -219,10 +227,12 @@ def measure(kind: str, sessions: int, messages: int, size: int, generator: str) 
                 return asyncio.run(load(port, sessions, messages, size))
             finally:
                 postfix_peer.stop(etc)
+        database = ""
         if kind == "mailstack":
             proc, port = start_mailstack(workdir)
         elif kind == "mailstack-pg":
-            proc, port = start_mailstack(workdir, fresh_database(POSTGRES))
+            database = fresh_database(POSTGRES)
+            proc, port = start_mailstack(workdir, database)
         else:
             proc, port = start_aiosmtpd(workdir, kind.split("-", 1)[1])
         try:
@@ -232,6 +242,8 @@ def measure(kind: str, sessions: int, messages: int, size: int, generator: str) 
         finally:
             proc.terminate()
             proc.wait(30)
+            if database:
+                drop_database(database)
 
 
 def main() -> None:
