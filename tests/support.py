@@ -127,3 +127,45 @@ def start_serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]
             raise AssertionError("mailstack serve did not start")
         time.sleep(0.05)
     return proc, json.loads(ports.read_text())
+
+
+# The PostgreSQL server the tests use (CI starts it; trust auth for postgres).
+POSTGRES_URL = os.environ.get("MAILSTACK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+class PostgresDatabase:
+    """A database of its own on the test PostgreSQL server, made at the first
+    open and dropped by ``drop()``; ``open()`` twice gives two stores on it,
+    as two nodes would."""
+
+    def __init__(self, _tmp_path: Path | None = None) -> None:
+        self.name = f"mailstack_test_{os.getpid()}_{os.urandom(4).hex()}"
+        self.url = f"{POSTGRES_URL}/{self.name}"
+        self.created = False
+
+    async def _admin(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(f"{POSTGRES_URL}/postgres")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def create(self) -> str:
+        if not self.created:
+            await self._admin(f'CREATE DATABASE "{self.name}"')
+            self.created = True
+        return self.url
+
+    async def open(self, **options: Any) -> Any:
+        from mailstack.store.postgres import PostgresStore
+
+        return await PostgresStore.open(
+            await self.create(), codec=PARSE_CODEC, password_hasher=FAST_HASHER, **options
+        )
+
+    async def drop(self) -> None:
+        if self.created:
+            await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.created = False

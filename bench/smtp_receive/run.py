@@ -57,15 +57,17 @@ def wait_port(port: int, proc: subprocess.Popen | None, timeout: float = 30) -> 
     raise RuntimeError("server did not start")
 
 
-def start_mailstack(workdir: Path) -> tuple[subprocess.Popen, int]:
+def start_mailstack(workdir: Path, store_url: str = "") -> tuple[subprocess.Popen, int]:
+    """A node on SQLite, or on the (empty) PostgreSQL database at store_url."""
     port = free_port()
     data = workdir / "mailstack"
     data.mkdir()
+    store = f'[store]\nbackend = "postgresql"\nurl = "{store_url}"\n' if store_url else ""
     (data / "mailstack.toml").write_text(
         f'[node]\nhostname = "hamburger.edu"\n[listen]\nsmtp = "127.0.0.1:{port}"\n'
         "[limits]\nsmtp_sessions = 1000\nmessage_size = 209715200\n"
         # Every client is on 127.0.0.1: the per-client caps are the node's.
-        "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n"
+        "smtp_sessions_per_address = 1000\nsmtp_sessions_per_prefix = 1000\n" + store
     )
     cli = [sys.executable, "-m", "mailstack.cli"]
     subprocess.run(
@@ -189,6 +191,28 @@ def smtp_source(port: int, sessions: int, messages: int, size: int) -> float:
     return messages / (time.perf_counter() - start)
 
 
+# --postgres: the server on which "mailstack-pg" gets a fresh database per run.
+POSTGRES = ""
+
+
+def fresh_database(server: str) -> str:
+    """An empty database on ``server`` (postgresql://USER@HOST:PORT), made with psql."""
+    name = f"bench_{os.getpid()}_{time.monotonic_ns()}"
+    subprocess.run(
+        ["psql", f"{server}/postgres", "-qc", f'CREATE DATABASE "{name}"'],
+        check=True, capture_output=True,
+    )
+    return f"{server}/{name}"
+
+
+def drop_database(url: str) -> None:
+    server, _, name = url.rpartition("/")
+    subprocess.run(
+        ["psql", f"{server}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}"'],
+        check=True, capture_output=True,
+    )
+
+
 def measure(kind: str, sessions: int, messages: int, size: int, generator: str) -> float:
     """One run against a freshly started server; messages/second."""
     with tempfile.TemporaryDirectory(prefix="bench-smtp-") as tmp:
@@ -203,8 +227,12 @@ def measure(kind: str, sessions: int, messages: int, size: int, generator: str) 
                 return asyncio.run(load(port, sessions, messages, size))
             finally:
                 postfix_peer.stop(etc)
+        database = ""
         if kind == "mailstack":
             proc, port = start_mailstack(workdir)
+        elif kind == "mailstack-pg":
+            database = fresh_database(POSTGRES)
+            proc, port = start_mailstack(workdir, database)
         else:
             proc, port = start_aiosmtpd(workdir, kind.split("-", 1)[1])
         try:
@@ -214,6 +242,8 @@ def measure(kind: str, sessions: int, messages: int, size: int, generator: str) 
         finally:
             proc.terminate()
             proc.wait(30)
+            if database:
+                drop_database(database)
 
 
 def main() -> None:
@@ -233,7 +263,13 @@ def main() -> None:
         choices=("smtp-source", "python"),
         default="smtp-source" if shutil.which("smtp-source") else "python",
     )
+    parser.add_argument(
+        "--postgres", default="", metavar="URL",
+        help="also measure a node on PostgreSQL (postgresql://postgres@127.0.0.1:5432)",
+    )
     args = parser.parse_args()
+    global POSTGRES
+    POSTGRES = args.postgres
     try:
         import uvloop
 
@@ -241,6 +277,8 @@ def main() -> None:
     except ImportError:
         pass
     peers = ["mailstack", "aiosmtpd-fsync", "aiosmtpd-none"]
+    if args.postgres:
+        peers.insert(1, "mailstack-pg")
     if postfix_peer.available() and not args.no_postfix:
         peers.append("postfix")
     results = []

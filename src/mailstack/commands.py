@@ -17,6 +17,8 @@ from typing import Any
 
 from mailstack.config import CONFIG_NAME, Config, default_data_dir
 from mailstack.mime import PARSE_CODEC, ParsedMessage
+from mailstack.store import Store
+from mailstack.store.postgres import PostgresStore
 from mailstack.store.sqlite import SqliteStore
 
 __all__ = ["config_path", "load_config", "node_dns_address", "open_store", "with_store"]
@@ -54,7 +56,15 @@ def node_dns_address(config: Config) -> tuple[str, int] | None:
     return host, port
 
 
-async def open_store(config: Config) -> SqliteStore[ParsedMessage]:
+async def open_store(config: Config) -> Store[ParsedMessage]:
+    """The configured backend's store, its schema migrated."""
+    if config.store.backend == "postgresql":
+        return await PostgresStore.open(
+            config.store.url,
+            codec=PARSE_CODEC,
+            password=config.store_password(),
+            pool_size=config.store.pool_size,
+        )
     limits = config.limits
     return await SqliteStore.open(
         config.database_path,

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
@@ -106,12 +107,59 @@ class TlsConfig:
     key: str = option("tls/key.pem", "PEM private key (mode 0600)")
 
 
+def _postgres_url(value: Any) -> str:
+    """A libpq URL without a password: the password comes from a file or the
+    environment (``password_file``, ``password_env``), never from this file."""
+    if not isinstance(value, str):
+        raise Invalid("expected a postgresql:// URL in a string")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise Invalid(f"expected a postgresql:// URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 (a bad port raises)
+    except ValueError:
+        raise Invalid(f"bad port in {value!r}") from None
+    if parts.password is not None or "password=" in parts.query:
+        raise Invalid("keep the password out of the URL: use password_file or password_env")
+    return value
+
+
+PostgresUrl = Annotated[str, Convert(_postgres_url)]
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    backend: Literal["sqlite"] = option(
-        "sqlite", "the store; sqlite is the embedded one (postgres arrives with scale-out)"
+    backend: Literal["sqlite", "postgresql"] = option(
+        "sqlite",
+        "the store: sqlite is the embedded one; postgresql is shared by several nodes",
     )
     path: str = option("mailstack.db", "the SQLite database; a relative path is under data_dir")
+    url: PostgresUrl = option(
+        "",
+        "(postgresql) where the database is: postgresql://USER@HOST:PORT/DATABASE, "
+        "without a password",
+    )
+    password_file: str = option(
+        "",
+        "(postgresql) a file holding the database password (one line; a relative path is "
+        "under data_dir); empty: no file",
+    )
+    password_env: str = option(
+        "",
+        "(postgresql) an environment variable holding the database password; empty: none",
+    )
+    pool_size: int = option(
+        10, "(postgresql) connections each node keeps to the database at most", minimum=2,
+        maximum=1000,
+    )
+
+    def __post_init__(self) -> None:
+        if self.backend == "postgresql" and not self.url:
+            raise Invalid("backend postgresql needs a url", key="url")
+        if self.password_file and self.password_env:
+            raise Invalid("name one of password_file and password_env", key="password_env")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +252,24 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self._under_data_dir(self.store.path) or self.data_dir / "mailstack.db"
+
+    def store_password(self) -> str | None:
+        """The PostgreSQL password from ``password_file`` or ``password_env``;
+        None when neither is set (trust, peer or a ~/.pgpass of libpq's)."""
+        if self.store.password_env:
+            try:
+                return os.environ[self.store.password_env]
+            except KeyError:
+                raise ConfigError(
+                    f"store.password_env: the environment has no {self.store.password_env}"
+                ) from None
+        path = self._under_data_dir(self.store.password_file)
+        if path is None:
+            return None
+        try:
+            return path.read_text().splitlines()[0] if path.stat().st_size else ""
+        except OSError as exc:
+            raise ConfigError(f"store.password_file: cannot read {path}: {exc.strerror}") from None
 
     @property
     def log_path(self) -> Path | None:

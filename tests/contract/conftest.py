@@ -19,7 +19,7 @@ from mailstack.mime import PARSE_CODEC
 from mailstack.store import Store
 from mailstack.store.sqlite import SqliteStore
 
-from support import FAST_HASHER
+from support import FAST_HASHER, PostgresDatabase
 
 
 class SqliteBackend:
@@ -35,12 +35,16 @@ class SqliteBackend:
 # One line per backend.
 BACKENDS: dict[str, Callable[[Path], Any]] = {
     "sqlite": SqliteBackend,
+    "postgresql": PostgresDatabase,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return BACKENDS[request.param](tmp_path)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    made = BACKENDS[request.param](tmp_path)
+    yield made
+    if hasattr(made, "drop"):
+        await made.drop()
 
 
 @pytest.fixture

@@ -37,6 +37,15 @@ Parsed = TypeVar("Parsed")
 Parsed_co = TypeVar("Parsed_co", covariant=True)
 
 
+def new_flags(flags: frozenset[str], given: frozenset[str], mode: FlagMode) -> frozenset[str]:
+    """A message's flags after STORE FLAGS / +FLAGS / -FLAGS (RFC 3501 §6.4.6)."""
+    if mode == "add":
+        return flags | given
+    if mode == "remove":
+        return flags - given
+    return given
+
+
 def is_inbox(name: str) -> bool:
     return name.upper() == "INBOX"
 

@@ -118,6 +118,20 @@ class ZoneStore(Protocol):
         ...
 
 
+def records_text(records: Sequence[ZoneRecord]) -> str:
+    """Records as a backend keeps them in a journal entry: one per line, tab-separated."""
+    return "\n".join(f"{r.name}\t{r.rdtype}\t{r.ttl}\t{r.rdata}" for r in records)
+
+
+def records_from_text(text: str) -> tuple[ZoneRecord, ...]:
+    """The records ``records_text`` wrote."""
+    out = []
+    for line in text.splitlines():
+        name, rdtype, ttl, rdata = line.split("\t", 3)
+        out.append(ZoneRecord(name, rdtype, int(ttl), rdata))
+    return tuple(out)
+
+
 def canonical_origin(origin: str) -> str:
     try:
         return dns.name.from_text(origin).to_text().lower()

@@ -26,6 +26,7 @@ from mailstack.store.contract.messages import (
     ParseCodec,
     Parsed,
     canonical_name,
+    new_flags,
 )
 from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
 from mailstack.store.sqlite.sql import flags_set, flags_text, insert_rows
@@ -300,7 +301,7 @@ class MessagesPart(Engine, Generic[Parsed]):
                 if unchanged_since is not None and meta.modseq > unchanged_since:
                     modified.append(uid)
                     continue
-                new = _new_flags(meta.flags, flag_set, mode)
+                new = new_flags(meta.flags, flag_set, mode)
                 if new == meta.flags:
                     continue
                 if modseq is None:
@@ -385,14 +386,6 @@ class MessagesPart(Engine, Generic[Parsed]):
         self, mailbox_id: int, modseq: int
     ) -> tuple[list[MessageMeta], list[int]]:
         return await self._read(lambda c: changes(c, mailbox_id, modseq))
-
-
-def _new_flags(flags: frozenset[str], given: frozenset[str], mode: FlagMode) -> frozenset[str]:
-    if mode == "add":
-        return flags | given
-    if mode == "remove":
-        return flags - given
-    return given
 
 
 def bump_modseq(c: WriteConnection, mailbox_id: int) -> int:

@@ -19,6 +19,8 @@ from mailstack.store.contract.zones import (
     new_zone_records,
     next_serial,
     owner_and_type,
+    records_from_text,
+    records_text,
     serial_gt,
 )
 from mailstack.store.sqlite.engine import Engine, WriteConnection
@@ -150,7 +152,7 @@ class ZonesPart(Engine):
                 (zone_id,),
             ).fetchall()
             return [
-                JournalEntry(old, new, _parse_lines(deleted), _parse_lines(added))
+                JournalEntry(old, new, records_from_text(deleted), records_from_text(added))
                 for old, new, deleted, added in rows
             ]
 
@@ -173,8 +175,8 @@ class ZonesPart(Engine):
                     origin,
                     entry.old_serial,
                     entry.new_serial,
-                    _lines(entry.deleted),
-                    _lines(entry.added),
+                    records_text(entry.deleted),
+                    records_text(entry.added),
                 ),
             )
             c.execute(
@@ -195,7 +197,7 @@ class ZonesPart(Engine):
                 (origin,),
             ).fetchall()
             return [
-                JournalEntry(old, new, _parse_lines(deleted), _parse_lines(added))
+                JournalEntry(old, new, records_from_text(deleted), records_from_text(added))
                 for old, new, deleted, added in rows
             ]
 
@@ -303,7 +305,7 @@ def _change(
     c.execute(
         "INSERT INTO dns_journal (zone_id, old_serial, new_serial, deleted, added) "
         "VALUES (?, ?, ?, ?, ?)",
-        (zone_id, serial, bumped, _lines(deleted), _lines(added)),
+        (zone_id, serial, bumped, records_text(deleted), records_text(added)),
     )
     c.execute(
         "DELETE FROM dns_journal WHERE zone_id = ? AND id NOT IN "
@@ -311,15 +313,3 @@ def _change(
         (zone_id, zone_id, JOURNAL_LENGTH),
     )
     return bumped
-
-
-def _lines(records: Sequence[ZoneRecord]) -> str:
-    return "\n".join(f"{r.name}\t{r.rdtype}\t{r.ttl}\t{r.rdata}" for r in records)
-
-
-def _parse_lines(text: str) -> tuple[ZoneRecord, ...]:
-    out = []
-    for line in text.splitlines():
-        name, rdtype, ttl, rdata = line.split("\t", 3)
-        out.append(ZoneRecord(name, rdtype, int(ttl), rdata))
-    return tuple(out)

@@ -1,0 +1,381 @@
+"""The PostgreSQL engine: a connection pool, one writer with group commit,
+and change notification across nodes with LISTEN/NOTIFY.
+
+Durability and group commit: every write of this node goes to one writer
+task. It takes all writes that are waiting, runs each inside its own
+SAVEPOINT of one transaction on one connection, commits once (the pool's
+sessions run with ``synchronous_commit = on``, so COMMIT returns after the
+WAL is flushed) and only then completes the callers' futures: many sessions
+share one flush, as on SQLite. Several nodes write at once; what must not
+interleave (UIDs and MODSEQs of one mailbox, an account's quota) is
+serialized by row locks (``UPDATE ... RETURNING`` on the mailbox row), not
+by process memory.
+
+Reads take a pooled connection each, one short transaction per read.
+
+Change notification: a write notes which mailboxes it touched and whether
+the queue moved; the transaction sends ``pg_notify`` before COMMIT, so every
+node's listening connection hears it after the commit and wakes its
+listeners. This node's own listeners are woken directly, and its own
+notifications (tagged with a token per store) are skipped when they come
+back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from mailstack.errors import StoreError
+from mailstack.store.postgres import schema
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Writes per transaction: each runs in a SAVEPOINT, which takes a
+# subtransaction id when it writes, and past 64 of them in one transaction
+# PostgreSQL spills them to the pg_subtrans SLRU (PGPROC_MAX_CACHED_SUBXIDS),
+# which slows every snapshot on the server.
+MAX_BATCH = 64
+# Seconds between attempts to get the listening connection back.
+RELISTEN_INTERVAL = 0.5
+POOL_SIZE = 10
+# The NOTIFY channel of this store: "<token> m<id>,m<id>,q".
+CHANNEL = "mailstack_changes"
+# The directory's version: moved by every commit that changed a domain, an
+# account or an alias (read with one statement by resolve_local).
+DIRECTORY_BUMP = (
+    "INSERT INTO meta VALUES ('directory', 1)"
+    " ON CONFLICT (key) DO UPDATE SET value = meta.value + 1"
+)
+DIRECTORY_VERSION = "SELECT coalesce((SELECT value FROM meta WHERE key = 'directory'), 0)"
+# Errors that mean PostgreSQL (or the connection to it) went away.
+_GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+class Tx:
+    """The writer's connection inside one group commit, and what the writes
+    of that commit changed (the mailboxes to wake, whether the queue moved)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.touched: set[int] = set()
+        self.queue_changed = False
+        self.directory_changed = False
+
+    def touch(self, mailbox_id: int) -> None:
+        """The mailbox's listeners (on every node) wake after the commit."""
+        self.touched.add(mailbox_id)
+
+    def change_queue(self) -> None:
+        """Queued mail became due before its time: running queues hear it."""
+        self.queue_changed = True
+
+    def change_directory(self) -> None:
+        """Domains, accounts or aliases changed: the directory version moves
+        in the same commit, and every node's kept recipient answers go."""
+        self.directory_changed = True
+
+
+class GroupWrite:
+    """A write that the writer can also run together with the others of its
+    kind waiting in the same commit (``file_together``); called alone, it is
+    a write function like any other."""
+
+    __slots__ = ()
+
+    async def __call__(self, t: Tx) -> Any:
+        raise NotImplementedError
+
+    async def file_together(self, t: Tx, group: list[Any]) -> list[Any]:
+        """The results of every write of ``group`` (this one among them), in
+        order; raises when one of them must fail, and then each runs alone."""
+        raise NotImplementedError
+
+
+class Listener:
+    """Wakes when a commit (of any node) touched its mailbox."""
+
+    def __init__(self, engine: PgEngine, mailbox_id: int) -> None:
+        self._engine = engine
+        self.mailbox_id = mailbox_id
+        self.event = asyncio.Event()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+    def close(self) -> None:
+        self._engine.listeners.get(self.mailbox_id, set()).discard(self)
+
+
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection handed back as it is: the store never leaves session
+    state on one (its locks are transaction-level, it never LISTENs or SETs
+    on them), so the reset query asyncpg sends at every release (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL) would be a round trip for nothing."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+class _RolledBack(Exception):
+    """The one write of a transaction failed: roll it back, its caller has the error."""
+
+
+def _gone(exc: BaseException) -> StoreError:
+    return StoreError(f"the PostgreSQL store is unavailable: {exc}")
+
+
+class PgEngine:
+    """The pool, the writer and the two primitives, ``_read`` and ``_write``,
+    that every part of the PostgreSQL store runs its SQL through."""
+
+    def __init__(self, url: str, *, password: str | None = None, pool_size: int = POOL_SIZE):
+        self.url = url
+        self.password = password
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._listen_conn: Any = None
+        self._writes: asyncio.Queue[Any] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self.listeners: dict[int, set[Listener]] = {}
+        self._token = os.urandom(6).hex()
+        self._queue_mark = 0
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
+        # Transactions the writer committed: how well group commit groups.
+        self.commits = 0
+
+    async def _connect(self) -> Any:
+        return await asyncpg.connect(
+            self.url, password=self.password,
+            server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
+        )
+
+    async def _start(self) -> None:
+        try:
+            conn = await self._connect()
+            try:
+                await schema.migrate(conn)
+            finally:
+                await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self.url, password=self.password, min_size=1, max_size=self.pool_size,
+                connection_class=_PooledConnection,
+                server_settings={"synchronous_commit": "on", "application_name": "mailstack"},
+            )
+            await self._listen()
+        except (*_GONE, asyncpg.PostgresError) as exc:
+            await self.close()
+            raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
+        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def _listen(self) -> None:
+        conn = await self._connect()
+        await conn.add_listener(CHANNEL, self._heard)
+        conn.add_termination_listener(self._lost_listener)
+        self._listen_conn = conn
+
+    def _lost_listener(self, _conn: Any) -> None:
+        """The server or the network dropped the listening connection: get it
+        back, retrying, so that other nodes' changes are heard again."""
+        if self._closing or self._relisten is not None:
+            return
+        log.warning("lost the PostgreSQL change listener; reconnecting")
+        self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        while not self._closing:
+            try:
+                await self._listen()
+            except (*_GONE, asyncpg.PostgresError):
+                await asyncio.sleep(RELISTEN_INTERVAL)
+                continue
+            # Changes while nobody listened went unheard: everyone looks again.
+            self._wake(set(self.listeners), True)
+            log.info("PostgreSQL change listener back")
+            break
+        self._relisten = None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relisten
+            self._relisten = None
+        if self._writer is not None:
+            await self._writes.put(None)
+            await self._writer
+            self._writer = None
+        if self._listen_conn is not None:
+            with contextlib.suppress(*_GONE):
+                await self._listen_conn.close()
+            self._listen_conn = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    # -- the two primitives ------------------------------------------------
+
+    async def _write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run fn in the group-committed transaction; return after COMMIT."""
+        if self._writer is None:
+            raise StoreError("store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._writes.put((fn, future))
+        return await future
+
+    async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run fn on a pooled connection, in one read-only transaction that sees one snapshot."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    return await fn(conn)
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
+    async def _read_value(self, query: str) -> Any:
+        """One statement's value on a pooled connection, without a
+        transaction around it (one round trip)."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            return await self._pool.fetchval(query)
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
+    async def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            batch = [await self._writes.get()]
+            while len(batch) < MAX_BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            if None in batch:
+                stop = True
+                batch = [item for item in batch if item is not None]
+            if batch:
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[Any]) -> None:
+        """Run one group of writes in one transaction, then settle them. A
+        write alone needs no SAVEPOINT (two round trips fewer): when it
+        fails, the whole transaction rolls back."""
+        results: list[tuple[bool, Any]] = []
+        tx: Tx | None = None
+        alone = len(batch) == 1
+        try:
+            async with self._pool.acquire() as conn:
+                tx = Tx(conn)
+                async with conn.transaction():
+                    filed = await self._file_group(tx, batch)
+                    for fn, _future in batch:
+                        if fn in filed:
+                            results.append((True, filed[fn]))
+                            continue
+                        failure: Exception | None = None
+                        try:
+                            async with contextlib.nullcontext() if alone else conn.transaction():
+                                results.append((True, await fn(tx)))
+                        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                            raise
+                        except asyncpg.PostgresError as exc:
+                            # A deadlock with another node, a serialization
+                            # failure: the caller's reply says try again later.
+                            failure = StoreError(f"the store refused: {exc}")
+                        except Exception as exc:  # the caller gets it, the others commit
+                            failure = exc
+                        if failure is not None:
+                            results.append((False, failure))
+                            if alone:
+                                raise _RolledBack
+                    if tx.directory_changed:
+                        await conn.execute(DIRECTORY_BUMP)
+                    payload = self._payload(tx)
+                    if payload:
+                        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                self.commits += 1
+        except _RolledBack:
+            tx = None
+        except Exception as exc:
+            error = _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
+            results = [(False, error)] * len(batch)
+            tx = None
+        for (_fn, future), (ok, value) in zip(batch, results, strict=True):
+            if future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if tx is not None:
+            self._wake(tx.touched, tx.queue_changed)
+
+    async def _file_group(self, tx: Tx, batch: list[Any]) -> dict[Any, Any]:
+        """Run the batch's group writes together; {} when there are too few
+        to bother or one of them must fail on its own."""
+        group = [fn for fn, _future in batch if isinstance(fn, GroupWrite)]
+        if len(group) < 2:
+            return {}
+        touched = set(tx.touched)
+        try:
+            async with tx.conn.transaction():  # a SAVEPOINT
+                placed = await group[0].file_together(tx, group)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            raise
+        except Exception:
+            tx.touched = touched
+            return {}
+        return dict(zip(group, placed, strict=True))
+
+    def _payload(self, tx: Tx) -> str:
+        marks = [f"m{mailbox_id}" for mailbox_id in sorted(tx.touched)]
+        if tx.queue_changed:
+            marks.append("q")
+        return f"{self._token} {','.join(marks)}" if marks else ""
+
+    # -- change notification ------------------------------------------------
+
+    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        token, _, marks = payload.partition(" ")
+        if token == self._token:
+            return  # woken at our own commit already
+        try:
+            touched = {int(mark[1:]) for mark in marks.split(",") if mark.startswith("m")}
+        except ValueError:
+            log.warning("ignored a notification not of mailstack's: %r", payload)
+            return
+        self._wake(touched, "q" in marks.split(","))
+
+    def _wake(self, touched: set[int], queue_changed: bool) -> None:
+        if queue_changed:
+            self._queue_mark += 1
+        for mailbox_id in touched:
+            for listener in self.listeners.get(mailbox_id, ()):
+                listener.event.set()
+
+    def listen(self, mailbox_id: int) -> Listener:
+        listener = Listener(self, mailbox_id)
+        self.listeners.setdefault(mailbox_id, set()).add(listener)
+        return listener
+
+    def queue_mark(self) -> int | None:
+        """Moves whenever any node made queued mail due early (queue retry)."""
+        return self._queue_mark

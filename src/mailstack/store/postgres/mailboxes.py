@@ -1,0 +1,245 @@
+"""The mailbox part of the PostgreSQL store: mailboxes, their status and
+subscriptions (RFC 3501 §6.3, RFC 6154 special use)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+
+from mailstack.errors import AlreadyExists, NotFound, StoreError
+from mailstack.store.contract.messages import (
+    Mailbox,
+    MailboxStatus,
+    MailboxSync,
+    canonical_name,
+    is_inbox,
+)
+from mailstack.store.postgres.engine import PgEngine, Tx
+from mailstack.store.postgres.messages import changes, copy_messages, unref_messages
+from mailstack.store.sqlite.sql import like_prefix
+
+MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use"
+
+
+def _mailbox(row: Any, subscribed: bool) -> Mailbox:
+    return Mailbox(
+        int(row[0]), int(row[1]), str(row[2]), int(row[3]), int(row[4]), int(row[5]),
+        row[6], subscribed,
+    )
+
+
+async def _next_uidvalidity(c: Any) -> int:
+    # RFC 3501 §2.3.1.1: a name reused must get a new, greater UIDVALIDITY.
+    # The upsert locks the row, so nodes creating mailboxes at once never
+    # hand out one value twice.
+    now = int(time.time())
+    value = await c.fetchval(
+        "INSERT INTO meta VALUES ('uidvalidity', $1) ON CONFLICT (key) DO UPDATE SET value ="
+        " greatest($1, meta.value + 1) RETURNING value",
+        now,
+    )
+    return int(value) & 0xFFFFFFFF or 1
+
+
+async def create_mailbox(c: Any, account_id: int, name: str, special_use: str | None) -> Mailbox:
+    uidvalidity = await _next_uidvalidity(c)
+    try:
+        mailbox_id = await c.fetchval(
+            "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)"
+            " VALUES ($1, $2, $3, $4) RETURNING id",
+            account_id, name, uidvalidity, special_use,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AlreadyExists(f"mailbox {name} exists") from None
+    return Mailbox(int(mailbox_id), account_id, name, uidvalidity, 1, 1, special_use, False)
+
+
+async def drop_mailbox(t: Tx, mailbox_id: int) -> None:
+    await unref_messages(t.conn, mailbox_id, None)
+    await t.conn.execute("DELETE FROM expunged WHERE mailbox_id = $1", mailbox_id)
+    await t.conn.execute("DELETE FROM mailboxes WHERE id = $1", mailbox_id)
+    t.touch(mailbox_id)
+
+
+async def _subscribed(c: Any, account_id: int, name: str) -> bool:
+    found = await c.fetchval(
+        "SELECT 1 FROM subscriptions WHERE account_id = $1 AND name = $2", account_id, name
+    )
+    return found is not None
+
+
+async def get_mailbox(c: Any, account_id: int, name: str) -> Mailbox | None:
+    name = canonical_name(name)
+    row = await c.fetchrow(
+        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = $1 AND name = $2",
+        account_id, name,
+    )
+    if row is None:
+        return None
+    return _mailbox(row, await _subscribed(c, account_id, name))
+
+
+class MailboxesPart(PgEngine):
+    async def mailbox_list(self, account_id: int) -> list[Mailbox]:
+        async def op(c: Any) -> list[Mailbox]:
+            subscribed = {
+                r[0]
+                for r in await c.fetch(
+                    "SELECT name FROM subscriptions WHERE account_id = $1", account_id
+                )
+            }
+            rows = await c.fetch(
+                f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = $1"
+                ' ORDER BY name COLLATE "C"',
+                account_id,
+            )
+            return [_mailbox(r, r[2] in subscribed) for r in rows]
+
+        return await self._read(op)
+
+    async def mailbox_get(self, account_id: int, name: str) -> Mailbox | None:
+        async def op(c: Any) -> Mailbox | None:
+            return await get_mailbox(c, account_id, name)
+
+        return await self._read(op)
+
+    async def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        async def op(c: Any) -> Mailbox | None:
+            row = await c.fetchrow(
+                f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1", mailbox_id
+            )
+            if row is None:
+                return None
+            return _mailbox(row, await _subscribed(c, row[1], row[2]))
+
+        return await self._read(op)
+
+    async def mailbox_create(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        name = canonical_name(name)
+
+        async def op(t: Tx) -> Mailbox:
+            return await create_mailbox(t.conn, account_id, name, special_use)
+
+        return await self._write(op)
+
+    async def mailbox_delete(self, account_id: int, name: str) -> None:
+        if is_inbox(name):
+            raise StoreError("INBOX cannot be deleted")
+
+        async def op(t: Tx) -> None:
+            mailbox = await get_mailbox(t.conn, account_id, name)
+            if mailbox is None:
+                raise NotFound(f"no mailbox {name}")
+            await drop_mailbox(t, mailbox.id)
+
+        await self._write(op)
+
+    async def mailbox_rename(self, account_id: int, old: str, new: str) -> None:
+        old, new = canonical_name(old), canonical_name(new)
+
+        async def op(t: Tx) -> None:
+            c = t.conn
+            source = await get_mailbox(c, account_id, old)
+            if source is None:
+                raise NotFound(f"no mailbox {old}")
+            if await get_mailbox(c, account_id, new) is not None or is_inbox(new):
+                raise AlreadyExists(f"mailbox {new} exists")
+            if old == "INBOX":
+                # RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox.
+                target = await create_mailbox(c, account_id, new, None)
+                uids = [
+                    int(r[0]) for r in await c.fetch(
+                        "SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid", source.id
+                    )
+                ]
+                await copy_messages(t, source.id, uids, target.id, move=True)
+                return
+            children = await c.fetch(
+                "SELECT id, name FROM mailboxes WHERE account_id = $1 AND name LIKE $2",
+                account_id, like_prefix(old + "/"),
+            )
+            for mailbox_id, name in [(source.id, old), *[(r[0], r[1]) for r in children]]:
+                renamed = new + name[len(old) :]
+                if await get_mailbox(c, account_id, renamed) is not None:
+                    raise AlreadyExists(f"mailbox {renamed} exists")
+                # RFC 3501 lets UIDVALIDITY stay across a rename; we keep it.
+                await c.execute("UPDATE mailboxes SET name = $1 WHERE id = $2", renamed, mailbox_id)
+                await c.execute(
+                    "UPDATE subscriptions SET name = $1 WHERE account_id = $2 AND name = $3",
+                    renamed, account_id, name,
+                )
+                t.touch(mailbox_id)
+
+        await self._write(op)
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        async def op(c: Any) -> MailboxStatus:
+            row = await c.fetchrow(
+                "SELECT uidvalidity, uidnext, highest_modseq FROM mailboxes WHERE id = $1",
+                mailbox_id,
+            )
+            if row is None:
+                raise NotFound("no such mailbox")
+            messages, size, unseen, deleted = await c.fetchrow(
+                "SELECT count(*), coalesce(sum(size), 0),"
+                " count(*) FILTER (WHERE position(' \\Seen ' IN ' ' || flags || ' ') = 0),"
+                " count(*) FILTER (WHERE position(' \\Deleted ' IN ' ' || flags || ' ') > 0)"
+                " FROM messages WHERE mailbox_id = $1",
+                mailbox_id,
+            )
+            return MailboxStatus(
+                int(messages), int(unseen), int(deleted), int(size), int(row[1]), int(row[0]),
+                int(row[2]),
+            )
+
+        return await self._read(op)
+
+    async def mailbox_sync(self, mailbox_id: int, modseq: int) -> MailboxSync | None:
+        async def op(c: Any) -> MailboxSync | None:
+            row = await c.fetchrow(
+                "SELECT highest_modseq, recent_uid FROM mailboxes WHERE id = $1", mailbox_id
+            )
+            if row is None:
+                return None
+            changed, vanished = await changes(c, mailbox_id, modseq)
+            return MailboxSync(int(row[0]), int(row[1]), changed, vanished)
+
+        return await self._read(op)
+
+    async def subscribe(self, account_id: int, name: str) -> None:
+        name = canonical_name(name)
+
+        async def op(t: Tx) -> None:
+            await t.conn.execute(
+                "INSERT INTO subscriptions VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                account_id, name,
+            )
+
+        await self._write(op)
+
+    async def unsubscribe(self, account_id: int, name: str) -> None:
+        name = canonical_name(name)
+
+        async def op(t: Tx) -> None:
+            gone = await t.conn.fetch(
+                "DELETE FROM subscriptions WHERE account_id = $1 AND name = $2 RETURNING 1",
+                account_id, name,
+            )
+            if not gone:
+                raise NotFound(f"not subscribed to {name}")
+
+        await self._write(op)
+
+    async def subscriptions(self, account_id: int) -> list[str]:
+        async def op(c: Any) -> list[str]:
+            rows = await c.fetch(
+                'SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name COLLATE "C"',
+                account_id,
+            )
+            return [str(r[0]) for r in rows]
+
+        return await self._read(op)

@@ -1,0 +1,602 @@
+"""The message part of the PostgreSQL store: delivery, APPEND, flags,
+expunge, copy and move, and reading messages back (RFC 3501, RFC 7162).
+
+A message's bytes are content-addressed: one ``blobs`` row per SHA-256 of
+the bytes, with a reference count, however many mailboxes (and deliveries:
+the same message sent twice) hold it; each copy has its own trace prefix.
+UIDs and MODSEQs come from ``UPDATE mailboxes ... RETURNING``, which locks
+the mailbox's row until the commit: nodes delivering into one mailbox at once
+take their UIDs one after the other, strictly ascending, and none is lost.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from mailstack.errors import NotFound, QuotaExceeded
+from mailstack.store.contract.messages import (
+    DeliveryTarget,
+    FlagMode,
+    FlagResult,
+    MessageMeta,
+    ParseCodec,
+    Parsed,
+    canonical_name,
+    new_flags,
+)
+from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
+from mailstack.store.sqlite.sql import flags_set, flags_text
+
+# Octets of a message read per read transaction by message_chunks().
+READ_CHUNK = 128 * 1024
+_META = "SELECT uid, flags, internaldate, size, modseq FROM messages"
+
+
+def _meta(row: Any) -> MessageMeta:
+    uid, flags, internaldate, size, modseq = row
+    return MessageMeta(
+        int(uid), flags_set(flags), datetime.datetime.fromisoformat(internaldate), int(size),
+        int(modseq),
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).astimezone().isoformat()
+
+
+async def _keep_blob(c: Any, raw: bytes, packed: bytes, refs: int) -> bytes:
+    """The digest of raw, kept once with ``refs`` more references."""
+    digest = hashlib.sha256(raw).digest()
+    await c.execute(
+        "INSERT INTO blobs (digest, refs, data, parsed) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs",
+        digest, refs, raw, packed,
+    )
+    return digest
+
+
+@dataclass(eq=False, slots=True)
+class _Delivery(GroupWrite):
+    """A deliver() waiting for the writer: filed on its own, or with its
+    neighbours in the same commit."""
+
+    store: MessagesPart[Any]
+    raw: bytes
+    packed: bytes  # the codec's packing of the caller's parse
+    targets: list[DeliveryTarget]
+    now: str
+    partial: bool = False  # deliver_some(): targets without room are left out
+
+    async def __call__(self, t: Tx) -> list[tuple[int, int] | None]:
+        return await self.store._file_one(t, self)
+
+    async def file_together(self, t: Tx, group: list[Any]) -> list[Any]:
+        return await self.store._file_many(t, group)
+
+
+class MessagesPart(PgEngine, Generic[Parsed]):
+    _codec: ParseCodec[Parsed]
+
+    async def deliver(
+        self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
+    ) -> list[tuple[int, int]]:
+        placed: list[Any] = await self._deliver(raw, parsed, targets, partial=False)
+        return placed
+
+    async def deliver_some(
+        self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
+    ) -> list[tuple[int, int] | None]:
+        return await self._deliver(raw, parsed, targets, partial=True)
+
+    async def _deliver(
+        self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget], *, partial: bool
+    ) -> list[tuple[int, int] | None]:
+        packed = self._codec.pack(parsed)
+        return await self._write(_Delivery(self, raw, packed, list(targets), _now(), partial))
+
+    async def _file_one(self, t: Tx, d: _Delivery) -> list[tuple[int, int] | None]:
+        """One delivery on its own: what a group falls back to (see _file_many)."""
+        c = t.conn
+        placed: list[tuple[int, int] | None] = []
+        digest = hashlib.sha256(d.raw).digest()
+        for target in d.targets:
+            size = len(d.raw) + len(target.prefix)
+            charged = await c.fetchval(
+                "UPDATE accounts SET used = used + $1"
+                " WHERE id = $2 AND (quota = 0 OR used + $1 <= quota) RETURNING 1",
+                size, target.account_id,
+            )
+            if charged is None:
+                if not d.partial:
+                    await check_quota(c, target.account_id, size)  # says why
+                placed.append(None)
+                continue
+            mailbox_id = await delivery_mailbox(c, target)
+            uid = await insert_message(
+                t, mailbox_id, digest, target.prefix, size, target.flags, d.now, charge=False
+            )
+            placed.append((mailbox_id, uid))
+        filed = sum(where is not None for where in placed)
+        if not filed:
+            raise QuotaExceeded("no recipient has room for the message")
+        await _keep_blob(c, d.raw, d.packed, filed)
+        return placed
+
+    async def _file_many(self, t: Tx, deliveries: list[_Delivery]) -> list[list[tuple[int, int]]]:
+        """The deliveries waiting in one group commit, filed together: five
+        statements for the whole group (mailboxes, quotas, UIDs, blobs,
+        messages) instead of some eight per delivery, each a round trip.
+        Raises when any delivery would fail (a full mailbox, a missing INBOX);
+        the caller then rolls the group back and files each one on its own,
+        so that only that one fails."""
+        c = t.conn
+        keys = sorted({
+            (target.account_id, canonical_name(target.mailbox))
+            for d in deliveries for target in d.targets
+        })
+        rows = await c.fetch(
+            "SELECT k.a, k.n, (SELECT id FROM mailboxes WHERE account_id = k.a"
+            " AND name IN (k.n, 'INBOX') ORDER BY name = 'INBOX' LIMIT 1)"
+            " FROM unnest($1::bigint[], $2::text[]) AS k(a, n)",
+            [a for a, _ in keys], [n for _, n in keys],
+        )
+        mailbox_of = {(int(r[0]), str(r[1])): r[2] for r in rows}
+        if any(found is None for found in mailbox_of.values()):
+            raise NotFound("a recipient has no INBOX")
+        charges: dict[int, int] = {}
+        arrivals: dict[int, int] = {}
+        refs: dict[bytes, list[Any]] = {}
+        digests = []
+        for d in deliveries:
+            digest = hashlib.sha256(d.raw).digest()
+            digests.append(digest)
+            refs.setdefault(digest, [0, d.raw, d.packed])[0] += len(d.targets)
+            for target in d.targets:
+                mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
+                arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
+                charges[target.account_id] = (
+                    charges.get(target.account_id, 0) + len(d.raw) + len(target.prefix)
+                )
+        accounts = sorted(charges)
+        charged = await c.fetch(
+            "UPDATE accounts SET used = used + g.size"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, size)"
+            " WHERE accounts.id = g.id AND (quota = 0 OR used + g.size <= quota)"
+            " RETURNING accounts.id",
+            accounts, [charges[a] for a in accounts],
+        )
+        if len(charged) != len(accounts):
+            raise QuotaExceeded("a recipient is near their quota")
+        # uidnext and highest_modseq move once per mailbox for all its arrivals.
+        mailboxes = sorted(arrivals)
+        next_uid: dict[int, int] = {}
+        last_modseq: dict[int, int] = {}
+        for r in await c.fetch(
+            "UPDATE mailboxes m SET uidnext = uidnext + g.n, highest_modseq = highest_modseq + g.n"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, n) WHERE m.id = g.id"
+            " RETURNING m.id, m.uidnext - g.n, m.highest_modseq - g.n",
+            mailboxes, [arrivals[m] for m in mailboxes],
+        ):
+            next_uid[int(r[0])], last_modseq[int(r[0])] = int(r[1]), int(r[2])
+            t.touch(int(r[0]))
+        kept = sorted(refs)
+        await c.execute(
+            "INSERT INTO blobs (digest, refs, data, parsed)"
+            " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
+            " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs",
+            kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
+            [refs[k][2] for k in kept],
+        )
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        placed: list[list[tuple[int, int]]] = []
+        for d, digest in zip(deliveries, digests, strict=True):
+            filed = []
+            for target in d.targets:
+                mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
+                uid = next_uid[mailbox_id]
+                modseq = last_modseq[mailbox_id] + 1
+                next_uid[mailbox_id], last_modseq[mailbox_id] = uid + 1, modseq
+                row = (
+                    mailbox_id, uid, modseq, flags_text(target.flags), d.now,
+                    len(d.raw) + len(target.prefix), digest, target.prefix,
+                )
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+                filed.append((mailbox_id, uid))
+            placed.append(filed)
+        await c.execute(
+            "INSERT INTO messages SELECT * FROM unnest($1::bigint[], $2::bigint[],"
+            " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[])",
+            *columns,
+        )
+        return placed
+
+    async def append(
+        self,
+        mailbox_id: int,
+        raw: bytes,
+        parsed: bytes,
+        flags: Iterable[str] = (),
+        internaldate: datetime.datetime | None = None,
+    ) -> int:
+        when = internaldate or datetime.datetime.now(datetime.UTC).astimezone()
+        flag_list = list(flags)
+        packed = self._codec.pack(parsed)
+
+        async def op(t: Tx) -> int:
+            account_id = await t.conn.fetchval(
+                "SELECT account_id FROM mailboxes WHERE id = $1", mailbox_id
+            )
+            if account_id is None:
+                raise NotFound("no such mailbox")
+            await check_quota(t.conn, account_id, len(raw))
+            digest = await _keep_blob(t.conn, raw, packed, 0)
+            return await insert_message(
+                t, mailbox_id, digest, b"", len(raw), flag_list, when.isoformat()
+            )
+
+        return await self._write(op)
+
+    async def messages(self, mailbox_id: int) -> list[MessageMeta]:
+        async def op(c: Any) -> list[MessageMeta]:
+            rows = await c.fetch(_META + " WHERE mailbox_id = $1 ORDER BY uid", mailbox_id)
+            return [_meta(r) for r in rows]
+
+        return await self._read(op)
+
+    async def message_bytes(self, mailbox_id: int, uid: int) -> bytes:
+        found = await self.messages_bytes(mailbox_id, [uid])
+        if uid not in found:
+            raise NotFound(f"no message with UID {uid}")
+        return found[uid]
+
+    async def messages_bytes(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        async def op(c: Any) -> dict[int, bytes]:
+            rows = await _with_blob(c, "data", mailbox_id, uids)
+            return {int(uid): bytes(prefix) + bytes(data) for uid, prefix, data in rows}
+
+        return await self._read(op)
+
+    async def message_chunks(
+        self, mailbox_id: int, uid: int, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        at = start
+        while True:
+            chunk, total = await self._read(_ReadRange(mailbox_id, uid, at, end))
+            if chunk:
+                yield chunk
+            at += len(chunk)
+            if not chunk or at >= (total if end is None else min(end, total)):
+                return
+
+    async def messages_parsed(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, Parsed]:
+        unpack = self._codec.unpack
+
+        async def op(c: Any) -> list[Any]:
+            return list(await _with_blob(c, "parsed", mailbox_id, uids))
+
+        rows = await self._read(op)
+        return {int(uid): unpack(bytes(stored), bytes(prefix)) for uid, prefix, stored in rows}
+
+    async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed:
+        found = await self.messages_parsed(mailbox_id, [uid])
+        if uid not in found:
+            raise NotFound(f"no message with UID {uid}")
+        return found[uid]
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        mode: FlagMode,
+        unchanged_since: int | None = None,
+    ) -> FlagResult:
+        uid_list = sorted(set(uids))
+        flag_set = frozenset(flags)
+
+        async def op(t: Tx) -> FlagResult:
+            c = t.conn
+            changed: list[MessageMeta] = []
+            modified: list[int] = []
+            modseq: int | None = None
+            updates: list[tuple[str, int]] = []
+            rows = await c.fetch(
+                _META + " WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
+                mailbox_id, uid_list,
+            )
+            for row in rows:
+                meta = _meta(row)
+                if unchanged_since is not None and meta.modseq > unchanged_since:
+                    modified.append(meta.uid)
+                    continue
+                new = new_flags(meta.flags, flag_set, mode)
+                if new == meta.flags:
+                    continue
+                if modseq is None:
+                    modseq = await bump_modseq(t, mailbox_id)
+                updates.append((flags_text(new), meta.uid))
+                changed.append(MessageMeta(meta.uid, new, meta.internaldate, meta.size, modseq))
+            if updates:
+                await c.executemany(
+                    "UPDATE messages SET flags = $1, modseq = $2"
+                    " WHERE mailbox_id = $3 AND uid = $4",
+                    [(text, modseq, mailbox_id, uid) for text, uid in updates],
+                )
+            return FlagResult(changed, modified)
+
+        return await self._write(op)
+
+    async def expunge(
+        self, mailbox_id: int, uids: Iterable[int] | None = None, *, require_deleted: bool = True
+    ) -> list[int]:
+        wanted = None if uids is None else set(uids)
+
+        async def op(t: Tx) -> list[int]:
+            rows = await t.conn.fetch(
+                "SELECT uid, flags FROM messages WHERE mailbox_id = $1 ORDER BY uid", mailbox_id
+            )
+            gone = [
+                int(uid)
+                for uid, flags in rows
+                if (wanted is None or uid in wanted)
+                and (not require_deleted or "\\Deleted" in flags.split())
+            ]
+            await expunge_uids(t, mailbox_id, gone)
+            return gone
+
+        return await self._write(op)
+
+    async def copy(
+        self, mailbox_id: int, uids: Iterable[int], dest_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        uid_list = sorted(set(uids))
+
+        async def op(t: Tx) -> list[tuple[int, int]]:
+            c = t.conn
+            owner = await c.fetchval(
+                "SELECT account_id FROM mailboxes WHERE id = $1", dest_mailbox_id
+            )
+            if owner is None:
+                raise NotFound("no such mailbox")
+            # All the copies together must fit, not each one alone.
+            total = await c.fetchval(
+                "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = $1"
+                " AND uid = ANY($2::bigint[])",
+                mailbox_id, uid_list,
+            )
+            if total:
+                await check_quota(c, owner, int(total))
+            return await copy_messages(t, mailbox_id, uid_list, dest_mailbox_id, move=False)
+
+        return await self._write(op)
+
+    async def move(
+        self, mailbox_id: int, uids: Iterable[int], dest_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        uid_list = list(uids)
+
+        async def op(t: Tx) -> list[tuple[int, int]]:
+            return await copy_messages(t, mailbox_id, uid_list, dest_mailbox_id, move=True)
+
+        return await self._write(op)
+
+    async def claim_recent(self, mailbox_id: int) -> int:
+        async def op(t: Tx) -> int:
+            # The old value, read under the row lock the UPDATE takes.
+            row = await t.conn.fetchrow(
+                "UPDATE mailboxes m SET recent_uid = m.uidnext FROM"
+                " (SELECT recent_uid FROM mailboxes WHERE id = $1 FOR UPDATE) old"
+                " WHERE m.id = $1 RETURNING old.recent_uid",
+                mailbox_id,
+            )
+            if row is None:
+                raise NotFound("no such mailbox")
+            return int(row[0])
+
+        return await self._write(op)
+
+    async def changes_since(
+        self, mailbox_id: int, modseq: int
+    ) -> tuple[list[MessageMeta], list[int]]:
+        async def op(c: Any) -> tuple[list[MessageMeta], list[int]]:
+            return await changes(c, mailbox_id, modseq)
+
+        return await self._read(op)
+
+
+async def bump_modseq(t: Tx, mailbox_id: int) -> int:
+    modseq = await t.conn.fetchval(
+        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1"
+        " RETURNING highest_modseq",
+        mailbox_id,
+    )
+    if modseq is None:
+        raise NotFound("no such mailbox")
+    t.touch(mailbox_id)
+    return int(modseq)
+
+
+async def insert_message(
+    t: Tx,
+    mailbox_id: int,
+    digest: bytes,
+    prefix: bytes,
+    size: int,
+    flags: Iterable[str],
+    internaldate: str,
+    *,
+    charge: bool = True,
+) -> int:
+    """File a message; ``charge=False`` when the caller counts the blob
+    reference and the account's usage itself."""
+    c = t.conn
+    row = await c.fetchrow(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1"
+        " WHERE id = $1 RETURNING uidnext - 1, highest_modseq, account_id",
+        mailbox_id,
+    )
+    if row is None:
+        raise NotFound("no such mailbox")
+    uid, modseq, account_id = row
+    await c.execute(
+        "INSERT INTO messages VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        mailbox_id, uid, modseq, flags_text(flags), internaldate, size, digest, prefix,
+    )
+    if charge:
+        await c.execute("UPDATE blobs SET refs = refs + 1 WHERE digest = $1", digest)
+        await c.execute("UPDATE accounts SET used = used + $1 WHERE id = $2", size, account_id)
+    t.touch(mailbox_id)
+    return int(uid)
+
+
+async def check_quota(c: Any, account_id: int, size: int) -> None:
+    row = await c.fetchrow("SELECT quota, used FROM accounts WHERE id = $1", account_id)
+    if row is None:
+        raise NotFound("no such account")
+    quota, used = row
+    if quota and used + size > quota:
+        raise QuotaExceeded(f"quota of {quota} octets exceeded")
+
+
+async def delivery_mailbox(c: Any, target: DeliveryTarget) -> int:
+    found = await c.fetchval(
+        "SELECT id FROM mailboxes WHERE account_id = $1 AND name IN ($2, 'INBOX')"
+        " ORDER BY name = 'INBOX' LIMIT 1",
+        target.account_id, canonical_name(target.mailbox),
+    )
+    if found is None:
+        raise NotFound("the recipient has no INBOX")
+    return int(found)
+
+
+async def unref_messages(c: Any, mailbox_id: int, uids: list[int] | None) -> None:
+    """Delete messages (all of the mailbox's when uids is None), give their
+    octets back to the account and free blobs no message holds any more."""
+    if uids is None:
+        rows = await c.fetch(
+            "DELETE FROM messages WHERE mailbox_id = $1 RETURNING digest, size", mailbox_id
+        )
+    else:
+        rows = await c.fetch(
+            "DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])"
+            " RETURNING digest, size",
+            mailbox_id, uids,
+        )
+    freed = sum(int(row[1]) for row in rows)
+    if freed:
+        await c.execute(
+            "UPDATE accounts SET used = greatest(0, used - $1)"
+            " WHERE id = (SELECT account_id FROM mailboxes WHERE id = $2)",
+            freed, mailbox_id,
+        )
+    counts: dict[bytes, int] = {}
+    for row in rows:
+        counts[bytes(row[0])] = counts.get(bytes(row[0]), 0) + 1
+    if counts:
+        # Sorted: nodes freeing the same blobs lock them in one order.
+        ordered = sorted(counts)
+        await c.execute(
+            "UPDATE blobs b SET refs = b.refs - g.n FROM unnest($1::bytea[], $2::bigint[])"
+            " AS g(digest, n) WHERE b.digest = g.digest",
+            ordered, [counts[d] for d in ordered],
+        )
+        await c.execute(
+            "DELETE FROM blobs WHERE digest = ANY($1::bytea[]) AND refs <= 0", ordered
+        )
+
+
+async def expunge_uids(t: Tx, mailbox_id: int, uids: list[int]) -> None:
+    if not uids:
+        return
+    modseq = await bump_modseq(t, mailbox_id)
+    await unref_messages(t.conn, mailbox_id, uids)
+    await t.conn.execute(
+        "INSERT INTO expunged SELECT $1, uid, $2 FROM unnest($3::bigint[]) AS uid"
+        " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+        mailbox_id, modseq, uids,
+    )
+
+
+async def copy_messages(
+    t: Tx, mailbox_id: int, uids: Iterable[int], dest: int, *, move: bool
+) -> list[tuple[int, int]]:
+    pairs = []
+    rows = await t.conn.fetch(
+        "SELECT uid, flags, internaldate, size, digest, prefix FROM messages"
+        " WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
+        mailbox_id, sorted(set(uids)),
+    )
+    for uid, flags, internaldate, size, digest, prefix in rows:
+        new_uid = await insert_message(
+            t, dest, bytes(digest), bytes(prefix), int(size), flags.split(), internaldate
+        )
+        pairs.append((int(uid), new_uid))
+    if move:
+        await expunge_uids(t, mailbox_id, [uid for uid, _ in pairs])
+    return pairs
+
+
+async def changes(c: Any, mailbox_id: int, modseq: int) -> tuple[list[MessageMeta], list[int]]:
+    """Messages changed after modseq, and UIDs expunged after it."""
+    changed = [
+        _meta(r)
+        for r in await c.fetch(
+            _META + " WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid", mailbox_id, modseq
+        )
+    ]
+    vanished = [
+        int(r[0])
+        for r in await c.fetch(
+            "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+            mailbox_id, modseq,
+        )
+    ]
+    return changed, vanished
+
+
+class _ReadRange:
+    """Up to READ_CHUNK octets from ``at`` (not past ``end``) of prefix +
+    blob, and the message's size. ``substring`` of an EXTERNAL (uncompressed,
+    out-of-line) bytea reads only the TOAST chunks it needs; the message row
+    is looked up again for every chunk, so an expunged message is never read
+    on."""
+
+    def __init__(self, mailbox_id: int, uid: int, at: int, end: int | None) -> None:
+        self.mailbox_id, self.uid, self.at, self.end = mailbox_id, uid, at, end
+
+    async def __call__(self, c: Any) -> tuple[bytes, int]:
+        row = await c.fetchrow(
+            "SELECT m.prefix, octet_length(b.data), m.digest FROM messages m"
+            " JOIN blobs b ON b.digest = m.digest WHERE m.mailbox_id = $1 AND m.uid = $2",
+            self.mailbox_id, self.uid,
+        )
+        if row is None:
+            raise NotFound(f"no message with UID {self.uid}")
+        prefix, at = bytes(row[0]), self.at
+        total = len(prefix) + int(row[1])
+        stop = min(at + READ_CHUNK, total if self.end is None else min(self.end, total))
+        if stop <= at:
+            return b"", total
+        head = prefix[at:stop]
+        if stop <= len(prefix):
+            return head, total
+        from_blob = max(at - len(prefix), 0)
+        body = await c.fetchval(
+            "SELECT substring(data FROM $2 FOR $3) FROM blobs WHERE digest = $1",
+            row[2], from_blob + 1, stop - len(prefix) - from_blob,
+        )
+        return head + bytes(body), total
+
+
+async def _with_blob(c: Any, column: str, mailbox_id: int, uids: Sequence[int]) -> Any:
+    """(uid, prefix, blob column) of many messages in one query."""
+    return await c.fetch(
+        f"SELECT m.uid, m.prefix, b.{column} FROM messages m JOIN blobs b"
+        " ON b.digest = m.digest WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[])",
+        mailbox_id, list(uids),
+    )
