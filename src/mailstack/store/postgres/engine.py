@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from mailstack.errors import StoreError
+from mailstack.store.listeners import Listener, Listeners
 from mailstack.store.postgres import schema
 
 T = TypeVar("T")
@@ -99,26 +100,6 @@ class GroupWrite:
         raise NotImplementedError
 
 
-class Listener:
-    """Wakes when a commit (of any node) touched its mailbox."""
-
-    def __init__(self, engine: PgEngine, mailbox_id: int) -> None:
-        self._engine = engine
-        self.mailbox_id = mailbox_id
-        self.event = asyncio.Event()
-
-    async def wait(self, timeout: float | None = None) -> bool:
-        try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-        except TimeoutError:
-            return False
-        self.event.clear()
-        return True
-
-    def close(self) -> None:
-        self._engine.listeners.get(self.mailbox_id, set()).discard(self)
-
-
 class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
     """A pool connection handed back as it is: the store never leaves session
     state on one (its locks are transaction-level, it never LISTENs or SETs
@@ -149,7 +130,7 @@ class PgEngine:
         self._listen_conn: Any = None
         self._writes: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self.listeners: dict[int, set[Listener]] = {}
+        self.listeners = Listeners()
         self._token = os.urandom(6).hex()
         self._queue_mark = 0
         self._relisten: asyncio.Task[None] | None = None
@@ -203,7 +184,8 @@ class PgEngine:
                 await asyncio.sleep(RELISTEN_INTERVAL)
                 continue
             # Changes while nobody listened went unheard: everyone looks again.
-            self._wake(set(self.listeners), True)
+            self.listeners.wake_all()
+            self._wake(set(), True)
             log.info("PostgreSQL change listener back")
             break
         self._relisten = None
@@ -367,14 +349,10 @@ class PgEngine:
     def _wake(self, touched: set[int], queue_changed: bool) -> None:
         if queue_changed:
             self._queue_mark += 1
-        for mailbox_id in touched:
-            for listener in self.listeners.get(mailbox_id, ()):
-                listener.event.set()
+        self.listeners.wake(touched)
 
     def listen(self, mailbox_id: int) -> Listener:
-        listener = Listener(self, mailbox_id)
-        self.listeners.setdefault(mailbox_id, set()).add(listener)
-        return listener
+        return self.listeners.listen(mailbox_id)
 
     def queue_mark(self) -> int | None:
         """Moves whenever any node made queued mail due early (queue retry)."""

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailstack.errors import StoreError
+from mailstack.store.listeners import Listener, Listeners
 from mailstack.store.private import create_private, private_dir
 from mailstack.store.sqlite import schema
 from mailstack.store.sqlite.marks import mark_changed, mark_version
@@ -119,26 +120,6 @@ def connect(path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection) 
     return conn
 
 
-class Listener:
-    """Wakes when a commit touched its mailbox (in this process)."""
-
-    def __init__(self, engine: Engine, mailbox_id: int) -> None:
-        self._engine = engine
-        self.mailbox_id = mailbox_id
-        self.event = asyncio.Event()
-
-    async def wait(self, timeout: float | None = None) -> bool:
-        try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-        except TimeoutError:
-            return False
-        self.event.clear()
-        return True
-
-    def close(self) -> None:
-        self._engine.listeners.get(self.mailbox_id, set()).discard(self)
-
-
 class Engine:
     """The threads and the two primitives, ``_read`` and ``_write``, that
     every part of the SQLite store runs its SQL through."""
@@ -156,7 +137,7 @@ class Engine:
         self._readers: list[threading.Thread] = []
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
-        self.listeners: dict[int, set[Listener]] = {}
+        self.listeners = Listeners()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.directory_mark = path.with_name(path.name + "-directory")
         self.queue_mark_path = path.with_name(path.name + "-queue")
@@ -381,14 +362,10 @@ class Engine:
     # -- change notification and marks ----------------------------------------
 
     def _notify(self, mailbox_ids: set[int]) -> None:
-        for mailbox_id in mailbox_ids:
-            for listener in self.listeners.get(mailbox_id, ()):
-                listener.event.set()
+        self.listeners.wake(mailbox_ids)
 
     def listen(self, mailbox_id: int) -> Listener:
-        listener = Listener(self, mailbox_id)
-        self.listeners.setdefault(mailbox_id, set()).add(listener)
-        return listener
+        return self.listeners.listen(mailbox_id)
 
     def queue_mark(self) -> int | None:
         """Moves whenever any process made queued mail due early (queue retry)."""
