@@ -38,6 +38,21 @@ def test_the_store_imports_only_itself_and_the_errors():
     assert not wrong
 
 
+def test_a_backend_imports_no_other_backend():
+    """What both backends share lives beside them (contract/, sqltext,
+    listeners), so each stays removable."""
+    backends = ("sqlite", "postgres")
+    wrong = {
+        f"{path.relative_to(STORE)}: {name}"
+        for backend in backends
+        for path in (STORE / backend).rglob("*.py")
+        for name in imported(path)
+        for other in backends
+        if other != backend and name.startswith(f"mailstack.store.{other}")
+    }
+    assert not wrong
+
+
 def test_no_module_of_the_store_mentions_the_mime_package():
     mentions = [
         path.relative_to(STORE)

@@ -28,7 +28,7 @@ from mailstack.store.postgres.engine import DIRECTORY_VERSION, PgEngine, Tx
 from mailstack.store.postgres.keys import insert_key
 from mailstack.store.postgres.mailboxes import create_mailbox, drop_mailbox
 from mailstack.store.postgres.zones import add_to_zone
-from mailstack.store.sqlite.sql import like_suffix
+from mailstack.store.sqltext import like_suffix
 
 # resolve_local keeps at most this many answers (a dictionary attack on RCPT
 # must not grow memory without bound), then starts over.

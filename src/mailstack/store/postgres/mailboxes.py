@@ -18,7 +18,7 @@ from mailstack.store.contract.messages import (
 )
 from mailstack.store.postgres.engine import PgEngine, Tx
 from mailstack.store.postgres.messages import changes, copy_messages, unref_messages
-from mailstack.store.sqlite.sql import like_prefix
+from mailstack.store.sqltext import like_prefix
 
 MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use"
 

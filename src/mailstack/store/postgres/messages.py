@@ -29,7 +29,7 @@ from mailstack.store.contract.messages import (
     new_flags,
 )
 from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
-from mailstack.store.sqlite.sql import flags_set, flags_text
+from mailstack.store.sqltext import flags_set, flags_text
 
 # Octets of a message read per read transaction by message_chunks().
 READ_CHUNK = 128 * 1024

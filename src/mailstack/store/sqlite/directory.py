@@ -26,8 +26,8 @@ from mailstack.store.sqlite.engine import Engine, WriteConnection
 from mailstack.store.sqlite.keys import insert_key
 from mailstack.store.sqlite.mailboxes import create_mailbox, drop_mailbox
 from mailstack.store.sqlite.marks import mark_version
-from mailstack.store.sqlite.sql import like_suffix
 from mailstack.store.sqlite.zones import add_to_zone
+from mailstack.store.sqltext import like_suffix
 
 # resolve_local keeps at most this many answers (a dictionary attack on RCPT
 # must not grow memory without bound), then starts over.

@@ -29,7 +29,8 @@ from mailstack.store.contract.messages import (
     new_flags,
 )
 from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
-from mailstack.store.sqlite.sql import flags_set, flags_text, insert_rows
+from mailstack.store.sqlite.sql import insert_rows
+from mailstack.store.sqltext import flags_set, flags_text
 
 # Octets of a message read per read transaction by message_chunks().
 READ_CHUNK = 128 * 1024
