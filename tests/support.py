@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dns.asyncquery
+import dns.exception
+import dns.message
 from argon2 import PasswordHasher
 
 from mailstack.app import Node
@@ -169,3 +173,20 @@ class PostgresDatabase:
         if self.created:
             await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self.created = False
+
+
+async def wait_served(
+    port: int, name: str, rdtype: str = "TXT", address: str = "127.0.0.1"
+) -> None:
+    """The DNS service picks managed zones up by polling; wait until ``name``
+    is answered."""
+    for _ in range(100):
+        query = dns.message.make_query(name, rdtype)
+        try:
+            answer = await dns.asyncquery.udp(query, address, port=port, timeout=1)
+        except dns.exception.Timeout:
+            continue
+        if answer.answer:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} {rdtype} never served")

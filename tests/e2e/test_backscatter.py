@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import smtplib
 
-import dns.asyncquery
-import dns.exception
-import dns.message
 import pytest
 
 from mailstack.msgauth import records
+
+from support import wait_served
 
 SENDER_IP = "127.0.0.2"  # tarte.fr's mail host: SPF passes from here
 FORGER_IP = "127.0.0.4"  # in no SPF record
@@ -24,18 +23,6 @@ MESSAGE = (
     b"Message-ID: <b1@tarte.fr>\r\n\r\nUne tarte?\r\n"
 )
 
-
-async def wait_served(port: int, name: str) -> None:
-    for _ in range(100):
-        query = dns.message.make_query(name, "TXT")
-        try:
-            answer = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=1)
-        except dns.exception.Timeout:
-            continue
-        if answer.answer:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{name} never served")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from mailstack.cli import main
 from mailstack.names import MIN_PASSWORD_LENGTH
 from mailstack.store import NewDomain
 
-from .test_msgauth import wait_served
+from support import wait_served
 
 PASSWORD = "long enough\n"
 

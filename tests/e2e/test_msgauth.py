@@ -11,12 +11,11 @@ import shutil
 import smtplib
 import subprocess
 
-import dns.asyncquery
-import dns.exception
-import dns.message
 import pytest
 
 from mailstack.msgauth import dkim, keys, records
+
+from support import wait_served
 
 SENDER_IP = "127.0.0.2"  # crepes.fr's mail host: its MX, so SPF passes
 FORGER_IP = "127.0.0.4"  # not in any SPF record
@@ -30,19 +29,6 @@ def message(sender: str = "alice@crepes.fr", extra: bytes = b"") -> bytes:
         b"Message-ID: <e2e@crepes.fr>\r\n\r\nBonjour Bob!\r\n"
     )
 
-
-async def wait_served(port: int, name: str) -> None:
-    """The DNS service picks managed zones up by polling; wait until it has."""
-    for _ in range(100):
-        query = dns.message.make_query(name, "TXT")
-        try:
-            answer = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=1)
-        except dns.exception.Timeout:
-            continue
-        if answer.answer:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{name} never served")
 
 
 @pytest.fixture

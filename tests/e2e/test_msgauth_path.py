@@ -11,12 +11,11 @@ import re
 import smtplib
 import ssl
 
-import dns.asyncquery
-import dns.exception
-import dns.message
 import pytest
 
 from mailstack.msgauth import keys, records
+
+from support import wait_served
 
 ALICE_IP, BOB_IP, DNS_IP = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 
@@ -25,18 +24,6 @@ MESSAGE = (
     b"Une crepe au sucre?\r\n"
 )
 
-
-async def wait_served(port: int, name: str) -> None:
-    for _ in range(100):
-        query = dns.message.make_query(name, "TXT")
-        try:
-            answer = await dns.asyncquery.udp(query, DNS_IP, port=port, timeout=1)
-        except dns.exception.Timeout:
-            continue
-        if answer.answer:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{name} never served")
 
 
 def submit(node, message: bytes, sender: str = "alice@crepes.fr") -> object:
@@ -77,7 +64,7 @@ async def world(node_factory):
     ):
         wanted = records.mail_records(domain, host, addresses=[address], keys=domain_keys)
         await records.publish(dns_node.store, domain, wanted, nameserver="ns.test")
-    await wait_served(dns_node.port("dns"), "_dmarc.hamburger.edu")
+    await wait_served(dns_node.port("dns"), "_dmarc.hamburger.edu", address=DNS_IP)
     return alice, bob
 
 

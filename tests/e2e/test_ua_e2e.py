@@ -21,9 +21,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import dns.asyncquery
-import dns.exception
-import dns.message
 import pytest
 
 from mailstack.mime import parse
@@ -32,6 +29,7 @@ from mailstack.store import DeliveryTarget
 from mailstack.ua import view
 
 from support import deliver as store_deliver
+from support import wait_served
 
 MAIL_SERVICES = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 PASSWORD = "hungry"
@@ -60,18 +58,6 @@ class World:
         path.write_text(PASSWORD + "\n")
         return str(path)
 
-
-async def wait_served(port: int, name: str, rdtype: str) -> None:
-    for _ in range(100):
-        query = dns.message.make_query(name, rdtype)
-        try:
-            answer = await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=1)
-        except dns.exception.Timeout:
-            continue
-        if answer.answer:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{name} {rdtype} never served")
 
 
 async def make_world(node_factory, tmp_path) -> World:
