@@ -8,6 +8,7 @@ live in tests/support.py.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mailstack import logs
 from mailstack.common.netguard import ENV as LOOPBACK_ONLY
 from mailstack.mime import PARSE_CODEC
 from mailstack.store.sqlite import SqliteStore
@@ -23,6 +25,22 @@ from mailstack.store.sqlite import SqliteStore
 # (and so do the nodes the tests start as subprocesses, which inherit this).
 os.environ[LOOPBACK_ONLY] = "1"
 from support import FAST_HASHER, TestNode, make_config, open_fast_store
+
+
+@pytest.fixture(autouse=True)
+def _node_logging_ends_with_the_test():
+    """A test that runs the command line sets up the node's log (`logs.setup`);
+    undo it afterwards, so later tests (and aiosmtpd's threads) do not write
+    through it into the run's output."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    installed = [h for h in root.handlers if isinstance(h, logs._Handoff)]
+    if installed:
+        logs.flush()
+        for handler in installed:
+            root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture
