@@ -93,7 +93,7 @@ class Node:
         self.hostname = config.hostname
         self.limits = config.limits
         self.tracer = Tracer(enabled=trace, json_out=trace_json, host=config.hostname)
-        self.tls = Tls(config.cert_path, config.key_path)
+        self.tls = Tls(config.cert_path, config.key_path, config.data_dir / "tls" / "certs")
         self.store: Store[ParsedMessage] | None = None  # set by start()
         self.services: dict[str, Any] = {}
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()

@@ -1,4 +1,4 @@
-"""The command line: init, serve, status, cert, domain, user, alias, and each
+"""The command line: init, serve, status, domain, user, alias, and each
 package's own (dns, queue, and the user agent's send and read).
 
 Every subcommand that acts on a node takes `--config FILE` or `--data-dir DIR`
@@ -41,6 +41,7 @@ from mailstack.store.private import create_private, private_dir
 
 # Packages that add subcommands: each has <pkg>/cli.py with register().
 PACKAGE_CLIS = (
+    "mailstack.certs.cli",
     "mailstack.dns.cli",
     "mailstack.queue.cli",
     "mailstack.ua.cli",
@@ -117,29 +118,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = init_node(data_dir, node_hostname(args.hostname), force=args.force)
     print(f"wrote {path} (host name {Config.load(path).hostname})")
     print("next: mailstack serve --data-dir", path.parent)
-    return 0
-
-
-def cmd_cert_self_signed(args: argparse.Namespace) -> int:
-    """A new self-signed certificate for the configured host name; one that
-    is not self-signed (a CA's) is kept unless --force."""
-    from cryptography import x509
-
-    config = Config.load(config_path(args))
-    check_hostname(config.hostname)
-    if config.cert_path.exists() and not args.force:
-        try:
-            cert = x509.load_pem_x509_certificate(config.cert_path.read_bytes())
-        except ValueError:
-            raise MailstackError(f"{config.cert_path} is no PEM certificate; use --force") from None
-        if cert.issuer != cert.subject:
-            raise MailstackError(
-                f"{config.cert_path} is signed by {cert.issuer.rfc4514_string()}, not "
-                "self-signed: keeping it (use --force to replace it)"
-            )
-    write_self_signed(config)
-    print(f"wrote a self-signed certificate for {config.hostname}: {config.cert_path}")
-    print(f"restart the node; clients trust it with --ca-file {config.cert_path}")
     return 0
 
 
@@ -434,15 +412,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite an existing config and certificate"
     )
     p.set_defaults(func=cmd_init)
-
-    cert = sub.add_parser("cert", help="the node's TLS certificate").add_subparsers(
-        dest="action", metavar="ACTION", required=True
-    )
-    p = cert.add_parser(
-        "self-signed", parents=[common], help="make a self-signed certificate for the host name"
-    )
-    p.add_argument("--force", action="store_true", help="even over a CA-signed certificate")
-    p.set_defaults(func=cmd_cert_self_signed)
 
     p = sub.add_parser("serve", parents=[common], help="run the node until SIGTERM/SIGINT")
     p.add_argument("--trace", action="store_true", help="print every session's S:/C: dialogue")

@@ -1,71 +1,124 @@
-"""TLS contexts and the self-signed certificate that `mailstack init` makes.
+"""TLS contexts, chosen by SNI, and the self-signed certificate that
+`mailstack init` makes.
 
-A node serves one certificate (configured, or generated at init for its
-hostname); clients of ours (the queue) use `client_context()`.
+A node serves its default certificate (``[tls] cert``/``key``, configured or
+made at init for its host name) and the certificates kept under
+``tls/certs/`` (``mailstack.certs.files``). Every TLS listener (SMTP
+STARTTLS, submissions, IMAPS, POP3S, HTTPS) uses the one ``server_context``:
+its SNI callback hands each handshake the context of the certificate that
+covers the name the client asked for (exact name first, then a wildcard),
+else the default. A certificate installed, renewed or removed while the node
+runs is served from the next handshake on, without a restart: the callback
+re-reads the directory when its modification time changes (checked at most
+once a second). Clients of ours (the queue) use `client_context()`.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import os
+import logging
 import ssl
+import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from mailstack.certs.files import CertDir, CertificateError, CertInfo, replace_pair, self_signed_pem
+
+log = logging.getLogger(__name__)
 
 
 def make_self_signed(cert_path: Path, key_path: Path, hostname: str, *, days: int = 825) -> None:
-    """Write a self-signed ECDSA P-256 certificate for hostname (and localhost)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
-    alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]
-    alt_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_bytes = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    # Both 0600, as everything in the data directory (store/private.py).
-    cert_bytes = cert.public_bytes(serialization.Encoding.PEM)
-    for path, data in ((key_path, key_bytes), (cert_path, cert_bytes)):
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            f.write(data)
+    """Write a self-signed ECDSA P-256 certificate for hostname (and localhost), 0600."""
+    cert_pem, key_pem = self_signed_pem([hostname], days=days)
+    replace_pair(cert_path, key_path, cert_pem, key_pem)
 
 
 class Tls:
-    """The node's TLS material; contexts are built once and shared."""
+    """The node's TLS material: the default pair and the kept certificates."""
 
-    def __init__(self, cert_path: Path, key_path: Path) -> None:
+    RELOAD_SECONDS = 1.0
+
+    def __init__(self, cert_path: Path, key_path: Path, certs_dir: Path | None = None) -> None:
         self.cert_path = cert_path
         self.key_path = key_path
+        self.certs = CertDir(certs_dir or cert_path.parent / "certs")
         self._server: ssl.SSLContext | None = None
+        self._default: ssl.SSLContext | None = None
+        self._by_name: list[tuple[CertInfo, ssl.SSLContext]] = []
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
 
     @property
     def available(self) -> bool:
         return self.cert_path.exists() and self.key_path.exists()
 
+    @staticmethod
+    def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert_path, key_path)
+        return ctx
+
+    def _current_stamp(self) -> tuple[int, int]:
+        try:
+            default = self.cert_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            default = 0
+        return default, self.certs.stamp()
+
+    def _reload(self) -> None:
+        """Re-read the certificates if they changed; a pair that does not
+        load is skipped with a log line, and the others go on being served."""
+        stamp = self._current_stamp()
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            self._default = self._context(self.cert_path, self.key_path)
+        except (OSError, ssl.SSLError) as exc:
+            log.error("tls: cannot load the default certificate %s: %s", self.cert_path, exc)
+        loaded = []
+        for cert in self.certs.list():
+            try:
+                loaded.append((cert, self._context(cert.cert_path, cert.key_path)))
+            except (OSError, ssl.SSLError, CertificateError) as exc:
+                log.error("tls: cannot load certificate %s: %s", cert.name, exc)
+        # Of two certificates for a name, the one that lasts longer is served.
+        loaded.sort(key=lambda pair: -pair[0].not_after.timestamp())
+        self._by_name = loaded
+
+    def context_for(self, server_name: str | None) -> ssl.SSLContext | None:
+        """The context whose certificate covers server_name, else the default."""
+        now = time.monotonic()
+        if now - self._checked >= self.RELOAD_SECONDS:
+            self._checked = now
+            self._reload()
+        if server_name:
+            name = server_name.lower().rstrip(".")
+            for cert, ctx in self._by_name:
+                if name in cert.names:
+                    return ctx
+            for cert, ctx in self._by_name:
+                if cert.covers(name):
+                    return ctx
+        return self._default
+
+    def _sni(
+        self, sock: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext
+    ) -> None:
+        ctx = self.context_for(server_name)
+        if ctx is not None and ctx is not sock.context:
+            sock.context = ctx
+        return None
+
     def server_context(self) -> ssl.SSLContext:
+        """The context every TLS listener starts handshakes with."""
         if self._server is None:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(self.cert_path, self.key_path)
+            self._reload()
+            self._checked = time.monotonic()
+            if self._default is None:
+                # As before: a node without its default pair cannot serve TLS.
+                self._default = self._context(self.cert_path, self.key_path)
+            ctx = self._context(self.cert_path, self.key_path)
+            ctx.sni_callback = self._sni
             self._server = ctx
         return self._server
 

@@ -1,0 +1,183 @@
+"""`mailstack cert list|import|remove|self-signed`: the node's certificates.
+
+They act on the files directly, so they work while the node runs: its TLS
+listeners serve a change from the next handshake on (``common/tls.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from mailstack.certs.files import (
+    CertDir,
+    CertificateError,
+    CertInfo,
+    info,
+    replace_pair,
+    self_signed_pem,
+)
+from mailstack.commands import load_config, open_store
+from mailstack.config import Config
+from mailstack.errors import MailstackError
+from mailstack.names import BadName, check_hostname
+
+# The listeners that speak TLS (implicit, or by STARTTLS when it is offered).
+TLS_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "https")
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    cert = subparsers.add_parser("cert", help="the node's TLS certificates")
+    actions = cert.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = actions.add_parser("list", parents=[common], help="certificates, names, expiry, use")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=cmd_list)
+    p = actions.add_parser("import", parents=[common], help="keep a certificate and its key")
+    p.add_argument("cert", type=Path, help="PEM chain, leaf first")
+    p.add_argument("key", type=Path, help="PEM private key")
+    p.add_argument("--default", action="store_true", help="make it the default certificate")
+    p.set_defaults(func=cmd_import)
+    p = actions.add_parser("remove", parents=[common], help="stop serving a kept certificate")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_remove)
+    p = actions.add_parser(
+        "self-signed",
+        parents=[common],
+        help="a self-signed certificate: for NAMES, else the default one for the host "
+        "name and mail., autoconfig., mta-sts. of every domain",
+    )
+    p.add_argument("names", nargs="*", help="DNS names (the first names the certificate)")
+    p.add_argument("--force", action="store_true", help="even over a CA-signed default")
+    p.set_defaults(func=cmd_self_signed)
+
+
+def cert_dir(config: Config) -> CertDir:
+    return CertDir(config.data_dir / "tls" / "certs")
+
+
+def all_certificates(config: Config) -> list[CertInfo]:
+    """The default certificate (when it reads) and the kept ones."""
+    out = []
+    try:
+        out.append(info("default", config.cert_path, config.key_path))
+    except (OSError, CertificateError):
+        pass
+    return out + cert_dir(config).list()
+
+
+def tls_listeners(config: Config) -> list[str]:
+    return [name for name in TLS_LISTENERS if name in config.listen]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    certs = all_certificates(config)
+    used = tls_listeners(config)
+    now = datetime.datetime.now(datetime.UTC)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": c.name,
+                        "names": list(c.names),
+                        "issuer": c.issuer,
+                        "not_after": c.not_after.isoformat(),
+                        "days_left": round(c.days_left(now), 1),
+                        "self_signed": c.self_signed,
+                        "used_by": used,
+                    }
+                    for c in certs
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not certs:
+        print("no certificates (mailstack cert self-signed makes one)")
+        return 0
+    for c in certs:
+        state = "EXPIRED" if c.days_left(now) < 0 else f"{c.days_left(now):.0f} days left"
+        issuer = "self-signed" if c.self_signed else c.issuer
+        print(f"{c.name}: {', '.join(c.names)}")
+        print(f"  issuer {issuer}; expires {c.not_after:%Y-%m-%d %H:%M} UTC ({state})")
+        print(f"  used by {', '.join(used) or 'no TLS listener'} (chosen by SNI)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    try:
+        cert_pem, key_pem = args.cert.read_bytes(), args.key.read_bytes()
+    except OSError as exc:
+        raise MailstackError(f"cannot read: {exc}") from None
+    if args.default:
+        replace_pair(config.cert_path, config.key_path, cert_pem, key_pem)
+        kept = info("default", config.cert_path, config.key_path)
+    else:
+        kept = cert_dir(config).install(cert_pem, key_pem)
+    print(f"kept {kept.name}: {', '.join(kept.names)} (expires {kept.not_after:%Y-%m-%d})")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    if args.name == "default":
+        raise MailstackError(
+            "the default certificate is replaced (cert import --default), not removed"
+        )
+    if not cert_dir(config).remove(args.name):
+        raise MailstackError(f"no certificate named {args.name!r} (see mailstack cert list)")
+    print(f"removed {args.name}")
+    return 0
+
+
+def default_names(config: Config, domains: list[str]) -> list[str]:
+    """The host name, then mail., autoconfig. and mta-sts. of every domain."""
+    names = [config.hostname]
+    for domain in domains:
+        names += [f"mail.{domain}", f"autoconfig.{domain}", f"mta-sts.{domain}"]
+    return list(dict.fromkeys(names))
+
+
+async def _domains(config: Config) -> list[str]:
+    store = await open_store(config)
+    try:
+        return await store.domain_list()
+    finally:
+        await store.close()
+
+
+def cmd_self_signed(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    try:
+        names = [check_hostname(n) if "." in n else n.lower() for n in args.names]
+    except BadName as exc:
+        raise MailstackError(str(exc)) from None
+    if names:
+        kept = cert_dir(config).install(*self_signed_pem(names))
+        print(f"kept {kept.name}: a self-signed certificate for {', '.join(kept.names)}")
+        return 0
+    check_hostname(config.hostname)
+    if config.cert_path.exists() and not args.force:
+        try:
+            cert = x509.load_pem_x509_certificate(config.cert_path.read_bytes())
+        except ValueError:
+            raise MailstackError(f"{config.cert_path} is no PEM certificate; use --force") from None
+        if cert.issuer != cert.subject:
+            raise MailstackError(
+                f"{config.cert_path} is signed by {cert.issuer.rfc4514_string()}, not "
+                "self-signed: keeping it (use --force to replace it)"
+            )
+    names = default_names(config, asyncio.run(_domains(config)))
+    replace_pair(config.cert_path, config.key_path, *self_signed_pem(names))
+    print(f"wrote a self-signed certificate for {', '.join(names)}: {config.cert_path}")
+    print("a running node serves it from the next connection on;")
+    print(f"clients trust it with --ca-file {config.cert_path}")
+    return 0
