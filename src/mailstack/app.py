@@ -97,6 +97,7 @@ class Node:
         self.store: Store[ParsedMessage] | None = None  # set by start()
         self.services: dict[str, Any] = {}
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
+        self.renewals: Any = None  # ACME renewals (mailstack.certs.service), set by start()
         self.maildrops = Maildrops()
         self.imap_shared = ImapShared()
         self.smtp_spool = SpoolArea(
@@ -121,6 +122,7 @@ class Node:
             await self.stop()
             raise ConfigError(f"cannot listen: {exc}") from None
         await self._start_queue()
+        self._start_renewals()
         self._write_ports()
 
     @property
@@ -151,6 +153,20 @@ class Node:
 
             self.queue = QueueRunner(self)
             await self.queue.start()
+
+    def _start_renewals(self) -> None:
+        """ACME (certs/service.py): with `[acme] enabled`, or when a
+        certificate obtained by ACME is kept, renewals run in the node."""
+        from mailstack.certs.files import CertDir
+
+        kept = CertDir(self.config.data_dir / "tls" / "certs").list()
+        if self.config.acme.enabled or any(
+            (c.cert_path.parent / "acme.json").exists() for c in kept
+        ):
+            from mailstack.certs.service import Renewals
+
+            self.renewals = Renewals(self.config, self.store)
+            self.renewals.start()
 
     def port(self, name: str) -> int:
         return int(self.services[name].bound[0][1])
@@ -211,6 +227,9 @@ class Node:
         if self.queue is not None:
             await self.queue.stop()
             self.queue = None
+        if self.renewals is not None:
+            await self.renewals.stop()
+            self.renewals = None
         for service in reversed(list(self.services.values())):
             with contextlib.suppress(Exception):
                 await service.stop()

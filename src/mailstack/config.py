@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from mailstack.certs.config import AcmeConfig
 from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
 from mailstack.imap.config import ImapConfig
@@ -191,6 +192,7 @@ TABLES: dict[str, type] = {
     "pop3": Pop3Config,
     "imap": ImapConfig,
     "dns": DnsConfig,
+    "acme": AcmeConfig,
 }
 
 
@@ -239,6 +241,7 @@ class Config:
     pop3: Pop3Config
     imap: ImapConfig
     dns: DnsConfig
+    acme: AcmeConfig
     path: Path | None = None
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
+from mailstack.certs.acme import Acme, AcmeError, OrderState
 from mailstack.certs.files import (
     CertDir,
     CertificateError,
@@ -23,6 +24,7 @@ from mailstack.certs.files import (
     replace_pair,
     self_signed_pem,
 )
+from mailstack.certs.service import build_acme, default_names
 from mailstack.commands import load_config, open_store
 from mailstack.config import Config
 from mailstack.errors import MailstackError
@@ -55,6 +57,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", help="DNS names (the first names the certificate)")
     p.add_argument("--force", action="store_true", help="even over a CA-signed default")
     p.set_defaults(func=cmd_self_signed)
+    p = actions.add_parser("request", parents=[common], help="order a certificate by ACME now")
+    p.add_argument("names", nargs="*", help="DNS names (default: the host name and domains')")
+    p.add_argument("--challenge", choices=["dns-01", "http-01", "tls-alpn-01"])
+    p.set_defaults(func=cmd_request)
+    p = actions.add_parser("renew", parents=[common], help="renew ACME certificates that are due")
+    p.set_defaults(func=cmd_renew)
+    p = actions.add_parser("revoke", parents=[common], help="revoke an ACME certificate")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_revoke)
 
 
 def cert_dir(config: Config) -> CertDir:
@@ -92,6 +103,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                         "days_left": round(c.days_left(now), 1),
                         "self_signed": c.self_signed,
                         "used_by": used,
+                        "acme": _acme_json(c),
                     }
                     for c in certs
                 ],
@@ -108,7 +120,69 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{c.name}: {', '.join(c.names)}")
         print(f"  issuer {issuer}; expires {c.not_after:%Y-%m-%d %H:%M} UTC ({state})")
         print(f"  used by {', '.join(used) or 'no TLS listener'} (chosen by SNI)")
+        order = OrderState.read(c.cert_path.parent)
+        if order is not None:
+            print(f"  {order.status()}")
     return 0
+
+
+def _acme_json(cert: CertInfo) -> dict[str, Any] | None:
+    state = OrderState.read(cert.cert_path.parent)
+    if state is None:
+        return None
+    return {
+        "challenge": state.challenge,
+        "failures": state.failures,
+        "last_error": state.last_error,
+        "status": state.status(),
+    }
+
+
+def _with_acme(args: argparse.Namespace, action: Any) -> int:
+    """Run action(config, acme, store) against the configured node's store."""
+    config = load_config(args)
+
+    async def go() -> int:
+        store = await open_store(config)
+        try:
+            return int(await action(config, build_acme(config, store), store))
+        except AcmeError as exc:
+            raise MailstackError(str(exc)) from None
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    async def request(config: Config, acme: Acme, store: Any) -> int:
+        names = args.names or default_names(config, await store.domain_list())
+        kept = await acme.obtain(names, args.challenge)
+        print(f"kept {kept.name}: {', '.join(kept.names)} from {kept.issuer}")
+        days = config.acme.renew_days
+        print(f"expires {kept.not_after:%Y-%m-%d}; the node renews it {days} days before")
+        return 0
+
+    return _with_acme(args, request)
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    async def renew(config: Config, acme: Acme, store: Any) -> int:
+        renewed = await acme.renew_due()
+        print(f"renewed: {', '.join(renewed)}" if renewed else "nothing due")
+        failed = [c.name for c, s in acme.managed() if s.last_error]
+        return 1 if failed else 0
+
+    return _with_acme(args, renew)
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    async def revoke(config: Config, acme: Acme, store: Any) -> int:
+        await acme.revoke(args.name)
+        print(f"revoked {args.name}; no longer served")
+        return 0
+
+    return _with_acme(args, revoke)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -136,14 +210,6 @@ def cmd_remove(args: argparse.Namespace) -> int:
         raise MailstackError(f"no certificate named {args.name!r} (see mailstack cert list)")
     print(f"removed {args.name}")
     return 0
-
-
-def default_names(config: Config, domains: list[str]) -> list[str]:
-    """The host name, then mail., autoconfig. and mta-sts. of every domain."""
-    names = [config.hostname]
-    for domain in domains:
-        names += [f"mail.{domain}", f"autoconfig.{domain}", f"mta-sts.{domain}"]
-    return list(dict.fromkeys(names))
 
 
 async def _domains(config: Config) -> list[str]:

@@ -24,6 +24,9 @@ from mailstack.certs.files import CertDir, CertificateError, CertInfo, replace_p
 
 log = logging.getLogger(__name__)
 
+# RFC 8737 §6.2: the ALPN protocol of TLS-ALPN-01 validation.
+ACME_TLS_1 = "acme-tls/1"
+
 
 def make_self_signed(cert_path: Path, key_path: Path, hostname: str, *, days: int = 825) -> None:
     """Write a self-signed ECDSA P-256 certificate for hostname (and localhost), 0600."""
@@ -40,6 +43,9 @@ class Tls:
         self.cert_path = cert_path
         self.key_path = key_path
         self.certs = CertDir(certs_dir or cert_path.parent / "certs")
+        # Validation certificates of pending tls-alpn-01 challenges (certs/acme.py).
+        self.alpn = CertDir(self.certs.root.parent / "acme" / "tls-alpn-01")
+        self._alpn: dict[str, ssl.SSLContext] = {}
         self._server: ssl.SSLContext | None = None
         self._default: ssl.SSLContext | None = None
         self._by_name: list[tuple[CertInfo, ssl.SSLContext]] = []
@@ -62,7 +68,7 @@ class Tls:
             default = self.cert_path.stat().st_mtime_ns
         except FileNotFoundError:
             default = 0
-        return default, self.certs.stamp()
+        return default, self.certs.stamp() ^ self.alpn.stamp()
 
     def _reload(self) -> None:
         """Re-read the certificates if they changed; a pair that does not
@@ -84,6 +90,16 @@ class Tls:
         # Of two certificates for a name, the one that lasts longer is served.
         loaded.sort(key=lambda pair: -pair[0].not_after.timestamp())
         self._by_name = loaded
+        alpn = {}
+        for cert in self.alpn.list():
+            try:
+                ctx = self._context(cert.cert_path, cert.key_path)
+            except (OSError, ssl.SSLError) as exc:
+                log.error("tls: cannot load the tls-alpn-01 certificate %s: %s", cert.name, exc)
+                continue
+            ctx.set_alpn_protocols([ACME_TLS_1])
+            alpn[cert.name] = ctx
+        self._alpn = alpn
 
     def context_for(self, server_name: str | None) -> ssl.SSLContext | None:
         """The context whose certificate covers server_name, else the default."""
@@ -93,6 +109,11 @@ class Tls:
             self._reload()
         if server_name:
             name = server_name.lower().rstrip(".")
+            # RFC 8737: while a challenge for the name is pending, its
+            # validation certificate answers (Python's SNI callback cannot see
+            # the protocols the client offers, so every client gets it).
+            if name in self._alpn:
+                return self._alpn[name]
             for cert, ctx in self._by_name:
                 if name in cert.names:
                     return ctx
