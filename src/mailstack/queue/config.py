@@ -6,8 +6,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from mailstack.schema import option
+from mailstack.dns.config import Network
+from mailstack.schema import Convert, Invalid, option
+
+TlsMode = Literal["opportunistic", "require", "verify"]
+TLS_MODES = ("opportunistic", "require", "verify")
+
+
+def _tls_destination(value: Any) -> str:
+    """A "DOMAIN=MODE" entry of tls_destinations."""
+    if not isinstance(value, str) or value.count("=") != 1:
+        raise Invalid(f'expected "DOMAIN=MODE", got {value!r}')
+    domain, mode = (part.strip().lower() for part in value.split("="))
+    if not domain or " " in domain or mode not in TLS_MODES:
+        raise Invalid(f"{value!r}: MODE is one of {', '.join(TLS_MODES)}")
+    return f"{domain.rstrip('.')}={mode}"
+
+
+TlsDestination = Annotated[str, Convert(_tls_destination)]
 
 DAY = 86400.0
 
@@ -54,6 +72,42 @@ class QueueConfig:
     poll: float = option(
         30.0, "seconds between looks for mail queued by other processes (the CLI)", minimum=0
     )
+    # Transport security of outbound sessions (RFC 7435, RFC 8461, RFC 8460).
+    tls: TlsMode = option(
+        "opportunistic",
+        "outbound TLS: opportunistic (STARTTLS when offered, certificate not checked), "
+        "require (TLS or defer) or verify (TLS with a certificate valid for the MX host)",
+    )
+    tls_destinations: tuple[TlsDestination, ...] = option(
+        (), 'per-destination TLS modes, "DOMAIN=MODE" (MODE as for tls)'
+    )
+    ca_file: str = option(
+        "", "PEM bundle trusted for verify, MTA-STS and TLS-RPT; empty: the system's"
+    )
+    mta_sts: bool = option(True, "apply recipient domains' MTA-STS policies (RFC 8461)")
+    mta_sts_timeout: float = option(
+        60.0, "seconds a policy fetch may take", minimum=1.0, maximum=600.0
+    )
+    mta_sts_max_size: int = option(
+        65536, "octets a policy may have", minimum=1024, maximum=1048576
+    )
+    fetch_allow: tuple[Network, ...] = option(
+        (),
+        "networks MTA-STS and TLS-RPT fetches may reach besides public addresses "
+        "(private, loopback and link-local ones are refused otherwise)",
+    )
+    tls_reports: bool = option(
+        True, "send daily TLS-RPT reports (RFC 8460) to the domains delivered to that ask"
+    )
+
+    def tls_mode(self, domain: str) -> str:
+        """The configured TLS mode for a destination domain."""
+        domain = domain.lower().rstrip(".")
+        for entry in self.tls_destinations:
+            name, _, mode = entry.partition("=")
+            if name == domain:
+                return mode
+        return self.tls
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (1, 2, ...)."""

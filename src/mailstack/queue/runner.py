@@ -37,14 +37,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mailstack.common.netguard import networks
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.status import Outcome
 from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.msgauth.dnsapi import ResolverAdapter
 from mailstack.queue.config import QueueConfig
 from mailstack.queue.dsn import report_entry
+from mailstack.queue.mtasts import (
+    Lookup,
+    MtaSts,
+    Policy,
+    PolicyCache,
+    fetch_policy,
+    post_report,
+    sts_mx_check,
+)
 from mailstack.queue.policy import Action, Report, decide
 from mailstack.queue.routing import Resolver, RouteError, route
-from mailstack.smtp.client import ConnectFailed, Connection, Delivery
+from mailstack.queue.tlsrpt import Senders, TlsResults, send_reports
+from mailstack.smtp.client import OPPORTUNISTIC, ConnectFailed, Connection, Delivery, TlsRule
 from mailstack.smtp.client_proto import Host
 from mailstack.store import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
 
@@ -97,6 +109,12 @@ class QueueRunner:
         self._destinations: dict[str, _Destination] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        data_dir = node.config.data_dir
+        self.allow = networks(self.config.fetch_allow)
+        cache = PolicyCache(data_dir / "mta-sts")
+        self.mtasts = MtaSts(self._txt, self._fetch_policy, cache, clock)
+        self.tls_results = TlsResults(data_dir / "tls-rpt", clock)
+        self._reported_check = 0.0
 
     @property
     def resolver(self) -> Resolver:
@@ -114,6 +132,64 @@ class QueueRunner:
     def store(self) -> Any:
         return self.node.store
 
+    # -- transport security (RFC 8461, RFC 8460) -----------------------------------
+
+    async def _txt(self, name: str) -> list[str]:
+        return await ResolverAdapter(self.resolver).txt(name)
+
+    async def _fetch_policy(self, domain: str) -> Policy:
+        resolver = self.resolver
+        return await fetch_policy(
+            domain,
+            resolver.addresses,
+            allow=self.allow,
+            ca_file=self.config.ca_file,
+            timeout=self.config.mta_sts_timeout,
+            max_size=self.config.mta_sts_max_size,
+        )
+
+    async def tls_plan(self, domain: str, hosts: list[Host]) -> tuple[list[Host], TlsRule, Lookup]:
+        """The hosts to try and the TLS rule for a destination: its MTA-STS
+        policy when it has one in force (enforce, testing), else the
+        configured mode."""
+        lookup = Lookup(None)
+        if self.config.mta_sts:
+            lookup = await self.mtasts.lookup(domain)
+        policy = lookup.policy
+        described = _policy_json(domain, policy)
+
+        def report(result: str, mx_host: str, address: str) -> None:
+            self.tls_results.failure(domain, described, result, mx_host, address)
+
+        if lookup.failure:
+            self.tls_results.failure(domain, described, lookup.failure)
+        ca_file = self.config.ca_file
+        if policy is not None and policy.mode in ("enforce", "testing"):
+            kept, enforce = sts_mx_check(policy, hosts)
+            if enforce:
+                rule = TlsRule(True, True, ca_file=ca_file, report=report, name="mta-sts enforce")
+                return kept, rule, lookup
+            rule = TlsRule(False, True, True, ca_file, report, name="mta-sts testing")
+            return kept, rule, lookup
+        mode = self.config.tls_mode(domain)
+        if mode in ("verify", "require"):
+            verify = mode == "verify"
+            return hosts, TlsRule(True, verify, ca_file=ca_file, report=report, name=mode), lookup
+        return hosts, TlsRule(report=report), lookup
+
+    async def send_tls_reports(self) -> list[tuple[str, str, str]]:
+        """Send the TLS-RPT reports of finished days (RFC 8460)."""
+
+        async def mail(mail_from: str, to: str, data: bytes) -> None:
+            await self.enqueue(self.new_entry(mail_from, [NewRecipient(to)], data))
+
+        async def post(url: str, body: bytes) -> None:
+            await post_report(url, body, self.resolver, self.allow, self.config.ca_file)
+
+        senders = Senders(mail, post, self._txt)
+        contact = f"postmaster@{self.hostname}"
+        return await send_reports(self.tls_results, senders, self.hostname, contact)
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -124,6 +200,7 @@ class QueueRunner:
         recorded, so nothing is sent twice after a restart) for up to
         ``grace`` seconds, then cancel what is left."""
         self._stopping = True
+        self.tls_results.flush()
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.wait([self._loop_task])
@@ -264,6 +341,7 @@ class QueueRunner:
             try:
                 self._dispatch(await self._due())
                 next_due = await self.store.queue_next_due(after=self.clock())
+                await self._tls_reports_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -273,6 +351,17 @@ class QueueRunner:
             if next_due is not None:
                 delay = min(delay, max(next_due - self.clock(), 0.0))
             await self._sleep(delay)
+
+    async def _tls_reports_due(self) -> None:
+        """Once an hour: write the TLS results and send finished days' reports."""
+        self.tls_results.flush()
+        if not self.config.tls_reports or self.clock() - self._reported_check < 3600:
+            return
+        self._reported_check = self.clock()
+        try:
+            await self.send_tls_reports()
+        except Exception:  # noqa: BLE001 (reports must never stop the queue)
+            log.exception("tls-rpt: sending reports failed")
 
     async def _sleep(self, delay: float) -> None:
         """Until wake(), `delay` seconds, or the store's queue mark moves
@@ -355,6 +444,8 @@ class QueueRunner:
         pending = destination.pending
         connection: Connection | None = None
         hosts: list[Host] | None = None
+        rule: TlsRule = OPPORTUNISTIC
+        lookup = Lookup(None)
         crashed = False
         try:
             async with self._connections:
@@ -381,10 +472,20 @@ class QueueRunner:
                                 hosts = await route(
                                     destination.domain, self.resolver, self.rng, self.ourselves
                                 )
+                                hosts, rule, lookup = await self.tls_plan(
+                                    destination.domain, hosts
+                                )
                             except RouteError as exc:
                                 failure = exc.outcome
-                        if hosts is not None:
-                            connection, failure = await self._connect(hosts)
+                        if hosts is not None and not hosts:
+                            failure = Outcome.temporary(
+                                "4.7.5",
+                                f"no MX host of {destination.domain} matches its MTA-STS policy",
+                            )
+                        elif hosts is not None:
+                            connection, failure = await self._connect(hosts, rule)
+                            if connection is not None:
+                                self._tls_success(destination.domain, connection, rule, lookup)
                         if connection is None:
                             assert failure is not None
                             # No host takes mail now: this round is over for all of them.
@@ -396,7 +497,8 @@ class QueueRunner:
                     try:
                         data = await self.store.queue_data(entry.id)
                         outcomes = await connection.send(Delivery(entry, rcpts, data))
-                        await self._record(entry, rcpts, outcomes, data)
+                        tls = describe_tls(connection, rule)
+                        await self._record(entry, rcpts, outcomes, data, tls=tls)
                     finally:
                         self._release(rcpts)
         except BaseException:
@@ -438,7 +540,15 @@ class QueueRunner:
                 return str(host)
         return None
 
-    async def _connect(self, hosts: list[Host]) -> tuple[Connection | None, Outcome]:
+    def _tls_success(
+        self, domain: str, connection: Connection, rule: TlsRule, lookup: Lookup
+    ) -> None:
+        if connection.tls and (connection.verified or not rule.verify):
+            self.tls_results.success(domain, _policy_json(domain, lookup.policy))
+
+    async def _connect(
+        self, hosts: list[Host], rule: TlsRule = OPPORTUNISTIC
+    ) -> tuple[Connection | None, Outcome]:
         failure = Outcome.temporary("4.4.1", "no mail exchanger answered")
         # RFC 5321 §5.1: try the hosts in order until one takes the session.
         for host in hosts:
@@ -451,6 +561,7 @@ class QueueRunner:
                     tracer=getattr(self.node, "tracer", None),
                     source=self._source_address(),
                     chunking=self.config.chunking,
+                    tls=rule,
                 )
             except ConnectFailed as exc:
                 log.info("queue: %s", exc.outcome.reply)
@@ -488,6 +599,8 @@ class QueueRunner:
         rcpts: list[QueuedRecipient],
         outcomes: dict[int, Outcome],
         data: bytes | None = None,
+        *,
+        tls: str = "",
     ) -> None:
         now = self.clock()
         updates = []
@@ -499,12 +612,13 @@ class QueueRunner:
             if report is not None:
                 reports.append(report)
             log.info(
-                "queue %d: <%s> %s %s: %s",
+                "queue %d: <%s> %s %s: %s%s",
                 entry.id,
                 rcpt.address,
                 update.state,
                 outcome.status,
                 outcome.reply,
+                f" (tls={tls})" if tls else "",
             )
         dsns = []
         if reports:
@@ -530,3 +644,25 @@ class QueueRunner:
         for report_id in report_ids:
             log.info("queue %d: DSN to <%s> queued as %d", entry.id, entry.mail_from, report_id)
             await self._dispatch_new(report_id)
+
+
+def describe_tls(connection: Connection, rule: TlsRule) -> str:
+    """The session's TLS for the delivery log: version, verified or not, the rule."""
+    if not connection.tls:
+        return f"none; {rule.name}"
+    ssl_object = connection.writer.get_extra_info("ssl_object")
+    version = ssl_object.version() if ssl_object is not None else "TLS"
+    checked = "verified" if connection.verified else "unverified"
+    return f"{version} {checked}; {rule.name}"
+
+
+def _policy_json(domain: str, policy: Policy | None) -> dict[str, Any]:
+    """RFC 8460 §4.4 "policy": the MTA-STS policy applied, or none found."""
+    if policy is None or policy.mode == "none":
+        return {"policy-type": "no-policy-found", "policy-domain": domain}
+    return {
+        "policy-type": "sts",
+        "policy-string": policy.policy_strings(),
+        "policy-domain": domain,
+        "mx-host": list(policy.mx),
+    }

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailstack.common.netguard import OutsideLoopback, check_destination
@@ -75,19 +75,70 @@ class ConnectFailed(Exception):
 
 
 class _TlsFailed(Exception):
-    """The STARTTLS exchange failed; the caller tries again in clear."""
+    """The STARTTLS exchange failed; the caller tries again in clear (or, when
+    TLS is required, gives up this address with ``outcome``)."""
+
+    def __init__(self, outcome: Outcome | None = None) -> None:
+        super().__init__(outcome.reply if outcome else "TLS failed")
+        self.outcome = outcome
 
 
 class _Lost(Exception):
     """The connection closed or timed out in the middle of an exchange."""
 
 
-def _tls_context() -> ssl.SSLContext:
-    # RFC 7435 opportunistic security: encrypt, but do not authenticate.
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+@dataclass(frozen=True, slots=True)
+class TlsRule:
+    """How a session with a destination uses TLS.
+
+    * opportunistic (RFC 7435): STARTTLS when offered, certificate not
+      checked, and in clear when TLS fails;
+    * ``required``: no session without TLS (deferred, 4.7.5);
+    * ``verify``: the certificate must be valid for the MX host's name;
+    * ``report_only`` (MTA-STS testing, RFC 8461 §5): verify, but on failure
+      go on as opportunistic, reporting what failed through ``report``.
+    """
+
+    required: bool = False
+    verify: bool = False
+    report_only: bool = False
+    ca_file: str = ""
+    # report(result_type, mx_host, address): a TLS-RPT failure (RFC 8460 §4.3).
+    report: Callable[[str, str, str], None] | None = None
+    name: str = "opportunistic"
+
+    def attempts(self) -> list[tuple[bool, bool]]:
+        """(use TLS, verify) for each try, in order."""
+        if self.report_only:
+            return [(True, True), (True, False), (False, False)]
+        if self.required:
+            return [(True, self.verify)]
+        return [(True, False), (False, False)]
+
+
+OPPORTUNISTIC = TlsRule()
+
+
+def _tls_context(verify: bool = False, ca_file: str = "") -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file or None)
+    if not verify:
+        # RFC 7435 opportunistic security: encrypt, but do not authenticate.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def tls_result_type(exc: BaseException) -> str:
+    """The TLS-RPT result type (RFC 8460 §4.3) of a failed verification."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = exc.verify_code
+        if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+            return "certificate-expired"
+        if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+            return "certificate-host-mismatch"
+        if code in (18, 19, 20, 21):  # self-signed, no issuer
+            return "certificate-not-trusted"
+    return "validation-failure"
 
 
 def needs_smtputf8(entry: QueueEntry, recipients: Sequence[QueuedRecipient], data: bytes) -> str:
@@ -119,6 +170,7 @@ class Connection:
         self.replies = ReplyReader()
         self.features: dict[str, str] = {}
         self.tls = False
+        self.verified = False  # the certificate was valid for the host's name
         self.sent = 0
         self.chunking = True
         self._broken = False
@@ -136,22 +188,29 @@ class Connection:
         tracer: Tracer | None = None,
         source: str | None = None,
         chunking: bool = True,
+        tls: TlsRule = OPPORTUNISTIC,
     ) -> Connection:
         """A session with ``host``; its dialogue goes to ``tracer`` (``--trace``).
         ``source`` is the local address to send from (the node's own MX
         address, so that the SPF record naming it matches); ``chunking``
-        false sends with DATA even where BDAT is offered."""
+        false sends with DATA even where BDAT is offered; ``tls`` says how
+        TLS is used (opportunistic unless a policy says more)."""
         tracer = tracer or Tracer()
         last = Outcome.temporary("4.4.1", f"no answer from {host.name}", host.name)
         for address in host.addresses:
-            for use_tls in (True, False):
+            for use_tls, verify in tls.attempts():
                 try:
                     connection = await cls._open(
-                        host, address, port, helo, connect_timeout, use_tls, tracer, source
-                    )
+                        host, address, port, helo, connect_timeout, use_tls, tracer, source,
+                        verify=verify, rule=tls,
+                    )  # fmt: skip
                     connection.chunking = chunking
                     return connection
-                except _TlsFailed:
+                except _TlsFailed as exc:
+                    if exc.outcome is not None:
+                        last = exc.outcome
+                        if tls.required:
+                            break
                     continue
                 except ConnectFailed as exc:
                     last = exc.outcome
@@ -169,6 +228,9 @@ class Connection:
         use_tls: bool,
         tracer: Tracer,
         source: str | None = None,
+        *,
+        verify: bool = False,
+        rule: TlsRule = OPPORTUNISTIC,
     ) -> Connection:
         try:
             # MAILSTACK_LOOPBACK_ONLY (tests, benchmarks, the lab): nothing leaves loopback.
@@ -197,27 +259,68 @@ class Connection:
                 # RFC 5321 §3.1: a 554 greeting means "not here": try the next host.
                 raise connection._refused(greeting)
             await connection._hello(helo)
+            if use_tls and "STARTTLS" not in connection.features and (rule.required or verify):
+                connection._report(rule, "starttls-not-supported")
+                if rule.required:
+                    raise ConnectFailed(
+                        Outcome.temporary(
+                            "4.7.5", f"{host.name} does not offer STARTTLS ({rule.name})", host.name
+                        )
+                    )
+                raise _TlsFailed()
             if use_tls and "STARTTLS" in connection.features:
                 reply = await connection._command(b"STARTTLS\r\n", MAIL_TIMEOUT)
                 if reply.code == 220:
                     in_tls = True
-                    await writer.start_tls(_tls_context(), server_hostname=host.name)
+                    context = _tls_context(verify, rule.ca_file)
+                    await writer.start_tls(context, server_hostname=host.name)
                     connection.tls = True
-                    trace.note("TLS started")
+                    connection.verified = verify
+                    trace.note("TLS started" + (" (certificate verified)" if verify else ""))
                     # RFC 3207 §4.2: forget everything learnt before TLS.
                     connection.replies = ReplyReader()
                     await connection._hello(helo)
+                elif rule.required:
+                    connection._report(rule, "starttls-not-supported")
+                    raise ConnectFailed(
+                        Outcome.temporary(
+                            "4.7.5", f"{host.name} refused STARTTLS ({rule.name})", host.name
+                        )
+                    )
         except ConnectFailed:
             connection._abort()
             raise
+        except ssl.SSLCertVerificationError as exc:
+            connection._abort()
+            result = tls_result_type(exc)
+            connection._report(rule, result)
+            raise _TlsFailed(
+                Outcome.temporary(
+                    "4.7.5",
+                    f"{host.name} [{address}]: certificate not valid ({result}; {rule.name})",
+                    host.name,
+                )
+            ) from None
         except (_Lost, ReplyError, ssl.SSLError, OSError):
             connection._abort()
             if in_tls:
-                raise _TlsFailed() from None
+                if verify or rule.required:
+                    connection._report(rule, "validation-failure")
+                raise _TlsFailed(
+                    Outcome.temporary(
+                        "4.7.5", f"{host.name} [{address}]: TLS failed ({rule.name})", host.name
+                    )
+                    if rule.required
+                    else None
+                ) from None
             raise ConnectFailed(
                 Outcome.temporary("4.4.2", f"{host.name} [{address}] broke the session", host.name)
             ) from None
         return connection
+
+    def _report(self, rule: TlsRule, result: str) -> None:
+        if rule.report is not None:
+            rule.report(result, self.host.name, self.address)
 
     def _refused(self, reply: ClientReply) -> ConnectFailed:
         return ConnectFailed(

@@ -73,12 +73,14 @@ async def slow_server():
         yield server.sockets[0].getsockname()[1], release, data_seen, accepted
 
 
-async def test_stop_lets_a_transaction_under_way_finish(store, slow_server):
+async def test_stop_lets_a_transaction_under_way_finish(store, slow_server, tmp_path):
     port, release, data_seen, accepted = slow_server
     await store.domain_add("crepes.fr")
     config = dataclasses.replace(QueueConfig(), port=port)
     node = SimpleNamespace(
-        config=SimpleNamespace(queue=config), store=store, hostname="mail.crepes.fr"
+        config=SimpleNamespace(queue=config, data_dir=tmp_path),
+        store=store,
+        hostname="mail.crepes.fr",
     )
     runner = QueueRunner(node, clock=Clock(), resolver=Resolver())  # type: ignore[arg-type]
     await runner.start()
