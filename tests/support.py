@@ -190,3 +190,64 @@ async def wait_served(
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{name} {rdtype} never served")
+
+
+class TestCA:
+    """A certificate authority for tests: its PEM bundle at ``path``, and
+    certificates it issues for names (and 127.0.0.1)."""
+
+    __test__ = False
+
+    def __init__(self, directory: Path) -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._hashes, self._ser, self._ec = x509, hashes, serialization, ec
+        self._now = datetime.datetime.now(datetime.UTC)
+        self._delta = datetime.timedelta
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailstack test CA")])
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(self.name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self._now - datetime.timedelta(hours=1))
+            .not_valid_after(self._now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "test-ca.pem"
+        self.path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(self, *names: str, expired: bool = False) -> tuple[bytes, bytes]:
+        """(certificate PEM, key PEM) for names, signed by this CA."""
+        import ipaddress
+
+        x509, ser = self._x509, self._ser
+        key = self._ec.generate_private_key(self._ec.SECP256R1())
+        start = self._now - self._delta(days=10 if expired else 0, hours=1)
+        end = self._now - self._delta(days=1) if expired else self._now + self._delta(days=1)
+        alt: list[Any] = [x509.DNSName(n) for n in names]
+        alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        from cryptography.x509.oid import NameOID
+
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self.name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .sign(self.key, self._hashes.SHA256())
+        )
+        key_pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+        return cert.public_bytes(ser.Encoding.PEM), key_pem
