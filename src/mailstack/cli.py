@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mailstack import __version__
+from mailstack.certs.cli import publish_mta_sts
 from mailstack.commands import config_path, load_config, open_store, with_store
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
 from mailstack.errors import ConfigError, MailstackError
@@ -290,6 +291,9 @@ async def domain_add(store: Any, args: argparse.Namespace) -> int:
     print(f"added domain {domain}")
     for note in notes:
         print(note)
+    if args.mta_sts:
+        for line in await publish_mta_sts(store, load_config(args), domain, args.mta_sts):
+            print(line)
     if postmaster:
         print(f"postmaster@{domain} -> {postmaster}")
     else:
@@ -445,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="accept a single-label name or a public suffix (com, co.uk)",
+    )
+    p.add_argument(
+        "--mta-sts",
+        choices=["enforce", "testing"],
+        help="also publish an MTA-STS policy (RFC 8461) and a TLS-RPT record (RFC 8460)",
     )
     p.set_defaults(func=with_store(domain_add))
     p = domain.add_parser("remove", parents=[common], help="remove a domain with no users")

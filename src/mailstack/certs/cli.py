@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 from pathlib import Path
@@ -24,10 +25,22 @@ from mailstack.certs.files import (
     replace_pair,
     self_signed_pem,
 )
+from mailstack.certs.mtasts import (
+    DEFAULT_MAX_AGE,
+    MODES,
+    REPORTS_LOCAL_PART,
+    WELL_KNOWN,
+    policy_text,
+    reports_in,
+    summarise,
+    txt_records,
+    write_policy,
+)
 from mailstack.certs.service import build_acme, default_names
-from mailstack.commands import load_config, open_store
+from mailstack.commands import load_config, open_store, with_store
 from mailstack.config import Config
-from mailstack.errors import MailstackError
+from mailstack.errors import MailstackError, NotFound
+from mailstack.msgauth.records import DEFAULT_TTL, quoted_txt
 from mailstack.names import BadName, check_hostname
 
 # The listeners that speak TLS (implicit, or by STARTTLS when it is offered).
@@ -66,6 +79,21 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser("revoke", parents=[common], help="revoke an ACME certificate")
     p.add_argument("name")
     p.set_defaults(func=cmd_revoke)
+
+    p = subparsers.add_parser(
+        "mta-sts", parents=[common], help="publish a domain's MTA-STS policy (RFC 8461)"
+    )
+    p.add_argument("domain")
+    p.add_argument("--mode", choices=MODES, required=True)
+    p.add_argument("--max-age", type=int, help="seconds senders keep the policy")
+    p.add_argument("--rua", help="where TLS-RPT reports go (default mailto:tlsrpt@DOMAIN)")
+    p.set_defaults(func=with_store(cmd_mta_sts))
+    p = subparsers.add_parser(
+        "tls-reports", parents=[common], help="summarise the TLS-RPT reports received"
+    )
+    p.add_argument("--domain", help="only the reports for this domain")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=with_store(cmd_tls_reports))
 
 
 def cert_dir(config: Config) -> CertDir:
@@ -246,4 +274,101 @@ def cmd_self_signed(args: argparse.Namespace) -> int:
     print(f"wrote a self-signed certificate for {', '.join(names)}: {config.cert_path}")
     print("a running node serves it from the next connection on;")
     print(f"clients trust it with --ca-file {config.cert_path}")
+    return 0
+
+
+async def publish_mta_sts(
+    store: Any,
+    config: Config,
+    domain: str,
+    mode: str,
+    max_age: int | None = None,
+    rua: str | None = None,
+) -> list[str]:
+    """Write the policy and (when the node serves the zone) its records; what
+    was done, in lines for the user."""
+    domain = domain.lower().rstrip(".")
+    if not await store.is_local_domain(domain):
+        raise MailstackError(f"{domain} is not a local domain")
+    host = (config.smtp.hostname or config.hostname).rstrip(".")
+    mx = [host]
+    try:
+        zone = await store.zone_get(domain + ".")
+    except NotFound:
+        zone = None
+    if zone is not None:
+        mx += [r.rdata.split()[1].rstrip(".") for r in zone.records if r.rdtype == "MX"]
+    text = policy_text(mode, mx, max_age or DEFAULT_MAX_AGE[mode])
+    path = write_policy(config.data_dir, domain, text)
+    done = [f"policy ({mode}) written to {path}, served at https://mta-sts.{domain}{WELL_KNOWN}"]
+    if zone is None:
+        done.append("this node does not serve the zone: publish these records yourself:")
+        for owner, value in txt_records(domain, text, rua).items():
+            done.append(f"  {owner}.{domain}. TXT {quoted_txt(value)}")
+        done.append(f"  mta-sts.{domain}. CNAME {host}.")
+        return done
+    origin = domain + "."
+    for owner, value in txt_records(domain, text, rua).items():
+        with contextlib.suppress(NotFound):
+            await store.record_remove(origin, owner, "TXT")
+        await store.record_add(origin, owner, "TXT", quoted_txt(value), DEFAULT_TTL)
+    names = {(r.name, r.rdtype) for r in zone.records}
+    if (f"mta-sts.{origin}", "CNAME") not in names and (f"mta-sts.{origin}", "A") not in names:
+        await store.record_add(origin, "mta-sts", "CNAME", f"{host}.", DEFAULT_TTL)
+    reports = f"{REPORTS_LOCAL_PART}@{domain}"
+    if rua is None and not await store.resolve_recipient(reports):
+        with contextlib.suppress(MailstackError):
+            await store.alias_add(reports, f"postmaster@{domain}")
+            done.append(f"{reports} -> postmaster@{domain} (TLS-RPT reports come here)")
+    done.append(f"zone {domain}: _mta-sts, _smtp._tls and mta-sts records published")
+    if not any(
+        c.covers(f"mta-sts.{domain}") and not c.self_signed for c in all_certificates(config)
+    ):
+        done.append(
+            f"senders need a valid certificate for mta-sts.{domain}: "
+            f"mailstack cert request mta-sts.{domain}"
+        )
+    return done
+
+
+async def cmd_mta_sts(store: Any, args: argparse.Namespace) -> int:
+    config = load_config(args)
+    for line in await publish_mta_sts(
+        store, config, args.domain, args.mode, args.max_age, args.rua
+    ):
+        print(line)
+    return 0
+
+
+async def cmd_tls_reports(store: Any, args: argparse.Namespace) -> int:
+    """Reports found in the mailboxes tlsrpt@DOMAIN reaches."""
+    domains = [args.domain.lower()] if args.domain else await store.domain_list()
+    found = []
+    seen: set[int] = set()
+    for domain in domains:
+        for account in await store.resolve_recipient(f"{REPORTS_LOCAL_PART}@{domain}"):
+            if account.id in seen:
+                continue
+            seen.add(account.id)
+            for box in await store.mailbox_list(account.id):
+                metas = await store.messages(box.id)
+                raws = await store.messages_bytes(box.id, [m.uid for m in metas])
+                for raw in raws.values():
+                    found += reports_in(raw)
+    if args.domain:
+        found = [
+            r for r in found
+            if any(p.get("policy", {}).get("policy-domain") == args.domain for p in r.policies)
+        ]  # fmt: skip
+    # The same report mailed twice (a retry, two rua) is counted once.
+    unique = {(r.organization, r.report_id or id(r)): r for r in found}
+    found = sorted(unique.values(), key=lambda r: (r.start, r.organization))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in found], indent=2))
+        return 0
+    if not found:
+        print("no TLS-RPT reports received")
+    for report in found:
+        for line in summarise(report):
+            print(line)
     return 0

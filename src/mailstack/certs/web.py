@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mailstack.certs.acme import ChallengeFiles
+from mailstack.certs.mtasts import WELL_KNOWN, read_policy
 
 
 def routes(data_dir: Path) -> list[web.RouteDef]:
@@ -25,3 +26,20 @@ def routes(data_dir: Path) -> list[web.RouteDef]:
         )
 
     return [web.get("/.well-known/acme-challenge/{token}", challenge)]
+
+
+def mta_sts_routes(data_dir: Path) -> list[web.RouteDef]:
+    """RFC 8461 §3.3: the policy of the domain the request's host names
+    (``mta-sts.DOMAIN``), as text/plain; 404 for any other host."""
+
+    async def policy(request: web.Request) -> web.Response:
+        text = read_policy(data_dir, request.host)
+        if text is None:
+            raise web.HTTPNotFound(text="no MTA-STS policy for this host\n")
+        return web.Response(
+            text=text,
+            content_type="text/plain",
+            headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [web.get(WELL_KNOWN, policy)]

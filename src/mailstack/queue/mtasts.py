@@ -41,13 +41,13 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from mailstack.certs.mtasts import WELL_KNOWN
 from mailstack.common.netguard import check_destination, fetch_allowed
 from mailstack.store.private import create_private, private_dir
 
 log = logging.getLogger("mailstack.queue")
 
 MAX_AGE_LIMIT = 31557600  # §3.2: at most one year
-WELL_KNOWN = "/.well-known/mta-sts.txt"
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 # TLS-RPT result types (RFC 8460 §4.3) for what a policy lookup found.
