@@ -47,6 +47,7 @@ SRV_SERVICES = (
     ("_pop3s._tcp", "pop3s"),
 )
 SRV_LABELS = frozenset(label for label, _ in SRV_SERVICES)
+SETUP_LABELS = ("autoconfig", "autodiscover")
 
 
 def quoted_txt(text: str) -> str:
@@ -86,6 +87,11 @@ def mail_records(
         port = (ports or {}).get(service)
         if port:
             records.append(make_record(domain, label, "SRV", f"0 1 {port} {host}.", ttl))
+    # Where mail clients look for their settings (Thunderbird's autoconfig,
+    # Microsoft's Autodiscover): the node's HTTP service answers there.
+    for label in SETUP_LABELS:
+        if f"{label}.{domain}" != host:
+            records.append(make_record(domain, label, "CNAME", f"{host}.", ttl))
     return records
 
 
@@ -110,8 +116,9 @@ def stale(
     zone: Sequence[ZoneRecord], domain: str, host: str, wanted: Sequence[ZoneRecord]
 ) -> list[ZoneRecord]:
     """What an earlier mail host name left in ``domain``'s zone: the apex MX at
-    our preference, the RFC 6186 SRV records and the apex NS naming another
-    host, and that host's A/AAAA inside the zone."""
+    our preference, the RFC 6186 SRV records, the autoconfig/autodiscover
+    CNAMEs and the apex NS naming another host, and that host's A/AAAA
+    inside the zone."""
     origin = domain.lower().rstrip(".") + "."
     target = host.lower().rstrip(".") + "."
     keep = {(r.name, r.rdtype, r.rdata) for r in wanted}
@@ -125,6 +132,8 @@ def stale(
             old_hosts.add(fields[1])
         elif record.rdtype == "SRV" and record.name[: -len(origin)].rstrip(".") in SRV_LABELS:
             old_hosts.add(fields[3])
+        elif record.rdtype == "CNAME" and record.name[: -len(origin)].rstrip(".") in SETUP_LABELS:
+            old_hosts.add(fields[0])
         else:
             continue
         out.append(record)

@@ -42,7 +42,12 @@ def test_mail_records(pair: list) -> None:
 
 def test_host_outside_the_domain_gets_no_address_record() -> None:
     wanted = records.mail_records("hamburger.edu", "mx.example.net", addresses=["192.0.2.9"])
-    assert [r.rdtype for r in wanted] == ["MX", "TXT", "TXT"]
+    # No A record; the autoconfig/autodiscover names point at the host.
+    assert [r.rdtype for r in wanted] == ["MX", "TXT", "TXT", "CNAME", "CNAME"]
+    assert {r.name: r.rdata for r in wanted if r.rdtype == "CNAME"} == {
+        "autoconfig.hamburger.edu.": "mx.example.net.",
+        "autodiscover.hamburger.edu.": "mx.example.net.",
+    }
 
 
 def test_zone_text_parses_as_a_master_file(pair: list) -> None:
@@ -58,7 +63,7 @@ def test_missing_keeps_an_existing_spf_record() -> None:
     existing = [r for r in wanted if r.rdtype == "MX"]
     own_spf = records.make_record("crepes.fr", "@", "TXT", '"v=spf1 ip4:192.0.2.0/24 -all"', 3600)
     todo = records.missing([*existing, own_spf], wanted)
-    assert [r.rdtype for r in todo] == ["TXT"] and "DMARC1" in todo[0].rdata
+    assert [r.rdtype for r in todo] == ["TXT", "CNAME", "CNAME"] and "DMARC1" in todo[0].rdata
 
 
 async def test_publish_creates_the_zone_once(store, pair: list) -> None:
@@ -67,7 +72,7 @@ async def test_publish_creates_the_zone_once(store, pair: list) -> None:
     assert count == len(wanted) and serial == 2
     assert await records.publish(store, "crepes.fr", wanted, nameserver="x") == (0, 2)
     zone = await store.zone_get("crepes.fr")
-    assert {r.rdtype for r in zone.records} == {"SOA", "NS", "MX", "A", "TXT"}
+    assert {r.rdtype for r in zone.records} == {"SOA", "NS", "MX", "A", "TXT", "CNAME"}
 
 
 def run(data_dir: Path, *argv: str) -> int:
