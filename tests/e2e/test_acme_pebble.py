@@ -106,7 +106,9 @@ class Pebble:
             return x509.load_pem_x509_certificate(reply.read())
 
 
-def start_pebble(tmp: Path, dns_port: int, nonce_reject: int = 0) -> Iterator[Pebble]:
+def start_pebble(
+    tmp: Path, dns_port: int, nonce_reject: int = 0, va_sleep: bool = False
+) -> Iterator[Pebble]:
     ca, cert, key = _test_ca(tmp)
     listen, management = free_port(), free_port()
     http_port, tls_port = free_port(), free_port()
@@ -124,10 +126,13 @@ def start_pebble(tmp: Path, dns_port: int, nonce_reject: int = 0) -> Iterator[Pe
     }
     (tmp / "pebble.json").write_text(json.dumps(config))
     env = os.environ | {
-        "PEBBLE_VA_NOSLEEP": "1",
         "PEBBLE_WFE_NONCEREJECT": str(nonce_reject),
         "PEBBLE_AUTHZREUSE": "0",
     }
+    if not va_sleep:
+        env["PEBBLE_VA_NOSLEEP"] = "1"
+    else:
+        env.pop("PEBBLE_VA_NOSLEEP", None)
     assert PEBBLE is not None
     proc = subprocess.Popen(
         [PEBBLE, "-config", str(tmp / "pebble.json"), "-dnsserver", f"127.0.0.1:{dns_port}"],
@@ -276,11 +281,20 @@ async def test_a_renewal_that_fails_is_recorded_and_retried_later(acme_node: Any
     assert cert.cert_path.exists()
 
 
-async def test_nonce_rejections_are_retried(tmp_path: Path, dns_port: int) -> None:
+@pytest.mark.parametrize(
+    ("nonce_reject", "va_sleep"),
+    [(40, False), (0, True)],
+    ids=["nonce-rejections", "validation-delays"],
+)
+async def test_nonce_rejections_and_order_delays_are_waited_out(
+    tmp_path: Path, dns_port: int, nonce_reject: int, va_sleep: bool
+) -> None:
+    """Pebble rejects 40% of nonces; or its validation sleeps up to 15 s
+    before it answers, so the order stays pending and we poll."""
     from support import TestNode, make_config, open_fast_store
 
     (tmp_path / "p").mkdir()
-    for pebble in start_pebble(tmp_path / "p", dns_port, nonce_reject=40):
+    for pebble in start_pebble(tmp_path / "p", dns_port, nonce_reject, va_sleep):
         config = make_config(
             tmp_path / "node",
             (),

@@ -255,7 +255,7 @@ class Acme:
         """The client with its account (registered the first time); in a thread."""
         key = self._account_key()
         verify: bool | str = self.config.ca_file or True
-        net = client.ClientNetwork(
+        net = _Network(
             key,
             alg=jose.ES256,
             # requests takes a CA bundle's path where the library says bool.
@@ -493,6 +493,20 @@ def _answer(
     acme: client.ClientV2, challb: messages.ChallengeBody, response: Any
 ) -> Callable[[], Any]:
     return lambda: _retry(lambda: acme.answer_challenge(challb, response))
+
+
+class _Network(client.ClientNetwork):
+    """The library's network, retrying a ``badNonce`` (RFC 8555 §6.5) up to
+    NONCE_TRIES times on every POST (the library itself retries once)."""
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(NONCE_TRIES):
+            try:
+                return super().post(*args, **kwargs)
+            except messages.Error as exc:
+                if exc.code != "badNonce" or attempt == NONCE_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def _retry(call: Callable[[], T]) -> T:
