@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable
 
 from mailstack.errors import MailstackError
 
@@ -40,28 +39,3 @@ def check_destination(address: str) -> None:
     if not is_loopback(address):
         raise OutsideLoopback(f"refused to send to {address}: {ENV} is set")
 
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def fetch_allowed(address: str, allow: Iterable[Network] = ()) -> bool:
-    """Whether a fetch the node makes on someone else's say-so (an MTA-STS
-    policy, a TLS-RPT upload, a push URL) may go to ``address``: a global
-    (public) address, or one inside a network the configuration allows.
-    Private, loopback, link-local, multicast and reserved addresses are
-    refused by default, so a name that resolves inside the node's network
-    cannot reach it (no SSRF)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if any(ip in network for network in allow):
-        return True
-    return ip.is_global and not ip.is_multicast
-
-
-def networks(texts: Iterable[str]) -> list[Network]:
-    """Networks from configuration text (``127.0.0.0/8``, ``::1``)."""
-    return [ipaddress.ip_network(text, strict=False) for text in texts]

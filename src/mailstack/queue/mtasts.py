@@ -29,8 +29,6 @@ import json
 import logging
 import os
 import re
-import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -39,10 +37,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from mailstack.certs.mtasts import WELL_KNOWN
-from mailstack.common.netguard import check_destination, fetch_allowed
+from mailstack.common import fetch
+from mailstack.common.fetch import Refused, usable_addresses
 from mailstack.store.private import create_private, private_dir
 
 log = logging.getLogger("mailstack.queue")
@@ -174,31 +172,6 @@ class PolicyCache:
         os.replace(tmp, path)
 
 
-class _Pinned(AbstractResolver):
-    """aiohttp's resolver, answering with the addresses we checked."""
-
-    def __init__(self, addresses: list[str]) -> None:
-        self.addresses = addresses
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for address in self.addresses
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 async def fetch_policy(
     domain: str,
     addresses: Callable[[str], Awaitable[list[str]]],
@@ -211,20 +184,13 @@ async def fetch_policy(
     """The policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt (§3.3)."""
     host = f"mta-sts.{domain.lower().rstrip('.')}"
     try:
-        found = await asyncio.wait_for(addresses(host), timeout)
-    except Exception as exc:  # noqa: BLE001 (any lookup failure is a fetch error)
-        raise PolicyError(f"{host}: address lookup failed ({type(exc).__name__})") from None
-    usable = [a for a in found if fetch_allowed(a, allow)]
-    if not usable:
-        why = "has no address" if not found else "has only addresses we may not fetch from"
-        raise PolicyError(f"{host} {why}")
-    for address in usable:
-        check_destination(address)
-    context = ssl.create_default_context(cafile=ca_file or None)
-    connector = aiohttp.TCPConnector(resolver=_Pinned(usable), ssl=context, use_dns_cache=False)
-    limit = aiohttp.ClientTimeout(total=timeout)
+        usable = await asyncio.wait_for(usable_addresses(host, addresses, allow), timeout)
+    except Refused as exc:
+        raise PolicyError(str(exc)) from None
+    except TimeoutError:
+        raise PolicyError(f"{host}: address lookup timed out") from None
     try:
-        async with aiohttp.ClientSession(connector=connector, timeout=limit) as session:
+        async with fetch.session(usable, ca_file=ca_file, timeout=timeout) as session:
             url = f"https://{host}{WELL_KNOWN}"
             headers = {"Accept": "text/plain"}
             async with session.get(url, allow_redirects=False, headers=headers) as reply:
@@ -347,18 +313,12 @@ async def post_report(
     host = parts.hostname
     if parts.scheme != "https" or not host:
         raise PolicyError(f"{url}: not an https URL")
-    found = await asyncio.wait_for(resolver.addresses(host), timeout)
-    usable = [a for a in found if fetch_allowed(a, allow)]
-    if not usable:
-        raise PolicyError(f"{host} has no address we may send to")
-    for address in usable:
-        check_destination(address)
-    context = ssl.create_default_context(cafile=ca_file or None)
-    connector = aiohttp.TCPConnector(resolver=_Pinned(usable), ssl=context, use_dns_cache=False)
     try:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
-        ) as session:
+        usable = await asyncio.wait_for(usable_addresses(host, resolver.addresses, allow), timeout)
+    except (Refused, TimeoutError) as exc:
+        raise PolicyError(f"{url}: {exc or 'address lookup timed out'}") from None
+    try:
+        async with fetch.session(usable, ca_file=ca_file, timeout=timeout) as session:
             headers = {"Content-Type": "application/tlsrpt+gzip"}
             async with session.post(url, data=body, headers=headers, allow_redirects=False) as r:
                 if not 200 <= r.status < 300:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mailstack.common.netguard import networks
+from mailstack.common.fetch import networks
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.status import Outcome
 from mailstack.errors import QuotaExceeded, StoreError
