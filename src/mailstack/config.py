@@ -29,6 +29,7 @@ from mailstack.pop3.config import Pop3Config
 from mailstack.queue.config import QueueConfig
 from mailstack.schema import Convert, Invalid, address_text, keys, load, option, to_toml
 from mailstack.smtp.config import SmtpConfig, SubmissionConfig
+from mailstack.webmail.config import WebmailConfig
 
 CONFIG_NAME = "mailstack.toml"
 
@@ -193,6 +194,7 @@ TABLES: dict[str, type] = {
     "imap": ImapConfig,
     "dns": DnsConfig,
     "acme": AcmeConfig,
+    "webmail": WebmailConfig,
 }
 
 
@@ -242,6 +244,7 @@ class Config:
     imap: ImapConfig
     dns: DnsConfig
     acme: AcmeConfig
+    webmail: WebmailConfig
     path: Path | None = None
 
     @property

@@ -1,0 +1,29 @@
+"""The `[webmail]` table: what the webmail's server side may do for the browser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailstack.dns.config import Network
+from mailstack.schema import option
+
+
+@dataclass(frozen=True, slots=True)
+class WebmailConfig:
+    proxy_max_size: int = option(
+        5 * 1024 * 1024,
+        "octets a remote image fetched through the proxy may have",
+        minimum=1024,
+        maximum=100 * 1024 * 1024,
+    )
+    proxy_timeout: float = option(
+        10.0, "seconds the proxy waits for a remote image", minimum=1.0, maximum=120.0
+    )
+    proxy_allow: tuple[Network, ...] = option(
+        (),
+        "networks the image proxy may fetch from besides public addresses (private, "
+        "loopback and link-local ones are refused otherwise)",
+    )
+    proxy_link_lifetime: float = option(
+        86400.0, "seconds a proxied image link stays valid", minimum=60.0
+    )
