@@ -94,3 +94,28 @@ async def test_submitted_mail_arrives_signed_and_authenticated(world) -> None:
     match = re.search(r"\(\[([0-9.]+)\]\)", received[0])
     assert match is not None and match.group(1) == ALICE_IP, received
     assert "spf=pass smtp.mailfrom=alice@crepes.fr" in verdict, (received, verdict)
+
+
+async def test_the_delivered_message_explains_its_path_and_checks(world) -> None:
+    """Explain this message (webmail/explain.py) on what really arrived."""
+    from mailstack.webmail.explain import explain
+
+    alice, bob = world
+    assert await submit(alice, MESSAGE) == {}
+    await alice.queue.run_once()
+    [delivered] = await bob_inbox(bob)
+    parsed = email.message_from_bytes(delivered)
+    result = explain(
+        parsed.get_all("Received"),
+        parsed.get_all("Authentication-Results"),
+        trusted={"mail.hamburger.edu"},
+    )
+    msa, mx = result.hops
+    assert (msa.by, msa.protocol, msa.tls, msa.authenticated) == (
+        "mail.crepes.fr", "ESMTPSA", True, True,
+    )  # fmt: skip
+    assert (mx.by, mx.from_host, mx.from_ip) == ("mail.hamburger.edu", "mail.crepes.fr", ALICE_IP)
+    assert mx.tls is True and mx.delay is not None and mx.delay >= 0
+    results = {(c.method, c.result) for c in result.checks}
+    assert {("spf", "pass"), ("dkim", "pass"), ("dmarc", "pass")} <= results
+    assert any("crepes.fr lists as allowed" in line for line in result.summary())
