@@ -35,7 +35,13 @@ from mailstack.store.contract.messages import (
     canonical_name,
     new_flags,
 )
-from mailstack.store.sqlite.counters import bump_mailbox, mailbox_account, next_id, next_modseq
+from mailstack.store.sqlite.counters import (
+    bump_mailbox,
+    mailbox_account,
+    mailbox_modseq,
+    next_id,
+    next_modseq,
+)
 from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
 from mailstack.store.sqlite.sql import insert_rows
 from mailstack.store.sqlite.threads import Threader
@@ -452,8 +458,7 @@ def insert_message(
     """File a message as a new email, in the thread ``thread`` (an id) or
     the one its keys lead to; `charge=False` when the caller already
     counted the blob reference and the account's usage."""
-    account_id = mailbox_account(c, mailbox_id)
-    modseq = next_modseq(c, account_id)
+    account_id, modseq = mailbox_modseq(c, mailbox_id)
     (uid,) = c.execute(
         "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = ?"
         " WHERE id = ? RETURNING uidnext - 1",
