@@ -334,3 +334,43 @@ async def test_unknown_paths_and_methods_are_problem_details(node):
             assert r.headers["Content-Type"] == "application/problem+json"
         async with client.get(url(node, "/jmap/api/"), headers=basic()) as r:
             assert r.status == 405
+
+
+async def test_an_email_blob_is_the_whole_message(node):
+    from mailstack.store import DeliveryTarget
+
+    from support import deliver
+
+    raw = b"From: a@example.net\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
+    account = (await node.store.account_get(USER)).id
+    await deliver(node.store, raw, [DeliveryTarget(account)])
+    [email] = await node.store.emails(account)
+    blob_id = f"G{email.email_id}"
+    async with aiohttp.ClientSession() as client:
+        path = f"/jmap/download/A{account}/{blob_id}/message.eml?type=message/rfc822"
+        async with client.get(url(node, path), headers=basic()) as r:
+            assert r.status == 200
+            assert (await r.read()).endswith(raw)
+            assert r.headers["Content-Type"] == "message/rfc822"
+        status, _, response = await post_api(
+            client,
+            node,
+            {
+                "using": [CORE],
+                "methodCalls": [
+                    [
+                        "Blob/copy",
+                        {"fromAccountId": f"A{account}", "accountId": f"A{account}",
+                         "blobIds": [blob_id, f"G{email.email_id + 100}", "E1"]},
+                        "0",
+                    ]
+                ],
+            },
+        )
+        result = response["methodResponses"][0][1]
+        copy = result["copied"][blob_id]
+        assert set(result["notCopied"]) == {f"G{email.email_id + 100}", "E1"}
+        copied = url(node, f"/jmap/download/A{account}/{copy}/m")
+        async with client.get(copied, headers=basic()) as r:
+            assert (await r.read()).endswith(raw)
+            assert r.headers["Content-Type"] == "application/octet-stream"
