@@ -374,3 +374,24 @@ async def test_an_email_blob_is_the_whole_message(node):
         async with client.get(copied, headers=basic()) as r:
             assert (await r.read()).endswith(raw)
             assert r.headers["Content-Type"] == "application/octet-stream"
+
+
+async def test_a_slow_or_idle_connection_is_closed(node_factory):
+    node = await node_factory(listen=("http",), limits={"http_idle_timeout": 0.5})
+    for payload in (b"", b"GET /jmap/session HTTP/1.1\r\nHost: x\r\n"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.port("http"))
+        writer.write(payload)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+
+async def test_keep_alive_serves_several_requests_on_one_connection(node):
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as client:
+        peers = set()
+        for _ in range(3):
+            async with client.get(url(node, "/jmap/session"), headers=basic()) as r:
+                assert r.status == 200 and r.connection is not None
+                peers.add(r.connection.transport.get_extra_info("sockname"))
+                await r.read()
+    assert len(peers) == 1 and None not in peers
