@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import logging
 import ssl
@@ -386,12 +387,17 @@ async def test_a_slow_or_idle_connection_is_closed(node_factory):
 
 
 async def test_keep_alive_serves_several_requests_on_one_connection(node):
-    connector = aiohttp.TCPConnector(limit=1)
-    async with aiohttp.ClientSession(connector=connector) as client:
-        peers = set()
+    def run() -> list[int]:
+        connection = http.client.HTTPConnection("127.0.0.1", node.port("http"), timeout=10)
+        sockets = []
         for _ in range(3):
-            async with client.get(url(node, "/jmap/session"), headers=basic()) as r:
-                assert r.status == 200 and r.connection is not None
-                peers.add(r.connection.transport.get_extra_info("sockname"))
-                await r.read()
-    assert len(peers) == 1 and None not in peers
+            connection.request("GET", "/jmap/session", headers=basic())
+            response = connection.getresponse()
+            assert response.status == 200
+            response.read()
+            assert connection.sock is not None  # not closed after the response
+            sockets.append(connection.sock.getsockname()[1])
+        connection.close()
+        return sockets
+
+    assert len(set(await asyncio.to_thread(run))) == 1
