@@ -44,6 +44,7 @@ from mailstack.store.private import create_private, private_dir
 PACKAGE_CLIS = (
     "mailstack.certs.cli",
     "mailstack.dns.cli",
+    "mailstack.http.cli",
     "mailstack.queue.cli",
     "mailstack.ua.cli",
     "mailstack.lab.cli",

@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 from mailstack.certs.config import AcmeConfig
 from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
+from mailstack.http.config import HttpConfig
 from mailstack.imap.config import ImapConfig
+from mailstack.jmap.config import JmapConfig
 from mailstack.limits import Limits
 from mailstack.pop3.config import Pop3Config
 from mailstack.queue.config import QueueConfig
@@ -80,8 +82,7 @@ class NodeConfig:
     )
 
 
-# Port 0 asks the OS for any free port. Each key is a service of app.SERVICES;
-# `http` joins them with the HTTP service (mailstack.http), not before.
+# Port 0 asks the OS for any free port. Each key is a service of app.SERVICES.
 @dataclass(frozen=True, slots=True)
 class ListenConfig:
     smtp: Listener = option(("127.0.0.1", 2525), "SMTP receiver, MX role (RFC 5321)")
@@ -97,6 +98,12 @@ class ListenConfig:
     imaps: Listener = option(("127.0.0.1", 9930), "IMAP over implicit TLS (RFC 8314)")
     dns: Listener = option(
         ("127.0.0.1", 5300), "DNS over UDP and TCP, authoritative and resolver (RFC 1035)"
+    )
+    http: Listener = option(
+        ("127.0.0.1", 8025), "HTTP: JMAP and the node's web routes, plain (loopback only)"
+    )
+    https: Listener = option(
+        ("127.0.0.1", 4430), "HTTP over implicit TLS with the node's certificate (RFC 9110)"
     )
 
 
@@ -195,6 +202,8 @@ TABLES: dict[str, type] = {
     "dns": DnsConfig,
     "acme": AcmeConfig,
     "webmail": WebmailConfig,
+    "http": HttpConfig,
+    "jmap": JmapConfig,
 }
 
 
@@ -245,6 +254,8 @@ class Config:
     dns: DnsConfig
     acme: AcmeConfig
     webmail: WebmailConfig
+    http: HttpConfig
+    jmap: JmapConfig
     path: Path | None = None
 
     @property

@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from mailstack.certs.acme import AcmeError, OrderState
 from mailstack.certs.config import AcmeConfig
 from mailstack.certs.service import build_acme
-from mailstack.certs.web import routes
+from mailstack.certs.web import acme_routes
 
 PEBBLE = shutil.which("pebble")
 pytestmark = pytest.mark.skipif(PEBBLE is None, reason="needs Debian's pebble")
@@ -194,7 +194,7 @@ async def acme_node(tmp_path: Path, pebble: Pebble, dns_port: int) -> AsyncItera
     # The DNS service reads the store about once a second.
     await asyncio.sleep(1.5)
     runner = web.AppRunner(web.Application())
-    runner.app.add_routes(routes(data_dir))
+    runner.app.add_routes(acme_routes(data_dir))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", pebble.http_port)
     await site.start()

@@ -5,14 +5,24 @@ pending ACME http-01 challenges (RFC 8555 §8.3), read from the files that
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from mailstack.certs.acme import ChallengeFiles
 from mailstack.certs.mtasts import WELL_KNOWN, read_policy
 
+if TYPE_CHECKING:
+    from mailstack.app import Node
 
-def routes(data_dir: Path) -> list[web.RouteDef]:
+
+def routes(node: Node) -> list[web.AbstractRouteDef]:
+    """The node's HTTP service's certificate routes (both public)."""
+    data_dir = node.config.data_dir
+    return acme_routes(data_dir) + mta_sts_routes(data_dir)
+
+
+def acme_routes(data_dir: Path) -> list[web.AbstractRouteDef]:
     files = ChallengeFiles(data_dir / "tls" / "acme")
 
     async def challenge(request: web.Request) -> web.Response:
@@ -25,10 +35,10 @@ def routes(data_dir: Path) -> list[web.RouteDef]:
             headers={"Cache-Control": "no-store"},
         )
 
-    return [web.get("/.well-known/acme-challenge/{token}", challenge)]
+    return [web.get("/.well-known/acme-challenge/{token}", challenge, name="public.acme")]
 
 
-def mta_sts_routes(data_dir: Path) -> list[web.RouteDef]:
+def mta_sts_routes(data_dir: Path) -> list[web.AbstractRouteDef]:
     """RFC 8461 §3.3: the policy of the domain the request's host names
     (``mta-sts.DOMAIN``), as text/plain; 404 for any other host."""
 
@@ -42,4 +52,4 @@ def mta_sts_routes(data_dir: Path) -> list[web.RouteDef]:
             headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
         )
 
-    return [web.get(WELL_KNOWN, policy)]
+    return [web.get(WELL_KNOWN, policy, name="public.mta-sts")]

@@ -50,7 +50,7 @@ def _domain_of(text: str | None) -> str:
     return text.rpartition("@")[2].strip().lower().rstrip(".")
 
 
-def routes(node: Node) -> list[web.RouteDef]:
+def routes(node: Node) -> list[web.AbstractRouteDef]:
     async def local(domain: str) -> bool:
         return bool(domain) and await node.store.is_local_domain(domain)  # type: ignore[union-attr]
 

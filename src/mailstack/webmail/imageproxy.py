@@ -163,7 +163,7 @@ class ImageProxy:
         raise ProxyError(508, "too many redirects")
 
 
-def routes(proxy: ImageProxy) -> list[web.RouteDef]:
+def routes(proxy: ImageProxy) -> list[web.AbstractRouteDef]:
     """The proxy's route: public, because its links are signed (the frame
     that shows a message sends no cookie)."""
 
