@@ -30,7 +30,6 @@ from cryptography.x509.oid import NameOID
 from mailstack.certs.acme import AcmeError, OrderState
 from mailstack.certs.config import AcmeConfig
 from mailstack.certs.service import build_acme
-from mailstack.certs.web import acme_routes
 
 PEBBLE = shutil.which("pebble")
 pytestmark = pytest.mark.skipif(PEBBLE is None, reason="needs Debian's pebble")
@@ -177,9 +176,12 @@ async def acme_node(tmp_path: Path, pebble: Pebble, dns_port: int) -> AsyncItera
         data_dir,
         (),
         table={
+            # The node's own HTTP service answers http-01 on Pebble's httpPort,
+            # and its HTTPS listener tls-alpn-01 on Pebble's tlsPort.
             "listen": {
                 "dns": f"127.0.0.1:{dns_port}",
-                "imaps": f"127.0.0.1:{pebble.tls_port}",
+                "http": f"127.0.0.1:{pebble.http_port}",
+                "https": f"127.0.0.1:{pebble.tls_port}",
             },
             "dns": {"recursion": []},
             "acme": {"directory": pebble.directory, "ca_file": str(pebble.ca_file)},
@@ -193,15 +195,9 @@ async def acme_node(tmp_path: Path, pebble: Pebble, dns_port: int) -> AsyncItera
         await store.record_add("crepes.fr", name, "A", "127.0.0.1", 60)
     # The DNS service reads the store about once a second.
     await asyncio.sleep(1.5)
-    runner = web.AppRunner(web.Application())
-    runner.app.add_routes(acme_routes(data_dir))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", pebble.http_port)
-    await site.start()
     try:
         yield node
     finally:
-        await runner.cleanup()
         await node.stop()
 
 
@@ -225,7 +221,7 @@ async def test_each_challenge_issues_a_certificate_that_the_node_serves(
     assert not [r for r in zone.records if r.name.startswith("_acme-challenge")]
     assert not list((acme_node.config.data_dir / "tls" / "acme").glob("http-01/*"))
     assert not acme.challenges.alpn_dir("mail.crepes.fr").exists()
-    # The IMAPS listener now serves it for the name, verified against Pebble's root.
+    # The HTTPS listener now serves it for the name, verified against Pebble's root.
     root = await asyncio.to_thread(pebble.issuer_root)
     ctx = ssl.create_default_context(cadata=root.public_bytes(serialization.Encoding.PEM).decode())
     acme_node.tls.RELOAD_SECONDS = 0.0
@@ -233,7 +229,8 @@ async def test_each_challenge_issues_a_certificate_that_the_node_serves(
         "127.0.0.1", pebble.tls_port, ssl=ctx, server_hostname="mail.crepes.fr"
     )
     try:
-        assert (await reader.readline()).startswith(b"* OK")
+        writer.write(b"GET /.well-known/jmap HTTP/1.1\r\nHost: mail.crepes.fr\r\n\r\n")
+        assert (await reader.readline()).startswith(b"HTTP/1.1 ")
     finally:
         writer.close()
 
