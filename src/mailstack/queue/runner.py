@@ -33,7 +33,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,14 @@ from mailstack.queue.policy import Action, Report, decide
 from mailstack.queue.routing import Resolver, RouteError, route
 from mailstack.smtp.client import ConnectFailed, Connection, Delivery
 from mailstack.smtp.client_proto import Host
-from mailstack.store import NewEntry, NewRecipient, QueuedRecipient, QueueEntry
+from mailstack.store import (
+    QUEUED,
+    NewEntry,
+    NewRecipient,
+    QueuedRecipient,
+    QueueEntry,
+    RecipientUpdate,
+)
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -59,6 +66,9 @@ ROUND_SIZE = 1000
 MARK_CHECK = 1.0
 
 Item = tuple[QueueEntry, list[QueuedRecipient]]
+# Told each recorded outcome of an entry's recipients (address -> update);
+# returns True when it wants to hear no more.
+Watcher = Callable[[QueueEntry, dict[str, RecipientUpdate]], Awaitable[bool]]
 
 
 @dataclass
@@ -68,6 +78,11 @@ class _Destination:
     domain: str
     pending: deque[Item] = field(default_factory=deque)
     workers: int = 0
+
+
+def untried(entry: QueueEntry) -> bool:
+    """No attempt was made for any recipient of the entry yet."""
+    return all(r.state == QUEUED and r.attempts == 0 for r in entry.recipients)
 
 
 class QueueRunner:
@@ -97,6 +112,7 @@ class QueueRunner:
         self._destinations: dict[str, _Destination] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._watchers: dict[int, Watcher] = {}
 
     @property
     def resolver(self) -> Resolver:
@@ -177,6 +193,30 @@ class QueueRunner:
         )
         await self._dispatch_new(entry_id)
         return entry_id
+
+    def watch(self, entry_id: int, watcher: Watcher) -> None:
+        """Have ``watcher`` told the outcomes recorded for an entry from now
+        on (JMAP EmailSubmission's deliveryStatus, RFC 8621 §7), in this
+        process, until it says it is done."""
+        self._watchers[entry_id] = watcher
+
+    async def cancel(self, entry_id: int) -> bool:
+        """Take an entry out of the queue if no attempt was made for any of
+        its recipients and none is under way (JMAP undo, RFC 8621 §7.5);
+        False when it is too late (or the entry is gone)."""
+        try:
+            entry = await self.store.queue_get(entry_id)
+        except StoreError:
+            return False
+        if not untried(entry) or any(r.id in self._inflight for r in entry.recipients):
+            return False
+        try:
+            await self.store.queue_remove(entry_id)
+        except StoreError:
+            return False
+        self._watchers.pop(entry_id, None)
+        log.info("queue %d: canceled by its sender", entry_id)
+        return True
 
     async def report_delivered(
         self,
@@ -459,6 +499,22 @@ class QueueRunner:
             return connection, failure
         return None, failure
 
+    async def _tell_watcher(
+        self, entry: QueueEntry, rcpts: list[QueuedRecipient], updates: list[RecipientUpdate]
+    ) -> None:
+        watcher = self._watchers.get(entry.id)
+        if watcher is None:
+            return
+        outcomes = {r.address: u for r, u in zip(rcpts, updates, strict=True)}
+        try:
+            done = await watcher(entry, outcomes)
+        except Exception:
+            # The outcome is recorded in the queue all the same.
+            log.exception("queue %d: its watcher failed", entry.id)
+            done = True
+        if done:
+            self._watchers.pop(entry.id, None)
+
     async def _deliver_local(self, entry: QueueEntry, rcpts: list[QueuedRecipient]) -> None:
         data = await self.store.queue_data(entry.id)
         outcomes: dict[int, Outcome] = {}
@@ -527,6 +583,7 @@ class QueueRunner:
                 # be sent again because its report could not be written.
                 log.exception("queue %d: cannot compose the DSN", entry.id)
         report_ids = await self.store.queue_update(entry.id, updates, dsns)
+        await self._tell_watcher(entry, rcpts, updates)
         for report_id in report_ids:
             log.info("queue %d: DSN to <%s> queued as %d", entry.id, entry.mail_from, report_id)
             await self._dispatch_new(report_id)
