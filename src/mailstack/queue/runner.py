@@ -47,7 +47,7 @@ from mailstack.queue.routing import Resolver, RouteError, route
 from mailstack.smtp.client import ConnectFailed, Connection, Delivery
 from mailstack.smtp.client_proto import Host
 from mailstack.store import (
-    QUEUED,
+    DELIVERED,
     NewEntry,
     NewRecipient,
     QueuedRecipient,
@@ -80,9 +80,10 @@ class _Destination:
     workers: int = 0
 
 
-def untried(entry: QueueEntry) -> bool:
-    """No attempt was made for any recipient of the entry yet."""
-    return all(r.state == QUEUED and r.attempts == 0 for r in entry.recipients)
+def recallable(entry: QueueEntry) -> bool:
+    """No recipient of the entry has the message yet (some may have failed):
+    taking it out of the queue still keeps it from everyone."""
+    return all(r.state != DELIVERED for r in entry.recipients)
 
 
 class QueueRunner:
@@ -201,14 +202,14 @@ class QueueRunner:
         self._watchers[entry_id] = watcher
 
     async def cancel(self, entry_id: int) -> bool:
-        """Take an entry out of the queue if no attempt was made for any of
-        its recipients and none is under way (JMAP undo, RFC 8621 §7.5);
-        False when it is too late (or the entry is gone)."""
+        """Take an entry out of the queue if no recipient has it yet and no
+        attempt is under way (JMAP undo, RFC 8621 §7); False when it is too
+        late (or the entry is gone)."""
         try:
             entry = await self.store.queue_get(entry_id)
         except StoreError:
             return False
-        if not untried(entry) or any(r.id in self._inflight for r in entry.recipients):
+        if not recallable(entry) or any(r.id in self._inflight for r in entry.recipients):
             return False
         try:
             await self.store.queue_remove(entry_id)
