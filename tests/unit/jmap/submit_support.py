@@ -18,13 +18,14 @@ CAPABILITIES = [
 class Client:
     """One user's JMAP calls on a node."""
 
-    def __init__(self, node: Any, user: Any) -> None:
+    def __init__(self, node: Any, user: Any, extra: dict[str, Any] | None = None) -> None:
         self.node = node
         self.user = user
         self.account = f"A{user.id}"
+        self.extra = extra or {}  # method name -> Method, beside the served ones
 
     async def request(self, *calls: tuple[str, dict[str, Any]]) -> list[list[Any]]:
-        methods = api.method_table()
+        methods = api.method_table() | self.extra
         request = api.parse_request(
             {
                 "using": CAPABILITIES,
