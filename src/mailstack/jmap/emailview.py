@@ -5,7 +5,7 @@ Pure functions: a message's ``EmailMeta`` (or none, for Email/parse), its
 octets the parse does not hold, the raw bytes, in; JSON values out.
 
 * metadata (§4.1.1): ``id``, ``blobId``, ``threadId``, ``mailboxIds``,
-  ``keywords`` (IMAP flags mapped as §4.1.1 says), ``size``, ``receivedAt``;
+  ``keywords`` (IMAP flags mapped by ``keywords``), ``size``, ``receivedAt``;
 * header fields and their parsed forms (§4.1.2, §4.1.3):
   ``headers``, ``header:{name}[:as{Form}][:all]``;
 * convenience properties (§4.1.3): ``messageId`` ... ``sentAt``;
@@ -31,60 +31,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mailstack.jmap import ids
+from mailstack.jmap.keywords import keywords_of
 from mailstack.jmap.method import MethodError
 from mailstack.mime import ParsedMessage, Part, decode_header, parse_address_list, transfer_decode
 from mailstack.mime.params import strip_comments
 from mailstack.store.contract import EmailMeta
-
-# --- keywords (RFC 8621 §4.1.1) -------------------------------------------
-
-# IMAP system flags and their JMAP keywords; \Recent and \Deleted have none
-# ("The IMAP \Recent keyword is not exposed via JMAP").
-_KEYWORD_OF_FLAG = {
-    "\\seen": "$seen",
-    "\\flagged": "$flagged",
-    "\\answered": "$answered",
-    "\\draft": "$draft",
-}
-_FLAG_OF_KEYWORD = {
-    "$seen": "\\Seen",
-    "$flagged": "\\Flagged",
-    "$answered": "\\Answered",
-    "$draft": "\\Draft",
-}
-# RFC 8621 §4.1.1: keyword characters are IMAP atom characters
-# (%x21-%x7e minus "(" ")" "{" "]" "%" "*" DQUOTE "\"), 1 to 255 of them.
-_KEYWORD = re.compile(r'[!#$&\'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]{1,255}')
-
-
-def keywords(flags: Iterable[str]) -> dict[str, bool]:
-    """The JMAP keywords of a message's IMAP flags, lowercase."""
-    out: dict[str, bool] = {}
-    for flag in flags:
-        lower = flag.lower()
-        if lower.startswith("\\"):
-            keyword = _KEYWORD_OF_FLAG.get(lower)
-            if keyword is not None:
-                out[keyword] = True
-        else:
-            out[lower] = True
-    return out
-
-
-def flag_of_keyword(keyword: str) -> str | None:
-    """The IMAP flag that stores a JMAP keyword; None when it is not a
-    valid keyword. Case-insensitive (§4.1.1: keywords are)."""
-    if _KEYWORD.fullmatch(keyword) is None:
-        return None
-    lower = keyword.lower()
-    return _FLAG_OF_KEYWORD.get(lower, lower)
-
-
-def is_visible(flags: Iterable[str]) -> bool:
-    """RFC 8621 §4.1.1: "Any message with the \\Deleted keyword MUST NOT be
-    visible via JMAP"."""
-    return not any(flag.lower() == "\\deleted" for flag in flags)
-
 
 # --- dates ----------------------------------------------------------------
 
@@ -645,7 +596,7 @@ class EmailView:
         if prop == "mailboxIds":
             return {ids.encode(ids.MAILBOX, meta.mailbox_id): True}
         if prop == "keywords":
-            return keywords(meta.flags)
+            return keywords_of(meta.flags)
         if prop == "size":
             return meta.size
         return utc_date(meta.internaldate)
