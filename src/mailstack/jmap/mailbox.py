@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mailstack.errors import AlreadyExists, NotFound
 from mailstack.jmap import ids
 from mailstack.jmap.email_query import (
     MAIL,
@@ -42,7 +43,6 @@ from mailstack.jmap.method import (
     check_objects_in_set,
     created_id,
 )
-from mailstack.errors import AlreadyExists, NotFound
 from mailstack.store.contract import ALL_RIGHTS, Mailbox, MailboxCounts
 
 DELIMITER = "/"
