@@ -247,7 +247,8 @@ def test_single_part_message_is_part_1() -> None:
 
 
 def test_message_rfc822_part_is_a_leaf() -> None:
-    inner = "Subject: inner\r\nContent-Type: multipart/mixed; boundary=I\r\n\r\n--I\r\n\r\nx\r\n--I--"
+    inner = ("Subject: inner\r\nContent-Type: multipart/mixed; boundary=I\r\n\r\n"
+             "--I\r\n\r\nx\r\n--I--")
     raw = message("Content-Type: multipart/mixed; boundary=M", body="\r\n".join([
         "--M", "", "outer", "--M", "Content-Type: message/rfc822", "", inner, "--M--", ""]))
     out = get(["bodyStructure", "attachments"], raw)
