@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mailstack.jmap import ids
-from mailstack.jmap.keywords import has_keyword, is_keyword, visible
+from mailstack.jmap import emailview, ids
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 
 if TYPE_CHECKING:
@@ -96,7 +95,7 @@ def integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value <= MAX_INT
 
 
-def utc_date(value: object) -> datetime | None:
+def read_utc_date(value: object) -> datetime | None:
     """A UTCDate (RFC 8620 §1.4: RFC 3339 ``date-time`` with ``Z``), or None."""
     if not isinstance(value, str) or not _UTC_DATE.fullmatch(value):
         return None
@@ -178,24 +177,15 @@ def _header_text(names: Sequence[str]) -> Callable[[ParsedMessage], str]:
 _ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "subject")
 
 
+def has_keyword(flags: frozenset[str], keyword: str) -> bool:
+    """Whether an email with these flags has the keyword (case-insensitive)."""
+    return keyword.lower() in emailview.keywords(flags)
+
+
 def has_attachment(parsed: ParsedMessage) -> bool:
-    """RFC 8621 §4.1.4 hasAttachment, as the server sees it: a leaf part
-    marked ``attachment``, or any leaf part that is neither text nor an
-    inline image (as the attachments list of §4.1.4's algorithm would hold)."""
-    for part in parsed.root.walk():
-        if part.children:
-            continue
-        disposition = part.disposition[0] if part.disposition else None
-        if disposition == "attachment":
-            return True
-        if part.message is not None:
-            return True
-        if part.maintype in ("text", "multipart"):
-            continue
-        if part.maintype == "image" and disposition == "inline":
-            continue
-        return True
-    return False
+    """hasAttachment as Email/get reports it (RFC 8621 §4.1.4)."""
+    structure = emailview.body_structure(parsed.root)
+    return emailview.has_attachment(emailview.split_body(structure)[2])
 
 
 def _string(name: str, value: object) -> str:
@@ -205,9 +195,8 @@ def _string(name: str, value: object) -> str:
 
 
 def _keyword(name: str, value: object) -> str:
-    if not is_keyword(value):
+    if not isinstance(value, str) or emailview.flag_of_keyword(value) is None:
         raise invalid(f"{name} must be a keyword")
-    assert isinstance(value, str)
     return value
 
 
@@ -222,7 +211,7 @@ def _condition(name: str, value: Any, ctx: _Context) -> _Node:
         others = {ids.decode(ids.MAILBOX, v) for v in value}
         return _Node("", check=lambda e: e.meta.mailbox_id not in others)
     if name in ("before", "after"):
-        when = utc_date(value)
+        when = read_utc_date(value)
         if when is None:
             raise invalid(f"{name} must be a UTCDate")
         if name == "before":
@@ -466,7 +455,7 @@ class Query:
     async def run(self, store: Store[ParsedMessage], account: int) -> list[EmailMeta]:
         """The results, in order."""
         metas = await store.emails(account, self.mailbox_id) if self.mailbox_id != -1 else []
-        emails = [_Email(m) for m in metas if visible(m.flags)]
+        emails = [_Email(m) for m in metas if emailview.is_visible(m.flags)]
         if self.uses_threads:
             await self._load_threads(store, account, emails)
         emails = await self._filter(store, emails)
@@ -492,7 +481,7 @@ class Query:
     ) -> None:
         threads = await store.thread_emails(account, sorted({e.meta.thread_id for e in emails}))
         self.ctx.threads.update(
-            (thread, [m.flags for m in members if visible(m.flags)])
+            (thread, [m.flags for m in members if emailview.is_visible(m.flags)])
             for thread, members in threads.items()
         )
 
