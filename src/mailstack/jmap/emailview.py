@@ -5,7 +5,7 @@ Pure functions: a message's ``EmailMeta`` (or none, for Email/parse), its
 octets the parse does not hold, the raw bytes, in; JSON values out.
 
 * metadata (§4.1.1): ``id``, ``blobId``, ``threadId``, ``mailboxIds``,
-  ``keywords`` (IMAP flags mapped as §4.1.1 says), ``size``, ``receivedAt``;
+  ``keywords`` (IMAP flags mapped by ``keywords``), ``size``, ``receivedAt``;
 * header fields and their parsed forms (§4.1.2, §4.1.3):
   ``headers``, ``header:{name}[:as{Form}][:all]``;
 * convenience properties (§4.1.3): ``messageId`` ... ``sentAt``;
@@ -22,69 +22,22 @@ from __future__ import annotations
 
 import codecs
 import datetime
-import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailstack.jmap import ids
+from mailstack.jmap.keywords import keywords_of, visible
 from mailstack.jmap.method import MethodError
 from mailstack.mime import ParsedMessage, Part, decode_header, parse_address_list, transfer_decode
 from mailstack.mime.params import strip_comments
 from mailstack.store.contract import EmailMeta
 
-# --- keywords (RFC 8621 §4.1.1) -------------------------------------------
-
-# IMAP system flags and their JMAP keywords; \Recent and \Deleted have none
-# ("The IMAP \Recent keyword is not exposed via JMAP").
-_KEYWORD_OF_FLAG = {
-    "\\seen": "$seen",
-    "\\flagged": "$flagged",
-    "\\answered": "$answered",
-    "\\draft": "$draft",
-}
-_FLAG_OF_KEYWORD = {
-    "$seen": "\\Seen",
-    "$flagged": "\\Flagged",
-    "$answered": "\\Answered",
-    "$draft": "\\Draft",
-}
-# RFC 8621 §4.1.1: keyword characters are IMAP atom characters
-# (%x21-%x7e minus "(" ")" "{" "]" "%" "*" DQUOTE "\"), 1 to 255 of them.
-_KEYWORD = re.compile(r'[!#$&\'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]{1,255}')
-
-
-def keywords(flags: Iterable[str]) -> dict[str, bool]:
-    """The JMAP keywords of a message's IMAP flags, lowercase."""
-    out: dict[str, bool] = {}
-    for flag in flags:
-        lower = flag.lower()
-        if lower.startswith("\\"):
-            keyword = _KEYWORD_OF_FLAG.get(lower)
-            if keyword is not None:
-                out[keyword] = True
-        else:
-            out[lower] = True
-    return out
-
-
-def flag_of_keyword(keyword: str) -> str | None:
-    """The IMAP flag that stores a JMAP keyword; None when it is not a
-    valid keyword. Case-insensitive (§4.1.1: keywords are)."""
-    if _KEYWORD.fullmatch(keyword) is None:
-        return None
-    lower = keyword.lower()
-    return _FLAG_OF_KEYWORD.get(lower, lower)
-
-
-def is_visible(flags: Iterable[str]) -> bool:
-    """RFC 8621 §4.1.1: "Any message with the \\Deleted keyword MUST NOT be
-    visible via JMAP"."""
-    return not any(flag.lower() == "\\deleted" for flag in flags)
-
+if TYPE_CHECKING:
+    from mailstack.store import Store
 
 # --- dates ----------------------------------------------------------------
 
@@ -569,21 +522,44 @@ def has_attachment(attachments: list[BodyPart]) -> bool:
                for node in attachments)
 
 
-def part_blob_id(email_id: int, part_id: str) -> str:
-    return f"{ids.EMAIL_BLOB}{email_id}-{part_id.replace('.', '-')}"
+def part_blob_id(message_blob_id: str, part_id: str) -> str:
+    """The blob id of a part of the message in ``message_blob_id`` (an
+    email's, or a message/rfc822 part's: numbering goes on through it, as
+    IMAP's section numbers do)."""
+    return f"{message_blob_id}-{part_id.replace('.', '-')}"
 
 
-def decode_part_blob_id(blob_id: object) -> tuple[int, str] | None:
-    """(email id, part id) of a part blob id, or None."""
+def decode_part_blob_id(blob_id: object) -> tuple[int, tuple[int, ...]] | None:
+    """(email id, IMAP section) of a part blob id, or None."""
     if not isinstance(blob_id, str) or "-" not in blob_id:
         return None
     email, _, section = blob_id.partition("-")
     email_id = ids.decode(ids.EMAIL_BLOB, email)
     numbers = section.split("-")
-    if email_id is None or not all(n.isascii() and n.isdigit() and n[0] != "0"
-                                   for n in numbers):
+    if email_id is None or len(numbers) > 64 or not all(
+            n.isascii() and n.isdigit() and n[0] != "0" and len(n) < 10 for n in numbers):
         return None
-    return email_id, ".".join(numbers)
+    return email_id, tuple(int(n) for n in numbers)
+
+
+async def part_bytes(store: Store[ParsedMessage], account_id: int, blob_id: str
+                     ) -> bytes | None:
+    """The octets of a part blob (``G<email>-<section>``) of the account's
+    email, Content-Transfer-Encoding undone; None when there is no such
+    email or part. For the blob download and Email/parse."""
+    decoded = decode_part_blob_id(blob_id)
+    if decoded is None:
+        return None
+    email_id, section = decoded
+    meta = (await store.emails_by_id(account_id, [email_id])).get(email_id)
+    if meta is None or not visible(meta.flags):
+        return None
+    parsed = (await store.messages_parsed(meta.mailbox_id, [meta.uid])).get(meta.uid)
+    part = None if parsed is None else parsed.root.section(section)
+    if part is None or part.children:
+        return None
+    raw = (await store.messages_bytes(meta.mailbox_id, [meta.uid])).get(meta.uid)
+    return None if raw is None else decoded_part(raw, part)
 
 
 def decoded_part(raw: bytes, part: Part) -> bytes:
@@ -619,14 +595,15 @@ class EmailView:
 
     def __init__(self, parsed: ParsedMessage, *, meta: EmailMeta | None = None,
                  raw: bytes | None = None, blob_id: str | None = None,
-                 email_id: int | None = None) -> None:
+                 parts_blob: str | None = None) -> None:
         self.parsed = parsed
         self.meta = meta
         self.raw = raw
         self.blob_id = blob_id
-        # Part blob ids need an email: Email/parse of an email's blob or part
-        # passes that email's id; an uploaded blob's parts have no blob ids.
-        self.email_id = meta.email_id if meta is not None else email_id
+        # Whose part blob ids the parts get: the email's blob, or for
+        # Email/parse the email blob or part blob parsed; an uploaded blob's
+        # parts have none.
+        self.parts_blob = parts_blob
         self._structure: BodyPart | None = None
         self._split: tuple[list[BodyPart], list[BodyPart], list[BodyPart]] | None = None
         self._headers: Headers | None = None
@@ -645,7 +622,7 @@ class EmailView:
         if prop == "mailboxIds":
             return {ids.encode(ids.MAILBOX, meta.mailbox_id): True}
         if prop == "keywords":
-            return keywords(meta.flags)
+            return keywords_of(meta.flags)
         if prop == "size":
             return meta.size
         return utc_date(meta.internaldate)
@@ -683,8 +660,8 @@ class EmailView:
             if prop == "partId":
                 out[prop] = node.part_id
             elif prop == "blobId":
-                out[prop] = (part_blob_id(self.email_id, node.part_id)
-                             if node.part_id is not None and self.email_id is not None
+                out[prop] = (part_blob_id(self.parts_blob, node.part_id)
+                             if node.part_id is not None and self.parts_blob is not None
                              else None)
             elif prop == "size":
                 if self.raw is not None and _encoded(part):
@@ -816,31 +793,3 @@ def truncate_utf8(text: str, max_bytes: int, *, is_html: bool = False) -> str:
         if opened > cut.rfind(">"):
             cut = cut[:opened]
     return cut
-
-
-# --- search snippets helpers -------------------------------------------------
-
-
-def highlight(text: str, terms: Sequence[str], limit: int | None = None) -> str | None:
-    """``text`` HTML-escaped with every case-insensitive match of a term in
-    ``<mark>``; None when no term matches. With ``limit``, an excerpt of at
-    most that many characters of text around the first match."""
-    wanted = [term for term in terms if term]
-    if not wanted:
-        return None
-    pattern = re.compile("|".join(re.escape(term) for term in
-                                  sorted(wanted, key=len, reverse=True)), re.IGNORECASE)
-    first = pattern.search(text)
-    if first is None:
-        return None
-    if limit is not None and len(text) > limit:
-        start = max(0, min(first.start() - limit // 4, len(text) - limit))
-        text = text[start : start + limit]
-    out: list[str] = []
-    pos = 0
-    for match in pattern.finditer(text):
-        out.append(html.escape(text[pos : match.start()], quote=False))
-        out.append(f"<mark>{html.escape(match.group(), quote=False)}</mark>")
-        pos = match.end()
-    out.append(html.escape(text[pos:], quote=False))
-    return "".join(out)
