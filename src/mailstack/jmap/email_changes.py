@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mailstack.jmap import ids
 from mailstack.jmap.email_query import MAIL, invalid, parse_state, store_of, unsigned
-from mailstack.jmap.emailview import is_visible
+from mailstack.jmap.keywords import visible
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 
 
@@ -30,7 +30,7 @@ async def email_changes(call: Call, args: Args) -> Args:
     if changes is None:
         raise MethodError("cannotCalculateChanges")
     present = await store.emails_by_id(account, [*changes.created, *changes.updated])
-    hidden = {i for i, meta in present.items() if not is_visible(meta.flags)}
+    hidden = {i for i, meta in present.items() if not visible(meta.flags)}
     created = [i for i in changes.created if i not in hidden]
     updated = [i for i in changes.updated if i not in hidden]
     destroyed = [*changes.destroyed, *(i for i in changes.updated if i in hidden)]

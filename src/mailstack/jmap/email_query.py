@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mailstack.jmap import emailview, ids
+from mailstack.jmap.keywords import has_keyword, is_keyword, visible
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 
 if TYPE_CHECKING:
@@ -177,11 +178,6 @@ def _header_text(names: Sequence[str]) -> Callable[[ParsedMessage], str]:
 _ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "subject")
 
 
-def has_keyword(flags: frozenset[str], keyword: str) -> bool:
-    """Whether an email with these flags has the keyword (case-insensitive)."""
-    return keyword.lower() in emailview.keywords(flags)
-
-
 def has_attachment(parsed: ParsedMessage) -> bool:
     """hasAttachment as Email/get reports it (RFC 8621 §4.1.4)."""
     structure = emailview.body_structure(parsed.root)
@@ -195,7 +191,7 @@ def _string(name: str, value: object) -> str:
 
 
 def _keyword(name: str, value: object) -> str:
-    if not isinstance(value, str) or emailview.flag_of_keyword(value) is None:
+    if not isinstance(value, str) or not is_keyword(value):
         raise invalid(f"{name} must be a keyword")
     return value
 
@@ -455,7 +451,7 @@ class Query:
     async def run(self, store: Store[ParsedMessage], account: int) -> list[EmailMeta]:
         """The results, in order."""
         metas = await store.emails(account, self.mailbox_id) if self.mailbox_id != -1 else []
-        emails = [_Email(m) for m in metas if emailview.is_visible(m.flags)]
+        emails = [_Email(m) for m in metas if visible(m.flags)]
         if self.uses_threads:
             await self._load_threads(store, account, emails)
         emails = await self._filter(store, emails)
@@ -481,7 +477,7 @@ class Query:
     ) -> None:
         threads = await store.thread_emails(account, sorted({e.meta.thread_id for e in emails}))
         self.ctx.threads.update(
-            (thread, [m.flags for m in members if emailview.is_visible(m.flags)])
+            (thread, [m.flags for m in members if visible(m.flags)])
             for thread, members in threads.items()
         )
 

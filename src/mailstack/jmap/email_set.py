@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.jmap import email_build, emailview, ids
 from mailstack.jmap.email_query import MAIL, invalid, read_utc_date, store_of
+from mailstack.jmap.keywords import flag_of, is_keyword, keywords_of, visible
 from mailstack.jmap.method import (
     Args,
     Call,
@@ -65,30 +66,20 @@ async def _email(store: Store[ParsedMessage], account: int, email_id: object) ->
     if number is None:
         return None
     meta = (await store.emails_by_id(account, [number])).get(number)
-    return meta if meta is not None and emailview.is_visible(meta.flags) else None
+    return meta if meta is not None and visible(meta.flags) else None
 
 
 async def read_blob(call: Call, account: int, blob_id: str) -> bytes | None:
     """The octets of a blob of the account: a whole email (``G<email>``) or
     one part of one (``G<email>-<section>``); None when there is none."""
     store = store_of(call)
-    whole = ids.decode(ids.EMAIL_BLOB, blob_id)
-    part = emailview.decode_part_blob_id(blob_id)
-    email_id = whole if whole is not None else None if part is None else part[0]
+    email_id = ids.decode(ids.EMAIL_BLOB, blob_id)
     if email_id is None:
-        return None
+        return await emailview.part_bytes(store, account, blob_id)
     meta = (await store.emails_by_id(account, [email_id])).get(email_id)
-    if meta is None:
+    if meta is None or not visible(meta.flags):
         return None
-    try:
-        raw = await store.message_bytes(meta.mailbox_id, meta.uid)
-        if part is None:
-            return raw
-        parsed = await store.message_parsed(meta.mailbox_id, meta.uid)
-    except StoreError:
-        return None  # expunged meanwhile
-    leaf = emailview.leaf_parts(parsed.root).get(part[1])
-    return None if leaf is None else emailview.decoded_part(raw, leaf)
+    return (await store.messages_bytes(meta.mailbox_id, [meta.uid])).get(meta.uid)
 
 
 async def _mailbox(call: Call, account: int, spec: object, prop: str = "mailboxIds") -> int:
@@ -117,10 +108,9 @@ def _flags(spec: object, prop: str = "keywords") -> set[str]:
         raise _invalid("keywords maps keywords to true", prop)
     flags = set()
     for keyword in spec:
-        flag = emailview.flag_of_keyword(keyword)
-        if flag is None:
+        if not is_keyword(keyword):
             raise _invalid(f"{keyword!r} is not a keyword", prop)
-        flags.add(flag)
+        flags.add(flag_of(keyword))
     return flags
 
 
@@ -254,10 +244,10 @@ async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None
     if meta is None:
         raise SetError("notFound")
     asked = _read_patch(patch)
-    current = emailview.keywords(meta.flags)
+    current = keywords_of(meta.flags)
     wanted = {} if asked.replace_keywords else dict(current)
     for keyword, value in asked.keywords.items():
-        if emailview.flag_of_keyword(keyword) is None:
+        if not is_keyword(keyword):
             raise _invalid(f"{keyword!r} is not a keyword", "keywords")
         if value:
             wanted[keyword] = True
@@ -283,8 +273,8 @@ async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None
         if not moved:
             raise SetError("notFound")
         mailbox_id, uid = dest, moved[0][1]
-    remove = [f for f in meta.flags if emailview.keywords([f]).keys() - wanted.keys()]
-    add = [emailview.flag_of_keyword(k) or k for k in wanted if k not in current]
+    remove = [f for f in meta.flags if keywords_of([f]).keys() - wanted.keys()]
+    add = [flag_of(k) for k in wanted if k not in current]
     if remove:
         await store.store_flags(mailbox_id, [uid], remove, "remove")
     if add:
@@ -438,7 +428,7 @@ async def _copy(call: Call, source: int, account: int, spec: object) -> Args:
     if "keywords" in spec:
         flags = _flags(spec["keywords"])
     else:
-        flags = {emailview.flag_of_keyword(k) or k for k in emailview.keywords(meta.flags)}
+        flags = {flag_of(k) for k in keywords_of(meta.flags)}
     received_at = _received_at(spec) or meta.internaldate
     try:
         raw = await store.message_bytes(meta.mailbox_id, meta.uid)
