@@ -223,7 +223,7 @@ async def test_query_filters_and_sorts(jmap: Jmap) -> None:
     assert await query(filter={"name": "OM"}) == [h]
     assert await query(filter={"role": "inbox"}) == [ids["INBOX"]]
     assert set(await query(filter={"hasAnyRole": False})) == {w, h, wa}
-    assert await query(filter={"isSubscribed": True}) == [w]
+    assert await query(filter={"isSubscribed": True, "hasAnyRole": False}) == [w]
     assert set(await query(filter={"operator": "NOT", "conditions": [
         {"hasAnyRole": True}, {"parentId": w}]})) == {w, h}
     assert await query(filter={"hasAnyRole": False, "parentId": None},
