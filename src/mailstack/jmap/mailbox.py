@@ -33,6 +33,7 @@ from mailstack.jmap.email_query import (
     store_of,
     unsigned,
 )
+from mailstack.jmap.keywords import visible
 from mailstack.jmap.method import (
     Args,
     Call,
@@ -685,7 +686,8 @@ class MailboxSet:
             raise SetError("forbidden", "INBOX cannot be destroyed")
         if self.tree.children(mailbox_id):
             raise SetError("mailboxHasChild")
-        if not remove_emails and await self.store.emails(self.account, mailbox_id):
+        if not remove_emails and any(
+                visible(m.flags) for m in await self.store.emails(self.account, mailbox_id)):
             raise SetError("mailboxHasEmail")
         # A message is in exactly one mailbox: removing the mailbox removes
         # its emails (RFC 8621 §2.5 onDestroyRemoveEmails).
