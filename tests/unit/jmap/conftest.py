@@ -97,6 +97,7 @@ def message(
 
 @pytest.fixture
 async def jmap(store: Any, tmp_path: Path) -> Jmap:
+    await store.domain_add("example.org")
     account = await store.account_add("bob@example.org", "hungry")
     config = Config.from_table({}, tmp_path)
     node = SimpleNamespace(store=store, config=config, limits=config.limits, hostname="mx.test")
