@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from mailstack.jmap import emailview, ids
 from mailstack.jmap.keywords import has_keyword, is_keyword, visible
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
+from mailstack.mime.subject import base_subject
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
@@ -66,8 +67,8 @@ class TextQuery:
 
     @classmethod
     def parse(cls, text: str) -> TextQuery:
-        terms = (quoted if quoted is not None else word for quoted, word in _TERM.findall(text))
-        return cls(tuple(term.casefold() for term in terms if term.strip()))
+        terms = (quoted or word for quoted, word in _TERM.findall(text))
+        return cls(tuple(" ".join(term.casefold().split()) for term in terms if term.strip()))
 
     def matches(self, text: str | None) -> bool:
         if not self.terms:
@@ -300,21 +301,6 @@ def collate(collation: str, text: str) -> Any:
     if collation == "i;unicode-casemap":
         return unicodedata.normalize("NFKD", text.casefold())
     return text.encode("utf-8", "surrogatepass")
-
-
-_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?)\s*(?:\[[^\]]*\])?\s*:\s*|\[[^\]]*\]\s*)+", re.I)
-_SUBJECT_TRAILER = re.compile(r"\s*\((?:fwd)\)\s*$", re.I)
-
-
-def base_subject(subject: str) -> str:
-    """RFC 5256 §2.1 base subject, simplified: leading Re:/Fwd:/[tag]
-    prefixes and a trailing "(fwd)" removed, whitespace collapsed."""
-    text = " ".join(subject.split())
-    while True:
-        stripped = _SUBJECT_TRAILER.sub("", _SUBJECT_PREFIX.sub("", text)).strip()
-        if stripped == text:
-            return text
-        text = stripped
 
 
 def _first_address(addresses: Any) -> str:
