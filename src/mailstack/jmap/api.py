@@ -28,7 +28,20 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common.events import log_event
-from mailstack.jmap import blobs, core, identity, submission, vacation
+from mailstack.jmap import (
+    blobs,
+    core,
+    email_changes,
+    email_get,
+    email_query,
+    email_set,
+    identity,
+    mailbox,
+    snippet,
+    submission,
+    thread,
+    vacation,
+)
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError
 from mailstack.jmap.problem import RequestError
@@ -41,7 +54,10 @@ log = logging.getLogger("mailstack.jmap")
 
 
 # The modules whose METHODS the API serves (mailstack.jmap.method).
-MODULES: tuple[ModuleType, ...] = (core, blobs, identity, submission, vacation)
+MODULES: tuple[ModuleType, ...] = (
+    core, blobs, mailbox, thread, email_get, snippet, email_query, email_changes, email_set,
+    identity, submission, vacation,
+)
 
 # Arguments holding ids where "#creationId" stands for the id the server
 # gave that creation earlier in the request (RFC 8620 §5.3): /get ids, /set
