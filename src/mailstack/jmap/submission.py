@@ -88,7 +88,7 @@ MAIL_PARAMETERS = ("BODY", "SMTPUTF8", "RET", "ENVID", "SIZE")
 RCPT_PARAMETERS = ("NOTIFY", "ORCPT")
 
 
-def account_capability(node: Any) -> dict[str, Any]:
+def account_capability(node: Any, account: Any) -> dict[str, Any]:
     """The ``urn:ietf:params:jmap:submission`` account capability (RFC 8621
     §1.3.2): no delayed send; the SMTP extensions whose envelope
     parameters EmailSubmission takes."""

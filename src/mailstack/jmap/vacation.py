@@ -128,7 +128,7 @@ async def set_(call: Call, args: Args) -> Args:
     }
 
 
-def account_capability() -> dict[str, Any]:
+def account_capability(node: Any, account: Any) -> dict[str, Any]:
     """The ``urn:ietf:params:jmap:vacationresponse`` account capability
     (RFC 8621 §1.3.3): an empty object."""
     return {}
