@@ -220,9 +220,11 @@ async def _invoke(
 ) -> None:
     try:
         method = table.get(name)
-        if method is None or method.capability not in call.using:
-            # §3.6.2; a method whose capability is not in `using` is not
-            # known to this request either (§3.3).
+        # §3.6.2; a method whose capability is not in `using` is not known
+        # to this request either (§3.3). A follow-up the server makes itself
+        # (RFC 8621 §7.5: the implicit Email/set of EmailSubmission/set) is
+        # not the client's call, whatever it is using.
+        if method is None or (resolve and method.capability not in call.using):
             raise MethodError("unknownMethod")
         if resolve:
             args = resolve_references(args, responses)
