@@ -104,9 +104,17 @@ class Sent:
     entry_id: int | None
 
 
-async def send(node: Node, delivery: LocalDelivery, outgoing: Outgoing, message: bytes) -> Sent:
+async def send(
+    node: Node,
+    delivery: LocalDelivery,
+    outgoing: Outgoing,
+    message: bytes,
+    *,
+    watcher: Any = None,
+) -> Sent:
     """Deliver to the local recipients and queue the others, durably when
-    this returns; StoreError when the queue could not take them."""
+    this returns; StoreError when the queue could not take them. A
+    ``watcher`` hears the queue's outcomes (`QueueRunner.enqueue`)."""
     queued = [a for a in outgoing.recipients if a not in outgoing.local]
     local: list[str] = []
     for address in outgoing.recipients:
@@ -139,6 +147,7 @@ async def send(node: Node, delivery: LocalDelivery, outgoing: Outgoing, message:
             ret=params.get("RET"),
             smtputf8="SMTPUTF8" in params,
             body=params.get("BODY"),
+            watcher=watcher,
         )
     return Sent(local, queued, entry_id)
 
@@ -148,15 +157,18 @@ async def enqueue(
     mail_from: str,
     recipients: Sequence[NewRecipient],
     message: bytes,
+    *,
+    watcher: Any = None,
     **options: Any,
 ) -> int:
     """Queue a message (fsynced when this returns) and have the node's
-    runner start on it; with no runner in this process (`[queue] enabled =
-    false`) it waits in the store for another."""
+    runner start on it, ``watcher`` hearing its outcomes; with no runner in
+    this process (`[queue] enabled = false`) it waits in the store for
+    another."""
     runner = node.queue
     if runner is not None:
         entry = runner.new_entry(mail_from, recipients, message, **options)
-        return int(await runner.enqueue(entry))
+        return int(await runner.enqueue(entry, watcher))
     now = time.time()
     expires = now + node.config.queue.give_up
     entry = NewEntry(mail_from, recipients, message, now, expires, **options)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailstack.delivery.outbound import may_send_as
-from mailstack.jmap import ids
+from mailstack.jmap import ids, records
 from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_set
 from mailstack.jmap.records import (
     PatchError,
@@ -23,13 +23,11 @@ from mailstack.jmap.records import (
     check_if_in_state,
     data,
     dump,
-    get_ids,
-    get_response,
     invalid,
-    properties,
     record_id,
     set_arguments,
     set_error,
+    set_response,
     state,
     store,
 )
@@ -109,11 +107,7 @@ def _bad_properties(identity: dict[str, Any]) -> list[str]:
 
 
 async def get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
-    wanted = get_ids(call, args)
-    props = properties(args, PROPERTIES)
-    objects = await load(call, account)
-    return get_response(account, await state(call, account, KIND), objects, wanted, props)
+    return await records.get(call, args, KIND, PROPERTIES, load)
 
 
 async def identity_changes(call: Call, args: Args) -> Args:
@@ -196,17 +190,17 @@ async def set_(call: Call, args: Args) -> Args:
         await s.record_destroy(account, KIND, number)
         del objects[jmap_id]
         destroyed.append(jmap_id)
-    return {
-        "accountId": ids.encode(ids.ACCOUNT, account),
-        "oldState": old_state,
-        "newState": await state(call, account, KIND),
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    return set_response(
+        account,
+        old_state,
+        await state(call, account, KIND),
+        created=created,
+        updated=updated,
+        destroyed=destroyed,
+        notCreated=not_created,
+        notUpdated=not_updated,
+        notDestroyed=not_destroyed,
+    )
 
 
 METHODS: dict[str, Method] = {

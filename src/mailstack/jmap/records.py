@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from mailstack.jmap import ids
-from mailstack.jmap.method import Args, Call, MethodError, check_objects_in_get
+from mailstack.jmap.method import Args, Call, MethodError, account_id, check_objects_in_get
 from mailstack.store import Record
 
 
@@ -104,6 +104,19 @@ def get_response(
     }
 
 
+Loader = Callable[[Call, int], Awaitable[dict[str, dict[str, Any]]]]
+
+
+async def get(call: Call, args: Args, kind: str, known: Collection[str], load: Loader) -> Args:
+    """The standard /get (§5.1) of a record type whose objects ``load``
+    gives (JMAP id -> every property)."""
+    account = account_id(call, args)
+    wanted = get_ids(call, args)
+    props = properties(args, known)
+    objects = await load(call, account)
+    return get_response(account, await state(call, account, kind), objects, wanted, props)
+
+
 def since_state(args: Args) -> int:
     """``sinceState`` as the MODSEQ it is; cannotCalculateChanges for a
     string that is no state of ours (§5.2)."""
@@ -170,6 +183,19 @@ def check_if_in_state(args: Args, current: str) -> None:
                           arguments=["ifInState"])
     if expected != current:
         raise MethodError("stateMismatch")
+
+
+def set_response(account: int, old_state: str, new_state: str, **results: Any) -> Args:
+    """A /set response (§5.3): ``created``, ``updated``, ``destroyed``,
+    ``notCreated``, ``notUpdated``, ``notDestroyed``, each null when empty."""
+    out: Args = {
+        "accountId": ids.encode(ids.ACCOUNT, account),
+        "oldState": old_state,
+        "newState": new_state,
+    }
+    for name in ("created", "updated", "destroyed", "notCreated", "notUpdated", "notDestroyed"):
+        out[name] = results.get(name) or None
+    return out
 
 
 def set_error(kind: str, description: str | None = None, **extra: Any) -> Args:

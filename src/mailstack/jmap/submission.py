@@ -19,10 +19,11 @@ in the queue looks again. FUTURERELEASE is not offered (``maxDelayedSend``
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import email.utils
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -31,7 +32,7 @@ from typing import Any
 from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.outbound import Outgoing, complete, dkim_signature, may_send_as, send
 from mailstack.errors import StoreError
-from mailstack.jmap import identity, ids
+from mailstack.jmap import identity, ids, records
 from mailstack.jmap.method import (
     Args,
     Call,
@@ -48,24 +49,30 @@ from mailstack.jmap.records import (
     check_if_in_state,
     data,
     dump,
-    get_ids,
-    get_response,
     invalid,
     max_changes,
     parse_utc_date,
-    properties,
     record_id,
     set_arguments,
     set_error,
+    set_response,
     since_state,
     state,
     store,
     utc_date,
 )
 from mailstack.mime.scanner import scan_header
-from mailstack.queue.runner import recallable
-from mailstack.smtp.address import AddressError, is_xtext, parse_mailbox
-from mailstack.store import DELIVERED, FAILED, QUEUED, QueueEntry, RecipientUpdate, Record
+from mailstack.queue.runner import Watcher, recallable
+from mailstack.smtp.address import AddressError, is_xtext, parse_mailbox, xtext_decode
+from mailstack.store import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    EmailMeta,
+    QueueEntry,
+    RecipientUpdate,
+    Record,
+)
 
 SUBMISSION = "urn:ietf:params:jmap:submission"
 KIND = "EmailSubmission"
@@ -150,23 +157,27 @@ def _still_queued(kept: dict[str, Any]) -> bool:
     return any(s.get("delivered") == "queued" for s in kept.get("deliveryStatus", {}).values())
 
 
-async def _watch(call: Call, account: int, record: Record, entry_id: int) -> None:
-    """Have the node's queue runner tell this submission its outcomes."""
-    runner = call.node.queue
-    if runner is None:
-        return
+def _watcher(
+    call: Call, account: int, made: asyncio.Future[Record | None]
+) -> Watcher | None:
+    """What the node's queue runner tells of the submission's outcomes,
+    once its record is ``made`` (the runner may try the message before
+    then); None without a runner here."""
+    if call.node.queue is None:
+        return None
     s = store(call)
 
     async def told(entry: QueueEntry, outcomes: dict[str, RecipientUpdate]) -> bool:
-        found = await s.records(account, KIND, [record.id])
+        record = await made
+        found = await s.records(account, KIND, [record.id]) if record is not None else []
         if not found:
-            return True  # the submission was destroyed; its mail goes on
+            return True  # not made, or destroyed since: its mail goes on
         kept = data(found[0])
         _apply_outcomes(kept, outcomes)
-        await s.record_update(account, KIND, record.id, dump(kept))
+        await s.record_update(account, KIND, found[0].id, dump(kept))
         return not _still_queued(kept)
 
-    runner.watch(entry_id, told)
+    return told
 
 
 async def _refresh(call: Call, account: int, records: list[Record]) -> list[Record]:
@@ -217,11 +228,7 @@ async def _objects(call: Call, account: int) -> dict[str, dict[str, Any]]:
 
 
 async def get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
-    wanted = get_ids(call, args)
-    props = properties(args, PROPERTIES)
-    objects = await _objects(call, account)
-    return get_response(account, await state(call, account, KIND), objects, wanted, props)
+    return await records.get(call, args, KIND, PROPERTIES, _objects)
 
 
 async def submission_changes(call: Call, args: Args) -> Args:
@@ -418,6 +425,17 @@ def _xtext(text: str) -> str:
         c if "!" <= c <= "~" and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
         for c in text
     )
+
+
+def _decoded(params: Mapping[str, str | None]) -> dict[str, str | None] | None:
+    """Envelope parameters as JMAP shows them: xtext decoded (§7)."""
+    out = dict(params)
+    if out.get("ENVID") is not None:
+        out["ENVID"] = xtext_decode(str(out["ENVID"]))
+    if out.get("ORCPT") is not None:
+        addr_type, _, address = str(out["ORCPT"]).partition(";")
+        out["ORCPT"] = f"{addr_type};{xtext_decode(address)}"
+    return out or None
 
 
 def _parameters(given: Any, allowed: tuple[str, ...]) -> dict[str, str | None]:
@@ -641,8 +659,26 @@ async def _create(
     from_domain = senders[0][0].rpartition("@")[2].lower()
     message = await dkim_signature(prepared, from_domain, s) + prepared
     outgoing = Outgoing(mail_from, list(recipients), local, recipients, mail_params)
+    made: asyncio.Future[Record | None] = asyncio.get_running_loop().create_future()
     try:
-        sent = await send(call.node, LocalDelivery(call.node), outgoing, message)
+        return await _send(call, account, outgoing, message, meta, identity_id, made)
+    finally:
+        if not made.done():
+            made.set_result(None)
+
+
+async def _send(
+    call: Call,
+    account: int,
+    outgoing: Outgoing,
+    message: bytes,
+    meta: EmailMeta,
+    identity_id: str,
+    made: asyncio.Future[Record | None],
+) -> Record:
+    watcher = _watcher(call, account, made)
+    try:
+        sent = await send(call.node, LocalDelivery(call.node), outgoing, message, watcher=watcher)
     except StoreError:
         raise _Refused(
             set_error("forbiddenToSend", "The queue cannot take the message now.")
@@ -654,20 +690,23 @@ async def _create(
         "emailId": ids.encode(ids.EMAIL, meta.email_id),
         "threadId": ids.encode(ids.THREAD, meta.thread_id),
         "envelope": {
-            "mailFrom": {"email": mail_from, "parameters": mail_params or None},
+            "mailFrom": {
+                "email": outgoing.mail_from,
+                "parameters": _decoded(outgoing.mail_params),
+            },
             "rcptTo": [
-                {"email": a, "parameters": recipients[a] or None} for a in recipients
+                {"email": a, "parameters": _decoded(outgoing.rcpt_params[a])}
+                for a in outgoing.recipients
             ],
         },
         "sendAt": utc_date(datetime.datetime.now(datetime.UTC)),
         "undoStatus": FINAL if sent.delivered or sent.entry_id is None else PENDING,
         "deliveryStatus": status,
         QUEUE_ID: sent.entry_id,
-        LOCAL: sorted(local),
+        LOCAL: sorted(outgoing.local),
     }
-    record = await s.record_create(account, KIND, dump(kept))
-    if sent.entry_id is not None:
-        await _watch(call, account, record, sent.entry_id)
+    record = await store(call).record_create(account, KIND, dump(kept))
+    made.set_result(record)
     log.info("jmap submission %s by %s: %d delivered, %d queued", record_id(record),
              call.user.address, len(sent.delivered), len(sent.queued))
     return record
@@ -788,17 +827,17 @@ async def set_(call: Call, args: Args) -> Args:
         succeeded[jmap_id] = to_object(found[0])["emailId"]
 
     _implicit_email_set(call, account, succeeded, on_update or {}, on_destroy or [])
-    return {
-        "accountId": ids.encode(ids.ACCOUNT, account),
-        "oldState": old_state,
-        "newState": await state(call, account, KIND),
-        "created": created or None,
-        "updated": updated or None,
-        "destroyed": destroyed or None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    return set_response(
+        account,
+        old_state,
+        await state(call, account, KIND),
+        created=created,
+        updated=updated,
+        destroyed=destroyed,
+        notCreated=not_created,
+        notUpdated=not_updated,
+        notDestroyed=not_destroyed,
+    )
 
 
 def _implicit_email_set(

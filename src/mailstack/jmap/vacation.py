@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailstack.delivery.vacation import KIND
-from mailstack.jmap import ids
+from mailstack.jmap import records
 from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_set
 from mailstack.jmap.records import (
     PatchError,
@@ -19,16 +19,15 @@ from mailstack.jmap.records import (
     check_if_in_state,
     data,
     dump,
-    get_ids,
-    get_response,
     invalid,
     parse_utc_date,
-    properties,
     set_arguments,
     set_error,
+    set_response,
     state,
     store,
 )
+from mailstack.store import Record
 
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 SINGLETON = "singleton"
@@ -59,15 +58,16 @@ def _bad_properties(value: dict[str, Any]) -> list[str]:
     return bad
 
 
+def _object(found: list[Record]) -> dict[str, Any]:
+    return {**DEFAULT, **(data(found[0]) if found else {}), "id": SINGLETON}
+
+
+async def _load(call: Call, account: int) -> dict[str, dict[str, Any]]:
+    return {SINGLETON: _object(await store(call).records(account, KIND))}
+
+
 async def get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
-    wanted = get_ids(call, args)
-    props = properties(args, PROPERTIES)
-    records = await store(call).records(account, KIND)
-    current = {**DEFAULT, **(data(records[0]) if records else {}), "id": SINGLETON}
-    return get_response(
-        account, await state(call, account, KIND), {SINGLETON: current}, wanted, props
-    )
+    return await records.get(call, args, KIND, PROPERTIES, _load)
 
 
 async def set_(call: Call, args: Args) -> Args:
@@ -77,8 +77,8 @@ async def set_(call: Call, args: Args) -> Args:
     old_state = await state(call, account, KIND)
     check_if_in_state(args, old_state)
     s = store(call)
-    records = await s.records(account, KIND)
-    current = {**DEFAULT, **(data(records[0]) if records else {}), "id": SINGLETON}
+    found = await s.records(account, KIND)
+    current = _object(found)
     not_created = {
         creation_id: set_error("singleton", "There is one VacationResponse, 'singleton'.")
         for creation_id in create
@@ -99,10 +99,10 @@ async def set_(call: Call, args: Args) -> Args:
             not_updated[jmap_id] = invalid(*dict.fromkeys(bad))
             continue
         stored = dump({k: v for k, v in changed.items() if k != "id"})
-        if records:
-            records = [await s.record_update(account, KIND, records[0].id, stored)]
+        if found:
+            found = [await s.record_update(account, KIND, found[0].id, stored)]
         else:
-            records = [await s.record_create(account, KIND, stored)]
+            found = [await s.record_create(account, KIND, stored)]
         current = changed
         updated[jmap_id] = None
         vacations = getattr(call.node, "vacations", None)
@@ -115,17 +115,15 @@ async def set_(call: Call, args: Args) -> Args:
         )
         for jmap_id in destroy
     }
-    return {
-        "accountId": ids.encode(ids.ACCOUNT, account),
-        "oldState": old_state,
-        "newState": await state(call, account, KIND),
-        "created": None,
-        "updated": updated or None,
-        "destroyed": None,
-        "notCreated": not_created or None,
-        "notUpdated": not_updated or None,
-        "notDestroyed": not_destroyed or None,
-    }
+    return set_response(
+        account,
+        old_state,
+        await state(call, account, KIND),
+        updated=updated,
+        notCreated=not_created,
+        notUpdated=not_updated,
+        notDestroyed=not_destroyed,
+    )
 
 
 def account_capability(node: Any, account: Any) -> dict[str, Any]:

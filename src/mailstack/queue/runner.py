@@ -182,9 +182,14 @@ class QueueRunner:
             body=body,
         )
 
-    async def enqueue(self, entry: NewEntry) -> int:
-        """Queue durably (fsynced when this returns) and start delivering it."""
+    async def enqueue(self, entry: NewEntry, watcher: Watcher | None = None) -> int:
+        """Queue durably (fsynced when this returns) and start delivering it.
+        ``watcher`` is told every outcome recorded for it from then on, in
+        this process, until it says it is done (JMAP EmailSubmission's
+        deliveryStatus, RFC 8621 §7)."""
         entry_id = int(await self.store.queue_add(entry))
+        if watcher is not None:
+            self._watchers[entry_id] = watcher
         log.debug(
             "queue %d: queued from <%s> to %s (%d octets)",
             entry_id,
@@ -194,12 +199,6 @@ class QueueRunner:
         )
         await self._dispatch_new(entry_id)
         return entry_id
-
-    def watch(self, entry_id: int, watcher: Watcher) -> None:
-        """Have ``watcher`` told the outcomes recorded for an entry from now
-        on (JMAP EmailSubmission's deliveryStatus, RFC 8621 §7), in this
-        process, until it says it is done."""
-        self._watchers[entry_id] = watcher
 
     async def cancel(self, entry_id: int) -> bool:
         """Take an entry out of the queue if no recipient has it yet and no

@@ -197,7 +197,11 @@ async def test_envelope_parameters_reach_the_queue(world):
             "rcptTo": [{"email": "ann@poly.edu", "parameters": {"NOTIFY": "success,failure"}}],
         },
     )
-    assert result["created"]["s"]["undoStatus"] == "pending"
+    created = result["created"]["s"]
+    assert created["undoStatus"] == "pending"
+    [got] = (await world.bob.call("EmailSubmission/get", ids=[created["id"]]))["list"]
+    assert got["envelope"]["mailFrom"]["parameters"] == {"ENVID": "a+b", "RET": "HDRS"}
+    assert got["envelope"]["rcptTo"][0]["parameters"] == {"NOTIFY": "SUCCESS,FAILURE"}
     [entry] = await world.store.queue_list()
     assert entry.mail_from == "bob+x@crepes.fr"
     assert entry.envid == "a+2Bb" and entry.ret == "HDRS"  # xtext again (RFC 3461 §4)

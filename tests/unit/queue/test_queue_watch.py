@@ -45,9 +45,9 @@ async def test_watcher_hears_the_outcome_and_cancel_comes_too_late(store, slow_s
     await runner.start()
     try:
         entry_id = await runner.enqueue(
-            runner.new_entry("alice@crepes.fr", [NewRecipient("ann@poly.edu")], MESSAGE)
+            runner.new_entry("alice@crepes.fr", [NewRecipient("ann@poly.edu")], MESSAGE),
+            watcher,
         )
-        runner.watch(entry_id, watcher)
         await asyncio.wait_for(data_seen.wait(), 10)
         assert await runner.cancel(entry_id) is False  # under way
         release.set()
