@@ -15,7 +15,7 @@ from typing import Any
 
 from mailstack.delivery.outbound import may_send_as
 from mailstack.jmap import ids, records
-from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_set
+from mailstack.jmap.method import Args, Call, Method, check_objects_in_set
 from mailstack.jmap.records import (
     PatchError,
     apply_patch,
@@ -24,6 +24,7 @@ from mailstack.jmap.records import (
     data,
     dump,
     invalid,
+    own_account,
     record_id,
     set_arguments,
     set_error,
@@ -48,10 +49,17 @@ SERVER_SET = ("id", "mayDelete")
 async def load(call: Call, account: int) -> dict[str, dict[str, Any]]:
     """The account's identities by JMAP id, the default one made first if
     the account has none yet."""
-    records: list[Record] = await store(call).records(account, KIND)
-    if not records and account == call.user.id:
+    s = store(call)
+    records: list[Record] = await s.records(account, KIND)
+    if not records:
         default = {**DEFAULTS, "email": call.user.address, "mayDelete": False}
-        records = [await store(call).record_create(account, KIND, dump(default))]
+        await s.record_create(account, KIND, dump(default))
+        # Two requests at once may each have made one: the first stays.
+        records = await s.records(account, KIND)
+        made = [r for r in records if data(r).get("mayDelete") is False]
+        for extra in made[1:]:
+            await s.record_destroy(account, KIND, extra.id)
+            records.remove(extra)
     return {record_id(r): {**DEFAULTS, **data(r), "id": record_id(r)} for r in records}
 
 
@@ -111,13 +119,13 @@ async def get(call: Call, args: Args) -> Args:
 
 
 async def identity_changes(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    account = own_account(call, args)
     await load(call, account)
     return await changes(call, args, account, KIND)
 
 
 async def set_(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    account = own_account(call, args)
     check_objects_in_set(call, args)
     create, update, destroy = set_arguments(args)
     objects = await load(call, account)

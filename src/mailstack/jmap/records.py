@@ -19,6 +19,17 @@ from mailstack.jmap.method import Args, Call, MethodError, account_id, check_obj
 from mailstack.store import Record
 
 
+def own_account(call: Call, args: Args) -> int:
+    """The account of a call to a type only an account's owner has
+    (Identity, EmailSubmission, VacationResponse: sending and auto-replies
+    are the owner's); ``accountNotSupportedByMethod`` for an account shared
+    with the user (RFC 8620 §3.6.2)."""
+    number = account_id(call, args)
+    if number != call.user.id:
+        raise MethodError("accountNotSupportedByMethod")
+    return number
+
+
 def record_id(record: Record) -> str:
     return ids.encode(ids.RECORD, record.id)
 
@@ -110,7 +121,7 @@ Loader = Callable[[Call, int], Awaitable[dict[str, dict[str, Any]]]]
 async def get(call: Call, args: Args, kind: str, known: Collection[str], load: Loader) -> Args:
     """The standard /get (§5.1) of a record type whose objects ``load``
     gives (JMAP id -> every property)."""
-    account = account_id(call, args)
+    account = own_account(call, args)
     wanted = get_ids(call, args)
     props = properties(args, known)
     objects = await load(call, account)

@@ -38,7 +38,6 @@ from mailstack.jmap.method import (
     Call,
     Method,
     MethodError,
-    account_id,
     check_objects_in_set,
     created_id,
 )
@@ -51,6 +50,7 @@ from mailstack.jmap.records import (
     dump,
     invalid,
     max_changes,
+    own_account,
     parse_utc_date,
     record_id,
     set_arguments,
@@ -232,7 +232,7 @@ async def get(call: Call, args: Args) -> Args:
 
 
 async def submission_changes(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    account = own_account(call, args)
     return await changes(call, args, account, KIND)
 
 
@@ -340,7 +340,7 @@ async def _results(call: Call, args: Args, account: int) -> list[str]:
 
 async def query(call: Call, args: Args) -> Args:
     """RFC 8621 §7.3, RFC 8620 §5.5."""
-    account = account_id(call, args)
+    account = own_account(call, args)
     current = await state(call, account, KIND)
     found = await _results(call, args, account)
     position = args.get("position", 0)
@@ -377,7 +377,7 @@ async def query_changes(call: Call, args: Args) -> Args:
     """RFC 8620 §5.6: every submission changed since the old state is in
     ``removed`` (allowed: "MAY include ids ... not in the old results"), and
     those of them in the results now are ``added`` at their index."""
-    account = account_id(call, args)
+    account = own_account(call, args)
     since = since_state({"sinceState": args.get("sinceQueryState")})
     limit = max_changes(args)
     found = await store(call).record_changes(account, KIND, since)
@@ -760,7 +760,7 @@ async def _update(call: Call, account: int, record: Record, patch: Any) -> Args 
 
 
 async def set_(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    account = own_account(call, args)
     check_objects_in_set(call, args)
     create, update, destroy = set_arguments(args)
     on_update = args.get("onSuccessUpdateEmail")

@@ -12,7 +12,7 @@ from typing import Any
 
 from mailstack.delivery.vacation import KIND
 from mailstack.jmap import records
-from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_set
+from mailstack.jmap.method import Args, Call, Method, check_objects_in_set
 from mailstack.jmap.records import (
     PatchError,
     apply_patch,
@@ -20,6 +20,7 @@ from mailstack.jmap.records import (
     data,
     dump,
     invalid,
+    own_account,
     parse_utc_date,
     set_arguments,
     set_error,
@@ -71,7 +72,7 @@ async def get(call: Call, args: Args) -> Args:
 
 
 async def set_(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    account = own_account(call, args)
     check_objects_in_set(call, args)
     create, update, destroy = set_arguments(args)
     old_state = await state(call, account, KIND)

@@ -3,6 +3,8 @@ the addresses an account may send as, patches, mayDelete, changes."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from submit_support import Client
 
@@ -128,3 +130,11 @@ async def test_if_in_state_and_other_accounts(bob):
     assert (name, error["type"]) == ("error", "accountNotFound")
     [[name, error, _]] = await bob.request(("Identity/get", {"properties": ["nope"]}))
     assert (name, error["type"]) == ("error", "invalidArguments")
+
+
+async def test_two_first_requests_at_once_leave_one_default_identity(bob):
+    first, second = await asyncio.gather(
+        bob.call("Identity/get", ids=None), bob.call("Identity/get", ids=None)
+    )
+    assert len(first["list"]) == 1 and len(second["list"]) == 1
+    assert len((await bob.call("Identity/get", ids=None))["list"]) == 1
