@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailstack.jmap import api, ids
+from mailstack.jmap import api, ids, mailbox
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Method
 
@@ -94,7 +94,9 @@ SESSION_CAPABILITIES: Mapping[str, Callable[[Node, Urls], Args]] = {
 }
 
 # capability -> its object in an account's ``accountCapabilities``.
-ACCOUNT_CAPABILITIES: Mapping[str, Callable[[Node, SessionAccount], Args]] = {}
+ACCOUNT_CAPABILITIES: Mapping[str, Callable[[Node, SessionAccount], Args]] = {
+    mailbox.MAIL: mailbox.mail_capability,
+}
 
 # Capabilities of the session, not of an account (RFC 8620 §2: core's
 # accountCapabilities entry is left out; RFC 8887 §4 likewise).

@@ -11,7 +11,6 @@ matches in ``<mark>``; null when nothing in it matches.
 from __future__ import annotations
 
 import html
-import re
 from typing import TYPE_CHECKING
 
 from mailstack.jmap import ids
@@ -23,15 +22,6 @@ if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
 
 PREVIEW_LENGTH = 255  # §5: "MUST NOT be more than 255 characters in length"
-
-
-# Words, or "quoted phrases", as Email/query's TextQuery reads them.
-_TERM = re.compile(r'"([^"]*)"|(\S+)')
-
-
-def text_terms(text: str) -> list[str]:
-    return [term.casefold() for quoted, word in _TERM.findall(text)
-            if (term := quoted or word).strip()]
 
 
 def filter_terms(spec: object, depth: int = 0) -> tuple[list[str], list[str]]:
@@ -50,7 +40,7 @@ def filter_terms(spec: object, depth: int = 0) -> tuple[list[str], list[str]]:
     for name in ("text", "subject", "body"):
         value = spec.get(name)
         if isinstance(value, str):
-            terms = text_terms(value)
+            terms = list(TextQuery.parse(value).terms)
             if name != "body":
                 subject += terms
             if name != "subject":
