@@ -384,7 +384,8 @@ async def test_import_an_upload_received_at_from_its_received_field(jmap: Jmap) 
     )
     blob_id = upload(jmap, raw, "message/rfc822")
     inbox = {await jmap.mailbox_id(): True}
-    response = await jmap.call("Email/import", emails={"i": {"blobId": blob_id, "mailboxIds": inbox}})
+    spec = {"blobId": blob_id, "mailboxIds": inbox}
+    response = await jmap.call("Email/import", emails={"i": spec})
     created = response["created"]["i"]
     assert await raw_of(jmap, created["id"]) == raw
     got = await jmap.call("Email/get", ids=[created["id"]], properties=["receivedAt", "keywords"])
