@@ -36,6 +36,7 @@ from mailstack.jmap import (
     email_query,
     email_set,
     mailbox,
+    pushsub,
     snippet,
     thread,
 )
@@ -52,7 +53,8 @@ log = logging.getLogger("mailstack.jmap")
 
 # The modules whose METHODS the API serves (mailstack.jmap.method).
 MODULES: tuple[ModuleType, ...] = (
-    core, blobs, mailbox, thread, email_get, snippet, email_query, email_changes, email_set
+    core, blobs, pushsub, mailbox, thread, email_get, snippet, email_query, email_changes,
+    email_set,
 )
 
 # Arguments holding ids where "#creationId" stands for the id the server
