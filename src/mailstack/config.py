@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
 from mailstack.imap.config import ImapConfig
+from mailstack.jmap.config import JmapConfig
 from mailstack.limits import Limits
 from mailstack.pop3.config import Pop3Config
 from mailstack.queue.config import QueueConfig
@@ -191,6 +192,7 @@ TABLES: dict[str, type] = {
     "pop3": Pop3Config,
     "imap": ImapConfig,
     "dns": DnsConfig,
+    "jmap": JmapConfig,
 }
 
 
@@ -239,6 +241,7 @@ class Config:
     pop3: Pop3Config
     imap: ImapConfig
     dns: DnsConfig
+    jmap: JmapConfig
     path: Path | None = None
 
     @property

@@ -61,6 +61,32 @@ class Call:
 Handler = Callable[[Call, Args], Awaitable[Args]]
 
 
+def created_id(call: Call, value: Any) -> Any:
+    """An id-valued property as the handler should read it: ``#creationId``
+    is the id made for that creation earlier in the request (RFC 8620 §5.3),
+    when there is one; anything else is returned as given."""
+    if isinstance(value, str) and value.startswith("#"):
+        return call.created_ids.get(value[1:], value)
+    return value
+
+
+def check_objects_in_get(call: Call, count: int) -> None:
+    """``requestTooLarge`` past ``[jmap] max_objects_in_get`` (RFC 8620 §5.1)."""
+    if count > call.node.config.jmap.max_objects_in_get:
+        raise MethodError("requestTooLarge", "More ids than maxObjectsInGet.")
+
+
+def check_objects_in_set(call: Call, args: Args) -> None:
+    """``requestTooLarge`` when create, update and destroy together name more
+    objects than ``[jmap] max_objects_in_set`` (RFC 8620 §5.3)."""
+    count = sum(
+        len(value) for key in ("create", "update", "destroy")
+        if isinstance(value := args.get(key), dict | list)
+    )
+    if count > call.node.config.jmap.max_objects_in_set:
+        raise MethodError("requestTooLarge", "More objects than maxObjectsInSet.")
+
+
 @dataclass(frozen=True)
 class Method:
     """A method and the capability a request must be ``using`` to call it."""
