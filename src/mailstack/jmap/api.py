@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common.events import log_event
-from mailstack.jmap import core, email_get, mailbox, snippet, thread
+from mailstack.jmap import core, email_get, mailbox, principal, snippet, thread
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError
 
@@ -42,7 +42,7 @@ log = logging.getLogger("mailstack.jmap")
 ERROR = "urn:ietf:params:jmap:error:"
 
 # The modules whose METHODS the API serves (mailstack.jmap.method).
-MODULES: tuple[ModuleType, ...] = (core, mailbox, thread, email_get, snippet)
+MODULES: tuple[ModuleType, ...] = (core, mailbox, thread, email_get, snippet, principal)
 
 # Arguments holding ids where "#creationId" stands for the id the server
 # gave that creation earlier in the request (RFC 8620 §5.3): /get ids, /set
