@@ -69,8 +69,10 @@ class ParseCodec(Protocol[Parsed_co]):
         ...
 
     def keys(self, encoded: bytes) -> EmailKeys:
-        """What threading needs of the caller's encoded parse (on the writer
-        thread): the store files each new message into a thread with them."""
+        """What threading needs of the caller's encoded parse, or of what
+        ``pack`` kept of one (on the writer thread): the store files each new
+        message into a thread with them. Raises ValueError on a parse it
+        cannot read."""
         ...
 
 
@@ -98,6 +100,7 @@ class Mailbox:
     highest_modseq: int
     special_use: str | None
     subscribed: bool
+    sort_order: int = 0  # JMAP sortOrder (RFC 8621 §2)
 
 
 @dataclass(frozen=True, slots=True)
