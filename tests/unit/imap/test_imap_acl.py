@@ -5,6 +5,7 @@ from transcript import PASSWORD, USER, Client, message
 
 from mailstack.imap.proto.commands import AclIdentifier, MailboxArg, SetAcl
 from mailstack.imap.proto.parser import ParseError, parse_command
+
 from support import append
 
 OWNER = "alice@hamburger.edu"
@@ -201,7 +202,7 @@ async def test_without_rights_a_mailbox_does_not_exist(store):
         assert got == ["x1 NO [NONEXISTENT] No such mailbox"], (command, got)
     got = await bob.send(f'x2 LIST "" "{SHARED}/*"')
     assert got == ["x2 OK LIST completed"]
-    got = await bob.send(f'x3 SELECT "Other Users/nobody@hamburger.edu/INBOX"')
+    got = await bob.send('x3 SELECT "Other Users/nobody@hamburger.edu/INBOX"')
     assert got == ["x3 NO [NONEXISTENT] No such mailbox"]
     got = await bob.send('x4 CREATE "Other Users"')
     assert got == ["x4 NO [CANNOT] Cannot create a mailbox there"]
