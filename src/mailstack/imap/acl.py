@@ -272,8 +272,16 @@ async def shared_mailboxes(s: Session) -> dict[str, tuple[Mailbox, str]]:
     return out
 
 
+def _astring(text: str) -> object:
+    """An identifier or rights as an atom when it can be one (as RFC 4314's
+    examples show them, and as naive clients read them), else quoted."""
+    if text and all(0x20 < ord(c) < 0x7F and c not in '(){ %*"\\]' for c in text):
+        return Atom(text)
+    return text
+
+
 def myrights_line(name: str, rights: str) -> bytes:
-    return untagged(Atom("MYRIGHTS"), mutf7.encode(name), acl_rights.show(rights))
+    return untagged(Atom("MYRIGHTS"), mutf7.encode(name), _astring(acl_rights.show(rights)))
 
 
 # -- identifiers -------------------------------------------------------------
@@ -343,9 +351,9 @@ async def getacl(s: Session, cmd: Command) -> Done | None:
     assert access.mailbox is not None
     # RFC 4314 §3.6: mailbox, then identifier/rights pairs; the owner's
     # implicit rights first.
-    pairs: list[object] = [access.owner.address, acl_rights.show(OWNER_RIGHTS)]
+    pairs = [_astring(access.owner.address), _astring(acl_rights.show(OWNER_RIGHTS))]
     for identifier, rights in sorted((await s.store.acl_get(access.mailbox.id)).items()):
-        pairs += [identifier, acl_rights.show(rights)]
+        pairs += [_astring(identifier), _astring(acl_rights.show(rights))]
     s.send(untagged(Atom("ACL"), mutf7.encode(args.mailbox), *pairs))
     return Done("GETACL completed")
 
@@ -359,10 +367,14 @@ async def listrights(s: Session, cmd: Command) -> Done | None:
     # RFC 4314 §3.7: the rights always granted, then each right that may be
     # granted (none tied); the identifier as the client sent it (§3.4).
     if identifier == access.owner.address:
-        granted: list[object] = [acl_rights.show(OWNER_RIGHTS)]
+        granted = [_astring(acl_rights.show(OWNER_RIGHTS))]
     else:
-        granted = ["", *acl_rights.RIGHTS, *acl_rights.VIRTUAL]
-    s.send(untagged(Atom("LISTRIGHTS"), mutf7.encode(args.mailbox), args.identifier, *granted))
+        granted = ["", *(Atom(r) for r in acl_rights.RIGHTS + "".join(acl_rights.VIRTUAL))]
+    s.send(
+        untagged(
+            Atom("LISTRIGHTS"), mutf7.encode(args.mailbox), _astring(args.identifier), *granted
+        )
+    )
     return Done("LISTRIGHTS completed")
 
 

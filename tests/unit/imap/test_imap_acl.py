@@ -72,28 +72,28 @@ async def test_owner_manages_the_acl(store):
     await alice.transcript(
         f"""
         C: a1 MYRIGHTS Projects
-        S: * MYRIGHTS "Projects" "lrswipkxteacd"
+        S: * MYRIGHTS "Projects" lrswipkxteacd
         S: a1 OK MYRIGHTS completed
         C: a2 SETACL Projects {USER} lrs
         S: a2 OK SETACL completed
         C: a3 GETACL Projects
-        S: * ACL "Projects" "{OWNER}" "{ALL}" "{USER}" "lrs"
+        S: * ACL "Projects" {OWNER} {ALL} {USER} lrs
         S: a3 OK GETACL completed
         C: a4 SETACL Projects {USER.upper()} +d
         S: a4 OK SETACL completed
         C: a5 GETACL Projects
-        S: * ACL "Projects" "{OWNER}" "{ALL}" "{USER}" "lrsted"
+        S: * ACL "Projects" {OWNER} {ALL} {USER} lrsted
         S: a5 OK GETACL completed
         C: a6 SETACL Projects {USER} -dr
         S: a6 OK SETACL completed
         C: a7 GETACL Projects
-        S: * ACL "Projects" "{OWNER}" "{ALL}" "{USER}" "ls"
+        S: * ACL "Projects" {OWNER} {ALL} {USER} ls
         S: a7 OK GETACL completed
         C: a8 LISTRIGHTS Projects {USER}
-        S: * LISTRIGHTS "Projects" "{USER}" "" "l" "r" "s" "w" "i" "p" "k" "x" "t" "e" "a" "c" "d"
+        S: * LISTRIGHTS "Projects" {USER} "" l r s w i p k x t e a c d
         S: a8 OK LISTRIGHTS completed
         C: a9 LISTRIGHTS Projects {OWNER}
-        S: * LISTRIGHTS "Projects" "{OWNER}" "{ALL}"
+        S: * LISTRIGHTS "Projects" {OWNER} {ALL}
         S: a9 OK LISTRIGHTS completed
         C: b1 SETACL Projects {USER} lrQs
         S: b1 BAD Uppercase rights are not allowed
@@ -112,7 +112,7 @@ async def test_owner_manages_the_acl(store):
         C: b8 DELETEACL Projects {USER}
         S: b8 OK DELETEACL completed
         C: b9 GETACL Projects
-        S: * ACL "Projects" "{OWNER}" "{ALL}"
+        S: * ACL "Projects" {OWNER} {ALL}
         S: b9 OK GETACL completed
         """.replace("\\u0007", "\u0007")
     )
@@ -135,10 +135,10 @@ async def test_reader_sees_and_reads_but_cannot_write(store):
         S: a1 OK LIST completed
         C: a2 LIST "" "{SHARED}/%" RETURN (MYRIGHTS)
         S: * LIST (\\HasNoChildren) "/" "{box}"
-        S: * MYRIGHTS "{box}" "lrs"
+        S: * MYRIGHTS "{box}" lrs
         S: a2 OK LIST completed
         C: a3 MYRIGHTS "{box}"
-        S: * MYRIGHTS "{box}" "lrs"
+        S: * MYRIGHTS "{box}" lrs
         S: a3 OK MYRIGHTS completed
         C: a4 STATUS "{box}" (MESSAGES UNSEEN)
         S: * STATUS "{box}" (MESSAGES 2 UNSEEN 2)
@@ -303,7 +303,7 @@ async def test_revoking_hides_the_mailbox(store):
     # Sharing with anyone reaches every account.
     got = await owner.send("a3 SETACL Projects anyone lr")
     got = await bob.send(f'b4 MYRIGHTS "{SHARED}/Projects"')
-    assert got[0] == f'* MYRIGHTS "{SHARED}/Projects" "lr"'
+    assert got[0] == f'* MYRIGHTS "{SHARED}/Projects" lr'
     # DELETE takes the ACL with it.
     got = await owner.send("a4 DELETE Projects")
     assert got == ["a4 OK DELETE completed"]
