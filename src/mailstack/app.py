@@ -30,8 +30,10 @@ from mailstack.config import Config
 from mailstack.delivery.ids import MessageIds
 from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
+from mailstack.http.service import HttpService
 from mailstack.imap.server import ImapService
 from mailstack.imap.shared import ImapShared
+from mailstack.jmap.shared import JmapShared
 from mailstack.mime import ParsedMessage
 from mailstack.pop3.maildrops import Maildrops
 from mailstack.pop3.server import Pop3Service
@@ -61,7 +63,7 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-# listen name -> its service; names ending in "s" (submissions, pop3s, imaps)
+# listen name -> its service; names ending in "s" (submissions, pop3s, imaps, https)
 # are the implicit-TLS variants of the same service class. config.ListenConfig
 # has a key for each (tests/unit/test_config.py checks they agree).
 SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
@@ -73,6 +75,8 @@ SERVICES: dict[str, Callable[[Node, str, str, int], Service]] = {
     "imap": ImapService,
     "imaps": ImapService,
     "dns": DnsService,
+    "http": HttpService,
+    "https": HttpService,
 }
 
 
@@ -99,6 +103,7 @@ class Node:
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
         self.maildrops = Maildrops()
         self.imap_shared = ImapShared()
+        self.jmap_shared = JmapShared()
         self.smtp_spool = SpoolArea(
             config.data_dir / "spool", config.limits.smtp_spool_threshold, config.limits.smtp_memory
         )
@@ -174,6 +179,7 @@ class Node:
             config.cert_path,
             data_dir / config.dns.zones_dir,
             data_dir / "secondary",
+            data_dir / "uploads",
             data_dir / PORTS_FILE,
             data_dir / PID_FILE,
             *([config.log_path] if config.log_path is not None else []),

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from mailstack.dns.config import DnsConfig
 from mailstack.errors import ConfigError
+from mailstack.http.config import HttpConfig
 from mailstack.imap.config import ImapConfig
 from mailstack.jmap.config import JmapConfig
 from mailstack.limits import Limits
@@ -79,8 +80,7 @@ class NodeConfig:
     )
 
 
-# Port 0 asks the OS for any free port. Each key is a service of app.SERVICES;
-# `http` joins them with the HTTP service (mailstack.http), not before.
+# Port 0 asks the OS for any free port. Each key is a service of app.SERVICES.
 @dataclass(frozen=True, slots=True)
 class ListenConfig:
     smtp: Listener = option(("127.0.0.1", 2525), "SMTP receiver, MX role (RFC 5321)")
@@ -96,6 +96,12 @@ class ListenConfig:
     imaps: Listener = option(("127.0.0.1", 9930), "IMAP over implicit TLS (RFC 8314)")
     dns: Listener = option(
         ("127.0.0.1", 5300), "DNS over UDP and TCP, authoritative and resolver (RFC 1035)"
+    )
+    http: Listener = option(
+        ("127.0.0.1", 8025), "HTTP: JMAP and the node's web routes, plain (loopback only)"
+    )
+    https: Listener = option(
+        ("127.0.0.1", 4430), "HTTP over implicit TLS with the node's certificate (RFC 9110)"
     )
 
 
@@ -192,6 +198,7 @@ TABLES: dict[str, type] = {
     "pop3": Pop3Config,
     "imap": ImapConfig,
     "dns": DnsConfig,
+    "http": HttpConfig,
     "jmap": JmapConfig,
 }
 
@@ -241,6 +248,7 @@ class Config:
     pop3: Pop3Config
     imap: ImapConfig
     dns: DnsConfig
+    http: HttpConfig
     jmap: JmapConfig
     path: Path | None = None
 

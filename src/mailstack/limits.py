@@ -83,6 +83,15 @@ class Limits:
         500, "concurrent IMAP sessions from one client network (client_ipv4/6_prefix)"
     )
 
+    # HTTP (mailstack.http): the request head, bodies of routes that set no
+    # bound of their own (JMAP's are in [jmap]), and how long a client may
+    # take. RFC 9112 §2.3 and §5 leave the bounds of a head to the server.
+    http_line: int = count(8190, "octets in an HTTP request line or one header field")
+    http_headers: int = count(100, "header fields in one HTTP request")
+    http_body: int = count(1024 * 1024, "octets in an HTTP request body, JMAP aside")
+    http_idle_timeout: float = seconds(75.0, "an HTTP connection kept alive between requests")
+    http_body_timeout: float = seconds(60.0, "reading one HTTP request body")
+
     # Per-client caps and throttles count by address and by network prefix.
     client_ipv4_prefix: int = option(
         24, "length of the IPv4 prefix that counts as one client network", minimum=8, maximum=32

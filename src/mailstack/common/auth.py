@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,8 +52,12 @@ from mailstack.limits import Limits
 
 if TYPE_CHECKING:
     from mailstack.store import Account
+    from mailstack.store.contract.access import Token
 
-__all__ = ["Authenticator", "Credentials", "Login", "LoginCache", "LoginThrottle", "Outcome"]
+__all__ = [
+    "Authenticator", "Credentials", "Login", "LoginCache", "LoginThrottle", "Outcome",
+    "new_token", "token_digest",
+]
 
 log = logging.getLogger("mailstack.auth")
 
@@ -72,6 +77,23 @@ class Credentials(Protocol):
     """What the authenticator needs of the store."""
 
     async def account_credentials(self, address: str) -> tuple[Account, str] | None: ...
+
+    async def token_find(self, digest: bytes) -> tuple[Token, Account] | None: ...
+
+
+# The name a bearer token's failures are counted under (it names no account).
+TOKEN_USER = "(token)"
+
+
+def new_token() -> str:
+    """A fresh bearer token secret (RFC 6750 §2.1 b64token characters)."""
+    return "mst_" + secrets.token_urlsafe(32)
+
+
+def token_digest(secret: str) -> bytes:
+    """What the store keeps of a token: its SHA-256 (the secret is random and
+    long, so a fast hash suffices and no salt is needed)."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
 
 
 class Outcome(enum.Enum):
@@ -370,6 +392,46 @@ class Authenticator:
         failures = self.throttle.failures(client)
         outcome = Outcome.OK if account is not None else Outcome.FAILED
         return self._logged(protocol, user, client, Login(outcome, account, failures))
+
+    async def token_login(self, protocol: str, secret: str, client: str) -> Login:
+        """A bearer token (RFC 6750) from ``client``, found by its digest. A
+        wrong token counts as a failed login of the client, throttled and
+        logged as a wrong password is (``user=(token)``); a good one is logged
+        with its account and the token's id."""
+        turns = self._turns.get(client)
+        if turns is None:
+            turns = self._turns[client] = _Turns(asyncio.Semaphore(self.verifying))
+        turns.users += 1
+        try:
+            async with turns.semaphore:
+                return await self._token_login(protocol, secret, client)
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[client]
+
+    async def _token_login(self, protocol: str, secret: str, client: str) -> Login:
+        wait = self.throttle.admit(client, TOKEN_USER, hold=True)
+        if wait is None:
+            return self._logged(protocol, TOKEN_USER, client, Login(Outcome.THROTTLED))
+        found = None
+        ok: bool | None = None
+        try:
+            if wait:
+                await asyncio.sleep(wait)
+            found = await self.store.token_find(token_digest(secret))
+            ok = found is not None
+        except StoreError:
+            return self._logged(protocol, TOKEN_USER, client, Login(Outcome.UNAVAILABLE))
+        finally:
+            self.throttle.finished(client, TOKEN_USER, ok)
+        if found is None:
+            failures = self.throttle.failures(client)
+            return self._logged(protocol, TOKEN_USER, client, Login(Outcome.FAILED, None, failures))
+        token, account = found
+        fields = {"protocol": protocol, "user": account.address, "client": client}
+        log_event(log, logging.INFO, "login ok", fields | {"token": token.id})
+        return Login(Outcome.OK, account)
 
     async def _check(self, user: str, password: str) -> Account | None:
         credentials = await self.store.account_credentials(user)

@@ -28,9 +28,21 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common.events import log_event
-from mailstack.jmap import core, email_get, mailbox, principal, snippet, thread
+from mailstack.jmap import (
+    blobs,
+    core,
+    email_changes,
+    email_get,
+    email_query,
+    email_set,
+    mailbox,
+    principal,
+    snippet,
+    thread,
+)
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError
+from mailstack.jmap.problem import RequestError
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -39,10 +51,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailstack.jmap")
 
-ERROR = "urn:ietf:params:jmap:error:"
 
 # The modules whose METHODS the API serves (mailstack.jmap.method).
-MODULES: tuple[ModuleType, ...] = (core, mailbox, thread, email_get, snippet, principal)
+MODULES: tuple[ModuleType, ...] = (
+    core, blobs, mailbox, thread, email_get, snippet, email_query, email_changes, email_set,
+    principal,
+)
 
 # Arguments holding ids where "#creationId" stands for the id the server
 # gave that creation earlier in the request (RFC 8620 §5.3): /get ids, /set
@@ -62,26 +76,6 @@ def method_table(modules: Collection[ModuleType] = MODULES) -> dict[str, Method]
 def capabilities(methods: Mapping[str, Method]) -> frozenset[str]:
     """The capabilities these methods need, core included."""
     return frozenset({CORE, *(method.capability for method in methods.values())})
-
-
-class RequestError(Exception):
-    """A request-level error (RFC 8620 §3.6.1): the request was not
-    processed. ``kind`` is the last part of its ``urn:ietf:params:jmap:error:``
-    type, or a whole type URI (``about:blank`` for plain HTTP errors)."""
-
-    def __init__(self, kind: str, detail: str, *, status: int = 400, limit: str | None = None):
-        super().__init__(detail)
-        self.type = kind if ":" in kind else ERROR + kind
-        self.detail = detail
-        self.status = status
-        self.limit = limit
-
-    def problem(self) -> Args:
-        """The RFC 7807 problem details object."""
-        out: Args = {"type": self.type, "status": self.status, "detail": self.detail}
-        if self.limit is not None:
-            out["limit"] = self.limit  # RFC 8620 §3.6.1: MUST for the limit error
-        return out
 
 
 @dataclass(frozen=True, slots=True)

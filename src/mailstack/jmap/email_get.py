@@ -15,10 +15,9 @@ message/rfc822), or an uploaded blob (``U<upload>``, read through
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from mailstack.jmap import emailview, ids
+from mailstack.jmap import blobs, emailview, ids
 from mailstack.jmap.email_query import MAIL, invalid, store_of
 from mailstack.jmap.emailview import BodyOptions, EmailView
 from mailstack.jmap.keywords import visible
@@ -27,12 +26,6 @@ from mailstack.mime import ParsedMessage, parse
 
 if TYPE_CHECKING:
     from mailstack.store import EmailMeta, Store
-
-# How an uploaded blob's octets are read: (call, account, upload id) -> bytes
-# or None. The blob layer (mailstack.jmap.blobs) sets it.
-UploadReader = Callable[[Call, int, int], Awaitable[bytes | None]]
-upload_reader: UploadReader | None = None
-
 
 async def _raw_bytes(store: Store[ParsedMessage], metas: list[EmailMeta]) -> dict[int, bytes]:
     """email id -> message bytes, one read per mailbox."""
@@ -125,11 +118,10 @@ async def blob_message(call: Call, account: int, blob_id: str
     part = await emailview.part_bytes(store, account, blob_id)
     if part is not None:
         return part, True
-    upload = ids.decode(ids.UPLOAD_BLOB, blob_id)
-    if upload is not None and upload_reader is not None:
-        data = await upload_reader(call, account, upload)
-        return None if data is None else (data, False)
-    return None
+    if ids.decode(ids.UPLOAD_BLOB, blob_id) is None:
+        return None
+    data = await blobs.blob_bytes(call.node, account, blob_id)
+    return None if data is None else (data, False)
 
 
 def _looks_like_message(parsed: ParsedMessage) -> bool:

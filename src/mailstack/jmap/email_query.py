@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mailstack.jmap import ids
+from mailstack.jmap import emailview, ids
 from mailstack.jmap.keywords import has_keyword, is_keyword, visible
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
+from mailstack.mime.subject import base_subject
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
@@ -66,8 +67,8 @@ class TextQuery:
 
     @classmethod
     def parse(cls, text: str) -> TextQuery:
-        terms = (quoted if quoted is not None else word for quoted, word in _TERM.findall(text))
-        return cls(tuple(term.casefold() for term in terms if term.strip()))
+        terms = (quoted or word for quoted, word in _TERM.findall(text))
+        return cls(tuple(" ".join(term.casefold().split()) for term in terms if term.strip()))
 
     def matches(self, text: str | None) -> bool:
         if not self.terms:
@@ -96,7 +97,7 @@ def integer(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value <= MAX_INT
 
 
-def utc_date(value: object) -> datetime | None:
+def read_utc_date(value: object) -> datetime | None:
     """A UTCDate (RFC 8620 §1.4: RFC 3339 ``date-time`` with ``Z``), or None."""
     if not isinstance(value, str) or not _UTC_DATE.fullmatch(value):
         return None
@@ -179,23 +180,9 @@ _ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "subject")
 
 
 def has_attachment(parsed: ParsedMessage) -> bool:
-    """RFC 8621 §4.1.4 hasAttachment, as the server sees it: a leaf part
-    marked ``attachment``, or any leaf part that is neither text nor an
-    inline image (as the attachments list of §4.1.4's algorithm would hold)."""
-    for part in parsed.root.walk():
-        if part.children:
-            continue
-        disposition = part.disposition[0] if part.disposition else None
-        if disposition == "attachment":
-            return True
-        if part.message is not None:
-            return True
-        if part.maintype in ("text", "multipart"):
-            continue
-        if part.maintype == "image" and disposition == "inline":
-            continue
-        return True
-    return False
+    """hasAttachment as Email/get reports it (RFC 8621 §4.1.4)."""
+    structure = emailview.body_structure(parsed.root)
+    return emailview.has_attachment(emailview.split_body(structure)[2])
 
 
 def _string(name: str, value: object) -> str:
@@ -205,9 +192,8 @@ def _string(name: str, value: object) -> str:
 
 
 def _keyword(name: str, value: object) -> str:
-    if not is_keyword(value):
+    if not isinstance(value, str) or not is_keyword(value):
         raise invalid(f"{name} must be a keyword")
-    assert isinstance(value, str)
     return value
 
 
@@ -222,7 +208,7 @@ def _condition(name: str, value: Any, ctx: _Context) -> _Node:
         others = {ids.decode(ids.MAILBOX, v) for v in value}
         return _Node("", check=lambda e: e.meta.mailbox_id not in others)
     if name in ("before", "after"):
-        when = utc_date(value)
+        when = read_utc_date(value)
         if when is None:
             raise invalid(f"{name} must be a UTCDate")
         if name == "before":
@@ -315,21 +301,6 @@ def collate(collation: str, text: str) -> Any:
     if collation == "i;unicode-casemap":
         return unicodedata.normalize("NFKD", text.casefold())
     return text.encode("utf-8", "surrogatepass")
-
-
-_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?)\s*(?:\[[^\]]*\])?\s*:\s*|\[[^\]]*\]\s*)+", re.I)
-_SUBJECT_TRAILER = re.compile(r"\s*\((?:fwd)\)\s*$", re.I)
-
-
-def base_subject(subject: str) -> str:
-    """RFC 5256 §2.1 base subject, simplified: leading Re:/Fwd:/[tag]
-    prefixes and a trailing "(fwd)" removed, whitespace collapsed."""
-    text = " ".join(subject.split())
-    while True:
-        stripped = _SUBJECT_TRAILER.sub("", _SUBJECT_PREFIX.sub("", text)).strip()
-        if stripped == text:
-            return text
-        text = stripped
 
 
 def _first_address(addresses: Any) -> str:

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 def utc_date(when: datetime.datetime) -> str:
     """RFC 8620 §1.4 UTCDate: ``2014-10-30T06:12:00Z``, no fraction."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
     return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

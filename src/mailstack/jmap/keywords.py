@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 DELETED = "\\Deleted"
-_SYSTEM = {"\\Draft": "$draft", "\\Seen": "$seen", "\\Flagged": "$flagged", "\\Answered": "$answered"}
+_SYSTEM = {
+    "\\Draft": "$draft",
+    "\\Seen": "$seen",
+    "\\Flagged": "$flagged",
+    "\\Answered": "$answered",
+}
 _FLAG_OF = {keyword: flag for flag, keyword in _SYSTEM.items()}
 _HIDDEN = frozenset({"\\recent", "\\deleted"})
 # RFC 8621 §4.1.1: 1-255 characters of %x21-7e, none of ( ) { ] % * " \

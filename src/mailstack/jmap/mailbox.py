@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailstack.errors import AlreadyExists, NotFound
 from mailstack.jmap import ids
@@ -33,6 +33,10 @@ from mailstack.jmap.email_query import (
     store_of,
     unsigned,
 )
+from mailstack.jmap.email_query import (
+    SORT_PROPERTIES as SORT_PROPERTIES_EMAIL,
+)
+from mailstack.jmap.keywords import visible
 from mailstack.jmap.method import (
     Args,
     Call,
@@ -44,6 +48,10 @@ from mailstack.jmap.method import (
     created_id,
 )
 from mailstack.store.contract import ALL_RIGHTS, Mailbox, MailboxCounts
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+    from mailstack.jmap.session import SessionAccount
 
 DELIMITER = "/"
 # The IANA "IMAP Mailbox Name Attributes" registry entries JMAP has roles for
@@ -75,6 +83,18 @@ RIGHT_LETTERS = {
     "mayDelete": "x",
     "maySubmit": "p",
 }
+
+
+def mail_capability(node: Node, account: SessionAccount) -> dict[str, Any]:
+    """The account's ``urn:ietf:params:jmap:mail`` capability (RFC 8621 §1.3.1)."""
+    return {
+        "maxMailboxesPerEmail": 1,  # a message is in exactly one mailbox
+        "maxMailboxDepth": None,
+        "maxSizeMailboxName": MAX_NAME,
+        "maxSizeAttachmentsPerEmail": node.limits.message_size,
+        "emailQuerySortOptions": sorted(SORT_PROPERTIES_EMAIL),
+        "mayCreateTopLevelMailbox": not account.is_read_only,
+    }
 
 
 def role_of(mailbox: Mailbox) -> str | None:
@@ -685,7 +705,8 @@ class MailboxSet:
             raise SetError("forbidden", "INBOX cannot be destroyed")
         if self.tree.children(mailbox_id):
             raise SetError("mailboxHasChild")
-        if not remove_emails and await self.store.emails(self.account, mailbox_id):
+        if not remove_emails and any(
+                visible(m.flags) for m in await self.store.emails(self.account, mailbox_id)):
             raise SetError("mailboxHasEmail")
         # A message is in exactly one mailbox: removing the mailbox removes
         # its emails (RFC 8621 §2.5 onDestroyRemoveEmails).
