@@ -81,7 +81,8 @@ async def test_well_known_redirects_to_the_session_and_the_session_describes_the
     assert session["username"] == USER
     (account_id, account), = session["accounts"].items()
     assert account["name"] == USER and account["isPersonal"] and not account["isReadOnly"]
-    assert CORE not in account["accountCapabilities"]
+    assert account["accountCapabilities"][CORE] == {}
+    assert "urn:ietf:params:jmap:websocket" not in account["accountCapabilities"]
     assert all(value == account_id for value in session["primaryAccounts"].values())
     assert session["capabilities"]["urn:ietf:params:jmap:websocket"]["url"].startswith("ws://")
     assert isinstance(session["state"], str) and session["state"]

@@ -98,9 +98,9 @@ ACCOUNT_CAPABILITIES: Mapping[str, Callable[[Node, SessionAccount], Args]] = {
     mailbox.MAIL: mailbox.mail_capability,
 }
 
-# Capabilities of the session, not of an account (RFC 8620 §2: core's
-# accountCapabilities entry is left out; RFC 8887 §4 likewise).
-_SESSION_ONLY = frozenset({CORE, WEBSOCKET})
+# Capabilities of the session, not of an account (RFC 8887 §4). Core is an
+# account's too: Blob/copy takes an accountId.
+_SESSION_ONLY = frozenset({WEBSOCKET})
 
 
 def capabilities(methods: Mapping[str, Method] | None = None) -> frozenset[str]:
