@@ -240,6 +240,10 @@ def _sort(spec: object) -> list[tuple[str, bool]]:
     return out
 
 
+def _sort_key(field: str) -> Callable[[dict[str, Any]], str]:
+    return lambda row: str(row[field] or "").casefold()
+
+
 async def principal_query(call: Call, args: Args) -> Args:
     account = _principals_account(call, args)
     check = compile_filter(args["filter"]) if args.get("filter") is not None else None
@@ -252,7 +256,7 @@ async def principal_query(call: Call, args: Args) -> Args:
     if check is not None:
         rows = [row for row in rows if check(row)]
     for field, ascending in reversed(comparators):
-        rows.sort(key=lambda row, f=field: (row[f] or "").casefold(), reverse=not ascending)
+        rows.sort(key=_sort_key(field), reverse=not ascending)
     position, page = window([row["id"] for row in rows], args)
     out: Args = {
         "accountId": ids.encode(ids.ACCOUNT, account),

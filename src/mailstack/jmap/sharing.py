@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING, Any
 from mailstack.common import rights as acl_rights
 from mailstack.common.rights import ANYONE, OWNER_RIGHTS
 from mailstack.jmap import ids
+from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, MethodError, account_id
 
 if TYPE_CHECKING:
     from mailstack.app import Node
+    from mailstack.jmap.session import SessionAccount
     from mailstack.store import Account, Mailbox, Store
 
 __all__ = [
@@ -185,45 +187,35 @@ def reach(call: Call, args: Args) -> Reach:
 
 # -- the session object ------------------------------------------------------
 
+# What a shared account offers (RFC 8620 §2 accountCapabilities): core (Blob/
+# copy), mail, and RFC 9670 §1.5.2's owner; no submission or vacation
+# response: those are the owner's.
+SHARED_ACCOUNT_CAPABILITIES = frozenset({CORE, MAIL, PRINCIPALS_OWNER})
+
 
 def principal_id(account: Account) -> str:
     return ids.encode(ids.PRINCIPAL, account.id)
 
 
-async def accounts_for(
-    node: Node, user: Account, mail_capability: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The session's Account objects (RFC 8620 §2) for the accounts shared
-    with the user: named by the owner's address, ``isPersonal`` false,
-    ``isReadOnly`` when no shared mailbox lets the user change anything;
-    with the mail capability (``mail_capability``, as for the user's own
-    account) and RFC 9670 §1.5.2's owner capability."""
-    out: dict[str, Any] = {}
-    for number, shared in sorted((await shared_accounts(node, user)).items()):
-        out[ids.encode(ids.ACCOUNT, number)] = {
-            "name": shared.owner.address,
-            "isPersonal": False,
-            "isReadOnly": shared.read_only,
-            "accountCapabilities": {
-                MAIL: dict(mail_capability),
-                PRINCIPALS_OWNER: {
-                    "accountIdForPrincipal": ids.encode(ids.ACCOUNT, user.id),
-                    "principalId": principal_id(shared.owner),
-                },
-            },
-        }
-    return out
+async def accounts_for(node: Node, user: Account) -> list[SharedAccount]:
+    """The accounts that share mailboxes with the user, for the session's
+    ``accounts`` (``isPersonal`` false; ``isReadOnly`` when no shared mailbox
+    lets the user change anything), by account id."""
+    return [shared for _n, shared in sorted((await shared_accounts(node, user)).items())]
 
 
-def personal_capabilities(user: Account) -> dict[str, Any]:
-    """What RFC 9670 §1.5 adds to the user's own account's capabilities: it
-    holds the Principals, the user being one, and is owned by that one."""
+def principals_capability(node: Node, account: SessionAccount) -> Args:
+    """RFC 9670 §1.5.1, in the user's own account: the Principals are there,
+    the user being one of them."""
+    return {"currentUserPrincipalId": ids.encode(ids.PRINCIPAL, account.user_id)}
+
+
+def owner_capability(node: Node, account: SessionAccount) -> Args:
+    """RFC 9670 §1.5.2: the principal owning the account, and the account
+    (the user's own) holding that Principal."""
     return {
-        PRINCIPALS: {"currentUserPrincipalId": principal_id(user)},
-        PRINCIPALS_OWNER: {
-            "accountIdForPrincipal": ids.encode(ids.ACCOUNT, user.id),
-            "principalId": principal_id(user),
-        },
+        "accountIdForPrincipal": ids.encode(ids.ACCOUNT, account.user_id),
+        "principalId": ids.encode(ids.PRINCIPAL, account.account_id),
     }
 
 
