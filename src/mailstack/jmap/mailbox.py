@@ -94,7 +94,8 @@ def mail_capability(node: Node, account: SessionAccount) -> dict[str, Any]:
         "maxSizeMailboxName": MAX_NAME,
         "maxSizeAttachmentsPerEmail": node.limits.message_size,
         "emailQuerySortOptions": sorted(SORT_PROPERTIES_EMAIL),
-        "mayCreateTopLevelMailbox": not account.is_read_only,
+        # A shared account's top level is its owner's (RFC 4314 k right).
+        "mayCreateTopLevelMailbox": account.is_personal and not account.is_read_only,
     }
 
 
