@@ -42,9 +42,11 @@ from mailstack.store.private import create_private, private_dir
 # Packages that add subcommands: each has <pkg>/cli.py with register().
 PACKAGE_CLIS = (
     "mailstack.dns.cli",
+    "mailstack.http.cli",
     "mailstack.queue.cli",
     "mailstack.ua.cli",
     "mailstack.lab.cli",
+    "mailstack.imap.cli",
 )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -329,7 +330,10 @@ def _part(spec: object, body: _Body, prop: str, depth: int = 0) -> MIMEPart:
                 raise Invalid(f"{prop}: {key} and a property for the same field", prop)
             if name == "content-type":
                 raise Invalid(f"{prop}: give the type property, not {key}", prop)
-            _header_property(key, value, fields)
+            try:
+                _header_property(key, value, fields)
+            except Invalid as exc:
+                raise Invalid(f"{prop}: {exc.description}", prop) from None
         elif key == "headers":
             raise Invalid(f"{prop}: set each header field as its own property", prop)
         elif key not in PART_PROPERTIES:
@@ -480,6 +484,9 @@ def check(email: object) -> Draft:
     for prop in ("textBody", "htmlBody", "attachments"):
         if email.get(prop) is not None and not isinstance(email[prop], list):
             raise Invalid(f"{prop} must be a list of EmailBodyPart", prop)
+    # The whole structure is checked now, before any blob is read: a blob
+    # stands in as empty until build().
+    _body(email, _Body(values, defaultdict(bytes)))
     return Draft(fields, values, blob_ids(email))
 
 

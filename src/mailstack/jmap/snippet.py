@@ -11,27 +11,17 @@ matches in ``<mark>``; null when nothing in it matches.
 from __future__ import annotations
 
 import html
-import re
 from typing import TYPE_CHECKING
 
-from mailstack.jmap import ids
+from mailstack.jmap import ids, sharing
 from mailstack.jmap.email_query import MAIL, MAX_FILTER_DEPTH, Query, TextQuery, invalid, store_of
 from mailstack.jmap.keywords import visible
-from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_get
+from mailstack.jmap.method import Args, Call, Method, check_objects_in_get
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
 
 PREVIEW_LENGTH = 255  # §5: "MUST NOT be more than 255 characters in length"
-
-
-# Words, or "quoted phrases", as Email/query's TextQuery reads them.
-_TERM = re.compile(r'"([^"]*)"|(\S+)')
-
-
-def text_terms(text: str) -> list[str]:
-    return [term.casefold() for quoted, word in _TERM.findall(text)
-            if (term := quoted or word).strip()]
 
 
 def filter_terms(spec: object, depth: int = 0) -> tuple[list[str], list[str]]:
@@ -50,7 +40,7 @@ def filter_terms(spec: object, depth: int = 0) -> tuple[list[str], list[str]]:
     for name in ("text", "subject", "body"):
         value = spec.get(name)
         if isinstance(value, str):
-            terms = text_terms(value)
+            terms = list(TextQuery.parse(value).terms)
             if name != "body":
                 subject += terms
             if name != "subject":
@@ -80,7 +70,8 @@ def highlight(text: str, terms: list[str], limit: int | None = None) -> str | No
 
 
 async def search_snippet_get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     spec = args.get("filter")
     if spec is not None:
         Query.from_args({"filter": spec})  # the same checks as Email/query
@@ -91,7 +82,9 @@ async def search_snippet_get(call: Call, args: Args) -> Args:
     subject_terms, body_terms = filter_terms(spec)
     store = store_of(call)
     numbers = {jmap_id: ids.decode(ids.EMAIL, jmap_id) for jmap_id in dict.fromkeys(email_ids)}
-    found = await store.emails_by_id(account, [n for n in numbers.values() if n is not None])
+    found = {n: m for n, m in (await store.emails_by_id(
+        account, [n for n in numbers.values() if n is not None])).items()
+        if reach.emails_visible(m.mailbox_id)}
     by_mailbox: dict[int, list[int]] = {}
     for shown in found.values():
         if visible(shown.flags):

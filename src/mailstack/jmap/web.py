@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 
 from mailstack.common.webkeys import ACCOUNT
-from mailstack.jmap import api, blobs, push, session
+from mailstack.jmap import api, blobs, push, pushsub, session, sharing
 from mailstack.jmap.blobs import problem_response
 from mailstack.jmap.problem import RequestError
 
@@ -73,6 +73,24 @@ def routes(node: Node) -> list[web.AbstractRouteDef]:
     ]
 
 
+async def listener_started(node: Node) -> None:
+    """An HTTP listener started: the first starts the node's push to
+    PushSubscription URLs."""
+    shared = node.jmap_shared
+    shared.listeners += 1
+    if shared.listeners == 1:
+        shared.pusher = shared.pusher or pushsub.Pusher(node)
+        await shared.pusher.start()
+
+
+async def listener_stopped(node: Node) -> None:
+    shared = node.jmap_shared
+    shared.listeners -= 1
+    if shared.listeners == 0 and shared.pusher is not None:
+        await shared.pusher.stop()
+        shared.pusher = None
+
+
 async def well_known(request: web.Request) -> web.StreamResponse:
     # RFC 8620 §2.2: the well-known URI redirects to the session resource.
     raise web.HTTPTemporaryRedirect(SESSION_PATH)
@@ -106,7 +124,8 @@ async def api_resource(request: web.Request, node: Node) -> web.StreamResponse:
             api.decode(body), known=session.capabilities(), max_calls=limits.max_calls_in_request
         )
         state = await session.session_state(node, user)
-        response = await api.process(node, user, request_, session_state=state)
+        reach = await sharing.shared_accounts(node, user)
+        response = await api.process(node, user, request_, session_state=state, shared=reach)
     except RequestError as error:
         return problem_response(error)
     finally:

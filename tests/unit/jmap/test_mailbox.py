@@ -5,25 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from jmap_mail_support import Jmap, jmap_for, message
+from jmap_mail_support import mailbox_ids, other
+from jmap_mail_support import raw_message as message
 
 COUNTS = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
 
 
-@pytest.fixture
-async def jmap(store: Any) -> Jmap:
-    return await jmap_for(store)
 
-
-async def by_name(jmap: Jmap) -> dict[str, dict[str, Any]]:
+async def by_name(jmap: Any) -> dict[str, dict[str, Any]]:
     got = await jmap.call("Mailbox/get", ids=None)
     return {m["name"]: m for m in got["list"]}
 
 
-async def test_get_default_mailboxes_with_roles_rights_and_counts(jmap: Jmap) -> None:
-    await jmap.append(message("Subject: a"))
-    await jmap.append(message("Subject: b"), flags=["\\Seen"])
+async def test_get_default_mailboxes_with_roles_rights_and_counts(jmap: Any) -> None:
+    await jmap.add(message("Subject: a"))
+    await jmap.add(message("Subject: b"), flags=["\\Seen"])
     got = await jmap.call("Mailbox/get", ids=None)
     assert got["accountId"] == jmap.account_id
     assert got["notFound"] == [] and got["state"].isdigit()
@@ -40,8 +36,8 @@ async def test_get_default_mailboxes_with_roles_rights_and_counts(jmap: Jmap) ->
     assert all(boxes["Trash"]["myRights"].values())
 
 
-async def test_get_by_ids_with_properties_and_not_found(jmap: Jmap) -> None:
-    inbox = (await jmap.mailbox_ids())["INBOX"]
+async def test_get_by_ids_with_properties_and_not_found(jmap: Any) -> None:
+    inbox = (await mailbox_ids(jmap))["INBOX"]
     got = await jmap.call("Mailbox/get", ids=[inbox, "M999999", "bogus", inbox],
                           properties=["name"])
     assert got["list"] == [{"id": inbox, "name": "INBOX"}]
@@ -52,13 +48,13 @@ async def test_get_by_ids_with_properties_and_not_found(jmap: Jmap) -> None:
     assert error["type"] == "accountNotFound"
 
 
-async def test_get_over_max_objects_is_request_too_large(store: Any) -> None:
-    jmap = await jmap_for(store, max_objects_in_get=2)
+async def test_get_over_max_objects_is_request_too_large(jmap: Any) -> None:
+    jmap = await other(jmap, max_objects_in_get=2)
     error = await jmap.error("Mailbox/get", ids=["M1", "M2", "M3"])
     assert error["type"] == "requestTooLarge"
 
 
-async def test_set_create_tree_with_creation_ids_then_get(jmap: Jmap) -> None:
+async def test_set_create_tree_with_creation_ids_then_get(jmap: Any) -> None:
     got = await jmap.call("Mailbox/set", create={
         "child": {"name": "Child", "parentId": "#parent", "isSubscribed": True,
                   "sortOrder": 5},
@@ -72,13 +68,13 @@ async def test_set_create_tree_with_creation_ids_then_get(jmap: Jmap) -> None:
     boxes = await by_name(jmap)
     assert boxes["Child"]["parentId"] == parent["id"]
     assert boxes["Child"]["isSubscribed"] is True and boxes["Child"]["sortOrder"] == 5
-    names = {m.name for m in await jmap.store.mailbox_list(jmap.account.id)}
+    names = {m.name for m in await jmap.store.mailbox_list(jmap.user.id)}
     assert "Projects/Child" in names
-    subscribed = await jmap.store.subscriptions(jmap.account.id)
+    subscribed = await jmap.store.subscriptions(jmap.user.id)
     assert "Projects/Child" in subscribed and "Projects" not in subscribed
 
 
-async def test_set_create_errors(jmap: Jmap) -> None:
+async def test_set_create_errors(jmap: Any) -> None:
     got = await jmap.call("Mailbox/set", create={
         "dup": {"name": "Sent"},
         "slash": {"name": "a/b"},
@@ -98,13 +94,13 @@ async def test_set_create_errors(jmap: Jmap) -> None:
     assert errors["orphan"]["properties"] == ["parentId"]
 
 
-async def test_set_create_with_role(jmap: Jmap) -> None:
+async def test_set_create_with_role(jmap: Any) -> None:
     got = await jmap.call("Mailbox/set", create={"f": {"name": "Important", "role": "flagged"}})
     assert "f" in got["created"]
     assert (await by_name(jmap))["Important"]["role"] == "flagged"
 
 
-async def test_set_update_rename_move_subscribe_sort(jmap: Jmap) -> None:
+async def test_set_update_rename_move_subscribe_sort(jmap: Any) -> None:
     created = (await jmap.call("Mailbox/set", create={
         "a": {"name": "A"}, "b": {"name": "B"}}))["created"]
     a, b = created["a"]["id"], created["b"]["id"]
@@ -114,7 +110,7 @@ async def test_set_update_rename_move_subscribe_sort(jmap: Jmap) -> None:
     boxes = await by_name(jmap)
     assert boxes["Bee"]["parentId"] == a and boxes["Bee"]["sortOrder"] == 3
     assert boxes["Bee"]["isSubscribed"] is True
-    assert "A/Bee" in {m.name for m in await jmap.store.mailbox_list(jmap.account.id)}
+    assert "A/Bee" in {m.name for m in await jmap.store.mailbox_list(jmap.user.id)}
     # Renaming the parent keeps the child's id.
     await jmap.call("Mailbox/set", update={a: {"name": "Aye"}})
     boxes = await by_name(jmap)
@@ -124,8 +120,8 @@ async def test_set_update_rename_move_subscribe_sort(jmap: Jmap) -> None:
     assert got["notUpdated"][a]["type"] == "invalidProperties"
 
 
-async def test_set_update_errors(jmap: Jmap) -> None:
-    ids = await jmap.mailbox_ids()
+async def test_set_update_errors(jmap: Any) -> None:
+    ids = await mailbox_ids(jmap)
     got = await jmap.call("Mailbox/set", update={
         ids["INBOX"]: {"name": "Other"},
         ids["Sent"]: {"totalEmails": 1},
@@ -141,13 +137,13 @@ async def test_set_update_errors(jmap: Jmap) -> None:
     assert errors["M999999"]["type"] == "notFound"
 
 
-async def test_set_destroy_rules(jmap: Jmap) -> None:
+async def test_set_destroy_rules(jmap: Any) -> None:
     created = (await jmap.call("Mailbox/set", create={
         "p": {"name": "P"}, "c": {"name": "C", "parentId": "#p"},
         "full": {"name": "Full"}}))["created"]
     p, c, full = (created[k]["id"] for k in ("p", "c", "full"))
-    await jmap.append(message("Subject: keep"), mailbox="Full")
-    ids = await jmap.mailbox_ids()
+    await jmap.add(message("Subject: keep"), mailbox="Full")
+    ids = await mailbox_ids(jmap)
     got = await jmap.call("Mailbox/set", destroy=[p, full, ids["INBOX"], "M999999"])
     assert got["destroyed"] is None
     assert {k: v["type"] for k, v in got["notDestroyed"].items()} == {
@@ -156,11 +152,11 @@ async def test_set_destroy_rules(jmap: Jmap) -> None:
     # Parent and child together; the emails with onDestroyRemoveEmails.
     got = await jmap.call("Mailbox/set", destroy=[p, c, full], onDestroyRemoveEmails=True)
     assert sorted(got["destroyed"]) == sorted([p, c, full])
-    assert not {"P", "P/C", "Full"} & set(await jmap.mailbox_ids())
+    assert not {"P", "P/C", "Full"} & set(await mailbox_ids(jmap))
     assert (await jmap.call("Mailbox/get", ids=[p]))["notFound"] == [p]
 
 
-async def test_set_if_in_state(jmap: Jmap) -> None:
+async def test_set_if_in_state(jmap: Any) -> None:
     state = (await jmap.call("Mailbox/get", ids=[]))["state"]
     error = await jmap.error("Mailbox/set", ifInState=state + "0", create={"x": {"name": "X"}})
     assert error["type"] == "stateMismatch"
@@ -168,13 +164,13 @@ async def test_set_if_in_state(jmap: Jmap) -> None:
     assert got["oldState"] == state and got["newState"] != state
 
 
-async def test_set_over_max_objects_is_request_too_large(store: Any) -> None:
-    jmap = await jmap_for(store, max_objects_in_set=1)
+async def test_set_over_max_objects_is_request_too_large(jmap: Any) -> None:
+    jmap = await other(jmap, max_objects_in_set=1)
     error = await jmap.error("Mailbox/set", create={"a": {"name": "A"}, "b": {"name": "B"}})
     assert error["type"] == "requestTooLarge"
 
 
-async def test_changes_after_create_update_destroy_and_counts_only(jmap: Jmap) -> None:
+async def test_changes_after_create_update_destroy_and_counts_only(jmap: Any) -> None:
     state = (await jmap.call("Mailbox/get", ids=[]))["state"]
     created = (await jmap.call("Mailbox/set", create={"a": {"name": "A"}}))["created"]
     a = created["a"]["id"]
@@ -182,7 +178,7 @@ async def test_changes_after_create_update_destroy_and_counts_only(jmap: Jmap) -
     assert got["created"] == [a] and got["updated"] == [] and got["destroyed"] == []
     assert got["oldState"] == state and got["hasMoreChanges"] is False
     state = got["newState"]
-    await jmap.append(message("Subject: count me"), mailbox="A")
+    await jmap.add(message("Subject: count me"), mailbox="A")
     got = await jmap.call("Mailbox/changes", sinceState=state)
     assert got["updated"] == [a]
     assert got["updatedProperties"] == list(COUNTS)
@@ -199,7 +195,7 @@ async def test_changes_after_create_update_destroy_and_counts_only(jmap: Jmap) -
     assert same["newState"] == got["newState"]
 
 
-async def test_changes_bad_states(jmap: Jmap) -> None:
+async def test_changes_bad_states(jmap: Any) -> None:
     for since in ("nope", "99999999999"):
         error = await jmap.error("Mailbox/changes", sinceState=since)
         assert error["type"] == "cannotCalculateChanges"
@@ -207,14 +203,14 @@ async def test_changes_bad_states(jmap: Jmap) -> None:
     assert error["type"] == "invalidArguments"
 
 
-async def test_query_filters_and_sorts(jmap: Jmap) -> None:
+async def test_query_filters_and_sorts(jmap: Any) -> None:
     created = (await jmap.call("Mailbox/set", create={
         "w": {"name": "Work", "sortOrder": 2, "isSubscribed": True},
         "h": {"name": "Home", "sortOrder": 1},
         "wa": {"name": "alpha", "parentId": "#w"},
     }))["created"]
     w, h, wa = (created[k]["id"] for k in ("w", "h", "wa"))
-    ids = await jmap.mailbox_ids()
+    ids = await mailbox_ids(jmap)
 
     async def query(**args: Any) -> list[str]:
         return list((await jmap.call("Mailbox/query", **args))["ids"])
@@ -248,7 +244,7 @@ async def test_query_filters_and_sorts(jmap: Jmap) -> None:
     assert error["type"] == "unsupportedSort"
 
 
-async def test_query_changes(jmap: Jmap) -> None:
+async def test_query_changes(jmap: Any) -> None:
     args = {"filter": {"hasAnyRole": False}, "sort": [{"property": "name"}]}
     first = await jmap.call("Mailbox/query", **args)
     assert first["ids"] == [] and first["canCalculateChanges"] is True

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from jmap_mail_support import Jmap, jmap_for, message
+from jmap_mail_support import raw_message as message
 
 from mailstack.jmap.snippet import filter_terms, highlight
-
-
-@pytest.fixture
-async def jmap(store: Any) -> Jmap:
-    return await jmap_for(store)
 
 
 def test_highlight_escapes_and_marks() -> None:
@@ -31,11 +25,11 @@ def test_terms_come_from_text_subject_body_but_not_not() -> None:
     assert filter_terms(spec) == (["alpha", "beta"], ["alpha", "gamma delta"])
 
 
-async def test_snippets(jmap: Jmap) -> None:
-    match = await jmap.append(message("Subject: Quarterly <report>",
+async def test_snippets(jmap: Any) -> None:
+    match = await jmap.add(message("Subject: Quarterly <report>",
                                       body="The report is attached & ready.\r\n"))
-    body_only = await jmap.append(message("Subject: Other", body="no report here\r\n"))
-    nothing = await jmap.append(message("Subject: Nope", body="nothing\r\n"))
+    body_only = await jmap.add(message("Subject: Other", body="no report here\r\n"))
+    nothing = await jmap.add(message("Subject: Nope", body="nothing\r\n"))
     got = await jmap.call("SearchSnippet/get", filter={"text": "report"},
                           emailIds=[match, body_only, nothing, "E999999"])
     assert got["list"] == [
@@ -47,7 +41,7 @@ async def test_snippets(jmap: Jmap) -> None:
     assert got["notFound"] == ["E999999"]
 
 
-async def test_snippet_errors(jmap: Jmap) -> None:
+async def test_snippet_errors(jmap: Any) -> None:
     error = await jmap.error("SearchSnippet/get", filter={"colour": "x"}, emailIds=[])
     assert error["type"] == "unsupportedFilter"
     error = await jmap.error("SearchSnippet/get", filter=None, emailIds="E1")
