@@ -46,7 +46,9 @@ DEFAULTS: dict[str, Any] = {
 SERVER_SET = ("id", "mayDelete")
 
 
-async def load(call: Call, account: int) -> dict[str, dict[str, Any]]:
+async def load(
+    call: Call, account: int, wanted: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """The account's identities by JMAP id, the default one made first if
     the account has none yet."""
     s = store(call)

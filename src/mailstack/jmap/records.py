@@ -30,6 +30,11 @@ def own_account(call: Call, args: Args) -> int:
     return number
 
 
+def record_numbers(wanted: list[str]) -> list[int]:
+    """The record numbers of these JMAP ids (others are not records)."""
+    return [n for n in (ids.decode(ids.RECORD, i) for i in wanted) if n is not None]
+
+
 def record_id(record: Record) -> str:
     return ids.encode(ids.RECORD, record.id)
 
@@ -115,16 +120,18 @@ def get_response(
     }
 
 
-Loader = Callable[[Call, int], Awaitable[dict[str, dict[str, Any]]]]
+# The objects of an account (JMAP id -> every property), those among the
+# ids given when not None (others may come too).
+Loader = Callable[[Call, int, list[str] | None], Awaitable[dict[str, dict[str, Any]]]]
 
 
 async def get(call: Call, args: Args, kind: str, known: Collection[str], load: Loader) -> Args:
     """The standard /get (§5.1) of a record type whose objects ``load``
-    gives (JMAP id -> every property)."""
+    gives."""
     account = own_account(call, args)
     wanted = get_ids(call, args)
     props = properties(args, known)
-    objects = await load(call, account)
+    objects = await load(call, account, wanted)
     return get_response(account, await state(call, account, kind), objects, wanted, props)
 
 

@@ -219,9 +219,13 @@ async def _refresh(call: Call, account: int, records: list[Record]) -> list[Reco
     return out
 
 
-async def _objects(call: Call, account: int) -> dict[str, dict[str, Any]]:
-    records = await _refresh(call, account, await store(call).records(account, KIND))
-    return {record_id(r): to_object(r) for r in records}
+async def _objects(
+    call: Call, account: int, wanted: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    numbers = None if wanted is None else records.record_numbers(wanted)
+    found = await store(call).records(account, KIND, numbers)
+    fresh = await _refresh(call, account, found)
+    return {record_id(r): to_object(r) for r in fresh}
 
 
 # -- get, changes ---------------------------------------------------------------------

@@ -63,7 +63,9 @@ def _object(found: list[Record]) -> dict[str, Any]:
     return {**DEFAULT, **(data(found[0]) if found else {}), "id": SINGLETON}
 
 
-async def _load(call: Call, account: int) -> dict[str, dict[str, Any]]:
+async def _load(
+    call: Call, account: int, wanted: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     return {SINGLETON: _object(await store(call).records(account, KIND))}
 
 
