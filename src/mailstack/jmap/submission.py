@@ -736,31 +736,33 @@ async def _cancel(call: Call, entry_id: int) -> bool:
 
 
 async def _update(call: Call, account: int, record: Record, patch: Any) -> Args | None:
-    """A SetError, or None when done."""
+    """Cancel a pending submission (the one update there is, §7.5): what
+    the server changed besides (RFC 8620 §5.3 ``updated``), or None; a
+    SetError as _Refused."""
     current = to_object(record)
     try:
         changed = apply_patch(current, patch)
     except PatchError as exc:
-        return invalid(exc.property)
+        raise _Refused(invalid(exc.property)) from None
     bad = [k for k in changed if k not in PROPERTIES]
     bad += [k for k in PROPERTIES if k != "undoStatus" and changed.get(k) != current.get(k)]
     if bad:
-        return invalid(*dict.fromkeys(bad))
+        raise _Refused(invalid(*dict.fromkeys(bad)))
     wanted = changed.get("undoStatus")
     if wanted == current["undoStatus"]:
         return None
     if wanted != CANCELED:
-        return invalid("undoStatus", description="undoStatus may only become canceled.")
+        raise _Refused(invalid("undoStatus", description="undoStatus may only become canceled."))
     kept = data(record)
     entry_id = kept.get(QUEUE_ID)
     if current["undoStatus"] != PENDING or entry_id is None or not await _cancel(call, entry_id):
-        return set_error("cannotUnsend", "The message has already gone out.")
+        raise _Refused(set_error("cannotUnsend", "The message has already gone out."))
     kept["undoStatus"] = CANCELED
     for status in kept.get("deliveryStatus", {}).values():
         if status.get("delivered") == "queued":
-            status.update(delivered="no", smtpReply="250 2.0.0 canceled by the sender")
+            status["delivered"] = "no"  # it never will be
     await store(call).record_update(account, KIND, record.id, dump(kept))
-    return None
+    return {"deliveryStatus": kept["deliveryStatus"]}
 
 
 async def set_(call: Call, args: Args) -> Args:
@@ -810,11 +812,11 @@ async def set_(call: Call, args: Args) -> Args:
         if not found:
             not_updated[jmap_id] = set_error("notFound")
             continue
-        error = await _update(call, account, found[0], patch)
-        if error is not None:
-            not_updated[jmap_id] = error
+        try:
+            updated[jmap_id] = await _update(call, account, found[0], patch)
+        except _Refused as refused:
+            not_updated[jmap_id] = refused.error
             continue
-        updated[jmap_id] = None
         succeeded[jmap_id] = to_object(found[0])["emailId"]
 
     destroyed: list[str] = []

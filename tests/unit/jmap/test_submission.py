@@ -110,7 +110,9 @@ async def test_undo_while_pending(world):
     result = await world.bob.call(
         "EmailSubmission/set", update={created["id"]: {"undoStatus": "canceled"}}
     )
-    assert result["updated"] == {created["id"]: None}
+    # The server changed deliveryStatus too: it comes back (RFC 8620 §5.3).
+    [changed] = result["updated"].values()
+    assert changed["deliveryStatus"]["ann@poly.edu"]["delivered"] == "no"
     assert await world.store.queue_list() == []
     [got] = (await world.bob.call("EmailSubmission/get", ids=[created["id"]]))["list"]
     assert got["undoStatus"] == "canceled"
