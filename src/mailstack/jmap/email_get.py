@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from mailstack.jmap import blobs, emailview, ids
+from mailstack.jmap import blobs, emailview, ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, store_of
 from mailstack.jmap.emailview import BodyOptions, EmailView
 from mailstack.jmap.keywords import visible
@@ -58,7 +58,9 @@ def _id_list(value: object) -> list[Any]:
 
 
 async def email_get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    # In a shared account, only the emails of mailboxes the user may read.
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     props = emailview.check_properties(args.get("properties"), emailview.EMAIL_PROPERTIES,
                                        "properties", emailview.DEFAULT_PROPERTIES)
     if "id" not in props:
@@ -68,13 +70,16 @@ async def email_get(call: Call, args: Args) -> Args:
     state = await store.account_state(account)
     wanted = args.get("ids")
     if wanted is None:
-        every = [m for m in await store.emails(account) if visible(m.flags)]
+        every = [
+            m for m in await store.emails(account) if visible(m.flags) and reach.shows(m.mailbox_id)
+        ]
         check_objects_in_get(call, len(every))
         wanted = [ids.encode(ids.EMAIL, m.email_id) for m in every]
     wanted = list(dict.fromkeys(_id_list(wanted)))
     check_objects_in_get(call, len(wanted))
     numbers = {jmap_id: ids.decode(ids.EMAIL, jmap_id) for jmap_id in wanted}
     found = await store.emails_by_id(account, [n for n in numbers.values() if n is not None])
+    found = {n: m for n, m in found.items() if reach.shows(m.mailbox_id)}
     metas = [m for m in found.values() if visible(m.flags)]
     parses = await _parses(store, metas) if emailview.needs_parse(props) else {}
     raw_wanted = [m for m in metas if m.email_id in parses

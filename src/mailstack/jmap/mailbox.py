@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mailstack.errors import AlreadyExists, NotFound
-from mailstack.jmap import ids
+from mailstack.jmap import ids, sharing
 from mailstack.jmap.email_query import (
     MAIL,
     MAX_FILTER_DEPTH,
@@ -61,8 +61,9 @@ ROLES = ("all", "archive", "drafts", "flagged", "important", "inbox", "junk", "s
 COUNTS = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
 PROPERTIES = (
     "id", "name", "parentId", "role", "sortOrder", *COUNTS, "myRights", "isSubscribed",
+    "shareWith",  # RFC 9670 §4 (sharing.py)
 )
-SETTABLE = frozenset({"name", "parentId", "role", "sortOrder", "isSubscribed"})
+SETTABLE = frozenset({"name", "parentId", "role", "sortOrder", "isSubscribed", "shareWith"})
 MAX_NAME = 255  # characters of one name component
 MAX_SORT_ORDER = 2**32 - 1
 RIGHTS = (
@@ -168,7 +169,10 @@ class Tree:
 
 
 def mailbox_json(mailbox: Mailbox, tree: Tree, counts: MailboxCounts | None,
-                 props: Sequence[str]) -> dict[str, Any]:
+                 props: Sequence[str], rights: str = ALL_RIGHTS,
+                 share_with: Any = None) -> dict[str, Any]:
+    """``rights``: the user's RFC 4314 rights (a shared mailbox's, from
+    sharing.Reach); ``share_with``: the shareWith value, read by the caller."""
     counts = counts or MailboxCounts(0, 0, 0, 0)
     values: dict[str, Callable[[], Any]] = {
         "id": lambda: ids.encode(ids.MAILBOX, mailbox.id),
@@ -181,8 +185,9 @@ def mailbox_json(mailbox: Mailbox, tree: Tree, counts: MailboxCounts | None,
         "unreadEmails": lambda: counts.unread_emails,
         "totalThreads": lambda: counts.total_threads,
         "unreadThreads": lambda: counts.unread_threads,
-        "myRights": lambda: my_rights(mailbox),
+        "myRights": lambda: my_rights(mailbox, rights),
         "isSubscribed": lambda: mailbox.subscribed,
+        "shareWith": lambda: share_with,
     }
     return {prop: values[prop]() for prop in props}
 
@@ -213,15 +218,24 @@ def _id_list(args: Args, name: str) -> list[Any] | None:
 # -- Mailbox/get -------------------------------------------------------------
 
 
+async def visible_tree(call: Call, reach: sharing.Reach) -> Tree:
+    """The account's mailboxes the call may see (in a shared account, those
+    shared with the user)."""
+    mailboxes = await store_of(call).mailbox_list(reach.account_id)
+    shown = reach.visible_mailboxes()
+    return Tree.of([m for m in mailboxes if shown is None or m.id in shown])
+
+
 async def mailbox_get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     wanted = _id_list(args, "ids")
     if wanted is not None:
         check_objects_in_get(call, len(wanted))
     props = _properties(args)
     store = store_of(call)
     state = await store.account_state(account)
-    tree = Tree.of(await store.mailbox_list(account))
+    tree = await visible_tree(call, reach)
     counts = (await store.mailbox_counts(account)
               if any(p in COUNTS for p in props) else {})
     found: list[dict[str, Any]] = []
@@ -238,7 +252,11 @@ async def mailbox_get(call: Call, args: Args) -> Args:
             else:
                 chosen.append(mailbox)
     for mailbox in chosen:
-        found.append(mailbox_json(mailbox, tree, counts.get(mailbox.id), props))
+        # RFC 9670 §4: shareWith is for those who may change it.
+        share = (await sharing.share_with(call.node, mailbox)
+                 if "shareWith" in props and reach.may(mailbox.id, "a") else None)
+        found.append(mailbox_json(mailbox, tree, counts.get(mailbox.id), props,
+                                  reach.rights(mailbox.id), share))
     return {
         "accountId": ids.encode(ids.ACCOUNT, account),
         "state": str(state),
@@ -459,14 +477,15 @@ def window(results: list[str], args: Args) -> tuple[int, list[str]]:
 
 
 async def mailbox_query(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     query = MailboxQuery.from_args(args)
     calculate_total = args.get("calculateTotal", False)
     if not isinstance(calculate_total, bool):
         raise invalid("calculateTotal must be a boolean")
     store = store_of(call)
     state = await store.account_state(account)
-    tree = Tree.of(await store.mailbox_list(account))
+    tree = await visible_tree(call, reach)
     results = [ids.encode(ids.MAILBOX, m.id) for m in query.run(tree)]
     position, chosen = window(results, args)
     response: Args = {
@@ -647,12 +666,23 @@ class MailboxSet:
             raise SetError("notFound")
         if not isinstance(patch, dict):
             raise SetError("invalidPatch", "a patch is an object")
+        sharing_patch = {k: v for k, v in patch.items()
+                         if k == "shareWith" or k.startswith("shareWith/")}
+        patch = {k: v for k, v in patch.items() if k not in sharing_patch}
         bad = [k for k in patch if "/" in k]
         if bad:
             raise SetError("invalidPatch", "Mailbox properties are set whole", bad)
         unknown = [k for k in patch if k not in SETTABLE]
         if unknown:
             raise SetError("invalidProperties", "these properties cannot be set", unknown)
+        share: sharing.ShareChange | None = None
+        if sharing_patch:
+            planned = await sharing.plan_share_with(
+                self.call.node, sharing.Reach(self.account), mailbox, sharing_patch)
+            if isinstance(planned, dict):
+                raise SetError(planned["type"], planned.get("description"),
+                               planned.get("properties"))
+            share = planned
         is_inbox = mailbox.name.upper() == "INBOX"
         current_parent = self.tree.parent_id(mailbox)
         name = self.tree.name(mailbox)
@@ -696,6 +726,8 @@ class MailboxSet:
                 await self.store.subscribe(self.account, full)
             else:
                 await self.store.unsubscribe(self.account, full)
+        if share is not None:
+            await sharing.apply_share_with(self.call.node, share)
         await self.refresh()
 
     async def destroy(self, mailbox_id: int, remove_emails: bool) -> None:
