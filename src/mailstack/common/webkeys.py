@@ -4,7 +4,7 @@ of every package (``mailstack.http`` sets them; route providers such as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,6 +13,6 @@ if TYPE_CHECKING:
     from mailstack.store import Account
 
 # The logged-in account of a request to a route that needs a login.
-ACCOUNT: web.RequestKey[Account] = web.RequestKey("account", Any)
+ACCOUNT: web.RequestKey[Account] = web.RequestKey("account")
 # The request's trace, when the node traces.
-TRACE: web.RequestKey[SessionTrace] = web.RequestKey("trace", Any)
+TRACE: web.RequestKey[SessionTrace] = web.RequestKey("trace")

@@ -103,11 +103,13 @@ class HttpService:
         )
         await site.start()
         self.bound = [(str(a[0]), int(a[1])) for a in self._runner.addresses]
+        await jmap_web.listener_started(self.node)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            await jmap_web.listener_stopped(self.node)
 
 
 def make_app(node: Node) -> web.Application:
@@ -208,7 +210,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     else:
         assert isinstance(credentials, Bearer)
         login = await authenticator.token_login("http", credentials.token, client)
-    if login.outcome is Outcome.OK:
+    if login.outcome is Outcome.OK and login.account is not None:
         request[ACCOUNT] = login.account
         return await handler(request)
     status, detail = REFUSALS[login.outcome]

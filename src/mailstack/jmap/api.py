@@ -37,6 +37,7 @@ from mailstack.jmap import (
     email_set,
     mailbox,
     principal,
+    pushsub,
     snippet,
     thread,
 )
@@ -54,8 +55,8 @@ log = logging.getLogger("mailstack.jmap")
 
 # The modules whose METHODS the API serves (mailstack.jmap.method).
 MODULES: tuple[ModuleType, ...] = (
-    core, blobs, mailbox, thread, email_get, snippet, email_query, email_changes, email_set,
-    principal,
+    core, blobs, pushsub, mailbox, thread, email_get, snippet, email_query, email_changes,
+    email_set, principal,
 )
 
 # Arguments holding ids where "#creationId" stands for the id the server

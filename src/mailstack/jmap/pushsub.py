@@ -35,7 +35,7 @@ from mailstack.jmap.method import (
     check_objects_in_get,
     check_objects_in_set,
 )
-from mailstack.jmap.push import StateWatch
+from mailstack.jmap.states import StateWatch
 from mailstack.jmap.webpush import (
     GuardedResolver,
     Refused,

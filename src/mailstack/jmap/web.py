@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 
 from mailstack.common.webkeys import ACCOUNT
-from mailstack.jmap import api, blobs, push, session, sharing
+from mailstack.jmap import api, blobs, push, pushsub, session, sharing
 from mailstack.jmap.blobs import problem_response
 from mailstack.jmap.problem import RequestError
 
@@ -71,6 +71,24 @@ def routes(node: Node) -> list[web.AbstractRouteDef]:
         web.get("/jmap/eventsource/", bind(push.event_source)),
         web.get("/jmap/ws/", bind(push.websocket)),
     ]
+
+
+async def listener_started(node: Node) -> None:
+    """An HTTP listener started: the first starts the node's push to
+    PushSubscription URLs."""
+    shared = node.jmap_shared
+    shared.listeners += 1
+    if shared.listeners == 1:
+        shared.pusher = shared.pusher or pushsub.Pusher(node)
+        await shared.pusher.start()
+
+
+async def listener_stopped(node: Node) -> None:
+    shared = node.jmap_shared
+    shared.listeners -= 1
+    if shared.listeners == 0 and shared.pusher is not None:
+        await shared.pusher.stop()
+        shared.pusher = None
 
 
 async def well_known(request: web.Request) -> web.StreamResponse:
