@@ -45,10 +45,11 @@ MAIL = "urn:ietf:params:jmap:mail"
 MAX_INT = 2**53 - 1
 # A filter nested deeper than this is refused rather than recursed into.
 MAX_FILTER_DEPTH = 32
-COLLATIONS = ("i;ascii-casemap", "i;unicode-casemap", "i;octet")
+COLLATIONS = ("i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap", "i;octet")
 DEFAULT_COLLATION = "i;unicode-casemap"
 _UTC_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def invalid(description: str) -> MethodError:
@@ -300,6 +301,11 @@ def collate(collation: str, text: str) -> Any:
         return text.translate(_ASCII_FOLD)
     if collation == "i;unicode-casemap":
         return unicodedata.normalize("NFKD", text.casefold())
+    if collation == "i;ascii-numeric":
+        # RFC 4790 §9.1: the number the string begins with; a string that
+        # begins with no digit is greater than every number.
+        digits = _DIGITS.match(text)
+        return (0, int(digits.group())) if digits else (1, 0)
     return text.encode("utf-8", "surrogatepass")
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
 from mailstack.errors import QuotaExceeded, StoreError
-from mailstack.jmap import email_build, emailview, ids
+from mailstack.jmap import blobs, email_build, emailview, ids
 from mailstack.jmap.email_query import MAIL, invalid, read_utc_date, store_of
 from mailstack.jmap.keywords import flag_of, is_keyword, keywords_of, visible
 from mailstack.jmap.method import (
@@ -70,16 +72,23 @@ async def _email(store: Store[ParsedMessage], account: int, email_id: object) ->
 
 
 async def read_blob(call: Call, account: int, blob_id: str) -> bytes | None:
-    """The octets of a blob of the account: a whole email (``G<email>``) or
+    """The octets of a blob of the account: an upload, an email's message or
     one part of one (``G<email>-<section>``); None when there is none."""
-    store = store_of(call)
-    email_id = ids.decode(ids.EMAIL_BLOB, blob_id)
-    if email_id is None:
-        return await emailview.part_bytes(store, account, blob_id)
-    meta = (await store.emails_by_id(account, [email_id])).get(email_id)
-    if meta is None or not visible(meta.flags):
+    content = await blobs.blob_bytes(call.node, account, blob_id)
+    if content is None:
+        content = await emailview.part_bytes(store_of(call), account, blob_id)
+    return content
+
+
+def received_at_of(raw: bytes) -> datetime | None:
+    """RFC 8621 §4.8: an import's receivedAt defaults to "the time of the most
+    recent Received header": the date after the first Received field's ";"."""
+    head = raw[: raw.find(b"\r\n\r\n") + 2 if b"\r\n\r\n" in raw else 64 * 1024]
+    fields = BytesHeaderParser(policy=compat32).parsebytes(head)
+    received = fields.get("Received")
+    if not isinstance(received, str) or ";" not in received:
         return None
-    return (await store.messages_bytes(meta.mailbox_id, [meta.uid])).get(meta.uid)
+    return emailview.parse_date(" ".join(received.rsplit(";", 1)[1].split()))
 
 
 async def _mailbox(call: Call, account: int, spec: object, prop: str = "mailboxIds") -> int:
@@ -381,6 +390,8 @@ async def _import(call: Call, account: int, spec: object) -> Args:
     raw = await read_blob(call, account, blob_id)
     if raw is None:
         raise SetError("blobNotFound", notFound=[blob_id])
+    if received_at is None:
+        received_at = received_at_of(raw)
     return await _append(call, account, mailbox_id, raw, flags, received_at)
 
 

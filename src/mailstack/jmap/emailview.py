@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 from mailstack.jmap import ids
 from mailstack.jmap.keywords import keywords_of, visible
 from mailstack.jmap.method import MethodError
-from mailstack.mime import ParsedMessage, Part, decode_header, parse_address_list, transfer_decode
+from mailstack.mime import (
+    ParsedMessage,
+    Part,
+    decode_header,
+    parse_address_list,
+    part_text,
+    transfer_decode,
+)
 from mailstack.mime.params import strip_comments
 from mailstack.store.contract import EmailMeta
 
@@ -387,6 +394,8 @@ def needs_raw(properties: Iterable[str], options: BodyOptions, parsed: ParsedMes
     props = set(properties)
     if "headers" in props or "bodyValues" in props:
         return True
+    if "preview" in props and len(_text_leaves(parsed.root)) > 1:
+        return True
     for prop in props:
         if prop.startswith("header:"):
             header = header_property(prop)
@@ -398,6 +407,12 @@ def needs_raw(properties: Iterable[str], options: BodyOptions, parsed: ParsedMes
         return True
     return "size" in options.body_properties and any(
         _encoded(part) for part in _leaves(parsed.root))
+
+
+def _text_leaves(root: Part) -> list[Part]:
+    """The parts whose text the parse keeps (``mime.text.searchable_text``)."""
+    return [part for part in root.walk()
+            if part.maintype == "text" and not part.children and part.message is None]
 
 
 def _encoded(part: Part) -> bool:
@@ -651,8 +666,16 @@ class EmailView:
         return self._headers
 
     def preview(self) -> str:
-        """Up to 256 characters of body text, white space collapsed (§4.1.4)."""
-        return " ".join(self.parsed.text[: PREVIEW_LENGTH * 8].split())[:PREVIEW_LENGTH]
+        """Up to 256 characters of the first text body part, white space
+        collapsed (§4.1.4). A message whose only text is its body reads it
+        from the parse; others need the raw bytes (``needs_raw``)."""
+        text = self.parsed.text
+        if self.raw is not None and len(_text_leaves(self.parsed.root)) > 1:
+            text_body, html_body, _ = self.split
+            first = next((node.part for node in text_body or html_body
+                          if node.part.maintype == "text"), None)
+            text = "" if first is None else part_text(self.raw, first, PREVIEW_LENGTH * 8)
+        return " ".join(text[: PREVIEW_LENGTH * 8].split())[:PREVIEW_LENGTH]
 
     def part_json(self, node: BodyPart, props: Sequence[str]) -> dict[str, Any]:
         part = node.part

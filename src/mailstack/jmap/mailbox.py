@@ -17,6 +17,7 @@ move others, so those queries cannot calculate changes.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -583,7 +584,7 @@ def _check_name(name: object) -> str:
             or any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in name)):
         raise SetError("invalidProperties", "a name is 1-255 characters without '/' or controls",
                        ["name"])
-    return name
+    return unicodedata.normalize("NFC", name)  # RFC 5198 Net-Unicode
 
 
 class MailboxSet:

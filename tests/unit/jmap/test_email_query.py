@@ -280,3 +280,6 @@ def test_collations() -> None:
     assert collate("i;ascii-casemap", "ÉCOLE Abc") == "École abc"
     assert collate("i;unicode-casemap", "Straße") == collate("i;unicode-casemap", "STRASSE")
     assert collate("i;octet", "B") < collate("i;octet", "a")
+    words = ["10 apples", "9 pears", "plums", "0"]
+    numeric = sorted(words, key=lambda t: collate("i;ascii-numeric", t))
+    assert numeric == ["0", "9 pears", "10 apples", "plums"]

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import Jmap, message
 from mailstack.config import Config
-from mailstack.jmap import ids
+from mailstack.jmap import blobs, ids
 
 
 async def raw_of(jmap: Jmap, email_id: str) -> bytes:
@@ -368,3 +368,43 @@ async def test_copy_needs_another_account(jmap: Jmap) -> None:
     assert same["type"] == "invalidArguments"
     other = await jmap.error("Email/copy", fromAccountId=ids.encode(ids.ACCOUNT, 999), create={})
     assert other["type"] == "accountNotFound"
+
+
+def upload(jmap: Jmap, content: bytes, media_type: str) -> str:
+    writer = blobs.uploads(jmap.node).writer(jmap.user.id)
+    writer.write(content)
+    return ids.encode(ids.UPLOAD_BLOB, writer.commit(media_type).number)
+
+
+async def test_import_an_upload_received_at_from_its_received_field(jmap: Jmap) -> None:
+    raw = (
+        b"Received: from relay.x.test by mx.test; Tue, 1 Dec 2026 08:30:00 +0100 (CET)\r\n"
+        b"Received: from origin by relay.x.test; Tue, 1 Dec 2026 07:00:00 +0100\r\n"
+        + message("uploaded")
+    )
+    blob_id = upload(jmap, raw, "message/rfc822")
+    inbox = {await jmap.mailbox_id(): True}
+    spec = {"blobId": blob_id, "mailboxIds": inbox}
+    response = await jmap.call("Email/import", emails={"i": spec})
+    created = response["created"]["i"]
+    assert await raw_of(jmap, created["id"]) == raw
+    got = await jmap.call("Email/get", ids=[created["id"]], properties=["receivedAt", "keywords"])
+    assert got["list"][0] == {
+        "id": created["id"], "receivedAt": "2026-12-01T07:30:00Z", "keywords": {}
+    }
+    empty = upload(jmap, b"", "message/rfc822")
+    response = await jmap.call("Email/import", emails={"i": {"blobId": empty, "mailboxIds": inbox}})
+    assert response["notCreated"]["i"]["type"] == "invalidEmail"
+
+
+async def test_create_with_an_uploaded_attachment(jmap: Jmap) -> None:
+    blob_id = upload(jmap, b"%PDF-1.7 binary \x00\xff", "application/pdf")
+    created = await create(
+        jmap, await draft(jmap, attachments=[{"blobId": blob_id, "type": "application/pdf",
+                                             "name": "report.pdf", "size": 1}])
+    )
+    raw = await raw_of(jmap, created["id"])
+    text, attached = email.message_from_bytes(raw, policy=email.policy.default).get_payload()
+    assert attached.get_content() == b"%PDF-1.7 binary \x00\xff"
+    assert attached.get_filename() == "report.pdf"
+    assert attached["Content-Transfer-Encoding"] == "base64"
