@@ -82,7 +82,8 @@ async def email_get(call: Call, args: Args) -> Args:
     found = {n: m for n, m in found.items()
              if visible(m.flags) and reach.emails_visible(m.mailbox_id)}
     metas = list(found.values())
-    parses = await _parses(store, metas) if emailview.needs_parse(props) else {}
+    parsing = emailview.needs_parse(props)
+    parses = await _parses(store, metas) if parsing else {}
     raw_wanted = [m for m in metas if m.email_id in parses
                   and emailview.needs_raw(props, options, parses[m.email_id])]
     raws = await _raw_bytes(store, raw_wanted) if raw_wanted else {}
@@ -91,7 +92,7 @@ async def email_get(call: Call, args: Args) -> Args:
     blank = parse(b"")
     for jmap_id, number in numbers.items():
         meta = found.get(number) if number is not None else None
-        if meta is None or not visible(meta.flags) or (parses and number not in parses):
+        if meta is None or not visible(meta.flags) or (parsing and number not in parses):
             # Not the account's, hidden, or expunged since the metadata read.
             not_found.append(jmap_id)
             continue

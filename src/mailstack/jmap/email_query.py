@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mailstack.jmap import emailview, ids
+from mailstack.jmap import emailview, ids, sharing
 from mailstack.jmap.keywords import has_keyword, is_keyword, visible
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 from mailstack.mime.subject import base_subject
@@ -440,12 +440,19 @@ class Query:
             c.property in _THREAD_SORTS for c in self.sort
         )
 
-    async def run(self, store: Store[ParsedMessage], account: int) -> list[EmailMeta]:
-        """The results, in order."""
+    async def run(
+        self, store: Store[ParsedMessage], account: int, mailboxes: set[int] | None = None
+    ) -> list[EmailMeta]:
+        """The results, in order; only emails in ``mailboxes`` when given
+        (those the user may read in a shared account)."""
         metas = await store.emails(account, self.mailbox_id) if self.mailbox_id != -1 else []
-        emails = [_Email(m) for m in metas if visible(m.flags)]
+        emails = [
+            _Email(m)
+            for m in metas
+            if visible(m.flags) and (mailboxes is None or m.mailbox_id in mailboxes)
+        ]
         if self.uses_threads:
-            await self._load_threads(store, account, emails)
+            await self._load_threads(store, account, emails, mailboxes)
         emails = await self._filter(store, emails)
         if any(c.property in _PARSED_SORTS for c in self.sort):
             await _load_parsed(store, [e for e in emails if e.parsed is None])
@@ -465,11 +472,22 @@ class Query:
         return [e.meta for e in emails]
 
     async def _load_threads(
-        self, store: Store[ParsedMessage], account: int, emails: list[_Email]
+        self,
+        store: Store[ParsedMessage],
+        account: int,
+        emails: list[_Email],
+        readable: set[int] | None,
     ) -> None:
         threads = await store.thread_emails(account, sorted({e.meta.thread_id for e in emails}))
         self.ctx.threads.update(
-            (thread, [m.flags for m in members if visible(m.flags)])
+            (
+                thread,
+                [
+                    m.flags
+                    for m in members
+                    if visible(m.flags) and (readable is None or m.mailbox_id in readable)
+                ],
+            )
             for thread, members in threads.items()
         )
 
@@ -526,7 +544,9 @@ def parse_state(value: object) -> int | None:
 
 
 async def email_query(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    # In a shared account, only the emails of mailboxes the user may read.
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     query = Query.from_args(args)
     position = args.get("position", 0)
     if not integer(position):
@@ -546,7 +566,8 @@ async def email_query(call: Call, args: Args) -> Args:
 
     store = store_of(call)
     state = await store.account_state(account)
-    results = [ids.encode(ids.EMAIL, m.email_id) for m in await query.run(store, account)]
+    found = await query.run(store, account, reach.readable_mailboxes())
+    results = [ids.encode(ids.EMAIL, m.email_id) for m in found]
     total = len(results)
     if anchor is not None:
         # RFC 8620 §5.5: with an anchor, position is ignored.

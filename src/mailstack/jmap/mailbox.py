@@ -646,6 +646,8 @@ class MailboxSet:
             raise SetError("forbidden", "subscriptions in a shared account are the owner's",
                            ["isSubscribed"])
         full = self.check_sibling(parent, name, None)
+        if SHARE_WITH in spec and not self.reach.personal:
+            raise SetError("forbidden", "no right to share this mailbox", [SHARE_WITH])
         try:
             mailbox = await self.store.mailbox_create(
                 self.account, full, special_use_of(role) if role else None)
@@ -657,7 +659,13 @@ class MailboxSet:
         if subscribed:
             await self.store.subscribe(self.account, full)
         if SHARE_WITH in spec:
-            await self.share(mailbox, spec[SHARE_WITH])
+            try:
+                share = await self.plan_share(mailbox, {SHARE_WITH: spec[SHARE_WITH]})
+            except SetError:
+                # Not created after all: nothing else refers to it yet.
+                await self.store.mailbox_delete(self.account, full)
+                raise
+            await sharing.apply_share_with(self.call.node, share)
         await self.refresh()
         mailbox = self.tree.mailboxes.get(mailbox.id, mailbox)
         # RFC 8620 §5.3: the properties "that were not sent by the client,
@@ -673,14 +681,16 @@ class MailboxSet:
             raise SetError("notFound")
         if not isinstance(patch, dict):
             raise SetError("invalidPatch", "a patch is an object")
-        bad = [k for k in patch if "/" in k and k.split("/", 1)[0] != SHARE_WITH]
-        if bad:
-            raise SetError("invalidPatch", "Mailbox properties are set whole", bad)
         share_patch = {k: v for k, v in patch.items() if k.split("/", 1)[0] == SHARE_WITH}
         patch = {k: v for k, v in patch.items() if k not in share_patch}
+        bad = [k for k in patch if "/" in k]
+        if bad:
+            raise SetError("invalidPatch", "Mailbox properties are set whole", bad)
         unknown = [k for k in patch if k not in SETTABLE]
         if unknown:
             raise SetError("invalidProperties", "these properties cannot be set", unknown)
+        # shareWith is checked whole before anything changes.
+        share = await self.plan_share(mailbox, share_patch) if share_patch else None
         is_inbox = mailbox.name.upper() == "INBOX"
         current_parent = self.tree.parent_id(mailbox)
         name = self.tree.name(mailbox)
@@ -733,24 +743,17 @@ class MailboxSet:
                 await self.store.subscribe(self.account, full)
             else:
                 await self.store.unsubscribe(self.account, full)
-        if share_patch:
-            value = share_patch.get(SHARE_WITH)
-            if SHARE_WITH not in share_patch:
-                # "shareWith/<principal>": patch the current value (RFC 8620 §5.3).
-                value = dict(await sharing.share_with(self.call.node, mailbox) or {})
-                for key, rights in share_patch.items():
-                    principal = key.split("/", 1)[1]
-                    if rights is None:
-                        value.pop(principal, None)
-                    else:
-                        value[principal] = rights
-            await self.share(mailbox, value)
+        if share is not None:
+            await sharing.apply_share_with(self.call.node, share)
         await self.refresh()
 
-    async def share(self, mailbox: Mailbox, value: Any) -> None:
-        error = await sharing.set_share_with(self.call.node, self.reach, mailbox, value)
-        if error is not None:
-            raise SetError(error["type"], error.get("description"), error.get("properties"))
+    async def plan_share(self, mailbox: Mailbox, patch: dict[str, Any]) -> sharing.ShareChange:
+        """The checked ``shareWith`` change (whole or by paths, RFC 9670 §4)."""
+        planned = await sharing.plan_share_with(self.call.node, self.reach, mailbox, patch)
+        if isinstance(planned, dict):
+            raise SetError(planned["type"], planned.get("description"),
+                           planned.get("properties"))
+        return planned
 
     async def destroy(self, mailbox_id: int, remove_emails: bool) -> None:
         mailbox = self.tree.mailboxes.get(mailbox_id)
@@ -834,11 +837,15 @@ async def mailbox_set(call: Call, args: Args) -> Args:
 
     updated: dict[str, Any] = {}
     not_updated: dict[str, Any] = {}
+    doomed = {ids.decode(ids.MAILBOX, created_id(call, d)) for d in destroy}
     for jmap_id, patch in update.items():
         number = ids.decode(ids.MAILBOX, created_id(call, jmap_id))
         try:
             if number is None:
                 raise SetError("notFound")
+            if number in doomed:
+                # RFC 8620 §5.3: "willDestroy": also destroyed in this call.
+                raise SetError("willDestroy")
             await work.update(number, patch)
         except SetError as error:
             not_updated[jmap_id] = error.json()

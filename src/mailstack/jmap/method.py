@@ -99,14 +99,15 @@ class Method:
     handler: Handler
 
 
-def account_id(call: Call, args: Args) -> int:
+def account_id(call: Call, args: Args, *, shared: bool = False) -> int:
     """The store account a call's ``accountId`` names, checked against what
     the user may reach; ``accountNotFound`` otherwise (RFC 8620 §3.6.2): the
-    user's own account, or one that shares mailboxes with the user
-    (``call.shared``; ``sharing.reach`` says what the call may see there)."""
+    user's own account, or, for a method that limits itself to what is
+    shared (``shared=True``, through ``sharing.reach``), one that shares
+    mailboxes with the user (``call.shared``)."""
     from mailstack.jmap import ids
 
     number = ids.decode(ids.ACCOUNT, args.get("accountId"))
-    if number is None or (number != call.user.id and number not in call.shared):
+    if number is None or (number != call.user.id and not (shared and number in call.shared)):
         raise MethodError("accountNotFound")
     return number

@@ -43,7 +43,7 @@ MAX_FILTER_DEPTH = 10
 def _principals_account(call: Call, args: Args) -> int:
     """The account a Principal call names: the user's own (RFC 9670 §1.5.1:
     the one with the principals capability); a shared account has none."""
-    number = account_id(call, args)
+    number = account_id(call, args, shared=True)
     if number != call.user.id:
         raise MethodError("accountNotSupportedByMethod")
     return number

@@ -54,8 +54,9 @@ __all__ = [
     "accounts_for",
     "acl_from_rights",
     "mailbox_rights",
+    "apply_share_with",
+    "plan_share_with",
     "reach",
-    "set_share_with",
     "share_with",
     "shared_accounts",
 ]
@@ -158,6 +159,17 @@ class Reach:
         (RFC 8621 §2)."""
         return self.may(mailbox_id, "r")
 
+    def readable_mailboxes(self) -> set[int] | None:
+        """The mailboxes whose emails the call may see; None in the user's
+        own account (all of them)."""
+        if self.shared is None:
+            return None
+        return {m for m in self.shared.rights if self.emails_visible(m)}
+
+    def shows(self, mailbox_id: int) -> bool:
+        """Whether an email in this mailbox is visible (``emails_visible``)."""
+        return self.shared is None or self.emails_visible(mailbox_id)
+
     def visible_mailboxes(self) -> set[int] | None:
         """The ids of the visible mailboxes; None in the user's own account
         (all of them)."""
@@ -181,8 +193,8 @@ class Reach:
 def reach(call: Call, args: Args) -> Reach:
     """The account a call's ``accountId`` names (``accountNotFound`` if the
     user may not reach it) and what the user may do there."""
-    number = account_id(call, args)
-    return Reach(number, call.shared.get(number))
+    number = account_id(call, args, shared=True)
+    return Reach(number, call.shared.get(number) if number != call.user.id else None)
 
 
 # -- the session object ------------------------------------------------------
@@ -236,22 +248,44 @@ async def share_with(node: Node, mailbox: Mailbox) -> dict[str, dict[str, bool]]
     return out or None
 
 
-async def set_share_with(
-    node: Node, reach: Reach, mailbox: Mailbox, value: Any
-) -> dict[str, Any] | None:
-    """Replace the mailbox's ``shareWith`` (a whole new value, after the
-    caller applied any patch); None when done, else the SetError to answer
-    (RFC 8620 §5.3): ``forbidden`` without the administer right,
-    ``invalidProperties`` for a value that is not Id[MailboxRights] or names
-    an unknown principal or the owner (RFC 9670 §4: the owner MUST NOT be in
-    it)."""
+@dataclass(frozen=True, slots=True)
+class ShareChange:
+    """A checked new ``shareWith``: account address -> RFC 4314 rights."""
+
+    mailbox: Mailbox
+    wanted: dict[str, str]
+
+
+async def plan_share_with(
+    node: Node, reach: Reach, mailbox: Mailbox, patch: Mapping[str, Any]
+) -> ShareChange | dict[str, Any]:
+    """The new ``shareWith`` a Mailbox/set patch asks for: the whole value
+    (``shareWith``) and/or paths into it (``shareWith/P3``,
+    ``shareWith/P3/mayReadItems``, RFC 8620 §5.3 PatchObject), checked; or
+    the SetError to answer: ``forbidden`` without the administer right,
+    ``invalidProperties`` for a value that is not Id[MailboxRights], or that
+    names an unknown principal or the owner (RFC 9670 §4: the owner MUST
+    NOT be in it). Nothing is changed (``apply_share_with`` does it)."""
     if not reach.may(mailbox.id, "a"):
-        return {"type": "forbidden", "description": "No right to share this mailbox."}
+        return {"type": "forbidden", "description": "No right to share this mailbox.",
+                "properties": ["shareWith"]}  # fmt: skip
     invalid = {"type": "invalidProperties", "properties": ["shareWith"]}
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        return invalid
+    value: dict[str, Any] = dict(await share_with(node, mailbox) or {})
+    for path, part in sorted(patch.items(), key=lambda item: item[0].count("/")):
+        keys = path.split("/")[1:]
+        if not keys:
+            if part is not None and not isinstance(part, dict):
+                return invalid
+            value = dict(part or {})
+        elif len(keys) == 1:
+            if part is None:
+                value.pop(keys[0], None)
+            else:
+                value[keys[0]] = part
+        elif len(keys) == 2 and isinstance(value.get(keys[0], {}), dict):
+            value[keys[0]] = {**value.get(keys[0], {}), keys[1]: part}
+        else:
+            return {"type": "invalidPatch", "properties": [path]}
     wanted: dict[str, str] = {}
     for key, rights in value.items():
         number = ids.decode(ids.PRINCIPAL, key)
@@ -264,14 +298,20 @@ async def set_share_with(
             wanted[account.address] = acl_from_rights(rights)
         except ValueError:
             return invalid
-    current = await _store(node).acl_get(mailbox.id)
+    return ShareChange(mailbox, wanted)
+
+
+async def apply_share_with(node: Node, change: ShareChange) -> None:
+    """Make the mailbox's ACL what ``plan_share_with`` checked (``anyone``'s
+    entry, which has no principal, is left as it is)."""
+    store = _store(node)
+    current = await store.acl_get(change.mailbox.id)
     for identifier in current:
-        if identifier != ANYONE and identifier not in wanted:
-            await _store(node).acl_set(mailbox.id, identifier, "")
-    for identifier, rights in wanted.items():
+        if identifier != ANYONE and identifier not in change.wanted:
+            await store.acl_set(change.mailbox.id, identifier, "")
+    for identifier, rights in change.wanted.items():
         if acl_rights.normalize(current.get(identifier, "")) != rights:
-            await _store(node).acl_set(mailbox.id, identifier, rights)
-    return None
+            await store.acl_set(change.mailbox.id, identifier, rights)
 
 
 def _store(node: Node) -> Store[Any]:

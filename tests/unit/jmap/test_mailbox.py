@@ -29,7 +29,7 @@ async def test_get_default_mailboxes_with_roles_rights_and_counts(jmap: Any) -> 
         "Junk": "junk", "Archive": "archive"}
     inbox = boxes["INBOX"]
     assert set(inbox) == {"id", "name", "parentId", "role", "sortOrder", *COUNTS, "myRights",
-                          "isSubscribed"}
+                          "isSubscribed"}  # shareWith: with the principals capability
     assert [inbox[c] for c in COUNTS] == [2, 1, 2, 1]
     assert inbox["parentId"] is None and inbox["sortOrder"] == 0
     assert inbox["myRights"]["mayReadItems"] and not inbox["myRights"]["mayDelete"]
@@ -263,3 +263,11 @@ async def test_query_changes(jmap: Any) -> None:
     assert error["type"] == "tooManyChanges"
     error = await jmap.error("Mailbox/queryChanges", sinceQueryState=later, sortAsTree=True)
     assert error["type"] == "cannotCalculateChanges"
+
+
+async def test_update_of_a_mailbox_destroyed_in_the_same_call_is_will_destroy(jmap: Any) -> None:
+    created = (await jmap.call("Mailbox/set", create={"a": {"name": "A"}}))["created"]
+    a = created["a"]["id"]
+    got = await jmap.call("Mailbox/set", update={a: {"name": "B"}}, destroy=[a])
+    assert got["notUpdated"][a]["type"] == "willDestroy"
+    assert got["destroyed"] == [a]
