@@ -319,7 +319,8 @@ async def test_records_resolve_check_fails_the_unresolved_and_republish(
 def test_domain_add_needs_an_address_for_a_host_it_publishes(node_dir, capsys) -> None:
     config = node_dir / "mailstack.toml"
     text = config.read_text().replace('smtp = "127.0.0.1:2525"', 'smtp = "0.0.0.0:2525"')
-    for name in ("submission", "submissions", "pop3", "pop3s", "imap", "imaps", "dns"):
+    others = ("submission", "submissions", "pop3", "pop3s", "imap", "imaps", "dns", "http", "https")
+    for name in others:
         text = "\n".join(
             f'{name} = ""' if line.startswith(f"{name} = ") else line for line in text.splitlines()
         )

@@ -162,18 +162,14 @@ async def upload(request: web.Request, node: Node) -> web.StreamResponse:
         return problem_response(RequestError("about:blank", "Bad Content-Type.", status=400))
     if request.content_length is not None and request.content_length > limits.max_size_upload:
         return limit_problem(413, "The blob is larger than maxSizeUpload.", "maxSizeUpload")
-    shared = node.jmap_shared
-    if shared.uploads.get(account, 0) >= limits.max_concurrent_upload:
+    if not node.jmap_shared.uploads.enter(account, limits.max_concurrent_upload):
         return limit_problem(
             429, "Too many uploads at once for this account.", "maxConcurrentUpload"
         )
-    shared.uploads[account] = shared.uploads.get(account, 0) + 1
     try:
         made = await _receive(request, node, account, media_type)
     finally:
-        shared.uploads[account] -= 1
-        if not shared.uploads[account]:
-            del shared.uploads[account]
+        node.jmap_shared.uploads.leave(account)
     if isinstance(made, web.StreamResponse):
         return made
     body = {

@@ -25,3 +25,13 @@ class RequestError(Exception):
         if self.limit is not None:
             out["limit"] = self.limit  # RFC 8620 §3.6.1: MUST for the limit error
         return out
+
+
+def too_many_requests() -> RequestError:
+    """maxConcurrentRequests reached (RFC 8620 §2, §3.6.1)."""
+    return RequestError(
+        "limit",
+        "Too many requests at once for this account.",
+        status=429,
+        limit="maxConcurrentRequests",
+    )

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, hdrs, web
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, session, sharing
 from mailstack.jmap.blobs import problem_response
-from mailstack.jmap.problem import RequestError
+from mailstack.jmap.problem import RequestError, too_many_requests
 from mailstack.jmap.states import StateWatch
 
 if TYPE_CHECKING:
@@ -187,11 +187,17 @@ class _WebSocketConnection:
         request = api.parse_request(
             value, known=session.capabilities(), max_calls=limits.max_calls_in_request
         )
-        state = await session.session_state(self.node, self.user)
-        reach = await sharing.shared_accounts(self.node, self.user)
-        response = await api.process(
-            self.node, self.user, request, session_state=state, shared=reach
-        )
+        running = self.node.jmap_shared.requests
+        if not running.enter(self.user.id, limits.max_concurrent_requests):
+            raise too_many_requests()
+        try:
+            state = await session.session_state(self.node, self.user)
+            reach = await sharing.shared_accounts(self.node, self.user)
+            response = await api.process(
+                self.node, self.user, request, session_state=state, shared=reach
+            )
+        finally:
+            running.leave(self.user.id)
         out: Args = {"@type": "Response", **response}
         if request_id is not None:
             out["requestId"] = request_id

@@ -26,7 +26,7 @@ from aiohttp import hdrs, web
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, blobs, push, pushsub, session, sharing
 from mailstack.jmap.blobs import problem_response
-from mailstack.jmap.problem import RequestError
+from mailstack.jmap.problem import RequestError, too_many_requests
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -108,16 +108,8 @@ async def api_resource(request: web.Request, node: Node) -> web.StreamResponse:
     user: Account = request[ACCOUNT]
     limits = node.config.jmap
     shared = node.jmap_shared
-    if shared.requests.get(user.id, 0) >= limits.max_concurrent_requests:
-        return problem_response(
-            RequestError(
-                "limit",
-                "Too many requests at once for this account.",
-                status=429,
-                limit="maxConcurrentRequests",
-            )
-        )
-    shared.requests[user.id] = shared.requests.get(user.id, 0) + 1
+    if not shared.requests.enter(user.id, limits.max_concurrent_requests):
+        return problem_response(too_many_requests())
     try:
         body = await read_body(request, limits.max_size_request, node.limits.http_body_timeout)
         request_ = api.parse_request(
@@ -129,9 +121,7 @@ async def api_resource(request: web.Request, node: Node) -> web.StreamResponse:
     except RequestError as error:
         return problem_response(error)
     finally:
-        shared.requests[user.id] -= 1
-        if not shared.requests[user.id]:
-            del shared.requests[user.id]
+        shared.requests.leave(user.id)
     return web.Response(
         body=api.encode(response), content_type="application/json", headers=NO_STORE
     )
