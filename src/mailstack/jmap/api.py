@@ -28,20 +28,40 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common.events import log_event
-from mailstack.jmap import blobs, core, pushsub
+from mailstack.jmap import (
+    blobs,
+    core,
+    email_changes,
+    email_get,
+    email_query,
+    email_set,
+    identity,
+    mailbox,
+    principal,
+    pushsub,
+    snippet,
+    submission,
+    thread,
+    vacation,
+)
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError
 from mailstack.jmap.problem import RequestError
 
 if TYPE_CHECKING:
     from mailstack.app import Node
+    from mailstack.jmap.sharing import SharedAccount
     from mailstack.store import Account
 
 log = logging.getLogger("mailstack.jmap")
 
 
 # The modules whose METHODS the API serves (mailstack.jmap.method).
-MODULES: tuple[ModuleType, ...] = (core, blobs, pushsub)
+MODULES: tuple[ModuleType, ...] = (
+    core, blobs, pushsub, mailbox, thread, email_get, snippet, email_query, email_changes,
+    email_set, principal,
+    identity, submission, vacation,
+)
 
 # Arguments holding ids where "#creationId" stands for the id the server
 # gave that creation earlier in the request (RFC 8620 §5.3): /get ids, /set
@@ -179,13 +199,17 @@ async def process(
     *,
     session_state: str,
     methods: Mapping[str, Method] | None = None,
+    shared: dict[int, SharedAccount] | None = None,
 ) -> Args:
-    """The Response object (RFC 8620 §3.4) for a checked request."""
+    """The Response object (RFC 8620 §3.4) for a checked request. ``shared``:
+    the accounts shared with the user (``sharing.shared_accounts``, read with
+    the session state), which calls may then name; None: the user's own only."""
+    shared = shared or {}
     table = method_table() if methods is None else methods
     created_ids = dict(request.created_ids or {})
     responses: list[list[Any]] = []
     for name, args, call_id in request.method_calls:
-        call = Call(node, user, request.using, call_id, created_ids)
+        call = Call(node, user, request.using, call_id, created_ids, shared=shared)
         await _invoke(table, call, name, args, responses, resolve=True)
     out: Args = {"methodResponses": responses, "sessionState": session_state}
     if request.created_ids is not None:
@@ -204,9 +228,11 @@ async def _invoke(
 ) -> None:
     try:
         method = table.get(name)
-        if method is None or method.capability not in call.using:
-            # §3.6.2; a method whose capability is not in `using` is not
-            # known to this request either (§3.3).
+        # §3.6.2; a method whose capability is not in `using` is not known
+        # to this request either (§3.3). A follow-up the server makes itself
+        # (RFC 8621 §7.5: the implicit Email/set of EmailSubmission/set) is
+        # not the client's call, whatever it is using.
+        if method is None or (resolve and method.capability not in call.using):
             raise MethodError("unknownMethod")
         if resolve:
             args = resolve_references(args, responses)
@@ -223,7 +249,9 @@ async def _invoke(
     responses.append([name, result, call.call_id])
     follow_ups, call.also = call.also, []
     for also_name, also_args in follow_ups:
-        also_call = Call(call.node, call.user, call.using, call.call_id, call.created_ids)
+        also_call = Call(
+            call.node, call.user, call.using, call.call_id, call.created_ids, shared=call.shared
+        )
         await _invoke(table, also_call, also_name, also_args, responses, resolve=False)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, hdrs, web
 
 from mailstack.common.webkeys import ACCOUNT
-from mailstack.jmap import api, session
+from mailstack.jmap import api, session, sharing
 from mailstack.jmap.blobs import problem_response
 from mailstack.jmap.problem import RequestError, too_many_requests
 from mailstack.jmap.states import StateWatch
@@ -192,7 +192,10 @@ class _WebSocketConnection:
             raise too_many_requests()
         try:
             state = await session.session_state(self.node, self.user)
-            response = await api.process(self.node, self.user, request, session_state=state)
+            reach = await sharing.shared_accounts(self.node, self.user)
+            response = await api.process(
+                self.node, self.user, request, session_state=state, shared=reach
+            )
         finally:
             running.leave(self.user.id)
         out: Args = {"@type": "Response", **response}
