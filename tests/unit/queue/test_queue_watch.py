@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 from test_queue_runner import MESSAGE, Clock, Resolver, slow_server  # noqa: F401
@@ -17,8 +19,13 @@ from mailstack.store import DELIVERED, NewRecipient
 
 def runner_for(store, port: int = 25) -> QueueRunner:
     config = dataclasses.replace(QueueConfig(), port=port)
+    # The runner keeps its MTA-STS cache and TLS-RPT counts in the data
+    # directory: a fresh one per runner.
+    data_dir = Path(tempfile.mkdtemp(prefix="queue-watch-"))
     node = SimpleNamespace(
-        config=SimpleNamespace(queue=config), store=store, hostname="mail.crepes.fr"
+        config=SimpleNamespace(queue=config, data_dir=data_dir),
+        store=store,
+        hostname="mail.crepes.fr",
     )
     return QueueRunner(node, clock=Clock(), resolver=Resolver())  # type: ignore[arg-type]
 
