@@ -306,3 +306,52 @@ async def test_the_daily_report_reaches_the_rua_and_parses(world: Any) -> None:
     }
     # Sent once: the day is marked.
     assert await alice.queue.send_tls_reports() == []
+
+
+async def test_the_recipient_node_serves_its_own_policy_over_https(
+    world: Any, caplog: Any
+) -> None:
+    """hamburger.edu's own node publishes its policy (`mailstack mta-sts`) and
+    serves it from its HTTPS listener, with a certificate for
+    mta-sts.hamburger.edu chosen by SNI; alice's queue fetches and enforces it."""
+    from mailstack.certs.cli import publish_mta_sts
+    from mailstack.certs.mtasts import policy_id, published_path
+
+    alice, bob, dns_node, server, ca = world
+    await server.stop()  # this test's policy comes from bob's node itself
+    # Bob's node gets an HTTPS listener on 127.0.0.6:443 (where mta-sts points):
+    # a second process over the same data directory, as a web front would be.
+    from support import TestNode, make_config, open_fast_store
+
+    config = make_config(
+        bob.config.data_dir,
+        (),
+        hostname="mail.hamburger.edu",
+        table={"listen": {"https": "127.0.0.6:443"}},
+    )
+    # make_config wrote a self-signed default pair: bob's CA-signed one back.
+    replace_pair(bob.config.cert_path, bob.config.key_path, *ca.issue("mail.hamburger.edu"))
+    https_node = TestNode(config, store_factory=open_fast_store)
+    await https_node.start()
+    try:
+        https_node.tls.certs.install(*ca.issue("mta-sts.hamburger.edu"))
+        if not await bob.store.is_local_domain("hamburger.edu"):
+            await bob.store.domain_add("hamburger.edu")
+        done = await publish_mta_sts(bob.store, bob.config, "hamburger.edu", "enforce")
+        assert any("publish these records yourself" in line for line in done)
+        text = published_path(bob.config.data_dir, "hamburger.edu").read_bytes().decode()
+        store = dns_node.store
+        await store.record_remove("hamburger.edu", "mta-sts", "A")
+        await store.record_add("hamburger.edu", "mta-sts", "A", "127.0.0.6", 300)
+        await store.record_remove("hamburger.edu", "_mta-sts", "TXT")
+        await store.record_add(
+            "hamburger.edu", "_mta-sts", "TXT", f'"v=STSv1; id={policy_id(text)}"', 0
+        )
+        await asyncio.sleep(1.2)
+        with caplog.at_level(logging.INFO, logger="mailstack.queue"):
+            await send(alice)
+        assert len(await inbox(bob, "bob@hamburger.edu")) == 1
+        assert any("verified; mta-sts enforce" in r.getMessage() for r in caplog.records)
+        assert any(f"policy {policy_id(text)}" in r.getMessage() for r in caplog.records)
+    finally:
+        await https_node.stop()
