@@ -341,3 +341,18 @@ async def test_tokens_made_listed_and_revoked_on_the_command_line(tmp_path):
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 30)
+
+
+async def test_a_websocket_message_over_max_size_request_closes_the_connection(node_factory):
+    node = await node_factory(listen=("http",), jmap={"max_size_request": 1000})
+    await node.add_user(USER, PASSWORD)
+    async with aiohttp.ClientSession() as client:
+        async with client.ws_connect(
+            url(node, "/jmap/ws/"), headers=AUTH, protocols=("jmap",)
+        ) as ws:
+            await ws.send_json(
+                {"@type": "Request", "using": [CORE], "methodCalls": [], "pad": "x" * 2000}
+            )
+            message = await ws.receive(timeout=10)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
