@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mailstack.store.contract.accounts import Changes
+from mailstack.store.contract.accounts import Changes, MailboxChanges
 
 # (object id, MODSEQ of its first change after since that is known)
 Change = tuple[int, int]
@@ -49,3 +49,101 @@ def page_changes(
     for _key, kind, oid in everything:
         lists[kind].append(oid)
     return Changes(state, lists[0], lists[1], lists[2], has_more)
+
+
+# (email id, thread id, created MODSEQ, MODSEQ, alive): an email that changed
+# (alive) or was destroyed (its tombstone) after since.
+EmailEvent = tuple[int, int, int, int, bool]
+
+
+def email_page(
+    state: int, since: int, events: Sequence[EmailEvent], limit: int | None
+) -> Changes | None:
+    created: list[Change] = []
+    updated: list[Change] = []
+    destroyed: list[Change] = []
+    for email_id, _thread, created_at, modseq, alive in events:
+        if created_at > since:
+            if alive:  # created and perhaps updated: created only
+                created.append((email_id, created_at))
+        elif alive:
+            updated.append((email_id, modseq))
+        else:
+            destroyed.append((email_id, modseq))
+    return page_changes(state, created, updated, destroyed, limit)
+
+
+def thread_firsts(since: int, events: Sequence[EmailEvent]) -> tuple[dict[int, int], set[int]]:
+    """The threads these email events touch, each with the MODSEQ of its
+    first known change, and those created after since (a thread's id is its
+    first email's)."""
+    first: dict[int, int] = {}
+    born: set[int] = set()
+    for email_id, thread_id, created_at, modseq, _alive in events:
+        key = created_at if created_at > since else modseq
+        first[thread_id] = min(key, first.get(thread_id, key))
+        if email_id == thread_id and created_at > since:
+            born.add(thread_id)
+    return first, born
+
+
+def thread_page(
+    state: int, first: dict[int, int], born: set[int], alive: set[int], limit: int | None
+) -> Changes | None:
+    """``alive``: the threads among ``first`` that have an email now."""
+    created = [(t, key) for t, key in first.items() if t in born and t in alive]
+    updated = [(t, key) for t, key in first.items() if t not in born and t in alive]
+    destroyed = [(t, key) for t, key in first.items() if t not in born and t not in alive]
+    return page_changes(state, created, updated, destroyed, limit)
+
+
+def mailbox_page(
+    state: int,
+    since: int,
+    mailboxes: Sequence[tuple[int, int, int, int]],
+    tombstones: Sequence[tuple[int, int, int]],
+    limit: int | None,
+) -> MailboxChanges | None:
+    """``mailboxes``: (id, created MODSEQ, MODSEQ of its own properties,
+    HIGHESTMODSEQ) of every mailbox of the account; ``tombstones``: (id,
+    created MODSEQ, MODSEQ) of those destroyed after since."""
+    created: list[Change] = []
+    updated: list[Change] = []
+    destroyed: list[Change] = []
+    props: dict[int, int] = {}
+    for mailbox_id, created_at, props_modseq, highest in mailboxes:
+        if created_at > since:
+            created.append((mailbox_id, created_at))
+            continue
+        later = [modseq for modseq in (props_modseq, highest) if modseq > since]
+        if later:
+            updated.append((mailbox_id, min(later)))
+            props[mailbox_id] = props_modseq
+    for mailbox_id, created_at, modseq in tombstones:
+        if created_at <= since:
+            destroyed.append((mailbox_id, modseq))
+    page = page_changes(state, created, updated, destroyed, limit)
+    if page is None:
+        return None
+    counts_only = bool(page.updated) and all(props[m] <= since for m in page.updated)
+    return MailboxChanges(
+        page.state, page.created, page.updated, page.destroyed, page.has_more, counts_only
+    )
+
+
+def record_page(
+    state: int, since: int, records: Sequence[tuple[int, int, int, bool]], limit: int | None
+) -> Changes | None:
+    """``records``: (id, created MODSEQ, MODSEQ, alive) of those changed after since."""
+    created: list[Change] = []
+    updated: list[Change] = []
+    destroyed: list[Change] = []
+    for record_id, created_at, modseq, alive in records:
+        if created_at > since:
+            if alive:
+                created.append((record_id, created_at))
+        elif alive:
+            updated.append((record_id, modseq))
+        else:
+            destroyed.append((record_id, modseq))
+    return page_changes(state, created, updated, destroyed, limit)

@@ -70,8 +70,9 @@ class MailboxChanges(Changes):
 
 @dataclass(frozen=True, slots=True)
 class MailboxCounts:
-    """RFC 8621 §2: totalEmails, unreadEmails (no \\Seen), totalThreads,
-    unreadThreads (threads with an email in this mailbox lacking \\Seen)."""
+    """RFC 8621 §2: totalEmails, unreadEmails (neither \\Seen nor \\Draft:
+    "$seen" and "$draft"), totalThreads, unreadThreads (threads with an
+    unread email in this mailbox: the RFC's "simplest solution")."""
 
     total_emails: int
     unread_emails: int

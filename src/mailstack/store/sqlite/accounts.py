@@ -13,7 +13,13 @@ from typing import Any
 from mailstack.errors import NotFound, StoreError
 from mailstack.store.contract.accounts import Changes, EmailMeta, MailboxChanges, MailboxCounts
 from mailstack.store.contract.messages import Mailbox, canonical_name
-from mailstack.store.paging import Change, page_changes
+from mailstack.store.paging import (
+    EmailEvent,
+    email_page,
+    mailbox_page,
+    thread_firsts,
+    thread_page,
+)
 from mailstack.store.sqlite.counters import touch_mailbox
 from mailstack.store.sqlite.engine import Engine, WriteConnection
 from mailstack.store.sqlite.mailboxes import mailbox_row, rename_mailbox
@@ -50,12 +56,8 @@ def _state(c: sqlite3.Connection, account_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _email_events(
-    c: sqlite3.Connection, account_id: int, since: int
-) -> list[tuple[int, int, int, int, bool]]:
-    """(email id, thread id, created MODSEQ, MODSEQ, alive) of every email
-    of the account that changed or was destroyed after since."""
-    events = [
+def _email_events(c: sqlite3.Connection, account_id: int, since: int) -> list[EmailEvent]:
+    events: list[EmailEvent] = [
         (*row, True)
         for row in c.execute(
             "SELECT m.email_id, m.thread_id, m.created_modseq, m.modseq FROM messages m"
@@ -74,39 +76,28 @@ def _email_events(
     return events
 
 
+def _valid(c: sqlite3.Connection, account_id: int, since: int) -> int | None:
+    """The account's state, when changes since ``since`` can be told."""
+    state = _state(c, account_id)
+    return None if state is None or since < 0 or since > state else state
+
+
 def email_changes(
     c: sqlite3.Connection, account_id: int, since: int, limit: int | None
 ) -> Changes | None:
-    state = _state(c, account_id)
-    if state is None or since < 0 or since > state:
+    state = _valid(c, account_id, since)
+    if state is None:
         return None
-    created: list[Change] = []
-    updated: list[Change] = []
-    destroyed: list[Change] = []
-    for email_id, _thread, created_at, modseq, alive in _email_events(c, account_id, since):
-        if created_at > since:
-            if alive:  # created and perhaps updated: created only
-                created.append((email_id, created_at))
-        elif alive:
-            updated.append((email_id, modseq))
-        else:
-            destroyed.append((email_id, modseq))
-    return page_changes(state, created, updated, destroyed, limit)
+    return email_page(state, since, _email_events(c, account_id, since), limit)
 
 
 def thread_changes(
     c: sqlite3.Connection, account_id: int, since: int, limit: int | None
 ) -> Changes | None:
-    state = _state(c, account_id)
-    if state is None or since < 0 or since > state:
+    state = _valid(c, account_id, since)
+    if state is None:
         return None
-    first: dict[int, int] = {}
-    born: set[int] = set()
-    for email_id, thread_id, created_at, modseq, _alive in _email_events(c, account_id, since):
-        key = created_at if created_at > since else modseq
-        first[thread_id] = min(key, first.get(thread_id, key))
-        if email_id == thread_id and created_at > since:
-            born.add(thread_id)  # a thread's id is its first email's
+    first, born = thread_firsts(since, _email_events(c, account_id, since))
     alive: set[int] = set()
     for chunk in _chunks(list(first)):
         alive.update(
@@ -117,48 +108,26 @@ def thread_changes(
                 chunk,
             )
         )
-    created = [(t, key) for t, key in first.items() if t in born and t in alive]
-    updated = [(t, key) for t, key in first.items() if t not in born and t in alive]
-    destroyed = [(t, key) for t, key in first.items() if t not in born and t not in alive]
-    return page_changes(state, created, updated, destroyed, limit)
+    return thread_page(state, first, born, alive, limit)
 
 
 def mailbox_changes(
     c: sqlite3.Connection, account_id: int, since: int, limit: int | None
 ) -> MailboxChanges | None:
-    state = _state(c, account_id)
-    if state is None or since < 0 or since > state:
+    state = _valid(c, account_id, since)
+    if state is None:
         return None
-    created: list[Change] = []
-    updated: list[Change] = []
-    destroyed: list[Change] = []
-    props: dict[int, int] = {}
-    for mailbox_id, created_at, props_modseq, highest in c.execute(
+    mailboxes = c.execute(
         "SELECT id, created_modseq, props_modseq, highest_modseq FROM mailboxes"
         " WHERE account_id = ?",
         (account_id,),
-    ):
-        if created_at > since:
-            created.append((mailbox_id, created_at))
-            continue
-        later = [modseq for modseq in (props_modseq, highest) if modseq > since]
-        if later:
-            updated.append((mailbox_id, min(later)))
-            props[mailbox_id] = props_modseq
-    for mailbox_id, created_at, modseq in c.execute(
+    ).fetchall()
+    tombstones = c.execute(
         "SELECT mailbox_id, created_modseq, modseq FROM mailbox_tombstones"
         " WHERE account_id = ? AND modseq > ?",
         (account_id, since),
-    ):
-        if created_at <= since:
-            destroyed.append((mailbox_id, modseq))
-    page = page_changes(state, created, updated, destroyed, limit)
-    if page is None:
-        return None
-    counts_only = bool(page.updated) and all(props[m] <= since for m in page.updated)
-    return MailboxChanges(
-        page.state, page.created, page.updated, page.destroyed, page.has_more, counts_only
-    )
+    ).fetchall()
+    return mailbox_page(state, since, mailboxes, tombstones, limit)
 
 
 class AccountsPart(Engine):

@@ -35,6 +35,7 @@ from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
 from mailstack.store.sqlite.sql import insert_rows
 from mailstack.store.sqlite.threads import Threader
 from mailstack.store.sqltext import flags_set, flags_text
+from mailstack.store.threadkeys import email_keys
 
 # Octets of a message read per read transaction by message_chunks().
 READ_CHUNK = 128 * 1024
@@ -49,15 +50,6 @@ def _meta(row: tuple[Any, ...]) -> MessageMeta:
         uid, flags_set(flags), datetime.datetime.fromisoformat(internaldate), size, modseq,
         email_id, thread_id,
     )
-
-
-def email_keys(codec: ParseCodec[Any], parsed: bytes) -> EmailKeys:
-    """What threading needs of a parse; a parse the codec cannot read
-    (never the case for one it made) starts a thread of its own."""
-    try:
-        return codec.keys(parsed)
-    except ValueError:
-        return EmailKeys(None, (), "")
 
 
 def _now() -> str:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from mailstack.errors import NotFound
 from mailstack.store.contract.accounts import Changes
 from mailstack.store.contract.records import Record
-from mailstack.store.paging import Change, page_changes
+from mailstack.store.paging import record_page
 from mailstack.store.sqlite.counters import next_modseq
 from mailstack.store.sqlite.engine import Engine, WriteConnection
 
@@ -105,23 +105,11 @@ class RecordsPart(Engine):
             row = c.execute("SELECT modseq FROM accounts WHERE id = ?", (account_id,)).fetchone()
             if row is None or since < 0 or since > row[0]:
                 return None
-            created: list[Change] = []
-            updated: list[Change] = []
-            destroyed: list[Change] = []
-            for record_id, created_at, modseq, alive in c.execute(
+            rows = c.execute(
                 "SELECT id, created_modseq, modseq, data IS NOT NULL FROM records"
                 " WHERE account_id = ? AND kind = ? AND modseq > ?",
                 (account_id, kind, since),
-            ):
-                if created_at > since:
-                    if alive:
-                        created.append((record_id, created_at))
-                elif alive:
-                    updated.append((record_id, modseq))
-                else:
-                    destroyed.append((record_id, modseq))
-            return page_changes(
-                _record_state(c, account_id, kind), created, updated, destroyed, limit
-            )
+            ).fetchall()
+            return record_page(_record_state(c, account_id, kind), since, rows, limit)
 
         return await self._read(op)
