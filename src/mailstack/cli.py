@@ -46,6 +46,7 @@ PACKAGE_CLIS = (
     "mailstack.queue.cli",
     "mailstack.ua.cli",
     "mailstack.lab.cli",
+    "mailstack.imap.cli",
 )
 
 

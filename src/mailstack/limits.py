@@ -89,7 +89,9 @@ class Limits:
     http_line: int = count(8190, "octets in an HTTP request line or one header field")
     http_headers: int = count(100, "header fields in one HTTP request")
     http_body: int = count(1024 * 1024, "octets in an HTTP request body, JMAP aside")
-    http_idle_timeout: float = seconds(75.0, "an HTTP connection kept alive between requests")
+    http_idle_timeout: float = seconds(
+        75.0, "an HTTP connection waiting for a request, or for the rest of its head"
+    )
     http_body_timeout: float = seconds(60.0, "reading one HTTP request body")
 
     # Per-client caps and throttles count by address and by network prefix.

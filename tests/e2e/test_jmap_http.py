@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import logging
 import ssl
@@ -334,3 +335,69 @@ async def test_unknown_paths_and_methods_are_problem_details(node):
             assert r.headers["Content-Type"] == "application/problem+json"
         async with client.get(url(node, "/jmap/api/"), headers=basic()) as r:
             assert r.status == 405
+
+
+async def test_an_email_blob_is_the_whole_message(node):
+    from mailstack.store import DeliveryTarget
+
+    from support import deliver
+
+    raw = b"From: a@example.net\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
+    account = (await node.store.account_get(USER)).id
+    await deliver(node.store, raw, [DeliveryTarget(account)])
+    [email] = await node.store.emails(account)
+    blob_id = f"G{email.email_id}"
+    async with aiohttp.ClientSession() as client:
+        path = f"/jmap/download/A{account}/{blob_id}/message.eml?type=message/rfc822"
+        async with client.get(url(node, path), headers=basic()) as r:
+            assert r.status == 200
+            assert (await r.read()).endswith(raw)
+            assert r.headers["Content-Type"] == "message/rfc822"
+        status, _, response = await post_api(
+            client,
+            node,
+            {
+                "using": [CORE],
+                "methodCalls": [
+                    [
+                        "Blob/copy",
+                        {"fromAccountId": f"A{account}", "accountId": f"A{account}",
+                         "blobIds": [blob_id, f"G{email.email_id + 100}", "E1"]},
+                        "0",
+                    ]
+                ],
+            },
+        )
+        result = response["methodResponses"][0][1]
+        copy = result["copied"][blob_id]
+        assert set(result["notCopied"]) == {f"G{email.email_id + 100}", "E1"}
+        copied = url(node, f"/jmap/download/A{account}/{copy}/m")
+        async with client.get(copied, headers=basic()) as r:
+            assert (await r.read()).endswith(raw)
+            assert r.headers["Content-Type"] == "application/octet-stream"
+
+
+async def test_a_slow_or_idle_connection_is_closed(node_factory):
+    node = await node_factory(listen=("http",), limits={"http_idle_timeout": 0.5})
+    for payload in (b"", b"GET /jmap/session HTTP/1.1\r\nHost: x\r\n"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.port("http"))
+        writer.write(payload)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+
+async def test_keep_alive_serves_several_requests_on_one_connection(node):
+    def run() -> list[int]:
+        connection = http.client.HTTPConnection("127.0.0.1", node.port("http"), timeout=10)
+        sockets = []
+        for _ in range(3):
+            connection.request("GET", "/jmap/session", headers=basic())
+            response = connection.getresponse()
+            assert response.status == 200
+            response.read()
+            assert connection.sock is not None  # not closed after the response
+            sockets.append(connection.sock.getsockname()[1])
+        connection.close()
+        return sockets
+
+    assert len(set(await asyncio.to_thread(run))) == 1

@@ -8,6 +8,7 @@ message (store.append returns after the group commit).
 from __future__ import annotations
 
 from mailstack.errors import ImapError
+from mailstack.imap import acl
 from mailstack.imap.messages import client_flags
 from mailstack.imap.proto.commands import Append, Command
 from mailstack.imap.selected import uid_set_text
@@ -19,17 +20,18 @@ from mailstack.mime import parse_for_store
 async def append(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, Append)
-    assert s.account is not None
-    mailbox = await s.store.mailbox_get(s.account.id, args.mailbox)
-    if mailbox is None:
-        raise ImapError("No such mailbox", code="TRYCREATE")
+    # RFC 4314 §4: the i right on the target.
+    access = await acl.require(s, args.mailbox, "i", missing="TRYCREATE")
+    mailbox = access.mailbox
+    assert mailbox is not None
     limit = s.append_limit()
     for message in args.messages:
         if len(message.data) > limit:
             raise ImapError("Message too large", code="TOOBIG")
         if not message.data:
             raise ImapError("Empty message", code="CANNOT")
-    prepared = [(m, client_flags(m.flags)) for m in args.messages]
+    # RFC 4314 §4: only the flags the user has the right to set are kept.
+    prepared = [(m, acl.allowed_flags(access.rights, client_flags(m.flags))) for m in args.messages]
     uids: list[int] = []
     try:
         for message, flags in prepared:

@@ -340,7 +340,8 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
             s.send(b"* VANISHED (EARLIER) " + uid_set_text(gone).encode() + b"\r\n")
     needs_parsed = any(i.name in _NEEDS_PARSED or i.section is not None for i in items)
     needs_raw = any(i.name in _NEEDS_RAW or i.section is not None for i in items)
-    sets_seen = not sel.readonly and any(
+    # RFC 4314 §4: no \Seen without the s right.
+    sets_seen = not sel.readonly and "s" in sel.rights and any(
         i.name in _SETS_SEEN
         # RFC 3516 §4.2: BINARY.SIZE reads nothing, so it leaves \Seen alone.
         or (i.section is not None and not i.peek and i.name != "BINARY.SIZE")

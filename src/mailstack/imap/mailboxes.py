@@ -5,11 +5,15 @@ Also: LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CHILDREN (RFC 3348),
 SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154), STATUS=SIZE (RFC 8438),
 SELECT (CONDSTORE) and (QRESYNC ...) (RFC 7162 §3.1.8, §3.2.5).
 The hierarchy delimiter is "/"; names on the wire are modified UTF-7.
+Other users' mailboxes shared with the user, and the rights each command
+needs (RFC 4314 §4), are resolved by acl.py.
 """
 
 from __future__ import annotations
 
+from mailstack.common.rights import OWNER_RIGHTS
 from mailstack.errors import ImapError
+from mailstack.imap import acl
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import (
     Command,
@@ -69,16 +73,18 @@ async def select(s: Session, cmd: Command) -> Done | None:
         raise ImapError("Enable QRESYNC first", bad=True)
     if args.condstore:
         s.condstore = True
-    mailbox = await s.store.mailbox_get(_account_id(s), args.mailbox)
-    if mailbox is None:
-        raise ImapError("No such mailbox", code="NONEXISTENT")
+    access = await acl.require(s, args.mailbox, "r")
+    mailbox = access.mailbox
+    assert mailbox is not None
+    # RFC 4314 §5.2: READ-ONLY unless i, e or a flag right is granted.
+    readonly = args.readonly or not access.read_write
     listener = s.store.listen(mailbox.id)
     try:
         # HIGHESTMODSEQ before the messages: whatever changes between the two
         # reads has a greater MODSEQ and reaches the session at its next poll.
         mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
         metas = s.ctx.metas.intern(mailbox.id, await s.store.messages(mailbox.id))
-        if args.readonly:
+        if readonly:
             # RFC 3501 §6.3.2: EXAMINE must not take \Recent from anyone.
             sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
             recent_from = sync.recent_uid if sync is not None else 0
@@ -89,12 +95,13 @@ async def select(s: Session, cmd: Command) -> Done | None:
         raise
     sel = SelectedMailbox(
         mailbox.id,
-        mailbox.name,
+        access.client_name(mailbox.name),
         mailbox.uidvalidity,
-        args.readonly,
+        readonly,
         metas,
         mailbox.highest_modseq,
         recent_from,
+        rights=access.rights,
     )
     # RFC 3501 §6.3.1: FLAGS, EXISTS, RECENT, then OK [UNSEEN], [PERMANENTFLAGS],
     # [UIDNEXT], [UIDVALIDITY]; RFC 7162 §3.1.2.1: [HIGHESTMODSEQ].
@@ -126,20 +133,24 @@ async def select(s: Session, cmd: Command) -> Done | None:
     await s.select(sel, listener)
     return Done(
         "EXAMINE completed" if args.readonly else "SELECT completed",
-        "READ-ONLY" if args.readonly else "READ-WRITE",
+        "READ-ONLY" if readonly else "READ-WRITE",
     )
 
 
 # -- CREATE / DELETE / RENAME ------------------------------------------------
 
 
-async def _create_parents(s: Session, name: str) -> None:
-    # RFC 3501 §6.3.3: the server SHOULD create any superior hierarchical names.
+async def _create_parents(s: Session, account_id: int, name: str) -> list[str]:
+    """RFC 3501 §6.3.3: the server SHOULD create any superior hierarchical
+    names; those it made, outermost first."""
+    made = []
     levels = name.split(DELIMITER)
     for i in range(1, len(levels)):
         parent = DELIMITER.join(levels[:i])
-        if await s.store.mailbox_get(_account_id(s), parent) is None:
-            await s.store.mailbox_create(_account_id(s), parent)
+        if await s.store.mailbox_get(account_id, parent) is None:
+            await s.store.mailbox_create(account_id, parent)
+            made.append(parent)
+    return made
 
 
 @handler("CREATE")
@@ -156,10 +167,17 @@ async def create(s: Session, cmd: Command) -> Done | None:
         if len(uses) != 1 or not uses <= SPECIAL_USES:
             raise ImapError("Unsupported special use", code="USEATTR")
         special = uses.pop()
-    if await s.store.mailbox_get(_account_id(s), name) is not None:
+    access = await acl.reach(s, name)
+    if access is None:
+        raise ImapError("Cannot create a mailbox there", code="CANNOT")
+    if access.mailbox is not None:
+        if access.shared and "l" not in access.rights:
+            raise ImapError("Permission denied", code="NOPERM")
         raise ImapError("Mailbox already exists", code="ALREADYEXISTS")
-    await _create_parents(s, name)
-    await s.store.mailbox_create(_account_id(s), name, special)
+    await acl.require_parent(s, access)
+    made = await _create_parents(s, access.owner.id, access.local)
+    await s.store.mailbox_create(access.owner.id, access.local, special)
+    await acl.inherit(s, access.owner.id, [*made, access.local])
     return None
 
 
@@ -169,11 +187,14 @@ async def delete(s: Session, cmd: Command) -> Done | None:
     assert isinstance(args, MailboxArg)
     if args.mailbox == "INBOX":
         raise ImapError("INBOX cannot be deleted", code="CANNOT")
-    if await s.store.mailbox_get(_account_id(s), args.mailbox) is None:
-        raise ImapError("No such mailbox", code="NONEXISTENT")
-    if s.selected is not None and s.selected.name == args.mailbox:
+    access = await acl.require(s, args.mailbox, "x")
+    assert access.mailbox is not None
+    if access.local == "INBOX":
+        raise ImapError("INBOX cannot be deleted", code="CANNOT")
+    if s.selected is not None and s.selected.mailbox_id == access.mailbox.id:
         await s.deselect()
-    await s.store.mailbox_delete(_account_id(s), args.mailbox)
+    # RFC 4314 §4: DELETE MUST delete the mailbox's ACL (the store does).
+    await s.store.mailbox_delete(access.owner.id, access.local)
     return None
 
 
@@ -182,14 +203,19 @@ async def rename(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, Rename)
     new = _check_name(args.new)
-    if await s.store.mailbox_get(_account_id(s), args.old) is None:
-        raise ImapError("No such mailbox", code="NONEXISTENT")
-    if new == "INBOX" or await s.store.mailbox_get(_account_id(s), new) is not None:
+    # RFC 4314 §4: x on the mailbox, k on the new parent; ACLs stay as they were.
+    old = await acl.require(s, args.old, "x")
+    target = await acl.reach(s, new)
+    if target is None or target.owner.id != old.owner.id:
+        raise ImapError("Cannot rename a mailbox to another account", code="CANNOT")
+    if new == "INBOX" or target.mailbox is not None:
         raise ImapError("Target mailbox exists", code="ALREADYEXISTS")
     if new.startswith(args.old + DELIMITER) and args.old != "INBOX":
         raise ImapError("Cannot rename a mailbox into itself", code="CANNOT")
-    await _create_parents(s, new)
-    await s.store.mailbox_rename(_account_id(s), args.old, new)
+    await acl.require_parent(s, target)
+    made = await _create_parents(s, old.owner.id, target.local)
+    await s.store.mailbox_rename(old.owner.id, old.local, target.local)
+    await acl.inherit(s, old.owner.id, made)
     return None
 
 
@@ -200,8 +226,7 @@ async def rename(s: Session, cmd: Command) -> Done | None:
 async def subscribe(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, MailboxArg)
-    if await s.store.mailbox_get(_account_id(s), args.mailbox) is None:
-        raise ImapError("No such mailbox", code="NONEXISTENT")
+    await acl.require(s, args.mailbox, "l")  # RFC 4314 §4
     await s.store.subscribe(_account_id(s), args.mailbox)
     return None
 
@@ -318,6 +343,12 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         return None
     patterns = [Pattern(args.reference, p) for p in args.patterns if p != ""]
     mailboxes = {m.name: m for m in await s.store.mailbox_list(account_id)}
+    rights: dict[str, str] = {}
+    for shared_name, (shared_box, shared_rights) in (await acl.shared_mailboxes(s)).items():
+        # RFC 4314 §4: LIST shows what the user has the l right on.
+        if "l" in shared_rights:
+            mailboxes[shared_name] = shared_box
+            rights[shared_name] = shared_rights
     subscribed = set(await s.store.subscriptions(account_id))
     if args.lsub:
         await _lsub(s, patterns, subscribed, mailboxes)
@@ -366,11 +397,14 @@ async def list_(s: Session, cmd: Command) -> Done | None:
             + extra
             + b"\r\n"
         )
-        if args.status_items and box is not None:
+        my_rights = rights.get(name, OWNER_RIGHTS)
+        if args.status_items and box is not None and "r" in my_rights:
             # RFC 5819 §2: STATUS right after the mailbox's LIST response.
             status = await s.store.mailbox_status(box.id)
             recent = await _recent_count(s, box.id) if "RECENT" in args.status_items else 0
             s.send(_status_line(name, args.status_items, status, recent))
+        if "MYRIGHTS" in args.returns and box is not None:
+            s.send(acl.myrights_line(name, my_rights))  # RFC 8440 §3
     return None
 
 
@@ -404,9 +438,9 @@ async def _lsub(
 async def status(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, Status)
-    mailbox = await s.store.mailbox_get(_account_id(s), args.mailbox)
-    if mailbox is None:
-        raise ImapError("No such mailbox", code="NONEXISTENT")
+    access = await acl.require(s, args.mailbox, "r")  # RFC 4314 §4
+    mailbox = access.mailbox
+    assert mailbox is not None
     if "HIGHESTMODSEQ" in args.items:
         s.enable_condstore()
     st = await s.store.mailbox_status(mailbox.id)
@@ -416,7 +450,7 @@ async def status(s: Session, cmd: Command) -> Done | None:
     deleted = (0, 0)
     if "DELETED" in args.items or "DELETED-STORAGE" in args.items:
         deleted = await _deleted(s, mailbox.id)
-    s.send(_status_line(mailbox.name, args.items, st, recent, deleted))
+    s.send(_status_line(access.client_name(mailbox.name), args.items, st, recent, deleted))
     return None
 
 
@@ -440,6 +474,6 @@ async def _recent_count(s: Session, mailbox_id: int) -> int:
 
 @handler("NAMESPACE")
 async def namespace(s: Session, cmd: Command) -> Done | None:
-    # RFC 2342 §5: one personal namespace, no other users' or shared ones.
-    s.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+    # RFC 2342 §5: the personal namespace and the other users' (acl.py).
+    s.send(acl.NAMESPACE)
     return None

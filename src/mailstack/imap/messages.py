@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from mailstack.errors import ImapError
+from mailstack.imap import acl
 from mailstack.imap.proto.commands import Command, Expunge, SequenceSet, Store, Transfer
 from mailstack.imap.proto.response import Atom, encode
 from mailstack.imap.selected import SYSTEM_FLAGS, SelectedMailbox, flags_atoms, uid_set_text
@@ -83,7 +84,8 @@ async def check(s: Session, cmd: Command) -> Done | None:
 @handler("CLOSE")
 async def close(s: Session, cmd: Command) -> Done | None:
     sel = s.require_selected()
-    if not sel.readonly:
+    # RFC 4314 §4: without the e right, CLOSE closes without expunging.
+    if not sel.readonly and "e" in sel.rights:
         # RFC 3501 §6.4.2: expunge silently, then leave selected state.
         await _keep_for_others(s, sel, None)
         await s.store.expunge(sel.mailbox_id)
@@ -103,6 +105,7 @@ async def expunge(s: Session, cmd: Command) -> Done | None:
     assert isinstance(args, Expunge)
     sel = s.require_selected()
     _writable(sel)
+    acl.require_selected(sel, "e")
     uids = None
     if args.uids is not None:
         uids = [u for _n, u in sel.resolve(args.uids, True)]
@@ -123,8 +126,8 @@ async def store(s: Session, cmd: Command) -> Done | None:
     flags = client_flags(args.flags, sel.keywords)
     if args.unchangedsince is not None:
         s.enable_condstore()
-    result = await s.store.store_flags(
-        sel.mailbox_id, [u for _n, u in pairs], flags, _MODES[args.mode], args.unchangedsince
+    result = await acl.store_flags(
+        s, sel, [u for _n, u in pairs], flags, _MODES[args.mode], args.unchangedsince
     )
     new_keywords = set()
     if args.mode != "-":
@@ -167,12 +170,15 @@ async def _transfer(s: Session, cmd: Command, move: bool) -> Done | None:
     sel = s.require_selected()
     if move:
         _writable(sel)
+        # RFC 6851: MOVE is COPY, STORE \Deleted and EXPUNGE in one, so it
+        # needs t and e on the source (RFC 4314 §4).
+        acl.require_selected(sel, "te")
     pairs = _resolve(s, cmd, args.sequence)
-    assert s.account is not None
-    dest = await s.store.mailbox_get(s.account.id, args.mailbox)
-    if dest is None:
-        # RFC 3501 §6.4.7: TRYCREATE tells the client it may CREATE and retry.
-        raise ImapError("No such mailbox", code="TRYCREATE")
+    # RFC 3501 §6.4.7: TRYCREATE tells the client it may CREATE and retry;
+    # RFC 4314 §4: the i right on the target.
+    target = await acl.require(s, args.mailbox, "i", missing="TRYCREATE")
+    dest = target.mailbox
+    assert dest is not None
     uids = [u for _n, u in pairs]
     if not uids:
         return None
@@ -186,6 +192,7 @@ async def _transfer(s: Session, cmd: Command, move: bool) -> Done | None:
             # §6.4.7: a failed COPY leaves the destination as it was.
             await s.store.expunge(dest.id, [b for _a, b in moved], require_deleted=False)
             raise ImapError("Some messages were expunged meanwhile", code="EXPUNGEISSUED")
+    await acl.drop_forbidden_flags(s, sel, dest.id, moved, target.rights)
     if dest.id == sel.mailbox_id:
         s.changed.set()
     code = None

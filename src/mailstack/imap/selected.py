@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
+from mailstack.common.rights import OWNER_RIGHTS, flag_right
 from mailstack.imap.proto.commands import SequenceSet
 from mailstack.imap.proto.response import Atom, untagged
 from mailstack.store import MessageMeta
@@ -48,8 +49,10 @@ class SelectedMailbox:
         metas: list[MessageMeta],
         highest_modseq: int,
         recent_from: int,
+        rights: str = OWNER_RIGHTS,
     ) -> None:
         self.mailbox_id = mailbox_id
+        self.rights = rights  # RFC 4314, as at SELECT
         self.name = name
         self.uidvalidity = uidvalidity
         self.readonly = readonly
@@ -206,7 +209,10 @@ class SelectedMailbox:
     def flag_lines(self) -> list[bytes]:
         """RFC 3501 §7.2.6 FLAGS and §7.1 PERMANENTFLAGS."""
         flags = flags_atoms(set(SYSTEM_FLAGS) | self.keywords)
-        permanent = [] if self.readonly else [*flags, Atom("\\*")]
+        # RFC 4314 §5.1.1: PERMANENTFLAGS reflect the user's rights.
+        permanent = [] if self.readonly else [f for f in flags if flag_right(f) in self.rights]
+        if not self.readonly and "w" in self.rights:
+            permanent.append(Atom("\\*"))
         return [
             untagged(Atom("FLAGS"), flags),
             b"* OK [PERMANENTFLAGS "

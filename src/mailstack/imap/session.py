@@ -91,6 +91,9 @@ class Done:
 Handler = Callable[["Session", Command], Awaitable[Done | None]]
 HANDLERS: dict[str, Handler] = {}
 
+# RFC 4314 §5.1.1 (RIGHTS= MUST include t, e, x and k), RFC 8440.
+ACL_CAPABILITIES = ("ACL", "RIGHTS=texk", "LIST-MYRIGHTS")
+
 # RFC 3501 §7.4.1: no EXPUNGE while responding to FETCH, STORE or SEARCH
 # (their UID forms use UIDs, so expunges may be sent then).
 _NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "MOVE"})
@@ -181,6 +184,7 @@ class Session:
             "PREVIEW",
             "CONDSTORE",
             "QRESYNC",
+            *ACL_CAPABILITIES,
         ]
         return caps
 
@@ -351,6 +355,7 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
 
 # The command families register their handlers on import.
 from mailstack.imap import (  # noqa: E402, F401
+    acl,
     append,
     auth,
     fetch,

@@ -36,6 +36,7 @@ from mailstack.jmap import (
     email_query,
     email_set,
     mailbox,
+    principal,
     pushsub,
     snippet,
     thread,
@@ -46,6 +47,7 @@ from mailstack.jmap.problem import RequestError
 
 if TYPE_CHECKING:
     from mailstack.app import Node
+    from mailstack.jmap.sharing import SharedAccount
     from mailstack.store import Account
 
 log = logging.getLogger("mailstack.jmap")
@@ -54,7 +56,7 @@ log = logging.getLogger("mailstack.jmap")
 # The modules whose METHODS the API serves (mailstack.jmap.method).
 MODULES: tuple[ModuleType, ...] = (
     core, blobs, pushsub, mailbox, thread, email_get, snippet, email_query, email_changes,
-    email_set,
+    email_set, principal,
 )
 
 # Arguments holding ids where "#creationId" stands for the id the server
@@ -193,13 +195,17 @@ async def process(
     *,
     session_state: str,
     methods: Mapping[str, Method] | None = None,
+    shared: dict[int, SharedAccount] | None = None,
 ) -> Args:
-    """The Response object (RFC 8620 §3.4) for a checked request."""
+    """The Response object (RFC 8620 §3.4) for a checked request. ``shared``:
+    the accounts shared with the user (``sharing.shared_accounts``, read with
+    the session state), which calls may then name; None: the user's own only."""
+    shared = shared or {}
     table = method_table() if methods is None else methods
     created_ids = dict(request.created_ids or {})
     responses: list[list[Any]] = []
     for name, args, call_id in request.method_calls:
-        call = Call(node, user, request.using, call_id, created_ids)
+        call = Call(node, user, request.using, call_id, created_ids, shared=shared)
         await _invoke(table, call, name, args, responses, resolve=True)
     out: Args = {"methodResponses": responses, "sessionState": session_state}
     if request.created_ids is not None:
@@ -237,7 +243,9 @@ async def _invoke(
     responses.append([name, result, call.call_id])
     follow_ups, call.also = call.also, []
     for also_name, also_args in follow_ups:
-        also_call = Call(call.node, call.user, call.using, call.call_id, call.created_ids)
+        also_call = Call(
+            call.node, call.user, call.using, call.call_id, call.created_ids, shared=call.shared
+        )
         await _invoke(table, also_call, also_name, also_args, responses, resolve=False)
 
 

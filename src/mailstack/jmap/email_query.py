@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mailstack.jmap import emailview, ids
+from mailstack.jmap import emailview, ids, sharing
 from mailstack.jmap.keywords import has_keyword, is_keyword, visible
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 from mailstack.mime.subject import base_subject
@@ -449,28 +449,40 @@ class Query:
             c.property in _THREAD_SORTS for c in self.sort
         )
 
-    async def results(self, call: Call, account: int, state: int) -> list[int]:
-        """The results' email ids, in order, for the account at this state.
+    async def results(
+        self, call: Call, account: int, state: int, mailboxes: set[int] | None = None
+    ) -> list[int]:
+        """The results' email ids, in order, for the account at this state
+        (only emails in ``mailboxes`` when given, as ``run``).
 
         An account's results cannot change while its state does not (every
-        change to an email, flags and moves included, takes a new MODSEQ),
-        so they are kept by state and query for the next identical call."""
+        change to an email, flags and moves included, takes a new MODSEQ, and
+        so does a change of a mailbox's rights), so they are kept by state
+        and query for the next identical call."""
         cache = call.node.jmap_shared.email_queries
-        key = (account, state, self.key)
+        reach = None if mailboxes is None else tuple(sorted(mailboxes))
+        key = (account, state, reach, self.key)
         found = cache.pop(key, None)
         if found is None:
-            found = [m.email_id for m in await self.run(store_of(call), account)]
+            found = [m.email_id for m in await self.run(store_of(call), account, mailboxes)]
             while len(cache) >= CACHED_QUERIES:
                 del cache[next(iter(cache))]
         cache[key] = found  # the most recent last
         return found
 
-    async def run(self, store: Store[ParsedMessage], account: int) -> list[EmailMeta]:
-        """The results, in order."""
+    async def run(
+        self, store: Store[ParsedMessage], account: int, mailboxes: set[int] | None = None
+    ) -> list[EmailMeta]:
+        """The results, in order; only emails in ``mailboxes`` when given
+        (those the user may read in a shared account)."""
         metas = await store.emails(account, self.mailbox_id) if self.mailbox_id != -1 else []
-        emails = [_Email(m) for m in metas if visible(m.flags)]
+        emails = [
+            _Email(m)
+            for m in metas
+            if visible(m.flags) and (mailboxes is None or m.mailbox_id in mailboxes)
+        ]
         if self.uses_threads:
-            await self._load_threads(store, account, emails)
+            await self._load_threads(store, account, emails, mailboxes)
         emails = await self._filter(store, emails)
         if any(c.property in _PARSED_SORTS for c in self.sort):
             await _load_parsed(store, [e for e in emails if e.parsed is None])
@@ -501,11 +513,22 @@ class Query:
         return [e.meta for e in emails]
 
     async def _load_threads(
-        self, store: Store[ParsedMessage], account: int, emails: list[_Email]
+        self,
+        store: Store[ParsedMessage],
+        account: int,
+        emails: list[_Email],
+        readable: set[int] | None,
     ) -> None:
         threads = await store.thread_emails(account, sorted({e.meta.thread_id for e in emails}))
         self.ctx.threads.update(
-            (thread, [m.flags for m in members if visible(m.flags)])
+            (
+                thread,
+                [
+                    m.flags
+                    for m in members
+                    if visible(m.flags) and (readable is None or m.mailbox_id in readable)
+                ],
+            )
             for thread, members in threads.items()
         )
 
@@ -565,7 +588,9 @@ def parse_state(value: object) -> int | None:
 
 
 async def email_query(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    # In a shared account, only the emails of mailboxes the user may read.
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     query = Query.from_args(args)
     position = args.get("position", 0)
     if not integer(position):
@@ -585,7 +610,7 @@ async def email_query(call: Call, args: Args) -> Args:
 
     store = store_of(call)
     state = await store.account_state(account)
-    results = await query.results(call, account, state)
+    results = await query.results(call, account, state, reach.readable_mailboxes())
     total = len(results)
     if anchor is not None:
         # RFC 8620 §5.5: with an anchor, position is ignored.

@@ -11,6 +11,7 @@ an id of one type is never taken for another's).
 | blob: an email's whole message | ``G`` + email id |
 | blob: an uploaded blob | ``U`` + upload id |
 | record (Identity, VacationResponse, EmailSubmission, PushSubscription) | ``R`` + record id |
+| principal (RFC 9670: an account as a person) | ``P`` + account id |
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ THREAD = "T"
 EMAIL_BLOB = "G"
 UPLOAD_BLOB = "U"
 RECORD = "R"
+PRINCIPAL = "P"
 
 
 def encode(kind: str, number: int) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mailstack.app import Node
+    from mailstack.jmap.sharing import SharedAccount
     from mailstack.store import Account
 
 Args = dict[str, Any]
@@ -48,7 +49,9 @@ class Call:
     creation ids to the ids made (RFC 8620 §3.3, §5.3: ``#name`` in a later
     call refers to it); ``using`` the request's capabilities; ``also``
     invocations the handler asks to run right after it (name, args), whose
-    responses follow its own with the same call id."""
+    responses follow its own with the same call id. ``shared``: the other
+    accounts the user reaches through shared mailboxes, by account id
+    (``sharing.shared_accounts``, read once per request)."""
 
     node: Node
     user: Account
@@ -56,6 +59,7 @@ class Call:
     call_id: str
     created_ids: dict[str, str] = field(default_factory=dict)
     also: list[tuple[str, Args]] = field(default_factory=list)
+    shared: dict[int, SharedAccount] = field(default_factory=dict)
 
 
 Handler = Callable[[Call, Args], Awaitable[Args]]
@@ -95,13 +99,15 @@ class Method:
     handler: Handler
 
 
-def account_id(call: Call, args: Args) -> int:
+def account_id(call: Call, args: Args, *, shared: bool = False) -> int:
     """The store account a call's ``accountId`` names, checked against what
-    the user may reach; ``accountNotFound`` otherwise (RFC 8620 §3.6.2).
-    Today: the user's own account only (sharing extends this)."""
+    the user may reach; ``accountNotFound`` otherwise (RFC 8620 §3.6.2): the
+    user's own account, or, for a method that limits itself to what is
+    shared (``shared=True``, through ``sharing.reach``), one that shares
+    mailboxes with the user (``call.shared``)."""
     from mailstack.jmap import ids
 
     number = ids.decode(ids.ACCOUNT, args.get("accountId"))
-    if number is None or number != call.user.id:
+    if number is None or (number != call.user.id and not (shared and number in call.shared)):
         raise MethodError("accountNotFound")
     return number

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, hdrs, web
 
 from mailstack.common.webkeys import ACCOUNT
-from mailstack.jmap import api, session
+from mailstack.jmap import api, session, sharing
 from mailstack.jmap.blobs import problem_response
 from mailstack.jmap.problem import RequestError
 from mailstack.jmap.states import StateWatch
@@ -188,7 +188,10 @@ class _WebSocketConnection:
             value, known=session.capabilities(), max_calls=limits.max_calls_in_request
         )
         state = await session.session_state(self.node, self.user)
-        response = await api.process(self.node, self.user, request, session_state=state)
+        reach = await sharing.shared_accounts(self.node, self.user)
+        response = await api.process(
+            self.node, self.user, request, session_state=state, shared=reach
+        )
         out: Args = {"@type": "Response", **response}
         if request_id is not None:
             out["requestId"] = request_id

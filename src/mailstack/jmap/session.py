@@ -1,8 +1,8 @@
 """The JMAP Session resource (RFC 8620 §2): what the server can do, which
 accounts the user may reach, and where the other resources are.
 
-``accounts`` is the one place that lists the accounts of a user (their own
-today; sharing adds the accounts that share mailboxes with them). A
+``accounts`` is the one place that lists the accounts of a user: their own,
+then those that share mailboxes with them (``sharing.accounts_for``). A
 capability's object in ``capabilities`` comes from ``SESSION_CAPABILITIES``,
 and in an account's ``accountCapabilities`` from ``ACCOUNT_CAPABILITIES``;
 a capability with no entry has the empty object (as RFC 8621 §1.3 gives for
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailstack.jmap import api, ids, mailbox
+from mailstack.jmap import api, ids, mailbox, sharing
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Method
 
@@ -42,6 +42,7 @@ class SessionAccount:
     is_personal: bool
     is_read_only: bool
     capabilities: frozenset[str]  # of the session's, those this account has
+    user_id: int = 0  # the user's own account, where the Principals are (RFC 9670)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ SESSION_CAPABILITIES: Mapping[str, Callable[[Node, Urls], Args]] = {
 # capability -> its object in an account's ``accountCapabilities``.
 ACCOUNT_CAPABILITIES: Mapping[str, Callable[[Node, SessionAccount], Args]] = {
     mailbox.MAIL: mailbox.mail_capability,
+    sharing.PRINCIPALS: sharing.principals_capability,
+    sharing.PRINCIPALS_OWNER: sharing.owner_capability,
 }
 
 # Capabilities of the session, not of an account (RFC 8887 §4). Core is an
@@ -111,8 +114,13 @@ def capabilities(methods: Mapping[str, Method] | None = None) -> frozenset[str]:
 
 async def accounts(node: Node, user: Account) -> list[SessionAccount]:
     """The accounts ``user`` may reach, their own first."""
-    own = capabilities() - _SESSION_ONLY
-    return [SessionAccount(user.id, user.address, True, False, own)]
+    own = capabilities() - _SESSION_ONLY | {sharing.PRINCIPALS_OWNER}
+    out = [SessionAccount(user.id, user.address, True, False, own, user.id)]
+    for shared in await sharing.accounts_for(node, user):
+        caps = sharing.SHARED_ACCOUNT_CAPABILITIES & own
+        owner = shared.owner
+        out.append(SessionAccount(owner.id, owner.address, False, shared.read_only, caps, user.id))
+    return out
 
 
 async def session(node: Node, user: Account, base: str) -> Args:

@@ -9,7 +9,7 @@ exist for JMAP.
 
 from __future__ import annotations
 
-from mailstack.jmap import ids
+from mailstack.jmap import ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, store_of
 from mailstack.jmap.keywords import visible
 from mailstack.jmap.mailbox import changes_arguments
@@ -19,14 +19,16 @@ PROPERTIES = ("id", "emailIds")
 
 
 async def thread_get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     wanted = args.get("ids")
     store = store_of(call)
     # The state first: data read after it is at least as new (RFC 8620 §5.1).
     state = await store.account_state(account)
     if wanted is None:
         # RFC 8620 §5.1: every thread, within maxObjectsInGet.
-        every = {m.thread_id for m in await store.emails(account) if visible(m.flags)}
+        every = {m.thread_id for m in await store.emails(account)
+                 if visible(m.flags) and reach.emails_visible(m.mailbox_id)}
         check_objects_in_get(call, len(every))
         wanted = [ids.encode(ids.THREAD, t) for t in sorted(every)]
     if not isinstance(wanted, list) or not all(isinstance(i, str) for i in wanted):
@@ -44,7 +46,8 @@ async def thread_get(call: Call, args: Args) -> Args:
     not_found = []
     for jmap_id, number in numbers.items():
         members = threads.get(number, []) if number is not None else []
-        email_ids = [ids.encode(ids.EMAIL, m.email_id) for m in members if visible(m.flags)]
+        email_ids = [ids.encode(ids.EMAIL, m.email_id) for m in members
+                     if visible(m.flags) and reach.emails_visible(m.mailbox_id)]
         if not email_ids:
             not_found.append(jmap_id)
             continue

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from aiohttp import hdrs, web
 
 from mailstack.common.webkeys import ACCOUNT
-from mailstack.jmap import api, blobs, push, pushsub, session
+from mailstack.jmap import api, blobs, push, pushsub, session, sharing
 from mailstack.jmap.blobs import problem_response
 from mailstack.jmap.problem import RequestError
 
@@ -124,7 +124,8 @@ async def api_resource(request: web.Request, node: Node) -> web.StreamResponse:
             api.decode(body), known=session.capabilities(), max_calls=limits.max_calls_in_request
         )
         state = await session.session_state(node, user)
-        response = await api.process(node, user, request_, session_state=state)
+        reach = await sharing.shared_accounts(node, user)
+        response = await api.process(node, user, request_, session_state=state, shared=reach)
     except RequestError as error:
         return problem_response(error)
     finally:

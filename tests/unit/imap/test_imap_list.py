@@ -19,7 +19,7 @@ async def test_list_special_cases_and_utf7(store):
         S: * LIST (\\HasNoChildren) "/" "INBOX"
         S: a4 OK LIST completed
         C: a5 NAMESPACE
-        S: * NAMESPACE (("" "/")) NIL NIL
+        S: * NAMESPACE (("" "/")) (("Other Users/" "/")) NIL
         S: a5 OK NAMESPACE completed
         """
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "AclIdentifier",
     "Append",
     "AppendMessage",
     "Authenticate",
@@ -30,6 +31,7 @@ __all__ = [
     "Qresync",
     "Rename",
     "Search",
+    "SetAcl",
     "SearchKey",
     "Select",
     "SequenceSet",
@@ -247,6 +249,23 @@ class Transfer:
 @dataclass(frozen=True, slots=True)
 class Expunge:
     uids: SequenceSet | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetAcl:
+    """RFC 4314 §3.1 SETACL: ``rights`` as sent (``+``/``-`` prefix kept)."""
+
+    mailbox: str
+    identifier: str
+    rights: str
+
+
+@dataclass(frozen=True, slots=True)
+class AclIdentifier:
+    """RFC 4314 §3.2 DELETEACL and §3.4 LISTRIGHTS: a mailbox and an identifier."""
+
+    mailbox: str
+    identifier: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from mailstack.errors import ImapError
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import (
+    AclIdentifier,
     Append,
     AppendMessage,
     Authenticate,
@@ -38,6 +39,7 @@ from mailstack.imap.proto.commands import (
     Section,
     Select,
     SequenceSet,
+    SetAcl,
     Status,
     Store,
     Transfer,
@@ -327,8 +329,9 @@ def _list_pattern(tok: Token | None) -> str:
     return mutf7.decode(astring(tok, "mailbox pattern"))
 
 
-# RFC 5258 §6 CHILDREN and SUBSCRIBED, RFC 6154 §2 SPECIAL-USE, RFC 5819 STATUS.
-_LIST_RETURNS = frozenset({"CHILDREN", "SUBSCRIBED", "SPECIAL-USE", "STATUS"})
+# RFC 5258 §6 CHILDREN and SUBSCRIBED, RFC 6154 §2 SPECIAL-USE, RFC 5819 STATUS,
+# RFC 8440 MYRIGHTS.
+_LIST_RETURNS = frozenset({"CHILDREN", "SUBSCRIBED", "SPECIAL-USE", "STATUS", "MYRIGHTS"})
 
 
 def _list(a: _Args, uid: bool) -> List:
@@ -736,6 +739,22 @@ def _getquota(a: _Args, uid: bool) -> GetQuota:
     return GetQuota(root)
 
 
+def _setacl(a: _Args, uid: bool) -> SetAcl:
+    # RFC 4314 §7: "SETACL" SP mailbox SP identifier SP mod-rights
+    mailbox = a.mailbox()
+    identifier = a.astring("identifier")
+    rights = a.astring("rights")
+    a.end()
+    return SetAcl(mailbox, identifier, rights)
+
+
+def _acl_identifier(a: _Args, uid: bool) -> AclIdentifier:
+    mailbox = a.mailbox()
+    identifier = a.astring("identifier")
+    a.end()
+    return AclIdentifier(mailbox, identifier)
+
+
 _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "CAPABILITY": _no_args,
     "NOOP": _no_args,
@@ -769,6 +788,11 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "ID": _id,
     "GETQUOTA": _getquota,  # RFC 9208 §4.1
     "GETQUOTAROOT": _mailbox,
+    "SETACL": _setacl,  # RFC 4314 §3
+    "DELETEACL": _acl_identifier,
+    "GETACL": _mailbox,
+    "LISTRIGHTS": _acl_identifier,
+    "MYRIGHTS": _mailbox,
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
 

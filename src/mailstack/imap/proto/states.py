@@ -49,6 +49,11 @@ ALLOWED: dict[str, frozenset[State]] = {
     "IDLE": _AUTH,  # RFC 2177 §3
     "GETQUOTA": _AUTH,  # RFC 9208 §4.1
     "GETQUOTAROOT": _AUTH,
+    "SETACL": _AUTH,  # RFC 4314 §7: command-auth
+    "DELETEACL": _AUTH,
+    "GETACL": _AUTH,
+    "LISTRIGHTS": _AUTH,
+    "MYRIGHTS": _AUTH,
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,
