@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailstack.jmap import emailview, ids, sharing
 from mailstack.jmap.keywords import has_keyword, is_keyword, visible
-from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
+from mailstack.jmap.method import Args, Call, Method, MethodError
 from mailstack.mime.subject import base_subject
 
 if TYPE_CHECKING:
@@ -636,7 +636,8 @@ async def email_query(call: Call, args: Args) -> Args:
 
 
 async def email_query_changes(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     query = Query.from_args(args)
     since = parse_state(args.get("sinceQueryState"))
     if not isinstance(args.get("sinceQueryState"), str):
@@ -658,7 +659,7 @@ async def email_query_changes(call: Call, args: Args) -> Args:
     changes = await store.email_changes(account, since) if since < state else None
     if since < state and changes is None:
         raise MethodError("cannotCalculateChanges")
-    results = await query.results(call, account, state)
+    results = await query.results(call, account, state, reach.readable_mailboxes())
     changed: set[int] = set()
     created: set[int] = set()
     if changes is not None:

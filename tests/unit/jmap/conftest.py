@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mailstack.config import Config
-from mailstack.jmap import api, ids
+from mailstack.jmap import api, ids, sharing
 from mailstack.jmap.shared import JmapShared
 
 from support import append
@@ -43,7 +43,10 @@ class Jmap:
             ],
         }
         request = api.parse_request(body, known=api.capabilities(api.method_table()), max_calls=16)
-        response = await api.process(self.node, self.user, request, session_state="0")
+        shared = await sharing.shared_accounts(self.node, self.user)
+        response = await api.process(
+            self.node, self.user, request, session_state="0", shared=shared
+        )
         return list(response["methodResponses"])
 
     async def call(self, name: str, **args: Any) -> dict[str, Any]:
