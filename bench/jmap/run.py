@@ -2,7 +2,7 @@
 """JMAP benchmark: a mailbox list view, mailstack beside Cyrus IMAP's JMAP and
 beside mailstack's own IMAP, in the same run.
 
-    bench/jmap/run [--clients 10] [--duration 10] [--messages 10000]
+    bench/jmap/run.py [--clients 10] [--duration 10] [--messages 10000]
                    [--rounds 2] [--limit 50] [--skip-cyrus]
 
 One account's INBOX holds ``--messages`` messages (the same bytes on every
@@ -313,6 +313,52 @@ def multiappend(port: int, count: int, batch: int = 500) -> None:
         command("z", b"z LOGOUT\r\n")
 
 
+def cyrus_config(root: Path, imap_port: int, http_port: int) -> tuple[str, str]:
+    """imapd.conf and cyrus.conf for a Cyrus that stays on loopback: its
+    services listen on 127.0.0.1 only, ``servername`` is set (no name of the
+    machine's to look up) and ``virtdomains: off`` (no reverse lookups of
+    the interface to find a domain)."""
+    config = root / "config"
+    imapd_conf = root / "imapd.conf"
+    imapd = f"""\
+configdirectory: {config}
+defaultpartition: default
+partition-default: {root}/spool
+servername: bench.test
+admins: cyrus
+allowplaintext: yes
+sasl_pwcheck_method: auxprop
+sasl_auxprop_plugin: sasldb
+sasl_sasldb_path: {config}/sasldb2
+sasl_mech_list: PLAIN LOGIN
+httpmodules: jmap
+httpallowcompress: no
+conversations: yes
+conversations_db: twoskip
+unixhierarchysep: yes
+altnamespace: yes
+virtdomains: off
+lmtpsocket: {config}/socket/lmtp
+idlesocket: {config}/socket/idle
+notifysocket: {config}/socket/notify
+syslog_prefix: bench-cyrus
+"""
+    cyrus = f"""\
+START {{
+  recover cmd="ctl_cyrusdb -r -C {imapd_conf}"
+}}
+SERVICES {{
+  imap cmd="imapd -C {imapd_conf}" listen="127.0.0.1:{imap_port}" prefork=1
+  http cmd="httpd -C {imapd_conf}" listen="127.0.0.1:{http_port}" prefork=1
+}}
+EVENTS {{
+}}
+DAEMON {{
+}}
+"""
+    return imapd, cyrus
+
+
 @contextlib.contextmanager
 def cyrus_server(tmp: Path, count: int) -> Iterator[str]:
     """Cyrus master with imapd and httpd (JMAP) on free ports; its API URL."""
@@ -334,41 +380,9 @@ def cyrus_server(tmp: Path, count: int) -> Iterator[str]:
     imap_port, http_port = free_port(), free_port()
     sasldb = config / "sasldb2"
     imapd_conf = root / "imapd.conf"
-    imapd_conf.write_text(f"""\
-configdirectory: {config}
-defaultpartition: default
-partition-default: {root}/spool
-admins: cyrus
-allowplaintext: yes
-sasl_pwcheck_method: auxprop
-sasl_auxprop_plugin: sasldb
-sasl_sasldb_path: {sasldb}
-sasl_mech_list: PLAIN LOGIN
-httpmodules: jmap
-httpallowcompress: no
-conversations: yes
-conversations_db: twoskip
-unixhierarchysep: yes
-altnamespace: yes
-virtdomains: off
-lmtpsocket: {config}/socket/lmtp
-idlesocket: {config}/socket/idle
-notifysocket: {config}/socket/notify
-syslog_prefix: bench-cyrus
-""")
-    (root / "cyrus.conf").write_text(f"""\
-START {{
-  recover cmd="ctl_cyrusdb -r -C {imapd_conf}"
-}}
-SERVICES {{
-  imap cmd="imapd -C {imapd_conf}" listen="127.0.0.1:{imap_port}" prefork=1
-  http cmd="httpd -C {imapd_conf}" listen="127.0.0.1:{http_port}" prefork=1
-}}
-EVENTS {{
-}}
-DAEMON {{
-}}
-""")
+    imapd_text, cyrus_text = cyrus_config(root, imap_port, http_port)
+    imapd_conf.write_text(imapd_text)
+    (root / "cyrus.conf").write_text(cyrus_text)
     for user in ("cyrus", CYRUS_USER):
         subprocess.run([saslpasswd, "-c", "-p", "-f", str(sasldb), user],
                        input=PASSWORD, text=True, check=True)  # fmt: skip
@@ -434,7 +448,8 @@ def main() -> None:
                 print(f"Cyrus: {args.messages} messages appended in "
                       f"{time.perf_counter() - started:.0f} s")  # fmt: skip
                 servers.append(("Cyrus JMAP", "jmap", url, CYRUS_USER))
-            except (RuntimeError, OSError, subprocess.CalledProcessError, imaplib.IMAP4.error) as exc:
+            except (RuntimeError, OSError, subprocess.CalledProcessError,
+                    imaplib.IMAP4.error) as exc:  # fmt: skip
                 print(f"Cyrus JMAP not measured: {exc}")
         best: dict[str, float] = {}
         for round_ in range(1, args.rounds + 1):
