@@ -19,7 +19,7 @@ from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common import rights as acl_rights
-from mailstack.errors import QuotaExceeded, StoreError
+from mailstack.errors import NotFound, QuotaExceeded, StoreError
 from mailstack.jmap import blobs, email_build, emailview, ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, read_utc_date, store_of
 from mailstack.jmap.keywords import flag_of, is_keyword, keywords_of, visible
@@ -163,8 +163,7 @@ async def _append(
     if not raw:
         raise SetError("invalidEmail", "an empty message")
     if len(raw) > call.node.limits.message_size:
-        raise SetError("tooLarge", "the message is larger than the server takes",
-                       maxSize=call.node.limits.message_size)
+        raise SetError("tooLarge", "the message is larger than the server takes")
     store = store_of(call)
     parsed = await parse_for_store(raw)
     before = await store.account_state(account)
@@ -172,8 +171,14 @@ async def _append(
         uid = await store.append(mailbox_id, raw, parsed, sorted(flags), received_at)
     except QuotaExceeded:
         raise SetError("overQuota", "the account is over its quota") from None
+    except NotFound:
+        raise _invalid("the mailbox is gone", "mailboxIds") from None
     changed, _ = await store.changes_since(mailbox_id, before)
-    return _created(next(m for m in changed if m.uid == uid))
+    made = next((m for m in changed if m.uid == uid), None)
+    if made is None:
+        # Expunged (or moved) by another session before we could read it back.
+        raise SetError("notFound", "the new email was removed at once")
+    return _created(made)
 
 
 # -- Email/set -------------------------------------------------------------------
