@@ -341,7 +341,8 @@ def _load(data: bytes) -> list[Any]:
 def stored_fields(data: bytes) -> list[tuple[str, str]]:
     """The top-level header fields of any stored form (``encode()``'s or
     ``pack()``'s), without building the rest of the parse."""
-    return [(name, value) for name, value in _load(data)[3]]
+    fields: list[tuple[str, str]] = _load(data)[3]  # [name, value] pairs, as kept
+    return fields
 
 
 def parse(raw: bytes, limits: Limits = _DEFAULT_LIMITS) -> ParsedMessage:

@@ -15,6 +15,8 @@ from mailstack.mime.message import ParsedMessage, parse, stored_fields
 from mailstack.mime.subject import base_subject, message_ids
 from mailstack.store.contract.messages import EmailKeys
 
+# The fields threading reads (the first of each).
+_THREAD_FIELDS = frozenset(("message-id", "references", "in-reply-to", "subject"))
 # Parsing a small message (~80 µs for 2 KiB) costs less than a hop to a thread.
 INLINE_PARSE = 32 * 1024
 
@@ -44,7 +46,8 @@ class StoredParse:
         kept (a store threading messages it kept before it had threads)."""
         first: dict[str, str] = {}
         for name, value in stored_fields(encoded):
-            first.setdefault(name, value)
+            if name in _THREAD_FIELDS and name not in first:
+                first[name] = value
         own = message_ids(first.get("message-id", ""))
         # RFC 5322 §3.6.4: References holds the ancestors, In-Reply-To the parents.
         refs = dict.fromkeys(

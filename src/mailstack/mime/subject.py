@@ -9,38 +9,63 @@ import re
 from mailstack.mime.encoded_words import decode_header
 
 _WSP = re.compile(r"\s+")
-# subj-trailer = "(fwd)" / WSP
-_TRAILER = re.compile(r"(?:\(fwd\)|\s)+$", re.IGNORECASE)
 # subj-blob = "[" *BLOBCHAR "]" *WSP
 _BLOB = r"\[[^\[\]]*\]\s*"
 # subj-leader = (*subj-blob subj-refwd) / WSP;
 # subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
-_LEADER = re.compile(rf"(?:(?:{_BLOB})*(?:re|fwd?)\s*(?:{_BLOB})?:|\s)", re.IGNORECASE)
+# The blobs are taken possessively: a "[" cannot start "re" or "fw", so the
+# refwd can only follow the whole run of blobs, and trying shorter runs
+# would cost time quadratic in their number.
+_LEADER = re.compile(rf"(?:(?:{_BLOB})*+(?:re|fwd?)\s*(?:{_BLOB})?:|\s)", re.IGNORECASE)
 _BLOB_PREFIX = re.compile(_BLOB)
 _FWD_HEADER = "[fwd:"
 # An id longer than a header line is not one (RFC 5322 §2.1.1: 998 octets).
 MAX_ID = 998
+# Characters of a subject that its base subject is taken from.
+MAX_SUBJECT = 998
 _MSG_ID = re.compile(r"<([^<>]*)>")
+# Text whose whitespace is single spaces already.
+_ONE_SPACE = re.compile(r"[^\s]*(?: [^\s]+)*")
+# First and last characters a leader, blob or trailer can have (steps 2-6).
+_MAY_LEAD = frozenset(" [rRfF")
+_MAY_TRAIL = frozenset(" )]")
 
 
 def base_subject(subject: str) -> str:
     """The base subject of a Subject field value (raw or decoded), following
-    RFC 5256 §2.1 steps 1 to 6; its case is kept (compare with
-    i;ascii-casemap, or ``casefold()`` both sides)."""
-    # (1) encoded words decoded, runs of whitespace made one space
-    text = _WSP.sub(" ", decode_header(subject))
+    RFC 5256 §2.1 steps 1 to 6, of its first MAX_SUBJECT characters; its
+    case is kept (compare with i;ascii-casemap, or ``casefold()`` both
+    sides)."""
+    # (1) encoded words decoded, runs of whitespace made one space; a
+    # subject is read up to a header line's length (RFC 5322 §2.1.1), so
+    # that a huge one costs no more than that
+    text = decode_header(subject[: 4 * MAX_SUBJECT])[:MAX_SUBJECT]
+    if not _ONE_SPACE.fullmatch(text):
+        text = _WSP.sub(" ", text)
+    # Most subjects have nothing to remove (this runs at every delivery).
+    if text[:1] not in _MAY_LEAD and text[-1:] not in _MAY_TRAIL:
+        return text
     while True:
         # (2) trailing "(fwd)" and whitespace
-        text = _TRAILER.sub("", text)
+        text = text.rstrip()
+        while text[-5:].lower() == "(fwd)":
+            text = text[:-5].rstrip()
         while True:
             before = text
             # (3) leading "Re:", "Fwd:", "[blob] Re:" and whitespace
             while (leader := _LEADER.match(text)) is not None and leader.end() > 0:
                 text = text[leader.end() :]
-            # (4) a leading [blob], when something is left after it
-            blob = _BLOB_PREFIX.match(text)
-            if blob is not None and text[blob.end() :].strip():
-                text = text[blob.end() :]
+            # (4) a leading [blob], when something is left after it. When
+            # (3) found no leader here, it finds none after the next blob
+            # either (the run of blobs ends where it did), so the run goes
+            # at once, but for its last blob if nothing else is left.
+            end, last = 0, -1
+            while (blob := _BLOB_PREFIX.match(text, end)) is not None:
+                last, end = end, blob.end()
+            if end and text[end:].strip():
+                text = text[end:]
+            elif last > 0:
+                text = text[last:]
             # (5) until neither applies
             if text == before:
                 break
@@ -56,8 +81,9 @@ def message_ids(value: str) -> list[str]:
     their angle brackets (whitespace inside removed, RFC 5322 §3.6.4's
     obsolete syntax); phrases and comments between them are skipped."""
     found = []
-    for match in _MSG_ID.finditer(value):
-        msg_id = _WSP.sub("", match.group(1))
+    for msg_id in _MSG_ID.findall(value):
+        if not msg_id.isprintable() or " " in msg_id:
+            msg_id = "".join(msg_id.split())
         if msg_id and len(msg_id) <= MAX_ID:
             found.append(msg_id)
     return found

@@ -29,6 +29,10 @@ from mailstack.mime.subject import base_subject, message_ids
         ("Re:", ""),
         ("", ""),
         ("Remember: the milk", "Remember: the milk"),
+        ("[a] [b]", "[b]"),  # blobs go one by one while something is left
+        ("[a] [b] Re: [c] Lunch", "Lunch"),
+        ("[a][b]Lunch", "Lunch"),
+        ("Re: Re: Re: " * 400 + "Lunch", "Re"),  # read up to 998 characters
     ],
 )
 def test_base_subject(subject, base):

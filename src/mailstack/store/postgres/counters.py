@@ -24,6 +24,20 @@ async def next_modseq(t: Tx, account_id: int, count: int = 1) -> int:
     return int(last) - count + 1
 
 
+async def mailbox_modseq(t: Tx, mailbox_id: int, count: int = 1) -> tuple[int, int]:
+    """``next_modseq`` of the mailbox's account, in one statement: (the
+    account's id, the first MODSEQ)."""
+    row = await t.conn.fetchrow(
+        "UPDATE accounts SET modseq = modseq + $1"
+        " WHERE id = (SELECT account_id FROM mailboxes WHERE id = $2) RETURNING id, modseq",
+        count, mailbox_id,
+    )
+    if row is None:
+        raise NotFound("no such mailbox")
+    t.touch_account(int(row[0]))
+    return int(row[0]), int(row[1]) - count + 1
+
+
 async def mailbox_account(c: Any, mailbox_id: int) -> int:
     found = await c.fetchval("SELECT account_id FROM mailboxes WHERE id = $1", mailbox_id)
     if found is None:
@@ -34,7 +48,7 @@ async def mailbox_account(c: Any, mailbox_id: int) -> int:
 async def bump_mailbox(t: Tx, mailbox_id: int, count: int = 1) -> int:
     """Take ``count`` MODSEQs for changes of the mailbox's messages (its
     HIGHESTMODSEQ becomes the last); the first of them."""
-    first = await next_modseq(t, await mailbox_account(t.conn, mailbox_id), count)
+    _account, first = await mailbox_modseq(t, mailbox_id, count)
     await t.conn.execute(
         "UPDATE mailboxes SET highest_modseq = $1 WHERE id = $2", first + count - 1, mailbox_id
     )
@@ -45,7 +59,7 @@ async def bump_mailbox(t: Tx, mailbox_id: int, count: int = 1) -> int:
 async def touch_mailbox(t: Tx, mailbox_id: int) -> int:
     """The mailbox's own properties changed (name, subscription, sort order,
     ACL): a MODSEQ for that."""
-    modseq = await next_modseq(t, await mailbox_account(t.conn, mailbox_id))
+    _account, modseq = await mailbox_modseq(t, mailbox_id)
     await t.conn.execute(
         "UPDATE mailboxes SET props_modseq = $1 WHERE id = $2", modseq, mailbox_id
     )

@@ -33,6 +33,7 @@ from mailstack.store.contract.messages import (
 from mailstack.store.postgres.counters import (
     bump_mailbox,
     mailbox_account,
+    mailbox_modseq,
     next_email_ids,
     next_modseq,
 )
@@ -473,8 +474,7 @@ async def insert_message(
     the one its keys lead to; ``charge=False`` when the caller counts the
     blob reference and the account's usage itself."""
     c = t.conn
-    account_id = await mailbox_account(c, mailbox_id)
-    modseq = await next_modseq(t, account_id)
+    account_id, modseq = await mailbox_modseq(t, mailbox_id)
     uid = await c.fetchval(
         "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = $2"
         " WHERE id = $1 RETURNING uidnext - 1",

@@ -22,6 +22,20 @@ def next_modseq(c: WriteConnection, account_id: int, count: int = 1) -> int:
     return int(row[0]) - count + 1
 
 
+def mailbox_modseq(c: WriteConnection, mailbox_id: int, count: int = 1) -> tuple[int, int]:
+    """``next_modseq`` of the mailbox's account, in one statement: (the
+    account's id, the first MODSEQ)."""
+    row = c.execute(
+        "UPDATE accounts SET modseq = modseq + ?"
+        " WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?) RETURNING id, modseq",
+        (count, mailbox_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such mailbox")
+    c.touch_account(row[0])
+    return int(row[0]), int(row[1]) - count + 1
+
+
 def mailbox_account(c: WriteConnection, mailbox_id: int) -> int:
     row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
     if row is None:
@@ -32,7 +46,7 @@ def mailbox_account(c: WriteConnection, mailbox_id: int) -> int:
 def bump_mailbox(c: WriteConnection, mailbox_id: int, count: int = 1) -> int:
     """Take ``count`` MODSEQs for changes of the mailbox's messages (its
     HIGHESTMODSEQ becomes the last); the first of them."""
-    first = next_modseq(c, mailbox_account(c, mailbox_id), count)
+    _account, first = mailbox_modseq(c, mailbox_id, count)
     c.execute(
         "UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (first + count - 1, mailbox_id)
     )
@@ -43,7 +57,7 @@ def bump_mailbox(c: WriteConnection, mailbox_id: int, count: int = 1) -> int:
 def touch_mailbox(c: WriteConnection, mailbox_id: int) -> int:
     """The mailbox's own properties changed (name, subscription, sort order,
     ACL): a MODSEQ for that."""
-    modseq = next_modseq(c, mailbox_account(c, mailbox_id))
+    _account, modseq = mailbox_modseq(c, mailbox_id)
     c.execute("UPDATE mailboxes SET props_modseq = ? WHERE id = ?", (modseq, mailbox_id))
     c.touch(mailbox_id)
     return modseq

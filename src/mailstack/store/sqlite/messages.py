@@ -6,6 +6,11 @@ mailboxes hold it; each copy has its own trace prefix. The deliveries of one
 group commit are filed together with a few multi-row statements
 (``_file_many``): every statement lets go of the GIL and has to win it back
 from the busy event loop, so statements are what costs.
+
+Every message is an email with an id unique in the store (kept by a move
+within the account, new for a copy) and a thread (``threads``), given when
+it arrives; MODSEQs come from the account's counter (``counters``), one per
+message changed, and deleted emails leave tombstones.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from mailstack.store.contract.messages import (
     canonical_name,
     new_flags,
 )
-from mailstack.store.sqlite.counters import bump_mailbox, mailbox_account, next_id, next_modseq
+from mailstack.store.sqlite.counters import (
+    bump_mailbox,
+    mailbox_account,
+    mailbox_modseq,
+    next_id,
+    next_modseq,
+)
 from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
 from mailstack.store.sqlite.sql import insert_rows
 from mailstack.store.sqlite.threads import Threader
@@ -133,7 +144,8 @@ class MessagesPart(Engine, Generic[Parsed]):
         """The deliveries waiting in one group commit, filed together.
 
         Here a whole group takes a handful of statements (per account, per
-        mailbox, and one multi-row INSERT per table) instead of eight per
+        mailbox, one indexed thread lookup per delivery with a Message-ID or
+        references, and one multi-row INSERT per table) instead of eight per
         delivery. Raises when any delivery would fail (a full mailbox, a
         missing INBOX); the caller then rolls the group back and files each
         one on its own, so that only that one fails.
@@ -178,13 +190,17 @@ class MessagesPart(Engine, Generic[Parsed]):
             ).fetchone()[0]
             c.touch(mailbox_id)
         email_id = next_id(c, "email_id", sum(len(d.targets) for d in deliveries))
+        keys_of = [email_keys(self._codec, d.parsed) for d in deliveries]
         threader = Threader(c)
+        threader.prefetch(
+            (target.account_id, keys) for d, keys in zip(deliveries, keys_of, strict=True)
+            for target in d.targets
+        )
         highest: dict[int, int] = {}
         rows = []
         placed: list[list[tuple[int, int]]] = []
-        for n, d in enumerate(deliveries, 1):
+        for n, (d, keys) in enumerate(zip(deliveries, keys_of, strict=True), 1):
             filed = []
-            keys = email_keys(self._codec, d.parsed)
             for target in d.targets:
                 mailbox_id = mailbox_of[(target.account_id, canonical_name(target.mailbox))]
                 uid = next_uid[mailbox_id]
@@ -442,8 +458,7 @@ def insert_message(
     """File a message as a new email, in the thread ``thread`` (an id) or
     the one its keys lead to; `charge=False` when the caller already
     counted the blob reference and the account's usage."""
-    account_id = mailbox_account(c, mailbox_id)
-    modseq = next_modseq(c, account_id)
+    account_id, modseq = mailbox_modseq(c, mailbox_id)
     (uid,) = c.execute(
         "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = ?"
         " WHERE id = ? RETURNING uidnext - 1",
@@ -452,6 +467,7 @@ def insert_message(
     email_id = next_id(c, "email_id")
     if isinstance(thread, EmailKeys):
         threader = Threader(c)
+        threader.prefetch([(account_id, thread)])
         thread_id = threader.thread(account_id, thread, email_id)
         threader.flush()
     else:

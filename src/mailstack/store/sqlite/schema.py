@@ -276,7 +276,9 @@ def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
     ).fetchall()
     for email_id, account_id, blob_id in rows:
         (parsed,) = conn.execute("SELECT parsed FROM blobs WHERE id = ?", (blob_id,)).fetchone()
-        thread_id = threader.thread(account_id, keys(bytes(parsed)), email_id)
+        found = keys(bytes(parsed))
+        threader.prefetch([(account_id, found)])
+        thread_id = threader.thread(account_id, found, email_id)
         if thread_id != email_id:
             conn.execute(
                 "UPDATE messages SET thread_id = ? WHERE email_id = ?", (thread_id, email_id)

@@ -1,43 +1,55 @@
-"""Threading new messages in the SQLite store (see ``store.threadkeys``)."""
+"""Threading new messages in the SQLite store (see ``store.threadkeys``):
+the index rows a group of new messages may join are read with one query
+per account (``prefetch``), their own rows added with one statement
+(``flush``)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 from mailstack.store.contract.messages import EmailKeys
 from mailstack.store.threadkeys import thread_ids, thread_subject
 
+# Message ids per lookup (SQLite's smallest variable limit is 999).
+_CHUNK = 900
+
 
 class Threader:
-    """Files the new emails of one write into threads; ``flush`` adds their
-    ids to the index (one statement for all of them)."""
-
     def __init__(self, c: sqlite3.Connection) -> None:
         self.c = c
+        self.known: dict[tuple[int, str, str], int] = {}
         self.pending: dict[tuple[int, str, str], int] = {}
 
+    def prefetch(self, wanted: Iterable[tuple[int, EmailKeys]]) -> None:
+        """Read the index rows of these (account, keys): threads that still
+        have an email."""
+        by_account: dict[int, set[str]] = {}
+        for account_id, keys in wanted:
+            by_account.setdefault(account_id, set()).update(thread_ids(keys))
+        for account_id, found in by_account.items():
+            ids = sorted(found)
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                for msg_id, subject, thread_id in self.c.execute(
+                    "SELECT t.message_id, t.subject, min(t.thread_id) FROM thread_keys t"
+                    f" WHERE t.account_id = ? AND t.message_id IN ({','.join('?' * len(chunk))})"
+                    " AND EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.thread_id)"
+                    " GROUP BY t.message_id, t.subject",
+                    (account_id, *chunk),
+                ):
+                    self.known[(account_id, msg_id, subject)] = thread_id
+
     def thread(self, account_id: int, keys: EmailKeys, email_id: int) -> int:
-        ids = thread_ids(keys)
-        if not ids:
-            return email_id
+        """The thread of a new email (after ``prefetch`` of its keys)."""
         subject = thread_subject(keys)
+        wanted = [(account_id, msg_id, subject) for msg_id in thread_ids(keys)]
         found = [
-            self.pending[key]
-            for key in ((account_id, msg_id, subject) for msg_id in ids)
-            if key in self.pending
+            table[key] for table in (self.pending, self.known) for key in wanted if key in table
         ]
-        if not found:
-            row = self.c.execute(
-                "SELECT min(t.thread_id) FROM thread_keys t WHERE t.account_id = ?"
-                f" AND t.subject = ? AND t.message_id IN ({','.join('?' * len(ids))})"
-                " AND EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.thread_id)",
-                (account_id, subject, *ids),
-            ).fetchone()
-            if row[0] is not None:
-                found.append(int(row[0]))
         thread_id = min(found) if found else email_id
-        for msg_id in ids:
-            self.pending.setdefault((account_id, msg_id, subject), thread_id)
+        for key in wanted:
+            self.pending.setdefault(key, thread_id)
         return thread_id
 
     def flush(self) -> None:
