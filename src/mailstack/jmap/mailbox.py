@@ -837,11 +837,15 @@ async def mailbox_set(call: Call, args: Args) -> Args:
 
     updated: dict[str, Any] = {}
     not_updated: dict[str, Any] = {}
+    doomed = {ids.decode(ids.MAILBOX, created_id(call, d)) for d in destroy}
     for jmap_id, patch in update.items():
         number = ids.decode(ids.MAILBOX, created_id(call, jmap_id))
         try:
             if number is None:
                 raise SetError("notFound")
+            if number in doomed:
+                # RFC 8620 §5.3: "willDestroy": also destroyed in this call.
+                raise SetError("willDestroy")
             await work.update(number, patch)
         except SetError as error:
             not_updated[jmap_id] = error.json()

@@ -263,3 +263,11 @@ async def test_query_changes(jmap: Any) -> None:
     assert error["type"] == "tooManyChanges"
     error = await jmap.error("Mailbox/queryChanges", sinceQueryState=later, sortAsTree=True)
     assert error["type"] == "cannotCalculateChanges"
+
+
+async def test_update_of_a_mailbox_destroyed_in_the_same_call_is_will_destroy(jmap: Any) -> None:
+    created = (await jmap.call("Mailbox/set", create={"a": {"name": "A"}}))["created"]
+    a = created["a"]["id"]
+    got = await jmap.call("Mailbox/set", update={a: {"name": "B"}}, destroy=[a])
+    assert got["notUpdated"][a]["type"] == "willDestroy"
+    assert got["destroyed"] == [a]
