@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.dns.run import unbound_config
+from bench.jmap.run import cyrus_config
 from bench.peers import postfix_dns_problems, resolver_problems
 from bench.smtp_receive.postfix_peer import main_cf as receive_main_cf
 from bench.smtp_relay.run import postfix_main_cf as relay_main_cf
@@ -24,6 +25,8 @@ CHECKED = {
     "unbound.conf": "Unbound: forwards to loopback only, checked below",
     "knot.conf": "Knot: authoritative, no remotes, asks no one",
     "dovecot.conf": "Dovecot: resolves nothing for password-file logins",
+    "imapd.conf": "Cyrus: servername given, virtdomains off (no reverse lookups), checked below",
+    "cyrus.conf": "Cyrus's services: on 127.0.0.1 only, checked below",
 }
 
 
@@ -61,3 +64,11 @@ def test_unbound_forwards_to_loopback_only(tmp_path: Path) -> None:
     assert resolver_problems(conf) == []
     leaky = conf.replace("forward-addr: 127.0.0.1", "forward-addr: 192.0.2.1")
     assert resolver_problems(leaky) == ["forward-addr 192.0.2.1@5301 is not loopback"]
+
+
+def test_cyrus_stays_on_loopback() -> None:
+    imapd, cyrus = cyrus_config(Path("/tmp/w"), 1143, 8080)
+    settings = dict(line.split(": ", 1) for line in imapd.splitlines())
+    assert settings["servername"] == "bench.test" and settings["virtdomains"] == "off"
+    listens = re.findall(r'listen="([^"]+)"', cyrus)
+    assert listens == ["127.0.0.1:1143", "127.0.0.1:8080"]

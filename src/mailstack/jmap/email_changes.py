@@ -3,19 +3,21 @@
 States are the account's state (see ``email_query``); the store lists what
 changed after one (``email_changes``). An email flagged ``\\Deleted`` is
 invisible to JMAP (RFC 8621 §4.1.1), so one that gained the flag is
-reported destroyed, and one created with it is not reported at all.
+reported destroyed, and one created with it is not reported at all; in a
+shared account, so is an email outside the mailboxes the user may read.
 """
 
 from __future__ import annotations
 
-from mailstack.jmap import ids
+from mailstack.jmap import ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, parse_state, store_of, unsigned
 from mailstack.jmap.keywords import visible
-from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
+from mailstack.jmap.method import Args, Call, Method, MethodError
 
 
 async def email_changes(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     since_state = args.get("sinceState")
     if not isinstance(since_state, str):
         raise invalid("sinceState must be a string")
@@ -30,7 +32,11 @@ async def email_changes(call: Call, args: Args) -> Args:
     if changes is None:
         raise MethodError("cannotCalculateChanges")
     present = await store.emails_by_id(account, [*changes.created, *changes.updated])
-    hidden = {i for i, meta in present.items() if not visible(meta.flags)}
+    hidden = {
+        i
+        for i, meta in present.items()
+        if not visible(meta.flags) or not reach.shows(meta.mailbox_id)
+    }
     created = [i for i in changes.created if i not in hidden]
     updated = [i for i in changes.updated if i not in hidden]
     destroyed = [*changes.destroyed, *(i for i in changes.updated if i in hidden)]

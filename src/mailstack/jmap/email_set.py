@@ -18,8 +18,9 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
-from mailstack.errors import QuotaExceeded, StoreError
-from mailstack.jmap import blobs, email_build, emailview, ids
+from mailstack.common import rights as acl_rights
+from mailstack.errors import NotFound, QuotaExceeded, StoreError
+from mailstack.jmap import blobs, email_build, emailview, ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, read_utc_date, store_of
 from mailstack.jmap.keywords import flag_of, is_keyword, keywords_of, visible
 from mailstack.jmap.method import (
@@ -27,13 +28,15 @@ from mailstack.jmap.method import (
     Call,
     Method,
     MethodError,
-    account_id,
     check_objects_in_set,
     created_id,
 )
 from mailstack.mime import parse_for_store
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from mailstack.jmap.sharing import Reach
     from mailstack.mime import ParsedMessage
     from mailstack.store import EmailMeta, MessageMeta, Store
 
@@ -62,22 +65,28 @@ def _invalid(description: str, *properties: str) -> SetError:
 # -- reading the store ---------------------------------------------------------
 
 
-async def _email(store: Store[ParsedMessage], account: int, email_id: object) -> EmailMeta | None:
-    """The account's visible email an id names, or None."""
+async def _email(store: Store[ParsedMessage], reach: Reach, email_id: object) -> EmailMeta | None:
+    """The email an id names, if the call may see it (visible, and in a
+    mailbox the user may read when the account is shared), else None."""
     number = ids.decode(ids.EMAIL, email_id)
     if number is None:
         return None
-    meta = (await store.emails_by_id(account, [number])).get(number)
-    return meta if meta is not None and visible(meta.flags) else None
+    meta = (await store.emails_by_id(reach.account_id, [number])).get(number)
+    if meta is None or not visible(meta.flags) or not reach.shows(meta.mailbox_id):
+        return None
+    return meta
 
 
-async def read_blob(call: Call, account: int, blob_id: str) -> bytes | None:
-    """The octets of a blob of the account: an upload, an email's message or
-    one part of one (``G<email>-<section>``); None when there is none."""
-    content = await blobs.blob_bytes(call.node, account, blob_id)
-    if content is None:
-        content = await emailview.part_bytes(store_of(call), account, blob_id)
-    return content
+def _need(reach: Reach, mailbox_id: int, needed: str, what: str) -> None:
+    """``forbidden`` unless the user holds these RFC 4314 rights on the
+    mailbox (always, in the user's own account; RFC 8621 §2 myRights)."""
+    if not reach.may(mailbox_id, needed):
+        raise SetError("forbidden", f"no right to {what} in this mailbox")
+
+
+def _need_flags(reach: Reach, mailbox_id: int, flags: Iterable[str]) -> None:
+    for flag in flags:
+        _need(reach, mailbox_id, acl_rights.flag_right(flag), f"set {flag}")
 
 
 def received_at_of(raw: bytes) -> datetime | None:
@@ -91,22 +100,26 @@ def received_at_of(raw: bytes) -> datetime | None:
     return emailview.parse_date(" ".join(received.rsplit(";", 1)[1].split()))
 
 
-async def _mailbox(call: Call, account: int, spec: object, prop: str = "mailboxIds") -> int:
-    """The one mailbox a mailboxIds value names (RFC 8621 §4.1.1)."""
+async def _mailbox(call: Call, reach: Reach, spec: object, prop: str = "mailboxIds") -> int:
+    """The one mailbox a mailboxIds value names (RFC 8621 §4.1.1), where the
+    user may add emails."""
     if not isinstance(spec, dict) or not all(v is True for v in spec.values()):
         raise _invalid("mailboxIds maps mailbox ids to true", prop)
     if not spec:
         raise _invalid("an Email is in at least one mailbox", prop)
     if len(spec) > 1:
         raise SetError("tooManyMailboxes", "an Email is in exactly one mailbox here")
-    return await _own_mailbox(call, account, next(iter(spec)), prop)
+    return await _own_mailbox(call, reach, next(iter(spec)), prop)
 
 
-async def _own_mailbox(call: Call, account: int, jmap_id: str, prop: str) -> int:
+async def _own_mailbox(call: Call, reach: Reach, jmap_id: str, prop: str) -> int:
     number = ids.decode(ids.MAILBOX, created_id(call, jmap_id))
     mailbox = None if number is None else await store_of(call).mailbox_by_id(number)
-    if mailbox is None or mailbox.account_id != account:
+    if mailbox is None or mailbox.account_id != reach.account_id:
         raise _invalid(f"no mailbox {jmap_id}", prop)
+    if not reach.mailbox_visible(mailbox.id):
+        raise _invalid(f"no mailbox {jmap_id}", prop)
+    _need(reach, mailbox.id, sharing.RIGHTS_MAP["mayAddItems"], "add emails")
     return mailbox.id
 
 
@@ -150,8 +163,7 @@ async def _append(
     if not raw:
         raise SetError("invalidEmail", "an empty message")
     if len(raw) > call.node.limits.message_size:
-        raise SetError("tooLarge", "the message is larger than the server takes",
-                       maxSize=call.node.limits.message_size)
+        raise SetError("tooLarge", "the message is larger than the server takes")
     store = store_of(call)
     parsed = await parse_for_store(raw)
     before = await store.account_state(account)
@@ -159,35 +171,43 @@ async def _append(
         uid = await store.append(mailbox_id, raw, parsed, sorted(flags), received_at)
     except QuotaExceeded:
         raise SetError("overQuota", "the account is over its quota") from None
+    except NotFound:
+        raise _invalid("the mailbox is gone", "mailboxIds") from None
     changed, _ = await store.changes_since(mailbox_id, before)
-    return _created(next(m for m in changed if m.uid == uid))
+    made = next((m for m in changed if m.uid == uid), None)
+    if made is None:
+        # Expunged (or moved) by another session before we could read it back.
+        raise SetError("notFound", "the new email was removed at once")
+    return _created(made)
 
 
 # -- Email/set -------------------------------------------------------------------
 
 
-async def _create(call: Call, account: int, spec: object) -> Args:
+async def _create(call: Call, reach: Reach, spec: object) -> Args:
     try:
         draft = email_build.check(spec)
     except email_build.Invalid as exc:
         raise _invalid(exc.description, *exc.properties) from None
     assert isinstance(spec, dict)
-    mailbox_id = await _mailbox(call, account, spec.get("mailboxIds"))
+    mailbox_id = await _mailbox(call, reach, spec.get("mailboxIds"))
     flags = _flags(spec.get("keywords"))
+    _need_flags(reach, mailbox_id, flags)
     received_at = _received_at(spec)
-    blobs: dict[str, bytes] = {}
+    account = reach.account_id
+    contents: dict[str, bytes] = {}
     missing = []
     for blob_id in draft.blob_ids:
-        content = await read_blob(call, account, blob_id)
+        content = await blobs.blob_bytes(call.node, account, blob_id)
         if content is None:
             missing.append(blob_id)
         else:
-            blobs[blob_id] = content
+            contents[blob_id] = content
     if missing:
         raise SetError("blobNotFound", notFound=missing)
     try:
         raw = email_build.build(
-            spec, draft, blobs, now=datetime.now(UTC), hostname=call.node.hostname
+            spec, draft, contents, now=datetime.now(UTC), hostname=call.node.hostname
         )
     except email_build.Invalid as exc:
         raise _invalid(exc.description, *exc.properties) from None
@@ -247,9 +267,9 @@ def _read_patch(patch: object) -> _Patch:
     return out
 
 
-async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None:
+async def _update(call: Call, reach: Reach, jmap_id: str, patch: object) -> None:
     store = store_of(call)
-    meta = await _email(store, account, jmap_id)
+    meta = await _email(store, reach, jmap_id)
     if meta is None:
         raise SetError("notFound")
     asked = _read_patch(patch)
@@ -276,24 +296,31 @@ async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None
         raise SetError("tooManyMailboxes", "an Email is in exactly one mailbox here")
     target = next(iter(mailboxes))
     mailbox_id, uid = meta.mailbox_id, meta.uid
+    remove = [f for f in meta.flags if keywords_of([f]).keys() - wanted.keys()]
+    add = [flag_of(k) for k in wanted if k not in current]
+    dest = mailbox_id
     if target != mailbox_key:
-        dest = await _own_mailbox(call, account, target, "mailboxIds")
+        _need(reach, mailbox_id, sharing.RIGHTS_MAP["mayRemoveItems"], "remove emails")
+        dest = await _own_mailbox(call, reach, target, "mailboxIds")
+    _need_flags(reach, dest, [*remove, *add])
+    if dest != mailbox_id:
         moved = await store.move(mailbox_id, [uid], dest)
         if not moved:
             raise SetError("notFound")
         mailbox_id, uid = dest, moved[0][1]
-    remove = [f for f in meta.flags if keywords_of([f]).keys() - wanted.keys()]
-    add = [flag_of(k) for k in wanted if k not in current]
     if remove:
         await store.store_flags(mailbox_id, [uid], remove, "remove")
     if add:
         await store.store_flags(mailbox_id, [uid], add, "add")
 
 
-async def _destroy(call: Call, account: int, jmap_id: str) -> None:
+async def _destroy(call: Call, reach: Reach, jmap_id: str) -> None:
     store = store_of(call)
-    meta = await _email(store, account, jmap_id)
-    if meta is None or not await store.expunge(meta.mailbox_id, [meta.uid], require_deleted=False):
+    meta = await _email(store, reach, jmap_id)
+    if meta is None:
+        raise SetError("notFound")
+    _need(reach, meta.mailbox_id, sharing.RIGHTS_MAP["mayRemoveItems"], "remove emails")
+    if not await store.expunge(meta.mailbox_id, [meta.uid], require_deleted=False):
         raise SetError("notFound")
 
 
@@ -322,13 +349,16 @@ def _or_null(value: dict[str, Any] | list[str]) -> Any:
 
 
 async def email_set(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     create = _object(args, "create")
     update = _object(args, "update")
     destroy = args.get("destroy") or []
     if not isinstance(destroy, list) or not all(isinstance(i, str) for i in destroy):
         raise invalid("destroy must be a list of ids or null")
     check_objects_in_set(call, args)
+    if create or update or destroy:
+        reach.check_writable()
     store = store_of(call)
     old_state = await store.account_state(account)
     _if_in_state(args, "ifInState", old_state)
@@ -337,7 +367,7 @@ async def email_set(call: Call, args: Args) -> Args:
     not_created: dict[str, Any] = {}
     for creation_id, spec in create.items():
         try:
-            created[creation_id] = await _create(call, account, spec)
+            created[creation_id] = await _create(call, reach, spec)
             call.created_ids[creation_id] = created[creation_id]["id"]
         except SetError as exc:
             not_created[creation_id] = exc.response()
@@ -347,7 +377,7 @@ async def email_set(call: Call, args: Args) -> Args:
         try:
             if jmap_id in destroy:
                 raise SetError("willDestroy")
-            await _update(call, account, jmap_id, patch)
+            await _update(call, reach, jmap_id, patch)
             updated[jmap_id] = None
         except SetError as exc:
             not_updated[jmap_id] = exc.response()
@@ -355,7 +385,7 @@ async def email_set(call: Call, args: Args) -> Args:
     not_destroyed: dict[str, Any] = {}
     for jmap_id in dict.fromkeys(destroy):
         try:
-            await _destroy(call, account, jmap_id)
+            await _destroy(call, reach, jmap_id)
             destroyed.append(jmap_id)
         except SetError as exc:
             not_destroyed[jmap_id] = exc.response()
@@ -375,7 +405,7 @@ async def email_set(call: Call, args: Args) -> Args:
 # -- Email/import (RFC 8621 §4.8) ---------------------------------------------------
 
 
-async def _import(call: Call, account: int, spec: object) -> Args:
+async def _import(call: Call, reach: Reach, spec: object) -> Args:
     if not isinstance(spec, dict):
         raise _invalid("an EmailImport is an object")
     unknown = sorted(set(spec) - {"blobId", "mailboxIds", "keywords", "receivedAt"})
@@ -384,10 +414,12 @@ async def _import(call: Call, account: int, spec: object) -> Args:
     blob_id = spec.get("blobId")
     if not isinstance(blob_id, str):
         raise _invalid("blobId is required", "blobId")
-    mailbox_id = await _mailbox(call, account, spec.get("mailboxIds"))
+    mailbox_id = await _mailbox(call, reach, spec.get("mailboxIds"))
     flags = _flags(spec.get("keywords"))
+    _need_flags(reach, mailbox_id, flags)
     received_at = _received_at(spec)
-    raw = await read_blob(call, account, blob_id)
+    account = reach.account_id
+    raw = await blobs.blob_bytes(call.node, account, blob_id)
     if raw is None:
         raise SetError("blobNotFound", notFound=[blob_id])
     if received_at is None:
@@ -396,11 +428,14 @@ async def _import(call: Call, account: int, spec: object) -> Args:
 
 
 async def email_import(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     emails = args.get("emails")
     if not isinstance(emails, dict):
         raise invalid("emails must map creation ids to EmailImport objects")
     check_objects_in_set(call, {"create": emails})
+    if emails:
+        reach.check_writable()
     store = store_of(call)
     old_state = await store.account_state(account)
     _if_in_state(args, "ifInState", old_state)
@@ -408,7 +443,7 @@ async def email_import(call: Call, args: Args) -> Args:
     not_created: dict[str, Any] = {}
     for creation_id, spec in emails.items():
         try:
-            created[creation_id] = await _import(call, account, spec)
+            created[creation_id] = await _import(call, reach, spec)
             call.created_ids[creation_id] = created[creation_id]["id"]
         except SetError as exc:
             not_created[creation_id] = exc.response()
@@ -424,7 +459,7 @@ async def email_import(call: Call, args: Args) -> Args:
 # -- Email/copy (RFC 8621 §4.7, RFC 8620 §5.4) ---------------------------------------
 
 
-async def _copy(call: Call, source: int, account: int, spec: object) -> Args:
+async def _copy(call: Call, source: Reach, target: Reach, spec: object) -> Args:
     if not isinstance(spec, dict):
         raise _invalid("a copy is an object")
     unknown = sorted(set(spec) - {"id", "mailboxIds", "keywords", "receivedAt"})
@@ -434,24 +469,26 @@ async def _copy(call: Call, source: int, account: int, spec: object) -> Args:
     meta = await _email(store, source, spec.get("id"))
     if meta is None:
         raise SetError("notFound", f"no email {spec.get('id')} in the account copied from")
-    mailbox_id = await _mailbox(call, account, spec.get("mailboxIds"))
+    mailbox_id = await _mailbox(call, target, spec.get("mailboxIds"))
     # RFC 8620 §5.4: what is not given is copied from the original.
     if "keywords" in spec:
         flags = _flags(spec["keywords"])
     else:
         flags = {flag_of(k) for k in keywords_of(meta.flags)}
+    _need_flags(target, mailbox_id, flags)
     received_at = _received_at(spec) or meta.internaldate
     try:
         raw = await store.message_bytes(meta.mailbox_id, meta.uid)
     except StoreError:
         raise SetError("notFound") from None
-    return await _append(call, account, mailbox_id, raw, flags, received_at)
+    return await _append(call, target.account_id, mailbox_id, raw, flags, received_at)
 
 
 async def email_copy(call: Call, args: Args) -> Args:
-    source = account_id(call, {"accountId": args.get("fromAccountId")})
-    account = account_id(call, args)
-    if source == account:
+    source = sharing.reach(call, {"accountId": args.get("fromAccountId")})
+    target = sharing.reach(call, args)
+    account = target.account_id
+    if source.account_id == account:
         # RFC 8620 §5.4: accountId "MUST be different to the fromAccountId".
         raise invalid("fromAccountId and accountId are the same account")
     create = _object(args, "create")
@@ -462,8 +499,10 @@ async def email_copy(call: Call, args: Args) -> Args:
     if destroy_if is not None and not isinstance(destroy_if, str):
         raise invalid("destroyFromIfInState must be a string or null")
     check_objects_in_set(call, {"create": create})
+    if create:
+        target.check_writable()
     store = store_of(call)
-    _if_in_state(args, "ifFromInState", await store.account_state(source))
+    _if_in_state(args, "ifFromInState", await store.account_state(source.account_id))
     old_state = await store.account_state(account)
     _if_in_state(args, "ifInState", old_state)
     created: dict[str, Any] = {}
@@ -471,7 +510,7 @@ async def email_copy(call: Call, args: Args) -> Args:
     originals: list[str] = []
     for creation_id, spec in create.items():
         try:
-            created[creation_id] = await _copy(call, source, account, spec)
+            created[creation_id] = await _copy(call, source, target, spec)
             call.created_ids[creation_id] = created[creation_id]["id"]
             originals.append(spec["id"])
         except SetError as exc:

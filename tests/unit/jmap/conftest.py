@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from mailstack.config import Config
-from mailstack.jmap import api, ids
+from mailstack.jmap import api, ids, sharing
+from mailstack.jmap.shared import JmapShared
 
 from support import append
 
@@ -42,7 +43,10 @@ class Jmap:
             ],
         }
         request = api.parse_request(body, known=api.capabilities(api.method_table()), max_calls=16)
-        response = await api.process(self.node, self.user, request, session_state="0")
+        shared = await sharing.shared_accounts(self.node, self.user)
+        response = await api.process(
+            self.node, self.user, request, session_state="0", shared=shared
+        )
         return list(response["methodResponses"])
 
     async def call(self, name: str, **args: Any) -> dict[str, Any]:
@@ -100,5 +104,11 @@ async def jmap(store: Any, tmp_path: Path) -> Jmap:
     await store.domain_add("example.org")
     account = await store.account_add("bob@example.org", "hungry")
     config = Config.from_table({}, tmp_path)
-    node = SimpleNamespace(store=store, config=config, limits=config.limits, hostname="mx.test")
+    node = SimpleNamespace(
+        store=store,
+        config=config,
+        limits=config.limits,
+        hostname="mx.test",
+        jmap_shared=JmapShared(),
+    )
     return Jmap(store, node, account)

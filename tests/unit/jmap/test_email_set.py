@@ -408,3 +408,76 @@ async def test_create_with_an_uploaded_attachment(jmap: Jmap) -> None:
     assert attached.get_content() == b"%PDF-1.7 binary \x00\xff"
     assert attached.get_filename() == "report.pdf"
     assert attached["Content-Transfer-Encoding"] == "base64"
+
+
+async def shared_with_bob(alice: Jmap, rights: str) -> tuple[Jmap, int]:
+    """Bob, and Alice's Archive shared with him with these rights."""
+    user = await alice.store.account_add("bob2@example.org", "x")
+    bob = Jmap(alice.store, alice.node, user)
+    archive = (await alice.mailbox("Archive")).id
+    await alice.store.acl_set(archive, "bob2@example.org", rights)
+    return bob, archive
+
+
+async def test_set_in_a_shared_account_keeps_to_the_rights(jmap: Jmap) -> None:
+    alice = jmap
+    bob, archive = await shared_with_bob(alice, "lrsi")
+    kept = await alice.add(message("shared"), mailbox="Archive")
+    private = await alice.add(message("private"))
+    theirs = alice.account_id
+    archive_id = ids.encode(ids.MAILBOX, archive)
+    response = await bob.call(
+        "Email/set", accountId=theirs,
+        update={kept: {"keywords/$seen": True}, private: {"keywords/$seen": True}},
+        destroy=[kept],
+    )
+    assert response["notUpdated"][private] == {"type": "notFound"}
+    assert response["notUpdated"][kept]["type"] == "willDestroy"
+    assert response["notDestroyed"][kept]["type"] == "forbidden"  # no t and e
+    response = await bob.call("Email/set", accountId=theirs,
+                              update={kept: {"keywords/$seen": True}})
+    assert response["updated"] == {kept: None}
+    assert await flags_of(alice, kept) == {"\\Seen"}
+    flagged = await bob.call("Email/set", accountId=theirs,
+                             update={kept: {"keywords/$flagged": True}})
+    assert flagged["notUpdated"][kept]["type"] == "forbidden"  # no w
+    moved = await bob.call("Email/set", accountId=theirs,
+                           update={kept: {"mailboxIds": {await alice.mailbox_id(): True}}})
+    assert moved["notUpdated"][kept]["type"] == "forbidden"  # no t and e on Archive
+    spec = {**await draft(alice), "mailboxIds": {archive_id: True}, "keywords": {"$seen": True}}
+    made = await bob.call("Email/set", accountId=theirs, create={"d": spec})
+    assert made["created"]["d"]["id"]
+    spec["keywords"] = {"$draft": True}
+    refused = await bob.call("Email/set", accountId=theirs, create={"d": spec})
+    assert refused["notCreated"]["d"]["type"] == "forbidden"
+    changes = await bob.call("Email/changes", accountId=theirs, sinceState="0")
+    assert private not in changes["created"] and kept in changes["created"]
+
+
+async def test_copy_between_accounts_and_destroy_the_original(jmap: Jmap) -> None:
+    alice = jmap
+    bob, archive = await shared_with_bob(alice, "lrte")
+    original = await alice.add(message("to copy"), mailbox="Archive", flags=("\\Seen",))
+    original_raw = await raw_of(alice, original)
+    bob_inbox = await bob.mailbox_id()
+    responses = await bob.request((
+        "Email/copy",
+        {"fromAccountId": alice.account_id, "accountId": bob.account_id,
+         "create": {"c": {"id": original, "mailboxIds": {bob_inbox: True}}},
+         "onSuccessDestroyOriginal": True},
+    ))
+    (copy, implicit) = responses
+    assert copy[0] == "Email/copy" and copy[1]["fromAccountId"] == alice.account_id
+    created = copy[1]["created"]["c"]
+    assert await raw_of(bob, created["id"]) == original_raw
+    assert await flags_of(bob, created["id"]) == {"\\Seen"}  # keywords copied
+    assert implicit[0] == "Email/set" and implicit[2] == copy[2]
+    assert implicit[1]["destroyed"] == [original]
+    assert (await alice.call("Email/query"))["ids"] == []
+    # Into the shared account, without the i right: forbidden.
+    mine = await bob.add(message("bob's"))
+    back = await bob.call(
+        "Email/copy", fromAccountId=bob.account_id, accountId=alice.account_id,
+        create={"c": {"id": mine, "mailboxIds": {ids.encode(ids.MAILBOX, archive): True}}},
+    )
+    assert back["notCreated"]["c"]["type"] == "forbidden"

@@ -130,8 +130,9 @@ async def test_shared_account_shows_only_what_is_shared(jmap: Any) -> None:
     got = await call(jmap, "Thread/get", accountId=account, ids=[thread])
     assert got["list"] == [{"id": thread, "emailIds": [emails["team"]]}]
 
-    # Methods that do not limit themselves to what is shared refuse the account.
-    assert await error(jmap, "Email/set", accountId=account, update={}) == "accountNotFound"
+    # Email/set limits itself to what is shared: with "lr" the account is read-only.
+    seen = {emails["team"]: {"keywords/$seen": True}}
+    assert await error(jmap, "Email/set", accountId=account, update=seen) == "accountReadOnly"
     # Mailbox/changes keeps to the shared mailboxes too (jmap-mail).
     changes = await call(jmap, "Mailbox/changes", accountId=account, sinceState="0")
     assert changes["created"] == [box["id"]]
