@@ -123,10 +123,13 @@ class DnsService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.stop()
 
-    def _trace(self, client: str, transport: str, query: bytes, replies: list[bytes]) -> None:
-        """``serve --trace``: each exchange as the client's question and our reply."""
-        session = self.node.tracer.session(f"dns/{transport}", client)
-        session.client(describe(query), detail=message_text(query))
+    def _trace(
+        self, client: str, transport: str, query: bytes, replies: list[bytes], received: float
+    ) -> None:
+        """``serve --trace``: each exchange as the client's question (at the
+        time it came) and our reply."""
+        session = self.node.tracer.session(f"dns/{transport}", client, at=received)
+        session.client(describe(query), detail=message_text(query), at=received)
         for reply in replies:
             session.server(describe(reply), detail=message_text(reply))
 
