@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import dns.flags
 import dns.message
@@ -30,16 +30,18 @@ import dns.rdata
 import dns.rdatatype
 
 from mailstack.common.trace import SessionTrace
-from mailstack.config import CONFIG_NAME, Config
-from mailstack.dns.resolution import Step
-from mailstack.dns.resolver import Resolver
 from mailstack.errors import MailstackError
 from mailstack.lab.topology import Host, Topology
+from mailstack.lab.view import traced
 from mailstack.ua.discover import Endpoint
 from mailstack.ua.wire import TracedSMTP, tls_context
 
-# How long a scenario waits for a queued message to be delivered.
+# How long a scenario waits for a queued message to be delivered, and for
+# the hosts' traces to show an exchange.
 DELIVERY_TIMEOUT = 20.0
+TRACE_WAIT = 5.0
+# A DNS step's text in a transcript, at most.
+STEP_TEXT = 110
 
 
 class ScenarioFailed(MailstackError):
@@ -55,9 +57,8 @@ class Lab:
     offset: int
     out: TextIO
     # Given by the command line: `mailstack ARGV` (for the user agent's
-    # send and read) and how `dns query --trace` prints a step of a walk.
+    # send and read).
     mailstack: Callable[[list[str]], int]
-    format_step: Callable[[Step], str]
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -89,11 +90,6 @@ class Lab:
         path.write_text(self.password(address) + "\n")
         path.chmod(0o600)
         return path
-
-    def resolver_of(self, name: str) -> Resolver:
-        """A resolver with the settings of lab host ``name`` (its root hints, its port)."""
-        config = Config.load(self.root / "hosts" / name / CONFIG_NAME)
-        return Resolver.from_settings(config.dns.resolver, config.data_dir)
 
     def serve_log(self, name: str) -> Path:
         return self.root / "hosts" / name / "serve.out"
@@ -132,26 +128,34 @@ def answer_lines(reply: dns.message.Message) -> list[str]:
     return [line for rrset in reply.answer for line in rrset.to_text().splitlines()]
 
 
-def walk(
-    lab: Lab, resolver: Resolver, qname: str, rdtype: str, first: int
-) -> tuple[list[Step], int]:
-    """Resolve iteratively with ``resolver`` and print the numbered steps
-    from ``first``; the steps and the next number."""
-    import asyncio
+def dns_steps(
+    lab: Lab, since: float, done: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """The DNS messages between the lab's hosts since ``since``, as their
+    traces recorded them (the arrows of the live view), once ``done`` holds
+    of them or after a few seconds."""
+    deadline = time.monotonic() + TRACE_WAIT
+    while True:
+        arrows = traced(lab.topology, lab.root, since)
+        steps = [arrow for arrow in arrows if arrow["protocol"].startswith("dns")]
+        if done(steps) or time.monotonic() > deadline:
+            return steps
+        time.sleep(0.1)
 
-    steps: list[Step] = []
-    result = asyncio.run(
-        resolver.resolve(dns.name.from_text(qname), dns.rdatatype.from_text(rdtype), trace=steps)
-    )
-    number = first
-    for step in steps:
-        lab.say(f"  {number:2}. {lab.format_step(step).strip()}")
-        number += 1
-    expect(
-        result.rcode == dns.rcode.NOERROR,
-        f"{qname} {rdtype}: {dns.rcode.to_text(dns.rcode.Rcode(result.rcode))}",
-    )
-    return steps, number
+
+def say_steps(lab: Lab, steps: list[dict[str, Any]]) -> None:
+    """The steps numbered as in the lectures' figures (a long record cut
+    short: the live view shows it whole)."""
+    for number, step in enumerate(steps, 1):
+        said = step["summary"]
+        said = said if len(said) <= STEP_TEXT else said[: STEP_TEXT - 3] + "..."
+        lab.say(f"  {number:2}. {step['from']} -> {step['to']}: {said}")
+
+
+def asker(step: dict[str, Any]) -> str:
+    """The host that asked the question of a DNS step (the server's peer)."""
+    server = step["session"].split(" ", 1)[0]
+    return str(step["to"] if step["from"] == server else step["from"])
 
 
 def iterative(lab: Lab) -> None:
@@ -162,10 +166,13 @@ def iterative(lab: Lab) -> None:
     client, local = lab.host("cis.poly.edu"), lab.host(lab.host("cis.poly.edu").resolver)
     qname = "gaia.cs.umass.edu"
     lab.say(f"{client.name} ({client.address}) wants the address of {qname}.")
-    lab.say(f"   1. {client.name} -> {local.name}: {qname} A? (recursion desired)")
-    lab.say(f"  {local.name} walks the hierarchy iteratively (its resolver, its root hints):")
-    steps, number = walk(lab, lab.resolver_of(local.name), qname, "A", 2)
-    asked = {str(step.server_name).rstrip(".") for step in steps if step.server_name}
+    lab.say(f"It asks its local name server {local.name} (recursion desired), which walks")
+    lab.say("the hierarchy iteratively; the messages, as the servers' traces recorded them:")
+    since = time.time()
+    first = ask(lab, client, local, qname, "A", rd=True)
+    steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
+    say_steps(lab, steps)
+    asked = {step["to"] for step in steps if step["from"] == local.name}
     for level in ("root", "tld"):
         expect(
             any(h.name in asked for h in lab.topology.with_role(level)),
@@ -175,24 +182,30 @@ def iterative(lab: Lab) -> None:
         any(h.name in asked for h in lab.topology.servers["cs.umass.edu"]),
         "cs.umass.edu was not asked",
     )
-    first = ask(lab, client, local, qname, "A", rd=True)
-    lab.say(f"  {number:2}. {local.name} -> {client.name}: {'; '.join(answer_lines(first))}")
     gaia = lab.host(qname)
     expect(
         any(gaia.address in line for line in answer_lines(first)),
         f"{qname} did not resolve to {gaia.address}",
     )
     time.sleep(1.1)
+    since = time.time()
     again = ask(lab, client, local, qname, "A", rd=True)
+    steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
     ttl = again.answer[0].ttl if again.answer else 0
     first_ttl = first.answer[0].ttl
     lab.say()
-    lab.say(f"Once more, a second later: {'; '.join(answer_lines(again))}")
+    lab.say("Once more, a second later:")
+    say_steps(lab, steps)
     lab.say(
         f"  the TTL went down from {first_ttl} to {ttl}: answered from {local.name}'s cache, "
         "no query left it"
     )
     expect(ttl < first_ttl, "the second answer did not come from the cache (its TTL did not fall)")
+    expect(
+        all(local.name in (step["from"], step["to"]) for step in steps)
+        and any(step["to"] == client.name for step in steps),
+        f"{local.name} asked another server the second time",
+    )
 
 
 def caching(lab: Lab) -> None:
@@ -429,19 +442,31 @@ def alice_to_bob(lab: Lab) -> None:
     before = mailbox_count(lab, bob)
     log = lab.serve_log(hers.name)
     mark = log.stat().st_size
+    since = time.time()
     lab.say(f"1. Alice's user agent -> {hers.name} (submission, port {lab.port('submission')})")
     send(lab, alice, bob, "Ketchup?", "Do you like ketchup?\nHow about pickles?")
     lab.say(
         f"2. the message waits in {hers.name}'s queue; "
         "the server looks for hamburger.edu's mail exchanger:"
     )
-    steps, _ = walk(lab, lab.resolver_of(hers.name), "hamburger.edu", "MX", 1)
     wait_delivered(lab, bob, before)
+    exchanges = dns_steps(lab, since, lambda s: True)
+    steps = [step for step in exchanges if asker(step) == hers.name]
+    say_steps(lab, steps)
+    if not steps:
+        lab.say(f"  (no query left {hers.name}: it had hamburger.edu's MX in its cache)")
     lab.say(f"3. {hers.name} -> {his.name} (SMTP, port {lab.port('smtp')}), from its trace:")
     smtp_lines = outbound_dialogue(log, mark)
     lab.say("\n".join(smtp_lines))
     expect(any("DATA" in line for line in smtp_lines), "the transfer did not use DATA")
     expect(any("354" in line for line in smtp_lines), "no 354 reply in the transfer")
+    checks = [step for step in exchanges if asker(step) == his.name]
+    if checks:
+        lab.say(
+            f"   {his.name} checks the message's SPF, DKIM and DMARC in crepes.fr's DNS "
+            "(its Authentication-Results: field):"
+        )
+        say_steps(lab, checks)
     lab.say(f"4. Bob reads with IMAP from {his.name}: the message stays on the server")
     password = str(lab.password_file(bob))
     imap = f"{his.address}:{lab.port('imap')}"

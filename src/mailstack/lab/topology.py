@@ -24,6 +24,8 @@ ROLES = ("root", "tld", "authoritative", "resolver", "mail", "client")
 # run out and a negative answer (RFC 2308 §5: the SOA minimum) expire.
 TTL = 300
 NEGATIVE_TTL = 5
+# What a topology read from the shipped default.toml names as its source.
+DEFAULT_SOURCE = "the default topology"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +244,7 @@ def load(path: Path | None = None) -> Topology:
     """The topology in ``path``, else the shipped default (the lectures' world)."""
     if path is None:
         text = resources.files("mailstack.lab").joinpath("default.toml").read_text()
-        return parse(text, "the default topology")
+        return parse(text, DEFAULT_SOURCE)
     try:
         return parse(path.read_text(), str(path))
     except OSError as exc:
