@@ -207,6 +207,11 @@ class ResolverConfig:
     timeout: float = option(
         1.5, "seconds to wait for one server before asking the next", positive=True
     )
+    chain: bool = option(
+        False,
+        "answer a recursive query by passing it on, recursion desired, to the servers our "
+        "own zones refer it to (else the root hints'): the recursive chain of the lectures",
+    )
     source: Annotated[str, Convert(_address)] = option(
         "", "the local address queries are sent from; empty = the one the system picks"
     )

@@ -100,9 +100,13 @@ class QueryHandler:
         identity: str = "",
         version: str = "",
         transfer_acl: Acl | None = None,
+        recurse_referrals: bool = False,
     ) -> None:
         self.authority = authority
         self.may_recurse = may_recurse
+        # A recursive query our zones would answer with a referral is
+        # resolved instead (the recursive chain, `[dns.resolver] chain`).
+        self.recurse_referrals = recurse_referrals
         self.keyring = keyring or {}
         self.payload = payload
         # RFC 5001: sent to clients that ask with an empty NSID option.
@@ -196,14 +200,16 @@ class QueryHandler:
         if question.rdclass in (dns.rdataclass.IN, dns.rdataclass.ANY):
             # Class ANY (RFC 1035 §3.2.5) asks about every class: ours is IN.
             lookup = self.authority.lookup(question.name, question.rdtype)
+        recursive = bool(ra and query.flags & dns.flags.RD)
+        recursive = recursive and question.rdclass == dns.rdataclass.IN
+        if recursive and (lookup is None or (lookup.referral and self.recurse_referrals)):
+            refused = not_resolvable(question.rdtype)
+            if refused is not None:
+                # RFC 6895 §3.1: meta-TYPEs and QTYPEs are never sent upstream.
+                return self._error(query, refused, ra=ra)
+            cacheable = not query.had_tsig
+            return Recurse(query, max_size, key if cacheable else None, tcp)
         if lookup is None:
-            if ra and query.flags & dns.flags.RD and question.rdclass == dns.rdataclass.IN:
-                refused = not_resolvable(question.rdtype)
-                if refused is not None:
-                    # RFC 6895 §3.1: meta-TYPEs and QTYPEs are never sent upstream.
-                    return self._error(query, refused, ra=ra)
-                cacheable = not query.had_tsig
-                return Recurse(query, max_size, key if cacheable else None, tcp)
             ede = None
             if question.rdclass in (dns.rdataclass.IN, dns.rdataclass.ANY):
                 ede = dns.edns.EDECode.NOT_AUTHORITATIVE
@@ -268,9 +274,7 @@ class QueryHandler:
         response.answer = [rrset]
         return bytes(response.to_wire())
 
-    def _transfer(
-        self, query: dns.message.Message, client: str, tcp: bool, max_size: int
-    ) -> Event:
+    def _transfer(self, query: dns.message.Message, client: str, tcp: bool, max_size: int) -> Event:
         if tcp:
             return Transfer(query)
         question = query.question[0]
@@ -283,9 +287,7 @@ class QueryHandler:
         key_name = query.keyname if query.had_tsig else None
         if not self.transfer_acl.allows(client, key_name):
             # RFC 5936 §6: transfers only to whom the operator allows.
-            return self._error(
-                query, dns.rcode.REFUSED, ede=dns.edns.EDECode.PROHIBITED
-            )
+            return self._error(query, dns.rcode.REFUSED, ede=dns.edns.EDECode.PROHIBITED)
         # RFC 1995 §2: over UDP, the current SOA alone says "use TCP".
         response = self._response(query)
         response.flags |= dns.flags.AA

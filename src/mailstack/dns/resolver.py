@@ -240,6 +240,28 @@ class Resolver:
         response.authority = result.authority
         return response
 
+    async def pass_on(self, query: dns.message.Message, servers: list[str]) -> dns.message.Message:
+        """The reply to a client's query from the first of ``servers`` that
+        answers it, asked with recursion desired (RFC 1034 §4.3.1: a server
+        in recursive mode may pass the request on); SERVFAIL when none does."""
+        question = query.question[0]
+        upstream = dns.message.make_query(question.name, question.rdtype, use_edns=0)
+        response = dns.message.make_response(query, recursion_available=True)
+        for address in servers:
+            try:
+                check_destination(address)
+                reply = await udp_exchange(upstream, address, self.port, self.timeout, self.source)
+            except (OSError, TimeoutError, dns.exception.DNSException, OutsideLoopback):
+                continue
+            if reply.flags & dns.flags.TC:
+                continue
+            response.set_rcode(reply.rcode())
+            response.answer = reply.answer
+            response.authority = reply.authority
+            return response
+        response.set_rcode(dns.rcode.SERVFAIL)
+        return response
+
     async def mx(self, domain: dns.name.Name | str) -> list[tuple[int, dns.name.Name]]:
         """MX hosts by preference (RFC 5321 §5.1); [] for a null MX (RFC 7505).
 

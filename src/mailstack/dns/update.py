@@ -197,5 +197,3 @@ def _apply_one(
             del node[rdtype]
     if not node:
         del nodes[name]
-
-

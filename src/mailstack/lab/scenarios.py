@@ -31,7 +31,7 @@ import dns.rdatatype
 
 from mailstack.common.trace import SessionTrace
 from mailstack.errors import MailstackError
-from mailstack.lab.topology import Host, Topology
+from mailstack.lab.topology import NEGATIVE_TTL, TTL, Host, Topology
 from mailstack.lab.view import traced
 from mailstack.ua.discover import Endpoint
 from mailstack.ua.wire import TracedSMTP, tls_context
@@ -40,6 +40,8 @@ from mailstack.ua.wire import TracedSMTP, tls_context
 # the hosts' traces to show an exchange.
 DELIVERY_TIMEOUT = 20.0
 TRACE_WAIT = 5.0
+# The TTL of www.cs.umass.edu in the default topology (the `caching` scenario).
+SHORT_TTL = 5
 # A DNS step's text in a transcript, at most.
 STEP_TEXT = 110
 
@@ -172,7 +174,12 @@ def iterative(lab: Lab) -> None:
     first = ask(lab, client, local, qname, "A", rd=True)
     steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
     say_steps(lab, steps)
-    asked = {step["to"] for step in steps if step["from"] == local.name}
+    asked = set(went_out(steps, local))
+    expect(
+        bool(asked),
+        f"{local.name} answered from its cache: an earlier run left {qname} there for "
+        f"{TTL} s (play iterative first after `lab up`, or wait)",
+    )
     for level in ("root", "tld"):
         expect(
             any(h.name in asked for h in lab.topology.with_role(level)),
@@ -201,47 +208,81 @@ def iterative(lab: Lab) -> None:
         "no query left it"
     )
     expect(ttl < first_ttl, "the second answer did not come from the cache (its TTL did not fall)")
-    expect(
-        all(local.name in (step["from"], step["to"]) for step in steps)
-        and any(step["to"] == client.name for step in steps),
-        f"{local.name} asked another server the second time",
-    )
+    expect(not went_out(steps, local), f"{local.name} asked another server the second time")
+
+
+def lookup(
+    lab: Lab, client: Host, local: Host, qname: str, rdtype: str
+) -> tuple[dns.message.Message, list[dict[str, Any]]]:
+    """``client`` asks its local name server; the reply and the numbered
+    DNS steps it took, printed."""
+    since = time.time()
+    reply = ask(lab, client, local, qname, rdtype, rd=True)
+    steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
+    say_steps(lab, steps)
+    return reply, steps
+
+
+def went_out(steps: list[dict[str, Any]], local: Host) -> list[str]:
+    """The servers ``local`` asked in these steps."""
+    return [step["to"] for step in steps if step["from"] == local.name]
 
 
 def caching(lab: Lab) -> None:
-    """Negative caching (RFC 2308): a name that does not exist is remembered
-    for the SOA minimum of its zone, then asked again."""
-    from mailstack.lab.topology import NEGATIVE_TTL
-
+    """A short TTL runs out: the answer is kept for its TTL, then the local
+    name server asks the hierarchy again (RFC 1034 §4.3.1; the referrals it
+    holds longer spare it the root). Negative caching (RFC 2308): a name that
+    does not exist is remembered for the SOA minimum of its zone, then asked
+    again."""
     client = lab.host("cis.poly.edu")
     local = lab.host(client.resolver)
+    qname = "www.cs.umass.edu"
+    lab.say(f"A. {qname}, an A record whose TTL is {SHORT_TTL} s")
+    first, steps = lookup(lab, client, local, qname, "A")
+    expect(
+        any(rrset.ttl <= SHORT_TTL for rrset in first.answer),
+        f"{qname}: no answer with a TTL of {SHORT_TTL} s or less (see the topology)",
+    )
+    time.sleep(1.1)
+    lab.say("   again, a second later:")
+    again, steps = lookup(lab, client, local, qname, "A")
+    ttl = again.answer[0].ttl if again.answer else SHORT_TTL
+    lab.say(f"   answered from {local.name}'s cache: the TTL is now {ttl}")
+    expect(not went_out(steps, local), f"{local.name} asked the hierarchy within the TTL")
+    time.sleep(SHORT_TTL + 0.5)
+    lab.say(f"   after {SHORT_TTL} s the entry has run out:")
+    _, steps = lookup(lab, client, local, qname, "A")
+    asked = went_out(steps, local)
+    expect(bool(asked), f"{local.name} answered from its cache after the TTL ran out")
+    lab.say(
+        f"   {local.name} asked {', '.join(asked)} again; the referrals to edu, umass.edu "
+        f"and cs.umass.edu (TTL {TTL} s) are still in its cache, so not the root"
+    )
+
     qname = f"nosuchhost{int(time.time())}.cs.umass.edu"
-    lab.say(f"1. {client.name} -> {local.name}: {qname} A?")
-    first = ask(lab, client, local, qname, "A", rd=True)
-    lab.say(f"   {dns.rcode.to_text(first.rcode())}; the SOA says: cache this for {NEGATIVE_TTL} s")
+    lab.say()
+    lab.say(f"B. {qname}, a name that does not exist")
+    first, steps = lookup(lab, client, local, qname, "A")
     expect(
         first.rcode() == dns.rcode.NXDOMAIN,
         f"{qname}: {dns.rcode.to_text(first.rcode())}, not NXDOMAIN",
     )
+    lab.say(f"   NXDOMAIN; the SOA says: remember this for {NEGATIVE_TTL} s (RFC 2308 §5)")
     time.sleep(1.1)
-    second = ask(lab, client, local, qname, "A", rd=True)
+    lab.say("   again, a second later:")
+    second, steps = lookup(lab, client, local, qname, "A")
     soa_ttl = second.authority[0].ttl if second.authority else NEGATIVE_TTL
-    lab.say(
-        f"2. again a second later: {dns.rcode.to_text(second.rcode())} "
-        f"from the cache (SOA TTL now {soa_ttl})"
-    )
+    lab.say(f"   NXDOMAIN from the cache (SOA TTL now {soa_ttl})")
     expect(
-        second.rcode() == dns.rcode.NXDOMAIN and soa_ttl < NEGATIVE_TTL,
+        second.rcode() == dns.rcode.NXDOMAIN and not went_out(steps, local),
         "the negative answer was not cached",
     )
     time.sleep(NEGATIVE_TTL + 0.5)
-    third = ask(lab, client, local, qname, "A", rd=True)
-    soa_ttl = third.authority[0].ttl if third.authority else 0
-    lab.say(
-        f"3. after {NEGATIVE_TTL} s the entry has run out: "
-        f"asked the hierarchy again (SOA TTL {soa_ttl})"
-    )
-    expect(soa_ttl >= NEGATIVE_TTL - 1, "the negative answer outlived its TTL")
+    lab.say(f"   after {NEGATIVE_TTL} s:")
+    third, steps = lookup(lab, client, local, qname, "A")
+    asked = went_out(steps, local)
+    lab.say(f"   the entry has run out: {local.name} asked the hierarchy again")
+    expect(bool(asked), "the negative answer outlived its TTL")
 
 
 def registry_update(lab: Lab, tld: Host, zone: str, host: Host, *, add: bool) -> int:
@@ -279,8 +320,6 @@ def register(lab: Lab) -> None:
     """Network Utopia registers networkutopia.com: the registrar inserts its
     NS and glue A records into the com TLD servers with a TSIG-signed UPDATE;
     cis.poly.edu can then find it, and mail to it is delivered."""
-    from mailstack.lab.topology import NEGATIVE_TTL
-
     utopia = next(h for h in lab.topology.hosts if "networkutopia.com" in h.domains)
     tld = next(h for h in lab.topology.with_role("tld") if "com" in h.zones)
     client = lab.host("cis.poly.edu")
