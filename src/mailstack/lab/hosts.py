@@ -61,11 +61,19 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
+NAME_SERVERS = ("root", "tld", "authoritative", "resolver")
+
+
 def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> str:
     """The host's mailstack.toml."""
     listen = "\n".join(
         f"{name} = {_q(f'{host.address}:{port}')}" for name, port in host.services(offset).items()
     )
+    # In a recursive lab every name server takes recursive queries from the
+    # lab and passes them on down (`chain`); else only the local name server
+    # recurses, for its clients, and the others only for themselves.
+    chain = topology.resolution == "recursive" and bool(set(host.roles) & set(NAME_SERVERS))
+    recursion = "127.0.0.0/8" if chain or "resolver" in host.roles else host.address + "/32"
     lines = [
         "# Written by `mailstack lab up` from the topology; regenerated at every start.",
         "[node]",
@@ -76,8 +84,7 @@ def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> 
         listen,
         "",
         "[dns]",
-        # The resolver role serves the lab's clients; the others only themselves.
-        f"recursion = [{_q('127.0.0.0/8' if 'resolver' in host.roles else host.address + '/32')}]",
+        f"recursion = [{_q(recursion)}]",
     ]
     if host.update_key:
         lines += [
@@ -97,6 +104,7 @@ def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> 
         f"source = {_q(host.address)}",
         # Lab servers answer at once; a hold-down would outlast a scenario.
         "failure_ttl = 1.0",
+        f"chain = {'true' if chain else 'false'}",
         "",
         "[queue]",
         f"port = {25 + offset}",

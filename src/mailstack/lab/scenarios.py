@@ -167,6 +167,11 @@ def iterative(lab: Lab) -> None:
     from its cache."""
     client, local = lab.host("cis.poly.edu"), lab.host(lab.host("cis.poly.edu").resolver)
     qname = "gaia.cs.umass.edu"
+    expect(
+        lab.topology.resolution == "iterative",
+        'this lab resolves recursively (resolution = "recursive"): play `recursive` here, '
+        "or start the default topology for `iterative`",
+    )
     lab.say(f"{client.name} ({client.address}) wants the address of {qname}.")
     lab.say(f"It asks its local name server {local.name} (recursion desired), which walks")
     lab.say("the hierarchy iteratively; the messages, as the servers' traces recorded them:")
@@ -211,6 +216,55 @@ def iterative(lab: Lab) -> None:
     expect(not went_out(steps, local), f"{local.name} asked another server the second time")
 
 
+def recursive(lab: Lab) -> None:
+    """cis.poly.edu asks dns.poly.edu for gaia.cs.umass.edu in a lab whose
+    name servers recurse: each passes the question on one level down (root,
+    edu, umass.edu, cs.umass.edu) and the answer comes back up the chain;
+    once more, it comes from dns.poly.edu's cache."""
+    client, local = lab.host("cis.poly.edu"), lab.host(lab.host("cis.poly.edu").resolver)
+    qname = "gaia.cs.umass.edu"
+    expect(
+        lab.topology.resolution == "recursive",
+        "this lab resolves iteratively: start it with a topology that says "
+        'resolution = "recursive" (docs/lab.md, "The recursive chain")',
+    )
+    lab.say(f"{client.name} ({client.address}) wants the address of {qname}.")
+    lab.say(f"It asks {local.name}; every server asked to recurse asks the next one down,")
+    lab.say("and the answer travels back up the chain; as the servers' traces recorded them:")
+    first, steps = lookup(lab, client, local, qname, "A")
+    expect(
+        bool(went_out(steps, local)),
+        f"{local.name} answered from its cache: an earlier run left {qname} there for "
+        f"{TTL} s (play recursive first after `lab up`, or wait)",
+    )
+    queries = [step for step in steps if step["direction"] == "C"]
+    chain = [step["from"] for step in queries] + [queries[-1]["to"]] if queries else []
+    lab.say(f"   the chain: {' -> '.join(chain)}")
+    levels = [lab.topology.with_role(level) for level in ("root", "tld")]
+    expect(
+        len(chain) >= 5
+        and chain[:2] == [client.name, local.name]
+        and all(any(h.name in chain[2:] for h in hosts) for hosts in levels),
+        "the question did not go down the hierarchy server by server",
+    )
+    expect(
+        all(step["summary"].endswith("[rd]") for step in queries),
+        "a server in the chain was not asked to recurse",
+    )
+    gaia = lab.host(qname)
+    expect(
+        any(gaia.address in line for line in answer_lines(first)),
+        f"{qname} did not resolve to {gaia.address}",
+    )
+    time.sleep(1.1)
+    lab.say()
+    lab.say("Once more, a second later:")
+    again, steps = lookup(lab, client, local, qname, "A")
+    ttl = again.answer[0].ttl if again.answer else 0
+    lab.say(f"   the TTL went down from {first.answer[0].ttl} to {ttl}: from {local.name}'s cache")
+    expect(not went_out(steps, local), f"{local.name} passed the question on again")
+
+
 def lookup(
     lab: Lab, client: Host, local: Host, qname: str, rdtype: str
 ) -> tuple[dns.message.Message, list[dict[str, Any]]]:
@@ -224,8 +278,8 @@ def lookup(
 
 
 def went_out(steps: list[dict[str, Any]], local: Host) -> list[str]:
-    """The servers ``local`` asked in these steps."""
-    return [step["to"] for step in steps if step["from"] == local.name]
+    """The servers ``local`` asked in these steps (its queries, not its replies)."""
+    return [step["to"] for step in steps if step["from"] == local.name and step["direction"] == "C"]
 
 
 def caching(lab: Lab) -> None:
@@ -254,10 +308,13 @@ def caching(lab: Lab) -> None:
     _, steps = lookup(lab, client, local, qname, "A")
     asked = went_out(steps, local)
     expect(bool(asked), f"{local.name} answered from its cache after the TTL ran out")
-    lab.say(
-        f"   {local.name} asked {', '.join(asked)} again; the referrals to edu, umass.edu "
-        f"and cs.umass.edu (TTL {TTL} s) are still in its cache, so not the root"
-    )
+    lab.say(f"   {local.name} asked {', '.join(asked)} again")
+    roots = {host.name for host in lab.topology.with_role("root")}
+    if lab.topology.resolution == "iterative" and not roots & set(asked):
+        lab.say(
+            f"   (it still holds the referrals to edu, umass.edu and cs.umass.edu, TTL {TTL} s:"
+            " it skips the root and the TLD)"
+        )
 
     qname = f"nosuchhost{int(time.time())}.cs.umass.edu"
     lab.say()
@@ -598,6 +655,7 @@ def open_relay(lab: Lab) -> None:
 SCENARIOS: dict[str, Callable[[Lab], None]] = {
     "alice-to-bob": alice_to_bob,
     "iterative": iterative,
+    "recursive": recursive,
     "caching": caching,
     "register": register,
     "spoof": spoof,

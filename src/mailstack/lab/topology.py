@@ -20,8 +20,12 @@ from typing import Any
 from mailstack.errors import ConfigError
 
 ROLES = ("root", "tld", "authoritative", "resolver", "mail", "client")
-# Every lab zone's timers: short, so that the `caching` scenario sees a TTL
-# run out and a negative answer (RFC 2308 §5: the SOA minimum) expire.
+# How the lab's name servers resolve for their clients: the local name
+# server walks the hierarchy itself, or every server asked to recurse passes
+# the question on one level down (the lectures' two figures).
+RESOLUTIONS = ("iterative", "recursive")
+# Every lab zone's timers: a negative answer is remembered briefly (RFC 2308
+# §5: the SOA minimum), so that the `caching` scenario sees it expire.
 TTL = 300
 NEGATIVE_TTL = 5
 # What a topology read from the shipped default.toml names as its source.
@@ -76,6 +80,7 @@ class Topology:
     hosts: tuple[Host, ...]
     source: str = ""
     servers: dict[str, list[Host]] = field(default_factory=dict)
+    resolution: str = "iterative"
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -211,9 +216,14 @@ def parse(text: str, source: str) -> Topology:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    extra = set(table) - {"host"}
+    extra = set(table) - {"host", "resolution"}
     if extra:
-        raise ConfigError(f"{source}: unknown table(s) {', '.join(sorted(extra))} (only [[host]])")
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(sorted(extra))} (only resolution and [[host]])"
+        )
+    resolution = table.get("resolution", "iterative")
+    if resolution not in RESOLUTIONS:
+        raise ConfigError(f"{source}: resolution is one of {', '.join(RESOLUTIONS)}")
     entries = table.get("host")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: no [[host]]")
@@ -229,7 +239,7 @@ def parse(text: str, source: str) -> Topology:
             servers.setdefault(zone, []).append(host)
     if "." not in servers:
         raise ConfigError(f'{source}: no host serves the root zone (zones = ["."])')
-    topology = Topology(hosts, source, servers)
+    topology = Topology(hosts, source, servers, resolution)
     for host in hosts:
         if host.resolver and "resolver" not in topology.host(host.resolver).roles:
             raise ConfigError(
