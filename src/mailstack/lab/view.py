@@ -60,6 +60,7 @@ STATIC = {
     "/": ("index.html", "text/html"),
     "/view.js": ("view.js", "text/javascript"),
     "/view.css": ("view.css", "text/css"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

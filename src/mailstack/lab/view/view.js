@@ -7,7 +7,8 @@
 const SVG = "http://www.w3.org/2000/svg";
 const LANE = 180; // px between lifelines
 const ROW = 24; // px between arrows
-const HEAD = 44; // px above the first arrow
+const HEAD = 34; // px of the lanes' heads
+const TOP = 16; // px above the first arrow
 const LABEL = 72; // characters of a summary shown on its arrow
 const FAMILIES = ["dns", "smtp", "mbox", "http", "other"];
 
@@ -145,12 +146,16 @@ function drawSequence() {
   const names = lanes(items);
   const x = new Map(names.map((name, i) => [name, LANE / 2 + i * LANE]));
   const picture = document.getElementById("sequence");
+  const heads = document.getElementById("lanes");
   picture.replaceChildren();
+  heads.replaceChildren();
   const width = Math.max(names.length * LANE, 400);
-  const height = HEAD + items.length * ROW + 20;
-  picture.setAttribute("width", width);
-  picture.setAttribute("height", height);
-  picture.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const height = TOP + items.length * ROW + 20;
+  for (const [node, tall] of [[picture, height], [heads, HEAD]]) {
+    node.setAttribute("width", width);
+    node.setAttribute("height", tall);
+    node.setAttribute("viewBox", `0 0 ${width} ${tall}`);
+  }
   const defs = svg("defs", {}, picture);
   for (const name of FAMILIES) {
     const marker = svg(
@@ -161,15 +166,15 @@ function drawSequence() {
     svg("path", { d: "M0,0 L10,5 L0,10 z" }, marker);
   }
   for (const name of names) {
-    const head = svg("g", { class: "lane-head" }, picture);
-    svg("rect", { x: x.get(name) - LANE / 2 + 6, y: 6, width: LANE - 12, height: 24, rx: 4 }, head);
-    svg("text", { x: x.get(name), y: 22 }, head).textContent = name;
-    svg("line", { class: "lifeline", x1: x.get(name), y1: 30, x2: x.get(name), y2: height }, picture);
+    const head = svg("g", { class: "lane-head" }, heads);
+    svg("rect", { x: x.get(name) - LANE / 2 + 6, y: 5, width: LANE - 12, height: 24, rx: 4 }, head);
+    svg("text", { x: x.get(name), y: 21 }, head).textContent = name;
+    svg("line", { class: "lifeline", x1: x.get(name), y1: 0, x2: x.get(name), y2: height }, picture);
   }
   const list = svg("g", { role: "list", "aria-label": "exchanges" }, picture);
   numbered(items).forEach((entry, i) => {
     const { item } = entry;
-    const y = HEAD + i * ROW + 10;
+    const y = TOP + i * ROW + 4;
     if (!item.from) {
       const mark = svg("g", { class: "mark", role: "listitem" }, list);
       svg("rect", { x: 0, y: y - 12, width, height: 18 }, mark);
