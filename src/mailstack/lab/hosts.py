@@ -145,9 +145,15 @@ class Process:
     data_dir: str
 
 
-def _answers(address: str, port: int) -> bool:
+def _answers(address: str, port: int, greets: bool) -> bool:
+    """Whether the listener answers: accepts, and when ``greets``, says its
+    greeting (so the probe's session is over, in the host's trace too,
+    before the lab is said to be up)."""
     try:
-        socket.create_connection((address, port), timeout=0.5).close()
+        with socket.create_connection((address, port), timeout=0.5) as probe:
+            if greets:
+                probe.settimeout(2.0)
+                return bool(probe.recv(1))
     except OSError:
         return False
     return True
@@ -179,7 +185,9 @@ def up(topology: Topology, root: Path, offset: int, *, view: bool = True) -> Non
             )
         processes.append(Process(host.name, child.pid, str(data_dir)))
     waiting = {
-        (h.name, h.address, port) for h in topology.hosts for port in h.services(offset).values()
+        (h.name, h.address, port, service != "dns")
+        for h in topology.hosts
+        for service, port in h.services(offset).items()
     }
     if view:
         command = [sys.executable, "-c", SERVE, "lab", "view", "--lab-dir", str(root)]
@@ -196,11 +204,11 @@ def up(topology: Topology, root: Path, offset: int, *, view: bool = True) -> Non
                 start_new_session=True,
             )
         processes.append(Process("view", child.pid, str(root)))
-        waiting.add(("view", ADDRESS, HTTP_PORT + offset))
+        waiting.add(("view", ADDRESS, HTTP_PORT + offset, False))
     _write_state(root, topology, offset, processes)
     deadline = time.monotonic() + START_TIMEOUT
     while waiting:
-        waiting = {w for w in waiting if not _answers(w[1], w[2])}
+        waiting = {w for w in waiting if not _answers(*w[1:])}
         if not waiting:
             break
         dead = [p for p in processes if not _alive(p.pid)]

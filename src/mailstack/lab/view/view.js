@@ -5,7 +5,7 @@
 // it is only ever set as textContent or an attribute, never parsed as HTML.
 
 const SVG = "http://www.w3.org/2000/svg";
-const LANE = 180; // px between lifelines
+const LANE = 150; // px between lifelines
 const ROW = 24; // px between arrows
 const HEAD = 34; // px of the lanes' heads
 const TOP = 16; // px above the first arrow
