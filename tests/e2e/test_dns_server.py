@@ -451,9 +451,10 @@ async def test_chain_passes_a_recursive_query_down_the_hierarchy(tmp_path):
     layout = [("127.0.0.41", CHAIN_ROOT), ("127.0.0.42", CHAIN_EDU), ("127.0.0.43", CHAIN_UMASS)]
     hints = tmp_path / "root.hints"
     hints.write_text(". 3600000 NS a.root.\na.root. 3600000 A 127.0.0.41\n")
+    seen: list[tuple[str, str]] = []
     for _attempt in range(5):
         nodes: list[TestNode] = []
-        seen: list[tuple[str, str]] = []
+        seen.clear()
         port = 0
         try:
             for host, zone in layout:
@@ -479,8 +480,8 @@ async def test_chain_passes_a_recursive_query_down_the_hierarchy(tmp_path):
                 nodes.append(node)
                 port = port or node.port("dns")
                 service = node.services["dns"]
-                service.server.on_exchange = (
-                    lambda client, _t, _q, _r, _w, me=host: seen.append((client, me))
+                service.server.on_exchange = lambda client, _t, _q, _r, _w, me=host: seen.append(
+                    (client, me)
                 )
             break
         except OSError:
