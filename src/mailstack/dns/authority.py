@@ -224,7 +224,9 @@ def fill(response: dns.message.Message, lookup: Lookup) -> None:
     response.additional = list(lookup.additional)
 
 
-def _closest_redirect(zone: Zone, qname: dns.name.Name, qtype: int) -> tuple[int, dns.name.Name]:
+def _closest_redirect(
+    zone: Zone, qname: dns.name.Name, qtype: int
+) -> tuple[int, dns.name.Name]:
     """The first zone cut (NS) or DNAME met going down from the apex to qname.
 
     A cut at qname itself counts (DS excepted: it belongs to the parent side,

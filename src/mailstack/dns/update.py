@@ -197,3 +197,5 @@ def _apply_one(
             del node[rdtype]
     if not node:
         del nodes[name]
+
+
