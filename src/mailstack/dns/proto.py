@@ -274,7 +274,9 @@ class QueryHandler:
         response.answer = [rrset]
         return bytes(response.to_wire())
 
-    def _transfer(self, query: dns.message.Message, client: str, tcp: bool, max_size: int) -> Event:
+    def _transfer(
+        self, query: dns.message.Message, client: str, tcp: bool, max_size: int
+    ) -> Event:
         if tcp:
             return Transfer(query)
         question = query.question[0]
@@ -287,7 +289,9 @@ class QueryHandler:
         key_name = query.keyname if query.had_tsig else None
         if not self.transfer_acl.allows(client, key_name):
             # RFC 5936 §6: transfers only to whom the operator allows.
-            return self._error(query, dns.rcode.REFUSED, ede=dns.edns.EDECode.PROHIBITED)
+            return self._error(
+                query, dns.rcode.REFUSED, ede=dns.edns.EDECode.PROHIBITED
+            )
         # RFC 1995 §2: over UDP, the current SOA alone says "use TCP".
         response = self._response(query)
         response.flags |= dns.flags.AA
