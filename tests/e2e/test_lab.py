@@ -94,6 +94,40 @@ def test_status_json_is_the_documented_interface(world: dict[str, Any]) -> None:
     assert host(world, "cis.poly.edu")["services"] == {}
 
 
+def run(world: dict[str, Any], name: str) -> str:
+    result = lab(world["root"], "run", name)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f"scenario {name}: outcome holds" in result.stdout
+    return result.stdout
+
+
+def steps(out: str) -> list[str]:
+    """A transcript's numbered DNS steps, "N. FROM -> TO: MESSAGE"."""
+    return [line.strip() for line in out.splitlines() if re.match(r"\s+\d+\. \S+ -> ", line)]
+
+
+def test_iterative(world: dict[str, Any]) -> None:
+    # First of the lab's DNS tests: its walk needs dns.poly.edu's cache empty.
+    out = run(world, "iterative")
+    walk = steps(out)
+    assert walk[0].startswith("1. cis.poly.edu -> dns.poly.edu: query")
+    assert "gaia.cs.umass.edu. IN A [rd]" in walk[0]
+    # The lectures' figure: root, TLD, authoritative, each a query and its reply.
+    assert re.match(r"2\. dns\.poly\.edu -> [ab]\.root-servers\.net: query", walk[1])
+    assert re.match(r"3\. [ab]\.root-servers\.net -> dns\.poly\.edu: NOERROR .*edu\. NS", walk[2])
+    assert walk[3].startswith("4. dns.poly.edu -> ns.edu: query")
+    assert walk[5].startswith("6. dns.poly.edu -> dns.umass.edu: query")
+    assert walk[7].startswith("8. dns.poly.edu -> dns.cs.umass.edu: query")
+    assert "gaia.cs.umass.edu. A 127.0.2.10" in walk[8]
+    assert walk[9].startswith("10. dns.poly.edu -> cis.poly.edu: NOERROR")
+    # Once more: two messages, no query left dns.poly.edu.
+    assert [line.split(":")[0] for line in walk[10:]] == [
+        "1. cis.poly.edu -> dns.poly.edu",
+        "2. dns.poly.edu -> cis.poly.edu",
+    ]
+    assert "answered from dns.poly.edu's cache" in out
+
+
 def dig(server: str, *query: str) -> str:
     return subprocess.run(
         ["dig", "+short", "-p", str(53 + OFFSET), f"@{server}", *query],
@@ -123,39 +157,6 @@ def test_the_lectures_names_resolve_through_the_local_name_server(world: dict[st
         check=True,
     ).stdout
     assert "edu.\t" in referral and "ns.edu." in referral and "ANSWER: 0" in referral
-
-
-def run(world: dict[str, Any], name: str) -> str:
-    result = lab(world["root"], "run", name)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert f"scenario {name}: outcome holds" in result.stdout
-    return result.stdout
-
-
-def steps(out: str) -> list[str]:
-    """A transcript's numbered DNS steps, "N. FROM -> TO: MESSAGE"."""
-    return [line.strip() for line in out.splitlines() if re.match(r"\s+\d+\. \S+ -> ", line)]
-
-
-def test_iterative(world: dict[str, Any]) -> None:
-    out = run(world, "iterative")
-    walk = steps(out)
-    assert walk[0].startswith("1. cis.poly.edu -> dns.poly.edu: query")
-    assert "gaia.cs.umass.edu. IN A [rd]" in walk[0]
-    # The lectures' figure: root, TLD, authoritative, each a query and its reply.
-    assert re.match(r"2\. dns\.poly\.edu -> [ab]\.root-servers\.net: query", walk[1])
-    assert re.match(r"3\. [ab]\.root-servers\.net -> dns\.poly\.edu: NOERROR .*edu\. NS", walk[2])
-    assert walk[3].startswith("4. dns.poly.edu -> ns.edu: query")
-    assert walk[5].startswith("6. dns.poly.edu -> dns.umass.edu: query")
-    assert walk[7].startswith("8. dns.poly.edu -> dns.cs.umass.edu: query")
-    assert "gaia.cs.umass.edu. A 127.0.2.10" in walk[8]
-    assert walk[9].startswith("10. dns.poly.edu -> cis.poly.edu: NOERROR")
-    # Once more: two messages, no query left dns.poly.edu.
-    assert [line.split(":")[0] for line in walk[10:]] == [
-        "1. cis.poly.edu -> dns.poly.edu",
-        "2. dns.poly.edu -> cis.poly.edu",
-    ]
-    assert "answered from dns.poly.edu's cache" in out
 
 
 def test_caching(world: dict[str, Any]) -> None:
