@@ -25,7 +25,6 @@ import collections
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,8 @@ EVENTS_KEPT = 20_000
 # A trace line longer than this is skipped unread (a DNS message in dig's
 # form is a few kilobytes at most).
 LINE_MAX = 256 * 1024
+# A page's event stream says something at least this often.
+KEEPALIVE_SECONDS = 15.0
 # A scenario started from the page ends within this (else it is killed).
 SCENARIO_TIMEOUT = 180.0
 # The lab's own trace events (host LAB): `lab up` done (protocol UP), the
@@ -108,7 +109,6 @@ class Arrows:
     def __init__(self, world: Topology) -> None:
         self.by_address = {host.address: host.name for host in world.hosts}
         self.tracing = {host.name for host in world.hosts if host.runs}
-        self.ids = 0
         # The time `lab up` saw every host answer: the sessions that began
         # before are its own probing, not the lab's exchanges.
         self.up: float | None = None
@@ -135,9 +135,7 @@ class Arrows:
         return self._make(event, event.host, peer)
 
     def _make(self, event: TraceEvent, source: str, target: str) -> dict[str, Any]:
-        self.ids += 1
         return {
-            "id": self.ids,
             "time": event.time,
             "from": source,
             "to": target,
@@ -220,7 +218,9 @@ class View:
         self.port = HTTP_PORT + offset
         self.arrows = Arrows(world)
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENTS_KEPT)
-        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        # Set (and replaced) whenever events arrive; the pages' streams wait on it.
+        self.changed = asyncio.Event()
+        self.sent = 0
         self.tails = [Tail(root / MARKS_FILE)] + [
             Tail(root / "hosts" / host.name / TRACE_FILE) for host in world.hosts if host.runs
         ]
@@ -240,11 +240,15 @@ class View:
                 arrow = self.arrows.arrow(event)
                 if arrow is not None:
                     fresh.append(arrow)
+        if not fresh:
+            return
         fresh.sort(key=lambda arrow: arrow["time"])
         for arrow in fresh:
-            self.events.append(arrow)
-            for queue in self.listeners:
-                queue.put_nowait(arrow)
+            self.sent += 1
+            self.events.append(arrow | {"id": self.sent})
+        # Wake every page's stream; each sends what it has not yet sent.
+        self.changed.set()
+        self.changed = asyncio.Event()
 
     async def follow(self) -> None:
         while True:
@@ -286,20 +290,33 @@ class View:
         return web.json_response(self.report)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        for arrow in self.events:
-            queue.put_nowait(arrow)
-        self.listeners.add(queue)
+        """Every arrow kept, then each new one, as one `data:` event each; a
+        comment line keeps the connection alive through quiet times. A page
+        that falls behind by more than the events kept skips the oldest: the
+        memory a slow page costs is bounded."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         response.headers.update(SECURITY_HEADERS)
         await response.prepare(request)
+        last = 0
         try:
-            async for chunk in _event_stream(queue):
-                await response.write(chunk)
-        except (ConnectionError, asyncio.CancelledError):
+            while True:
+                changed = self.changed
+                fresh = [arrow for arrow in self.events if arrow["id"] > last]
+                if fresh:
+                    last = fresh[-1]["id"]
+                    await response.write(
+                        b"".join(
+                            b"data: " + json.dumps(a, ensure_ascii=False).encode() + b"\n\n"
+                            for a in fresh
+                        )
+                    )
+                    continue
+                try:
+                    await asyncio.wait_for(changed.wait(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await response.write(b": idle\n\n")
+        except ConnectionError:
             pass
-        finally:
-            self.listeners.discard(queue)
         return response
 
     async def _run(self, request: web.Request) -> web.Response:
@@ -346,18 +363,6 @@ class View:
             follow.cancel()
             await asyncio.gather(follow, return_exceptions=True)
             await runner.cleanup()
-
-
-async def _event_stream(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Each arrow as one `data:` event; a comment line every 15 s keeps the
-    connection alive through idle times."""
-    while True:
-        try:
-            arrow = await asyncio.wait_for(queue.get(), 15)
-        except TimeoutError:
-            yield b": idle\n\n"
-            continue
-        yield b"data: " + json.dumps(arrow, ensure_ascii=False).encode() + b"\n\n"
 
 
 def run(view: View) -> None:

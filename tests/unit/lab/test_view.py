@@ -66,7 +66,6 @@ def test_sessions_before_the_lab_was_up_and_notes_are_not_drawn() -> None:
         and mark["from"] == mark["to"] == ""
         and mark["session"] == ("scenario spoof")
     )
-    assert [greeting["id"], mark["id"]] == [2, 3]
 
 
 def test_tail_hands_out_whole_lines_only(tmp_path: Path) -> None:

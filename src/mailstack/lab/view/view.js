@@ -11,6 +11,7 @@ const HEAD = 34; // px of the lanes' heads
 const TOP = 16; // px above the first arrow
 const LABEL = 72; // characters of a summary shown on its arrow
 const FAMILIES = ["dns", "smtp", "mbox", "http", "other"];
+const SHOWN = 2000; // arrows drawn at most
 
 const view = {
   lab: null,
@@ -142,7 +143,8 @@ function describe(entry) {
 }
 
 function drawSequence() {
-  const items = view.items.filter((item) => item.id > view.clearedAfter);
+  // The latest SHOWN at most: a long session stays quick to draw.
+  const items = view.items.filter((item) => item.id > view.clearedAfter).slice(-SHOWN);
   const names = lanes(items);
   const x = new Map(names.map((name, i) => [name, LANE / 2 + i * LANE]));
   const picture = document.getElementById("sequence");
