@@ -304,7 +304,15 @@ async function start() {
     redraw();
   });
   const events = new EventSource("/api/events");
-  events.addEventListener("open", () => say("live"));
+  events.addEventListener("open", () => {
+    // Each connection starts with every event the lab kept: after a
+    // reconnection (or a restarted view), draw from those afresh.
+    view.items = [];
+    view.seen.clear();
+    view.clearedAfter = 0;
+    redraw();
+    say("live");
+  });
   events.addEventListener("error", () => say("reconnecting…"));
   events.addEventListener("message", (message) => add(JSON.parse(message.data)));
 }
