@@ -26,7 +26,7 @@ from typing import Any
 from mailstack.common.trace import Tracer
 from mailstack.config import CONFIG_NAME
 from mailstack.errors import MailstackError
-from mailstack.lab.topology import DEFAULT_SOURCE, Host, Topology
+from mailstack.lab.topology import DEFAULT_SOURCE, PROBE, Host, Topology
 from mailstack.lab.view import ADDRESS, HTTP_PORT, LAB, MARKS_FILE, TRACE_FILE, UP, view_url
 
 STATE_FILE = "lab.json"
@@ -145,15 +145,11 @@ class Process:
     data_dir: str
 
 
-def _answers(address: str, port: int, greets: bool) -> bool:
-    """Whether the listener answers: accepts, and when ``greets``, says its
-    greeting (so the probe's session is over, in the host's trace too,
-    before the lab is said to be up)."""
+def _answers(address: str, port: int) -> bool:
+    """Whether the listener accepts a connection (from the lab's own probing
+    address, which the live view does not draw)."""
     try:
-        with socket.create_connection((address, port), timeout=0.5) as probe:
-            if greets:
-                probe.settimeout(2.0)
-                return bool(probe.recv(1))
+        socket.create_connection((address, port), timeout=0.5, source_address=(PROBE, 0)).close()
     except OSError:
         return False
     return True
@@ -185,9 +181,7 @@ def up(topology: Topology, root: Path, offset: int, *, view: bool = True) -> Non
             )
         processes.append(Process(host.name, child.pid, str(data_dir)))
     waiting = {
-        (h.name, h.address, port, service != "dns")
-        for h in topology.hosts
-        for service, port in h.services(offset).items()
+        (h.name, h.address, port) for h in topology.hosts for port in h.services(offset).values()
     }
     if view:
         command = [sys.executable, "-c", SERVE, "lab", "view", "--lab-dir", str(root)]
@@ -204,11 +198,11 @@ def up(topology: Topology, root: Path, offset: int, *, view: bool = True) -> Non
                 start_new_session=True,
             )
         processes.append(Process("view", child.pid, str(root)))
-        waiting.add(("view", ADDRESS, HTTP_PORT + offset, False))
+        waiting.add(("view", ADDRESS, HTTP_PORT + offset))
     _write_state(root, topology, offset, processes)
     deadline = time.monotonic() + START_TIMEOUT
     while waiting:
-        waiting = {w for w in waiting if not _answers(*w[1:])}
+        waiting = {w for w in waiting if not _answers(w[1], w[2])}
         if not waiting:
             break
         dead = [p for p in processes if not _alive(p.pid)]

@@ -28,6 +28,9 @@ RESOLUTIONS = ("iterative", "recursive")
 # §5: the SOA minimum), so that the `caching` scenario sees it expire.
 TTL = 300
 NEGATIVE_TTL = 5
+# The address `lab up` knocks from to see that every host answers: no host
+# may have it, and the live view does not draw it.
+PROBE = "127.0.0.254"
 # What a topology read from the shipped default.toml names as its source.
 DEFAULT_SOURCE = "the default topology"
 
@@ -183,6 +186,8 @@ def _host(entry: Any, where: str) -> Host:
         raise ConfigError(f"{where}: bad address {entry['address']!r}") from None
     if not address.is_loopback or address.version != 4:
         raise ConfigError(f"{where}: the lab lives in 127.0.0.0/8, not at {address}")
+    if str(address) == PROBE:
+        raise ConfigError(f"{where}: {PROBE} is the lab's own (it checks the hosts from there)")
     roles = _strings(entry["roles"], f"{where}.roles")
     for role in roles:
         if role not in ROLES:

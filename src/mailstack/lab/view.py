@@ -32,7 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from mailstack.common.trace import CLIENT, NOTE, TraceEvent
-from mailstack.lab.topology import Topology
+from mailstack.lab.topology import PROBE, Topology
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,8 @@ class Arrows:
     def __init__(self, world: Topology) -> None:
         self.by_address = {host.address: host.name for host in world.hosts}
         self.tracing = {host.name for host in world.hosts if host.runs}
-        # The time `lab up` saw every host answer: the sessions that began
-        # before are its own probing, not the lab's exchanges.
+        # The time `lab up` saw every host answer: nothing before is drawn.
         self.up: float | None = None
-        self._early: set[tuple[str, str]] = set()
 
     def arrow(self, event: TraceEvent) -> dict[str, Any] | None:
         if event.host == LAB:
@@ -120,12 +118,11 @@ class Arrows:
             if event.protocol == UP:
                 self.up = event.time
             return self._make(event, "", "")
-        session = (event.host, event.session)
-        if self.up is None or event.time < self.up:
-            self._early.add(session)
-        if session in self._early or event.direction == NOTE:
-            return None
         address = event.peer.rpartition(":")[0] if ":" in event.peer else event.peer
+        if self.up is None or event.time < self.up or event.direction == NOTE:
+            return None
+        if address == PROBE:
+            return None  # `lab up` seeing that the host answers
         peer = self.by_address.get(address, address)
         outbound = event.protocol.endswith("-out")
         if outbound and peer in self.tracing:

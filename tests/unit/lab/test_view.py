@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mailstack.common.trace import CLIENT, NOTE, SERVER, TraceEvent
 from mailstack.lab import topology
+from mailstack.lab.topology import PROBE
 from mailstack.lab.view import LAB, UP, Arrows, Tail, links
 
 WORLD = topology.load()
@@ -49,14 +50,14 @@ def test_a_dialogue_is_drawn_once_from_the_server_side() -> None:
     assert back is not None and (back["from"], back["to"]) == ("127.9.9.9", "mail.crepes.fr")
 
 
-def test_sessions_before_the_lab_was_up_and_notes_are_not_drawn() -> None:
+def test_lab_up_probing_and_notes_are_not_drawn() -> None:
     arrows = Arrows(WORLD)
     bob = "mail.hamburger.edu"
-    # Before the up mark is read: nothing; a probe session begun before the
-    # mark stays hidden even when its greeting is traced after it.
-    assert arrows.arrow(event(bob, "smtp 1", NOTE, "127.0.0.1:1", "connection from", 9)) is None
+    # Before the up mark is read: nothing; `lab up`'s probes (from PROBE),
+    # even those the host greets after the mark: nothing either.
+    assert arrows.arrow(event(bob, "smtp 1", SERVER, "127.0.4.1:1", "220 hello", 9)) is None
     up(arrows, 10.0)
-    assert arrows.arrow(event(bob, "smtp 1", SERVER, "127.0.0.1:1", "220 hello", 10.5)) is None
+    assert arrows.arrow(event(bob, "smtp 1", SERVER, f"{PROBE}:1", "220 hello", 10.5)) is None
     assert arrows.arrow(event(bob, "smtp 2", NOTE, "127.0.4.1:2", "connection from", 11)) is None
     greeting = arrows.arrow(event(bob, "smtp 2", SERVER, "127.0.4.1:2", "220 hello", 11.1))
     assert greeting is not None and greeting["to"] == "stranger.org"
