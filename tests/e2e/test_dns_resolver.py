@@ -138,6 +138,23 @@ async def test_walks_from_the_root_to_the_authoritative_server(hierarchy):
     assert any("referral to edu." in step.outcome for step in trace)
 
 
+async def test_queries_leave_from_the_source_address_when_one_is_set():
+    # The root's server sees the walk come from the source address; without
+    # one, the system picks 127.0.0.1 for every loopback destination.
+    servers, port = await start_hierarchy()
+    seen: list[str] = []
+    servers[0].on_exchange = lambda client, *_: seen.append(client)
+    try:
+        for source in ("127.0.0.26", None):
+            resolver = resolver_for(port, source=source)
+            result = await resolver.resolve("gaia.cs.umass.edu.", "A")
+            assert result.rcode == dns.rcode.NOERROR
+    finally:
+        for server in servers:
+            await server.stop()
+    assert seen == ["127.0.0.26", "127.0.0.1"]
+
+
 async def test_qname_minimisation_hides_the_full_name_from_the_root(hierarchy):
     resolver = resolver_for(hierarchy)
     trace: list[Step] = []

@@ -411,3 +411,100 @@ async def test_axfr_with_tsig_key(dns_node):
     assert "failure" not in out.lower()
     unsigned = await adig(port, "example", "AXFR")
     assert "Transfer failed" in unsigned
+
+
+CHAIN_ROOT = """
+$ORIGIN .
+$TTL 3600
+@ SOA a.root. hostmaster.root. 1 3600 600 86400 60
+@ NS a.root.
+a.root. A 127.0.0.41
+edu. NS ns.edu.
+ns.edu. A 127.0.0.42
+"""
+CHAIN_EDU = """
+$ORIGIN edu.
+$TTL 3600
+@ SOA ns hostmaster 1 3600 600 86400 60
+@ NS ns
+ns A 127.0.0.42
+umass NS dns.umass
+dns.umass A 127.0.0.43
+"""
+CHAIN_UMASS = """
+$ORIGIN umass.edu.
+$TTL 300
+@ SOA dns hostmaster 1 3600 600 86400 60
+@ NS dns
+dns A 127.0.0.43
+gaia.cs A 127.0.0.50
+"""
+
+
+async def test_chain_passes_a_recursive_query_down_the_hierarchy(tmp_path):
+    # [dns.resolver] chain: the root, asked to recurse, asks edu with RD set,
+    # which asks umass.edu: each hop is seen by the next as its client, and
+    # the answer comes back the same way (RFC 1034 §4.3.1, the lectures'
+    # recursive figure). An iterative query still gets the referral.
+    from support import TestNode, make_config, open_fast_store
+
+    layout = [("127.0.0.41", CHAIN_ROOT), ("127.0.0.42", CHAIN_EDU), ("127.0.0.43", CHAIN_UMASS)]
+    hints = tmp_path / "root.hints"
+    hints.write_text(". 3600000 NS a.root.\na.root. 3600000 A 127.0.0.41\n")
+    seen: list[tuple[str, str]] = []
+    for _attempt in range(5):
+        nodes: list[TestNode] = []
+        seen.clear()
+        port = 0
+        try:
+            for host, zone in layout:
+                data = tmp_path / f"{host}-{_attempt}"
+                (data / "zones").mkdir(parents=True)
+                (data / "zones" / "zone.zone").write_text(zone)
+                table = {
+                    "listen": {"dns": f"{host}:{port}"},
+                    "dns": {
+                        "zones_dir": "zones",
+                        "recursion": ["127.0.0.0/8"],
+                        "resolver": {
+                            "root_hints": str(hints),
+                            "chain": True,
+                            "source": host,
+                            "port": port or 53,
+                        },
+                    },
+                }
+                config = make_config(data, ("dns",), f"ns.{host}", host, table)
+                node = TestNode(config, store_factory=open_fast_store)
+                await node.start()
+                nodes.append(node)
+                port = port or node.port("dns")
+                service = node.services["dns"]
+                service.server.on_exchange = lambda client, _t, _q, _r, _w, me=host: seen.append(
+                    (client, me)
+                )
+            break
+        except OSError:
+            for node in nodes:
+                await node.stop()
+    try:
+        # The root learnt its own port only once it listened: its resolver
+        # passes on to the same port as everyone's.
+        nodes[0].services["dns"].resolver.port = port
+        query = dns.message.make_query("gaia.cs.umass.edu.", "A")
+        reply = await dns.asyncquery.udp(query, "127.0.0.41", port=port, timeout=5)
+        assert [r.address for r in reply.answer[0]] == ["127.0.0.50"]
+        assert reply.flags & dns.flags.RA and not reply.flags & dns.flags.AA
+        # (client, server) as each reply is ready: the deepest first.
+        assert seen == [
+            ("127.0.0.42", "127.0.0.43"),
+            ("127.0.0.41", "127.0.0.42"),
+            ("127.0.0.1", "127.0.0.41"),
+        ]
+        iterative = dns.message.make_query("gaia.cs.umass.edu.", "A")
+        iterative.flags &= ~dns.flags.RD
+        referral = await dns.asyncquery.udp(iterative, "127.0.0.41", port=port, timeout=5)
+        assert not referral.answer and referral.authority[0].name == dns.name.from_text("edu.")
+    finally:
+        for node in nodes:
+            await node.stop()

@@ -116,11 +116,17 @@ class SessionTrace:
     def enabled(self) -> bool:
         return self._out is not None or self._json_out is not None
 
-    def _emit(self, direction: str, data: bytes | str, detail: str | None = None) -> None:
+    def _emit(
+        self,
+        direction: str,
+        data: bytes | str,
+        detail: str | None = None,
+        at: float | None = None,
+    ) -> None:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         said = "\n".join(text.splitlines())  # without the line ends
         event = TraceEvent(
-            time=time.time(),
+            time=time.time() if at is None else at,
             host=self._host,
             session=self._session,
             protocol=self._protocol,
@@ -142,10 +148,13 @@ class SessionTrace:
         if self.enabled:
             self._emit(SERVER, data, detail)
 
-    def client(self, data: bytes | str, *, detail: str | None = None) -> None:
-        """What the client said; ``detail`` as for `server`."""
+    def client(
+        self, data: bytes | str, *, detail: str | None = None, at: float | None = None
+    ) -> None:
+        """What the client said; ``detail`` as for `server`; ``at`` when it was
+        said, if earlier than now (a question traced once its answer is ready)."""
         if self.enabled:
-            self._emit(CLIENT, data, detail)
+            self._emit(CLIENT, data, detail, at)
 
     def body(self, data: bytes) -> None:
         """Client message content: the first few lines, then a count."""
@@ -179,9 +188,9 @@ class SessionTrace:
         self._partial = b""
         self._skipping = False
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, *, at: float | None = None) -> None:
         if self.enabled:
-            self._emit(NOTE, text)
+            self._emit(NOTE, text, at=at)
 
     def close(self) -> None:
         self.note("closed")
@@ -208,8 +217,11 @@ class Tracer:
     def enabled(self) -> bool:
         return self._out is not None or self._json_out is not None
 
-    def session(self, protocol: str, peer: str, *, outbound: bool = False) -> SessionTrace:
-        """A session's trace; ``outbound`` when we are the client (the user agent)."""
+    def session(
+        self, protocol: str, peer: str, *, outbound: bool = False, at: float | None = None
+    ) -> SessionTrace:
+        """A session's trace; ``outbound`` when we are the client (the user
+        agent); ``at`` when it began, if earlier than now."""
         if not self.enabled:
             return SessionTrace(None, "")
         trace = SessionTrace(
@@ -219,7 +231,7 @@ class Tracer:
             json_out=self._json_out,
             host=self.host,
         )
-        trace.note(f"connection {'to' if outbound else 'from'} {peer}")
+        trace.note(f"connection {'to' if outbound else 'from'} {peer}", at=at)
         return trace
 
     def named(self, name: str) -> SessionTrace:

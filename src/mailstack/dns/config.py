@@ -77,6 +77,17 @@ def _network(value: Any) -> str:
     return str(value)
 
 
+def _address(value: Any) -> str:
+    """An IP address, or "" for none."""
+    text = _string(value)
+    if text:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise Invalid(f"expected an IP address, got {text!r}") from None
+    return text
+
+
 def _server(value: Any) -> tuple[str, int]:
     """An "IP:PORT" (port 53 when left out; an IPv6 address in brackets)."""
     text = _string(value)
@@ -195,6 +206,14 @@ class ResolverConfig:
     )
     timeout: float = option(
         1.5, "seconds to wait for one server before asking the next", positive=True
+    )
+    chain: bool = option(
+        False,
+        "answer a recursive query by passing it on, recursion desired, to the servers our "
+        "own zones refer it to (else the root hints'): the recursive chain of the lectures",
+    )
+    source: Annotated[str, Convert(_address)] = option(
+        "", "the local address queries are sent from; empty = the one the system picks"
     )
 
 

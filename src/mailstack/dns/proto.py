@@ -100,9 +100,13 @@ class QueryHandler:
         identity: str = "",
         version: str = "",
         transfer_acl: Acl | None = None,
+        recurse_referrals: bool = False,
     ) -> None:
         self.authority = authority
         self.may_recurse = may_recurse
+        # A recursive query our zones would answer with a referral is
+        # resolved instead (the recursive chain, `[dns.resolver] chain`).
+        self.recurse_referrals = recurse_referrals
         self.keyring = keyring or {}
         self.payload = payload
         # RFC 5001: sent to clients that ask with an empty NSID option.
@@ -196,14 +200,16 @@ class QueryHandler:
         if question.rdclass in (dns.rdataclass.IN, dns.rdataclass.ANY):
             # Class ANY (RFC 1035 §3.2.5) asks about every class: ours is IN.
             lookup = self.authority.lookup(question.name, question.rdtype)
+        recursive = bool(ra and query.flags & dns.flags.RD)
+        recursive = recursive and question.rdclass == dns.rdataclass.IN
+        if recursive and (lookup is None or (lookup.referral and self.recurse_referrals)):
+            refused = not_resolvable(question.rdtype)
+            if refused is not None:
+                # RFC 6895 §3.1: meta-TYPEs and QTYPEs are never sent upstream.
+                return self._error(query, refused, ra=ra)
+            cacheable = not query.had_tsig
+            return Recurse(query, max_size, key if cacheable else None, tcp)
         if lookup is None:
-            if ra and query.flags & dns.flags.RD and question.rdclass == dns.rdataclass.IN:
-                refused = not_resolvable(question.rdtype)
-                if refused is not None:
-                    # RFC 6895 §3.1: meta-TYPEs and QTYPEs are never sent upstream.
-                    return self._error(query, refused, ra=ra)
-                cacheable = not query.had_tsig
-                return Recurse(query, max_size, key if cacheable else None, tcp)
             ede = None
             if question.rdclass in (dns.rdataclass.IN, dns.rdataclass.ANY):
                 ede = dns.edns.EDECode.NOT_AUTHORITATIVE

@@ -128,6 +128,7 @@ class Resolver:
             port=settings.port,
             qname_minimisation=settings.qname_minimisation,
             timeout=settings.timeout,
+            source=settings.source or None,
         )
 
     def __init__(
@@ -140,6 +141,7 @@ class Resolver:
         qname_minimisation: bool = True,
         timeout: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
+        source: str | None = None,
     ) -> None:
         self.root_hints = root_hints if root_hints is not None else default_root_hints()
         self.forwarders = [host for host, _ in forwarders or []]
@@ -150,6 +152,9 @@ class Resolver:
         self.qname_minimisation = qname_minimisation
         self.timeout = timeout
         self.clock = clock
+        # The local address queries leave from (a server on one address of
+        # several answers its peers from it, as BIND's query-source does).
+        self.source = source
         self._rng = random.SystemRandom()
         self._inflight: dict[tuple[dns.name.Name, int], asyncio.Task[Result]] = {}
 
@@ -215,10 +220,12 @@ class Resolver:
         check_destination(ask.address)
         query = ask.message()
         port = self._ports.get(ask.address, self.port)
-        response = await udp_exchange(query, ask.address, port, self.timeout)
+        response = await udp_exchange(query, ask.address, port, self.timeout, self.source)
         if response.flags & dns.flags.TC:
             # RFC 7766 §5: a truncated UDP reply is retried over TCP.
-            return await dns.asyncquery.tcp(query, ask.address, timeout=self.timeout, port=port)
+            return await dns.asyncquery.tcp(
+                query, ask.address, timeout=self.timeout, port=port, source=self.source
+            )
         return response
 
     # -- conveniences --------------------------------------------------------------
@@ -231,6 +238,28 @@ class Resolver:
         response.set_rcode(dns.rcode.Rcode(result.rcode))
         response.answer = result.answer
         response.authority = result.authority
+        return response
+
+    async def pass_on(self, query: dns.message.Message, servers: list[str]) -> dns.message.Message:
+        """The reply to a client's query from the first of ``servers`` that
+        answers it, asked with recursion desired (RFC 1034 §4.3.1: a server
+        in recursive mode may pass the request on); SERVFAIL when none does."""
+        question = query.question[0]
+        upstream = dns.message.make_query(question.name, question.rdtype, use_edns=0)
+        response = dns.message.make_response(query, recursion_available=True)
+        for address in servers:
+            try:
+                check_destination(address)
+                reply = await udp_exchange(upstream, address, self.port, self.timeout, self.source)
+            except (OSError, TimeoutError, dns.exception.DNSException, OutsideLoopback):
+                continue
+            if reply.flags & dns.flags.TC:
+                continue
+            response.set_rcode(reply.rcode())
+            response.answer = reply.answer
+            response.authority = reply.authority
+            return response
+        response.set_rcode(dns.rcode.SERVFAIL)
         return response
 
     async def mx(self, domain: dns.name.Name | str) -> list[tuple[int, dns.name.Name]]:
@@ -296,13 +325,20 @@ class _Exchange(asyncio.DatagramProtocol):
 
 
 async def udp_exchange(
-    query: dns.message.Message, address: str, port: int, timeout: float
+    query: dns.message.Message,
+    address: str,
+    port: int,
+    timeout: float,
+    source: str | None = None,
 ) -> dns.message.Message:
-    """Send ``query`` to address:port over UDP; its reply, ``TimeoutError``,
-    or at once ``ConnectionRefusedError`` when the host says nobody listens."""
+    """Send ``query`` to address:port over UDP (from ``source`` when given);
+    its reply, ``TimeoutError``, or at once ``ConnectionRefusedError`` when
+    the host says nobody listens."""
     loop = asyncio.get_running_loop()
     transport, exchange = await loop.create_datagram_endpoint(
-        lambda: _Exchange(query), remote_addr=(address, port)
+        lambda: _Exchange(query),
+        remote_addr=(address, port),
+        local_addr=(source, 0) if source else None,
     )
     try:
         transport.sendto(query.to_wire())

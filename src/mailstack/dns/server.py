@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 RecursiveAnswer = Callable[[dns.message.Message], Awaitable[dns.message.Message]]
 NotifyHook = Callable[[dns.name.Name, str], Awaitable[bool]]
-ExchangeHook = Callable[[str, str, bytes, list[bytes]], None]
+# (client, transport, query, replies, when the query came: seconds since the epoch)
+ExchangeHook = Callable[[str, str, bytes, list[bytes], float], None]
 
 
 class DnsServer:
@@ -68,7 +69,8 @@ class DnsServer:
         self.limits = limits or Limits()
         self.recursive = recursive
         self.on_notify = on_notify
-        # Called with (client, transport, query, replies) when tracing is on.
+        # Called with (client, transport, query, replies, received) when
+        # tracing is on, once the replies are ready.
         self.on_exchange: ExchangeHook | None = None
         # Asked before a question no zone answers is resolved: True when the
         # zones changed since (a zone added by another process), so that the
@@ -128,17 +130,25 @@ class DnsServer:
             return
         if event is None:
             return
+        received = time.time()
         if isinstance(event, bytes):
-            self._send_udp(wire, [event], addr, now)
+            self._send_udp(wire, [event], addr, now, received)
             return
-        self._spawn(self._complete_udp(wire, event, addr))
+        self._spawn(self._complete_udp(wire, event, addr, received))
 
-    async def _complete_udp(self, wire: bytes, event: object, addr: tuple[str, int]) -> None:
+    async def _complete_udp(
+        self, wire: bytes, event: object, addr: tuple[str, int], received: float
+    ) -> None:
         replies = await self.complete(event, addr[0])
-        self._send_udp(wire, replies, addr, asyncio.get_running_loop().time())
+        self._send_udp(wire, replies, addr, asyncio.get_running_loop().time(), received)
 
     def _send_udp(
-        self, wire: bytes, replies: list[bytes], addr: tuple[str, int], now: float
+        self,
+        wire: bytes,
+        replies: list[bytes],
+        addr: tuple[str, int],
+        now: float,
+        received: float,
     ) -> None:
         sent = []
         for reply in replies:
@@ -146,7 +156,7 @@ class DnsServer:
             if out is not None:
                 sent.append(out)
         if self.on_exchange is not None:
-            self.on_exchange(addr[0], "udp", wire, sent)
+            self.on_exchange(addr[0], "udp", wire, sent, received)
         if self._udp is not None and not self._udp.is_closing():
             for reply in sent:
                 self._udp.sendto(reply, addr)
@@ -190,11 +200,13 @@ class DnsServer:
                     continue
                 if isinstance(event, bytes):
                     if self.on_exchange is not None:
-                        self.on_exchange(client, "tcp", wire, [event])
+                        self.on_exchange(client, "tcp", wire, [event], time.time())
                     await self._send_tcp(connection, lock, [event])
                     continue
                 connection.busy += 1
-                job = asyncio.create_task(self._complete_tcp(wire, event, connection, lock))
+                job = asyncio.create_task(
+                    self._complete_tcp(wire, event, connection, lock, time.time())
+                )
                 pending.add(job)
                 job.add_done_callback(pending.discard)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
@@ -255,14 +267,18 @@ class DnsServer:
             connection.last_active = asyncio.get_running_loop().time()
 
     async def _complete_tcp(
-        self, wire: bytes, event: object, connection: _Connection, lock: asyncio.Lock
+        self,
+        wire: bytes,
+        event: object,
+        connection: _Connection,
+        lock: asyncio.Lock,
+        received: float,
     ) -> None:
         try:
-            replies = await self.complete(
-                event, connection.writer.get_extra_info("peername")[0], tcp=True
-            )
+            peer = connection.writer.get_extra_info("peername")[0]
+            replies = await self.complete(event, peer, tcp=True)
             if self.on_exchange is not None:
-                self.on_exchange(connection.owner, "tcp", wire, replies)
+                self.on_exchange(peer, "tcp", wire, replies, received)
             await self._send_tcp(connection, lock, replies)
         except (TimeoutError, ConnectionError):
             pass

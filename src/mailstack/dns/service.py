@@ -45,7 +45,7 @@ from mailstack.dns.resolver import Resolver
 from mailstack.dns.server import DnsServer, describe, message_text
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
-from mailstack.errors import ConfigError, NotFound
+from mailstack.errors import ConfigError, DnsError, NotFound
 from mailstack.store.zonefiles import save_zone_file
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,13 @@ class DnsService:
             identity=self.config.identity,
             version=self.config.version,
             transfer_acl=self.catalog.transfer_acl,
+            recurse_referrals=self.config.resolver.chain,
         )
         self.server = DnsServer(
             self.catalog,
             self.handler,
             limits=node.limits,
-            recursive=self.resolver.resolve_message,
+            recursive=self._chain if self.config.resolver.chain else self.resolver.resolve_message,
             on_notify=self._on_notify,
         )
         if node.tracer.enabled:
@@ -123,10 +124,13 @@ class DnsService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.server.stop()
 
-    def _trace(self, client: str, transport: str, query: bytes, replies: list[bytes]) -> None:
-        """``serve --trace``: each exchange as the client's question and our reply."""
-        session = self.node.tracer.session(f"dns/{transport}", client)
-        session.client(describe(query), detail=message_text(query))
+    def _trace(
+        self, client: str, transport: str, query: bytes, replies: list[bytes], received: float
+    ) -> None:
+        """``serve --trace``: each exchange as the client's question (at the
+        time it came) and our reply."""
+        session = self.node.tracer.session(f"dns/{transport}", client, at=received)
+        session.client(describe(query), detail=message_text(query), at=received)
         for reply in replies:
             session.server(describe(reply), detail=message_text(reply))
 
@@ -139,6 +143,34 @@ class DnsService:
 
     def _make_resolver(self) -> Resolver:
         return Resolver.from_settings(self.config.resolver, self.data_dir)
+
+    async def _chain(self, query: dns.message.Message) -> dns.message.Message:
+        """`[dns.resolver] chain`: a recursive query passed on one level down
+        the hierarchy, to the servers our own zones refer it to (their glue,
+        else their addresses resolved), else to the root hints' servers."""
+        question = query.question[0]
+        lookup = self.catalog.authority.lookup(question.name, question.rdtype)
+        servers: list[str] = []
+        if lookup is not None and lookup.referral:
+            glue = {
+                rrset.name: [rdata.address for rdata in rrset]
+                for rrset in lookup.additional
+                if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+            }
+            for rrset in lookup.authority:
+                if rrset.rdtype != dns.rdatatype.NS:
+                    continue
+                for rdata in rrset:
+                    try:
+                        servers += glue.get(rdata.target) or await self.resolver.addresses(
+                            rdata.target
+                        )
+                    except DnsError:
+                        continue
+        else:
+            servers = [address for _, address in self.resolver.root_hints]
+        # Never back to ourselves: a chain must go down, not round.
+        return await self.resolver.pass_on(query, [a for a in servers if a != self.host])
 
     def _may_recurse(self, client: str) -> bool:
         verdict = self._recursion_verdicts.get(client)

@@ -9,7 +9,9 @@ hosts       one data directory, config and `mailstack serve` process per
             `lab down` read
 scenarios   `lab run NAME`: the lectures' stories with their transcripts
             and checked outcomes
+view        the live view: the hosts' trace events drawn in a browser as a
+            sequence diagram, as they happen (aiohttp, Server-Sent Events)
 sockets     the lectures' first programs: the uppercase UDP and TCP server
             and client (`mailstack lab uppercase-server|uppercase-client`)
-cli         `mailstack lab up|status|down|run` and the socket apps
+cli         `mailstack lab up|status|down|run|view` and the socket apps
 """

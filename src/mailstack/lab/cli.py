@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import Any
 
 from mailstack.cli import init_node, main
 from mailstack.commands import open_store
+from mailstack.common.trace import Tracer
 from mailstack.config import CONFIG_NAME, Config
-from mailstack.dns.cli import format_step
 from mailstack.errors import MailstackError
-from mailstack.lab import hosts, sockets, topology
+from mailstack.lab import hosts, sockets, topology, view
 from mailstack.lab.scenarios import SCENARIOS, Lab, ScenarioFailed
 from mailstack.msgauth import cli as msgauth_cli
 
@@ -61,6 +60,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser("down", parents=[lab_common], help="stop every host of the lab")
     p.set_defaults(func=cmd_down)
 
+    p = actions.add_parser(
+        "view", parents=[lab_common], help="serve the live view (`lab up --detach` starts it)"
+    )
+    p.add_argument("--topology", metavar="FILE", type=Path, help="default: the lectures' world")
+    p.add_argument("--port-offset", type=int, default=None, metavar="N", help="as for `lab up`")
+    p.set_defaults(func=cmd_view)
+
     p = actions.add_parser("run", parents=[lab_common], help="play a scenario on the running lab")
     p.add_argument("scenario", choices=sorted(SCENARIOS))
     p.set_defaults(func=cmd_run)
@@ -79,35 +85,62 @@ def _running_lab(args: argparse.Namespace) -> tuple[Path, topology.Topology, int
     if state is None or not hosts.running(root):
         raise MailstackError(f"no lab is up in {root} (mailstack lab up --detach)")
     source = state["topology"]
-    path = None if source == "the default topology" else Path(source)
+    path = None if source == topology.DEFAULT_SOURCE else Path(source)
     return root, topology.load(path), int(state["offset"])
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def _world(args: argparse.Namespace) -> tuple[topology.Topology, int]:
     world = topology.load(args.topology.resolve() if args.topology else None)
     offset = hosts.default_offset() if args.port_offset is None else args.port_offset
     if not 0 <= offset <= 65535 - 587:
         raise MailstackError(f"--port-offset {offset}: out of range")
+    return world, offset
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    world, offset = _world(args)
     root = _root(args)
     started = time.monotonic()
     if hosts.running(root):
         raise MailstackError(f"a lab is already up in {root} (mailstack lab down)")
     build(world, root, offset)
-    hosts.up(world, root, offset)
+    # Detached, the view is a process of its own; else it runs on this
+    # process's loop until Ctrl-C.
+    hosts.up(world, root, offset, view=args.detach)
     print(f"lab up in {time.monotonic() - started:.1f} s ({root})")
     _print_table(hosts.status(world, offset))
     if args.detach:
         print("stop it with: mailstack lab down")
         return 0
     print("stop with Ctrl-C")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.stdout.flush()
     try:
-        signal.pause()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        view.run(_view(world, root, offset))
+    except OSError as exc:
+        print(f"the live view did not start: {exc.strerror}", file=sys.stderr)
     finally:
         stopped = hosts.down(root)
         print(f"lab down: {stopped} host(s) stopped")
+    return 0
+
+
+def _view(world: topology.Topology, root: Path, offset: int) -> view.View:
+    return view.View(
+        world,
+        root,
+        offset,
+        report=hosts.status(world, offset),
+        scenarios=sorted(SCENARIOS),
+        command=[sys.executable, "-c", hosts.SERVE],
+    )
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    world, offset = _world(args)
+    try:
+        view.run(_view(world, _root(args), offset))
+    except OSError as exc:
+        raise MailstackError(f"the live view: {exc.strerror}") from None
     return 0
 
 
@@ -118,6 +151,7 @@ def build(world: topology.Topology, root: Path, offset: int) -> None:
     hosts_dir = root / "hosts"
     if hosts_dir.exists():
         shutil.rmtree(hosts_dir)
+    (root / view.MARKS_FILE).unlink(missing_ok=True)
     for host in world.hosts:
         if not host.runs:
             continue
@@ -153,7 +187,7 @@ def _print_table(report: dict[str, Any]) -> None:
     for host in report["hosts"]:
         services = " ".join(f"{name}:{port}" for name, port in host["services"].items())
         print(f"{host['name']:22} {host['address']:12} {','.join(host['roles']):26} {services}")
-    print("live view: not yet (it comes with the lab's web service)")
+    print(f"live view: {report['view']}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -174,11 +208,18 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     root, world, offset = _running_lab(args)
-    lab = Lab(world, root, offset, sys.stdout, mailstack=main, format_step=format_step)
-    try:
-        SCENARIOS[args.scenario](lab)
-    except ScenarioFailed as exc:
-        print(f"\nscenario {args.scenario}: FAILED: {exc}")
-        return 1
+    lab = Lab(world, root, offset, sys.stdout, mailstack=main)
+    # The scenario's start and end, for the live view: trace events like
+    # the hosts' own (common/trace.py), in the lab's marks.jsonl.
+    with open(root / view.MARKS_FILE, "a", encoding="utf-8") as marks:
+        trace = Tracer(json_out=marks, host=view.LAB).named(f"scenario {args.scenario}")
+        trace.note("started")
+        try:
+            SCENARIOS[args.scenario](lab)
+        except ScenarioFailed as exc:
+            trace.note(f"FAILED: {exc}")
+            print(f"\nscenario {args.scenario}: FAILED: {exc}")
+            return 1
+        trace.note("outcome holds")
     print(f"\nscenario {args.scenario}: outcome holds")
     return 0

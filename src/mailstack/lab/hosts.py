@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailstack.common.trace import Tracer
 from mailstack.config import CONFIG_NAME
 from mailstack.errors import MailstackError
-from mailstack.lab.topology import Host, Topology
+from mailstack.lab.topology import DEFAULT_SOURCE, PROBE, Host, Topology
+from mailstack.lab.view import ADDRESS, HTTP_PORT, LAB, MARKS_FILE, TRACE_FILE, UP, view_url
 
 STATE_FILE = "lab.json"
 # How long `lab up` waits for every host to answer, and `lab down` for each
@@ -59,11 +61,19 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
+NAME_SERVERS = ("root", "tld", "authoritative", "resolver")
+
+
 def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> str:
     """The host's mailstack.toml."""
     listen = "\n".join(
         f"{name} = {_q(f'{host.address}:{port}')}" for name, port in host.services(offset).items()
     )
+    # In a recursive lab every name server takes recursive queries from the
+    # lab and passes them on down (`chain`); else only the local name server
+    # recurses, for its clients, and the others only for themselves.
+    chain = topology.resolution == "recursive" and bool(set(host.roles) & set(NAME_SERVERS))
+    recursion = "127.0.0.0/8" if chain or "resolver" in host.roles else host.address + "/32"
     lines = [
         "# Written by `mailstack lab up` from the topology; regenerated at every start.",
         "[node]",
@@ -74,8 +84,7 @@ def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> 
         listen,
         "",
         "[dns]",
-        # The resolver role serves the lab's clients; the others only themselves.
-        f"recursion = [{_q('127.0.0.0/8' if 'resolver' in host.roles else host.address + '/32')}]",
+        f"recursion = [{_q(recursion)}]",
     ]
     if host.update_key:
         lines += [
@@ -90,8 +99,12 @@ def host_config(topology: Topology, host: Host, data_dir: Path, offset: int) -> 
         "[dns.resolver]",
         'root_hints = "root.hints"',
         f"port = {53 + offset}",
+        # Its queries come from its own address, so the servers it asks (and
+        # the live view) see who asks.
+        f"source = {_q(host.address)}",
         # Lab servers answer at once; a hold-down would outlast a scenario.
         "failure_ttl = 1.0",
+        f"chain = {'true' if chain else 'false'}",
         "",
         "[queue]",
         f"port = {25 + offset}",
@@ -133,25 +146,30 @@ class Process:
 
 
 def _answers(address: str, port: int) -> bool:
+    """Whether the listener accepts a connection (from the lab's own probing
+    address, which the live view does not draw)."""
     try:
-        socket.create_connection((address, port), timeout=0.5).close()
+        socket.create_connection((address, port), timeout=0.5, source_address=(PROBE, 0)).close()
     except OSError:
         return False
     return True
 
 
-def up(topology: Topology, root: Path, offset: int) -> None:
-    """Start every host built under ``root``; return once all answer."""
+def up(topology: Topology, root: Path, offset: int, *, view: bool = True) -> None:
+    """Start every host built under ``root`` and, with ``view``, the live
+    view's process (`mailstack lab view`); return once all answer."""
     env = os.environ | {"MAILSTACK_LOOPBACK_ONLY": "1"}
     processes: list[Process] = []
     for host in topology.hosts:
         if not host.runs:
             continue
         data_dir = root / "hosts" / host.name
-        # Every host keeps its S:/C: dialogues in serve.out: the scenarios
-        # show what the mail servers said to each other from there.
+        # Every host keeps its S:/C: dialogues in serve.out (the scenarios
+        # show what the mail servers said to each other from there) and the
+        # same events as JSON lines in trace.jsonl (what the live view draws).
         config = str(data_dir / CONFIG_NAME)
         command = [sys.executable, "-c", SERVE, "serve", "--trace", "--config", config]
+        command += ["--trace-json", str(data_dir / TRACE_FILE)]
         with open(data_dir / "serve.out", "wb") as out:
             child = subprocess.Popen(
                 command,
@@ -162,11 +180,27 @@ def up(topology: Topology, root: Path, offset: int) -> None:
                 start_new_session=True,
             )
         processes.append(Process(host.name, child.pid, str(data_dir)))
-    _write_state(root, topology, offset, processes)
-    deadline = time.monotonic() + START_TIMEOUT
     waiting = {
         (h.name, h.address, port) for h in topology.hosts for port in h.services(offset).values()
     }
+    if view:
+        command = [sys.executable, "-c", SERVE, "lab", "view", "--lab-dir", str(root)]
+        command += ["--port-offset", str(offset)]
+        if topology.source != DEFAULT_SOURCE:
+            command += ["--topology", topology.source]
+        with open(root / "view.out", "wb") as out:
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        processes.append(Process("view", child.pid, str(root)))
+        waiting.add(("view", ADDRESS, HTTP_PORT + offset))
+    _write_state(root, topology, offset, processes)
+    deadline = time.monotonic() + START_TIMEOUT
     while waiting:
         waiting = {w for w in waiting if not _answers(w[1], w[2])}
         if not waiting:
@@ -175,10 +209,13 @@ def up(topology: Topology, root: Path, offset: int) -> None:
         if dead or time.monotonic() > deadline:
             down(root)
             who = dead[0].host if dead else sorted(waiting)[0][0]
-            log = Path(root / "hosts" / who / "serve.out")
+            log = root / "view.out" if who == "view" else root / "hosts" / who / "serve.out"
             tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
             raise MailstackError(f"lab host {who} did not start:\n{tail}")
         time.sleep(0.1)
+    # The mark the live view starts from (what came before was this probing).
+    with open(root / MARKS_FILE, "a", encoding="utf-8") as marks:
+        Tracer(json_out=marks, host=LAB).named(f"{UP} up").note("every host answers")
 
 
 def _write_state(root: Path, topology: Topology, offset: int, processes: list[Process]) -> None:
@@ -206,8 +243,7 @@ def status(topology: Topology, offset: int) -> dict[str, Any]:
                 "services": host.services(offset),
             }
         )
-    # The live view comes with the lab's web service; until then there is none.
-    return {"hosts": hosts, "view": None}
+    return {"hosts": hosts, "view": view_url(offset)}
 
 
 def read_state(root: Path) -> dict[str, Any] | None:

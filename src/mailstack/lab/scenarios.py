@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import dns.flags
 import dns.message
@@ -30,16 +30,20 @@ import dns.rdata
 import dns.rdatatype
 
 from mailstack.common.trace import SessionTrace
-from mailstack.config import CONFIG_NAME, Config
-from mailstack.dns.resolution import Step
-from mailstack.dns.resolver import Resolver
 from mailstack.errors import MailstackError
-from mailstack.lab.topology import Host, Topology
+from mailstack.lab.topology import NEGATIVE_TTL, TTL, Host, Topology
+from mailstack.lab.view import traced
 from mailstack.ua.discover import Endpoint
 from mailstack.ua.wire import TracedSMTP, tls_context
 
-# How long a scenario waits for a queued message to be delivered.
+# How long a scenario waits for a queued message to be delivered, and for
+# the hosts' traces to show an exchange.
 DELIVERY_TIMEOUT = 20.0
+TRACE_WAIT = 5.0
+# The TTL of www.cs.umass.edu in the default topology (the `caching` scenario).
+SHORT_TTL = 5
+# A DNS step's text in a transcript, at most.
+STEP_TEXT = 110
 
 
 class ScenarioFailed(MailstackError):
@@ -55,9 +59,8 @@ class Lab:
     offset: int
     out: TextIO
     # Given by the command line: `mailstack ARGV` (for the user agent's
-    # send and read) and how `dns query --trace` prints a step of a walk.
+    # send and read).
     mailstack: Callable[[list[str]], int]
-    format_step: Callable[[Step], str]
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -89,11 +92,6 @@ class Lab:
         path.write_text(self.password(address) + "\n")
         path.chmod(0o600)
         return path
-
-    def resolver_of(self, name: str) -> Resolver:
-        """A resolver with the settings of lab host ``name`` (its root hints, its port)."""
-        config = Config.load(self.root / "hosts" / name / CONFIG_NAME)
-        return Resolver.from_settings(config.dns.resolver, config.data_dir)
 
     def serve_log(self, name: str) -> Path:
         return self.root / "hosts" / name / "serve.out"
@@ -132,26 +130,34 @@ def answer_lines(reply: dns.message.Message) -> list[str]:
     return [line for rrset in reply.answer for line in rrset.to_text().splitlines()]
 
 
-def walk(
-    lab: Lab, resolver: Resolver, qname: str, rdtype: str, first: int
-) -> tuple[list[Step], int]:
-    """Resolve iteratively with ``resolver`` and print the numbered steps
-    from ``first``; the steps and the next number."""
-    import asyncio
+def dns_steps(
+    lab: Lab, since: float, done: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """The DNS messages between the lab's hosts since ``since``, as their
+    traces recorded them (the arrows of the live view), once ``done`` holds
+    of them or after a few seconds."""
+    deadline = time.monotonic() + TRACE_WAIT
+    while True:
+        arrows = traced(lab.topology, lab.root, since)
+        steps = [arrow for arrow in arrows if arrow["protocol"].startswith("dns")]
+        if done(steps) or time.monotonic() > deadline:
+            return steps
+        time.sleep(0.1)
 
-    steps: list[Step] = []
-    result = asyncio.run(
-        resolver.resolve(dns.name.from_text(qname), dns.rdatatype.from_text(rdtype), trace=steps)
-    )
-    number = first
-    for step in steps:
-        lab.say(f"  {number:2}. {lab.format_step(step).strip()}")
-        number += 1
-    expect(
-        result.rcode == dns.rcode.NOERROR,
-        f"{qname} {rdtype}: {dns.rcode.to_text(dns.rcode.Rcode(result.rcode))}",
-    )
-    return steps, number
+
+def say_steps(lab: Lab, steps: list[dict[str, Any]]) -> None:
+    """The steps numbered as in the lectures' figures (a long record cut
+    short: the live view shows it whole)."""
+    for number, step in enumerate(steps, 1):
+        said = step["summary"]
+        said = said if len(said) <= STEP_TEXT else said[: STEP_TEXT - 3] + "..."
+        lab.say(f"  {number:2}. {step['from']} -> {step['to']}: {said}")
+
+
+def asker(step: dict[str, Any]) -> str:
+    """The host that asked the question of a DNS step (the server's peer)."""
+    server = step["session"].split(" ", 1)[0]
+    return str(step["to"] if step["from"] == server else step["from"])
 
 
 def iterative(lab: Lab) -> None:
@@ -161,11 +167,24 @@ def iterative(lab: Lab) -> None:
     from its cache."""
     client, local = lab.host("cis.poly.edu"), lab.host(lab.host("cis.poly.edu").resolver)
     qname = "gaia.cs.umass.edu"
+    expect(
+        lab.topology.resolution == "iterative",
+        'this lab resolves recursively (resolution = "recursive"): play `recursive` here, '
+        "or start the default topology for `iterative`",
+    )
     lab.say(f"{client.name} ({client.address}) wants the address of {qname}.")
-    lab.say(f"   1. {client.name} -> {local.name}: {qname} A? (recursion desired)")
-    lab.say(f"  {local.name} walks the hierarchy iteratively (its resolver, its root hints):")
-    steps, number = walk(lab, lab.resolver_of(local.name), qname, "A", 2)
-    asked = {str(step.server_name).rstrip(".") for step in steps if step.server_name}
+    lab.say(f"It asks its local name server {local.name} (recursion desired), which walks")
+    lab.say("the hierarchy iteratively; the messages, as the servers' traces recorded them:")
+    since = time.time()
+    first = ask(lab, client, local, qname, "A", rd=True)
+    steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
+    say_steps(lab, steps)
+    asked = set(went_out(steps, local))
+    expect(
+        bool(asked),
+        f"{local.name} answered from its cache: an earlier run left {qname} there for "
+        f"{TTL} s (play iterative first after `lab up`, or wait)",
+    )
     for level in ("root", "tld"):
         expect(
             any(h.name in asked for h in lab.topology.with_role(level)),
@@ -175,60 +194,152 @@ def iterative(lab: Lab) -> None:
         any(h.name in asked for h in lab.topology.servers["cs.umass.edu"]),
         "cs.umass.edu was not asked",
     )
-    first = ask(lab, client, local, qname, "A", rd=True)
-    lab.say(f"  {number:2}. {local.name} -> {client.name}: {'; '.join(answer_lines(first))}")
     gaia = lab.host(qname)
     expect(
         any(gaia.address in line for line in answer_lines(first)),
         f"{qname} did not resolve to {gaia.address}",
     )
     time.sleep(1.1)
+    since = time.time()
     again = ask(lab, client, local, qname, "A", rd=True)
+    steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
     ttl = again.answer[0].ttl if again.answer else 0
     first_ttl = first.answer[0].ttl
     lab.say()
-    lab.say(f"Once more, a second later: {'; '.join(answer_lines(again))}")
+    lab.say("Once more, a second later:")
+    say_steps(lab, steps)
     lab.say(
         f"  the TTL went down from {first_ttl} to {ttl}: answered from {local.name}'s cache, "
         "no query left it"
     )
     expect(ttl < first_ttl, "the second answer did not come from the cache (its TTL did not fall)")
+    expect(not went_out(steps, local), f"{local.name} asked another server the second time")
+
+
+def recursive(lab: Lab) -> None:
+    """cis.poly.edu asks dns.poly.edu for gaia.cs.umass.edu in a lab whose
+    name servers recurse: each passes the question on one level down (root,
+    edu, umass.edu, cs.umass.edu) and the answer comes back up the chain;
+    once more, it comes from dns.poly.edu's cache."""
+    client, local = lab.host("cis.poly.edu"), lab.host(lab.host("cis.poly.edu").resolver)
+    qname = "gaia.cs.umass.edu"
+    expect(
+        lab.topology.resolution == "recursive",
+        "this lab resolves iteratively: start it with a topology that says "
+        'resolution = "recursive" (docs/lab.md, "The recursive chain")',
+    )
+    lab.say(f"{client.name} ({client.address}) wants the address of {qname}.")
+    lab.say(f"It asks {local.name}; every server asked to recurse asks the next one down,")
+    lab.say("and the answer travels back up the chain; as the servers' traces recorded them:")
+    first, steps = lookup(lab, client, local, qname, "A")
+    expect(
+        bool(went_out(steps, local)),
+        f"{local.name} answered from its cache: an earlier run left {qname} there for "
+        f"{TTL} s (play recursive first after `lab up`, or wait)",
+    )
+    queries = [step for step in steps if step["direction"] == "C"]
+    chain = [step["from"] for step in queries] + [queries[-1]["to"]] if queries else []
+    lab.say(f"   the chain: {' -> '.join(chain)}")
+    levels = [lab.topology.with_role(level) for level in ("root", "tld")]
+    expect(
+        len(chain) >= 5
+        and chain[:2] == [client.name, local.name]
+        and all(any(h.name in chain[2:] for h in hosts) for hosts in levels),
+        "the question did not go down the hierarchy server by server",
+    )
+    expect(
+        all(step["summary"].endswith("[rd]") for step in queries),
+        "a server in the chain was not asked to recurse",
+    )
+    gaia = lab.host(qname)
+    expect(
+        any(gaia.address in line for line in answer_lines(first)),
+        f"{qname} did not resolve to {gaia.address}",
+    )
+    time.sleep(1.1)
+    lab.say()
+    lab.say("Once more, a second later:")
+    again, steps = lookup(lab, client, local, qname, "A")
+    ttl = again.answer[0].ttl if again.answer else 0
+    lab.say(f"   the TTL went down from {first.answer[0].ttl} to {ttl}: from {local.name}'s cache")
+    expect(not went_out(steps, local), f"{local.name} passed the question on again")
+
+
+def lookup(
+    lab: Lab, client: Host, local: Host, qname: str, rdtype: str
+) -> tuple[dns.message.Message, list[dict[str, Any]]]:
+    """``client`` asks its local name server; the reply and the numbered
+    DNS steps it took, printed."""
+    since = time.time()
+    reply = ask(lab, client, local, qname, rdtype, rd=True)
+    steps = dns_steps(lab, since, lambda s: any(a["to"] == client.name for a in s))
+    say_steps(lab, steps)
+    return reply, steps
+
+
+def went_out(steps: list[dict[str, Any]], local: Host) -> list[str]:
+    """The servers ``local`` asked in these steps (its queries, not its replies)."""
+    return [step["to"] for step in steps if step["from"] == local.name and step["direction"] == "C"]
 
 
 def caching(lab: Lab) -> None:
-    """Negative caching (RFC 2308): a name that does not exist is remembered
-    for the SOA minimum of its zone, then asked again."""
-    from mailstack.lab.topology import NEGATIVE_TTL
-
+    """A short TTL runs out: the answer is kept for its TTL, then the local
+    name server asks the hierarchy again (RFC 1034 §4.3.1; the referrals it
+    holds longer spare it the root). Negative caching (RFC 2308): a name that
+    does not exist is remembered for the SOA minimum of its zone, then asked
+    again."""
     client = lab.host("cis.poly.edu")
     local = lab.host(client.resolver)
+    qname = "www.cs.umass.edu"
+    lab.say(f"A. {qname}, an A record whose TTL is {SHORT_TTL} s")
+    first, steps = lookup(lab, client, local, qname, "A")
+    expect(
+        any(rrset.ttl <= SHORT_TTL for rrset in first.answer),
+        f"{qname}: no answer with a TTL of {SHORT_TTL} s or less (see the topology)",
+    )
+    time.sleep(1.1)
+    lab.say("   again, a second later:")
+    again, steps = lookup(lab, client, local, qname, "A")
+    ttl = again.answer[0].ttl if again.answer else SHORT_TTL
+    lab.say(f"   answered from {local.name}'s cache: the TTL is now {ttl}")
+    expect(not went_out(steps, local), f"{local.name} asked the hierarchy within the TTL")
+    time.sleep(SHORT_TTL + 0.5)
+    lab.say(f"   after {SHORT_TTL} s the entry has run out:")
+    _, steps = lookup(lab, client, local, qname, "A")
+    asked = went_out(steps, local)
+    expect(bool(asked), f"{local.name} answered from its cache after the TTL ran out")
+    lab.say(f"   {local.name} asked {', '.join(asked)} again")
+    roots = {host.name for host in lab.topology.with_role("root")}
+    if lab.topology.resolution == "iterative" and not roots & set(asked):
+        lab.say(
+            f"   (it still holds the referrals to edu, umass.edu and cs.umass.edu, TTL {TTL} s:"
+            " it skips the root and the TLD)"
+        )
+
     qname = f"nosuchhost{int(time.time())}.cs.umass.edu"
-    lab.say(f"1. {client.name} -> {local.name}: {qname} A?")
-    first = ask(lab, client, local, qname, "A", rd=True)
-    lab.say(f"   {dns.rcode.to_text(first.rcode())}; the SOA says: cache this for {NEGATIVE_TTL} s")
+    lab.say()
+    lab.say(f"B. {qname}, a name that does not exist")
+    first, steps = lookup(lab, client, local, qname, "A")
     expect(
         first.rcode() == dns.rcode.NXDOMAIN,
         f"{qname}: {dns.rcode.to_text(first.rcode())}, not NXDOMAIN",
     )
+    lab.say(f"   NXDOMAIN; the SOA says: remember this for {NEGATIVE_TTL} s (RFC 2308 §5)")
     time.sleep(1.1)
-    second = ask(lab, client, local, qname, "A", rd=True)
+    lab.say("   again, a second later:")
+    second, steps = lookup(lab, client, local, qname, "A")
     soa_ttl = second.authority[0].ttl if second.authority else NEGATIVE_TTL
-    lab.say(
-        f"2. again a second later: {dns.rcode.to_text(second.rcode())} "
-        f"from the cache (SOA TTL now {soa_ttl})"
-    )
+    lab.say(f"   NXDOMAIN from the cache (SOA TTL now {soa_ttl})")
     expect(
-        second.rcode() == dns.rcode.NXDOMAIN and soa_ttl < NEGATIVE_TTL,
+        second.rcode() == dns.rcode.NXDOMAIN and not went_out(steps, local),
         "the negative answer was not cached",
     )
     time.sleep(NEGATIVE_TTL + 0.5)
-    third = ask(lab, client, local, qname, "A", rd=True)
-    soa_ttl = third.authority[0].ttl if third.authority else 0
-    lab.say(
-        f"3. after {NEGATIVE_TTL} s the entry has run out: "
-        f"asked the hierarchy again (SOA TTL {soa_ttl})"
-    )
-    expect(soa_ttl >= NEGATIVE_TTL - 1, "the negative answer outlived its TTL")
+    lab.say(f"   after {NEGATIVE_TTL} s:")
+    third, steps = lookup(lab, client, local, qname, "A")
+    asked = went_out(steps, local)
+    lab.say(f"   the entry has run out: {local.name} asked the hierarchy again")
+    expect(bool(asked), "the negative answer outlived its TTL")
 
 
 def registry_update(lab: Lab, tld: Host, zone: str, host: Host, *, add: bool) -> int:
@@ -266,8 +377,6 @@ def register(lab: Lab) -> None:
     """Network Utopia registers networkutopia.com: the registrar inserts its
     NS and glue A records into the com TLD servers with a TSIG-signed UPDATE;
     cis.poly.edu can then find it, and mail to it is delivered."""
-    from mailstack.lab.topology import NEGATIVE_TTL
-
     utopia = next(h for h in lab.topology.hosts if "networkutopia.com" in h.domains)
     tld = next(h for h in lab.topology.with_role("tld") if "com" in h.zones)
     client = lab.host("cis.poly.edu")
@@ -429,19 +538,31 @@ def alice_to_bob(lab: Lab) -> None:
     before = mailbox_count(lab, bob)
     log = lab.serve_log(hers.name)
     mark = log.stat().st_size
+    since = time.time()
     lab.say(f"1. Alice's user agent -> {hers.name} (submission, port {lab.port('submission')})")
     send(lab, alice, bob, "Ketchup?", "Do you like ketchup?\nHow about pickles?")
     lab.say(
         f"2. the message waits in {hers.name}'s queue; "
         "the server looks for hamburger.edu's mail exchanger:"
     )
-    steps, _ = walk(lab, lab.resolver_of(hers.name), "hamburger.edu", "MX", 1)
     wait_delivered(lab, bob, before)
+    exchanges = dns_steps(lab, since, lambda s: True)
+    steps = [step for step in exchanges if asker(step) == hers.name]
+    say_steps(lab, steps)
+    if not steps:
+        lab.say(f"  (no query left {hers.name}: it had hamburger.edu's MX in its cache)")
     lab.say(f"3. {hers.name} -> {his.name} (SMTP, port {lab.port('smtp')}), from its trace:")
     smtp_lines = outbound_dialogue(log, mark)
     lab.say("\n".join(smtp_lines))
     expect(any("DATA" in line for line in smtp_lines), "the transfer did not use DATA")
     expect(any("354" in line for line in smtp_lines), "no 354 reply in the transfer")
+    checks = [step for step in exchanges if asker(step) == his.name]
+    if checks:
+        lab.say(
+            f"   {his.name} checks the message's SPF, DKIM and DMARC in crepes.fr's DNS "
+            "(its Authentication-Results: field):"
+        )
+        say_steps(lab, checks)
     lab.say(f"4. Bob reads with IMAP from {his.name}: the message stays on the server")
     password = str(lab.password_file(bob))
     imap = f"{his.address}:{lab.port('imap')}"
@@ -534,6 +655,7 @@ def open_relay(lab: Lab) -> None:
 SCENARIOS: dict[str, Callable[[Lab], None]] = {
     "alice-to-bob": alice_to_bob,
     "iterative": iterative,
+    "recursive": recursive,
     "caching": caching,
     "register": register,
     "spoof": spoof,

@@ -20,10 +20,19 @@ from typing import Any
 from mailstack.errors import ConfigError
 
 ROLES = ("root", "tld", "authoritative", "resolver", "mail", "client")
-# Every lab zone's timers: short, so that the `caching` scenario sees a TTL
-# run out and a negative answer (RFC 2308 §5: the SOA minimum) expire.
+# How the lab's name servers resolve for their clients: the local name
+# server walks the hierarchy itself, or every server asked to recurse passes
+# the question on one level down (the lectures' two figures).
+RESOLUTIONS = ("iterative", "recursive")
+# Every lab zone's timers: a negative answer is remembered briefly (RFC 2308
+# §5: the SOA minimum), so that the `caching` scenario sees it expire.
 TTL = 300
 NEGATIVE_TTL = 5
+# The address `lab up` knocks from to see that every host answers: no host
+# may have it, and the live view does not draw it.
+PROBE = "127.0.0.254"
+# What a topology read from the shipped default.toml names as its source.
+DEFAULT_SOURCE = "the default topology"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,7 @@ class Topology:
     hosts: tuple[Host, ...]
     source: str = ""
     servers: dict[str, list[Host]] = field(default_factory=dict)
+    resolution: str = "iterative"
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -176,6 +186,8 @@ def _host(entry: Any, where: str) -> Host:
         raise ConfigError(f"{where}: bad address {entry['address']!r}") from None
     if not address.is_loopback or address.version != 4:
         raise ConfigError(f"{where}: the lab lives in 127.0.0.0/8, not at {address}")
+    if str(address) == PROBE:
+        raise ConfigError(f"{where}: {PROBE} is the lab's own (it checks the hosts from there)")
     roles = _strings(entry["roles"], f"{where}.roles")
     for role in roles:
         if role not in ROLES:
@@ -209,9 +221,14 @@ def parse(text: str, source: str) -> Topology:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    extra = set(table) - {"host"}
+    extra = set(table) - {"host", "resolution"}
     if extra:
-        raise ConfigError(f"{source}: unknown table(s) {', '.join(sorted(extra))} (only [[host]])")
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(sorted(extra))} (only resolution and [[host]])"
+        )
+    resolution = table.get("resolution", "iterative")
+    if resolution not in RESOLUTIONS:
+        raise ConfigError(f"{source}: resolution is one of {', '.join(RESOLUTIONS)}")
     entries = table.get("host")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source}: no [[host]]")
@@ -227,7 +244,7 @@ def parse(text: str, source: str) -> Topology:
             servers.setdefault(zone, []).append(host)
     if "." not in servers:
         raise ConfigError(f'{source}: no host serves the root zone (zones = ["."])')
-    topology = Topology(hosts, source, servers)
+    topology = Topology(hosts, source, servers, resolution)
     for host in hosts:
         if host.resolver and "resolver" not in topology.host(host.resolver).roles:
             raise ConfigError(
@@ -242,7 +259,7 @@ def load(path: Path | None = None) -> Topology:
     """The topology in ``path``, else the shipped default (the lectures' world)."""
     if path is None:
         text = resources.files("mailstack.lab").joinpath("default.toml").read_text()
-        return parse(text, "the default topology")
+        return parse(text, DEFAULT_SOURCE)
     try:
         return parse(path.read_text(), str(path))
     except OSError as exc:

@@ -49,6 +49,7 @@ def test_full_table():
         ({"key": [{"name": "k", "secret": "!!"}]}, "dns.key.secret"),
         ({"notify": ["host.example:53"]}, "dns.notify"),
         ({"resolver": {"timeout": -1}}, "dns.resolver.timeout"),
+        ({"resolver": {"source": "dns.poly.edu"}}, "dns.resolver.source"),
         ({"zone": [{"origin": "x."}]}, "dns.zone.file"),
     ],
 )
