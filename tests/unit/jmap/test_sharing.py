@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from jmap_mail_support import other
+from jmap_mail_support import other, raw_message
 
-from conftest import message
 from mailstack.jmap import api, ids, session, sharing
 from mailstack.jmap.sharing import acl_from_rights, mailbox_rights
 
@@ -68,8 +67,8 @@ async def setup(jmap: Any) -> tuple[Any, Any, dict[str, str]]:
     await jmap.store.mailbox_create(alice.user.id, "Team")
     team = await jmap.store.mailbox_get(alice.user.id, "Team")
     emails = {
-        "team": await alice.add(message("team plan"), "Team"),
-        "private": await alice.add(message("private note"), "INBOX"),
+        "team": await alice.add(raw_message("Subject: team plan"), "Team"),
+        "private": await alice.add(raw_message("Subject: private note"), "INBOX"),
     }
     await jmap.store.acl_set(team.id, "bob@example.org", "lr")
     return alice, team, emails
