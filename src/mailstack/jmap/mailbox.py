@@ -67,24 +67,6 @@ PROPERTIES = (
 SETTABLE = frozenset({"name", "parentId", "role", "sortOrder", "isSubscribed", "shareWith"})
 MAX_NAME = 255  # characters of one name component
 MAX_SORT_ORDER = 2**32 - 1
-RIGHTS = (
-    "mayReadItems", "mayAddItems", "mayRemoveItems", "maySetSeen", "maySetKeywords",
-    "mayCreateChild", "mayRename", "mayDelete", "maySubmit",
-)
-# The RFC 4314 letters behind each right (RFC 8621 §2: "mayReadItems" is
-# "l" and "r", ... "mayDelete" is "x", "maySubmit" has no IMAP right and
-# follows "p", posting, here).
-RIGHT_LETTERS = {
-    "mayReadItems": "lr",
-    "mayAddItems": "i",
-    "mayRemoveItems": "te",
-    "maySetSeen": "s",
-    "maySetKeywords": "w",
-    "mayCreateChild": "k",
-    "mayRename": "x",
-    "mayDelete": "x",
-    "maySubmit": "p",
-}
 
 
 def mail_capability(node: Node, account: SessionAccount) -> dict[str, Any]:
@@ -117,7 +99,7 @@ def my_rights(mailbox: Mailbox, rights: str = ALL_RIGHTS) -> dict[str, bool]:
     """``myRights`` from RFC 4314 letters (the owner has them all). INBOX
     can be neither renamed nor destroyed: JMAP ids would not survive IMAP's
     rename of INBOX (RFC 3501 §6.3.5), and every account has one."""
-    out = {right: all(letter in rights for letter in RIGHT_LETTERS[right]) for right in RIGHTS}
+    out = sharing.mailbox_rights(rights)
     if mailbox.name.upper() == "INBOX":
         out["mayRename"] = out["mayDelete"] = False
     return out
