@@ -9,7 +9,8 @@ mailboxes with user B, A's account appears in B's session object
 anything in it); a call may then name A's account (``method.account_id``
 accepts it from the methods that limit themselves to what is shared), and
 sees only the mailboxes shared with B, with B's rights (``Reach``): Mailbox/
-get and /query, Email/get and /query, Thread/get. Rights map to JMAP's MailboxRights (RFC 8621 §2) as:
+get and /query, Email/get and /query, Thread/get. Rights map to JMAP's
+MailboxRights (RFC 8621 §2) as:
 
 | MailboxRights | RFC 4314 |
 | --- | --- |
