@@ -19,7 +19,7 @@ from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
 from mailstack.errors import QuotaExceeded, StoreError
-from mailstack.jmap import blobs, email_build, emailview, ids
+from mailstack.jmap import blobs, email_build, emailview, ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, read_utc_date, store_of
 from mailstack.jmap.keywords import flag_of, is_keyword, keywords_of, visible
 from mailstack.jmap.method import (
@@ -62,13 +62,18 @@ def _invalid(description: str, *properties: str) -> SetError:
 # -- reading the store ---------------------------------------------------------
 
 
-async def _email(store: Store[ParsedMessage], account: int, email_id: object) -> EmailMeta | None:
-    """The account's visible email an id names, or None."""
+async def _email(
+    store: Store[ParsedMessage], reach: sharing.Reach, email_id: object
+) -> EmailMeta | None:
+    """The account's visible email an id names (in a shared account, one in
+    a mailbox the user may read), or None."""
     number = ids.decode(ids.EMAIL, email_id)
     if number is None:
         return None
-    meta = (await store.emails_by_id(account, [number])).get(number)
-    return meta if meta is not None and visible(meta.flags) else None
+    meta = (await store.emails_by_id(reach.account_id, [number])).get(number)
+    if meta is None or not visible(meta.flags) or not reach.shows(meta.mailbox_id):
+        return None
+    return meta
 
 
 async def read_blob(call: Call, account: int, blob_id: str) -> bytes | None:
@@ -105,7 +110,11 @@ async def _mailbox(call: Call, account: int, spec: object, prop: str = "mailboxI
 async def _own_mailbox(call: Call, account: int, jmap_id: str, prop: str) -> int:
     number = ids.decode(ids.MAILBOX, created_id(call, jmap_id))
     mailbox = None if number is None else await store_of(call).mailbox_by_id(number)
-    if mailbox is None or mailbox.account_id != account:
+    if (
+        mailbox is None
+        or mailbox.account_id != account
+        or not sharing.reach_of(call, account).mailbox_visible(mailbox.id)
+    ):
         raise _invalid(f"no mailbox {jmap_id}", prop)
     return mailbox.id
 
@@ -147,6 +156,10 @@ async def _append(
     received_at: datetime | None,
 ) -> Args:
     """File a new message as IMAP APPEND does; its server-set properties."""
+    # RFC 8621 §2: mayAddItems, and the rights for the keywords it gets.
+    reach = sharing.reach_of(call, account)
+    if not reach.may(mailbox_id, "i") or not sharing.flags_allowed(reach, mailbox_id, flags):
+        raise SetError("forbidden", "no right to add this email to that mailbox")
     if not raw:
         raise SetError("invalidEmail", "an empty message")
     if len(raw) > call.node.limits.message_size:
@@ -249,7 +262,8 @@ def _read_patch(patch: object) -> _Patch:
 
 async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None:
     store = store_of(call)
-    meta = await _email(store, account, jmap_id)
+    reach = sharing.reach_of(call, account)
+    meta = await _email(store, reach, jmap_id)
     if meta is None:
         raise SetError("notFound")
     asked = _read_patch(patch)
@@ -276,14 +290,19 @@ async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None
         raise SetError("tooManyMailboxes", "an Email is in exactly one mailbox here")
     target = next(iter(mailboxes))
     mailbox_id, uid = meta.mailbox_id, meta.uid
+    remove = [f for f in meta.flags if keywords_of([f]).keys() - wanted.keys()]
+    add = [flag_of(k) for k in wanted if k not in current]
+    if not sharing.flags_allowed(reach, meta.mailbox_id, [*remove, *add]):
+        raise SetError("forbidden", "no right to change these keywords (RFC 8621 §2)")
     if target != mailbox_key:
         dest = await _own_mailbox(call, account, target, "mailboxIds")
+        # RFC 8621 §2: mayRemoveItems where it was, mayAddItems where it goes.
+        if not reach.may(mailbox_id, "te") or not reach.may(dest, "i"):
+            raise SetError("forbidden", "no right to move this email there")
         moved = await store.move(mailbox_id, [uid], dest)
         if not moved:
             raise SetError("notFound")
         mailbox_id, uid = dest, moved[0][1]
-    remove = [f for f in meta.flags if keywords_of([f]).keys() - wanted.keys()]
-    add = [flag_of(k) for k in wanted if k not in current]
     if remove:
         await store.store_flags(mailbox_id, [uid], remove, "remove")
     if add:
@@ -292,7 +311,10 @@ async def _update(call: Call, account: int, jmap_id: str, patch: object) -> None
 
 async def _destroy(call: Call, account: int, jmap_id: str) -> None:
     store = store_of(call)
-    meta = await _email(store, account, jmap_id)
+    reach = sharing.reach_of(call, account)
+    meta = await _email(store, reach, jmap_id)
+    if meta is not None and not reach.may(meta.mailbox_id, "te"):
+        raise SetError("forbidden", "no right to remove this email (mayRemoveItems)")
     if meta is None or not await store.expunge(meta.mailbox_id, [meta.uid], require_deleted=False):
         raise SetError("notFound")
 
@@ -322,7 +344,9 @@ def _or_null(value: dict[str, Any] | list[str]) -> Any:
 
 
 async def email_set(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)  # a shared account: within the user's rights
+    reach.check_writable()
+    account = reach.account_id
     create = _object(args, "create")
     update = _object(args, "update")
     destroy = args.get("destroy") or []
@@ -396,7 +420,9 @@ async def _import(call: Call, account: int, spec: object) -> Args:
 
 
 async def email_import(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)  # a shared account: within the user's rights
+    reach.check_writable()
+    account = reach.account_id
     emails = args.get("emails")
     if not isinstance(emails, dict):
         raise invalid("emails must map creation ids to EmailImport objects")
@@ -431,7 +457,7 @@ async def _copy(call: Call, source: int, account: int, spec: object) -> Args:
     if unknown:
         raise _invalid("only mailboxIds, keywords and receivedAt may be set", *unknown)
     store = store_of(call)
-    meta = await _email(store, source, spec.get("id"))
+    meta = await _email(store, sharing.reach_of(call, source), spec.get("id"))
     if meta is None:
         raise SetError("notFound", f"no email {spec.get('id')} in the account copied from")
     mailbox_id = await _mailbox(call, account, spec.get("mailboxIds"))
@@ -449,8 +475,11 @@ async def _copy(call: Call, source: int, account: int, spec: object) -> Args:
 
 
 async def email_copy(call: Call, args: Args) -> Args:
-    source = account_id(call, {"accountId": args.get("fromAccountId")})
-    account = account_id(call, args)
+    # RFC 8621 §4.7: between the user's accounts, shared ones included.
+    source = account_id(call, {"accountId": args.get("fromAccountId")}, shared=True)
+    target = sharing.reach(call, args)
+    target.check_writable()
+    account = target.account_id
     if source == account:
         # RFC 8620 §5.4: accountId "MUST be different to the fromAccountId".
         raise invalid("fromAccountId and accountId are the same account")

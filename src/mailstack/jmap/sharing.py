@@ -33,7 +33,7 @@ entry of their own (``anyone`` has no principal).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +190,22 @@ class Reach:
         """RFC 8620 §5.3: ``accountReadOnly`` for a /set on a read-only account."""
         if self.read_only:
             raise MethodError("accountReadOnly")
+
+
+def reach_of(call: Call, number: int) -> Reach:
+    """What the call may do in an account ``account_id`` accepted."""
+    if number == call.user.id:
+        return Reach(number)
+    if number not in call.shared:
+        raise MethodError("accountNotFound")
+    return Reach(number, call.shared[number])
+
+
+def flags_allowed(reach: Reach, mailbox_id: int, flags: Iterable[str]) -> bool:
+    """Whether the user may set or clear these IMAP flags of an email in the
+    mailbox (RFC 8621 §2: maySetSeen for \\Seen, maySetKeywords for the rest;
+    RFC 4314 §4: t for \\Deleted)."""
+    return all(reach.may(mailbox_id, acl_rights.flag_right(f)) for f in flags)
 
 
 def reach(call: Call, args: Args) -> Reach:
