@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import re
+from pathlib import Path
 from typing import Any
 
 import jmapc
@@ -121,7 +122,7 @@ def read_inbox(jmap: jmapc.Client) -> tuple[Any, Any, Any]:
     return results[0].response, results[1].response, results[2].response
 
 
-async def test_jmapc_reads_what_imap_appended(node: Any) -> None:
+async def test_jmapc_reads_what_imap_appended(node: Any, tmp_path: Path) -> None:
     await asyncio.to_thread(imap_append, node, MESSAGE)
     await asyncio.to_thread(imap_append, node, REPLY)
     jmap = client(node)
@@ -136,6 +137,10 @@ async def test_jmapc_reads_what_imap_appended(node: Any) -> None:
     assert first.preview.startswith("Shall we try the crêperie")
     assert first.has_attachment is True
     assert [a.name for a in first.attachments] == ["invite.ics"]
+    # The attachment's part blob downloads as its decoded octets.
+    saved = tmp_path / "invite.ics"
+    await asyncio.to_thread(jmap.download_attachment, first.attachments[0], saved)
+    assert saved.read_bytes() == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR"
     (text,) = first.text_body
     assert first.body_values[text.part_id].value == "Shall we try the crêperie at noon?"
     # Both emails are one thread, the reply last.

@@ -23,7 +23,7 @@ from aiohttp import hdrs, web
 from aiohttp.helpers import content_disposition_header
 
 from mailstack.common.webkeys import ACCOUNT
-from mailstack.jmap import ids
+from mailstack.jmap import emailview, ids
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 from mailstack.jmap.problem import RequestError
@@ -56,6 +56,7 @@ class Blob:
     upload: Upload | None = None  # None: an email's message
     mailbox_id: int = 0
     uid: int = 0
+    part: bytes | None = None  # a part of an email (emailview.part_bytes), decoded
 
 
 def uploads(node: Node) -> UploadArea:
@@ -66,6 +67,9 @@ async def blob(node: Node, account: int, blob_id: object) -> Blob | None:
     """The account's blob with this id; None for any other id."""
     store = node.store
     assert store is not None
+    if isinstance(blob_id, str) and emailview.decode_part_blob_id(blob_id) is not None:
+        part = await emailview.part_bytes(store, account, blob_id)
+        return None if part is None else Blob(blob_id, account, len(part), OCTETS, part=part)
     email = ids.decode(ids.EMAIL_BLOB, blob_id)
     if email is not None:
         found = await store.emails_by_id(account, [email])
@@ -89,6 +93,8 @@ async def blob_bytes(node: Node, account: int, blob_id: object) -> bytes | None:
 
 
 async def read(node: Node, found: Blob) -> bytes:
+    if found.part is not None:
+        return found.part
     if found.upload is not None:
         return await asyncio.to_thread(found.upload.read)
     assert node.store is not None

@@ -21,7 +21,8 @@ from mailstack.jmap import blobs, emailview, ids, sharing
 from mailstack.jmap.email_query import MAIL, invalid, store_of
 from mailstack.jmap.emailview import BodyOptions, EmailView
 from mailstack.jmap.keywords import visible
-from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_get
+from mailstack.jmap.method import Args, Call, Method, check_objects_in_get
+from mailstack.jmap.sharing import Reach
 from mailstack.mime import ParsedMessage, parse
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ def _id_list(value: object) -> list[Any]:
 
 
 async def email_get(call: Call, args: Args) -> Args:
-    # In a shared account, only the emails of mailboxes the user may read.
     reach = sharing.reach(call, args)
     account = reach.account_id
     props = emailview.check_properties(args.get("properties"), emailview.EMAIL_PROPERTIES,
@@ -70,18 +70,20 @@ async def email_get(call: Call, args: Args) -> Args:
     state = await store.account_state(account)
     wanted = args.get("ids")
     if wanted is None:
-        every = [
-            m for m in await store.emails(account) if visible(m.flags) and reach.shows(m.mailbox_id)
-        ]
+        every = [m for m in await store.emails(account)
+                 if visible(m.flags) and reach.emails_visible(m.mailbox_id)]
         check_objects_in_get(call, len(every))
         wanted = [ids.encode(ids.EMAIL, m.email_id) for m in every]
     wanted = list(dict.fromkeys(_id_list(wanted)))
     check_objects_in_get(call, len(wanted))
     numbers = {jmap_id: ids.decode(ids.EMAIL, jmap_id) for jmap_id in wanted}
     found = await store.emails_by_id(account, [n for n in numbers.values() if n is not None])
-    found = {n: m for n, m in found.items() if reach.shows(m.mailbox_id)}
-    metas = [m for m in found.values() if visible(m.flags)]
-    parses = await _parses(store, metas) if emailview.needs_parse(props) else {}
+    # RFC 8621 §2: an email is visible in a mailbox the user may read.
+    found = {n: m for n, m in found.items()
+             if visible(m.flags) and reach.emails_visible(m.mailbox_id)}
+    metas = list(found.values())
+    parsing = emailview.needs_parse(props)
+    parses = await _parses(store, metas) if parsing else {}
     raw_wanted = [m for m in metas if m.email_id in parses
                   and emailview.needs_raw(props, options, parses[m.email_id])]
     raws = await _raw_bytes(store, raw_wanted) if raw_wanted else {}
@@ -90,7 +92,7 @@ async def email_get(call: Call, args: Args) -> Args:
     blank = parse(b"")
     for jmap_id, number in numbers.items():
         meta = found.get(number) if number is not None else None
-        if meta is None or not visible(meta.flags) or (parses and number not in parses):
+        if meta is None or not visible(meta.flags) or (parsing and number not in parses):
             # Not the account's, hidden, or expunged since the metadata read.
             not_found.append(jmap_id)
             continue
@@ -107,23 +109,25 @@ async def email_get(call: Call, args: Args) -> Args:
     }
 
 
-async def blob_message(call: Call, account: int, blob_id: str
+async def blob_message(call: Call, reach: Reach, blob_id: str
                        ) -> tuple[bytes, bool] | None:
     """The octets of a blob Email/parse may read, and whether they are (a
     part of) a stored email, whose parts then have blob ids; or None."""
     store = store_of(call)
+    account = reach.account_id
     number = ids.decode(ids.EMAIL_BLOB, blob_id)
     if number is not None:
         found = await store.emails_by_id(account, [number])
         meta = found.get(number)
-        if meta is None or not visible(meta.flags):
+        if meta is None or not visible(meta.flags) or not reach.emails_visible(
+                meta.mailbox_id):
             return None
         raws = await _raw_bytes(store, [meta])
         return (raws[number], True) if number in raws else None
-    part = await emailview.part_bytes(store, account, blob_id)
+    part = await emailview.part_bytes(store, account, blob_id, reach.emails_visible)
     if part is not None:
         return part, True
-    if ids.decode(ids.UPLOAD_BLOB, blob_id) is None:
+    if ids.decode(ids.UPLOAD_BLOB, blob_id) is None or not reach.personal:
         return None
     data = await blobs.blob_bytes(call.node, account, blob_id)
     return None if data is None else (data, False)
@@ -136,7 +140,8 @@ def _looks_like_message(parsed: ParsedMessage) -> bool:
 
 
 async def email_parse(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     blob_ids = args.get("blobIds")
     if not isinstance(blob_ids, list) or not all(isinstance(b, str) for b in blob_ids):
         raise invalid("blobIds must be a list of ids")
@@ -150,7 +155,7 @@ async def email_parse(call: Call, args: Args) -> Args:
     not_found: list[str] = []
     limits = call.node.limits
     for blob_id in dict.fromkeys(blob_ids):
-        found = await blob_message(call, account, blob_id)
+        found = await blob_message(call, reach, blob_id)
         if found is None:
             not_found.append(blob_id)
             continue

@@ -24,6 +24,7 @@ allows removed to name extra ids.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +48,10 @@ MAX_INT = 2**53 - 1
 MAX_FILTER_DEPTH = 32
 COLLATIONS = ("i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap", "i;octet")
 DEFAULT_COLLATION = "i;unicode-casemap"
+# Results of this many recent queries are kept per node (their email ids, a
+# few octets each): ten clients asking for the same list at the same state
+# cost one run.
+CACHED_QUERIES = 32
 _UTC_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _DIGITS = re.compile(r"[0-9]+")
@@ -141,6 +146,7 @@ class _Node:
     operator: str  # "AND", "OR", "NOT" or "" for a check
     children: tuple[_Node, ...] = ()
     check: Check | None = None
+    mailbox: int | None = None  # an inMailbox check: its mailbox
     parsed: bool = False  # reads the stored parse
     thread: bool = False  # reads the thread's flags
 
@@ -202,7 +208,7 @@ def _condition(name: str, value: Any, ctx: _Context) -> _Node:
     """One property of a FilterCondition (RFC 8621 §4.4.1)."""
     if name == "inMailbox":
         mailbox = ids.decode(ids.MAILBOX, _string(name, value))
-        return _Node("", check=lambda e: e.meta.mailbox_id == mailbox)
+        return _Node("", check=lambda e: e.meta.mailbox_id == mailbox, mailbox=mailbox)
     if name == "inMailboxOtherThan":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise invalid("inMailboxOtherThan must be a list of ids")
@@ -423,6 +429,7 @@ class Query:
     collapse_threads: bool
     ctx: _Context
     mailbox_id: int | None  # an inMailbox every result must satisfy
+    key: str  # the filter, sort and collapseThreads as canonical JSON
 
     @classmethod
     def from_args(cls, args: Args) -> Query:
@@ -432,13 +439,36 @@ class Query:
         collapse = args.get("collapseThreads", False)
         if not isinstance(collapse, bool):
             raise invalid("collapseThreads must be a boolean")
-        return cls(node, parse_sort(args.get("sort")), collapse, ctx, _top_mailbox(spec))
+        sort = parse_sort(args.get("sort"))
+        key = json.dumps([spec, args.get("sort"), collapse], sort_keys=True)
+        return cls(node, sort, collapse, ctx, _top_mailbox(spec), key)
 
     @property
     def uses_threads(self) -> bool:
         return (self.filter is not None and self.filter.thread) or any(
             c.property in _THREAD_SORTS for c in self.sort
         )
+
+    async def results(
+        self, call: Call, account: int, state: int, mailboxes: set[int] | None = None
+    ) -> list[int]:
+        """The results' email ids, in order, for the account at this state
+        (only emails in ``mailboxes`` when given, as ``run``).
+
+        An account's results cannot change while its state does not (every
+        change to an email, flags and moves included, takes a new MODSEQ, and
+        so does a change of a mailbox's rights), so they are kept by state
+        and query for the next identical call."""
+        cache = call.node.jmap_shared.email_queries
+        reach = None if mailboxes is None else tuple(sorted(mailboxes))
+        key = (account, state, reach, self.key)
+        found = cache.pop(key, None)
+        if found is None:
+            found = [m.email_id for m in await self.run(store_of(call), account, mailboxes)]
+            while len(cache) >= CACHED_QUERIES:
+                del cache[next(iter(cache))]
+        cache[key] = found  # the most recent last
+        return found
 
     async def run(
         self, store: Store[ParsedMessage], account: int, mailboxes: set[int] | None = None
@@ -456,11 +486,22 @@ class Query:
         emails = await self._filter(store, emails)
         if any(c.property in _PARSED_SORTS for c in self.sort):
             await _load_parsed(store, [e for e in emails if e.parsed is None])
-        # Ties are broken by the email id (newest first) so the order is
-        # stable across calls (RFC 8620 §5.5).
-        emails.sort(key=lambda e: e.meta.email_id, reverse=True)
-        for comparator in reversed(self.sort):
-            emails.sort(key=comparator.key(self.ctx), reverse=not comparator.ascending)
+        # Ties are broken by the email id, in the first comparator's
+        # direction, so the order is the same on every call (RFC 8620 §5.5).
+        descending = not self.sort[0].ascending
+        if len({c.ascending for c in self.sort}) == 1:
+            keys = [c.key(self.ctx) for c in self.sort]
+            if len(keys) == 1:
+                (only,) = keys
+                emails.sort(key=lambda e: (only(e), e.meta.email_id), reverse=descending)
+            else:
+                emails.sort(
+                    key=lambda e: (*(k(e) for k in keys), e.meta.email_id), reverse=descending
+                )
+        else:
+            emails.sort(key=lambda e: e.meta.email_id, reverse=descending)
+            for comparator in reversed(self.sort):
+                emails.sort(key=comparator.key(self.ctx), reverse=not comparator.ascending)
         if self.collapse_threads:
             seen: set[int] = set()
             kept = []
@@ -497,7 +538,10 @@ class Query:
             return emails
         # Top-level conjuncts on metadata run first; only the emails they
         # leave have their parse read.
-        conjuncts = list(_conjuncts(node))
+        # An inMailbox the store's read already applied is not checked again.
+        conjuncts = [
+            c for c in _conjuncts(node) if c.mailbox is None or c.mailbox != self.mailbox_id
+        ]
         cheap = [c for c in conjuncts if not c.parsed]
         costly = [c for c in conjuncts if c.parsed]
         emails = [e for e in emails if all(c(e) for c in cheap)]
@@ -566,13 +610,13 @@ async def email_query(call: Call, args: Args) -> Args:
 
     store = store_of(call)
     state = await store.account_state(account)
-    found = await query.run(store, account, reach.readable_mailboxes())
-    results = [ids.encode(ids.EMAIL, m.email_id) for m in found]
+    results = await query.results(call, account, state, reach.readable_mailboxes())
     total = len(results)
     if anchor is not None:
         # RFC 8620 §5.5: with an anchor, position is ignored.
+        number = ids.decode(ids.EMAIL, anchor)
         try:
-            start = results.index(anchor) + anchor_offset
+            start = results.index(-1 if number is None else number) + anchor_offset
         except ValueError:
             raise MethodError("anchorNotFound") from None
         start = max(start, 0)
@@ -584,7 +628,7 @@ async def email_query(call: Call, args: Args) -> Args:
         "queryState": str(state),
         "canCalculateChanges": True,
         "position": start,
-        "ids": results[start:end],
+        "ids": [ids.encode(ids.EMAIL, number) for number in results[start:end]],
     }
     if calculate_total:
         response["total"] = total
@@ -614,7 +658,7 @@ async def email_query_changes(call: Call, args: Args) -> Args:
     changes = await store.email_changes(account, since) if since < state else None
     if since < state and changes is None:
         raise MethodError("cannotCalculateChanges")
-    results = await query.run(store, account)
+    results = await query.results(call, account, state)
     changed: set[int] = set()
     created: set[int] = set()
     if changes is not None:
@@ -632,9 +676,9 @@ async def email_query_changes(call: Call, args: Args) -> Args:
     # An email created since the old state was not in the old results.
     removed = sorted(changed - created)
     added = [
-        {"id": ids.encode(ids.EMAIL, m.email_id), "index": index}
-        for index, m in enumerate(results)
-        if m.email_id in changed
+        {"id": ids.encode(ids.EMAIL, number), "index": index}
+        for index, number in enumerate(results)
+        if number in changed
     ]
     if max_changes is not None and len(removed) + len(added) > max_changes:
         raise MethodError("tooManyChanges")

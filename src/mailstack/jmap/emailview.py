@@ -559,17 +559,20 @@ def decode_part_blob_id(blob_id: object) -> tuple[int, tuple[int, ...]] | None:
     return email_id, tuple(int(n) for n in numbers)
 
 
-async def part_bytes(store: Store[ParsedMessage], account_id: int, blob_id: str
-                     ) -> bytes | None:
+async def part_bytes(store: Store[ParsedMessage], account_id: int, blob_id: str,
+                     readable: Callable[[int], bool] | None = None) -> bytes | None:
     """The octets of a part blob (``G<email>-<section>``) of the account's
     email, Content-Transfer-Encoding undone; None when there is no such
-    email or part. For the blob download and Email/parse."""
+    email or part, or (``readable``, given a mailbox id) the caller may not
+    read its mailbox. For the blob download and Email/parse."""
     decoded = decode_part_blob_id(blob_id)
     if decoded is None:
         return None
     email_id, section = decoded
     meta = (await store.emails_by_id(account_id, [email_id])).get(email_id)
     if meta is None or not visible(meta.flags):
+        return None
+    if readable is not None and not readable(meta.mailbox_id):
         return None
     parsed = (await store.messages_parsed(meta.mailbox_id, [meta.uid])).get(meta.uid)
     part = None if parsed is None else parsed.root.section(section)

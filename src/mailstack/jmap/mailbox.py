@@ -43,12 +43,12 @@ from mailstack.jmap.method import (
     Call,
     Method,
     MethodError,
-    account_id,
     check_objects_in_get,
     check_objects_in_set,
     created_id,
 )
-from mailstack.store.contract import ALL_RIGHTS, Mailbox, MailboxCounts
+from mailstack.jmap.sharing import Reach
+from mailstack.store.contract import Mailbox, MailboxCounts
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -62,13 +62,12 @@ ROLES = ("all", "archive", "drafts", "flagged", "important", "inbox", "junk", "s
 COUNTS = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
 PROPERTIES = (
     "id", "name", "parentId", "role", "sortOrder", *COUNTS, "myRights", "isSubscribed",
-    "shareWith",  # RFC 9670 §4 (sharing.py)
 )
-SETTABLE = frozenset({"name", "parentId", "role", "sortOrder", "isSubscribed", "shareWith"})
+# RFC 9670 §4: with the principals capability, who the mailbox is shared with.
+SHARE_WITH = "shareWith"
+SETTABLE = frozenset({"name", "parentId", "role", "sortOrder", "isSubscribed", SHARE_WITH})
 MAX_NAME = 255  # characters of one name component
 MAX_SORT_ORDER = 2**32 - 1
-
-
 def mail_capability(node: Node, account: SessionAccount) -> dict[str, Any]:
     """The account's ``urn:ietf:params:jmap:mail`` capability (RFC 8621 §1.3.1)."""
     return {
@@ -95,11 +94,12 @@ def special_use_of(role: str) -> str:
     return "\\" + role.capitalize()
 
 
-def my_rights(mailbox: Mailbox, rights: str = ALL_RIGHTS) -> dict[str, bool]:
-    """``myRights`` from RFC 4314 letters (the owner has them all). INBOX
-    can be neither renamed nor destroyed: JMAP ids would not survive IMAP's
-    rename of INBOX (RFC 3501 §6.3.5), and every account has one."""
-    out = sharing.mailbox_rights(rights)
+def my_rights(mailbox: Mailbox, reach: Reach) -> dict[str, bool]:
+    """``myRights``: the user's RFC 4314 rights on the mailbox (the owner
+    has them all; ``sharing.mailbox_rights`` maps them). INBOX can be
+    neither renamed nor destroyed: JMAP ids would not survive IMAP's rename
+    of INBOX (RFC 3501 §6.3.5), and every account has one."""
+    out = sharing.mailbox_rights(reach.rights(mailbox.id))
     if mailbox.name.upper() == "INBOX":
         out["mayRename"] = out["mayDelete"] = False
     return out
@@ -115,6 +115,14 @@ class Tree:
     @classmethod
     def of(cls, mailboxes: Sequence[Mailbox]) -> Tree:
         return cls({m.id: m for m in mailboxes}, {m.name: m for m in mailboxes})
+
+    @classmethod
+    async def read(cls, call: Call, reach: Reach) -> Tree:
+        """The account's mailboxes the call may see: all of the user's own,
+        the shared ones of another account (``Reach``)."""
+        mailboxes = await store_of(call).mailbox_list(reach.account_id)
+        shown = reach.visible_mailboxes()
+        return cls.of([m for m in mailboxes if shown is None or m.id in shown])
 
     def parent(self, mailbox: Mailbox) -> Mailbox | None:
         """The nearest existing IMAP ancestor."""
@@ -152,10 +160,8 @@ class Tree:
 
 
 def mailbox_json(mailbox: Mailbox, tree: Tree, counts: MailboxCounts | None,
-                 props: Sequence[str], rights: str = ALL_RIGHTS,
-                 share_with: Any = None) -> dict[str, Any]:
-    """``rights``: the user's RFC 4314 rights (a shared mailbox's, from
-    sharing.Reach); ``share_with``: the shareWith value, read by the caller."""
+                 props: Sequence[str], reach: Reach,
+                 share_with: dict[str, Any] | None = None) -> dict[str, Any]:
     counts = counts or MailboxCounts(0, 0, 0, 0)
     values: dict[str, Callable[[], Any]] = {
         "id": lambda: ids.encode(ids.MAILBOX, mailbox.id),
@@ -168,20 +174,24 @@ def mailbox_json(mailbox: Mailbox, tree: Tree, counts: MailboxCounts | None,
         "unreadEmails": lambda: counts.unread_emails,
         "totalThreads": lambda: counts.total_threads,
         "unreadThreads": lambda: counts.unread_threads,
-        "myRights": lambda: my_rights(mailbox, rights),
-        "isSubscribed": lambda: mailbox.subscribed,
-        "shareWith": lambda: share_with,
+        "myRights": lambda: my_rights(mailbox, reach),
+        # Subscriptions are the owner's: a shared mailbox is not subscribed.
+        "isSubscribed": lambda: mailbox.subscribed and reach.personal,
+        SHARE_WITH: lambda: share_with,
     }
     return {prop: values[prop]() for prop in props}
 
 
-def _properties(args: Args) -> list[str]:
+def _properties(call: Call, args: Args) -> list[str]:
+    known: tuple[str, ...] = PROPERTIES
+    if sharing.PRINCIPALS in call.using:
+        known = (*PROPERTIES, SHARE_WITH)
     props = args.get("properties")
     if props is None:
-        return list(PROPERTIES)
+        return list(known)
     if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
         raise invalid("properties must be a list of strings")
-    unknown = [p for p in props if p not in PROPERTIES]
+    unknown = [p for p in props if p not in known]
     if unknown:
         raise MethodError("invalidArguments", f"unknown properties {unknown}",
                           arguments=["properties"])
@@ -201,24 +211,16 @@ def _id_list(args: Args, name: str) -> list[Any] | None:
 # -- Mailbox/get -------------------------------------------------------------
 
 
-async def visible_tree(call: Call, reach: sharing.Reach) -> Tree:
-    """The account's mailboxes the call may see (in a shared account, those
-    shared with the user)."""
-    mailboxes = await store_of(call).mailbox_list(reach.account_id)
-    shown = reach.visible_mailboxes()
-    return Tree.of([m for m in mailboxes if shown is None or m.id in shown])
-
-
 async def mailbox_get(call: Call, args: Args) -> Args:
     reach = sharing.reach(call, args)
     account = reach.account_id
     wanted = _id_list(args, "ids")
     if wanted is not None:
         check_objects_in_get(call, len(wanted))
-    props = _properties(args)
+    props = _properties(call, args)
     store = store_of(call)
     state = await store.account_state(account)
-    tree = await visible_tree(call, reach)
+    tree = await Tree.read(call, reach)
     counts = (await store.mailbox_counts(account)
               if any(p in COUNTS for p in props) else {})
     found: list[dict[str, Any]] = []
@@ -235,11 +237,11 @@ async def mailbox_get(call: Call, args: Args) -> Args:
             else:
                 chosen.append(mailbox)
     for mailbox in chosen:
-        # RFC 9670 §4: shareWith is for those who may change it.
-        share = (await sharing.share_with(call.node, mailbox)
-                 if "shareWith" in props and reach.may(mailbox.id, "a") else None)
-        found.append(mailbox_json(mailbox, tree, counts.get(mailbox.id), props,
-                                  reach.rights(mailbox.id), share))
+        shared_with = None
+        if SHARE_WITH in props and reach.may(mailbox.id, "a"):
+            shared_with = await sharing.share_with(call.node, mailbox)
+        found.append(mailbox_json(mailbox, tree, counts.get(mailbox.id), props, reach,
+                                  shared_with))
     return {
         "accountId": ids.encode(ids.ACCOUNT, account),
         "state": str(state),
@@ -264,23 +266,27 @@ def changes_arguments(args: Args) -> tuple[str, int | None, int | None]:
 
 
 async def mailbox_changes(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     since_state, since, max_changes = changes_arguments(args)
     if since is None:
         raise MethodError("cannotCalculateChanges")
     changes = await store_of(call).mailbox_changes(account, since, max_changes)
     if changes is None:
         raise MethodError("cannotCalculateChanges")
+    shown = reach.visible_mailboxes()
+    created = [i for i in changes.created if shown is None or i in shown]
+    updated = [i for i in changes.updated if shown is None or i in shown]
     return {
         "accountId": ids.encode(ids.ACCOUNT, account),
         "oldState": since_state,
         "newState": str(changes.state),
         "hasMoreChanges": changes.has_more,
-        "created": [ids.encode(ids.MAILBOX, i) for i in changes.created],
-        "updated": [ids.encode(ids.MAILBOX, i) for i in changes.updated],
+        "created": [ids.encode(ids.MAILBOX, i) for i in created],
+        "updated": [ids.encode(ids.MAILBOX, i) for i in updated],
         "destroyed": [ids.encode(ids.MAILBOX, i) for i in changes.destroyed],
         # RFC 8621 §2.2: the counts, when only they changed.
-        "updatedProperties": list(COUNTS) if changes.counts_only and changes.updated else None,
+        "updatedProperties": list(COUNTS) if changes.counts_only and updated else None,
     }
 
 
@@ -468,7 +474,7 @@ async def mailbox_query(call: Call, args: Args) -> Args:
         raise invalid("calculateTotal must be a boolean")
     store = store_of(call)
     state = await store.account_state(account)
-    tree = await visible_tree(call, reach)
+    tree = await Tree.read(call, reach)
     results = [ids.encode(ids.MAILBOX, m.id) for m in query.run(tree)]
     position, chosen = window(results, args)
     response: Args = {
@@ -484,7 +490,8 @@ async def mailbox_query(call: Call, args: Args) -> Args:
 
 
 async def mailbox_query_changes(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     query = MailboxQuery.from_args(args)
     since_state = args.get("sinceQueryState")
     if not isinstance(since_state, str):
@@ -518,7 +525,7 @@ async def mailbox_query_changes(call: Call, args: Args) -> Args:
         else:
             changed.update(changes.created, changes.destroyed)
         created.update(changes.created)
-    tree = Tree.of(await store.mailbox_list(account))
+    tree = await Tree.read(call, reach)
     results = query.run(tree)
     removed = sorted(changed - created)
     added = [{"id": ids.encode(ids.MAILBOX, m.id), "index": index}
@@ -572,14 +579,23 @@ def _check_name(name: object) -> str:
 class MailboxSet:
     """One Mailbox/set call against the account's tree."""
 
-    def __init__(self, call: Call, account: int, tree: Tree) -> None:
+    def __init__(self, call: Call, reach: Reach, tree: Tree) -> None:
         self.call = call
-        self.account = account
+        self.reach = reach
+        self.account = reach.account_id
         self.tree = tree
         self.store = store_of(call)
 
     async def refresh(self) -> None:
-        self.tree = Tree.of(await self.store.mailbox_list(self.account))
+        self.tree = await Tree.read(self.call, self.reach)
+
+    def require(self, mailbox_id: int | None, letters: str, what: str) -> None:
+        """``forbidden`` unless the user holds these RFC 4314 rights on the
+        mailbox (on the account's top level: only in their own account)."""
+        allowed = (self.reach.personal if mailbox_id is None
+                   else self.reach.may(mailbox_id, letters))
+        if not allowed:
+            raise SetError("forbidden", f"no right to {what}")
 
     def parent(self, value: Any) -> int | None:
         value = created_id(self.call, value)
@@ -616,14 +632,22 @@ class MailboxSet:
             raise SetError("invalidProperties", "these properties cannot be set", unknown)
         name = _check_name(spec.get("name"))
         parent = self.parent(spec.get("parentId"))
+        self.require(parent, "k", "create a mailbox here")  # mayCreateChild
         role = self.check_role(spec.get("role"), None)
+        if role is not None and not self.reach.personal:
+            raise SetError("forbidden", "roles are the owner's to give", ["role"])
         sort_order = spec.get("sortOrder", 0)
         if not unsigned(sort_order) or sort_order > MAX_SORT_ORDER:
             raise SetError("invalidProperties", "sortOrder is an UnsignedInt", ["sortOrder"])
         subscribed = spec.get("isSubscribed", False)
         if not isinstance(subscribed, bool):
             raise SetError("invalidProperties", "isSubscribed is a boolean", ["isSubscribed"])
+        if subscribed and not self.reach.personal:
+            raise SetError("forbidden", "subscriptions in a shared account are the owner's",
+                           ["isSubscribed"])
         full = self.check_sibling(parent, name, None)
+        if SHARE_WITH in spec and not self.reach.personal:
+            raise SetError("forbidden", "no right to share this mailbox", [SHARE_WITH])
         try:
             mailbox = await self.store.mailbox_create(
                 self.account, full, special_use_of(role) if role else None)
@@ -634,12 +658,20 @@ class MailboxSet:
                                                       sort_order=sort_order)
         if subscribed:
             await self.store.subscribe(self.account, full)
+        if SHARE_WITH in spec:
+            try:
+                share = await self.plan_share(mailbox, {SHARE_WITH: spec[SHARE_WITH]})
+            except SetError:
+                # Not created after all: nothing else refers to it yet.
+                await self.store.mailbox_delete(self.account, full)
+                raise
+            await sharing.apply_share_with(self.call.node, share)
         await self.refresh()
-        mailbox = self.tree.mailboxes[mailbox.id]
+        mailbox = self.tree.mailboxes.get(mailbox.id, mailbox)
         # RFC 8620 §5.3: the properties "that were not sent by the client,
         # or had a value different from that sent (server-set or default
         # values)".
-        whole = mailbox_json(mailbox, self.tree, None, PROPERTIES)
+        whole = mailbox_json(mailbox, self.tree, None, PROPERTIES, self.reach)
         return {prop: value for prop, value in whole.items()
                 if prop not in spec or spec[prop] != value}
 
@@ -649,23 +681,16 @@ class MailboxSet:
             raise SetError("notFound")
         if not isinstance(patch, dict):
             raise SetError("invalidPatch", "a patch is an object")
-        sharing_patch = {k: v for k, v in patch.items()
-                         if k == "shareWith" or k.startswith("shareWith/")}
-        patch = {k: v for k, v in patch.items() if k not in sharing_patch}
+        share_patch = {k: v for k, v in patch.items() if k.split("/", 1)[0] == SHARE_WITH}
+        patch = {k: v for k, v in patch.items() if k not in share_patch}
         bad = [k for k in patch if "/" in k]
         if bad:
             raise SetError("invalidPatch", "Mailbox properties are set whole", bad)
         unknown = [k for k in patch if k not in SETTABLE]
         if unknown:
             raise SetError("invalidProperties", "these properties cannot be set", unknown)
-        share: sharing.ShareChange | None = None
-        if sharing_patch:
-            planned = await sharing.plan_share_with(
-                self.call.node, sharing.Reach(self.account), mailbox, sharing_patch)
-            if isinstance(planned, dict):
-                raise SetError(planned["type"], planned.get("description"),
-                               planned.get("properties"))
-            share = planned
+        # shareWith is checked whole before anything changes.
+        share = await self.plan_share(mailbox, share_patch) if share_patch else None
         is_inbox = mailbox.name.upper() == "INBOX"
         current_parent = self.tree.parent_id(mailbox)
         name = self.tree.name(mailbox)
@@ -693,6 +718,15 @@ class MailboxSet:
         renamed = name != self.tree.name(mailbox) or parent != current_parent
         if renamed and is_inbox:
             raise SetError("forbidden", "INBOX cannot be renamed or moved", ["name"])
+        if renamed:
+            self.require(mailbox_id, "x", "rename this mailbox")  # mayRename
+            if parent != current_parent:
+                self.require(parent, "k", "move a mailbox there")
+        if sort_order != mailbox.sort_order:
+            self.require(mailbox_id, "x", "change this mailbox")
+        if subscribed != mailbox.subscribed and not self.reach.personal:
+            raise SetError("forbidden", "subscriptions in a shared account are the owner's",
+                           ["isSubscribed"])
         full = self.check_sibling(parent, name, mailbox) if renamed else mailbox.name
         if renamed or sort_order != mailbox.sort_order:
             try:
@@ -713,17 +747,28 @@ class MailboxSet:
             await sharing.apply_share_with(self.call.node, share)
         await self.refresh()
 
+    async def plan_share(self, mailbox: Mailbox, patch: dict[str, Any]) -> sharing.ShareChange:
+        """The checked ``shareWith`` change (whole or by paths, RFC 9670 §4)."""
+        planned = await sharing.plan_share_with(self.call.node, self.reach, mailbox, patch)
+        if isinstance(planned, dict):
+            raise SetError(planned["type"], planned.get("description"),
+                           planned.get("properties"))
+        return planned
+
     async def destroy(self, mailbox_id: int, remove_emails: bool) -> None:
         mailbox = self.tree.mailboxes.get(mailbox_id)
         if mailbox is None:
             raise SetError("notFound")
         if mailbox.name.upper() == "INBOX":
             raise SetError("forbidden", "INBOX cannot be destroyed")
+        self.require(mailbox_id, "x", "destroy this mailbox")  # mayDelete
         if self.tree.children(mailbox_id):
             raise SetError("mailboxHasChild")
         if not remove_emails and any(
                 visible(m.flags) for m in await self.store.emails(self.account, mailbox_id)):
             raise SetError("mailboxHasEmail")
+        if not self.reach.personal:
+            self.require(mailbox_id, "te", "remove the emails of this mailbox")
         # A message is in exactly one mailbox: removing the mailbox removes
         # its emails (RFC 8621 §2.5 onDestroyRemoveEmails).
         try:
@@ -739,7 +784,9 @@ def _depth(tree: Tree, mailbox_id: int) -> int:
 
 
 async def mailbox_set(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
+    reach.check_writable()
     check_objects_in_set(call, args)
     create = args.get("create") or {}
     update = args.get("update") or {}
@@ -758,7 +805,7 @@ async def mailbox_set(call: Call, args: Args) -> Args:
     old_state = str(await store.account_state(account))
     if if_in_state is not None and if_in_state != old_state:
         raise MethodError("stateMismatch")
-    work = MailboxSet(call, account, Tree.of(await store.mailbox_list(account)))
+    work = MailboxSet(call, reach, await Tree.read(call, reach))
 
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}

@@ -14,3 +14,4 @@ class JmapShared:
         self.uploads: dict[int, int] = {}  # account id -> uploads running
         self.pusher: Any = None  # jmap.push.Pusher while an HTTP listener runs
         self.listeners = 0  # HTTP listeners running (the pusher runs while any does)
+        self.email_queries: dict[Any, list[int]] = {}  # email_query's recent results

@@ -8,9 +8,10 @@ mailboxes with user B, A's account appears in B's session object
 (``isPersonal`` false, ``isReadOnly`` when B has no right to change
 anything in it); a call may then name A's account (``method.account_id``
 accepts it from the methods that limit themselves to what is shared), and
-sees only the mailboxes shared with B, with B's rights (``Reach``): Mailbox/
-get and /query, Email/get and /query, Thread/get. Rights map to JMAP's
-MailboxRights (RFC 8621 §2) as:
+sees only the mailboxes shared with B, with B's rights (``Reach``; the
+mail methods that serve shared accounts get their account from ``reach``,
+docs/jmap.md "Sharing" lists them). Rights map to JMAP's MailboxRights
+(RFC 8621 §2) as:
 
 | MailboxRights | RFC 4314 |
 | --- | --- |

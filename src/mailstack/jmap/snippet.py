@@ -13,10 +13,10 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from mailstack.jmap import ids
+from mailstack.jmap import ids, sharing
 from mailstack.jmap.email_query import MAIL, MAX_FILTER_DEPTH, Query, TextQuery, invalid, store_of
 from mailstack.jmap.keywords import visible
-from mailstack.jmap.method import Args, Call, Method, account_id, check_objects_in_get
+from mailstack.jmap.method import Args, Call, Method, check_objects_in_get
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
@@ -70,7 +70,8 @@ def highlight(text: str, terms: list[str], limit: int | None = None) -> str | No
 
 
 async def search_snippet_get(call: Call, args: Args) -> Args:
-    account = account_id(call, args)
+    reach = sharing.reach(call, args)
+    account = reach.account_id
     spec = args.get("filter")
     if spec is not None:
         Query.from_args({"filter": spec})  # the same checks as Email/query
@@ -81,7 +82,9 @@ async def search_snippet_get(call: Call, args: Args) -> Args:
     subject_terms, body_terms = filter_terms(spec)
     store = store_of(call)
     numbers = {jmap_id: ids.decode(ids.EMAIL, jmap_id) for jmap_id in dict.fromkeys(email_ids)}
-    found = await store.emails_by_id(account, [n for n in numbers.values() if n is not None])
+    found = {n: m for n, m in (await store.emails_by_id(
+        account, [n for n in numbers.values() if n is not None])).items()
+        if reach.emails_visible(m.mailbox_id)}
     by_mailbox: dict[int, list[int]] = {}
     for shown in found.values():
         if visible(shown.flags):

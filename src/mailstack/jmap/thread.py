@@ -19,7 +19,6 @@ PROPERTIES = ("id", "emailIds")
 
 
 async def thread_get(call: Call, args: Args) -> Args:
-    # In a shared account, only the emails of mailboxes the user may read.
     reach = sharing.reach(call, args)
     account = reach.account_id
     wanted = args.get("ids")
@@ -28,11 +27,8 @@ async def thread_get(call: Call, args: Args) -> Args:
     state = await store.account_state(account)
     if wanted is None:
         # RFC 8620 §5.1: every thread, within maxObjectsInGet.
-        every = {
-            m.thread_id
-            for m in await store.emails(account)
-            if visible(m.flags) and reach.shows(m.mailbox_id)
-        }
+        every = {m.thread_id for m in await store.emails(account)
+                 if visible(m.flags) and reach.emails_visible(m.mailbox_id)}
         check_objects_in_get(call, len(every))
         wanted = [ids.encode(ids.THREAD, t) for t in sorted(every)]
     if not isinstance(wanted, list) or not all(isinstance(i, str) for i in wanted):
@@ -50,11 +46,8 @@ async def thread_get(call: Call, args: Args) -> Args:
     not_found = []
     for jmap_id, number in numbers.items():
         members = threads.get(number, []) if number is not None else []
-        email_ids = [
-            ids.encode(ids.EMAIL, m.email_id)
-            for m in members
-            if visible(m.flags) and reach.shows(m.mailbox_id)
-        ]
+        email_ids = [ids.encode(ids.EMAIL, m.email_id) for m in members
+                     if visible(m.flags) and reach.emails_visible(m.mailbox_id)]
         if not email_ids:
             not_found.append(jmap_id)
             continue

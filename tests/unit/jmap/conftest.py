@@ -15,6 +15,7 @@ import pytest
 
 from mailstack.config import Config
 from mailstack.jmap import api, ids
+from mailstack.jmap.shared import JmapShared
 
 from support import append
 
@@ -100,5 +101,11 @@ async def jmap(store: Any, tmp_path: Path) -> Jmap:
     await store.domain_add("example.org")
     account = await store.account_add("bob@example.org", "hungry")
     config = Config.from_table({}, tmp_path)
-    node = SimpleNamespace(store=store, config=config, limits=config.limits, hostname="mx.test")
+    node = SimpleNamespace(
+        store=store,
+        config=config,
+        limits=config.limits,
+        hostname="mx.test",
+        jmap_shared=JmapShared(),
+    )
     return Jmap(store, node, account)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import Jmap, message
-from mailstack.jmap.email_query import TextQuery, collate
+from mailstack.jmap.email_query import CACHED_QUERIES, TextQuery, collate
 
 
 def day(n: int) -> datetime:
@@ -283,3 +283,19 @@ def test_collations() -> None:
     words = ["10 apples", "9 pears", "plums", "0"]
     numeric = sorted(words, key=lambda t: collate("i;ascii-numeric", t))
     assert numeric == ["0", "9 pears", "10 apples", "plums"]
+
+
+async def test_results_are_kept_by_state_and_bounded(jmap: Jmap, three: list[str]) -> None:
+    a, b, c = three
+    cache = jmap.node.jmap_shared.email_queries
+    assert await query(jmap, filter={"notKeyword": "$seen"}) == [c, b]
+    assert len(cache) == 1
+    # The same query at the same state is answered from what was kept...
+    assert await query(jmap, filter={"notKeyword": "$seen"}) == [c, b]
+    assert len(cache) == 1
+    # ...and a change of state is a new run.
+    await jmap.call("Email/set", update={c: {"keywords/$seen": True}})
+    assert await query(jmap, filter={"notKeyword": "$seen"}) == [b]
+    for size in range(CACHED_QUERIES + 5):
+        await query(jmap, filter={"minSize": size})
+    assert len(cache) == CACHED_QUERIES

@@ -29,7 +29,7 @@ async def test_get_default_mailboxes_with_roles_rights_and_counts(jmap: Any) -> 
         "Junk": "junk", "Archive": "archive"}
     inbox = boxes["INBOX"]
     assert set(inbox) == {"id", "name", "parentId", "role", "sortOrder", *COUNTS, "myRights",
-                          "isSubscribed", "shareWith"}
+                          "isSubscribed"}  # shareWith: with the principals capability
     assert [inbox[c] for c in COUNTS] == [2, 1, 2, 1]
     assert inbox["parentId"] is None and inbox["sortOrder"] == 0
     assert inbox["myRights"]["mayReadItems"] and not inbox["myRights"]["mayDelete"]
