@@ -76,15 +76,6 @@ async def _email(
     return meta
 
 
-async def read_blob(call: Call, account: int, blob_id: str) -> bytes | None:
-    """The octets of a blob of the account: an upload, an email's message or
-    one part of one (``G<email>-<section>``); None when there is none."""
-    content = await blobs.blob_bytes(call.node, account, blob_id)
-    if content is None:
-        content = await emailview.part_bytes(store_of(call), account, blob_id)
-    return content
-
-
 def received_at_of(raw: bytes) -> datetime | None:
     """RFC 8621 §4.8: an import's receivedAt defaults to "the time of the most
     recent Received header": the date after the first Received field's ";"."""
@@ -188,19 +179,19 @@ async def _create(call: Call, account: int, spec: object) -> Args:
     mailbox_id = await _mailbox(call, account, spec.get("mailboxIds"))
     flags = _flags(spec.get("keywords"))
     received_at = _received_at(spec)
-    blobs: dict[str, bytes] = {}
+    contents: dict[str, bytes] = {}
     missing = []
     for blob_id in draft.blob_ids:
-        content = await read_blob(call, account, blob_id)
+        content = await blobs.blob_bytes(call.node, account, blob_id)
         if content is None:
             missing.append(blob_id)
         else:
-            blobs[blob_id] = content
+            contents[blob_id] = content
     if missing:
         raise SetError("blobNotFound", notFound=missing)
     try:
         raw = email_build.build(
-            spec, draft, blobs, now=datetime.now(UTC), hostname=call.node.hostname
+            spec, draft, contents, now=datetime.now(UTC), hostname=call.node.hostname
         )
     except email_build.Invalid as exc:
         raise _invalid(exc.description, *exc.properties) from None
@@ -411,7 +402,7 @@ async def _import(call: Call, account: int, spec: object) -> Args:
     mailbox_id = await _mailbox(call, account, spec.get("mailboxIds"))
     flags = _flags(spec.get("keywords"))
     received_at = _received_at(spec)
-    raw = await read_blob(call, account, blob_id)
+    raw = await blobs.blob_bytes(call.node, account, blob_id)
     if raw is None:
         raise SetError("blobNotFound", notFound=[blob_id])
     if received_at is None:
