@@ -28,6 +28,7 @@ from mailstack.common.tls import Tls
 from mailstack.common.trace import Tracer
 from mailstack.config import Config
 from mailstack.delivery.ids import MessageIds
+from mailstack.delivery.vacation import Vacations
 from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
 from mailstack.http.service import HttpService
@@ -103,6 +104,7 @@ class Node:
         self.queue: Any = None  # the queue runner (mailstack.queue.runner), set by start()
         self.maildrops = Maildrops()
         self.imap_shared = ImapShared()
+        self.vacations = Vacations(config.jmap.vacation_days * 86400)
         self.jmap_shared = JmapShared()
         self.smtp_spool = SpoolArea(
             config.data_dir / "spool", config.limits.smtp_spool_threshold, config.limits.smtp_memory

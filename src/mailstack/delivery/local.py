@@ -97,8 +97,10 @@ class LocalDelivery:
         """Into every recipient's mailbox, committed and fsynced, or into none:
         QuotaExceeded when a mailbox has no room, StoreError when the store
         fails."""
+        recipients = [(rcpt, list(ids)) for rcpt, ids in recipients]
         targets = delivery_targets(mail_from, recipients, mailbox)
         await self.store.deliver(message, await parse_for_store(message), targets)
+        await self._auto_reply(message, mail_from, recipients, mailbox)
 
     async def deliver_now(self, message: bytes, mail_from: str, recipients: Recipients) -> bool:
         """`deliver`, or False when it did not happen."""
@@ -143,6 +145,12 @@ class LocalDelivery:
             failed = {rcpt for rcpt, ids in recipients if full.intersection(ids)}
         # Committed: from here on the answer is 250 whatever happens, or the
         # client would send the message again to those who already have it.
+        await self._auto_reply(
+            message,
+            transaction.mail_from,
+            [(rcpt, ids) for rcpt, ids in recipients if rcpt not in failed],
+            mailbox,
+        )
         try:
             if failed:
                 await self._report_full(transaction, failed, full_reply)
@@ -150,6 +158,15 @@ class LocalDelivery:
                 await self._report_success(transaction, failed)
         except Exception:
             log.exception("message %s delivered, but its DSN could not be queued", session_id)
+
+    async def _auto_reply(
+        self, message: bytes, mail_from: str, recipients: Recipients, mailbox: str
+    ) -> None:
+        """Vacation responses (RFC 3834, `delivery.vacation`): only for mail
+        filed in the INBOX (not Junk) with someone to answer."""
+        vacations = getattr(self.node, "vacations", None)
+        if vacations is not None and mail_from and mailbox == "INBOX":
+            await vacations.respond(self.node, message, mail_from, recipients)
 
     async def _report_full(
         self, transaction: Transaction, failed: set[str], full_reply: str

@@ -35,11 +35,14 @@ from mailstack.jmap import (
     email_get,
     email_query,
     email_set,
+    identity,
     mailbox,
     principal,
     pushsub,
     snippet,
+    submission,
     thread,
+    vacation,
 )
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError
@@ -57,6 +60,7 @@ log = logging.getLogger("mailstack.jmap")
 MODULES: tuple[ModuleType, ...] = (
     core, blobs, pushsub, mailbox, thread, email_get, snippet, email_query, email_changes,
     email_set, principal,
+    identity, submission, vacation,
 )
 
 # Arguments holding ids where "#creationId" stands for the id the server
@@ -224,9 +228,11 @@ async def _invoke(
 ) -> None:
     try:
         method = table.get(name)
-        if method is None or method.capability not in call.using:
-            # §3.6.2; a method whose capability is not in `using` is not
-            # known to this request either (§3.3).
+        # §3.6.2; a method whose capability is not in `using` is not known
+        # to this request either (§3.3). A follow-up the server makes itself
+        # (RFC 8621 §7.5: the implicit Email/set of EmailSubmission/set) is
+        # not the client's call, whatever it is using.
+        if method is None or (resolve and method.capability not in call.using):
             raise MethodError("unknownMethod")
         if resolve:
             args = resolve_references(args, responses)

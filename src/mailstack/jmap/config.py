@@ -55,3 +55,8 @@ class JmapConfig:
     event_source_ping_min: int = option(
         5, "seconds an EventSource client's ping interval is raised to at least", minimum=1
     )
+    vacation_days: float = option(
+        7.0,
+        "days before a vacation auto-reply goes again to the same sender (RFC 3834 §2)",
+        positive=True,
+    )

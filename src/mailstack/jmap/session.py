@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailstack.jmap import api, ids, mailbox, sharing
+from mailstack.jmap import api, ids, mailbox, sharing, submission, vacation
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Method
 
@@ -99,6 +99,8 @@ ACCOUNT_CAPABILITIES: Mapping[str, Callable[[Node, SessionAccount], Args]] = {
     mailbox.MAIL: mailbox.mail_capability,
     sharing.PRINCIPALS: sharing.principals_capability,
     sharing.PRINCIPALS_OWNER: sharing.owner_capability,
+    submission.SUBMISSION: submission.account_capability,
+    vacation.VACATION: vacation.account_capability,
 }
 
 # Capabilities of the session, not of an account (RFC 8887 §4). Core is an

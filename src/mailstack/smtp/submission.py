@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import secrets
-import time
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mailstack.common.auth import Outcome
 from mailstack.common.netguard import is_loopback
 from mailstack.common.sasl import Challenge, Mechanism, SaslError, new_mechanism
 from mailstack.common.server import SessionIO
 from mailstack.delivery.local import LocalDelivery
+from mailstack.delivery.outbound import Outgoing, complete, dkim_signature, may_send_as, send
 from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import StoreError
 from mailstack.mime import parse_for_store
@@ -56,7 +55,7 @@ from mailstack.smtp.session import (
     log_refused,
     message_fields,
 )
-from mailstack.store import Account, NewEntry, NewRecipient
+from mailstack.store import Account
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -73,22 +72,6 @@ AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_TEMPORARY = Reply(454, "4.7.0", "Temporary authentication failure")
 AUTH_THROTTLED = Reply(454, "4.7.0", "Too many failed logins, try again later")
 AUTH_MALFORMED = Reply(501, "5.5.2", "Malformed authentication exchange")
-
-
-async def dkim_signature(message: bytes, domain: str, store: Any) -> bytes:
-    """The DKIM-Signature header(s) for ``message`` sent from ``domain``
-    (RFC 6376), from the message-authentication package; b"" when the domain
-    has no key or the signer is not installed."""
-    try:
-        from mailstack.msgauth.dkim import sign
-    except ImportError:
-        return b""
-    try:
-        return bytes(await sign(message, domain, store))
-    except Exception:
-        # Unsigned mail still goes out; the log says why it was not signed.
-        log.exception("DKIM signing for %s failed", domain)
-        return b""
 
 
 class SubmissionService(SmtpListener):
@@ -114,7 +97,6 @@ class SubmissionService(SmtpListener):
 @dataclass
 class _Envelope:
     local: dict[str, list[int]] = field(default_factory=dict)  # rcpt -> account ids
-    remote: list[str] = field(default_factory=list)
     mail_from: str = ""
 
 
@@ -208,13 +190,9 @@ class _Session(SmtpSession):
     async def owns(self, address: str) -> bool:
         assert self.account is not None
         key = address.lower()
-        if key == self.account.address:
-            return True
         known = self.owned.get(key)
         if known is None:
-            accounts = await self.store.resolve_local(address)
-            known = bool(accounts) and any(a.id == self.account.id for a in accounts or ())
-            self.owned[key] = known
+            known = self.owned[key] = await may_send_as(self.store, self.account, address)
         return known
 
     async def mail_from(self, event: MailFrom) -> Reply:
@@ -227,17 +205,16 @@ class _Session(SmtpSession):
     async def rcpt_to(self, event: RcptTo) -> Reply:
         address = event.address
         accounts = await self.store.resolve_local(address)
-        if accounts is None:
-            # Authenticated users may relay (RFC 6409 §4.3); the MX port never does.
-            self.envelope.remote.append(address)
-        elif not accounts:
+        # None: not ours. Authenticated users may relay (RFC 6409 §4.3); the
+        # MX port never does.
+        if accounts == []:
             sender = self.envelope.mail_from
             log_refused(
                 log, "recipient", "submission", self.io, USER_UNKNOWN,
                 sender=sender, recipient=address,
             )
             return USER_UNKNOWN
-        else:
+        if accounts:
             self.envelope.local[address] = [account.id for account in accounts]
         return Reply.recipient_ok(address)
 
@@ -266,12 +243,14 @@ class _Session(SmtpSession):
                 return NOT_YOUR_FROM
         config = self.service.config
         hostname = self.service.hostname
-        added = b""
-        if config.add_date and header["Date"] is None:
-            added += f"Date: {email.utils.formatdate(localtime=True)}\r\n".encode()
-        if config.add_message_id and header["Message-ID"] is None:
-            added += f"Message-ID: <{secrets.token_hex(12)}@{hostname}>\r\n".encode()
-        signed = added + event.data
+        signed = complete(
+            event.data,
+            has_date=header["Date"] is not None,
+            has_message_id=header["Message-ID"] is not None,
+            hostname=hostname,
+            add_date=config.add_date,
+            add_message_id=config.add_message_id,
+        )
         from_domain = senders[0][1].rpartition("@")[2].lower()
         signature = await dkim_signature(signed, from_domain, self.store)
         session_id = str(fields["id"])
@@ -285,59 +264,24 @@ class _Session(SmtpSession):
             rcpt=event.rcpt_to,
         )
         message = received + signature + signed
-
-        params = dict(zip(event.rcpt_to, event.rcpt_params, strict=True))
-        # A recipient named twice gets the message once.
-        recipients = list(dict.fromkeys(event.rcpt_to))
-        queued = [a for a in recipients if a in self.envelope.remote]
-        local: list[str] = []
-        for address in recipients:
-            notify = (params[address].get("NOTIFY") or "").upper()
-            if address in self.envelope.local:
-                (queued if "SUCCESS" in notify.split(",") else local).append(address)
+        outgoing = Outgoing(
+            event.mail_from,
+            # A recipient named twice gets the message once.
+            list(dict.fromkeys(event.rcpt_to)),
+            self.envelope.local,
+            dict(zip(event.rcpt_to, event.rcpt_params, strict=True)),
+            event.mail_params,
+        )
         try:
-            if local and not await self.service.delivery.deliver_now(
-                message, event.mail_from, [(r, self.envelope.local[r]) for r in local]
-            ):
-                queued += local
-            entry_id = await self.enqueue(event, queued, params, message) if queued else None
+            sent = await send(self.node, self.service.delivery, outgoing, message)
         except StoreError:
             return LOCAL_ERROR
         if config.save_sent:
             await self.save_sent(message)
-        fields["queued"] = entry_id
-        if entry_id is not None:
-            return Reply(250, "2.0.0", f"Message accepted, queued as {entry_id}")
+        fields["queued"] = sent.entry_id
+        if sent.entry_id is not None:
+            return Reply(250, "2.0.0", f"Message accepted, queued as {sent.entry_id}")
         return Reply(250, "2.0.0", f"Message accepted for delivery as {session_id}")
-
-    async def enqueue(
-        self,
-        event: MessageComplete,
-        rcpts: list[str],
-        params: dict[str, dict[str, str | None]],
-        message: bytes,
-    ) -> int:
-        recipients = [
-            NewRecipient(a, params[a].get("NOTIFY"), params[a].get("ORCPT")) for a in rcpts
-        ]
-        runner = self.node.queue
-        options: dict[str, Any] = {
-            "envid": event.mail_params.get("ENVID"),
-            "ret": event.mail_params.get("RET"),
-            "smtputf8": "SMTPUTF8" in event.mail_params,
-            "body": event.mail_params.get("BODY"),
-        }
-        if runner is not None:
-            return int(
-                await runner.enqueue(
-                    runner.new_entry(event.mail_from, recipients, message, **options)
-                )
-            )
-        # No runner in this process (`[queue] enabled = false`): queue for another.
-        give_up = self.node.config.queue.give_up
-        now = time.time()
-        entry = NewEntry(event.mail_from, recipients, message, now, now + give_up, **options)
-        return int(await self.store.queue_add(entry))
 
     async def save_sent(self, message: bytes) -> None:
         assert self.account is not None
