@@ -83,7 +83,7 @@ RIGHTS_MAP: dict[str, str] = {
     "maySubmit": "p",
 }
 # Rights that change something (RFC 8620 §1.6.2 isReadOnly: none of them).
-_WRITE_RIGHTS = "swipkxtea"
+_WRITE_RIGHTS = "swikxtea"  # p (post) changes nothing in the account
 
 
 def mailbox_rights(rights: str) -> dict[str, bool]:

@@ -58,6 +58,9 @@ def test_rights_mapping() -> None:
     for bad in ({"mayFly": True}, {"mayReadItems": 1}):
         with pytest.raises(ValueError):
             acl_from_rights(bad)
+    owner: Any = None
+    assert sharing.SharedAccount(owner, {1: "lrp", 2: "l"}).read_only
+    assert not sharing.SharedAccount(owner, {1: "lr", 2: "ls"}).read_only
 
 
 async def setup(jmap: Any) -> tuple[Any, Any, dict[str, str]]:
