@@ -14,6 +14,9 @@
     messages.py   CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE
     idle.py       IDLE
     quota.py      GETQUOTA GETQUOTAROOT (QUOTA, STORAGE from the store's quotas)
+    acl.py        SETACL DELETEACL GETACL LISTRIGHTS MYRIGHTS, the other users'
+                  namespace, and the rights each mailbox command needs
+    cli.py        `mailstack share` (the same store operation as SETACL)
     selected.py   the selected mailbox as a session sees it
     cache.py      per-node caches of parsed messages and message metadata, and
                   what one session expunged that another may still FETCH
@@ -25,6 +28,7 @@ Standards: RFC 3501; 2177 IDLE, 2180 multi-access, 2342 NAMESPACE, 2971 ID,
 3348 CHILDREN, 3502 MULTIAPPEND, 3516 BINARY, 3691 UNSELECT, 4315 UIDPLUS, 4731
 ESEARCH, 4959 SASL-IR, 5161 ENABLE, 5258 LIST-EXTENDED, 5530 response codes,
 5819 LIST-STATUS, 6154 SPECIAL-USE, 6851 MOVE, 7162 CONDSTORE/QRESYNC, 7888
-LITERAL+, 7889 APPENDLIMIT, 8438 STATUS=SIZE, 8970 PREVIEW, 9208 QUOTA.
+LITERAL+, 7889 APPENDLIMIT, 8438 STATUS=SIZE, 8970 PREVIEW, 9208 QUOTA, 4314 ACL,
+8440 LIST-MYRIGHTS.
 docs/rfc-status.md says how fully.
 """

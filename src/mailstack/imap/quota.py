@@ -12,6 +12,7 @@ mailboxes.py.
 from __future__ import annotations
 
 from mailstack.errors import ImapError
+from mailstack.imap import acl
 from mailstack.imap.mailboxes import wire_name
 from mailstack.imap.proto.commands import Command, GetQuota, MailboxArg
 from mailstack.imap.proto.response import Atom, untagged
@@ -52,10 +53,11 @@ async def getquotaroot(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, MailboxArg)
     account = await _account(s)
-    if await s.store.mailbox_get(account.id, args.mailbox) is None:
-        raise ImapError("No such mailbox", code="NONEXISTENT")
-    roots = [ROOT] if account.quota else []
+    # Another account's shared mailbox (acl.py) has no quota root of the
+    # user's: its owner's usage is not the user's to see.
+    access = await acl.require_any(s, args.mailbox)
+    roots = [ROOT] if account.quota and not access.shared else []
     s.send(untagged(Atom("QUOTAROOT"), wire_name(args.mailbox), *roots))
-    if account.quota:
+    if roots:
         s.send(_quota_line(account))
     return None

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mailstack.jmap import ids
-from mailstack.jmap.email_query import invalid, store_of, unsigned
-from mailstack.jmap.mailbox import window
+from mailstack.jmap.email_query import invalid, store_of
+from mailstack.jmap.mailbox import changes_arguments, window
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id, check_objects_in_get
 from mailstack.jmap.sharing import PRINCIPALS, principal_id
 from mailstack.store import Account
@@ -142,12 +142,7 @@ async def principal_get(call: Call, args: Args) -> Args:
 
 async def principal_changes(call: Call, args: Args) -> Args:
     account = _principals_account(call, args)
-    since = args.get("sinceState")
-    if not isinstance(since, str):
-        raise invalid("sinceState must be a string")
-    max_changes = args.get("maxChanges")
-    if max_changes is not None and not (unsigned(max_changes) and max_changes > 0):
-        raise invalid("maxChanges must be a positive UnsignedInt or null")
+    since, _number, _max_changes = changes_arguments(args)
     state = _state(call, await _principals(call))
     if since != state:
         raise MethodError("cannotCalculateChanges")

@@ -7,12 +7,15 @@ set (RFC 4314 letters, ``mailstack.common.rights``). When account A shares
 mailboxes with user B, A's account appears in B's session object
 (``isPersonal`` false, ``isReadOnly`` when B has no right to change
 anything in it); a call may then name A's account (``method.account_id``
-accepts it), and sees only the mailboxes shared with B, with B's rights
-(``Reach``). Rights map to JMAP's MailboxRights (RFC 8621 §2) as:
+accepts it from the methods that limit themselves to what is shared), and
+sees only the mailboxes shared with B, with B's rights (``Reach``; the
+mail methods that serve shared accounts get their account from ``reach``,
+docs/jmap.md "Sharing" lists them). Rights map to JMAP's MailboxRights
+(RFC 8621 §2) as:
 
 | MailboxRights | RFC 4314 |
 | --- | --- |
-| mayReadItems | r |
+| mayReadItems | l and r |
 | mayAddItems | i |
 | mayRemoveItems | t and e |
 | maySetSeen | s |
@@ -22,15 +25,16 @@ accepts it), and sees only the mailboxes shared with B, with B's rights
 | mayDelete | x |
 | maySubmit | p |
 
-and back, for ``shareWith``: mayReadItems gives ``lr``, mayRemoveItems ``te``,
-the others their letter. Principals (RFC 9670 §2) are the node's accounts,
-``P`` + account id (``principal.py``); the principals of ``shareWith`` are
-those with an ACL entry of their own (``anyone`` has no principal).
+and back, for ``shareWith``, each gives its letters. An email is visible in
+a shared account when its mailbox has mayReadItems (RFC 8621 §2).
+Principals (RFC 9670 §2) are the node's accounts, ``P`` + account id
+(``principal.py``); the principals of ``shareWith`` are those with an ACL
+entry of their own (``anyone`` has no principal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,9 +69,10 @@ MAIL = "urn:ietf:params:jmap:mail"
 PRINCIPALS = "urn:ietf:params:jmap:principals"
 PRINCIPALS_OWNER = "urn:ietf:params:jmap:principals:owner"
 
-# RFC 8621 §2 MailboxRights, each with the RFC 4314 rights it needs.
+# RFC 8621 §2 MailboxRights, each with the RFC 4314 rights it needs (and
+# gives, in shareWith).
 RIGHTS_MAP: dict[str, str] = {
-    "mayReadItems": "r",
+    "mayReadItems": "lr",
     "mayAddItems": "i",
     "mayRemoveItems": "te",
     "maySetSeen": "s",
@@ -77,10 +82,8 @@ RIGHTS_MAP: dict[str, str] = {
     "mayDelete": "x",
     "maySubmit": "p",
 }
-# What granting a MailboxRights right gives (mayReadItems: lookup too).
-_GRANTS = {**RIGHTS_MAP, "mayReadItems": "lr"}
 # Rights that change something (RFC 8620 §1.6.2 isReadOnly: none of them).
-_WRITE_RIGHTS = "swipkxtea"
+_WRITE_RIGHTS = "swikxtea"  # p (post) changes nothing in the account
 
 
 def mailbox_rights(rights: str) -> dict[str, bool]:
@@ -93,10 +96,10 @@ def acl_from_rights(value: Mapping[str, Any]) -> str:
     ValueError when it is not one (unknown name, a value not a boolean)."""
     granted = ""
     for name, on in value.items():
-        if name not in _GRANTS or not isinstance(on, bool):
+        if name not in RIGHTS_MAP or not isinstance(on, bool):
             raise ValueError(name)
         if on:
-            granted += _GRANTS[name]
+            granted += RIGHTS_MAP[name]
     return acl_rights.normalize(granted)
 
 
@@ -157,7 +160,7 @@ class Reach:
     def emails_visible(self, mailbox_id: int) -> bool:
         """An Email is visible when it is in a mailbox with mayReadItems
         (RFC 8621 §2)."""
-        return self.may(mailbox_id, "r")
+        return self.may(mailbox_id, RIGHTS_MAP["mayReadItems"])
 
     def readable_mailboxes(self) -> set[int] | None:
         """The mailboxes whose emails the call may see; None in the user's
@@ -188,6 +191,22 @@ class Reach:
         """RFC 8620 §5.3: ``accountReadOnly`` for a /set on a read-only account."""
         if self.read_only:
             raise MethodError("accountReadOnly")
+
+
+def reach_of(call: Call, number: int) -> Reach:
+    """What the call may do in an account ``account_id`` accepted."""
+    if number == call.user.id:
+        return Reach(number)
+    if number not in call.shared:
+        raise MethodError("accountNotFound")
+    return Reach(number, call.shared[number])
+
+
+def flags_allowed(reach: Reach, mailbox_id: int, flags: Iterable[str]) -> bool:
+    """Whether the user may set or clear these IMAP flags of an email in the
+    mailbox (RFC 8621 §2: maySetSeen for \\Seen, maySetKeywords for the rest;
+    RFC 4314 §4: t for \\Deleted)."""
+    return all(reach.may(mailbox_id, acl_rights.flag_right(f)) for f in flags)
 
 
 def reach(call: Call, args: Args) -> Reach:

@@ -140,6 +140,9 @@ async def test_reader_sees_and_reads_but_cannot_write(store):
         C: a3 MYRIGHTS "{box}"
         S: * MYRIGHTS "{box}" lrs
         S: a3 OK MYRIGHTS completed
+        C: a3b GETQUOTAROOT "{box}"
+        S: * QUOTAROOT "{box}"
+        S: a3b OK GETQUOTAROOT completed
         C: a4 STATUS "{box}" (MESSAGES UNSEEN)
         S: * STATUS "{box}" (MESSAGES 2 UNSEEN 2)
         S: a4 OK STATUS completed
@@ -196,7 +199,9 @@ async def test_reader_sees_and_reads_but_cannot_write(store):
 async def test_without_rights_a_mailbox_does_not_exist(store):
     await accounts(store)
     bob = await client(store, USER)
-    for command in ("SELECT", "EXAMINE", "STATUS", "MYRIGHTS", "GETACL", "DELETE", "SUBSCRIBE"):
+    for command in (
+        "SELECT", "EXAMINE", "STATUS", "MYRIGHTS", "GETACL", "DELETE", "SUBSCRIBE", "GETQUOTAROOT"
+    ):
         args = " (MESSAGES)" if command == "STATUS" else ""
         got = await bob.send(f'x1 {command} "{SHARED}/Secret"{args}')
         assert got == ["x1 NO [NONEXISTENT] No such mailbox"], (command, got)

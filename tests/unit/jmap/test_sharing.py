@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from jmap_mail_support import other
+from jmap_mail_support import other, raw_message
 
-from conftest import message
 from mailstack.jmap import api, ids, session, sharing
 from mailstack.jmap.sharing import acl_from_rights, mailbox_rights
 
@@ -59,6 +58,9 @@ def test_rights_mapping() -> None:
     for bad in ({"mayFly": True}, {"mayReadItems": 1}):
         with pytest.raises(ValueError):
             acl_from_rights(bad)
+    owner: Any = None
+    assert sharing.SharedAccount(owner, {1: "lrp", 2: "l"}).read_only
+    assert not sharing.SharedAccount(owner, {1: "lr", 2: "ls"}).read_only
 
 
 async def setup(jmap: Any) -> tuple[Any, Any, dict[str, str]]:
@@ -68,8 +70,8 @@ async def setup(jmap: Any) -> tuple[Any, Any, dict[str, str]]:
     await jmap.store.mailbox_create(alice.user.id, "Team")
     team = await jmap.store.mailbox_get(alice.user.id, "Team")
     emails = {
-        "team": await alice.add(message("team plan"), "Team"),
-        "private": await alice.add(message("private note"), "INBOX"),
+        "team": await alice.add(raw_message("Subject: team plan"), "Team"),
+        "private": await alice.add(raw_message("Subject: private note"), "INBOX"),
     }
     await jmap.store.acl_set(team.id, "bob@example.org", "lr")
     return alice, team, emails
@@ -130,9 +132,8 @@ async def test_shared_account_shows_only_what_is_shared(jmap: Any) -> None:
     got = await call(jmap, "Thread/get", accountId=account, ids=[thread])
     assert got["list"] == [{"id": thread, "emailIds": [emails["team"]]}]
 
-    # Email/set limits itself to what is shared: with "lr" the account is read-only.
-    seen = {emails["team"]: {"keywords/$seen": True}}
-    assert await error(jmap, "Email/set", accountId=account, update=seen) == "accountReadOnly"
+    # Nothing to change with lr (RFC 8620 §5.3).
+    assert await error(jmap, "Email/set", accountId=account, update={}) == "accountReadOnly"
     # Mailbox/changes keeps to the shared mailboxes too (jmap-mail).
     changes = await call(jmap, "Mailbox/changes", accountId=account, sinceState="0")
     assert changes["created"] == [box["id"]]
@@ -246,3 +247,50 @@ async def test_principals(jmap: Any) -> None:
     assert await error(jmap, "Principal/get", accountId=shared, ids=None) == (
         "accountNotSupportedByMethod"
     )
+
+
+async def test_writes_in_a_shared_account_follow_the_rights(jmap: Any) -> None:
+    alice, team, emails = await setup(jmap)
+    await jmap.store.mailbox_create(alice.user.id, "Done")
+    done = await jmap.store.mailbox_get(alice.user.id, "Done")
+    await jmap.store.acl_set(team.id, "bob@example.org", "lrs")
+    account = ids.encode(ids.ACCOUNT, alice.user.id)
+    plan = emails["team"]
+
+    async def update(patch: dict[str, Any]) -> dict[str, Any]:
+        return await call(jmap, "Email/set", accountId=account, update={plan: patch})
+
+    got = await update({"keywords/$seen": True})
+    assert got["updated"] == {plan: None}, got
+    got = await update({"keywords/$flagged": True})  # no w: maySetKeywords is false
+    assert got["notUpdated"][plan]["type"] == "forbidden"
+    got = await call(jmap, "Email/set", accountId=account, destroy=[plan])
+    assert got["notDestroyed"][plan]["type"] == "forbidden"
+    done_id = ids.encode(ids.MAILBOX, done.id)
+    got = await update({"mailboxIds": {done_id: True}})  # Done is not shared with bob
+    assert got["notUpdated"][plan]["type"] == "invalidProperties"
+    got = await call(jmap, "Email/set", accountId=account, update={emails["private"]: {
+        "keywords/$seen": True}})  # fmt: skip
+    assert got["notUpdated"][emails["private"]]["type"] == "notFound"
+    (meta,) = await jmap.store.messages(team.id)
+    assert meta.flags == {"\\Seen"}
+
+    # Copy from the shared account into bob's own; into it needs mayAddItems.
+    inbox = ids.encode(ids.MAILBOX, (await jmap.mailbox("INBOX")).id)
+    got = await call(jmap, "Email/copy", fromAccountId=account, accountId=jmap.account_id,
+                     create={"c1": {"id": plan, "mailboxIds": {inbox: True}}})  # fmt: skip
+    assert "c1" in got["created"], got
+    mine = got["created"]["c1"]["id"]
+    team_id = ids.encode(ids.MAILBOX, team.id)
+    got = await call(jmap, "Email/copy", fromAccountId=jmap.account_id, accountId=account,
+                     create={"c2": {"id": mine, "mailboxIds": {team_id: True}}})  # fmt: skip
+    assert got["notCreated"]["c2"]["type"] == "forbidden"
+    # With i, w, t and e: keywords, copies in, and moves between shared mailboxes.
+    await jmap.store.acl_set(team.id, "bob@example.org", "lrswite")
+    await jmap.store.acl_set(done.id, "bob@example.org", "lri")
+    assert (await update({"keywords/$flagged": True}))["updated"] == {plan: None}
+    got = await call(jmap, "Email/copy", fromAccountId=jmap.account_id, accountId=account,
+                     create={"c2": {"id": mine, "mailboxIds": {team_id: True}}})  # fmt: skip
+    assert "c2" in got["created"], got
+    assert (await update({"mailboxIds": {done_id: True}}))["updated"] == {plan: None}
+    assert len(await jmap.store.messages(done.id)) == 1
