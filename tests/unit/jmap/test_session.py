@@ -12,8 +12,16 @@ from mailstack.jmap import session
 USER: Any = SimpleNamespace(id=4, address="bob@example.org")
 
 
+class NothingShared:
+    """A store in which no one shares a mailbox with the user."""
+
+    async def acl_shared_with(self, address: str) -> list[Any]:
+        return []
+
+
 def node(**jmap: Any) -> Any:
-    return SimpleNamespace(config=Config.from_table({"jmap": jmap}, Path("/nonexistent")))
+    config = Config.from_table({"jmap": jmap}, Path("/nonexistent"))
+    return SimpleNamespace(config=config, limits=config.limits, store=NothingShared())
 
 
 async def test_urls_follow_the_base_and_the_state_does_not():
@@ -41,4 +49,6 @@ async def test_the_own_account_is_primary_for_every_account_capability():
     account = body["accounts"]["A4"]
     assert set(body["primaryAccounts"]) == set(account["accountCapabilities"])
     assert set(body["primaryAccounts"].values()) == {"A4"}
-    assert set(body["capabilities"]) == session.capabilities()
+    # RFC 9670 §2: principals:owner is an account capability only.
+    owner = "urn:ietf:params:jmap:principals:owner"
+    assert set(body["capabilities"]) == session.capabilities() - {owner}
