@@ -199,7 +199,9 @@ class ImapService(TcpService):
             user_sessions=shared.user_sessions,
             parsed=shared.parsed,
             metas=shared.metas,
+            sort_keys=shared.sort_keys,
         )
+        shared.sort_keys.capacity = limits.imap_sort_keys
 
     def refusal(self, cap: CapReached) -> bytes:
         # RFC 3501 §7.1.5: BYE as the greeting; RFC 5530 UNAVAILABLE.

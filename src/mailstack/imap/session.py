@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from mailstack.common.auth import Authenticator
 from mailstack.common.netguard import is_loopback
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
-from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache
+from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache, SortKeyCache
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
 from mailstack.imap.proto.response import tagged
@@ -32,6 +32,7 @@ from mailstack.limits import Limits
 
 if TYPE_CHECKING:
     from mailstack.imap.config import ImapConfig
+    from mailstack.imap.contexts import SearchContext
     from mailstack.mime import ParsedMessage
     from mailstack.store import Account, Listener, Store
 
@@ -70,6 +71,7 @@ class Context:
     user_sessions: dict[int, int] = field(default_factory=dict)
     parsed: ParsedCache = field(default_factory=ParsedCache)
     metas: MetaInterner = field(default_factory=MetaInterner)
+    sort_keys: SortKeyCache = field(default_factory=SortKeyCache)
     # Sessions with each mailbox selected, and what others expunged from it
     # that they may still FETCH (RFC 2180 §4.1.1).
     selected_by: dict[int, int] = field(default_factory=dict)
@@ -119,6 +121,8 @@ class Session:
         self.condstore = False  # RFC 7162 §3.1: CONDSTORE enabled for the session
         self.qresync = False
         self.enabled: set[str] = set()
+        # RFC 5267 §4.3: results kept up to date, by the tag of their command.
+        self.contexts: dict[str, SearchContext] = {}
         self.login_failures = 0
         self.closing = False
         self._listener: Listener | None = None
@@ -172,6 +176,14 @@ class Session:
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ESEARCH",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "ESORT",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
+            "PARTIAL",
             f"APPENDLIMIT={self.append_limit()}",
             "STATUS=SIZE",
             "MULTIAPPEND",
@@ -278,6 +290,7 @@ class Session:
             else:
                 counts.pop(self.selected.mailbox_id, None)
         self.selected = None
+        self.contexts.clear()  # RFC 5267 §4.3: updates end with the selection
         if self.state is State.SELECTED:
             self.state = State.AUTHENTICATED
 
@@ -316,9 +329,19 @@ class Session:
             )
             for line in lines:
                 self.send(line)
+            await contexts.refresh(self, [m.uid for m in sync.changed])
         if allow_expunge:
-            for line in sel.flush_expunges(self.qresync):
-                self.send(line)
+            self.flush_expunges()
+
+    def flush_expunges(self) -> None:
+        """Announce the selected mailbox's pending expunges, after the
+        REMOVEFROM updates of the search contexts (RFC 5267 §4.3.4)."""
+        sel = self.selected
+        if sel is None or not sel.pending:
+            return
+        contexts.expunging(self, set(sel.pending))
+        for line in sel.flush_expunges(self.qresync):
+            self.send(line)
 
     def require_selected(self) -> SelectedMailbox:
         if self.selected is None:
@@ -353,10 +376,12 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
 from mailstack.imap import (  # noqa: E402, F401
     append,
     auth,
+    contexts,
     fetch,
     idle,
     mailboxes,
     messages,
     quota,
     search,
+    sort,
 )

@@ -15,6 +15,7 @@ __all__ = [
     "Append",
     "AppendMessage",
     "Authenticate",
+    "CancelUpdate",
     "Command",
     "Create",
     "Enable",
@@ -27,14 +28,18 @@ __all__ = [
     "Login",
     "MailboxArg",
     "NoArgs",
+    "PartialRange",
+    "SORT_KEYS",
     "Qresync",
     "Rename",
     "Search",
     "SearchKey",
     "Select",
     "SequenceSet",
+    "Sort",
     "Status",
     "Store",
+    "Thread",
     "Transfer",
 ]
 
@@ -185,10 +190,64 @@ class SearchKey:
 
 
 @dataclass(frozen=True, slots=True)
+class PartialRange:
+    """RFC 9394 §4 partial-range: 1-based positions in a result list, from
+    its start, or (both negative) from its end: -1 is the last."""
+
+    first: int
+    last: int
+
+    def take(self, items: list[int]) -> list[int]:
+        """The items the range names, in the list's order."""
+        lo, hi = sorted((abs(self.first), abs(self.last)))
+        if self.first > 0:
+            return items[lo - 1 : hi]
+        n = len(items)
+        return items[max(n - hi, 0) : max(n - lo + 1, 0)]
+
+    def to_text(self) -> str:
+        return f"{self.first}:{self.last}"
+
+
+@dataclass(frozen=True, slots=True)
 class Search:
     charset: str | None
     key: SearchKey
     returns: tuple[str, ...] | None = None  # None: plain SEARCH; () or items: ESEARCH
+    partial: PartialRange | None = None  # RFC 9394 RETURN (PARTIAL m:n)
+
+
+# RFC 5256 §3 sort keys and RFC 5957 DISPLAYFROM, DISPLAYTO.
+SORT_KEYS = frozenset(
+    {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """RFC 5256 SORT; ``returns`` as in Search (RFC 5267 ESORT)."""
+
+    criteria: tuple[tuple[str, bool], ...]  # (sort key, REVERSE)
+    charset: str
+    key: SearchKey
+    returns: tuple[str, ...] | None = None
+    partial: PartialRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """RFC 5256 THREAD."""
+
+    algorithm: str
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class CancelUpdate:
+    """RFC 5267 §4.3.5 CANCELUPDATE: the tags of searches with UPDATE."""
+
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +284,7 @@ class Fetch:
     items: tuple[FetchItem, ...]
     changedsince: int | None = None
     vanished: bool = False
+    partial: PartialRange | None = None  # RFC 9394 §3.3, UID FETCH only
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from mailstack.imap.proto.commands import (
     Append,
     AppendMessage,
     Authenticate,
+    CancelUpdate,
     Command,
     Create,
     Enable,
@@ -31,6 +32,8 @@ from mailstack.imap.proto.commands import (
     Login,
     MailboxArg,
     NoArgs,
+    PartialRange,
+    SORT_KEYS,
     Qresync,
     Rename,
     Search,
@@ -38,8 +41,10 @@ from mailstack.imap.proto.commands import (
     Section,
     Select,
     SequenceSet,
+    Sort,
     Status,
     Store,
+    Thread,
     Transfer,
 )
 from mailstack.imap.proto.lexer import tag_of
@@ -510,25 +515,112 @@ def _is_word(tok: Token | None, word: str) -> bool:
     return isinstance(tok, Atom) and tok.upper() == word
 
 
-def _search(a: _Args, uid: bool) -> Search:
-    returns: tuple[str, ...] | None = None
-    charset = None
-    if _is_word(a.peek(), "RETURN"):
-        # RFC 4731 §3: SEARCH RETURN (MIN MAX ALL COUNT)
-        a.take("RETURN")
-        opts = tuple(astring(t, "return option").upper() for t in a.list("return options"))
-        if any(o not in ("MIN", "MAX", "ALL", "COUNT", "SAVE") for o in opts):
+_PARTIAL_RANGE = re.compile(r"(-?)([1-9]\d{0,9}):(-?)([1-9]\d{0,9})\Z")
+
+
+def partial_range(tok: Token | None) -> PartialRange:
+    """RFC 9394 §4: nz-number ":" nz-number, or both negated (from the end)."""
+    m = _PARTIAL_RANGE.match(tok) if isinstance(tok, Atom) else None
+    if m is None or m.group(1) != m.group(3):
+        raise ImapError("Bad partial range", bad=True)
+    first, last = int(m.group(2)), int(m.group(4))
+    if max(first, last) > 0xFFFFFFFF:
+        raise ImapError("Bad partial range", bad=True)
+    sign = -1 if m.group(1) else 1
+    return PartialRange(sign * first, sign * last)
+
+
+# RFC 4731 §3.1 (MIN MAX ALL COUNT), RFC 5182 SAVE, RFC 5267 §4 (UPDATE
+# CONTEXT, and PARTIAL as RFC 9394 revised it).
+_RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "UPDATE", "CONTEXT"})
+
+
+def _return_options(a: _Args) -> tuple[tuple[str, ...], PartialRange | None]:
+    a.take("RETURN")
+    opts: list[str] = []
+    partial = None
+    tokens = a.list("return options")
+    i = 0
+    while i < len(tokens):
+        opt = astring(tokens[i], "return option").upper()
+        i += 1
+        if opt == "PARTIAL":
+            if i >= len(tokens):
+                raise ImapError("PARTIAL needs a range", bad=True)
+            partial = partial_range(tokens[i])
+            i += 1
+        elif opt not in _RETURN_OPTIONS:
             raise ImapError("Unknown search return option", bad=True)
-        returns = opts
-    if _is_word(a.peek(), "CHARSET"):
-        a.take("CHARSET")
-        charset = a.astring("charset").upper()
+        if opt in opts:
+            raise ImapError("Repeated search return option", bad=True)
+        opts.append(opt)
+    if "PARTIAL" in opts and "ALL" in opts:
+        # RFC 9394 §3.1: one PARTIAL, one ALL, or neither.
+        raise ImapError("PARTIAL and ALL cannot both be asked for", bad=True)
+    return tuple(opts), partial
+
+
+def _search_program(a: _Args) -> SearchKey:
     budget = [MAX_SEARCH_KEYS]
     keys = [_search_key(a, 0, budget)]
     while a.more():
         keys.append(_search_key(a, 0, budget))
-    key = keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
-    return Search(charset, key, returns)
+    return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+
+
+def _search(a: _Args, uid: bool) -> Search:
+    returns: tuple[str, ...] | None = None
+    partial = None
+    charset = None
+    if _is_word(a.peek(), "RETURN"):
+        returns, partial = _return_options(a)
+    if _is_word(a.peek(), "CHARSET"):
+        a.take("CHARSET")
+        charset = a.astring("charset").upper()
+    return Search(charset, _search_program(a), returns, partial)
+
+
+def _sort(a: _Args, uid: bool) -> Sort:
+    # RFC 5256 §5 and RFC 5267 §5: SORT [RETURN (...)] (criteria) charset keys
+    returns: tuple[str, ...] | None = None
+    partial = None
+    if _is_word(a.peek(), "RETURN"):
+        returns, partial = _return_options(a)
+    tokens = a.list("sort criteria")
+    criteria: list[tuple[str, bool]] = []
+    reverse = False
+    for tok in tokens:
+        word = astring(tok, "sort criterion").upper()
+        if word == "REVERSE" and not reverse:
+            reverse = True
+            continue
+        if word not in SORT_KEYS:
+            raise ImapError("Unknown sort criterion", bad=True)
+        criteria.append((word, reverse))
+        reverse = False
+    if reverse or not criteria:
+        raise ImapError("Bad sort criteria", bad=True)
+    charset = a.astring("charset").upper()
+    return Sort(tuple(criteria), charset, _search_program(a), returns, partial)
+
+
+def _thread(a: _Args, uid: bool) -> Thread:
+    algorithm = a.atom("thread algorithm").upper()
+    charset = a.astring("charset").upper()
+    return Thread(algorithm, charset, _search_program(a))
+
+
+def _cancelupdate(a: _Args, uid: bool) -> CancelUpdate:
+    # RFC 5267 §5: "CANCELUPDATE" 1*(SP quoted)
+    tags = []
+    while a.more():
+        tok = a.take("tag")
+        if not isinstance(tok, bytes):
+            raise ImapError("Expected a quoted tag", bad=True)
+        tags.append(tok.decode("utf-8", "surrogateescape"))
+    if not tags:
+        raise ImapError("CANCELUPDATE needs a tag", bad=True)
+    return CancelUpdate(tuple(tags))
 
 
 _FETCH_MACROS = {
@@ -640,6 +732,7 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
                 _preview_modifiers([tok, a.take("PREVIEW modifiers")])
     changedsince = None
     vanished = False
+    partial = None
     if a.more():
         # RFC 7162 §3.1.4 and §3.2.6: (CHANGEDSINCE n [VANISHED])
         mods = a.list("fetch modifiers")
@@ -652,12 +745,18 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
             elif mod == "VANISHED":
                 vanished = True
                 i += 1
+            elif mod == "PARTIAL" and i + 1 < len(mods) and partial is None:
+                # RFC 9394 §3.3: UID FETCH ... (PARTIAL range)
+                if not uid:
+                    raise ImapError("PARTIAL is for UID FETCH", bad=True)
+                partial = partial_range(mods[i + 1])
+                i += 2
             else:
                 raise ImapError("Unknown fetch modifier", bad=True)
         if vanished and (not uid or changedsince is None):
             raise ImapError("VANISHED needs UID FETCH with CHANGEDSINCE", bad=True)
     a.end()
-    return Fetch(seq, items, changedsince, vanished)
+    return Fetch(seq, items, changedsince, vanished, partial)
 
 
 def _store(a: _Args, uid: bool) -> Store:
@@ -769,8 +868,13 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "ID": _id,
     "GETQUOTA": _getquota,  # RFC 9208 §4.1
     "GETQUOTAROOT": _mailbox,
+    "SORT": _sort,  # RFC 5256
+    "THREAD": _thread,
+    "CANCELUPDATE": _cancelupdate,  # RFC 5267 §4.3.5
 }
-_UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
+_UID_COMMANDS = frozenset(
+    {"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"}
+)
 
 
 def parse_command(

@@ -59,6 +59,9 @@ ALLOWED: dict[str, frozenset[State]] = {
     "STORE": _SELECTED,
     "COPY": _SELECTED,
     "MOVE": _SELECTED,  # RFC 6851
+    "SORT": _SELECTED,  # RFC 5256
+    "THREAD": _SELECTED,
+    "CANCELUPDATE": _SELECTED,  # RFC 5267 §4.3.5
 }
 
 
