@@ -1,6 +1,6 @@
 """FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2), with CONDSTORE's MODSEQ and
-CHANGEDSINCE (RFC 7162 §3.1.4), QRESYNC's VANISHED modifier (§3.2.6) and
-BINARY sections (RFC 3516).
+CHANGEDSINCE (RFC 7162 §3.1.4), QRESYNC's VANISHED modifier (§3.2.6), BINARY sections
+(RFC 3516) and UID FETCH's PARTIAL modifier (RFC 9394 §3.3).
 
 ENVELOPE, BODY, BODYSTRUCTURE and every BODY[section] are answered from the
 parse stored at delivery (mime.ParsedMessage) and slices of the raw bytes at
@@ -330,6 +330,11 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     pairs = sel.resolve(args.sequence, cmd.uid)
     if args.changedsince is not None:
         pairs = [(n, u) for n, u in pairs if sel.meta[u].modseq > args.changedsince]
+    if args.partial is not None:
+        # RFC 9394 §3.3: the range counts the messages the set (and
+        # CHANGEDSINCE) named, in UID order, from the first or the last.
+        keep = set(args.partial.take([u for _n, u in pairs]))
+        pairs = [(n, u) for n, u in pairs if u in keep]
     if args.vanished:
         # RFC 7162 §3.2.6: UIDs in the set expunged after CHANGEDSINCE.
         _changed, vanished = await s.store.changes_since(sel.mailbox_id, args.changedsince or 0)
