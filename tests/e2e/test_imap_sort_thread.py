@@ -83,7 +83,9 @@ async def test_imaplib_esort_partial_and_context(node_factory: Any) -> None:
                 a.append("INBOX", None, None, raw)
             a.select("INBOX")
             b.select("INBOX")
-            typ, data = a.uid("SORT", "RETURN (MIN MAX COUNT ALL)", "(REVERSE DATE)", "UTF-8", "ALL")
+            typ, data = a.uid(
+                "SORT", "RETURN (MIN MAX COUNT ALL)", "(REVERSE DATE)", "UTF-8", "ALL"
+            )
             assert typ == "OK"
             assert untagged(a, "ESEARCH")[-1].endswith(b"UID MIN 4 MAX 3 ALL 4,2,1,5,3 COUNT 5")
             typ, data = a.uid("SEARCH", "RETURN (PARTIAL -1:-2)", "ALL")

@@ -123,9 +123,7 @@ async def _additions(s: Session, ctx: SearchContext, added: list[int]) -> bytes:
     members = [(n, u) for u in [*ctx.results, *added] if (n := sel.msn(u)) is not None]
     ordered = [u for _m, u in await sort_found(s, members, ctx.criteria)]
     new = set(added)
-    pairs = [
-        b"%d %d" % (pos, _number(s, ctx, u)) for pos, u in enumerate(ordered, 1) if u in new
-    ]
+    pairs = [b"%d %d" % (pos, _number(s, ctx, u)) for pos, u in enumerate(ordered, 1) if u in new]
     ctx.results = ordered
     return b"ADDTO (" + b" ".join(pairs) + b")"
 

@@ -229,13 +229,10 @@ def check_charset(charset: str | None) -> None:
         raise ImapError("Unsupported charset", code="BADCHARSET (UTF-8 US-ASCII)")
 
 
-
 _NO_KEYS = MessageKeys(None, "", False, "", "", "", "", "", None, ())
 
 
-async def entries(
-    s: Session, found: Sequence[tuple[int, int]], *, uid: bool
-) -> list[Entry]:
+async def entries(s: Session, found: Sequence[tuple[int, int]], *, uid: bool) -> list[Entry]:
     """The found (msn, uid) pairs with their sort keys; ``Entry.number`` is
     the UID or the sequence number, as the answer needs."""
     sel = s.require_selected()

@@ -12,6 +12,7 @@ the UTF-8 octet order). Ties keep mailbox order (RFC 5256 §3).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -188,7 +189,7 @@ class Entry:
         return sent if sent is not None else self.arrival.timestamp()
 
 
-def _criterion_key(name: str, entry: Entry) -> object:
+def _criterion_key(name: str, entry: Entry) -> str | float:
     keys = entry.keys
     if name == "ARRIVAL":
         return entry.arrival.timestamp()
@@ -215,7 +216,7 @@ def sort_order(entries: Iterable[Entry], criteria: Sequence[tuple[str, bool]]) -
     REVERSE reverses only its own key."""
     out = sorted(entries, key=lambda e: e.msn)
     for name, reverse in reversed(criteria):
-        out.sort(key=lambda e, n=name: _criterion_key(n, e), reverse=reverse)  # type: ignore[misc]
+        out.sort(key=functools.partial(_criterion_key, name), reverse=reverse)
     return out
 
 
@@ -259,8 +260,10 @@ def thread_orderedsubject(entries: Iterable[Entry]) -> list[Node]:
     roots: list[Node] = []
     current: Node | None = None
     for entry in ordered:
-        if current is not None and current.entry is not None and (
-            current.entry.keys.subject == entry.keys.subject
+        if (
+            current is not None
+            and current.entry is not None
+            and (current.entry.keys.subject == entry.keys.subject)
         ):
             current.children.append(Node(entry, parent=current))
             continue
@@ -372,8 +375,10 @@ def _prune(nodes: list[Node], *, top: bool) -> list[Node]:
 
 def _thread_subject(node: Node) -> tuple[str, bool] | None:
     """(5B) a thread's base subject: its root's, or a dummy's first child's."""
-    entry = node.entry if node.entry is not None else (
-        node.children[0].entry if node.children else None
+    entry = (
+        node.entry
+        if node.entry is not None
+        else (node.children[0].entry if node.children else None)
     )
     if entry is None or not entry.keys.subject:
         return None
@@ -390,8 +395,7 @@ def _merge_subjects(roots: list[Node]) -> list[Node]:
         held = table.get(subject)
         # (5C) a dummy, or a message that is not a reply, wins over a reply.
         if held is None or (
-            held.entry is not None
-            and (root.entry is None or (_reply(held) and not reply))
+            held.entry is not None and (root.entry is None or (_reply(held) and not reply))
         ):
             table[subject] = root
     out: list[Node] = []

@@ -61,7 +61,7 @@ def keys_of(raw: str) -> MessageKeys:
 def test_keys_from_the_stored_parse() -> None:
     keys = keys_of(
         "From: =?utf-8?q?Zo=C3=AB?= <zoe@b.example>\n"
-        "To: Group: ; \"\" <amy@c.example>, bob@d.example\n"
+        'To: Group: ; "" <amy@c.example>, bob@d.example\n'
         "Cc: (just a comment) carl@e.example\n"
         "Subject: Re: [list] lunch\n"
         "Date: Tue, 1 Feb 2022 10:00:00 +0100\n"

@@ -345,7 +345,9 @@ def test_sort_thread_and_cancelupdate():
         ("COUNT", "PARTIAL", "UPDATE"),
         PartialRange(-1, -50),
     )
-    assert p(b"a THREAD references UTF-8 ALL").args == Thread("REFERENCES", "UTF-8", SearchKey("ALL"))
+    assert p(b"a THREAD references UTF-8 ALL").args == Thread(
+        "REFERENCES", "UTF-8", SearchKey("ALL")
+    )
     assert p(b'a CANCELUPDATE "b1" {2}\r\nb2').args == CancelUpdate(("b1", "b2"))
     assert p(b"a UID FETCH 1:* FLAGS (PARTIAL 1:10)").args.partial == PartialRange(1, 10)
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from mailstack.errors import ImapError
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import (
+    SORT_KEYS,
     Append,
     AppendMessage,
     Authenticate,
@@ -33,7 +34,6 @@ from mailstack.imap.proto.commands import (
     MailboxArg,
     NoArgs,
     PartialRange,
-    SORT_KEYS,
     Qresync,
     Rename,
     Search,
@@ -872,9 +872,7 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "THREAD": _thread,
     "CANCELUPDATE": _cancelupdate,  # RFC 5267 §4.3.5
 }
-_UID_COMMANDS = frozenset(
-    {"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"}
-)
+_UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 
 
 def parse_command(
