@@ -10,12 +10,17 @@
                   LIST LSUB STATUS NAMESPACE
     append.py     APPEND (MULTIAPPEND, APPENDUID)
     fetch.py      FETCH, from the parse stored at delivery
-    search.py     SEARCH (ESEARCH results)
+    search.py     SEARCH (ESEARCH and PARTIAL results)
+    sort.py       SORT and THREAD (ESORT, DISPLAY)
+    matching.py   which messages match a search program, and SORT's order
+    ordering.py   no I/O: base subjects, sort keys, the threading algorithms
+    contexts.py   results kept up to date (CONTEXT=SEARCH/SORT), CANCELUPDATE
     messages.py   CHECK CLOSE UNSELECT EXPUNGE STORE COPY MOVE
     idle.py       IDLE
     quota.py      GETQUOTA GETQUOTAROOT (QUOTA, STORAGE from the store's quotas)
     selected.py   the selected mailbox as a session sees it
-    cache.py      per-node caches of parsed messages and message metadata, and
+    cache.py      per-node caches of parsed messages, message metadata and
+                  sort keys, and
                   what one session expunged that another may still FETCH
     config.py     the [imap] table
     shared.py     what the node's imap and imaps listeners share
@@ -23,8 +28,9 @@
 
 Standards: RFC 3501; 2177 IDLE, 2180 multi-access, 2342 NAMESPACE, 2971 ID,
 3348 CHILDREN, 3502 MULTIAPPEND, 3516 BINARY, 3691 UNSELECT, 4315 UIDPLUS, 4731
-ESEARCH, 4959 SASL-IR, 5161 ENABLE, 5258 LIST-EXTENDED, 5530 response codes,
-5819 LIST-STATUS, 6154 SPECIAL-USE, 6851 MOVE, 7162 CONDSTORE/QRESYNC, 7888
-LITERAL+, 7889 APPENDLIMIT, 8438 STATUS=SIZE, 8970 PREVIEW, 9208 QUOTA.
+ESEARCH, 4959 SASL-IR, 5161 ENABLE, 5256 SORT/THREAD, 5258 LIST-EXTENDED, 5267
+ESORT/CONTEXT, 5530 response codes, 5819 LIST-STATUS, 5957 SORT=DISPLAY, 6154
+SPECIAL-USE, 6851 MOVE, 7162 CONDSTORE/QRESYNC, 7888 LITERAL+, 7889
+APPENDLIMIT, 8438 STATUS=SIZE, 8970 PREVIEW, 9208 QUOTA, 9394 PARTIAL.
 docs/rfc-status.md says how fully.
 """

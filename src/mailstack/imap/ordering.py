@@ -12,9 +12,8 @@ the UTF-8 octet order). Ties keep mailbox order (RFC 5256 §3).
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -189,25 +188,17 @@ class Entry:
         return sent if sent is not None else self.arrival.timestamp()
 
 
-def _criterion_key(name: str, entry: Entry) -> str | float:
-    keys = entry.keys
-    if name == "ARRIVAL":
-        return entry.arrival.timestamp()
-    if name == "DATE":
-        return entry.sent
-    if name == "SIZE":
-        return entry.size
-    if name == "SUBJECT":
-        return keys.subject
-    if name == "FROM":
-        return keys.from_
-    if name == "TO":
-        return keys.to
-    if name == "CC":
-        return keys.cc
-    if name == "DISPLAYFROM":
-        return keys.display_from
-    return keys.display_to
+_CRITERIA: dict[str, Callable[[Entry], str | float]] = {
+    "ARRIVAL": lambda e: e.arrival.timestamp(),
+    "DATE": lambda e: e.sent,
+    "SIZE": lambda e: e.size,
+    "SUBJECT": lambda e: e.keys.subject,
+    "FROM": lambda e: e.keys.from_,
+    "TO": lambda e: e.keys.to,
+    "CC": lambda e: e.keys.cc,
+    "DISPLAYFROM": lambda e: e.keys.display_from,
+    "DISPLAYTO": lambda e: e.keys.display_to,
+}
 
 
 def sort_order(entries: Iterable[Entry], criteria: Sequence[tuple[str, bool]]) -> list[Entry]:
@@ -216,7 +207,7 @@ def sort_order(entries: Iterable[Entry], criteria: Sequence[tuple[str, bool]]) -
     REVERSE reverses only its own key."""
     out = sorted(entries, key=lambda e: e.msn)
     for name, reverse in reversed(criteria):
-        out.sort(key=functools.partial(_criterion_key, name), reverse=reverse)
+        out.sort(key=_CRITERIA[name], reverse=reverse)
     return out
 
 

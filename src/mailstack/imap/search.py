@@ -9,13 +9,13 @@ from collections.abc import Sequence
 
 from mailstack.errors import ImapError
 from mailstack.imap import contexts
-from mailstack.imap.matching import check_charset, evaluate, uses_modseq
-from mailstack.imap.proto.commands import Command, PartialRange, Search
+from mailstack.imap.matching import check_charset, evaluate, sort_found, uses_modseq
+from mailstack.imap.proto.commands import Command, PartialRange, Search, SearchKey
 from mailstack.imap.proto.response import quoted
 from mailstack.imap.selected import uid_set_text
 from mailstack.imap.session import Done, Session, handler
 
-__all__ = ["esearch_line", "ordered_set_text"]
+__all__ = ["answer", "esearch_line", "ordered_set_text"]
 
 
 def ordered_set_text(numbers: Sequence[int]) -> str:
@@ -88,33 +88,51 @@ def esearch_line(
     return b" ".join(parts) + b"\r\n"
 
 
+async def answer(
+    s: Session,
+    cmd: Command,
+    key: SearchKey,
+    returns: tuple[str, ...] | None,
+    partial: PartialRange | None,
+    criteria: tuple[tuple[str, bool], ...] | None = None,
+) -> None:
+    """SEARCH, or SORT by ``criteria``: the matches as ``* SEARCH`` or
+    ``* SORT`` (``returns`` None) or as ESEARCH, kept up to date for
+    RETURN (UPDATE) (RFC 5267 §4.3)."""
+    sel = s.require_selected()
+    if returns is not None and "SAVE" in returns:
+        raise ImapError("SEARCHRES is not supported", bad=True)
+    with_modseq = uses_modseq(key)
+    if with_modseq:
+        s.enable_condstore()
+    updating = returns is not None and "UPDATE" in returns
+    if updating:
+        contexts.check_tag(s, cmd.tag)
+    found = await evaluate(s, key)
+    if criteria is not None:
+        found = await sort_found(s, found, criteria)
+    if returns is None:
+        numbers = [uid if cmd.uid else msn for msn, uid in found]
+        line = (b"* SEARCH" if criteria is None else b"* SORT") + b"".join(
+            b" %d" % n for n in numbers
+        )
+        if with_modseq and numbers:
+            # RFC 7162 §3.1.5: the highest mod-sequence of the messages found.
+            line += b" (MODSEQ %d)" % max(sel.meta[uid].modseq for _m, uid in found)
+        s.send(line + b"\r\n")
+        return
+    in_order = criteria is not None
+    s.send(
+        esearch_line(s, cmd, found, returns, partial, in_order=in_order, uses_modseq=with_modseq)
+    )
+    if updating:
+        contexts.keep(s, cmd, key, criteria, [uid for _m, uid in found])
+
+
 @handler("SEARCH")
 async def search(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, Search)
-    sel = s.require_selected()
     check_charset(args.charset)
-    if args.returns is not None and "SAVE" in args.returns:
-        raise ImapError("SEARCHRES is not supported", bad=True)
-    with_modseq = uses_modseq(args.key)
-    if with_modseq:
-        s.enable_condstore()
-    updating = args.returns is not None and "UPDATE" in args.returns
-    if updating:
-        contexts.check_tag(s, cmd.tag)
-    found = await evaluate(s, args.key)
-    if args.returns is None:
-        numbers = [uid if cmd.uid else msn for msn, uid in found]
-        line = b"* SEARCH" + b"".join(b" %d" % n for n in numbers)
-        if with_modseq and numbers:
-            line += b" (MODSEQ %d)" % max(sel.meta[uid].modseq for _m, uid in found)
-        s.send(line + b"\r\n")
-        return None
-    s.send(
-        esearch_line(
-            s, cmd, found, args.returns, args.partial, in_order=False, uses_modseq=with_modseq
-        )
-    )
-    if updating:
-        contexts.keep(s, cmd, args.key, None, [uid for _m, uid in found])
+    await answer(s, cmd, args.key, args.returns, args.partial)
     return None
