@@ -1,6 +1,6 @@
 """Any-state and not-authenticated commands: CAPABILITY, NOOP, LOGOUT,
 STARTTLS, LOGIN, AUTHENTICATE (RFC 3501 §6.1, §6.2; SASL-IR RFC 4959), ID
-(RFC 2971) and ENABLE (RFC 5161).
+(RFC 2971) and ENABLE (RFC 5161: CONDSTORE, QRESYNC, IMAP4rev2, UTF8=ACCEPT).
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ async def id_(s: Session, cmd: Command) -> Done | None:
 
 
 # RFC 5161 §3.1: only extensions this server can enable.
-_ENABLEABLE = {"CONDSTORE", "QRESYNC"}
+_ENABLEABLE = {"CONDSTORE", "QRESYNC", "IMAP4REV2", "UTF8=ACCEPT"}
+_SPELLING = {"IMAP4REV2": "IMAP4rev2"}
 
 
 @handler("ENABLE")
@@ -160,5 +161,12 @@ async def enable(s: Session, cmd: Command) -> Done | None:
                 s.qresync = True
                 if "CONDSTORE" not in s.enabled:
                     s.enabled.add("CONDSTORE")
-    s.send(b"* ENABLED" + b"".join(b" " + c.encode() for c in newly) + b"\r\n")
+            if cap == "IMAP4REV2":
+                # RFC 9051 Appendix A: IMAP4rev2 from here on, UTF-8 names included.
+                s.rev2 = True
+                s.utf8 = True
+            if cap == "UTF8=ACCEPT":
+                s.utf8 = True  # RFC 6855 §3
+    names = [_SPELLING.get(c, c) for c in newly]
+    s.send(b"* ENABLED" + b"".join(b" " + c.encode() for c in names) + b"\r\n")
     return None

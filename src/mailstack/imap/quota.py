@@ -55,7 +55,7 @@ async def getquotaroot(s: Session, cmd: Command) -> Done | None:
     if await s.store.mailbox_get(account.id, args.mailbox) is None:
         raise ImapError("No such mailbox", code="NONEXISTENT")
     roots = [ROOT] if account.quota else []
-    s.send(untagged(Atom("QUOTAROOT"), wire_name(args.mailbox), *roots))
+    s.send(untagged(Atom("QUOTAROOT"), wire_name(args.mailbox, s.utf8), *roots))
     if account.quota:
         s.send(_quota_line(account))
     return None

@@ -100,8 +100,10 @@ async def answer(
     ``* SORT`` (``returns`` None) or as ESEARCH, kept up to date for
     RETURN (UPDATE) (RFC 5267 §4.3)."""
     sel = s.require_selected()
-    if returns is not None and "SAVE" in returns:
-        raise ImapError("SEARCHRES is not supported", bad=True)
+    if criteria is not None and returns is not None and "SAVE" in returns:
+        raise ImapError("SAVE is for SEARCH", bad=True)
+    if returns is None and criteria is None and s.rev2:
+        returns = ()  # RFC 9051 §7.3.4: IMAP4rev2 answers SEARCH with ESEARCH
     with_modseq = uses_modseq(key)
     if with_modseq:
         s.enable_condstore()
@@ -121,18 +123,50 @@ async def answer(
             line += b" (MODSEQ %d)" % max(sel.meta[uid].modseq for _m, uid in found)
         s.send(line + b"\r\n")
         return
-    in_order = criteria is not None
-    s.send(
-        esearch_line(s, cmd, found, returns, partial, in_order=in_order, uses_modseq=with_modseq)
-    )
+    if "SAVE" in returns:
+        sel.saved = _saved(found, returns, partial)
+    if not (set(returns) & _RESULT_OPTIONS) and "SAVE" in returns:
+        pass  # RFC 5182 §2.1: SAVE alone is answered by no ESEARCH
+    else:
+        in_order = criteria is not None
+        s.send(
+            esearch_line(
+                s, cmd, found, returns, partial, in_order=in_order, uses_modseq=with_modseq
+            )
+        )
     if updating:
         contexts.keep(s, cmd, key, criteria, [uid for _m, uid in found])
+
+
+def _saved(
+    found: Sequence[tuple[int, int]], returns: Sequence[str], partial: PartialRange | None
+) -> list[int]:
+    """RFC 5182 §2.1 (and RFC 9394 §3.2): what SAVE keeps, as UIDs: all the
+    matches, or only those MIN, MAX and PARTIAL return when they are all
+    that was asked for."""
+    uids = [uid for _m, uid in found]
+    wanted = set(returns) & _RESULT_OPTIONS
+    if not uids or not wanted or wanted & {"ALL", "COUNT"}:
+        return uids
+    kept: set[int] = set()
+    if "MIN" in wanted:
+        kept.add(uids[0])
+    if "MAX" in wanted:
+        kept.add(uids[-1])
+    if partial is not None:
+        kept.update(partial.take(uids))
+    return sorted(kept)
 
 
 @handler("SEARCH")
 async def search(s: Session, cmd: Command) -> Done | None:
     args = cmd.args
     assert isinstance(args, Search)
-    check_charset(args.charset)
-    await answer(s, cmd, args.key, args.returns, args.partial)
+    try:
+        check_charset(args.charset)
+        await answer(s, cmd, args.key, args.returns, args.partial)
+    except ImapError:
+        if args.returns is not None and "SAVE" in args.returns and s.selected is not None:
+            s.selected.saved = []  # RFC 5182 §2.1: a failed SAVE leaves "$" empty
+        raise
     return None

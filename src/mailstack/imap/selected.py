@@ -60,6 +60,10 @@ class SelectedMailbox:
         # \Recent (RFC 3501 §2.3.2): UIDs at or above the claimed mark.
         self.recent: set[int] = {u for u in self.uids if u >= recent_from} if recent_from else set()
         self.pending: set[int] = set()  # expunged in the store, not yet announced
+        # RFC 5182: the UIDs SEARCH RETURN (SAVE) saved, what "$" names.
+        self.saved: list[int] = []
+        # RFC 9051 (IMAP4rev2) has no \Recent: not shown to its sessions.
+        self.show_recent = True
         self.keywords: set[str] = set()
         for m in metas:
             self.keywords.update(f for f in m.flags if not f.startswith("\\"))
@@ -82,6 +86,8 @@ class SelectedMailbox:
         ignored. A message sequence number beyond EXISTS is an error the
         caller reports (``out_of_range``).
         """
+        if sequence.saved:
+            return [(n, u) for u in self.saved if (n := self.msn(u)) is not None]
         if not self.uids:
             return []
         if uid:
@@ -99,6 +105,8 @@ class SelectedMailbox:
         return [(n, self.uids[n - 1]) for n in sorted(msns)]
 
     def out_of_range(self, sequence: SequenceSet) -> bool:
+        if sequence.saved:
+            return False  # RFC 5182 §2.1: "$" names only messages that exist
         largest = len(self.uids)
         return any(hi > largest for _lo, hi in sequence.resolve(largest or 1)) or (
             not self.uids and any(a or b for a, b in sequence.ranges)
@@ -109,7 +117,7 @@ class SelectedMailbox:
     def flags(self, uid: int) -> frozenset[str]:
         meta = self.meta.get(uid)
         base = meta.flags if meta else frozenset()
-        return base | {"\\Recent"} if uid in self.recent else base
+        return base | {"\\Recent"} if uid in self.recent and self.show_recent else base
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:
@@ -124,6 +132,8 @@ class SelectedMailbox:
         self.meta.pop(uid, None)
         self.recent.discard(uid)
         self.pending.discard(uid)
+        if uid in self.saved:
+            self.saved.remove(uid)
         return n
 
     def add(self, meta: MessageMeta, recent: bool) -> None:
@@ -174,7 +184,8 @@ class SelectedMailbox:
             head += self.flag_lines()
         if len(self.uids) != before:
             head.append(b"* %d EXISTS\r\n" % len(self.uids))
-            head.append(b"* %d RECENT\r\n" % len(self.recent))
+            if self.show_recent:
+                head.append(b"* %d RECENT\r\n" % len(self.recent))
         return head + out
 
     def fetch_flags_line(self, uid: int, send_uid: bool, send_modseq: bool) -> bytes:

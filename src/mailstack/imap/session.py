@@ -120,6 +120,8 @@ class Session:
         self.selected: SelectedMailbox | None = None
         self.condstore = False  # RFC 7162 §3.1: CONDSTORE enabled for the session
         self.qresync = False
+        self.rev2 = False  # RFC 9051 Appendix A: ENABLE IMAP4rev2
+        self.utf8 = False  # UTF-8 mailbox names: ENABLE UTF8=ACCEPT (RFC 6855) or IMAP4rev2
         self.enabled: set[str] = set()
         # RFC 5267 §4.3: results kept up to date, by the tag of their command.
         self.contexts: dict[str, SearchContext] = {}
@@ -153,7 +155,7 @@ class Session:
         )
 
     def capabilities(self) -> list[str]:
-        caps = ["IMAP4rev1"]
+        caps = ["IMAP4rev1", "IMAP4rev2"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.ctx.starttls_available and not self.channel.tls_active:
                 caps.append("STARTTLS")
@@ -176,6 +178,8 @@ class Session:
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ESEARCH",
+            "SEARCHRES",
+            "UTF8=ACCEPT",
             "SORT",
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
@@ -210,7 +214,9 @@ class Session:
     async def run(self, raw: bytes, literals: Sequence[bytes] | None = None) -> None:
         """Parse and execute one framed command (whole, or lines + literals)."""
         try:
-            cmd = parse_command(raw, max_depth=self.limits.imap_nesting, literals=literals)
+            cmd = parse_command(
+                raw, max_depth=self.limits.imap_nesting, literals=literals, utf8=self.utf8
+            )
         except ParseError as exc:
             self.send(exc.line(exc.tag))
             return

@@ -9,11 +9,11 @@ from mailstack.limits import Limits
 
 async def test_greeting_and_capability(store):
     c = Client(store)
-    assert c.session.greeting().startswith(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR")
+    assert c.session.greeting().startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR")
     await c.transcript(
         """
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE ...
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE ...
         S: a1 OK CAPABILITY completed
         C: a2 NOOP
         S: a2 OK NOOP completed
@@ -37,7 +37,7 @@ async def test_login_success_and_failure(store):
         C: a1 LOGIN {USER} wrong
         S: a1 NO [AUTHENTICATIONFAILED] Invalid credentials
         C: a2 LOGIN "{USER}" {{6}}\\r\\n{PASSWORD}
-        S: a2 OK [CAPABILITY IMAP4rev1 LITERAL+ ...
+        S: a2 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ ...
         C: a3 LOGIN {USER} {PASSWORD}
         S: a3 BAD LOGIN not allowed now
         """

@@ -46,9 +46,14 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SequenceSet:
-    """RFC 3501 §9 sequence-set; 0 in a range stands for '*' (the largest number)."""
+    """RFC 3501 §9 sequence-set; 0 in a range stands for '*' (the largest number).
+
+    ``saved`` is RFC 5182's ``$``: the result the last SEARCH RETURN (SAVE)
+    saved, which the selected mailbox resolves (it has no ranges).
+    """
 
     ranges: tuple[tuple[int, int], ...]
+    saved: bool = False
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
         """Ranges with '*' replaced by ``largest`` and each range ordered low..high."""
@@ -80,6 +85,9 @@ class SequenceSet:
         return out
 
     def to_text(self) -> str:
+        if self.saved:
+            return "$"
+
         def num(n: int) -> str:
             return str(n) if n else "*"
 

@@ -72,11 +72,18 @@ class ParseError(ImapError):
 class _Args:
     """A cursor over a command's argument tokens."""
 
-    __slots__ = ("tokens", "i")
+    __slots__ = ("tokens", "i", "utf8")
 
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], utf8: bool = False) -> None:
         self.tokens = tokens
         self.i = 0
+        # Mailbox names in UTF-8, not modified UTF-7 (RFC 6855 §3, RFC 9051 §5.1).
+        self.utf8 = utf8
+
+    def name(self, text: str) -> str:
+        """A mailbox name or pattern as sent, decoded from modified UTF-7
+        unless the session took UTF-8 names."""
+        return text if self.utf8 else mutf7.decode(text)
 
     def more(self) -> bool:
         return self.i < len(self.tokens)
@@ -120,7 +127,7 @@ class _Args:
         return tok
 
     def mailbox(self) -> str:
-        return mailbox_name(self.take("mailbox"))
+        return canonical_inbox(self.name(astring(self.take("mailbox"), "mailbox")))
 
 
 def astring(tok: Token | None, what: str) -> str:
@@ -142,9 +149,8 @@ def number(tok: Token | None, what: str, *, limit: int = 2**63 - 1) -> int:
     return value
 
 
-def mailbox_name(tok: Token | None) -> str:
-    """RFC 3501 §5.1: a mailbox astring, modified UTF-7 decoded; INBOX is case-insensitive."""
-    name = mutf7.decode(astring(tok, "mailbox"))
+def canonical_inbox(name: str) -> str:
+    """RFC 3501 §5.1: INBOX is case-insensitive."""
     if name.upper() == "INBOX":
         return "INBOX"
     if name.upper().startswith("INBOX/"):
@@ -156,6 +162,8 @@ def sequence_set(tok: Token | None) -> SequenceSet:
     """RFC 3501 §9 sequence-set; '*' becomes 0 (the resolver substitutes it)."""
     if not isinstance(tok, Atom):
         raise ImapError("Expected sequence set", bad=True)
+    if tok == "$":
+        return SequenceSet((), saved=True)  # RFC 5182 §2.1
     ranges = []
     for piece in tok.split(","):
         m = _SEQ_RANGE.match(piece)
@@ -328,8 +336,8 @@ def _rename(a: _Args, uid: bool) -> Rename:
     return Rename(old, new)
 
 
-def _list_pattern(tok: Token | None) -> str:
-    return mutf7.decode(astring(tok, "mailbox pattern"))
+def _list_pattern(a: _Args, tok: Token | None) -> str:
+    return a.name(astring(tok, "mailbox pattern"))
 
 
 # RFC 5258 §6 CHILDREN and SUBSCRIBED, RFC 6154 §2 SPECIAL-USE, RFC 5819 STATUS.
@@ -344,15 +352,15 @@ def _list(a: _Args, uid: bool) -> List:
         extended = True
         for tok in a.list("selection options"):
             selection.add(astring(tok, "selection option").upper())
-    reference = mutf7.decode(a.astring("reference"))
+    reference = a.name(a.astring("reference"))
     tok = a.take("mailbox pattern")
     if isinstance(tok, list):
         extended = True
-        patterns = tuple(_list_pattern(t) for t in tok)
+        patterns = tuple(_list_pattern(a, t) for t in tok)
         if not patterns:
             raise ImapError("Empty pattern list", bad=True)
     else:
-        patterns = (_list_pattern(tok),)
+        patterns = (_list_pattern(a, tok),)
     returns: set[str] = set()
     status_items: tuple[str, ...] = ()
     if a.more():
@@ -392,8 +400,8 @@ def _list(a: _Args, uid: bool) -> List:
 
 
 def _lsub(a: _Args, uid: bool) -> List:
-    reference = mutf7.decode(a.astring("reference"))
-    pattern = _list_pattern(a.take("mailbox pattern"))
+    reference = a.name(a.astring("reference"))
+    pattern = _list_pattern(a, a.take("mailbox pattern"))
     a.end()
     return List(reference, (pattern,), lsub=True)
 
@@ -506,7 +514,7 @@ def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
             a.take("entry name")
             a.atom("entry type")
         return SearchKey("MODSEQ", (a.number("modseq"),))
-    if name[:1].isdigit() or name[:1] == "*":
+    if name[:1].isdigit() or name[:1] in ("*", "$"):
         return SearchKey("SEQSET", (sequence_set(tok),))
     raise ImapError("Unknown search key", bad=True)
 
@@ -876,10 +884,15 @@ _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"
 
 
 def parse_command(
-    raw: bytes, *, max_depth: int = 32, literals: Sequence[bytes] | None = None
+    raw: bytes,
+    *,
+    max_depth: int = 32,
+    literals: Sequence[bytes] | None = None,
+    utf8: bool = False,
 ) -> Command:
     """Parse one framed command: its whole bytes, or (RawCommand.lines,
-    literals=RawCommand.literals) to leave big literals uncopied.
+    literals=RawCommand.literals) to leave big literals uncopied; ``utf8``:
+    mailbox names are UTF-8 (RFC 6855, RFC 9051), not modified UTF-7.
     Raises ParseError."""
     m = _TAG_LINE.match(raw)
     if m is None:
@@ -901,7 +914,7 @@ def parse_command(
         grammar = _GRAMMAR.get(name)
         if grammar is None:
             raise ImapError("Unknown command", bad=True)
-        args = grammar(_Args(rest), uid)
+        args = grammar(_Args(rest, utf8), uid)
     except ParseError:
         raise
     except ImapError as exc:
