@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from mailstack.store import Store
 
 __all__ = [
-    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_range",
+    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_bytes",
+    "section_range",
 ]  # fmt: skip
 
 _CHUNK = 200  # messages fetched from the store per round trip
@@ -184,6 +185,18 @@ def section_range(
     if text == "TEXT":
         return target.body_start, target.body_end
     return target.header_start, target.body_start
+
+
+def section_bytes(raw: bytes, parsed: ParsedMessage, section: Section) -> bytes | None:
+    """The octets of BODY[section] of a whole message (CATENATE's URLs,
+    RFC 4469 §5), or None if the message has no such part."""
+    where = section_range(parsed, section, len(raw))
+    if where is None:
+        return None
+    data = raw[where[0] : where[1]]
+    if section.text in _FIELDS:
+        return _header_fields(data, where[0], parsed, section)
+    return data
 
 
 def _addressed(part: Part, section: Section) -> Part | None:

@@ -191,6 +191,7 @@ class Session:
             f"APPENDLIMIT={self.append_limit()}",
             "STATUS=SIZE",
             "MULTIAPPEND",
+            "CATENATE",
             "BINARY",
             "QUOTA",
             "QUOTA=RES-STORAGE",

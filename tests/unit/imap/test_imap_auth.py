@@ -9,7 +9,8 @@ from mailstack.limits import Limits
 
 async def test_greeting_and_capability(store):
     c = Client(store)
-    assert c.session.greeting().startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR")
+    greeting = c.session.greeting()
+    assert greeting.startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR")
     await c.transcript(
         """
         C: a1 CAPABILITY

@@ -177,6 +177,9 @@ class AppendMessage:
     flags: tuple[str, ...]
     internaldate: datetime | None
     data: bytes
+    # RFC 4469 CATENATE: the parts in order, ("TEXT", octets) or ("URL", url);
+    # ``data`` is then empty until the server joins them.
+    catenate: tuple[tuple[str, bytes | str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

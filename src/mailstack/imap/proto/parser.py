@@ -50,7 +50,7 @@ from mailstack.imap.proto.commands import (
 from mailstack.imap.proto.lexer import tag_of
 from mailstack.imap.proto.tokens import Atom, Quoted, SectionAtom, Token, tokenize
 
-__all__ = ["ParseError", "parse_command", "MONTHS"]
+__all__ = ["ParseError", "parse_command", "parse_section", "MONTHS"]
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBER = {m.upper(): i + 1 for i, m in enumerate(MONTHS)}
@@ -446,13 +446,63 @@ def _append(a: _Args, uid: bool) -> Append:
         if isinstance(tok, Quoted) and a.more():
             when = date_time(tok)
             tok = a.take("message literal")
-        if not isinstance(tok, bytes):
-            raise ImapError("Expected message literal", bad=True)
-        messages.append(AppendMessage(flags, when, tok))
+        if _is_word(tok, "CATENATE"):
+            parts = _catenate(a.list("CATENATE parts"))
+            messages.append(AppendMessage(flags, when, b"", parts))
+        else:
+            if _is_word(tok, "UTF8"):
+                tok = _utf8_literal(a.list("UTF8 literal"))
+            if not isinstance(tok, bytes):
+                raise ImapError("Expected message literal", bad=True)
+            messages.append(AppendMessage(flags, when, tok))
         # RFC 3502: further messages follow, each with its own flags and date.
         if not a.more():
             break
     return Append(mailbox, tuple(messages))
+
+
+def _utf8_literal(tokens: list[Token]) -> bytes:
+    """RFC 6855 §4: "UTF8" SP "(" literal8 ")" (a message with UTF-8 headers)."""
+    if len(tokens) != 1 or not isinstance(tokens[0], bytes) or isinstance(tokens[0], Quoted):
+        raise ImapError("UTF8 takes one literal", bad=True)
+    return tokens[0]
+
+
+MAX_CATENATE_PARTS = 100
+
+
+def _catenate(tokens: list[Token]) -> tuple[tuple[str, bytes | str], ...]:
+    """RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")", cat-part
+    TEXT literal or URL astring; RFC 6855 §4 adds UTF8 (literal8)."""
+    parts: list[tuple[str, bytes | str]] = []
+    i = 0
+    while i < len(tokens):
+        kind = astring(tokens[i], "CATENATE part").upper()
+        value = tokens[i + 1] if i + 1 < len(tokens) else None
+        if kind == "TEXT" and isinstance(value, bytes) and not isinstance(value, Quoted):
+            parts.append(("TEXT", value))
+        elif kind == "UTF8" and isinstance(value, list):
+            parts.append(("TEXT", _utf8_literal(value)))
+        elif kind == "URL" and value is not None and not isinstance(value, list):
+            parts.append(("URL", astring(value, "URL")))
+        else:
+            raise ImapError("Bad CATENATE part", bad=True)
+        i += 2
+    if not parts or len(parts) > MAX_CATENATE_PARTS:
+        raise ImapError("Bad CATENATE part list", bad=True)
+    return tuple(parts)
+
+
+def parse_section(text: str) -> FetchItem:
+    """A section-spec as IMAP URLs carry it (RFC 5092 §5 ;SECTION=), read as
+    BODY[text]; ImapError when it is not one."""
+    try:
+        tokens = tokenize(f"BODY[{text}]\r\n".encode(), 0, max_depth=4)
+    except ImapError:
+        raise ImapError("Bad section", bad=True) from None
+    if len(tokens) != 1 or not isinstance(tokens[0], SectionAtom):
+        raise ImapError("Bad section", bad=True)
+    return _section(tokens[0])
 
 
 _SIMPLE_KEYS = frozenset(
