@@ -89,7 +89,7 @@ class Limits:
         200_000, "messages whose SORT/THREAD keys the node keeps in memory"
     )
     imap_inflated: int = count(
-        256 * 1024 * 1024,
+        1024 * 1024 * 1024,
         "octets one IMAP session may send inflated under COMPRESS=DEFLATE (RFC 4978)",
     )
 

@@ -56,6 +56,10 @@ class Channel(Protocol):
 
     async def start_tls(self) -> None: ...
 
+    def start_compression(self) -> None:
+        """COMPRESS=DEFLATE (RFC 4978) from the next octet on, both ways."""
+        ...
+
 
 @dataclass
 class Context:
@@ -122,6 +126,7 @@ class Session:
         self.qresync = False
         self.rev2 = False  # RFC 9051 Appendix A: ENABLE IMAP4rev2
         self.utf8 = False  # UTF-8 mailbox names: ENABLE UTF8=ACCEPT (RFC 6855) or IMAP4rev2
+        self.compressed = False  # RFC 4978
         self.enabled: set[str] = set()
         # RFC 5267 §4.3: results kept up to date, by the tag of their command.
         self.contexts: dict[str, SearchContext] = {}
@@ -199,6 +204,8 @@ class Session:
             "CONDSTORE",
             "QRESYNC",
         ]
+        if not self.compressed:
+            caps.append("COMPRESS=DEFLATE")
         return caps
 
     def append_limit(self) -> int:

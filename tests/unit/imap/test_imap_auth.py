@@ -220,3 +220,30 @@ async def test_failures_from_one_address_throttle_new_sessions(store, monkeypatc
     delays.clear()
     await other.session.run(f"c1 LOGIN {USER} {PASSWORD}\r\n".encode())
     assert delays == [] and got is None
+
+
+async def test_compress_deflate(store):
+    await setup_account(store, 0)
+    c = Client(store)
+    await c.transcript(
+        """
+        C: z1 COMPRESS DEFLATE
+        S: z1 BAD COMPRESS not allowed now
+        """
+    )
+    await c.login()
+    caps = (await c.send("z2 CAPABILITY"))[0].split()
+    assert "COMPRESS=DEFLATE" in caps
+    await c.transcript(
+        """
+        C: z3 COMPRESS LZMA
+        S: z3 BAD Unknown compression mechanism
+        C: z4 COMPRESS DEFLATE
+        S: z4 OK DEFLATE active
+        C: z5 COMPRESS DEFLATE
+        S: z5 NO [COMPRESSIONACTIVE] DEFLATE is already active
+        """
+    )
+    assert c.channel.compressing
+    caps = (await c.send("z6 CAPABILITY"))[0].split()
+    assert "COMPRESS=DEFLATE" not in caps

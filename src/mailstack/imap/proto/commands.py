@@ -17,6 +17,7 @@ __all__ = [
     "Authenticate",
     "CancelUpdate",
     "Command",
+    "Compress",
     "Create",
     "Enable",
     "Expunge",
@@ -323,6 +324,13 @@ class Expunge:
 @dataclass(frozen=True, slots=True)
 class Enable:
     capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Compress:
+    """RFC 4978 §3 COMPRESS: the mechanism, upper case."""
+
+    mechanism: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from mailstack.imap.proto.commands import (
     Authenticate,
     CancelUpdate,
     Command,
+    Compress,
     Create,
     Enable,
     Expunge,
@@ -887,6 +888,12 @@ def _id(a: _Args, uid: bool) -> Id:
     return Id(tuple(params))
 
 
+def _compress(a: _Args, uid: bool) -> Compress:
+    mechanism = a.atom("compression mechanism").upper()
+    a.end()
+    return Compress(mechanism)
+
+
 def _getquota(a: _Args, uid: bool) -> GetQuota:
     root = a.astring("quota root")
     a.end()
@@ -926,6 +933,7 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "ID": _id,
     "GETQUOTA": _getquota,  # RFC 9208 §4.1
     "GETQUOTAROOT": _mailbox,
+    "COMPRESS": _compress,  # RFC 4978
     "SORT": _sort,  # RFC 5256
     "THREAD": _thread,
     "CANCELUPDATE": _cancelupdate,  # RFC 5267 §4.3.5

@@ -49,6 +49,7 @@ ALLOWED: dict[str, frozenset[State]] = {
     "IDLE": _AUTH,  # RFC 2177 §3
     "GETQUOTA": _AUTH,  # RFC 9208 §4.1
     "GETQUOTAROOT": _AUTH,
+    "COMPRESS": _AUTH,  # RFC 4978 §3
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,
