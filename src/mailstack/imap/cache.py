@@ -9,6 +9,7 @@ DELETE never serves a stale entry.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -74,13 +75,14 @@ class SortKeyCache:
     """The SORT and THREAD keys of messages (ordering.MessageKeys), by
     (mailbox id, UIDVALIDITY, UID): made once from the stored parse, a few
     short strings each, so a mailbox is sorted again without reading its
-    messages. At most ``capacity`` entries, least recently used dropped."""
+    messages. At most ``capacity`` entries, the first made dropped first
+    (no reordering on a hit: a SORT touches every message of a mailbox)."""
 
     _CHUNK = 500  # parses read from the store per round trip
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[tuple[int, int, int], MessageKeys] = OrderedDict()
+        self._entries: dict[tuple[int, int, int], MessageKeys] = {}
 
     async def get_many(
         self,
@@ -102,16 +104,15 @@ class SortKeyCache:
                     missing.append(uid)
                     continue
                 keys = entries[key] = MessageKeys.of(cached)
-            else:
-                entries.move_to_end(key)
             found[uid] = keys
         for start in range(0, len(missing), self._CHUNK):
             loaded = await store.messages_parsed(mailbox_id, missing[start : start + self._CHUNK])
             for uid, message in loaded.items():
                 keys = entries[(mailbox_id, uidvalidity, uid)] = MessageKeys.of(message)
                 found[uid] = keys
-        while len(entries) > self.capacity:
-            entries.popitem(last=False)
+        if len(entries) > self.capacity:
+            for key in list(itertools.islice(entries, len(entries) - self.capacity)):
+                del entries[key]
         return found
 
 

@@ -201,6 +201,8 @@ async def evaluate(
     """(msn, uid) of every message in the selected mailbox that matches, in
     mailbox order; only among ``uids`` when given."""
     sel = s.require_selected()
+    if key.name == "ALL" and uids is None:
+        return list(enumerate(sel.uids, 1))
     ev = _Eval(sel, datetime.now(UTC))
     if uids is None:
         pairs = list(enumerate(sel.uids, 1))
@@ -243,7 +245,7 @@ async def entries(s: Session, found: Sequence[tuple[int, int]], *, uid: bool) ->
     for msn, u in found:
         meta = sel.meta[u]
         out.append(
-            Entry(u if uid else msn, msn, meta.internaldate, meta.size, keys.get(u, _NO_KEYS))
+            Entry.of(u if uid else msn, msn, meta.internaldate, meta.size, keys.get(u, _NO_KEYS))
         )
     return out
 
@@ -251,5 +253,26 @@ async def entries(s: Session, found: Sequence[tuple[int, int]], *, uid: bool) ->
 async def sort_found(
     s: Session, found: Sequence[tuple[int, int]], criteria: Sequence[tuple[str, bool]]
 ) -> list[tuple[int, int]]:
-    """The found (msn, uid) pairs in the order of the sort criteria."""
-    return [(e.msn, e.number) for e in sort_order(await entries(s, found, uid=True), criteria)]
+    """The found (msn, uid) pairs in the order of the sort criteria.
+
+    The order of the whole mailbox is kept per criteria until a message
+    joins or leaves the view; the found messages are then picked from it in
+    one pass (the order is total, so a subset keeps it). A search that found
+    few messages of a big mailbox sorts just those.
+    """
+    sel = s.require_selected()
+    criteria = tuple(criteria)
+    order = sel.recall(("SORT", criteria), sel.generation)
+    if order is None:
+        if len(found) * 4 < len(sel.uids):
+            ordered = sort_order(await entries(s, found, uid=True), criteria)
+            return [(e.msn, e.number) for e in ordered]
+        everything = list(enumerate(sel.uids, 1))
+        order = [e.number for e in sort_order(await entries(s, everything, uid=True), criteria)]
+        sel.remember(("SORT", criteria), sel.generation, order)
+    assert isinstance(order, list)
+    position = {u: n for n, u in enumerate(sel.uids, 1)}
+    if len(found) == len(sel.uids):
+        return [(position[u], u) for u in order]
+    wanted = {u for _m, u in found}
+    return [(position[u], u) for u in order if u in wanted]

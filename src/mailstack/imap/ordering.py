@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from mailstack.mime import Address, ParsedMessage, decode_header
 
@@ -170,26 +171,27 @@ class MessageKeys:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One message to sort or thread: its number in the answer (a sequence
-    number or UID), its mailbox position, INTERNALDATE, size and keys."""
+    number or UID), its mailbox position, INTERNALDATE and RFC 5256 §2.2
+    sent date (the INTERNALDATE when there is no valid Date:) as
+    timestamps, size and keys. A tuple: thousands are made per SORT."""
 
     number: int
     msn: int
-    arrival: datetime
+    arrival: float
     size: int
     keys: MessageKeys
+    sent: float
 
-    @property
-    def sent(self) -> float:
-        # RFC 5256 §2.2: no valid Date: means the INTERNALDATE.
-        sent = self.keys.sent
-        return sent if sent is not None else self.arrival.timestamp()
+    @classmethod
+    def of(cls, number: int, msn: int, arrival: datetime, size: int, keys: MessageKeys) -> Entry:
+        when = arrival.timestamp()
+        return cls(number, msn, when, size, keys, when if keys.sent is None else keys.sent)
 
 
 _CRITERIA: dict[str, Callable[[Entry], str | float]] = {
-    "ARRIVAL": lambda e: e.arrival.timestamp(),
+    "ARRIVAL": lambda e: e.arrival,
     "DATE": lambda e: e.sent,
     "SIZE": lambda e: e.size,
     "SUBJECT": lambda e: e.keys.subject,
@@ -239,8 +241,10 @@ class Node:
 
 def _sort_siblings(nodes: list[Node]) -> None:
     for node in nodes:
-        _sort_siblings(node.children)
-    nodes.sort(key=Node.sort_key)
+        if node.children:
+            _sort_siblings(node.children)
+    if len(nodes) > 1:
+        nodes.sort(key=Node.sort_key)
 
 
 def thread_orderedsubject(entries: Iterable[Entry]) -> list[Node]:

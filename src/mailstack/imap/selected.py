@@ -64,6 +64,10 @@ class SelectedMailbox:
         self.saved: list[int] = []
         # RFC 9051 (IMAP4rev2) has no \Recent: not shown to its sessions.
         self.show_recent = True
+        # Moves whenever a message joins or leaves the view: what SORT and
+        # THREAD keep in ``memo`` (their last orders) is valid for one value.
+        self.generation = 0
+        self.memo: dict[object, tuple[object, object]] = {}
         self.keywords: set[str] = set()
         for m in metas:
             self.keywords.update(f for f in m.flags if not f.startswith("\\"))
@@ -112,6 +116,16 @@ class SelectedMailbox:
             not self.uids and any(a or b for a, b in sequence.ranges)
         )
 
+    def remember(self, key: object, stamp: object, value: object) -> None:
+        """Keep a SORT/THREAD result under key, valid while ``stamp`` holds."""
+        if len(self.memo) >= 8 and key not in self.memo:
+            self.memo.clear()
+        self.memo[key] = (stamp, value)
+
+    def recall(self, key: object, stamp: object) -> object | None:
+        hit = self.memo.get(key)
+        return hit[1] if hit is not None and hit[0] == stamp else None
+
     # -- state ------------------------------------------------------------
 
     def flags(self, uid: int) -> frozenset[str]:
@@ -129,6 +143,7 @@ class SelectedMailbox:
         n = self.msn(uid)
         if n is not None:
             del self.uids[n - 1]
+            self.generation += 1
         self.meta.pop(uid, None)
         self.recent.discard(uid)
         self.pending.discard(uid)
@@ -138,6 +153,7 @@ class SelectedMailbox:
 
     def add(self, meta: MessageMeta, recent: bool) -> None:
         self.uids.append(meta.uid)
+        self.generation += 1
         self.meta[meta.uid] = meta
         self.uidnext = meta.uid + 1
         if recent:

@@ -42,7 +42,15 @@ async def thread(s: Session, cmd: Command) -> Done | None:
     if algorithm is None:
         raise ImapError("Unsupported threading algorithm", bad=True)
     _charset(args.charset)
+    sel = s.require_selected()
     found = await evaluate(s, args.key)
-    roots = algorithm(await entries(s, found, uid=cmd.uid))
-    s.send(b"* THREAD " + thread_text(roots) + b"\r\n" if roots else b"* THREAD\r\n")
+    # The last answer for the same messages is the answer again (the keys of
+    # a message never change; sequence numbers only when the view does).
+    stamp = (sel.generation, tuple(u for _m, u in found))
+    text = sel.recall(("THREAD", args.algorithm, cmd.uid), stamp)
+    if text is None:
+        text = thread_text(algorithm(await entries(s, found, uid=cmd.uid)))
+        sel.remember(("THREAD", args.algorithm, cmd.uid), stamp, text)
+    assert isinstance(text, bytes)
+    s.send(b"* THREAD " + text + b"\r\n" if text else b"* THREAD\r\n")
     return None

@@ -109,7 +109,7 @@ def entry(
         message_id=mid,
         references=refs,
     )
-    return Entry(n, n, BASE + timedelta(hours=arrival), size, keys)
+    return Entry.of(n, n, BASE + timedelta(hours=arrival), size, keys)
 
 
 def numbers(entries: list[Entry]) -> list[int]:
