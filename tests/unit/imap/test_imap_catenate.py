@@ -128,3 +128,15 @@ async def test_append_utf8_literal(store):
         S: a5 OK SEARCH completed
         """
     )
+
+
+async def test_utf8_data_item_needs_utf8_accept(store):
+    c, account, inbox = await logged_in(store, 0)
+    await c.transcript(
+        """
+        C: a1 APPEND INBOX UTF8 (~{1}\\r\\nx)
+        S: a1 BAD UTF8 needs ENABLE UTF8=ACCEPT
+        C: a2 APPEND INBOX CATENATE (UTF8 (~{1}\\r\\nx))
+        S: a2 BAD Bad CATENATE part
+        """
+    )

@@ -167,3 +167,22 @@ async def test_utf8_accept(store):
         S: a4 BAD ENABLE not allowed now
         """
     )
+
+
+async def test_utf8_names_are_checked_and_normalized(store):
+    account, _inbox = await setup_account(store, 0)
+    c = Client(store)
+    await c.login()
+    await c.send("a1 ENABLE UTF8=ACCEPT")
+    # "é" sent decomposed (e + U+0301) names the NFC mailbox.
+    await c.transcript(
+        """
+        C: a2 CREATE "Cafe\u0301"
+        S: a2 OK CREATE completed
+        C: a3 LIST "" Caf*
+        S: * LIST (\\HasNoChildren) "/" "Café"
+        S: a3 OK LIST completed
+        """
+    )
+    got = await c.send(b'a4 CREATE "bad\xff"\r\n')
+    assert got == ["a4 BAD Mailbox name is not UTF-8"]

@@ -10,6 +10,7 @@ extensions), 6154 (CREATE-SPECIAL-USE), 7162 (CONDSTORE/QRESYNC), 3502
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 
@@ -83,8 +84,15 @@ class _Args:
 
     def name(self, text: str) -> str:
         """A mailbox name or pattern as sent, decoded from modified UTF-7
-        unless the session took UTF-8 names."""
-        return text if self.utf8 else mutf7.decode(text)
+        unless the session took UTF-8 names: then it must be valid UTF-8,
+        and is taken in Unicode normal form C (RFC 6855 §3, Net-Unicode)."""
+        if not self.utf8:
+            return mutf7.decode(text)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ImapError("Mailbox name is not UTF-8", bad=True) from None
+        return unicodedata.normalize("NFC", text)
 
     def more(self) -> bool:
         return self.i < len(self.tokens)
@@ -448,10 +456,14 @@ def _append(a: _Args, uid: bool) -> Append:
             when = date_time(tok)
             tok = a.take("message literal")
         if _is_word(tok, "CATENATE"):
-            parts = _catenate(a.list("CATENATE parts"))
+            parts = _catenate(a.list("CATENATE parts"), a.utf8)
             messages.append(AppendMessage(flags, when, b"", parts))
         else:
-            if _is_word(tok, "UTF8"):
+            utf8 = _is_word(tok, "UTF8")
+            if utf8:
+                if not a.utf8:
+                    # RFC 6855 §4: only after ENABLE UTF8=ACCEPT.
+                    raise ImapError("UTF8 needs ENABLE UTF8=ACCEPT", bad=True)
                 tok = _utf8_literal(a.list("UTF8 literal"))
             if not isinstance(tok, bytes):
                 raise ImapError("Expected message literal", bad=True)
@@ -472,7 +484,7 @@ def _utf8_literal(tokens: list[Token]) -> bytes:
 MAX_CATENATE_PARTS = 100
 
 
-def _catenate(tokens: list[Token]) -> tuple[tuple[str, bytes | str], ...]:
+def _catenate(tokens: list[Token], utf8: bool) -> tuple[tuple[str, bytes | str], ...]:
     """RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")", cat-part
     TEXT literal or URL astring; RFC 6855 §4 adds UTF8 (literal8)."""
     parts: list[tuple[str, bytes | str]] = []
@@ -482,7 +494,7 @@ def _catenate(tokens: list[Token]) -> tuple[tuple[str, bytes | str], ...]:
         value = tokens[i + 1] if i + 1 < len(tokens) else None
         if kind == "TEXT" and isinstance(value, bytes) and not isinstance(value, Quoted):
             parts.append(("TEXT", value))
-        elif kind == "UTF8" and isinstance(value, list):
+        elif kind == "UTF8" and isinstance(value, list) and utf8:
             parts.append(("TEXT", _utf8_literal(value)))
         elif kind == "URL" and value is not None and not isinstance(value, list):
             parts.append(("URL", astring(value, "URL")))
