@@ -14,6 +14,7 @@ import zlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from mailstack.limits import Limits
 from mailstack.mime.encoded_words import decode_header
@@ -274,16 +275,7 @@ class ParsedMessage:
     def from_bytes(cls, data: bytes) -> ParsedMessage:
         """Read a stored form back: this format, compressed or not, or the
         zlib'd JSON of stores written before it (format 1)."""
-        try:
-            plain = data if data[:1] == _MARSHAL else zlib.decompress(data)
-            if plain[:1] == _MARSHAL:
-                size, root, envelope, fields, text, sent = marshal.loads(plain[1:])
-            else:
-                version, size, root, envelope, fields, text, sent = json.loads(plain)
-                if version != 1:
-                    raise ValueError(f"unknown parsed-message format {version}")
-        except (zlib.error, ValueError, TypeError, EOFError) as exc:
-            raise ValueError("not a stored parsed message") from exc
+        size, root, envelope, fields, text, sent = _load(data)
         return cls(
             size=size,
             root=Part.from_list(root),
@@ -327,6 +319,29 @@ class ParsedMessage:
             text=self.text,
             sent_date=_sent_date(fields) if "date" in names else self.sent_date,
         )
+
+
+def _load(data: bytes) -> list[Any]:
+    """The plain values of any stored form (see ``from_bytes``)."""
+    try:
+        plain = data if data[:1] == _MARSHAL else zlib.decompress(data)
+        if plain[:1] == _MARSHAL:
+            values = marshal.loads(plain[1:])
+        else:
+            version, *values = json.loads(plain)
+            if version != 1:
+                raise ValueError(f"unknown parsed-message format {version}")
+        if not isinstance(values, list) or len(values) != 6:
+            raise ValueError("not six values")
+    except (zlib.error, ValueError, TypeError, EOFError) as exc:
+        raise ValueError("not a stored parsed message") from exc
+    return values
+
+
+def stored_fields(data: bytes) -> list[tuple[str, str]]:
+    """The top-level header fields of any stored form (``encode()``'s or
+    ``pack()``'s), without building the rest of the parse."""
+    return [(name, value) for name, value in _load(data)[3]]
 
 
 def parse(raw: bytes, limits: Limits = _DEFAULT_LIMITS) -> ParsedMessage:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 
-from mailstack.mime.message import ParsedMessage, parse
+from mailstack.mime.message import ParsedMessage, parse, stored_fields
+from mailstack.mime.subject import base_subject, message_ids
+from mailstack.store.contract.messages import EmailKeys
 
 # Parsing a small message (~80 µs for 2 KiB) costs less than a hop to a thread.
 INLINE_PARSE = 32 * 1024
@@ -34,6 +36,25 @@ class StoredParse:
         """The parse of ``prefix + raw``: trace fields in front of the shared bytes."""
         parsed = ParsedMessage.from_bytes(stored)
         return parsed.prepend(prefix) if prefix else parsed
+
+    def keys(self, encoded: bytes) -> EmailKeys:
+        """Message-ID, In-Reply-To and References ids, and the base subject
+        (RFC 5256 §2.1, case-folded so that "Re: Lunch" and "LUNCH" agree)
+        of the first of each field; ``encoded`` may also be what ``pack``
+        kept (a store threading messages it kept before it had threads)."""
+        first: dict[str, str] = {}
+        for name, value in stored_fields(encoded):
+            first.setdefault(name, value)
+        own = message_ids(first.get("message-id", ""))
+        # RFC 5322 §3.6.4: References holds the ancestors, In-Reply-To the parents.
+        refs = dict.fromkeys(
+            message_ids(first.get("references", "")) + message_ids(first.get("in-reply-to", ""))
+        )
+        return EmailKeys(
+            message_id=own[0] if own else None,
+            references=tuple(refs),
+            base_subject=base_subject(first.get("subject", "")).casefold(),
+        )
 
 
 PARSE_CODEC = StoredParse()

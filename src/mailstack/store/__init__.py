@@ -1,7 +1,8 @@
 """The only package that touches durable data.
 
 * ``contract/``: the ``Store`` Protocol and its models, one module per part
-  (directory, messages and mailboxes, queue, zones, keys, changes); callers
+  (directory, messages and mailboxes, queue, zones, keys, changes, the
+  account-wide view, access and records); callers
   import the models from here (``from mailstack.store import Account``);
 * ``sqlite/``: the embedded backend (SQLite in WAL mode, group commit,
   numbered schema migrations), one module per part of the contract;
@@ -14,19 +15,25 @@ parse back.
 """
 
 from mailstack.store.contract import (
+    ALL_RIGHTS,
     DEFAULT_MAILBOXES,
     DELIVERED,
     FAILED,
     QUEUED,
     Account,
     Alias,
+    Changes,
     DeliveryTarget,
     DkimKey,
+    EmailKeys,
+    EmailMeta,
     FlagMode,
     FlagResult,
     JournalEntry,
     Listener,
     Mailbox,
+    MailboxChanges,
+    MailboxCounts,
     MailboxStatus,
     MailboxSync,
     ManagedZone,
@@ -38,26 +45,35 @@ from mailstack.store.contract import (
     QueuedRecipient,
     QueueEntry,
     RecipientUpdate,
+    Record,
+    SharedMailbox,
     Store,
+    Token,
     ZoneAddition,
     ZoneRecord,
 )
 from mailstack.store.contract.zones import make_record, next_serial, serial_gt
 
 __all__ = [
+    "ALL_RIGHTS",
     "DEFAULT_MAILBOXES",
     "DELIVERED",
     "FAILED",
     "QUEUED",
     "Account",
     "Alias",
+    "Changes",
     "DeliveryTarget",
     "DkimKey",
+    "EmailKeys",
+    "EmailMeta",
     "FlagMode",
     "FlagResult",
     "JournalEntry",
     "Listener",
     "Mailbox",
+    "MailboxChanges",
+    "MailboxCounts",
     "MailboxStatus",
     "MailboxSync",
     "ManagedZone",
@@ -69,7 +85,10 @@ __all__ = [
     "QueueEntry",
     "QueuedRecipient",
     "RecipientUpdate",
+    "Record",
+    "SharedMailbox",
     "Store",
+    "Token",
     "ZoneAddition",
     "ZoneRecord",
     "make_record",

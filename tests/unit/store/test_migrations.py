@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mailstack.errors import StoreError
-from mailstack.mime import PARSE_CODEC
+from mailstack.mime import PARSE_CODEC, parse
 from mailstack.store.sqlite import SqliteStore, schema
 
 from support import FAST_HASHER, append
@@ -177,3 +177,91 @@ def test_a_failing_step_leaves_the_file_as_it_was(tmp_path):
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
     finally:
         conn.close()
+
+
+def as_v3(path: Path) -> None:
+    """The v1 file brought to step 3 (what mailstack wrote before step 4),
+    with a reply and a forward of an INBOX message filed as that version
+    filed them (the store's parse kept beside the bytes)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        schema.migrate(conn, schema.STEPS[:3])
+        assert schema.version(conn) == 3
+        (box,) = conn.execute(
+            "SELECT b.id FROM mailboxes b JOIN accounts a ON a.id = b.account_id"
+            " WHERE a.address = 'bob@example.org' AND b.name = 'Sent'"
+        ).fetchone()
+        messages = [
+            b"Subject: Planning\r\nMessage-ID: <plan@example.org>\r\n\r\nfirst\r\n",
+            b"Subject: Re: planning\r\nMessage-ID: <re@example.org>\r\n"
+            b"In-Reply-To: <plan@example.org>\r\n\r\nreply\r\n",
+            b"Subject: Other\r\nMessage-ID: <other@example.org>\r\n"
+            b"References: <plan@example.org>\r\n\r\nsubject disagrees\r\n",
+        ]
+        for uid, raw in enumerate(messages, 1):
+            blob = conn.execute(
+                "INSERT INTO blobs (refs, data, parsed) VALUES (1, ?, ?)",
+                (raw, parse(raw).to_bytes()),
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, '', '2026-01-01T00:00:00+00:00', ?, ?, ?)",
+                (box, uid, uid + 1, len(raw), blob, b""),
+            )
+        conn.execute(
+            "UPDATE mailboxes SET uidnext = 4, highest_modseq = 4 WHERE id = ?", (box,)
+        )
+    finally:
+        conn.close()
+
+
+async def test_a_v3_data_directory_gets_email_ids_threads_and_counters(v1_copy, manifest):
+    as_v3(v1_copy)
+    store = await SqliteStore.open(v1_copy, codec=PARSE_CODEC, password_hasher=FAST_HASHER)
+    try:
+        assert user_version(v1_copy) == len(schema.STEPS) == 4
+        # Email ids in (mailbox, uid) order, unique in the store.
+        rows = []
+        for account in await store.account_list():
+            for box in await store.mailbox_list(account.id):
+                for meta in await store.messages(box.id):
+                    rows.append((box.id, meta.uid, meta.email_id, meta.thread_id, account.id))
+        rows.sort()
+        assert [r[2] for r in rows] == list(range(1, len(rows) + 1))
+        bob = await store.account_get("bob@example.org")
+        sent = await store.mailbox_get(bob.id, "Sent")
+        plan, reply, other = await store.messages(sent.id)
+        assert reply.thread_id == plan.thread_id == plan.email_id
+        assert other.thread_id == other.email_id
+        # Alice keeps the same "lunch" message in INBOX and in Work: one
+        # thread; every other message is a thread of its own.
+        alice = await store.account_get("alice@example.org")
+        lunches = []
+        for name in ("INBOX", "Work"):
+            box = await store.mailbox_get(alice.id, name)
+            metas = await store.messages(box.id)
+            parsed = await store.messages_parsed(box.id, [m.uid for m in metas])
+            lunches += [m for m in metas if parsed[m.uid].envelope.subject == "lunch"]
+        assert len(lunches) == 2 and lunches[0].thread_id == lunches[1].thread_id
+        rest = [r for r in rows if r[0] != sent.id and r[2] not in {m.email_id for m in lunches}]
+        assert rest and all(r[3] == r[2] for r in rest)
+        # Each account's counter starts at its highest HIGHESTMODSEQ; it goes on from there.
+        highest = max(b["highest_modseq"] for b in manifest["mailboxes"]
+                      if b["account"] == alice.address)
+        assert await store.account_state(alice.id) == highest
+        assert await store.account_state(bob.id) == 4
+        work = await store.mailbox_get(alice.id, "Work")
+        uid = await append(store, work.id, b"Subject: Re: lunch\r\n\r\nnew\r\n")
+        (new,) = [m for m in await store.messages(work.id) if m.uid == uid]
+        assert new.modseq == highest + 1 and new.email_id == len(rows) + 1
+        # A reply delivered now joins the thread found by the migration.
+        inbox = await store.mailbox_get(bob.id, "INBOX")
+        await append(
+            store, inbox.id,
+            b"Subject: RE: Planning\r\nReferences: <re@example.org>\r\n\r\nlater\r\n",
+        )
+        (_, late) = await store.messages(inbox.id)
+        assert late.thread_id == plan.thread_id
+        assert await store.email_changes(bob.id, 4) is not None
+        assert await read_mailboxes(store)  # the rest reads back as before
+    finally:
+        await store.close()

@@ -214,3 +214,80 @@ async def test_connections_the_server_drops_come_back(two: Any) -> None:
     assert await listener.wait(5)
     assert await append(first, inbox.id, RAW) >= 1
     assert await listener.wait(2)
+
+
+async def test_an_account_listener_hears_another_nodes_changes(two: Any) -> None:
+    first, second = two
+    account, inbox = await bob(first)
+    listener = first.listen_account(account.id)
+    try:
+        await append(second, inbox.id, RAW)
+        assert await listener.wait(5)
+        await second.record_create(account.id, "Identity", "{}")
+        assert await listener.wait(5)
+        assert not await listener.wait(0.1)
+    finally:
+        listener.close()
+
+
+async def test_a_step_1_database_gets_email_ids_threads_and_counters(
+    database: PostgresDatabase,
+) -> None:
+    """A database written before step 4 (its layout of step 1, filled as that
+    version filled it) migrates: email ids in (mailbox, uid) order, threads
+    from the kept parse, each account's counter from its HIGHESTMODSEQs."""
+    import hashlib
+
+    from mailstack.mime import parse
+
+    conn = await asyncpg.connect(await database.create())
+    try:
+        await schema.migrate(conn, schema.STEPS[:1])
+        await conn.execute("INSERT INTO domains VALUES ('hamburger.edu')")
+        account_id = await conn.fetchval(
+            "INSERT INTO accounts (address, password_hash) VALUES ('bob@hamburger.edu', 'x')"
+            " RETURNING id"
+        )
+        inbox, sent = [
+            await conn.fetchval(
+                "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, highest_modseq)"
+                " VALUES ($1, $2, 1, 3, $3) RETURNING id",
+                account_id, name, modseq,
+            )
+            for name, modseq in (("INBOX", 9), ("Sent", 3))
+        ]
+        messages = [
+            (inbox, 1, b"Subject: Plan\r\nMessage-ID: <p@x>\r\n\r\n1\r\n"),
+            (inbox, 2, b"Subject: Other\r\nMessage-ID: <o@x>\r\n\r\n2\r\n"),
+            (sent, 1, b"Subject: Re: plan\r\nMessage-ID: <r@x>\r\nIn-Reply-To: <p@x>\r\n\r\n3\r\n"),
+            (sent, 2, b"Subject: Nope\r\nReferences: <p@x>\r\n\r\n4\r\n"),
+        ]
+        for mailbox_id, uid, raw in messages:
+            digest = hashlib.sha256(raw).digest()
+            await conn.execute(
+                "INSERT INTO blobs VALUES ($1, 1, $2, $3)", digest, raw, parse(raw).to_bytes()
+            )
+            await conn.execute(
+                "INSERT INTO messages VALUES ($1, $2, $3, '', '2026-01-01T00:00:00+00:00', $4,"
+                " $5, ''::bytea)",
+                mailbox_id, uid, uid + 1, len(raw), digest,
+            )
+    finally:
+        await conn.close()
+    store = await database.open()
+    try:
+        rows = await sql(database, "SELECT version FROM schema_version ORDER BY version")
+        assert [r[0] for r in rows] == [1, 2, 3, 4]
+        plan, other = await store.messages(inbox)
+        reply, nope = await store.messages(sent)
+        assert [m.email_id for m in (plan, other, reply, nope)] == [1, 2, 3, 4]
+        assert reply.thread_id == plan.thread_id == plan.email_id
+        assert other.thread_id == other.email_id and nope.thread_id == nope.email_id
+        assert await store.account_state(account_id) == 9
+        uid = await append(
+            store, inbox, b"Subject: RE: PLAN\r\nReferences: <r@x>\r\n\r\nlater\r\n"
+        )
+        (late,) = [m for m in await store.messages(inbox) if m.uid == uid]
+        assert late.email_id == 5 and late.modseq == 10 and late.thread_id == plan.thread_id
+    finally:
+        await store.close()

@@ -9,7 +9,12 @@
 * ``zones``: the DNS zones mailstack manages, with serials (RFC 1982) and the
   journal IXFR serves (RFC 1995);
 * ``keys``: DKIM signing keys (RFC 6376, RFC 8463);
-* ``changes``: "mailbox X changed" for IDLE and friends.
+* ``changes``: "mailbox X changed" for IDLE and friends;
+* ``accounts``: the account as a whole (one change counter, emails and
+  threads by account-wide id, changes since a state): JMAP and OBJECTID;
+* ``access``: bearer tokens and mailbox ACLs (sharing);
+* ``records``: small per-account JSON objects with changes (JMAP
+  Identity, VacationResponse, EmailSubmission, PushSubscription).
 
 ``Store`` composes them. Every write that a protocol acknowledges is
 committed and on stable storage (fsync) when the awaited call returns. Every
@@ -20,6 +25,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mailstack.store.contract.access import ALL_RIGHTS, AccessStore, SharedMailbox, Token
+from mailstack.store.contract.accounts import (
+    AccountStore,
+    Changes,
+    EmailMeta,
+    MailboxChanges,
+    MailboxCounts,
+)
 from mailstack.store.contract.changes import ChangeStore, Listener
 from mailstack.store.contract.directory import (
     Account,
@@ -32,6 +45,7 @@ from mailstack.store.contract.keys import DkimKey, KeyStore
 from mailstack.store.contract.messages import (
     DEFAULT_MAILBOXES,
     DeliveryTarget,
+    EmailKeys,
     FlagMode,
     FlagResult,
     Mailbox,
@@ -54,6 +68,7 @@ from mailstack.store.contract.queue import (
     QueueStore,
     RecipientUpdate,
 )
+from mailstack.store.contract.records import Record, RecordStore
 from mailstack.store.contract.zones import JournalEntry, ManagedZone, ZoneRecord, ZoneStore
 
 
@@ -65,6 +80,9 @@ class Store(
     ZoneStore,
     KeyStore,
     ChangeStore,
+    AccountStore,
+    AccessStore,
+    RecordStore,
     Protocol[Parsed],
 ):
     """The whole store; ``Parsed`` is what its ``ParseCodec`` reads back."""
@@ -73,22 +91,30 @@ class Store(
 
 
 __all__ = [
+    "ALL_RIGHTS",
     "DEFAULT_MAILBOXES",
     "DELIVERED",
     "FAILED",
     "QUEUED",
+    "AccessStore",
     "Account",
+    "AccountStore",
     "Alias",
     "ChangeStore",
+    "Changes",
     "DeliveryTarget",
     "DirectoryStore",
     "DkimKey",
+    "EmailKeys",
+    "EmailMeta",
     "FlagMode",
     "FlagResult",
     "JournalEntry",
     "KeyStore",
     "Listener",
     "Mailbox",
+    "MailboxChanges",
+    "MailboxCounts",
     "MailboxStatus",
     "MailboxStore",
     "MailboxSync",
@@ -103,7 +129,11 @@ __all__ = [
     "QueueStore",
     "QueuedRecipient",
     "RecipientUpdate",
+    "Record",
+    "RecordStore",
+    "SharedMailbox",
     "Store",
+    "Token",
     "ZoneAddition",
     "ZoneRecord",
     "ZoneStore",

@@ -68,6 +68,27 @@ class ParseCodec(Protocol[Parsed_co]):
         (on a reader thread)."""
         ...
 
+    def keys(self, encoded: bytes) -> EmailKeys:
+        """What threading needs of the caller's encoded parse, or of what
+        ``pack`` kept of one (on the writer thread): the store files each new
+        message into a thread with them. Raises ValueError on a parse it
+        cannot read."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmailKeys:
+    """What a message is threaded by (RFC 8621 §3, RFC 5256 §2.1): its
+    Message-ID, the ids it refers to (In-Reply-To and References, without
+    angle brackets) and its base subject. The store puts a new message in
+    the thread of an earlier message of the same account that it refers to
+    or that refers to it, when their base subjects agree; else in a new
+    thread. A thread is never split or merged afterwards."""
+
+    message_id: str | None
+    references: tuple[str, ...]
+    base_subject: str
+
 
 @dataclass(frozen=True, slots=True)
 class Mailbox:
@@ -79,6 +100,7 @@ class Mailbox:
     highest_modseq: int
     special_use: str | None
     subscribed: bool
+    sort_order: int = 0  # JMAP sortOrder (RFC 8621 §2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +110,11 @@ class MessageMeta:
     internaldate: datetime.datetime
     size: int
     modseq: int
+    # Account-wide ids (JMAP Email and Thread ids, IMAP OBJECTID RFC 8474):
+    # a message keeps its email_id when it is moved (MOVE, JMAP mailboxIds),
+    # a copy gets a new one; thread_id is given at delivery from EmailKeys.
+    email_id: int = 0
+    thread_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

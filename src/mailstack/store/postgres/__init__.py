@@ -7,7 +7,10 @@ database (``[store] backend = "postgresql"``).
 * ``schema``: the tables, as numbered forward migrations run under an
   advisory lock, their versions in ``schema_version``;
 * one module per part of the contract: ``directory``, ``mailboxes``,
-  ``messages``, ``queue``, ``zones``, ``keys``.
+  ``messages``, ``queue``, ``zones``, ``keys``, ``accounts``, ``access``,
+  ``records``;
+* ``counters``: the account's change counter and email ids; ``threads``:
+  threading new messages by their keys.
 
 asyncpg rather than psycopg 3: it speaks the binary protocol with
 statements prepared and cached per connection, and calls LISTEN/NOTIFY
@@ -21,17 +24,28 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 
 from mailstack.store.contract.messages import ParseCodec, Parsed
+from mailstack.store.postgres.access import AccessPart
+from mailstack.store.postgres.accounts import AccountsPart
 from mailstack.store.postgres.directory import DirectoryPart
 from mailstack.store.postgres.engine import POOL_SIZE
 from mailstack.store.postgres.keys import KeysPart
 from mailstack.store.postgres.mailboxes import MailboxesPart
 from mailstack.store.postgres.messages import MessagesPart
 from mailstack.store.postgres.queue import QueuePart
+from mailstack.store.postgres.records import RecordsPart
 from mailstack.store.postgres.zones import ZonesPart
 
 
 class PostgresStore(
-    DirectoryPart, MailboxesPart, MessagesPart[Parsed], QueuePart, ZonesPart, KeysPart
+    DirectoryPart,
+    MailboxesPart,
+    MessagesPart[Parsed],
+    QueuePart,
+    ZonesPart,
+    KeysPart,
+    AccountsPart,
+    AccessPart,
+    RecordsPart,
 ):
     """Store on PostgreSQL. Open with ``await PostgresStore.open(url, codec=...)``."""
 

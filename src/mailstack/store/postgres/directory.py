@@ -163,7 +163,7 @@ class DirectoryPart(PgEngine):
                 raise AlreadyExists(f"account {address} exists") from None
             t.change_directory()
             for name, special_use in DEFAULT_MAILBOXES:
-                await create_mailbox(c, account_id, name, special_use)
+                await create_mailbox(t, account_id, name, special_use)
                 await c.execute("INSERT INTO subscriptions VALUES ($1, $2)", account_id, name)
             if postmaster and not await _resolve(c, f"postmaster@{domain}", 0):
                 # RFC 5321 §4.5.1: postmaster@ every domain reaches someone.
@@ -183,7 +183,12 @@ class DirectoryPart(PgEngine):
                 raise NotFound(f"no account {address}")
             for row in await c.fetch("SELECT id FROM mailboxes WHERE account_id = $1", account_id):
                 await drop_mailbox(t, int(row[0]))
-            await c.execute("DELETE FROM subscriptions WHERE account_id = $1", account_id)
+            for table in (
+                "subscriptions", "email_tombstones", "mailbox_tombstones", "thread_keys",
+                "tokens", "records",
+            ):
+                await c.execute(f"DELETE FROM {table} WHERE account_id = $1", account_id)
+            await c.execute("DELETE FROM acl WHERE identifier = $1", address)
             await c.execute("DELETE FROM accounts WHERE id = $1", account_id)
             await c.execute("DELETE FROM aliases WHERE target = $1", address)
             t.change_directory()

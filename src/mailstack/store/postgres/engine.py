@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from mailstack.errors import StoreError
+from mailstack.store.contract.messages import EmailKeys
 from mailstack.store.listeners import Listener, Listeners
 from mailstack.store.postgres import schema
 
@@ -47,7 +48,8 @@ MAX_BATCH = 64
 # Seconds between attempts to get the listening connection back.
 RELISTEN_INTERVAL = 0.5
 POOL_SIZE = 10
-# The NOTIFY channel of this store: "<token> m<id>,m<id>,q".
+# The NOTIFY channel of this store: "<token> m<id>,a<id>,q" (mailboxes,
+# accounts, the queue).
 CHANNEL = "mailstack_changes"
 # The directory's version: moved by every commit that changed a domain, an
 # account or an alias (read with one statement by resolve_local).
@@ -67,12 +69,17 @@ class Tx:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.touched: set[int] = set()
+        self.accounts: set[int] = set()
         self.queue_changed = False
         self.directory_changed = False
 
     def touch(self, mailbox_id: int) -> None:
         """The mailbox's listeners (on every node) wake after the commit."""
         self.touched.add(mailbox_id)
+
+    def touch_account(self, account_id: int) -> None:
+        """The account's listeners (``listen_account``, every node) wake after the commit."""
+        self.accounts.add(account_id)
 
     def change_queue(self) -> None:
         """Queued mail became due before its time: running queues hear it."""
@@ -131,6 +138,7 @@ class PgEngine:
         self._writes: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.listeners = Listeners()
+        self.account_listeners = Listeners()
         self._token = os.urandom(6).hex()
         self._queue_mark = 0
         self._relisten: asyncio.Task[None] | None = None
@@ -148,7 +156,7 @@ class PgEngine:
         try:
             conn = await self._connect()
             try:
-                await schema.migrate(conn)
+                await schema.migrate(conn, keys=self._thread_keys)
             finally:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
@@ -185,10 +193,16 @@ class PgEngine:
                 continue
             # Changes while nobody listened went unheard: everyone looks again.
             self.listeners.wake_all()
+            self.account_listeners.wake_all()
             self._wake(set(), True)
             log.info("PostgreSQL change listener back")
             break
         self._relisten = None
+
+    def _thread_keys(self, stored: bytes) -> EmailKeys:
+        """What threading needs of a kept parse (the migration threads the
+        messages kept before threads were); a backend with a codec says."""
+        return EmailKeys(None, (), "")
 
     async def close(self) -> None:
         self._closing = True
@@ -308,7 +322,7 @@ class PgEngine:
             else:
                 future.set_exception(value)
         if tx is not None:
-            self._wake(tx.touched, tx.queue_changed)
+            self._wake(tx.touched, tx.queue_changed, tx.accounts)
 
     async def _file_group(self, tx: Tx, batch: list[Any]) -> dict[Any, Any]:
         """Run the batch's group writes together; {} when there are too few
@@ -316,19 +330,20 @@ class PgEngine:
         group = [fn for fn, _future in batch if isinstance(fn, GroupWrite)]
         if len(group) < 2:
             return {}
-        touched = set(tx.touched)
+        touched, accounts = set(tx.touched), set(tx.accounts)
         try:
             async with tx.conn.transaction():  # a SAVEPOINT
                 placed = await group[0].file_together(tx, group)
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
             raise
         except Exception:
-            tx.touched = touched
+            tx.touched, tx.accounts = touched, accounts
             return {}
         return dict(zip(group, placed, strict=True))
 
     def _payload(self, tx: Tx) -> str:
         marks = [f"m{mailbox_id}" for mailbox_id in sorted(tx.touched)]
+        marks += [f"a{account_id}" for account_id in sorted(tx.accounts)]
         if tx.queue_changed:
             marks.append("q")
         return f"{self._token} {','.join(marks)}" if marks else ""
@@ -339,20 +354,28 @@ class PgEngine:
         token, _, marks = payload.partition(" ")
         if token == self._token:
             return  # woken at our own commit already
+        parts = marks.split(",")
         try:
-            touched = {int(mark[1:]) for mark in marks.split(",") if mark.startswith("m")}
+            touched = {int(mark[1:]) for mark in parts if mark.startswith("m")}
+            accounts = {int(mark[1:]) for mark in parts if mark.startswith("a")}
         except ValueError:
             log.warning("ignored a notification not of mailstack's: %r", payload)
             return
-        self._wake(touched, "q" in marks.split(","))
+        self._wake(touched, "q" in parts, accounts)
 
-    def _wake(self, touched: set[int], queue_changed: bool) -> None:
+    def _wake(
+        self, touched: set[int], queue_changed: bool, accounts: set[int] | None = None
+    ) -> None:
         if queue_changed:
             self._queue_mark += 1
         self.listeners.wake(touched)
+        self.account_listeners.wake(accounts or ())
 
     def listen(self, mailbox_id: int) -> Listener:
         return self.listeners.listen(mailbox_id)
+
+    def listen_account(self, account_id: int) -> Listener:
+        return self.account_listeners.listen(account_id)
 
     def queue_mark(self) -> int | None:
         """Moves whenever any node made queued mail due early (queue retry)."""

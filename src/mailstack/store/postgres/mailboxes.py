@@ -16,17 +16,20 @@ from mailstack.store.contract.messages import (
     canonical_name,
     is_inbox,
 )
+from mailstack.store.postgres.counters import next_modseq, touch_mailbox
 from mailstack.store.postgres.engine import PgEngine, Tx
 from mailstack.store.postgres.messages import changes, copy_messages, unref_messages
 from mailstack.store.sqltext import like_prefix
 
-MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use"
+MAILBOX_COLUMNS = (
+    "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, sort_order"
+)
 
 
-def _mailbox(row: Any, subscribed: bool) -> Mailbox:
+def mailbox_from_row(row: Any, subscribed: bool) -> Mailbox:
     return Mailbox(
         int(row[0]), int(row[1]), str(row[2]), int(row[3]), int(row[4]), int(row[5]),
-        row[6], subscribed,
+        row[6], subscribed, int(row[7]),
     )
 
 
@@ -43,24 +46,79 @@ async def _next_uidvalidity(c: Any) -> int:
     return int(value) & 0xFFFFFFFF or 1
 
 
-async def create_mailbox(c: Any, account_id: int, name: str, special_use: str | None) -> Mailbox:
+async def create_mailbox(t: Tx, account_id: int, name: str, special_use: str | None) -> Mailbox:
+    c = t.conn
     uidvalidity = await _next_uidvalidity(c)
+    modseq = await next_modseq(t, account_id)
     try:
         mailbox_id = await c.fetchval(
-            "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)"
-            " VALUES ($1, $2, $3, $4) RETURNING id",
-            account_id, name, uidvalidity, special_use,
+            "INSERT INTO mailboxes (account_id, name, uidvalidity, highest_modseq,"
+            " special_use, created_modseq, props_modseq)"
+            " VALUES ($1, $2, $3, $4, $5, $4, $4) RETURNING id",
+            account_id, name, uidvalidity, modseq, special_use,
         )
     except asyncpg.UniqueViolationError:
         raise AlreadyExists(f"mailbox {name} exists") from None
-    return Mailbox(int(mailbox_id), account_id, name, uidvalidity, 1, 1, special_use, False)
+    return Mailbox(int(mailbox_id), account_id, name, uidvalidity, 1, modseq, special_use, False)
 
 
 async def drop_mailbox(t: Tx, mailbox_id: int) -> None:
-    await unref_messages(t.conn, mailbox_id, None)
-    await t.conn.execute("DELETE FROM expunged WHERE mailbox_id = $1", mailbox_id)
-    await t.conn.execute("DELETE FROM mailboxes WHERE id = $1", mailbox_id)
+    """Delete the mailbox and its messages, leaving tombstones of both."""
+    c = t.conn
+    account_id, created, count = await c.fetchrow(
+        "SELECT account_id, created_modseq,"
+        " (SELECT count(*) FROM messages WHERE mailbox_id = $1) FROM mailboxes WHERE id = $1",
+        mailbox_id,
+    )
+    modseq = await next_modseq(t, int(account_id), int(count) + 1)
+    await unref_messages(c, mailbox_id, None, modseq)
+    await c.execute(
+        "INSERT INTO mailbox_tombstones VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (mailbox_id) DO UPDATE SET modseq = excluded.modseq",
+        mailbox_id, account_id, created, modseq + int(count),
+    )
+    await c.execute("DELETE FROM expunged WHERE mailbox_id = $1", mailbox_id)
+    await c.execute("DELETE FROM acl WHERE mailbox_id = $1", mailbox_id)
+    await c.execute("DELETE FROM mailboxes WHERE id = $1", mailbox_id)
     t.touch(mailbox_id)
+
+
+async def mailbox_row(c: Any, mailbox_id: int) -> Mailbox | None:
+    row = await c.fetchrow(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1", mailbox_id)
+    if row is None:
+        return None
+    return mailbox_from_row(row, await _subscribed(c, row[1], row[2]))
+
+
+async def rename_mailbox(t: Tx, source: Mailbox, new: str) -> None:
+    """Rename a mailbox other than INBOX and its inferiors; each keeps its id."""
+    c, account_id, old = t.conn, source.account_id, source.name
+    if await get_mailbox(c, account_id, new) is not None or is_inbox(new):
+        raise AlreadyExists(f"mailbox {new} exists")
+    children = await c.fetch(
+        "SELECT id, name FROM mailboxes WHERE account_id = $1 AND name LIKE $2",
+        account_id, like_prefix(old + "/"),
+    )
+    for mailbox_id, name in [(source.id, old), *[(r[0], r[1]) for r in children]]:
+        renamed = new + name[len(old) :]
+        if await get_mailbox(c, account_id, renamed) is not None:
+            raise AlreadyExists(f"mailbox {renamed} exists")
+        # RFC 3501 lets UIDVALIDITY stay across a rename; we keep it.
+        await c.execute("UPDATE mailboxes SET name = $1 WHERE id = $2", renamed, mailbox_id)
+        await c.execute(
+            "UPDATE subscriptions SET name = $1 WHERE account_id = $2 AND name = $3",
+            renamed, account_id, name,
+        )
+        await touch_mailbox(t, int(mailbox_id))
+
+
+async def subscription_changed(t: Tx, account_id: int, name: str) -> None:
+    """A subscription is a property of the mailbox of that name, if any."""
+    found = await t.conn.fetchval(
+        "SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2", account_id, name
+    )
+    if found is not None:
+        await touch_mailbox(t, int(found))
 
 
 async def _subscribed(c: Any, account_id: int, name: str) -> bool:
@@ -78,7 +136,7 @@ async def get_mailbox(c: Any, account_id: int, name: str) -> Mailbox | None:
     )
     if row is None:
         return None
-    return _mailbox(row, await _subscribed(c, account_id, name))
+    return mailbox_from_row(row, await _subscribed(c, account_id, name))
 
 
 class MailboxesPart(PgEngine):
@@ -95,7 +153,7 @@ class MailboxesPart(PgEngine):
                 ' ORDER BY name COLLATE "C"',
                 account_id,
             )
-            return [_mailbox(r, r[2] in subscribed) for r in rows]
+            return [mailbox_from_row(r, r[2] in subscribed) for r in rows]
 
         return await self._read(op)
 
@@ -107,12 +165,7 @@ class MailboxesPart(PgEngine):
 
     async def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         async def op(c: Any) -> Mailbox | None:
-            row = await c.fetchrow(
-                f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1", mailbox_id
-            )
-            if row is None:
-                return None
-            return _mailbox(row, await _subscribed(c, row[1], row[2]))
+            return await mailbox_row(c, mailbox_id)
 
         return await self._read(op)
 
@@ -122,7 +175,7 @@ class MailboxesPart(PgEngine):
         name = canonical_name(name)
 
         async def op(t: Tx) -> Mailbox:
-            return await create_mailbox(t.conn, account_id, name, special_use)
+            return await create_mailbox(t, account_id, name, special_use)
 
         return await self._write(op)
 
@@ -146,11 +199,11 @@ class MailboxesPart(PgEngine):
             source = await get_mailbox(c, account_id, old)
             if source is None:
                 raise NotFound(f"no mailbox {old}")
-            if await get_mailbox(c, account_id, new) is not None or is_inbox(new):
-                raise AlreadyExists(f"mailbox {new} exists")
             if old == "INBOX":
+                if await get_mailbox(c, account_id, new) is not None or is_inbox(new):
+                    raise AlreadyExists(f"mailbox {new} exists")
                 # RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox.
-                target = await create_mailbox(c, account_id, new, None)
+                target = await create_mailbox(t, account_id, new, None)
                 uids = [
                     int(r[0]) for r in await c.fetch(
                         "SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid", source.id
@@ -158,21 +211,7 @@ class MailboxesPart(PgEngine):
                 ]
                 await copy_messages(t, source.id, uids, target.id, move=True)
                 return
-            children = await c.fetch(
-                "SELECT id, name FROM mailboxes WHERE account_id = $1 AND name LIKE $2",
-                account_id, like_prefix(old + "/"),
-            )
-            for mailbox_id, name in [(source.id, old), *[(r[0], r[1]) for r in children]]:
-                renamed = new + name[len(old) :]
-                if await get_mailbox(c, account_id, renamed) is not None:
-                    raise AlreadyExists(f"mailbox {renamed} exists")
-                # RFC 3501 lets UIDVALIDITY stay across a rename; we keep it.
-                await c.execute("UPDATE mailboxes SET name = $1 WHERE id = $2", renamed, mailbox_id)
-                await c.execute(
-                    "UPDATE subscriptions SET name = $1 WHERE account_id = $2 AND name = $3",
-                    renamed, account_id, name,
-                )
-                t.touch(mailbox_id)
+            await rename_mailbox(t, source, new)
 
         await self._write(op)
 
@@ -214,10 +253,12 @@ class MailboxesPart(PgEngine):
         name = canonical_name(name)
 
         async def op(t: Tx) -> None:
-            await t.conn.execute(
-                "INSERT INTO subscriptions VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            added = await t.conn.fetchval(
+                "INSERT INTO subscriptions VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
                 account_id, name,
             )
+            if added is not None:
+                await subscription_changed(t, account_id, name)
 
         await self._write(op)
 
@@ -231,6 +272,7 @@ class MailboxesPart(PgEngine):
             )
             if not gone:
                 raise NotFound(f"not subscribed to {name}")
+            await subscription_changed(t, account_id, name)
 
         await self._write(op)
 

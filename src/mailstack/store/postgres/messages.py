@@ -11,15 +11,17 @@ take their UIDs one after the other, strictly ascending, and none is lost.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
 from mailstack.errors import NotFound, QuotaExceeded
 from mailstack.store.contract.messages import (
     DeliveryTarget,
+    EmailKeys,
     FlagMode,
     FlagResult,
     MessageMeta,
@@ -28,19 +30,27 @@ from mailstack.store.contract.messages import (
     canonical_name,
     new_flags,
 )
+from mailstack.store.postgres.counters import (
+    bump_mailbox,
+    mailbox_account,
+    next_email_ids,
+    next_modseq,
+)
 from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
+from mailstack.store.postgres.threads import Threader
 from mailstack.store.sqltext import flags_set, flags_text
+from mailstack.store.threadkeys import email_keys
 
 # Octets of a message read per read transaction by message_chunks().
 READ_CHUNK = 128 * 1024
-_META = "SELECT uid, flags, internaldate, size, modseq FROM messages"
+_META = "SELECT uid, flags, internaldate, size, modseq, email_id, thread_id FROM messages"
 
 
 def _meta(row: Any) -> MessageMeta:
-    uid, flags, internaldate, size, modseq = row
+    uid, flags, internaldate, size, modseq, email_id, thread_id = row
     return MessageMeta(
         int(uid), flags_set(flags), datetime.datetime.fromisoformat(internaldate), int(size),
-        int(modseq),
+        int(modseq), int(email_id), int(thread_id),
     )
 
 
@@ -67,6 +77,7 @@ class _Delivery(GroupWrite):
     store: MessagesPart[Any]
     raw: bytes
     packed: bytes  # the codec's packing of the caller's parse
+    keys: EmailKeys  # what it is threaded by
     targets: list[DeliveryTarget]
     now: str
     partial: bool = False  # deliver_some(): targets without room are left out
@@ -80,6 +91,9 @@ class _Delivery(GroupWrite):
 
 class MessagesPart(PgEngine, Generic[Parsed]):
     _codec: ParseCodec[Parsed]
+
+    def _thread_keys(self, stored: bytes) -> EmailKeys:
+        return email_keys(self._codec, stored)
 
     async def deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
@@ -96,7 +110,10 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget], *, partial: bool
     ) -> list[tuple[int, int] | None]:
         packed = self._codec.pack(parsed)
-        return await self._write(_Delivery(self, raw, packed, list(targets), _now(), partial))
+        keys = email_keys(self._codec, parsed)
+        return await self._write(
+            _Delivery(self, raw, packed, keys, list(targets), _now(), partial)
+        )
 
     async def _file_one(self, t: Tx, d: _Delivery) -> list[tuple[int, int] | None]:
         """One delivery on its own: what a group falls back to (see _file_many)."""
@@ -117,7 +134,8 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                 continue
             mailbox_id = await delivery_mailbox(c, target)
             uid = await insert_message(
-                t, mailbox_id, digest, target.prefix, size, target.flags, d.now, charge=False
+                t, mailbox_id, digest, target.prefix, size, target.flags, d.now, d.keys,
+                charge=False,
             )
             placed.append((mailbox_id, uid))
         filed = sum(where is not None for where in placed)
@@ -148,6 +166,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         if any(found is None for found in mailbox_of.values()):
             raise NotFound("a recipient has no INBOX")
         charges: dict[int, int] = {}
+        per_account: dict[int, int] = {}
         arrivals: dict[int, int] = {}
         refs: dict[bytes, list[Any]] = {}
         digests = []
@@ -161,28 +180,38 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                 charges[target.account_id] = (
                     charges.get(target.account_id, 0) + len(d.raw) + len(target.prefix)
                 )
+                per_account[target.account_id] = per_account.get(target.account_id, 0) + 1
+        # Quota and the account's counter move once per account (accounts
+        # locked in one order, then mailboxes), uidnext once per mailbox.
         accounts = sorted(charges)
         charged = await c.fetch(
-            "UPDATE accounts SET used = used + g.size"
-            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, size)"
+            "UPDATE accounts SET used = used + g.size, modseq = modseq + g.n"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS g(id, size, n)"
             " WHERE accounts.id = g.id AND (quota = 0 OR used + g.size <= quota)"
-            " RETURNING accounts.id",
-            accounts, [charges[a] for a in accounts],
+            " RETURNING accounts.id, accounts.modseq - g.n",
+            accounts, [charges[a] for a in accounts], [per_account[a] for a in accounts],
         )
         if len(charged) != len(accounts):
             raise QuotaExceeded("a recipient is near their quota")
-        # uidnext and highest_modseq move once per mailbox for all its arrivals.
+        next_modseq_of = {int(r[0]): int(r[1]) + 1 for r in charged}
+        for account_id in accounts:
+            t.touch_account(account_id)
         mailboxes = sorted(arrivals)
         next_uid: dict[int, int] = {}
-        last_modseq: dict[int, int] = {}
         for r in await c.fetch(
-            "UPDATE mailboxes m SET uidnext = uidnext + g.n, highest_modseq = highest_modseq + g.n"
+            "UPDATE mailboxes m SET uidnext = uidnext + g.n"
             " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, n) WHERE m.id = g.id"
-            " RETURNING m.id, m.uidnext - g.n, m.highest_modseq - g.n",
+            " RETURNING m.id, m.uidnext - g.n",
             mailboxes, [arrivals[m] for m in mailboxes],
         ):
-            next_uid[int(r[0])], last_modseq[int(r[0])] = int(r[1]), int(r[2])
+            next_uid[int(r[0])] = int(r[1])
             t.touch(int(r[0]))
+        email_ids = iter(await next_email_ids(c, sum(len(d.targets) for d in deliveries)))
+        threader = Threader(c)
+        await threader.prefetch(
+            (target.account_id, d.keys) for d in deliveries for target in d.targets
+        )
+        highest: dict[int, int] = {}
         kept = sorted(refs)
         await c.execute(
             "INSERT INTO blobs (digest, refs, data, parsed)"
@@ -191,28 +220,38 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
             [refs[k][2] for k in kept],
         )
-        columns: list[list[Any]] = [[] for _ in range(8)]
+        columns: list[list[Any]] = [[] for _ in range(11)]
         placed: list[list[tuple[int, int]]] = []
         for d, digest in zip(deliveries, digests, strict=True):
             filed = []
             for target in d.targets:
                 mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
                 uid = next_uid[mailbox_id]
-                modseq = last_modseq[mailbox_id] + 1
-                next_uid[mailbox_id], last_modseq[mailbox_id] = uid + 1, modseq
+                modseq = next_modseq_of[target.account_id]
+                next_uid[mailbox_id], next_modseq_of[target.account_id] = uid + 1, modseq + 1
+                highest[mailbox_id] = modseq
+                email_id = next(email_ids)
                 row = (
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
-                    len(d.raw) + len(target.prefix), digest, target.prefix,
+                    len(d.raw) + len(target.prefix), digest, target.prefix, email_id,
+                    threader.thread(target.account_id, d.keys, email_id), modseq,
                 )
                 for column, value in zip(columns, row, strict=True):
                     column.append(value)
                 filed.append((mailbox_id, uid))
             placed.append(filed)
         await c.execute(
+            "UPDATE mailboxes m SET highest_modseq = g.modseq"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, modseq) WHERE m.id = g.id",
+            list(highest), list(highest.values()),
+        )
+        await c.execute(
             "INSERT INTO messages SELECT * FROM unnest($1::bigint[], $2::bigint[],"
-            " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[])",
+            " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[],"
+            " $9::bigint[], $10::bigint[], $11::bigint[])",
             *columns,
         )
+        await threader.flush()
         return placed
 
     async def append(
@@ -226,6 +265,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         when = internaldate or datetime.datetime.now(datetime.UTC).astimezone()
         flag_list = list(flags)
         packed = self._codec.pack(parsed)
+        keys = email_keys(self._codec, parsed)
 
         async def op(t: Tx) -> int:
             account_id = await t.conn.fetchval(
@@ -236,7 +276,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             await check_quota(t.conn, account_id, len(raw))
             digest = await _keep_blob(t.conn, raw, packed, 0)
             return await insert_message(
-                t, mailbox_id, digest, b"", len(raw), flag_list, when.isoformat()
+                t, mailbox_id, digest, b"", len(raw), flag_list, when.isoformat(), keys
             )
 
         return await self._write(op)
@@ -301,10 +341,8 @@ class MessagesPart(PgEngine, Generic[Parsed]):
 
         async def op(t: Tx) -> FlagResult:
             c = t.conn
-            changed: list[MessageMeta] = []
+            to_change: list[tuple[MessageMeta, frozenset[str]]] = []
             modified: list[int] = []
-            modseq: int | None = None
-            updates: list[tuple[str, int]] = []
             rows = await c.fetch(
                 _META + " WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
                 mailbox_id, uid_list,
@@ -315,17 +353,23 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                     modified.append(meta.uid)
                     continue
                 new = new_flags(meta.flags, flag_set, mode)
-                if new == meta.flags:
-                    continue
-                if modseq is None:
-                    modseq = await bump_modseq(t, mailbox_id)
-                updates.append((flags_text(new), meta.uid))
-                changed.append(MessageMeta(meta.uid, new, meta.internaldate, meta.size, modseq))
-            if updates:
-                await c.executemany(
-                    "UPDATE messages SET flags = $1, modseq = $2"
-                    " WHERE mailbox_id = $3 AND uid = $4",
-                    [(text, modseq, mailbox_id, uid) for text, uid in updates],
+                if new != meta.flags:
+                    to_change.append((meta, new))
+            changed: list[MessageMeta] = []
+            if to_change:
+                # Each message its own MODSEQ: changes can then be paged
+                # between any two (RFC 7162 allows it; JMAP maxChanges).
+                first = await bump_mailbox(t, mailbox_id, len(to_change))
+                changed = [
+                    dataclasses.replace(meta, flags=new, modseq=first + n)
+                    for n, (meta, new) in enumerate(to_change)
+                ]
+                await c.execute(
+                    "UPDATE messages m SET flags = g.flags, modseq = g.modseq"
+                    " FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS g(uid, flags, modseq)"
+                    " WHERE m.mailbox_id = $1 AND m.uid = g.uid",
+                    mailbox_id, [m.uid for m in changed], [flags_text(m.flags) for m in changed],
+                    [m.modseq for m in changed],
                 )
             return FlagResult(changed, modified)
 
@@ -371,7 +415,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             )
             if total:
                 await check_quota(c, owner, int(total))
-            return await copy_messages(t, mailbox_id, uid_list, dest_mailbox_id, move=False)
+            return await copy_messages(
+                t, mailbox_id, uid_list, dest_mailbox_id, move=False, keys=self._thread_keys
+            )
 
         return await self._write(op)
 
@@ -381,7 +427,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         uid_list = list(uids)
 
         async def op(t: Tx) -> list[tuple[int, int]]:
-            return await copy_messages(t, mailbox_id, uid_list, dest_mailbox_id, move=True)
+            return await copy_messages(
+                t, mailbox_id, uid_list, dest_mailbox_id, move=True, keys=self._thread_keys
+            )
 
         return await self._write(op)
 
@@ -409,18 +457,6 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         return await self._read(op)
 
 
-async def bump_modseq(t: Tx, mailbox_id: int) -> int:
-    modseq = await t.conn.fetchval(
-        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1"
-        " RETURNING highest_modseq",
-        mailbox_id,
-    )
-    if modseq is None:
-        raise NotFound("no such mailbox")
-    t.touch(mailbox_id)
-    return int(modseq)
-
-
 async def insert_message(
     t: Tx,
     mailbox_id: int,
@@ -429,23 +465,33 @@ async def insert_message(
     size: int,
     flags: Iterable[str],
     internaldate: str,
+    thread: EmailKeys | int,
     *,
     charge: bool = True,
 ) -> int:
-    """File a message; ``charge=False`` when the caller counts the blob
-    reference and the account's usage itself."""
+    """File a message as a new email, in the thread ``thread`` (an id) or
+    the one its keys lead to; ``charge=False`` when the caller counts the
+    blob reference and the account's usage itself."""
     c = t.conn
-    row = await c.fetchrow(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1"
-        " WHERE id = $1 RETURNING uidnext - 1, highest_modseq, account_id",
-        mailbox_id,
+    account_id = await mailbox_account(c, mailbox_id)
+    modseq = await next_modseq(t, account_id)
+    uid = await c.fetchval(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = $2"
+        " WHERE id = $1 RETURNING uidnext - 1",
+        mailbox_id, modseq,
     )
-    if row is None:
-        raise NotFound("no such mailbox")
-    uid, modseq, account_id = row
+    (email_id,) = await next_email_ids(c, 1)
+    if isinstance(thread, EmailKeys):
+        threader = Threader(c)
+        await threader.prefetch([(account_id, thread)])
+        thread_id = threader.thread(account_id, thread, email_id)
+        await threader.flush()
+    else:
+        thread_id = thread
     await c.execute(
-        "INSERT INTO messages VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO messages VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         mailbox_id, uid, modseq, flags_text(flags), internaldate, size, digest, prefix,
+        email_id, thread_id, modseq,
     )
     if charge:
         await c.execute("UPDATE blobs SET refs = refs + 1 WHERE digest = $1", digest)
@@ -474,70 +520,142 @@ async def delivery_mailbox(c: Any, target: DeliveryTarget) -> int:
     return int(found)
 
 
-async def unref_messages(c: Any, mailbox_id: int, uids: list[int] | None) -> None:
-    """Delete messages (all of the mailbox's when uids is None), give their
-    octets back to the account and free blobs no message holds any more."""
+async def unref_messages(
+    c: Any, mailbox_id: int, uids: list[int] | None, modseq: int
+) -> None:
+    """Delete messages (all of the mailbox's when uids is None), leave a
+    tombstone of each email with its MODSEQ (``modseq``, ``modseq + 1``, ...
+    in UID order), give their octets back to the account and free blobs no
+    message holds any more."""
+    returning = " RETURNING uid, digest, size, email_id, thread_id, created_modseq"
     if uids is None:
         rows = await c.fetch(
-            "DELETE FROM messages WHERE mailbox_id = $1 RETURNING digest, size", mailbox_id
+            "DELETE FROM messages WHERE mailbox_id = $1" + returning, mailbox_id
         )
     else:
         rows = await c.fetch(
-            "DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])"
-            " RETURNING digest, size",
+            "DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])" + returning,
             mailbox_id, uids,
         )
-    freed = sum(int(row[1]) for row in rows)
+    if not rows:
+        return
+    rows = sorted(rows, key=lambda row: int(row[0]))
+    account_id = await mailbox_account(c, mailbox_id)
+    await c.execute(
+        "INSERT INTO email_tombstones SELECT g.email_id, $1, g.thread_id, g.created, g.modseq"
+        " FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])"
+        " AS g(email_id, thread_id, created, modseq)"
+        " ON CONFLICT (email_id) DO UPDATE SET modseq = excluded.modseq",
+        account_id, [r[3] for r in rows], [r[4] for r in rows], [r[5] for r in rows],
+        [modseq + n for n in range(len(rows))],
+    )
+    freed = sum(int(row[2]) for row in rows)
     if freed:
         await c.execute(
-            "UPDATE accounts SET used = greatest(0, used - $1)"
-            " WHERE id = (SELECT account_id FROM mailboxes WHERE id = $2)",
-            freed, mailbox_id,
+            "UPDATE accounts SET used = greatest(0, used - $1) WHERE id = $2", freed, account_id
         )
     counts: dict[bytes, int] = {}
     for row in rows:
-        counts[bytes(row[0])] = counts.get(bytes(row[0]), 0) + 1
-    if counts:
-        # Sorted: nodes freeing the same blobs lock them in one order.
-        ordered = sorted(counts)
-        await c.execute(
-            "UPDATE blobs b SET refs = b.refs - g.n FROM unnest($1::bytea[], $2::bigint[])"
-            " AS g(digest, n) WHERE b.digest = g.digest",
-            ordered, [counts[d] for d in ordered],
-        )
-        await c.execute(
-            "DELETE FROM blobs WHERE digest = ANY($1::bytea[]) AND refs <= 0", ordered
-        )
+        counts[bytes(row[1])] = counts.get(bytes(row[1]), 0) + 1
+    # Sorted: nodes freeing the same blobs lock them in one order.
+    ordered = sorted(counts)
+    await c.execute(
+        "UPDATE blobs b SET refs = b.refs - g.n FROM unnest($1::bytea[], $2::bigint[])"
+        " AS g(digest, n) WHERE b.digest = g.digest",
+        ordered, [counts[d] for d in ordered],
+    )
+    await c.execute("DELETE FROM blobs WHERE digest = ANY($1::bytea[]) AND refs <= 0", ordered)
 
 
 async def expunge_uids(t: Tx, mailbox_id: int, uids: list[int]) -> None:
     if not uids:
         return
-    modseq = await bump_modseq(t, mailbox_id)
-    await unref_messages(t.conn, mailbox_id, uids)
+    uids = sorted(uids)
+    modseq = await bump_mailbox(t, mailbox_id, len(uids))
+    await unref_messages(t.conn, mailbox_id, uids, modseq)
+    await _remember_expunged(t, mailbox_id, uids, modseq)
+
+
+async def _remember_expunged(t: Tx, mailbox_id: int, uids: list[int], modseq: int) -> None:
     await t.conn.execute(
-        "INSERT INTO expunged SELECT $1, uid, $2 FROM unnest($3::bigint[]) AS uid"
+        "INSERT INTO expunged SELECT $1, g.uid, g.modseq"
+        " FROM unnest($2::bigint[], $3::bigint[]) AS g(uid, modseq)"
         " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
-        mailbox_id, modseq, uids,
+        mailbox_id, uids, [modseq + n for n in range(len(uids))],
     )
 
 
 async def copy_messages(
-    t: Tx, mailbox_id: int, uids: Iterable[int], dest: int, *, move: bool
+    t: Tx,
+    mailbox_id: int,
+    uids: Iterable[int],
+    dest: int,
+    *,
+    move: bool,
+    keys: Callable[[bytes], EmailKeys] | None = None,
 ) -> list[tuple[int, int]]:
+    """Copy (new emails, in the same threads within an account) or move
+    (the same emails, when both mailboxes are the account's; between
+    accounts a move is a copy and an expunge, threaded in the other account
+    by ``keys`` of the kept parse)."""
+    source_account = await mailbox_account(t.conn, mailbox_id)
+    dest_account = await mailbox_account(t.conn, dest)
+    if move and source_account == dest_account:
+        return await _move_within(t, mailbox_id, sorted(set(uids)), dest, dest_account)
     pairs = []
     rows = await t.conn.fetch(
-        "SELECT uid, flags, internaldate, size, digest, prefix FROM messages"
-        " WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
+        "SELECT m.uid, m.flags, m.internaldate, m.size, m.digest, m.prefix, m.thread_id,"
+        " b.parsed FROM messages m JOIN blobs b ON b.digest = m.digest"
+        " WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[]) ORDER BY m.uid",
         mailbox_id, sorted(set(uids)),
     )
-    for uid, flags, internaldate, size, digest, prefix in rows:
+    for uid, flags, internaldate, size, digest, prefix, thread_id, parsed in rows:
+        thread: EmailKeys | int = int(thread_id)
+        if source_account != dest_account:
+            thread = keys(bytes(parsed)) if keys else EmailKeys(None, (), "")
         new_uid = await insert_message(
-            t, dest, bytes(digest), bytes(prefix), int(size), flags.split(), internaldate
+            t, dest, bytes(digest), bytes(prefix), int(size), flags.split(), internaldate, thread
         )
         pairs.append((int(uid), new_uid))
     if move:
         await expunge_uids(t, mailbox_id, [uid for uid, _ in pairs])
+    return pairs
+
+
+async def _move_within(
+    t: Tx, mailbox_id: int, uids: list[int], dest: int, account_id: int
+) -> list[tuple[int, int]]:
+    """RFC 6851 MOVE inside one account: each message keeps its email id
+    (JMAP: its mailboxIds changed), gets a UID in dest and a MODSEQ; the
+    source remembers the UIDs expunged, with MODSEQs of their own."""
+    c = t.conn
+    found = [
+        int(r[0]) for r in await c.fetch(
+            "SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])"
+            " ORDER BY uid",
+            mailbox_id, uids,
+        )
+    ]
+    if not found:
+        return []
+    count = len(found)
+    modseq = await next_modseq(t, account_id, count)
+    uid_next = int(await c.fetchval(
+        "UPDATE mailboxes SET uidnext = uidnext + $2, highest_modseq = $3"
+        " WHERE id = $1 RETURNING uidnext - $2",
+        dest, count, modseq + count - 1,
+    ))
+    pairs = [(uid, uid_next + n) for n, uid in enumerate(found)]
+    await c.execute(
+        "UPDATE messages m SET mailbox_id = $2, uid = g.new, modseq = g.modseq"
+        " FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) AS g(old, new, modseq)"
+        " WHERE m.mailbox_id = $1 AND m.uid = g.old",
+        mailbox_id, dest, found, [new for _, new in pairs],
+        [modseq + n for n in range(count)],
+    )
+    t.touch(dest)
+    gone = await bump_mailbox(t, mailbox_id, count)
+    await _remember_expunged(t, mailbox_id, found, gone)
     return pairs
 
 

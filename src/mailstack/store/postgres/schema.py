@@ -11,11 +11,17 @@ an old one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 
 from mailstack.errors import StoreError
+from mailstack.store.contract.messages import EmailKeys
+from mailstack.store.postgres.threads import Threader
+
+# What threading reads of a kept parse (the store's codec's ``keys``).
+Keys = Callable[[bytes], EmailKeys]
 
 # The advisory lock key of migrations: any 64-bit number of our own ("mlst").
 MIGRATION_LOCK = 0x6D6C7374
@@ -27,6 +33,8 @@ class Step:
 
     summary: str
     sql: str
+    # Run after the SQL, in the same transaction: what SQL alone cannot fill in.
+    fill: Callable[[asyncpg.Connection, Keys | None], Awaitable[None]] | None = None
 
 
 # Message bytes are content-addressed (``blobs.digest`` is their SHA-256)
@@ -148,8 +156,110 @@ CREATE TABLE dkim_keys (
 );
 """
 
+# The account as a whole (JMAP, RFC 8620/8621; OBJECTID, RFC 8474), as in
+# the SQLite store's step 4 (the steps are numbered alike in both backends;
+# SQLite's steps 2 and 3 were part of step 1 here): one change counter per
+# account, starting where the account's mailboxes' HIGHESTMODSEQ got to;
+# email ids (a sequence; in (mailbox, uid) order for the messages kept so
+# far) and thread ids (a thread's id is the email id of its first email);
+# the index threading looks new messages up in; tombstones; mailbox sort
+# order and the MODSEQs of a mailbox's creation and of its own properties;
+# bearer tokens, ACLs and records.
+_V4 = """
+ALTER TABLE accounts ADD COLUMN modseq BIGINT NOT NULL DEFAULT 0;
+UPDATE accounts a SET modseq = coalesce(
+    (SELECT max(highest_modseq) FROM mailboxes WHERE account_id = a.id), 0);
+ALTER TABLE mailboxes ADD COLUMN sort_order BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN created_modseq BIGINT NOT NULL DEFAULT 1,
+    ADD COLUMN props_modseq BIGINT NOT NULL DEFAULT 1;
+CREATE SEQUENCE email_ids;
+ALTER TABLE messages ADD COLUMN email_id BIGINT, ADD COLUMN thread_id BIGINT,
+    ADD COLUMN created_modseq BIGINT NOT NULL DEFAULT 1;
+UPDATE messages m SET email_id = e.n, thread_id = e.n FROM (
+    SELECT mailbox_id, uid, row_number() OVER (ORDER BY mailbox_id, uid) AS n FROM messages
+) e WHERE e.mailbox_id = m.mailbox_id AND e.uid = m.uid;
+SELECT setval('email_ids', coalesce((SELECT max(email_id) FROM messages), 0) + 1, false);
+ALTER TABLE messages ALTER COLUMN email_id SET NOT NULL, ALTER COLUMN thread_id SET NOT NULL;
+CREATE UNIQUE INDEX messages_email ON messages (email_id);
+CREATE INDEX messages_thread ON messages (thread_id);
+CREATE TABLE thread_keys (
+    account_id BIGINT NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    thread_id BIGINT NOT NULL,
+    PRIMARY KEY (account_id, message_id, subject, thread_id)
+);
+CREATE TABLE email_tombstones (
+    email_id BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    thread_id BIGINT NOT NULL,
+    created_modseq BIGINT NOT NULL,
+    modseq BIGINT NOT NULL
+);
+CREATE INDEX email_tombstones_modseq ON email_tombstones (account_id, modseq);
+CREATE TABLE mailbox_tombstones (
+    mailbox_id BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    created_modseq BIGINT NOT NULL,
+    modseq BIGINT NOT NULL
+);
+CREATE INDEX mailbox_tombstones_modseq ON mailbox_tombstones (account_id, modseq);
+CREATE TABLE tokens (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    digest BYTEA NOT NULL UNIQUE,
+    created DOUBLE PRECISION NOT NULL,
+    last_used DOUBLE PRECISION
+);
+CREATE INDEX tokens_account ON tokens (account_id);
+CREATE TABLE acl (
+    mailbox_id BIGINT NOT NULL,
+    identifier TEXT NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY (mailbox_id, identifier)
+);
+CREATE INDEX acl_identifier ON acl (identifier);
+CREATE TABLE records (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT,
+    created_modseq BIGINT NOT NULL,
+    modseq BIGINT NOT NULL
+);
+CREATE INDEX records_changes ON records (account_id, kind, modseq);
+"""
+
+
+async def _thread_kept_messages(conn: asyncpg.Connection, keys: Keys | None) -> None:
+    """Thread the messages kept before step 4 from their kept parse, in
+    email id order, as delivery would have (without a codec, each message
+    stays its own thread)."""
+    if keys is None:
+        return
+    threader = Threader(conn)
+    moved: list[tuple[int, int]] = []
+    async for email_id, account_id, parsed in conn.cursor(
+        "SELECT m.email_id, b.account_id, p.parsed FROM messages m"
+        " JOIN mailboxes b ON b.id = m.mailbox_id JOIN blobs p ON p.digest = m.digest"
+        " ORDER BY m.email_id"
+    ):
+        found = keys(bytes(parsed))
+        await threader.prefetch([(int(account_id), found)])
+        thread_id = threader.thread(int(account_id), found, int(email_id))
+        if thread_id != email_id:
+            moved.append((thread_id, int(email_id)))
+    await conn.executemany("UPDATE messages SET thread_id = $1 WHERE email_id = $2", moved)
+    await threader.flush()
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
+    Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
+    Step("the IXFR history of zones served from files (part of step 1 here)", "SELECT 1"),
+    Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
+         _thread_kept_messages),
 )
 
 
@@ -161,9 +271,12 @@ async def version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
 
 
-async def migrate(conn: asyncpg.Connection, steps: tuple[Step, ...] = STEPS) -> int:
+async def migrate(
+    conn: asyncpg.Connection, steps: tuple[Step, ...] = STEPS, keys: Keys | None = None
+) -> int:
     """Bring the database up to ``len(steps)`` under the migration lock;
-    returns how many steps this call applied."""
+    returns how many steps this call applied. ``keys`` reads a kept parse
+    for threading (see step 4)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute(
@@ -179,6 +292,8 @@ async def migrate(conn: asyncpg.Connection, steps: tuple[Step, ...] = STEPS) -> 
             )
         for number, step in enumerate(steps[found:], found + 1):
             await conn.execute(step.sql)
+            if step.fill is not None:
+                await step.fill(conn, keys)
             await conn.execute(
                 "INSERT INTO schema_version (version, summary) VALUES ($1, $2)",
                 number, step.summary,

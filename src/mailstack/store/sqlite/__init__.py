@@ -4,7 +4,10 @@
   checkpoint thread, fsync at every commit, listeners woken after it;
 * ``schema``: the tables, as numbered forward migrations;
 * one module per part of the contract: ``directory``, ``mailboxes``,
-  ``messages``, ``queue``, ``zones``, ``keys``;
+  ``messages``, ``queue``, ``zones``, ``keys``, ``accounts``, ``access``,
+  ``records``;
+* ``counters``: the account's change counter and the id counters;
+  ``threads``: threading new messages by their keys;
 * ``marks``: files beside the database that tell other processes' stores
   that the directory or the queue changed; ``sql``: shared SQL helpers.
 """
@@ -16,17 +19,28 @@ from pathlib import Path
 from argon2 import PasswordHasher
 
 from mailstack.store.contract.messages import ParseCodec, Parsed
+from mailstack.store.sqlite.access import AccessPart
+from mailstack.store.sqlite.accounts import AccountsPart
 from mailstack.store.sqlite.directory import DirectoryPart
 from mailstack.store.sqlite.engine import CHECKPOINT_WAIT, WAL_BOUND
 from mailstack.store.sqlite.keys import KeysPart
 from mailstack.store.sqlite.mailboxes import MailboxesPart
 from mailstack.store.sqlite.messages import MessagesPart
 from mailstack.store.sqlite.queue import QueuePart
+from mailstack.store.sqlite.records import RecordsPart
 from mailstack.store.sqlite.zones import ZonesPart
 
 
 class SqliteStore(
-    DirectoryPart, MailboxesPart, MessagesPart[Parsed], QueuePart, ZonesPart, KeysPart
+    DirectoryPart,
+    MailboxesPart,
+    MessagesPart[Parsed],
+    QueuePart,
+    ZonesPart,
+    KeysPart,
+    AccountsPart,
+    AccessPart,
+    RecordsPart,
 ):
     """Store on SQLite. Open with ``await SqliteStore.open(path, codec=...)``."""
 

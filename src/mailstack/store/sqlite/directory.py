@@ -185,7 +185,12 @@ class DirectoryPart(Engine):
                 "SELECT id FROM mailboxes WHERE account_id = ?", (row[0],)
             ).fetchall():
                 drop_mailbox(c, mailbox_id)
-            c.execute("DELETE FROM subscriptions WHERE account_id = ?", (row[0],))
+            for table in (
+                "subscriptions", "email_tombstones", "mailbox_tombstones", "thread_keys",
+                "tokens", "records",
+            ):
+                c.execute(f"DELETE FROM {table} WHERE account_id = ?", (row[0],))
+            c.execute("DELETE FROM acl WHERE identifier = ?", (address,))
             c.execute("DELETE FROM accounts WHERE id = ?", (row[0],))
             c.execute("DELETE FROM aliases WHERE target = ?", (address,))
             c.change_directory()

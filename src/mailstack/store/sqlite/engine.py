@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailstack.errors import StoreError
+from mailstack.store.contract.messages import EmailKeys
 from mailstack.store.listeners import Listener, Listeners
 from mailstack.store.private import create_private, private_dir
 from mailstack.store.sqlite import schema
@@ -67,17 +68,23 @@ class WriteConnection(sqlite3.Connection):
     """The writer's connection: what the write functions of one commit changed."""
 
     touched: set[int]
+    accounts_touched: set[int]
     directory_changed: bool
     queue_changed: bool
 
     def start_group(self) -> None:
         self.touched = set()
+        self.accounts_touched = set()
         self.directory_changed = False
         self.queue_changed = False
 
     def touch(self, mailbox_id: int) -> None:
         """The mailbox's listeners wake after the commit."""
         self.touched.add(mailbox_id)
+
+    def touch_account(self, account_id: int) -> None:
+        """The account's listeners (``listen_account``) wake after the commit."""
+        self.accounts_touched.add(account_id)
 
     def change_directory(self) -> None:
         """Domains, accounts or aliases changed: kept recipient answers go."""
@@ -138,6 +145,7 @@ class Engine:
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
         self.listeners = Listeners()
+        self.account_listeners = Listeners()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.directory_mark = path.with_name(path.name + "-directory")
         self.queue_mark_path = path.with_name(path.name + "-queue")
@@ -176,10 +184,15 @@ class Engine:
         os.close(create_private(self.path, os.O_RDONLY))
         conn = connect(self.path)
         try:
-            schema.migrate(conn)
+            schema.migrate(conn, keys=self._thread_keys)
         finally:
             conn.close()
         mark_changed(self.directory_mark)
+
+    def _thread_keys(self, stored: bytes) -> EmailKeys:
+        """What threading needs of a kept parse (the migration threads the
+        messages kept before threads were); a backend with a codec says."""
+        return EmailKeys(None, (), "")
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -284,7 +297,7 @@ class Engine:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(False, StoreError(f"commit failed: {exc}"))] * len(batch)
-        touched = conn.touched
+        touched, accounts = conn.touched, conn.accounts_touched
         # After the commit, before anyone hears "done": a process that
         # sees a mark move also sees the rows that moved it.
         if conn.directory_changed:
@@ -296,8 +309,8 @@ class Engine:
             for (_fn, future, _loop), (ok, value) in zip(batch, results, strict=True)
         ]
         _settle_all(done)
-        if touched and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._notify, touched)
+        if (touched or accounts) and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._notify, touched, accounts)
         if self.wal_size() > self.wal_bound:
             self._truncate(conn)
 
@@ -361,11 +374,15 @@ class Engine:
 
     # -- change notification and marks ----------------------------------------
 
-    def _notify(self, mailbox_ids: set[int]) -> None:
+    def _notify(self, mailbox_ids: set[int], account_ids: set[int]) -> None:
         self.listeners.wake(mailbox_ids)
+        self.account_listeners.wake(account_ids)
 
     def listen(self, mailbox_id: int) -> Listener:
         return self.listeners.listen(mailbox_id)
+
+    def listen_account(self, account_id: int) -> Listener:
+        return self.account_listeners.listen(account_id)
 
     def queue_mark(self) -> int | None:
         """Moves whenever any process made queued mail due early (queue retry)."""

@@ -15,15 +15,18 @@ from mailstack.store.contract.messages import (
     canonical_name,
     is_inbox,
 )
+from mailstack.store.sqlite.counters import next_id, next_modseq, touch_mailbox
 from mailstack.store.sqlite.engine import Engine, WriteConnection
 from mailstack.store.sqlite.messages import changes, copy_messages, unref_messages
 from mailstack.store.sqltext import like_prefix
 
-MAILBOX_COLUMNS = "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use"
+MAILBOX_COLUMNS = (
+    "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, sort_order"
+)
 
 
-def _mailbox(row: tuple[Any, ...], subscribed: bool) -> Mailbox:
-    return Mailbox(row[0], row[1], row[2], row[3], row[4], row[5], row[6], subscribed)
+def mailbox_from_row(row: tuple[Any, ...], subscribed: bool) -> Mailbox:
+    return Mailbox(row[0], row[1], row[2], row[3], row[4], row[5], row[6], subscribed, row[7])
 
 
 def _next_uidvalidity(c: sqlite3.Connection) -> int:
@@ -35,24 +38,39 @@ def _next_uidvalidity(c: sqlite3.Connection) -> int:
 
 
 def create_mailbox(
-    c: sqlite3.Connection, account_id: int, name: str, special_use: str | None
+    c: WriteConnection, account_id: int, name: str, special_use: str | None
 ) -> Mailbox:
+    if c.execute(
+        "SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, name)
+    ).fetchone():
+        raise AlreadyExists(f"mailbox {name} exists")
     uidvalidity = _next_uidvalidity(c)
-    try:
-        cur = c.execute(
-            "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)"
-            " VALUES (?, ?, ?, ?)",
-            (account_id, name, uidvalidity, special_use),
-        )
-    except sqlite3.IntegrityError:
-        raise AlreadyExists(f"mailbox {name} exists") from None
-    assert cur.lastrowid is not None
-    return Mailbox(cur.lastrowid, account_id, name, uidvalidity, 1, 1, special_use, False)
+    mailbox_id = next_id(c, "mailbox_id")
+    modseq = next_modseq(c, account_id)
+    c.execute(
+        "INSERT INTO mailboxes (id, account_id, name, uidvalidity, highest_modseq, special_use,"
+        " created_modseq, props_modseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (mailbox_id, account_id, name, uidvalidity, modseq, special_use, modseq, modseq),
+    )
+    return Mailbox(mailbox_id, account_id, name, uidvalidity, 1, modseq, special_use, False)
 
 
 def drop_mailbox(c: WriteConnection, mailbox_id: int) -> None:
-    unref_messages(c, mailbox_id, None)
+    """Delete the mailbox and its messages, leaving tombstones of both."""
+    account_id, created = c.execute(
+        "SELECT account_id, created_modseq FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    (count,) = c.execute(
+        "SELECT count(*) FROM messages WHERE mailbox_id = ?", (mailbox_id,)
+    ).fetchone()
+    modseq = next_modseq(c, account_id, count + 1)
+    unref_messages(c, mailbox_id, None, modseq)
+    c.execute(
+        "INSERT OR REPLACE INTO mailbox_tombstones VALUES (?, ?, ?, ?)",
+        (mailbox_id, account_id, created, modseq + count),
+    )
     c.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
+    c.execute("DELETE FROM acl WHERE mailbox_id = ?", (mailbox_id,))
     c.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
     c.touch(mailbox_id)
 
@@ -68,7 +86,51 @@ def get_mailbox(c: sqlite3.Connection, account_id: int, name: str) -> Mailbox | 
     subscribed = c.execute(
         "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
     ).fetchone()
-    return _mailbox(row, subscribed is not None)
+    return mailbox_from_row(row, subscribed is not None)
+
+
+def rename_mailbox(c: WriteConnection, source: Mailbox, new: str) -> None:
+    """Rename a mailbox other than INBOX and its inferiors; each keeps its id."""
+    account_id, old = source.account_id, source.name
+    if get_mailbox(c, account_id, new) is not None or is_inbox(new):
+        raise AlreadyExists(f"mailbox {new} exists")
+    children = c.execute(
+        "SELECT id, name FROM mailboxes WHERE account_id = ? AND name LIKE ? ESCAPE '\\'",
+        (account_id, like_prefix(old + "/")),
+    ).fetchall()
+    for mailbox_id, name in [(source.id, old), *children]:
+        renamed = new + name[len(old) :]
+        if get_mailbox(c, account_id, renamed) is not None:
+            raise AlreadyExists(f"mailbox {renamed} exists")
+        # A renamed mailbox is a different mailbox for clients that
+        # cached it by name: RFC 3501 lets UIDVALIDITY stay; we keep it.
+        c.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (renamed, mailbox_id))
+        c.execute(
+            "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
+            (renamed, account_id, name),
+        )
+        touch_mailbox(c, mailbox_id)
+
+
+def subscription_changed(c: WriteConnection, account_id: int, name: str) -> None:
+    """A subscription is a property of the mailbox of that name, if any."""
+    row = c.execute(
+        "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?", (account_id, name)
+    ).fetchone()
+    if row is not None:
+        touch_mailbox(c, row[0])
+
+
+def mailbox_row(c: sqlite3.Connection, mailbox_id: int) -> Mailbox | None:
+    row = c.execute(
+        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    subscribed = c.execute(
+        "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (row[1], row[2])
+    ).fetchone()
+    return mailbox_from_row(row, subscribed is not None)
 
 
 def _rename_inbox(c: WriteConnection, account_id: int, inbox: Mailbox, new: str) -> None:
@@ -96,7 +158,7 @@ class MailboxesPart(Engine):
                 f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ? ORDER BY name",
                 (account_id,),
             )
-            return [_mailbox(r, r[2] in subscribed) for r in rows]
+            return [mailbox_from_row(r, r[2] in subscribed) for r in rows]
 
         return await self._read(op)
 
@@ -104,18 +166,7 @@ class MailboxesPart(Engine):
         return await self._read(lambda c: get_mailbox(c, account_id, name))
 
     async def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        def op(c: sqlite3.Connection) -> Mailbox | None:
-            row = c.execute(
-                f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = ?", (mailbox_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            subscribed = c.execute(
-                "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (row[1], row[2])
-            ).fetchone()
-            return _mailbox(row, subscribed is not None)
-
-        return await self._read(op)
+        return await self._read(lambda c: mailbox_row(c, mailbox_id))
 
     async def mailbox_create(
         self, account_id: int, name: str, special_use: str | None = None
@@ -142,27 +193,12 @@ class MailboxesPart(Engine):
             source = get_mailbox(c, account_id, old)
             if source is None:
                 raise NotFound(f"no mailbox {old}")
-            if get_mailbox(c, account_id, new) is not None or is_inbox(new):
-                raise AlreadyExists(f"mailbox {new} exists")
             if old == "INBOX":
+                if get_mailbox(c, account_id, new) is not None or is_inbox(new):
+                    raise AlreadyExists(f"mailbox {new} exists")
                 _rename_inbox(c, account_id, source, new)
                 return
-            children = c.execute(
-                "SELECT id, name FROM mailboxes WHERE account_id = ? AND name LIKE ? ESCAPE '\\'",
-                (account_id, like_prefix(old + "/")),
-            ).fetchall()
-            for mailbox_id, name in [(source.id, old), *children]:
-                renamed = new + name[len(old) :]
-                if get_mailbox(c, account_id, renamed) is not None:
-                    raise AlreadyExists(f"mailbox {renamed} exists")
-                # A renamed mailbox is a different mailbox for clients that
-                # cached it by name: RFC 3501 lets UIDVALIDITY stay; we keep it.
-                c.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (renamed, mailbox_id))
-                c.execute(
-                    "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
-                    (renamed, account_id, name),
-                )
-                c.touch(mailbox_id)
+            rename_mailbox(c, source, new)
 
         await self._write(op)
 
@@ -199,11 +235,13 @@ class MailboxesPart(Engine):
 
     async def subscribe(self, account_id: int, name: str) -> None:
         name = canonical_name(name)
-        await self._write(
-            lambda c: c.execute(
+        def op(c: WriteConnection) -> None:
+            if c.execute(
                 "INSERT OR IGNORE INTO subscriptions VALUES (?, ?)", (account_id, name)
-            )
-        )
+            ).rowcount:
+                subscription_changed(c, account_id, name)
+
+        await self._write(op)
 
     async def unsubscribe(self, account_id: int, name: str) -> None:
         name = canonical_name(name)
@@ -214,6 +252,7 @@ class MailboxesPart(Engine):
             )
             if cur.rowcount == 0:
                 raise NotFound(f"not subscribed to {name}")
+            subscription_changed(c, account_id, name)
 
         await self._write(op)
 

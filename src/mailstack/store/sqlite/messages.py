@@ -10,16 +10,18 @@ from the busy event loop, so statements are what costs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
 from mailstack.errors import NotFound, QuotaExceeded
 from mailstack.store.contract.messages import (
     DeliveryTarget,
+    EmailKeys,
     FlagMode,
     FlagResult,
     MessageMeta,
@@ -28,18 +30,25 @@ from mailstack.store.contract.messages import (
     canonical_name,
     new_flags,
 )
+from mailstack.store.sqlite.counters import bump_mailbox, mailbox_account, next_id, next_modseq
 from mailstack.store.sqlite.engine import Engine, GroupWrite, WriteConnection
 from mailstack.store.sqlite.sql import insert_rows
+from mailstack.store.sqlite.threads import Threader
 from mailstack.store.sqltext import flags_set, flags_text
+from mailstack.store.threadkeys import email_keys
 
 # Octets of a message read per read transaction by message_chunks().
 READ_CHUNK = 128 * 1024
 
 
+META_COLUMNS = "uid, flags, internaldate, size, modseq, email_id, thread_id"
+
+
 def _meta(row: tuple[Any, ...]) -> MessageMeta:
-    uid, flags, internaldate, size, modseq = row
+    uid, flags, internaldate, size, modseq, email_id, thread_id = row
     return MessageMeta(
-        uid, flags_set(flags), datetime.datetime.fromisoformat(internaldate), size, modseq
+        uid, flags_set(flags), datetime.datetime.fromisoformat(internaldate), size, modseq,
+        email_id, thread_id,
     )
 
 
@@ -69,6 +78,9 @@ class _Delivery(GroupWrite):
 class MessagesPart(Engine, Generic[Parsed]):
     _codec: ParseCodec[Parsed]
 
+    def _thread_keys(self, stored: bytes) -> EmailKeys:
+        return email_keys(self._codec, stored)
+
     async def deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int]]:
@@ -89,6 +101,7 @@ class MessagesPart(Engine, Generic[Parsed]):
         ).lastrowid
         assert blob_id is not None
         placed: list[tuple[int, int] | None] = []
+        keys = email_keys(self._codec, d.parsed)
         for target in d.targets:
             size = len(d.raw) + len(target.prefix)
             charged = c.execute(
@@ -103,7 +116,8 @@ class MessagesPart(Engine, Generic[Parsed]):
                 continue
             mailbox_id = delivery_mailbox(c, target)
             uid = insert_message(
-                c, mailbox_id, blob_id, target.prefix, size, target.flags, d.now, charge=False
+                c, mailbox_id, blob_id, target.prefix, size, target.flags, d.now, keys,
+                charge=False,
             )
             placed.append((mailbox_id, uid))
         filed = sum(where is not None for where in placed)
@@ -126,6 +140,7 @@ class MessagesPart(Engine, Generic[Parsed]):
         """
         mailbox_of: dict[tuple[int, str], int] = {}
         charges: dict[int, int] = {}
+        per_account: dict[int, int] = {}
         arrivals: dict[int, int] = {}
         for d in deliveries:
             for target in d.targets:
@@ -136,6 +151,7 @@ class MessagesPart(Engine, Generic[Parsed]):
                 arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
                 size = len(d.raw) + len(target.prefix)
                 charges[target.account_id] = charges.get(target.account_id, 0) + size
+                per_account[target.account_id] = per_account.get(target.account_id, 0) + 1
         for account_id, size in charges.items():
             if not c.execute(
                 "UPDATE accounts SET used = used + ?"
@@ -149,33 +165,47 @@ class MessagesPart(Engine, Generic[Parsed]):
             (last_blob + n, len(d.targets), d.raw, pack(d.parsed))
             for n, d in enumerate(deliveries, 1)
         ])
-        # uidnext and highest_modseq move once per mailbox for all its arrivals.
+        # The account's counter moves once per account, uidnext once per
+        # mailbox, for all their arrivals; email ids once for the group.
+        next_modseq_of = {
+            account: next_modseq(c, account, count) for account, count in per_account.items()
+        }
         next_uid: dict[int, int] = {}
-        last_modseq: dict[int, int] = {}
         for mailbox_id, count in arrivals.items():
-            uid, modseq = c.execute(
-                "UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + ?"
-                " WHERE id = ? RETURNING uidnext - ?, highest_modseq - ?",
-                (count, count, mailbox_id, count, count),
-            ).fetchone()
-            next_uid[mailbox_id], last_modseq[mailbox_id] = uid, modseq
+            next_uid[mailbox_id] = c.execute(
+                "UPDATE mailboxes SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext - ?",
+                (count, mailbox_id, count),
+            ).fetchone()[0]
             c.touch(mailbox_id)
+        email_id = next_id(c, "email_id", sum(len(d.targets) for d in deliveries))
+        threader = Threader(c)
+        highest: dict[int, int] = {}
         rows = []
         placed: list[list[tuple[int, int]]] = []
         for n, d in enumerate(deliveries, 1):
             filed = []
+            keys = email_keys(self._codec, d.parsed)
             for target in d.targets:
                 mailbox_id = mailbox_of[(target.account_id, canonical_name(target.mailbox))]
                 uid = next_uid[mailbox_id]
-                modseq = last_modseq[mailbox_id] + 1
-                next_uid[mailbox_id], last_modseq[mailbox_id] = uid + 1, modseq
+                modseq = next_modseq_of[target.account_id]
+                next_uid[mailbox_id], next_modseq_of[target.account_id] = uid + 1, modseq + 1
+                highest[mailbox_id] = modseq
+                thread_id = threader.thread(target.account_id, keys, email_id)
                 rows.append((
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
                     len(d.raw) + len(target.prefix), last_blob + n, target.prefix,
+                    email_id, thread_id, modseq,
                 ))
+                email_id += 1
                 filed.append((mailbox_id, uid))
             placed.append(filed)
+        c.executemany(
+            "UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
+            [(modseq, mailbox_id) for mailbox_id, modseq in highest.items()],
+        )
         insert_rows(c, "messages", rows)
+        threader.flush()
         return placed
 
     async def append(
@@ -202,7 +232,8 @@ class MessagesPart(Engine, Generic[Parsed]):
             )
             assert cur.lastrowid is not None
             return insert_message(
-                c, mailbox_id, cur.lastrowid, b"", len(raw), flag_list, when.isoformat()
+                c, mailbox_id, cur.lastrowid, b"", len(raw), flag_list, when.isoformat(),
+                email_keys(self._codec, parsed),
             )
 
         return await self._write(op)
@@ -212,8 +243,7 @@ class MessagesPart(Engine, Generic[Parsed]):
             lambda c: [
                 _meta(r)
                 for r in c.execute(
-                    "SELECT uid, flags, internaldate, size, modseq FROM messages"
-                    " WHERE mailbox_id = ? ORDER BY uid",
+                    f"SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
                     (mailbox_id,),
                 )
             ]
@@ -287,13 +317,11 @@ class MessagesPart(Engine, Generic[Parsed]):
         flag_set = frozenset(flags)
 
         def op(c: WriteConnection) -> FlagResult:
-            changed: list[MessageMeta] = []
+            to_change: list[tuple[MessageMeta, frozenset[str]]] = []
             modified: list[int] = []
-            modseq: int | None = None
             for uid in uid_list:
                 row = c.execute(
-                    "SELECT uid, flags, internaldate, size, modseq FROM messages"
-                    " WHERE mailbox_id = ? AND uid = ?",
+                    f"SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid = ?",
                     (mailbox_id, uid),
                 ).fetchone()
                 if row is None:
@@ -303,15 +331,21 @@ class MessagesPart(Engine, Generic[Parsed]):
                     modified.append(uid)
                     continue
                 new = new_flags(meta.flags, flag_set, mode)
-                if new == meta.flags:
-                    continue
-                if modseq is None:
-                    modseq = bump_modseq(c, mailbox_id)
-                c.execute(
-                    "UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
-                    (flags_text(new), modseq, mailbox_id, uid),
-                )
-                changed.append(MessageMeta(uid, new, meta.internaldate, meta.size, modseq))
+                if new != meta.flags:
+                    to_change.append((meta, new))
+            changed: list[MessageMeta] = []
+            if to_change:
+                # Each message its own MODSEQ: changes can then be paged
+                # between any two (RFC 7162 allows it; JMAP maxChanges).
+                modseq = bump_mailbox(c, mailbox_id, len(to_change))
+                for meta, new in to_change:
+                    c.execute(
+                        "UPDATE messages SET flags = ?, modseq = ?"
+                        " WHERE mailbox_id = ? AND uid = ?",
+                        (flags_text(new), modseq, mailbox_id, meta.uid),
+                    )
+                    changed.append(dataclasses.replace(meta, flags=new, modseq=modseq))
+                    modseq += 1
             return FlagResult(changed, modified)
 
         return await self._write(op)
@@ -359,7 +393,9 @@ class MessagesPart(Engine, Generic[Parsed]):
                 ).fetchone()[0]
             if total:
                 check_quota(c, owner[0], total)
-            return copy_messages(c, mailbox_id, uid_list, dest_mailbox_id, move=False)
+            return copy_messages(
+                c, mailbox_id, uid_list, dest_mailbox_id, move=False, keys=self._thread_keys
+            )
 
         return await self._write(op)
 
@@ -368,7 +404,9 @@ class MessagesPart(Engine, Generic[Parsed]):
     ) -> list[tuple[int, int]]:
         uid_list = list(uids)
         return await self._write(
-            lambda c: copy_messages(c, mailbox_id, uid_list, dest_mailbox_id, move=True)
+            lambda c: copy_messages(
+                c, mailbox_id, uid_list, dest_mailbox_id, move=True, keys=self._thread_keys
+            )
         )
 
     async def claim_recent(self, mailbox_id: int) -> int:
@@ -389,18 +427,6 @@ class MessagesPart(Engine, Generic[Parsed]):
         return await self._read(lambda c: changes(c, mailbox_id, modseq))
 
 
-def bump_modseq(c: WriteConnection, mailbox_id: int) -> int:
-    row = c.execute(
-        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?"
-        " RETURNING highest_modseq",
-        (mailbox_id,),
-    ).fetchone()
-    if row is None:
-        raise NotFound("no such mailbox")
-    c.touch(mailbox_id)
-    return int(row[0])
-
-
 def insert_message(
     c: WriteConnection,
     mailbox_id: int,
@@ -409,22 +435,31 @@ def insert_message(
     size: int,
     flags: Iterable[str],
     internaldate: str,
+    thread: EmailKeys | int,
     *,
     charge: bool = True,
 ) -> int:
-    """File a message; `charge=False` when the caller already counted the
-    blob reference and the account's usage."""
-    row = c.execute(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1"
-        " WHERE id = ? RETURNING uidnext - 1, highest_modseq, account_id",
-        (mailbox_id,),
+    """File a message as a new email, in the thread ``thread`` (an id) or
+    the one its keys lead to; `charge=False` when the caller already
+    counted the blob reference and the account's usage."""
+    account_id = mailbox_account(c, mailbox_id)
+    modseq = next_modseq(c, account_id)
+    (uid,) = c.execute(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = ?"
+        " WHERE id = ? RETURNING uidnext - 1",
+        (modseq, mailbox_id),
     ).fetchone()
-    if row is None:
-        raise NotFound("no such mailbox")
-    uid, modseq, account_id = row
+    email_id = next_id(c, "email_id")
+    if isinstance(thread, EmailKeys):
+        threader = Threader(c)
+        thread_id = threader.thread(account_id, thread, email_id)
+        threader.flush()
+    else:
+        thread_id = thread
     c.execute(
-        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (mailbox_id, uid, modseq, flags_text(flags), internaldate, size, blob_id, prefix),
+        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (mailbox_id, uid, modseq, flags_text(flags), internaldate, size, blob_id, prefix,
+         email_id, thread_id, modseq),
     )
     if charge:
         c.execute("UPDATE blobs SET refs = refs + 1 WHERE id = ?", (blob_id,))
@@ -453,31 +488,43 @@ def delivery_mailbox(c: sqlite3.Connection, target: DeliveryTarget) -> int:
     return int(row[0])
 
 
-def unref_messages(c: sqlite3.Connection, mailbox_id: int, uids: list[int] | None) -> None:
-    """Delete messages (all of the mailbox's when uids is None), give their
-    octets back to the account and free blobs no message holds any more."""
+def unref_messages(
+    c: WriteConnection, mailbox_id: int, uids: list[int] | None, modseq: int
+) -> None:
+    """Delete messages (all of the mailbox's when uids is None), leave a
+    tombstone of each email with its MODSEQ (``modseq``, ``modseq + 1``, ...
+    in the order deleted), give their octets back to the account and free
+    blobs no message holds any more."""
+    returning = " RETURNING blob_id, size, email_id, thread_id, created_modseq"
     if uids is None:
         rows = c.execute(
-            "SELECT blob_id, size FROM messages WHERE mailbox_id = ?", (mailbox_id,)
+            "DELETE FROM messages WHERE mailbox_id = ?" + returning, (mailbox_id,)
         ).fetchall()
-        c.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
     else:
         rows = []
         for uid in uids:
             row = c.execute(
-                "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING blob_id, size",
+                "DELETE FROM messages WHERE mailbox_id = ? AND uid = ?" + returning,
                 (mailbox_id, uid),
             ).fetchone()
             if row:
                 rows.append(row)
-    freed = sum(size for _blob, size in rows)
+    if not rows:
+        return
+    account_id = mailbox_account(c, mailbox_id)
+    c.executemany(
+        "INSERT OR REPLACE INTO email_tombstones VALUES (?, ?, ?, ?, ?)",
+        [
+            (email_id, account_id, thread_id, created, modseq + n)
+            for n, (_blob, _size, email_id, thread_id, created) in enumerate(rows)
+        ],
+    )
+    freed = sum(row[1] for row in rows)
     if freed:
         c.execute(
-            "UPDATE accounts SET used = max(0, used - ?)"
-            " WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)",
-            (freed, mailbox_id),
+            "UPDATE accounts SET used = max(0, used - ?) WHERE id = ?", (freed, account_id)
         )
-    for blob_id, _size in rows:
+    for blob_id, *_rest in rows:
         c.execute("UPDATE blobs SET refs = refs - 1 WHERE id = ?", (blob_id,))
         c.execute("DELETE FROM blobs WHERE id = ? AND refs <= 0", (blob_id,))
 
@@ -485,33 +532,89 @@ def unref_messages(c: sqlite3.Connection, mailbox_id: int, uids: list[int] | Non
 def expunge_uids(c: WriteConnection, mailbox_id: int, uids: list[int]) -> None:
     if not uids:
         return
-    modseq = bump_modseq(c, mailbox_id)
-    unref_messages(c, mailbox_id, uids)
+    modseq = bump_mailbox(c, mailbox_id, len(uids))
+    unref_messages(c, mailbox_id, uids, modseq)
     c.executemany(
         "INSERT OR REPLACE INTO expunged VALUES (?, ?, ?)",
-        [(mailbox_id, uid, modseq) for uid in uids],
+        [(mailbox_id, uid, modseq + n) for n, uid in enumerate(uids)],
     )
 
 
 def copy_messages(
-    c: WriteConnection, mailbox_id: int, uids: Iterable[int], dest: int, *, move: bool
+    c: WriteConnection,
+    mailbox_id: int,
+    uids: Iterable[int],
+    dest: int,
+    *,
+    move: bool,
+    keys: Callable[[bytes], EmailKeys] | None = None,
 ) -> list[tuple[int, int]]:
+    """Copy (new emails, in the same threads within an account) or move
+    (the same emails, when both mailboxes are the account's; between
+    accounts a move is a copy and an expunge, threaded in the other account
+    by ``keys`` of the kept parse)."""
+    source_account = mailbox_account(c, mailbox_id)
+    dest_account = mailbox_account(c, dest)
+    if move and source_account == dest_account:
+        return _move_within(c, mailbox_id, sorted(set(uids)), dest, dest_account)
     pairs = []
     for uid in sorted(set(uids)):
         row = c.execute(
-            "SELECT flags, internaldate, size, blob_id, prefix FROM messages"
+            "SELECT flags, internaldate, size, blob_id, prefix, thread_id FROM messages"
             " WHERE mailbox_id = ? AND uid = ?",
             (mailbox_id, uid),
         ).fetchone()
         if row is None:
             continue
-        flags, internaldate, size, blob_id, prefix = row
+        flags, internaldate, size, blob_id, prefix, thread_id = row
+        thread: EmailKeys | int = thread_id
+        if source_account != dest_account:
+            parsed = c.execute("SELECT parsed FROM blobs WHERE id = ?", (blob_id,)).fetchone()[0]
+            thread = keys(bytes(parsed)) if keys else EmailKeys(None, (), "")
         new_uid = insert_message(
-            c, dest, blob_id, bytes(prefix), size, flags.split(), internaldate
+            c, dest, blob_id, bytes(prefix), size, flags.split(), internaldate, thread
         )
         pairs.append((uid, new_uid))
     if move:
         expunge_uids(c, mailbox_id, [uid for uid, _ in pairs])
+    return pairs
+
+
+def _move_within(
+    c: WriteConnection, mailbox_id: int, uids: list[int], dest: int, account_id: int
+) -> list[tuple[int, int]]:
+    """RFC 6851 MOVE inside one account: each message keeps its email id
+    (JMAP: its mailboxIds changed), gets a UID in dest and a MODSEQ; the
+    source remembers the UIDs expunged, with MODSEQs of their own."""
+    found = [
+        uid for uid in uids
+        if c.execute(
+            "SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?", (mailbox_id, uid)
+        ).fetchone()
+    ]
+    if not found:
+        return []
+    count = len(found)
+    modseq = next_modseq(c, account_id, count)
+    (uid_next,) = c.execute(
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = ?"
+        " WHERE id = ? RETURNING uidnext - ?",
+        (count, modseq + count - 1, dest, count),
+    ).fetchone()
+    pairs = []
+    for n, uid in enumerate(found):
+        c.execute(
+            "UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ?"
+            " WHERE mailbox_id = ? AND uid = ?",
+            (dest, uid_next + n, modseq + n, mailbox_id, uid),
+        )
+        pairs.append((uid, uid_next + n))
+    c.touch(dest)
+    gone = bump_mailbox(c, mailbox_id, count)
+    c.executemany(
+        "INSERT OR REPLACE INTO expunged VALUES (?, ?, ?)",
+        [(mailbox_id, uid, gone + n) for n, uid in enumerate(found)],
+    )
     return pairs
 
 
@@ -522,7 +625,7 @@ def changes(
     changed = [
         _meta(r)
         for r in c.execute(
-            "SELECT uid, flags, internaldate, size, modseq FROM messages"
+            f"SELECT {META_COLUMNS} FROM messages"
             " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
             (mailbox_id, modseq),
         )

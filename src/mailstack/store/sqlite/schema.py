@@ -13,9 +13,15 @@ of an old one.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailstack.errors import StoreError
+from mailstack.store.contract.messages import EmailKeys
+from mailstack.store.sqlite.threads import Threader
+
+# What threading reads of a kept parse (the store's codec's ``keys``).
+Keys = Callable[[bytes], EmailKeys]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,8 @@ class Step:
 
     summary: str
     sql: str  # statements separated by ";" (none holds a ";" of its own)
+    # Run after the SQL, in the same transaction: what SQL alone cannot fill in.
+    fill: Callable[[sqlite3.Connection, Keys | None], None] | None = None
 
 
 _V1 = """
@@ -178,10 +186,110 @@ CREATE TABLE IF NOT EXISTS dns_history (
 CREATE INDEX IF NOT EXISTS dns_history_origin ON dns_history (origin, id);
 """
 
+# The account as a whole (JMAP, RFC 8620/8621; OBJECTID, RFC 8474): one change
+# counter per account, starting where the account's mailboxes' HIGHESTMODSEQ
+# got to; email ids (store-wide, in (mailbox, uid) order for the messages
+# kept so far) and thread ids (a thread's id is the email id of its first
+# email); the index threading looks new messages up in; tombstones; mailbox
+# sort order and the MODSEQs of a mailbox's creation and of its own
+# properties; bearer tokens, ACLs and records. Mailbox and email ids come from
+# counters in meta, so a deleted one's id is never given again.
+_V4 = """
+ALTER TABLE accounts ADD COLUMN modseq INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET modseq = coalesce(
+    (SELECT max(highest_modseq) FROM mailboxes WHERE account_id = accounts.id), 0);
+ALTER TABLE mailboxes ADD COLUMN sort_order INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN created_modseq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE mailboxes ADD COLUMN props_modseq INTEGER NOT NULL DEFAULT 1;
+INSERT OR REPLACE INTO meta VALUES ('mailbox_id', (SELECT coalesce(max(id), 0) FROM mailboxes));
+ALTER TABLE messages ADD COLUMN email_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN created_modseq INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE email_numbers AS
+    SELECT mailbox_id, uid, row_number() OVER (ORDER BY mailbox_id, uid) AS n FROM messages;
+UPDATE messages SET email_id = e.n, thread_id = e.n FROM email_numbers e
+    WHERE e.mailbox_id = messages.mailbox_id AND e.uid = messages.uid;
+DROP TABLE email_numbers;
+INSERT OR REPLACE INTO meta VALUES ('email_id', (SELECT coalesce(max(email_id), 0) FROM messages));
+CREATE UNIQUE INDEX messages_email ON messages (email_id);
+CREATE INDEX messages_thread ON messages (thread_id);
+CREATE TABLE thread_keys (
+    account_id INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    thread_id INTEGER NOT NULL,
+    PRIMARY KEY (account_id, message_id, subject, thread_id)
+) WITHOUT ROWID;
+CREATE TABLE email_tombstones (
+    email_id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    thread_id INTEGER NOT NULL,
+    created_modseq INTEGER NOT NULL,
+    modseq INTEGER NOT NULL
+);
+CREATE INDEX email_tombstones_modseq ON email_tombstones (account_id, modseq);
+CREATE TABLE mailbox_tombstones (
+    mailbox_id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    created_modseq INTEGER NOT NULL,
+    modseq INTEGER NOT NULL
+);
+CREATE INDEX mailbox_tombstones_modseq ON mailbox_tombstones (account_id, modseq);
+CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    digest BLOB NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    last_used REAL
+);
+CREATE INDEX tokens_account ON tokens (account_id);
+CREATE TABLE acl (
+    mailbox_id INTEGER NOT NULL,
+    identifier TEXT NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY (mailbox_id, identifier)
+) WITHOUT ROWID;
+CREATE INDEX acl_identifier ON acl (identifier);
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT,
+    created_modseq INTEGER NOT NULL,
+    modseq INTEGER NOT NULL
+);
+CREATE INDEX records_changes ON records (account_id, kind, modseq)
+"""
+
+
+def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
+    """Thread the messages kept before step 4 from their kept parse, in
+    email id order, as delivery would have (without a codec, each message
+    stays its own thread)."""
+    if keys is None:
+        return
+    threader = Threader(conn)
+    rows = conn.execute(
+        "SELECT m.email_id, b.account_id, m.blob_id FROM messages m"
+        " JOIN mailboxes b ON b.id = m.mailbox_id ORDER BY m.email_id"
+    ).fetchall()
+    for email_id, account_id, blob_id in rows:
+        (parsed,) = conn.execute("SELECT parsed FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        thread_id = threader.thread(account_id, keys(bytes(parsed)), email_id)
+        if thread_id != email_id:
+            conn.execute(
+                "UPDATE messages SET thread_id = ? WHERE email_id = ?", (thread_id, email_id)
+            )
+    threader.flush()
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
     Step("the IXFR history of zones served from files", _V3),
+    Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
+         _thread_kept_messages),
 )
 
 
@@ -189,9 +297,12 @@ def version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, steps: tuple[Step, ...] = STEPS) -> None:
+def migrate(
+    conn: sqlite3.Connection, steps: tuple[Step, ...] = STEPS, keys: Keys | None = None
+) -> None:
     """Bring the database up to ``len(steps)``; several processes may race
-    here, so the version is read again under the write lock."""
+    here, so the version is read again under the write lock. ``keys`` reads
+    a kept parse for threading (see step 4)."""
     if version(conn) == len(steps):
         return
     # A step may make a table anew; with foreign keys on, dropping the old one
@@ -212,6 +323,8 @@ def migrate(conn: sqlite3.Connection, steps: tuple[Step, ...] = STEPS) -> None:
             for statement in step.sql.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if step.fill is not None:
+                step.fill(conn, keys)
         if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
             raise StoreError("the schema migration broke a foreign key")
         conn.execute(f"PRAGMA user_version = {len(steps)}")
