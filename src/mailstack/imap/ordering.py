@@ -12,13 +12,13 @@ the UTF-8 octet order). Ties keep mailbox order (RFC 5256 §3).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
 from mailstack.mime import Address, ParsedMessage, decode_header
+from mailstack.mime.subject import base_subject_and_reply, message_ids
 
 __all__ = [
     "MessageKeys",
@@ -39,55 +39,10 @@ def casemap(text: str) -> str:
     return text.translate(_UPPER)
 
 
-# RFC 5256 §5 ABNF (case-insensitive):
-#   subj-trailer = "(fwd)" / WSP
-#   subj-blob    = "[" *BLOBCHAR "]" *WSP          BLOBCHAR: not "[" or "]"
-#   subj-refwd   = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
-#   subj-leader  = (*subj-blob subj-refwd) / WSP
-#   subj-fwd-hdr = "[fwd:"   subj-fwd-trl = "]"
-_TRAILER = re.compile(r"(?:\(fwd\)| )\Z", re.IGNORECASE)
-_BLOB = r"\[[^\[\]]*\] *"
-_LEADER = re.compile(rf"(?:(?:{_BLOB})*(?:re|fwd?) *(?:{_BLOB})?:| )", re.IGNORECASE)
-_BLOB_PREFIX = re.compile(_BLOB)
-_WHITESPACE = re.compile(r"[ \t\r\n]+")
-
-
 def base_subject(subject: str | None) -> tuple[str, bool]:
     """RFC 5256 §2.1: the base subject, and whether the subject marked a
-    reply or forward (a subj-refwd, "(fwd)" trailer or [fwd: ...] wrapper
-    was removed; §2.1 step 6 and REFERENCES step 5)."""
-    if not subject:
-        return "", False
-    # (1) encoded words decoded to UTF-8, whitespace runs to one space.
-    text = _WHITESPACE.sub(" ", decode_header(subject))
-    reply = False
-    while True:
-        # (2) trailers, repeatedly.
-        while True:
-            m = _TRAILER.search(text)
-            if m is None:
-                break
-            reply = reply or m.group(0) != " "
-            text = text[: m.start()]
-        # (3), (4), (5): leaders and blobs until neither matches.
-        while True:
-            m = _LEADER.match(text)
-            if m is not None:
-                reply = reply or m.group(0) != " "
-                text = text[m.end() :]
-                continue
-            m = _BLOB_PREFIX.match(text)
-            if m is not None and m.end() < len(text):
-                # (4) only when something remains after the blob.
-                text = text[m.end() :]
-                continue
-            break
-        # (6) [fwd: ...] wrapped around the whole subject: unwrap, repeat from (2).
-        if len(text) >= 6 and text[:5].lower() == "[fwd:" and text.endswith("]"):
-            text = text[5:-1]
-            reply = True
-            continue
-        return text, reply
+    reply or forward (mime.subject's, the one JMAP threads by)."""
+    return base_subject_and_reply(subject) if subject else ("", False)
 
 
 def _first_address(addresses: list[Address] | None) -> Address | None:
@@ -121,13 +76,6 @@ def _display(addresses: list[Address] | None) -> str:
     return casemap(spec)
 
 
-_MSG_ID = re.compile(r"<([^<>\s]+)>")
-
-
-def _message_ids(value: str | None) -> list[str]:
-    return _MSG_ID.findall(value or "")
-
-
 @dataclass(frozen=True, slots=True)
 class MessageKeys:
     """What SORT and THREAD need of one message, from its stored parse.
@@ -151,12 +99,12 @@ class MessageKeys:
     def of(cls, parsed: ParsedMessage) -> MessageKeys:
         env = parsed.envelope
         subject, reply = base_subject(env.subject)
-        ids = _message_ids(env.message_id)
+        ids = message_ids(env.message_id or "")
         # RFC 5256 REFERENCES step 1: the References field, else the first
         # message-id of In-Reply-To.
-        refs = _message_ids(parsed.header_value("references"))
+        refs = message_ids(parsed.header_value("references") or "")
         if not refs:
-            refs = _message_ids(env.in_reply_to)[:1]
+            refs = message_ids(env.in_reply_to or "")[:1]
         return cls(
             sent=parsed.sent_date.timestamp() if parsed.sent_date is not None else None,
             subject=casemap(subject),

@@ -27,15 +27,28 @@ def base_subject(subject: str) -> str:
     """The base subject of a Subject field value (raw or decoded), following
     RFC 5256 §2.1 steps 1 to 6; its case is kept (compare with
     i;ascii-casemap, or ``casefold()`` both sides)."""
+    return base_subject_and_reply(subject)[0]
+
+
+def base_subject_and_reply(subject: str) -> tuple[str, bool]:
+    """``base_subject``, and whether the subject marked a reply or forward:
+    a subj-refwd ("Re:", "Fwd:"), a "(fwd)" trailer or a "[fwd: ...]"
+    wrapper was removed (what RFC 5256 REFERENCES step 5 asks of a thread's
+    subject)."""
     # (1) encoded words decoded, runs of whitespace made one space
     text = _WSP.sub(" ", decode_header(subject))
+    reply = False
     while True:
         # (2) trailing "(fwd)" and whitespace
-        text = _TRAILER.sub("", text)
+        trailer = _TRAILER.search(text)
+        if trailer is not None:
+            reply = reply or "(fwd)" in trailer.group(0).lower()
+            text = text[: trailer.start()]
         while True:
             before = text
             # (3) leading "Re:", "Fwd:", "[blob] Re:" and whitespace
             while (leader := _LEADER.match(text)) is not None and leader.end() > 0:
+                reply = reply or not leader.group(0).isspace()
                 text = text[leader.end() :]
             # (4) a leading [blob], when something is left after it
             blob = _BLOB_PREFIX.match(text)
@@ -47,8 +60,9 @@ def base_subject(subject: str) -> str:
         # (6) "[fwd: ... ]" around the whole: strip it and start again at (2)
         if text[: len(_FWD_HEADER)].lower() == _FWD_HEADER and text.endswith("]"):
             text = text[len(_FWD_HEADER) : -1]
+            reply = True
             continue
-        return text
+        return text, reply
 
 
 def message_ids(value: str) -> list[str]:
