@@ -118,3 +118,29 @@ async def test_imaplib_catenate(node_factory: Any) -> None:
             assert typ == "NO" and data[0].startswith(b"[BADURL /INBOX/;UID=7]"), data
 
     await asyncio.to_thread(scenario)
+
+
+async def test_imapclient_objectid(node_factory: Any) -> None:
+    node = await start(node_factory)
+
+    def scenario() -> None:
+        with IMAPClient("127.0.0.1", port=node.port("imap"), ssl=False, timeout=10) as c:
+            c.login(USER, PASSWORD)
+            assert b"OBJECTID" in c.capabilities()
+            c.append("INBOX", b"Subject: a\r\nMessage-ID: <a@x>\r\n\r\none\r\n")
+            c.append("INBOX", b"Subject: Re: a\r\nReferences: <a@x>\r\n\r\ntwo\r\n")
+            c.append("INBOX", b"Subject: b\r\n\r\nthree\r\n")
+            c.select_folder("INBOX")
+            data = c.fetch([1, 2, 3], ["EMAILID", "THREADID"])
+            emails = [data[n][b"EMAILID"][0] for n in (1, 2, 3)]
+            threads = [data[n][b"THREADID"][0] for n in (1, 2, 3)]
+            assert len(set(emails)) == 3 and all(e.startswith(b"E") for e in emails)
+            assert threads[0] == threads[1] != threads[2]
+            assert c.search(["THREADID", threads[0].decode()]) == [1, 2]
+            box = c.folder_status("INBOX", ["MAILBOXID"])[b"MAILBOXID"]
+            assert box[0].startswith(b"M")
+            c.move([3], "Archive")
+            c.select_folder("Archive")
+            assert c.fetch([1], ["EMAILID"])[1][b"EMAILID"][0] == emails[2]
+
+    await asyncio.to_thread(scenario)

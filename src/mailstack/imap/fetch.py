@@ -1,6 +1,7 @@
 """FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2), with CONDSTORE's MODSEQ and
 CHANGEDSINCE (RFC 7162 §3.1.4), QRESYNC's VANISHED modifier (§3.2.6), BINARY sections
-(RFC 3516) and UID FETCH's PARTIAL modifier (RFC 9394 §3.3).
+(RFC 3516), UID FETCH's PARTIAL modifier (RFC 9394 §3.3) and EMAILID and
+THREADID (RFC 8474, the ids JMAP gives).
 
 ENVELOPE, BODY, BODYSTRUCTURE and every BODY[section] are answered from the
 parse stored at delivery (mime.ParsedMessage) and slices of the raw bytes at
@@ -22,6 +23,7 @@ from mailstack.imap.proto.parser import MONTHS
 from mailstack.imap.proto.response import Literal8, encode, quoted
 from mailstack.imap.selected import flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
+from mailstack.jmap import ids
 from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
 
 if TYPE_CHECKING:
@@ -470,6 +472,13 @@ def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) 
         return str(meta.size).encode()
     if name == "MODSEQ":
         return b"(%d)" % meta.modseq
+    if name == "EMAILID":
+        # RFC 8474 §5.1: the id JMAP gives the message (kept by MOVE).
+        return b"(" + ids.encode(ids.EMAIL, meta.email_id).encode() + b")"
+    if name == "THREADID":
+        if not meta.thread_id:
+            return b"NIL"
+        return b"(" + ids.encode(ids.THREAD, meta.thread_id).encode() + b")"
     assert parsed is not None
     key = (sel.mailbox_id, sel.uidvalidity, uid, name)
     if name == "ENVELOPE":

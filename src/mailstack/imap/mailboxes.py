@@ -23,6 +23,7 @@ from mailstack.imap.proto.commands import (
 from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.imap.selected import SelectedMailbox, flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
+from mailstack.jmap import ids
 from mailstack.store import Mailbox, MailboxStatus
 
 DELIMITER = "/"
@@ -118,6 +119,7 @@ async def select(s: Session, cmd: Command) -> Done | None:
     uidnext = max(mailbox.uidnext, sel.uids[-1] + 1 if sel.uids else 1)
     s.send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % sel.modseq)
+    s.send(b"* OK [MAILBOXID (%s)] Ok\r\n" % mailbox_id(sel.mailbox_id).encode())
     if s.rev2:
         s.send(b'* LIST () "/" ' + encode(wire_name(sel.name, True)) + b"\r\n")
     q = args.qresync
@@ -167,8 +169,9 @@ async def create(s: Session, cmd: Command) -> Done | None:
     if await s.store.mailbox_get(_account_id(s), name) is not None:
         raise ImapError("Mailbox already exists", code="ALREADYEXISTS")
     await _create_parents(s, name)
-    await s.store.mailbox_create(_account_id(s), name, special)
-    return None
+    box = await s.store.mailbox_create(_account_id(s), name, special)
+    # RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    return Done("CREATE completed", f"MAILBOXID ({mailbox_id(box.id)})")
 
 
 @handler("DELETE")
@@ -290,8 +293,14 @@ def _ancestors(name: str) -> list[str]:
     return [DELIMITER.join(levels[:i]) for i in range(1, len(levels))]
 
 
+def mailbox_id(box_id: int) -> Atom:
+    """RFC 8474 MAILBOXID: the id JMAP gives the mailbox (kept by RENAME)."""
+    return Atom(ids.encode(ids.MAILBOX, box_id))
+
+
 def _status_line(
     s: Session,
+    box_id: int,
     name: str,
     items: tuple[str, ...],
     status: MailboxStatus,
@@ -301,6 +310,7 @@ def _status_line(
     values: list[object] = []
     for item in items:
         value = {
+            "MAILBOXID": [mailbox_id(box_id)],
             "MESSAGES": status.messages,
             "RECENT": recent,
             "UIDNEXT": status.uidnext,
@@ -379,7 +389,7 @@ async def list_(s: Session, cmd: Command) -> Done | None:
             # RFC 5819 §2: STATUS right after the mailbox's LIST response.
             status = await s.store.mailbox_status(box.id)
             recent = await _recent_count(s, box.id) if "RECENT" in args.status_items else 0
-            s.send(_status_line(s, name, args.status_items, status, recent))
+            s.send(_status_line(s, box.id, name, args.status_items, status, recent))
     return None
 
 
@@ -429,7 +439,7 @@ async def status(s: Session, cmd: Command) -> Done | None:
     deleted = (0, 0)
     if "DELETED" in args.items or "DELETED-STORAGE" in args.items:
         deleted = await _deleted(s, mailbox.id)
-    s.send(_status_line(s, mailbox.name, args.items, st, recent, deleted))
+    s.send(_status_line(s, mailbox.id, mailbox.name, args.items, st, recent, deleted))
     return None
 
 

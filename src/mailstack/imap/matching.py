@@ -1,6 +1,7 @@
 """Which messages of the selected mailbox match a search program (RFC 3501
 §6.4.4 keys, RFC 7162 §3.1.5 MODSEQ, RFC 5032 OLDER/YOUNGER), and in what
-order SORT puts them (RFC 5256, ordering.py): what SEARCH, SORT, THREAD and
+order SORT puts them (RFC 5256, ordering.py), and RFC 8474 EMAILID and
+THREADID: what SEARCH, SORT, THREAD and
 the RFC 5267 contexts share.
 
 Header, address and text keys read the stored parse (mime.ParsedMessage:
@@ -20,6 +21,7 @@ from mailstack.errors import ImapError
 from mailstack.imap.ordering import Entry, MessageKeys, sort_order
 from mailstack.imap.proto.commands import SearchKey, SequenceSet
 from mailstack.imap.selected import SelectedMailbox
+from mailstack.jmap import ids
 from mailstack.mime import Address, ParsedMessage, decode_header
 from mailstack.store import MessageMeta
 
@@ -150,6 +152,10 @@ class _Eval:
             return meta.size < _number(args[0])
         if name == "MODSEQ":
             return meta.modseq >= _number(args[0])
+        if name == "EMAILID":
+            return ids.encode(ids.EMAIL, meta.email_id) == args[0]
+        if name == "THREADID":
+            return bool(meta.thread_id) and ids.encode(ids.THREAD, meta.thread_id) == args[0]
         if name in ("BEFORE", "ON", "SINCE"):
             return _compare(name, _day(meta.internaldate), _date(args[0]))
         if name in ("OLDER", "YOUNGER"):

@@ -201,6 +201,7 @@ class Session:
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "PREVIEW",
+            "OBJECTID",
             "CONDSTORE",
             "QRESYNC",
         ]

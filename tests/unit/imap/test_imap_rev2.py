@@ -96,6 +96,7 @@ async def test_enable_imap4rev2(store):
         S: * OK [UIDVALIDITY ...
         S: * OK [UIDNEXT 5] Predicted next UID
         S: * OK [HIGHESTMODSEQ ...
+        S: * OK [MAILBOXID (M...
         S: * LIST () "/" "INBOX"
         S: a4 OK [READ-WRITE] SELECT completed
         C: a5 FETCH 1 FLAGS
@@ -114,7 +115,7 @@ async def test_enable_imap4rev2(store):
         S: * STATUS "Réunion" (MESSAGES 0)
         S: a9 OK STATUS completed
         C: b1 CREATE &AOk-t&AOk-
-        S: b1 OK CREATE completed
+        S: b1 OK [MAILBOXID ...
         C: b2 LIST "" &*
         S: * LIST (\\HasNoChildren) "/" "&AOk-t&AOk-"
         S: b2 OK LIST completed
@@ -178,7 +179,7 @@ async def test_utf8_names_are_checked_and_normalized(store):
     await c.transcript(
         """
         C: a2 CREATE "Cafe\u0301"
-        S: a2 OK CREATE completed
+        S: a2 OK [MAILBOXID ...
         C: a3 LIST "" Caf*
         S: * LIST (\\HasNoChildren) "/" "Café"
         S: a3 OK LIST completed

@@ -417,7 +417,8 @@ def _lsub(a: _Args, uid: bool) -> List:
 
 STATUS_ITEMS = frozenset(
     {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE",
-     "DELETED", "DELETED-STORAGE"}  # RFC 9208 §4.2
+     "DELETED", "DELETED-STORAGE",  # RFC 9208 §4.2
+     "MAILBOXID"}  # RFC 8474 §4.2
 )  # fmt: skip
 
 
@@ -530,6 +531,7 @@ _NUMBER_KEYS = frozenset({"LARGER", "SMALLER", "OLDER", "YOUNGER"})
 
 
 MAX_SEARCH_KEYS = 1000
+_OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}\Z")
 
 
 def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
@@ -564,6 +566,12 @@ def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
         return SearchKey(name, (flag,))
     if name == "HEADER":
         return SearchKey(name, (a.astring("header name"), a.astring("search string")))
+    if name in ("EMAILID", "THREADID"):
+        # RFC 8474 §6: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+        objectid = a.atom("object id")
+        if not _OBJECTID.match(objectid):
+            raise ImapError("Bad object id", bad=True)
+        return SearchKey(name, (objectid,))
     if name == "UID":
         return SearchKey("UID", (sequence_set(a.take("UID set")),))
     if name == "NOT":
@@ -702,7 +710,8 @@ _FETCH_MACROS = {
 _FETCH_ATTS = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
-        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW",
+        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW", "EMAILID",
+        "THREADID",
     }
 )  # fmt: skip
 MAX_FETCH_ITEMS = 100
