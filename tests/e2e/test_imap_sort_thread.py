@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,6 +73,19 @@ def untagged(conn: imaplib.IMAP4, name: str) -> list[bytes]:
     return [d for d in data if d is not None]
 
 
+def noop_until(conn: imaplib.IMAP4, name: str, wanted: Callable[[bytes], bool]) -> list[bytes]:
+    """NOOP until an untagged ``name`` response that ``wanted`` accepts has
+    come (another session's change reaches this one a moment after that
+    session's tagged OK); every such response, in order."""
+    seen: list[bytes] = []
+    deadline = time.monotonic() + 10
+    while not any(wanted(r) for r in seen) and time.monotonic() < deadline:
+        conn.noop()
+        seen += untagged(conn, name)
+        time.sleep(0.05)
+    return seen
+
+
 async def test_imaplib_esort_partial_and_context(node_factory: Any) -> None:
     node = await start(node_factory)
 
@@ -102,8 +117,7 @@ async def test_imaplib_esort_partial_and_context(node_factory: Any) -> None:
             b.store("2", "+FLAGS", "(\\Seen)")
             b.store("4", "+FLAGS", "(\\Deleted)")
             b.expunge()
-            a.noop()
-            updates = untagged(a, "ESEARCH")
+            updates = noop_until(a, "ESEARCH", lambda u: b"REMOVEFROM (0 4)" in u)
             assert any(re.search(rb"REMOVEFROM \(0 2\)", u) for u in updates), updates
             assert any(re.search(rb"REMOVEFROM \(0 4\)", u) for u in updates), updates
             imaplib.Commands.setdefault("CANCELUPDATE", ("SELECTED",))
@@ -111,9 +125,8 @@ async def test_imaplib_esort_partial_and_context(node_factory: Any) -> None:
             assert typ == "OK"
             untagged(a, "FETCH")
             b.store("1", "+FLAGS", "(\\Seen)")
-            a.noop()
-            # The change arrived, and no update came with it.
-            fetched = untagged(a, "FETCH")
+            # The change arrives, and no update comes with it.
+            fetched = noop_until(a, "FETCH", lambda f: f.startswith(b"1 (") and b"\\Seen" in f)
             assert any(f.startswith(b"1 (") and b"\\Seen" in f for f in fetched), fetched
             assert untagged(a, "ESEARCH") == []
             with pytest.raises(imaplib.IMAP4.error):
