@@ -262,7 +262,7 @@ async def test_search_context_updates(store) -> None:
         S: c8 BAD Expected a quoted tag
         """
     )
-    await b.send("b4 STORE 1 -FLAGS (\\Seen)")
+    await b.send("b4 STORE 1 +FLAGS (\\Seen)")  # would leave c1 (UNSEEN), cancelled
     lines = await noop(a, "c9")
     assert any(line.startswith("* 1 FETCH") for line in lines), lines  # the change came
     assert not any("ESEARCH" in line for line in lines), lines
