@@ -86,7 +86,7 @@ class Limits:
         16, "SEARCH/SORT results one IMAP session keeps updated (RFC 5267 UPDATE)"
     )
     imap_sort_keys: int = count(
-        200_000, "messages whose SORT/THREAD keys the node keeps in memory"
+        100_000, "messages whose SORT/THREAD keys the node keeps in memory"
     )
     imap_inflated: int = count(
         1024 * 1024 * 1024,

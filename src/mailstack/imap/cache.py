@@ -80,7 +80,7 @@ class SortKeyCache:
 
     _CHUNK = 500  # parses read from the store per round trip
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
         self._entries: dict[tuple[int, int, int], MessageKeys] = {}
 

@@ -12,6 +12,7 @@ the UTF-8 octet order). Ties keep mailbox order (RFC 5256 §3).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,15 +106,16 @@ class MessageKeys:
         refs = message_ids(parsed.header_value("references") or "")
         if not refs:
             refs = message_ids(env.in_reply_to or "")[:1]
+        # Senders and recipients repeat across a mailbox: one copy of each.
         return cls(
             sent=parsed.sent_date.timestamp() if parsed.sent_date is not None else None,
             subject=casemap(subject),
             reply=reply,
-            from_=_mailbox(env.from_),
-            to=_mailbox(env.to),
-            cc=_mailbox(env.cc),
-            display_from=_display(env.from_),
-            display_to=_display(env.to),
+            from_=sys.intern(_mailbox(env.from_)),
+            to=sys.intern(_mailbox(env.to)),
+            cc=sys.intern(_mailbox(env.cc)),
+            display_from=sys.intern(_display(env.from_)),
+            display_to=sys.intern(_display(env.to)),
             message_id=ids[0] if ids else None,
             references=tuple(refs),
         )
