@@ -480,7 +480,8 @@ def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) 
             return b"NIL"
         return b"(" + ids.encode(ids.THREAD, meta.thread_id).encode() + b")"
     assert parsed is not None
-    key = (sel.mailbox_id, sel.uidvalidity, uid, name)
+    # 8-bit strings are literals for a session without UTF-8 in quoted strings.
+    key = (sel.mailbox_id, sel.uidvalidity, uid, name + ("/utf8" if s.utf8 else ""))
     if name == "ENVELOPE":
         return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
     if name == "PREVIEW":

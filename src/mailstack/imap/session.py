@@ -25,7 +25,7 @@ from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, 
 from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache, SortKeyCache
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
-from mailstack.imap.proto.response import tagged
+from mailstack.imap.proto.response import tagged, utf8_quoted
 from mailstack.imap.proto.states import State, allowed
 from mailstack.imap.selected import SelectedMailbox
 from mailstack.limits import Limits
@@ -236,6 +236,14 @@ class Session:
             self.send(tagged(cmd.tag, "BAD", f"{cmd.name} not allowed now"))
             return
         handler = HANDLERS[cmd.name]
+        # RFC 6855 §3: UTF-8 in quoted strings only to a session that took it.
+        eight_bit = utf8_quoted.set(self.utf8)
+        try:
+            await self._execute(handler, cmd)
+        finally:
+            utf8_quoted.reset(eight_bit)
+
+    async def _execute(self, handler: Handler, cmd: Command) -> None:
         try:
             done = await handler(self, cmd)
         except ImapError as exc:

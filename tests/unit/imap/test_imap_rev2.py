@@ -187,3 +187,25 @@ async def test_utf8_names_are_checked_and_normalized(store):
     )
     got = await c.send(b'a4 CREATE "bad\xff"\r\n')
     assert got == ["a4 BAD Mailbox name is not UTF-8"]
+
+
+async def test_eight_bit_strings_quoted_only_for_utf8_sessions(store):
+    """RFC 6855 §3: UTF-8 in quoted strings only to a session that enabled
+    it; the node's cache of ENVELOPE renderings keeps both forms apart."""
+    account, inbox = await setup_account(store, 0)
+    await append(store, inbox.id, "Subject: Grüße\r\n\r\nhallo\r\n".encode())
+    plain = Client(store)
+    utf8 = Client(store)
+    utf8.ctx = plain.ctx
+    utf8.session.ctx = plain.ctx
+    await plain.login()
+    await utf8.login()
+    await utf8.send("e1 ENABLE UTF8=ACCEPT")
+    for c in (plain, utf8, plain):
+        await c.send("s1 SELECT INBOX")
+        got = await c.send("f1 FETCH 1 (ENVELOPE)")
+        if c is utf8:
+            assert got[0] == '* 1 FETCH (ENVELOPE (NIL "Grüße" NIL NIL NIL NIL NIL NIL NIL NIL))'
+        else:
+            rest = "Grüße NIL NIL NIL NIL NIL NIL NIL NIL))"
+            assert got[:2] == ["* 1 FETCH (ENVELOPE (NIL {7}", rest]
