@@ -82,6 +82,16 @@ class Limits:
     imap_sessions_per_prefix: int = count(
         500, "concurrent IMAP sessions from one client network (client_ipv4/6_prefix)"
     )
+    imap_search_contexts: int = count(
+        16, "SEARCH/SORT results one IMAP session keeps updated (RFC 5267 UPDATE)"
+    )
+    imap_sort_keys: int = count(
+        100_000, "messages whose SORT/THREAD keys the node keeps in memory"
+    )
+    imap_inflated: int = count(
+        1024 * 1024 * 1024,
+        "octets one IMAP session may send inflated under COMPRESS=DEFLATE (RFC 4978)",
+    )
 
     # HTTP (mailstack.http): the request head, bodies of routes that set no
     # bound of their own (JMAP's are in [jmap]), and how long a client may

@@ -1,6 +1,7 @@
 """Any-state and not-authenticated commands: CAPABILITY, NOOP, LOGOUT,
 STARTTLS, LOGIN, AUTHENTICATE (RFC 3501 §6.1, §6.2; SASL-IR RFC 4959), ID
-(RFC 2971) and ENABLE (RFC 5161).
+(RFC 2971), ENABLE (RFC 5161: CONDSTORE, QRESYNC, IMAP4rev2, UTF8=ACCEPT)
+and COMPRESS (RFC 4978; the connection does the deflating, server.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import ssl
 from mailstack.common import sasl
 from mailstack.common.auth import Outcome
 from mailstack.errors import ImapError
-from mailstack.imap.proto.commands import Authenticate, Command, Enable, Id, Login
-from mailstack.imap.proto.response import Atom, untagged
+from mailstack.imap.proto.commands import Authenticate, Command, Compress, Enable, Id, Login
+from mailstack.imap.proto.response import Atom, tagged, untagged
 from mailstack.imap.proto.states import State
 from mailstack.imap.session import Done, Session, handler
 
@@ -130,6 +131,22 @@ async def authenticate(s: Session, cmd: Command) -> Done | None:
     return await _finish_login(s, step.authcid, step.password)
 
 
+@handler("COMPRESS")
+async def compress(s: Session, cmd: Command) -> Done | None:
+    assert isinstance(cmd.args, Compress)
+    if cmd.args.mechanism != "DEFLATE":
+        raise ImapError("Unknown compression mechanism", bad=True)
+    if s.compressed:
+        # RFC 4978 §3: compression cannot be turned on twice.
+        raise ImapError("DEFLATE is already active", code="COMPRESSIONACTIVE")
+    # RFC 4978 §3: compressed data starts right after this response's CRLF.
+    s.send(tagged(cmd.tag, "OK", "DEFLATE active"))
+    await s.channel.flush()
+    s.channel.start_compression()
+    s.compressed = True
+    return Done("", answered=True)
+
+
 @handler("ID")
 async def id_(s: Session, cmd: Command) -> Done | None:
     assert isinstance(cmd.args, Id)
@@ -142,7 +159,8 @@ async def id_(s: Session, cmd: Command) -> Done | None:
 
 
 # RFC 5161 §3.1: only extensions this server can enable.
-_ENABLEABLE = {"CONDSTORE", "QRESYNC"}
+_ENABLEABLE = {"CONDSTORE", "QRESYNC", "IMAP4REV2", "UTF8=ACCEPT"}
+_SPELLING = {"IMAP4REV2": "IMAP4rev2"}
 
 
 @handler("ENABLE")
@@ -160,5 +178,12 @@ async def enable(s: Session, cmd: Command) -> Done | None:
                 s.qresync = True
                 if "CONDSTORE" not in s.enabled:
                     s.enabled.add("CONDSTORE")
-    s.send(b"* ENABLED" + b"".join(b" " + c.encode() for c in newly) + b"\r\n")
+            if cap == "IMAP4REV2":
+                # RFC 9051 Appendix A: IMAP4rev2 from here on, UTF-8 names included.
+                s.rev2 = True
+                s.utf8 = True
+            if cap == "UTF8=ACCEPT":
+                s.utf8 = True  # RFC 6855 §3
+    names = [_SPELLING.get(c, c) for c in newly]
+    s.send(b"* ENABLED" + b"".join(b" " + c.encode() for c in names) + b"\r\n")
     return None

@@ -9,16 +9,19 @@ DELETE never serves a stale entry.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mailstack.imap.ordering import MessageKeys
+
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
     from mailstack.store import MessageMeta, Store
 
-__all__ = ["ExpungedCache", "MetaInterner", "ParsedCache"]
+__all__ = ["ExpungedCache", "MetaInterner", "ParsedCache", "SortKeyCache"]
 
 
 class ParsedCache:
@@ -39,6 +42,10 @@ class ParsedCache:
             if len(self._rendered) > 2 * self.capacity:
                 self._rendered.popitem(last=False)
         return data
+
+    def peek(self, key: tuple[int, int, int]) -> ParsedMessage | None:
+        """The cached parse under key, if any, leaving the LRU order alone."""
+        return self._entries.get(key)
 
     async def get_many(
         self, store: Store[ParsedMessage], mailbox_id: int, uidvalidity: int, uids: Sequence[int]
@@ -61,6 +68,51 @@ class ParsedCache:
                 found[uid] = parsed
             while len(entries) > self.capacity:
                 entries.popitem(last=False)
+        return found
+
+
+class SortKeyCache:
+    """The SORT and THREAD keys of messages (ordering.MessageKeys), by
+    (mailbox id, UIDVALIDITY, UID): made once from the stored parse, a few
+    short strings each, so a mailbox is sorted again without reading its
+    messages. At most ``capacity`` entries, the first made dropped first
+    (no reordering on a hit: a SORT touches every message of a mailbox)."""
+
+    _CHUNK = 500  # parses read from the store per round trip
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._entries: dict[tuple[int, int, int], MessageKeys] = {}
+
+    async def get_many(
+        self,
+        store: Store[ParsedMessage],
+        parsed: ParsedCache,
+        mailbox_id: int,
+        uidvalidity: int,
+        uids: Sequence[int],
+    ) -> dict[int, MessageKeys]:
+        found: dict[int, MessageKeys] = {}
+        missing: list[int] = []
+        entries = self._entries
+        for uid in uids:
+            key = (mailbox_id, uidvalidity, uid)
+            keys = entries.get(key)
+            if keys is None:
+                cached = parsed.peek(key)
+                if cached is None:
+                    missing.append(uid)
+                    continue
+                keys = entries[key] = MessageKeys.of(cached)
+            found[uid] = keys
+        for start in range(0, len(missing), self._CHUNK):
+            loaded = await store.messages_parsed(mailbox_id, missing[start : start + self._CHUNK])
+            for uid, message in loaded.items():
+                keys = entries[(mailbox_id, uidvalidity, uid)] = MessageKeys.of(message)
+                found[uid] = keys
+        if len(entries) > self.capacity:
+            for key in list(itertools.islice(entries, len(entries) - self.capacity)):
+                del entries[key]
         return found
 
 

@@ -1,6 +1,7 @@
 """FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2), with CONDSTORE's MODSEQ and
-CHANGEDSINCE (RFC 7162 §3.1.4), QRESYNC's VANISHED modifier (§3.2.6) and
-BINARY sections (RFC 3516).
+CHANGEDSINCE (RFC 7162 §3.1.4), QRESYNC's VANISHED modifier (§3.2.6), BINARY sections
+(RFC 3516), UID FETCH's PARTIAL modifier (RFC 9394 §3.3) and EMAILID and
+THREADID (RFC 8474, the ids JMAP gives).
 
 ENVELOPE, BODY, BODYSTRUCTURE and every BODY[section] are answered from the
 parse stored at delivery (mime.ParsedMessage) and slices of the raw bytes at
@@ -22,13 +23,15 @@ from mailstack.imap.proto.parser import MONTHS
 from mailstack.imap.proto.response import Literal8, encode, quoted
 from mailstack.imap.selected import flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
+from mailstack.jmap import ids
 from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
 
 if TYPE_CHECKING:
     from mailstack.store import Store
 
 __all__ = [
-    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_range",
+    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_bytes",
+    "section_range",
 ]  # fmt: skip
 
 _CHUNK = 200  # messages fetched from the store per round trip
@@ -186,6 +189,18 @@ def section_range(
     return target.header_start, target.body_start
 
 
+def section_bytes(raw: bytes, parsed: ParsedMessage, section: Section) -> bytes | None:
+    """The octets of BODY[section] of a whole message (CATENATE's URLs,
+    RFC 4469 §5), or None if the message has no such part."""
+    where = section_range(parsed, section, len(raw))
+    if where is None:
+        return None
+    data = raw[where[0] : where[1]]
+    if section.text in _FIELDS:
+        return _header_fields(data, where[0], parsed, section)
+    return data
+
+
 def _addressed(part: Part, section: Section) -> Part | None:
     """The entity whose HEADER or TEXT a section names: HEADER and TEXT of a
     part number address its encapsulated message."""
@@ -330,6 +345,11 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     pairs = sel.resolve(args.sequence, cmd.uid)
     if args.changedsince is not None:
         pairs = [(n, u) for n, u in pairs if sel.meta[u].modseq > args.changedsince]
+    if args.partial is not None:
+        # RFC 9394 §3.3: the range counts the messages the set (and
+        # CHANGEDSINCE) named, in UID order, from the first or the last.
+        keep = set(args.partial.take([u for _n, u in pairs]))
+        pairs = [(n, u) for n, u in pairs if u in keep]
     if args.vanished:
         # RFC 7162 §3.2.6: UIDs in the set expunged after CHANGEDSINCE.
         _changed, vanished = await s.store.changes_since(sel.mailbox_id, args.changedsince or 0)
@@ -453,8 +473,16 @@ def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) 
         return str(meta.size).encode()
     if name == "MODSEQ":
         return b"(%d)" % meta.modseq
+    if name == "EMAILID":
+        # RFC 8474 §5.1: the id JMAP gives the message (kept by MOVE).
+        return b"(" + ids.encode(ids.EMAIL, meta.email_id).encode() + b")"
+    if name == "THREADID":
+        if not meta.thread_id:
+            return b"NIL"
+        return b"(" + ids.encode(ids.THREAD, meta.thread_id).encode() + b")"
     assert parsed is not None
-    key = (sel.mailbox_id, sel.uidvalidity, uid, name)
+    # 8-bit strings are literals for a session without UTF-8 in quoted strings.
+    key = (sel.mailbox_id, sel.uidvalidity, uid, name + ("/utf8" if s.utf8 else ""))
     if name == "ENVELOPE":
         return s.ctx.parsed.rendered(key, lambda: envelope(parsed.envelope))
     if name == "PREVIEW":

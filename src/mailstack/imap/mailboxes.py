@@ -27,6 +27,7 @@ from mailstack.imap.proto.commands import (
 from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.imap.selected import SelectedMailbox, flags_atoms, uid_set_text
 from mailstack.imap.session import Done, Session, handler
+from mailstack.jmap import ids
 from mailstack.store import Mailbox, MailboxStatus
 
 DELIMITER = "/"
@@ -35,8 +36,10 @@ SPECIAL_USES = frozenset(
 )
 
 
-def wire_name(name: str) -> str:
-    return mutf7.encode(name)
+def wire_name(name: str, utf8: bool) -> str:
+    """A mailbox name as sent: UTF-8 to a session that took UTF-8 names
+    (RFC 6855 §3, RFC 9051 §5.1), else modified UTF-7 (RFC 3501 §5.1.3)."""
+    return name if utf8 else mutf7.encode(name)
 
 
 def _account_id(s: Session) -> int:
@@ -104,21 +107,28 @@ async def select(s: Session, cmd: Command) -> Done | None:
         rights=access.rights,
     )
     # RFC 3501 §6.3.1: FLAGS, EXISTS, RECENT, then OK [UNSEEN], [PERMANENTFLAGS],
-    # [UIDNEXT], [UIDVALIDITY]; RFC 7162 §3.1.2.1: [HIGHESTMODSEQ].
+    # [UIDNEXT], [UIDVALIDITY]; RFC 7162 §3.1.2.1: [HIGHESTMODSEQ]. RFC 9051
+    # §6.3.2 (IMAP4rev2): no RECENT nor UNSEEN, and a LIST of the mailbox.
+    sel.show_recent = not s.rev2
     lines = sel.flag_lines()
     s.send(lines[0])
     s.send(b"* %d EXISTS\r\n" % sel.exists)
-    s.send(b"* %d RECENT\r\n" % len(sel.recent))
-    first_unseen = next(
-        (i + 1 for i, uid in enumerate(sel.uids) if "\\Seen" not in sel.meta[uid].flags), None
-    )
-    if first_unseen is not None:
-        s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % first_unseen)
+    if not s.rev2:
+        s.send(b"* %d RECENT\r\n" % len(sel.recent))
+        first_unseen = next(
+            (i + 1 for i, uid in enumerate(sel.uids) if "\\Seen" not in sel.meta[uid].flags),
+            None,
+        )
+        if first_unseen is not None:
+            s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % first_unseen)
     s.send(lines[1])
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % sel.uidvalidity)
     uidnext = max(mailbox.uidnext, sel.uids[-1] + 1 if sel.uids else 1)
     s.send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % sel.modseq)
+    s.send(b"* OK [MAILBOXID (%s)] Ok\r\n" % mailbox_id(sel.mailbox_id).encode())
+    if s.rev2:
+        s.send(b'* LIST () "/" ' + encode(wire_name(sel.name, True)) + b"\r\n")
     q = args.qresync
     if q is not None and q.uidvalidity == sel.uidvalidity:
         changed, vanished = await s.store.changes_since(mailbox.id, q.modseq)
@@ -176,9 +186,10 @@ async def create(s: Session, cmd: Command) -> Done | None:
         raise ImapError("Mailbox already exists", code="ALREADYEXISTS")
     await acl.require_parent(s, access)
     made = await _create_parents(s, access.owner.id, access.local)
-    await s.store.mailbox_create(access.owner.id, access.local, special)
+    box = await s.store.mailbox_create(access.owner.id, access.local, special)
     await acl.inherit(s, access.owner.id, [*made, access.local])
-    return None
+    # RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+    return Done("CREATE completed", f"MAILBOXID ({mailbox_id(box.id)})")
 
 
 @handler("DELETE")
@@ -307,7 +318,14 @@ def _ancestors(name: str) -> list[str]:
     return [DELIMITER.join(levels[:i]) for i in range(1, len(levels))]
 
 
+def mailbox_id(box_id: int) -> Atom:
+    """RFC 8474 MAILBOXID: the id JMAP gives the mailbox (kept by RENAME)."""
+    return Atom(ids.encode(ids.MAILBOX, box_id))
+
+
 def _status_line(
+    s: Session,
+    box_id: int,
     name: str,
     items: tuple[str, ...],
     status: MailboxStatus,
@@ -317,6 +335,7 @@ def _status_line(
     values: list[object] = []
     for item in items:
         value = {
+            "MAILBOXID": [mailbox_id(box_id)],
             "MESSAGES": status.messages,
             "RECENT": recent,
             "UIDNEXT": status.uidnext,
@@ -329,7 +348,7 @@ def _status_line(
             "DELETED-STORAGE": (deleted[1] + 1023) // 1024,
         }[item]
         values += [Atom(item), value]
-    return untagged(Atom("STATUS"), wire_name(name), values)
+    return untagged(Atom("STATUS"), wire_name(name, s.utf8), values)
 
 
 @handler("LIST", "LSUB")
@@ -393,7 +412,7 @@ async def list_(s: Session, cmd: Command) -> Done | None:
             b"* LIST "
             + encode([Atom(a) for a in attrs])
             + b' "/" '
-            + encode(wire_name(name))
+            + encode(wire_name(name, s.utf8))
             + extra
             + b"\r\n"
         )
@@ -402,7 +421,7 @@ async def list_(s: Session, cmd: Command) -> Done | None:
             # RFC 5819 §2: STATUS right after the mailbox's LIST response.
             status = await s.store.mailbox_status(box.id)
             recent = await _recent_count(s, box.id) if "RECENT" in args.status_items else 0
-            s.send(_status_line(name, args.status_items, status, recent))
+            s.send(_status_line(s, box.id, name, args.status_items, status, recent))
         if "MYRIGHTS" in args.returns and box is not None:
             s.send(acl.myrights_line(name, my_rights))  # RFC 8440 §3
     return None
@@ -427,7 +446,11 @@ async def _lsub(
     for name in sorted(out, key=lambda n: (n != "INBOX", n)):
         attrs = [] if out[name] else ["\\Noselect"]
         s.send(
-            b"* LSUB " + encode(flags_atoms(attrs)) + b' "/" ' + encode(wire_name(name)) + b"\r\n"
+            b"* LSUB "
+            + encode(flags_atoms(attrs))
+            + b' "/" '
+            + encode(wire_name(name, s.utf8))
+            + b"\r\n"
         )
 
 
@@ -450,7 +473,8 @@ async def status(s: Session, cmd: Command) -> Done | None:
     deleted = (0, 0)
     if "DELETED" in args.items or "DELETED-STORAGE" in args.items:
         deleted = await _deleted(s, mailbox.id)
-    s.send(_status_line(access.client_name(mailbox.name), args.items, st, recent, deleted))
+    name = access.client_name(mailbox.name)
+    s.send(_status_line(s, mailbox.id, name, args.items, st, recent, deleted))
     return None
 
 

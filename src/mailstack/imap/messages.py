@@ -207,8 +207,7 @@ async def _transfer(s: Session, cmd: Command, move: bool) -> Done | None:
     if code:
         s.send(f"* OK [{code}] Moved\r\n".encode())
     sel.pending.update(a for a, _b in moved if a in sel.meta)
-    for line in sel.flush_expunges(s.qresync):
-        s.send(line)
+    s.flush_expunges()
     return Done("MOVE completed")
 
 

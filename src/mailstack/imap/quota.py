@@ -57,7 +57,7 @@ async def getquotaroot(s: Session, cmd: Command) -> Done | None:
     # user's: its owner's usage is not the user's to see.
     access = await acl.require_any(s, args.mailbox)
     roots = [ROOT] if account.quota and not access.shared else []
-    s.send(untagged(Atom("QUOTAROOT"), wire_name(args.mailbox), *roots))
+    s.send(untagged(Atom("QUOTAROOT"), wire_name(args.mailbox, s.utf8), *roots))
     if roots:
         s.send(_quota_line(account))
     return None

@@ -63,6 +63,14 @@ class SelectedMailbox:
         # \Recent (RFC 3501 §2.3.2): UIDs at or above the claimed mark.
         self.recent: set[int] = {u for u in self.uids if u >= recent_from} if recent_from else set()
         self.pending: set[int] = set()  # expunged in the store, not yet announced
+        # RFC 5182: the UIDs SEARCH RETURN (SAVE) saved, what "$" names.
+        self.saved: list[int] = []
+        # RFC 9051 (IMAP4rev2) has no \Recent: not shown to its sessions.
+        self.show_recent = True
+        # Moves whenever a message joins or leaves the view: what SORT and
+        # THREAD keep in ``memo`` (their last orders) is valid for one value.
+        self.generation = 0
+        self.memo: dict[object, tuple[object, object]] = {}
         self.keywords: set[str] = set()
         for m in metas:
             self.keywords.update(f for f in m.flags if not f.startswith("\\"))
@@ -85,6 +93,8 @@ class SelectedMailbox:
         ignored. A message sequence number beyond EXISTS is an error the
         caller reports (``out_of_range``).
         """
+        if sequence.saved:
+            return [(n, u) for u in self.saved if (n := self.msn(u)) is not None]
         if not self.uids:
             return []
         if uid:
@@ -102,17 +112,29 @@ class SelectedMailbox:
         return [(n, self.uids[n - 1]) for n in sorted(msns)]
 
     def out_of_range(self, sequence: SequenceSet) -> bool:
+        if sequence.saved:
+            return False  # RFC 5182 §2.1: "$" names only messages that exist
         largest = len(self.uids)
         return any(hi > largest for _lo, hi in sequence.resolve(largest or 1)) or (
             not self.uids and any(a or b for a, b in sequence.ranges)
         )
+
+    def remember(self, key: object, stamp: object, value: object) -> None:
+        """Keep a SORT/THREAD result under key, valid while ``stamp`` holds."""
+        if len(self.memo) >= 8 and key not in self.memo:
+            self.memo.clear()
+        self.memo[key] = (stamp, value)
+
+    def recall(self, key: object, stamp: object) -> object | None:
+        hit = self.memo.get(key)
+        return hit[1] if hit is not None and hit[0] == stamp else None
 
     # -- state ------------------------------------------------------------
 
     def flags(self, uid: int) -> frozenset[str]:
         meta = self.meta.get(uid)
         base = meta.flags if meta else frozenset()
-        return base | {"\\Recent"} if uid in self.recent else base
+        return base | {"\\Recent"} if uid in self.recent and self.show_recent else base
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:
@@ -124,13 +146,17 @@ class SelectedMailbox:
         n = self.msn(uid)
         if n is not None:
             del self.uids[n - 1]
+            self.generation += 1
         self.meta.pop(uid, None)
         self.recent.discard(uid)
         self.pending.discard(uid)
+        if uid in self.saved:
+            self.saved.remove(uid)
         return n
 
     def add(self, meta: MessageMeta, recent: bool) -> None:
         self.uids.append(meta.uid)
+        self.generation += 1
         self.meta[meta.uid] = meta
         self.uidnext = meta.uid + 1
         if recent:
@@ -177,7 +203,8 @@ class SelectedMailbox:
             head += self.flag_lines()
         if len(self.uids) != before:
             head.append(b"* %d EXISTS\r\n" % len(self.uids))
-            head.append(b"* %d RECENT\r\n" % len(self.recent))
+            if self.show_recent:
+                head.append(b"* %d RECENT\r\n" % len(self.recent))
         return head + out
 
     def fetch_flags_line(self, uid: int, send_uid: bool, send_modseq: bool) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import zlib
 from typing import TYPE_CHECKING
 
 from mailstack.common.clients import CapReached
@@ -28,6 +29,10 @@ __all__ = ["ImapService"]
 
 # Flush pending output once this much has been written during one command.
 _FLUSH_AT = 256 * 1024
+# Under COMPRESS=DEFLATE, octets inflated at a time: the reader takes each
+# piece before the next is made, so a small "deflate bomb" never becomes a
+# big buffer.
+_INFLATE_PIECE = 64 * 1024
 _TRACE_LINES = 8  # lines of one response shown by --trace
 
 
@@ -42,6 +47,10 @@ class _Connection(SessionDriver[CommandReader]):
         self._out: list[bytes] = []
         self._buffered = 0
         self._traced = 0  # parts of the current command already traced
+        # RFC 4978 COMPRESS=DEFLATE, once the session turned it on.
+        self._deflate: zlib._Compress | None = None
+        self._inflate: zlib._Decompress | None = None
+        self._inflated = 0
         self.session = Session(service.context, self, io.peer[0], on_login=io.authenticated)
         self.handlers = {
             RawCommand: self.command,
@@ -105,7 +114,12 @@ class _Connection(SessionDriver[CommandReader]):
 
     async def flush(self) -> None:
         if self._out:
-            self.io.write(b"".join(self._out))
+            data = b"".join(self._out)
+            if self._deflate is not None:
+                # RFC 4978 §4: each flush ends on a byte boundary (Z_SYNC_FLUSH)
+                # so the client can inflate all it has been sent.
+                data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+            self.io.write(data)
             self._out.clear()
         self._buffered = 0
         await self.io.drain()
@@ -126,6 +140,37 @@ class _Connection(SessionDriver[CommandReader]):
             if self.proto.at_eof:
                 return None
             await self.receive()
+
+    def start_compression(self) -> None:
+        """RFC 4978 §3: both directions are raw DEFLATE (RFC 1951) from now on."""
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._inflate = zlib.decompressobj(-15)
+
+    async def receive(self) -> None:
+        inflate = self._inflate
+        if inflate is None:
+            await super().receive()
+            return
+        piece = b""
+        try:
+            while not piece:
+                pending = inflate.unconsumed_tail
+                if not pending:
+                    pending = await self.io.read()
+                    if not pending:
+                        self.proto.receive_data(b"")
+                        return
+                piece = inflate.decompress(pending, _INFLATE_PIECE)
+        except zlib.error:
+            self.write(b"* BYE Bad compressed data\r\n")
+            self.proto.receive_data(b"")
+            return
+        self._inflated += len(piece)
+        if self._inflated > self.service.node.limits.imap_inflated:
+            self.write(b"* BYE [LIMIT] Too much data for one session\r\n")
+            self.proto.receive_data(b"")
+            return
+        self.proto.receive_data(piece)
 
     async def start_tls(self) -> None:
         await self.upgrade_to_tls(self.service.node.tls.server_context())
@@ -199,7 +244,9 @@ class ImapService(TcpService):
             user_sessions=shared.user_sessions,
             parsed=shared.parsed,
             metas=shared.metas,
+            sort_keys=shared.sort_keys,
         )
+        shared.sort_keys.capacity = limits.imap_sort_keys
 
     def refusal(self, cap: CapReached) -> bytes:
         # RFC 3501 §7.1.5: BYE as the greeting; RFC 5530 UNAVAILABLE.

@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING, Protocol
 from mailstack.common.auth import Authenticator
 from mailstack.common.netguard import is_loopback
 from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
-from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache
+from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache, SortKeyCache
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
-from mailstack.imap.proto.response import tagged
+from mailstack.imap.proto.response import tagged, utf8_quoted
 from mailstack.imap.proto.states import State, allowed
 from mailstack.imap.selected import SelectedMailbox
 from mailstack.limits import Limits
 
 if TYPE_CHECKING:
     from mailstack.imap.config import ImapConfig
+    from mailstack.imap.contexts import SearchContext
     from mailstack.mime import ParsedMessage
     from mailstack.store import Account, Listener, Store
 
@@ -55,6 +56,10 @@ class Channel(Protocol):
 
     async def start_tls(self) -> None: ...
 
+    def start_compression(self) -> None:
+        """COMPRESS=DEFLATE (RFC 4978) from the next octet on, both ways."""
+        ...
+
 
 @dataclass
 class Context:
@@ -70,6 +75,7 @@ class Context:
     user_sessions: dict[int, int] = field(default_factory=dict)
     parsed: ParsedCache = field(default_factory=ParsedCache)
     metas: MetaInterner = field(default_factory=MetaInterner)
+    sort_keys: SortKeyCache = field(default_factory=SortKeyCache)
     # Sessions with each mailbox selected, and what others expunged from it
     # that they may still FETCH (RFC 2180 §4.1.1).
     selected_by: dict[int, int] = field(default_factory=dict)
@@ -121,7 +127,12 @@ class Session:
         self.selected: SelectedMailbox | None = None
         self.condstore = False  # RFC 7162 §3.1: CONDSTORE enabled for the session
         self.qresync = False
+        self.rev2 = False  # RFC 9051 Appendix A: ENABLE IMAP4rev2
+        self.utf8 = False  # UTF-8 mailbox names: ENABLE UTF8=ACCEPT (RFC 6855) or IMAP4rev2
+        self.compressed = False  # RFC 4978
         self.enabled: set[str] = set()
+        # RFC 5267 §4.3: results kept up to date, by the tag of their command.
+        self.contexts: dict[str, SearchContext] = {}
         self.login_failures = 0
         self.closing = False
         self._listener: Listener | None = None
@@ -152,7 +163,7 @@ class Session:
         )
 
     def capabilities(self) -> list[str]:
-        caps = ["IMAP4rev1"]
+        caps = ["IMAP4rev1", "IMAP4rev2"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.ctx.starttls_available and not self.channel.tls_active:
                 caps.append("STARTTLS")
@@ -175,17 +186,31 @@ class Session:
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ESEARCH",
+            "SEARCHRES",
+            "UTF8=ACCEPT",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "ESORT",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
+            "PARTIAL",
             f"APPENDLIMIT={self.append_limit()}",
             "STATUS=SIZE",
             "MULTIAPPEND",
+            "CATENATE",
             "BINARY",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "PREVIEW",
+            "OBJECTID",
             "CONDSTORE",
             "QRESYNC",
             *ACL_CAPABILITIES,
         ]
+        if not self.compressed:
+            caps.append("COMPRESS=DEFLATE")
         return caps
 
     def append_limit(self) -> int:
@@ -202,7 +227,9 @@ class Session:
     async def run(self, raw: bytes, literals: Sequence[bytes] | None = None) -> None:
         """Parse and execute one framed command (whole, or lines + literals)."""
         try:
-            cmd = parse_command(raw, max_depth=self.limits.imap_nesting, literals=literals)
+            cmd = parse_command(
+                raw, max_depth=self.limits.imap_nesting, literals=literals, utf8=self.utf8
+            )
         except ParseError as exc:
             self.send(exc.line(exc.tag))
             return
@@ -213,6 +240,14 @@ class Session:
             self.send(tagged(cmd.tag, "BAD", f"{cmd.name} not allowed now"))
             return
         handler = HANDLERS[cmd.name]
+        # RFC 6855 §3: UTF-8 in quoted strings only to a session that took it.
+        eight_bit = utf8_quoted.set(self.utf8)
+        try:
+            await self._execute(handler, cmd)
+        finally:
+            utf8_quoted.reset(eight_bit)
+
+    async def _execute(self, handler: Handler, cmd: Command) -> None:
         try:
             done = await handler(self, cmd)
         except ImapError as exc:
@@ -282,6 +317,7 @@ class Session:
             else:
                 counts.pop(self.selected.mailbox_id, None)
         self.selected = None
+        self.contexts.clear()  # RFC 5267 §4.3: updates end with the selection
         if self.state is State.SELECTED:
             self.state = State.AUTHENTICATED
 
@@ -320,9 +356,19 @@ class Session:
             )
             for line in lines:
                 self.send(line)
+            await contexts.refresh(self, [m.uid for m in sync.changed])
         if allow_expunge:
-            for line in sel.flush_expunges(self.qresync):
-                self.send(line)
+            self.flush_expunges()
+
+    def flush_expunges(self) -> None:
+        """Announce the selected mailbox's pending expunges, after the
+        REMOVEFROM updates of the search contexts (RFC 5267 §4.3.4)."""
+        sel = self.selected
+        if sel is None or not sel.pending:
+            return
+        contexts.expunging(self, set(sel.pending))
+        for line in sel.flush_expunges(self.qresync):
+            self.send(line)
 
     def require_selected(self) -> SelectedMailbox:
         if self.selected is None:
@@ -358,10 +404,12 @@ from mailstack.imap import (  # noqa: E402, F401
     acl,
     append,
     auth,
+    contexts,
     fetch,
     idle,
     mailboxes,
     messages,
     quota,
     search,
+    sort,
 )

@@ -36,6 +36,14 @@ def base_subject(subject: str) -> str:
     RFC 5256 §2.1 steps 1 to 6, of its first MAX_SUBJECT characters; its
     case is kept (compare with i;ascii-casemap, or ``casefold()`` both
     sides)."""
+    return base_subject_and_reply(subject)[0]
+
+
+def base_subject_and_reply(subject: str) -> tuple[str, bool]:
+    """``base_subject``, and whether the subject marked a reply or forward:
+    a subj-refwd ("Re:", "Fwd:"), a "(fwd)" trailer or a "[fwd: ...]"
+    wrapper was removed (what RFC 5256 REFERENCES step 5 asks of a thread's
+    subject)."""
     # (1) encoded words decoded, runs of whitespace made one space; a
     # subject is read up to a header line's length (RFC 5322 §2.1.1), so
     # that a huge one costs no more than that
@@ -44,16 +52,19 @@ def base_subject(subject: str) -> str:
         text = _WSP.sub(" ", text)
     # Most subjects have nothing to remove (this runs at every delivery).
     if text[:1] not in _MAY_LEAD and text[-1:] not in _MAY_TRAIL:
-        return text
+        return text, False
+    reply = False
     while True:
         # (2) trailing "(fwd)" and whitespace
         text = text.rstrip()
         while text[-5:].lower() == "(fwd)":
+            reply = True
             text = text[:-5].rstrip()
         while True:
             before = text
             # (3) leading "Re:", "Fwd:", "[blob] Re:" and whitespace
             while (leader := _LEADER.match(text)) is not None and leader.end() > 0:
+                reply = reply or not leader.group(0).isspace()
                 text = text[leader.end() :]
             # (4) a leading [blob], when something is left after it. When
             # (3) found no leader here, it finds none after the next blob
@@ -71,9 +82,10 @@ def base_subject(subject: str) -> str:
                 break
         # (6) "[fwd: ... ]" around the whole: strip it and start again at (2)
         if text[: len(_FWD_HEADER)].lower() == _FWD_HEADER and text.endswith("]"):
+            reply = True
             text = text[len(_FWD_HEADER) : -1]
             continue
-        return text
+        return text, reply
 
 
 def message_ids(value: str) -> list[str]:

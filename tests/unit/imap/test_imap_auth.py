@@ -9,11 +9,12 @@ from mailstack.limits import Limits
 
 async def test_greeting_and_capability(store):
     c = Client(store)
-    assert c.session.greeting().startswith(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR")
+    greeting = c.session.greeting()
+    assert greeting.startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR")
     await c.transcript(
         """
         C: a1 CAPABILITY
-        S: * CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE ...
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE ...
         S: a1 OK CAPABILITY completed
         C: a2 NOOP
         S: a2 OK NOOP completed
@@ -37,7 +38,7 @@ async def test_login_success_and_failure(store):
         C: a1 LOGIN {USER} wrong
         S: a1 NO [AUTHENTICATIONFAILED] Invalid credentials
         C: a2 LOGIN "{USER}" {{6}}\\r\\n{PASSWORD}
-        S: a2 OK [CAPABILITY IMAP4rev1 LITERAL+ ...
+        S: a2 OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ ...
         C: a3 LOGIN {USER} {PASSWORD}
         S: a3 BAD LOGIN not allowed now
         """
@@ -219,3 +220,30 @@ async def test_failures_from_one_address_throttle_new_sessions(store, monkeypatc
     delays.clear()
     await other.session.run(f"c1 LOGIN {USER} {PASSWORD}\r\n".encode())
     assert delays == [] and got is None
+
+
+async def test_compress_deflate(store):
+    await setup_account(store, 0)
+    c = Client(store)
+    await c.transcript(
+        """
+        C: z1 COMPRESS DEFLATE
+        S: z1 BAD COMPRESS not allowed now
+        """
+    )
+    await c.login()
+    caps = (await c.send("z2 CAPABILITY"))[0].split()
+    assert "COMPRESS=DEFLATE" in caps
+    await c.transcript(
+        """
+        C: z3 COMPRESS LZMA
+        S: z3 BAD Unknown compression mechanism
+        C: z4 COMPRESS DEFLATE
+        S: z4 OK DEFLATE active
+        C: z5 COMPRESS DEFLATE
+        S: z5 NO [COMPRESSIONACTIVE] DEFLATE is already active
+        """
+    )
+    assert c.channel.compressing
+    caps = (await c.send("z6 CAPABILITY"))[0].split()
+    assert "COMPRESS=DEFLATE" not in caps

@@ -51,6 +51,7 @@ async def test_qresync_select_and_vanished(store):
         C: a3 SELECT INBOX (QRESYNC ({inbox.uidvalidity} {highest} 1:3))
         S: ~
         S: * OK [HIGHESTMODSEQ {highest + 3}] Highest
+        S: * OK [MAILBOXID (M{inbox.id})] Ok
         S: * VANISHED (EARLIER) 3
         S: * 2 FETCH (UID 2 FLAGS (\\Answered) MODSEQ ({highest + 3}))
         S: a3 OK [READ-WRITE] SELECT completed

@@ -285,6 +285,8 @@ async def test_preview(store):
     await c.login()
     got = await c.send("a0 CAPABILITY")
     assert " PREVIEW" in got[0]
+    # UTF-8 in a quoted string needs UTF8=ACCEPT (RFC 6855 §3); see below.
+    await c.send("a0 ENABLE UTF8=ACCEPT")
     await c.send("s1 SELECT INBOX")
     await c.transcript(
         """
@@ -305,3 +307,16 @@ async def test_preview(store):
     text = got[0].split('"')[1]
     assert text.startswith("Hello number 2. word word") and len(text) == 256
     assert got[1] == "a5 OK FETCH completed"
+    # A session that did not enable it gets the 8-bit text as a literal
+    # (RFC 3501 §9: a quoted string is 7-bit).
+    rev1 = Client(store)
+    await rev1.login()
+    await rev1.send("s1 SELECT INBOX")
+    await rev1.transcript(
+        """
+        C: b1 FETCH 1 (PREVIEW ENVELOPE)
+        S: * 1 FETCH (PREVIEW {13}
+        S: Café au lait ENVELOPE (NIL "p" NIL NIL NIL NIL NIL NIL NIL NIL))
+        S: b1 OK FETCH completed
+        """
+    )

@@ -20,6 +20,10 @@ WORDS = [
     "MODSEQ", "(CHANGEDSINCE 1)", "(UNCHANGEDSINCE 1)", "OR", "NOT", "SINCE", "1-Jan-2000",
     "HEADER", "SUBJECT", "x", "{1+}\r\nx", "CHARSET", "UTF-8", "RETURN", "(MIN COUNT)",
     "(MESSAGES SIZE)", "%", '""', "CONDSTORE", "QRESYNC", "(QRESYNC (1 1))",
+    "SORT", "THREAD", "REFERENCES", "ORDEREDSUBJECT", "(REVERSE DATE)", "(DISPLAYFROM)",
+    "(UPDATE)", "(PARTIAL 1:2)", "(PARTIAL -1:-5)", "(SAVE)", "$", "CANCELUPDATE", '"z1"',
+    "CATENATE", '(URL "/INBOX/;UID=1")', "(TEXT {1+}\r\nx)", "EMAILID", "THREADID", "E1",
+    "(MAILBOXID)", "IMAP4rev2", "UTF8=ACCEPT", "UTF8", "(~{1+}\r\nx)", "COMPRESS",
 ]  # fmt: skip
 
 _state: dict = {}
@@ -36,7 +40,7 @@ async def _client() -> Client:
     return _state["client"]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=8))
 def test_random_commands_never_fail_the_server(words):
     async def one() -> list[str]:

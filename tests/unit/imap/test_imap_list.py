@@ -11,7 +11,7 @@ async def test_list_special_cases_and_utf7(store):
         S: * LIST (\\Noselect) "/" ""
         S: a1 OK LIST completed
         C: a2 CREATE "&ZeVnLIqe-"
-        S: a2 OK CREATE completed
+        S: a2 OK [MAILBOXID ...
         C: a3 LIST "" "&ZeVnLIqe-"
         S: * LIST (\\HasNoChildren) "/" "&ZeVnLIqe-"
         S: a3 OK LIST completed
@@ -30,7 +30,7 @@ async def test_subscribe_lsub_and_list_extended(store):
     await c.transcript(
         """
         C: a1 CREATE Lists/ietf
-        S: a1 OK CREATE completed
+        S: a1 OK [MAILBOXID ...
         C: a2 SUBSCRIBE Lists/ietf
         S: a2 OK SUBSCRIBE completed
         C: a3 SUBSCRIBE Nope
@@ -63,7 +63,7 @@ async def test_subscribe_lsub_and_list_extended(store):
         C: b2 LSUB "" Lists*
         S: b2 OK LSUB completed
         C: b3 CREATE MyJunk (USE (\\Junk))
-        S: b3 OK CREATE completed
+        S: b3 OK [MAILBOXID ...
         C: b4 CREATE Bad (USE (\\Bogus))
         S: b4 NO [USEATTR] Unsupported special use
         C: b5 LIST "" MyJunk
@@ -102,7 +102,7 @@ async def test_list_extended_bad_options_and_childinfo(store):
     await c.transcript(
         """
         C: a1 CREATE Lists/ietf
-        S: a1 OK CREATE completed
+        S: a1 OK [MAILBOXID ...
         C: a2 SUBSCRIBE Lists/ietf
         S: a2 OK SUBSCRIBE completed
         C: b1 LIST (RECURSIVEMATCH REMOTE) "" ""

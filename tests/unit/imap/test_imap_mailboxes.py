@@ -8,7 +8,7 @@ async def test_create_delete_rename(store):
     await c.transcript(
         """
         C: a1 CREATE Projects/2024/
-        S: a1 OK CREATE completed
+        S: a1 OK [MAILBOXID ...
         C: a2 CREATE Projects
         S: a2 NO [ALREADYEXISTS] Mailbox already exists
         C: a3 CREATE inbox

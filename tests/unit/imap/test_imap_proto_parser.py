@@ -325,3 +325,69 @@ def test_multiappend_of_literals_without_flags_or_date():
     cmd = p(b'a APPEND box "07-Feb-1994 21:52:25 -0800" {3+}\r\none {3+}\r\ntwo')
     assert cmd.args.messages[0].internaldate is not None
     assert cmd.args.messages[1].internaldate is None
+
+
+def test_sort_thread_and_cancelupdate():
+    from mailstack.imap.proto.commands import CancelUpdate, PartialRange, Sort, Thread
+
+    cmd = p(b"a UID SORT (REVERSE ARRIVAL displayfrom) utf-8 UNSEEN SUBJECT x")
+    assert cmd.uid and cmd.name == "SORT"
+    assert cmd.args == Sort(
+        (("ARRIVAL", True), ("DISPLAYFROM", False)),
+        "UTF-8",
+        SearchKey("AND", (SearchKey("UNSEEN"), SearchKey("SUBJECT", ("x",)))),
+    )
+    cmd = p(b"a SORT RETURN (COUNT PARTIAL -1:-50 UPDATE) (SIZE) US-ASCII ALL")
+    assert cmd.args == Sort(
+        (("SIZE", False),),
+        "US-ASCII",
+        SearchKey("ALL"),
+        ("COUNT", "PARTIAL", "UPDATE"),
+        PartialRange(-1, -50),
+    )
+    assert p(b"a THREAD references UTF-8 ALL").args == Thread(
+        "REFERENCES", "UTF-8", SearchKey("ALL")
+    )
+    assert p(b'a CANCELUPDATE "b1" {2}\r\nb2').args == CancelUpdate(("b1", "b2"))
+    assert p(b"a UID FETCH 1:* FLAGS (PARTIAL 1:10)").args.partial == PartialRange(1, 10)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"a SORT (REVERSE) UTF-8 ALL",
+        b"a SORT (REVERSE REVERSE DATE) UTF-8 ALL",
+        b"a SORT (DATE) UTF-8",
+        b"a SORT () UTF-8 ALL",
+        b"a THREAD REFERENCES",
+        b"a CANCELUPDATE",
+        b"a CANCELUPDATE tag",
+        b"a SEARCH RETURN (PARTIAL) ALL",
+        b"a SEARCH RETURN (PARTIAL 1:*) ALL",
+        b"a SEARCH RETURN (PARTIAL 1:-2) ALL",
+        b"a SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+        b"a SEARCH RETURN (ALL PARTIAL 3:4) ALL",
+        b"a SEARCH RETURN (COUNT COUNT) ALL",
+        b"a SEARCH RETURN (NEWEST) ALL",
+        b"a FETCH 1 FLAGS (PARTIAL 1:2)",
+        b"a UID FETCH 1 FLAGS (PARTIAL 0:2)",
+    ],
+)
+def test_sort_and_partial_syntax_errors(line):
+    with pytest.raises(ParseError) as exc:
+        p(line)
+    assert exc.value.tag == "a" and exc.value.bad
+
+
+def test_partial_range_takes_from_either_end():
+    from mailstack.imap.proto.commands import PartialRange
+
+    items = [10, 20, 30, 40, 50]
+    assert PartialRange(2, 3).take(items) == [20, 30]
+    assert PartialRange(3, 2).take(items) == [20, 30]
+    assert PartialRange(4, 9).take(items) == [40, 50]
+    assert PartialRange(6, 9).take(items) == []
+    assert PartialRange(-1, -2).take(items) == [40, 50]
+    assert PartialRange(-2, -1).take(items) == [40, 50]
+    assert PartialRange(-4, -9).take(items) == [10, 20]
+    assert PartialRange(-6, -9).take(items) == []

@@ -120,7 +120,7 @@ async def test_esearch_and_modseq(store):
         S: * SEARCH 1 2 3 (MODSEQ ...
         S: a4 OK SEARCH completed
         C: a5 SEARCH RETURN (SAVE) ALL
-        S: a5 BAD SEARCHRES is not supported
+        S: a5 OK SEARCH completed
         """
     )
 

@@ -20,6 +20,7 @@ async def test_select_and_examine(store):
         S: * OK [UIDVALIDITY {inbox.uidvalidity}] UIDs valid
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ ...
+        S: * OK [MAILBOXID (M{inbox.id})] Ok
         S: a1 OK [READ-WRITE] SELECT completed
         C: a2 EXAMINE INBOX
         S: * OK [CLOSED] Previous mailbox closed

@@ -28,6 +28,7 @@ PASSWORD = "hungry"
 @dataclass
 class ScriptChannel:
     tls_active: bool = False
+    compressing: bool = False
     out: bytearray = field(default_factory=bytearray)
     lines: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
 
@@ -42,6 +43,9 @@ class ScriptChannel:
 
     async def start_tls(self) -> None:
         self.tls_active = True
+
+    def start_compression(self) -> None:
+        self.compressing = True
 
     def take(self) -> list[str]:
         text = self.out.decode("utf-8", "surrogateescape")

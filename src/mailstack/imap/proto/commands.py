@@ -16,7 +16,9 @@ __all__ = [
     "Append",
     "AppendMessage",
     "Authenticate",
+    "CancelUpdate",
     "Command",
+    "Compress",
     "Create",
     "Enable",
     "Expunge",
@@ -28,6 +30,8 @@ __all__ = [
     "Login",
     "MailboxArg",
     "NoArgs",
+    "PartialRange",
+    "SORT_KEYS",
     "Qresync",
     "Rename",
     "Search",
@@ -35,17 +39,24 @@ __all__ = [
     "SearchKey",
     "Select",
     "SequenceSet",
+    "Sort",
     "Status",
     "Store",
+    "Thread",
     "Transfer",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class SequenceSet:
-    """RFC 3501 §9 sequence-set; 0 in a range stands for '*' (the largest number)."""
+    """RFC 3501 §9 sequence-set; 0 in a range stands for '*' (the largest number).
+
+    ``saved`` is RFC 5182's ``$``: the result the last SEARCH RETURN (SAVE)
+    saved, which the selected mailbox resolves (it has no ranges).
+    """
 
     ranges: tuple[tuple[int, int], ...]
+    saved: bool = False
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
         """Ranges with '*' replaced by ``largest`` and each range ordered low..high."""
@@ -77,6 +88,9 @@ class SequenceSet:
         return out
 
     def to_text(self) -> str:
+        if self.saved:
+            return "$"
+
         def num(n: int) -> str:
             return str(n) if n else "*"
 
@@ -166,6 +180,9 @@ class AppendMessage:
     flags: tuple[str, ...]
     internaldate: datetime | None
     data: bytes
+    # RFC 4469 CATENATE: the parts in order, ("TEXT", octets) or ("URL", url);
+    # ``data`` is then empty until the server joins them.
+    catenate: tuple[tuple[str, bytes | str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +204,64 @@ class SearchKey:
 
 
 @dataclass(frozen=True, slots=True)
+class PartialRange:
+    """RFC 9394 §4 partial-range: 1-based positions in a result list, from
+    its start, or (both negative) from its end: -1 is the last."""
+
+    first: int
+    last: int
+
+    def take(self, items: list[int]) -> list[int]:
+        """The items the range names, in the list's order."""
+        lo, hi = sorted((abs(self.first), abs(self.last)))
+        if self.first > 0:
+            return items[lo - 1 : hi]
+        n = len(items)
+        return items[max(n - hi, 0) : max(n - lo + 1, 0)]
+
+    def to_text(self) -> str:
+        return f"{self.first}:{self.last}"
+
+
+@dataclass(frozen=True, slots=True)
 class Search:
     charset: str | None
     key: SearchKey
     returns: tuple[str, ...] | None = None  # None: plain SEARCH; () or items: ESEARCH
+    partial: PartialRange | None = None  # RFC 9394 RETURN (PARTIAL m:n)
+
+
+# RFC 5256 §3 sort keys and RFC 5957 DISPLAYFROM, DISPLAYTO.
+SORT_KEYS = frozenset(
+    {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """RFC 5256 SORT; ``returns`` as in Search (RFC 5267 ESORT)."""
+
+    criteria: tuple[tuple[str, bool], ...]  # (sort key, REVERSE)
+    charset: str
+    key: SearchKey
+    returns: tuple[str, ...] | None = None
+    partial: PartialRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """RFC 5256 THREAD."""
+
+    algorithm: str
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class CancelUpdate:
+    """RFC 5267 §4.3.5 CANCELUPDATE: the tags of searches with UPDATE."""
+
+    tags: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +298,7 @@ class Fetch:
     items: tuple[FetchItem, ...]
     changedsince: int | None = None
     vanished: bool = False
+    partial: PartialRange | None = None  # RFC 9394 §3.3, UID FETCH only
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +343,13 @@ class AclIdentifier:
 @dataclass(frozen=True, slots=True)
 class Enable:
     capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Compress:
+    """RFC 4978 §3 COMPRESS: the mechanism, upper case."""
+
+    mechanism: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,17 +10,21 @@ extensions), 6154 (CREATE-SPECIAL-USE), 7162 (CONDSTORE/QRESYNC), 3502
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 
 from mailstack.errors import ImapError
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import (
+    SORT_KEYS,
     AclIdentifier,
     Append,
     AppendMessage,
     Authenticate,
+    CancelUpdate,
     Command,
+    Compress,
     Create,
     Enable,
     Expunge,
@@ -32,6 +36,7 @@ from mailstack.imap.proto.commands import (
     Login,
     MailboxArg,
     NoArgs,
+    PartialRange,
     Qresync,
     Rename,
     Search,
@@ -40,14 +45,16 @@ from mailstack.imap.proto.commands import (
     Select,
     SequenceSet,
     SetAcl,
+    Sort,
     Status,
     Store,
+    Thread,
     Transfer,
 )
 from mailstack.imap.proto.lexer import tag_of
 from mailstack.imap.proto.tokens import Atom, Quoted, SectionAtom, Token, tokenize
 
-__all__ = ["ParseError", "parse_command", "MONTHS"]
+__all__ = ["ParseError", "parse_command", "parse_section", "MONTHS"]
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBER = {m.upper(): i + 1 for i, m in enumerate(MONTHS)}
@@ -69,11 +76,25 @@ class ParseError(ImapError):
 class _Args:
     """A cursor over a command's argument tokens."""
 
-    __slots__ = ("tokens", "i")
+    __slots__ = ("tokens", "i", "utf8")
 
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], utf8: bool = False) -> None:
         self.tokens = tokens
         self.i = 0
+        # Mailbox names in UTF-8, not modified UTF-7 (RFC 6855 §3, RFC 9051 §5.1).
+        self.utf8 = utf8
+
+    def name(self, text: str) -> str:
+        """A mailbox name or pattern as sent, decoded from modified UTF-7
+        unless the session took UTF-8 names: then it must be valid UTF-8,
+        and is taken in Unicode normal form C (RFC 6855 §3, Net-Unicode)."""
+        if not self.utf8:
+            return mutf7.decode(text)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ImapError("Mailbox name is not UTF-8", bad=True) from None
+        return unicodedata.normalize("NFC", text)
 
     def more(self) -> bool:
         return self.i < len(self.tokens)
@@ -117,7 +138,7 @@ class _Args:
         return tok
 
     def mailbox(self) -> str:
-        return mailbox_name(self.take("mailbox"))
+        return canonical_inbox(self.name(astring(self.take("mailbox"), "mailbox")))
 
 
 def astring(tok: Token | None, what: str) -> str:
@@ -139,9 +160,8 @@ def number(tok: Token | None, what: str, *, limit: int = 2**63 - 1) -> int:
     return value
 
 
-def mailbox_name(tok: Token | None) -> str:
-    """RFC 3501 §5.1: a mailbox astring, modified UTF-7 decoded; INBOX is case-insensitive."""
-    name = mutf7.decode(astring(tok, "mailbox"))
+def canonical_inbox(name: str) -> str:
+    """RFC 3501 §5.1: INBOX is case-insensitive."""
     if name.upper() == "INBOX":
         return "INBOX"
     if name.upper().startswith("INBOX/"):
@@ -153,6 +173,8 @@ def sequence_set(tok: Token | None) -> SequenceSet:
     """RFC 3501 §9 sequence-set; '*' becomes 0 (the resolver substitutes it)."""
     if not isinstance(tok, Atom):
         raise ImapError("Expected sequence set", bad=True)
+    if tok == "$":
+        return SequenceSet((), saved=True)  # RFC 5182 §2.1
     ranges = []
     for piece in tok.split(","):
         m = _SEQ_RANGE.match(piece)
@@ -325,8 +347,8 @@ def _rename(a: _Args, uid: bool) -> Rename:
     return Rename(old, new)
 
 
-def _list_pattern(tok: Token | None) -> str:
-    return mutf7.decode(astring(tok, "mailbox pattern"))
+def _list_pattern(a: _Args, tok: Token | None) -> str:
+    return a.name(astring(tok, "mailbox pattern"))
 
 
 # RFC 5258 §6 CHILDREN and SUBSCRIBED, RFC 6154 §2 SPECIAL-USE, RFC 5819 STATUS,
@@ -342,15 +364,15 @@ def _list(a: _Args, uid: bool) -> List:
         extended = True
         for tok in a.list("selection options"):
             selection.add(astring(tok, "selection option").upper())
-    reference = mutf7.decode(a.astring("reference"))
+    reference = a.name(a.astring("reference"))
     tok = a.take("mailbox pattern")
     if isinstance(tok, list):
         extended = True
-        patterns = tuple(_list_pattern(t) for t in tok)
+        patterns = tuple(_list_pattern(a, t) for t in tok)
         if not patterns:
             raise ImapError("Empty pattern list", bad=True)
     else:
-        patterns = (_list_pattern(tok),)
+        patterns = (_list_pattern(a, tok),)
     returns: set[str] = set()
     status_items: tuple[str, ...] = ()
     if a.more():
@@ -390,15 +412,16 @@ def _list(a: _Args, uid: bool) -> List:
 
 
 def _lsub(a: _Args, uid: bool) -> List:
-    reference = mutf7.decode(a.astring("reference"))
-    pattern = _list_pattern(a.take("mailbox pattern"))
+    reference = a.name(a.astring("reference"))
+    pattern = _list_pattern(a, a.take("mailbox pattern"))
     a.end()
     return List(reference, (pattern,), lsub=True)
 
 
 STATUS_ITEMS = frozenset(
     {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE",
-     "DELETED", "DELETED-STORAGE"}  # RFC 9208 §4.2
+     "DELETED", "DELETED-STORAGE",  # RFC 9208 §4.2
+     "MAILBOXID"}  # RFC 8474 §4.2
 )  # fmt: skip
 
 
@@ -436,13 +459,67 @@ def _append(a: _Args, uid: bool) -> Append:
         if isinstance(tok, Quoted) and a.more():
             when = date_time(tok)
             tok = a.take("message literal")
-        if not isinstance(tok, bytes):
-            raise ImapError("Expected message literal", bad=True)
-        messages.append(AppendMessage(flags, when, tok))
+        if _is_word(tok, "CATENATE"):
+            parts = _catenate(a.list("CATENATE parts"), a.utf8)
+            messages.append(AppendMessage(flags, when, b"", parts))
+        else:
+            utf8 = _is_word(tok, "UTF8")
+            if utf8:
+                if not a.utf8:
+                    # RFC 6855 §4: only after ENABLE UTF8=ACCEPT.
+                    raise ImapError("UTF8 needs ENABLE UTF8=ACCEPT", bad=True)
+                tok = _utf8_literal(a.list("UTF8 literal"))
+            if not isinstance(tok, bytes):
+                raise ImapError("Expected message literal", bad=True)
+            messages.append(AppendMessage(flags, when, tok))
         # RFC 3502: further messages follow, each with its own flags and date.
         if not a.more():
             break
     return Append(mailbox, tuple(messages))
+
+
+def _utf8_literal(tokens: list[Token]) -> bytes:
+    """RFC 6855 §4: "UTF8" SP "(" literal8 ")" (a message with UTF-8 headers)."""
+    if len(tokens) != 1 or not isinstance(tokens[0], bytes) or isinstance(tokens[0], Quoted):
+        raise ImapError("UTF8 takes one literal", bad=True)
+    return tokens[0]
+
+
+MAX_CATENATE_PARTS = 100
+
+
+def _catenate(tokens: list[Token], utf8: bool) -> tuple[tuple[str, bytes | str], ...]:
+    """RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")", cat-part
+    TEXT literal or URL astring; RFC 6855 §4 adds UTF8 (literal8)."""
+    parts: list[tuple[str, bytes | str]] = []
+    i = 0
+    while i < len(tokens):
+        kind = astring(tokens[i], "CATENATE part").upper()
+        value = tokens[i + 1] if i + 1 < len(tokens) else None
+        if kind == "TEXT" and isinstance(value, bytes) and not isinstance(value, Quoted):
+            parts.append(("TEXT", value))
+        elif kind == "UTF8" and isinstance(value, list) and utf8:
+            parts.append(("TEXT", _utf8_literal(value)))
+        elif kind == "URL" and value is not None and not isinstance(value, list):
+            parts.append(("URL", astring(value, "URL")))
+        else:
+            raise ImapError("Bad CATENATE part", bad=True)
+        i += 2
+    if not parts or len(parts) > MAX_CATENATE_PARTS:
+        raise ImapError("Bad CATENATE part list", bad=True)
+    return tuple(parts)
+
+
+def parse_section(text: str) -> FetchItem:
+    """A section-spec as IMAP URLs carry it (RFC 5092 §5 ;SECTION=), read as
+    BODY[text]; ImapError when it is not one."""
+    try:
+        tokens = tokenize(f"BODY[{text}]\r\n".encode(), 0, max_depth=4)
+    except ImapError:
+        raise ImapError("Bad section", bad=True) from None
+    if len(tokens) != 1 or not isinstance(tokens[0], SectionAtom):
+        raise ImapError("Bad section", bad=True)
+    return _section(tokens[0])
 
 
 _SIMPLE_KEYS = frozenset(
@@ -457,6 +534,7 @@ _NUMBER_KEYS = frozenset({"LARGER", "SMALLER", "OLDER", "YOUNGER"})
 
 
 MAX_SEARCH_KEYS = 1000
+_OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}\Z")
 
 
 def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
@@ -491,6 +569,12 @@ def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
         return SearchKey(name, (flag,))
     if name == "HEADER":
         return SearchKey(name, (a.astring("header name"), a.astring("search string")))
+    if name in ("EMAILID", "THREADID"):
+        # RFC 8474 §6: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+        objectid = a.atom("object id")
+        if not _OBJECTID.match(objectid):
+            raise ImapError("Bad object id", bad=True)
+        return SearchKey(name, (objectid,))
     if name == "UID":
         return SearchKey("UID", (sequence_set(a.take("UID set")),))
     if name == "NOT":
@@ -504,7 +588,7 @@ def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
             a.take("entry name")
             a.atom("entry type")
         return SearchKey("MODSEQ", (a.number("modseq"),))
-    if name[:1].isdigit() or name[:1] == "*":
+    if name[:1].isdigit() or name[:1] in ("*", "$"):
         return SearchKey("SEQSET", (sequence_set(tok),))
     raise ImapError("Unknown search key", bad=True)
 
@@ -513,25 +597,112 @@ def _is_word(tok: Token | None, word: str) -> bool:
     return isinstance(tok, Atom) and tok.upper() == word
 
 
-def _search(a: _Args, uid: bool) -> Search:
-    returns: tuple[str, ...] | None = None
-    charset = None
-    if _is_word(a.peek(), "RETURN"):
-        # RFC 4731 §3: SEARCH RETURN (MIN MAX ALL COUNT)
-        a.take("RETURN")
-        opts = tuple(astring(t, "return option").upper() for t in a.list("return options"))
-        if any(o not in ("MIN", "MAX", "ALL", "COUNT", "SAVE") for o in opts):
+_PARTIAL_RANGE = re.compile(r"(-?)([1-9]\d{0,9}):(-?)([1-9]\d{0,9})\Z")
+
+
+def partial_range(tok: Token | None) -> PartialRange:
+    """RFC 9394 §4: nz-number ":" nz-number, or both negated (from the end)."""
+    m = _PARTIAL_RANGE.match(tok) if isinstance(tok, Atom) else None
+    if m is None or m.group(1) != m.group(3):
+        raise ImapError("Bad partial range", bad=True)
+    first, last = int(m.group(2)), int(m.group(4))
+    if max(first, last) > 0xFFFFFFFF:
+        raise ImapError("Bad partial range", bad=True)
+    sign = -1 if m.group(1) else 1
+    return PartialRange(sign * first, sign * last)
+
+
+# RFC 4731 §3.1 (MIN MAX ALL COUNT), RFC 5182 SAVE, RFC 5267 §4 (UPDATE
+# CONTEXT, and PARTIAL as RFC 9394 revised it).
+_RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "UPDATE", "CONTEXT"})
+
+
+def _return_options(a: _Args) -> tuple[tuple[str, ...], PartialRange | None]:
+    a.take("RETURN")
+    opts: list[str] = []
+    partial = None
+    tokens = a.list("return options")
+    i = 0
+    while i < len(tokens):
+        opt = astring(tokens[i], "return option").upper()
+        i += 1
+        if opt == "PARTIAL":
+            if i >= len(tokens):
+                raise ImapError("PARTIAL needs a range", bad=True)
+            partial = partial_range(tokens[i])
+            i += 1
+        elif opt not in _RETURN_OPTIONS:
             raise ImapError("Unknown search return option", bad=True)
-        returns = opts
-    if _is_word(a.peek(), "CHARSET"):
-        a.take("CHARSET")
-        charset = a.astring("charset").upper()
+        if opt in opts:
+            raise ImapError("Repeated search return option", bad=True)
+        opts.append(opt)
+    if "PARTIAL" in opts and "ALL" in opts:
+        # RFC 9394 §3.1: one PARTIAL, one ALL, or neither.
+        raise ImapError("PARTIAL and ALL cannot both be asked for", bad=True)
+    return tuple(opts), partial
+
+
+def _search_program(a: _Args) -> SearchKey:
     budget = [MAX_SEARCH_KEYS]
     keys = [_search_key(a, 0, budget)]
     while a.more():
         keys.append(_search_key(a, 0, budget))
-    key = keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
-    return Search(charset, key, returns)
+    return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+
+
+def _search(a: _Args, uid: bool) -> Search:
+    returns: tuple[str, ...] | None = None
+    partial = None
+    charset = None
+    if _is_word(a.peek(), "RETURN"):
+        returns, partial = _return_options(a)
+    if _is_word(a.peek(), "CHARSET"):
+        a.take("CHARSET")
+        charset = a.astring("charset").upper()
+    return Search(charset, _search_program(a), returns, partial)
+
+
+def _sort(a: _Args, uid: bool) -> Sort:
+    # RFC 5256 §5 and RFC 5267 §5: SORT [RETURN (...)] (criteria) charset keys
+    returns: tuple[str, ...] | None = None
+    partial = None
+    if _is_word(a.peek(), "RETURN"):
+        returns, partial = _return_options(a)
+    tokens = a.list("sort criteria")
+    criteria: list[tuple[str, bool]] = []
+    reverse = False
+    for tok in tokens:
+        word = astring(tok, "sort criterion").upper()
+        if word == "REVERSE" and not reverse:
+            reverse = True
+            continue
+        if word not in SORT_KEYS:
+            raise ImapError("Unknown sort criterion", bad=True)
+        criteria.append((word, reverse))
+        reverse = False
+    if reverse or not criteria:
+        raise ImapError("Bad sort criteria", bad=True)
+    charset = a.astring("charset").upper()
+    return Sort(tuple(criteria), charset, _search_program(a), returns, partial)
+
+
+def _thread(a: _Args, uid: bool) -> Thread:
+    algorithm = a.atom("thread algorithm").upper()
+    charset = a.astring("charset").upper()
+    return Thread(algorithm, charset, _search_program(a))
+
+
+def _cancelupdate(a: _Args, uid: bool) -> CancelUpdate:
+    # RFC 5267 §5: "CANCELUPDATE" 1*(SP quoted)
+    tags = []
+    while a.more():
+        tok = a.take("tag")
+        if not isinstance(tok, bytes):
+            raise ImapError("Expected a quoted tag", bad=True)
+        tags.append(tok.decode("utf-8", "surrogateescape"))
+    if not tags:
+        raise ImapError("CANCELUPDATE needs a tag", bad=True)
+    return CancelUpdate(tuple(tags))
 
 
 _FETCH_MACROS = {
@@ -542,7 +713,8 @@ _FETCH_MACROS = {
 _FETCH_ATTS = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
-        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW",
+        "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW", "EMAILID",
+        "THREADID",
     }
 )  # fmt: skip
 MAX_FETCH_ITEMS = 100
@@ -643,6 +815,7 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
                 _preview_modifiers([tok, a.take("PREVIEW modifiers")])
     changedsince = None
     vanished = False
+    partial = None
     if a.more():
         # RFC 7162 §3.1.4 and §3.2.6: (CHANGEDSINCE n [VANISHED])
         mods = a.list("fetch modifiers")
@@ -655,12 +828,18 @@ def _fetch(a: _Args, uid: bool) -> Fetch:
             elif mod == "VANISHED":
                 vanished = True
                 i += 1
+            elif mod == "PARTIAL" and i + 1 < len(mods) and partial is None:
+                # RFC 9394 §3.3: UID FETCH ... (PARTIAL range)
+                if not uid:
+                    raise ImapError("PARTIAL is for UID FETCH", bad=True)
+                partial = partial_range(mods[i + 1])
+                i += 2
             else:
                 raise ImapError("Unknown fetch modifier", bad=True)
         if vanished and (not uid or changedsince is None):
             raise ImapError("VANISHED needs UID FETCH with CHANGEDSINCE", bad=True)
     a.end()
-    return Fetch(seq, items, changedsince, vanished)
+    return Fetch(seq, items, changedsince, vanished, partial)
 
 
 def _store(a: _Args, uid: bool) -> Store:
@@ -733,6 +912,12 @@ def _id(a: _Args, uid: bool) -> Id:
     return Id(tuple(params))
 
 
+def _compress(a: _Args, uid: bool) -> Compress:
+    mechanism = a.atom("compression mechanism").upper()
+    a.end()
+    return Compress(mechanism)
+
+
 def _getquota(a: _Args, uid: bool) -> GetQuota:
     root = a.astring("quota root")
     a.end()
@@ -793,15 +978,24 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "GETACL": _mailbox,
     "LISTRIGHTS": _acl_identifier,
     "MYRIGHTS": _mailbox,
+    "COMPRESS": _compress,  # RFC 4978
+    "SORT": _sort,  # RFC 5256
+    "THREAD": _thread,
+    "CANCELUPDATE": _cancelupdate,  # RFC 5267 §4.3.5
 }
-_UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"})
+_UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 
 
 def parse_command(
-    raw: bytes, *, max_depth: int = 32, literals: Sequence[bytes] | None = None
+    raw: bytes,
+    *,
+    max_depth: int = 32,
+    literals: Sequence[bytes] | None = None,
+    utf8: bool = False,
 ) -> Command:
     """Parse one framed command: its whole bytes, or (RawCommand.lines,
-    literals=RawCommand.literals) to leave big literals uncopied.
+    literals=RawCommand.literals) to leave big literals uncopied; ``utf8``:
+    mailbox names are UTF-8 (RFC 6855, RFC 9051), not modified UTF-7.
     Raises ParseError."""
     m = _TAG_LINE.match(raw)
     if m is None:
@@ -823,7 +1017,7 @@ def parse_command(
         grammar = _GRAMMAR.get(name)
         if grammar is None:
             raise ImapError("Unknown command", bad=True)
-        args = grammar(_Args(rest), uid)
+        args = grammar(_Args(rest, utf8), uid)
     except ParseError:
         raise
     except ImapError as exc:

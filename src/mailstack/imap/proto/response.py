@@ -8,6 +8,8 @@ quoted), ``bytes`` always a literal, ``Literal8`` a ``~{n}`` literal
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from mailstack.imap.proto.tokens import Atom
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "quoted",
     "tagged",
     "untagged",
+    "utf8_quoted",
 ]
 
 
@@ -30,12 +33,25 @@ class Literal8(bytes):
 _QUOTE_UNSAFE = frozenset(b'\r\n\x00"\\') | frozenset(range(0x80, 0x100))
 
 
+# RFC 3501 §9: a quoted string holds 7-bit characters only; RFC 6855 §3 and
+# RFC 9051 let a session that enabled UTF8=ACCEPT or IMAP4rev2 have UTF-8
+# there. The session sets this around each command it runs.
+utf8_quoted: ContextVar[bool] = ContextVar("utf8_quoted", default=False)
+
+
 def quoted(text: str) -> bytes:
-    """A string as a quoted string if it can be one, otherwise as a literal."""
+    """A string as a quoted string if it can be one, otherwise as a literal
+    (8-bit text too, unless the session takes UTF-8 in quoted strings)."""
     data = text.encode("utf-8", "surrogateescape")
     if len(data) < 1024 and not _QUOTE_UNSAFE.intersection(data):
         return b'"' + data + b'"'
-    if b"\r" in data or b"\n" in data or b"\x00" in data or len(data) >= 1024:
+    if (
+        b"\r" in data
+        or b"\n" in data
+        or b"\x00" in data
+        or len(data) >= 1024
+        or (not utf8_quoted.get() and not data.isascii())
+    ):
         return b"{%d}\r\n" % len(data) + data
     return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 

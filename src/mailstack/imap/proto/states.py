@@ -54,6 +54,7 @@ ALLOWED: dict[str, frozenset[State]] = {
     "GETACL": _AUTH,
     "LISTRIGHTS": _AUTH,
     "MYRIGHTS": _AUTH,
+    "COMPRESS": _AUTH,  # RFC 4978 §3
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,
@@ -64,6 +65,9 @@ ALLOWED: dict[str, frozenset[State]] = {
     "STORE": _SELECTED,
     "COPY": _SELECTED,
     "MOVE": _SELECTED,  # RFC 6851
+    "SORT": _SELECTED,  # RFC 5256
+    "THREAD": _SELECTED,
+    "CANCELUPDATE": _SELECTED,  # RFC 5267 §4.3.5
 }
 
 

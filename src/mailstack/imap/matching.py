@@ -1,0 +1,284 @@
+"""Which messages of the selected mailbox match a search program (RFC 3501
+§6.4.4 keys, RFC 7162 §3.1.5 MODSEQ, RFC 5032 OLDER/YOUNGER), and in what
+order SORT puts them (RFC 5256, ordering.py), and RFC 8474 EMAILID and
+THREADID: what SEARCH, SORT, THREAD and
+the RFC 5267 contexts share.
+
+Header, address and text keys read the stored parse (mime.ParsedMessage:
+decoded header fields and the searchable text), never the message again;
+sort keys come from the node's SortKeyCache, made from the same parse.
+Strings match as case-insensitive substrings; CHARSET may be UTF-8 or
+US-ASCII (RFC 3501 §6.4.4: others get NO [BADCHARSET]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from mailstack.errors import ImapError
+from mailstack.imap.ordering import Entry, MessageKeys, sort_order
+from mailstack.imap.proto.commands import SearchKey, SequenceSet
+from mailstack.imap.selected import SelectedMailbox
+from mailstack.jmap import ids
+from mailstack.mime import Address, ParsedMessage, decode_header
+from mailstack.store import MessageMeta
+
+if TYPE_CHECKING:
+    from mailstack.imap.session import Session
+
+__all__ = [
+    "check_charset", "entries", "evaluate", "needs_parsed", "sort_found", "uses_modseq",
+]  # fmt: skip
+
+CHARSETS = ("UTF-8", "US-ASCII")
+_PARSED_KEYS = frozenset(
+    {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO", "HEADER",
+     "SENTBEFORE", "SENTON", "SENTSINCE"}
+)  # fmt: skip
+_FLAG_KEYS = {
+    "ANSWERED": ("\\Answered", True),
+    "DELETED": ("\\Deleted", True),
+    "DRAFT": ("\\Draft", True),
+    "FLAGGED": ("\\Flagged", True),
+    "SEEN": ("\\Seen", True),
+    "UNANSWERED": ("\\Answered", False),
+    "UNDELETED": ("\\Deleted", False),
+    "UNDRAFT": ("\\Draft", False),
+    "UNFLAGGED": ("\\Flagged", False),
+    "UNSEEN": ("\\Seen", False),
+}
+
+
+def needs_parsed(key: SearchKey) -> bool:
+    if key.name in _PARSED_KEYS:
+        return True
+    return any(isinstance(a, SearchKey) and needs_parsed(a) for a in key.args)
+
+
+def uses_modseq(key: SearchKey) -> bool:
+    if key.name == "MODSEQ":
+        return True
+    return any(isinstance(a, SearchKey) and uses_modseq(a) for a in key.args)
+
+
+def _contains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and needle.casefold() in haystack.casefold()
+
+
+# SEARCH FROM/TO/CC/BCC read the addresses as ENVELOPE gives them: the first
+# field of each, parsed at delivery (comments and quoting gone).
+_ADDRESS_KEYS = {"FROM": "from_", "TO": "to", "CC": "cc", "BCC": "bcc"}
+
+
+def _address_match(addresses: list[Address] | None, needle: str) -> bool:
+    """The needle in an address's ``mailbox@host``, its display name (encoded
+    words decoded) or both as ``name <mailbox@host>``, as Dovecot matches."""
+    if not addresses:
+        return False
+    needle = needle.casefold()
+    for address in addresses:
+        if address.host is None:
+            continue  # RFC 3501 §7.4.2 group markers
+        spec = f"{address.mailbox}@{address.host}" if address.host else address.mailbox or ""
+        name = address.name
+        if name is not None and "=?" in name:
+            name = decode_header(name)
+        text = f"{name} <{spec}>" if name else spec
+        if needle in text.casefold():
+            return True
+    return False
+
+
+def _whole_text(parsed: ParsedMessage) -> str:
+    return parsed.header_text() + "\n" + parsed.text
+
+
+def _day(when: datetime) -> date:
+    return when.date()
+
+
+class _Eval:
+    def __init__(self, sel: SelectedMailbox, now: datetime) -> None:
+        self.sel = sel
+        self.now = now
+        self._sets: dict[int, frozenset[int]] = {}
+
+    def _members(self, key: SearchKey) -> frozenset[int]:
+        """The UIDs a SEQSET or UID key names, resolved once per search (a
+        long set against a big mailbox would otherwise cost their product)."""
+        members = self._sets.get(id(key))
+        if members is None:
+            seq = key.args[0]
+            assert isinstance(seq, SequenceSet)
+            members = frozenset(u for _n, u in self.sel.resolve(seq, key.name == "UID"))
+            self._sets[id(key)] = members
+        return members
+
+    def match(
+        self, key: SearchKey, msn: int, meta: MessageMeta, parsed: ParsedMessage | None
+    ) -> bool:
+        name = key.name
+        args = key.args
+        if name == "ALL":
+            return True
+        if name in ("AND", "OR", "NOT"):
+            subkeys = [k for k in args if isinstance(k, SearchKey)]
+            if name == "AND":
+                return all(self.match(k, msn, meta, parsed) for k in subkeys)
+            if name == "OR":
+                return any(self.match(k, msn, meta, parsed) for k in subkeys)
+            return not self.match(subkeys[0], msn, meta, parsed)
+        flags = self.sel.flags(meta.uid)
+        if name in _FLAG_KEYS:
+            flag, present = _FLAG_KEYS[name]
+            return (flag in flags) == present
+        if name == "RECENT":
+            return "\\Recent" in flags
+        if name == "NEW":
+            return "\\Recent" in flags and "\\Seen" not in flags
+        if name == "OLD":
+            return "\\Recent" not in flags
+        if name in ("KEYWORD", "UNKEYWORD"):
+            wanted = str(args[0]).casefold()
+            present = any(f.casefold() == wanted for f in flags)
+            return present == (name == "KEYWORD")
+        if name in ("SEQSET", "UID"):
+            return meta.uid in self._members(key)
+        if name == "LARGER":
+            return meta.size > _number(args[0])
+        if name == "SMALLER":
+            return meta.size < _number(args[0])
+        if name == "MODSEQ":
+            return meta.modseq >= _number(args[0])
+        if name == "EMAILID":
+            return ids.encode(ids.EMAIL, meta.email_id) == args[0]
+        if name == "THREADID":
+            return bool(meta.thread_id) and ids.encode(ids.THREAD, meta.thread_id) == args[0]
+        if name in ("BEFORE", "ON", "SINCE"):
+            return _compare(name, _day(meta.internaldate), _date(args[0]))
+        if name in ("OLDER", "YOUNGER"):
+            age = (self.now - meta.internaldate).total_seconds()
+            limit = _number(args[0])
+            return age >= limit if name == "OLDER" else age <= limit
+        assert parsed is not None
+        if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
+            if parsed.sent_date is None:
+                return False
+            return _compare(name[4:], _day(parsed.sent_date), _date(args[0]))
+        if name in _ADDRESS_KEYS:
+            return _address_match(getattr(parsed.envelope, _ADDRESS_KEYS[name]), str(args[0]))
+        if name == "SUBJECT":
+            return any(_contains(v, str(args[0])) for v in parsed.header_values(name))
+        if name == "HEADER":
+            field, needle = str(args[0]), str(args[1])
+            values = parsed.header_values(field)
+            # RFC 3501 §6.4.4: an empty string matches every message that has the field.
+            return bool(values) and (not needle or any(_contains(v, needle) for v in values))
+        if name == "BODY":
+            return _contains(parsed.text, str(args[0]))
+        if name == "TEXT":
+            return _contains(_whole_text(parsed), str(args[0]))
+        raise ImapError("Unsupported search key", bad=True)
+
+
+def _number(arg: object) -> int:
+    assert isinstance(arg, int)
+    return arg
+
+
+def _date(arg: object) -> date:
+    assert isinstance(arg, date)
+    return arg
+
+
+def _compare(op: str, day: date, wanted: date) -> bool:
+    if op == "BEFORE":
+        return day < wanted
+    if op == "ON":
+        return day == wanted
+    return day >= wanted
+
+
+async def evaluate(
+    s: Session, key: SearchKey, uids: Sequence[int] | None = None
+) -> list[tuple[int, int]]:
+    """(msn, uid) of every message in the selected mailbox that matches, in
+    mailbox order; only among ``uids`` when given."""
+    sel = s.require_selected()
+    if key.name == "ALL" and uids is None:
+        return list(enumerate(sel.uids, 1))
+    ev = _Eval(sel, datetime.now(UTC))
+    if uids is None:
+        pairs = list(enumerate(sel.uids, 1))
+    else:
+        pairs = sorted((n, u) for u in uids if (n := sel.msn(u)) is not None)
+    out: list[tuple[int, int]] = []
+    if not needs_parsed(key):
+        for msn, uid in pairs:
+            if ev.match(key, msn, sel.meta[uid], None):
+                out.append((msn, uid))
+        return out
+    for start in range(0, len(pairs), 500):
+        chunk = pairs[start : start + 500]
+        parsed = await s.ctx.parsed.get_many(
+            s.store, sel.mailbox_id, sel.uidvalidity, [u for _m, u in chunk]
+        )
+        for msn, uid in chunk:
+            p = parsed.get(uid)
+            if p is not None and ev.match(key, msn, sel.meta[uid], p):
+                out.append((msn, uid))
+    return out
+
+
+def check_charset(charset: str | None) -> None:
+    if charset is not None and charset not in CHARSETS:
+        raise ImapError("Unsupported charset", code="BADCHARSET (UTF-8 US-ASCII)")
+
+
+_NO_KEYS = MessageKeys(None, "", False, "", "", "", "", "", None, ())
+
+
+async def entries(s: Session, found: Sequence[tuple[int, int]], *, uid: bool) -> list[Entry]:
+    """The found (msn, uid) pairs with their sort keys; ``Entry.number`` is
+    the UID or the sequence number, as the answer needs."""
+    sel = s.require_selected()
+    keys = await s.ctx.sort_keys.get_many(
+        s.store, s.ctx.parsed, sel.mailbox_id, sel.uidvalidity, [u for _m, u in found]
+    )
+    out = []
+    for msn, u in found:
+        meta = sel.meta[u]
+        out.append(
+            Entry.of(u if uid else msn, msn, meta.internaldate, meta.size, keys.get(u, _NO_KEYS))
+        )
+    return out
+
+
+async def sort_found(
+    s: Session, found: Sequence[tuple[int, int]], criteria: Sequence[tuple[str, bool]]
+) -> list[tuple[int, int]]:
+    """The found (msn, uid) pairs in the order of the sort criteria.
+
+    The order of the whole mailbox is kept per criteria until a message
+    joins or leaves the view; the found messages are then picked from it in
+    one pass (the order is total, so a subset keeps it). A search that found
+    few messages of a big mailbox sorts just those.
+    """
+    sel = s.require_selected()
+    criteria = tuple(criteria)
+    order = sel.recall(("SORT", criteria), sel.generation)
+    if order is None:
+        if len(found) * 4 < len(sel.uids):
+            ordered = sort_order(await entries(s, found, uid=True), criteria)
+            return [(e.msn, e.number) for e in ordered]
+        everything = list(enumerate(sel.uids, 1))
+        order = [e.number for e in sort_order(await entries(s, everything, uid=True), criteria)]
+        sel.remember(("SORT", criteria), sel.generation, order)
+    assert isinstance(order, list)
+    position = {u: n for n, u in enumerate(sel.uids, 1)}
+    if len(found) == len(sel.uids):
+        return [(position[u], u) for u in order]
+    wanted = {u for _m, u in found}
+    return [(position[u], u) for u in order if u in wanted]
