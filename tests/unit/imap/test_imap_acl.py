@@ -243,7 +243,7 @@ async def test_writer_appends_creates_and_expunges(store):
     await bob.transcript(
         f"""
         C: a1 CREATE "{box}/Sub"
-        S: a1 OK CREATE completed
+        S: a1 OK [MAILBOXID (M15)] CREATE completed
         C: a2 APPEND "{box}/Sub" (\\Seen \\Flagged) {{5+}}\\r\\nhello
         S: a2 OK [APPENDUID ...
         C: a3 SELECT "{box}"
