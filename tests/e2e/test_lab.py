@@ -90,6 +90,7 @@ def test_status_json_is_the_documented_interface(world: dict[str, Any]) -> None:
         "submission": 587 + OFFSET,
         "pop3": 110 + OFFSET,
         "imap": 143 + OFFSET,
+        "http": 80 + OFFSET,
     }
     assert host(world, "cis.poly.edu")["services"] == {}
 
@@ -244,6 +245,19 @@ def test_open_relay(world: dict[str, Any]) -> None:
     out = run(world, "open-relay")
     assert "refused: 550 5.7.1" in out
     assert "delivered to carol@someschool.edu's mailbox" in out
+
+
+def test_http(world: dict[str, Any]) -> None:
+    out = run(world, "http")
+    # The name is looked up through the hierarchy first, then each method's
+    # request and response heads as they went.
+    assert "autoconfig.crepes.fr is mail.crepes.fr (127.0.3.1)" in out
+    assert "C: GET /mail/config-v1.1.xml?emailaddress=alice%40crepes.fr HTTP/1.1" in out
+    assert "C: HEAD /mail/config-v1.1.xml?emailaddress=alice%40crepes.fr HTTP/1.1" in out
+    assert "C: POST /autodiscover/autodiscover.xml HTTP/1.1" in out
+    assert out.count("S: HTTP/1.1 200 OK") == 3
+    head = out.split("C: HEAD ", 1)[1].split("4. POST", 1)[0]
+    assert "(no body)" in head and "S: Content-Type: text/xml" in head
 
 
 def test_scenario_without_a_lab_says_so(tmp_path: Path) -> None:

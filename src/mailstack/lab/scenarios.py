@@ -11,6 +11,7 @@ from the address of the lab host it plays.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import imaplib
 import io
 import smtplib
@@ -66,9 +67,8 @@ class Lab:
         print(text, file=self.out)
 
     def port(self, service: str) -> int:
-        return {"dns": 53, "smtp": 25, "submission": 587, "pop3": 110, "imap": 143}[
-            service
-        ] + self.offset
+        standard = {"dns": 53, "smtp": 25, "submission": 587, "pop3": 110, "imap": 143, "http": 80}
+        return standard[service] + self.offset
 
     def host(self, name: str) -> Host:
         return self.topology.host(name)
@@ -652,6 +652,81 @@ def open_relay(lab: Lab) -> None:
     lab.say(f"   delivered to {carol}'s mailbox on {lab.mail_host('someschool.edu').name}")
 
 
+# -- HTTP ------------------------------------------------------------------------------
+
+AUTODISCOVER = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/'
+    'requestschema/2006"><Request><EMailAddress>alice@crepes.fr</EMailAddress>'
+    "<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/"
+    "responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"
+)
+
+
+def exchange(
+    lab: Lab, client: Host, server: Host, method: str, host: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request from ``client``'s address, its head and the
+    response's head printed as they went (C: and S:)."""
+    head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: mailstack-lab"]
+    head.append("Accept: */*")
+    if body:
+        head += ["Content-Type: text/xml; charset=utf-8", f"Content-Length: {len(body)}"]
+    head.append("Connection: close")
+    for line in head:
+        lab.say(f"   C: {line}")
+    lab.say("   C:")
+    with socket.create_connection(
+        (server.address, lab.port("http")), timeout=10, source_address=(client.address, 0)
+    ) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        reply = http.client.HTTPResponse(sock, method=method)
+        reply.begin()
+        content = reply.read()
+    lab.say(f"   S: HTTP/1.1 {reply.status} {reply.reason}")
+    for name, value in reply.getheaders():
+        lab.say(f"   S: {name}: {value}")
+    lab.say(f"   ({len(content)} octets of body)" if content else "   (no body)")
+    return reply.status, {k.lower(): v for k, v in reply.getheaders()}, content
+
+
+def http_methods(lab: Lab) -> None:
+    """What GET, HEAD and POST do (RFC 9110 §9.3), against a real web server:
+    the one on Alice's mail server, where mail clients fetch their settings.
+    GET fetches the autoconfig document, HEAD the same head without the body,
+    POST sends an Autodiscover request and gets an answer made for it."""
+    client = lab.host("cis.poly.edu")
+    local = lab.host(client.resolver)
+    server = lab.mail_host("crepes.fr")
+    name = "autoconfig.crepes.fr"
+    lab.say(f"1. {client.name} looks up {name} (its local name server walks the hierarchy):")
+    reply, _steps = lookup(lab, client, local, name, "A")
+    found = [line.split()[-1] for line in answer_lines(reply) if " IN A " in line]
+    expect(server.address in found, f"{name} does not lead to {server.name} ({found})")
+    lab.say(f"   {name} is {server.name} ({server.address}): a CNAME, then its A record")
+    path = "/mail/config-v1.1.xml?emailaddress=alice%40crepes.fr"
+    lab.say("2. GET: the document, head and body")
+    status, heads, body = exchange(lab, client, server, "GET", name, path)
+    expect(status == 200 and b"<clientConfig" in body, f"GET answered {status}")
+    expect(server.name.encode() in body, "the autoconfig document does not name the server")
+    lab.say("3. HEAD: the same head, no body (a client checks before it fetches)")
+    head_status, head_heads, head_body = exchange(lab, client, server, "HEAD", name, path)
+    expect(head_status == 200 and head_body == b"", f"HEAD answered {head_status} with a body")
+    expect(
+        head_heads.get("content-type") == heads.get("content-type"),
+        "HEAD's Content-Type differs from GET's",
+    )
+    lab.say("4. POST: a request with a body; the answer is made for it")
+    status, heads, body = exchange(
+        lab, client, server, "POST", name, "/autodiscover/autodiscover.xml", AUTODISCOVER.encode()
+    )
+    expect(status == 200 and f"<Server>{server.name}</Server>".encode() in body,
+           f"POST answered {status}")  # fmt: skip
+    lab.say()
+    lab.say("GET and HEAD are safe (they change nothing on the server) and HEAD is GET without")
+    lab.say("the body; POST hands the server data to act on (RFC 9110 §9.2.1, §9.3).")
+
+
 SCENARIOS: dict[str, Callable[[Lab], None]] = {
     "alice-to-bob": alice_to_bob,
     "iterative": iterative,
@@ -660,4 +735,5 @@ SCENARIOS: dict[str, Callable[[Lab], None]] = {
     "register": register,
     "spoof": spoof,
     "open-relay": open_relay,
+    "http": http_methods,
 }

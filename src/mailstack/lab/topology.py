@@ -74,6 +74,9 @@ class Host:
                 "submission": 587 + offset,
                 "pop3": 110 + offset,
                 "imap": 143 + offset,
+                # The web server mail clients fetch their settings from
+                # (autoconfig, Autodiscover), and the `http` scenario's.
+                "http": 80 + offset,
             }
         return ports
 
