@@ -154,6 +154,18 @@ class StoreConfig:
         10, "(postgresql) connections each node keeps to the database at most", minimum=2,
         maximum=1000,
     )
+    node: str = option(
+        "",
+        "(postgresql) this node's name in `mailstack cluster status` and on the queue "
+        "entries it claims, unique among the nodes; empty means HOST:PID",
+    )
+    lease: float = option(
+        60.0,
+        "(postgresql) seconds after a node's last heartbeat (every lease/4 seconds) that "
+        "the queue entries it claimed pass to the other nodes",
+        minimum=1,
+        maximum=86400,
+    )
 
     def __post_init__(self) -> None:
         if self.backend == "postgresql" and not self.url:
