@@ -45,6 +45,7 @@ PACKAGE_CLIS = (
     "mailstack.queue.cli",
     "mailstack.ua.cli",
     "mailstack.lab.cli",
+    "mailstack.cluster.cli",
 )
 
 

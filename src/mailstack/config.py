@@ -107,7 +107,7 @@ class TlsConfig:
     key: str = option("tls/key.pem", "PEM private key (mode 0600)")
 
 
-def _postgres_url(value: Any) -> str:
+def postgres_url(value: Any) -> str:
     """A libpq URL without a password: the password comes from a file or the
     environment (``password_file``, ``password_env``), never from this file."""
     if not isinstance(value, str):
@@ -126,7 +126,7 @@ def _postgres_url(value: Any) -> str:
     return value
 
 
-PostgresUrl = Annotated[str, Convert(_postgres_url)]
+PostgresUrl = Annotated[str, Convert(postgres_url)]
 
 
 @dataclass(frozen=True, slots=True)
