@@ -326,7 +326,7 @@ def _load(data: bytes) -> list[Any]:
     try:
         plain = data if data[:1] == _MARSHAL else zlib.decompress(data)
         if plain[:1] == _MARSHAL:
-            values = marshal.loads(plain[1:])
+            values = marshal.loads(memoryview(plain)[1:])
         else:
             version, *values = json.loads(plain)
             if version != 1:

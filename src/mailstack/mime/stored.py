@@ -48,15 +48,16 @@ class StoredParse:
         for name, value in stored_fields(encoded):
             if name in _THREAD_FIELDS and name not in first:
                 first[name] = value
-        own = message_ids(first.get("message-id", ""))
+        own = message_ids(first["message-id"]) if "message-id" in first else []
         # RFC 5322 §3.6.4: References holds the ancestors, In-Reply-To the parents.
-        refs = dict.fromkeys(
-            message_ids(first.get("references", "")) + message_ids(first.get("in-reply-to", ""))
-        )
+        refs: tuple[str, ...] = ()
+        if "references" in first or "in-reply-to" in first:
+            refs = tuple(dict.fromkeys(
+                message_ids(first.get("references", ""))
+                + message_ids(first.get("in-reply-to", ""))
+            ))
         return EmailKeys(
-            message_id=own[0] if own else None,
-            references=tuple(refs),
-            base_subject=base_subject(first.get("subject", "")).casefold(),
+            own[0] if own else None, refs, base_subject(first.get("subject", "")).casefold()
         )
 
 

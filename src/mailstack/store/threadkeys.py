@@ -25,6 +25,8 @@ MAX_SUBJECT = 256
 
 
 def thread_ids(keys: EmailKeys) -> list[str]:
+    if not keys.references:
+        return [keys.message_id] if keys.message_id else []
     refs = list(keys.references)
     if len(refs) > MAX_THREAD_KEYS - 1:
         refs = refs[:1] + refs[-(MAX_THREAD_KEYS - 2) :]

@@ -41,6 +41,8 @@ class Threader:
     def thread(self, account_id: int, keys: EmailKeys, email_id: int) -> int:
         """The thread of a new email (after ``prefetch`` of its keys)."""
         ids = thread_ids(keys)
+        if not ids:
+            return email_id
         subject = thread_subject(keys)
         wanted = [(account_id, msg_id, subject) for msg_id in ids]
         found = [

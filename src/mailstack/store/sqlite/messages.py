@@ -154,39 +154,56 @@ class MessagesPart(Engine, Generic[Parsed]):
         charges: dict[int, int] = {}
         per_account: dict[int, int] = {}
         arrivals: dict[int, int] = {}
+        boxes_of: list[list[int]] = []  # each target's mailbox, per delivery
         for d in deliveries:
+            boxes_of.append([])
             for target in d.targets:
                 key = (target.account_id, canonical_name(target.mailbox))
                 if key not in mailbox_of:
                     mailbox_of[key] = delivery_mailbox(c, target)
                 mailbox_id = mailbox_of[key]
+                boxes_of[-1].append(mailbox_id)
                 arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
                 size = len(d.raw) + len(target.prefix)
                 charges[target.account_id] = charges.get(target.account_id, 0) + size
                 per_account[target.account_id] = per_account.get(target.account_id, 0) + 1
+        # Quota and the account's counter move once per account for all its
+        # arrivals, uidnext once per mailbox, email ids once for the group.
+        next_modseq_of: dict[int, int] = {}
         for account_id, size in charges.items():
-            if not c.execute(
-                "UPDATE accounts SET used = used + ?"
-                " WHERE id = ? AND (quota = 0 OR used + ? <= quota)",
-                (size, account_id, size),
-            ).rowcount:
+            count = per_account[account_id]
+            row = c.execute(
+                "UPDATE accounts SET used = used + ?, modseq = modseq + ?"
+                " WHERE id = ? AND (quota = 0 OR used + ? <= quota) RETURNING modseq",
+                (size, count, account_id, size),
+            ).fetchone()
+            if row is None:
                 raise QuotaExceeded("a recipient is near their quota")
+            next_modseq_of[account_id] = row[0] - count + 1
+            c.touch_account(account_id)
         last_blob = c.execute("SELECT coalesce(max(id), 0) FROM blobs").fetchone()[0]
         pack = self._codec.pack
         insert_rows(c, "blobs (id, refs, data, parsed)", [
             (last_blob + n, len(d.targets), d.raw, pack(d.parsed))
             for n, d in enumerate(deliveries, 1)
         ])
-        # The account's counter moves once per account, uidnext once per
-        # mailbox, for all their arrivals; email ids once for the group.
-        next_modseq_of = {
-            account: next_modseq(c, account, count) for account, count in per_account.items()
-        }
+        # Each copy's MODSEQ (ascending per account), and so each mailbox's
+        # HIGHESTMODSEQ, set with its uidnext.
+        modseqs: list[list[int]] = []
+        highest: dict[int, int] = {}
+        for d, boxes in zip(deliveries, boxes_of, strict=True):
+            modseqs.append([])
+            for target, mailbox_id in zip(d.targets, boxes, strict=True):
+                modseq = next_modseq_of[target.account_id]
+                next_modseq_of[target.account_id] = modseq + 1
+                modseqs[-1].append(modseq)
+                highest[mailbox_id] = modseq
         next_uid: dict[int, int] = {}
         for mailbox_id, count in arrivals.items():
             next_uid[mailbox_id] = c.execute(
-                "UPDATE mailboxes SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext - ?",
-                (count, mailbox_id, count),
+                "UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = ?"
+                " WHERE id = ? RETURNING uidnext - ?",
+                (count, highest[mailbox_id], mailbox_id, count),
             ).fetchone()[0]
             c.touch(mailbox_id)
         email_id = next_id(c, "email_id", sum(len(d.targets) for d in deliveries))
@@ -196,17 +213,15 @@ class MessagesPart(Engine, Generic[Parsed]):
             (target.account_id, keys) for d, keys in zip(deliveries, keys_of, strict=True)
             for target in d.targets
         )
-        highest: dict[int, int] = {}
         rows = []
         placed: list[list[tuple[int, int]]] = []
         for n, (d, keys) in enumerate(zip(deliveries, keys_of, strict=True), 1):
             filed = []
-            for target in d.targets:
-                mailbox_id = mailbox_of[(target.account_id, canonical_name(target.mailbox))]
+            for target, mailbox_id, modseq in zip(
+                d.targets, boxes_of[n - 1], modseqs[n - 1], strict=True
+            ):
                 uid = next_uid[mailbox_id]
-                modseq = next_modseq_of[target.account_id]
-                next_uid[mailbox_id], next_modseq_of[target.account_id] = uid + 1, modseq + 1
-                highest[mailbox_id] = modseq
+                next_uid[mailbox_id] = uid + 1
                 thread_id = threader.thread(target.account_id, keys, email_id)
                 rows.append((
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
@@ -216,10 +231,6 @@ class MessagesPart(Engine, Generic[Parsed]):
                 email_id += 1
                 filed.append((mailbox_id, uid))
             placed.append(filed)
-        c.executemany(
-            "UPDATE mailboxes SET highest_modseq = ? WHERE id = ?",
-            [(modseq, mailbox_id) for mailbox_id, modseq in highest.items()],
-        )
         insert_rows(c, "messages", rows)
         threader.flush()
         return placed

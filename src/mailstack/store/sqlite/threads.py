@@ -26,7 +26,8 @@ class Threader:
         have an email."""
         by_account: dict[int, set[str]] = {}
         for account_id, keys in wanted:
-            by_account.setdefault(account_id, set()).update(thread_ids(keys))
+            if ids := thread_ids(keys):
+                by_account.setdefault(account_id, set()).update(ids)
         for account_id, found in by_account.items():
             ids = sorted(found)
             for start in range(0, len(ids), _CHUNK):
@@ -42,8 +43,11 @@ class Threader:
 
     def thread(self, account_id: int, keys: EmailKeys, email_id: int) -> int:
         """The thread of a new email (after ``prefetch`` of its keys)."""
+        ids = thread_ids(keys)
+        if not ids:
+            return email_id
         subject = thread_subject(keys)
-        wanted = [(account_id, msg_id, subject) for msg_id in thread_ids(keys)]
+        wanted = [(account_id, msg_id, subject) for msg_id in ids]
         found = [
             table[key] for table in (self.pending, self.known) for key in wanted if key in table
         ]
