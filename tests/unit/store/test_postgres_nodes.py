@@ -6,6 +6,8 @@ with another node."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -242,3 +244,9 @@ async def test_a_write_that_keeps_losing_gets_an_error(
         assert await store.new_run_number() == 1
     finally:
         await store.close()
+
+
+def test_default_node_names_differ_within_one_process() -> None:
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    first, second = engine.node_name(), engine.node_name()
+    assert first != second and first.startswith(here) and second.startswith(here)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -82,10 +83,15 @@ _GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 _CONFLICT = asyncpg.TransactionRollbackError  # deadlock, serialization failure
 
 
+_NODES_HERE = itertools.count(1)
+
+
 def node_name() -> str:
     """The default name of a serving node: unique among the live processes
-    on every machine (the machine's name and the process id)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    on every machine (the machine's name and the process id; a second node
+    in one process, as tests run them, gets "-2" after it, and so on)."""
+    n = next(_NODES_HERE)
+    return f"{socket.gethostname()}:{os.getpid()}" + (f"-{n}" if n > 1 else "")
 
 
 class Tx:
