@@ -21,7 +21,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from mailstack.commands import open_store
+from mailstack.commands import open_node_store
 from mailstack.common.auth import Authenticator
 from mailstack.common.events import log_event
 from mailstack.common.tls import Tls
@@ -94,7 +94,7 @@ class Node:
         store_factory: Callable[[Config], Awaitable[Store[ParsedMessage]]] | None = None,
     ) -> None:
         self.config = config
-        self._store_factory = store_factory or open_store
+        self._store_factory = store_factory or open_node_store
         self.hostname = config.hostname
         self.limits = config.limits
         self.tracer = Tracer(enabled=trace, json_out=trace_json, host=config.hostname)

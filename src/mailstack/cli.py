@@ -49,6 +49,7 @@ PACKAGE_CLIS = (
     "mailstack.ua.cli",
     "mailstack.lab.cli",
     "mailstack.imap.cli",
+    "mailstack.cluster.cli",
 )
 
 

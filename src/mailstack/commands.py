@@ -18,10 +18,13 @@ from typing import Any
 from mailstack.config import CONFIG_NAME, Config, default_data_dir
 from mailstack.mime import PARSE_CODEC, ParsedMessage
 from mailstack.store import Store
-from mailstack.store.postgres import PostgresStore
+from mailstack.store.postgres import PostgresStore, node_name
 from mailstack.store.sqlite import SqliteStore
 
-__all__ = ["config_path", "load_config", "node_dns_address", "open_store", "with_store"]
+__all__ = [
+    "config_path", "load_config", "node_dns_address", "open_node_store", "open_store",
+    "with_store",
+]
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -56,14 +59,19 @@ def node_dns_address(config: Config) -> tuple[str, int] | None:
     return host, port
 
 
-async def open_store(config: Config) -> Store[ParsedMessage]:
-    """The configured backend's store, its schema migrated."""
+async def open_store(config: Config, *, serving: bool = False) -> Store[ParsedMessage]:
+    """The configured backend's store, its schema migrated. ``serving``: the
+    store of `mailstack serve`, a node among those sharing a PostgreSQL store
+    (it heartbeats and leases the queue entries it works on)."""
     if config.store.backend == "postgresql":
         return await PostgresStore.open(
             config.store.url,
             codec=PARSE_CODEC,
             password=config.store_password(),
             pool_size=config.store.pool_size,
+            node=(config.store.node or node_name()) if serving else None,
+            lease=config.store.lease,
+            claim_queued=config.queue.enabled,
         )
     limits = config.limits
     return await SqliteStore.open(
@@ -72,6 +80,11 @@ async def open_store(config: Config) -> Store[ParsedMessage]:
         wal_bound=limits.wal_size,
         checkpoint_wait=limits.wal_checkpoint_wait,
     )
+
+
+async def open_node_store(config: Config) -> Store[ParsedMessage]:
+    """The store as `mailstack serve` opens it (see ``open_store``)."""
+    return await open_store(config, serving=True)
 
 
 def with_store(

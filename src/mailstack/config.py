@@ -116,7 +116,7 @@ class TlsConfig:
     key: str = option("tls/key.pem", "PEM private key (mode 0600)")
 
 
-def _postgres_url(value: Any) -> str:
+def postgres_url(value: Any) -> str:
     """A libpq URL without a password: the password comes from a file or the
     environment (``password_file``, ``password_env``), never from this file."""
     if not isinstance(value, str):
@@ -135,7 +135,7 @@ def _postgres_url(value: Any) -> str:
     return value
 
 
-PostgresUrl = Annotated[str, Convert(_postgres_url)]
+PostgresUrl = Annotated[str, Convert(postgres_url)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +162,18 @@ class StoreConfig:
     pool_size: int = option(
         10, "(postgresql) connections each node keeps to the database at most", minimum=2,
         maximum=1000,
+    )
+    node: str = option(
+        "",
+        "(postgresql) this node's name in `mailstack cluster status` and on the queue "
+        "entries it claims, unique among the nodes; empty means HOST:PID",
+    )
+    lease: float = option(
+        60.0,
+        "(postgresql) seconds after a node's last heartbeat (every lease/4 seconds) that "
+        "the queue entries it claimed pass to the other nodes",
+        minimum=1,
+        maximum=86400,
     )
 
     def __post_init__(self) -> None:

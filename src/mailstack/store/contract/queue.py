@@ -118,7 +118,10 @@ class QueueStore(Protocol):
     async def queue_data(self, entry_id: int) -> bytes: ...
     async def queue_list(self) -> list[QueueEntry]: ...
     async def queue_due(self, now: float, limit: int = 1000) -> list[QueueEntry]:
-        """Entries with at least one queued recipient due at ``now``, oldest first."""
+        """Entries with at least one queued recipient due at ``now``, oldest first.
+
+        A store shared by several nodes claims them for the asking node: to
+        the others, a claimed recipient shows due when its lease ends."""
         ...
 
     async def queue_next_due(self, after: float | None = None) -> float | None:

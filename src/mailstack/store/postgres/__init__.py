@@ -9,6 +9,7 @@ database (``[store] backend = "postgresql"``).
 * one module per part of the contract: ``directory``, ``mailboxes``,
   ``messages``, ``queue``, ``zones``, ``keys``, ``accounts``, ``access``,
   ``records``;
+* ``nodes``: the serving nodes that share the store (``cluster status``);
 * ``counters``: the account's change counter and email ids; ``threads``:
   threading new messages by their keys.
 
@@ -27,10 +28,11 @@ from mailstack.store.contract.messages import ParseCodec, Parsed
 from mailstack.store.postgres.access import AccessPart
 from mailstack.store.postgres.accounts import AccountsPart
 from mailstack.store.postgres.directory import DirectoryPart
-from mailstack.store.postgres.engine import POOL_SIZE
+from mailstack.store.postgres.engine import LEASE, POOL_SIZE, node_name
 from mailstack.store.postgres.keys import KeysPart
 from mailstack.store.postgres.mailboxes import MailboxesPart
 from mailstack.store.postgres.messages import MessagesPart
+from mailstack.store.postgres.nodes import NodeInfo, NodesPart
 from mailstack.store.postgres.queue import QueuePart
 from mailstack.store.postgres.records import RecordsPart
 from mailstack.store.postgres.zones import ZonesPart
@@ -46,6 +48,7 @@ class PostgresStore(
     AccountsPart,
     AccessPart,
     RecordsPart,
+    NodesPart,
 ):
     """Store on PostgreSQL. Open with ``await PostgresStore.open(url, codec=...)``."""
 
@@ -57,8 +60,12 @@ class PostgresStore(
         password: str | None = None,
         password_hasher: PasswordHasher | None = None,
         pool_size: int = POOL_SIZE,
+        node: str | None = None,
+        lease: float = LEASE,
+        claim_queued: bool = True,
     ) -> None:
-        super().__init__(url, password=password, pool_size=pool_size)
+        super().__init__(url, password=password, pool_size=pool_size, node=node, lease=lease)
+        self.claim_queued = claim_queued
         self._codec = codec
         self._hasher = password_hasher or PasswordHasher()
         self._recipients = {}
@@ -73,14 +80,20 @@ class PostgresStore(
         password: str | None = None,
         password_hasher: PasswordHasher | None = None,
         pool_size: int = POOL_SIZE,
+        node: str | None = None,
+        lease: float = LEASE,
+        claim_queued: bool = True,
     ) -> PostgresStore[Parsed]:
-        """Connect, run the schema migrations and start the writer and the listener."""
+        """Connect, run the schema migrations and start the writer and the
+        listener. A serving node gives its ``node`` name: it heartbeats and
+        leases the queue recipients it claims (and, with ``claim_queued``,
+        those it queues: its queue runner takes them at once)."""
         store = cls(
             url, codec=codec, password=password, password_hasher=password_hasher,
-            pool_size=pool_size,
+            pool_size=pool_size, node=node, lease=lease, claim_queued=claim_queued,
         )
         await store._start()
         return store
 
 
-__all__ = ["PostgresStore"]
+__all__ = ["NodeInfo", "PostgresStore", "node_name"]

@@ -13,6 +13,17 @@ by process memory.
 
 Reads take a pooled connection each, one short transaction per read.
 
+Retries: a write that lost a deadlock or a serialization conflict with
+another node (``asyncpg.TransactionRollbackError``) is rolled back to its
+SAVEPOINT and run again in the next commit, up to ``RETRIES`` times after a
+short random wait; only then does its caller get the error (a ``451``).
+
+Nodes: a store opened for ``serve`` (with a ``node`` name) records itself in
+the ``nodes`` table and heartbeats there every ``lease / 4`` seconds; the
+same statement moves the expiry of the queue leases it holds (see
+``queue``), so a lease lasts as long as its node lives and runs out
+``lease`` seconds after the node's last heartbeat.
+
 Change notification: a write notes which mailboxes it touched and whether
 the queue moved; the transaction sends ``pg_notify`` before COMMIT, so every
 node's listening connection hears it after the commit and wakes its
@@ -25,8 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
+import random
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -48,6 +63,10 @@ MAX_BATCH = 64
 # Seconds between attempts to get the listening connection back.
 RELISTEN_INTERVAL = 0.5
 POOL_SIZE = 10
+# Seconds a node's queue leases outlive its last heartbeat.
+LEASE = 60.0
+# Times a write that lost a deadlock or a serialization conflict runs again.
+RETRIES = 5
 # The NOTIFY channel of this store: "<token> m<id>,a<id>,q" (mailboxes,
 # accounts, the queue).
 CHANNEL = "mailstack_changes"
@@ -60,6 +79,19 @@ DIRECTORY_BUMP = (
 DIRECTORY_VERSION = "SELECT coalesce((SELECT value FROM meta WHERE key = 'directory'), 0)"
 # Errors that mean PostgreSQL (or the connection to it) went away.
 _GONE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# Errors after which the same write may well succeed when run again.
+_CONFLICT = asyncpg.TransactionRollbackError  # deadlock, serialization failure
+
+
+_NODES_HERE = itertools.count(1)
+
+
+def node_name() -> str:
+    """The default name of a serving node: unique among the live processes
+    on every machine (the machine's name and the process id; a second node
+    in one process, as tests run them, gets "-2" after it, and so on)."""
+    n = next(_NODES_HERE)
+    return f"{socket.gethostname()}:{os.getpid()}" + (f"-{n}" if n > 1 else "")
 
 
 class Tx:
@@ -129,10 +161,24 @@ class PgEngine:
     """The pool, the writer and the two primitives, ``_read`` and ``_write``,
     that every part of the PostgreSQL store runs its SQL through."""
 
-    def __init__(self, url: str, *, password: str | None = None, pool_size: int = POOL_SIZE):
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        pool_size: int = POOL_SIZE,
+        node: str | None = None,
+        lease: float = LEASE,
+    ):
         self.url = url
         self.password = password
         self.pool_size = pool_size
+        # The serving node this store is (None: a command, not a node); it
+        # claims queue entries under this name for ``lease`` seconds past
+        # its last heartbeat.
+        self.node = node
+        self.lease = lease
+        self._heartbeat: asyncio.Task[None] | None = None
         self._pool: Any = None
         self._listen_conn: Any = None
         self._writes: asyncio.Queue[Any] = asyncio.Queue()
@@ -169,6 +215,42 @@ class PgEngine:
             await self.close()
             raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+        if self.node is not None:
+            try:
+                await self._beat(started=True)
+            except (*_GONE, asyncpg.PostgresError) as exc:
+                await self.close()
+                raise StoreError(f"cannot open the PostgreSQL store: {exc}") from exc
+            self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="store-heartbeat")
+
+    async def _beat(self, *, started: bool = False) -> None:
+        """Say this node lives, and move its queue leases with it."""
+        now = time.time()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if started:
+                await conn.execute(
+                    "INSERT INTO nodes (name, host, pid, started, last_seen)"
+                    " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (name) DO UPDATE"
+                    " SET host = $2, pid = $3, started = $4, last_seen = $4",
+                    self.node, socket.gethostname(), os.getpid(), now,
+                )
+            else:
+                await conn.execute(
+                    "UPDATE nodes SET last_seen = $2 WHERE name = $1", self.node, now
+                )
+            await conn.execute(
+                "UPDATE queue_recipients SET lease_until = $2 WHERE lease_node = $1",
+                self.node, now + self.lease,
+            )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 4)
+            try:
+                await self._beat()
+            except (*_GONE, asyncpg.PostgresError) as exc:
+                # Leases run out if this lasts; the writes will say why.
+                log.warning("node heartbeat failed: %s", exc)
 
     async def _listen(self) -> None:
         conn = await self._connect()
@@ -206,6 +288,11 @@ class PgEngine:
 
     async def close(self) -> None:
         self._closing = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
         if self._relisten is not None:
             self._relisten.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -215,6 +302,15 @@ class PgEngine:
             await self._writes.put(None)
             await self._writer
             self._writer = None
+        if self.node is not None and self._pool is not None:
+            # A node that stops hands back what it claimed and leaves the list.
+            with contextlib.suppress(*_GONE, asyncpg.PostgresError):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await conn.execute(
+                        "UPDATE queue_recipients SET lease_node = NULL, lease_until = NULL"
+                        " WHERE lease_node = $1", self.node,
+                    )
+                    await conn.execute("DELETE FROM nodes WHERE name = $1", self.node)
         if self._listen_conn is not None:
             with contextlib.suppress(*_GONE):
                 await self._listen_conn.close()
@@ -230,7 +326,7 @@ class PgEngine:
         if self._writer is None:
             raise StoreError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._writes.put((fn, future))
+        await self._writes.put((fn, future, 0))
         return await future
 
     async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -260,21 +356,26 @@ class PgEngine:
 
     async def _write_loop(self) -> None:
         stop = False
-        while not stop:
-            batch = [await self._writes.get()]
+        again: list[Any] = []
+        while not stop or again:
+            batch = again or [await self._writes.get()]
             while len(batch) < MAX_BATCH and not self._writes.empty():
                 batch.append(self._writes.get_nowait())
             if None in batch:
                 stop = True
                 batch = [item for item in batch if item is not None]
-            if batch:
-                await self._commit(batch)
+            again = await self._commit(batch) if batch else []
+            if again:
+                # Let the other side of the conflict finish first.
+                tries = max(item[2] for item in again)
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**tries))
 
-    async def _commit(self, batch: list[Any]) -> None:
-        """Run one group of writes in one transaction, then settle them. A
-        write alone needs no SAVEPOINT (two round trips fewer): when it
-        fails, the whole transaction rolls back."""
-        results: list[tuple[bool, Any]] = []
+    async def _commit(self, batch: list[Any]) -> list[Any]:
+        """Run one group of writes in one transaction, then settle them; the
+        writes to run again (they lost a conflict with another node) are
+        returned. A write alone needs no SAVEPOINT (two round trips fewer):
+        when it fails, the whole transaction rolls back."""
+        results: list[tuple[bool | None, Any]] = []
         tx: Tx | None = None
         alone = len(batch) == 1
         try:
@@ -282,7 +383,7 @@ class PgEngine:
                 tx = Tx(conn)
                 async with conn.transaction():
                     filed = await self._file_group(tx, batch)
-                    for fn, _future in batch:
+                    for fn, _future, _tries in batch:
                         if fn in filed:
                             results.append((True, filed[fn]))
                             continue
@@ -292,9 +393,14 @@ class PgEngine:
                                 results.append((True, await fn(tx)))
                         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
                             raise
-                        except asyncpg.PostgresError as exc:
+                        except _CONFLICT as exc:
                             # A deadlock with another node, a serialization
-                            # failure: the caller's reply says try again later.
+                            # failure: rolled back to its SAVEPOINT, runs again.
+                            results.append((None, exc))
+                            if alone:
+                                raise _RolledBack from exc
+                            continue
+                        except asyncpg.PostgresError as exc:
                             failure = StoreError(f"the store refused: {exc}")
                         except Exception as exc:  # the caller gets it, the others commit
                             failure = exc
@@ -310,24 +416,35 @@ class PgEngine:
                 self.commits += 1
         except _RolledBack:
             tx = None
+        except _CONFLICT as exc:  # the COMMIT itself lost: every write runs again
+            results = [(None, exc)] * len(batch)
+            tx = None
         except Exception as exc:
             error = _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
             results = [(False, error)] * len(batch)
             tx = None
-        for (_fn, future), (ok, value) in zip(batch, results, strict=True):
+        again = []
+        for (fn, future, tries), (ok, value) in zip(batch, results, strict=True):
             if future.cancelled():
                 continue
+            if ok is None:
+                if tries < RETRIES:
+                    log.info("store write lost a conflict, running it again: %s", value)
+                    again.append((fn, future, tries + 1))
+                    continue
+                ok, value = False, StoreError(f"the store refused: {value}")
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
         if tx is not None:
             self._wake(tx.touched, tx.queue_changed, tx.accounts)
+        return again
 
     async def _file_group(self, tx: Tx, batch: list[Any]) -> dict[Any, Any]:
         """Run the batch's group writes together; {} when there are too few
         to bother or one of them must fail on its own."""
-        group = [fn for fn, _future in batch if isinstance(fn, GroupWrite)]
+        group = [item[0] for item in batch if isinstance(item[0], GroupWrite)]
         if len(group) < 2:
             return {}
         touched, accounts = set(tx.touched), set(tx.accounts)

@@ -231,6 +231,20 @@ CREATE TABLE records (
 CREATE INDEX records_changes ON records (account_id, kind, modseq);
 """
 
+# Several nodes: each serving node heartbeats into ``nodes``; a queue
+# recipient a node claimed carries its lease (the node and until when).
+_V5 = """
+ALTER TABLE queue_recipients ADD COLUMN lease_node TEXT, ADD COLUMN lease_until DOUBLE PRECISION;
+CREATE INDEX queue_recipients_lease ON queue_recipients (lease_node) WHERE lease_node IS NOT NULL;
+CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    started DOUBLE PRECISION NOT NULL,
+    last_seen DOUBLE PRECISION NOT NULL
+);
+"""
+
 
 async def _thread_kept_messages(conn: asyncpg.Connection, keys: Keys | None) -> None:
     """Thread the messages kept before step 4 from their kept parse, in
@@ -260,6 +274,7 @@ STEPS: tuple[Step, ...] = (
     Step("the IXFR history of zones served from files (part of step 1 here)", "SELECT 1"),
     Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
          _thread_kept_messages),
+    Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
 )
 
 
