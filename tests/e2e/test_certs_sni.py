@@ -37,7 +37,16 @@ def _subject(port: int, server_name: str | None, starttls: str | None = None) ->
 
 @pytest.mark.parametrize(
     ("listener", "starttls"),
-    [("imaps", None), ("pop3s", None), ("submissions", None), ("smtp", "smtp"), ("imap", "imap")],
+    [
+        ("imaps", None),
+        ("pop3s", None),
+        ("submissions", None),
+        ("https", None),
+        ("smtp", "smtp"),
+        ("submission", "smtp"),
+        ("imap", "imap"),
+        ("pop3", "pop3"),
+    ],
 )
 async def test_each_listener_serves_the_certificate_for_the_name_asked(
     node_factory, listener: str, starttls: str | None

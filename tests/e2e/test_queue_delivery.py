@@ -127,6 +127,8 @@ async def test_submitted_mail_reaches_the_remote_mailbox_by_mx(world):
     # Two hops: the MSA's Received and the MX's (over opportunistic STARTTLS).
     assert b"by mail.crepes.fr (mailstack) with ESMTPSA" in head
     assert b"by mail.hamburger.edu (mailstack) with ESMTPS" in head
+    # Each hop says how TLS protected it (as Postfix writes it).
+    assert head.count(b"(using TLSv1.") == 2
     assert await alice.store.queue_list() == []
 
 

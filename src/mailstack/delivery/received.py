@@ -38,12 +38,17 @@ def received_header(
     protocol: str,
     session_id: str,
     rcpt: list[str],
+    tls: str = "",
 ) -> bytes:
-    """RFC 5321 §4.4 time stamp line (FWS-folded), protocol per RFC 3848."""
+    """RFC 5321 §4.4 time stamp line (FWS-folded), protocol per RFC 3848;
+    ``tls`` ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384") goes in a comment
+    after the from-clause, as Postfix writes it, so a reader sees how the hop
+    was protected beyond the protocol's S."""
     when = _date_time()
     recipient = f"\r\n\tfor <{rcpt[0]}>" if len(rcpt) == 1 else ""
+    using = f"\r\n\t(using {tls})" if tls else ""
     return (
-        f"Received: from {helo or 'unknown'} ([{peer_ip}])\r\n"
+        f"Received: from {helo or 'unknown'} ([{peer_ip}]){using}\r\n"
         f"\tby {by} (mailstack) with {protocol} id {session_id}{recipient};\r\n"
         f"\t{when}\r\n"
     ).encode()

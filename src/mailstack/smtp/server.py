@@ -27,6 +27,7 @@ from mailstack.smtp.session import (
     log_message,
     log_refused,
     message_fields,
+    tls_comment,
 )
 from mailstack.store import Account
 
@@ -194,6 +195,7 @@ class SmtpService(SmtpListener):
                 protocol=protocol,
                 session_id=session_id,
                 rcpt=event.rcpt_to,
+                tls=tls_comment(io),
             )
             + inbound.header
         )

@@ -43,6 +43,7 @@ __all__ = [
     "log_message",
     "log_refused",
     "message_fields",
+    "tls_comment",
     "tls_version",
 ]
 
@@ -160,6 +161,17 @@ def tls_version(io: SessionIO) -> str:
     """The session's TLS version ("TLSv1.3"), or "no"."""
     ssl_object = io.writer.get_extra_info("ssl_object")
     return str(ssl_object.version()) if ssl_object is not None else "no"
+
+
+def tls_comment(io: SessionIO) -> str:
+    """The session's TLS for the Received: field ("TLSv1.3 with cipher
+    TLS_AES_256_GCM_SHA384"), or "" in clear."""
+    ssl_object = io.writer.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return ""
+    cipher = ssl_object.cipher()
+    name = f" with cipher {cipher[0]}" if cipher else ""
+    return f"{ssl_object.version()}{name}"
 
 
 def message_fields(

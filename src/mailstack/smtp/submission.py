@@ -54,6 +54,7 @@ from mailstack.smtp.session import (
     log_message,
     log_refused,
     message_fields,
+    tls_comment,
 )
 from mailstack.store import Account
 
@@ -262,6 +263,7 @@ class _Session(SmtpSession):
             protocol=protocol,
             session_id=session_id,
             rcpt=event.rcpt_to,
+            tls=tls_comment(self.io),
         )
         message = received + signature + signed
         outgoing = Outgoing(

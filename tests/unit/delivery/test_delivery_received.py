@@ -40,3 +40,15 @@ def test_received_header_without_helo_or_with_several_recipients():
     assert header.startswith(
         b"Received: from unknown ([::1])\r\n\tby mx (mailstack) with SMTP id 1;\r\n"
     )
+
+
+def test_received_header_says_how_tls_protected_the_hop():
+    header = received_header(
+        helo="crepes.fr", peer_ip="127.0.0.2", by="mail.hamburger.edu", protocol="ESMTPS",
+        session_id="ABC123", rcpt=[], tls="TLSv1.3 with cipher TLS_AES_256_GCM_SHA384",
+    )  # fmt: skip
+    assert header.startswith(
+        b"Received: from crepes.fr ([127.0.0.2])\r\n"
+        b"\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n"
+        b"\tby mail.hamburger.edu (mailstack) with ESMTPS id ABC123;\r\n"
+    )
