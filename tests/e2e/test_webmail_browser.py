@@ -1,0 +1,283 @@
+"""The webmail in a real browser: Debian's Chromium driven by Playwright
+(async API, on the test's loop beside the node), found by role and name as
+a screen reader would. Log in, read, search, send with an attachment to a
+second account who sees it arrive live, reply, move, delete, explain,
+sign out; mail delivered over SMTP appears without a reload.
+
+Screenshots of the main views go to ``test-artifacts/webmail/``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+async_api = pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+expect = async_api.expect
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webmail"
+BOB, ALICE, PASSWORD = "bob@example.org", "alice@example.org", "correct horse"
+
+
+@pytest.fixture
+async def node(node_factory: Any) -> Any:
+    node = await node_factory(listen=("http", "smtp"), smtp={"message_auth": "off"})
+    node.bob = await node.add_user(BOB, PASSWORD)
+    node.alice = await node.add_user(ALICE, PASSWORD)
+    return node
+
+
+@pytest.fixture
+async def browser() -> Any:
+    async with async_api.async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"]
+        )
+        yield launched
+        await launched.close()
+
+
+def base(node: Any) -> str:
+    return f"http://127.0.0.1:{node.port('http')}"
+
+
+def smtp_send(node: Any, to: str, subject: str, body: str, html: str | None = None) -> None:
+    message = EmailMessage()
+    message["From"] = "Carol Crêpe <carol@crepes.test>"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    with smtplib.SMTP("127.0.0.1", node.port("smtp"), timeout=10) as client:
+        client.send_message(message)
+
+
+async def deliver(node: Any, to: str, subject: str, body: str, html: str | None = None) -> None:
+    await asyncio.to_thread(smtp_send, node, to, subject, body, html)
+
+
+async def open_app(browser: Any, node: Any, user: str) -> Any:
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    await page.goto(base(node) + "/")
+    await page.get_by_label("Email address").fill(user)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("navigation", name="Mailboxes")).to_be_visible()
+    return page
+
+
+def messages(page: Any) -> Any:
+    return page.get_by_role("list", name="Messages").get_by_role("listitem")
+
+
+async def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+async def test_login_read_explain_and_sign_out(node: Any, browser: Any) -> None:
+    await deliver(
+        node, BOB, "Menu for Friday", "Plain words.",
+        html='<p>Crêpes <b>and</b> cider.</p><img src="http://tracker.test/p.gif" alt="t">'
+        "<script>window.PWNED=1</script>",
+    )  # fmt: skip
+    page = await open_app(browser, node, BOB)
+    inbox = page.get_by_role("navigation", name="Mailboxes").get_by_role("link", name=re.compile("^Inbox"))
+    await expect(inbox).to_have_text(re.compile(r"Inbox\s*1"))
+    item = messages(page).filter(has_text="Menu for Friday")
+    await expect(item).to_contain_text("Carol Crêpe")
+    await shot(page, "inbox")
+    await item.get_by_role("button").click()
+    await expect(page.get_by_role("heading", name="Menu for Friday")).to_be_visible()
+    frame = page.frame_locator("iframe[title='Message body']")
+    await expect(frame.locator("b")).to_have_text("and")
+    # The remote image is held back until asked for; the script never ran.
+    await expect(page.get_by_role("button", name="Show images")).to_be_visible()
+    assert await frame.locator("img[src]").count() == 0
+    sandbox = await page.locator("iframe[title='Message body']").get_attribute("sandbox")
+    assert sandbox == ""
+    # Read: the unread count falls to nothing.
+    await expect(inbox).to_have_text("Inbox")
+    await page.get_by_role("button", name="Explain this message").click()
+    panel = page.get_by_role("region", name="Explanation")
+    await expect(panel).to_contain_text("mx.test received it from")
+    await expect(panel).to_contain_text("not encrypted")
+    await shot(page, "message")
+    assert page.errors == []
+
+    cookies = await page.context.cookies()
+    [session] = [c for c in cookies if c["name"] == "mailstack_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert not session["secure"]  # plain http on loopback only
+    secret = session["value"]
+    async with aiohttp.ClientSession() as client:
+        api = base(node) + "/jmap/api/"
+        jar = {"Cookie": f"mailstack_session={secret}"}
+        body = {"using": ["urn:ietf:params:jmap:core"], "methodCalls": []}
+        # The cookie alone does not change anything: the CSRF token is needed.
+        async with client.post(api, json=body, headers=jar) as r:
+            assert r.status == 403
+        async with client.get(base(node) + "/webmail/session", headers=jar) as r:
+            assert r.status == 200
+            csrf = (await r.json())["csrf"]
+        async with client.post(api, json=body, headers=jar | {"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+        # Another site's form cannot log in (no JSON without a preflight).
+        async with client.post(
+            base(node) + "/webmail/login", data={"username": BOB, "password": PASSWORD}
+        ) as r:
+            assert r.status == 415
+
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        # Signing out revoked the token, not just the cookie.
+        async with client.get(base(node) + "/jmap/session", headers=jar) as r:
+            assert r.status == 401
+            assert "Basic" not in r.headers["WWW-Authenticate"]
+        async with client.get(base(node) + "/webmail/session", headers=jar) as r:
+            assert (await r.json())["username"] is None
+    assert [t for t in await node.store.token_list(node.bob.id)] == []
+
+
+async def test_wrong_password_is_refused_and_throttled(node: Any, browser: Any) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(base(node) + "/mail/")
+    await page.get_by_label("Email address").fill(BOB)
+    await page.get_by_label("Password").fill("wrong")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_have_text(re.compile("wrong|Too many"))
+    async with aiohttp.ClientSession() as client:
+        statuses = []
+        for _ in range(12):
+            async with client.post(
+                base(node) + "/webmail/login", json={"username": BOB, "password": "nope"}
+            ) as r:
+                statuses.append(r.status)
+        assert 429 in statuses and set(statuses) <= {401, 429}
+    await context.close()
+
+
+async def test_send_with_attachment_arrives_live_then_reply_move_delete(
+    node: Any, browser: Any, tmp_path: Path
+) -> None:
+    alice = await open_app(browser, node, ALICE)
+    bob = await open_app(browser, node, BOB)
+
+    await bob.get_by_role("button", name="Compose").click()
+    await bob.get_by_label("To").fill(ALICE)
+    await bob.get_by_label("Subject").fill("Recipe attached")
+    await bob.get_by_label("Message").fill("Here is the batter recipe.\nEnjoy!")
+    recipe = tmp_path / "recipe.txt"
+    recipe.write_text("flour, eggs, milk\n")
+    await bob.get_by_label("Attach files").set_input_files(str(recipe))
+    await shot(bob, "compose")
+    await bob.get_by_role("button", name="Send").click()
+    await expect(bob.get_by_role("status")).to_have_text("Message sent.")
+
+    # Alice's open page shows it without a reload (JMAP push over EventSource).
+    arrived = messages(alice).filter(has_text="Recipe attached")
+    await expect(arrived).to_have_count(1)
+    await arrived.get_by_role("button").click()
+    await expect(alice.frame_locator("iframe[title='Message body']").locator("pre")).to_contain_text(
+        "batter recipe"
+    )
+    link = alice.get_by_role("list", name="Attachments").get_by_role("link")
+    await expect(link).to_contain_text("recipe.txt")
+    async with alice.expect_download() as download_info:
+        await link.click()
+    download = await download_info.value
+    assert Path(await download.path()).read_text() == "flour, eggs, milk\n"
+
+    # Reply: Bob sees it live, threaded on his message.
+    await alice.get_by_role("button", name="Reply", exact=True).click()
+    await expect(alice.get_by_label("To")).to_have_value(BOB)
+    await expect(alice.get_by_label("Subject")).to_have_value("Re: Recipe attached")
+    body = alice.get_by_label("Message")
+    await expect(body).to_have_value(re.compile("> Here is the batter recipe."))
+    await body.press("Control+Home")
+    await body.type("Thanks!")
+    await alice.get_by_role("button", name="Send").click()
+    await expect(alice.get_by_role("status")).to_have_text("Message sent.")
+    reply = messages(bob).filter(has_text="Re: Recipe attached")
+    await expect(reply).to_have_count(1)
+    await reply.get_by_role("button").click()
+    await expect(bob.frame_locator("iframe[title='Message body']").locator("pre")).to_contain_text(
+        "Thanks!"
+    )
+    bob_account = f"A{node.bob.id}"
+    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(BOB, PASSWORD)) as client:
+        async with client.post(
+            base(node) + "/jmap/api/",
+            json={
+                "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+                "methodCalls": [
+                    ["Email/query", {"accountId": bob_account,
+                                     "filter": {"subject": "Re: Recipe attached"}}, "q"],
+                    ["Email/get", {"accountId": bob_account, "properties": ["threadId"],
+                                   "#ids": {"resultOf": "q", "name": "Email/query",
+                                            "path": "/ids"}}, "g"],
+                    ["Email/query", {"accountId": bob_account,
+                                     "filter": {"subject": "Recipe attached"}}, "all"],
+                ],
+            },
+        ) as r:
+            out = {call[2]: call[1] for call in (await r.json())["methodResponses"]}
+    [threaded] = out["g"]["list"]
+    assert len(out["all"]["ids"]) == 2  # Bob's sent copy and Alice's reply
+
+    # Move to Archive, then delete (to Trash).
+    await bob.get_by_role("button", name="Move to").click()
+    await bob.get_by_label("Destination").select_option(label="Archive")
+    await bob.get_by_role("button", name="Move", exact=True).click()
+    await expect(bob.get_by_role("status")).to_have_text("Moved to Archive.")
+    await expect(messages(bob).filter(has_text="Re: Recipe attached")).to_have_count(0)
+    nav = bob.get_by_role("navigation", name="Mailboxes")
+    await nav.get_by_role("link", name=re.compile("^Archive")).click()
+    archived = messages(bob).filter(has_text="Re: Recipe attached")
+    await archived.get_by_role("button").click()
+    await bob.get_by_role("button", name="Delete").click()
+    await expect(bob.get_by_role("status")).to_have_text("Moved to Trash.")
+    await nav.get_by_role("link", name=re.compile("^Trash")).click()
+    await expect(messages(bob).filter(has_text="Re: Recipe attached")).to_have_count(1)
+    assert threaded["threadId"]
+    assert alice.errors == [] and bob.errors == []
+
+
+async def test_smtp_delivery_appears_live_and_search_operators(node: Any, browser: Any) -> None:
+    page = await open_app(browser, node, BOB)
+    await expect(messages(page)).to_have_count(0)
+    await deliver(node, BOB, "Live from SMTP", "It came over the wire.")
+    await expect(messages(page).filter(has_text="Live from SMTP")).to_have_count(1)
+    await deliver(node, BOB, "Second note", "Nothing to see.")
+    await expect(messages(page)).to_have_count(2)
+
+    search = page.get_by_role("searchbox", name="Search mail")
+    await search.fill('subject:"Live from"')
+    await search.press("Enter")
+    await expect(messages(page)).to_have_count(1)
+    await expect(messages(page)).to_contain_text("Live from SMTP")
+    await messages(page).get_by_role("button").click()
+    await search.fill("is:unread from:carol")
+    await search.press("Enter")
+    await expect(messages(page)).to_have_count(1)
+    await expect(messages(page)).to_contain_text("Second note")
+    await search.fill("in:trash")
+    await search.press("Enter")
+    await expect(messages(page)).to_have_count(0)
+    await search.fill("")
+    await search.press("Enter")
+    await expect(messages(page)).to_have_count(2)
+    assert page.errors == []
