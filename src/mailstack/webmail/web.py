@@ -159,7 +159,8 @@ class Webmail:
             return _error(400, "Give a username and a password.")
         if not user or len(user) > 320 or len(password) > 1024:
             return _error(400, "Give a username and a password.")
-        login = await node.authenticator.login("http", user, password, client)
+        # Refused at once when throttled, rather than held: a page waits for no one.
+        login = await node.authenticator.login("http", user, password, client, hold=False)
         if login.outcome is not Outcome.OK or login.account is None:
             status, detail = {
                 Outcome.THROTTLED: (429, "Too many failed logins: try again later."),

@@ -102,6 +102,8 @@ async function enter() {
   state.mailboxId = byRole("inbox")?.id || state.mailboxes[0]?.id;
   await showMailbox(state.mailboxId);
   state.source = state.jmap.listen(onPush);
+  document.body.dataset.live = "connecting";
+  state.source.addEventListener("open", () => { document.body.dataset.live = "open"; });
 }
 
 // --- live updates ------------------------------------------------------------
@@ -139,7 +141,11 @@ function renderMailboxes() {
     if (box.unreadEmails) link.append(el("span", { class: "count" }, ` ${box.unreadEmails}`));
     return el("li", {}, link);
   }));
-  $("move-target").replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
+  // A push may redraw this while the user is choosing: keep the choice.
+  const target = $("move-target");
+  const chosen = target.value;
+  target.replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
+  if (chosen && state.mailboxes.some((box) => box.id === chosen)) target.value = chosen;
 }
 
 async function showMailbox(id) {

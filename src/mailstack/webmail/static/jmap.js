@@ -70,7 +70,8 @@ export class Jmap {
       if (name === "error") {
         throw new Error(`${id}: ${args.type}${args.description ? ": " + args.description : ""}`);
       }
-      out[id] = args;
+      // An implicit call (onSuccessUpdateEmail's Email/set) shares its id.
+      if (!(id in out)) out[id] = args;
     }
     return out;
   }
@@ -105,6 +106,8 @@ export class Jmap {
       .replace("{ping}", "60");
     const source = new EventSource(url, { withCredentials: true });
     source.addEventListener("state", (event) => onChange(JSON.parse(event.data)));
+    // Changes made before the stream (re)opened are not pushed: catch up.
+    source.addEventListener("open", () => onChange(null));
     return source;
   }
 }
