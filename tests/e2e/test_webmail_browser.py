@@ -13,6 +13,7 @@ import re
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import aiohttp
@@ -82,6 +83,14 @@ async def open_app(browser: Any, node: Any, user: str) -> Any:
     return page
 
 
+def field(page: Any, name: str) -> Any:
+    return page.get_by_role("textbox", name=name, exact=True)
+
+
+def body_frame(page: Any) -> Any:
+    return page.frame_locator("iframe[title='Message body']")
+
+
 def messages(page: Any) -> Any:
     return page.get_by_role("list", name="Messages").get_by_role("listitem")
 
@@ -98,14 +107,16 @@ async def test_login_read_explain_and_sign_out(node: Any, browser: Any) -> None:
         "<script>window.PWNED=1</script>",
     )  # fmt: skip
     page = await open_app(browser, node, BOB)
-    inbox = page.get_by_role("navigation", name="Mailboxes").get_by_role("link", name=re.compile("^Inbox"))
+    inbox = page.get_by_role("navigation", name="Mailboxes").get_by_role(
+        "link", name=re.compile("^Inbox")
+    )
     await expect(inbox).to_have_text(re.compile(r"Inbox\s*1"))
     item = messages(page).filter(has_text="Menu for Friday")
     await expect(item).to_contain_text("Carol Crêpe")
     await shot(page, "inbox")
     await item.get_by_role("button").click()
     await expect(page.get_by_role("heading", name="Menu for Friday")).to_be_visible()
-    frame = page.frame_locator("iframe[title='Message body']")
+    frame = body_frame(page)
     await expect(frame.locator("b")).to_have_text("and")
     # The remote image is held back until asked for; the script never ran.
     await expect(page.get_by_role("button", name="Show images")).to_be_visible()
@@ -181,9 +192,9 @@ async def test_send_with_attachment_arrives_live_then_reply_move_delete(
     bob = await open_app(browser, node, BOB)
 
     await bob.get_by_role("button", name="Compose").click()
-    await bob.get_by_role("textbox", name="To", exact=True).fill(ALICE)
-    await bob.get_by_role("textbox", name="Subject", exact=True).fill("Recipe attached")
-    await bob.get_by_role("textbox", name="Message", exact=True).fill("Here is the batter recipe.\nEnjoy!")
+    await field(bob, "To").fill(ALICE)
+    await field(bob, "Subject").fill("Recipe attached")
+    await field(bob, "Message").fill("Here is the batter recipe.\nEnjoy!")
     recipe = tmp_path / "recipe.txt"
     recipe.write_text("flour, eggs, milk\n")
     await bob.get_by_label("Attach files").set_input_files(str(recipe))
@@ -195,9 +206,7 @@ async def test_send_with_attachment_arrives_live_then_reply_move_delete(
     arrived = messages(alice).filter(has_text="Recipe attached")
     await expect(arrived).to_have_count(1)
     await arrived.get_by_role("button").click()
-    await expect(alice.frame_locator("iframe[title='Message body']").locator("pre")).to_contain_text(
-        "batter recipe"
-    )
+    await expect(body_frame(alice).locator("pre")).to_contain_text("batter recipe")
     link = alice.get_by_role("list", name="Attachments").get_by_role("link")
     await expect(link).to_contain_text("recipe.txt")
     async with alice.expect_download() as download_info:
@@ -207,9 +216,9 @@ async def test_send_with_attachment_arrives_live_then_reply_move_delete(
 
     # Reply: Bob sees it live, threaded on his message.
     await alice.get_by_role("button", name="Reply", exact=True).click()
-    await expect(alice.get_by_role("textbox", name="To", exact=True)).to_have_value(BOB)
-    await expect(alice.get_by_role("textbox", name="Subject", exact=True)).to_have_value("Re: Recipe attached")
-    body = alice.get_by_role("textbox", name="Message", exact=True)
+    await expect(field(alice, "To")).to_have_value(BOB)
+    await expect(field(alice, "Subject")).to_have_value("Re: Recipe attached")
+    body = field(alice, "Message")
     await expect(body).to_have_value(re.compile("> Here is the batter recipe."))
     await body.press("Control+Home")
     await body.type("Thanks!")
@@ -218,29 +227,23 @@ async def test_send_with_attachment_arrives_live_then_reply_move_delete(
     reply = messages(bob).filter(has_text="Re: Recipe attached")
     await expect(reply).to_have_count(1)
     await reply.get_by_role("button").click()
-    await expect(bob.frame_locator("iframe[title='Message body']").locator("pre")).to_contain_text(
-        "Thanks!"
-    )
-    bob_account = f"A{node.bob.id}"
-    async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(BOB, PASSWORD)) as client:
+    await expect(body_frame(bob).locator("pre")).to_contain_text("Thanks!")
+    # The reply is in the thread of Bob's sent message (In-Reply-To, References).
+    account = f"A{node.bob.id}"
+    calls = [
+        ["Email/query", {"accountId": account, "filter": {"subject": "Recipe attached"}}, "q"],
+        ["Email/get", {"accountId": account, "properties": ["threadId", "subject"],
+                       "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"}}, "g"],
+    ]  # fmt: skip
+    auth = {"Authorization": aiohttp.encode_basic_auth(BOB, PASSWORD)}
+    async with aiohttp.ClientSession() as client:
+        using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
         async with client.post(
-            base(node) + "/jmap/api/",
-            json={
-                "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
-                "methodCalls": [
-                    ["Email/query", {"accountId": bob_account,
-                                     "filter": {"subject": "Re: Recipe attached"}}, "q"],
-                    ["Email/get", {"accountId": bob_account, "properties": ["threadId"],
-                                   "#ids": {"resultOf": "q", "name": "Email/query",
-                                            "path": "/ids"}}, "g"],
-                    ["Email/query", {"accountId": bob_account,
-                                     "filter": {"subject": "Recipe attached"}}, "all"],
-                ],
-            },
+            base(node) + "/jmap/api/", json={"using": using, "methodCalls": calls}, headers=auth
         ) as r:
-            out = {call[2]: call[1] for call in (await r.json())["methodResponses"]}
-    [threaded] = out["g"]["list"]
-    assert len(out["all"]["ids"]) == 2  # Bob's sent copy and Alice's reply
+            found = (await r.json())["methodResponses"][1][1]["list"]
+    assert sorted(e["subject"] for e in found) == ["Re: Recipe attached", "Recipe attached"]
+    assert len({e["threadId"] for e in found}) == 1
 
     # Move to Archive, then delete (to Trash).
     await bob.get_by_role("button", name="Move to").click()
@@ -256,7 +259,6 @@ async def test_send_with_attachment_arrives_live_then_reply_move_delete(
     await expect(bob.get_by_role("status")).to_have_text("Moved to Trash.")
     await nav.get_by_role("link", name=re.compile("^Trash")).click()
     await expect(messages(bob).filter(has_text="Re: Recipe attached")).to_have_count(1)
-    assert threaded["threadId"]
     assert alice.errors == [] and bob.errors == []
 
 
@@ -285,3 +287,75 @@ async def test_smtp_delivery_appears_live_and_search_operators(node: Any, browse
     await search.press("Enter")
     await expect(messages(page)).to_have_count(2)
     assert page.errors == [] and page.loads == []  # never reloaded
+
+
+async def test_hostile_corpus_opened_in_the_webmail_runs_and_fetches_nothing(
+    node: Any, browser: Any
+) -> None:
+    """Every message of tests/hostile.py, clicked open in the app as a user
+    would, with "Show images" pressed where offered: no dialog, no global
+    set in any frame, no request for any host but the node's."""
+    from hostile import corpus
+
+    from support import append
+
+    inbox = await node.store.mailbox_get(node.bob.id, "INBOX")
+    hostile = corpus()
+    for _name, raw in hostile:
+        await append(node.store, inbox.id, raw)
+    page = await open_app(browser, node, BOB)
+    dialogs: list[str] = []
+    elsewhere: list[str] = []
+    failures: list[str] = []
+
+    async def dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        await d.dismiss()
+
+    async def local_only(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort()
+
+    def answered(response: Any) -> None:
+        if "/webmail/message/" in response.url and response.status != 200:
+            failures.append(f"{response.status} {response.url}")
+
+    page.on("dialog", dialog)
+    page.on("response", answered)
+    await page.context.route("**/*", local_only)
+
+    async def ran() -> bool:
+        for frame in page.frames:
+            try:
+                if await frame.evaluate("() => Boolean(window.PWNED)"):
+                    return True
+            except async_api.Error:
+                pass  # a sandboxed frame runs no script, not even ours
+        return False
+
+    opened = 0
+    while True:
+        count = await messages(page).count()
+        for i in range(count):
+            async with page.expect_response(lambda r: r.url.endswith("/body")):
+                await messages(page).nth(i).get_by_role("button").click()
+            await expect(body_frame(page).locator("body")).to_be_attached()
+            show = page.get_by_role("button", name="Show images")
+            if await show.is_visible():
+                async with page.expect_response(lambda r: "/body?images=1" in r.url):
+                    await show.click()
+                await expect(body_frame(page).locator("body")).to_be_attached()
+            assert not await ran(), await page.get_by_role("heading", level=2).all_text_contents()
+            opened += 1
+        older = page.get_by_role("button", name="Older")
+        if await older.is_disabled():
+            break
+        first = await messages(page).first.text_content()
+        await older.click()
+        await expect(messages(page).first).not_to_have_text(first or "")
+    assert opened == len(hostile)
+    assert dialogs == [] and failures == [] and page.errors == []
+    assert elsewhere == [], elsewhere

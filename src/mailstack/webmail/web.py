@@ -168,7 +168,9 @@ class Webmail:
             }.get(login.outcome, (401, "The address or the password is wrong."))
             return _error(status, detail)
         secret = new_token()
-        await node.store.token_add(login.account.id, "webmail", token_digest(secret))
+        store = node.store
+        assert store is not None
+        await store.token_add(login.account.id, "webmail", token_digest(secret))
         response = _json(
             {"username": login.account.address, "csrf": session.csrf_token(self.key, secret)}
         )
@@ -177,10 +179,11 @@ class Webmail:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         secret = session.cookie_token(request)
-        if secret is not None:
-            found = await self.node.store.token_find(token_digest(secret))
+        store = self.node.store
+        if secret is not None and store is not None:
+            found = await store.token_find(token_digest(secret))
             if found is not None:
-                await self.node.store.token_remove(found[0].id)
+                await store.token_remove(found[0].id)
         response = _json({"loggedOut": True})
         session.clear_cookie(response, request)
         return response
@@ -223,9 +226,7 @@ class Webmail:
         email: dict[str, Any] = result["list"][0]
         return email
 
-    async def _document(
-        self, user: Account, email_id: str, images: bool
-    ) -> tuple[str, int] | None:
+    async def _document(self, user: Account, email_id: str, images: bool) -> tuple[str, int] | None:
         """The body as a document to show, and how many remote images it blocked."""
         email = await self._email(user, email_id)
         if email is None:
@@ -246,9 +247,7 @@ class Webmail:
                 return self.parts.link(user.id, part["blobId"], part["type"])
 
             source = "".join(values.get(p["partId"], {}).get("value", "") for p in html_parts)
-            clean = sanitize(
-                source, cid_url=cid_url, proxy_url=self.proxy.link if images else None
-            )
+            clean = sanitize(source, cid_url=cid_url, proxy_url=self.proxy.link if images else None)
             return clean.html, clean.blocked_images
         text = "\n".join(
             values.get(p["partId"], {}).get("value", "")
