@@ -13,8 +13,8 @@ import re
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
