@@ -314,9 +314,9 @@ $("explain").addEventListener("click", async () => {
       : el("p", {}, "This server recorded no SPF, DKIM or DMARC result for it.");
     const total = found.totalDelay === null ? null
       : el("p", {}, `From the first hop to the last: ${Math.round(found.totalDelay)} s.`);
-    panel.replaceChildren(
+    panel.replaceChildren(...[
       el("h3", {}, "How this message reached you"), path, total,
-      el("h3", {}, "Who vouches for the sender"), checks);
+      el("h3", {}, "Who vouches for the sender"), checks].filter(Boolean));
     panel.hidden = false;
     $("explain").setAttribute("aria-expanded", "true");
   } catch (error) { failed(error); }
