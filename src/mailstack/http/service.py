@@ -6,7 +6,9 @@ A route provider is ``def routes(node) -> list[web.AbstractRouteDef]``
 ``ROUTES``). Every route needs a login (``mailstack.http.auth``) unless its
 name starts with ``public.`` (``web.get(path, handler, name="public.x")``);
 a handler finds the logged-in ``Account`` at ``request[ACCOUNT]`` and the
-node at ``request.app[NODE]``.
+node at ``request.app[NODE]``. A login is an Authorization field (Basic or
+Bearer) or, without one, the webmail's session cookie (a bearer token, with
+its CSRF token on state-changing requests: ``mailstack.webmail.session``).
 
 What the service does for every route: HTTP/1.1 keep-alive up to
 ``[limits] http_idle_timeout``; request heads bounded by ``http_line`` and
