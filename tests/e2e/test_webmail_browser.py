@@ -394,3 +394,43 @@ async def test_first_page_of_a_ten_thousand_message_inbox(node: Any, browser: An
     await page.get_by_role("button", name="Older").click()
     await expect(messages(page).first).to_contain_text("Message 9949")
     await context.close()
+
+
+async def test_keyboard_alone_flag_and_unread(node: Any, browser: Any) -> None:
+    for n in (1, 2, 3):
+        await deliver(node, BOB, f"Note {n}", f"Body {n}.")
+    page = await open_app(browser, node, BOB)
+    await expect(messages(page)).to_have_count(3)
+    await page.keyboard.press("j")  # the newest
+    await expect(page.get_by_role("heading", name="Note 3")).to_be_visible()
+    await page.keyboard.press("j")
+    await expect(page.get_by_role("heading", name="Note 2")).to_be_visible()
+    await page.keyboard.press("k")
+    await expect(page.get_by_role("heading", name="Note 3")).to_be_visible()
+    flag = page.get_by_role("button", name="Flag")
+    await flag.click()
+    await expect(flag).to_have_attribute("aria-pressed", "true")
+    await page.get_by_role("button", name="Mark unread").click()
+    await expect(page.get_by_role("status")).to_have_text("Marked unread.")
+    nav = page.get_by_role("navigation", name="Mailboxes")
+    await expect(nav.get_by_role("link", name=re.compile("^Inbox"))).to_have_text(
+        re.compile(r"Inbox\s*2")
+    )
+    await page.get_by_role("searchbox", name="Search mail").focus()
+    await page.keyboard.type("is:flagged")
+    await page.keyboard.press("Enter")
+    await expect(messages(page)).to_have_count(1)
+    await expect(messages(page)).to_contain_text("Note 3")
+    await messages(page).get_by_role("button").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Note 3")).to_be_visible()
+    await page.get_by_role("heading", name="Note 3").click()  # focus off the list
+    await page.keyboard.press("e")
+    await expect(page.get_by_role("status")).to_have_text("Moved to Archive.")
+    await page.keyboard.press("c")
+    await expect(field(page, "To")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("region", name="New message")).to_be_hidden()
+    await page.keyboard.press("/")
+    await expect(page.get_by_role("searchbox", name="Search mail")).to_be_focused()
+    assert page.errors == []

@@ -242,6 +242,7 @@ async function openEmail(id) {
     el("a", { href: state.jmap.downloadUrl(part.blobId, part.name, part.type), download: part.name || "attachment" },
       `${part.name || "attachment"} (${Math.ceil(part.size / 1024)} KB)`))));
   renderList();
+  $("flag").setAttribute("aria-pressed", String(Boolean(email.keywords.$flagged)));
   const info = await (await fetch(`/webmail/message/${encodeURIComponent(id)}`, { credentials: "same-origin" })).json();
   $("r-images").hidden = !info.blockedImages;
   if (!email.keywords.$seen) {
@@ -292,6 +293,59 @@ $("move").addEventListener("click", () => {
   if (!box.hidden) $("move-target").focus();
 });
 $("move-go").addEventListener("click", () => moveOpen($("move-target").value).catch(failed));
+
+$("flag").addEventListener("click", async () => {
+  const flagged = !state.open.keywords.$flagged;
+  try {
+    await state.jmap.one("Email/set", { update: { [state.open.id]: { "keywords/$flagged": flagged || null } } });
+    state.open.keywords.$flagged = flagged;
+    $("flag").setAttribute("aria-pressed", String(flagged));
+    status(flagged ? "Flagged." : "Flag removed.");
+  } catch (error) { failed(error); }
+});
+
+$("unread").addEventListener("click", async () => {
+  try {
+    await state.jmap.one("Email/set", { update: { [state.open.id]: { "keywords/$seen": null } } });
+    closeReader("Marked unread.");
+  } catch (error) { failed(error); }
+});
+
+// --- keyboard shortcuts (Gmail's): c r a f e # / j k ---------------------------
+
+function openByOffset(step) {
+  const at = state.emails.findIndex((email) => email.id === state.open?.id);
+  const next = state.emails[at === -1 ? 0 : at + step];
+  if (next) openEmail(next.id).then(() => {
+    document.querySelector('#messages li[aria-current="true"] button')?.focus();
+  }).catch(failed);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || $("app").hidden) return;
+  const target = event.target;
+  if (target.closest("input, textarea, select, [contenteditable]")) {
+    if (event.key === "Escape" && !$("composer").hidden) $("discard").click();
+    return;
+  }
+  const reading = !$("reader").hidden && state.open;
+  const actions = {
+    c: () => $("compose").click(),
+    "/": () => $("search").focus(),
+    j: () => openByOffset(1),
+    k: () => openByOffset(-1),
+    r: reading && (() => $("reply").click()),
+    a: reading && (() => $("reply-all").click()),
+    f: reading && (() => $("forward").click()),
+    e: reading && (() => $("archive").click()),
+    "#": reading && (() => $("delete").click()),
+  };
+  const action = actions[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
+  }
+});
 
 // --- explain this message ----------------------------------------------------
 
