@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from e2e import test_msgauth_path as two_nodes
+from e2e.test_msgauth_path import ALICE_IP, BOB_IP, MESSAGE, submit
+
 CHROMIUM = Path("/usr/bin/chromium")
 async_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
@@ -434,3 +437,41 @@ async def test_keyboard_alone_flag_and_unread(node: Any, browser: Any) -> None:
     await page.keyboard.press("/")
     await expect(page.get_by_role("searchbox", name="Search mail")).to_be_focused()
     assert page.errors == []
+
+
+# Two nodes and a DNS server, alice@crepes.fr's signing, bob@hamburger.edu's checking.
+world = two_nodes.world
+
+
+async def test_explain_panel_on_mail_from_a_second_node_with_spf_and_dkim(
+    world: Any, browser: Any
+) -> None:
+    """alice@crepes.fr's node signs and relays to bob@hamburger.edu's node
+    (test_msgauth_path's world, with its own DNS server); Bob's webmail
+    explains the path and the checks in plain words."""
+    alice, bob = world
+    assert await submit(alice, MESSAGE) == {}
+    await alice.queue.run_once()
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"http://{BOB_IP}:{bob.port('http')}/mail/")
+    await page.get_by_label("Email address").fill("bob@hamburger.edu")
+    await page.get_by_label("Password").fill("hungry")
+    await page.get_by_role("button", name="Sign in").click()
+    await messages(page).filter(has_text="crepes").get_by_role("button").click()
+    await page.get_by_role("button", name="Explain this message").click()
+    panel = page.get_by_role("region", name="Explanation")
+    await expect(panel.get_by_role("listitem")).to_have_count(2 + 4)  # 2 hops; spf, 2 dkim, dmarc
+    hops = panel.get_by_role("list").first.get_by_role("listitem")
+    await expect(hops.nth(0)).to_contain_text("mail.crepes.fr received it from")
+    await expect(hops.nth(0)).to_contain_text("the sender logged in")
+    await expect(hops.nth(1)).to_contain_text(
+        f"mail.hamburger.edu received it from mail.crepes.fr [{ALICE_IP}]"
+    )
+    await expect(hops.nth(1)).to_contain_text("encrypted with TLS")
+    await expect(panel).to_contain_text("SPF pass")
+    await expect(panel).to_contain_text("DKIM pass")
+    await expect(panel).to_contain_text("DMARC pass")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await panel.screenshot(path=str(ARTIFACTS / "explain-two-nodes.png"))
+    await context.close()
