@@ -156,6 +156,20 @@ async def test_login_read_explain_and_sign_out(node: Any, browser: Any) -> None:
             csrf = (await r.json())["csrf"]
         async with client.post(api, json=body, headers=jar | {"X-CSRF-Token": csrf}) as r:
             assert r.status == 200
+        # A sibling host is same-site (the cookie goes): Origin gives it away.
+        evil = {"Origin": "http://evil.example.org"}
+        async with client.post(api, json=body, headers=jar | {"X-CSRF-Token": csrf} | evil) as r:
+            assert r.status == 403
+        async with client.post(
+            base(node) + "/webmail/login",
+            json={"username": BOB, "password": PASSWORD},
+            headers=evil,
+        ) as r:
+            assert r.status == 403
+        # A WebSocket acts, and any page may open one: not with the cookie alone.
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(base(node) + "/jmap/ws/", protocols=["jmap"], headers=jar)
+        assert refused.value.status == 403
         # Another site's form cannot log in (no JSON without a preflight).
         async with client.post(
             base(node) + "/webmail/login", data={"username": BOB, "password": PASSWORD}

@@ -246,7 +246,8 @@ async def _cookie_login(request: web.Request, handler: Handler, secret: str) -> 
     """The webmail's session cookie: a bearer token, with the CSRF token of
     its session on every state-changing request (``mailstack.webmail.session``)."""
     node = request.app[NODE]
-    if not webmail_session.csrf_ok(request, request.app[SESSION_KEY], secret):
+    public_url = node.config.http.public_url or None
+    if not webmail_session.csrf_ok(request, request.app[SESSION_KEY], secret, public_url):
         return problem(403, "This request lacks the session's CSRF token.")
     login = await node.authenticator.token_login("http", secret, request.remote or "")
     if login.outcome is Outcome.OK and login.account is not None:

@@ -8,8 +8,9 @@ cannot read, and a CSRF token bound to it.
 * The HTTP service (``mailstack.http.service``) takes the cookie as it takes
   ``Authorization: Bearer``, through the one authenticator (throttled,
   logged), when a request has no Authorization field.
-* A state-changing request (any method but GET, HEAD and OPTIONS) carrying
-  the cookie must also carry ``X-CSRF-Token``: an HMAC-SHA256 of the
+* A request carrying the cookie and an ``Origin`` must name our own origin.
+  A state-changing request (any method but GET, HEAD and OPTIONS, and a
+  WebSocket handshake) carrying the cookie must also carry ``X-CSRF-Token``: an HMAC-SHA256 of the
   session's token under a key of the node (``webmail/session.key`` in the
   data directory, 0600). Another site can neither read it nor set a custom
   field on a cross-site request without a CORS preflight we never grant.
@@ -48,10 +49,27 @@ def csrf_token(key: bytes, secret: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def csrf_ok(request: web.Request, key: bytes, secret: str) -> bool:
-    """True when the request may act with the session's cookie: a safe
-    method, or the session's CSRF token in ``X-CSRF-Token``."""
-    if request.method in SAFE_METHODS:
+def same_origin(request: web.Request, public_url: str | None) -> bool:
+    """False when the request says it comes from another origin (RFC 6454
+    ``Origin``): a sibling host is same-site, so SameSite does not stop it."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    ours = {f"{request.scheme}://{request.host}".lower()}
+    if public_url:
+        ours.add(public_url.rstrip("/").lower())
+    return origin.lower() in ours
+
+
+def csrf_ok(request: web.Request, key: bytes, secret: str, public_url: str | None = None) -> bool:
+    """True when the request may act with the session's cookie: from our
+    own origin (when it names one), and a safe method that is not a
+    WebSocket handshake (whose requests act, and which a page of any origin
+    may open), or with the session's CSRF token in ``X-CSRF-Token``."""
+    if not same_origin(request, public_url):
+        return False
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    if request.method in SAFE_METHODS and not upgrade:
         return True
     given = request.headers.get(CSRF_HEADER, "")
     return hmac.compare_digest(given.encode(), csrf_token(key, secret).encode())

@@ -150,6 +150,8 @@ class Webmail:
         # A form of another site cannot send JSON without a CORS preflight.
         if request.content_type != "application/json":
             return _error(415, "Send the address and password as JSON.")
+        if not session.same_origin(request, node.config.http.public_url or None):
+            return _error(403, "A login is taken only from this site's own pages.")
         try:
             body = json.loads(await request.read())
             user, password = body["username"], body["password"]
