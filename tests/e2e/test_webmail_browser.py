@@ -489,3 +489,33 @@ async def test_explain_panel_on_mail_from_a_second_node_with_spf_and_dkim(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await panel.screenshot(path=str(ARTIFACTS / "explain-two-nodes.png"))
     await context.close()
+
+
+async def test_vacation_responder_set_in_settings_answers_once(node: Any, browser: Any) -> None:
+    bob = await open_app(browser, node, BOB)
+    await bob.get_by_role("button", name="Settings").click()
+    settings = bob.get_by_role("region", name="Settings")
+    await settings.get_by_label("Answer mail while I am away").check()
+    await settings.get_by_label("Vacation message").fill("Away until Monday.")
+    await settings.get_by_role("button", name="Save settings").click()
+    await expect(bob.get_by_role("status")).to_have_text("Vacation responder on.")
+    alice = await open_app(browser, node, ALICE)
+    for _ in range(2):
+        await alice.get_by_role("button", name="Compose").click()
+        await field(alice, "To").fill(BOB)
+        await field(alice, "Subject").fill("Lunch?")
+        await field(alice, "Message").fill("Friday?")
+        await alice.get_by_role("button", name="Send").click()
+        await expect(alice.get_by_role("status")).to_have_text("Message sent.")
+    await expect(messages(bob).filter(has_text="Lunch?")).to_have_count(2)
+    if node.queue is not None:
+        await node.queue.run_once()
+    auto = messages(alice).filter(has_text="Auto: Lunch?")
+    await expect(auto).to_have_count(1)
+    await auto.get_by_role("button").click()
+    await expect(body_frame(alice).locator("pre")).to_contain_text("Away until Monday.")
+    # Reopened, the settings show what was saved.
+    await bob.reload()
+    await bob.get_by_role("button", name="Settings").click()
+    await expect(settings.get_by_label("Answer mail while I am away")).to_be_checked()
+    await expect(settings.get_by_label("Vacation message")).to_have_value("Away until Monday.")

@@ -230,8 +230,7 @@ async function openEmail(id) {
   })).list[0];
   if (!email) { status("That message is gone."); return; }
   state.open = email;
-  $("composer").hidden = true;
-  $("reader").hidden = false;
+  showPane("reader");
   $("explain-panel").hidden = true;
   $("explain").setAttribute("aria-expanded", "false");
   $("move-box").hidden = true;
@@ -347,6 +346,41 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// --- settings: the vacation responder (RFC 8621 §8) ---------------------------
+
+function showPane(id) {
+  for (const pane of ["reader", "composer", "settings-pane"]) $(pane).hidden = pane !== id;
+}
+
+$("settings").addEventListener("click", async () => {
+  try {
+    const [vacation] = (await state.jmap.one("VacationResponse/get", { ids: ["singleton"] })).list;
+    const form = $("vacation-form");
+    form.elements.enabled.checked = Boolean(vacation?.isEnabled);
+    form.elements.from.value = vacation?.fromDate?.slice(0, 10) || "";
+    form.elements.to.value = vacation?.toDate?.slice(0, 10) || "";
+    form.elements.subject.value = vacation?.subject || "";
+    form.elements.body.value = vacation?.textBody || "";
+    showPane("settings-pane");
+    form.elements.enabled.focus();
+  } catch (error) { failed(error); }
+});
+
+$("vacation-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const day = (value) => (value ? `${value}T00:00:00Z` : null);
+  try {
+    const out = await state.jmap.one("VacationResponse/set", { update: { singleton: {
+      isEnabled: form.elements.enabled.checked,
+      fromDate: day(form.elements.from.value), toDate: day(form.elements.to.value),
+      subject: form.elements.subject.value || null, textBody: form.elements.body.value || null,
+    } } });
+    if (out.notUpdated?.singleton) throw new Error(out.notUpdated.singleton.description || out.notUpdated.singleton.type);
+    status(form.elements.enabled.checked ? "Vacation responder on." : "Vacation responder off.");
+  } catch (error) { failed(error); }
+});
+
 // --- explain this message ----------------------------------------------------
 
 $("explain").addEventListener("click", async () => {
@@ -392,8 +426,7 @@ function openComposer({ to = "", cc = "", subject = "", body = "", reply = null 
   form.elements.body.value = body;
   state.reply = reply;
   state.draftId = null;
-  $("reader").hidden = true;
-  $("composer").hidden = false;
+  showPane("composer");
   (to ? form.elements.body : form.elements.to).focus();
 }
 

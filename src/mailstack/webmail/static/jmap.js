@@ -5,6 +5,7 @@
 const CORE = "urn:ietf:params:jmap:core";
 export const MAIL = "urn:ietf:params:jmap:mail";
 export const SUBMISSION = "urn:ietf:params:jmap:submission";
+export const VACATION = "urn:ietf:params:jmap:vacationresponse";
 
 let csrf = null;
 
@@ -61,7 +62,7 @@ export class Jmap {
   /** Run method calls ([name, args, id]); their responses by call id.
    * A method error throws, naming the method and the error type. */
   async call(calls) {
-    const using = [CORE, MAIL, SUBMISSION];
+    const using = [CORE, MAIL, SUBMISSION, VACATION];
     const body = JSON.stringify({ using, methodCalls: calls });
     const response = await post(this.session.apiUrl, body);
     if (!response.ok) throw await problem(response);
