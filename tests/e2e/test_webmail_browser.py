@@ -122,7 +122,7 @@ async def test_login_read_explain_and_sign_out(node: Any, browser: Any) -> None:
     frame = body_frame(page)
     await expect(frame.locator("b")).to_have_text("and")
     # The remote image is held back until asked for; the script never ran.
-    await expect(page.get_by_role("button", name="Show images")).to_be_visible()
+    await expect(page.get_by_role("button", name="Show images", exact=True)).to_be_visible()
     assert await frame.locator("img[src]").count() == 0
     sandbox = await page.locator("iframe[title='Message body']").get_attribute("sandbox")
     assert sandbox == ""
@@ -364,7 +364,7 @@ async def test_hostile_corpus_opened_in_the_webmail_runs_and_fetches_nothing(
             async with page.expect_response(lambda r: r.url.endswith("/body")):
                 await messages(page).nth(i).get_by_role("button").click()
             await expect(body_frame(page).locator("body")).to_be_attached()
-            show = page.get_by_role("button", name="Show images")
+            show = page.get_by_role("button", name="Show images", exact=True)
             if await show.is_visible():
                 async with page.expect_response(lambda r: "/body?images=1" in r.url):
                     await show.click()
@@ -519,3 +519,28 @@ async def test_vacation_responder_set_in_settings_answers_once(node: Any, browse
     await bob.get_by_role("button", name="Settings").click()
     await expect(settings.get_by_label("Answer mail while I am away")).to_be_checked()
     await expect(settings.get_by_label("Vacation message")).to_have_value("Away until Monday.")
+
+
+async def test_images_per_sender_and_a_revoked_session(node: Any, browser: Any) -> None:
+    html = '<p>pic</p><img src="https://images.crepes.test/a.png" alt="a">'
+    await deliver(node, BOB, "First picture", "pic", html=html)
+    await deliver(node, BOB, "Second picture", "pic", html=html)
+    page = await open_app(browser, node, BOB)
+    proxied = body_frame(page).locator('img[src^="/proxy/image?"]')
+    await messages(page).filter(has_text="First picture").get_by_role("button").click()
+    await expect(body_frame(page).locator("p")).to_have_text("pic")
+    assert await proxied.count() == 0
+    await page.get_by_role("button", name="Always show images from this sender").click()
+    await expect(proxied).to_have_count(1)
+    await messages(page).filter(has_text="Second picture").get_by_role("button").click()
+    await expect(page.get_by_role("heading", name="Second picture")).to_be_visible()
+    await expect(proxied).to_have_count(1)
+    await expect(page.get_by_role("button", name="Show images", exact=True)).to_be_hidden()
+
+    # The token is revoked elsewhere (mailstack token revoke): the next
+    # action finds the session gone and asks to sign in again.
+    for token in await node.store.token_list(node.bob.id):
+        await node.store.token_remove(token.id)
+    await page.get_by_role("navigation", name="Mailboxes").get_by_role("link", name="Sent").click()
+    await expect(page.get_by_role("alert")).to_have_text("Your session ended: sign in again.")
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()

@@ -1,5 +1,5 @@
 // The webmail: views that render state held here, over JMAP (jmap.js).
-import { Jmap, login, logout, whoami } from "./jmap.js";
+import { Jmap, login, logout, whenSessionLost, whoami } from "./jmap.js";
 import { parseSearch } from "./search.js";
 
 const PAGE = 50;
@@ -84,14 +84,21 @@ $("login-form").addEventListener("submit", async (event) => {
   }
 });
 
-$("signout").addEventListener("click", async () => {
+function signedOut(message) {
   if (state.source) state.source.close();
-  try { await logout(); } catch (error) { failed(error); }
   Object.assign(state, { me: null, jmap: null, source: null, open: null, emails: [] });
   $("messages").replaceChildren();
-  $("reader").hidden = true;
+  showPane(null);
   showLogin();
+  $("login-error").textContent = message;
+}
+
+$("signout").addEventListener("click", async () => {
+  try { await logout(); } catch (error) { failed(error); }
+  signedOut("");
 });
+
+whenSessionLost(() => { if (state.me) signedOut("Your session ended: sign in again."); });
 
 async function enter() {
   $("login").hidden = true;
@@ -101,7 +108,12 @@ async function enter() {
   await loadMailboxes();
   state.mailboxId = byRole("inbox")?.id || state.mailboxes[0]?.id;
   await showMailbox(state.mailboxId);
+  listen();
+}
+
+function listen() {
   state.source = state.jmap.listen(onPush);
+  state.source.onreopen = () => { if (state.jmap) listen(); };
   document.body.dataset.live = "connecting";
   state.source.addEventListener("open", () => { document.body.dataset.live = "open"; });
 }
@@ -236,18 +248,38 @@ async function openEmail(id) {
   $("move-box").hidden = true;
   $("r-subject").textContent = email.subject || "(no subject)";
   $("r-meta").textContent = `From ${whoFull(email.from)} to ${whoFull(email.to)}${email.cc?.length ? ", cc " + whoFull(email.cc) : ""} — ${new Date(email.sentAt || email.receivedAt).toLocaleString()}`;
-  $("r-body").src = `/webmail/message/${encodeURIComponent(id)}/body`;
+  const trusted = imagesAllowedFrom(email);
+  $("r-body").src = `/webmail/message/${encodeURIComponent(id)}/body${trusted ? "?images=1" : ""}`;
   $("r-attachments").replaceChildren(...(email.attachments || []).map((part) => el("li", {},
     el("a", { href: state.jmap.downloadUrl(part.blobId, part.name, part.type), download: part.name || "attachment" },
       `${part.name || "attachment"} (${Math.ceil(part.size / 1024)} KB)`))));
   renderList();
   $("flag").setAttribute("aria-pressed", String(Boolean(email.keywords.$flagged)));
   const info = await (await fetch(`/webmail/message/${encodeURIComponent(id)}`, { credentials: "same-origin" })).json();
-  $("r-images").hidden = !info.blockedImages;
+  $("r-images").hidden = trusted || !info.blockedImages;
   if (!email.keywords.$seen) {
     await state.jmap.one("Email/set", { update: { [id]: { "keywords/$seen": true } } });
   }
 }
+
+// Senders whose remote images load without asking, kept in this browser only.
+const TRUSTED = "mailstack.images-from";
+function trustedSenders() {
+  try { return new Set(JSON.parse(localStorage.getItem(TRUSTED) || "[]")); } catch { return new Set(); }
+}
+function imagesAllowedFrom(email) {
+  const sender = email.from?.[0]?.email?.toLowerCase();
+  return Boolean(sender) && trustedSenders().has(sender);
+}
+$("trust-sender").addEventListener("click", () => {
+  const sender = state.open.from?.[0]?.email?.toLowerCase();
+  if (sender) {
+    const senders = trustedSenders();
+    senders.add(sender);
+    localStorage.setItem(TRUSTED, JSON.stringify([...senders]));
+  }
+  $("show-images").click();
+});
 
 $("show-images").addEventListener("click", () => {
   $("r-body").src = `/webmail/message/${encodeURIComponent(state.open.id)}/body?images=1`;

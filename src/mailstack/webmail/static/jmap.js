@@ -8,6 +8,9 @@ export const SUBMISSION = "urn:ietf:params:jmap:submission";
 export const VACATION = "urn:ietf:params:jmap:vacationresponse";
 
 let csrf = null;
+// Called when the node no longer knows our session (revoked, expired).
+let onSessionLost = () => {};
+export function whenSessionLost(handler) { onSessionLost = handler; }
 
 async function problem(response) {
   try {
@@ -18,10 +21,12 @@ async function problem(response) {
   }
 }
 
-function post(url, body, type = "application/json") {
+async function post(url, body, type = "application/json") {
   const headers = { "Content-Type": type };
   if (csrf) headers["X-CSRF-Token"] = csrf;
-  return fetch(url, { method: "POST", headers, body, credentials: "same-origin" });
+  const response = await fetch(url, { method: "POST", headers, body, credentials: "same-origin" });
+  if (response.status === 401 && !url.endsWith("/webmail/login")) onSessionLost();
+  return response;
 }
 
 /** Who is logged in ({username, csrf}), or null. */
@@ -109,6 +114,14 @@ export class Jmap {
     source.addEventListener("state", (event) => onChange(JSON.parse(event.data)));
     // Changes made before the stream (re)opened are not pushed: catch up.
     source.addEventListener("open", () => onChange(null));
+    // A refused stream is not retried by the browser: is the session gone?
+    source.addEventListener("error", async () => {
+      if (source.readyState !== EventSource.CLOSED) return;
+      try {
+        if (!(await whoami())) { onSessionLost(); return; }
+      } catch { /* the node is away: try again below */ }
+      setTimeout(() => { if (source.onreopen) source.onreopen(); }, 5000);
+    });
     return source;
   }
 }
