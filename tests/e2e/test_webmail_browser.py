@@ -544,3 +544,20 @@ async def test_images_per_sender_and_a_revoked_session(node: Any, browser: Any) 
     await page.get_by_role("navigation", name="Mailboxes").get_by_role("link", name="Sent").click()
     await expect(page.get_by_role("alert")).to_have_text("Your session ended: sign in again.")
     await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+async def test_drafts_save_by_hand_and_by_themselves(node: Any, browser: Any) -> None:
+    page = await open_app(browser, node, BOB)
+    await page.get_by_role("button", name="Compose").click()
+    await field(page, "To").fill(ALICE)
+    await field(page, "Subject").fill("Half written")
+    await page.get_by_role("button", name="Save draft").click()
+    await expect(page.get_by_role("status")).to_have_text("Draft saved.")
+    await field(page, "Message").fill("and then some")
+    await expect(page.get_by_role("status")).to_have_text("Draft saved automatically.")
+    await (
+        page.get_by_role("navigation", name="Mailboxes").get_by_role("link", name="Drafts").click()
+    )
+    # One draft, the latest: each save replaces the one before.
+    await expect(messages(page)).to_have_count(1)
+    await expect(messages(page)).to_contain_text("and then some")

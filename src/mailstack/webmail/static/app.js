@@ -458,6 +458,8 @@ function openComposer({ to = "", cc = "", subject = "", body = "", reply = null 
   form.elements.body.value = body;
   state.reply = reply;
   state.draftId = null;
+  uploaded = new Map();
+  clearTimeout(autosave);
   showPane("composer");
   (to ? form.elements.body : form.elements.to).focus();
 }
@@ -497,13 +499,19 @@ $("forward").addEventListener("click", () => {
   });
 });
 
-$("discard").addEventListener("click", () => { $("composer").hidden = true; });
+$("discard").addEventListener("click", () => { clearTimeout(autosave); $("composer").hidden = true; });
+
+// Files uploaded once per composer, however often the draft is saved.
+let uploaded = new Map();
 
 async function draft(form) {
   const attachments = [...(state.reply?.attachments || [])];
   for (const file of form.elements.files.files) {
-    status(`Uploading ${file.name}…`);
-    const blob = await state.jmap.upload(file);
+    if (!uploaded.has(file)) {
+      status(`Uploading ${file.name}…`);
+      uploaded.set(file, await state.jmap.upload(file));
+    }
+    const blob = uploaded.get(file);
     attachments.push({ blobId: blob.blobId, type: blob.type || file.type || "application/octet-stream", name: file.name, disposition: "attachment" });
   }
   const email = {
@@ -523,6 +531,24 @@ async function draft(form) {
   return email;
 }
 
+// Saves run one after another, so a draft is never replaced twice at once.
+let saving = Promise.resolve();
+function queueSave(form) {
+  const next = saving.then(() => saveDraft(form));
+  saving = next.catch(() => {});
+  return next;
+}
+
+// Draft autosave: a few seconds after the last keystroke.
+let autosave = null;
+$("compose-form").addEventListener("input", () => {
+  clearTimeout(autosave);
+  autosave = setTimeout(() => {
+    if ($("composer").hidden) return;
+    queueSave($("compose-form")).then(() => status("Draft saved automatically.")).catch(failed);
+  }, 3000);
+});
+
 async function saveDraft(form) {
   const email = await draft(form);
   const args = { accountId: state.jmap.accountId, create: { draft: email } };
@@ -536,7 +562,8 @@ async function saveDraft(form) {
 
 $("save-draft").addEventListener("click", async () => {
   try {
-    await saveDraft($("compose-form"));
+    clearTimeout(autosave);
+    await queueSave($("compose-form"));
     status("Draft saved.");
   } catch (error) { failed(error); }
 });
@@ -548,7 +575,8 @@ $("compose-form").addEventListener("submit", async (event) => {
   try {
     const identities = (await state.jmap.one("Identity/get", {})).list;
     const identity = identities.find((i) => i.email.toLowerCase() === state.me.username.toLowerCase()) || identities[0];
-    const emailId = await saveDraft(form);
+    clearTimeout(autosave);
+    const emailId = await queueSave(form);
     const drafts = byRole("drafts").id;
     const sent = byRole("sent");
     const update = { "keywords/$draft": null };
