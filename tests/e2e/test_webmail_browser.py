@@ -448,6 +448,7 @@ async def test_keyboard_alone_flag_and_unread(node: Any, browser: Any) -> None:
     await expect(field(page, "To")).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(page.get_by_role("region", name="New message")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Compose")).to_be_focused()
     await page.keyboard.press("/")
     await expect(page.get_by_role("searchbox", name="Search mail")).to_be_focused()
     assert page.errors == []

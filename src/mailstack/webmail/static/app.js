@@ -296,6 +296,8 @@ function closeReader(message) {
   state.open = null;
   $("reader").hidden = true;
   status(message);
+  $("list-title").setAttribute("tabindex", "-1");
+  $("list-title").focus(); // not left in a hidden toolbar
   loadMailboxes().then(loadList).catch(failed);
 }
 
@@ -499,7 +501,11 @@ $("forward").addEventListener("click", () => {
   });
 });
 
-$("discard").addEventListener("click", () => { clearTimeout(autosave); $("composer").hidden = true; });
+$("discard").addEventListener("click", () => {
+  clearTimeout(autosave);
+  $("composer").hidden = true;
+  $("compose").focus(); // focus goes back where composing began, not into a hidden field
+});
 
 // Files uploaded once per composer, however often the draft is saved.
 let uploaded = new Map();
