@@ -562,3 +562,32 @@ async def test_drafts_save_by_hand_and_by_themselves(node: Any, browser: Any) ->
     # One draft, the latest: each save replaces the one before.
     await expect(messages(page)).to_have_count(1)
     await expect(messages(page)).to_contain_text("and then some")
+
+
+async def test_folders_made_filled_and_removed(node: Any, browser: Any) -> None:
+    await deliver(node, BOB, "Keep me somewhere", "text")
+    page = await open_app(browser, node, BOB)
+    await page.get_by_role("button", name="Settings").click()
+    settings = page.get_by_role("region", name="Settings")
+    await settings.get_by_label("New folder name").fill("Recipes")
+    await settings.get_by_role("button", name="Create folder").click()
+    await expect(page.get_by_role("status")).to_have_text("Folder Recipes created.")
+    nav = page.get_by_role("navigation", name="Mailboxes")
+    await expect(nav.get_by_role("link", name="Recipes")).to_be_visible()
+    await messages(page).filter(has_text="Keep me somewhere").get_by_role("button").click()
+    await page.get_by_role("button", name="Move to").click()
+    await page.get_by_label("Destination").select_option(label="Recipes")
+    await page.get_by_role("button", name="Move", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("Moved to Recipes.")
+    await page.get_by_role("button", name="Settings").click()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await settings.get_by_label("Folder to delete").select_option(label="Recipes")
+    await settings.get_by_role("button", name="Delete folder").click()
+    await expect(page.get_by_role("status")).to_have_text("Folder Recipes deleted.")
+    await expect(nav.get_by_role("link", name="Recipes")).to_have_count(0)
+    assert await node.store.mailbox_get(node.bob.id, "Recipes") is None
+    # The app's own files go compressed (they hold no secret).
+    async with aiohttp.ClientSession(auto_decompress=False) as client:
+        gzip = {"Accept-Encoding": "gzip"}
+        async with client.get(base(node) + "/mail/static/app.js", headers=gzip) as r:
+            assert r.headers.get("Content-Encoding") == "gzip"

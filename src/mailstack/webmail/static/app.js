@@ -158,6 +158,7 @@ function renderMailboxes() {
   const chosen = target.value;
   target.replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
   if (chosen && state.mailboxes.some((box) => box.id === chosen)) target.value = chosen;
+  renderFolderChoices();
 }
 
 async function showMailbox(id) {
@@ -412,6 +413,41 @@ $("vacation-form").addEventListener("submit", async (event) => {
     } } });
     if (out.notUpdated?.singleton) throw new Error(out.notUpdated.singleton.description || out.notUpdated.singleton.type);
     status(form.elements.enabled.checked ? "Vacation responder on." : "Vacation responder off.");
+  } catch (error) { failed(error); }
+});
+
+// --- folders: made and removed with Mailbox/set -------------------------------
+
+function renderFolderChoices() {
+  const mine = state.mailboxes.filter((box) => !box.role);
+  $("folder-form").elements.victim.replaceChildren(
+    ...mine.map((box) => el("option", { value: box.id }, box.name)));
+  $("delete-folder").disabled = mine.length === 0;
+}
+
+$("folder-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = event.target.elements.name.value.trim();
+  try {
+    const out = await state.jmap.one("Mailbox/set", { create: { box: { name, parentId: null } } });
+    if (!out.created?.box) throw new Error(out.notCreated?.box?.description || "the folder was not made");
+    event.target.elements.name.value = "";
+    await loadMailboxes();
+    status(`Folder ${name} created.`);
+  } catch (error) { failed(error); }
+});
+
+$("delete-folder").addEventListener("click", async () => {
+  const select = $("folder-form").elements.victim;
+  const box = state.mailboxes.find((m) => m.id === select.value);
+  if (!box) return;
+  if (!window.confirm(`Delete the folder ${box.name} and the ${box.totalEmails} messages in it?`)) return;
+  try {
+    const out = await state.jmap.one("Mailbox/set", { destroy: [box.id], onDestroyRemoveEmails: true });
+    if (!out.destroyed?.includes(box.id)) throw new Error(out.notDestroyed?.[box.id]?.description || "the folder was not deleted");
+    if (state.mailboxId === box.id) state.mailboxId = byRole("inbox")?.id;
+    await loadMailboxes();
+    status(`Folder ${box.name} deleted.`);
   } catch (error) { failed(error); }
 });
 
