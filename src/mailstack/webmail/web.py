@@ -115,12 +115,14 @@ class Webmail:
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         headers = {"Content-Security-Policy": APP_CSP, "X-Frame-Options": "DENY"}
-        return web.Response(
+        response = web.Response(
             body=_asset("index.html"),
             content_type="text/html",
             charset="utf-8",
             headers=headers | SECURITY | {hdrs.CACHE_CONTROL: "no-cache"},
         )
+        response.enable_compression()  # the same for every visitor: no secret in it
+        return response
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
