@@ -471,7 +471,7 @@ $("explain").addEventListener("click", async () => {
       ? el("ul", {}, ...found.checks.map((check) => el("li", {}, check.sentence)))
       : el("p", {}, "This server recorded no SPF, DKIM or DMARC result for it.");
     const total = found.totalDelay === null ? null
-      : el("p", {}, `From the first hop to the last: ${Math.round(found.totalDelay)} s.`);
+      : el("p", {}, `From the first hop to the last: ${found.totalDelay < 1 ? "under a second" : `${Math.round(found.totalDelay)} s`}.`);
     panel.replaceChildren(...[
       el("h3", {}, "How this message reached you"), path, total,
       el("h3", {}, "Who vouches for the sender"), checks].filter(Boolean));
