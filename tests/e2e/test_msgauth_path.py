@@ -25,7 +25,6 @@ MESSAGE = (
 )
 
 
-
 def submit(node, message: bytes, sender: str = "alice@crepes.fr") -> object:
     def send() -> object:
         context = ssl.create_default_context()
@@ -46,7 +45,11 @@ async def world(node_factory):
     )
     resolver = {"resolver": {"forwarders": [f"{DNS_IP}:{dns_node.port('dns')}"]}}
     bob = await node_factory(
-        listen=("smtp",), hostname="mail.hamburger.edu", host=BOB_IP, dns=resolver
+        # http: the webmail's explain panel is tested on this world too.
+        listen=("smtp", "http"),
+        hostname="mail.hamburger.edu",
+        host=BOB_IP,
+        dns=resolver,
     )
     await bob.add_user("bob@hamburger.edu")
     alice = await node_factory(

@@ -62,13 +62,17 @@ def parse_authorization(value: str) -> Basic | Bearer | Malformed:
     return Malformed(scheme.lower()[:20])
 
 
-def challenges(error: str | None = None) -> str:
-    """The WWW-Authenticate value: Basic (UTF-8, RFC 7617 §2.1) and Bearer,
-    the latter with ``error`` when a token was refused (RFC 6750 §3)."""
+def bearer_challenge(error: str | None = None) -> str:
+    """The Bearer challenge, with ``error`` when a token was refused (RFC 6750 §3)."""
     bearer = f'Bearer realm="{REALM}"'
     if error is not None:
         bearer += f', error="{error}"'
-    return f'Basic realm="{REALM}", charset="UTF-8", {bearer}'
+    return bearer
+
+
+def challenges(error: str | None = None) -> str:
+    """The WWW-Authenticate value: Basic (UTF-8, RFC 7617 §2.1) and Bearer."""
+    return f'Basic realm="{REALM}", charset="UTF-8", {bearer_challenge(error)}'
 
 
 # What an authenticator outcome other than OK answers: status and title.

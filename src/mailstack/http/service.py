@@ -6,7 +6,9 @@ A route provider is ``def routes(node) -> list[web.AbstractRouteDef]``
 ``ROUTES``). Every route needs a login (``mailstack.http.auth``) unless its
 name starts with ``public.`` (``web.get(path, handler, name="public.x")``);
 a handler finds the logged-in ``Account`` at ``request[ACCOUNT]`` and the
-node at ``request.app[NODE]``.
+node at ``request.app[NODE]``. A login is an Authorization field (Basic or
+Bearer) or, without one, the webmail's session cookie (a bearer token, with
+its CSRF token on state-changing requests: ``mailstack.webmail.session``).
 
 What the service does for every route: HTTP/1.1 keep-alive up to
 ``[limits] http_idle_timeout``; request heads bounded by ``http_line`` and
@@ -32,9 +34,19 @@ from mailstack.common.auth import Outcome
 from mailstack.common.netguard import is_loopback
 from mailstack.common.trace import CREDENTIALS_ELIDED, SessionTrace
 from mailstack.common.webkeys import ACCOUNT, TRACE
-from mailstack.http.auth import REFUSALS, Basic, Bearer, Malformed, challenges, parse_authorization
+from mailstack.http.auth import (
+    REFUSALS,
+    Basic,
+    Bearer,
+    Malformed,
+    bearer_challenge,
+    challenges,
+    parse_authorization,
+)
 from mailstack.jmap import web as jmap_web
+from mailstack.webmail import session as webmail_session
 from mailstack.webmail import web as webmail_web
+from mailstack.webmail.imageproxy import load_key
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -42,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailstack.http")
 
 NODE: web.AppKey[Node] = web.AppKey("node")
+# The key of the webmail's CSRF tokens (``mailstack.webmail.session``).
+SESSION_KEY: web.AppKey[bytes] = web.AppKey("session_key")
 
 RouteProvider = Callable[["Node"], list[web.AbstractRouteDef]]
 
@@ -126,6 +140,7 @@ def make_app(node: Node) -> web.Application:
         middlewares=[_trace, _errors, _authenticate],
     )
     app[NODE] = node
+    app[SESSION_KEY] = load_key(node.config.data_dir / webmail_session.KEY_FILE)
     app.on_response_prepare.append(_trace_response)
     for provider in ROUTES:
         app.add_routes(provider(node))
@@ -200,6 +215,9 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     ):
         return problem(403, "Credentials are taken only over https.")
     header = request.headers.get(hdrs.AUTHORIZATION)
+    cookie = webmail_session.cookie_token(request) if header is None else None
+    if cookie is not None:
+        return await _cookie_login(request, handler, cookie)
     if header is None:
         return problem(
             401, "This resource needs credentials.", headers={"WWW-Authenticate": challenges()}
@@ -221,11 +239,31 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     if login.outcome is Outcome.OK and login.account is not None:
         request[ACCOUNT] = login.account
         return await handler(request)
-    status, detail = REFUSALS[login.outcome]
+    return _refused(login.outcome, isinstance(credentials, Bearer))
+
+
+async def _cookie_login(request: web.Request, handler: Handler, secret: str) -> web.StreamResponse:
+    """The webmail's session cookie: a bearer token, with the CSRF token of
+    its session on every state-changing request (``mailstack.webmail.session``)."""
+    node = request.app[NODE]
+    public_url = node.config.http.public_url or None
+    if not webmail_session.csrf_ok(request, request.app[SESSION_KEY], secret, public_url):
+        return problem(403, "This request lacks the session's CSRF token.")
+    login = await node.authenticator.token_login("http", secret, request.remote or "")
+    if login.outcome is Outcome.OK and login.account is not None:
+        request[ACCOUNT] = login.account
+        return await handler(request)
+    return _refused(login.outcome, True, cookie=True)
+
+
+def _refused(outcome: Outcome, bearer: bool, *, cookie: bool = False) -> web.Response:
+    status, detail = REFUSALS[outcome]
     headers = {}
     if status == 401:
-        error = "invalid_token" if isinstance(credentials, Bearer) else None
-        headers["WWW-Authenticate"] = challenges(error)
+        # No Basic challenge for a page's expired cookie: the browser would
+        # answer it with a password dialog of its own.
+        error = "invalid_token" if bearer else None
+        headers["WWW-Authenticate"] = bearer_challenge(error) if cookie else challenges(error)
     elif status in (429, 503):
         headers["Retry-After"] = "30"
     return problem(status, detail, headers=headers)

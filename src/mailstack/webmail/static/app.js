@@ -1,0 +1,638 @@
+// The webmail: views that render state held here, over JMAP (jmap.js).
+import { Jmap, login, logout, whenSessionLost, whoami } from "./jmap.js";
+import { parseSearch } from "./search.js";
+
+const PAGE = 50;
+const ROLE_ORDER = ["inbox", "drafts", "sent", "archive", "junk", "trash"];
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  me: null, jmap: null, source: null,
+  mailboxes: [], mailboxId: null, search: null,
+  position: 0, total: 0, emails: [], open: null, draftId: null, reply: null,
+};
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child !== null) node.append(child);
+  return node;
+}
+
+function status(text) { $("status").textContent = text; }
+
+function failed(error) { status(`Error: ${error.message}`); }
+
+function who(addresses) {
+  return (addresses || []).map((a) => a.name || a.email).join(", ");
+}
+
+function whoFull(addresses) {
+  return (addresses || []).map((a) => (a.name ? `${a.name} <${a.email}>` : a.email)).join(", ");
+}
+
+function parseAddresses(text) {
+  return text.split(/[,;]/).map((s) => s.trim()).filter(Boolean).map((part) => {
+    const match = /^(.*?)\s*<([^>]+)>$/.exec(part);
+    return match ? { name: match[1].replace(/^"|"$/g, "") || null, email: match[2].trim() } : { name: null, email: part };
+  });
+}
+
+function shortDate(iso) {
+  const when = new Date(iso);
+  const now = new Date();
+  return when.toDateString() === now.toDateString()
+    ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : when.toLocaleDateString();
+}
+
+const byRole = (role) => state.mailboxes.find((m) => m.role === role);
+const label = (box) => (box.role === "inbox" ? "Inbox" : box.name);
+
+// --- login -----------------------------------------------------------------
+
+async function start() {
+  try {
+    state.me = await whoami();
+  } catch (error) {
+    state.me = null;
+  }
+  if (state.me) await enter();
+  else showLogin();
+}
+
+function showLogin() {
+  $("app").hidden = true;
+  $("login").hidden = false;
+  $("login-form").elements.username.focus();
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  $("login-error").textContent = "";
+  try {
+    state.me = await login(form.elements.username.value, form.elements.password.value);
+    form.reset();
+    await enter();
+  } catch (error) {
+    $("login-error").textContent = error.message;
+  }
+});
+
+function signedOut(message) {
+  if (state.source) state.source.close();
+  Object.assign(state, { me: null, jmap: null, source: null, open: null, emails: [] });
+  $("messages").replaceChildren();
+  showPane(null);
+  showLogin();
+  $("login-error").textContent = message;
+}
+
+$("signout").addEventListener("click", async () => {
+  try { await logout(); } catch (error) { failed(error); }
+  signedOut("");
+});
+
+whenSessionLost(() => { if (state.me) signedOut("Your session ended: sign in again."); });
+
+async function enter() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("me").textContent = state.me.username;
+  state.jmap = await Jmap.open();
+  await loadMailboxes();
+  state.mailboxId = byRole("inbox")?.id || state.mailboxes[0]?.id;
+  await showMailbox(state.mailboxId);
+  listen();
+}
+
+function listen() {
+  state.source = state.jmap.listen(onPush);
+  state.source.onreopen = () => { if (state.jmap) listen(); };
+  document.body.dataset.live = "connecting";
+  state.source.addEventListener("open", () => { document.body.dataset.live = "open"; });
+}
+
+// --- live updates ------------------------------------------------------------
+
+let refreshing = null;
+function onPush() {
+  // Coalesce a burst of changes into one refresh.
+  if (refreshing) return;
+  refreshing = setTimeout(async () => {
+    refreshing = null;
+    try {
+      await loadMailboxes();
+      await loadList();
+    } catch (error) { failed(error); }
+  }, 100);
+}
+
+// --- mailboxes ---------------------------------------------------------------
+
+async function loadMailboxes() {
+  const got = await state.jmap.one("Mailbox/get", {
+    properties: ["name", "role", "parentId", "sortOrder", "unreadEmails", "totalEmails"],
+  });
+  const rank = (m) => (m.role && ROLE_ORDER.includes(m.role) ? ROLE_ORDER.indexOf(m.role) : 99);
+  state.mailboxes = got.list.sort((a, b) => rank(a) - rank(b) || a.sortOrder - b.sortOrder || a.name.localeCompare(b.name));
+  renderMailboxes();
+}
+
+function renderMailboxes() {
+  $("mailboxes").replaceChildren(...state.mailboxes.map((box) => {
+    const link = el("a", {
+      href: "#", "aria-current": !state.search && box.id === state.mailboxId ? "page" : null,
+      onclick: (event) => { event.preventDefault(); showMailbox(box.id).catch(failed); },
+    }, el("span", {}, label(box)));
+    if (box.unreadEmails) link.append(el("span", { class: "count" }, ` ${box.unreadEmails}`));
+    return el("li", {}, link);
+  }));
+  // A push may redraw this while the user is choosing: keep the choice.
+  const target = $("move-target");
+  const chosen = target.value;
+  target.replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
+  if (chosen && state.mailboxes.some((box) => box.id === chosen)) target.value = chosen;
+  renderFolderChoices();
+}
+
+async function showMailbox(id) {
+  state.mailboxId = id;
+  state.search = null;
+  state.position = 0;
+  $("search").value = "";
+  renderMailboxes();
+  const box = state.mailboxes.find((m) => m.id === id);
+  $("list-title").textContent = box ? label(box) : "Messages";
+  await loadList();
+}
+
+// --- the message list --------------------------------------------------------
+
+function currentFilter() {
+  return state.search || { inMailbox: state.mailboxId };
+}
+
+async function loadList() {
+  const started = performance.now();
+  const out = await state.jmap.call([
+    ["Email/query", {
+      accountId: state.jmap.accountId, filter: currentFilter(),
+      sort: [{ property: "receivedAt", isAscending: false }],
+      position: state.position, limit: PAGE, calculateTotal: true,
+    }, "q"],
+    ["Email/get", {
+      accountId: state.jmap.accountId, "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
+      properties: ["threadId", "mailboxIds", "keywords", "from", "to", "subject", "preview", "receivedAt", "hasAttachment"],
+    }, "g"],
+  ]);
+  state.total = out.q.total ?? out.g.list.length;
+  state.emails = out.g.list;
+  renderList();
+  document.body.dataset.listMs = String(Math.round(performance.now() - started));
+}
+
+function renderList() {
+  const items = state.emails.map((email) => {
+    const unread = !email.keywords.$seen;
+    const flagged = email.keywords.$flagged;
+    const sender = who(email.from) || "(no sender)";
+    const marks = `${flagged ? "★ " : ""}${email.hasAttachment ? "📎 " : ""}`;
+    const button = el("button", { type: "button", onclick: () => openEmail(email.id).catch(failed) },
+      el("span", { class: "from" }, `${marks}${sender}`),
+      el("span", { class: "date" }, shortDate(email.receivedAt)),
+      el("span", { class: "subject" }, email.subject || "(no subject)"),
+      el("span", { class: "preview" }, email.preview || ""));
+    const item = el("li", { class: unread ? "unread" : "", "aria-current": state.open?.id === email.id ? "true" : null }, button);
+    if (unread) button.setAttribute("aria-description", "unread");
+    return item;
+  });
+  $("messages").replaceChildren(...items);
+  const last = Math.min(state.position + state.emails.length, state.total);
+  $("range").textContent = state.total ? `${state.position + 1}–${last} of ${state.total}` : "No messages";
+  $("newer").disabled = state.position === 0;
+  $("older").disabled = last >= state.total;
+}
+
+$("newer").addEventListener("click", () => { state.position = Math.max(0, state.position - PAGE); loadList().catch(failed); });
+$("older").addEventListener("click", () => { state.position += PAGE; loadList().catch(failed); });
+
+$("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.search = parseSearch($("search").value, state.mailboxes);
+  state.position = 0;
+  $("list-title").textContent = state.search ? "Search results" : "Inbox";
+  if (!state.search) state.mailboxId = byRole("inbox")?.id;
+  renderMailboxes();
+  loadList().catch(failed);
+});
+
+// --- reading -----------------------------------------------------------------
+
+async function openEmail(id) {
+  const email = (await state.jmap.one("Email/get", {
+    ids: [id],
+    properties: ["threadId", "mailboxIds", "keywords", "from", "to", "cc", "replyTo", "subject",
+      "sentAt", "receivedAt", "messageId", "inReplyTo", "references", "attachments", "textBody", "bodyValues"],
+    fetchTextBodyValues: true, maxBodyValueBytes: 256 * 1024,
+  })).list[0];
+  if (!email) { status("That message is gone."); return; }
+  state.open = email;
+  showPane("reader");
+  $("explain-panel").hidden = true;
+  $("explain").setAttribute("aria-expanded", "false");
+  $("move-box").hidden = true;
+  $("r-subject").textContent = email.subject || "(no subject)";
+  $("r-meta").textContent = `From ${whoFull(email.from)} to ${whoFull(email.to)}${email.cc?.length ? ", cc " + whoFull(email.cc) : ""} — ${new Date(email.sentAt || email.receivedAt).toLocaleString()}`;
+  const trusted = imagesAllowedFrom(email);
+  $("r-body").src = `/webmail/message/${encodeURIComponent(id)}/body${trusted ? "?images=1" : ""}`;
+  $("r-attachments").replaceChildren(...(email.attachments || []).map((part) => el("li", {},
+    el("a", { href: state.jmap.downloadUrl(part.blobId, part.name, part.type), download: part.name || "attachment" },
+      `${part.name || "attachment"} (${Math.ceil(part.size / 1024)} KB)`))));
+  renderList();
+  $("flag").setAttribute("aria-pressed", String(Boolean(email.keywords.$flagged)));
+  const info = await (await fetch(`/webmail/message/${encodeURIComponent(id)}`, { credentials: "same-origin" })).json();
+  $("r-images").hidden = trusted || !info.blockedImages;
+  if (!email.keywords.$seen) {
+    await state.jmap.one("Email/set", { update: { [id]: { "keywords/$seen": true } } });
+  }
+}
+
+// Senders whose remote images load without asking, kept in this browser only.
+const TRUSTED = "mailstack.images-from";
+function trustedSenders() {
+  try { return new Set(JSON.parse(localStorage.getItem(TRUSTED) || "[]")); } catch { return new Set(); }
+}
+function imagesAllowedFrom(email) {
+  const sender = email.from?.[0]?.email?.toLowerCase();
+  return Boolean(sender) && trustedSenders().has(sender);
+}
+$("trust-sender").addEventListener("click", () => {
+  const sender = state.open.from?.[0]?.email?.toLowerCase();
+  if (sender) {
+    const senders = trustedSenders();
+    senders.add(sender);
+    localStorage.setItem(TRUSTED, JSON.stringify([...senders]));
+  }
+  $("show-images").click();
+});
+
+$("show-images").addEventListener("click", () => {
+  $("r-body").src = `/webmail/message/${encodeURIComponent(state.open.id)}/body?images=1`;
+  $("r-images").hidden = true;
+});
+
+async function moveOpen(mailboxId) {
+  const email = state.open;
+  await state.jmap.one("Email/set", { update: { [email.id]: { mailboxIds: { [mailboxId]: true } } } });
+  closeReader(`Moved to ${label(state.mailboxes.find((m) => m.id === mailboxId))}.`);
+}
+
+function closeReader(message) {
+  state.open = null;
+  $("reader").hidden = true;
+  status(message);
+  $("list-title").setAttribute("tabindex", "-1");
+  $("list-title").focus(); // not left in a hidden toolbar
+  loadMailboxes().then(loadList).catch(failed);
+}
+
+$("archive").addEventListener("click", async () => {
+  const box = byRole("archive");
+  if (!box) { status("There is no Archive mailbox."); return; }
+  await moveOpen(box.id).catch(failed);
+});
+
+$("delete").addEventListener("click", async () => {
+  const trash = byRole("trash");
+  try {
+    if (trash && !state.open.mailboxIds[trash.id]) {
+      await moveOpen(trash.id);
+    } else {
+      await state.jmap.one("Email/set", { destroy: [state.open.id] });
+      closeReader("Deleted for good.");
+    }
+  } catch (error) { failed(error); }
+});
+
+$("move").addEventListener("click", () => {
+  const box = $("move-box");
+  box.hidden = !box.hidden;
+  $("move").setAttribute("aria-expanded", String(!box.hidden));
+  if (!box.hidden) $("move-target").focus();
+});
+$("move-go").addEventListener("click", () => moveOpen($("move-target").value).catch(failed));
+
+$("flag").addEventListener("click", async () => {
+  const flagged = !state.open.keywords.$flagged;
+  try {
+    await state.jmap.one("Email/set", { update: { [state.open.id]: { "keywords/$flagged": flagged || null } } });
+    state.open.keywords.$flagged = flagged;
+    $("flag").setAttribute("aria-pressed", String(flagged));
+    status(flagged ? "Flagged." : "Flag removed.");
+  } catch (error) { failed(error); }
+});
+
+$("unread").addEventListener("click", async () => {
+  try {
+    await state.jmap.one("Email/set", { update: { [state.open.id]: { "keywords/$seen": null } } });
+    closeReader("Marked unread.");
+  } catch (error) { failed(error); }
+});
+
+// --- keyboard shortcuts (Gmail's): c r a f e # / j k ---------------------------
+
+function openByOffset(step) {
+  const at = state.emails.findIndex((email) => email.id === state.open?.id);
+  const next = state.emails[at === -1 ? 0 : at + step];
+  if (next) openEmail(next.id).then(() => {
+    document.querySelector('#messages li[aria-current="true"] button')?.focus();
+  }).catch(failed);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || $("app").hidden) return;
+  const target = event.target;
+  if (target.closest("input, textarea, select, [contenteditable]")) {
+    if (event.key === "Escape" && !$("composer").hidden) $("discard").click();
+    return;
+  }
+  const reading = !$("reader").hidden && state.open;
+  const actions = {
+    c: () => $("compose").click(),
+    "/": () => $("search").focus(),
+    j: () => openByOffset(1),
+    k: () => openByOffset(-1),
+    r: reading && (() => $("reply").click()),
+    a: reading && (() => $("reply-all").click()),
+    f: reading && (() => $("forward").click()),
+    e: reading && (() => $("archive").click()),
+    "#": reading && (() => $("delete").click()),
+  };
+  const action = actions[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
+  }
+});
+
+// --- settings: the vacation responder (RFC 8621 §8) ---------------------------
+
+function showPane(id) {
+  for (const pane of ["reader", "composer", "settings-pane"]) $(pane).hidden = pane !== id;
+}
+
+$("settings").addEventListener("click", async () => {
+  try {
+    const [vacation] = (await state.jmap.one("VacationResponse/get", { ids: ["singleton"] })).list;
+    const form = $("vacation-form");
+    form.elements.enabled.checked = Boolean(vacation?.isEnabled);
+    form.elements.from.value = vacation?.fromDate?.slice(0, 10) || "";
+    form.elements.to.value = vacation?.toDate?.slice(0, 10) || "";
+    form.elements.subject.value = vacation?.subject || "";
+    form.elements.body.value = vacation?.textBody || "";
+    showPane("settings-pane");
+    form.elements.enabled.focus();
+  } catch (error) { failed(error); }
+});
+
+$("vacation-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const day = (value) => (value ? `${value}T00:00:00Z` : null);
+  try {
+    const out = await state.jmap.one("VacationResponse/set", { update: { singleton: {
+      isEnabled: form.elements.enabled.checked,
+      fromDate: day(form.elements.from.value), toDate: day(form.elements.to.value),
+      subject: form.elements.subject.value || null, textBody: form.elements.body.value || null,
+    } } });
+    if (out.notUpdated?.singleton) throw new Error(out.notUpdated.singleton.description || out.notUpdated.singleton.type);
+    status(form.elements.enabled.checked ? "Vacation responder on." : "Vacation responder off.");
+  } catch (error) { failed(error); }
+});
+
+// --- folders: made and removed with Mailbox/set -------------------------------
+
+function renderFolderChoices() {
+  const mine = state.mailboxes.filter((box) => !box.role);
+  $("folder-form").elements.victim.replaceChildren(
+    ...mine.map((box) => el("option", { value: box.id }, box.name)));
+  $("delete-folder").disabled = mine.length === 0;
+}
+
+$("folder-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = event.target.elements.name.value.trim();
+  try {
+    const out = await state.jmap.one("Mailbox/set", { create: { box: { name, parentId: null } } });
+    if (!out.created?.box) throw new Error(out.notCreated?.box?.description || "the folder was not made");
+    event.target.elements.name.value = "";
+    await loadMailboxes();
+    status(`Folder ${name} created.`);
+  } catch (error) { failed(error); }
+});
+
+$("delete-folder").addEventListener("click", async () => {
+  const select = $("folder-form").elements.victim;
+  const box = state.mailboxes.find((m) => m.id === select.value);
+  if (!box) return;
+  if (!window.confirm(`Delete the folder ${box.name} and the ${box.totalEmails} messages in it?`)) return;
+  try {
+    const out = await state.jmap.one("Mailbox/set", { destroy: [box.id], onDestroyRemoveEmails: true });
+    if (!out.destroyed?.includes(box.id)) throw new Error(out.notDestroyed?.[box.id]?.description || "the folder was not deleted");
+    if (state.mailboxId === box.id) state.mailboxId = byRole("inbox")?.id;
+    await loadMailboxes();
+    status(`Folder ${box.name} deleted.`);
+  } catch (error) { failed(error); }
+});
+
+// --- explain this message ----------------------------------------------------
+
+$("explain").addEventListener("click", async () => {
+  const panel = $("explain-panel");
+  if (!panel.hidden) {
+    panel.hidden = true;
+    $("explain").setAttribute("aria-expanded", "false");
+    return;
+  }
+  try {
+    const response = await fetch(`/webmail/message/${encodeURIComponent(state.open.id)}/explain`, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const found = await response.json();
+    const path = found.hops.length
+      ? el("ol", {}, ...found.hops.map((hop) => el("li", { class: hop.tls ? "tls" : "plain" }, hop.sentence)))
+      : el("p", {}, "The message does not say how it travelled.");
+    const checks = found.checks.length
+      ? el("ul", {}, ...found.checks.map((check) => el("li", {}, check.sentence)))
+      : el("p", {}, "This server recorded no SPF, DKIM or DMARC result for it.");
+    const total = found.totalDelay === null ? null
+      : el("p", {}, `From the first hop to the last: ${found.totalDelay < 1 ? "under a second" : `${Math.round(found.totalDelay)} s`}.`);
+    panel.replaceChildren(...[
+      el("h3", {}, "How this message reached you"), path, total,
+      el("h3", {}, "Who vouches for the sender"), checks].filter(Boolean));
+    panel.hidden = false;
+    $("explain").setAttribute("aria-expanded", "true");
+  } catch (error) { failed(error); }
+});
+
+// --- compose -----------------------------------------------------------------
+
+function quote(email) {
+  const text = (email.textBody || []).map((p) => email.bodyValues?.[p.partId]?.value || "").join("\n");
+  return text.split("\n").map((line) => `> ${line}`).join("\n");
+}
+
+function openComposer({ to = "", cc = "", subject = "", body = "", reply = null } = {}) {
+  const form = $("compose-form");
+  form.reset();
+  form.elements.to.value = to;
+  form.elements.cc.value = cc;
+  form.elements.subject.value = subject;
+  form.elements.body.value = body;
+  state.reply = reply;
+  state.draftId = null;
+  uploaded = new Map();
+  clearTimeout(autosave);
+  showPane("composer");
+  (to ? form.elements.body : form.elements.to).focus();
+}
+
+$("compose").addEventListener("click", () => openComposer());
+
+function prefixed(prefix, subject) {
+  subject = subject || "";
+  return subject.toLowerCase().startsWith(prefix.toLowerCase()) ? subject : `${prefix} ${subject}`;
+}
+
+function replyTo(all) {
+  const email = state.open;
+  const me = state.me.username.toLowerCase();
+  const to = email.replyTo?.length ? email.replyTo : email.from;
+  const others = all ? [...(email.to || []), ...(email.cc || [])].filter((a) => a.email.toLowerCase() !== me
+    && !to.some((t) => t.email.toLowerCase() === a.email.toLowerCase())) : [];
+  const refs = [...(email.references || []), ...(email.messageId || [])];
+  openComposer({
+    to: whoFull(to), cc: whoFull(others), subject: prefixed("Re:", email.subject),
+    body: `\n\nOn ${new Date(email.sentAt || email.receivedAt).toLocaleString()}, ${who(email.from)} wrote:\n${quote(email)}\n`,
+    reply: { inReplyTo: email.messageId || null, references: refs.length ? refs : null, attachments: [] },
+  });
+}
+
+$("reply").addEventListener("click", () => replyTo(false));
+$("reply-all").addEventListener("click", () => replyTo(true));
+$("forward").addEventListener("click", () => {
+  const email = state.open;
+  const head = [`From: ${whoFull(email.from)}`, `Date: ${email.sentAt || email.receivedAt}`,
+    `Subject: ${email.subject || ""}`, `To: ${whoFull(email.to)}`].join("\n");
+  openComposer({
+    subject: prefixed("Fwd:", email.subject),
+    body: `\n\n---------- Forwarded message ----------\n${head}\n\n${quote(email)}\n`,
+    reply: { inReplyTo: null, references: email.messageId || null,
+      attachments: (email.attachments || []).map((p) => ({ blobId: p.blobId, type: p.type, name: p.name, disposition: "attachment" })) },
+  });
+});
+
+$("discard").addEventListener("click", () => {
+  clearTimeout(autosave);
+  $("composer").hidden = true;
+  $("compose").focus(); // focus goes back where composing began, not into a hidden field
+});
+
+// Files uploaded once per composer, however often the draft is saved.
+let uploaded = new Map();
+
+async function draft(form) {
+  const attachments = [...(state.reply?.attachments || [])];
+  for (const file of form.elements.files.files) {
+    if (!uploaded.has(file)) {
+      status(`Uploading ${file.name}…`);
+      uploaded.set(file, await state.jmap.upload(file));
+    }
+    const blob = uploaded.get(file);
+    attachments.push({ blobId: blob.blobId, type: blob.type || file.type || "application/octet-stream", name: file.name, disposition: "attachment" });
+  }
+  const email = {
+    mailboxIds: { [byRole("drafts").id]: true },
+    keywords: { $draft: true, $seen: true },
+    from: [{ name: null, email: state.me.username }],
+    to: parseAddresses(form.elements.to.value),
+    subject: form.elements.subject.value,
+    textBody: [{ partId: "body", type: "text/plain" }],
+    bodyValues: { body: { value: form.elements.body.value } },
+  };
+  const cc = parseAddresses(form.elements.cc.value);
+  if (cc.length) email.cc = cc;
+  if (attachments.length) email.attachments = attachments;
+  if (state.reply?.inReplyTo) email.inReplyTo = state.reply.inReplyTo;
+  if (state.reply?.references) email.references = state.reply.references;
+  return email;
+}
+
+// Saves run one after another, so a draft is never replaced twice at once.
+let saving = Promise.resolve();
+function queueSave(form) {
+  const next = saving.then(() => saveDraft(form));
+  saving = next.catch(() => {});
+  return next;
+}
+
+// Draft autosave: a few seconds after the last keystroke.
+let autosave = null;
+$("compose-form").addEventListener("input", () => {
+  clearTimeout(autosave);
+  autosave = setTimeout(() => {
+    if ($("composer").hidden) return;
+    queueSave($("compose-form")).then(() => status("Draft saved automatically.")).catch(failed);
+  }, 3000);
+});
+
+async function saveDraft(form) {
+  const email = await draft(form);
+  const args = { accountId: state.jmap.accountId, create: { draft: email } };
+  if (state.draftId) args.destroy = [state.draftId];
+  const out = await state.jmap.call([["Email/set", args, "s"]]);
+  const made = out.s.created?.draft;
+  if (!made) throw new Error(`the draft was not saved: ${JSON.stringify(out.s.notCreated?.draft)}`);
+  state.draftId = made.id;
+  return made.id;
+}
+
+$("save-draft").addEventListener("click", async () => {
+  try {
+    clearTimeout(autosave);
+    await queueSave($("compose-form"));
+    status("Draft saved.");
+  } catch (error) { failed(error); }
+});
+
+$("compose-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  if (!parseAddresses(form.elements.to.value).length) { status("Say who the message is to."); return; }
+  try {
+    const identities = (await state.jmap.one("Identity/get", {})).list;
+    const identity = identities.find((i) => i.email.toLowerCase() === state.me.username.toLowerCase()) || identities[0];
+    clearTimeout(autosave);
+    const emailId = await queueSave(form);
+    const drafts = byRole("drafts").id;
+    const sent = byRole("sent");
+    const update = { "keywords/$draft": null };
+    if (sent) Object.assign(update, { [`mailboxIds/${drafts}`]: null, [`mailboxIds/${sent.id}`]: true });
+    const out = await state.jmap.call([["EmailSubmission/set", {
+      accountId: state.jmap.accountId,
+      create: { send: { identityId: identity.id, emailId } },
+      onSuccessUpdateEmail: { "#send": update },
+    }, "x"]]);
+    if (!out.x.created?.send) throw new Error(`not sent: ${JSON.stringify(out.x.notCreated?.send)}`);
+    $("composer").hidden = true;
+    state.draftId = null;
+    status("Message sent.");
+  } catch (error) { failed(error); }
+});
+
+start();
