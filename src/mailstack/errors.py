@@ -5,7 +5,8 @@
     ├── StoreError                  the store refused an operation
     │   ├── NotFound
     │   ├── AlreadyExists
-    │   └── QuotaExceeded
+    │   ├── QuotaExceeded
+    │   └── StoreUnavailable        the store cannot be reached now (try again)
     └── ProtocolError               carries the reply that goes on the wire
         ├── SmtpError               code + enhanced status code + text
         ├── Pop3Error               -ERR with an optional [RESP-CODE]
@@ -44,6 +45,11 @@ class AlreadyExists(StoreError):
 
 class QuotaExceeded(StoreError):
     """The account is over its quota."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (a shared database restarting): the
+    operation may succeed if tried again."""
 
 
 class ProtocolError(MailstackError):

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from mailstack.common.auth import Authenticator
 from mailstack.common.netguard import is_loopback
-from mailstack.errors import AlreadyExists, ImapError, NotFound, QuotaExceeded, StoreError
+from mailstack.errors import (
+    AlreadyExists,
+    ImapError,
+    NotFound,
+    QuotaExceeded,
+    StoreError,
+    StoreUnavailable,
+)
 from mailstack.imap.cache import ExpungedCache, MetaInterner, ParsedCache, SortKeyCache
 from mailstack.imap.proto.commands import Command
 from mailstack.imap.proto.parser import ParseError, parse_command
@@ -261,6 +268,10 @@ class Session:
             return
         except QuotaExceeded:
             self.send(tagged(cmd.tag, "NO", "Over quota", "OVERQUOTA"))
+            return
+        except StoreUnavailable:
+            # RFC 5530 §3: a temporary failure; the client may try again.
+            self.send(tagged(cmd.tag, "NO", "The store is unavailable, try again", "UNAVAILABLE"))
             return
         except StoreError:
             self.send(tagged(cmd.tag, "NO", "The store refused the operation", "CANNOT"))

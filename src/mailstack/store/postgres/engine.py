@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from mailstack.errors import StoreError
+from mailstack.errors import StoreError, StoreUnavailable
 from mailstack.store.contract.messages import EmailKeys
 from mailstack.store.listeners import Listener, Listeners
 from mailstack.store.postgres import schema
@@ -154,7 +154,7 @@ class _RolledBack(Exception):
 
 
 def _gone(exc: BaseException) -> StoreError:
-    return StoreError(f"the PostgreSQL store is unavailable: {exc}")
+    return StoreUnavailable(f"the PostgreSQL store is unavailable: {exc}")
 
 
 class PgEngine:
