@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from mailstack.common.netguard import OutsideLoopback, check_destination
+from mailstack.common import fetch
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -57,40 +57,21 @@ def check_url(url: str) -> tuple[str, int]:
 
 
 def allowed(address: IPAddress, allow: Sequence[IPNetwork]) -> bool:
-    """Public (globally routable, RFC 6890), or in a network configured."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address in network for network in allow):
-        return True
-    return address.is_global and not address.is_multicast
+    """Public (globally routable, RFC 6890), or in a network configured
+    (the rule of every fetch the node makes: ``common/fetch.py``)."""
+    return fetch.allowed(str(address), allow)
 
 
 def networks(node: Node) -> list[IPNetwork]:
-    return [ipaddress.ip_network(n, strict=False) for n in node.config.jmap.push_allow]
+    return fetch.networks(node.config.jmap.push_allow)
 
 
 async def addresses(node: Node, host: str) -> list[str]:
     """The addresses of ``host`` we may connect to; Refused when none."""
-    allow = networks(node)
     try:
-        found = [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        try:
-            found = [ipaddress.ip_address(a) for a in await node.resolver.addresses(host)]
-        except Exception:
-            raise Refused("the url's host does not resolve") from None
-    usable = []
-    for address in found:
-        if not allowed(address, allow):
-            continue
-        try:
-            check_destination(str(address))
-        except OutsideLoopback:
-            continue
-        usable.append(str(address))
-    if not usable:
-        raise Refused("the url's host is on a network push may not reach")
-    return usable
+        return await fetch.usable_addresses(host, node.resolver.addresses, networks(node))
+    except fetch.Refused as exc:
+        raise Refused(f"the url's host: {exc}") from None
 
 
 class GuardedResolver(AbstractResolver):
