@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from mailstack.jmap import emailview, ids, sharing
 from mailstack.jmap.keywords import has_keyword, is_keyword, visible
-from mailstack.jmap.method import Args, Call, Method, MethodError
+from mailstack.jmap.method import (
+    Args,
+    Call,
+    Method,
+    MethodError,
+    filter_operator,
+)
 from mailstack.mime.subject import base_subject
 
 if TYPE_CHECKING:
@@ -44,8 +50,6 @@ if TYPE_CHECKING:
 MAIL = "urn:ietf:params:jmap:mail"
 # RFC 8620 §1.3: UnsignedInt is at most 2^53-1.
 MAX_INT = 2**53 - 1
-# A filter nested deeper than this is refused rather than recursed into.
-MAX_FILTER_DEPTH = 32
 COLLATIONS = ("i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap", "i;octet")
 DEFAULT_COLLATION = "i;unicode-casemap"
 # Results of this many recent queries are kept per node (their email ids, a
@@ -280,18 +284,11 @@ def _condition(name: str, value: Any, ctx: _Context) -> _Node:
 
 def compile_filter(spec: object, ctx: _Context, depth: int = 0) -> _Node:
     """A FilterOperator or FilterCondition (RFC 8620 §5.5), checked whole."""
-    if not isinstance(spec, dict):
-        raise invalid("a filter must be an object")
-    if depth > MAX_FILTER_DEPTH:
-        raise MethodError("unsupportedFilter", "the filter is nested too deeply")
-    if "operator" in spec:
-        operator = spec["operator"]
-        conditions = spec.get("conditions")
-        if operator not in ("AND", "OR", "NOT"):
-            raise MethodError("unsupportedFilter", f"unknown operator {operator!r}")
-        if not isinstance(conditions, list) or set(spec) - {"operator", "conditions"}:
-            raise invalid("a FilterOperator has an operator and a list of conditions")
+    found = filter_operator(spec, depth)
+    if found is not None:
+        operator, conditions = found
         return _operator(operator, [compile_filter(c, ctx, depth + 1) for c in conditions])
+    assert isinstance(spec, dict)
     return _operator("AND", [_condition(name, value, ctx) for name, value in spec.items()])
 
 

@@ -26,7 +26,6 @@ from mailstack.errors import AlreadyExists, NotFound
 from mailstack.jmap import ids, sharing
 from mailstack.jmap.email_query import (
     MAIL,
-    MAX_FILTER_DEPTH,
     collate,
     integer,
     invalid,
@@ -45,7 +44,9 @@ from mailstack.jmap.method import (
     MethodError,
     check_objects_in_get,
     check_objects_in_set,
+    combine,
     created_id,
+    filter_operator,
 )
 from mailstack.jmap.sharing import Reach
 from mailstack.store.contract import Mailbox, MailboxCounts
@@ -300,23 +301,11 @@ Check = Callable[[Mailbox], bool]
 
 def compile_filter(spec: object, tree: Tree, depth: int = 0) -> Check:
     """A FilterOperator or Mailbox FilterCondition (RFC 8621 §2.3)."""
-    if not isinstance(spec, dict):
-        raise invalid("a filter must be an object")
-    if depth > MAX_FILTER_DEPTH:
-        raise MethodError("unsupportedFilter", "the filter is nested too deeply")
-    if "operator" in spec:
-        operator = spec["operator"]
-        conditions = spec.get("conditions")
-        if operator not in ("AND", "OR", "NOT"):
-            raise MethodError("unsupportedFilter", f"unknown operator {operator!r}")
-        if not isinstance(conditions, list) or set(spec) - {"operator", "conditions"}:
-            raise invalid("a FilterOperator has an operator and a list of conditions")
-        checks = [compile_filter(c, tree, depth + 1) for c in conditions]
-        if operator == "AND":
-            return lambda m: all(c(m) for c in checks)
-        if operator == "OR":
-            return lambda m: any(c(m) for c in checks)
-        return lambda m: not any(c(m) for c in checks)
+    found = filter_operator(spec, depth)
+    if found is not None:
+        operator, conditions = found
+        return combine(operator, [compile_filter(c, tree, depth + 1) for c in conditions])
+    assert isinstance(spec, dict)
     checks = []
     for name, value in spec.items():
         if name not in FILTER_CONDITIONS:

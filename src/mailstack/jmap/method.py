@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -111,3 +111,40 @@ def account_id(call: Call, args: Args, *, shared: bool = False) -> int:
     if number is None or (number != call.user.id and not (shared and number in call.shared)):
         raise MethodError("accountNotFound")
     return number
+
+
+# A filter nested deeper than this is refused rather than recursed into.
+MAX_FILTER_DEPTH = 32
+
+T = TypeVar("T")
+
+
+def filter_operator(spec: object, depth: int) -> tuple[str, list[object]] | None:
+    """RFC 8620 §5.5, the checks every /query makes of a filter: an object,
+    nested at most MAX_FILTER_DEPTH deep; a FilterOperator is AND, OR or NOT
+    with a list of conditions and nothing else. Its operator and conditions,
+    or None for a FilterCondition (the caller reads its properties)."""
+    if not isinstance(spec, dict):
+        raise MethodError("invalidArguments", "a filter must be an object")
+    if depth > MAX_FILTER_DEPTH:
+        raise MethodError("unsupportedFilter", "the filter is nested too deeply")
+    if "operator" not in spec:
+        return None
+    operator = spec["operator"]
+    conditions = spec.get("conditions")
+    if operator not in ("AND", "OR", "NOT"):
+        raise MethodError("unsupportedFilter", f"unknown operator {str(operator)[:20]!r}")
+    if not isinstance(conditions, list) or set(spec) - {"operator", "conditions"}:
+        raise MethodError(
+            "invalidArguments", "a FilterOperator has an operator and a list of conditions"
+        )
+    return operator, conditions
+
+
+def combine(operator: str, checks: list[Callable[[T], bool]]) -> Callable[[T], bool]:
+    """One predicate of a FilterOperator's checks (NOT: none of them holds)."""
+    if operator == "AND":
+        return lambda item: all(c(item) for c in checks)
+    if operator == "OR":
+        return lambda item: any(c(item) for c in checks)
+    return lambda item: not any(c(item) for c in checks)

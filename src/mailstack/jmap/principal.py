@@ -26,7 +26,16 @@ from typing import Any
 from mailstack.jmap import ids
 from mailstack.jmap.email_query import invalid, store_of
 from mailstack.jmap.mailbox import changes_arguments, window
-from mailstack.jmap.method import Args, Call, Method, MethodError, account_id, check_objects_in_get
+from mailstack.jmap.method import (
+    Args,
+    Call,
+    Method,
+    MethodError,
+    account_id,
+    check_objects_in_get,
+    combine,
+    filter_operator,
+)
 from mailstack.jmap.sharing import PRINCIPALS, principal_id
 from mailstack.store import Account
 
@@ -37,7 +46,6 @@ PROPERTIES = (
 )  # fmt: skip
 FILTERS = frozenset({"accountIds", "email", "name", "text", "type", "timeZone"})
 SORTS = frozenset({"name", "email"})
-MAX_FILTER_DEPTH = 10
 
 
 def _principals_account(call: Call, args: Args) -> int:
@@ -193,23 +201,11 @@ def _condition(name: str, value: Any) -> Check:
 
 def compile_filter(spec: object, depth: int = 0) -> Check:
     """A FilterOperator or FilterCondition (RFC 8620 §5.5)."""
-    if depth > MAX_FILTER_DEPTH:
-        raise MethodError("unsupportedFilter", "filter nested too deeply")
-    if not isinstance(spec, dict):
-        raise invalid("a filter must be an object")
-    if "operator" in spec:
-        operator = spec["operator"]
-        conditions = spec.get("conditions")
-        if set(spec) != {"operator", "conditions"} or not isinstance(conditions, list):
-            raise invalid("a FilterOperator has operator and conditions only")
-        children = [compile_filter(c, depth + 1) for c in conditions]
-        if operator == "AND":
-            return lambda p: all(c(p) for c in children)
-        if operator == "OR":
-            return lambda p: any(c(p) for c in children)
-        if operator == "NOT":
-            return lambda p: not any(c(p) for c in children)
-        raise MethodError("unsupportedFilter", "operator must be AND, OR or NOT")
+    found = filter_operator(spec, depth)
+    if found is not None:
+        operator, conditions = found
+        return combine(operator, [compile_filter(c, depth + 1) for c in conditions])
+    assert isinstance(spec, dict)
     checks = [_condition(name, value) for name, value in spec.items()]
     return lambda p: all(c(p) for c in checks)
 

@@ -14,9 +14,9 @@ import html
 from typing import TYPE_CHECKING
 
 from mailstack.jmap import ids, sharing
-from mailstack.jmap.email_query import MAIL, MAX_FILTER_DEPTH, Query, TextQuery, invalid, store_of
+from mailstack.jmap.email_query import MAIL, Query, TextQuery, invalid, store_of
 from mailstack.jmap.keywords import visible
-from mailstack.jmap.method import Args, Call, Method, check_objects_in_get
+from mailstack.jmap.method import MAX_FILTER_DEPTH, Args, Call, Method, check_objects_in_get
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
