@@ -39,3 +39,10 @@ class ImapConfig:
         "NO [EXPUNGEISSUED]",
         minimum=0,
     )
+    notify_overflow: int = option(
+        1000,
+        "untagged responses one NOTIFY update may hold (RFC 5465); past it the session gets "
+        "OK [NOTIFICATIONOVERFLOW] and its NOTIFY ends (§5.8), so a burst of changes to many "
+        "mailboxes never queues without bound",
+        minimum=1,
+    )

@@ -1,8 +1,10 @@
 """IDLE (RFC 2177): wait for DONE while sending updates as they happen.
 
-The session's store listener sets ``Session.changed``; each wake-up polls
+The session's store listeners set ``Session.wakeup``; each wake-up polls
 the store and sends EXISTS, EXPUNGE and FETCH FLAGS at once (IDLE is a
-command in progress, so expunges may be sent, RFC 3501 §7.4.1).
+command in progress, so expunges may be sent, RFC 3501 §7.4.1), and with
+NOTIFY active the STATUS and LIST of the other mailboxes it watches (RFC
+5465 §4: notifications go on during IDLE as at any other time).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ async def idle(s: Session, cmd: Command) -> Done | None:
     read = asyncio.ensure_future(s.channel.read_line())
     try:
         while True:
+            s.wakeup.clear()
             if s.selected is not None:
                 await s.poll(allow_expunge=True)
-                await s.channel.flush()
                 if s.closing:
+                    await s.channel.flush()
                     break
-            change = asyncio.ensure_future(s.changed.wait())
+            await s.notify_mailboxes()
+            await s.channel.flush()
+            change = asyncio.ensure_future(s.wakeup.wait())
             try:
                 await asyncio.wait({read, change}, return_when=asyncio.FIRST_COMPLETED)
             finally:

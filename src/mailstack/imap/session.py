@@ -40,6 +40,7 @@ from mailstack.limits import Limits
 if TYPE_CHECKING:
     from mailstack.imap.config import ImapConfig
     from mailstack.imap.contexts import SearchContext
+    from mailstack.imap.notify import Notifier
     from mailstack.mime import ParsedMessage
     from mailstack.store import Account, Listener, Store
 
@@ -144,7 +145,18 @@ class Session:
         self.closing = False
         self._listener: Listener | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self.changed = asyncio.Event()  # the selected mailbox changed (wakes IDLE)
+        self.changed = asyncio.Event()  # the selected mailbox changed
+        # RFC 5465 NOTIFY: what the client asked to be told, the account's
+        # listener, and the task that tells it while no command runs.
+        self.notifier: Notifier | None = None
+        self.account_changed = asyncio.Event()
+        self._account_listener: Listener | None = None
+        self._account_watcher: asyncio.Task[None] | None = None
+        self._pusher: asyncio.Task[None] | None = None
+        # Something changed: wakes IDLE and the NOTIFY pusher.
+        self.wakeup = asyncio.Event()
+        # Held while a command runs: notifications wait for its end.
+        self.busy = asyncio.Lock()
 
     # -- output ------------------------------------------------------------
 
@@ -214,6 +226,7 @@ class Session:
             "OBJECTID",
             "CONDSTORE",
             "QRESYNC",
+            "NOTIFY",
             *ACL_CAPABILITIES,
         ]
         if not self.compressed:
@@ -250,7 +263,8 @@ class Session:
         # RFC 6855 §3: UTF-8 in quoted strings only to a session that took it.
         eight_bit = utf8_quoted.set(self.utf8)
         try:
-            await self._execute(handler, cmd)
+            async with self.busy:
+                await self._execute(handler, cmd)
         finally:
             utf8_quoted.reset(eight_bit)
 
@@ -289,6 +303,7 @@ class Session:
                 await self.poll(allow_expunge=cmd.uid or cmd.name not in _NO_EXPUNGE_DURING)
             except StoreError:
                 log.exception("IMAP update of the selected mailbox failed")
+        await self.notify_mailboxes()
         done = done or Done(f"{cmd.name} completed")
         if done.answered:
             return
@@ -310,6 +325,71 @@ class Session:
         while True:
             if await listener.wait():
                 self.changed.set()
+                self.wakeup.set()
+
+    # -- NOTIFY (RFC 5465) -------------------------------------------------------
+
+    def start_notify(self, notifier: Notifier) -> None:
+        """Listen to the whole account and tell the client of changes as
+        they happen, also between commands (RFC 5465 §3)."""
+        assert self.account is not None
+        self.notifier = notifier
+        if self._account_listener is None:
+            self._account_listener = self.store.listen_account(self.account.id)
+            self._account_watcher = asyncio.create_task(self._watch_account())
+            self._pusher = asyncio.create_task(self._push())
+
+    async def stop_notify(self) -> None:
+        """NOTIFY NONE, an overflow, or the end of the session."""
+        self.notifier = None
+        for task in (self._account_watcher, self._pusher):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._account_watcher = self._pusher = None
+        if self._account_listener is not None:
+            self._account_listener.close()
+            self._account_listener = None
+
+    async def _watch_account(self) -> None:
+        assert self._account_listener is not None
+        while True:
+            if await self._account_listener.wait():
+                self.account_changed.set()
+                self.wakeup.set()
+
+    async def _push(self) -> None:
+        """Send notifications while no command is in progress."""
+        while self.notifier is not None:
+            await self.wakeup.wait()
+            async with self.busy:
+                if not self.wakeup.is_set() or self.closing:
+                    continue
+                self.wakeup.clear()
+                try:
+                    await self.notify_selected()
+                    await self.notify_mailboxes()
+                except StoreError:
+                    log.exception("IMAP NOTIFY update failed")
+                await self.channel.flush()
+
+    async def notify_selected(self) -> None:
+        """The selected mailbox's updates, when NOTIFY asks for them at once
+        (RFC 5465 §6.1: expunges too for SELECTED, not SELECTED-DELAYED)."""
+        notifier = self.notifier
+        if notifier is None or self.selected is None:
+            return
+        group = notifier.selected_group(self.selected.name)
+        if group is None or not group.events:
+            return
+        await self.poll(allow_expunge=group.filter == "SELECTED")
+
+    async def notify_mailboxes(self) -> None:
+        """STATUS and LIST for the other mailboxes NOTIFY watches."""
+        if self.notifier is not None and self.account_changed.is_set():
+            self.account_changed.clear()
+            await self.notifier.push(self)
 
     async def deselect(self) -> None:
         if self._watcher is not None:
@@ -347,6 +427,7 @@ class Session:
                 return
             recent_from = None
             last = sel.uids[-1] if sel.uids else 0
+            exists = len(sel.uids)
             newest = max((m.uid for m in sync.changed), default=0)
             if newest > last:
                 # RFC 3501 §2.3.2: new messages are \Recent to the one session
@@ -367,6 +448,9 @@ class Session:
             )
             for line in lines:
                 self.send(line)
+            if self.notifier is not None and len(sel.uids) > exists:
+                # RFC 5465 §5.2: MessageNew's fetch-att for each new message.
+                await self.notifier.new_messages(self, [u for u in sel.uids[exists:] if u > last])
             await contexts.refresh(self, [m.uid for m in sync.changed])
         if allow_expunge:
             self.flush_expunges()
@@ -388,6 +472,7 @@ class Session:
 
     async def close(self) -> None:
         """The connection is over: release what the session holds."""
+        await self.stop_notify()
         await self.deselect()
         if self.account is not None:
             count = self.ctx.user_sessions.get(self.account.id, 1) - 1
@@ -420,6 +505,7 @@ from mailstack.imap import (  # noqa: E402, F401
     idle,
     mailboxes,
     messages,
+    notify,
     quota,
     search,
     sort,

@@ -30,6 +30,8 @@ __all__ = [
     "Login",
     "MailboxArg",
     "NoArgs",
+    "Notify",
+    "NotifyGroup",
     "PartialRange",
     "SORT_KEYS",
     "Qresync",
@@ -355,6 +357,29 @@ class Compress:
 @dataclass(frozen=True, slots=True)
 class Id:
     params: tuple[tuple[str, str | None], ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One RFC 5465 event group: which mailboxes, and the events asked for
+    them (empty for NONE). ``filter`` is SELECTED, SELECTED-DELAYED,
+    INBOXES, PERSONAL, SUBSCRIBED, SUBTREE or MAILBOXES; ``mailboxes`` the
+    names SUBTREE and MAILBOXES take; ``fetch`` MessageNew's fetch-att."""
+
+    filter: str
+    mailboxes: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    fetch: tuple[FetchItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """NOTIFY SET [STATUS] groups, or NOTIFY NONE (no groups); ``unknown``:
+    events named that the server does not know (NO [BADEVENT])."""
+
+    groups: tuple[NotifyGroup, ...]
+    status: bool = False
+    unknown: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ from mailstack.imap.proto.commands import (
     Login,
     MailboxArg,
     NoArgs,
+    Notify,
+    NotifyGroup,
     PartialRange,
     Qresync,
     Rename,
@@ -892,6 +894,110 @@ def _enable(a: _Args, uid: bool) -> Enable:
     return Enable(tuple(caps))
 
 
+# RFC 5465 §8: the events, as the RFC spells them (they are matched in any case).
+NOTIFY_EVENTS = {
+    e.upper(): e
+    for e in (
+        "MessageNew",
+        "MessageExpunge",
+        "FlagChange",
+        "AnnotationChange",
+        "MailboxName",
+        "SubscriptionChange",
+        "MailboxMetadataChange",
+        "ServerMetadataChange",
+    )
+}
+MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange"})
+_NOTIFY_FILTERS = frozenset(
+    {"SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE", "MAILBOXES"}
+)
+# A NOTIFY names at most this many mailboxes in all (each is matched per change).
+MAX_NOTIFY_MAILBOXES = 1000
+
+
+def _notify(a: _Args, uid: bool) -> Notify:
+    """RFC 5465 §8: ``NOTIFY NONE`` / ``NOTIFY SET [STATUS] event-group...``."""
+    verb = a.atom("SET or NONE").upper()
+    if verb == "NONE":
+        a.end()
+        return Notify(())
+    if verb != "SET":
+        raise ImapError("Expected SET or NONE", bad=True)
+    status = _is_word(a.peek(), "STATUS")
+    if status:
+        a.take("STATUS")
+    groups: list[NotifyGroup] = []
+    unknown: list[str] = []
+    names = 0
+    while a.more():
+        group = _notify_group(a.list("event group"), a, unknown)
+        names += len(group.mailboxes)
+        if names > MAX_NOTIFY_MAILBOXES:
+            raise ImapError("Too many mailboxes in NOTIFY", bad=True)
+        groups.append(group)
+    if not groups:
+        raise ImapError("NOTIFY SET needs an event group", bad=True)
+    if sum(g.filter.startswith("SELECTED") for g in groups) > 1:
+        raise ImapError("SELECTED named twice", bad=True)
+    return Notify(tuple(groups), status, tuple(dict.fromkeys(unknown)))
+
+
+def _notify_group(tokens: list[Token], a: _Args, unknown: list[str]) -> NotifyGroup:
+    if not tokens or not isinstance(tokens[0], Atom) or tokens[0].upper() not in _NOTIFY_FILTERS:
+        raise ImapError("Bad mailbox filter", bad=True)
+    kind = tokens[0].upper()
+    rest = tokens[1:]
+    mailboxes: tuple[str, ...] = ()
+    if kind in ("SUBTREE", "MAILBOXES"):
+        if not rest:
+            raise ImapError("Missing mailboxes", bad=True)
+        one_or_more = rest[0] if isinstance(rest[0], list) else [rest[0]]
+        if not one_or_more:
+            raise ImapError("Missing mailboxes", bad=True)
+        mailboxes = tuple(canonical_inbox(a.name(astring(t, "mailbox"))) for t in one_or_more)
+        rest = rest[1:]
+    if len(rest) != 1:
+        raise ImapError("Expected the events of an event group", bad=True)
+    if _is_word(rest[0], "NONE"):
+        return NotifyGroup(kind, mailboxes)
+    if not isinstance(rest[0], list) or not rest[0]:
+        raise ImapError("Expected a list of events", bad=True)
+    events: list[str] = []
+    fetch: tuple[FetchItem, ...] = ()
+    listed = rest[0]
+    i = 0
+    while i < len(listed):
+        tok = listed[i]
+        i += 1
+        if not isinstance(tok, Atom):
+            raise ImapError("Bad event", bad=True)
+        event = NOTIFY_EVENTS.get(tok.upper())
+        if event is None:
+            unknown.append(str(tok))
+            continue
+        if event in events:
+            raise ImapError("Event named twice", bad=True)
+        events.append(event)
+        atts = listed[i] if i < len(listed) else None
+        if event == "MessageNew" and isinstance(atts, list):
+            i += 1
+            if not atts or len(atts) > MAX_FETCH_ITEMS:
+                raise ImapError("Bad MessageNew fetch attributes", bad=True)
+            fetch = tuple(dict.fromkeys(_fetch_att(t) for t in atts))
+    if kind.startswith("SELECTED") and not set(events) <= MESSAGE_EVENTS:
+        # RFC 5465 §6.1: the selected mailbox takes message events only.
+        raise ImapError("Only message events apply to the selected mailbox", bad=True)
+    has = set(events)
+    if ("MessageNew" in has) != ("MessageExpunge" in has) or (
+        has & {"FlagChange", "AnnotationChange"} and "MessageNew" not in has
+    ):
+        # RFC 5465 §5: MessageNew and MessageExpunge come together, and
+        # FlagChange or AnnotationChange only with them.
+        raise ImapError("MessageNew and MessageExpunge go together", bad=True)
+    return NotifyGroup(kind, mailboxes, tuple(events), fetch)
+
+
 def _id(a: _Args, uid: bool) -> Id:
     tok = a.take("ID parameters")
     a.end()
@@ -982,6 +1088,7 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "SORT": _sort,  # RFC 5256
     "THREAD": _thread,
     "CANCELUPDATE": _cancelupdate,  # RFC 5267 §4.3.5
+    "NOTIFY": _notify,  # RFC 5465
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 

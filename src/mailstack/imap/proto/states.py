@@ -55,6 +55,7 @@ ALLOWED: dict[str, frozenset[State]] = {
     "LISTRIGHTS": _AUTH,
     "MYRIGHTS": _AUTH,
     "COMPRESS": _AUTH,  # RFC 4978 §3
+    "NOTIFY": _AUTH,  # RFC 5465 §3
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,

@@ -1,0 +1,275 @@
+"""NOTIFY (RFC 5465): changes to the user's mailboxes told as they happen.
+
+``NOTIFY SET [STATUS] (filter events) ...`` names groups of mailboxes
+(SELECTED, SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE,
+MAILBOXES) and the events wanted of each; ``NOTIFY NONE`` ends it.
+
+Where the changes come from: the store's account listener (``listen_account``,
+woken by commits of this node and, on PostgreSQL, of the others). On each
+wake-up the ``Notifier`` reads the account's mailbox list once and compares
+it with what it last saw: a mailbox's HIGHESTMODSEQ moving means messages
+arrived, left or changed flags; names and subscriptions are compared as
+they are. So nothing is queued per change: however fast changes come, the
+session holds one small record per mailbox, and a client that stops reading
+only delays the next comparison.
+
+What is sent (RFC 5465 §5):
+- the selected mailbox: EXISTS, EXPUNGE (VANISHED with QRESYNC) and FETCH
+  FLAGS, through the session's poll; MessageNew's fetch-att as a FETCH of
+  each new message (as BODY.PEEK: nothing becomes \\Seen). With SELECTED they
+  are sent as soon as they happen, expunges included; with SELECTED-DELAYED
+  expunges wait for a command that may report them (§6.1). Without either,
+  the first other group naming the mailbox applies, as SELECTED-DELAYED.
+- other mailboxes: MessageNew, MessageExpunge and FlagChange as one untagged
+  STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN, and HIGHESTMODSEQ when
+  FlagChange is asked: §3.1 wants it with CONDSTORE); MailboxName as LIST
+  (created; ``\\NonExistent`` when deleted; ``("OLDNAME" (old))`` when
+  renamed, RFC 5258 §3.7 / RFC 9051 §7.3.1); SubscriptionChange as LIST with
+  or without ``\\Subscribed``.
+- a mailbox in several groups takes the first that names it.
+- changes the session made itself are told too (the RFC leaves it open;
+  telling them keeps what the client sees consistent).
+- more than ``[imap] notify_overflow`` responses at one time: ``* OK
+  [NOTIFICATIONOVERFLOW]`` and NOTIFY is off (§5.8).
+
+Not supported, refused with ``NO [BADEVENT (...)]``: AnnotationChange,
+MailboxMetadataChange and ServerMetadataChange, until METADATA (RFC 5464)
+adds them to ``EXTENSION_EVENTS`` and hands changes to ``Notifier``.
+The other users' mailboxes shared with the user are not watched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mailstack.errors import ImapError
+from mailstack.imap.proto.commands import Command, Fetch, Notify, NotifyGroup, SequenceSet
+from mailstack.imap.proto.response import Atom, encode, untagged
+from mailstack.imap.session import Done, Session, handler
+from mailstack.store import Mailbox, MailboxStatus
+
+__all__ = ["EXTENSION_EVENTS", "SUPPORTED_EVENTS", "Notifier"]
+
+SUPPORTED_EVENTS = (
+    "MessageNew",
+    "MessageExpunge",
+    "FlagChange",
+    "MailboxName",
+    "SubscriptionChange",
+)
+# Events another extension delivers once it is there: METADATA (RFC 5464 §5)
+# adds "AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange".
+EXTENSION_EVENTS: set[str] = set()
+
+_STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
+_MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
+
+
+@dataclass(slots=True)
+class _Seen:
+    """One mailbox as the client was last told of it."""
+
+    name: str
+    subscribed: bool
+    highest_modseq: int
+    status: MailboxStatus | None = None
+
+
+def _matches(group: NotifyGroup, box: Mailbox) -> bool:
+    name = box.name
+    kind = group.filter
+    if kind == "PERSONAL":
+        return True
+    if kind == "INBOXES":
+        return name == "INBOX"  # RFC 5465 §6.3: where new mail is delivered
+    if kind == "SUBSCRIBED":
+        return box.subscribed
+    if kind == "SUBTREE":
+        return any(name == m or name.startswith(m + "/") for m in group.mailboxes)
+    if kind == "MAILBOXES":
+        return name in group.mailboxes
+    return False
+
+
+class Notifier:
+    def __init__(self, spec: Notify, overflow: int) -> None:
+        self.spec = spec
+        self.overflow = overflow
+        self.selected = next((g for g in spec.groups if g.filter.startswith("SELECTED")), None)
+        self.others = [g for g in spec.groups if not g.filter.startswith("SELECTED")]
+        self.seen: dict[int, _Seen] = {}
+
+    def group(self, box: Mailbox) -> NotifyGroup | None:
+        """RFC 5465 §6: the first group naming a mailbox other than the selected one."""
+        return next((g for g in self.others if _matches(g, box)), None)
+
+    def selected_group(self, name: str) -> NotifyGroup | None:
+        """The group that applies to the selected mailbox (see the module's docstring)."""
+        if self.selected is not None:
+            return self.selected
+        for box_id, seen in self.seen.items():
+            if seen.name == name:
+                box = _as_mailbox(box_id, seen)
+                group = self.group(box)
+                return replace(group, filter="SELECTED-DELAYED") if group else None
+        return None
+
+    # -- what is sent -------------------------------------------------------
+
+    async def start(self, s: Session) -> None:
+        """Take the account as it is now; with STATUS, tell it (§3.1)."""
+        assert s.account is not None
+        for box in await s.store.mailbox_list(s.account.id):
+            seen = _Seen(box.name, box.subscribed, box.highest_modseq)
+            self.seen[box.id] = seen
+            group = self.group(box)
+            if group is not None and _MESSAGE_EVENTS & set(group.events):
+                seen.status = await s.store.mailbox_status(box.id)
+                if self.spec.status and not _is_selected(s, box.id):
+                    s.send(_status(s, box, seen.status, group))
+
+    async def push(self, s: Session) -> None:
+        """Compare the account with what the client was told; tell the difference."""
+        assert s.account is not None
+        now = {box.id: box for box in await s.store.mailbox_list(s.account.id)}
+        out: list[bytes] = []
+        for box_id in list(self.seen):
+            if box_id not in now:
+                gone = self.seen.pop(box_id)
+                group = self.group(_as_mailbox(box_id, gone))
+                if group is not None and "MailboxName" in group.events:
+                    out.append(_list(s, gone.name, ["\\NonExistent"]))
+        for box_id, box in now.items():
+            out += await self._compare(s, box, self.seen.get(box_id))
+            if len(out) > self.overflow:
+                break
+        if len(out) > self.overflow:
+            # RFC 5465 §5.8: what cannot be told is not queued; NOTIFY ends.
+            s.send(b"* OK [NOTIFICATIONOVERFLOW] Too many changes; NOTIFY is off\r\n")
+            await s.stop_notify()
+            return
+        for line in out:
+            s.send(line)
+
+    async def _compare(self, s: Session, box: Mailbox, seen: _Seen | None) -> list[bytes]:
+        group = self.group(box)
+        events = set(group.events) if group is not None else set()
+        out: list[bytes] = []
+        if seen is None:
+            seen = self.seen[box.id] = _Seen(box.name, box.subscribed, box.highest_modseq)
+            if "MailboxName" in events:
+                out.append(_list(s, box.name, _attributes(box)))
+            if events & _MESSAGE_EVENTS:
+                seen.status = await s.store.mailbox_status(box.id)
+            return out
+        if seen.name != box.name:
+            old_group = self.group(_as_mailbox(box.id, seen))
+            if "MailboxName" in events or (old_group and "MailboxName" in old_group.events):
+                out.append(_list(s, box.name, _attributes(box), oldname=seen.name))
+            seen.name = box.name
+        if seen.subscribed != box.subscribed:
+            seen.subscribed = box.subscribed
+            if "SubscriptionChange" in events:
+                out.append(_list(s, box.name, _attributes(box)))
+        if seen.highest_modseq == box.highest_modseq:
+            return out
+        seen.highest_modseq = box.highest_modseq
+        if not events & _MESSAGE_EVENTS or _is_selected(s, box.id):
+            seen.status = None  # the selected mailbox is told through its poll
+            return out
+        status = await s.store.mailbox_status(box.id)
+        before = seen.status
+        seen.status = status
+        assert group is not None
+        if before is None or (
+            (status.messages, status.uidnext, status.unseen)
+            != (before.messages, before.uidnext, before.unseen)
+            or "FlagChange" in events
+        ):
+            out.append(_status(s, box, status, group))
+        return out
+
+    async def new_messages(self, s: Session, uids: list[int]) -> None:
+        """RFC 5465 §5.2: MessageNew's fetch-att for new messages of the
+        selected mailbox, as a UID FETCH would send them, without \\Seen."""
+        sel = s.selected
+        if sel is None or not uids:
+            return
+        group = self.selected_group(sel.name)
+        if group is None or not group.fetch:
+            return
+        from mailstack.imap.fetch import fetch  # noqa: PLC0415 (fetch imports the session)
+
+        items = tuple(replace(item, peek=True) for item in group.fetch)
+        ranges = tuple((u, u) for u in uids)
+        await fetch(s, Command("*", "FETCH", Fetch(SequenceSet(ranges), items), uid=True))
+
+
+def _as_mailbox(box_id: int, seen: _Seen) -> Mailbox:
+    return Mailbox(box_id, 0, seen.name, 0, 0, seen.highest_modseq, None, seen.subscribed)
+
+
+def _is_selected(s: Session, box_id: int) -> bool:
+    return s.selected is not None and s.selected.mailbox_id == box_id
+
+
+def _attributes(box: Mailbox) -> list[str]:
+    attrs = ["\\Subscribed"] if box.subscribed else []
+    if box.special_use:
+        attrs.append(box.special_use)
+    return attrs
+
+
+def _list(s: Session, name: str, attrs: list[str], *, oldname: str | None = None) -> bytes:
+    from mailstack.imap.mailboxes import wire_name  # noqa: PLC0415 (mailboxes imports the session)
+
+    extra = b""
+    if oldname is not None:
+        extra = b' ("OLDNAME" (' + encode(wire_name(oldname, s.utf8)) + b"))"
+    return (
+        b"* LIST "
+        + encode([Atom(a) for a in attrs])
+        + b' "/" '
+        + encode(wire_name(name, s.utf8))
+        + extra
+        + b"\r\n"
+    )
+
+
+def _status(s: Session, box: Mailbox, status: MailboxStatus, group: NotifyGroup) -> bytes:
+    from mailstack.imap.mailboxes import wire_name  # noqa: PLC0415
+
+    values: dict[str, int] = {
+        "MESSAGES": status.messages,
+        "UIDNEXT": status.uidnext,
+        "UIDVALIDITY": status.uidvalidity,
+        "UNSEEN": status.unseen,
+    }
+    if "FlagChange" in group.events:
+        values["HIGHESTMODSEQ"] = status.highest_modseq  # RFC 5465 §3.1
+    items: list[object] = []
+    for item, value in values.items():
+        items += [Atom(item), value]
+    return untagged(Atom("STATUS"), wire_name(box.name, s.utf8), items)
+
+
+@handler("NOTIFY")
+async def notify(s: Session, cmd: Command) -> Done | None:
+    spec = cmd.args
+    assert isinstance(spec, Notify)
+    if spec.unknown or any(
+        e not in SUPPORTED_EVENTS and e not in EXTENSION_EVENTS
+        for g in spec.groups
+        for e in g.events
+    ):
+        # RFC 5465 §3.1: NO [BADEVENT (what we support)]; the old setting stays.
+        known = " ".join((*SUPPORTED_EVENTS, *sorted(EXTENSION_EVENTS)))
+        raise ImapError("Unsupported event", code=f"BADEVENT ({known})")
+    if not spec.groups:
+        await s.stop_notify()
+        return Done("NOTIFY completed")
+    notifier = Notifier(spec, s.ctx.config.notify_overflow)
+    s.notifier = None  # the old setting ends here; the new one starts from now
+    await notifier.start(s)
+    s.start_notify(notifier)
+    return Done("NOTIFY completed")

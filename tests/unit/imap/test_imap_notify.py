@@ -1,0 +1,211 @@
+"""NOTIFY (RFC 5465): the command's grammar, and what is told of changes
+made elsewhere, between commands, during IDLE and after a command."""
+
+import asyncio
+
+from transcript import Client, logged_in, message
+
+from support import append
+
+
+async def wait_for(c: Client, needle: bytes, tries: int = 300) -> list[str]:
+    """What the session sent once ``needle`` is among it (pushed, no command)."""
+    for _ in range(tries):
+        if needle in c.channel.out:
+            return c.channel.take()
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{needle!r} never came; got {bytes(c.channel.out)!r}")
+
+
+BADEVENT = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]"
+NEW = "(MessageNew MessageExpunge)"
+
+
+async def test_notify_grammar(store):
+    c, _account, _inbox = await logged_in(store, 0)
+    await c.transcript(
+        f"""
+        C: n1 NOTIFY NONE
+        S: n1 OK NOTIFY completed
+        C: n2 NOTIFY SET (SELECTED (MessageNew (UID FLAGS) MessageExpunge))
+        S: n2 OK NOTIFY completed
+        C: n3 notify set (selected-delayed (messagenew messageexpunge flagchange))
+        S: n3 OK NOTIFY completed
+        C: n4 NOTIFY SET (PERSONAL NONE) (SUBTREE INBOX (MailboxName)) (MAILBOXES (X "a b") {NEW})
+        S: n4 OK NOTIFY completed
+        C: n5 NOTIFY SET (SELECTED (MessageNew))
+        S: n5 BAD MessageNew and MessageExpunge go together
+        C: n6 NOTIFY SET (PERSONAL (FlagChange))
+        S: n6 BAD MessageNew and MessageExpunge go together
+        C: n7 NOTIFY SET (SELECTED (MailboxName))
+        S: n7 BAD Only message events apply to the selected mailbox
+        C: n8 NOTIFY SET (BOGUS (MailboxName))
+        S: n8 BAD Bad mailbox filter
+        C: n9 NOTIFY SET
+        S: n9 BAD NOTIFY SET needs an event group
+        C: n10 NOTIFY SET (SELECTED {NEW}) (SELECTED-DELAYED NONE)
+        S: n10 BAD SELECTED named twice
+        C: n11 NOTIFY SET (PERSONAL ())
+        S: n11 BAD Expected a list of events
+        C: n12 NOTIFY SET (SUBTREE (MailboxName))
+        S: n12 BAD Expected the events of an event group
+        C: n13 NOTIFY SET (PERSONAL (MailboxName Teleport))
+        S: n13 {BADEVENT} Unsupported event
+        C: n14 NOTIFY SET (PERSONAL (MessageNew MessageExpunge AnnotationChange))
+        S: n14 {BADEVENT} Unsupported event
+        C: n15 NOTIFY BOGUS
+        S: n15 BAD Expected SET or NONE
+        """
+    )
+    assert "NOTIFY" in c.session.capabilities()
+
+
+async def test_notify_not_before_login(store):
+    c = Client(store)
+    got = await c.send("n1 NOTIFY NONE")
+    assert got == ["n1 BAD NOTIFY not allowed now"]
+
+
+async def test_status_indicator_and_other_mailbox_status_pushed(store):
+    c, account, inbox = await logged_in(store, 2)
+    await c.send("c1 CREATE Lists")
+    got = await c.send(f"n1 NOTIFY SET STATUS (INBOXES {NEW}) (SUBTREE Lists {NEW})")
+    lists = await store.mailbox_get(account.id, "Lists")
+    assert got == [
+        f'* STATUS "INBOX" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY {inbox.uidvalidity} UNSEEN 2)',
+        f'* STATUS "Lists" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY {lists.uidvalidity} UNSEEN 0)',
+        "n1 OK NOTIFY completed",
+    ]
+    # A delivery while no command is in progress is told at once.
+    await append(store, inbox.id, message(3))
+    got = await wait_for(c, b"STATUS")
+    want = f'* STATUS "INBOX" (MESSAGES 3 UIDNEXT 4 UIDVALIDITY {inbox.uidvalidity} UNSEEN 3)'
+    assert got == [want]
+    # Expunged elsewhere: MESSAGES goes down.
+    await store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
+    got = await wait_for(c, b"MESSAGES 2")
+    assert got[-1].startswith('* STATUS "INBOX" (MESSAGES 2 UIDNEXT 4')
+    # Without FlagChange, a flag that leaves the counts alone is not told.
+    await store.store_flags(inbox.id, [2], ["\\Flagged"], "add")
+    await asyncio.sleep(0.2)
+    assert c.channel.take() == []
+    # NOTIFY NONE: nothing more.
+    assert (await c.send("n2 NOTIFY NONE")) == ["n2 OK NOTIFY completed"]
+    await append(store, inbox.id, message(4))
+    await asyncio.sleep(0.2)
+    assert c.channel.take() == []
+
+
+async def test_flagchange_sends_highestmodseq(store):
+    c, _account, inbox = await logged_in(store, 1)
+    got = await c.send("n1 NOTIFY SET (INBOXES (MessageNew MessageExpunge FlagChange))")
+    assert got == ["n1 OK NOTIFY completed"]
+    await store.store_flags(inbox.id, [1], ["\\Flagged"], "add")
+    got = await wait_for(c, b"STATUS")
+    modseq = (await store.mailbox_status(inbox.id)).highest_modseq
+    assert got == [
+        f'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {inbox.uidvalidity} UNSEEN 1'
+        f" HIGHESTMODSEQ {modseq})"
+    ]
+
+
+async def test_mailbox_name_and_subscription_changes(store):
+    c, account, _inbox = await logged_in(store, 0)
+    got = await c.send("n1 NOTIFY SET (PERSONAL (MailboxName SubscriptionChange))")
+    assert got == ["n1 OK NOTIFY completed"]
+    await store.mailbox_create(account.id, "Projects")
+    assert await wait_for(c, b"Projects") == ['* LIST () "/" "Projects"']
+    await store.subscribe(account.id, "Projects")
+    assert await wait_for(c, b"Projects") == ['* LIST (\\Subscribed) "/" "Projects"']
+    await store.mailbox_rename(account.id, "Projects", "Done")
+    assert await wait_for(c, b"Done") == [
+        '* LIST (\\Subscribed) "/" "Done" ("OLDNAME" ("Projects"))'
+    ]
+    await store.unsubscribe(account.id, "Done")
+    assert await wait_for(c, b"Done") == ['* LIST () "/" "Done"']
+    await store.mailbox_delete(account.id, "Done")
+    assert await wait_for(c, b"Done") == ['* LIST (\\NonExistent) "/" "Done"']
+
+
+async def test_own_changes_told_before_the_tagged_reply(store):
+    c, _account, _inbox = await logged_in(store, 0)
+    await c.send("n1 NOTIFY SET (SUBTREE Work (MailboxName))")
+    got = await c.send("c1 CREATE Work/2026")
+    # The parent CREATE made is in the subtree too.
+    assert got[:2] == ['* LIST () "/" "Work"', '* LIST () "/" "Work/2026"']
+    assert got[2].startswith("c1 OK ")
+    # Outside the subtree: nothing.
+    got = await c.send("c2 CREATE Play")
+    await asyncio.sleep(0.2)
+    assert len(got) == 1 and got[0].startswith("c2 OK ") and c.channel.take() == []
+
+
+async def test_selected_new_message_with_fetch_att_and_expunge(store):
+    c, _account, inbox = await logged_in(store, 2)
+    await c.send("s1 SELECT INBOX")
+    got = await c.send(
+        "n1 NOTIFY SET (SELECTED (MessageNew (UID BODY[HEADER.FIELDS (SUBJECT)]) MessageExpunge))"
+    )
+    assert got == ["n1 OK NOTIFY completed"]
+    await append(store, inbox.id, message(3, "pushed"))
+    got = await wait_for(c, b"FETCH")
+    assert got[:2] == ["* 3 EXISTS", "* 3 RECENT"]
+    assert got[2].startswith("* 3 FETCH (UID 3 BODY[HEADER.FIELDS (SUBJECT)] {")
+    assert "Subject: pushed" in got
+    # BODY[] in MessageNew does not set \Seen.
+    assert "\\Seen" not in (await store.messages(inbox.id))[-1].flags
+    # SELECTED: an expunge elsewhere is told at once, no command needed.
+    await store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
+    got = await wait_for(c, b"EXPUNGE")
+    assert "* 1 EXPUNGE" in got
+
+
+async def test_selected_delayed_holds_expunges_for_a_command(store):
+    c, _account, inbox = await logged_in(store, 2)
+    await c.send("s1 SELECT INBOX")
+    await c.send("n1 NOTIFY SET (SELECTED-DELAYED (MessageNew MessageExpunge))")
+    await store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
+    await append(store, inbox.id, message(3))
+    got = await wait_for(c, b"EXISTS")
+    assert "* 3 EXISTS" in got and not any("EXPUNGE" in g for g in got)
+    got = await c.send("a1 FETCH 1 FLAGS")  # no EXPUNGE during FETCH (RFC 3501 §7.4.1)
+    assert not any("EXPUNGE" in g for g in got)
+    got = await c.send("a2 NOOP")
+    assert got == ["* 1 EXPUNGE", "a2 OK NOOP completed"]
+
+
+async def test_idle_with_notify_reports_other_mailboxes(store):
+    c, account, inbox = await logged_in(store, 0)
+    await c.send("c1 CREATE Lists")
+    lists = await store.mailbox_get(account.id, "Lists")
+    await c.send("s1 SELECT INBOX")
+    await c.send(f"n1 NOTIFY SET (SELECTED {NEW}) (PERSONAL {NEW})")
+    task = asyncio.create_task(c.send("i1 IDLE"))
+    await wait_for(c, b"+ idling")
+    await append(store, lists.id, message(1))
+    got = await wait_for(c, b"STATUS")
+    want = f'* STATUS "Lists" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {lists.uidvalidity} UNSEEN 1)'
+    assert got == [want]
+    await append(store, inbox.id, message(2))
+    got = await wait_for(c, b"EXISTS")
+    assert got[0] == "* 1 EXISTS" and not any("STATUS" in g for g in got)
+    c.channel.lines.put_nowait(b"DONE\r\n")
+    assert (await task)[-1] == "i1 OK IDLE terminated"
+
+
+async def test_overflow_turns_notify_off(store):
+    c, account, _inbox = await logged_in(store, 0)
+    c.ctx.config = type(c.ctx.config)(notify_overflow=2)
+    for name in ("p", "p/a", "p/b"):
+        await store.mailbox_create(account.id, name)
+    await c.send("n1 NOTIFY SET (PERSONAL (MailboxName))")
+    await store.mailbox_rename(account.id, "p", "q")  # three renames in one change
+    got = await wait_for(c, b"NOTIFICATIONOVERFLOW")
+    assert got[-1].startswith("* OK [NOTIFICATIONOVERFLOW]")
+    assert c.session.notifier is None
+    await store.mailbox_create(account.id, "d")
+    await asyncio.sleep(0.2)
+    assert c.channel.take() == []
