@@ -227,7 +227,27 @@ async def rename(s: Session, cmd: Command) -> Done | None:
     made = await _create_parents(s, old.owner.id, target.local)
     await s.store.mailbox_rename(old.owner.id, old.local, target.local)
     await acl.inherit(s, old.owner.id, made)
+    if s.rev2 and old.mailbox is not None:
+        # RFC 9051 §7.3.1: the new name's LIST with OLDNAME (RFC 5465 §5.4),
+        # once: a NOTIFY watching the mailbox takes it as told.
+        s.send(oldname_line(s, new, args.old, old.mailbox.special_use))
+        if s.notifier is not None:
+            s.notifier.renamed(old.mailbox.id, target.local)
     return None
+
+
+def oldname_line(s: Session, name: str, oldname: str, special_use: str | None) -> bytes:
+    """``* LIST (attrs) "/" name ("OLDNAME" (oldname))`` (RFC 9051 §7.3.1)."""
+    attrs = [Atom(special_use)] if special_use else []
+    return (
+        b"* LIST "
+        + encode(attrs)
+        + b' "/" '
+        + encode(wire_name(name, s.utf8))
+        + b' ("OLDNAME" ('
+        + encode(wire_name(oldname, s.utf8))
+        + b"))\r\n"
+    )
 
 
 # -- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------

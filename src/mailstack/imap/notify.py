@@ -114,6 +114,12 @@ class Notifier:
                 return replace(group, filter="SELECTED-DELAYED") if group else None
         return None
 
+    def renamed(self, box_id: int, name: str) -> None:
+        """The session told the client of this rename itself (RENAME in IMAP4rev2)."""
+        seen = self.seen.get(box_id)
+        if seen is not None:
+            seen.name = name
+
     # -- what is sent -------------------------------------------------------
 
     async def start(self, s: Session) -> None:

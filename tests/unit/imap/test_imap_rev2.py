@@ -3,6 +3,8 @@ UTF8=ACCEPT (RFC 6855), as transcripts."""
 
 from __future__ import annotations
 
+import asyncio
+
 from transcript import Client, logged_in, message, setup_account
 
 from support import append
@@ -209,3 +211,32 @@ async def test_eight_bit_strings_quoted_only_for_utf8_sessions(store):
         else:
             rest = "Grüße NIL NIL NIL NIL NIL NIL NIL NIL))"
             assert got[:2] == ["* 1 FETCH (ENVELOPE (NIL {7}", rest]
+
+
+async def test_rename_sends_oldname_to_rev2_sessions_only(store):
+    c, _account, _inbox = await logged_in(store, 0)
+    await c.transcript(
+        """
+        C: a1 CREATE Old
+        S: a1 OK ...
+        C: a2 RENAME Old Older
+        S: a2 OK RENAME completed
+        C: a3 ENABLE IMAP4rev2
+        S: * ENABLED IMAP4rev2
+        S: a3 OK ENABLE completed
+        C: a4 RENAME Older Été
+        S: * LIST () "/" "Été" ("OLDNAME" ("Older"))
+        S: a4 OK RENAME completed
+        C: a5 RENAME Drafts Brouillons
+        S: * LIST (\\Drafts) "/" "Brouillons" ("OLDNAME" ("Drafts"))
+        S: a5 OK RENAME completed
+        C: a6 NOTIFY SET (PERSONAL (MailboxName))
+        S: a6 OK NOTIFY completed
+        C: a7 RENAME Été Hiver
+        S: * LIST () "/" "Hiver" ("OLDNAME" ("Été"))
+        S: a7 OK RENAME completed
+        """
+    )
+    # Told once: NOTIFY does not repeat what RENAME said.
+    await asyncio.sleep(0.2)
+    assert c.channel.take() == []
