@@ -198,6 +198,12 @@ async def delete(s: Session, cmd: Command) -> Done | None:
     assert isinstance(args, MailboxArg)
     if args.mailbox == "INBOX":
         raise ImapError("INBOX cannot be deleted", code="CANNOT")
+    reached = await acl.reach(s, args.mailbox)
+    if reached is not None and reached.mailbox is None and reached.owner.id == _account_id(s):
+        # RFC 9051 §6.3.4: a \Noselect name with inferiors cannot be deleted.
+        prefix = reached.local + DELIMITER
+        if any(m.name.startswith(prefix) for m in await s.store.mailbox_list(reached.owner.id)):
+            raise ImapError("The name has inferior names", code="HASCHILDREN")
     access = await acl.require(s, args.mailbox, "x")
     assert access.mailbox is not None
     if access.local == "INBOX":

@@ -43,6 +43,12 @@ async def test_create_delete_rename(store):
         S: b3 NO [NONEXISTENT] No such mailbox
         C: b4 CREATE a*b
         S: b4 NO [CANNOT] Bad mailbox name
+        C: b5 DELETE Old
+        S: b5 NO [HASCHILDREN] The name has inferior names
+        C: b6 DELETE Old/2024
+        S: b6 OK DELETE completed
+        C: b7 DELETE Old
+        S: b7 NO [NONEXISTENT] No such mailbox
         """
     )
 
