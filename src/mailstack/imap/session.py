@@ -370,7 +370,8 @@ class Session:
                 try:
                     await self.notify_selected()
                     await self.notify_mailboxes()
-                except StoreError:
+                except Exception:
+                    # The session goes on; the next change tries again.
                     log.exception("IMAP NOTIFY update failed")
                 await self.channel.flush()
 

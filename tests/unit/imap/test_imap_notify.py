@@ -55,6 +55,10 @@ async def test_notify_grammar(store):
         S: n14 {BADEVENT} Unsupported event
         C: n15 NOTIFY BOGUS
         S: n15 BAD Expected SET or NONE
+        C: n16 NOTIFY SET (SELECTED (MessageNew (RFC822) MessageExpunge))
+        S: n16 BAD MessageNew takes BODY.PEEK, not RFC822
+        C: n17 NOTIFY SET (SELECTED (MessageNew () MessageExpunge))
+        S: n17 BAD Bad MessageNew fetch attributes
         """
     )
     assert "NOTIFY" in c.session.capabilities()

@@ -985,6 +985,10 @@ def _notify_group(tokens: list[Token], a: _Args, unknown: list[str]) -> NotifyGr
             if not atts or len(atts) > MAX_FETCH_ITEMS:
                 raise ImapError("Bad MessageNew fetch attributes", bad=True)
             fetch = tuple(dict.fromkeys(_fetch_att(t) for t in atts))
+            if any(item.name in ("RFC822", "RFC822.TEXT") for item in fetch):
+                # A notification must not change the message (\Seen): the
+                # BODY.PEEK forms say the same without.
+                raise ImapError("MessageNew takes BODY.PEEK, not RFC822", bad=True)
     if kind.startswith("SELECTED") and not set(events) <= MESSAGE_EVENTS:
         # RFC 5465 §6.1: the selected mailbox takes message events only.
         raise ImapError("Only message events apply to the selected mailbox", bad=True)
