@@ -3,7 +3,12 @@ made elsewhere, between commands, during IDLE and after a command."""
 
 import asyncio
 
+from hypothesis import given
+from hypothesis import strategies as st
 from transcript import Client, logged_in, message
+
+from mailstack.imap.proto.commands import Notify, NotifyGroup
+from mailstack.imap.proto.parser import ParseError, parse_command
 
 from support import append
 
@@ -213,3 +218,39 @@ async def test_overflow_turns_notify_off(store):
     await store.mailbox_create(account.id, "d")
     await asyncio.sleep(0.2)
     assert c.channel.take() == []
+
+
+def test_notify_parse_result():
+    cmd = parse_command(
+        b"t NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER]) MessageExpunge))"
+        b" (subtree (Lists &AOk-t&AOk-) (MailboxName)) (mailboxes inbox NONE)\r\n"
+    )
+    spec = cmd.args
+    assert isinstance(spec, Notify) and spec.status and spec.unknown == ()
+    selected, subtree, mailboxes = spec.groups
+    assert selected.filter == "SELECTED"
+    assert selected.events == ("MessageNew", "MessageExpunge")
+    assert [i.name for i in selected.fetch] == ["UID", "BODY"]
+    assert subtree == NotifyGroup("SUBTREE", ("Lists", "été"), ("MailboxName",))
+    assert mailboxes == NotifyGroup("MAILBOXES", ("INBOX",))
+    assert parse_command(b"t NOTIFY NONE\r\n").args == Notify(())
+    unknown = parse_command(b"t NOTIFY SET (PERSONAL (MailboxName Later))\r\n").args
+    assert isinstance(unknown, Notify) and unknown.unknown == ("Later",)
+
+
+_WORDS = [
+    "SET", "NONE", "STATUS", "(", ")", "SELECTED", "SELECTED-DELAYED", "PERSONAL", "INBOXES",
+    "SUBSCRIBED", "SUBTREE", "MAILBOXES", "MessageNew", "MessageExpunge", "FlagChange",
+    "MailboxName", "SubscriptionChange", "AnnotationChange", "INBOX", '"a b"', "(UID FLAGS)",
+    "BODY[]", "x",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_WORDS), max_size=14))
+def test_notify_grammar_never_fails_otherwise(words):
+    """Any arrangement parses or is a ParseError (BAD), nothing else."""
+    line = ("t NOTIFY " + " ".join(words) + "\r\n").encode()
+    try:
+        parse_command(line)
+    except ParseError:
+        pass
