@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mailstack.errors import ImapError
+from mailstack.errors import ImapError, NotFound
 from mailstack.imap.proto.commands import Command, Fetch, Notify, NotifyGroup, SequenceSet
 from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.imap.session import Done, Session, handler
@@ -208,7 +208,10 @@ class Notifier:
 
         items = tuple(replace(item, peek=True) for item in group.fetch)
         ranges = tuple((u, u) for u in uids)
-        await fetch(s, Command("*", "FETCH", Fetch(SequenceSet(ranges), items), uid=True))
+        try:
+            await fetch(s, Command("*", "FETCH", Fetch(SequenceSet(ranges), items), uid=True))
+        except (ImapError, NotFound):
+            pass  # gone again already: its EXPUNGE tells the rest
 
 
 def _as_mailbox(box_id: int, seen: _Seen) -> Mailbox:

@@ -13,7 +13,7 @@ from mailstack.imap.proto.parser import ParseError, parse_command
 from support import append
 
 
-async def wait_for(c: Client, needle: bytes, tries: int = 300) -> list[str]:
+async def wait_for(c: Client, needle: bytes, tries: int = 1000) -> list[str]:
     """What the session sent once ``needle`` is among it (pushed, no command)."""
     for _ in range(tries):
         if needle in c.channel.out:
