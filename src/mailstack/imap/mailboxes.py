@@ -236,24 +236,28 @@ async def rename(s: Session, cmd: Command) -> Done | None:
     if s.rev2 and old.mailbox is not None:
         # RFC 9051 §7.3.1: the new name's LIST with OLDNAME (RFC 5465 §5.4),
         # once: a NOTIFY watching the mailbox takes it as told.
-        s.send(oldname_line(s, new, args.old, old.mailbox.special_use))
+        attrs = [old.mailbox.special_use] if old.mailbox.special_use else []
+        s.send(list_line(s, new, attrs, oldname_item(s, args.old)))
         if s.notifier is not None:
             s.notifier.renamed(old.mailbox.id, target.local)
     return None
 
 
-def oldname_line(s: Session, name: str, oldname: str, special_use: str | None) -> bytes:
-    """``* LIST (attrs) "/" name ("OLDNAME" (oldname))`` (RFC 9051 §7.3.1)."""
-    attrs = [Atom(special_use)] if special_use else []
+def list_line(s: Session, name: str, attrs: list[str], extra: bytes = b"") -> bytes:
+    """``* LIST (attrs) "/" name`` and any extended data items (RFC 5258 §3)."""
     return (
         b"* LIST "
-        + encode(attrs)
+        + encode([Atom(a) for a in attrs])
         + b' "/" '
         + encode(wire_name(name, s.utf8))
-        + b' ("OLDNAME" ('
-        + encode(wire_name(oldname, s.utf8))
-        + b"))\r\n"
+        + extra
+        + b"\r\n"
     )
+
+
+def oldname_item(s: Session, oldname: str) -> bytes:
+    """The OLDNAME extended data item of a renamed mailbox (RFC 9051 §7.3.1)."""
+    return b' ("OLDNAME" (' + encode(wire_name(oldname, s.utf8)) + b"))"
 
 
 # -- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------
@@ -349,7 +353,7 @@ def mailbox_id(box_id: int) -> Atom:
     return Atom(ids.encode(ids.MAILBOX, box_id))
 
 
-def _status_line(
+def status_line(
     s: Session,
     box_id: int,
     name: str,
@@ -434,20 +438,13 @@ async def list_(s: Session, cmd: Command) -> Done | None:
         extra = b""
         if name in childinfo:
             extra = b' ("CHILDINFO" ("SUBSCRIBED"))'
-        s.send(
-            b"* LIST "
-            + encode([Atom(a) for a in attrs])
-            + b' "/" '
-            + encode(wire_name(name, s.utf8))
-            + extra
-            + b"\r\n"
-        )
+        s.send(list_line(s, name, attrs, extra))
         my_rights = rights.get(name, OWNER_RIGHTS)
         if args.status_items and box is not None and "r" in my_rights:
             # RFC 5819 §2: STATUS right after the mailbox's LIST response.
             status = await s.store.mailbox_status(box.id)
             recent = await _recent_count(s, box.id) if "RECENT" in args.status_items else 0
-            s.send(_status_line(s, box.id, name, args.status_items, status, recent))
+            s.send(status_line(s, box.id, name, args.status_items, status, recent))
         if "MYRIGHTS" in args.returns and box is not None:
             s.send(acl.myrights_line(name, my_rights))  # RFC 8440 §3
     return None
@@ -500,7 +497,7 @@ async def status(s: Session, cmd: Command) -> Done | None:
     if "DELETED" in args.items or "DELETED-STORAGE" in args.items:
         deleted = await _deleted(s, mailbox.id)
     name = access.client_name(mailbox.name)
-    s.send(_status_line(s, mailbox.id, name, args.items, st, recent, deleted))
+    s.send(status_line(s, mailbox.id, name, args.items, st, recent, deleted))
     return None
 
 

@@ -44,7 +44,6 @@ from dataclasses import dataclass, replace
 
 from mailstack.errors import ImapError, NotFound
 from mailstack.imap.proto.commands import Command, Fetch, Notify, NotifyGroup, SequenceSet
-from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import Mailbox, MailboxStatus
 
@@ -204,7 +203,7 @@ class Notifier:
         group = self.selected_group(sel.name)
         if group is None or not group.fetch:
             return
-        from mailstack.imap.fetch import fetch  # noqa: PLC0415 (fetch imports the session)
+        from mailstack.imap.fetch import fetch  # noqa: PLC0415
 
         items = tuple(replace(item, peek=True) for item in group.fetch)
         ranges = tuple((u, u) for u in uids)
@@ -229,37 +228,23 @@ def _attributes(box: Mailbox) -> list[str]:
     return attrs
 
 
-def _list(s: Session, name: str, attrs: list[str], *, oldname: str | None = None) -> bytes:
-    from mailstack.imap.mailboxes import wire_name  # noqa: PLC0415 (mailboxes imports the session)
+# fetch and mailboxes are imported where used: the session imports every
+# command family, and a family importing another at the top would make the
+# order they are first imported in matter.
 
-    extra = b""
-    if oldname is not None:
-        extra = b' ("OLDNAME" (' + encode(wire_name(oldname, s.utf8)) + b"))"
-    return (
-        b"* LIST "
-        + encode([Atom(a) for a in attrs])
-        + b' "/" '
-        + encode(wire_name(name, s.utf8))
-        + extra
-        + b"\r\n"
-    )
+
+def _list(s: Session, name: str, attrs: list[str], *, oldname: str | None = None) -> bytes:
+    from mailstack.imap.mailboxes import list_line, oldname_item  # noqa: PLC0415
+
+    return list_line(s, name, attrs, oldname_item(s, oldname) if oldname is not None else b"")
 
 
 def _status(s: Session, box: Mailbox, status: MailboxStatus, group: NotifyGroup) -> bytes:
-    from mailstack.imap.mailboxes import wire_name  # noqa: PLC0415
+    from mailstack.imap.mailboxes import status_line  # noqa: PLC0415
 
-    values: dict[str, int] = {
-        "MESSAGES": status.messages,
-        "UIDNEXT": status.uidnext,
-        "UIDVALIDITY": status.uidvalidity,
-        "UNSEEN": status.unseen,
-    }
-    if "FlagChange" in group.events:
-        values["HIGHESTMODSEQ"] = status.highest_modseq  # RFC 5465 §3.1
-    items: list[object] = []
-    for item, value in values.items():
-        items += [Atom(item), value]
-    return untagged(Atom("STATUS"), wire_name(box.name, s.utf8), items)
+    # RFC 5465 §3.1: HIGHESTMODSEQ when FlagChange is asked (CONDSTORE is there).
+    flags = ("HIGHESTMODSEQ",) if "FlagChange" in group.events else ()
+    return status_line(s, box.id, box.name, (*_STATUS_ITEMS, *flags), status, 0)
 
 
 @handler("NOTIFY")
