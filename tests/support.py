@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,34 @@ class PostgresDatabase:
         if self.created:
             await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self.created = False
+
+
+@contextlib.asynccontextmanager
+async def postgres_nodes(
+    tmp_path: Path, user: str, password: str, count: int = 2
+) -> AsyncIterator[list[TestNode]]:
+    """``count`` nodes with smtp and imap on one new PostgreSQL database (the
+    store as `mailstack serve` opens it), ``user`` added; all stopped and
+    the database dropped at the end."""
+    database = PostgresDatabase()
+    url = await database.create()
+    started: list[TestNode] = []
+    try:
+        for n in range(count):
+            config = make_config(
+                tmp_path / f"node{n}",
+                ("smtp", "imap"),
+                table={"store": {"backend": "postgresql", "url": url, "pool_size": 4}},
+            )
+            node = TestNode(config)
+            await node.start()
+            started.append(node)
+        await started[0].add_user(user, password)
+        yield started
+    finally:
+        for node in started:
+            await node.stop()
+        await database.drop()
 
 
 async def wait_served(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from support import PostgresDatabase, TestNode, make_config
+from support import TestNode, postgres_nodes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,25 +129,8 @@ async def test_imapclient_message_new_fetch_att_in_idle(node_factory: Any) -> No
 
 @pytest.fixture
 async def nodes(tmp_path: Path) -> AsyncIterator[list[TestNode]]:
-    database = PostgresDatabase()
-    url = await database.create()
-    started: list[TestNode] = []
-    try:
-        for n in range(2):
-            config = make_config(
-                tmp_path / f"node{n}",
-                ("smtp", "imap"),
-                table={"store": {"backend": "postgresql", "url": url, "pool_size": 4}},
-            )
-            node = TestNode(config)
-            await node.start()
-            started.append(node)
-        await started[0].add_user(USER, PASSWORD)
+    async with postgres_nodes(tmp_path, USER, PASSWORD) as started:
         yield started
-    finally:
-        for node in started:
-            await node.stop()
-        await database.drop()
 
 
 async def test_notify_across_two_nodes_on_postgresql(nodes: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from support import PostgresDatabase, TestNode, make_config
+from support import PostgresDatabase, TestNode, postgres_nodes
 
 USER, PASSWORD = "bob@hamburger.edu", "hungry"
 
@@ -27,24 +27,8 @@ def message(n: int) -> bytes:
 
 @pytest.fixture
 async def nodes(tmp_path: Path) -> AsyncIterator[list[TestNode]]:
-    database = PostgresDatabase()
-    url = await database.create()
-    started: list[TestNode] = []
-    try:
-        for n in range(2):
-            config = make_config(
-                tmp_path / f"node{n}", ("smtp", "imap"),
-                table={"store": {"backend": "postgresql", "url": url, "pool_size": 4}},
-            )
-            node = TestNode(config)  # the store as `mailstack serve` opens it
-            await node.start()
-            started.append(node)
-        await started[0].add_user(USER, PASSWORD)
+    async with postgres_nodes(tmp_path, USER, PASSWORD) as started:
         yield started
-    finally:
-        for node in started:
-            await node.stop()
-        await database.drop()
 
 
 async def test_mail_taken_by_one_node_is_read_and_heard_on_the_other(nodes: Any) -> None:
