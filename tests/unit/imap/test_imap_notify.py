@@ -254,3 +254,16 @@ def test_notify_grammar_never_fails_otherwise(words):
         parse_command(line)
     except ParseError:
         pass
+
+
+async def test_rev2_session_pushes_without_recent_and_updates_contexts(store):
+    c, _account, inbox = await logged_in(store, 1)
+    await c.send("e1 ENABLE IMAP4rev2")
+    await c.send("s1 SELECT INBOX")
+    got = await c.send("u1 SEARCH RETURN (UPDATE) ALL")
+    assert got == ['* ESEARCH (TAG "u1") ALL 1', "u1 OK SEARCH completed"]
+    await c.send(f"n1 NOTIFY SET (SELECTED {NEW})")
+    await append(store, inbox.id, message(2))
+    # RFC 5465 updates RFC 5267: the context's ADDTO comes with the push.
+    got = await wait_for(c, b"ADDTO")
+    assert got == ["* 2 EXISTS", '* ESEARCH (TAG "u1") ADDTO (0 2)']
