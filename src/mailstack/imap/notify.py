@@ -35,7 +35,11 @@ What is sent (RFC 5465 §5):
 Not supported, refused with ``NO [BADEVENT (...)]``: AnnotationChange,
 MailboxMetadataChange and ServerMetadataChange, until METADATA (RFC 5464)
 adds them to ``EXTENSION_EVENTS`` and hands changes to ``Notifier``.
-The other users' mailboxes shared with the user are not watched.
+Other users' mailboxes shared with the user (RFC 4314) are watched when
+SUBTREE, MAILBOXES or SUBSCRIBED name them: the session then also listens
+to their owners' accounts; one the user may list but not read (no r right)
+gets no message events; one that becomes (in)visible is told as LIST or
+LIST \\NonExistent (§5.9). PERSONAL is the user's own namespace only.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mailstack.errors import ImapError, NotFound
+from mailstack.imap import acl
 from mailstack.imap.proto.commands import Command, Fetch, Notify, NotifyGroup, SequenceSet
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import Mailbox, MailboxStatus
@@ -78,7 +83,7 @@ def _matches(group: NotifyGroup, box: Mailbox) -> bool:
     name = box.name
     kind = group.filter
     if kind == "PERSONAL":
-        return True
+        return not acl.is_shared_name(name)
     if kind == "INBOXES":
         return name == "INBOX"  # RFC 5465 §6.3: where new mail is delivered
     if kind == "SUBSCRIBED":
@@ -97,10 +102,49 @@ class Notifier:
         self.selected = next((g for g in spec.groups if g.filter.startswith("SELECTED")), None)
         self.others = [g for g in spec.groups if not g.filter.startswith("SELECTED")]
         self.seen: dict[int, _Seen] = {}
+        # Shared mailboxes of other accounts (RFC 4314) the groups name:
+        # the user's rights on each, and the accounts that own them.
+        self.rights: dict[int, str] = {}
+        self.owners: set[int] = set()
+        self.shared = any(
+            g.filter == "SUBSCRIBED"
+            or any(acl.is_shared_name(m) for m in g.mailboxes)
+            or any(acl.SHARED_ROOT.startswith(m) for m in g.mailboxes if g.filter == "SUBTREE")
+            for g in self.others
+        )
 
     def group(self, box: Mailbox) -> NotifyGroup | None:
         """RFC 5465 §6: the first group naming a mailbox other than the selected one."""
         return next((g for g in self.others if _matches(g, box)), None)
+
+    def events(self, box: Mailbox) -> set[str]:
+        """What the client is told of the mailbox: its group's events, less
+        the message events where the user may not read (RFC 4314 r)."""
+        group = self.group(box)
+        events = set(group.events) if group is not None else set()
+        if "r" not in self.rights.get(box.id, "r"):
+            events -= _MESSAGE_EVENTS
+        return events
+
+    async def mailboxes(self, s: Session) -> dict[int, Mailbox]:
+        """The user's mailboxes and the shared ones the groups name, by id,
+        each under the name the client uses (``Other Users/owner/name``)."""
+        assert s.account is not None
+        boxes = {box.id: box for box in await s.store.mailbox_list(s.account.id)}
+        self.rights.clear()
+        self.owners.clear()
+        if not self.shared:
+            return boxes
+        subscribed = set(await s.store.subscriptions(s.account.id))
+        for name, (box, rights) in (await acl.shared_mailboxes(s)).items():
+            if "l" not in rights:
+                continue  # RFC 4314 §4: not even its name
+            shared = replace(box, name=name, subscribed=name in subscribed)
+            if self.group(shared) is not None:
+                boxes[box.id] = shared
+                self.rights[box.id] = rights
+                self.owners.add(box.account_id)
+        return boxes
 
     def selected_group(self, name: str) -> NotifyGroup | None:
         """The group that applies to the selected mailbox (see the module's docstring)."""
@@ -123,20 +167,18 @@ class Notifier:
 
     async def start(self, s: Session) -> None:
         """Take the account as it is now; with STATUS, tell it (§3.1)."""
-        assert s.account is not None
-        for box in await s.store.mailbox_list(s.account.id):
+        for box in (await self.mailboxes(s)).values():
             seen = _Seen(box.name, box.subscribed, box.highest_modseq)
             self.seen[box.id] = seen
             group = self.group(box)
-            if group is not None and _MESSAGE_EVENTS & set(group.events):
+            if group is not None and _MESSAGE_EVENTS & self.events(box):
                 seen.status = await s.store.mailbox_status(box.id)
                 if self.spec.status and not _is_selected(s, box.id):
                     s.send(_status(s, box, seen.status, group))
 
     async def push(self, s: Session) -> None:
         """Compare the account with what the client was told; tell the difference."""
-        assert s.account is not None
-        now = {box.id: box for box in await s.store.mailbox_list(s.account.id)}
+        now = await self.mailboxes(s)
         out: list[bytes] = []
         for box_id in list(self.seen):
             if box_id not in now:
@@ -158,7 +200,7 @@ class Notifier:
 
     async def _compare(self, s: Session, box: Mailbox, seen: _Seen | None) -> list[bytes]:
         group = self.group(box)
-        events = set(group.events) if group is not None else set()
+        events = self.events(box)
         out: list[bytes] = []
         if seen is None:
             seen = self.seen[box.id] = _Seen(box.name, box.subscribed, box.highest_modseq)

@@ -150,8 +150,8 @@ class Session:
         # listener, and the task that tells it while no command runs.
         self.notifier: Notifier | None = None
         self.account_changed = asyncio.Event()
-        self._account_listener: Listener | None = None
-        self._account_watcher: asyncio.Task[None] | None = None
+        # By account: the user's, and the owners' of shared mailboxes watched.
+        self._account_listeners: dict[int, tuple[Listener, asyncio.Task[None]]] = {}
         self._pusher: asyncio.Task[None] | None = None
         # Something changed: wakes IDLE and the NOTIFY pusher.
         self.wakeup = asyncio.Event()
@@ -330,32 +330,45 @@ class Session:
     # -- NOTIFY (RFC 5465) -------------------------------------------------------
 
     def start_notify(self, notifier: Notifier) -> None:
-        """Listen to the whole account and tell the client of changes as
-        they happen, also between commands (RFC 5465 §3)."""
-        assert self.account is not None
+        """Listen to the accounts the NOTIFY watches and tell the client of
+        changes as they happen, also between commands (RFC 5465 §3)."""
         self.notifier = notifier
-        if self._account_listener is None:
-            self._account_listener = self.store.listen_account(self.account.id)
-            self._account_watcher = asyncio.create_task(self._watch_account())
+        self.listen_accounts()
+        if self._pusher is None:
             self._pusher = asyncio.create_task(self._push())
+
+    def listen_accounts(self) -> None:
+        """One listener per account watched: the user's, and those of the
+        owners of the shared mailboxes the NOTIFY names (RFC 4314)."""
+        assert self.account is not None
+        wanted = {self.account.id} | (self.notifier.owners if self.notifier else set())
+        for account_id in set(self._account_listeners) - wanted:
+            listener, watcher = self._account_listeners.pop(account_id)
+            watcher.cancel()
+            listener.close()
+        for account_id in wanted - set(self._account_listeners):
+            listener = self.store.listen_account(account_id)
+            watcher = asyncio.create_task(self._watch_account(listener))
+            self._account_listeners[account_id] = (listener, watcher)
 
     async def stop_notify(self) -> None:
         """NOTIFY NONE, an overflow, or the end of the session."""
         self.notifier = None
-        for task in (self._account_watcher, self._pusher):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._account_watcher = self._pusher = None
-        if self._account_listener is not None:
-            self._account_listener.close()
-            self._account_listener = None
+        tasks = [watcher for _listener, watcher in self._account_listeners.values()]
+        if self._pusher is not None and self._pusher is not asyncio.current_task():
+            tasks.append(self._pusher)
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for listener, _watcher in self._account_listeners.values():
+            listener.close()
+        self._account_listeners.clear()
+        self._pusher = None
 
-    async def _watch_account(self) -> None:
-        assert self._account_listener is not None
+    async def _watch_account(self, listener: Listener) -> None:
         while True:
-            if await self._account_listener.wait():
+            if await listener.wait():
                 self.account_changed.set()
                 self.wakeup.set()
 
@@ -391,6 +404,8 @@ class Session:
         if self.notifier is not None and self.account_changed.is_set():
             self.account_changed.clear()
             await self.notifier.push(self)
+            if self.notifier is not None:
+                self.listen_accounts()
 
     async def deselect(self) -> None:
         if self._watcher is not None:

@@ -5,7 +5,7 @@ import asyncio
 
 from hypothesis import given
 from hypothesis import strategies as st
-from transcript import Client, logged_in, message
+from transcript import PASSWORD, USER, Client, logged_in, message
 
 from mailstack.imap.proto.commands import Notify, NotifyGroup
 from mailstack.imap.proto.parser import ParseError, parse_command
@@ -267,3 +267,35 @@ async def test_rev2_session_pushes_without_recent_and_updates_contexts(store):
     # RFC 5465 updates RFC 5267: the context's ADDTO comes with the push.
     got = await wait_for(c, b"ADDTO")
     assert got == ["* 2 EXISTS", '* ESEARCH (TAG "u1") ADDTO (0 2)']
+
+
+async def test_shared_mailboxes_status_and_access_changes(store):
+    """Other users' mailboxes the groups name (RFC 4314): their changes come
+    from the owner's account; gaining or losing the l right is a LIST."""
+    await store.domain_add("hamburger.edu")
+    alice = await store.account_add("alice@hamburger.edu", "pw")
+    await store.account_add(USER, PASSWORD)
+    await store.mailbox_create(alice.id, "Projects")
+    projects = await store.mailbox_get(alice.id, "Projects")
+    await store.acl_set(projects.id, USER, "lr")
+    c = Client(store)
+    await c.login()
+    shared = "Other Users/alice@hamburger.edu"
+    got = await c.send(
+        f'n1 NOTIFY SET STATUS (SUBTREE "{shared}" (MessageNew MessageExpunge MailboxName))'
+    )
+    assert got[0].startswith(f'* STATUS "{shared}/Projects" (MESSAGES 0 UIDNEXT 1 ')
+    await append(store, projects.id, message(1))
+    got = await wait_for(c, b"STATUS")
+    assert got[0].startswith(f'* STATUS "{shared}/Projects" (MESSAGES 1 UIDNEXT 2 ')
+    await store.mailbox_create(alice.id, "Plans")
+    plans = await store.mailbox_get(alice.id, "Plans")
+    await store.acl_set(plans.id, USER, "l")  # listed, not readable: no STATUS
+    assert await wait_for(c, b"Plans") == [f'* LIST () "/" "{shared}/Plans"']
+    await append(store, plans.id, message(2))
+    await store.acl_set(projects.id, USER, "")
+    assert await wait_for(c, b"NonExistent") == [f'* LIST (\\NonExistent) "/" "{shared}/Projects"']
+    # Not named by the groups: the user's own mailboxes.
+    await store.mailbox_create((await store.account_get(USER)).id, "Mine")
+    await asyncio.sleep(0.2)
+    assert c.channel.take() == []
