@@ -154,7 +154,9 @@ class Notifier:
             if seen.name == name:
                 box = _as_mailbox(box_id, seen)
                 group = self.group(box)
-                return replace(group, filter="SELECTED-DELAYED") if group else None
+                if group is None or not _MESSAGE_EVENTS & set(group.events):
+                    return None
+                return replace(group, filter="SELECTED-DELAYED")
         return None
 
     def renamed(self, box_id: int, name: str) -> None:

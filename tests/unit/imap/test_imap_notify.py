@@ -299,3 +299,23 @@ async def test_shared_mailboxes_status_and_access_changes(store):
     await store.mailbox_create((await store.account_get(USER)).id, "Mine")
     await asyncio.sleep(0.2)
     assert c.channel.take() == []
+
+
+async def test_selected_mailbox_follows_its_covering_group(store):
+    """Without a SELECTED group the group naming the mailbox applies, as
+    SELECTED-DELAYED; a group without message events pushes nothing of it."""
+    c, _account, inbox = await logged_in(store, 1)
+    await c.send("s1 SELECT INBOX")
+    await c.send("n1 NOTIFY SET (PERSONAL (MailboxName))")
+    await append(store, inbox.id, message(2))
+    await asyncio.sleep(0.2)
+    assert c.channel.take() == []
+    assert (await c.send("a1 NOOP"))[:1] == ["* 2 EXISTS"]
+    await c.send(f"n2 NOTIFY SET (INBOXES {NEW})")
+    await append(store, inbox.id, message(3))
+    assert (await wait_for(c, b"EXISTS"))[0] == "* 3 EXISTS"
+    await store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
+    await asyncio.sleep(0.2)
+    assert not any("EXPUNGE" in line for line in c.channel.take())
+    assert (await c.send("a2 NOOP"))[0] == "* 1 EXPUNGE"
