@@ -144,3 +144,27 @@ async def test_imapclient_objectid(node_factory: Any) -> None:
             assert c.fetch([1], ["EMAILID"])[1][b"EMAILID"][0] == emails[2]
 
     await asyncio.to_thread(scenario)
+
+
+async def test_imaplib_rev2_rename_oldname_status_deleted_haschildren(node_factory: Any) -> None:
+    node = await start(node_factory)
+
+    def scenario() -> None:
+        with imaplib.IMAP4("127.0.0.1", node.port("imap")) as c:
+            c.login(USER, PASSWORD)
+            typ, _ = c._simple_command("ENABLE", "IMAP4rev2")  # type: ignore[attr-defined]
+            assert typ == "OK"
+            assert c.create("Summer/2026")[0] == "OK"
+            assert c.rename("Summer/2026", "Hiver")[0] == "OK"
+            # OLDNAME says where the renamed mailbox came from.
+            assert untagged(c, "LIST") == [b'() "/" "Hiver" ("OLDNAME" ("Summer/2026"))']
+            for n in range(3):
+                c.append("Hiver", "(\\Deleted)" if n else None, None, b"Subject: x\r\n\r\nbody\r\n")
+            typ, data = c.status("Hiver", "(MESSAGES DELETED SIZE)")
+            assert typ == "OK" and data == [b'"Hiver" (MESSAGES 3 DELETED 2 SIZE 60)']
+            assert c.create("Summer/a")[0] == "OK"
+            assert c.delete("Summer")[0] == "OK"  # Summer/a stays; Summer is \\Noselect
+            typ, data = c.delete("Summer")
+            assert typ == "NO" and b"[HASCHILDREN]" in data[0]
+
+    await asyncio.to_thread(scenario)
