@@ -163,7 +163,7 @@ async def test_imaplib_rev2_rename_oldname_status_deleted_haschildren(node_facto
             typ, data = c.status("Hiver", "(MESSAGES DELETED SIZE)")
             assert typ == "OK" and data == [b'"Hiver" (MESSAGES 3 DELETED 2 SIZE 60)']
             assert c.create("Summer/a")[0] == "OK"
-            assert c.delete("Summer")[0] == "OK"  # Summer/a stays; Summer is \\Noselect
+            assert c.delete("Summer")[0] == "OK"  # Summer/a stays; Summer is \Noselect
             typ, data = c.delete("Summer")
             assert typ == "NO" and b"[HASCHILDREN]" in data[0]
 

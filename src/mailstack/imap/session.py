@@ -303,7 +303,10 @@ class Session:
                 await self.poll(allow_expunge=cmd.uid or cmd.name not in _NO_EXPUNGE_DURING)
             except StoreError:
                 log.exception("IMAP update of the selected mailbox failed")
-        await self.notify_mailboxes()
+        try:
+            await self.notify_mailboxes()
+        except StoreError:
+            log.exception("IMAP NOTIFY update failed")
         done = done or Done(f"{cmd.name} completed")
         if done.answered:
             return
@@ -334,7 +337,7 @@ class Session:
         changes as they happen, also between commands (RFC 5465 §3)."""
         self.notifier = notifier
         self.listen_accounts()
-        if self._pusher is None:
+        if self._pusher is None or self._pusher.done():
             self._pusher = asyncio.create_task(self._push())
 
     def listen_accounts(self) -> None:
