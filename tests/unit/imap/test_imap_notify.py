@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transcript import PASSWORD, USER, Client, logged_in, message
 
+from mailstack.errors import StoreUnavailable
 from mailstack.imap.proto.commands import Notify, NotifyGroup
 from mailstack.imap.proto.parser import ParseError, parse_command
 
@@ -319,3 +320,26 @@ async def test_selected_mailbox_follows_its_covering_group(store):
     await asyncio.sleep(0.2)
     assert not any("EXPUNGE" in line for line in c.channel.take())
     assert (await c.send("a2 NOOP"))[0] == "* 1 EXPUNGE"
+
+
+async def test_unreachable_store_while_notifying(store, monkeypatch):
+    """A store that cannot be read when changes are told: the command is
+    still answered, NOTIFY SET is NO [UNAVAILABLE], and all works again after."""
+    c, account, _inbox = await logged_in(store, 0)
+    await c.send("n1 NOTIFY SET (PERSONAL (MailboxName))")
+    real = store.mailbox_list
+
+    async def gone(*args, **kwargs):
+        raise StoreUnavailable("the PostgreSQL store is unavailable: connection refused")
+
+    monkeypatch.setattr(store, "mailbox_list", gone)
+    await store.mailbox_create(account.id, "Meanwhile")
+    await asyncio.sleep(0.2)  # the push between commands fails: logged, nothing sent
+    assert c.channel.take() == []
+    assert await c.send("a1 NOOP") == ["a1 OK NOOP completed"]
+    got = await c.send("n2 NOTIFY SET (PERSONAL (MailboxName))")
+    assert got == ["n2 NO [UNAVAILABLE] The store is unavailable, try again"]
+    monkeypatch.setattr(store, "mailbox_list", real)
+    assert await c.send("n3 NOTIFY SET (PERSONAL (MailboxName))") == ["n3 OK NOTIFY completed"]
+    await store.mailbox_create(account.id, "Later")
+    assert await wait_for(c, b"Later") == ['* LIST () "/" "Later"']
