@@ -33,8 +33,12 @@ What is sent (RFC 5465 §5):
   [NOTIFICATIONOVERFLOW]`` and NOTIFY is off (§5.8).
 
 Not supported, refused with ``NO [BADEVENT (...)]``: AnnotationChange,
-MailboxMetadataChange and ServerMetadataChange, until METADATA (RFC 5464)
-adds them to ``EXTENSION_EVENTS`` and hands changes to ``Notifier``.
+MailboxMetadataChange and ServerMetadataChange, until METADATA (RFC 5464
+§5) registers them in ``EXTENSION_EVENTS``: each is an ``ExtensionEvent``,
+asked at every update, once per mailbox whose group names the event and
+once with no mailbox (for the server's own, ServerMetadataChange), for the
+untagged responses that tell what changed since it was last asked (it may
+keep what it last told in ``Notifier.extension_state``).
 Other users' mailboxes shared with the user (RFC 4314) are watched when
 SUBTREE, MAILBOXES or SUBSCRIBED name them: the session then also listens
 to their owners' accounts; one the user may list but not read (no r right)
@@ -44,6 +48,7 @@ LIST \\NonExistent (§5.9). PERSONAL is the user's own namespace only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from mailstack.errors import ImapError, NotFound
@@ -52,7 +57,7 @@ from mailstack.imap.proto.commands import Command, Fetch, Notify, NotifyGroup, S
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import Mailbox, MailboxStatus
 
-__all__ = ["EXTENSION_EVENTS", "SUPPORTED_EVENTS", "Notifier"]
+__all__ = ["EXTENSION_EVENTS", "SUPPORTED_EVENTS", "ExtensionEvent", "Notifier"]
 
 SUPPORTED_EVENTS = (
     "MessageNew",
@@ -61,9 +66,12 @@ SUPPORTED_EVENTS = (
     "MailboxName",
     "SubscriptionChange",
 )
+# An extension's event: (session, notifier, mailbox or None for the server)
+# -> the untagged responses telling what changed since it was last asked.
+ExtensionEvent = Callable[[Session, "Notifier", Mailbox | None], Awaitable[list[bytes]]]
 # Events another extension delivers once it is there: METADATA (RFC 5464 §5)
-# adds "AnnotationChange", "MailboxMetadataChange", "ServerMetadataChange".
-EXTENSION_EVENTS: set[str] = set()
+# registers "MailboxMetadataChange" and "ServerMetadataChange" here.
+EXTENSION_EVENTS: dict[str, ExtensionEvent] = {}
 
 _STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
 _MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
@@ -102,6 +110,8 @@ class Notifier:
         self.selected = next((g for g in spec.groups if g.filter.startswith("SELECTED")), None)
         self.others = [g for g in spec.groups if not g.filter.startswith("SELECTED")]
         self.seen: dict[int, _Seen] = {}
+        # What each ExtensionEvent keeps between updates, by event name.
+        self.extension_state: dict[str, object] = {}
         # Shared mailboxes of other accounts (RFC 4314) the groups name:
         # the user's rights on each, and the accounts that own them.
         self.rights: dict[int, str] = {}
@@ -192,6 +202,7 @@ class Notifier:
             out += await self._compare(s, box, self.seen.get(box_id))
             if len(out) > self.overflow:
                 break
+        out += await self._extensions(s, now)
         if len(out) > self.overflow:
             # RFC 5465 §5.8: what cannot be told is not queued; NOTIFY ends.
             s.send(b"* OK [NOTIFICATIONOVERFLOW] Too many changes; NOTIFY is off\r\n")
@@ -199,6 +210,18 @@ class Notifier:
             return
         for line in out:
             s.send(line)
+
+    async def _extensions(self, s: Session, boxes: dict[int, Mailbox]) -> list[bytes]:
+        """What the registered ExtensionEvents have to tell (see the docstring)."""
+        out: list[bytes] = []
+        for event, source in EXTENSION_EVENTS.items():
+            if not any(event in g.events for g in self.others):
+                continue
+            out += await source(s, self, None)
+            for box in boxes.values():
+                if event in self.events(box) and not _is_selected(s, box.id):
+                    out += await source(s, self, box)
+        return out
 
     async def _compare(self, s: Session, box: Mailbox, seen: _Seen | None) -> list[bytes]:
         group = self.group(box)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from transcript import PASSWORD, USER, Client, logged_in, message
 
 from mailstack.errors import StoreUnavailable
+from mailstack.imap import notify
 from mailstack.imap.proto.commands import Notify, NotifyGroup
 from mailstack.imap.proto.parser import ParseError, parse_command
 
@@ -343,3 +344,29 @@ async def test_unreachable_store_while_notifying(store, monkeypatch):
     assert await c.send("n3 NOTIFY SET (PERSONAL (MailboxName))") == ["n3 OK NOTIFY completed"]
     await store.mailbox_create(account.id, "Later")
     assert await wait_for(c, b"Later") == ['* LIST () "/" "Later"']
+
+
+async def test_extension_event_hook(store, monkeypatch):
+    """What METADATA will plug in: a registered event is accepted by NOTIFY
+    SET and asked at each update, with no mailbox and per watched mailbox."""
+    asked: list[str | None] = []
+
+    async def metadata_changes(s, notifier, box):
+        asked.append(None if box is None else box.name)
+        told = notifier.extension_state.setdefault("MailboxMetadataChange", set())
+        if box is None or box.name in told:
+            return []
+        told.add(box.name)
+        return [f'* METADATA "{box.name}" (/private/comment)\r\n'.encode()]
+
+    monkeypatch.setitem(notify.EXTENSION_EVENTS, "MailboxMetadataChange", metadata_changes)
+    c, account, _inbox = await logged_in(store, 0)
+    got = await c.send("n1 NOTIFY SET (SUBTREE Lists (MailboxName MailboxMetadataChange))")
+    assert got == ["n1 OK NOTIFY completed"]
+    await store.mailbox_create(account.id, "Lists")
+    got = await wait_for(c, b"METADATA")
+    assert got == ['* LIST () "/" "Lists"', '* METADATA "Lists" (/private/comment)']
+    assert asked == [None, "Lists"]
+    got = await c.send("n2 NOTIFY SET (PERSONAL (MailboxName ServerMetadataChange))")
+    assert got[0].startswith("n2 NO [BADEVENT (MessageNew ")
+    assert "MailboxMetadataChange)]" in got[0]
