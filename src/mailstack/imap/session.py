@@ -214,6 +214,7 @@ class Session:
             "OBJECTID",
             "CONDSTORE",
             "QRESYNC",
+            "URLAUTH",
             *ACL_CAPABILITIES,
         ]
         if not self.compressed:
@@ -423,4 +424,5 @@ from mailstack.imap import (  # noqa: E402, F401
     quota,
     search,
     sort,
+    urlauth,
 )

@@ -55,6 +55,9 @@ ALLOWED: dict[str, frozenset[State]] = {
     "LISTRIGHTS": _AUTH,
     "MYRIGHTS": _AUTH,
     "COMPRESS": _AUTH,  # RFC 4978 §3
+    "GENURLAUTH": _AUTH,  # RFC 4467 §6
+    "RESETKEY": _AUTH,
+    "URLFETCH": _AUTH,
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,
