@@ -10,9 +10,11 @@ records.py); RESETKEY destroys keys, which invalidates every URL made with
 them. Keys never leave this module: they are not logged nor sent anywhere.
 Verifiers are compared in constant time.
 
-Within the imap package this module is imported as a module (``from
-mailstack.imap import urls``): the submission server imports it first, and
-its import of fetch.py brings in the session and the command families.
+The submission server reaches ``resolve`` through the node
+(``Node.burl_octets`` in app.py), since smtp may not import imap. Within the
+imap package this module is imported as a module (``from mailstack.imap
+import urls``): its import of fetch.py brings in the session and the command
+families, which import it.
 """
 
 from __future__ import annotations
@@ -52,13 +54,13 @@ KEY_KIND = "urlauth-key"
 MECHANISMS = ("INTERNAL",)  # RFC 4467 §7
 
 
-class Refusal(enum.Enum):
+class Refusal(enum.StrEnum):
     """Why a URL gives nothing (URLFETCH says only NIL; BURL says which)."""
 
-    MALFORMED = "not an IMAP URL of a message with URLAUTH"
-    FOREIGN = "a URL of another server"
-    UNAUTHORIZED = "the URL does not verify"
-    MISSING = "the URL names nothing"
+    MALFORMED = "malformed"  # not an IMAP URL of a message with URLAUTH
+    FOREIGN = "foreign"  # a URL of another server
+    UNAUTHORIZED = "unauthorized"  # it does not verify for this requester
+    MISSING = "missing"  # it verifies but names no message or part
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,13 @@ and fsynced before the ``250``), as do local ones that asked NOTIFY=SUCCESS
 BURL (RFC 4468), offered once logged in: ``BURL imap://...;URLAUTH=... [LAST]``
 takes the octets of a URLAUTH-authorized URL of this node's IMAP server as
 the next chunk of the message, verified as URLFETCH verifies it
-(`imap/urls.py`) with the submission server as the requester acting for the
-logged-in user, so ``submit+user`` URLs work for that user only (RFC 4467
-§3). A URL that does not verify is ``554 5.7.0``, a malformed one ``554
-5.5.4``, one of another server ``554 5.7.14`` (RFC 4468 §6, erratum 896:
-no trust relationship), one that verifies but names nothing ``554 5.6.6``;
-each ends the transaction as a failed BDAT chunk does.
+(`imap/urls.py`, reached through `Node.burl_octets`) with the submission
+server as the requester acting for the logged-in user, so ``submit+user``
+URLs work for that user only (RFC 4467 §3). A URL that does not verify is
+``554 5.7.0``, a malformed one ``554 5.5.4``, one of another server ``554
+5.7.14`` (RFC 4468 §6, erratum 896: no trust relationship), one that
+verifies but names nothing ``554 5.6.6``; each ends the transaction as a
+failed BDAT chunk does.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from mailstack.delivery.local import LocalDelivery
 from mailstack.delivery.outbound import Outgoing, complete, dkim_signature, may_send_as, send
 from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import StoreError
-from mailstack.imap import urls
 from mailstack.mime import parse_for_store
 from mailstack.smtp.config import SubmissionConfig
 from mailstack.smtp.proto import (
@@ -86,11 +86,12 @@ AUTH_TEMPORARY = Reply(454, "4.7.0", "Temporary authentication failure")
 AUTH_THROTTLED = Reply(454, "4.7.0", "Too many failed logins, try again later")
 AUTH_MALFORMED = Reply(501, "5.5.2", "Malformed authentication exchange")
 # RFC 4468 §6 (with erratum 896) and RFC 3463 X.6.6 "message content not available".
+# Keyed by `imap.urls.Refusal`'s values: why a URL gave nothing.
 BURL_REFUSALS = {
-    urls.Refusal.MALFORMED: Reply(554, "5.5.4", "Not an IMAP URL with URLAUTH"),
-    urls.Refusal.FOREIGN: Reply(554, "5.7.14", "URL resolution requires trust relationship"),
-    urls.Refusal.UNAUTHORIZED: Reply(554, "5.7.0", "IMAP URL authorization failed"),
-    urls.Refusal.MISSING: Reply(554, "5.6.6", "IMAP URL resolution failed"),
+    "malformed": Reply(554, "5.5.4", "Not an IMAP URL with URLAUTH"),
+    "foreign": Reply(554, "5.7.14", "URL resolution requires trust relationship"),
+    "unauthorized": Reply(554, "5.7.0", "IMAP URL authorization failed"),
+    "missing": Reply(554, "5.6.6", "IMAP URL resolution failed"),
 }
 BURL_UNAVAILABLE = Reply(451, "4.4.1", "IMAP server unavailable, try again later")
 
@@ -245,11 +246,8 @@ class _Session(SmtpSession):
 
     async def burl(self, event: BurlFetch) -> None:
         assert self.account is not None  # BURL is offered only once logged in
-        requester = urls.Requester(self.account.address, submit=True)
         try:
-            found = await urls.resolve(
-                self.store, self.node.imap_shared.parsed, self.node.hostname, event.url, requester
-            )
+            found = await self.node.burl_octets(event.url, self.account.address)
         except StoreError:
             self.proto.respond(BURL_UNAVAILABLE)
             return
