@@ -40,7 +40,7 @@ async def _authorized(s: Session, rump: str, mechanism: str) -> str:
     mailbox = await s.store.mailbox_get(s.account.id, url.mailbox)
     if mailbox is None or url.uidvalidity not in (None, mailbox.uidvalidity):
         raise ImapError("No such mailbox", code="BADURL " + rump)
-    key = await urls.mailbox_key(s.store, s.account.id, mailbox.id, create=True)
+    key = await urls.mailbox_key(s.store, mailbox, create=True)
     assert key is not None
     # RFC 4467 §2: url-rump ":" mechanism ":" verifier.
     return f"{rump}:{mechanism.lower()}:{urls.authorize(key, rump)}"
@@ -69,7 +69,7 @@ async def resetkey(s: Session, cmd: Command) -> Done | None:
     mailbox = await s.store.mailbox_get(s.account.id, args.mailbox)
     if mailbox is None:
         raise ImapError("No such mailbox", code="NONEXISTENT")
-    await urls.reset_keys(s.store, s.account.id, mailbox.id)
+    await urls.reset_keys(s.store, s.account.id, mailbox)
     return Done("Keys reset", "URLMECH INTERNAL")
 
 
@@ -83,4 +83,6 @@ async def urlfetch(s: Session, cmd: Command) -> Done | None:
         found = await urls.resolve(s.store, s.ctx.parsed, s.ctx.hostname, url, requester)
         # RFC 4467 §6.3: one URLFETCH response per URL, its data or NIL.
         s.send(untagged(Atom("URLFETCH"), url, found if isinstance(found, bytes) else None))
+        # One message's worth in memory at a time, whatever the URL count.
+        await s.channel.flush()
     return None

@@ -85,32 +85,43 @@ class Requester:
 # -- mailbox access keys (RFC 4467 §7) ----------------------------------------
 
 
+def _names(data: dict[str, object], mailbox: Mailbox) -> bool:
+    """Whether a key record is the mailbox's: its id and UIDVALIDITY, so a
+    mailbox made again under a reused id never takes an old key."""
+    return data.get("mailbox") == mailbox.id and data.get("uidvalidity") == mailbox.uidvalidity
+
+
 async def mailbox_key(
-    store: Store[ParsedMessage], account_id: int, mailbox_id: int, *, create: bool = False
+    store: Store[ParsedMessage], mailbox: Mailbox, *, create: bool = False
 ) -> bytes | None:
     """The mailbox's access key; made if missing and ``create``."""
     for attempt in range(2):
         found = [
-            (record.id, data["key"])
-            for record in await store.records(account_id, KEY_KIND)
-            if (data := json.loads(record.data)).get("mailbox") == mailbox_id
+            (record.id, str(data["key"]))
+            for record in await store.records(mailbox.account_id, KEY_KIND)
+            if _names(data := json.loads(record.data), mailbox)
         ]
         if found:
             # Two sessions may have made one at once: the oldest is the key.
             return bytes.fromhex(min(found)[1])
         if not create or attempt:
             return None
-        data = {"mailbox": mailbox_id, "key": secrets.token_hex(32)}
-        await store.record_create(account_id, KEY_KIND, json.dumps(data))
+        data = {
+            "mailbox": mailbox.id,
+            "uidvalidity": mailbox.uidvalidity,
+            "key": secrets.token_hex(32),
+        }
+        await store.record_create(mailbox.account_id, KEY_KIND, json.dumps(data))
     return None
 
 
 async def reset_keys(
-    store: Store[ParsedMessage], account_id: int, mailbox_id: int | None = None
+    store: Store[ParsedMessage], account_id: int, mailbox: Mailbox | None = None
 ) -> None:
-    """Destroy the keys of one mailbox, or all of the account's (RESETKEY)."""
+    """Destroy the keys of one mailbox, or all of the account's (RESETKEY,
+    which so also clears the keys of mailboxes deleted since)."""
     for record in await store.records(account_id, KEY_KIND):
-        if mailbox_id is None or json.loads(record.data).get("mailbox") == mailbox_id:
+        if mailbox is None or _names(json.loads(record.data), mailbox):
             await store.record_destroy(account_id, KEY_KIND, record.id)
 
 
@@ -177,7 +188,7 @@ async def resolve(
     owner = await store.account_get(url.user)
     assert url.mailbox is not None  # an absolute URL names its mailbox
     mailbox = None if owner is None else await store.mailbox_get(owner.id, url.mailbox)
-    key = None if mailbox is None else await mailbox_key(store, mailbox.account_id, mailbox.id)
+    key = None if mailbox is None else await mailbox_key(store, mailbox)
     # The same answer whether the owner, the mailbox or its key is missing
     # or the verifier is wrong: a guess learns nothing (RFC 4467 §10).
     if key is None or not hmac.compare_digest(authorize(key, url.rump), url.token):

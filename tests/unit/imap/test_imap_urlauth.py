@@ -256,3 +256,18 @@ async def test_catenate_with_urlauth(store):
     bad = url[:-1] + ("0" if url[-1] != "0" else "1")
     got = await carol.send(f'a4 APPEND INBOX CATENATE (URL "{bad}")')
     assert got == [f"a4 NO [BADURL {bad}] Bad URL"]
+
+
+async def test_a_mailbox_made_again_does_not_take_the_old_key(store):
+    c, account, inbox = await logged_in(store, 0)
+    box = await store.mailbox_create(account.id, "Box")
+    uid = await append(store, box.id, MESSAGE)
+    url = await _generate(c, f"imap://{ENC_USER}@mx.test/Box/;UID={uid};URLAUTH=anonymous")
+    assert (await c.send("d1 DELETE Box"))[-1] == "d1 OK DELETE completed"
+    again = await store.mailbox_create(account.id, "Box")
+    assert await append(store, again.id, MESSAGE) == uid
+    assert await _fetch(c, url) == [f'* URLFETCH "{url}" NIL']
+    records = await store.records(account.id, urls.KEY_KIND)
+    assert len(records) == 1  # the deleted mailbox's, until RESETKEY
+    await c.send("d2 RESETKEY")
+    assert await store.records(account.id, urls.KEY_KIND) == []
