@@ -32,6 +32,7 @@ from mailstack.delivery.vacation import Vacations
 from mailstack.dns.service import DnsService
 from mailstack.errors import ConfigError
 from mailstack.http.service import HttpService
+from mailstack.imap import urls
 from mailstack.imap.server import ImapService
 from mailstack.imap.shared import ImapShared
 from mailstack.jmap.shared import JmapShared
@@ -111,6 +112,16 @@ class Node:
             config.data_dir / "spool", config.limits.smtp_spool_threshold, config.limits.smtp_memory
         )
         self._resolver: Resolver | None = None
+
+    async def burl_octets(self, url: str, user: str) -> bytes | str:
+        """BURL (RFC 4468): what a URLAUTH URL of this node's IMAP host gives
+        the submission server acting for ``user``, or why nothing (an
+        `imap.urls.Refusal`): URLFETCH's verification, imap/urls.py."""
+        assert self.store is not None
+        requester = urls.Requester(user, submit=True)
+        return await urls.resolve(
+            self.store, self.imap_shared.parsed, self.hostname, url, requester
+        )
 
     async def start(self) -> None:
         self._make_private()

@@ -15,7 +15,10 @@ A trace never shows a credential: each protocol's session says which client
 lines carry one (SMTP AUTH, RFC 4954; POP3 PASS and AUTH, RFC 1939, RFC 5034;
 IMAP LOGIN and AUTHENTICATE, RFC 3501) and shows `CREDENTIALS_ELIDED` in their
 place. `client_lines` hands a session whole lines however the client's bytes
-were split, so a secret is recognised even when it arrives in pieces.
+were split, so a secret is recognised even when it arrives in pieces. The
+verifier of a URLAUTH URL (RFC 4467: a bearer authorization, in IMAP's
+GENURLAUTH, URLFETCH and CATENATE and SMTP's BURL) is elided wherever it
+appears, in either direction.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -30,6 +34,9 @@ from typing import Any, TextIO
 BODY_LINES_SHOWN = 5
 # What a trace shows instead of a password or a SASL response.
 CREDENTIALS_ELIDED = "[credentials elided]"
+# RFC 4467 §9: ";URLAUTH=" access ":" mechanism ":" enc-urlauth.
+_URLAUTH_VERIFIER = re.compile(r"(;URLAUTH=[^:\s\"]*:[A-Za-z0-9.-]+:)[0-9A-Fa-f]{32,}", re.I)
+URLAUTH_ELIDED = "[verifier elided]"
 # A client line held for the trace until its end arrives; past this, the
 # rest of the line is dropped unseen (the protocol refuses it anyway).
 PARTIAL_LINE_MAX = 16384
@@ -125,6 +132,9 @@ class SessionTrace:
     ) -> None:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         said = "\n".join(text.splitlines())  # without the line ends
+        said = _URLAUTH_VERIFIER.sub(r"\1" + URLAUTH_ELIDED, said)
+        if detail is not None:
+            detail = _URLAUTH_VERIFIER.sub(r"\1" + URLAUTH_ELIDED, detail)
         event = TraceEvent(
             time=time.time() if at is None else at,
             host=self._host,

@@ -3,7 +3,7 @@ IMAP4rev2), and the extensions real clients use.
 
     proto/        no I/O: command framing with NeedLiteral (lexer), tokens,
                   the command grammar (parser, commands), the response writer,
-                  the state table, modified UTF-7
+                  the state table, modified UTF-7, IMAP URLs (imapurl)
     session.py    one session: state checks in one place, dispatch to the
                   command families, untagged updates of the selected mailbox
     auth.py       CAPABILITY NOOP LOGOUT STARTTLS LOGIN AUTHENTICATE ID ENABLE
@@ -11,6 +11,9 @@ IMAP4rev2), and the extensions real clients use.
     mailboxes.py  SELECT EXAMINE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
                   LIST LSUB STATUS NAMESPACE
     append.py     APPEND (MULTIAPPEND, APPENDUID, CATENATE, UTF8)
+    urlauth.py    GENURLAUTH RESETKEY URLFETCH (URLAUTH)
+    urls.py       what an IMAP URL names, URLAUTH keys and verification
+                  (CATENATE, URLFETCH and the submission server's BURL)
     fetch.py      FETCH, from the parse stored at delivery
     search.py     SEARCH (ESEARCH and PARTIAL results)
     sort.py       SORT and THREAD (ESORT, DISPLAY)
@@ -33,7 +36,8 @@ IMAP4rev2), and the extensions real clients use.
     server.py     the imap/imaps listeners (ImapService)
 
 Standards: RFC 3501, 9051; 2177 IDLE, 2180 multi-access, 2342 NAMESPACE, 2971 ID,
-3348 CHILDREN, 3502 MULTIAPPEND, 3516 BINARY, 4469 CATENATE, 4978 COMPRESS,
+3348 CHILDREN, 3502 MULTIAPPEND, 3516 BINARY, 4467 URLAUTH, 4469 CATENATE,
+4978 COMPRESS, 5092 IMAP URLs,
 5182 SEARCHRES, 6855 UTF8=ACCEPT, 8474 OBJECTID, 3691 UNSELECT, 4315 UIDPLUS, 4731
 ESEARCH, 4959 SASL-IR, 5161 ENABLE, 5256 SORT/THREAD, 5258 LIST-EXTENDED, 5267
 ESORT/CONTEXT, 5530 response codes, 5819 LIST-STATUS, 5957 SORT=DISPLAY, 6154

@@ -6,8 +6,10 @@ CATENATE joins literal text and parts of messages already in the account's
 mailboxes, named by IMAP URLs (RFC 5092) on this server: absolute
 (``imap://host/INBOX;UIDVALIDITY=9/;UID=3/;SECTION=1``), from the server
 root (``/INBOX;UIDVALIDITY=9/;UID=3``) or relative to the selected mailbox
-(``;UID=3``). A URL to another server or user, with URLAUTH, or naming
-nothing is ``NO [BADURL url]``; a result over APPENDLIMIT ``NO [TOOBIG]``.
+(``;UID=3``); a URL with URLAUTH (RFC 4467) gives what URLFETCH would give
+the user, whoever owns the mailbox. A URL to another server, to another
+user without URLAUTH, one that does not verify, or naming nothing is
+``NO [BADURL url]``; a result over APPENDLIMIT ``NO [TOOBIG]``.
 
 The tagged OK goes out only after the store has committed and fsynced the
 message (store.append returns after the group commit).
@@ -16,89 +18,44 @@ message (store.append returns after the group commit).
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import unquote
 
 from mailstack.errors import ImapError
-from mailstack.imap import acl
-from mailstack.imap.fetch import section_bytes
+from mailstack.imap import acl, urls
 from mailstack.imap.messages import client_flags
+from mailstack.imap.proto import imapurl
 from mailstack.imap.proto.commands import Append, AppendMessage, Command
-from mailstack.imap.proto.parser import canonical_inbox, parse_section
 from mailstack.imap.selected import uid_set_text
 from mailstack.imap.session import Done, Session, handler
 from mailstack.mime import parse_for_store
 
 
-class _BadUrl(Exception):
-    pass
-
-
-async def _url_octets(s: Session, url: str) -> bytes:
-    """What an IMAP URL of this server names (RFC 5092 §5, RFC 4469 §5)."""
+async def _url_octets(s: Session, text: str) -> bytes | None:
+    """What an IMAP URL of this server names (RFC 5092 §5, RFC 4469 §5):
+    one of the user's own messages, or with URLAUTH whatever URLFETCH would
+    give the user (RFC 4469 §5.1, RFC 4467 §6.3)."""
     assert s.account is not None
-    rest = url
-    if rest[:7].lower() == "imap://":
-        authority, slash, path = rest[7:].partition("/")
-        user, _at, host = authority.rpartition("@")
-        host = host.rpartition(":")[0] if ":" in host and "]" not in host else host
-        if not slash or host.lower() != s.ctx.hostname.lower():
-            raise _BadUrl  # another server's URL (RFC 4469 §5)
-        if user and unquote(user.split(";")[0]).lower() != s.account.address.lower():
-            raise _BadUrl  # another user's mailbox: that needs URLAUTH (RFC 4467)
-        rest = "/" + path
-    if rest.startswith("/"):
-        cut = rest.upper().find("/;UID=")
-        if cut < 0:
-            raise _BadUrl
-        mailbox_part, rest = rest[1:cut], rest[cut + 1 :]
-        encoded, _sep, params = mailbox_part.partition(";")
-        name = canonical_inbox(unquote(encoded, errors="strict"))
-        uidvalidity = None
-        if params:
-            key, _eq, value = params.partition("=")
-            if key.upper() != "UIDVALIDITY" or not value.isdigit():
-                raise _BadUrl
-            uidvalidity = int(value)
-    elif s.selected is not None:
-        name, uidvalidity = s.selected.name, s.selected.uidvalidity
-    else:
-        raise _BadUrl
-    fields: dict[str, str] = {}
-    for segment in rest.split("/"):
-        key, eq, value = segment.partition("=")
-        if not key.startswith(";") or not eq or key[1:].upper() in fields:
-            raise _BadUrl
-        fields[key[1:].upper()] = unquote(value)
-    if not set(fields) <= {"UID", "SECTION", "PARTIAL"} or not fields.get("UID", "").isdigit():
-        raise _BadUrl  # ;URLAUTH=, ;EXPIRE= and the like are RFC 4467's
-    mailbox = await s.store.mailbox_get(s.account.id, name)
-    if mailbox is None or uidvalidity not in (None, mailbox.uidvalidity):
-        raise _BadUrl
-    uid = int(fields["UID"])
-    raw = (await s.store.messages_bytes(mailbox.id, [uid])).get(uid)
-    if raw is None:
-        raise _BadUrl
-    if "SECTION" in fields:
-        try:
-            item = parse_section(fields["SECTION"])
-        except ImapError:
-            raise _BadUrl from None
-        parsed = (
-            await s.ctx.parsed.get_many(s.store, mailbox.id, mailbox.uidvalidity, [uid])
-        ).get(uid)
-        part = None if parsed is None or item.section is None else (
-            section_bytes(raw, parsed, item.section)
+    try:
+        url = imapurl.parse(text)
+    except imapurl.BadUrl:
+        return None
+    if url.rump is not None:
+        found = await urls.resolve(
+            s.store, s.ctx.parsed, s.ctx.hostname, text, urls.Requester(s.account.address)
         )
-        if part is None:
-            raise _BadUrl
-        raw = part
-    if "PARTIAL" in fields:
-        offset, _dot, length = fields["PARTIAL"].partition(".")
-        if not offset.isdigit() or (length and not length.isdigit()):
-            raise _BadUrl
-        start = int(offset)
-        raw = raw[start : start + int(length)] if length else raw[start:]
-    return raw
+        return found if isinstance(found, bytes) else None
+    if url.host is not None and url.host.lower() != s.ctx.hostname.lower():
+        return None  # another server's URL (RFC 4469 §5)
+    if url.user is not None and url.user.lower() != s.account.address.lower():
+        return None  # another user's mailbox: that needs URLAUTH (RFC 4467)
+    if url.mailbox is not None:
+        mailbox = await s.store.mailbox_get(s.account.id, url.mailbox)
+    elif s.selected is not None:
+        mailbox = await s.store.mailbox_by_id(s.selected.mailbox_id)
+    else:
+        return None
+    if mailbox is None:
+        return None
+    return await urls.message_octets(s.store, s.ctx.parsed, mailbox, url)
 
 
 async def _catenated(s: Session, message: AppendMessage, limit: int) -> AppendMessage:
@@ -112,10 +69,10 @@ async def _catenated(s: Session, message: AppendMessage, limit: int) -> AppendMe
             data = value
         else:
             assert isinstance(value, str)
-            try:
-                data = await _url_octets(s, value)
-            except (_BadUrl, UnicodeDecodeError):
-                raise ImapError("Bad URL", code="BADURL " + value) from None
+            found = await _url_octets(s, value)
+            if found is None:
+                raise ImapError("Bad URL", code="BADURL " + value)
+            data = found
         size += len(data)
         if size > limit:
             raise ImapError("Message too large", code="TOOBIG")
@@ -132,9 +89,7 @@ async def append(s: Session, cmd: Command) -> Done | None:
     mailbox = access.mailbox
     assert mailbox is not None
     limit = s.append_limit()
-    messages = [
-        m if m.catenate is None else await _catenated(s, m, limit) for m in args.messages
-    ]
+    messages = [m if m.catenate is None else await _catenated(s, m, limit) for m in args.messages]
     for message in messages:
         if len(message.data) > limit:
             raise ImapError("Message too large", code="TOOBIG")
@@ -147,9 +102,7 @@ async def append(s: Session, cmd: Command) -> Done | None:
         for message, flags in prepared:
             parsed = await parse_for_store(message.data)
             uids.append(
-                await s.store.append(
-                    mailbox.id, message.data, parsed, flags, message.internaldate
-                )
+                await s.store.append(mailbox.id, message.data, parsed, flags, message.internaldate)
             )
     except BaseException:
         # RFC 3502 §3: if any message fails, none of them is appended.

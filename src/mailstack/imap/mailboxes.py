@@ -127,6 +127,10 @@ async def select(s: Session, cmd: Command) -> Done | None:
     s.send(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % sel.modseq)
     s.send(b"* OK [MAILBOXID (%s)] Ok\r\n" % mailbox_id(sel.mailbox_id).encode())
+    if not access.shared:
+        # RFC 4467 §4: the URLAUTH mechanisms of the mailbox (only its
+        # owner may authorize URLs of it).
+        s.send(b"* OK [URLMECH INTERNAL] URLAUTH mechanisms\r\n")
     if s.rev2:
         s.send(b'* LIST () "/" ' + encode(wire_name(sel.name, True)) + b"\r\n")
     q = args.qresync

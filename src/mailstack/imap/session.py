@@ -227,6 +227,7 @@ class Session:
             "CONDSTORE",
             "QRESYNC",
             "NOTIFY",
+            "URLAUTH",
             *ACL_CAPABILITIES,
         ]
         if not self.compressed:
@@ -528,4 +529,5 @@ from mailstack.imap import (  # noqa: E402, F401
     quota,
     search,
     sort,
+    urlauth,
 )

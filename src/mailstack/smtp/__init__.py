@@ -9,7 +9,8 @@ Both servers hand accepted mail to `mailstack.delivery`; `config.py` holds the
 
 RFC 5321 with RFC 1870 SIZE, 2920 PIPELINING, 6152 8BITMIME, 6531 SMTPUTF8,
 3030 CHUNKING, 2034/3463 ENHANCEDSTATUSCODES, 3207 STARTTLS, 3461 DSN,
-4954 AUTH, 6409 submission, 8314 implicit TLS. The client uses PIPELINING,
+4954 AUTH, 6409 submission, 4468 BURL (submission; the URL is resolved by
+`mailstack.imap.urls`), 8314 implicit TLS. The client uses PIPELINING,
 CHUNKING, SIZE, 8BITMIME, SMTPUTF8 (never downgraded) and DSN when the server
 offers them, and STARTTLS opportunistically (RFC 7435). See docs/rfc-status.md.
 """

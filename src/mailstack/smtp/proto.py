@@ -3,8 +3,8 @@
 Implements the server side of RFC 5321 (SMTP) with RFC 1870 SIZE, RFC 2920
 PIPELINING, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING (BDAT),
 RFC 2034 / RFC 3463 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS, RFC 3461 DSN
-(parameters only) and RFC 4954 AUTH (the exchange; the SASL mechanisms are the
-server's).
+(parameters only), RFC 4954 AUTH (the exchange; the SASL mechanisms are the
+server's) and RFC 4468 BURL (the command; the server fetches the URL).
 
 The shape is h11's: the server feeds bytes with ``receive_data``, asks for
 ``next_event`` until ``NeedData``, answers the events that need a decision with
@@ -44,6 +44,11 @@ Policies worth knowing:
   messages) counts; at the limit the session is closed with ``421 4.7.0``.
   Refusals the server gives through ``respond`` do not count; a ``421``
   given through ``respond`` closes the session (RFC 5321 §3.8).
+* BURL (``burl=True``, after AUTH): ``BURL url [LAST]`` is a ``BurlFetch``
+  event; the server fetches the URL and answers with ``burl_fetched(data)``,
+  which the machine takes as a BDAT chunk of those octets (so BURL and BDAT
+  mix, RFC 4468 §3), or refuses it with ``respond``, which ends the
+  transaction like a failed BDAT chunk (RFC 3030 §2).
 * ``Limits.commands_before_mail``: commands other than MAIL, RCPT, DATA and
   BDAT since the last accepted MAIL; past the limit, ``421 4.7.0`` and close.
 """
@@ -77,6 +82,7 @@ __all__ = [
     "StartTls",
     "AuthRequest",
     "AuthResponse",
+    "BurlFetch",
     "Quit",
     "Close",
 ]
@@ -144,6 +150,15 @@ class MessageData:
 
 
 @dataclass(frozen=True, slots=True)
+class BurlFetch:
+    """BURL (RFC 4468 §3): the server fetches ``url`` and answers with
+    ``burl_fetched(data)`` or refuses with ``respond``."""
+
+    url: str
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StartTls:
     """220 is queued: flush, upgrade the transport, then call tls_started()."""
 
@@ -181,7 +196,7 @@ class Close:
     reason: str
 
 
-_DECIDED = (MailFrom, RcptTo, MessageComplete, AuthRequest, AuthResponse)
+_DECIDED = (MailFrom, RcptTo, MessageComplete, AuthRequest, AuthResponse, BurlFetch)
 _NEED_DATA = NeedData()
 _PENDING = Pending()
 
@@ -210,20 +225,25 @@ ALLOWED: dict[State, frozenset[str]] = {
     State.INIT: _ANYTIME,
     State.READY: _ANYTIME | {"MAIL", "STARTTLS", "AUTH"},
     State.MAIL: _ANYTIME | {"RCPT"},
-    State.RCPT: _ANYTIME | {"RCPT", "DATA", "BDAT"},
-    State.BDAT: _ANYTIME | {"BDAT"},
+    State.RCPT: _ANYTIME | {"RCPT", "DATA", "BDAT", "BURL"},
+    State.BDAT: _ANYTIME | {"BDAT", "BURL"},
 }
 
 _TRANSACTION = (State.MAIL, State.RCPT, State.BDAT)
 _REFUSALS: dict[tuple[State, str], Reply] = {
-    **{(State.INIT, verb): R.SEND_HELO_FIRST for verb in ("MAIL", "RCPT", "DATA", "BDAT")},
+    **{
+        (State.INIT, verb): R.SEND_HELO_FIRST
+        for verb in ("MAIL", "RCPT", "DATA", "BDAT", "BURL")
+    },
     **{(State.INIT, verb): R.SEND_HELO_FIRST for verb in ("STARTTLS", "AUTH")},
     (State.READY, "RCPT"): R.NEED_MAIL,
     (State.READY, "DATA"): R.NEED_MAIL,
     (State.READY, "BDAT"): R.NEED_MAIL,
+    (State.READY, "BURL"): R.NEED_MAIL,
     # RFC 5321 §3.3: DATA when every RCPT was refused: "554 no valid recipients".
     (State.MAIL, "DATA"): R.NO_VALID_RECIPIENTS,
     (State.MAIL, "BDAT"): R.NO_VALID_RECIPIENTS,
+    (State.MAIL, "BURL"): R.NO_VALID_RECIPIENTS,
     (State.BDAT, "DATA"): R.DATA_AFTER_BDAT,
     (State.BDAT, "RCPT"): R.RCPT_AFTER_BDAT,
     **{(state, "MAIL"): R.NESTED_MAIL for state in _TRANSACTION},
@@ -233,7 +253,7 @@ _REFUSALS: dict[tuple[State, str], Reply] = {
 }
 
 _KNOWN = frozenset().union(*ALLOWED.values())
-_NOT_COUNTED = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "QUIT"})
+_NOT_COUNTED = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "BURL", "QUIT"})
 _DATA_END = b"\r\n.\r\n"
 # DATA octets buffered before they are taken in a piece (or handed up).
 DATA_PIECE = 64 * 1024
@@ -271,6 +291,7 @@ class SmtpServerProtocol:
         submission: bool = False,
         dsn: bool = True,
         stream_data: bool = False,
+        burl: bool = False,
     ) -> None:
         """Options, all keyword-only.
 
@@ -285,6 +306,7 @@ class SmtpServerProtocol:
         parameters (otherwise they get 555 like any unknown parameter).
         ``stream_data``: hand message octets up as ``MessageData`` while they
         arrive instead of holding them until the end (the server spools them).
+        ``burl``: offer BURL (RFC 4468) to a session that has logged in.
         """
         self.hostname = hostname
         self.limits = limits or Limits()
@@ -296,6 +318,7 @@ class SmtpServerProtocol:
         self.submission = submission
         self.dsn = dsn
         self.stream_data = stream_data
+        self.burl = burl
         self.helo = ""
         self.esmtp = False
         self.auth_identity: str | None = None
@@ -316,6 +339,8 @@ class SmtpServerProtocol:
         self._chunk_last = False
         self._chunk_refusal: Reply | None = None
         self._resume_state = State.INIT
+        # Events made while answering one (a BURL's chunk), given out next.
+        self._queued: list[object] = []
         self._handlers: dict[str, Callable[[str], object | None]] = {
             "EHLO": self._ehlo,
             "HELO": self._helo,
@@ -323,6 +348,7 @@ class SmtpServerProtocol:
             "RCPT": self._rcpt,
             "DATA": self._data,
             "BDAT": self._bdat,
+            "BURL": self._burl,
             "RSET": self._rset,
             "NOOP": self._noop,
             "QUIT": self._quit,
@@ -367,6 +393,11 @@ class SmtpServerProtocol:
     def next_event(self) -> object:
         if self._pending is not None or self.state is State.TLS:
             return _PENDING
+        if self._queued:
+            queued = self._queued.pop(0)
+            if isinstance(queued, _DECIDED):
+                self._pending = queued
+            return queued
         while True:
             state = self.state
             if state is State.CLOSED:
@@ -415,8 +446,41 @@ class SmtpServerProtocol:
         elif isinstance(event, MessageComplete):
             # RFC 5321 §4.1.1.4: whatever the reply, the transaction is over.
             self._reset_transaction()
+        elif isinstance(event, BurlFetch):
+            if positive:
+                raise LocalProtocolError("a BURL is accepted with burl_fetched()")
+            # RFC 3030 §2 (RFC 4468 §3: BURL as BDAT): a failed chunk fails
+            # the whole transaction.
+            self._reset_transaction()
         elif self.state is State.AUTH:
             self.state = State.READY
+
+    def burl_fetched(self, data: bytes) -> None:
+        """Answer the pending BurlFetch with the octets its URL names: they
+        are the next chunk of the message (RFC 4468 §3)."""
+        event = self._pending
+        if not isinstance(event, BurlFetch):
+            raise LocalProtocolError("burl_fetched() without a pending BURL")
+        self._pending = None
+        tx = self._tx
+        if tx.size + len(data) > self.limits.message_size:
+            self._reset_transaction()
+            self._send(R.TOO_BIG)
+            return
+        tx.size += len(data)
+        tx.line_ends.feed(data, last=event.last)
+        self.state = State.BDAT
+        if not event.last:
+            self._send(Reply(250, "2.5.0", f"{tx.size} octets received"))
+            handed = self._hand_up(data)
+            if handed is not None:
+                self._queued.append(handed)
+            return
+        if tx.line_ends.bare:
+            self._reset_transaction()
+            self._send(R.BARE_CR_LF)
+            return
+        self._queued.append(self._complete(self._message_data(data)))
 
     def auth_challenge(self, challenge: bytes) -> None:
         """Send a 334 continuation for the pending AUTH exchange (RFC 4954 §4)."""
@@ -521,7 +585,7 @@ class SmtpServerProtocol:
     def _command(self, line: str) -> object | None:
         verb, _, arg = line.partition(" ")
         verb = verb.upper()
-        if verb not in _KNOWN:
+        if verb not in _KNOWN or (verb == "BURL" and not self._burl_offered()):
             return self._refuse(R.UNKNOWN_COMMAND)
         if verb not in _NOT_COUNTED:
             self._commands += 1
@@ -569,8 +633,14 @@ class SmtpServerProtocol:
             ext.append("STARTTLS")
         if self._auth_offered():
             ext.append("AUTH " + " ".join(self.auth_mechanisms))
+        if self._burl_offered():
+            # RFC 4468 §3: "imap": URLAUTH-authorized IMAP URLs.
+            ext.append("BURL imap")
         ext.append("HELP")
         return ext
+
+    def _burl_offered(self) -> bool:
+        return self.burl and self.auth_identity is not None
 
     def _auth_offered(self) -> bool:
         return bool(self.auth_mechanisms) and (self.tls_active or not self.require_tls_for_auth)
@@ -871,6 +941,15 @@ class SmtpServerProtocol:
             return self._end_of_data(R.BARE_CR_LF)
         self.state = State.BDAT
         return self._complete(self._message_data(piece))
+
+    # ------------------------------------------------------------ BURL
+
+    def _burl(self, arg: str) -> object | None:
+        # RFC 4468 §3: "BURL" SP absolute-URI [SP end-marker]
+        words = arg.split()
+        if not 1 <= len(words) <= 2 or (len(words) == 2 and words[1].upper() != "LAST"):
+            return self._refuse(R.BURL_SYNTAX)
+        return BurlFetch(words[0], len(words) == 2)
 
     # ------------------------------------------------------------ STARTTLS / AUTH
 

@@ -16,6 +16,17 @@ missing Date: and Message-ID: (RFC 6409 §8.2, §8.3), a Received: line
 recipients get the message at once; remote ones go into the queue (committed
 and fsynced before the ``250``), as do local ones that asked NOTIFY=SUCCESS
 (the queue reports delivery) or whose delivery failed for now.
+
+BURL (RFC 4468), offered once logged in: ``BURL imap://...;URLAUTH=... [LAST]``
+takes the octets of a URLAUTH-authorized URL of this node's IMAP server as
+the next chunk of the message, verified as URLFETCH verifies it
+(`imap/urls.py`, reached through `Node.burl_octets`) with the submission
+server as the requester acting for the logged-in user, so ``submit+user``
+URLs work for that user only (RFC 4467 §3). A URL that does not verify is
+``554 5.7.0``, a malformed one ``554 5.5.4``, one of another server ``554
+5.7.14`` (RFC 4468 §6, erratum 896: no trust relationship), one that
+verifies but names nothing ``554 5.6.6``; each ends the transaction as a
+failed BDAT chunk does.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from mailstack.smtp.config import SubmissionConfig
 from mailstack.smtp.proto import (
     AuthRequest,
     AuthResponse,
+    BurlFetch,
     MailFrom,
     MessageComplete,
     RcptTo,
@@ -73,6 +85,15 @@ AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_TEMPORARY = Reply(454, "4.7.0", "Temporary authentication failure")
 AUTH_THROTTLED = Reply(454, "4.7.0", "Too many failed logins, try again later")
 AUTH_MALFORMED = Reply(501, "5.5.2", "Malformed authentication exchange")
+# RFC 4468 §6 (with erratum 896) and RFC 3463 X.6.6 "message content not available".
+# Keyed by `imap.urls.Refusal`'s values: why a URL gave nothing.
+BURL_REFUSALS = {
+    "malformed": Reply(554, "5.5.4", "Not an IMAP URL with URLAUTH"),
+    "foreign": Reply(554, "5.7.14", "URL resolution requires trust relationship"),
+    "unauthorized": Reply(554, "5.7.0", "IMAP URL authorization failed"),
+    "missing": Reply(554, "5.6.6", "IMAP URL resolution failed"),
+}
+BURL_UNAVAILABLE = Reply(451, "4.4.1", "IMAP server unavailable, try again later")
 
 
 class SubmissionService(SmtpListener):
@@ -119,6 +140,7 @@ class _Session(SmtpSession):
             require_auth=True,
             require_tls_for_auth=not plaintext_ok,
             submission=True,
+            burl=True,
         )
         super().__init__(io, proto, service.node.tls, service.node.smtp_spool.session())
         self.mechanism: Mechanism | None = None
@@ -132,6 +154,7 @@ class _Session(SmtpSession):
             MessageComplete: self.answer_message(self.submit),
             AuthRequest: self.auth,
             AuthResponse: self.auth,
+            BurlFetch: self.burl,
         }
 
     async def start_tls(self, event: StartTls) -> None:
@@ -218,6 +241,20 @@ class _Session(SmtpSession):
         if accounts:
             self.envelope.local[address] = [account.id for account in accounts]
         return Reply.recipient_ok(address)
+
+    # -- BURL (RFC 4468) ----------------------------------------------------------------
+
+    async def burl(self, event: BurlFetch) -> None:
+        assert self.account is not None  # BURL is offered only once logged in
+        try:
+            found = await self.node.burl_octets(event.url, self.account.address)
+        except StoreError:
+            self.proto.respond(BURL_UNAVAILABLE)
+            return
+        if isinstance(found, bytes):
+            self.proto.burl_fetched(found)
+        else:
+            self.proto.respond(BURL_REFUSALS[found])
 
     # -- the message -------------------------------------------------------------------
 

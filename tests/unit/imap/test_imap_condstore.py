@@ -52,6 +52,7 @@ async def test_qresync_select_and_vanished(store):
         S: ~
         S: * OK [HIGHESTMODSEQ {highest + 3}] Highest
         S: * OK [MAILBOXID (M{inbox.id})] Ok
+        S: * OK [URLMECH INTERNAL] URLAUTH mechanisms
         S: * VANISHED (EARLIER) 3
         S: * 2 FETCH (UID 2 FLAGS (\\Answered) MODSEQ ({highest + 3}))
         S: a3 OK [READ-WRITE] SELECT completed

@@ -30,6 +30,7 @@ async def test_objectids(store):
         C: a1 SELECT INBOX
         S: ~
         S: * OK [MAILBOXID (M{inbox.id})] Ok
+        S: * OK [URLMECH INTERNAL] URLAUTH mechanisms
         S: a1 OK [READ-WRITE] SELECT completed
         C: a2 FETCH 1:3 (EMAILID THREADID)
         S: * 1 FETCH (EMAILID ({e1}) THREADID ({t1}))

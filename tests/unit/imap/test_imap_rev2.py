@@ -99,6 +99,7 @@ async def test_enable_imap4rev2(store):
         S: * OK [UIDNEXT 5] Predicted next UID
         S: * OK [HIGHESTMODSEQ ...
         S: * OK [MAILBOXID (M...
+        S: * OK [URLMECH INTERNAL] URLAUTH mechanisms
         S: * LIST () "/" "INBOX"
         S: a4 OK [READ-WRITE] SELECT completed
         C: a5 FETCH 1 FLAGS

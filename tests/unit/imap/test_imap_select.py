@@ -21,6 +21,7 @@ async def test_select_and_examine(store):
         S: * OK [UIDNEXT 4] Predicted next UID
         S: * OK [HIGHESTMODSEQ ...
         S: * OK [MAILBOXID (M{inbox.id})] Ok
+        S: * OK [URLMECH INTERNAL] URLAUTH mechanisms
         S: a1 OK [READ-WRITE] SELECT completed
         C: a2 EXAMINE INBOX
         S: * OK [CLOSED] Previous mailbox closed

@@ -8,6 +8,7 @@ from mailstack.limits import Limits
 from mailstack.smtp.proto import (
     AuthRequest,
     AuthResponse,
+    BurlFetch,
     Close,
     MailFrom,
     MessageComplete,
@@ -21,7 +22,7 @@ from mailstack.smtp.proto import (
 )
 
 Decide = Callable[[SmtpServerProtocol, object], Reply | None]
-DECIDED = (MailFrom, RcptTo, MessageComplete, AuthRequest, AuthResponse)
+DECIDED = (MailFrom, RcptTo, MessageComplete, AuthRequest, AuthResponse, BurlFetch)
 
 
 def mx_policy(p: SmtpServerProtocol, event: object) -> Reply | None:

@@ -24,6 +24,7 @@ __all__ = [
     "Expunge",
     "Fetch",
     "FetchItem",
+    "GenUrlAuth",
     "GetQuota",
     "Id",
     "List",
@@ -36,6 +37,7 @@ __all__ = [
     "SORT_KEYS",
     "Qresync",
     "Rename",
+    "ResetKey",
     "Search",
     "SetAcl",
     "SearchKey",
@@ -46,6 +48,7 @@ __all__ = [
     "Store",
     "Thread",
     "Transfer",
+    "UrlFetch",
 ]
 
 
@@ -388,3 +391,25 @@ class Command:
     name: str  # upper case; "UID FETCH" etc. keep uid separate
     args: object = field(default_factory=NoArgs)
     uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GenUrlAuth:
+    """RFC 4467 §6.1: (url-rump, mechanism) pairs."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResetKey:
+    """RFC 4467 §6.2: RESETKEY [mailbox *(SP mechanism)]."""
+
+    mailbox: str | None
+    mechanisms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetch:
+    """RFC 4467 §6.3: URLFETCH 1*(SP url)."""
+
+    urls: tuple[str, ...]

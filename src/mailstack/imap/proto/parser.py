@@ -30,6 +30,7 @@ from mailstack.imap.proto.commands import (
     Expunge,
     Fetch,
     FetchItem,
+    GenUrlAuth,
     GetQuota,
     Id,
     List,
@@ -41,6 +42,7 @@ from mailstack.imap.proto.commands import (
     PartialRange,
     Qresync,
     Rename,
+    ResetKey,
     Search,
     SearchKey,
     Section,
@@ -52,6 +54,7 @@ from mailstack.imap.proto.commands import (
     Store,
     Thread,
     Transfer,
+    UrlFetch,
 )
 from mailstack.imap.proto.lexer import tag_of
 from mailstack.imap.proto.tokens import Atom, Quoted, SectionAtom, Token, tokenize
@@ -1050,6 +1053,42 @@ def _acl_identifier(a: _Args, uid: bool) -> AclIdentifier:
     return AclIdentifier(mailbox, identifier)
 
 
+# URLs one GENURLAUTH or URLFETCH may carry.
+MAX_URLS = 100
+
+
+def _genurlauth(a: _Args, uid: bool) -> GenUrlAuth:
+    # RFC 4467 §9: "GENURLAUTH" 1*(SP url-rump SP mechanism)
+    pairs = []
+    while a.more():
+        rump = a.astring("URL rump")
+        pairs.append((rump, a.atom("URLAUTH mechanism").upper()))
+    if not pairs or len(pairs) > MAX_URLS:
+        raise ImapError("GENURLAUTH needs 1 to 100 URLs", bad=True)
+    return GenUrlAuth(tuple(pairs))
+
+
+def _resetkey(a: _Args, uid: bool) -> ResetKey:
+    # RFC 4467 §9: "RESETKEY" [SP mailbox *(SP mechanism)]
+    if not a.more():
+        return ResetKey(None, ())
+    mailbox = a.mailbox()
+    mechanisms = []
+    while a.more():
+        mechanisms.append(a.atom("URLAUTH mechanism").upper())
+    return ResetKey(mailbox, tuple(mechanisms))
+
+
+def _urlfetch(a: _Args, uid: bool) -> UrlFetch:
+    # RFC 4467 §9: "URLFETCH" 1*(SP url)
+    found = []
+    while a.more():
+        found.append(a.astring("URL"))
+    if not found or len(found) > MAX_URLS:
+        raise ImapError("URLFETCH needs 1 to 100 URLs", bad=True)
+    return UrlFetch(tuple(found))
+
+
 _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "CAPABILITY": _no_args,
     "NOOP": _no_args,
@@ -1093,6 +1132,9 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "THREAD": _thread,
     "CANCELUPDATE": _cancelupdate,  # RFC 5267 §4.3.5
     "NOTIFY": _notify,  # RFC 5465
+    "GENURLAUTH": _genurlauth,  # RFC 4467 §6
+    "RESETKEY": _resetkey,
+    "URLFETCH": _urlfetch,
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 

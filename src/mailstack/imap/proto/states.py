@@ -56,6 +56,9 @@ ALLOWED: dict[str, frozenset[State]] = {
     "MYRIGHTS": _AUTH,
     "COMPRESS": _AUTH,  # RFC 4978 §3
     "NOTIFY": _AUTH,  # RFC 5465 §3
+    "GENURLAUTH": _AUTH,  # RFC 4467 §6
+    "RESETKEY": _AUTH,
+    "URLFETCH": _AUTH,
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,

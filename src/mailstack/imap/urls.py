@@ -1,0 +1,198 @@
+"""What an IMAP URL names, read from the store: CATENATE's URLs (RFC 4469
+§5), URLFETCH (RFC 4467 §6.3) and the submission server's BURL (RFC 4468)
+all come here, so a URL verifies the same way wherever it is used.
+
+URLAUTH (RFC 4467): the INTERNAL mechanism's verifier is HMAC-SHA256 of the
+URL rump under the mailbox access key (§7), in hex. A mailbox's key is 256
+random bits made the first time a URL of the mailbox is authorized and kept
+in the owner's per-account records (kind ``urlauth-key``, store/contract/
+records.py); RESETKEY destroys keys, which invalidates every URL made with
+them. Keys never leave this module: they are not logged nor sent anywhere.
+Verifiers are compared in constant time.
+
+The submission server reaches ``resolve`` through the node
+(``Node.burl_octets`` in app.py), since smtp may not import imap. Within the
+imap package this module is imported as a module (``from mailstack.imap
+import urls``): its import of fetch.py brings in the session and the command
+families, which import it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from mailstack.errors import ImapError
+from mailstack.imap import fetch
+from mailstack.imap.proto.imapurl import BadUrl, ImapUrl, parse
+from mailstack.imap.proto.parser import parse_section
+
+if TYPE_CHECKING:
+    from mailstack.imap.cache import ParsedCache
+    from mailstack.mime import ParsedMessage
+    from mailstack.store import Mailbox, Store
+
+__all__ = [
+    "KEY_KIND",
+    "MECHANISMS",
+    "Refusal",
+    "Requester",
+    "authorize",
+    "mailbox_key",
+    "message_octets",
+    "reset_keys",
+    "resolve",
+]
+
+KEY_KIND = "urlauth-key"
+MECHANISMS = ("INTERNAL",)  # RFC 4467 §7
+
+
+class Refusal(enum.StrEnum):
+    """Why a URL gives nothing (URLFETCH says only NIL; BURL says which)."""
+
+    MALFORMED = "malformed"  # not an IMAP URL of a message with URLAUTH
+    FOREIGN = "foreign"  # a URL of another server
+    UNAUTHORIZED = "unauthorized"  # it does not verify for this requester
+    MISSING = "missing"  # it verifies but names no message or part
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who uses a URLAUTH URL (RFC 4467 §3): a user logged in to IMAP, or
+    the submission server acting for its authenticated user (``submit``)."""
+
+    user: str
+    submit: bool = False
+
+    def may_use(self, url: ImapUrl) -> bool:
+        if url.access == "anonymous":
+            return True
+        if url.access == "authuser":
+            return True  # every requester here has logged in to this node
+        name = (url.access_user or "").lower()
+        if name != self.user.lower():
+            return False
+        return (url.access == "submit") == self.submit
+
+
+# -- mailbox access keys (RFC 4467 §7) ----------------------------------------
+
+
+def _names(data: dict[str, object], mailbox: Mailbox) -> bool:
+    """Whether a key record is the mailbox's: its id and UIDVALIDITY, so a
+    mailbox made again under a reused id never takes an old key."""
+    return data.get("mailbox") == mailbox.id and data.get("uidvalidity") == mailbox.uidvalidity
+
+
+async def mailbox_key(
+    store: Store[ParsedMessage], mailbox: Mailbox, *, create: bool = False
+) -> bytes | None:
+    """The mailbox's access key; made if missing and ``create``."""
+    for attempt in range(2):
+        found = [
+            (record.id, str(data["key"]))
+            for record in await store.records(mailbox.account_id, KEY_KIND)
+            if _names(data := json.loads(record.data), mailbox)
+        ]
+        if found:
+            # Two sessions may have made one at once: the oldest is the key.
+            return bytes.fromhex(min(found)[1])
+        if not create or attempt:
+            return None
+        data = {
+            "mailbox": mailbox.id,
+            "uidvalidity": mailbox.uidvalidity,
+            "key": secrets.token_hex(32),
+        }
+        await store.record_create(mailbox.account_id, KEY_KIND, json.dumps(data))
+    return None
+
+
+async def reset_keys(
+    store: Store[ParsedMessage], account_id: int, mailbox: Mailbox | None = None
+) -> None:
+    """Destroy the keys of one mailbox, or all of the account's (RESETKEY,
+    which so also clears the keys of mailboxes deleted since)."""
+    for record in await store.records(account_id, KEY_KIND):
+        if mailbox is None or _names(json.loads(record.data), mailbox):
+            await store.record_destroy(account_id, KEY_KIND, record.id)
+
+
+def authorize(key: bytes, rump: str) -> str:
+    """The INTERNAL mechanism's verifier of a URL rump."""
+    return hmac.new(key, rump.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+# -- what a URL names -----------------------------------------------------------
+
+
+async def message_octets(
+    store: Store[ParsedMessage], parsed: ParsedCache, mailbox: Mailbox, url: ImapUrl
+) -> bytes | None:
+    """The octets a message URL names in ``mailbox`` (RFC 5092 §5: the
+    message, or BODY[section], then the partial range), or None."""
+    if url.uidvalidity not in (None, mailbox.uidvalidity):
+        return None
+    raw = (await store.messages_bytes(mailbox.id, [url.uid])).get(url.uid)
+    if raw is None:
+        return None
+    if url.section is not None:
+        try:
+            item = parse_section(url.section)
+        except ImapError:
+            return None
+        found = (await parsed.get_many(store, mailbox.id, mailbox.uidvalidity, [url.uid])).get(
+            url.uid
+        )
+        if found is None or item.section is None:
+            return None
+        part = fetch.section_bytes(raw, found, item.section)
+        if part is None:
+            return None
+        raw = part
+    if url.partial is not None:
+        offset, length = url.partial
+        raw = raw[offset : offset + length] if length is not None else raw[offset:]
+    return raw
+
+
+async def resolve(
+    store: Store[ParsedMessage],
+    parsed: ParsedCache,
+    hostname: str,
+    text: str,
+    requester: Requester,
+    now: datetime | None = None,
+) -> bytes | Refusal:
+    """The octets a URLAUTH-authorized URL names, if it verifies for
+    ``requester`` (RFC 4467 §6.3; RFC 4468 §3), or why not."""
+    try:
+        url = parse(text)
+    except BadUrl:
+        return Refusal.MALFORMED
+    if url.host is None or url.user is None or url.rump is None or url.token is None:
+        return Refusal.MALFORMED
+    if url.host.lower() != hostname.lower():
+        return Refusal.FOREIGN
+    if url.mechanism not in MECHANISMS or not requester.may_use(url):
+        return Refusal.UNAUTHORIZED
+    if url.expire is not None and url.expire <= (now or datetime.now(UTC)):
+        return Refusal.UNAUTHORIZED  # RFC 4467 §3: past EXPIRE it is invalid
+    owner = await store.account_get(url.user)
+    assert url.mailbox is not None  # an absolute URL names its mailbox
+    mailbox = None if owner is None else await store.mailbox_get(owner.id, url.mailbox)
+    key = None if mailbox is None else await mailbox_key(store, mailbox)
+    # The same answer whether the owner, the mailbox or its key is missing
+    # or the verifier is wrong: a guess learns nothing (RFC 4467 §10).
+    if key is None or not hmac.compare_digest(authorize(key, url.rump), url.token):
+        return Refusal.UNAUTHORIZED
+    assert mailbox is not None
+    octets = await message_octets(store, parsed, mailbox, url)
+    return Refusal.MISSING if octets is None else octets
