@@ -159,9 +159,12 @@ class _Eval:
         if name in ("BEFORE", "ON", "SINCE"):
             return _compare(name, _day(meta.internaldate), _date(args[0]))
         if name in ("OLDER", "YOUNGER"):
+            # RFC 5032 §3: the internal date's age in seconds; OLDER n and
+            # YOUNGER n split the mailbox in two (a message exactly n
+            # seconds old is OLDER), as Dovecot does.
             age = (self.now - meta.internaldate).total_seconds()
             limit = _number(args[0])
-            return age >= limit if name == "OLDER" else age <= limit
+            return age >= limit if name == "OLDER" else age < limit
         assert parsed is not None
         if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
             if parsed.sent_date is None:

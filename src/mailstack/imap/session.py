@@ -194,6 +194,7 @@ class Session:
             "LIST-STATUS",
             "ESEARCH",
             "SEARCHRES",
+            "WITHIN",
             "UTF8=ACCEPT",
             "SORT",
             "SORT=DISPLAY",

@@ -530,7 +530,9 @@ _SIMPLE_KEYS = frozenset(
 )  # fmt: skip
 _STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
 _DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
-_NUMBER_KEYS = frozenset({"LARGER", "SMALLER", "OLDER", "YOUNGER"})
+_NUMBER_KEYS = frozenset({"LARGER", "SMALLER"})
+# RFC 5032 §4: OLDER / YOUNGER take an interval in seconds, an nz-number.
+_INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})
 
 
 MAX_SEARCH_KEYS = 1000
@@ -562,6 +564,11 @@ def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
         return SearchKey(name, (search_date(a.take("date")),))
     if name in _NUMBER_KEYS:
         return SearchKey(name, (a.number("size"),))
+    if name in _INTERVAL_KEYS:
+        interval = number(a.take("interval"), "interval", limit=2**32 - 1)
+        if not interval:
+            raise ImapError("The interval must be at least one second", bad=True)
+        return SearchKey(name, (interval,))
     if name in ("KEYWORD", "UNKEYWORD"):
         flag = a.atom("keyword")
         if not _is_flag(flag) or flag.startswith("\\"):
