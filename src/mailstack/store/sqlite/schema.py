@@ -286,6 +286,20 @@ def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
     threader.flush()
 
 
+# RFC 5464 METADATA: server (mailbox_id 0) and mailbox entries; owner_id is
+# the account of a /private/ entry, 0 for a /shared/ one.
+_METADATA = """
+CREATE TABLE metadata (
+    mailbox_id INTEGER NOT NULL,
+    owner_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, owner_id, name)
+) WITHOUT ROWID;
+CREATE INDEX metadata_owner ON metadata (owner_id)
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
@@ -295,6 +309,7 @@ STEPS: tuple[Step, ...] = (
     # PostgreSQL's step 5 (queue leases, the nodes table) has nothing to do on
     # one node: kept as a step so both backends' numbers stay the same.
     Step("several nodes: nothing to do here (PostgreSQL only)", "SELECT 1"),
+    Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
 )
 
 
