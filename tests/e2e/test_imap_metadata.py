@@ -41,3 +41,64 @@ async def test_imaplib_within(node_factory: Any) -> None:
                 c.search(None, "OLDER", "0")
 
     await asyncio.to_thread(scenario)
+
+
+def metadata_command(c: imaplib.IMAP4, name: str, *args: str) -> tuple[str, list[Any]]:
+    """imaplib knows no METADATA command: send it as its own extension commands are."""
+    imaplib.Commands.setdefault(name, ("AUTH", "SELECTED"))
+    typ, data = c._simple_command(name, *args)  # type: ignore[attr-defined]
+    if typ != "OK":
+        return typ, data
+    return c._untagged_response(typ, data, "METADATA")  # type: ignore[attr-defined]
+
+
+async def test_imaplib_metadata(node_factory: Any) -> None:
+    node = await start(node_factory)
+    await node.add_user("eve@poly.edu", PASSWORD)
+
+    def scenario() -> None:
+        with imaplib.IMAP4("127.0.0.1", node.port("imap")) as c, imaplib.IMAP4(
+            "127.0.0.1", node.port("imap")
+        ) as other:
+            c.login(USER, PASSWORD)
+            other.login("eve@poly.edu", PASSWORD)
+            assert {"METADATA", "METADATA-SERVER"} <= set(c.capabilities)
+            c.create("Projects")
+            typ, _ = metadata_command(
+                c, "SETMETADATA", "Projects",
+                '(/private/comment "mine" /shared/comment {12+}\r\nfor the team)',
+            )
+            assert typ == "OK"
+            typ, data = metadata_command(
+                c, "GETMETADATA", "Projects", "(/shared/comment /private/comment)"
+            )
+            assert typ == "OK"
+            flat = b"".join(d if isinstance(d, bytes) else b"".join(d) for d in data)
+            assert b'/private/comment "mine"' in flat and b"for the team" in flat
+
+            # The entries follow RENAME and stay with the mailbox.
+            c.rename("Projects", "Archive/Projects")
+            typ, data = metadata_command(c, "GETMETADATA", "Archive/Projects", "/private/comment")
+            assert typ == "OK" and data == [b'"Archive/Projects" (/private/comment "mine")']
+
+            # Server entries; another user sees none of this user's private ones.
+            typ, _ = metadata_command(c, "SETMETADATA", '""', '(/private/vendor/x/theme "dark")')
+            assert typ == "OK"
+            typ, data = metadata_command(
+                other, "GETMETADATA", '""', "(/shared/admin /private/vendor/x/theme)"
+            )
+            assert typ == "OK"
+            assert data == [
+                b'"" (/private/vendor/x/theme NIL /shared/admin "mailto:postmaster@'
+                + b"mx.test" + b'")'
+            ]
+            typ, data = metadata_command(c, "GETMETADATA", '""', "(DEPTH infinity) /private")
+            assert data == [b'"" (/private/vendor/x/theme "dark")']
+
+            with pytest.raises(imaplib.IMAP4.error, match="Invalid entry name"):
+                metadata_command(c, "GETMETADATA", "INBOX", "/private/a*")
+            c.delete("Archive/Projects")
+            typ, data = metadata_command(c, "GETMETADATA", "Archive/Projects", "/private/comment")
+            assert typ == "NO" and b"NONEXISTENT" in data[0]
+
+    await asyncio.to_thread(scenario)

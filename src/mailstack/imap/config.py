@@ -39,3 +39,8 @@ class ImapConfig:
         "NO [EXPUNGEISSUED]",
         minimum=0,
     )
+    metadata_admin: ShortText = option(
+        "",
+        "the server's /shared/admin METADATA entry (RFC 5464 §6.2.1), a URI such as "
+        "mailto:admin@example.org; empty: mailto:postmaster@ the node's hostname",
+    )

@@ -216,6 +216,8 @@ class Session:
             "CONDSTORE",
             "QRESYNC",
             *ACL_CAPABILITIES,
+            "METADATA",
+            "METADATA-SERVER",
         ]
         if not self.compressed:
             caps.append("COMPRESS=DEFLATE")
@@ -421,6 +423,7 @@ from mailstack.imap import (  # noqa: E402, F401
     idle,
     mailboxes,
     messages,
+    metadata,
     quota,
     search,
     sort,

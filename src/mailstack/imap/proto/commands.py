@@ -24,6 +24,7 @@ __all__ = [
     "Expunge",
     "Fetch",
     "FetchItem",
+    "GetMetadata",
     "GetQuota",
     "Id",
     "List",
@@ -36,6 +37,7 @@ __all__ = [
     "Rename",
     "Search",
     "SetAcl",
+    "SetMetadata",
     "SearchKey",
     "Select",
     "SequenceSet",
@@ -338,6 +340,25 @@ class AclIdentifier:
 
     mailbox: str
     identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata:
+    """RFC 5464 §4.2 GETMETADATA: entry names lower-cased; ``mailbox`` ""
+    is the server; ``depth`` 0, 1 or -1 (infinity)."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata:
+    """RFC 5464 §4.3 SETMETADATA: (entry, value) pairs, None removes."""
+
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
 
 
 @dataclass(frozen=True, slots=True)

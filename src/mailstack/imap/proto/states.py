@@ -55,6 +55,8 @@ ALLOWED: dict[str, frozenset[State]] = {
     "LISTRIGHTS": _AUTH,
     "MYRIGHTS": _AUTH,
     "COMPRESS": _AUTH,  # RFC 4978 §3
+    "GETMETADATA": _AUTH,  # RFC 5464 §4
+    "SETMETADATA": _AUTH,
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,
