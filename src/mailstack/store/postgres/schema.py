@@ -282,6 +282,12 @@ CREATE INDEX metadata_owner ON metadata (owner_id);
 """
 
 
+# RFC 8514: when a message was saved into its mailbox, ISO 8601 text as the
+# internal date is; NULL for messages kept from before (their internal date
+# stands in).
+_SAVEDATE = "ALTER TABLE messages ADD COLUMN savedate TEXT"
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -290,6 +296,7 @@ STEPS: tuple[Step, ...] = (
          _thread_kept_messages),
     Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
     Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
+    Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
 )
 
 
