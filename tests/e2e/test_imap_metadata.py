@@ -4,10 +4,12 @@ end with imaplib and imapclient, clients we did not write."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import imaplib
 from typing import Any
 
 import pytest
+from imapclient import IMAPClient
 
 from support import TestNode
 
@@ -100,5 +102,34 @@ async def test_imaplib_metadata(node_factory: Any) -> None:
             c.delete("Archive/Projects")
             typ, data = metadata_command(c, "GETMETADATA", "Archive/Projects", "/private/comment")
             assert typ == "NO" and b"NONEXISTENT" in data[0]
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_imapclient_savedate(node_factory: Any) -> None:
+    node = await start(node_factory)
+    long_ago = datetime.datetime(2001, 9, 9, 1, 46, 40, tzinfo=datetime.UTC)
+
+    def scenario() -> None:
+        with IMAPClient("127.0.0.1", port=node.port("imap"), ssl=False, timeout=10) as c:
+            c.login(USER, PASSWORD)
+            assert b"SAVEDATE" in c.capabilities()
+            c.append("INBOX", b"Subject: old\r\n\r\nold\r\n", msg_time=long_ago)
+            c.create_folder("Kept")
+            c.select_folder("INBOX")
+            data = c.fetch([1], ["INTERNALDATE", "SAVEDATE"])[1]
+            assert data[b"INTERNALDATE"].year == 2001
+            saved = datetime.datetime.strptime(
+                data[b"SAVEDATE"].decode().strip(), "%d-%b-%Y %H:%M:%S %z"
+            )
+            assert saved.year > 2001
+            c.copy([1], "Kept")
+            assert c.search(["SAVEDON", saved.date()]) == [1]
+            assert c.search(["SAVEDBEFORE", datetime.date(2001, 9, 10)]) == []
+            assert c.search(["BEFORE", datetime.date(2001, 9, 10)]) == [1]
+            assert c.search(["SAVEDATESUPPORTED"]) == [1]
+            c.select_folder("Kept")
+            assert c.search(["SAVEDSINCE", saved.date()]) == [1]
+            assert c.fetch([1], ["SAVEDATE"])[1][b"SAVEDATE"]
 
     await asyncio.to_thread(scenario)

@@ -213,6 +213,7 @@ class Session:
             "QUOTA=RES-STORAGE",
             "PREVIEW",
             "OBJECTID",
+            "SAVEDATE",
             "CONDSTORE",
             "QRESYNC",
             *ACL_CAPABILITIES,

@@ -528,10 +528,14 @@ _SIMPLE_KEYS = frozenset(
     {
         "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD", "RECENT",
         "SEEN", "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN",
+        "SAVEDATESUPPORTED",
     }
 )  # fmt: skip
 _STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
-_DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
+_DATE_KEYS = frozenset(
+    {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+     "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"}  # RFC 8514 §4.3
+)  # fmt: skip
 _NUMBER_KEYS = frozenset({"LARGER", "SMALLER"})
 # RFC 5032 §4: OLDER / YOUNGER take an interval in seconds, an nz-number.
 _INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})
@@ -723,7 +727,7 @@ _FETCH_ATTS = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
         "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW", "EMAILID",
-        "THREADID",
+        "THREADID", "SAVEDATE",
     }
 )  # fmt: skip
 MAX_FETCH_ITEMS = 100
