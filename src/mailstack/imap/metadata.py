@@ -72,6 +72,15 @@ def select_entries(
     return dict(sorted(found.items()))
 
 
+# RFC 3501 §9 atom-specials (and "]") a name may hold: then it goes quoted.
+_NOT_ATOM = frozenset('(){"\\]')
+
+
+def _entry(name: str) -> object:
+    """An entry name as an astring: an atom when it can be one."""
+    return name if _NOT_ATOM.intersection(name) else Atom(name)
+
+
 def _value(value: bytes | None) -> object:
     """nstring / literal8 (RFC 5464 §5): ASCII text as a quoted string when
     it can be one, other octets as a literal, NUL-bearing ones as literal8."""
@@ -109,7 +118,7 @@ async def getmetadata(s: Session, cmd: Command) -> Done | None:
     if found:
         pairs: list[object] = []
         for name, value in found.items():
-            pairs += [Atom(name), _value(value)]
+            pairs += [_entry(name), _value(value)]
         s.send(untagged(Atom("METADATA"), wire_name(args.mailbox, s.utf8), pairs))
     if longest:
         return Done("GETMETADATA completed", f"METADATA LONGENTRIES {longest}")

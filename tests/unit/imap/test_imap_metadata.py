@@ -5,6 +5,8 @@ entry name rules, limits, rights, RENAME and DELETE."""
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from transcript import PASSWORD, USER, Client, logged_in
 
 from mailstack.imap.proto.commands import GetMetadata, SetMetadata
@@ -246,3 +248,33 @@ async def test_rights_on_a_shared_mailbox(store):
         S: c1 OK GETMETADATA completed
         """
     )
+
+
+async def test_names_that_are_no_atoms_go_quoted(store):
+    c, account, inbox = await logged_in(store, 0)
+    await c.transcript(
+        r"""
+        C: a1 SETMETADATA INBOX ("/private/a(b]" "1" "/private/q\"\\" "2")
+        S: a1 OK SETMETADATA completed
+        C: a2 GETMETADATA (DEPTH 1) INBOX /private
+        S: * METADATA "INBOX" ("/private/a(b]" "1" "/private/q\"\\" "2")
+        S: a2 OK GETMETADATA completed
+        """
+    )
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=30))
+def test_any_entry_name_is_checked_or_refused(text):
+    """Every name either passes the §3.2 rules, lower-cased, or is BAD."""
+    from mailstack.imap.proto.response import quoted
+
+    line = b"a GETMETADATA INBOX " + quoted("/private/" + text) + b"\r\n"
+    try:
+        args = parse_command(line).args
+    except ParseError as exc:
+        assert exc.bad
+        return
+    (name,) = args.entries
+    assert name == ("/private/" + text).lower()
+    assert not {"*", "%"} & set(name) and "//" not in name and not name.endswith("/")
+    assert all(0x21 <= ord(ch) <= 0x7E for ch in name)
