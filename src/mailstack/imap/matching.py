@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from mailstack.imap.session import Session
 
 __all__ = [
-    "check_charset", "entries", "evaluate", "needs_parsed", "sort_found", "uses_modseq",
+    "check_charset", "clock", "entries", "evaluate", "needs_parsed", "sort_found", "uses_age",
+    "uses_modseq",
 ]  # fmt: skip
 
 CHARSETS = ("UTF-8", "US-ASCII")
@@ -56,6 +57,18 @@ def needs_parsed(key: SearchKey) -> bool:
     if key.name in _PARSED_KEYS:
         return True
     return any(isinstance(a, SearchKey) and needs_parsed(a) for a in key.args)
+
+
+def uses_age(key: SearchKey) -> bool:
+    """RFC 5032 OLDER, YOUNGER: what matches changes as time passes."""
+    if key.name in ("OLDER", "YOUNGER"):
+        return True
+    return any(isinstance(a, SearchKey) and uses_age(a) for a in key.args)
+
+
+def clock() -> datetime:
+    """The time OLDER and YOUNGER count from (tests set it)."""
+    return datetime.now(UTC)
 
 
 def uses_savedate(key: SearchKey) -> bool:
@@ -234,7 +247,7 @@ async def evaluate(
     savedates = None
     if uses_savedate(key):
         savedates = await s.store.message_savedates(sel.mailbox_id, [u for _n, u in pairs])
-    ev = _Eval(sel, datetime.now(UTC), savedates)
+    ev = _Eval(sel, clock(), savedates)
     out: list[tuple[int, int]] = []
     if not needs_parsed(key):
         for msn, uid in pairs:

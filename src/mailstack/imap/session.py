@@ -372,6 +372,7 @@ class Session:
             for line in lines:
                 self.send(line)
             await contexts.refresh(self, [m.uid for m in sync.changed])
+        await contexts.age(self)
         if allow_expunge:
             self.flush_expunges()
 
