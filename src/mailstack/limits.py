@@ -92,6 +92,12 @@ class Limits:
         1024 * 1024 * 1024,
         "octets one IMAP session may send inflated under COMPRESS=DEFLATE (RFC 4978)",
     )
+    imap_metadata_size: int = count(
+        64 * 1024, "octets in the value of one METADATA entry (RFC 5464 [METADATA MAXSIZE])"
+    )
+    imap_metadata_entries: int = count(
+        100, "METADATA entries one user sees on one mailbox or the server ([METADATA TOOMANY])"
+    )
 
     # HTTP (mailstack.http): the request head, bodies of routes that set no
     # bound of their own (JMAP's are in [jmap]), and how long a client may

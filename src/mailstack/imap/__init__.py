@@ -24,6 +24,7 @@ IMAP4rev2), and the extensions real clients use.
     idle.py       IDLE
     notify.py     NOTIFY: the account's changes told as they happen
     quota.py      GETQUOTA GETQUOTAROOT (QUOTA, STORAGE from the store's quotas)
+    metadata.py   GETMETADATA SETMETADATA (METADATA, METADATA-SERVER)
     acl.py        SETACL DELETEACL GETACL LISTRIGHTS MYRIGHTS, the other users'
                   namespace, and the rights each mailbox command needs
     cli.py        `mailstack share` (the same store operation as SETACL)
@@ -43,6 +44,6 @@ ESEARCH, 4959 SASL-IR, 5161 ENABLE, 5256 SORT/THREAD, 5258 LIST-EXTENDED, 5267
 ESORT/CONTEXT, 5530 response codes, 5819 LIST-STATUS, 5957 SORT=DISPLAY, 6154
 SPECIAL-USE, 6851 MOVE, 7162 CONDSTORE/QRESYNC, 7888 LITERAL+, 7889
 APPENDLIMIT, 8438 STATUS=SIZE, 8970 PREVIEW, 9208 QUOTA, 9394 PARTIAL, 4314 ACL,
-8440 LIST-MYRIGHTS, 5465 NOTIFY.
+8440 LIST-MYRIGHTS, 5465 NOTIFY, 5464 METADATA, 5032 WITHIN, 8514 SAVEDATE.
 docs/rfc-status.md says how fully.
 """

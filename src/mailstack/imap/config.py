@@ -46,3 +46,8 @@ class ImapConfig:
         "mailboxes never queues without bound",
         minimum=1,
     )
+    metadata_admin: ShortText = option(
+        "",
+        "the server's /shared/admin METADATA entry (RFC 5464 §6.2.1), a URI such as "
+        "mailto:admin@example.org; empty: mailto:postmaster@ the node's hostname",
+    )

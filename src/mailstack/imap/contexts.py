@@ -7,7 +7,10 @@ session's view takes in new or changed messages (Session.poll), the search
 program is evaluated again on those messages only; an expunge is announced
 to the contexts just before the EXPUNGE or VANISHED responses (§4.3.4: a
 REMOVEFROM of sequence numbers MUST come first) and an addition after EXISTS
-(§4.3.3). Updates stop when the mailbox is deselected or at CANCELUPDATE.
+(§4.3.3). A result with RFC 5032 OLDER or YOUNGER changes as time passes:
+it is evaluated again on every message whenever the session polls (each
+command, and IDLE when the mailbox changes). Updates stop when the mailbox
+is deselected or at CANCELUPDATE.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailstack.errors import ImapError
-from mailstack.imap.matching import evaluate, sort_found
+from mailstack.imap.matching import evaluate, sort_found, uses_age
 from mailstack.imap.proto.commands import CancelUpdate, Command, SearchKey
 from mailstack.imap.proto.response import quoted
 from mailstack.imap.selected import uid_set_text
 from mailstack.imap.session import Done, Session, handler
 
-__all__ = ["SearchContext", "check_tag", "expunging", "keep", "refresh"]
+__all__ = ["SearchContext", "age", "check_tag", "expunging", "keep", "refresh"]
 
 
 @dataclass
@@ -98,18 +101,36 @@ async def refresh(s: Session, uids: Sequence[int]) -> None:
     if not live:
         return
     for ctx in list(s.contexts.values()):
-        matched = {u for _m, u in await evaluate(s, ctx.key, live)}
-        current = set(ctx.results)
-        added = [u for u in live if u in matched and u not in current]
-        gone = {u for u in live if u not in matched and u in current}
-        items: list[bytes] = []
-        removal = _removals(s, ctx, gone)
-        if removal is not None:
-            items.append(removal)
-        if added:
-            items.append(await _additions(s, ctx, added))
-        if items:
-            s.send(_line(s, ctx, items))
+        await _update(s, ctx, live)
+
+
+async def age(s: Session) -> None:
+    """RFC 5032: the results with OLDER or YOUNGER, evaluated again on the
+    whole view, since messages age into and out of them."""
+    sel = s.selected
+    if sel is None:
+        return
+    aging = [ctx for ctx in s.contexts.values() if uses_age(ctx.key)]
+    if aging:
+        live = [u for u in sel.uids if u not in sel.pending]
+        for ctx in aging:
+            await _update(s, ctx, live)
+
+
+async def _update(s: Session, ctx: SearchContext, live: list[int]) -> None:
+    """ADDTO and REMOVEFROM for the messages ``live`` as they match now."""
+    matched = {u for _m, u in await evaluate(s, ctx.key, live)}
+    current = set(ctx.results)
+    added = [u for u in live if u in matched and u not in current]
+    gone = {u for u in live if u not in matched and u in current}
+    items: list[bytes] = []
+    removal = _removals(s, ctx, gone)
+    if removal is not None:
+        items.append(removal)
+    if added:
+        items.append(await _additions(s, ctx, added))
+    if items:
+        s.send(_line(s, ctx, items))
 
 
 async def _additions(s: Session, ctx: SearchContext, added: list[int]) -> bytes:

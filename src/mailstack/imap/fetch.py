@@ -359,6 +359,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
         if gone:
             s.send(b"* VANISHED (EARLIER) " + uid_set_text(gone).encode() + b"\r\n")
     needs_parsed = any(i.name in _NEEDS_PARSED or i.section is not None for i in items)
+    needs_savedate = any(i.name == "SAVEDATE" for i in items)
     needs_raw = any(i.name in _NEEDS_RAW or i.section is not None for i in items)
     # RFC 4314 §4: no \Seen without the s right.
     sets_seen = not sel.readonly and "s" in sel.rights and any(
@@ -388,6 +389,7 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
         if needs_parsed or big:
             wanted = uids if needs_parsed else sorted(big)
             parsed = await s.ctx.parsed.get_many(s.store, sel.mailbox_id, sel.uidvalidity, wanted)
+        savedates = await s.store.message_savedates(sel.mailbox_id, uids) if needs_savedate else {}
         raws: dict[int, bytes] = {}
         if needs_raw:
             small = [u for u in uids if u not in big]
@@ -415,6 +417,11 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 out.append(b" " + name if n else name)
                 if item.section is not None or item.name in _NEEDS_RAW:
                     out.append(await _text_value(item, text, parsed.get(uid)))
+                elif item.name == "SAVEDATE":
+                    # RFC 8514 §4.2: NIL when unknown (here: a message another
+                    # session expunged, served from what the node kept of it).
+                    saved = savedates.get(uid)
+                    out.append(b"NIL" if saved is None else quoted(internaldate(saved)))
                 else:
                     out.append(_value(s, item, uid, parsed.get(uid)))
             if send_flags and uid in flags_changed:

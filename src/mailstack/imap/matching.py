@@ -1,5 +1,5 @@
 """Which messages of the selected mailbox match a search program (RFC 3501
-§6.4.4 keys, RFC 7162 §3.1.5 MODSEQ, RFC 5032 OLDER/YOUNGER), and in what
+§6.4.4 keys, RFC 7162 §3.1.5 MODSEQ, RFC 5032 OLDER/YOUNGER, RFC 8514 SAVED*), and in what
 order SORT puts them (RFC 5256, ordering.py), and RFC 8474 EMAILID and
 THREADID: what SEARCH, SORT, THREAD and
 the RFC 5267 contexts share.
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from mailstack.imap.session import Session
 
 __all__ = [
-    "check_charset", "entries", "evaluate", "needs_parsed", "sort_found", "uses_modseq",
+    "check_charset", "clock", "entries", "evaluate", "needs_parsed", "sort_found", "uses_age",
+    "uses_modseq",
 ]  # fmt: skip
 
 CHARSETS = ("UTF-8", "US-ASCII")
@@ -37,6 +38,7 @@ _PARSED_KEYS = frozenset(
     {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO", "HEADER",
      "SENTBEFORE", "SENTON", "SENTSINCE"}
 )  # fmt: skip
+_SAVED_KEYS = frozenset({"SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"})
 _FLAG_KEYS = {
     "ANSWERED": ("\\Answered", True),
     "DELETED": ("\\Deleted", True),
@@ -55,6 +57,25 @@ def needs_parsed(key: SearchKey) -> bool:
     if key.name in _PARSED_KEYS:
         return True
     return any(isinstance(a, SearchKey) and needs_parsed(a) for a in key.args)
+
+
+def uses_age(key: SearchKey) -> bool:
+    """RFC 5032 OLDER, YOUNGER: what matches changes as time passes."""
+    if key.name in ("OLDER", "YOUNGER"):
+        return True
+    return any(isinstance(a, SearchKey) and uses_age(a) for a in key.args)
+
+
+def clock() -> datetime:
+    """The time OLDER and YOUNGER count from (tests set it)."""
+    return datetime.now(UTC)
+
+
+def uses_savedate(key: SearchKey) -> bool:
+    """RFC 8514 §4.3 SAVEDBEFORE, SAVEDON, SAVEDSINCE: read from the store."""
+    if key.name in _SAVED_KEYS:
+        return True
+    return any(isinstance(a, SearchKey) and uses_savedate(a) for a in key.args)
 
 
 def uses_modseq(key: SearchKey) -> bool:
@@ -100,9 +121,12 @@ def _day(when: datetime) -> date:
 
 
 class _Eval:
-    def __init__(self, sel: SelectedMailbox, now: datetime) -> None:
+    def __init__(
+        self, sel: SelectedMailbox, now: datetime, savedates: dict[int, datetime] | None = None
+    ) -> None:
         self.sel = sel
         self.now = now
+        self.savedates = savedates or {}
         self._sets: dict[int, frozenset[int]] = {}
 
     def _members(self, key: SearchKey) -> frozenset[int]:
@@ -121,7 +145,8 @@ class _Eval:
     ) -> bool:
         name = key.name
         args = key.args
-        if name == "ALL":
+        if name in ("ALL", "SAVEDATESUPPORTED"):
+            # RFC 8514 §4.3: every mailbox here keeps save dates.
             return True
         if name in ("AND", "OR", "NOT"):
             subkeys = [k for k in args if isinstance(k, SearchKey)]
@@ -158,10 +183,16 @@ class _Eval:
             return bool(meta.thread_id) and ids.encode(ids.THREAD, meta.thread_id) == args[0]
         if name in ("BEFORE", "ON", "SINCE"):
             return _compare(name, _day(meta.internaldate), _date(args[0]))
+        if name in _SAVED_KEYS:
+            saved = self.savedates.get(meta.uid)
+            return saved is not None and _compare(name[5:], _day(saved), _date(args[0]))
         if name in ("OLDER", "YOUNGER"):
+            # RFC 5032 §3: the internal date's age in seconds; OLDER n and
+            # YOUNGER n split the mailbox in two (a message exactly n
+            # seconds old is OLDER), as Dovecot does.
             age = (self.now - meta.internaldate).total_seconds()
             limit = _number(args[0])
-            return age >= limit if name == "OLDER" else age <= limit
+            return age >= limit if name == "OLDER" else age < limit
         assert parsed is not None
         if name in ("SENTBEFORE", "SENTON", "SENTSINCE"):
             if parsed.sent_date is None:
@@ -209,11 +240,14 @@ async def evaluate(
     sel = s.require_selected()
     if key.name == "ALL" and uids is None:
         return list(enumerate(sel.uids, 1))
-    ev = _Eval(sel, datetime.now(UTC))
     if uids is None:
         pairs = list(enumerate(sel.uids, 1))
     else:
         pairs = sorted((n, u) for u in uids if (n := sel.msn(u)) is not None)
+    savedates = None
+    if uses_savedate(key):
+        savedates = await s.store.message_savedates(sel.mailbox_id, [u for _n, u in pairs])
+    ev = _Eval(sel, clock(), savedates)
     out: list[tuple[int, int]] = []
     if not needs_parsed(key):
         for msn, uid in pairs:

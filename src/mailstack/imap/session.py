@@ -206,6 +206,7 @@ class Session:
             "LIST-STATUS",
             "ESEARCH",
             "SEARCHRES",
+            "WITHIN",
             "UTF8=ACCEPT",
             "SORT",
             "SORT=DISPLAY",
@@ -224,11 +225,14 @@ class Session:
             "QUOTA=RES-STORAGE",
             "PREVIEW",
             "OBJECTID",
+            "SAVEDATE",
             "CONDSTORE",
             "QRESYNC",
             "NOTIFY",
             "URLAUTH",
             *ACL_CAPABILITIES,
+            "METADATA",
+            "METADATA-SERVER",
         ]
         if not self.compressed:
             caps.append("COMPRESS=DEFLATE")
@@ -472,6 +476,7 @@ class Session:
                 # RFC 5465 §5.2: MessageNew's fetch-att for each new message.
                 await self.notifier.new_messages(self, [u for u in sel.uids[exists:] if u > last])
             await contexts.refresh(self, [m.uid for m in sync.changed])
+        await contexts.age(self)
         if allow_expunge:
             self.flush_expunges()
 
@@ -526,6 +531,7 @@ from mailstack.imap import (  # noqa: E402, F401
     mailboxes,
     messages,
     notify,
+    metadata,
     quota,
     search,
     sort,

@@ -168,3 +168,85 @@ async def test_address_keys_match_parsed_addresses(store):
         S: a8 OK SEARCH completed
         """
     )
+
+
+async def test_within_older_younger(store):
+    """RFC 5032: OLDER/YOUNGER by the internal date's age in seconds; the
+    two split the mailbox; the interval is an nz-number."""
+    import datetime
+
+    account, inbox = await setup_account(store, 0)
+    now = datetime.datetime.now(datetime.UTC)
+    for n, age in enumerate((3 * 86400, 2 * 3600, 10), 1):
+        await append(store, inbox.id, message(n), (), now - datetime.timedelta(seconds=age))
+    c = Client(store)
+    await c.login()
+    got = await c.send("c1 CAPABILITY")
+    assert "WITHIN" in got[0].split()
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: a1 SEARCH OLDER 86400
+        S: * SEARCH 1
+        S: a1 OK SEARCH completed
+        C: a2 SEARCH YOUNGER 86400
+        S: * SEARCH 2 3
+        S: a2 OK SEARCH completed
+        C: a3 SEARCH YOUNGER 3600
+        S: * SEARCH 3
+        S: a3 OK SEARCH completed
+        C: a4 SEARCH OR OLDER 600 YOUNGER 600
+        S: * SEARCH 1 2 3
+        S: a4 OK SEARCH completed
+        C: a5 UID SEARCH OLDER 600 YOUNGER 86400
+        S: * SEARCH 2
+        S: a5 OK SEARCH completed
+        C: a6 SEARCH NOT YOUNGER 4294967295
+        S: * SEARCH
+        S: a6 OK SEARCH completed
+        """
+    )
+    for bad in ("OLDER 0", "YOUNGER -5", "OLDER 4294967296", "YOUNGER", "OLDER x"):
+        got = await c.send(f"b1 SEARCH {bad}")
+        assert got[-1].startswith("b1 BAD"), (bad, got)
+
+
+async def test_within_results_kept_up_to_date_age(store, monkeypatch):
+    """RFC 5032 with RFC 5267 UPDATE: as time passes, messages leave a
+    YOUNGER result and join an OLDER one (the clock is the test's)."""
+    import datetime
+
+    from mailstack.imap import matching
+
+    start = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    now = [start]
+    monkeypatch.setattr(matching, "clock", lambda: now[0])
+    account, inbox = await setup_account(store, 0)
+    for n, minutes in enumerate((30, 5, 1), 1):
+        await append(store, inbox.id, message(n), (), start - datetime.timedelta(minutes=minutes))
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: y1 SEARCH RETURN (UPDATE) YOUNGER 600
+        S: * ESEARCH (TAG "y1") ALL 2:3
+        S: y1 OK SEARCH completed
+        C: o1 UID SEARCH RETURN (UPDATE) OLDER 600
+        S: * ESEARCH (TAG "o1") UID ALL 1
+        S: o1 OK SEARCH completed
+        C: n1 NOOP
+        S: n1 OK NOOP completed
+        """
+    )
+    now[0] = start + datetime.timedelta(minutes=6)
+    await c.transcript(
+        """
+        C: n2 NOOP
+        S: * ESEARCH (TAG "y1") REMOVEFROM (0 2)
+        S: * ESEARCH (TAG "o1") UID ADDTO (0 2)
+        S: n2 OK NOOP completed
+        C: n3 NOOP
+        S: n3 OK NOOP completed
+        """
+    )

@@ -218,7 +218,7 @@ async def test_a_v3_data_directory_gets_email_ids_threads_and_counters(v1_copy, 
     as_v3(v1_copy)
     store = await SqliteStore.open(v1_copy, codec=PARSE_CODEC, password_hasher=FAST_HASHER)
     try:
-        assert user_version(v1_copy) == len(schema.STEPS) == 5
+        assert user_version(v1_copy) == len(schema.STEPS)
         # Email ids in (mailbox, uid) order, unique in the store.
         rows = []
         for account in await store.account_list():
@@ -231,6 +231,9 @@ async def test_a_v3_data_directory_gets_email_ids_threads_and_counters(v1_copy, 
         sent = await store.mailbox_get(bob.id, "Sent")
         plan, reply, other = await store.messages(sent.id)
         assert reply.thread_id == plan.thread_id == plan.email_id
+        # RFC 8514: messages kept from before save dates answer their internal date.
+        saved = await store.message_savedates(sent.id, [plan.uid, reply.uid, other.uid])
+        assert saved == {m.uid: m.internaldate for m in (plan, reply, other)}
         assert other.thread_id == other.email_id
         # Alice keeps the same "lunch" message in INBOX and in Work: one
         # thread; every other message is a thread of its own.

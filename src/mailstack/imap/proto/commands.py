@@ -25,6 +25,7 @@ __all__ = [
     "Fetch",
     "FetchItem",
     "GenUrlAuth",
+    "GetMetadata",
     "GetQuota",
     "Id",
     "List",
@@ -40,6 +41,7 @@ __all__ = [
     "ResetKey",
     "Search",
     "SetAcl",
+    "SetMetadata",
     "SearchKey",
     "Select",
     "SequenceSet",
@@ -343,6 +345,25 @@ class AclIdentifier:
 
     mailbox: str
     identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata:
+    """RFC 5464 §4.2 GETMETADATA: entry names lower-cased; ``mailbox`` ""
+    is the server; ``depth`` 0, 1 or -1 (infinity)."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata:
+    """RFC 5464 §4.3 SETMETADATA: (entry, value) pairs, None removes."""
+
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
 
 
 @dataclass(frozen=True, slots=True)

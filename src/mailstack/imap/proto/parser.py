@@ -31,6 +31,7 @@ from mailstack.imap.proto.commands import (
     Fetch,
     FetchItem,
     GenUrlAuth,
+    GetMetadata,
     GetQuota,
     Id,
     List,
@@ -49,6 +50,7 @@ from mailstack.imap.proto.commands import (
     Select,
     SequenceSet,
     SetAcl,
+    SetMetadata,
     Sort,
     Status,
     Store,
@@ -531,11 +533,17 @@ _SIMPLE_KEYS = frozenset(
     {
         "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD", "RECENT",
         "SEEN", "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN",
+        "SAVEDATESUPPORTED",
     }
 )  # fmt: skip
 _STRING_KEYS = frozenset({"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"})
-_DATE_KEYS = frozenset({"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"})
-_NUMBER_KEYS = frozenset({"LARGER", "SMALLER", "OLDER", "YOUNGER"})
+_DATE_KEYS = frozenset(
+    {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+     "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"}  # RFC 8514 §4.3
+)  # fmt: skip
+_NUMBER_KEYS = frozenset({"LARGER", "SMALLER"})
+# RFC 5032 §4: OLDER / YOUNGER take an interval in seconds, an nz-number.
+_INTERVAL_KEYS = frozenset({"OLDER", "YOUNGER"})
 
 
 MAX_SEARCH_KEYS = 1000
@@ -567,6 +575,11 @@ def _search_key(a: _Args, depth: int, budget: list[int]) -> SearchKey:
         return SearchKey(name, (search_date(a.take("date")),))
     if name in _NUMBER_KEYS:
         return SearchKey(name, (a.number("size"),))
+    if name in _INTERVAL_KEYS:
+        interval = number(a.take("interval"), "interval", limit=2**32 - 1)
+        if not interval:
+            raise ImapError("The interval must be at least one second", bad=True)
+        return SearchKey(name, (interval,))
     if name in ("KEYWORD", "UNKEYWORD"):
         flag = a.atom("keyword")
         if not _is_flag(flag) or flag.startswith("\\"):
@@ -719,7 +732,7 @@ _FETCH_ATTS = frozenset(
     {
         "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE",
         "RFC822.TEXT", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ", "PREVIEW", "EMAILID",
-        "THREADID",
+        "THREADID", "SAVEDATE",
     }
 )  # fmt: skip
 MAX_FETCH_ITEMS = 100
@@ -1087,6 +1100,82 @@ def _urlfetch(a: _Args, uid: bool) -> UrlFetch:
     if not found or len(found) > MAX_URLS:
         raise ImapError("URLFETCH needs 1 to 100 URLs", bad=True)
     return UrlFetch(tuple(found))
+# RFC 5464 §3.2: entry names are slash-separated, without "*", "%", control
+# characters, "//" or a final "/", under /private/ or /shared/.
+_ENTRY = re.compile(r"/(private|shared)(/[\x21-\x7e]+)?\Z")
+_DEPTHS = {"0": 0, "1": 1, "INFINITY": -1}
+
+
+def metadata_entry(tok: Token | None, *, root_ok: bool = False) -> str:
+    """An entry name, lower-cased (RFC 5464 §3.2: names are case-insensitive);
+    ``root_ok``: "/private" or "/shared" alone (GETMETADATA with DEPTH)."""
+    name = astring(tok, "entry name").lower()
+    m = _ENTRY.match(name)
+    if (
+        m is None
+        or (m.group(2) is None and not root_ok)
+        or "*" in name
+        or "%" in name
+        or "//" in name
+        or name.endswith("/")
+    ):
+        raise ImapError("Invalid entry name", bad=True)
+    return name
+
+
+def _getmetadata(a: _Args, uid: bool) -> GetMetadata:
+    # RFC 5464 §4.2: "GETMETADATA" [SP options] SP mailbox SP entries; the
+    # RFC's own examples put the options after the mailbox, so both go.
+    options: list[Token] = []
+    if isinstance(a.peek(), list):
+        options = a.list("options")
+    mailbox = a.mailbox()
+    after = a.peek()
+    if not options and isinstance(after, list) and after and (
+        _is_word(after[0], "MAXSIZE") or _is_word(after[0], "DEPTH")
+    ):
+        options = a.list("options")
+    tok = a.take("entries")
+    a.end()
+    entries = tok if isinstance(tok, list) else [tok]
+    if not entries:
+        raise ImapError("Missing entry names", bad=True)
+    names = tuple(dict.fromkeys(metadata_entry(e, root_ok=True) for e in entries))
+    maxsize: int | None = None
+    depth: int | None = None
+    for i in range(0, len(options), 2):
+        key = options[i]
+        value = options[i + 1] if i + 1 < len(options) else None
+        if _is_word(key, "MAXSIZE") and maxsize is None:
+            maxsize = number(value, "MAXSIZE", limit=2**32 - 1)
+        elif _is_word(key, "DEPTH") and depth is None and isinstance(value, Atom):
+            if value.upper() not in _DEPTHS:
+                raise ImapError("DEPTH is 0, 1 or infinity", bad=True)
+            depth = _DEPTHS[value.upper()]
+        else:
+            raise ImapError("Bad GETMETADATA option", bad=True)
+    return GetMetadata(mailbox, names, maxsize, depth or 0)
+
+
+def _setmetadata(a: _Args, uid: bool) -> SetMetadata:
+    # RFC 5464 §4.3: "SETMETADATA" SP mailbox SP "(" entry SP value ... ")",
+    # value = nstring / literal8.
+    mailbox = a.mailbox()
+    pairs = a.list("entry values")
+    a.end()
+    if not pairs or len(pairs) % 2:
+        raise ImapError("Entries and values go in pairs", bad=True)
+    entries: dict[str, bytes | None] = {}
+    for i in range(0, len(pairs), 2):
+        name = metadata_entry(pairs[i])
+        value = pairs[i + 1]
+        if _is_word(value, "NIL"):
+            entries[name] = None
+        elif isinstance(value, bytes):
+            entries[name] = bytes(value)
+        else:
+            raise ImapError("An entry's value is a string, a literal or NIL", bad=True)
+    return SetMetadata(mailbox, tuple(entries.items()))
 
 
 _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
@@ -1135,6 +1224,8 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "GENURLAUTH": _genurlauth,  # RFC 4467 §6
     "RESETKEY": _resetkey,
     "URLFETCH": _urlfetch,
+    "GETMETADATA": _getmetadata,  # RFC 5464 §4
+    "SETMETADATA": _setmetadata,
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 

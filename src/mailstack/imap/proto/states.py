@@ -59,6 +59,8 @@ ALLOWED: dict[str, frozenset[State]] = {
     "GENURLAUTH": _AUTH,  # RFC 4467 §6
     "RESETKEY": _AUTH,
     "URLFETCH": _AUTH,
+    "GETMETADATA": _AUTH,  # RFC 5464 §4
+    "SETMETADATA": _AUTH,
     # RFC 3501 §6.4: selected
     "CHECK": _SELECTED,
     "CLOSE": _SELECTED,

@@ -14,7 +14,8 @@
   threads by account-wide id, changes since a state): JMAP and OBJECTID;
 * ``access``: bearer tokens and mailbox ACLs (sharing);
 * ``records``: small per-account JSON objects with changes (JMAP
-  Identity, VacationResponse, EmailSubmission, PushSubscription).
+  Identity, VacationResponse, EmailSubmission, PushSubscription);
+* ``metadata``: server and mailbox annotations (RFC 5464).
 
 ``Store`` composes them. Every write that a protocol acknowledges is
 committed and on stable storage (fsync) when the awaited call returns. Every
@@ -57,6 +58,7 @@ from mailstack.store.contract.messages import (
     ParseCodec,
     Parsed,
 )
+from mailstack.store.contract.metadata import SERVER_ENTRIES, MetadataStore, TooManyEntries
 from mailstack.store.contract.queue import (
     DELIVERED,
     FAILED,
@@ -83,6 +85,7 @@ class Store(
     AccountStore,
     AccessStore,
     RecordStore,
+    MetadataStore,
     Protocol[Parsed],
 ):
     """The whole store; ``Parsed`` is what its ``ParseCodec`` reads back."""
@@ -96,6 +99,7 @@ __all__ = [
     "DELIVERED",
     "FAILED",
     "QUEUED",
+    "SERVER_ENTRIES",
     "AccessStore",
     "Account",
     "AccountStore",
@@ -121,6 +125,7 @@ __all__ = [
     "ManagedZone",
     "MessageMeta",
     "MessageStore",
+    "MetadataStore",
     "NewDomain",
     "NewEntry",
     "NewRecipient",
@@ -134,6 +139,7 @@ __all__ = [
     "SharedMailbox",
     "Store",
     "Token",
+    "TooManyEntries",
     "ZoneAddition",
     "ZoneRecord",
     "ZoneStore",

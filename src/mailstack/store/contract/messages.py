@@ -259,3 +259,11 @@ class MessageStore(Protocol[Parsed]):
     ) -> tuple[list[MessageMeta], list[int]]:
         """Messages changed after modseq, and UIDs expunged after it (RFC 7162)."""
         ...
+
+    async def message_savedates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, datetime.datetime]:
+        """RFC 8514 save dates of those of ``uids`` still there: when each
+        message came into this mailbox (delivery, APPEND, COPY, MOVE); for a
+        message kept from before save dates were, its internal date."""
+        ...

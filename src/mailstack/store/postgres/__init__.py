@@ -8,7 +8,7 @@ database (``[store] backend = "postgresql"``).
   advisory lock, their versions in ``schema_version``;
 * one module per part of the contract: ``directory``, ``mailboxes``,
   ``messages``, ``queue``, ``zones``, ``keys``, ``accounts``, ``access``,
-  ``records``;
+  ``records``, ``metadata``;
 * ``nodes``: the serving nodes that share the store (``cluster status``);
 * ``counters``: the account's change counter and email ids; ``threads``:
   threading new messages by their keys.
@@ -32,6 +32,7 @@ from mailstack.store.postgres.engine import LEASE, POOL_SIZE, node_name
 from mailstack.store.postgres.keys import KeysPart
 from mailstack.store.postgres.mailboxes import MailboxesPart
 from mailstack.store.postgres.messages import MessagesPart
+from mailstack.store.postgres.metadata import MetadataPart
 from mailstack.store.postgres.nodes import NodeInfo, NodesPart
 from mailstack.store.postgres.queue import QueuePart
 from mailstack.store.postgres.records import RecordsPart
@@ -48,6 +49,7 @@ class PostgresStore(
     AccountsPart,
     AccessPart,
     RecordsPart,
+    MetadataPart,
     NodesPart,
 ):
     """Store on PostgreSQL. Open with ``await PostgresStore.open(url, codec=...)``."""

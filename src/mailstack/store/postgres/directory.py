@@ -189,6 +189,7 @@ class DirectoryPart(PgEngine):
             ):
                 await c.execute(f"DELETE FROM {table} WHERE account_id = $1", account_id)
             await c.execute("DELETE FROM acl WHERE identifier = $1", address)
+            await c.execute("DELETE FROM metadata WHERE owner_id = $1", account_id)
             await c.execute("DELETE FROM accounts WHERE id = $1", account_id)
             await c.execute("DELETE FROM aliases WHERE target = $1", address)
             t.change_directory()

@@ -79,6 +79,7 @@ async def drop_mailbox(t: Tx, mailbox_id: int) -> None:
     )
     await c.execute("DELETE FROM expunged WHERE mailbox_id = $1", mailbox_id)
     await c.execute("DELETE FROM acl WHERE mailbox_id = $1", mailbox_id)
+    await c.execute("DELETE FROM metadata WHERE mailbox_id = $1", mailbox_id)
     await c.execute("DELETE FROM mailboxes WHERE id = $1", mailbox_id)
     t.touch(mailbox_id)
 

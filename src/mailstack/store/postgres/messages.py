@@ -221,7 +221,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
             [refs[k][2] for k in kept],
         )
-        columns: list[list[Any]] = [[] for _ in range(11)]
+        columns: list[list[Any]] = [[] for _ in range(12)]
         placed: list[list[tuple[int, int]]] = []
         for d, digest in zip(deliveries, digests, strict=True):
             filed = []
@@ -235,7 +235,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                 row = (
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
                     len(d.raw) + len(target.prefix), digest, target.prefix, email_id,
-                    threader.thread(target.account_id, d.keys, email_id), modseq,
+                    threader.thread(target.account_id, d.keys, email_id), modseq, d.now,
                 )
                 for column, value in zip(columns, row, strict=True):
                     column.append(value)
@@ -249,7 +249,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         await c.execute(
             "INSERT INTO messages SELECT * FROM unnest($1::bigint[], $2::bigint[],"
             " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[],"
-            " $9::bigint[], $10::bigint[], $11::bigint[])",
+            " $9::bigint[], $10::bigint[], $11::bigint[], $12::text[])",
             *columns,
         )
         await threader.flush()
@@ -457,6 +457,19 @@ class MessagesPart(PgEngine, Generic[Parsed]):
 
         return await self._read(op)
 
+    async def message_savedates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, datetime.datetime]:
+        async def op(c: Any) -> dict[int, datetime.datetime]:
+            rows = await c.fetch(
+                "SELECT uid, coalesce(savedate, internaldate) FROM messages"
+                " WHERE mailbox_id = $1 AND uid = ANY($2::bigint[])",
+                mailbox_id, sorted(set(uids)),
+            )
+            return {int(r[0]): datetime.datetime.fromisoformat(r[1]) for r in rows}
+
+        return await self._read(op)
+
 
 async def insert_message(
     t: Tx,
@@ -489,9 +502,9 @@ async def insert_message(
     else:
         thread_id = thread
     await c.execute(
-        "INSERT INTO messages VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO messages VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         mailbox_id, uid, modseq, flags_text(flags), internaldate, size, digest, prefix,
-        email_id, thread_id, modseq,
+        email_id, thread_id, modseq, _now(),
     )
     if charge:
         await c.execute("UPDATE blobs SET refs = refs + 1 WHERE digest = $1", digest)
@@ -646,12 +659,13 @@ async def _move_within(
         dest, count, modseq + count - 1,
     ))
     pairs = [(uid, uid_next + n) for n, uid in enumerate(found)]
+    # RFC 8514 §3: a moved message is saved anew.
     await c.execute(
-        "UPDATE messages m SET mailbox_id = $2, uid = g.new, modseq = g.modseq"
+        "UPDATE messages m SET mailbox_id = $2, uid = g.new, modseq = g.modseq, savedate = $6"
         " FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) AS g(old, new, modseq)"
         " WHERE m.mailbox_id = $1 AND m.uid = g.old",
         mailbox_id, dest, found, [new for _, new in pairs],
-        [modseq + n for n in range(count)],
+        [modseq + n for n in range(count)], _now(),
     )
     t.touch(dest)
     gone = await bump_mailbox(t, mailbox_id, count)

@@ -268,6 +268,26 @@ async def _thread_kept_messages(conn: asyncpg.Connection, keys: Keys | None) -> 
     await threader.flush()
 
 
+# RFC 5464 METADATA: server (mailbox_id 0) and mailbox entries; owner_id is
+# the account of a /private/ entry, 0 for a /shared/ one.
+_METADATA = """
+CREATE TABLE metadata (
+    mailbox_id BIGINT NOT NULL,
+    owner_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY (mailbox_id, owner_id, name)
+);
+CREATE INDEX metadata_owner ON metadata (owner_id);
+"""
+
+
+# RFC 8514: when a message was saved into its mailbox, ISO 8601 text as the
+# internal date is; NULL for messages kept from before (their internal date
+# stands in).
+_SAVEDATE = "ALTER TABLE messages ADD COLUMN savedate TEXT"
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -275,6 +295,8 @@ STEPS: tuple[Step, ...] = (
     Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
          _thread_kept_messages),
     Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
+    Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
+    Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
 )
 
 

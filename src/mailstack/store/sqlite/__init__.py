@@ -5,7 +5,7 @@
 * ``schema``: the tables, as numbered forward migrations;
 * one module per part of the contract: ``directory``, ``mailboxes``,
   ``messages``, ``queue``, ``zones``, ``keys``, ``accounts``, ``access``,
-  ``records``;
+  ``records``, ``metadata``;
 * ``counters``: the account's change counter and the id counters;
   ``threads``: threading new messages by their keys;
 * ``marks``: files beside the database that tell other processes' stores
@@ -26,6 +26,7 @@ from mailstack.store.sqlite.engine import CHECKPOINT_WAIT, WAL_BOUND
 from mailstack.store.sqlite.keys import KeysPart
 from mailstack.store.sqlite.mailboxes import MailboxesPart
 from mailstack.store.sqlite.messages import MessagesPart
+from mailstack.store.sqlite.metadata import MetadataPart
 from mailstack.store.sqlite.queue import QueuePart
 from mailstack.store.sqlite.records import RecordsPart
 from mailstack.store.sqlite.zones import ZonesPart
@@ -41,6 +42,7 @@ class SqliteStore(
     AccountsPart,
     AccessPart,
     RecordsPart,
+    MetadataPart,
 ):
     """Store on SQLite. Open with ``await SqliteStore.open(path, codec=...)``."""
 

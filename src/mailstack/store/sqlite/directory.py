@@ -191,6 +191,7 @@ class DirectoryPart(Engine):
             ):
                 c.execute(f"DELETE FROM {table} WHERE account_id = ?", (row[0],))
             c.execute("DELETE FROM acl WHERE identifier = ?", (address,))
+            c.execute("DELETE FROM metadata WHERE owner_id = ?", (row[0],))
             c.execute("DELETE FROM accounts WHERE id = ?", (row[0],))
             c.execute("DELETE FROM aliases WHERE target = ?", (address,))
             c.change_directory()

@@ -71,6 +71,7 @@ def drop_mailbox(c: WriteConnection, mailbox_id: int) -> None:
     )
     c.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
     c.execute("DELETE FROM acl WHERE mailbox_id = ?", (mailbox_id,))
+    c.execute("DELETE FROM metadata WHERE mailbox_id = ?", (mailbox_id,))
     c.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
     c.touch(mailbox_id)
 

@@ -226,7 +226,7 @@ class MessagesPart(Engine, Generic[Parsed]):
                 rows.append((
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
                     len(d.raw) + len(target.prefix), last_blob + n, target.prefix,
-                    email_id, thread_id, modseq,
+                    email_id, thread_id, modseq, d.now,
                 ))
                 email_id += 1
                 filed.append((mailbox_id, uid))
@@ -453,6 +453,25 @@ class MessagesPart(Engine, Generic[Parsed]):
     ) -> tuple[list[MessageMeta], list[int]]:
         return await self._read(lambda c: changes(c, mailbox_id, modseq))
 
+    async def message_savedates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, datetime.datetime]:
+        wanted = sorted(set(uids))
+
+        def op(c: sqlite3.Connection) -> dict[int, datetime.datetime]:
+            found = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for uid, saved in c.execute(
+                    "SELECT uid, coalesce(savedate, internaldate) FROM messages"
+                    f" WHERE mailbox_id = ? AND uid IN ({','.join('?' * len(chunk))})",
+                    (mailbox_id, *chunk),
+                ):
+                    found[uid] = datetime.datetime.fromisoformat(saved)
+            return found
+
+        return await self._read(op)
+
 
 def insert_message(
     c: WriteConnection,
@@ -484,9 +503,9 @@ def insert_message(
     else:
         thread_id = thread
     c.execute(
-        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (mailbox_id, uid, modseq, flags_text(flags), internaldate, size, blob_id, prefix,
-         email_id, thread_id, modseq),
+         email_id, thread_id, modseq, _now()),
     )
     if charge:
         c.execute("UPDATE blobs SET refs = refs + 1 WHERE id = ?", (blob_id,))
@@ -629,11 +648,12 @@ def _move_within(
         (count, modseq + count - 1, dest, count),
     ).fetchone()
     pairs = []
+    saved = _now()  # RFC 8514 §3: a moved message is saved anew
     for n, uid in enumerate(found):
         c.execute(
-            "UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ?"
+            "UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ?, savedate = ?"
             " WHERE mailbox_id = ? AND uid = ?",
-            (dest, uid_next + n, modseq + n, mailbox_id, uid),
+            (dest, uid_next + n, modseq + n, saved, mailbox_id, uid),
         )
         pairs.append((uid, uid_next + n))
     c.touch(dest)

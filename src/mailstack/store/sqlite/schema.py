@@ -286,6 +286,26 @@ def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
     threader.flush()
 
 
+# RFC 5464 METADATA: server (mailbox_id 0) and mailbox entries; owner_id is
+# the account of a /private/ entry, 0 for a /shared/ one.
+_METADATA = """
+CREATE TABLE metadata (
+    mailbox_id INTEGER NOT NULL,
+    owner_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (mailbox_id, owner_id, name)
+) WITHOUT ROWID;
+CREATE INDEX metadata_owner ON metadata (owner_id)
+"""
+
+
+# RFC 8514: when a message was saved into its mailbox, ISO 8601 text as the
+# internal date is; NULL for messages kept from before (their internal date
+# stands in).
+_SAVEDATE = "ALTER TABLE messages ADD COLUMN savedate TEXT"
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
@@ -295,6 +315,8 @@ STEPS: tuple[Step, ...] = (
     # PostgreSQL's step 5 (queue leases, the nodes table) has nothing to do on
     # one node: kept as a step so both backends' numbers stay the same.
     Step("several nodes: nothing to do here (PostgreSQL only)", "SELECT 1"),
+    Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
+    Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
 )
 
 

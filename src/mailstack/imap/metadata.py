@@ -1,0 +1,156 @@
+"""METADATA (RFC 5464): GETMETADATA and SETMETADATA on server entries
+(mailbox ``""``, METADATA-SERVER) and mailbox entries, kept in the store
+(``contract.metadata``).
+
+Entries. ``/private/...`` entries are the user's own; ``/shared/...`` ones
+are seen by everyone who may read the mailbox. Names are lower-cased and
+checked by the parser (§3.2). Besides what users set, the server answers:
+
+* ``"" /shared/admin``: ``[imap] metadata_admin`` (§6.2.1), read-only;
+* a mailbox's ``/private/specialuse``: its special use (RFC 6154 §4),
+  read-only (the use is chosen at CREATE).
+
+The server's other ``/shared/`` entries (``/shared/comment``...) are the
+administrator's: readable by every user, not settable over IMAP.
+
+Rights (RFC 5464 §3.1.2 with RFC 4314): reading a mailbox's entries needs
+``l`` and ``r``; setting its private entries the same; setting its shared
+entries also ``w``.
+
+Limits (``[limits]``): ``imap_metadata_size`` octets a value (``NO
+[METADATA MAXSIZE n]``), ``imap_metadata_entries`` entries a user sees on
+one mailbox or the server (``NO [METADATA TOOMANY]``). Private entries are
+kept for every mailbox, so ``[METADATA NOPRIVATE]`` never arises.
+"""
+
+from __future__ import annotations
+
+from mailstack.errors import ImapError
+from mailstack.imap import acl
+from mailstack.imap.mailboxes import wire_name
+from mailstack.imap.proto.commands import Command, GetMetadata, SetMetadata
+from mailstack.imap.proto.response import Atom, Literal8, untagged
+from mailstack.imap.session import Done, Session, handler
+from mailstack.store import SERVER_ENTRIES, Mailbox, TooManyEntries
+
+__all__ = ["select_entries"]
+
+
+ADMIN = "/shared/admin"
+SPECIALUSE = "/private/specialuse"
+_SHARED = "/shared/"
+
+
+def _admin(s: Session) -> bytes:
+    return (s.ctx.config.metadata_admin or f"mailto:postmaster@{s.ctx.hostname}").encode()
+
+
+async def _mailbox(s: Session, name: str, needed: str) -> Mailbox:
+    access = await acl.require(s, name, needed)
+    assert access.mailbox is not None
+    return access.mailbox
+
+
+def select_entries(
+    entries: dict[str, bytes], wanted: tuple[str, ...], depth: int
+) -> dict[str, bytes | None]:
+    """What GETMETADATA answers (RFC 5464 §4.2.2): each wanted entry (NIL
+    when it has no value) and, with DEPTH 1 or infinity (-1), the entries
+    one level or any levels below it; by name."""
+    found: dict[str, bytes | None] = {}
+    for name in wanted:
+        if name in entries:
+            found[name] = entries[name]
+        elif name.count("/") > 1:  # "/private" and "/shared" are not entries
+            found[name] = None
+        if depth == 0:
+            continue
+        prefix = name + "/"
+        for other, value in entries.items():
+            if other.startswith(prefix) and (depth < 0 or "/" not in other[len(prefix) :]):
+                found[other] = value
+    return dict(sorted(found.items()))
+
+
+# RFC 3501 §9 atom-specials (and "]") a name may hold: then it goes quoted.
+_NOT_ATOM = frozenset('(){"\\]')
+
+
+def _entry(name: str) -> object:
+    """An entry name as an astring: an atom when it can be one."""
+    return name if _NOT_ATOM.intersection(name) else Atom(name)
+
+
+def _value(value: bytes | None) -> object:
+    """nstring / literal8 (RFC 5464 §5): ASCII text as a quoted string when
+    it can be one, other octets as a literal, NUL-bearing ones as literal8."""
+    if value is None:
+        return None
+    if b"\x00" in value:
+        return Literal8(value)
+    if value.isascii():
+        return value.decode("ascii")  # quoted, or a literal when it must be
+    return value
+
+
+@handler("GETMETADATA")
+async def getmetadata(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, GetMetadata)
+    assert s.account is not None
+    if args.mailbox == "":
+        entries = await s.store.metadata_get(SERVER_ENTRIES, s.account.id)
+        entries[ADMIN] = _admin(s)
+    else:
+        mailbox = await _mailbox(s, args.mailbox, "lr")
+        entries = await s.store.metadata_get(mailbox.id, s.account.id)
+        if mailbox.special_use:
+            entries[SPECIALUSE] = mailbox.special_use.encode()
+    found = select_entries(entries, args.entries, args.depth)
+    longest = 0
+    if args.maxsize is not None:
+        # §4.2.1: values past MAXSIZE are left out; the tagged OK says how
+        # long the longest of them is.
+        for name, value in list(found.items()):
+            if value is not None and len(value) > args.maxsize:
+                longest = max(longest, len(value))
+                del found[name]
+    if found:
+        pairs: list[object] = []
+        for name, value in found.items():
+            pairs += [_entry(name), _value(value)]
+        s.send(untagged(Atom("METADATA"), wire_name(args.mailbox, s.utf8), pairs))
+    if longest:
+        return Done("GETMETADATA completed", f"METADATA LONGENTRIES {longest}")
+    return None
+
+
+@handler("SETMETADATA")
+async def setmetadata(s: Session, cmd: Command) -> Done | None:
+    args = cmd.args
+    assert isinstance(args, SetMetadata)
+    assert s.account is not None
+    limit = s.limits.imap_metadata_size
+    for _name, value in args.entries:
+        if value is not None and len(value) > limit:
+            raise ImapError("The value is too long", code=f"METADATA MAXSIZE {limit}")
+    names = [name for name, _value in args.entries]
+    shared = any(name.startswith(_SHARED) for name in names)
+    if args.mailbox == "":
+        mailbox_id = SERVER_ENTRIES
+        if shared:
+            raise ImapError("The server's shared entries are the administrator's", code="NOPERM")
+    else:
+        mailbox = await _mailbox(s, args.mailbox, "lrw" if shared else "lr")
+        mailbox_id = mailbox.id
+        if SPECIALUSE in names:
+            # RFC 6154 §4: the use is set at CREATE (CREATE-SPECIAL-USE).
+            raise ImapError("/private/specialuse is read-only here", code="USEATTR")
+    try:
+        await s.store.metadata_set(
+            mailbox_id, s.account.id, dict(args.entries),
+            max_entries=s.limits.imap_metadata_entries,
+        )
+    except TooManyEntries:
+        raise ImapError("Too many entries", code="METADATA TOOMANY") from None
+    return None

@@ -1,0 +1,54 @@
+"""Server and mailbox annotations (RFC 5464 METADATA): entries named
+``/private/...`` (one user's own) and ``/shared/...`` (everyone's who may
+read the mailbox), each with an octet value.
+
+Entries are kept by mailbox id, so they follow a mailbox through RENAME and
+go when it is deleted; ``SERVER_ENTRIES`` (0) stands for the server itself. A
+``/private/`` entry belongs to the account that set it and is seen by no
+other; the private entries of an account go when the account is removed.
+The store takes names as given (the protocol lower-cases and checks them)
+and does not look inside values.
+
+Changes wake listeners (the hook for NOTIFY, RFC 5465 §5.8 and §5.9): a
+mailbox's entries changing wakes ``listen(mailbox_id)`` and the mailbox
+owner's ``listen_account``; a server entry wakes the setter's
+``listen_account``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from mailstack.errors import StoreError
+
+__all__ = ["PRIVATE", "SERVER_ENTRIES", "SHARED", "MetadataStore", "TooManyEntries"]
+
+SERVER_ENTRIES = 0
+PRIVATE = "/private/"
+SHARED = "/shared/"
+
+
+class TooManyEntries(StoreError):
+    """The mailbox (or the server) would have more entries than allowed."""
+
+
+class MetadataStore(Protocol):
+    async def metadata_get(self, mailbox_id: int, account_id: int) -> dict[str, bytes]:
+        """The entries of the mailbox (``SERVER_ENTRIES``: of the server) that the
+        account sees: every ``/shared/`` one and its own ``/private/`` ones."""
+        ...
+
+    async def metadata_set(
+        self,
+        mailbox_id: int,
+        account_id: int,
+        entries: Mapping[str, bytes | None],
+        *,
+        max_entries: int | None = None,
+    ) -> None:
+        """Set (a value) or remove (None) entries, all or none. Raises
+        NotFound when the mailbox does not exist, TooManyEntries when the
+        entries the account sees there would number more than
+        ``max_entries``."""
+        ...

@@ -1,0 +1,75 @@
+"""Server and mailbox annotations in the PostgreSQL store
+(``contract.metadata``, RFC 5464): one row per entry, keyed by mailbox (0:
+the server), owner (the account of a ``/private/`` entry, 0 for
+``/shared/``) and name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mailstack.errors import NotFound
+from mailstack.store.contract.metadata import PRIVATE, SERVER_ENTRIES, TooManyEntries
+from mailstack.store.postgres.engine import PgEngine, Tx
+
+
+def _owner(name: str, account_id: int) -> int:
+    return account_id if name.startswith(PRIVATE) else 0
+
+
+class MetadataPart(PgEngine):
+    async def metadata_get(self, mailbox_id: int, account_id: int) -> dict[str, bytes]:
+        async def op(c: Any) -> dict[str, bytes]:
+            rows = await c.fetch(
+                "SELECT name, value FROM metadata"
+                " WHERE mailbox_id = $1 AND owner_id IN (0, $2)",
+                mailbox_id, account_id,
+            )
+            return {str(row[0]): bytes(row[1]) for row in rows}
+
+        return await self._read(op)
+
+    async def metadata_set(
+        self,
+        mailbox_id: int,
+        account_id: int,
+        entries: Mapping[str, bytes | None],
+        *,
+        max_entries: int | None = None,
+    ) -> None:
+        changes = dict(entries)
+
+        async def op(t: Tx) -> None:
+            c = t.conn
+            owner = account_id
+            if mailbox_id != SERVER_ENTRIES:
+                found = await c.fetchval(
+                    "SELECT account_id FROM mailboxes WHERE id = $1", mailbox_id
+                )
+                if found is None:
+                    raise NotFound("no such mailbox")
+                owner = int(found)
+                t.touch(mailbox_id)
+            for name, value in changes.items():
+                if value is None:
+                    await c.execute(
+                        "DELETE FROM metadata"
+                        " WHERE mailbox_id = $1 AND owner_id = $2 AND name = $3",
+                        mailbox_id, _owner(name, account_id), name,
+                    )
+                else:
+                    await c.execute(
+                        "INSERT INTO metadata VALUES ($1, $2, $3, $4) ON CONFLICT"
+                        " (mailbox_id, owner_id, name) DO UPDATE SET value = excluded.value",
+                        mailbox_id, _owner(name, account_id), name, value,
+                    )
+            if max_entries is not None:
+                count = await c.fetchval(
+                    "SELECT count(*) FROM metadata WHERE mailbox_id = $1 AND owner_id IN (0, $2)",
+                    mailbox_id, account_id,
+                )
+                if count > max_entries:
+                    raise TooManyEntries(f"more than {max_entries} entries")
+            t.touch_account(owner)
+
+        await self._write(op)
