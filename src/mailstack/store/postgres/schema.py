@@ -268,6 +268,12 @@ async def _thread_kept_messages(conn: asyncpg.Connection, keys: Keys | None) -> 
     await threader.flush()
 
 
+_ADMIN = """
+ALTER TABLE accounts ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false,
+    ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT false
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -275,6 +281,7 @@ STEPS: tuple[Step, ...] = (
     Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
          _thread_kept_messages),
     Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
+    Step("accounts: the admin role and disabled accounts", _ADMIN),
 )
 
 

@@ -286,6 +286,12 @@ def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
     threader.flush()
 
 
+_ADMIN = """
+ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
@@ -295,6 +301,7 @@ STEPS: tuple[Step, ...] = (
     # PostgreSQL's step 5 (queue leases, the nodes table) has nothing to do on
     # one node: kept as a step so both backends' numbers stay the same.
     Step("several nodes: nothing to do here (PostgreSQL only)", "SELECT 1"),
+    Step("accounts: the admin role and disabled accounts", _ADMIN),
 )
 
 
