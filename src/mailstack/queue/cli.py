@@ -13,11 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mailstack.commands import load_config, open_store
-from mailstack.delivery.status import Outcome
 from mailstack.errors import MailstackError
 from mailstack.queue.config import QueueConfig
-from mailstack.queue.dsn import report_entry
-from mailstack.queue.policy import decide
 from mailstack.store import QueueEntry
 
 Action = Callable[[Any, QueueConfig, str, argparse.Namespace], Awaitable[int]]
@@ -117,10 +114,17 @@ async def cmd_show(store: Any, config: QueueConfig, hostname: str, args: argpars
     return 0
 
 
+def _admin(store: Any, args: argparse.Namespace) -> Any:
+    """The admin operations (mailstack.admin.ops), which retry, delete and bounce."""
+    from mailstack.admin.ops import Admin, cli_actor
+
+    return Admin(store, load_config(args), cli_actor())
+
+
 async def cmd_retry(
     store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
 ) -> int:
-    count = await store.queue_retry(time.time(), args.id)
+    count = await _admin(store, args).queue_retry(args.id)
     print(f"{count} recipient(s) due now")
     return 0
 
@@ -128,7 +132,7 @@ async def cmd_retry(
 async def cmd_delete(
     store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
 ) -> int:
-    await store.queue_remove(args.id)
+    await _admin(store, args).queue_delete(args.id)
     print(f"deleted {args.id}")
     return 0
 
@@ -136,25 +140,8 @@ async def cmd_delete(
 async def cmd_bounce(
     store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
 ) -> int:
-    entry = await store.queue_get(args.id)
-    data = await store.queue_data(args.id)
-    now = time.time()
-    outcome = Outcome.permanent("5.0.0", "returned to the sender by the postmaster")
-    updates, reports = [], []
-    for rcpt in entry.pending():
-        update, report = decide(entry, rcpt, outcome, now, config)
-        updates.append(update)
-        if report is not None:
-            reports.append(report)
-    dsns = []
-    if reports:
-        dsns.append(
-            report_entry(
-                entry, data, reports, reporting_mta=hostname, now=now, expires=now + config.give_up
-            )
-        )
-    report_ids = await store.queue_update(entry.id, updates, dsns)
-    print(f"bounced {len(updates)} recipient(s) of {entry.id}")
-    for report_id in report_ids:
-        print(f"DSN to <{entry.mail_from}> queued as {report_id}")
+    bounced = await _admin(store, args).queue_bounce(args.id)
+    print(f"bounced {bounced['bounced']} recipient(s) of {args.id}")
+    for report_id in bounced["dsn"]:
+        print(f"DSN to <{bounced['mailFrom']}> queued as {report_id}")
     return 0
