@@ -1,8 +1,12 @@
-// The webmail's "Admin" link, shown only to accounts with the admin role:
-// the admin API answers 200 for them, 403 for others (who see nothing).
+// The webmail's "Admin" link, shown only to accounts with the admin role.
+// Asked only with a session (no login, no question: a 401 would carry a
+// challenge), then the admin API answers 200 for an admin, 403 for others.
 async function showAdminLink() {
+  if (document.getElementById("admin-link")) return;
+  const session = await (await fetch("/webmail/session", { credentials: "same-origin" })).json();
+  if (!session.username) return;
   const answer = await fetch("/admin/api/me", { credentials: "same-origin" });
-  if (!answer.ok) return;
+  if (!answer.ok || document.getElementById("admin-link")) return;
   const bar = document.querySelector("header.bar") || document.body;
   const link = document.createElement("a");
   link.href = "/admin/";
@@ -11,8 +15,12 @@ async function showAdminLink() {
   bar.append(link);
 }
 
-// After the webmail's own login: look again when the page's session changes.
-showAdminLink().catch(() => {});
-document.addEventListener("submit", () => setTimeout(() => {
-  if (!document.getElementById("admin-link")) showAdminLink().catch(() => {});
-}, 1500));
+// Looked at when the webmail's app is shown (at load with a session, or
+// after signing in).
+const app = document.getElementById("app");
+if (app) {
+  new MutationObserver(() => {
+    if (!app.hidden) showAdminLink().catch(() => {});
+  }).observe(app, { attributes: true, attributeFilter: ["hidden"] });
+  if (!app.hidden) showAdminLink().catch(() => {});
+}
