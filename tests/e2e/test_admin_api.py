@@ -110,6 +110,8 @@ ENDPOINTS = [
     ("GET", "/admin/api/queue/1"),
     ("POST", "/admin/api/queue/1/retry"),
     ("POST", "/admin/api/queue/1/bounce"),
+    ("POST", "/admin/api/queue/1/hold"),
+    ("POST", "/admin/api/queue/1/release"),
     ("DELETE", "/admin/api/queue/1"),
     ("GET", "/admin/api/logs"),
     ("GET", "/admin/api/logins/failed"),
@@ -278,7 +280,7 @@ async def queue_one(node: Any) -> int:
     )
 
 
-async def test_the_queue_list_show_retry_bounce_delete(node: Any) -> None:
+async def test_the_queue_list_show_hold_release_retry_bounce_delete(node: Any) -> None:
     first = await queue_one(node)
     second = await queue_one(node)
     async with aiohttp.ClientSession() as client:
@@ -287,6 +289,13 @@ async def test_the_queue_list_show_retry_bounce_delete(node: Any) -> None:
         assert [r["address"] for r in listed[0]["recipients"]] == ["x@far.test", "y@far.test"]
         shown = await call(client, node, "GET", f"/admin/api/queue/{first}")
         assert "Subject: stuck" in shown["header"] and shown["mailFrom"] == BOB
+        assert (await call(client, node, "POST", f"/admin/api/queue/{first}/hold"))["held"] == 2
+        shown = await call(client, node, "GET", f"/admin/api/queue/{first}")
+        assert {r["state"] for r in shown["recipients"]} == {"held"}
+        assert [e.id for e in await node.store.queue_due(time.time() + 7200)] == [second]
+        released = await call(client, node, "POST", f"/admin/api/queue/{first}/release")
+        assert released == {"released": 2}
+        await call(client, node, "POST", "/admin/api/queue/999999/hold", status=404)
         assert (await call(client, node, "POST", f"/admin/api/queue/{first}/retry"))["due"] == 2
         assert (await call(client, node, "POST", "/admin/api/queue/retry"))["due"] >= 2
         bounced = await call(client, node, "POST", f"/admin/api/queue/{second}/bounce")

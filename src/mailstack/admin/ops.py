@@ -32,7 +32,7 @@ from mailstack.msgauth import keys, plan, records
 from mailstack.names import check_account_address, check_domain, check_password
 from mailstack.queue.dsn import report_entry
 from mailstack.queue.policy import decide
-from mailstack.store import Account, QueueEntry
+from mailstack.store import HELD, QUEUED, Account, QueueEntry
 
 if TYPE_CHECKING:
     from mailstack.config import Config
@@ -335,6 +335,13 @@ class Admin:
         self._done("queue-retry", "all" if entry_id is None else str(entry_id))
         return count
 
+    async def queue_hold(self, entry_id: int, held: bool = True) -> int:
+        """Hold an entry's waiting recipients (never due until released), or
+        release them (due now); how many changed."""
+        count = int(await self.store.queue_hold(entry_id, held, time.time()))
+        self._done("queue-hold" if held else "queue-release", str(entry_id))
+        return count
+
     async def queue_delete(self, entry_id: int) -> None:
         await self.store.queue_remove(entry_id)
         self._done("queue-delete", str(entry_id))
@@ -348,7 +355,9 @@ class Admin:
         now = time.time()
         outcome = Outcome.permanent("5.0.0", "returned to the sender by the postmaster")
         updates, reports = [], []
-        for rcpt in entry.pending():
+        for rcpt in entry.recipients:
+            if rcpt.state not in (QUEUED, HELD):
+                continue
             update, report = decide(entry, rcpt, outcome, now, queue)
             updates.append(update)
             if report is not None:

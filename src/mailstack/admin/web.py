@@ -220,6 +220,8 @@ class AdminWeb:
             web.get(f"{API}/queue/{{id}}", api(queue_show)),
             web.post(f"{API}/queue/{{id}}/retry", api(queue_retry)),
             web.post(f"{API}/queue/{{id}}/bounce", api(queue_bounce)),
+            web.post(f"{API}/queue/{{id}}/hold", api(queue_hold)),
+            web.post(f"{API}/queue/{{id}}/release", api(queue_release)),
             web.delete(f"{API}/queue/{{id}}", api(queue_delete)),
             web.get(f"{API}/logs", api(logs)),
             web.get(f"{API}/logins/failed", api(failed_logins)),
@@ -354,6 +356,14 @@ async def queue_retry_all(request: web.Request, admin: Admin) -> Any:
 
 async def queue_bounce(request: web.Request, admin: Admin) -> Any:
     return await admin.queue_bounce(_entry(request))
+
+
+async def queue_hold(request: web.Request, admin: Admin) -> Any:
+    return {"held": await admin.queue_hold(_entry(request), True)}
+
+
+async def queue_release(request: web.Request, admin: Admin) -> Any:
+    return {"released": await admin.queue_hold(_entry(request), False)}
 
 
 async def queue_delete(request: web.Request, admin: Admin) -> Any:

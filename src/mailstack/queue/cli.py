@@ -1,4 +1,5 @@
-"""`mailstack queue list|show|retry|delete|bounce`: look at and steer the outbound queue.
+"""`mailstack queue list|show|retry|hold|release|delete|bounce`: look at and
+steer the outbound queue.
 
 These work on the store directly, so they also work while the node runs: a
 running node sees `retry` within about a second (the store's queue mark).
@@ -31,6 +32,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser("retry", parents=[common], help="make a message (or all) due now")
     p.add_argument("id", type=int, nargs="?")
     p.set_defaults(func=_with_store(cmd_retry))
+    p = actions.add_parser(
+        "hold", parents=[common], help="hold a message: not tried until released"
+    )
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_with_store(cmd_hold))
+    p = actions.add_parser("release", parents=[common], help="release a held message (due now)")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_with_store(cmd_release))
     p = actions.add_parser("delete", parents=[common], help="drop a message, no bounce")
     p.add_argument("id", type=int)
     p.set_defaults(func=_with_store(cmd_delete))
@@ -126,6 +135,22 @@ async def cmd_retry(
 ) -> int:
     count = await _admin(store, args).queue_retry(args.id)
     print(f"{count} recipient(s) due now")
+    return 0
+
+
+async def cmd_hold(
+    store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
+) -> int:
+    count = await _admin(store, args).queue_hold(args.id, True)
+    print(f"held {count} recipient(s) of {args.id}")
+    return 0
+
+
+async def cmd_release(
+    store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
+) -> int:
+    count = await _admin(store, args).queue_hold(args.id, False)
+    print(f"released {count} recipient(s) of {args.id}: due now")
     return 0
 
 

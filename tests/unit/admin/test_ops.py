@@ -115,6 +115,9 @@ async def test_the_queue_bounce_sends_one_dsn(admin, store) -> None:
     shown = await admin.queue_show(entry_id)
     assert shown["header"] == "From: bob@example.org\r\nSubject: hi"
     assert await admin.queue_retry(entry_id) == 1
+    assert await admin.queue_hold(entry_id) == 1
+    assert await store.queue_due(now + 7200) == []
+    # A held message can be bounced too.
     bounced = await admin.queue_bounce(entry_id)
     assert bounced["bounced"] == 1 and len(bounced["dsn"]) == 1
     (dsn,) = [e for e in await admin.queue_list() if e["id"] == bounced["dsn"][0]]

@@ -145,6 +145,9 @@ async function showQueue() {
         $("queue-detail").textContent = shown.header;
       }),
       button("Retry", `Retry queued message ${e.id}`, () => act(`retrying #${e.id}`, () => api("POST", `/queue/${e.id}/retry`))),
+      e.recipients.some((r) => r.state === "held")
+        ? button("Release", `Release queued message ${e.id}`, () => act(`released #${e.id}`, () => api("POST", `/queue/${e.id}/release`)))
+        : button("Hold", `Hold queued message ${e.id}`, () => act(`held #${e.id}`, () => api("POST", `/queue/${e.id}/hold`))),
       button("Bounce", `Bounce queued message ${e.id}`, () => act(`bounced #${e.id}`, () => api("POST", `/queue/${e.id}/bounce`))),
       button("Delete", `Delete queued message ${e.id}`, () => act(`deleted #${e.id}`, () => api("DELETE", `/queue/${e.id}`)))));
   }

@@ -60,6 +60,7 @@ from mailstack.store.contract.messages import (
 from mailstack.store.contract.queue import (
     DELIVERED,
     FAILED,
+    HELD,
     QUEUED,
     NewEntry,
     NewRecipient,
@@ -95,6 +96,7 @@ __all__ = [
     "DEFAULT_MAILBOXES",
     "DELIVERED",
     "FAILED",
+    "HELD",
     "QUEUED",
     "AccessStore",
     "Account",
