@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mailstack import __version__
+from mailstack.admin.ops import Admin, cli_actor
 from mailstack.certs.cli import publish_mta_sts
 from mailstack.commands import config_path, load_config, open_store, with_store
 from mailstack.config import CONFIG_NAME, Config, default_data_dir, defaults_toml
@@ -34,7 +35,6 @@ from mailstack.msgauth import cli as msgauth_cli
 from mailstack.names import (
     BadName,
     check_account_address,
-    check_domain,
     check_hostname,
     check_password,
 )
@@ -278,34 +278,37 @@ def _print_status(report: dict[str, Any]) -> None:
 # -- domains, users, aliases ---------------------------------------------------
 
 
+def admin_ops(store: Any, args: argparse.Namespace) -> Admin:
+    """The admin operations (mailstack.admin.ops) for this command's user."""
+    return Admin(store, load_config(args), cli_actor())
+
+
 async def domain_add(store: Any, args: argparse.Namespace) -> int:
-    domain = check_domain(args.domain, force=args.force)
-    if await store.is_local_domain(domain):
-        raise MailstackError(f"domain {domain} exists")
-    postmaster = None
-    if args.postmaster:
-        postmaster = check_account_address(args.postmaster)
-        if not await store.resolve_recipient(postmaster):
-            raise MailstackError(
-                f"--postmaster {postmaster}: no such local account or alias (add it first)"
-            )
-    new, notes = await msgauth_cli.plan_domain(store, args, domain, postmaster)
-    await store.domain_create(new)
+    added = await admin_ops(store, args).domain_add(
+        args.domain,
+        postmaster=args.postmaster,
+        force=args.force,
+        selector=args.selector,
+        address=args.address,
+        dmarc_policy=args.dmarc_policy,
+        no_dns=args.no_dns,
+    )
+    domain = added["domain"]
     print(f"added domain {domain}")
-    for note in notes:
+    for note in added["notes"]:
         print(note)
     if args.mta_sts:
         for line in await publish_mta_sts(store, load_config(args), domain, args.mta_sts):
             print(line)
-    if postmaster:
-        print(f"postmaster@{domain} -> {postmaster}")
+    if args.postmaster:
+        print(f"postmaster@{domain} -> {args.postmaster.strip().lower()}")
     else:
         print(f"postmaster@{domain}: the first user added to {domain} (RFC 5321 §4.5.1)")
     return 0
 
 
 async def domain_remove(store: Any, args: argparse.Namespace) -> int:
-    await store.domain_remove(args.domain)
+    await admin_ops(store, args).domain_remove(args.domain)
     print(f"removed domain {args.domain}")
     return 0
 
@@ -330,20 +333,20 @@ def read_password(args: argparse.Namespace) -> str:
 
 async def user_add(store: Any, args: argparse.Namespace) -> int:
     address = check_account_address(args.address)
+    ops = admin_ops(store, args)
     domain = address.rpartition("@")[2]
     if not await store.is_local_domain(domain):
         raise MailstackError(f"{domain} is not a local domain (mailstack domain add {domain})")
-    had_postmaster = bool(await store.resolve_recipient(f"postmaster@{domain}"))
-    password = read_password(args)
-    account = await store.account_add(address, password, quota=args.quota, postmaster=True)
-    print(f"added user {account.address}")
-    if not had_postmaster and not address.startswith("postmaster@"):
-        print(f"postmaster@{domain} -> {account.address} (the domain's first user)")
+    added = await ops.account_add(address, read_password(args), quota=args.quota, admin=args.admin)
+    role = " (admin)" if added["admin"] else ""
+    print(f"added user {added['address']}{role}")
+    for note in added["notes"]:
+        print(note)
     return 0
 
 
 async def user_remove(store: Any, args: argparse.Namespace) -> int:
-    await store.account_remove(args.address)
+    await admin_ops(store, args).account_remove(args.address)
     print(f"removed user {args.address}")
     return 0
 
@@ -351,29 +354,52 @@ async def user_remove(store: Any, args: argparse.Namespace) -> int:
 async def user_list(store: Any, args: argparse.Namespace) -> int:
     for account in await store.account_list(args.domain):
         quota = f" quota={account.quota}" if account.quota else ""
-        print(f"{account.address} used={account.used}{quota}")
+        marks = (" admin" if account.admin else "") + (" disabled" if account.disabled else "")
+        print(f"{account.address} used={account.used}{quota}{marks}")
     return 0
 
 
 async def user_password(store: Any, args: argparse.Namespace) -> int:
-    await store.set_password(args.address, read_password(args))
+    await admin_ops(store, args).set_password(args.address, read_password(args))
     print(f"changed the password of {args.address}")
     return 0
 
 
-async def alias_add(store: Any, args: argparse.Namespace) -> int:
-    if args.source.startswith("@"):
-        source = "@" + check_domain(args.source[1:], force=True)
+async def user_admin(store: Any, args: argparse.Namespace) -> int:
+    account = await admin_ops(store, args).account_set(args.address, admin=not args.off)
+    state = "has" if account["admin"] else "no longer has"
+    print(f"{account['address']} {state} the admin role")
+    return 0
+
+
+async def user_disable(store: Any, args: argparse.Namespace) -> int:
+    account = await admin_ops(store, args).account_set(args.address, disabled=not args.off)
+    if account["disabled"]:
+        print(f"disabled {account['address']}: it logs in nowhere, and still receives mail")
     else:
-        source = check_account_address(args.source)
-    target = check_account_address(args.target)
-    await store.alias_add(source, target)
-    print(f"added alias {source} -> {target}")
+        print(f"enabled {account['address']}")
+    return 0
+
+
+async def user_enable(store: Any, args: argparse.Namespace) -> int:
+    args.off = True
+    return await user_disable(store, args)
+
+
+async def user_quota(store: Any, args: argparse.Namespace) -> int:
+    account = await admin_ops(store, args).account_set(args.address, quota=args.octets)
+    print(f"quota of {account['address']}: {account['quota'] or 'unlimited'}")
+    return 0
+
+
+async def alias_add(store: Any, args: argparse.Namespace) -> int:
+    alias = await admin_ops(store, args).alias_add(args.source, args.target)
+    print(f"added alias {alias['source']} -> {alias['target']}")
     return 0
 
 
 async def alias_remove(store: Any, args: argparse.Namespace) -> int:
-    await store.alias_remove(args.source, args.target)
+    await admin_ops(store, args).alias_remove(args.source, args.target)
     print(f"removed alias {args.source}")
     return 0
 
@@ -473,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--quota", type=int, default=0, help="octets; 0 = unlimited")
+    p.add_argument("--admin", action="store_true", help="give it the admin role (admin pages)")
     p.set_defaults(func=with_store(user_add))
     p = user.add_parser("remove", parents=[common], help="remove an account and its mail")
     p.add_argument("address")
@@ -484,6 +511,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=with_store(user_password))
+    p = user.add_parser("admin", parents=[common], help="give an account the admin role")
+    p.add_argument("address")
+    p.add_argument("--off", action="store_true", help="take the admin role away")
+    p.set_defaults(func=with_store(user_admin))
+    p = user.add_parser(
+        "disable", parents=[common], help="no logins for an account (it still receives mail)"
+    )
+    p.add_argument("address")
+    p.add_argument("--off", action="store_true", help="enable it again")
+    p.set_defaults(func=with_store(user_disable))
+    p = user.add_parser("enable", parents=[common], help="let a disabled account log in again")
+    p.add_argument("address")
+    p.set_defaults(func=with_store(user_enable))
+    p = user.add_parser("quota", parents=[common], help="set an account's quota")
+    p.add_argument("address")
+    p.add_argument("octets", type=int, help="octets; 0 = unlimited")
+    p.set_defaults(func=with_store(user_quota))
 
     alias = sub.add_parser("alias", help="address aliases").add_subparsers(
         dest="action", metavar="ACTION", required=True

@@ -133,3 +133,24 @@ async def test_a_running_node_hears_retry_at_once(node_factory):
         assert time.monotonic() < deadline, "the running queue did not hear the retry"
         await asyncio.sleep(0.1)
     assert b"Subject: ketchup" in await node.store.message_bytes(inbox.id, 1)
+
+
+async def test_hold_keeps_a_message_back_until_released(queued):
+    data_dir, (first, second) = queued
+    out = (await asyncio.to_thread(cli, data_dir, "hold", str(first))).stdout
+    assert "held 1 recipient(s)" in out
+    assert "<bob@hamburger.edu> held" in (await asyncio.to_thread(cli, data_dir, "list")).stdout
+    store = await reopen(data_dir)
+    try:
+        assert [e.id for e in await store.queue_due(time.time() + 86400)] == [second]
+    finally:
+        await store.close()
+    out = (await asyncio.to_thread(cli, data_dir, "release", str(first))).stdout
+    assert "released 1 recipient(s)" in out
+    store = await reopen(data_dir)
+    try:
+        assert {e.id for e in await store.queue_due(time.time())} == {first, second}
+    finally:
+        await store.close()
+    missing = await asyncio.to_thread(cli, data_dir, "hold", "999", check=False)
+    assert missing.returncode == 1 and "no queue entry 999" in missing.stdout

@@ -18,12 +18,13 @@ from cryptography import x509
 
 from mailstack.certs.acme import Acme, AcmeError, OrderState
 from mailstack.certs.files import (
-    CertDir,
-    CertificateError,
     CertInfo,
+    all_certificates,
+    cert_dir,
     info,
     replace_pair,
     self_signed_pem,
+    tls_listeners,
 )
 from mailstack.certs.mtasts import (
     DEFAULT_MAX_AGE,
@@ -42,9 +43,6 @@ from mailstack.config import Config
 from mailstack.errors import MailstackError, NotFound
 from mailstack.msgauth.records import DEFAULT_TTL, quoted_txt
 from mailstack.names import BadName, check_hostname
-
-# The listeners that speak TLS (implicit, or by STARTTLS when it is offered).
-TLS_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "https")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -94,24 +92,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--domain", help="only the reports for this domain")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=with_store(cmd_tls_reports))
-
-
-def cert_dir(config: Config) -> CertDir:
-    return CertDir(config.data_dir / "tls" / "certs")
-
-
-def all_certificates(config: Config) -> list[CertInfo]:
-    """The default certificate (when it reads) and the kept ones."""
-    out = []
-    try:
-        out.append(info("default", config.cert_path, config.key_path))
-    except (OSError, CertificateError):
-        pass
-    return out + cert_dir(config).list()
-
-
-def tls_listeners(config: Config) -> list[str]:
-    return [name for name in TLS_LISTENERS if name in config.listen]
 
 
 def cmd_list(args: argparse.Namespace) -> int:

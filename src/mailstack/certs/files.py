@@ -19,6 +19,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,6 +28,9 @@ from cryptography.x509.oid import NameOID
 
 from mailstack.errors import MailstackError
 from mailstack.store.private import create_private, private_dir
+
+if TYPE_CHECKING:
+    from mailstack.config import Config
 
 CERT_FILE = "cert.pem"
 KEY_FILE = "key.pem"
@@ -252,3 +256,26 @@ class CertDir:
             return self.root.stat().st_mtime_ns
         except FileNotFoundError:
             return 0
+
+
+# The listeners that speak TLS (implicit, or by STARTTLS when it is offered).
+TLS_LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "https")
+
+
+def cert_dir(config: Config) -> CertDir:
+    return CertDir(config.data_dir / "tls" / "certs")
+
+
+def all_certificates(config: Config) -> list[CertInfo]:
+    """The default certificate (when it reads) and the kept ones (what
+    `mailstack cert list` and the admin pages show)."""
+    out = []
+    try:
+        out.append(info("default", config.cert_path, config.key_path))
+    except (OSError, CertificateError):
+        pass
+    return out + cert_dir(config).list()
+
+
+def tls_listeners(config: Config) -> list[str]:
+    return [name for name in TLS_LISTENERS if name in config.listen]

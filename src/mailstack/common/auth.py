@@ -17,7 +17,8 @@ It does four things, the same for every protocol:
   connections do not buy many guesses at once;
 - logs one line per login: ``login ok protocol=imap user=bob@x.org
   client=192.0.2.9`` or ``login failed protocol=pop3 user=bob@x.org
-  client=192.0.2.9 reason=credentials failures=3``. Values with spaces,
+  client=192.0.2.9 reason=credentials failures=3`` (``reason=disabled``: the
+  right password of a disabled account, refused). Values with spaces,
   quotes or control characters are written as JSON strings; the password
   never is.
 
@@ -384,12 +385,16 @@ class Authenticator:
                 # RFC 3501 §6.2.3 and RFC 4954 §4 let a server delay a login.
                 await asyncio.sleep(wait)
             account = await self._check(user, password)
-            ok = account is not None
+            # A disabled account's right password is still a failed login
+            # (the account receives mail but logs in nowhere).
+            ok = account is not None and not account.disabled
         except StoreError:
             return self._logged(protocol, user, client, Login(Outcome.UNAVAILABLE))
         finally:
             self.throttle.finished(client, user, ok)
         failures = self.throttle.failures(client)
+        if account is not None and account.disabled:
+            return self._disabled(protocol, user, client, failures)
         outcome = Outcome.OK if account is not None else Outcome.FAILED
         return self._logged(protocol, user, client, Login(outcome, account, failures))
 
@@ -429,6 +434,8 @@ class Authenticator:
             failures = self.throttle.failures(client)
             return self._logged(protocol, TOKEN_USER, client, Login(Outcome.FAILED, None, failures))
         token, account = found
+        if account.disabled:
+            return self._disabled(protocol, account.address, client, self.failures(client))
         fields = {"protocol": protocol, "user": account.address, "client": client}
         log_event(log, logging.INFO, "login ok", fields | {"token": token.id})
         return Login(Outcome.OK, account)
@@ -444,6 +451,11 @@ class Authenticator:
             return None
         self.cache.remember(user, password, stored_hash)
         return account
+
+    def _disabled(self, protocol: str, user: str, client: str, failures: int) -> Login:
+        fields = {"protocol": protocol, "user": user, "client": client}
+        log_event(log, logging.INFO, "login failed", fields | {"reason": "disabled"})
+        return Login(Outcome.FAILED, None, failures)
 
     def _logged(self, protocol: str, user: str, client: str, login: Login) -> Login:
         fields: dict[str, object] = {"protocol": protocol, "user": user, "client": client}

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
+from mailstack.admin import web as admin_web
 from mailstack.certs import web as certs_web
 from mailstack.clientconfig import web as clientconfig_web
 from mailstack.common.auth import Outcome
@@ -65,6 +66,7 @@ ROUTES: tuple[RouteProvider, ...] = (
     certs_web.routes,
     clientconfig_web.routes,
     webmail_web.routes,
+    admin_web.routes,
 )
 
 PUBLIC = "public."

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 from typing import Any
 
 from mailstack.commands import load_config, node_dns_address, with_store
-from mailstack.errors import MailstackError, NotFound
-from mailstack.msgauth import keys, records
-from mailstack.store import DkimKey, NewDomain, ZoneAddition, ZoneRecord, make_record
+from mailstack.errors import MailstackError
+from mailstack.msgauth import keys, plan, records
+from mailstack.msgauth.plan import host_addition as _host_addition
+from mailstack.msgauth.plan import mail_host as _mail_host
+from mailstack.msgauth.plan import mail_records as _records
+from mailstack.msgauth.plan import serves_zone as _serves_zone
+from mailstack.store import NewDomain, make_record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,118 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _mail_host(config: Any) -> str:
-    return (config.smtp.hostname or config.hostname).rstrip(".")
-
-
-def _addresses(config: Any, given: list[str]) -> list[str]:
-    """The mail host's addresses: ``--address``, else the specific address
-    the node listens on (the smtp listener's first, else any other's)."""
-    if given:
-        for address in given:
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise MailstackError(f"--address {address!r} is not an IP address") from None
-        return given
-    listeners = sorted(config.listen.items(), key=lambda item: item[0] != "smtp")
-    for _, (host, _port) in listeners:
-        try:
-            listening = ipaddress.ip_address(host)
-        except ValueError:
-            continue
-        if not listening.is_unspecified:
-            return [str(listening)]
-    return []
-
-
-def _ports(config: Any) -> dict[str, int]:
-    return {name: port for name, (_, port) in config.listen.items() if port}
-
-
-async def _records(
-    store: Any,
-    config: Any,
-    domain: str,
-    args: argparse.Namespace,
-    dkim_keys: list[DkimKey] | None = None,
-) -> list[ZoneRecord]:
-    return records.mail_records(
-        domain,
-        _mail_host(config),
-        addresses=_addresses(config, getattr(args, "address", []) or []),
-        ports=_ports(config),
-        keys=await store.dkim_keys(domain) if dkim_keys is None else dkim_keys,
-        dmarc_policy=getattr(args, "dmarc_policy", None) or "quarantine",
-    )
-
-
 def _config(args: argparse.Namespace) -> Any:
     return load_config(args)
-
-
-async def _zone_records(store: Any, origin: str) -> tuple[ZoneRecord, ...]:
-    try:
-        return (await store.zone_get(origin)).records
-    except NotFound:
-        return ()
-
-
-async def _host_addition(
-    store: Any, config: Any, domain: str, args: argparse.Namespace
-) -> tuple[ZoneAddition | None, str]:
-    """The MX host's A/AAAA when the node serves the host's zone and it is not
-    the domain's own (``mail_records`` has those), and a note for the user."""
-    host = _mail_host(config)
-    origin = domain + "."
-    served = [zone for zone, _ in await store.zone_list()] + [origin]
-    host_zone = records.serving_zone(host, served)
-    addresses = _addresses(config, getattr(args, "address", []) or [])
-    if host_zone is None:
-        shown = ", ".join(addresses) or "its address"
-        return None, (
-            f"the MX host {host} is outside the zones this node serves: publish its "
-            f"A/AAAA record ({shown}) where its zone is hosted (mailstack domain check {domain})"
-        )
-    if not addresses:
-        raise MailstackError(
-            f"the MX host {host} is in zone {host_zone}, which this node serves, but its "
-            "address is unknown (the node listens on no specific address): give --address IP"
-        )
-    if host_zone == origin:
-        return None, ""
-    wanted = records.host_records(host_zone, host, addresses)
-    added = records.missing(await _zone_records(store, host_zone), wanted)
-    addition = ZoneAddition(host_zone, added, [host + "."], f"hostmaster@{host_zone.rstrip('.')}")
-    return (addition if added else None), ""
 
 
 async def plan_domain(
     store: Any, args: argparse.Namespace, domain: str, postmaster: str | None
 ) -> tuple[NewDomain, list[str]]:
-    """What `domain add` makes (DKIM keys; the records into the zones the node
-    serves unless --no-dns), for the store to create in one transaction, and
-    what to tell the user once it has."""
-    selector = await keys.free_selector(store, domain, getattr(args, "selector", None))
-    made = keys.new_keys(domain, selector)
-    notes = ["DKIM keys: " + ", ".join(f"{k.selector} ({k.algorithm})" for k in made)]
-    if getattr(args, "no_dns", False):
-        notes.append(f"records to publish: mailstack domain dns {domain}")
-        return NewDomain(domain, made, (), postmaster), notes
-    config = _config(args)
-    host = _mail_host(config)
-    host_addition, note = await _host_addition(store, config, domain, args)
-    wanted = await _records(store, config, domain, args, made)
-    added = records.missing(await _zone_records(store, domain + "."), wanted)
-    zones = [ZoneAddition(domain + ".", added, [host + "."], f"hostmaster@{domain}")]
-    if host_addition is not None:
-        zones.append(host_addition)
-    for addition in zones:
-        notes.append(f"zone {addition.origin.rstrip('.')}: {len(addition.records)} records added")
-    notes.append(f"see mailstack domain dns {domain}")
-    if note:
-        notes.append(note)
-    return NewDomain(domain, made, zones, postmaster), notes
+    """What `domain add` makes (``plan.plan_domain``), for the config of ``args``."""
+    return await plan.plan_domain(store, _config(args), domain, postmaster, args)
 
 
 async def domain_republish(store: Any, args: argparse.Namespace) -> int:
@@ -268,14 +168,6 @@ async def _answers(address: tuple[str, int]) -> bool:
     except (OSError, TimeoutError):
         return False
     writer.close()
-    return True
-
-
-async def _serves_zone(store: Any, domain: str) -> bool:
-    try:
-        await store.zone_get(domain)
-    except NotFound:
-        return False
     return True
 
 

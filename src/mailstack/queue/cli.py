@@ -1,4 +1,5 @@
-"""`mailstack queue list|show|retry|delete|bounce`: look at and steer the outbound queue.
+"""`mailstack queue list|show|retry|hold|release|delete|bounce`: look at and
+steer the outbound queue.
 
 These work on the store directly, so they also work while the node runs: a
 running node sees `retry` within about a second (the store's queue mark).
@@ -13,11 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mailstack.commands import load_config, open_store
-from mailstack.delivery.status import Outcome
 from mailstack.errors import MailstackError
 from mailstack.queue.config import QueueConfig
-from mailstack.queue.dsn import report_entry
-from mailstack.queue.policy import decide
 from mailstack.store import QueueEntry
 
 Action = Callable[[Any, QueueConfig, str, argparse.Namespace], Awaitable[int]]
@@ -34,6 +32,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser("retry", parents=[common], help="make a message (or all) due now")
     p.add_argument("id", type=int, nargs="?")
     p.set_defaults(func=_with_store(cmd_retry))
+    p = actions.add_parser(
+        "hold", parents=[common], help="hold a message: not tried until released"
+    )
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_with_store(cmd_hold))
+    p = actions.add_parser("release", parents=[common], help="release a held message (due now)")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_with_store(cmd_release))
     p = actions.add_parser("delete", parents=[common], help="drop a message, no bounce")
     p.add_argument("id", type=int)
     p.set_defaults(func=_with_store(cmd_delete))
@@ -117,18 +123,41 @@ async def cmd_show(store: Any, config: QueueConfig, hostname: str, args: argpars
     return 0
 
 
+def _admin(store: Any, args: argparse.Namespace) -> Any:
+    """The admin operations (mailstack.admin.ops), which retry, delete and bounce."""
+    from mailstack.admin.ops import Admin, cli_actor
+
+    return Admin(store, load_config(args), cli_actor())
+
+
 async def cmd_retry(
     store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
 ) -> int:
-    count = await store.queue_retry(time.time(), args.id)
+    count = await _admin(store, args).queue_retry(args.id)
     print(f"{count} recipient(s) due now")
+    return 0
+
+
+async def cmd_hold(
+    store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
+) -> int:
+    count = await _admin(store, args).queue_hold(args.id, True)
+    print(f"held {count} recipient(s) of {args.id}")
+    return 0
+
+
+async def cmd_release(
+    store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
+) -> int:
+    count = await _admin(store, args).queue_hold(args.id, False)
+    print(f"released {count} recipient(s) of {args.id}: due now")
     return 0
 
 
 async def cmd_delete(
     store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
 ) -> int:
-    await store.queue_remove(args.id)
+    await _admin(store, args).queue_delete(args.id)
     print(f"deleted {args.id}")
     return 0
 
@@ -136,25 +165,8 @@ async def cmd_delete(
 async def cmd_bounce(
     store: Any, config: QueueConfig, hostname: str, args: argparse.Namespace
 ) -> int:
-    entry = await store.queue_get(args.id)
-    data = await store.queue_data(args.id)
-    now = time.time()
-    outcome = Outcome.permanent("5.0.0", "returned to the sender by the postmaster")
-    updates, reports = [], []
-    for rcpt in entry.pending():
-        update, report = decide(entry, rcpt, outcome, now, config)
-        updates.append(update)
-        if report is not None:
-            reports.append(report)
-    dsns = []
-    if reports:
-        dsns.append(
-            report_entry(
-                entry, data, reports, reporting_mta=hostname, now=now, expires=now + config.give_up
-            )
-        )
-    report_ids = await store.queue_update(entry.id, updates, dsns)
-    print(f"bounced {len(updates)} recipient(s) of {entry.id}")
-    for report_id in report_ids:
-        print(f"DSN to <{entry.mail_from}> queued as {report_id}")
+    bounced = await _admin(store, args).queue_bounce(args.id)
+    print(f"bounced {bounced['bounced']} recipient(s) of {args.id}")
+    for report_id in bounced["dsn"]:
+        print(f"DSN to <{bounced['mailFrom']}> queued as {report_id}")
     return 0

@@ -269,3 +269,23 @@ def test_sessions_not_logged_in_are_counted_per_address():
     assert authenticator.session_started(OWNER)
     authenticator.session_ended(ATTACKER)
     assert authenticator.session_started(ATTACKER)
+
+
+async def test_a_disabled_account_logs_in_nowhere_and_the_log_says_why(store, account, caplog):
+    caplog.set_level(logging.INFO, logger="mailstack.auth")
+    authenticator = Authenticator(store, Limits(), cache_seconds=60)
+    secret = auth.new_token()
+    await store.token_add(account.id, "phone", auth.token_digest(secret))
+    assert (await authenticator.login("imap", USER, PASSWORD, OWNER)).outcome is Outcome.OK
+    await store.account_set(USER, disabled=True)
+    # Not even from the login cache, nor with a token made before.
+    for protocol in ("imap", "pop3", "submission", "http"):
+        refused = await authenticator.login(protocol, USER, PASSWORD, OWNER, hold=False)
+        assert refused.outcome is Outcome.FAILED and refused.account is None
+    by_token = await authenticator.token_login("http", secret, OWNER)
+    assert by_token.outcome is Outcome.FAILED and by_token.account is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "mailstack.auth"]
+    assert lines[-1] == f"login failed protocol=http user={USER} client={OWNER} reason=disabled"
+    assert f"login failed protocol=imap user={USER} client={OWNER} reason=disabled" in lines
+    await store.account_set(USER, disabled=False)
+    assert (await authenticator.login("imap", USER, PASSWORD, OWNER)).outcome is Outcome.OK

@@ -62,6 +62,7 @@ from mailstack.store.contract.metadata import SERVER_ENTRIES, MetadataStore, Too
 from mailstack.store.contract.queue import (
     DELIVERED,
     FAILED,
+    HELD,
     QUEUED,
     NewEntry,
     NewRecipient,
@@ -98,6 +99,7 @@ __all__ = [
     "DEFAULT_MAILBOXES",
     "DELIVERED",
     "FAILED",
+    "HELD",
     "QUEUED",
     "SERVER_ENTRIES",
     "AccessStore",

@@ -37,6 +37,10 @@ class Account:
     address: str
     quota: int  # octets; 0 = unlimited
     used: int
+    # The admin role: the admin pages and /admin/api (mailstack.admin).
+    admin: bool = False
+    # A disabled account logs in nowhere but still receives mail.
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,18 @@ class DirectoryStore(Protocol):
     async def account_get(self, address: str) -> Account | None: ...
     async def account_list(self, domain: str | None = None) -> list[Account]: ...
     async def set_password(self, address: str, password: str) -> None: ...
+    async def account_set(
+        self,
+        address: str,
+        *,
+        quota: int | None = None,
+        admin: bool | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        """Change what is given (not None) of an account; the account as it
+        now is. NotFound when there is no such account."""
+        ...
+
     async def authenticate(self, address: str, password: str) -> Account | None: ...
     async def account_credentials(self, address: str) -> tuple[Account, str] | None:
         """The account and its stored password hash, or None: lets a cache of

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 # Recipient states. A message leaves the queue when none of its recipients
-# is QUEUED any more (the DSNs for the others were queued in the same commit).
+# is QUEUED or HELD any more (the DSNs for the others were queued in the
+# same commit). A HELD recipient is never due: an admin put it on hold
+# (``queue_hold``) until released.
 QUEUED = "queued"
 DELIVERED = "delivered"
 FAILED = "failed"
+HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +137,19 @@ class QueueStore(Protocol):
     ) -> list[int]:
         """Record attempt outcomes and queue the DSNs they cause, in one commit.
 
-        When no recipient of the entry is left QUEUED the entry is removed.
+        When no recipient of the entry is left QUEUED (or HELD) the entry is removed.
         Returns the ids of the queued reports.
         """
         ...
 
     async def queue_retry(self, now: float, entry_id: int | None = None) -> int:
         """Make queued recipients (of one entry, or all) due at ``now``; how many."""
+        ...
+
+    async def queue_hold(self, entry_id: int, held: bool, now: float) -> int:
+        """Hold the entry's QUEUED recipients (``held``: they are HELD, never
+        due), or release its HELD ones (QUEUED again, due at ``now``); how
+        many changed. NotFound when there is no such entry."""
         ...
 
     async def queue_remove(self, entry_id: int) -> None: ...

@@ -12,10 +12,12 @@ from mailstack.store.access import TOKEN_TOUCH, acl_identifier, acl_rights, shar
 from mailstack.store.contract.access import SharedMailbox, Token
 from mailstack.store.contract.directory import Account
 from mailstack.store.postgres.counters import touch_mailbox
+from mailstack.store.postgres.directory import ACCOUNT_COLUMNS, account_from_row
 from mailstack.store.postgres.engine import PgEngine, Tx
 from mailstack.store.postgres.mailboxes import MAILBOX_COLUMNS, mailbox_from_row, mailbox_row
 
 _TOKEN_COLUMNS = "t.id, t.account_id, t.name, t.created, t.last_used"
+_ACCOUNT = ", ".join(f"a.{name}" for name in ACCOUNT_COLUMNS.split(", "))
 
 
 def _token(row: Any) -> Token:
@@ -47,7 +49,7 @@ class AccessPart(PgEngine):
     async def token_find(self, digest: bytes) -> tuple[Token, Account] | None:
         async def read(c: Any) -> Any:
             return await c.fetchrow(
-                f"SELECT {_TOKEN_COLUMNS}, a.id, a.address, a.quota, a.used FROM tokens t"
+                f"SELECT {_TOKEN_COLUMNS}, {_ACCOUNT} FROM tokens t"
                 " JOIN accounts a ON a.id = t.account_id WHERE t.digest = $1",
                 digest,
             )
@@ -56,7 +58,7 @@ class AccessPart(PgEngine):
         if row is None:
             return None
         token = _token(row[:5])
-        account = Account(int(row[5]), str(row[6]), int(row[7]), int(row[8]))
+        account = account_from_row(row[5:])
         now = time.time()
         if token.last_used is None or now - token.last_used >= TOKEN_TOUCH:
             async def touch(t: Tx) -> None:

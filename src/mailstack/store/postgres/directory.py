@@ -33,11 +33,13 @@ from mailstack.store.sqltext import like_suffix
 # resolve_local keeps at most this many answers (a dictionary attack on RCPT
 # must not grow memory without bound), then starts over.
 RECIPIENTS_KEPT = 10_000
-_ACCOUNT = "SELECT id, address, quota, used FROM accounts"
+ACCOUNT_COLUMNS = "id, address, quota, used, admin, disabled"
+_ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts"
 
 
-def _account(row: Any) -> Account:
-    return Account(int(row[0]), str(row[1]), int(row[2]), int(row[3]))
+def account_from_row(row: Any) -> Account:
+    """An Account from the ACCOUNT_COLUMNS of a row."""
+    return Account(int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]), bool(row[5]))
 
 
 async def _domain_exists(c: Any, domain: str) -> bool:
@@ -201,7 +203,7 @@ class DirectoryPart(PgEngine):
 
         async def op(c: Any) -> Account | None:
             row = await c.fetchrow(_ACCOUNT + " WHERE address = $1", address)
-            return _account(row) if row else None
+            return account_from_row(row) if row else None
 
         return await self._read(op)
 
@@ -214,7 +216,7 @@ class DirectoryPart(PgEngine):
                 )
             else:
                 rows = await c.fetch(_ACCOUNT + " ORDER BY address")
-            return [_account(r) for r in rows]
+            return [account_from_row(r) for r in rows]
 
         return await self._read(op)
 
@@ -232,6 +234,32 @@ class DirectoryPart(PgEngine):
 
         await self._write(op)
 
+    async def account_set(
+        self,
+        address: str,
+        *,
+        quota: int | None = None,
+        admin: bool | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        address = normalize_address(address)
+        changes = {"quota": quota, "admin": admin, "disabled": disabled}
+        given = {name: value for name, value in changes.items() if value is not None}
+
+        async def op(t: Tx) -> Account:
+            for name, value in given.items():
+                await t.conn.execute(
+                    f"UPDATE accounts SET {name} = $1 WHERE address = $2", value, address
+                )
+            row = await t.conn.fetchrow(_ACCOUNT + " WHERE address = $1", address)
+            if row is None:
+                raise NotFound(f"no account {address}")
+            if given:
+                t.change_directory()
+            return account_from_row(row)
+
+        return await self._write(op)
+
     async def authenticate(self, address: str, password: str) -> Account | None:
         found = await self.account_credentials(address)
         if found is None:
@@ -248,10 +276,10 @@ class DirectoryPart(PgEngine):
 
         async def op(c: Any) -> tuple[Account, str] | None:
             row = await c.fetchrow(
-                "SELECT id, address, quota, used, password_hash FROM accounts WHERE address = $1",
+                f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE address = $1",
                 address,
             )
-            return (_account(row), str(row[4])) if row else None
+            return (account_from_row(row), str(row[6])) if row else None
 
         return await self._read(op)
 
@@ -342,7 +370,7 @@ async def _resolve(c: Any, address: str, depth: int) -> list[Account]:
         return []
     row = await c.fetchrow(_ACCOUNT + " WHERE address = $1", address)
     if row:
-        return [_account(row)]
+        return [account_from_row(row)]
     select = "SELECT target FROM aliases WHERE source = $1 ORDER BY target"
     targets = [str(r[0]) for r in await c.fetch(select, address)]
     local, _, domain = address.rpartition("@")

@@ -24,6 +24,7 @@ from typing import Any
 
 from mailstack.errors import NotFound
 from mailstack.store.contract.queue import (
+    HELD,
     QUEUED,
     NewEntry,
     QueuedRecipient,
@@ -195,8 +196,9 @@ class QueuePart(PgEngine):
                 await _insert(c, report, self._claimer(), self.lease) for report in reports
             ]
             left = await c.fetchval(
-                "SELECT count(*) FROM queue_recipients WHERE message_id = $1 AND state = $2",
-                entry_id, QUEUED,
+                "SELECT count(*) FROM queue_recipients WHERE message_id = $1"
+                " AND state IN ($2, $3)",
+                entry_id, QUEUED, HELD,
             )
             if not left:
                 await c.execute("DELETE FROM queue_messages WHERE id = $1", entry_id)
@@ -222,6 +224,24 @@ class QueuePart(PgEngine):
                     now, QUEUED, entry_id,
                 )
             if rows:
+                t.change_queue()
+            return len(rows)
+
+        return await self._write(op)
+
+    async def queue_hold(self, entry_id: int, held: bool, now: float) -> int:
+        before, after = (QUEUED, HELD) if held else (HELD, QUEUED)
+
+        async def op(t: Tx) -> int:
+            c = t.conn
+            if await c.fetchval("SELECT 1 FROM queue_messages WHERE id = $1", entry_id) is None:
+                raise NotFound(f"no queue entry {entry_id}")
+            rows = await c.fetch(
+                "UPDATE queue_recipients SET state = $1, next_attempt = $2"
+                " WHERE message_id = $3 AND state = $4 RETURNING 1",
+                after, now, entry_id, before,
+            )
+            if rows and not held:
                 t.change_queue()
             return len(rows)
 

@@ -288,6 +288,12 @@ CREATE INDEX metadata_owner ON metadata (owner_id);
 _SAVEDATE = "ALTER TABLE messages ADD COLUMN savedate TEXT"
 
 
+_ADMIN = """
+ALTER TABLE accounts ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false,
+    ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT false
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -297,6 +303,7 @@ STEPS: tuple[Step, ...] = (
     Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
     Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
     Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
+    Step("accounts: the admin role and disabled accounts", _ADMIN),
 )
 
 

@@ -11,10 +11,12 @@ from mailstack.store.access import TOKEN_TOUCH, acl_identifier, acl_rights, shar
 from mailstack.store.contract.access import SharedMailbox, Token
 from mailstack.store.contract.directory import Account
 from mailstack.store.sqlite.counters import touch_mailbox
+from mailstack.store.sqlite.directory import ACCOUNT_COLUMNS, account_from_row
 from mailstack.store.sqlite.engine import Engine, WriteConnection
 from mailstack.store.sqlite.mailboxes import MAILBOX_COLUMNS, mailbox_from_row, mailbox_row
 
 _TOKEN_COLUMNS = "t.id, t.account_id, t.name, t.created, t.last_used"
+_ACCOUNT = ", ".join(f"a.{name}" for name in ACCOUNT_COLUMNS.split(", "))
 
 
 def _token(row: tuple[Any, ...]) -> Token:
@@ -43,14 +45,14 @@ class AccessPart(Engine):
     async def token_find(self, digest: bytes) -> tuple[Token, Account] | None:
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {_TOKEN_COLUMNS}, a.id, a.address, a.quota, a.used FROM tokens t"
+                f"SELECT {_TOKEN_COLUMNS}, {_ACCOUNT} FROM tokens t"
                 " JOIN accounts a ON a.id = t.account_id WHERE t.digest = ?",
                 (digest,),
             ).fetchone()
         )
         if row is None:
             return None
-        token, account = _token(row[:5]), Account(*row[5:])
+        token, account = _token(row[:5]), account_from_row(row[5:])
         now = time.time()
         if token.last_used is None or now - token.last_used >= TOKEN_TOUCH:
             await self._write(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -28,6 +30,14 @@ from mailstack.store.sqlite.mailboxes import create_mailbox, drop_mailbox
 from mailstack.store.sqlite.marks import mark_version
 from mailstack.store.sqlite.zones import add_to_zone
 from mailstack.store.sqltext import like_suffix
+
+ACCOUNT_COLUMNS = "id, address, quota, used, admin, disabled"
+
+
+def account_from_row(row: Sequence[Any]) -> Account:
+    """An Account from the ACCOUNT_COLUMNS of a row (booleans kept as 0/1)."""
+    return Account(int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]), bool(row[5]))
+
 
 # resolve_local keeps at most this many answers (a dictionary attack on RCPT
 # must not grow memory without bound), then starts over.
@@ -203,20 +213,20 @@ class DirectoryPart(Engine):
 
         def op(c: sqlite3.Connection) -> Account | None:
             row = c.execute(
-                "SELECT id, address, quota, used FROM accounts WHERE address = ?", (address,)
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
             ).fetchone()
-            return Account(*row) if row else None
+            return account_from_row(row) if row else None
 
         return await self._read(op)
 
     async def account_list(self, domain: str | None = None) -> list[Account]:
         def op(c: sqlite3.Connection) -> list[Account]:
-            sql = "SELECT id, address, quota, used FROM accounts"
+            sql = f"SELECT {ACCOUNT_COLUMNS} FROM accounts"
             args: tuple[str, ...] = ()
             if domain:
                 sql += " WHERE address LIKE ? ESCAPE '\\'"
                 args = (like_suffix(f"@{domain.lower()}"),)
-            return [Account(*r) for r in c.execute(sql + " ORDER BY address", args)]
+            return [account_from_row(r) for r in c.execute(sql + " ORDER BY address", args)]
 
         return await self._read(op)
 
@@ -232,6 +242,32 @@ class DirectoryPart(Engine):
                 raise NotFound(f"no account {address}")
 
         await self._write(op)
+
+    async def account_set(
+        self,
+        address: str,
+        *,
+        quota: int | None = None,
+        admin: bool | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        address = normalize_address(address)
+        changes = {"quota": quota, "admin": admin, "disabled": disabled}
+        given = {name: value for name, value in changes.items() if value is not None}
+
+        def op(c: WriteConnection) -> Account:
+            for name, value in given.items():
+                c.execute(f"UPDATE accounts SET {name} = ? WHERE address = ?", (value, address))
+            row = c.execute(
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no account {address}")
+            if given:
+                c.change_directory()
+            return account_from_row(row)
+
+        return await self._write(op)
 
     async def authenticate(self, address: str, password: str) -> Account | None:
         found = await self.account_credentials(address)
@@ -249,10 +285,10 @@ class DirectoryPart(Engine):
 
         def op(c: sqlite3.Connection) -> tuple[Account, str] | None:
             row = c.execute(
-                "SELECT id, address, quota, used, password_hash FROM accounts WHERE address = ?",
+                f"SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE address = ?",
                 (address,),
             ).fetchone()
-            return (Account(row[0], row[1], row[2], row[3]), str(row[4])) if row else None
+            return (account_from_row(row[:6]), str(row[6])) if row else None
 
         return await self._read(op)
 
@@ -329,10 +365,10 @@ def _resolve(c: sqlite3.Connection, address: str, depth: int) -> list[Account]:
     if depth > ALIAS_DEPTH:
         return []
     row = c.execute(
-        "SELECT id, address, quota, used FROM accounts WHERE address = ?", (address,)
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?", (address,)
     ).fetchone()
     if row:
-        return [Account(*row)]
+        return [account_from_row(row)]
     targets = [r[0] for r in c.execute("SELECT target FROM aliases WHERE source = ?", (address,))]
     local, _, domain = address.rpartition("@")
     if not targets and SUBADDRESS_SEPARATOR in local:

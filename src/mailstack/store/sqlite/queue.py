@@ -9,6 +9,7 @@ from typing import Any
 
 from mailstack.errors import NotFound
 from mailstack.store.contract.queue import (
+    HELD,
     QUEUED,
     NewEntry,
     QueuedRecipient,
@@ -164,8 +165,8 @@ class QueuePart(Engine):
                 )
             report_ids = [_insert(c, report) for report in reports]
             left = c.execute(
-                "SELECT count(*) FROM queue_recipients WHERE message_id = ? AND state = ?",
-                (entry_id, QUEUED),
+                "SELECT count(*) FROM queue_recipients WHERE message_id = ? AND state IN (?, ?)",
+                (entry_id, QUEUED, HELD),
             ).fetchone()[0]
             if not left:
                 c.execute("DELETE FROM queue_recipients WHERE message_id = ?", (entry_id,))
@@ -192,6 +193,24 @@ class QueuePart(Engine):
                     (now, QUEUED, entry_id),
                 )
             if cur.rowcount:
+                c.change_queue()
+            return cur.rowcount
+
+        return await self._write(op)
+
+    async def queue_hold(self, entry_id: int, held: bool, now: float) -> int:
+        before, after = (QUEUED, HELD) if held else (HELD, QUEUED)
+
+        def op(c: WriteConnection) -> int:
+            found = c.execute("SELECT 1 FROM queue_messages WHERE id = ?", (entry_id,)).fetchone()
+            if found is None:
+                raise NotFound(f"no queue entry {entry_id}")
+            cur = c.execute(
+                "UPDATE queue_recipients SET state = ?, next_attempt = ?"
+                " WHERE message_id = ? AND state = ?",
+                (after, now, entry_id, before),
+            )
+            if cur.rowcount and not held:
                 c.change_queue()
             return cur.rowcount
 

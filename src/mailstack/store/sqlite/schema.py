@@ -306,6 +306,12 @@ CREATE INDEX metadata_owner ON metadata (owner_id)
 _SAVEDATE = "ALTER TABLE messages ADD COLUMN savedate TEXT"
 
 
+_ADMIN = """
+ALTER TABLE accounts ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
@@ -317,6 +323,7 @@ STEPS: tuple[Step, ...] = (
     Step("several nodes: nothing to do here (PostgreSQL only)", "SELECT 1"),
     Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
     Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
+    Step("accounts: the admin role and disabled accounts", _ADMIN),
 )
 
 
