@@ -251,6 +251,8 @@ async def _cookie_login(request: web.Request, handler: Handler, secret: str) -> 
         return problem(403, "This request lacks the session's CSRF token.")
     login = await node.authenticator.token_login("http", secret, request.remote or "")
     if login.outcome is Outcome.OK and login.account is not None:
+        if await webmail_session.ended(node, login):
+            return _refused(Outcome.FAILED, True, cookie=True)
         request[ACCOUNT] = login.account
         return await handler(request)
     return _refused(login.outcome, True, cookie=True)

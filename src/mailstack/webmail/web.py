@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
-from mailstack.common.auth import Outcome, new_token, token_digest
+from mailstack.common.auth import Login, Outcome, new_token, token_digest
 from mailstack.common.fetch import networks
 from mailstack.common.netguard import is_loopback
 from mailstack.common.webkeys import ACCOUNT
@@ -203,6 +203,8 @@ class Webmail:
         if secret is None or not self._may_take_credentials(request):
             return _json({"username": None, "csrf": None})
         login = await self.node.authenticator.token_login("http", secret, request.remote or "")
+        if login.outcome is Outcome.OK and await session.ended(self.node, login):
+            login = Login(Outcome.FAILED)
         if login.outcome is Outcome.OK and login.account is not None:
             csrf = session.csrf_token(self.key, secret)
             return _json({"username": login.account.address, "csrf": csrf})
