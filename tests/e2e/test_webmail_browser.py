@@ -581,7 +581,7 @@ async def test_folders_made_filled_and_removed(node: Any, browser: Any) -> None:
     await expect(page.get_by_role("status")).to_have_text("Moved to Recipes.")
     await page.get_by_role("button", name="Settings").click()
     page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    await settings.get_by_label("Folder to delete").select_option(label="Recipes")
+    await settings.get_by_label("Folder to change").select_option(label="Recipes")
     await settings.get_by_role("button", name="Delete folder").click()
     await expect(page.get_by_role("status")).to_have_text("Folder Recipes deleted.")
     await expect(nav.get_by_role("link", name="Recipes")).to_have_count(0)

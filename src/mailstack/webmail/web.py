@@ -7,6 +7,9 @@
 | ``POST /webmail/login`` | address and password (JSON) → session cookie, CSRF token |
 | ``POST /webmail/logout`` | revokes the session's token, clears the cookie |
 | ``GET /webmail/session`` | who is logged in, the CSRF token |
+| ``GET``, ``POST /webmail/settings`` | the user's webmail preferences (``prefs.py``) |
+| ``GET /webmail/contacts?q=`` | past correspondents matching ``q``, for autocomplete |
+| ``POST /webmail/sanitize`` | an HTML body the composer wrote, cleaned as mail is |
 | ``GET /webmail/message/{emailId}`` | what the app needs to show a body (blocked images) |
 | ``GET /webmail/message/{emailId}/body`` | the body as a sanitised document for a sandboxed frame |
 | ``GET /webmail/message/{emailId}/explain`` | "Explain this message" (``explain.py``) |
@@ -32,7 +35,7 @@ from mailstack.common.fetch import networks
 from mailstack.common.netguard import is_loopback
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, blobs, ids
-from mailstack.webmail import session
+from mailstack.webmail import prefs, session
 from mailstack.webmail.explain import explain
 from mailstack.webmail.imageproxy import ImageProxy, load_key
 from mailstack.webmail.imageproxy import routes as proxy_routes
@@ -214,6 +217,21 @@ class Webmail:
             return response
         return _error(429 if login.outcome is Outcome.THROTTLED else 503, "Try again later.")
 
+    # --- preferences ----------------------------------------------------
+
+    async def settings(self, request: web.Request) -> web.StreamResponse:
+        user: Account = request[ACCOUNT]
+        store = self.node.store
+        assert store is not None
+        if request.method == "GET":
+            return _json(await prefs.load(store, user.id))
+        body = await request.content.read(prefs.MAX_BODY + 1)
+        try:
+            change = prefs.parse(body)
+        except prefs.BadSettings as error:
+            return _error(400, str(error))
+        return _json(await prefs.change(store, user.id, change))
+
     # --- messages -------------------------------------------------------
 
     async def _email(self, user: Account, email_id: str) -> dict[str, Any] | None:
@@ -348,6 +366,8 @@ class Webmail:
             web.post("/webmail/login", self.login, name="public.webmail-login"),
             web.post("/webmail/logout", self.logout),
             web.get("/webmail/session", self.whoami, name="public.webmail-session"),
+            web.get("/webmail/settings", self.settings),
+            web.post("/webmail/settings", self.settings),
             web.get("/webmail/message/{emailId}", self.message),
             web.get("/webmail/message/{emailId}/body", self.body),
             web.get("/webmail/message/{emailId}/explain", self.explain),
