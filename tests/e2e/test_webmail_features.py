@@ -279,3 +279,134 @@ async def test_settings_route_refuses_bad_input(node: Any) -> None:
             assert r.status == 200 and (await r.json())["theme"] == "dark"
         async with client.get(url) as r:
             assert await r.json() == {"theme": "dark", "conversations": False}
+
+
+async def test_rich_text_compose_sent_as_alternative_and_cleaned_by_the_node(
+    node: Any, browser: Any
+) -> None:
+    alice = await web.open_app(browser, node, ALICE)
+    bob = await web.open_app(browser, node, BOB)
+    await bob.get_by_role("button", name="Compose").click()
+    await field(bob, "To").fill(ALICE)
+    await field(bob, "Subject").fill("Rich words")
+    formatting = bob.get_by_role("toolbar", name="Formatting")
+    await expect(formatting.get_by_role("button", name="Bold")).to_be_disabled()
+    await field(bob, "Message").fill("Plain start")
+    await formatting.get_by_role("button", name="Rich text").click()
+    await expect(formatting.get_by_role("button", name="Rich text")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    editor = field(bob, "Message")  # the same name, now the rich editor
+    await expect(editor).to_have_attribute("contenteditable", "true")
+    await expect(editor).to_have_text("Plain start")
+    await editor.press("Control+End")
+    await editor.press("Enter")
+    await formatting.get_by_role("button", name="Bold").click()
+    await editor.press_sequentially("strong words")
+    await formatting.get_by_role("button", name="Bold").click()
+    await editor.press("Enter")
+    await formatting.get_by_role("button", name="Bulleted list").click()
+    await editor.press_sequentially("first point")
+    # What a paste could bring: script, a handler, a remote image.
+    await bob.evaluate(
+        """() => document.getElementById("rich").insertAdjacentHTML("beforeend",
+        '<p>pasted<img src="http://evil.test/t.png" onerror="window.PWNED=1">'
+        + '<script>window.PWNED=2</script></p>')"""
+    )
+    await shot(bob, "compose-rich")
+    await bob.get_by_role("button", name="Send").click()
+    await expect(bob.get_by_role("status")).to_have_text("Message sent.")
+    assert await bob.evaluate("() => window.PWNED === undefined")
+
+    arrived = messages(alice).filter(has_text="Rich words")
+    await expect(arrived).to_have_count(1)
+    await arrived.get_by_role("button").click()
+    frame = web.body_frame(alice)
+    await expect(frame.locator("b, strong")).to_have_text("strong words")
+    await expect(frame.locator("li")).to_have_text("first point")
+    acc = f"A{node.alice.id}"
+    got = await jmap(node, ALICE, [
+        ["Email/query", {"accountId": acc, "filter": {"subject": "Rich words"}}, "q"],
+        ["Email/get", {"accountId": acc, "properties": ["bodyStructure", "textBody", "htmlBody",
+                                                        "bodyValues"],
+                       "fetchAllBodyValues": True,
+                       "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"}}, "g"],
+    ])  # fmt: skip
+    email = got["g"]["list"][0]
+    assert email["bodyStructure"]["type"] == "multipart/alternative"
+    text = email["bodyValues"][email["textBody"][0]["partId"]]["value"]
+    html = email["bodyValues"][email["htmlBody"][0]["partId"]]["value"]
+    assert "Plain start" in text and "strong words" in text and "first point" in text
+    assert "<" not in text
+    assert "strong words" in html and "<li>" in html
+    # Stored already clean: nothing that runs or fetches was kept.
+    for bad in ("script", "onerror", "evil.test", "PWNED"):
+        assert bad not in html, bad
+    assert alice.errors == [] and bob.errors == []
+
+
+async def test_attachments_dropped_on_the_composer(node: Any, browser: Any) -> None:
+    bob = await web.open_app(browser, node, BOB)
+    await bob.get_by_role("button", name="Compose").click()
+    await field(bob, "To").fill(ALICE)
+    await field(bob, "Subject").fill("Dropped in")
+    await field(bob, "Message").fill("Two files.")
+    composer = bob.get_by_role("region", name="New message")
+    for name, content in (("one.txt", "first file"), ("two.txt", "second file")):
+        dropped = await bob.evaluate_handle(
+            """([name, content]) => { const dt = new DataTransfer();
+            dt.items.add(new File([content], name, { type: "text/plain" })); return dt; }""",
+            [name, content],
+        )
+        await composer.dispatch_event("dragover", {"dataTransfer": dropped})
+        await composer.dispatch_event("drop", {"dataTransfer": dropped})
+    files = bob.get_by_role("list", name="Files to send").get_by_role("listitem")
+    await expect(files).to_have_text(["one.txt", "two.txt"])
+    await bob.get_by_role("button", name="Send").click()
+    await expect(bob.get_by_role("status")).to_have_text("Message sent.")
+    alice = await web.open_app(browser, node, ALICE)
+    await messages(alice).filter(has_text="Dropped in").get_by_role("button").click()
+    links = alice.get_by_role("list", name="Attachments").get_by_role("link")
+    await expect(links).to_have_count(2)
+    async with alice.expect_download() as info:
+        await links.filter(has_text="two.txt").click()
+    download = await info.value
+    assert open(await download.path()).read() == "second file"  # noqa: PTH123
+    assert bob.errors == [] and alice.errors == []
+
+
+async def test_contacts_autocomplete_from_past_correspondents(node: Any, browser: Any) -> None:
+    await deliver(node, BOB, "Hello", "from Carol")  # Carol Crêpe <carol@crepes.test>
+    page = await web.open_app(browser, node, BOB)
+    await page.get_by_role("button", name="Compose").click()
+    to = field(page, "To")
+    await to.press_sequentially("car")
+    options = page.get_by_role("listbox", name="Suggestions").get_by_role("option")
+    await expect(options).to_have_text(["Carol Crêpe <carol@crepes.test>"])
+    await expect(to).to_have_attribute("aria-autocomplete", "list")
+    await to.press("ArrowDown")
+    await expect(options.first).to_have_attribute("aria-selected", "true")
+    await to.press("Enter")
+    await expect(to).to_have_value("Carol Crêpe <carol@crepes.test>, ")
+    await expect(page.get_by_role("listbox", name="Suggestions")).to_have_count(0)
+    # Unknown people: nothing offered; Escape closes suggestions, not the composer.
+    cc = field(page, "Cc")
+    await cc.press_sequentially("nobody")
+    await cc.press_sequentially("@x")
+    await expect(page.get_by_role("listbox", name="Suggestions")).to_have_count(0)
+    await cc.fill("")
+    await cc.press_sequentially("crep")
+    await expect(options).to_have_count(1)
+    await cc.press("Escape")
+    await expect(page.get_by_role("listbox", name="Suggestions")).to_have_count(0)
+    await expect(page.get_by_role("region", name="New message")).to_be_visible()
+    # The route is bounded and plain about bad input.
+    async with aiohttp.ClientSession() as client:
+        auth = {"Authorization": aiohttp.encode_basic_auth(BOB, PASSWORD)}
+        async with client.get(base(node) + "/webmail/contacts?q=" + "x" * 101, headers=auth) as r:
+            assert r.status == 400
+        async with client.get(base(node) + "/webmail/contacts?q=crepes", headers=auth) as r:
+            assert await r.json() == {
+                "contacts": [{"name": "Carol Crêpe", "email": "carol@crepes.test"}]
+            }
+    assert page.errors == []

@@ -50,7 +50,7 @@ async def test_the_app_is_served_under_a_strict_csp_with_no_inline_script(node: 
                 assert r.status == 200
                 total += len(await r.read())
         # The modules app.js imports.
-        for name in ("jmap.js", "search.js"):
+        for name in ("jmap.js", "search.js", "compose.js"):
             async with client.get(url(node, f"/mail/static/{name}")) as r:
                 assert r.status == 200 and r.content_type == "text/javascript"
                 total += len(await r.read())

@@ -36,6 +36,7 @@ from mailstack.common.netguard import is_loopback
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, blobs, ids
 from mailstack.webmail import prefs, session
+from mailstack.webmail.contacts import MAX_QUERY, contacts
 from mailstack.webmail.explain import explain
 from mailstack.webmail.imageproxy import ImageProxy, load_key
 from mailstack.webmail.imageproxy import routes as proxy_routes
@@ -68,6 +69,7 @@ STATIC = {
     "jmap.js": "text/javascript",
     "views.js": "text/javascript",
     "search.js": "text/javascript",
+    "compose.js": "text/javascript",
     "app.css": "text/css",
 }
 CORE = "urn:ietf:params:jmap:core"
@@ -232,6 +234,31 @@ class Webmail:
             return _error(400, str(error))
         return _json(await prefs.change(store, user.id, change))
 
+    async def contacts(self, request: web.Request) -> web.StreamResponse:
+        user: Account = request[ACCOUNT]
+        q = request.query.get("q", "").strip()
+        if not q:
+            return _json({"contacts": []})
+        if len(q) > MAX_QUERY:
+            return _error(400, f"Ask with at most {MAX_QUERY} characters.")
+        return _json({"contacts": await contacts(self.node, user, q)})
+
+    async def clean(self, request: web.Request) -> web.StreamResponse:
+        """The composer's rich text, cleaned as any mail body is before it
+        is shown (``sanitize.py``), so what is stored holds nothing that runs
+        or fetches."""
+        limit = self.node.config.limits.http_body
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            return _error(413, f"At most {limit} octets.")
+        try:
+            source = json.loads(body)["html"]
+            if not isinstance(source, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return _error(400, 'Send {"html": "..."}.')
+        return _json({"html": sanitize(source).html})
+
     # --- messages -------------------------------------------------------
 
     async def _email(self, user: Account, email_id: str) -> dict[str, Any] | None:
@@ -368,6 +395,8 @@ class Webmail:
             web.get("/webmail/session", self.whoami, name="public.webmail-session"),
             web.get("/webmail/settings", self.settings),
             web.post("/webmail/settings", self.settings),
+            web.get("/webmail/contacts", self.contacts),
+            web.post("/webmail/sanitize", self.clean),
             web.get("/webmail/message/{emailId}", self.message),
             web.get("/webmail/message/{emailId}/body", self.body),
             web.get("/webmail/message/{emailId}/explain", self.explain),

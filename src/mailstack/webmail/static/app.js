@@ -1,5 +1,6 @@
 // The webmail: views that render state held here, over JMAP (jmap.js).
 import { Jmap, getJson, login, logout, postJson, whenSessionLost, whoami } from "./jmap.js";
+import { RichEditor, autocomplete, dropFiles } from "./compose.js";
 import { parseSearch } from "./search.js";
 
 const PAGE = 50;
@@ -719,8 +720,24 @@ function signature(identityId) {
   return text ? `\n\n-- \n${text}` : "";
 }
 
+const editor = new RichEditor({
+  toggle: $("rich-toggle"), toolbar: $("format"), box: $("rich"), plain: $("compose-form").elements.body,
+});
+
+const lookup = async (text) => (await getJson(`/webmail/contacts?q=${encodeURIComponent(text)}`)).contacts;
+autocomplete($("compose-form").elements.to, $("suggest-to"), lookup);
+autocomplete($("compose-form").elements.cc, $("suggest-cc"), lookup);
+
+function renderAttached() {
+  const names = [...(state.reply?.attachments || []).map((a) => a.name || "attachment"),
+    ...[...$("compose-form").elements.files.files].map((f) => f.name)];
+  $("attached").replaceChildren(...names.map((name) => el("li", {}, name)));
+}
+dropFiles($("composer"), $("compose-form").elements.files, renderAttached);
+
 function openComposer({ to = "", cc = "", subject = "", body = "", reply = null } = {}) {
   const form = $("compose-form");
+  editor.reset();
   form.reset();
   form.elements.from.value = state.identities[0]?.id || "";
   form.elements.to.value = to;
@@ -731,6 +748,7 @@ function openComposer({ to = "", cc = "", subject = "", body = "", reply = null 
   state.reply = reply;
   state.draftId = null;
   uploaded = new Map();
+  renderAttached();
   clearTimeout(autosave);
   showPane("composer");
   (to ? form.elements.body : form.elements.to).focus();
@@ -784,6 +802,7 @@ $("forward").addEventListener("click", () => {
 
 $("discard").addEventListener("click", () => {
   clearTimeout(autosave);
+  editor.reset();
   $("composer").hidden = true;
   $("compose").focus(); // focus goes back where composing began, not into a hidden field
 });
@@ -810,6 +829,12 @@ async function draft(form) {
     textBody: [{ partId: "body", type: "text/plain" }],
     bodyValues: { body: { value: form.elements.body.value } },
   };
+  if (editor.on) {
+    // Rich text: multipart/alternative, the HTML cleaned by the node first.
+    const { html } = await postJson("/webmail/sanitize", { html: editor.html() });
+    email.htmlBody = [{ partId: "html", type: "text/html" }];
+    email.bodyValues = { body: { value: editor.text() }, html: { value: html } };
+  }
   const cc = parseAddresses(form.elements.cc.value);
   if (cc.length) email.cc = cc;
   if (attachments.length) email.attachments = attachments;
