@@ -410,3 +410,77 @@ async def test_contacts_autocomplete_from_past_correspondents(node: Any, browser
                 "contacts": [{"name": "Carol Crêpe", "email": "carol@crepes.test"}]
             }
     assert page.errors == []
+
+
+async def test_every_shortcut_and_the_phone_layout(node: Any, browser: Any) -> None:
+    """c r a f e # / j k, each pressed as a user would; then the app at a
+    phone's width (no sideways scrolling) and in the dark."""
+    for n in (1, 2, 3):
+        await deliver(node, BOB, f"Key {n}", f"Body {n}.")
+    page = await web.open_app(browser, node, BOB)
+    await expect(messages(page)).to_have_count(3)
+    heading = page.get_by_role("heading", level=2)
+    await page.keyboard.press("j")
+    await expect(page.get_by_role("heading", name="Key 3")).to_be_visible()
+    await page.keyboard.press("j")
+    await expect(page.get_by_role("heading", name="Key 2")).to_be_visible()
+    await page.keyboard.press("k")
+    await expect(page.get_by_role("heading", name="Key 3")).to_be_visible()
+    composer = page.get_by_role("region", name="New message")
+    for key, subject in (("r", "Re: Key 3"), ("a", "Re: Key 3"), ("f", "Fwd: Key 3")):
+        await page.get_by_role("heading", name="Key 3").click()  # focus in the page, not a field
+        await page.keyboard.press(key)
+        await expect(composer).to_be_visible()
+        await expect(field(page, "Subject")).to_have_value(subject)
+        await page.keyboard.press("Escape")
+        await expect(composer).to_be_hidden()
+        await messages(page).filter(has_text="Key 3").get_by_role("button").click()
+    await page.get_by_role("heading", name="Key 3").click()
+    await page.keyboard.press("#")
+    await expect(page.get_by_role("status")).to_have_text("Moved to Trash.")
+    await expect(messages(page)).to_have_count(2)
+    await page.keyboard.press("j")
+    await expect(page.get_by_role("heading", name="Key 2")).to_be_visible()
+    await page.get_by_role("heading", name="Key 2").click()
+    await page.keyboard.press("e")
+    await expect(page.get_by_role("status")).to_have_text("Moved to Archive.")
+    await page.keyboard.press("/")
+    await expect(page.get_by_role("searchbox", name="Search mail")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await page.get_by_role("heading", name="Inbox").click()
+    await page.keyboard.press("c")
+    await expect(field(page, "To")).to_be_focused()
+    await page.keyboard.press("Escape")
+    # Focus is visible: a focused button has an outline.
+    await page.get_by_role("button", name="Compose").focus()
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Shift+Tab")
+    outline = await page.evaluate(
+        "getComputedStyle(document.activeElement).outlineStyle"
+    )
+    assert outline == "solid"
+    assert await heading.count() >= 1
+
+    # A phone: one column, nothing wider than the screen.
+    await page.set_viewport_size({"width": 375, "height": 740})
+    await expect(page.get_by_role("navigation", name="Mailboxes")).to_be_visible()
+    await expect(messages(page)).to_have_count(1)
+    wide = await page.evaluate("document.documentElement.scrollWidth")
+    culprits = await page.evaluate(
+        """() => [...document.querySelectorAll("#app *")].filter((e) =>
+        e.getBoundingClientRect().right > 376 && e.offsetParent).map((e) =>
+        `${e.tagName}#${e.id}.${e.className}`).slice(0, 8)"""
+    )
+    assert wide <= 375, culprits
+    await shot(page, "phone")
+    await messages(page).filter(has_text="Key 1").get_by_role("button").click()
+    await expect(page.get_by_role("heading", name="Key 1")).to_be_visible()
+    await page.get_by_role("heading", name="Key 1").scroll_into_view_if_needed()
+    await shot(page, "phone-message")
+    # The system's dark mode, followed when the theme is automatic.
+    await page.set_viewport_size({"width": 1280, "height": 720})
+    await page.emulate_media(color_scheme="dark")
+    background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(27, 27, 29)"
+    await shot(page, "dark")
+    assert page.errors == []

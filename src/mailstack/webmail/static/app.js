@@ -107,8 +107,7 @@ async function enter() {
   $("app").hidden = false;
   $("me").textContent = state.me.username;
   state.jmap = await Jmap.open();
-  await Promise.all([loadPrefs(), loadIdentities()]);
-  await loadMailboxes();
+  await Promise.all([loadPrefs(), loadIdentities(), loadMailboxes()]);
   state.mailboxId = byRole("inbox")?.id || state.mailboxes[0]?.id;
   await showMailbox(state.mailboxId);
   listen();
@@ -388,6 +387,7 @@ async function openEmail(id) {
 // body in its own sandboxed frame.
 async function showThread(email) {
   const section = $("thread");
+  $("r-body").hidden = false;
   if (!state.conversations) { section.hidden = true; return; }
   const out = await state.jmap.call([
     ["Thread/get", { accountId: state.jmap.accountId, ids: [email.threadId] }, "t"],
@@ -411,6 +411,7 @@ async function showThread(email) {
         src: `/webmail/message/${encodeURIComponent(one.id)}/body` }));
   }));
   section.hidden = false;
+  $("r-body").hidden = true; // each message of the thread has its own frame
 }
 
 $("conversations").addEventListener("change", (event) => {
