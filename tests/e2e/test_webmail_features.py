@@ -484,3 +484,30 @@ async def test_every_shortcut_and_the_phone_layout(node: Any, browser: Any) -> N
     assert background == "rgb(27, 27, 29)"
     await shot(page, "dark")
     assert page.errors == []
+
+
+async def test_scrolling_down_adds_pages_to_the_list(node: Any, browser: Any) -> None:
+    from support import parse_for_store
+
+    inbox = await node.store.mailbox_get(node.bob.id, "INBOX")
+    for n in range(120):
+        raw = (
+            f"From: Carol <carol@crepes.test>\r\nTo: {BOB}\r\nSubject: Scroll {n}\r\n"
+            f"Message-ID: <s{n}@crepes.test>\r\n\r\nBody {n}\r\n"
+        ).encode()
+        await node.store.append(inbox.id, raw, await parse_for_store(raw))
+    page = await web.open_app(browser, node, BOB)
+    await expect(messages(page)).to_have_count(50)
+    await expect(page.get_by_text("1–50 of 120")).to_be_visible()
+    for count in (100, 120):
+        await messages(page).last.hover()
+        await page.mouse.wheel(0, 50_000)
+        await expect(messages(page)).to_have_count(count)
+    await expect(page.get_by_text("1–120 of 120")).to_be_visible()
+    await expect(messages(page).last).to_contain_text("Scroll 0")
+    await expect(page.get_by_role("button", name="Older")).to_be_disabled()
+    # A change pushed meanwhile keeps the window the user scrolled to.
+    await deliver(node, BOB, "Scroll new", "newest")
+    await expect(messages(page).first).to_contain_text("Scroll new")
+    await expect(messages(page)).to_have_count(121)
+    assert page.errors == []

@@ -4,6 +4,7 @@ import { RichEditor, autocomplete, dropFiles } from "./compose.js";
 import { parseSearch } from "./search.js";
 
 const PAGE = 50;
+const WINDOW = 500; // most items the list holds at once (scrolling adds pages up to it)
 const ROLE_ORDER = ["inbox", "drafts", "sent", "archive", "junk", "trash"];
 const $ = (id) => document.getElementById(id);
 
@@ -169,8 +170,7 @@ function renderMailboxes() {
 async function showMailbox(id) {
   state.mailboxId = id;
   state.search = null;
-  state.position = 0;
-  state.selected.clear();
+  freshList();
   $("search").value = "";
   renderMailboxes();
   const box = state.mailboxes.find((m) => m.id === id);
@@ -184,13 +184,13 @@ function currentFilter() {
   return state.search || { inMailbox: state.mailboxId };
 }
 
-async function loadList() {
-  const started = performance.now();
+/** One slice of the current list: [position, position + limit). */
+async function fetchSlice(position, limit) {
   const out = await state.jmap.call([
     ["Email/query", {
       accountId: state.jmap.accountId, filter: currentFilter(),
       sort: [{ property: "receivedAt", isAscending: false }],
-      position: state.position, limit: PAGE, calculateTotal: true,
+      position, limit, calculateTotal: true,
       collapseThreads: state.conversations,
     }, "q"],
     ["Email/get", {
@@ -201,14 +201,61 @@ async function loadList() {
       accountId: state.jmap.accountId, "#ids": { resultOf: "g", name: "Email/get", path: "/list/*/threadId" },
     }, "t"]] : []),
   ]);
-  state.total = out.q.total ?? out.g.list.length;
-  state.emails = out.g.list;
-  state.threadSizes = Object.fromEntries((out.t?.list || []).map((t) => [t.id, t.emailIds.length]));
+  return {
+    total: out.q.total ?? out.g.list.length,
+    emails: out.g.list,
+    sizes: Object.fromEntries((out.t?.list || []).map((t) => [t.id, t.emailIds.length])),
+  };
+}
+
+/** Load the list again: the window shown (the first page, and what
+ * scrolling down added to it) from state.position. */
+async function loadList() {
+  const started = performance.now();
+  const slice = await fetchSlice(state.position, Math.min(Math.max(PAGE, state.emails.length), WINDOW));
+  state.total = slice.total;
+  state.emails = slice.emails;
+  state.threadSizes = slice.sizes;
   const shown = new Set(state.emails.map((e) => e.id));
   for (const id of state.selected) if (!shown.has(id)) state.selected.delete(id);
   renderList();
   document.body.dataset.listMs = String(Math.round(performance.now() - started));
+  if (state.emails.length && endInView()) loadMore();
 }
+
+/** Start the list afresh (another mailbox, search or grouping): one page. */
+function freshList() {
+  state.position = 0;
+  state.emails = [];
+  state.selected.clear();
+}
+
+// Infinite scroll: when the end of the list comes into view, the next page
+// is added to it, up to WINDOW items; past that, "Older" moves on.
+let loadingMore = false;
+async function loadMore() {
+  const next = state.position + state.emails.length;
+  if (loadingMore || !state.jmap || next >= state.total || state.emails.length >= WINDOW) return;
+  loadingMore = true;
+  try {
+    const slice = await fetchSlice(next, PAGE);
+    const have = new Set(state.emails.map((e) => e.id));
+    state.emails.push(...slice.emails.filter((e) => !have.has(e.id)));
+    Object.assign(state.threadSizes, slice.sizes);
+    state.total = slice.total;
+    renderList();
+  } catch (error) { failed(error); return; } finally { loadingMore = false; }
+  // Still at the end (a tall screen): the observer will not say so again.
+  if (endInView()) loadMore();
+}
+
+function endInView() {
+  const end = $("more").getBoundingClientRect().top;
+  return end < window.innerHeight && end <= $("list-pane").getBoundingClientRect().bottom;
+}
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting) && state.emails.length) loadMore();
+}).observe($("more"));
 
 function renderList() {
   const items = state.emails.map((email) => {
@@ -335,13 +382,21 @@ for (const button of document.querySelectorAll("[data-bulk]")) {
   });
 }
 
-$("newer").addEventListener("click", () => { state.position = Math.max(0, state.position - PAGE); loadList().catch(failed); });
-$("older").addEventListener("click", () => { state.position += PAGE; loadList().catch(failed); });
+$("newer").addEventListener("click", () => {
+  state.position = Math.max(0, state.position - PAGE);
+  state.emails = [];
+  loadList().catch(failed);
+});
+$("older").addEventListener("click", () => {
+  state.position += Math.max(PAGE, state.emails.length);
+  state.emails = [];
+  loadList().catch(failed);
+});
 
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   state.search = parseSearch($("search").value, state.mailboxes);
-  state.position = 0;
+  freshList();
   $("list-title").textContent = state.search ? "Search results" : "Inbox";
   if (!state.search) state.mailboxId = byRole("inbox")?.id;
   renderMailboxes();
@@ -416,8 +471,7 @@ async function showThread(email) {
 
 $("conversations").addEventListener("change", (event) => {
   state.conversations = event.target.checked;
-  state.position = 0;
-  state.selected.clear();
+  freshList();
   saveSettings({ conversations: state.conversations });
   loadList().catch(failed);
 });
