@@ -419,12 +419,8 @@ async def test_every_shortcut_and_the_phone_layout(node: Any, browser: Any) -> N
         await deliver(node, BOB, f"Key {n}", f"Body {n}.")
     page = await web.open_app(browser, node, BOB)
     await expect(messages(page)).to_have_count(3)
-    heading = page.get_by_role("heading", level=2)
+    # (j and k on their own: test_webmail_browser's keyboard test)
     await page.keyboard.press("j")
-    await expect(page.get_by_role("heading", name="Key 3")).to_be_visible()
-    await page.keyboard.press("j")
-    await expect(page.get_by_role("heading", name="Key 2")).to_be_visible()
-    await page.keyboard.press("k")
     await expect(page.get_by_role("heading", name="Key 3")).to_be_visible()
     composer = page.get_by_role("region", name="New message")
     for key, subject in (("r", "Re: Key 3"), ("a", "Re: Key 3"), ("f", "Fwd: Key 3")):
@@ -459,7 +455,6 @@ async def test_every_shortcut_and_the_phone_layout(node: Any, browser: Any) -> N
         "getComputedStyle(document.activeElement).outlineStyle"
     )
     assert outline == "solid"
-    assert await heading.count() >= 1
 
     # A phone: one column, nothing wider than the screen.
     await page.set_viewport_size({"width": 375, "height": 740})
