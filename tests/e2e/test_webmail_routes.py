@@ -156,12 +156,16 @@ async def test_webmail_sessions_expire_and_their_token_is_removed(
     node = await node_factory(listen=("http",), webmail=table)
     bob = await node.add_user(BOB, PASSWORD)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
-        jar, _ = await _login(client, node)
+        jar, secret = await _login(client, node)
         started = time.time()
         monkeypatch.setattr(session, "now", lambda: started + later - 60)
         async with client.get(url(node, "/jmap/session"), headers=jar) as r:
             assert r.status == 200  # not over yet
         monkeypatch.setattr(session, "now", lambda: started + later)
+        # Copied out of the cookie into an Authorization field: over just the same.
+        bearer = {"Authorization": f"Bearer {secret}"}
+        async with client.get(url(node, "/jmap/session"), headers=bearer) as r:
+            assert r.status == 401
         async with client.get(url(node, "/jmap/session"), headers=jar) as r:
             assert r.status == 401
             assert "Basic" not in r.headers["WWW-Authenticate"]
@@ -177,3 +181,11 @@ async def test_webmail_sessions_expire_and_their_token_is_removed(
         async with client.get(url(node, "/webmail/session"), headers=jar) as r:
             assert (await r.json())["username"] is None
         assert await node.store.token_list(bob.id) == []
+        # A token made with `mailstack token create` is not a session: no expiry.
+        from mailstack.common.auth import new_token, token_digest
+
+        cli = new_token()
+        await node.store.token_add(bob.id, "phone", token_digest(cli))
+        bearer = {"Authorization": f"Bearer {cli}"}
+        async with client.get(url(node, "/jmap/session"), headers=bearer) as r:
+            assert r.status == 200

@@ -236,6 +236,8 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     else:
         assert isinstance(credentials, Bearer)
         login = await authenticator.token_login("http", credentials.token, client)
+        if login.outcome is Outcome.OK and await webmail_session.ended(node, login):
+            return _refused(Outcome.FAILED, True)
     if login.outcome is Outcome.OK and login.account is not None:
         request[ACCOUNT] = login.account
         return await handler(request)

@@ -14,7 +14,7 @@ cannot read, and a CSRF token bound to it.
   session's token under a key of the node (``webmail/session.key`` in the
   data directory, 0600). Another site can neither read it nor set a custom
   field on a cross-site request without a CORS preflight we never grant.
-* A session ends (its token removed from the store) when it has gone unused
+* A session ends (its token, named ``webmail``, removed from the store) when it has gone unused
   for ``[webmail] session_idle`` seconds, or ``session_lifetime`` seconds
   after its login however busy (``expired``), as OWASP's session management
   guidance asks of both timeouts.
@@ -45,6 +45,7 @@ COOKIE = "mailstack_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEY_FILE = Path("webmail") / "session.key"
+TOKEN_NAME = "webmail"  # the name of the tokens logins make (``mailstack token list``)
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,14 @@ def expired(token: Token, config: WebmailConfig, at: float) -> bool:
 
 
 async def ended(node: Node, login: Login) -> bool:
-    """True when the cookie's good login belongs to a session that is over
-    (``expired``); its token is then removed, so no copy of it works again."""
+    """True when a good login by a webmail session's token (from the cookie,
+    or copied into an Authorization field) belongs to a session that is over
+    (``expired``); the token is then removed, so no copy of it works again.
+    Tokens made with ``mailstack token create`` are not sessions."""
     token = login.token
-    if token is None or not expired(token, node.config.webmail, now()):
+    if token is None or token.name != TOKEN_NAME:
+        return False
+    if not expired(token, node.config.webmail, now()):
         return False
     if node.store is not None:
         await node.store.token_remove(token.id)

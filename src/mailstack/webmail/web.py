@@ -182,7 +182,7 @@ class Webmail:
         secret = new_token()
         store = node.store
         assert store is not None
-        await store.token_add(login.account.id, "webmail", token_digest(secret))
+        await store.token_add(login.account.id, session.TOKEN_NAME, token_digest(secret))
         response = _json(
             {"username": login.account.address, "csrf": session.csrf_token(self.key, secret)}
         )
