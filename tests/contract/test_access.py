@@ -30,9 +30,11 @@ async def test_tokens_are_found_by_digest_listed_and_removed(store):
     token, account = found
     assert token.id == first.id and account.address == "bob@hamburger.edu"
     assert token.last_used is not None and token.last_used >= first.created
+    assert token.used_before is None  # never used before this find
     # Within a minute the time of use is not written again.
     again, _ = await store.token_find(digest("s1"))
     assert again.last_used == token.last_used
+    assert again.used_before == token.last_used
     (listed,) = await store.token_list(bob.id)
     assert listed.id == first.id and listed.last_used == token.last_used
     assert [t.id for t in await store.token_list()] == [first.id, second.id]

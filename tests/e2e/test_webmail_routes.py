@@ -50,7 +50,7 @@ async def test_the_app_is_served_under_a_strict_csp_with_no_inline_script(node: 
                 assert r.status == 200
                 total += len(await r.read())
         # The modules app.js imports.
-        for name in ("jmap.js", "search.js"):
+        for name in ("jmap.js", "search.js", "compose.js"):
             async with client.get(url(node, f"/mail/static/{name}")) as r:
                 assert r.status == 200 and r.content_type == "text/javascript"
                 total += len(await r.read())
@@ -127,3 +127,65 @@ async def test_login_with_bad_input_is_a_plain_error(node: Any, body: bytes, sta
         async with client.post(url(node, "/webmail/login"), data=body, headers=headers) as r:
             assert r.status == status
             assert r.content_type == "application/problem+json"
+
+
+async def _login(client: aiohttp.ClientSession, node: Any) -> tuple[dict[str, str], str]:
+    async with client.post(
+        url(node, "/webmail/login"), json={"username": BOB, "password": PASSWORD}
+    ) as r:
+        assert r.status == 200
+        csrf = (await r.json())["csrf"]
+        secret = r.cookies["mailstack_session"].value
+    return {"Cookie": f"mailstack_session={secret}", "X-CSRF-Token": csrf}, secret
+
+
+@pytest.mark.parametrize(
+    ("table", "later"),
+    [
+        ({}, 8 * 3600 + 5),  # idle past the default session_idle
+        ({"session_idle": 10**6, "session_lifetime": 300}, 301),  # busy, but too old
+    ],
+)
+async def test_webmail_sessions_expire_and_their_token_is_removed(
+    node_factory: Any, monkeypatch: pytest.MonkeyPatch, table: dict[str, Any], later: float
+) -> None:
+    import time
+
+    from mailstack.webmail import session
+
+    node = await node_factory(listen=("http",), webmail=table)
+    bob = await node.add_user(BOB, PASSWORD)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as client:
+        jar, secret = await _login(client, node)
+        started = time.time()
+        monkeypatch.setattr(session, "now", lambda: started + later - 60)
+        async with client.get(url(node, "/jmap/session"), headers=jar) as r:
+            assert r.status == 200  # not over yet
+        monkeypatch.setattr(session, "now", lambda: started + later)
+        # Copied out of the cookie into an Authorization field: over just the same.
+        bearer = {"Authorization": f"Bearer {secret}"}
+        async with client.get(url(node, "/jmap/session"), headers=bearer) as r:
+            assert r.status == 401
+        async with client.get(url(node, "/jmap/session"), headers=jar) as r:
+            assert r.status == 401
+            assert "Basic" not in r.headers["WWW-Authenticate"]
+        assert await node.store.token_list(bob.id) == []  # revoked, not just refused
+        monkeypatch.setattr(session, "now", time.time)
+        async with client.get(url(node, "/webmail/session"), headers=jar) as r:
+            assert (await r.json())["username"] is None
+        # A new login starts a new session.
+        jar, _ = await _login(client, node)
+        async with client.get(url(node, "/webmail/session"), headers=jar) as r:
+            assert (await r.json())["username"] == BOB
+        monkeypatch.setattr(session, "now", lambda: time.time() + later + 60)
+        async with client.get(url(node, "/webmail/session"), headers=jar) as r:
+            assert (await r.json())["username"] is None
+        assert await node.store.token_list(bob.id) == []
+        # A token made with `mailstack token create` is not a session: no expiry.
+        from mailstack.common.auth import new_token, token_digest
+
+        cli = new_token()
+        await node.store.token_add(bob.id, "phone", token_digest(cli))
+        bearer = {"Authorization": f"Bearer {cli}"}
+        async with client.get(url(node, "/jmap/session"), headers=bearer) as r:
+            assert r.status == 200

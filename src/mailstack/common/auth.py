@@ -109,6 +109,7 @@ class Login:
     outcome: Outcome
     account: Account | None = None
     failures: int = 0  # the client address's failures, this one included
+    token: Token | None = None  # a bearer token's login: the token (its times)
 
 
 class LoginCache:
@@ -438,7 +439,7 @@ class Authenticator:
             return self._disabled(protocol, account.address, client, self.failures(client))
         fields = {"protocol": protocol, "user": account.address, "client": client}
         log_event(log, logging.INFO, "login ok", fields | {"token": token.id})
-        return Login(Outcome.OK, account)
+        return Login(Outcome.OK, account, token=token)
 
     async def _check(self, user: str, password: str) -> Account | None:
         credentials = await self.store.account_credentials(user)

@@ -238,6 +238,8 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     else:
         assert isinstance(credentials, Bearer)
         login = await authenticator.token_login("http", credentials.token, client)
+        if login.outcome is Outcome.OK and await webmail_session.ended(node, login):
+            return _refused(Outcome.FAILED, True)
     if login.outcome is Outcome.OK and login.account is not None:
         request[ACCOUNT] = login.account
         return await handler(request)
@@ -253,6 +255,8 @@ async def _cookie_login(request: web.Request, handler: Handler, secret: str) -> 
         return problem(403, "This request lacks the session's CSRF token.")
     login = await node.authenticator.token_login("http", secret, request.remote or "")
     if login.outcome is Outcome.OK and login.account is not None:
+        if await webmail_session.ended(node, login):
+            return _refused(Outcome.FAILED, True, cookie=True)
         request[ACCOUNT] = login.account
         return await handler(request)
     return _refused(login.outcome, True, cookie=True)

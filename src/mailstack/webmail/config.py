@@ -27,3 +27,14 @@ class WebmailConfig:
     proxy_link_lifetime: float = option(
         86400.0, "seconds a proxied image link stays valid", minimum=60.0
     )
+    session_idle: float = option(
+        8 * 3600.0,
+        "seconds a webmail session may go unused before it ends (its token is "
+        "then removed; the time of use is noted once a minute)",
+        minimum=120.0,
+    )
+    session_lifetime: float = option(
+        7 * 86400.0,
+        "seconds a webmail session lasts from its login, however busy",
+        minimum=300.0,
+    )

@@ -14,6 +14,10 @@ cannot read, and a CSRF token bound to it.
   session's token under a key of the node (``webmail/session.key`` in the
   data directory, 0600). Another site can neither read it nor set a custom
   field on a cross-site request without a CORS preflight we never grant.
+* A session ends (its token, named ``webmail``, removed from the store) when it has gone unused
+  for ``[webmail] session_idle`` seconds, or ``session_lifetime`` seconds
+  after its login however busy (``expired``), as OWASP's session management
+  guidance asks of both timeouts.
 """
 
 from __future__ import annotations
@@ -21,18 +25,64 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from mailstack.common.events import log_event
+
+if TYPE_CHECKING:
+    from mailstack.app import Node
+    from mailstack.common.auth import Login
+    from mailstack.store.contract.access import Token
+    from mailstack.webmail.config import WebmailConfig
 
 COOKIE = "mailstack_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEY_FILE = Path("webmail") / "session.key"
+TOKEN_NAME = "webmail"  # the name of the tokens logins make (``mailstack token list``)
+
+log = logging.getLogger(__name__)
 
 # RFC 6750 §2.1 b64token, as a bearer token's secret is.
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def now() -> float:
+    """The clock sessions are judged by (a function, so tests can move it)."""
+    return time.time()
+
+
+def expired(token: Token, config: WebmailConfig, at: float) -> bool:
+    """True when the session of ``token`` is over at ``at`` (Unix time):
+    older than ``session_lifetime``, or idle longer than ``session_idle``
+    since its last noted use before this one (or since its login)."""
+    if at - token.created > config.session_lifetime:
+        return True
+    last = token.used_before if token.used_before is not None else token.created
+    return at - last > config.session_idle
+
+
+async def ended(node: Node, login: Login) -> bool:
+    """True when a good login by a webmail session's token (from the cookie,
+    or copied into an Authorization field) belongs to a session that is over
+    (``expired``); the token is then removed, so no copy of it works again.
+    Tokens made with ``mailstack token create`` are not sessions."""
+    token = login.token
+    if token is None or token.name != TOKEN_NAME:
+        return False
+    if not expired(token, node.config.webmail, now()):
+        return False
+    if node.store is not None:
+        await node.store.token_remove(token.id)
+    user = login.account.address if login.account else ""
+    log_event(log, logging.INFO, "webmail session ended", {"user": user, "token": token.id})
+    return True
 
 
 def cookie_token(request: web.Request) -> str | None:

@@ -7,6 +7,9 @@
 | ``POST /webmail/login`` | address and password (JSON) → session cookie, CSRF token |
 | ``POST /webmail/logout`` | revokes the session's token, clears the cookie |
 | ``GET /webmail/session`` | who is logged in, the CSRF token |
+| ``GET``, ``POST /webmail/settings`` | the user's webmail preferences (``prefs.py``) |
+| ``GET /webmail/contacts?q=`` | past correspondents matching ``q``, for autocomplete |
+| ``POST /webmail/sanitize`` | an HTML body the composer wrote, cleaned as mail is |
 | ``GET /webmail/message/{emailId}`` | what the app needs to show a body (blocked images) |
 | ``GET /webmail/message/{emailId}/body`` | the body as a sanitised document for a sandboxed frame |
 | ``GET /webmail/message/{emailId}/explain`` | "Explain this message" (``explain.py``) |
@@ -27,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
-from mailstack.common.auth import Outcome, new_token, token_digest
+from mailstack.common.auth import Login, Outcome, new_token, token_digest
 from mailstack.common.fetch import networks
 from mailstack.common.netguard import is_loopback
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, blobs, ids
-from mailstack.webmail import session
+from mailstack.webmail import prefs, session
+from mailstack.webmail.contacts import MAX_QUERY, contacts
 from mailstack.webmail.explain import explain
 from mailstack.webmail.imageproxy import ImageProxy, load_key
 from mailstack.webmail.imageproxy import routes as proxy_routes
@@ -65,6 +69,7 @@ STATIC = {
     "jmap.js": "text/javascript",
     "views.js": "text/javascript",
     "search.js": "text/javascript",
+    "compose.js": "text/javascript",
     "app.css": "text/css",
 }
 CORE = "urn:ietf:params:jmap:core"
@@ -177,7 +182,7 @@ class Webmail:
         secret = new_token()
         store = node.store
         assert store is not None
-        await store.token_add(login.account.id, "webmail", token_digest(secret))
+        await store.token_add(login.account.id, session.TOKEN_NAME, token_digest(secret))
         response = _json(
             {"username": login.account.address, "csrf": session.csrf_token(self.key, secret)}
         )
@@ -203,6 +208,8 @@ class Webmail:
         if secret is None or not self._may_take_credentials(request):
             return _json({"username": None, "csrf": None})
         login = await self.node.authenticator.token_login("http", secret, request.remote or "")
+        if login.outcome is Outcome.OK and await session.ended(self.node, login):
+            login = Login(Outcome.FAILED)
         if login.outcome is Outcome.OK and login.account is not None:
             csrf = session.csrf_token(self.key, secret)
             return _json({"username": login.account.address, "csrf": csrf})
@@ -211,6 +218,46 @@ class Webmail:
             session.clear_cookie(response, request)
             return response
         return _error(429 if login.outcome is Outcome.THROTTLED else 503, "Try again later.")
+
+    # --- preferences ----------------------------------------------------
+
+    async def settings(self, request: web.Request) -> web.StreamResponse:
+        user: Account = request[ACCOUNT]
+        store = self.node.store
+        assert store is not None
+        if request.method == "GET":
+            return _json(await prefs.load(store, user.id))
+        body = await request.content.read(prefs.MAX_BODY + 1)
+        try:
+            change = prefs.parse(body)
+        except prefs.BadSettings as error:
+            return _error(400, str(error))
+        return _json(await prefs.change(store, user.id, change))
+
+    async def contacts(self, request: web.Request) -> web.StreamResponse:
+        user: Account = request[ACCOUNT]
+        q = request.query.get("q", "").strip()
+        if not q:
+            return _json({"contacts": []})
+        if len(q) > MAX_QUERY:
+            return _error(400, f"Ask with at most {MAX_QUERY} characters.")
+        return _json({"contacts": await contacts(self.node, user, q)})
+
+    async def clean(self, request: web.Request) -> web.StreamResponse:
+        """The composer's rich text, cleaned as any mail body is before it
+        is shown (``sanitize.py``), so what is stored holds nothing that runs
+        or fetches."""
+        limit = self.node.config.limits.http_body
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            return _error(413, f"At most {limit} octets.")
+        try:
+            source = json.loads(body)["html"]
+            if not isinstance(source, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return _error(400, 'Send {"html": "..."}.')
+        return _json({"html": sanitize(source).html})
 
     # --- messages -------------------------------------------------------
 
@@ -346,6 +393,10 @@ class Webmail:
             web.post("/webmail/login", self.login, name="public.webmail-login"),
             web.post("/webmail/logout", self.logout),
             web.get("/webmail/session", self.whoami, name="public.webmail-session"),
+            web.get("/webmail/settings", self.settings),
+            web.post("/webmail/settings", self.settings),
+            web.get("/webmail/contacts", self.contacts),
+            web.post("/webmail/sanitize", self.clean),
             web.get("/webmail/message/{emailId}", self.message),
             web.get("/webmail/message/{emailId}/body", self.body),
             web.get("/webmail/message/{emailId}/explain", self.explain),

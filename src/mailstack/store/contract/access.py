@@ -26,6 +26,9 @@ class Token:
     name: str
     created: float  # Unix time
     last_used: float | None
+    # token_find only: the time of use noted before this one (None if never),
+    # so that a caller can tell how long the token lay idle.
+    used_before: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -60,6 +61,7 @@ class AccessPart(PgEngine):
         token = _token(row[:5])
         account = account_from_row(row[5:])
         now = time.time()
+        before = token.last_used
         if token.last_used is None or now - token.last_used >= TOKEN_TOUCH:
             async def touch(t: Tx) -> None:
                 await t.conn.execute("UPDATE tokens SET last_used = $1 WHERE id = $2", now,
@@ -67,7 +69,7 @@ class AccessPart(PgEngine):
 
             await self._write(touch)
             token = Token(token.id, token.account_id, token.name, token.created, now)
-        return token, account
+        return replace(token, used_before=before), account
 
     async def token_list(self, account_id: int | None = None) -> list[Token]:
         async def op(c: Any) -> list[Token]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 from typing import Any
 
 from mailstack.errors import AlreadyExists, NotFound
@@ -54,6 +55,7 @@ class AccessPart(Engine):
             return None
         token, account = _token(row[:5]), account_from_row(row[5:])
         now = time.time()
+        before = token.last_used
         if token.last_used is None or now - token.last_used >= TOKEN_TOUCH:
             await self._write(
                 lambda c: c.execute(
@@ -61,7 +63,7 @@ class AccessPart(Engine):
                 )
             )
             token = Token(token.id, token.account_id, token.name, token.created, now)
-        return token, account
+        return replace(token, used_before=before), account
 
     async def token_list(self, account_id: int | None = None) -> list[Token]:
         sql = f"SELECT {_TOKEN_COLUMNS} FROM tokens t"

@@ -1,8 +1,10 @@
 // The webmail: views that render state held here, over JMAP (jmap.js).
-import { Jmap, login, logout, whenSessionLost, whoami } from "./jmap.js";
+import { Jmap, getJson, login, logout, postJson, whenSessionLost, whoami } from "./jmap.js";
+import { RichEditor, autocomplete, dropFiles } from "./compose.js";
 import { parseSearch } from "./search.js";
 
 const PAGE = 50;
+const WINDOW = 500; // most items the list holds at once (scrolling adds pages up to it)
 const ROLE_ORDER = ["inbox", "drafts", "sent", "archive", "junk", "trash"];
 const $ = (id) => document.getElementById(id);
 
@@ -10,6 +12,7 @@ const state = {
   me: null, jmap: null, source: null,
   mailboxes: [], mailboxId: null, search: null,
   position: 0, total: 0, emails: [], open: null, draftId: null, reply: null,
+  selected: new Set(), conversations: false, threadSizes: {}, identities: [], prefs: {},
 };
 
 function el(tag, props = {}, ...children) {
@@ -105,7 +108,7 @@ async function enter() {
   $("app").hidden = false;
   $("me").textContent = state.me.username;
   state.jmap = await Jmap.open();
-  await loadMailboxes();
+  await Promise.all([loadPrefs(), loadIdentities(), loadMailboxes()]);
   state.mailboxId = byRole("inbox")?.id || state.mailboxes[0]?.id;
   await showMailbox(state.mailboxId);
   listen();
@@ -158,13 +161,16 @@ function renderMailboxes() {
   const chosen = target.value;
   target.replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
   if (chosen && state.mailboxes.some((box) => box.id === chosen)) target.value = chosen;
+  const bulkChosen = $("bulk-target").value;
+  $("bulk-target").replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
+  if (bulkChosen && state.mailboxes.some((box) => box.id === bulkChosen)) $("bulk-target").value = bulkChosen;
   renderFolderChoices();
 }
 
 async function showMailbox(id) {
   state.mailboxId = id;
   state.search = null;
-  state.position = 0;
+  freshList();
   $("search").value = "";
   renderMailboxes();
   const box = state.mailboxes.find((m) => m.id === id);
@@ -178,24 +184,78 @@ function currentFilter() {
   return state.search || { inMailbox: state.mailboxId };
 }
 
-async function loadList() {
-  const started = performance.now();
+/** One slice of the current list: [position, position + limit). */
+async function fetchSlice(position, limit) {
   const out = await state.jmap.call([
     ["Email/query", {
       accountId: state.jmap.accountId, filter: currentFilter(),
       sort: [{ property: "receivedAt", isAscending: false }],
-      position: state.position, limit: PAGE, calculateTotal: true,
+      position, limit, calculateTotal: true,
+      collapseThreads: state.conversations,
     }, "q"],
     ["Email/get", {
       accountId: state.jmap.accountId, "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
       properties: ["threadId", "mailboxIds", "keywords", "from", "to", "subject", "preview", "receivedAt", "hasAttachment"],
     }, "g"],
+    ...(state.conversations ? [["Thread/get", {
+      accountId: state.jmap.accountId, "#ids": { resultOf: "g", name: "Email/get", path: "/list/*/threadId" },
+    }, "t"]] : []),
   ]);
-  state.total = out.q.total ?? out.g.list.length;
-  state.emails = out.g.list;
+  return {
+    total: out.q.total ?? out.g.list.length,
+    emails: out.g.list,
+    sizes: Object.fromEntries((out.t?.list || []).map((t) => [t.id, t.emailIds.length])),
+  };
+}
+
+/** Load the list again: the window shown (the first page, and what
+ * scrolling down added to it) from state.position. */
+async function loadList() {
+  const started = performance.now();
+  const slice = await fetchSlice(state.position, Math.min(Math.max(PAGE, state.emails.length), WINDOW));
+  state.total = slice.total;
+  state.emails = slice.emails;
+  state.threadSizes = slice.sizes;
+  const shown = new Set(state.emails.map((e) => e.id));
+  for (const id of state.selected) if (!shown.has(id)) state.selected.delete(id);
   renderList();
   document.body.dataset.listMs = String(Math.round(performance.now() - started));
+  if (state.emails.length && endInView()) loadMore();
 }
+
+/** Start the list afresh (another mailbox, search or grouping): one page. */
+function freshList() {
+  state.position = 0;
+  state.emails = [];
+  state.selected.clear();
+}
+
+// Infinite scroll: when the end of the list comes into view, the next page
+// is added to it, up to WINDOW items; past that, "Older" moves on.
+let loadingMore = false;
+async function loadMore() {
+  const next = state.position + state.emails.length;
+  if (loadingMore || !state.jmap || next >= state.total || state.emails.length >= WINDOW) return;
+  loadingMore = true;
+  try {
+    const slice = await fetchSlice(next, PAGE);
+    const have = new Set(state.emails.map((e) => e.id));
+    state.emails.push(...slice.emails.filter((e) => !have.has(e.id)));
+    Object.assign(state.threadSizes, slice.sizes);
+    state.total = slice.total;
+    renderList();
+  } catch (error) { failed(error); return; } finally { loadingMore = false; }
+  // Still at the end (a tall screen): the observer will not say so again.
+  if (endInView()) loadMore();
+}
+
+function endInView() {
+  const end = $("more").getBoundingClientRect().top;
+  return end < window.innerHeight && end <= $("list-pane").getBoundingClientRect().bottom;
+}
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting) && state.emails.length) loadMore();
+}).observe($("more"));
 
 function renderList() {
   const items = state.emails.map((email) => {
@@ -203,12 +263,18 @@ function renderList() {
     const flagged = email.keywords.$flagged;
     const sender = who(email.from) || "(no sender)";
     const marks = `${flagged ? "★ " : ""}${email.hasAttachment ? "📎 " : ""}`;
+    const size = state.conversations ? state.threadSizes[email.threadId] || 1 : 1;
     const button = el("button", { type: "button", onclick: () => openEmail(email.id).catch(failed) },
-      el("span", { class: "from" }, `${marks}${sender}`),
+      el("span", { class: "from" }, `${marks}${sender}${size > 1 ? ` (${size})` : ""}`),
       el("span", { class: "date" }, shortDate(email.receivedAt)),
       el("span", { class: "subject" }, email.subject || "(no subject)"),
       el("span", { class: "preview" }, email.preview || ""));
-    const item = el("li", { class: unread ? "unread" : "", "aria-current": state.open?.id === email.id ? "true" : null }, button);
+    const pick = el("input", {
+      type: "checkbox", "aria-label": `Select: ${email.subject || "(no subject)"}`,
+      onchange: (event) => { if (event.target.checked) state.selected.add(email.id); else state.selected.delete(email.id); renderBulk(); },
+    });
+    pick.checked = state.selected.has(email.id);
+    const item = el("li", { class: unread ? "unread" : "", "aria-current": state.open?.id === email.id ? "true" : null }, pick, button);
     if (unread) button.setAttribute("aria-description", "unread");
     return item;
   });
@@ -217,15 +283,120 @@ function renderList() {
   $("range").textContent = state.total ? `${state.position + 1}–${last} of ${state.total}` : "No messages";
   $("newer").disabled = state.position === 0;
   $("older").disabled = last >= state.total;
+  renderBulk();
 }
 
-$("newer").addEventListener("click", () => { state.position = Math.max(0, state.position - PAGE); loadList().catch(failed); });
-$("older").addEventListener("click", () => { state.position += PAGE; loadList().catch(failed); });
+// --- a selection, and what can be done to it ---------------------------------
+
+function renderBulk() {
+  const count = state.selected.size;
+  $("bulk").hidden = count === 0;
+  $("bulk-count").textContent = `${count} selected`;
+  const inJunk = !state.search && state.mailboxId === byRole("junk")?.id;
+  document.querySelector('[data-bulk="junk"]').hidden = inJunk;
+  document.querySelector('[data-bulk="notjunk"]').hidden = !inJunk;
+  const all = $("select-all");
+  all.checked = count > 0 && count === state.emails.length;
+  all.indeterminate = count > 0 && count < state.emails.length;
+}
+
+$("select-all").addEventListener("change", (event) => {
+  state.selected = new Set(event.target.checked ? state.emails.map((e) => e.id) : []);
+  renderList();
+});
+
+/** The ids the chosen list items stand for: in conversation view, every
+ * message of each chosen conversation. */
+async function expandThreads(emailIds) {
+  if (!state.conversations) return emailIds;
+  const threadIds = [...new Set(state.emails.filter((e) => emailIds.includes(e.id)).map((e) => e.threadId))];
+  if (!threadIds.length) return emailIds;
+  const got = await state.jmap.one("Thread/get", { ids: threadIds });
+  return [...new Set(got.list.flatMap((t) => t.emailIds))];
+}
+
+/** Do one of the message actions to some emails; the status line says what was done. */
+async function act(ids, action, target = null) {
+  const junkBox = byRole("junk");
+  const inbox = byRole("inbox");
+  const trash = byRole("trash");
+  const move = (box, more = {}) => ({ mailboxIds: { [box.id]: true }, ...more });
+  let patch;
+  let said;
+  switch (action) {
+    case "read": patch = { "keywords/$seen": true }; said = "Marked read."; break;
+    case "unread": patch = { "keywords/$seen": null }; said = "Marked unread."; break;
+    case "flag": patch = { "keywords/$flagged": true }; said = "Flagged."; break;
+    case "unflag": patch = { "keywords/$flagged": null }; said = "Flag removed."; break;
+    case "archive":
+      if (!byRole("archive")) throw new Error("there is no Archive mailbox");
+      patch = move(byRole("archive")); said = "Moved to Archive."; break;
+    case "junk":
+      if (!junkBox) throw new Error("there is no Junk mailbox");
+      patch = move(junkBox, { "keywords/$junk": true, "keywords/$notjunk": null }); said = "Moved to Junk."; break;
+    case "notjunk":
+      patch = move(inbox, { "keywords/$junk": null, "keywords/$notjunk": true }); said = "Moved to Inbox."; break;
+    case "move": {
+      const box = state.mailboxes.find((m) => m.id === target);
+      patch = move(box); said = `Moved to ${label(box)}.`; break;
+    }
+    case "delete": {
+      const single = ids.length === 1 && state.open?.id === ids[0];
+      const inTrash = Boolean(trash) && (single ? Boolean(state.open.mailboxIds[trash.id]) : !state.search && state.mailboxId === trash.id);
+      if (trash && !inTrash) { patch = move(trash); said = "Moved to Trash."; break; }
+      await checked(await state.jmap.one("Email/set", { destroy: ids }), ids, "destroyed");
+      return "Deleted for good.";
+    }
+    default: throw new Error(`no such action: ${action}`);
+  }
+  const update = Object.fromEntries(ids.map((id) => [id, patch]));
+  await checked(await state.jmap.one("Email/set", { update }), ids, "updated");
+  return said;
+}
+
+async function checked(out, ids, what) {
+  const failures = out[`not${what[0].toUpperCase()}${what.slice(1)}`] || {};
+  const first = Object.values(failures)[0];
+  if (first) throw new Error(first.description || first.type);
+  return ids;
+}
+
+for (const button of document.querySelectorAll("[data-bulk]")) {
+  button.addEventListener("click", async () => {
+    const chosen = [...state.selected];
+    if (!chosen.length) return;
+    try {
+      const ids = await expandThreads(chosen);
+      const said = await act(ids, button.dataset.bulk, $("bulk-target").value);
+      const n = ids.length;
+      status(`${said.replace(/\.$/, "")}: ${n} message${n === 1 ? "" : "s"}.`);
+      state.selected.clear();
+      if (state.open && ids.includes(state.open.id) && button.dataset.bulk !== "read" && button.dataset.bulk !== "flag") {
+        state.open = null;
+        $("reader").hidden = true;
+      }
+      await loadMailboxes();
+      await loadList();
+      $("list-title").focus();
+    } catch (error) { failed(error); }
+  });
+}
+
+$("newer").addEventListener("click", () => {
+  state.position = Math.max(0, state.position - PAGE);
+  state.emails = [];
+  loadList().catch(failed);
+});
+$("older").addEventListener("click", () => {
+  state.position += Math.max(PAGE, state.emails.length);
+  state.emails = [];
+  loadList().catch(failed);
+});
 
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   state.search = parseSearch($("search").value, state.mailboxes);
-  state.position = 0;
+  freshList();
   $("list-title").textContent = state.search ? "Search results" : "Inbox";
   if (!state.search) state.mailboxId = byRole("inbox")?.id;
   renderMailboxes();
@@ -256,12 +427,54 @@ async function openEmail(id) {
       `${part.name || "attachment"} (${Math.ceil(part.size / 1024)} KB)`))));
   renderList();
   $("flag").setAttribute("aria-pressed", String(Boolean(email.keywords.$flagged)));
+  const inJunk = Boolean(byRole("junk") && email.mailboxIds[byRole("junk").id]);
+  $("junk").hidden = inJunk;
+  $("notjunk").hidden = !inJunk;
   const info = await (await fetch(`/webmail/message/${encodeURIComponent(id)}`, { credentials: "same-origin" })).json();
   $("r-images").hidden = trusted || !info.blockedImages;
   if (!email.keywords.$seen) {
     await state.jmap.one("Email/set", { update: { [id]: { "keywords/$seen": true } } });
   }
+  await showThread(email);
 }
+
+// Conversation view: the open message's whole thread, oldest first, each
+// body in its own sandboxed frame.
+async function showThread(email) {
+  const section = $("thread");
+  $("r-body").hidden = false;
+  if (!state.conversations) { section.hidden = true; return; }
+  const out = await state.jmap.call([
+    ["Thread/get", { accountId: state.jmap.accountId, ids: [email.threadId] }, "t"],
+    ["Email/get", {
+      accountId: state.jmap.accountId, "#ids": { resultOf: "t", name: "Thread/get", path: "/list/*/emailIds" },
+      properties: ["from", "receivedAt", "keywords", "subject"],
+    }, "g"],
+  ]);
+  const others = out.g.list;
+  if (others.length < 2) { section.hidden = true; return; }
+  const unread = others.filter((e) => !e.keywords.$seen).map((e) => e.id);
+  if (unread.length) {
+    await state.jmap.one("Email/set", { update: Object.fromEntries(unread.map((i) => [i, { "keywords/$seen": true }])) });
+  }
+  $("thread-list").replaceChildren(...others.map((one) => {
+    const sender = who(one.from) || "(no sender)";
+    const when = new Date(one.receivedAt).toLocaleString();
+    return el("li", { "aria-current": one.id === email.id ? "true" : null },
+      el("button", { type: "button", onclick: () => openEmail(one.id).catch(failed) }, `${sender}, ${when}`),
+      el("iframe", { sandbox: "", title: `Message from ${sender}, ${when}`, referrerpolicy: "no-referrer",
+        src: `/webmail/message/${encodeURIComponent(one.id)}/body` }));
+  }));
+  section.hidden = false;
+  $("r-body").hidden = true; // each message of the thread has its own frame
+}
+
+$("conversations").addEventListener("change", (event) => {
+  state.conversations = event.target.checked;
+  freshList();
+  saveSettings({ conversations: state.conversations });
+  loadList().catch(failed);
+});
 
 // Senders whose remote images load without asking, kept in this browser only.
 const TRUSTED = "mailstack.images-from";
@@ -288,9 +501,7 @@ $("show-images").addEventListener("click", () => {
 });
 
 async function moveOpen(mailboxId) {
-  const email = state.open;
-  await state.jmap.one("Email/set", { update: { [email.id]: { mailboxIds: { [mailboxId]: true } } } });
-  closeReader(`Moved to ${label(state.mailboxes.find((m) => m.id === mailboxId))}.`);
+  closeReader(await act([state.open.id], "move", mailboxId));
 }
 
 function closeReader(message) {
@@ -302,23 +513,16 @@ function closeReader(message) {
   loadMailboxes().then(loadList).catch(failed);
 }
 
-$("archive").addEventListener("click", async () => {
-  const box = byRole("archive");
-  if (!box) { status("There is no Archive mailbox."); return; }
-  await moveOpen(box.id).catch(failed);
-});
-
-$("delete").addEventListener("click", async () => {
-  const trash = byRole("trash");
+async function actOnOpen(action) {
   try {
-    if (trash && !state.open.mailboxIds[trash.id]) {
-      await moveOpen(trash.id);
-    } else {
-      await state.jmap.one("Email/set", { destroy: [state.open.id] });
-      closeReader("Deleted for good.");
-    }
+    closeReader(await act([state.open.id], action));
   } catch (error) { failed(error); }
-});
+}
+
+$("archive").addEventListener("click", () => actOnOpen("archive"));
+$("delete").addEventListener("click", () => actOnOpen("delete"));
+$("junk").addEventListener("click", () => actOnOpen("junk"));
+$("notjunk").addEventListener("click", () => actOnOpen("notjunk"));
 
 $("move").addEventListener("click", () => {
   const box = $("move-box");
@@ -381,6 +585,67 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// --- preferences: theme and conversations (the node keeps them), identities ---
+
+function applyTheme(theme) {
+  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+
+async function loadPrefs() {
+  state.prefs = await getJson("/webmail/settings");
+  state.conversations = Boolean(state.prefs.conversations);
+  $("conversations").checked = state.conversations;
+  applyTheme(state.prefs.theme);
+}
+
+function saveSettings(change) {
+  return postJson("/webmail/settings", change).then((prefs) => { state.prefs = prefs; }).catch(failed);
+}
+
+async function loadIdentities() {
+  const list = (await state.jmap.one("Identity/get", {})).list;
+  const me = state.me.username.toLowerCase();
+  // The account's own identity first: it is the default From.
+  const rank = (i) => (i.email.toLowerCase() === me && !i.mayDelete ? 0 : 1);
+  state.identities = list.sort((a, b) => rank(a) - rank(b) || a.email.localeCompare(b.email));
+  const text = (i) => (i.name ? `${i.name} <${i.email}>` : i.email);
+  for (const select of [$("compose-form").elements.from, $("prefs-form").elements.identity]) {
+    const chosen = select.value;
+    select.replaceChildren(...state.identities.map((i) => el("option", { value: i.id }, text(i))));
+    if (state.identities.some((i) => i.id === chosen)) select.value = chosen;
+  }
+}
+
+const identity = (id) => state.identities.find((i) => i.id === id) || state.identities[0];
+
+function fillPrefs() {
+  const form = $("prefs-form");
+  const chosen = identity(form.elements.identity.value);
+  form.elements.name.value = chosen?.name || "";
+  form.elements.signature.value = chosen?.textSignature || "";
+  form.elements.theme.value = state.prefs.theme || "auto";
+}
+
+$("prefs-form").elements.identity.addEventListener("change", fillPrefs);
+
+$("prefs-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const chosen = identity(form.elements.identity.value);
+  try {
+    const out = await state.jmap.one("Identity/set", { update: { [chosen.id]: {
+      name: form.elements.name.value.trim(), textSignature: form.elements.signature.value,
+    } } });
+    const refused = out.notUpdated?.[chosen.id];
+    if (refused) throw new Error(refused.description || refused.type);
+    state.prefs = await postJson("/webmail/settings", { theme: form.elements.theme.value });
+    applyTheme(state.prefs.theme);
+    await loadIdentities();
+    status("Preferences saved.");
+  } catch (error) { failed(error); }
+});
+
 // --- settings: the vacation responder (RFC 8621 §8) ---------------------------
 
 function showPane(id) {
@@ -396,6 +661,8 @@ $("settings").addEventListener("click", async () => {
     form.elements.to.value = vacation?.toDate?.slice(0, 10) || "";
     form.elements.subject.value = vacation?.subject || "";
     form.elements.body.value = vacation?.textBody || "";
+    await loadIdentities();
+    fillPrefs();
     showPane("settings-pane");
     form.elements.enabled.focus();
   } catch (error) { failed(error); }
@@ -423,6 +690,7 @@ function renderFolderChoices() {
   $("folder-form").elements.victim.replaceChildren(
     ...mine.map((box) => el("option", { value: box.id }, box.name)));
   $("delete-folder").disabled = mine.length === 0;
+  $("rename-folder").disabled = mine.length === 0;
 }
 
 $("folder-form").addEventListener("submit", async (event) => {
@@ -434,6 +702,21 @@ $("folder-form").addEventListener("submit", async (event) => {
     event.target.elements.name.value = "";
     await loadMailboxes();
     status(`Folder ${name} created.`);
+  } catch (error) { failed(error); }
+});
+
+$("rename-folder").addEventListener("click", async () => {
+  const form = $("folder-form");
+  const box = state.mailboxes.find((m) => m.id === form.elements.victim.value);
+  const name = form.elements.rename.value.trim();
+  if (!box || !name) { status("Choose a folder and give its new name."); return; }
+  try {
+    const out = await state.jmap.one("Mailbox/set", { update: { [box.id]: { name } } });
+    if (out.notUpdated?.[box.id]) throw new Error(out.notUpdated[box.id].description || out.notUpdated[box.id].type);
+    form.elements.rename.value = "";
+    await loadMailboxes();
+    if (state.mailboxId === box.id) $("list-title").textContent = name;
+    status(`Folder ${box.name} renamed ${name}.`);
   } catch (error) { failed(error); }
 });
 
@@ -487,22 +770,57 @@ function quote(email) {
   return text.split("\n").map((line) => `> ${line}`).join("\n");
 }
 
+function signature(identityId) {
+  const text = identity(identityId)?.textSignature;
+  return text ? `\n\n-- \n${text}` : "";
+}
+
+const editor = new RichEditor({
+  toggle: $("rich-toggle"), toolbar: $("format"), box: $("rich"), plain: $("compose-form").elements.body,
+});
+
+const lookup = async (text) => (await getJson(`/webmail/contacts?q=${encodeURIComponent(text)}`)).contacts;
+autocomplete($("compose-form").elements.to, $("suggest-to"), lookup);
+autocomplete($("compose-form").elements.cc, $("suggest-cc"), lookup);
+
+function renderAttached() {
+  const names = [...(state.reply?.attachments || []).map((a) => a.name || "attachment"),
+    ...[...$("compose-form").elements.files.files].map((f) => f.name)];
+  $("attached").replaceChildren(...names.map((name) => el("li", {}, name)));
+}
+dropFiles($("composer"), $("compose-form").elements.files, renderAttached);
+
 function openComposer({ to = "", cc = "", subject = "", body = "", reply = null } = {}) {
   const form = $("compose-form");
+  editor.reset();
   form.reset();
+  form.elements.from.value = state.identities[0]?.id || "";
   form.elements.to.value = to;
   form.elements.cc.value = cc;
   form.elements.subject.value = subject;
-  form.elements.body.value = body;
+  form.elements.body.value = signature(form.elements.from.value) + body;
+  form.dataset.identity = form.elements.from.value;
   state.reply = reply;
   state.draftId = null;
   uploaded = new Map();
+  renderAttached();
   clearTimeout(autosave);
   showPane("composer");
   (to ? form.elements.body : form.elements.to).focus();
 }
 
 $("compose").addEventListener("click", () => openComposer());
+
+// Another From: its signature replaces the one before.
+$("compose-form").elements.from.addEventListener("change", (event) => {
+  const form = $("compose-form");
+  const before = signature(form.dataset.identity);
+  const after = signature(event.target.value);
+  const body = form.elements.body;
+  if (before && body.value.includes(before)) body.value = body.value.replace(before, after);
+  else if (after) body.value = after + body.value;
+  form.dataset.identity = event.target.value;
+});
 
 function prefixed(prefix, subject) {
   subject = subject || "";
@@ -539,6 +857,7 @@ $("forward").addEventListener("click", () => {
 
 $("discard").addEventListener("click", () => {
   clearTimeout(autosave);
+  editor.reset();
   $("composer").hidden = true;
   $("compose").focus(); // focus goes back where composing began, not into a hidden field
 });
@@ -559,18 +878,30 @@ async function draft(form) {
   const email = {
     mailboxIds: { [byRole("drafts").id]: true },
     keywords: { $draft: true, $seen: true },
-    from: [{ name: null, email: state.me.username }],
+    from: [fromOf(form)],
     to: parseAddresses(form.elements.to.value),
     subject: form.elements.subject.value,
     textBody: [{ partId: "body", type: "text/plain" }],
     bodyValues: { body: { value: form.elements.body.value } },
   };
+  if (editor.on) {
+    // Rich text: multipart/alternative, the HTML cleaned by the node first.
+    const { html } = await postJson("/webmail/sanitize", { html: editor.html() });
+    email.htmlBody = [{ partId: "html", type: "text/html" }];
+    email.bodyValues = { body: { value: editor.text() }, html: { value: html } };
+  }
   const cc = parseAddresses(form.elements.cc.value);
   if (cc.length) email.cc = cc;
   if (attachments.length) email.attachments = attachments;
   if (state.reply?.inReplyTo) email.inReplyTo = state.reply.inReplyTo;
   if (state.reply?.references) email.references = state.reply.references;
   return email;
+}
+
+function fromOf(form) {
+  const chosen = identity(form.elements.from.value);
+  if (!chosen) return { name: null, email: state.me.username };
+  return { name: chosen.name || null, email: chosen.email };
 }
 
 // Saves run one after another, so a draft is never replaced twice at once.
@@ -615,8 +946,7 @@ $("compose-form").addEventListener("submit", async (event) => {
   const form = event.target;
   if (!parseAddresses(form.elements.to.value).length) { status("Say who the message is to."); return; }
   try {
-    const identities = (await state.jmap.one("Identity/get", {})).list;
-    const identity = identities.find((i) => i.email.toLowerCase() === state.me.username.toLowerCase()) || identities[0];
+    const sender = identity(form.elements.from.value);
     clearTimeout(autosave);
     const emailId = await queueSave(form);
     const drafts = byRole("drafts").id;
@@ -625,7 +955,7 @@ $("compose-form").addEventListener("submit", async (event) => {
     if (sent) Object.assign(update, { [`mailboxIds/${drafts}`]: null, [`mailboxIds/${sent.id}`]: true });
     const out = await state.jmap.call([["EmailSubmission/set", {
       accountId: state.jmap.accountId,
-      create: { send: { identityId: identity.id, emailId } },
+      create: { send: { identityId: sender.id, emailId } },
       onSuccessUpdateEmail: { "#send": update },
     }, "x"]]);
     if (!out.x.created?.send) throw new Error(`not sent: ${JSON.stringify(out.x.notCreated?.send)}`);

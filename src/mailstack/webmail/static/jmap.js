@@ -46,6 +46,21 @@ export async function login(username, password) {
   return me;
 }
 
+/** GET a webmail route's JSON. */
+export async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (response.status === 401) onSessionLost();
+  if (!response.ok) throw await problem(response);
+  return response.json();
+}
+
+/** POST JSON to a webmail route (with the CSRF token); its JSON answer. */
+export async function postJson(url, value) {
+  const response = await post(url, JSON.stringify(value));
+  if (!response.ok) throw await problem(response);
+  return response.json();
+}
+
 export async function logout() {
   const response = await post("/webmail/logout", "{}");
   csrf = null;
