@@ -21,19 +21,35 @@ Limits (``[limits]``): ``imap_metadata_size`` octets a value (``NO
 [METADATA MAXSIZE n]``), ``imap_metadata_entries`` entries a user sees on
 one mailbox or the server (``NO [METADATA TOOMANY]``). Private entries are
 kept for every mailbox, so ``[METADATA NOPRIVATE]`` never arises.
+
+NOTIFY (RFC 5465 §5.7, RFC 5464 §5): the events MailboxMetadataChange and
+ServerMetadataChange are registered in ``notify.EXTENSION_EVENTS``. At each
+NOTIFY update (the store's account listener wakes on every ``metadata_set``,
+of any session or node) the entries the user sees on each watched mailbox
+(and on the server) are compared with those last told; the names that were
+set, changed or removed go as the unsolicited ``* METADATA mailbox entry
+...`` of RFC 5464 §4.4.2, so the client fetches what it wants with
+GETMETADATA. A mailbox the user may not read (no ``r``, RFC 4314) tells
+nothing. A server entry wakes only its setter's account listener, so a
+change of the server's ``/shared/`` entries made through the store reaches
+other sessions at their account's next change. AnnotationChange needs
+ANNOTATE (RFC 5257), which is not offered: NOTIFY keeps refusing it with
+``NO [BADEVENT]``.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
 from mailstack.errors import ImapError
-from mailstack.imap import acl
+from mailstack.imap import acl, notify
 from mailstack.imap.mailboxes import wire_name
 from mailstack.imap.proto.commands import Command, GetMetadata, SetMetadata
 from mailstack.imap.proto.response import Atom, Literal8, untagged
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import SERVER_ENTRIES, Mailbox, TooManyEntries
 
-__all__ = ["select_entries"]
+__all__ = ["changed_entries", "select_entries"]
 
 
 ADMIN = "/shared/admin"
@@ -153,4 +169,59 @@ async def setmetadata(s: Session, cmd: Command) -> Done | None:
         )
     except TooManyEntries:
         raise ImapError("Too many entries", code="METADATA TOOMANY") from None
+    # NOTIFY: the session's own change is told before its tagged OK, not at
+    # whatever moment the account listener wakes.
+    s.account_changed.set()
     return None
+
+
+# -- NOTIFY (RFC 5465 §5.7) ---------------------------------------------------
+
+# What was last told, by mailbox id (SERVER_ENTRIES for the server): the
+# entries the user saw then.
+_Told = dict[int, dict[str, bytes]]
+
+
+def changed_entries(before: dict[str, bytes], now: dict[str, bytes]) -> list[str]:
+    """The names of the entries set, changed or removed between two reads."""
+    return sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))
+
+
+def _told(notifier: notify.Notifier, event: str) -> _Told:
+    return cast(_Told, notifier.extension_state.setdefault(event, {}))
+
+
+async def _changes(s: Session, told: _Told, mailbox_id: int, name: str) -> list[bytes]:
+    """RFC 5464 §4.4.2: ``* METADATA mailbox entry ...`` for what changed."""
+    assert s.account is not None
+    now = await s.store.metadata_get(mailbox_id, s.account.id)
+    changed = changed_entries(told.get(mailbox_id, {}), now)
+    told[mailbox_id] = now
+    if not changed:
+        return []
+    return [untagged(Atom("METADATA"), wire_name(name, s.utf8), *map(_entry, changed))]
+
+
+async def _mailbox_changes(
+    s: Session, notifier: notify.Notifier, box: Mailbox | None
+) -> list[bytes]:
+    told = _told(notifier, "MailboxMetadataChange")
+    if box is None:
+        for gone in told.keys() - notifier.seen.keys():
+            del told[gone]  # deleted, or no longer watched
+        return []
+    if "r" not in notifier.rights.get(box.id, "r"):
+        return []  # §3.1.2: reading its entries needs r
+    return await _changes(s, told, box.id, box.name)
+
+
+async def _server_changes(
+    s: Session, notifier: notify.Notifier, box: Mailbox | None
+) -> list[bytes]:
+    if box is not None:
+        return []
+    return await _changes(s, _told(notifier, "ServerMetadataChange"), SERVER_ENTRIES, "")
+
+
+notify.EXTENSION_EVENTS["MailboxMetadataChange"] = _mailbox_changes
+notify.EXTENSION_EVENTS["ServerMetadataChange"] = _server_changes

@@ -179,7 +179,11 @@ class Notifier:
 
     async def start(self, s: Session) -> None:
         """Take the account as it is now; with STATUS, tell it (§3.1)."""
-        for box in (await self.mailboxes(s)).values():
+        boxes = await self.mailboxes(s)
+        # The extensions take what is there now as told (STATUS is about
+        # messages: §3.1 asks nothing of them).
+        await self._extensions(s, boxes)
+        for box in boxes.values():
             seen = _Seen(box.name, box.subscribed, box.highest_modseq)
             self.seen[box.id] = seen
             group = self.group(box)
@@ -219,7 +223,8 @@ class Notifier:
                 continue
             out += await source(s, self, None)
             for box in boxes.values():
-                if event in self.events(box) and not _is_selected(s, box.id):
+                # The selected mailbox too: its poll tells messages only.
+                if event in self.events(box):
                     out += await source(s, self, box)
         return out
 
