@@ -29,7 +29,10 @@ of any session or node) the entries the user sees on each watched mailbox
 (and on the server) are compared with those last told; the names that were
 set, changed or removed go as the unsolicited ``* METADATA mailbox entry
 ...`` of RFC 5464 §4.4.2, so the client fetches what it wants with
-GETMETADATA. A mailbox the user may not read (no ``r``, RFC 4314) tells
+GETMETADATA. The cost: one ``metadata_get`` per watched mailbox at each
+update, and the entries last told kept per mailbox (at most
+``imap_metadata_entries`` of ``imap_metadata_size`` each). A mailbox the
+user may not read (no ``r``, RFC 4314) tells
 nothing. A server entry wakes only its setter's account listener, so a
 change of the server's ``/shared/`` entries made through the store reaches
 other sessions at their account's next change. AnnotationChange needs

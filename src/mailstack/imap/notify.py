@@ -32,13 +32,17 @@ What is sent (RFC 5465 §5):
 - more than ``[imap] notify_overflow`` responses at one time: ``* OK
   [NOTIFICATIONOVERFLOW]`` and NOTIFY is off (§5.8).
 
-Not supported, refused with ``NO [BADEVENT (...)]``: AnnotationChange,
-MailboxMetadataChange and ServerMetadataChange, until METADATA (RFC 5464
-§5) registers them in ``EXTENSION_EVENTS``: each is an ``ExtensionEvent``,
-asked at every update, once per mailbox whose group names the event and
-once with no mailbox (for the server's own, ServerMetadataChange), for the
-untagged responses that tell what changed since it was last asked (it may
-keep what it last told in ``Notifier.extension_state``).
+Events of other extensions are registered in ``EXTENSION_EVENTS``:
+METADATA (RFC 5464 §5, ``imap/metadata.py``) registers MailboxMetadataChange
+and ServerMetadataChange (RFC 5465 §5.7), told as unsolicited ``* METADATA``.
+Each is an ``ExtensionEvent``, asked at NOTIFY SET (what is there then is
+taken as told) and at every update, once with no mailbox (for the server's
+own, ServerMetadataChange) and once per mailbox whose group names the event,
+the selected one included, for the untagged responses that tell what
+changed since it was last asked (it may keep what it last told in
+``Notifier.extension_state``). AnnotationChange needs ANNOTATE (RFC 5257),
+which is not offered: refused with ``NO [BADEVENT (...)]``, as are unknown
+events.
 Other users' mailboxes shared with the user (RFC 4314) are watched when
 SUBTREE, MAILBOXES or SUBSCRIBED name them: the session then also listens
 to their owners' accounts; one the user may list but not read (no r right)
@@ -69,7 +73,7 @@ SUPPORTED_EVENTS = (
 # An extension's event: (session, notifier, mailbox or None for the server)
 # -> the untagged responses telling what changed since it was last asked.
 ExtensionEvent = Callable[[Session, "Notifier", Mailbox | None], Awaitable[list[bytes]]]
-# Events another extension delivers once it is there: METADATA (RFC 5464 §5)
+# Events another extension delivers: METADATA (RFC 5464 §5, imap/metadata.py)
 # registers "MailboxMetadataChange" and "ServerMetadataChange" here.
 EXTENSION_EVENTS: dict[str, ExtensionEvent] = {}
 
