@@ -385,3 +385,22 @@ async def test_notify_shared_mailbox_entries(store):
     await store.metadata_set(team.id, alice.id, {"/shared/comment": b"u"})
     await asyncio.sleep(0.2)
     assert bob.channel.take() == []
+
+
+async def test_notify_entries_follow_rename_and_go_with_delete(store):
+    """Entries follow RENAME (kept by mailbox id): the rename tells no
+    METADATA, a later change is told under the new name; DELETE tells none."""
+    watcher, account, _inbox = await logged_in(store, 0)
+    await store.mailbox_create(account.id, "Work")
+    work = await store.mailbox_get(account.id, "Work")
+    await store.metadata_set(work.id, account.id, {"/private/comment": b"w"})
+    setter = Client(store)
+    await setter.login()
+    got = await watcher.send("n1 NOTIFY SET (PERSONAL (MailboxName MailboxMetadataChange))")
+    assert got == ["n1 OK NOTIFY completed"]
+    await setter.send("r1 RENAME Work Done")
+    assert await pushed(watcher, b"OLDNAME") == ['* LIST () "/" "Done" ("OLDNAME" ("Work"))']
+    await setter.send('a1 SETMETADATA Done (/private/comment "d")')
+    assert await pushed(watcher, b"METADATA") == ['* METADATA "Done" /private/comment']
+    await setter.send("d1 DELETE Done")
+    assert await pushed(watcher, b"NonExistent") == ['* LIST (\\NonExistent) "/" "Done"']
