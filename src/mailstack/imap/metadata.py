@@ -29,8 +29,8 @@ of any session or node) the entries the user sees on each watched mailbox
 (and on the server) are compared with those last told; the names that were
 set, changed or removed go as the unsolicited ``* METADATA mailbox entry
 ...`` of RFC 5464 §4.4.2, so the client fetches what it wants with
-GETMETADATA. The cost: one ``metadata_get`` per watched mailbox at each
-update, and the entries last told kept per mailbox (at most
+GETMETADATA. The cost: one read (``metadata_get_many``) of the watched
+mailboxes' entries at each update, and the entries last told kept per mailbox (at most
 ``imap_metadata_entries`` of ``imap_metadata_size`` each). A mailbox the
 user may not read (no ``r``, RFC 4314) tells
 nothing. A server entry wakes only its setter's account listener, so a
@@ -194,36 +194,39 @@ def _told(notifier: notify.Notifier, event: str) -> _Told:
     return cast(_Told, notifier.extension_state.setdefault(event, {}))
 
 
-async def _changes(s: Session, told: _Told, mailbox_id: int, name: str) -> list[bytes]:
+def _told_changes(
+    told: _Told, mailbox_id: int, name: str, now: dict[str, bytes]
+) -> list[bytes]:
     """RFC 5464 §4.4.2: ``* METADATA mailbox entry ...`` for what changed."""
-    assert s.account is not None
-    now = await s.store.metadata_get(mailbox_id, s.account.id)
     changed = changed_entries(told.get(mailbox_id, {}), now)
     told[mailbox_id] = now
     if not changed:
         return []
-    return [untagged(Atom("METADATA"), wire_name(name, s.utf8), *map(_entry, changed))]
+    return [untagged(Atom("METADATA"), name, *map(_entry, changed))]
 
 
 async def _mailbox_changes(
-    s: Session, notifier: notify.Notifier, box: Mailbox | None
+    s: Session, notifier: notify.Notifier, boxes: list[Mailbox]
 ) -> list[bytes]:
+    assert s.account is not None
     told = _told(notifier, "MailboxMetadataChange")
-    if box is None:
-        for gone in told.keys() - notifier.seen.keys():
-            del told[gone]  # deleted, or no longer watched
-        return []
-    if "r" not in notifier.rights.get(box.id, "r"):
-        return []  # §3.1.2: reading its entries needs r
-    return await _changes(s, told, box.id, box.name)
+    # §3.1.2: reading a mailbox's entries needs r.
+    readable = [box for box in boxes if "r" in notifier.rights.get(box.id, "r")]
+    for gone in told.keys() - {box.id for box in readable}:
+        del told[gone]  # deleted, or no longer watched
+    now = await s.store.metadata_get_many([box.id for box in readable], s.account.id)
+    out: list[bytes] = []
+    for box in readable:
+        out += _told_changes(told, box.id, wire_name(box.name, s.utf8), now.get(box.id, {}))
+    return out
 
 
 async def _server_changes(
-    s: Session, notifier: notify.Notifier, box: Mailbox | None
+    s: Session, notifier: notify.Notifier, boxes: list[Mailbox]
 ) -> list[bytes]:
-    if box is not None:
-        return []
-    return await _changes(s, _told(notifier, "ServerMetadataChange"), SERVER_ENTRIES, "")
+    assert s.account is not None
+    now = await s.store.metadata_get(SERVER_ENTRIES, s.account.id)
+    return _told_changes(_told(notifier, "ServerMetadataChange"), SERVER_ENTRIES, "", now)
 
 
 notify.EXTENSION_EVENTS["MailboxMetadataChange"] = _mailbox_changes

@@ -36,11 +36,11 @@ Events of other extensions are registered in ``EXTENSION_EVENTS``:
 METADATA (RFC 5464 §5, ``imap/metadata.py``) registers MailboxMetadataChange
 and ServerMetadataChange (RFC 5465 §5.7), told as unsolicited ``* METADATA``.
 Each is an ``ExtensionEvent``, asked at NOTIFY SET (what is there then is
-taken as told) and at every update, once with no mailbox (for the server's
-own, ServerMetadataChange) and once per mailbox whose group names the event,
-the selected one included, for the untagged responses that tell what
-changed since it was last asked (it may keep what it last told in
-``Notifier.extension_state``). AnnotationChange needs ANNOTATE (RFC 5257),
+taken as told) and at every update, once, with the mailboxes whose group
+names the event (the selected one included; none for an event of the
+server's own, ServerMetadataChange, unless a group names it), for the
+untagged responses that tell what changed since it was last asked (it may
+keep what it last told in ``Notifier.extension_state``). AnnotationChange needs ANNOTATE (RFC 5257),
 which is not offered: refused with ``NO [BADEVENT (...)]``, as are unknown
 events.
 Other users' mailboxes shared with the user (RFC 4314) are watched when
@@ -70,9 +70,9 @@ SUPPORTED_EVENTS = (
     "MailboxName",
     "SubscriptionChange",
 )
-# An extension's event: (session, notifier, mailbox or None for the server)
-# -> the untagged responses telling what changed since it was last asked.
-ExtensionEvent = Callable[[Session, "Notifier", Mailbox | None], Awaitable[list[bytes]]]
+# An extension's event: (session, notifier, the watched mailboxes whose group
+# names it) -> the untagged responses telling what changed since last asked.
+ExtensionEvent = Callable[[Session, "Notifier", list[Mailbox]], Awaitable[list[bytes]]]
 # Events another extension delivers: METADATA (RFC 5464 §5, imap/metadata.py)
 # registers "MailboxMetadataChange" and "ServerMetadataChange" here.
 EXTENSION_EVENTS: dict[str, ExtensionEvent] = {}
@@ -225,11 +225,9 @@ class Notifier:
         for event, source in EXTENSION_EVENTS.items():
             if not any(event in g.events for g in self.others):
                 continue
-            out += await source(s, self, None)
-            for box in boxes.values():
-                # The selected mailbox too: its poll tells messages only.
-                if event in self.events(box):
-                    out += await source(s, self, box)
+            # The selected mailbox too: its poll tells messages only.
+            watched = [box for box in boxes.values() if event in self.events(box)]
+            out += await source(s, self, watched)
         return out
 
     async def _compare(self, s: Session, box: Mailbox, seen: _Seen | None) -> list[bytes]:

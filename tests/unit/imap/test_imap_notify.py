@@ -351,27 +351,27 @@ async def test_unreachable_store_while_notifying(store, monkeypatch):
 
 async def test_extension_event_hook(store, monkeypatch):
     """The hook METADATA plugs in: a registered event is accepted by NOTIFY
-    SET and asked at the start and at each update, with no mailbox and per
-    watched mailbox."""
-    asked: list[str | None] = []
+    SET and asked at the start and at each update, with the watched
+    mailboxes whose group names it."""
+    asked: list[list[str]] = []
 
-    async def annotation_changes(s, notifier, box):
-        asked.append(None if box is None else box.name)
+    async def annotation_changes(s, notifier, boxes):
+        asked.append([box.name for box in boxes])
         told = notifier.extension_state.setdefault("AnnotationChange", set())
-        if box is None or box.name in told:
-            return []
-        told.add(box.name)
-        return [f'* ANNOTATION "{box.name}"\r\n'.encode()]
+        new = [box.name for box in boxes if box.name not in told]
+        told.update(new)
+        return [f'* ANNOTATION "{name}"\r\n'.encode() for name in new]
 
     monkeypatch.setitem(notify.EXTENSION_EVENTS, "AnnotationChange", annotation_changes)
     c, account, _inbox = await logged_in(store, 0)
     got = await c.send(f"n1 NOTIFY SET (SUBTREE Lists (MailboxName AnnotationChange {NEW[1:]})")
     assert got == ["n1 OK NOTIFY completed"]
-    assert asked == [None]  # the start: nothing watched yet
+    assert asked == [[]]  # the start: nothing watched yet
     await store.mailbox_create(account.id, "Lists")
+    await store.mailbox_create(account.id, "Other")
     got = await wait_for(c, b"ANNOTATION")
     assert got == ['* LIST () "/" "Lists"', '* ANNOTATION "Lists"']
-    assert asked == [None, None, "Lists"]
+    assert asked[-1] == ["Lists"]
     monkeypatch.delitem(notify.EXTENSION_EVENTS, "AnnotationChange")
     got = await c.send(f"n2 NOTIFY SET (PERSONAL (AnnotationChange {NEW[1:]})")
     assert got == [f"n2 {BADEVENT} Unsupported event"]
