@@ -37,6 +37,32 @@ async def test_private_and_shared_entries(store, other_store):
     assert await store.metadata_get(inbox.id, alice.id) == {"/private/comment": b"alice's note"}
 
 
+async def test_entries_of_several_mailboxes_in_one_read(store, other_store):
+    bob, alice = await accounts(store)
+    inbox = await store.mailbox_get(bob.id, "INBOX")
+    await store.mailbox_create(bob.id, "Work")
+    await store.mailbox_create(bob.id, "Empty")
+    work = await store.mailbox_get(bob.id, "Work")
+    empty = await store.mailbox_get(bob.id, "Empty")
+    await store.metadata_set(inbox.id, bob.id, {"/shared/a": b"1", "/private/b": b"2"})
+    await store.metadata_set(work.id, alice.id, {"/private/c": b"alice's"})
+    await store.metadata_set(work.id, bob.id, {"/private/c": b"bob's"})
+    await store.metadata_set(SERVER_ENTRIES, bob.id, {"/private/s": b"server"})
+    ids = [inbox.id, work.id, empty.id, inbox.id]
+    assert await other_store.metadata_get_many(ids, bob.id) == {
+        inbox.id: {"/shared/a": b"1", "/private/b": b"2"},
+        work.id: {"/private/c": b"bob's"},
+    }
+    assert await store.metadata_get_many([work.id, inbox.id], alice.id) == {
+        work.id: {"/private/c": b"alice's"}, inbox.id: {"/shared/a": b"1"},
+    }
+    assert await store.metadata_get_many([], bob.id) == {}
+    # The same as metadata_get, one mailbox at a time.
+    for box in (inbox, work):
+        many = await store.metadata_get_many([box.id], bob.id)
+        assert many[box.id] == await store.metadata_get(box.id, bob.id)
+
+
 async def test_server_entries_are_apart_from_mailboxes(store):
     bob, alice = await accounts(store)
     inbox = await store.mailbox_get(bob.id, "INBOX")

@@ -2,8 +2,10 @@
 session with one mailbox selected hears, without sending a command, of a
 delivery over SMTP to another mailbox (untagged STATUS), of another
 session's expunge and of its mailbox changes (LIST, OLDNAME); imapclient
-reads MessageNew's fetch-att during IDLE; and across two nodes on one
-PostgreSQL store, a session on one node hears mail the other node took."""
+reads MessageNew's fetch-att during IDLE; across two nodes on one
+PostgreSQL store, a session on one node hears mail the other node took; and
+one session hears another's SETMETADATA (MailboxMetadataChange,
+ServerMetadataChange), on one node and across two."""
 
 from __future__ import annotations
 
@@ -149,6 +151,48 @@ async def test_notify_across_two_nodes_on_postgresql(nodes: Any) -> None:
         other.create("Elsewhere")
         other.logout()
         assert pushed(c) == b'* LIST () "/" "Elsewhere"\r\n'
+        c.logout()
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_imaplib_hears_another_sessions_setmetadata(node_factory: Any) -> None:
+    """RFC 5465 §5.7 with RFC 5464 §4.4.2: one imaplib session sets entries,
+    the other, NOTIFY on, hears their names pushed and reads them."""
+    node: TestNode = await node_factory(listen=("imap",))
+    await node.add_user(USER, PASSWORD)
+
+    def scenario() -> None:
+        a = imaplib.IMAP4("127.0.0.1", node.port("imap"), timeout=10)
+        a.login(USER, PASSWORD)
+        assert "METADATA" in a.capabilities
+        command(a, "NOTIFY SET (PERSONAL (MailboxMetadataChange ServerMetadataChange))")
+        b = imaplib.IMAP4("127.0.0.1", node.port("imap"), timeout=10)
+        b.login(USER, PASSWORD)
+        command(b, 'SETMETADATA INBOX (/private/comment "from b" /shared/comment "all")')
+        assert pushed(a) == b'* METADATA "INBOX" /private/comment /shared/comment\r\n'
+        command(b, 'SETMETADATA "" (/private/vendor/motd "hi")')
+        assert pushed(a) == b'* METADATA "" /private/vendor/motd\r\n'
+        lines = command(a, "GETMETADATA INBOX /private/comment")
+        assert lines[0] == b'* METADATA "INBOX" (/private/comment "from b")\r\n'
+        b.logout()
+        a.logout()
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_metadata_change_across_two_nodes_on_postgresql(nodes: Any) -> None:
+    a, b = nodes
+
+    def scenario() -> None:
+        c = imaplib.IMAP4("127.0.0.1", b.port("imap"), timeout=10)
+        c.login(USER, PASSWORD)
+        command(c, "NOTIFY SET (INBOXES (MailboxMetadataChange))")
+        other = imaplib.IMAP4("127.0.0.1", a.port("imap"), timeout=10)
+        other.login(USER, PASSWORD)
+        command(other, 'SETMETADATA INBOX (/shared/comment "from node a")')
+        other.logout()
+        assert pushed(c) == b'* METADATA "INBOX" /shared/comment\r\n'
         c.logout()
 
     await asyncio.to_thread(scenario)

@@ -21,19 +21,38 @@ Limits (``[limits]``): ``imap_metadata_size`` octets a value (``NO
 [METADATA MAXSIZE n]``), ``imap_metadata_entries`` entries a user sees on
 one mailbox or the server (``NO [METADATA TOOMANY]``). Private entries are
 kept for every mailbox, so ``[METADATA NOPRIVATE]`` never arises.
+
+NOTIFY (RFC 5465 §5.7, RFC 5464 §5): the events MailboxMetadataChange and
+ServerMetadataChange are registered in ``notify.EXTENSION_EVENTS``. At each
+NOTIFY update (the store's account listener wakes on every ``metadata_set``,
+of any session or node) the entries the user sees on each watched mailbox
+(and on the server) are compared with those last told; the names that were
+set, changed or removed go as the unsolicited ``* METADATA mailbox entry
+...`` of RFC 5464 §4.4.2, so the client fetches what it wants with
+GETMETADATA. The cost: one read (``metadata_get_many``) of the watched
+mailboxes' entries at each update, and the entries last told kept per mailbox (at most
+``imap_metadata_entries`` of ``imap_metadata_size`` each). A mailbox the
+user may not read (no ``r``, RFC 4314) tells
+nothing. A server entry wakes only its setter's account listener, so a
+change of the server's ``/shared/`` entries made through the store reaches
+other sessions at their account's next change. AnnotationChange needs
+ANNOTATE (RFC 5257), which is not offered: NOTIFY keeps refusing it with
+``NO [BADEVENT]``.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
 from mailstack.errors import ImapError
-from mailstack.imap import acl
+from mailstack.imap import acl, notify
 from mailstack.imap.mailboxes import wire_name
 from mailstack.imap.proto.commands import Command, GetMetadata, SetMetadata
 from mailstack.imap.proto.response import Atom, Literal8, untagged
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import SERVER_ENTRIES, Mailbox, TooManyEntries
 
-__all__ = ["select_entries"]
+__all__ = ["changed_entries", "select_entries"]
 
 
 ADMIN = "/shared/admin"
@@ -153,4 +172,62 @@ async def setmetadata(s: Session, cmd: Command) -> Done | None:
         )
     except TooManyEntries:
         raise ImapError("Too many entries", code="METADATA TOOMANY") from None
+    # NOTIFY: the session's own change is told before its tagged OK, not at
+    # whatever moment the account listener wakes.
+    s.account_changed.set()
     return None
+
+
+# -- NOTIFY (RFC 5465 §5.7) ---------------------------------------------------
+
+# What was last told, by mailbox id (SERVER_ENTRIES for the server): the
+# entries the user saw then.
+_Told = dict[int, dict[str, bytes]]
+
+
+def changed_entries(before: dict[str, bytes], now: dict[str, bytes]) -> list[str]:
+    """The names of the entries set, changed or removed between two reads."""
+    return sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))
+
+
+def _told(notifier: notify.Notifier, event: str) -> _Told:
+    return cast(_Told, notifier.extension_state.setdefault(event, {}))
+
+
+def _told_changes(
+    told: _Told, mailbox_id: int, name: str, now: dict[str, bytes]
+) -> list[bytes]:
+    """RFC 5464 §4.4.2: ``* METADATA mailbox entry ...`` for what changed."""
+    changed = changed_entries(told.get(mailbox_id, {}), now)
+    told[mailbox_id] = now
+    if not changed:
+        return []
+    return [untagged(Atom("METADATA"), name, *map(_entry, changed))]
+
+
+async def _mailbox_changes(
+    s: Session, notifier: notify.Notifier, boxes: list[Mailbox]
+) -> list[bytes]:
+    assert s.account is not None
+    told = _told(notifier, "MailboxMetadataChange")
+    # §3.1.2: reading a mailbox's entries needs r.
+    readable = [box for box in boxes if "r" in notifier.rights.get(box.id, "r")]
+    for gone in told.keys() - {box.id for box in readable}:
+        del told[gone]  # deleted, or no longer watched
+    now = await s.store.metadata_get_many([box.id for box in readable], s.account.id)
+    out: list[bytes] = []
+    for box in readable:
+        out += _told_changes(told, box.id, wire_name(box.name, s.utf8), now.get(box.id, {}))
+    return out
+
+
+async def _server_changes(
+    s: Session, notifier: notify.Notifier, boxes: list[Mailbox]
+) -> list[bytes]:
+    assert s.account is not None
+    now = await s.store.metadata_get(SERVER_ENTRIES, s.account.id)
+    return _told_changes(_told(notifier, "ServerMetadataChange"), SERVER_ENTRIES, "", now)
+
+
+notify.EXTENSION_EVENTS["MailboxMetadataChange"] = _mailbox_changes
+notify.EXTENSION_EVENTS["ServerMetadataChange"] = _server_changes

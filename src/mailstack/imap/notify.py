@@ -32,13 +32,17 @@ What is sent (RFC 5465 §5):
 - more than ``[imap] notify_overflow`` responses at one time: ``* OK
   [NOTIFICATIONOVERFLOW]`` and NOTIFY is off (§5.8).
 
-Not supported, refused with ``NO [BADEVENT (...)]``: AnnotationChange,
-MailboxMetadataChange and ServerMetadataChange, until METADATA (RFC 5464
-§5) registers them in ``EXTENSION_EVENTS``: each is an ``ExtensionEvent``,
-asked at every update, once per mailbox whose group names the event and
-once with no mailbox (for the server's own, ServerMetadataChange), for the
+Events of other extensions are registered in ``EXTENSION_EVENTS``:
+METADATA (RFC 5464 §5, ``imap/metadata.py``) registers MailboxMetadataChange
+and ServerMetadataChange (RFC 5465 §5.7), told as unsolicited ``* METADATA``.
+Each is an ``ExtensionEvent``, asked at NOTIFY SET (what is there then is
+taken as told) and at every update, once, with the mailboxes whose group
+names the event (the selected one included; none for an event of the
+server's own, ServerMetadataChange, unless a group names it), for the
 untagged responses that tell what changed since it was last asked (it may
-keep what it last told in ``Notifier.extension_state``).
+keep what it last told in ``Notifier.extension_state``). AnnotationChange needs ANNOTATE (RFC 5257),
+which is not offered: refused with ``NO [BADEVENT (...)]``, as are unknown
+events.
 Other users' mailboxes shared with the user (RFC 4314) are watched when
 SUBTREE, MAILBOXES or SUBSCRIBED name them: the session then also listens
 to their owners' accounts; one the user may list but not read (no r right)
@@ -66,10 +70,10 @@ SUPPORTED_EVENTS = (
     "MailboxName",
     "SubscriptionChange",
 )
-# An extension's event: (session, notifier, mailbox or None for the server)
-# -> the untagged responses telling what changed since it was last asked.
-ExtensionEvent = Callable[[Session, "Notifier", Mailbox | None], Awaitable[list[bytes]]]
-# Events another extension delivers once it is there: METADATA (RFC 5464 §5)
+# An extension's event: (session, notifier, the watched mailboxes whose group
+# names it) -> the untagged responses telling what changed since last asked.
+ExtensionEvent = Callable[[Session, "Notifier", list[Mailbox]], Awaitable[list[bytes]]]
+# Events another extension delivers: METADATA (RFC 5464 §5, imap/metadata.py)
 # registers "MailboxMetadataChange" and "ServerMetadataChange" here.
 EXTENSION_EVENTS: dict[str, ExtensionEvent] = {}
 
@@ -179,7 +183,11 @@ class Notifier:
 
     async def start(self, s: Session) -> None:
         """Take the account as it is now; with STATUS, tell it (§3.1)."""
-        for box in (await self.mailboxes(s)).values():
+        boxes = await self.mailboxes(s)
+        # The extensions take what is there now as told (STATUS is about
+        # messages: §3.1 asks nothing of them).
+        await self._extensions(s, boxes)
+        for box in boxes.values():
             seen = _Seen(box.name, box.subscribed, box.highest_modseq)
             self.seen[box.id] = seen
             group = self.group(box)
@@ -217,10 +225,9 @@ class Notifier:
         for event, source in EXTENSION_EVENTS.items():
             if not any(event in g.events for g in self.others):
                 continue
-            out += await source(s, self, None)
-            for box in boxes.values():
-                if event in self.events(box) and not _is_selected(s, box.id):
-                    out += await source(s, self, box)
+            # The selected mailbox too: its poll tells messages only.
+            watched = [box for box in boxes.values() if event in self.events(box)]
+            out += await source(s, self, watched)
         return out
 
     async def _compare(self, s: Session, box: Mailbox, seen: _Seen | None) -> list[bytes]:

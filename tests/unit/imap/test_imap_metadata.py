@@ -2,6 +2,7 @@
 store: server and mailbox entries, private and shared, DEPTH, MAXSIZE,
 entry name rules, limits, rights, RENAME and DELETE."""
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from mailstack.limits import Limits
 from mailstack.store import SERVER_ENTRIES
 
 OWNER = "alice@hamburger.edu"
+NEW = "(MessageNew MessageExpunge)"
 
 
 def parse(line: bytes) -> object:
@@ -278,3 +280,127 @@ def test_any_entry_name_is_checked_or_refused(text):
     assert name == ("/private/" + text).lower()
     assert not {"*", "%"} & set(name) and "//" not in name and not name.endswith("/")
     assert all(0x21 <= ord(ch) <= 0x7E for ch in name)
+
+
+# -- NOTIFY (RFC 5465 §5.7): MailboxMetadataChange, ServerMetadataChange ------
+
+
+async def pushed(c: Client, needle: bytes, tries: int = 1000) -> list[str]:
+    """What the session sent once ``needle`` is among it (pushed, no command)."""
+    for _ in range(tries):
+        if needle in c.channel.out:
+            return c.channel.take()
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{needle!r} never came; got {bytes(c.channel.out)!r}")
+
+
+async def test_notify_mailbox_and_server_entries_of_another_session(store):
+    """Another session's SETMETADATA is told as ``* METADATA mailbox entry
+    ...`` (RFC 5464 §4.4.2) naming what was set, changed or removed; what
+    was there at NOTIFY SET is not told; the server's entries only with
+    ServerMetadataChange."""
+    watcher, account, _inbox = await logged_in(store, 0)
+    await store.mailbox_create(account.id, "Work")
+    work = await store.mailbox_get(account.id, "Work")
+    await store.metadata_set(work.id, account.id, {"/private/old": b"1"})
+    setter = Client(store)
+    setter.ctx = watcher.ctx
+    setter.session.ctx = watcher.ctx
+    await setter.login()
+    got = await watcher.send("n1 NOTIFY SET STATUS (PERSONAL (MailboxMetadataChange))")
+    assert got == ["n1 OK NOTIFY completed"]
+    await setter.send('a1 SETMETADATA Work (/private/comment "x" /shared/vendor/a "y")')
+    got = await pushed(watcher, b"METADATA")
+    assert got == ['* METADATA "Work" /private/comment /shared/vendor/a']
+    # Changed and removed are told; one left as it was is not.
+    await setter.send('a2 SETMETADATA Work (/private/comment "z" /private/old NIL)')
+    assert await pushed(watcher, b"METADATA") == ['* METADATA "Work" /private/comment /private/old']
+    await setter.send('a3 SETMETADATA Work (/private/comment "z")')  # the same value
+    await setter.send('a4 SETMETADATA "" (/private/motd "hi")')  # not asked for
+    await setter.send('a5 SETMETADATA INBOX (/private/last "1")')
+    assert await pushed(watcher, b"METADATA") == ['* METADATA "INBOX" /private/last']
+    # ServerMetadataChange: the server's entries, as mailbox "".
+    both = "MailboxMetadataChange ServerMetadataChange"
+    got = await watcher.send(f"n2 NOTIFY SET (PERSONAL ({both}))")
+    assert got == ["n2 OK NOTIFY completed"]
+    await setter.send('a6 SETMETADATA "" (/private/motd NIL /private/vendor/x "1")')
+    assert await pushed(watcher, b"METADATA") == ['* METADATA "" /private/motd /private/vendor/x']
+    # A name that is no atom goes quoted.
+    await setter.send('a7 SETMETADATA Work ("/private/a(b" "1")')
+    assert await pushed(watcher, b"METADATA") == ['* METADATA "Work" "/private/a(b"']
+    # NOTIFY NONE: no more.
+    await watcher.send("n3 NOTIFY NONE")
+    await setter.send('a8 SETMETADATA Work (/private/comment "after")')
+    await asyncio.sleep(0.2)
+    assert watcher.channel.take() == []
+
+
+async def test_notify_own_change_selected_mailbox_and_groups(store):
+    """The session's own SETMETADATA is told before its tagged OK; the
+    selected mailbox is told too (its poll tells messages only); a mailbox
+    no group names with the event is not; AnnotationChange (RFC 5257
+    ANNOTATE, not offered) stays BADEVENT."""
+    c, account, _inbox = await logged_in(store, 0)
+    await store.mailbox_create(account.id, "Other")
+    await c.send("s1 SELECT INBOX")
+    events = "MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange"
+    events += " MailboxMetadataChange ServerMetadataChange"
+    await c.transcript(
+        f"""
+        C: n1 NOTIFY SET (SELECTED {NEW}) (MAILBOXES INBOX (MailboxMetadataChange))
+        S: n1 OK NOTIFY completed
+        C: a1 SETMETADATA INBOX (/private/comment "mine")
+        S: * METADATA "INBOX" /private/comment
+        S: a1 OK SETMETADATA completed
+        C: a2 SETMETADATA Other (/private/comment "not watched")
+        S: a2 OK SETMETADATA completed
+        C: n2 NOTIFY SET (PERSONAL (MessageNew MessageExpunge AnnotationChange))
+        S: n2 NO [BADEVENT ({events})] Unsupported event
+        C: a3 SETMETADATA INBOX (/private/comment NIL)
+        S: * METADATA "INBOX" /private/comment
+        S: a3 OK SETMETADATA completed
+        """
+    )
+
+
+async def test_notify_shared_mailbox_entries(store):
+    """A shared mailbox (RFC 4314): its owner's /shared/ changes are told,
+    the owner's /private/ ones are not (the user does not see them); with
+    no r right nothing is told."""
+    await store.domain_add("hamburger.edu")
+    alice = await store.account_add(OWNER, PASSWORD)
+    await store.account_add(USER, PASSWORD)
+    await store.mailbox_create(alice.id, "Team")
+    team = await store.mailbox_get(alice.id, "Team")
+    await store.acl_set(team.id, USER, "lr")
+    bob = Client(store)
+    await bob.login()
+    shared = f"Other Users/{OWNER}/Team"
+    got = await bob.send(f'n1 NOTIFY SET (MAILBOXES "{shared}" (MailboxMetadataChange))')
+    assert got == ["n1 OK NOTIFY completed"]
+    await store.metadata_set(team.id, alice.id, {"/private/mine": b"a"})
+    await store.metadata_set(team.id, alice.id, {"/shared/comment": b"t"})
+    assert await pushed(bob, b"METADATA") == [f'* METADATA "{shared}" /shared/comment']
+    await store.acl_set(team.id, USER, "l")
+    await store.metadata_set(team.id, alice.id, {"/shared/comment": b"u"})
+    await asyncio.sleep(0.2)
+    assert bob.channel.take() == []
+
+
+async def test_notify_entries_follow_rename_and_go_with_delete(store):
+    """Entries follow RENAME (kept by mailbox id): the rename tells no
+    METADATA, a later change is told under the new name; DELETE tells none."""
+    watcher, account, _inbox = await logged_in(store, 0)
+    await store.mailbox_create(account.id, "Work")
+    work = await store.mailbox_get(account.id, "Work")
+    await store.metadata_set(work.id, account.id, {"/private/comment": b"w"})
+    setter = Client(store)
+    await setter.login()
+    got = await watcher.send("n1 NOTIFY SET (PERSONAL (MailboxName MailboxMetadataChange))")
+    assert got == ["n1 OK NOTIFY completed"]
+    await setter.send("r1 RENAME Work Done")
+    assert await pushed(watcher, b"OLDNAME") == ['* LIST () "/" "Done" ("OLDNAME" ("Work"))']
+    await setter.send('a1 SETMETADATA Done (/private/comment "d")')
+    assert await pushed(watcher, b"METADATA") == ['* METADATA "Done" /private/comment']
+    await setter.send("d1 DELETE Done")
+    assert await pushed(watcher, b"NonExistent") == ['* LIST (\\NonExistent) "/" "Done"']

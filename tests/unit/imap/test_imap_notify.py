@@ -24,7 +24,10 @@ async def wait_for(c: Client, needle: bytes, tries: int = 1000) -> list[str]:
     raise AssertionError(f"{needle!r} never came; got {bytes(c.channel.out)!r}")
 
 
-BADEVENT = "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)]"
+BADEVENT = (
+    "NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange"
+    " MailboxMetadataChange ServerMetadataChange)]"
+)
 NEW = "(MessageNew MessageExpunge)"
 
 
@@ -347,26 +350,28 @@ async def test_unreachable_store_while_notifying(store, monkeypatch):
 
 
 async def test_extension_event_hook(store, monkeypatch):
-    """What METADATA will plug in: a registered event is accepted by NOTIFY
-    SET and asked at each update, with no mailbox and per watched mailbox."""
-    asked: list[str | None] = []
+    """The hook METADATA plugs in: a registered event is accepted by NOTIFY
+    SET and asked at the start and at each update, with the watched
+    mailboxes whose group names it."""
+    asked: list[list[str]] = []
 
-    async def metadata_changes(s, notifier, box):
-        asked.append(None if box is None else box.name)
-        told = notifier.extension_state.setdefault("MailboxMetadataChange", set())
-        if box is None or box.name in told:
-            return []
-        told.add(box.name)
-        return [f'* METADATA "{box.name}" (/private/comment)\r\n'.encode()]
+    async def annotation_changes(s, notifier, boxes):
+        asked.append([box.name for box in boxes])
+        told = notifier.extension_state.setdefault("AnnotationChange", set())
+        new = [box.name for box in boxes if box.name not in told]
+        told.update(new)
+        return [f'* ANNOTATION "{name}"\r\n'.encode() for name in new]
 
-    monkeypatch.setitem(notify.EXTENSION_EVENTS, "MailboxMetadataChange", metadata_changes)
+    monkeypatch.setitem(notify.EXTENSION_EVENTS, "AnnotationChange", annotation_changes)
     c, account, _inbox = await logged_in(store, 0)
-    got = await c.send("n1 NOTIFY SET (SUBTREE Lists (MailboxName MailboxMetadataChange))")
+    got = await c.send(f"n1 NOTIFY SET (SUBTREE Lists (MailboxName AnnotationChange {NEW[1:]})")
     assert got == ["n1 OK NOTIFY completed"]
+    assert asked == [[]]  # the start: nothing watched yet
     await store.mailbox_create(account.id, "Lists")
-    got = await wait_for(c, b"METADATA")
-    assert got == ['* LIST () "/" "Lists"', '* METADATA "Lists" (/private/comment)']
-    assert asked == [None, "Lists"]
-    got = await c.send("n2 NOTIFY SET (PERSONAL (MailboxName ServerMetadataChange))")
-    assert got[0].startswith("n2 NO [BADEVENT (MessageNew ")
-    assert "MailboxMetadataChange)]" in got[0]
+    await store.mailbox_create(account.id, "Other")
+    got = await wait_for(c, b"ANNOTATION")
+    assert got == ['* LIST () "/" "Lists"', '* ANNOTATION "Lists"']
+    assert asked[-1] == ["Lists"]
+    monkeypatch.delitem(notify.EXTENSION_EVENTS, "AnnotationChange")
+    got = await c.send(f"n2 NOTIFY SET (PERSONAL (AnnotationChange {NEW[1:]})")
+    assert got == [f"n2 {BADEVENT} Unsupported event"]

@@ -17,7 +17,7 @@ owner's ``listen_account``; a server entry wakes the setter's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Protocol
 
 from mailstack.errors import StoreError
@@ -37,6 +37,13 @@ class MetadataStore(Protocol):
     async def metadata_get(self, mailbox_id: int, account_id: int) -> dict[str, bytes]:
         """The entries of the mailbox (``SERVER_ENTRIES``: of the server) that the
         account sees: every ``/shared/`` one and its own ``/private/`` ones."""
+        ...
+
+    async def metadata_get_many(
+        self, mailbox_ids: Collection[int], account_id: int
+    ) -> dict[int, dict[str, bytes]]:
+        """``metadata_get`` of several mailboxes in one read (NOTIFY compares
+        them at each change): by mailbox id, one with no entries absent."""
         ...
 
     async def metadata_set(

@@ -5,7 +5,7 @@ the server), owner (the account of a ``/private/`` entry, 0 for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mailstack.errors import NotFound
@@ -26,6 +26,24 @@ class MetadataPart(PgEngine):
                 mailbox_id, account_id,
             )
             return {str(row[0]): bytes(row[1]) for row in rows}
+
+        return await self._read(op)
+
+    async def metadata_get_many(
+        self, mailbox_ids: Collection[int], account_id: int
+    ) -> dict[int, dict[str, bytes]]:
+        wanted = sorted(set(mailbox_ids))
+
+        async def op(c: Any) -> dict[int, dict[str, bytes]]:
+            rows = await c.fetch(
+                "SELECT mailbox_id, name, value FROM metadata"
+                " WHERE mailbox_id = ANY($1::bigint[]) AND owner_id IN (0, $2)",
+                wanted, account_id,
+            )
+            found: dict[int, dict[str, bytes]] = {}
+            for row in rows:
+                found.setdefault(int(row[0]), {})[str(row[1])] = bytes(row[2])
+            return found
 
         return await self._read(op)
 

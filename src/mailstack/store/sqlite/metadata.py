@@ -4,8 +4,9 @@ account of a ``/private/`` entry, 0 for ``/shared/``) and name."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from mailstack.errors import NotFound
 from mailstack.store.contract.metadata import PRIVATE, SERVER_ENTRIES, TooManyEntries
@@ -25,6 +26,24 @@ class MetadataPart(Engine):
                 (mailbox_id, account_id),
             ).fetchall()
             return {name: bytes(value) for name, value in rows}
+
+        return await self._read(op)
+
+    async def metadata_get_many(
+        self, mailbox_ids: Collection[int], account_id: int
+    ) -> dict[int, dict[str, bytes]]:
+        wanted = json.dumps(sorted(set(mailbox_ids)))
+
+        def op(c: sqlite3.Connection) -> dict[int, dict[str, bytes]]:
+            rows = c.execute(
+                "SELECT mailbox_id, name, value FROM metadata"
+                " WHERE mailbox_id IN (SELECT value FROM json_each(?)) AND owner_id IN (0, ?)",
+                (wanted, account_id),
+            ).fetchall()
+            found: dict[int, dict[str, bytes]] = {}
+            for mailbox_id, name, value in rows:
+                found.setdefault(int(mailbox_id), {})[name] = bytes(value)
+            return found
 
         return await self._read(op)
 
