@@ -212,7 +212,11 @@ async function fetchSlice(position, limit) {
  * scrolling down added to it) from state.position. */
 async function loadList() {
   const started = performance.now();
-  const slice = await fetchSlice(state.position, Math.min(Math.max(PAGE, state.emails.length), WINDOW));
+  // A list scrolled to its end stays whole: what arrived meanwhile is added
+  // (up to a page more) rather than pushing the oldest shown out.
+  const atEnd = state.emails.length > 0 && state.position + state.emails.length >= state.total;
+  const want = Math.max(PAGE, state.emails.length + (atEnd ? PAGE : 0));
+  const slice = await fetchSlice(state.position, Math.min(want, WINDOW));
   state.total = slice.total;
   state.emails = slice.emails;
   state.threadSizes = slice.sizes;
