@@ -6,6 +6,7 @@ async function showAdminLink() {
   const session = await (await fetch("/webmail/session", { credentials: "same-origin" })).json();
   if (!session.username) return;
   const answer = await fetch("/admin/api/me", { credentials: "same-origin" });
+  await answer.text(); // read to the end, so the request is finished whatever it says
   if (!answer.ok || document.getElementById("admin-link")) return;
   const bar = document.querySelector("header.bar") || document.body;
   const link = document.createElement("a");
