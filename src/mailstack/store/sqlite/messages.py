@@ -352,21 +352,23 @@ class MessagesPart(Engine, Generic[Parsed]):
         phrase = '"' + folded.replace('"', '""') + '"'
         column = {"text": "{head body}", "body": "body", "header": "head"}[field]
 
+        # Both index tables are read first (as lists), then the mailbox's
+        # rows checked against them: a join would look the index up once
+        # per message instead.
+        query = (
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND (blob_id IN"
+            " (SELECT rowid FROM search_blobs WHERE search_blobs MATCH ?)"
+        )
+        args: tuple[object, ...] = (mailbox_id, f"{column} : {phrase}")
+        if field != "body":
+            query += (
+                " OR email_id IN (SELECT rowid FROM search_prefixes WHERE search_prefixes MATCH ?)"
+            )
+            args += (phrase,)
+        query += ")"
+
         def op(c: sqlite3.Connection) -> set[int]:
-            found = {
-                uid for (uid,) in c.execute(
-                    "SELECT uid FROM messages WHERE mailbox_id = ? AND blob_id IN"
-                    " (SELECT rowid FROM search_blobs WHERE search_blobs MATCH ?)",
-                    (mailbox_id, f"{column} : {phrase}"),
-                )
-            }
-            if field != "body":
-                found.update(uid for (uid,) in c.execute(
-                    "SELECT m.uid FROM search_prefixes p JOIN messages m ON m.email_id = p.rowid"
-                    " WHERE search_prefixes MATCH ? AND m.mailbox_id = ?",
-                    (phrase, mailbox_id),
-                ))
-            return found
+            return {uid for (uid,) in c.execute(query, args)}
 
         return await self._read(op)
 
