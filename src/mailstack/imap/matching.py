@@ -288,6 +288,8 @@ async def evaluate(
             for u in uids
             if (narrowed is None or u in narrowed) and (n := sel.msn(u)) is not None
         )
+    if id(key) in ev.known:
+        return pairs  # the index's answer, exactly
     out: list[tuple[int, int]] = []
     if not ev.needs_parsed(key):
         for msn, uid in pairs:
