@@ -280,6 +280,9 @@ async def evaluate(
     if uids is None:
         if narrowed is None:
             pairs = list(enumerate(sel.uids, 1))
+        elif len(narrowed) * 16 < len(sel.uids):
+            # Few found: each looked up (a bisection), not the mailbox walked.
+            pairs = [(n, u) for u in sorted(narrowed) if (n := sel.msn(u)) is not None]
         else:
             pairs = [(n, u) for n, u in enumerate(sel.uids, 1) if u in narrowed]
     else:
