@@ -17,7 +17,8 @@ MESSAGES = [
     b"From: Alice <alice@crepes.fr>\r\nSubject: =?utf-8?q?Cr=C3=AApes_for_lunch?=\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\n\r\nMeet at the Stra\xc3\x9fe caf\xc3\xa9.\r\n",
     b"From: Bob <bob@hamburger.edu>\r\nSubject: Quarterly report\r\n\r\nNumbers attached.\r\n",
-    b"From: Carol <carol@umass.edu>\r\nSubject: lunch?\r\nX-Mood: hungry\r\n\r\nPizza or crepes\r\n",
+    b"From: Carol <carol@umass.edu>\r\nSubject: lunch?\r\nX-Mood: hungry\r\n\r\n"
+    b"Pizza or crepes\r\n",
 ]
 
 
