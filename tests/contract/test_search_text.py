@@ -134,3 +134,8 @@ async def test_search_text_declines_what_the_index_cannot_answer(store):
     assert await store.search_text(inbox.id, "body", "ab\ncd") is None
     assert await store.search_text(inbox.id, "body", 'a"b') == set()  # quotes are text
     assert await store.search_text(inbox.id, "body", "%b_") == set()  # so are wildcards
+    quoted = await append(store, inbox.id, b"Subject: q\r\n\r\nit's 5 o'clock \\ 100%_done\r\n")
+    for needle in ("'s 5 o'", "k \\ 1", "0%_d", "IT'S"):
+        assert await store.search_text(inbox.id, "body", needle) == {quoted}, needle
+    for needle in ("'; drop table messages; --", "\\%_", "o'c'"):
+        assert await store.search_text(inbox.id, "body", needle) == set(), needle
