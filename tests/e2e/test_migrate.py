@@ -58,7 +58,10 @@ def imap_view(port: int) -> dict[str, Any]:
         lines = sorted(
             part[0].decode() + part[1].decode() for part in fetched if isinstance(part, tuple)
         )
-        view[name] = (data[0].decode().split(" ", 1)[1], lines)
+        # The full-text index is made anew from the moved messages.
+        found = [c.uid("SEARCH", "TEXT", f'"{w}"')[1][0].decode() for w in ("body 1", "note")]
+        assert found[1], "every message has a note"
+        view[name] = (data[0].decode().split(" ", 1)[1], lines, found)
     c.logout()
     return view
 

@@ -34,10 +34,15 @@ from typing import Any
 import asyncpg
 
 from mailstack.errors import StoreError
+from mailstack.mime import PARSE_CODEC
 from mailstack.store.postgres import schema
 
 # PostgreSQL tables that are not copied: its own bookkeeping.
 _NOT_COPIED = {"schema_version", "nodes"}
+# The full-text index (store/fulltext.py) is not copied but made anew from
+# the copied blobs and prefixes: SQLite keeps it in FTS5 tables (and their
+# shadow tables), PostgreSQL in plain ones.
+_INDEX = ("search_blobs", "search_prefixes")
 # Parents before the tables whose foreign keys name them.
 _FIRST = ("dns_zones", "queue_messages")
 # Counters of SQLite's meta table that are sequences in PostgreSQL.
@@ -142,7 +147,7 @@ class _Move:
         )
         tables: dict[str, list[tuple[str, str]]] = {}
         for name, column, data_type in rows:
-            if name not in _NOT_COPIED:
+            if name not in _NOT_COPIED and name not in _INDEX:
                 tables.setdefault(name, []).append((column, data_type))
         return tables
 
@@ -151,6 +156,7 @@ class _Move:
             r[0] for r in self.source.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
+            if not r[0].startswith(_INDEX)
         ]
         return {
             name: [r[1] for r in self.source.execute(f'PRAGMA table_info("{name}")')]
@@ -324,6 +330,7 @@ async def migrate(sqlite_path: Path, url: str, *, password: str | None = None) -
                         source_sum.hexdigest(), target_sum.hexdigest(),
                     ))
                 await move.sequences()
+                await schema.index_kept_messages(target, PARSE_CODEC)
                 report = Report(reports)
                 if not report.same:
                     differ = [t.name for t in reports if not t.same]

@@ -9,6 +9,14 @@ decoded header fields and the searchable text), never the message again;
 sort keys come from the node's SortKeyCache, made from the same parse.
 Strings match as case-insensitive substrings; CHARSET may be UTF-8 or
 US-ASCII (RFC 3501 §6.4.4: others get NO [BADCHARSET]).
+
+The store's full-text index (``Store.search_text``, kept at delivery) answers
+TEXT and BODY outright and narrows SUBJECT and HEADER to the messages whose
+header lines hold the string, which are then checked against the parse as
+before; AND, OR and NOT of those combine the sets. So a search reads the
+parse of the messages it may find, not of the whole mailbox. Strings the
+index cannot look up (under three characters, a line break) and the address
+keys (matched on parsed addresses, RFC 3501 §6.4.4 as Dovecot does) scan.
 """
 
 from __future__ import annotations
@@ -128,6 +136,16 @@ class _Eval:
         self.now = now
         self.savedates = savedates or {}
         self._sets: dict[int, frozenset[int]] = {}
+        # TEXT and BODY keys the full-text index answered: their UIDs.
+        self.known: dict[int, set[int]] = {}
+
+    def needs_parsed(self, key: SearchKey) -> bool:
+        """Whether matching reads the parse, given the keys the index answered."""
+        if id(key) in self.known:
+            return False
+        if key.name in _PARSED_KEYS:
+            return True
+        return any(isinstance(a, SearchKey) and self.needs_parsed(a) for a in key.args)
 
     def _members(self, key: SearchKey) -> frozenset[int]:
         """The UIDs a SEQSET or UID key names, resolved once per search (a
@@ -148,6 +166,9 @@ class _Eval:
         if name in ("ALL", "SAVEDATESUPPORTED"):
             # RFC 8514 §4.3: every mailbox here keeps save dates.
             return True
+        known = self.known.get(id(key))
+        if known is not None:
+            return meta.uid in known
         if name in ("AND", "OR", "NOT"):
             subkeys = [k for k in args if isinstance(k, SearchKey)]
             if name == "AND":
@@ -232,6 +253,51 @@ def _compare(op: str, day: date, wanted: date) -> bool:
     return day >= wanted
 
 
+# Keys the index answers outright (the field it looks in), and those it
+# narrows to the messages whose header lines hold the string.
+_INDEX_EXACT = {"TEXT": "text", "BODY": "body"}
+_INDEX_HEADER = frozenset({"SUBJECT", "HEADER"})
+
+
+async def _narrow(s: Session, ev: _Eval, key: SearchKey) -> set[int] | None:
+    """The UIDs among which every match of ``key`` lies, from the store's
+    full-text index (None: no narrowing); TEXT and BODY keys it answered
+    are noted in ``ev.known``, so matching does not read their parse."""
+    name = key.name
+    mailbox_id = ev.sel.mailbox_id
+    if name in _INDEX_EXACT:
+        found = await s.store.search_text(mailbox_id, _INDEX_EXACT[name], str(key.args[0]))
+        if found is not None:
+            ev.known[id(key)] = found
+        return found
+    if name in _INDEX_HEADER:
+        needle = str(key.args[-1])
+        if not needle:
+            return None  # HEADER with "": every message with the field
+        return await s.store.search_text(mailbox_id, "header", needle)
+    subkeys = [k for k in key.args if isinstance(k, SearchKey)]
+    if name == "AND":
+        found = None
+        for sub in subkeys:
+            narrowed = await _narrow(s, ev, sub)
+            if narrowed is not None:
+                found = narrowed if found is None else found & narrowed
+        return found
+    if name == "OR":
+        union: set[int] = set()
+        narrowable = True
+        for sub in subkeys:
+            narrowed = await _narrow(s, ev, sub)
+            if narrowed is None:
+                narrowable = False  # still look: the others may be known exactly
+            elif narrowable:
+                union |= narrowed
+        return union if narrowable else None
+    if name == "NOT":
+        await _narrow(s, ev, subkeys[0])
+    return None
+
+
 async def evaluate(
     s: Session, key: SearchKey, uids: Sequence[int] | None = None
 ) -> list[tuple[int, int]]:
@@ -240,16 +306,28 @@ async def evaluate(
     sel = s.require_selected()
     if key.name == "ALL" and uids is None:
         return list(enumerate(sel.uids, 1))
+    ev = _Eval(sel, clock())
+    narrowed = await _narrow(s, ev, key) if needs_parsed(key) else None
     if uids is None:
-        pairs = list(enumerate(sel.uids, 1))
+        if narrowed is None:
+            pairs = list(enumerate(sel.uids, 1))
+        elif len(narrowed) * 16 < len(sel.uids):
+            # Few found: each looked up (a bisection), not the mailbox walked.
+            pairs = [(n, u) for u in sorted(narrowed) if (n := sel.msn(u)) is not None]
+        else:
+            pairs = [(n, u) for n, u in enumerate(sel.uids, 1) if u in narrowed]
     else:
-        pairs = sorted((n, u) for u in uids if (n := sel.msn(u)) is not None)
-    savedates = None
+        pairs = sorted(
+            (n, u)
+            for u in uids
+            if (narrowed is None or u in narrowed) and (n := sel.msn(u)) is not None
+        )
     if uses_savedate(key):
-        savedates = await s.store.message_savedates(sel.mailbox_id, [u for _n, u in pairs])
-    ev = _Eval(sel, clock(), savedates)
+        ev.savedates = await s.store.message_savedates(sel.mailbox_id, [u for _n, u in pairs])
+    if id(key) in ev.known:
+        return pairs  # the index's answer, exactly
     out: list[tuple[int, int]] = []
-    if not needs_parsed(key):
+    if not ev.needs_parsed(key):
         for msn, uid in pairs:
             if ev.match(key, msn, sel.meta[uid], None):
                 out.append((msn, uid))

@@ -10,7 +10,11 @@ Conditions on metadata (mailbox, dates, size, keywords) read the store's
 ``EmailMeta`` only; header and text conditions and the from/to/subject/sentAt
 sorts read the parse kept at delivery (``messages_parsed``), fetched once per
 query for the emails the metadata conditions left. The common case (inMailbox,
-receivedAt descending, a limit) never reads a parse.
+receivedAt descending, a limit) never reads a parse. Top-level text
+conditions (text, body, from, to, cc, bcc, subject, header) are first
+narrowed by the store's full-text index (``Store.search_text``): only the
+emails whose indexed text holds every term have their parse read and
+checked.
 
 The query state is the account's state: it changes whenever any email does,
 which RFC 8620 §5.5 allows ("MUST change if the results ... have changed").
@@ -153,6 +157,9 @@ class _Node:
     mailbox: int | None = None  # an inMailbox check: its mailbox
     parsed: bool = False  # reads the stored parse
     thread: bool = False  # reads the thread's flags
+    # The index field (fulltext: "text", "body", "header") holding every
+    # term of a matching email: the full-text index narrows the emails.
+    narrow: tuple[str, tuple[str, ...]] | None = None
 
     def __call__(self, email: _Email) -> bool:
         if self.check is not None:
@@ -173,11 +180,13 @@ def _operator(operator: str, children: Sequence[_Node]) -> _Node:
     )
 
 
-def _parsed_check(test: Callable[[ParsedMessage], bool]) -> _Node:
+def _parsed_check(
+    test: Callable[[ParsedMessage], bool], narrow: tuple[str, tuple[str, ...]] | None = None
+) -> _Node:
     def check(email: _Email) -> bool:
         return email.parsed is not None and test(email.parsed)
 
-    return _Node("", check=check, parsed=True)
+    return _Node("", check=check, parsed=True, narrow=narrow)
 
 
 def _header_text(names: Sequence[str]) -> Callable[[ParsedMessage], str]:
@@ -257,14 +266,16 @@ def _condition(name: str, value: Any, ctx: _Context) -> _Node:
     if name == "text":
         query = TextQuery.parse(_string(name, value))
         headers = _header_text(_ADDRESS_FIELDS)
-        return _parsed_check(lambda p: query.matches(headers(p) + "\n" + p.text))
+        return _parsed_check(
+            lambda p: query.matches(headers(p) + "\n" + p.text), ("text", query.terms)
+        )
     if name in _ADDRESS_FIELDS:
         query = TextQuery.parse(_string(name, value))
         header = _header_text((name,))
-        return _parsed_check(lambda p: query.matches(header(p)))
+        return _parsed_check(lambda p: query.matches(header(p)), ("header", query.terms))
     if name == "body":
         query = TextQuery.parse(_string(name, value))
-        return _parsed_check(lambda p: query.matches(p.text))
+        return _parsed_check(lambda p: query.matches(p.text), ("body", query.terms))
     if name == "header":
         if (
             not isinstance(value, list)
@@ -277,7 +288,8 @@ def _condition(name: str, value: Any, ctx: _Context) -> _Node:
             return _parsed_check(lambda p: any(n == field_name for n, _ in p.fields))
         needle = value[1].casefold()
         return _parsed_check(
-            lambda p: any(needle in v.casefold() for v in p.header_values(field_name))
+            lambda p: any(needle in v.casefold() for v in p.header_values(field_name)),
+            ("header", (needle,)),
         )
     raise MethodError("unsupportedFilter", f"unknown filter property {name}")
 
@@ -542,6 +554,9 @@ class Query:
         cheap = [c for c in conjuncts if not c.parsed]
         costly = [c for c in conjuncts if c.parsed]
         emails = [e for e in emails if all(c(e) for c in cheap)]
+        for c in costly:
+            if c.narrow is not None and emails:
+                emails = await _narrow(store, emails, *c.narrow)
         if costly:
             await _load_parsed(store, emails)
             emails = [e for e in emails if all(c(e) for c in costly)]
@@ -554,6 +569,27 @@ def _conjuncts(node: _Node) -> Iterator[_Node]:
             yield from _conjuncts(child)
     else:
         yield node
+
+
+async def _narrow(
+    store: Store[ParsedMessage], emails: list[_Email], field: str, terms: tuple[str, ...]
+) -> list[_Email]:
+    """The emails whose indexed ``field`` holds every term the full-text
+    index can look up (a term it cannot narrows nothing)."""
+    by_mailbox: dict[int, set[int] | None] = {}
+    for mailbox_id in sorted({e.meta.mailbox_id for e in emails}):
+        found: set[int] | None = None
+        for term in terms:
+            hits = await store.search_text(mailbox_id, field, term)
+            if hits is not None:
+                found = hits if found is None else found & hits
+        by_mailbox[mailbox_id] = found
+    kept = []
+    for email in emails:
+        hits = by_mailbox[email.meta.mailbox_id]
+        if hits is None or email.meta.uid in hits:
+            kept.append(email)
+    return kept
 
 
 async def _load_parsed(store: Store[ParsedMessage], emails: list[_Email]) -> None:

@@ -345,6 +345,24 @@ def stored_fields(data: bytes) -> list[tuple[str, str]]:
     return fields
 
 
+def stored_search_text(data: bytes) -> tuple[str, str]:
+    """What SEARCH reads of any stored form: the top-level header as decoded
+    ``Name: value`` lines (as ``header_text``) and the searchable body text."""
+    values = _load(data)
+    lines = "\n".join(f"{name}: {decode_header(value)}" for name, value in values[3])
+    return lines, values[4]
+
+
+def prefix_header_text(header_lines: bytes) -> str:
+    """The decoded ``Name: value`` lines of whole header fields put in front
+    of a message (see ``prepend``): what they add to ``header_text``."""
+    if not header_lines:
+        return ""
+    length = len(header_lines)
+    fields = _fields(header_lines, scan_header(header_lines, 0, length, length))
+    return "\n".join(f"{name}: {decode_header(value)}" for name, value in fields)
+
+
 def parse(raw: bytes, limits: Limits = _DEFAULT_LIMITS) -> ParsedMessage:
     """Parse a whole message (RFC 5322 + MIME); never raises, bounded work.
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import asyncio
 
-from mailstack.mime.message import ParsedMessage, parse, stored_fields
+from mailstack.mime.message import (
+    ParsedMessage,
+    parse,
+    prefix_header_text,
+    stored_fields,
+    stored_search_text,
+)
 from mailstack.mime.subject import base_subject, message_ids
 from mailstack.store.contract.messages import EmailKeys
 
@@ -59,6 +65,15 @@ class StoredParse:
         return EmailKeys(
             own[0] if own else None, refs, base_subject(first.get("subject", "")).casefold()
         )
+
+    def search_text(self, stored: bytes) -> tuple[str, str]:
+        """The decoded header lines and the body text SEARCH matches, of
+        what ``pack`` kept (the store's full-text index holds them)."""
+        return stored_search_text(stored)
+
+    def prefix_text(self, prefix: bytes) -> str:
+        """The decoded header lines of a message's own trace fields."""
+        return prefix_header_text(prefix)
 
 
 PARSE_CODEC = StoredParse()

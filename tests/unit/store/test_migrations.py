@@ -265,6 +265,17 @@ async def test_a_v3_data_directory_gets_email_ids_threads_and_counters(v1_copy, 
         (_, late) = await store.messages(inbox.id)
         assert late.thread_id == plan.thread_id
         assert await store.email_changes(bob.id, 4) is not None
+        # The full-text index's step indexed what was kept before it.
+        assert await store.search_text(sent.id, "body", "DISAGREES") == {other.uid}
+        assert await store.search_text(sent.id, "header", "re: plan") == {reply.uid}
+        for box in await store.mailbox_list(alice.id):
+            metas = await store.messages(box.id)
+            parsed = await store.messages_parsed(box.id, [m.uid for m in metas])
+            for needle in ("lunch", "subject: ", "the"):
+                assert await store.search_text(box.id, "text", needle) == {
+                    uid for uid, p in parsed.items()
+                    if needle in (p.header_text() + "\n" + p.text).casefold()
+                }
         assert await read_mailboxes(store)  # the rest reads back as before
     finally:
         await store.close()

@@ -75,6 +75,18 @@ class ParseCodec(Protocol[Parsed_co]):
         cannot read."""
         ...
 
+    def search_text(self, stored: bytes) -> tuple[str, str]:
+        """What SEARCH matches of what ``pack`` kept: the top-level header
+        as decoded ``Name: value`` lines, and the body's searchable text (on
+        the writer thread: the full-text index keeps them). Raises
+        ValueError on a parse it cannot read."""
+        ...
+
+    def prefix_text(self, prefix: bytes) -> str:
+        """The decoded ``Name: value`` lines of a message's trace prefix
+        (what ``unpack`` puts in front of the shared header)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EmailKeys:
@@ -228,6 +240,15 @@ class MessageStore(Protocol[Parsed]):
 
     async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed: ...
     async def messages_parsed(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, Parsed]: ...
+    async def search_text(self, mailbox_id: int, field: str, needle: str) -> set[int] | None:
+        """The UIDs of the mailbox's messages whose searchable text holds
+        ``needle`` as a case-insensitive (``casefold``) substring, from the
+        full-text index kept at delivery (``store/fulltext.py``): ``field``
+        "body" is the body text, "header" the decoded header lines (trace
+        prefix included), "text" both, as IMAP SEARCH BODY and TEXT match
+        them. None when the index cannot answer (a needle under three
+        characters or holding a line break): the caller scans."""
+        ...
     async def store_flags(
         self,
         mailbox_id: int,

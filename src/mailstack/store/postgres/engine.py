@@ -202,7 +202,7 @@ class PgEngine:
         try:
             conn = await self._connect()
             try:
-                await schema.migrate(conn, keys=self._thread_keys)
+                await schema.migrate(conn, keys=self._thread_keys, codec=self._search_codec())
             finally:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
@@ -285,6 +285,11 @@ class PgEngine:
         """What threading needs of a kept parse (the migration threads the
         messages kept before threads were); a backend with a codec says."""
         return EmailKeys(None, (), "")
+
+    def _search_codec(self) -> Any:
+        """The ParseCodec the migration indexes kept messages' text with
+        (None: a backend with a codec says)."""
+        return None
 
     async def close(self) -> None:
         self._closing = True

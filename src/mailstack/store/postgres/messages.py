@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from mailstack.errors import NotFound, QuotaExceeded
+from mailstack.errors import NotFound, QuotaExceeded, StoreError
+from mailstack.store import fulltext
 from mailstack.store.contract.messages import (
     DeliveryTarget,
     EmailKeys,
@@ -59,13 +60,20 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).astimezone().isoformat()
 
 
-async def _keep_blob(c: Any, raw: bytes, packed: bytes, refs: int) -> bytes:
-    """The digest of raw, kept once with ``refs`` more references."""
+async def _keep_blob(
+    c: Any, raw: bytes, packed: bytes, refs: int, texts: tuple[str, str]
+) -> bytes:
+    """The digest of raw, kept once with ``refs`` more references, and its
+    searchable texts in the full-text index."""
     digest = hashlib.sha256(raw).digest()
     await c.execute(
         "INSERT INTO blobs (digest, refs, data, parsed) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs",
         digest, refs, raw, packed,
+    )
+    await c.execute(
+        "INSERT INTO search_blobs VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+        digest, *texts,
     )
     return digest
 
@@ -79,6 +87,7 @@ class _Delivery(GroupWrite):
     raw: bytes
     packed: bytes  # the codec's packing of the caller's parse
     keys: EmailKeys  # what it is threaded by
+    texts: tuple[str, str]  # folded header lines and body text (fulltext)
     targets: list[DeliveryTarget]
     now: str
     partial: bool = False  # deliver_some(): targets without room are left out
@@ -96,6 +105,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
     def _thread_keys(self, stored: bytes) -> EmailKeys:
         return email_keys(self._codec, stored)
 
+    def _search_codec(self) -> Any:
+        return self._codec
+
     async def deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int]]:
@@ -112,8 +124,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
     ) -> list[tuple[int, int] | None]:
         packed = self._codec.pack(parsed)
         keys = email_keys(self._codec, parsed)
+        texts = fulltext.texts(self._codec, packed)
         return await self._write(
-            _Delivery(self, raw, packed, keys, list(targets), _now(), partial)
+            _Delivery(self, raw, packed, keys, texts, list(targets), _now(), partial)
         )
 
     async def _file_one(self, t: Tx, d: _Delivery) -> list[tuple[int, int] | None]:
@@ -136,13 +149,13 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             mailbox_id = await delivery_mailbox(c, target)
             uid = await insert_message(
                 t, mailbox_id, digest, target.prefix, size, target.flags, d.now, d.keys,
-                charge=False,
+                charge=False, search_prefix=fulltext.prefix_text(self._codec, target.prefix),
             )
             placed.append((mailbox_id, uid))
         filed = sum(where is not None for where in placed)
         if not filed:
             raise QuotaExceeded("no recipient has room for the message")
-        await _keep_blob(c, d.raw, d.packed, filed)
+        await _keep_blob(c, d.raw, d.packed, filed, d.texts)
         return placed
 
     async def _file_many(self, t: Tx, deliveries: list[_Delivery]) -> list[list[tuple[int, int]]]:
@@ -174,7 +187,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         for d in deliveries:
             digest = hashlib.sha256(d.raw).digest()
             digests.append(digest)
-            refs.setdefault(digest, [0, d.raw, d.packed])[0] += len(d.targets)
+            refs.setdefault(digest, [0, d.raw, d.packed, d.texts])[0] += len(d.targets)
             for target in d.targets:
                 mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
                 arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
@@ -221,6 +234,12 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
             [refs[k][2] for k in kept],
         )
+        await c.execute(
+            "INSERT INTO search_blobs SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[])"
+            " ON CONFLICT (digest) DO NOTHING",
+            kept, [refs[k][3][0] for k in kept], [refs[k][3][1] for k in kept],
+        )
+        prefixes: tuple[list[int], list[str]] = ([], [])
         columns: list[list[Any]] = [[] for _ in range(12)]
         placed: list[list[tuple[int, int]]] = []
         for d, digest in zip(deliveries, digests, strict=True):
@@ -232,6 +251,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                 next_uid[mailbox_id], next_modseq_of[target.account_id] = uid + 1, modseq + 1
                 highest[mailbox_id] = modseq
                 email_id = next(email_ids)
+                if target.prefix:
+                    prefixes[0].append(email_id)
+                    prefixes[1].append(fulltext.prefix_text(self._codec, target.prefix))
                 row = (
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
                     len(d.raw) + len(target.prefix), digest, target.prefix, email_id,
@@ -252,6 +274,11 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             " $9::bigint[], $10::bigint[], $11::bigint[], $12::text[])",
             *columns,
         )
+        if prefixes[0]:
+            await c.execute(
+                "INSERT INTO search_prefixes SELECT * FROM unnest($1::bigint[], $2::text[])",
+                *prefixes,
+            )
         await threader.flush()
         return placed
 
@@ -267,6 +294,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         flag_list = list(flags)
         packed = self._codec.pack(parsed)
         keys = email_keys(self._codec, parsed)
+        texts = fulltext.texts(self._codec, packed)
 
         async def op(t: Tx) -> int:
             account_id = await t.conn.fetchval(
@@ -275,7 +303,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             if account_id is None:
                 raise NotFound("no such mailbox")
             await check_quota(t.conn, account_id, len(raw))
-            digest = await _keep_blob(t.conn, raw, packed, 0)
+            digest = await _keep_blob(t.conn, raw, packed, 0, texts)
             return await insert_message(
                 t, mailbox_id, digest, b"", len(raw), flag_list, when.isoformat(), keys
             )
@@ -322,6 +350,44 @@ class MessagesPart(PgEngine, Generic[Parsed]):
 
         rows = await self._read(op)
         return {int(uid): unpack(bytes(stored), bytes(prefix)) for uid, prefix, stored in rows}
+
+    async def search_text(self, mailbox_id: int, field: str, needle: str) -> set[int] | None:
+        folded = fulltext.needle(needle)
+        if folded is None:
+            return None
+        if field not in fulltext.FIELDS:
+            raise ValueError(f"no searchable field {field}")
+        # LIKE on the folded text (pg_trgm's GIN indexes serve it): the
+        # needle's own wildcards and escapes are escaped. The pattern is
+        # written into the statement as a string constant (quotes doubled;
+        # standard_conforming_strings is on, the default since PostgreSQL
+        # 9.1, and the needle holds no NUL): planned for a parameter, the
+        # GIN index's cost is unknown and a scan is chosen instead.
+        pattern = "%" + "".join("\\" + ch if ch in "\\%_" else ch for ch in folded) + "%"
+        like = "'" + pattern.replace("'", "''") + "'"
+        # One LIKE per branch: an OR of two is not planned as two GIN lookups.
+        columns = {"text": ("head", "body"), "body": ("body",), "header": ("head",)}[field]
+        found = " UNION ALL ".join(
+            f"SELECT s.digest FROM search_blobs s WHERE s.{column} LIKE {like}"
+            for column in columns
+        )
+        query = f"SELECT m.uid FROM messages m WHERE m.mailbox_id = $1 AND m.digest IN ({found})"
+        if field != "body":
+            query += (
+                " UNION SELECT m.uid FROM search_prefixes s JOIN messages m"
+                f" ON m.email_id = s.email_id WHERE s.head LIKE {like} AND m.mailbox_id = $1"
+            )
+
+        async def op(c: Any) -> set[int]:
+            if await c.fetchval("SHOW standard_conforming_strings") != "on":
+                raise StoreError("standard_conforming_strings must be on")
+            # The texts live out of line (TOAST), which the planner does not
+            # count: it would scan them rather than use the GIN indexes.
+            # For this read transaction only.
+            await c.execute("SET LOCAL enable_seqscan = off")
+            return {int(r[0]) for r in await c.fetch(query, mailbox_id)}
+
+        return await self._read(op)
 
     async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed:
         found = await self.messages_parsed(mailbox_id, [uid])
@@ -482,10 +548,12 @@ async def insert_message(
     thread: EmailKeys | int,
     *,
     charge: bool = True,
+    search_prefix: str = "",
 ) -> int:
     """File a message as a new email, in the thread ``thread`` (an id) or
     the one its keys lead to; ``charge=False`` when the caller counts the
-    blob reference and the account's usage itself."""
+    blob reference and the account's usage itself; ``search_prefix`` is the
+    folded text of its prefix for the full-text index."""
     c = t.conn
     account_id, modseq = await mailbox_modseq(t, mailbox_id)
     uid = await c.fetchval(
@@ -506,6 +574,8 @@ async def insert_message(
         mailbox_id, uid, modseq, flags_text(flags), internaldate, size, digest, prefix,
         email_id, thread_id, modseq, _now(),
     )
+    if search_prefix:
+        await c.execute("INSERT INTO search_prefixes VALUES ($1, $2)", email_id, search_prefix)
     if charge:
         await c.execute("UPDATE blobs SET refs = refs + 1 WHERE digest = $1", digest)
         await c.execute("UPDATE accounts SET used = used + $1 WHERE id = $2", size, account_id)
@@ -577,7 +647,16 @@ async def unref_messages(
         " AS g(digest, n) WHERE b.digest = g.digest",
         ordered, [counts[d] for d in ordered],
     )
-    await c.execute("DELETE FROM blobs WHERE digest = ANY($1::bytea[]) AND refs <= 0", ordered)
+    await c.execute(
+        "DELETE FROM search_prefixes WHERE email_id = ANY($1::bigint[])", [r[3] for r in rows]
+    )
+    gone = await c.fetch(
+        "DELETE FROM blobs WHERE digest = ANY($1::bytea[]) AND refs <= 0 RETURNING digest", ordered
+    )
+    if gone:
+        await c.execute(
+            "DELETE FROM search_blobs WHERE digest = ANY($1::bytea[])", [r[0] for r in gone]
+        )
 
 
 async def expunge_uids(t: Tx, mailbox_id: int, uids: list[int]) -> None:
@@ -618,16 +697,18 @@ async def copy_messages(
     pairs = []
     rows = await t.conn.fetch(
         "SELECT m.uid, m.flags, m.internaldate, m.size, m.digest, m.prefix, m.thread_id,"
-        " b.parsed FROM messages m JOIN blobs b ON b.digest = m.digest"
+        " b.parsed, p.head FROM messages m JOIN blobs b ON b.digest = m.digest"
+        " LEFT JOIN search_prefixes p ON p.email_id = m.email_id"
         " WHERE m.mailbox_id = $1 AND m.uid = ANY($2::bigint[]) ORDER BY m.uid",
         mailbox_id, sorted(set(uids)),
     )
-    for uid, flags, internaldate, size, digest, prefix, thread_id, parsed in rows:
+    for uid, flags, internaldate, size, digest, prefix, thread_id, parsed, head in rows:
         thread: EmailKeys | int = int(thread_id)
         if source_account != dest_account:
             thread = keys(bytes(parsed)) if keys else EmailKeys(None, (), "")
         new_uid = await insert_message(
-            t, dest, bytes(digest), bytes(prefix), int(size), flags.split(), internaldate, thread
+            t, dest, bytes(digest), bytes(prefix), int(size), flags.split(), internaldate, thread,
+            search_prefix=head or "",
         )
         pairs.append((int(uid), new_uid))
     if move:

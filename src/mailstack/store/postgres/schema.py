@@ -11,14 +11,18 @@ an old one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from mailstack.errors import StoreError
 from mailstack.store.contract.messages import EmailKeys
 from mailstack.store.postgres.threads import Threader
+
+log = logging.getLogger(__name__)
 
 # What threading reads of a kept parse (the store's codec's ``keys``).
 Keys = Callable[[bytes], EmailKeys]
@@ -35,6 +39,8 @@ class Step:
     sql: str
     # Run after the SQL, in the same transaction: what SQL alone cannot fill in.
     fill: Callable[[asyncpg.Connection, Keys | None], Awaitable[None]] | None = None
+    # Run after ``fill``, given the store's ParseCodec (None without one).
+    fill_codec: Callable[[asyncpg.Connection, Any], Awaitable[None]] | None = None
 
 
 # Message bytes are content-addressed (``blobs.digest`` is their SHA-256)
@@ -294,6 +300,73 @@ ALTER TABLE accounts ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false,
 """
 
 
+# The full-text index (store/fulltext.py): each blob's folded header lines
+# and body text, each message's folded trace prefix (by email id), searched
+# with LIKE; pg_trgm's GIN indexes make that an index lookup. Without the
+# extension (a role that may not create it) LIKE still answers, by a scan
+# of these tables.
+_FTS = """
+CREATE TABLE search_blobs (
+    digest BYTEA PRIMARY KEY, head TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE search_prefixes (email_id BIGINT PRIMARY KEY, head TEXT NOT NULL)
+"""
+# Rows read and indexed at a time by the fill.
+_FILL_BATCH = 500
+_TRIGRAM_INDEXES = """
+CREATE INDEX IF NOT EXISTS search_blobs_head ON search_blobs USING gin (head gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS search_blobs_body ON search_blobs USING gin (body gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS search_prefixes_head ON search_prefixes USING gin (head gin_trgm_ops)
+"""
+
+
+async def index_kept_messages(conn: asyncpg.Connection, codec: Any) -> None:
+    """Index the blobs and prefixes kept before the index was, in batches,
+    then build the trigram indexes (after the rows: faster than row by
+    row). Without a codec nothing can be read (bare schema tests)."""
+    if codec is not None:
+        from mailstack.store import fulltext  # the contract, not a backend
+
+        last = b""
+        while True:
+            rows = await conn.fetch(
+                "SELECT digest, parsed FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2",
+                last, _FILL_BATCH,
+            )
+            if not rows:
+                break
+            texts = [fulltext.texts(codec, bytes(r[1])) for r in rows]
+            await conn.execute(
+                "INSERT INTO search_blobs SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[])"
+                " ON CONFLICT (digest) DO NOTHING",
+                [r[0] for r in rows], [t[0] for t in texts], [t[1] for t in texts],
+            )
+            last = bytes(rows[-1][0])
+        after = 0
+        while True:
+            rows = await conn.fetch(
+                "SELECT email_id, prefix FROM messages WHERE email_id > $1 AND prefix != ''::bytea"
+                " ORDER BY email_id LIMIT $2",
+                after, _FILL_BATCH,
+            )
+            if not rows:
+                break
+            await conn.execute(
+                "INSERT INTO search_prefixes SELECT * FROM unnest($1::bigint[], $2::text[])"
+                " ON CONFLICT (email_id) DO NOTHING",
+                [r[0] for r in rows], [fulltext.prefix_text(codec, bytes(r[1])) for r in rows],
+            )
+            after = int(rows[-1][0])
+    try:
+        async with conn.transaction():  # a savepoint: its failure leaves the rest
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            await conn.execute(_TRIGRAM_INDEXES)
+    except asyncpg.PostgresError as exc:
+        log.warning(
+            "pg_trgm is not available (%s): text search scans the index tables", exc
+        )
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -304,6 +377,7 @@ STEPS: tuple[Step, ...] = (
     Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
     Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
     Step("accounts: the admin role and disabled accounts", _ADMIN),
+    Step("the full-text index of the searchable text", _FTS, None, index_kept_messages),
 )
 
 
@@ -316,7 +390,10 @@ async def version(conn: asyncpg.Connection) -> int:
 
 
 async def migrate(
-    conn: asyncpg.Connection, steps: tuple[Step, ...] = STEPS, keys: Keys | None = None
+    conn: asyncpg.Connection,
+    steps: tuple[Step, ...] = STEPS,
+    keys: Keys | None = None,
+    codec: Any = None,
 ) -> int:
     """Bring the database up to ``len(steps)`` under the migration lock;
     returns how many steps this call applied. ``keys`` reads a kept parse
@@ -338,6 +415,8 @@ async def migrate(
             await conn.execute(step.sql)
             if step.fill is not None:
                 await step.fill(conn, keys)
+            if step.fill_codec is not None:
+                await step.fill_codec(conn, codec)
             await conn.execute(
                 "INSERT INTO schema_version (version, summary) VALUES ($1, $2)",
                 number, step.summary,

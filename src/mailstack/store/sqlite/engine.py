@@ -184,7 +184,7 @@ class Engine:
         os.close(create_private(self.path, os.O_RDONLY))
         conn = connect(self.path)
         try:
-            schema.migrate(conn, keys=self._thread_keys)
+            schema.migrate(conn, keys=self._thread_keys, codec=self._search_codec())
         finally:
             conn.close()
         mark_changed(self.directory_mark)
@@ -193,6 +193,11 @@ class Engine:
         """What threading needs of a kept parse (the migration threads the
         messages kept before threads were); a backend with a codec says."""
         return EmailKeys(None, (), "")
+
+    def _search_codec(self) -> Any:
+        """The ParseCodec the migration indexes kept messages' text with
+        (None: a backend with a codec says)."""
+        return None
 
     async def close(self) -> None:
         if self._writer is not None:

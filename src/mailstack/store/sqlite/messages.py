@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic
 
 from mailstack.errors import NotFound, QuotaExceeded
+from mailstack.store import fulltext
 from mailstack.store.contract.messages import (
     DeliveryTarget,
     EmailKeys,
@@ -92,6 +93,9 @@ class MessagesPart(Engine, Generic[Parsed]):
     def _thread_keys(self, stored: bytes) -> EmailKeys:
         return email_keys(self._codec, stored)
 
+    def _search_codec(self) -> Any:
+        return self._codec
+
     async def deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int]]:
@@ -106,11 +110,13 @@ class MessagesPart(Engine, Generic[Parsed]):
 
     def _file_one(self, c: WriteConnection, d: _Delivery) -> list[tuple[int, int] | None]:
         """One delivery on its own: what a group falls back to (see _file_many)."""
+        packed = self._codec.pack(d.parsed)
         blob_id = c.execute(
             "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
-            (len(d.targets), d.raw, self._codec.pack(d.parsed)),
+            (len(d.targets), d.raw, packed),
         ).lastrowid
         assert blob_id is not None
+        index_blob(c, blob_id, fulltext.texts(self._codec, packed))
         placed: list[tuple[int, int] | None] = []
         keys = email_keys(self._codec, d.parsed)
         for target in d.targets:
@@ -128,7 +134,7 @@ class MessagesPart(Engine, Generic[Parsed]):
             mailbox_id = delivery_mailbox(c, target)
             uid = insert_message(
                 c, mailbox_id, blob_id, target.prefix, size, target.flags, d.now, keys,
-                charge=False,
+                charge=False, search_prefix=fulltext.prefix_text(self._codec, target.prefix),
             )
             placed.append((mailbox_id, uid))
         filed = sum(where is not None for where in placed)
@@ -182,11 +188,16 @@ class MessagesPart(Engine, Generic[Parsed]):
             next_modseq_of[account_id] = row[0] - count + 1
             c.touch_account(account_id)
         last_blob = c.execute("SELECT coalesce(max(id), 0) FROM blobs").fetchone()[0]
-        pack = self._codec.pack
+        packed = [self._codec.pack(d.parsed) for d in deliveries]
         insert_rows(c, "blobs (id, refs, data, parsed)", [
-            (last_blob + n, len(d.targets), d.raw, pack(d.parsed))
-            for n, d in enumerate(deliveries, 1)
+            (last_blob + n, len(d.targets), d.raw, stored)
+            for n, (d, stored) in enumerate(zip(deliveries, packed, strict=True), 1)
         ])
+        insert_rows(c, "search_blobs (rowid, head, body)", [
+            (last_blob + n, *fulltext.texts(self._codec, stored))
+            for n, stored in enumerate(packed, 1)
+        ])
+        prefixes: list[tuple[int, str]] = []
         # Each copy's MODSEQ (ascending per account), and so each mailbox's
         # HIGHESTMODSEQ, set with its uidnext.
         modseqs: list[list[int]] = []
@@ -223,6 +234,8 @@ class MessagesPart(Engine, Generic[Parsed]):
                 uid = next_uid[mailbox_id]
                 next_uid[mailbox_id] = uid + 1
                 thread_id = threader.thread(target.account_id, keys, email_id)
+                if target.prefix:
+                    prefixes.append((email_id, fulltext.prefix_text(self._codec, target.prefix)))
                 rows.append((
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
                     len(d.raw) + len(target.prefix), last_blob + n, target.prefix,
@@ -232,6 +245,8 @@ class MessagesPart(Engine, Generic[Parsed]):
                 filed.append((mailbox_id, uid))
             placed.append(filed)
         insert_rows(c, "messages", rows)
+        if prefixes:
+            insert_rows(c, "search_prefixes (rowid, head)", prefixes)
         threader.flush()
         return placed
 
@@ -253,11 +268,12 @@ class MessagesPart(Engine, Generic[Parsed]):
             if row is None:
                 raise NotFound("no such mailbox")
             check_quota(c, row[0], len(raw))
+            packed = self._codec.pack(parsed)
             cur = c.execute(
-                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)",
-                (raw, self._codec.pack(parsed)),
+                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, packed)
             )
             assert cur.lastrowid is not None
+            index_blob(c, cur.lastrowid, fulltext.texts(self._codec, packed))
             return insert_message(
                 c, mailbox_id, cur.lastrowid, b"", len(raw), flag_list, when.isoformat(),
                 email_keys(self._codec, parsed),
@@ -323,6 +339,36 @@ class MessagesPart(Engine, Generic[Parsed]):
                 uid: unpack(bytes(stored), bytes(prefix))
                 for uid, prefix, stored in _with_blob(c, "parsed", mailbox_id, wanted)
             }
+
+        return await self._read(op)
+
+    async def search_text(self, mailbox_id: int, field: str, needle: str) -> set[int] | None:
+        folded = fulltext.needle(needle)
+        if folded is None:
+            return None
+        if field not in fulltext.FIELDS:
+            raise ValueError(f"no searchable field {field}")
+        # An FTS5 phrase: the trigram tokenizer matches it as a substring.
+        phrase = '"' + folded.replace('"', '""') + '"'
+        column = {"text": "{head body}", "body": "body", "header": "head"}[field]
+
+        # Both index tables are read first (as lists), then the mailbox's
+        # rows checked against them: a join would look the index up once
+        # per message instead.
+        query = (
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND (blob_id IN"
+            " (SELECT rowid FROM search_blobs WHERE search_blobs MATCH ?)"
+        )
+        args: tuple[object, ...] = (mailbox_id, f"{column} : {phrase}")
+        if field != "body":
+            query += (
+                " OR email_id IN (SELECT rowid FROM search_prefixes WHERE search_prefixes MATCH ?)"
+            )
+            args += (phrase,)
+        query += ")"
+
+        def op(c: sqlite3.Connection) -> set[int]:
+            return {uid for (uid,) in c.execute(query, args)}
 
         return await self._read(op)
 
@@ -484,10 +530,12 @@ def insert_message(
     thread: EmailKeys | int,
     *,
     charge: bool = True,
+    search_prefix: str = "",
 ) -> int:
     """File a message as a new email, in the thread ``thread`` (an id) or
     the one its keys lead to; `charge=False` when the caller already
-    counted the blob reference and the account's usage."""
+    counted the blob reference and the account's usage; ``search_prefix``
+    is the folded text of its prefix for the full-text index."""
     account_id, modseq = mailbox_modseq(c, mailbox_id)
     (uid,) = c.execute(
         "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = ?"
@@ -507,11 +555,20 @@ def insert_message(
         (mailbox_id, uid, modseq, flags_text(flags), internaldate, size, blob_id, prefix,
          email_id, thread_id, modseq, _now()),
     )
+    if search_prefix:
+        c.execute(
+            "INSERT INTO search_prefixes (rowid, head) VALUES (?, ?)", (email_id, search_prefix)
+        )
     if charge:
         c.execute("UPDATE blobs SET refs = refs + 1 WHERE id = ?", (blob_id,))
         c.execute("UPDATE accounts SET used = used + ? WHERE id = ?", (size, account_id))
     c.touch(mailbox_id)
     return int(uid)
+
+
+def index_blob(c: sqlite3.Connection, blob_id: int, texts: tuple[str, str]) -> None:
+    """A new blob's folded header lines and body text into the full-text index."""
+    c.execute("INSERT INTO search_blobs (rowid, head, body) VALUES (?, ?, ?)", (blob_id, *texts))
 
 
 def check_quota(c: sqlite3.Connection, account_id: int, size: int) -> None:
@@ -570,9 +627,13 @@ def unref_messages(
         c.execute(
             "UPDATE accounts SET used = max(0, used - ?) WHERE id = ?", (freed, account_id)
         )
+    c.executemany(
+        "DELETE FROM search_prefixes WHERE rowid = ?", [(row[2],) for row in rows]
+    )
     for blob_id, *_rest in rows:
         c.execute("UPDATE blobs SET refs = refs - 1 WHERE id = ?", (blob_id,))
-        c.execute("DELETE FROM blobs WHERE id = ? AND refs <= 0", (blob_id,))
+        if c.execute("DELETE FROM blobs WHERE id = ? AND refs <= 0", (blob_id,)).rowcount:
+            c.execute("DELETE FROM search_blobs WHERE rowid = ?", (blob_id,))
 
 
 def expunge_uids(c: WriteConnection, mailbox_id: int, uids: list[int]) -> None:
@@ -617,8 +678,14 @@ def copy_messages(
         if source_account != dest_account:
             parsed = c.execute("SELECT parsed FROM blobs WHERE id = ?", (blob_id,)).fetchone()[0]
             thread = keys(bytes(parsed)) if keys else EmailKeys(None, (), "")
+        kept = c.execute(
+            "SELECT p.head FROM search_prefixes p JOIN messages m ON p.rowid = m.email_id"
+            " WHERE m.mailbox_id = ? AND m.uid = ?",
+            (mailbox_id, uid),
+        ).fetchone()
         new_uid = insert_message(
-            c, dest, blob_id, bytes(prefix), size, flags.split(), internaldate, thread
+            c, dest, blob_id, bytes(prefix), size, flags.split(), internaldate, thread,
+            search_prefix=kept[0] if kept else "",
         )
         pairs.append((uid, new_uid))
     if move:

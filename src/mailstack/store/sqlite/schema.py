@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mailstack.errors import StoreError
 from mailstack.store.contract.messages import EmailKeys
@@ -32,6 +33,8 @@ class Step:
     sql: str  # statements separated by ";" (none holds a ";" of its own)
     # Run after the SQL, in the same transaction: what SQL alone cannot fill in.
     fill: Callable[[sqlite3.Connection, Keys | None], None] | None = None
+    # Run after ``fill``, given the store's ParseCodec (None without one).
+    fill_codec: Callable[[sqlite3.Connection, Any], None] | None = None
 
 
 _V1 = """
@@ -312,6 +315,57 @@ ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
 """
 
 
+# The full-text index (store/fulltext.py): each blob's folded header lines
+# and body text, each message's folded trace prefix (by email id), as FTS5
+# tables with the trigram tokenizer (SQLite 3.34), which answers substring
+# phrases of three characters or more. The text is folded before it is kept,
+# so the tokenizer need not fold (``case_sensitive 1``).
+_FTS = """
+CREATE VIRTUAL TABLE search_blobs USING fts5(head, body, tokenize = 'trigram case_sensitive 1');
+CREATE VIRTUAL TABLE search_prefixes USING fts5(head, tokenize = 'trigram case_sensitive 1')
+"""
+# Rows read and indexed at a time by the fill.
+_FILL_BATCH = 500
+
+
+def _index_kept_messages(conn: sqlite3.Connection, codec: Any) -> None:
+    """Index the blobs and prefixes kept before the index was, in batches
+    (without a codec there is nothing to read them with: a store always
+    has one; bare schema tests do not)."""
+    if codec is None:
+        return
+    # Imported here: fulltext imports the contract, which imports nothing
+    # of the backends, but schema is imported early by the engine.
+    from mailstack.store import fulltext
+
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, parsed FROM blobs WHERE id > ? ORDER BY id LIMIT ?", (last, _FILL_BATCH)
+        ).fetchall()
+        if not rows:
+            break
+        conn.executemany(
+            "INSERT INTO search_blobs (rowid, head, body) VALUES (?, ?, ?)",
+            [(blob_id, *fulltext.texts(codec, bytes(parsed))) for blob_id, parsed in rows],
+        )
+        last = rows[-1][0]
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT email_id, prefix FROM messages WHERE email_id > ? AND prefix != x''"
+            " ORDER BY email_id LIMIT ?",
+            (last, _FILL_BATCH),
+        ).fetchall()
+        if not rows:
+            break
+        conn.executemany(
+            "INSERT INTO search_prefixes (rowid, head) VALUES (?, ?)",
+            [(email_id, fulltext.prefix_text(codec, bytes(prefix))) for email_id, prefix in rows],
+        )
+        last = rows[-1][0]
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
@@ -324,6 +378,7 @@ STEPS: tuple[Step, ...] = (
     Step("server and mailbox annotations (RFC 5464 METADATA)", _METADATA),
     Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
     Step("accounts: the admin role and disabled accounts", _ADMIN),
+    Step("the full-text index of the searchable text", _FTS, None, _index_kept_messages),
 )
 
 
@@ -332,11 +387,15 @@ def version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(
-    conn: sqlite3.Connection, steps: tuple[Step, ...] = STEPS, keys: Keys | None = None
+    conn: sqlite3.Connection,
+    steps: tuple[Step, ...] = STEPS,
+    keys: Keys | None = None,
+    codec: Any = None,
 ) -> None:
     """Bring the database up to ``len(steps)``; several processes may race
     here, so the version is read again under the write lock. ``keys`` reads
-    a kept parse for threading (see step 4)."""
+    a kept parse for threading (see step 4), ``codec`` (the store's
+    ParseCodec) its searchable text (the full-text index's step)."""
     if version(conn) == len(steps):
         return
     # A step may make a table anew; with foreign keys on, dropping the old one
@@ -359,6 +418,8 @@ def migrate(
                     conn.execute(statement)
             if step.fill is not None:
                 step.fill(conn, keys)
+            if step.fill_codec is not None:
+                step.fill_codec(conn, codec)
         if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
             raise StoreError("the schema migration broke a foreign key")
         conn.execute(f"PRAGMA user_version = {len(steps)}")
