@@ -313,9 +313,11 @@ class Engine:
             (future, ok, value)
             for (_fn, future, _loop), (ok, value) in zip(batch, results, strict=True)
         ]
-        _settle_all(done)
+        # Listeners first: a caller that hears "done" and then starts to
+        # listen must not be woken by its own earlier change.
         if (touched or accounts) and self._loop is not None:
             self._loop.call_soon_threadsafe(self._notify, touched, accounts)
+        _settle_all(done)
         if self.wal_size() > self.wal_bound:
             self._truncate(conn)
 
