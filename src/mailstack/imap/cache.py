@@ -19,7 +19,7 @@ from mailstack.imap.ordering import MessageKeys
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
-    from mailstack.store import MessageMeta, Store
+    from mailstack.store import Mailbox, MessageMeta, Store
 
 __all__ = ["ExpungedCache", "MetaInterner", "ParsedCache", "SortKeyCache"]
 
@@ -117,14 +117,34 @@ class SortKeyCache:
 
 
 class MetaInterner:
-    """One shared MessageMeta (and flag set) for every session that has the
-    same mailbox selected: a thousand sessions idling on one INBOX then hold
-    one copy of its message list's objects, not a thousand."""
+    """The message lists of the mailboxes sessions of the node selected, and
+    one shared MessageMeta (and flag set) for every session that has the same
+    mailbox selected: a thousand sessions idling on one INBOX then hold one
+    copy of its message list's objects, not a thousand.
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    A list is kept with the HIGHESTMODSEQ read before it (``select``): the
+    next SELECT of the mailbox reads only what changed since (RFC 7162
+    CHANGEDSINCE, from the store's modseq index) instead of every message
+    row. At most ``capacity`` messages over all lists, the least recently
+    selected dropped first; ``recent`` metas met in session polls.
+    """
+
+    def __init__(self, capacity: int = 200_000, recent: int = 10_000) -> None:
         self.capacity = capacity
+        self.recent = recent
         self._metas: OrderedDict[tuple[int, int], MessageMeta] = OrderedDict()
         self._flag_sets: dict[frozenset[str], frozenset[str]] = {}
+        # mailbox id -> (UIDVALIDITY, HIGHESTMODSEQ before the read, messages)
+        self._lists: OrderedDict[int, tuple[int, int, list[MessageMeta]]] = OrderedDict()
+        self._listed = 0  # messages over all lists
+
+    def _shared(self, meta: MessageMeta) -> MessageMeta:
+        flags = self._flag_sets.get(meta.flags)
+        if flags is None:
+            if len(self._flag_sets) > 10_000:
+                self._flag_sets.clear()
+            flags = self._flag_sets[meta.flags] = meta.flags
+        return meta if flags is meta.flags else replace(meta, flags=flags)
 
     def intern(self, mailbox_id: int, metas: list[MessageMeta]) -> list[MessageMeta]:
         out = []
@@ -132,19 +152,61 @@ class MetaInterner:
         for meta in metas:
             key = (mailbox_id, meta.uid)
             known = entries.get(key)
-            if known is not None and known == meta:
+            if (
+                known is not None
+                and known.modseq == meta.modseq
+                and known.email_id == meta.email_id
+                and known.flags == meta.flags
+            ):
                 out.append(known)
                 continue
-            flags = self._flag_sets.setdefault(meta.flags, meta.flags)
-            if flags is not meta.flags:
-                meta = replace(meta, flags=flags)
-            entries[key] = meta
+            entries[key] = meta = self._shared(meta)
             out.append(meta)
-        while len(entries) > self.capacity:
+        while len(entries) > self.recent:
             entries.popitem(last=False)
-        if len(self._flag_sets) > 10_000:
-            self._flag_sets.clear()
         return out
+
+    async def select(self, store: Store[ParsedMessage], mailbox: Mailbox) -> list[MessageMeta]:
+        """The messages of mailbox, ascending by UID, as of its
+        ``highest_modseq`` or later (read from the store before this call)."""
+        lists = self._lists
+        hit = lists.pop(mailbox.id, None)
+        if hit is not None:
+            self._listed -= len(hit[2])
+        if hit is not None and hit[0] == mailbox.uidvalidity and hit[1] <= mailbox.highest_modseq:
+            metas = hit[2]
+            if hit[1] < mailbox.highest_modseq:
+                changed, vanished = await store.changes_since(mailbox.id, hit[1])
+                metas = _merged(metas, [self._shared(m) for m in changed], vanished)
+        else:
+            flag_sets: dict[frozenset[str], frozenset[str]] = {}
+            metas = []
+            for meta in await store.messages(mailbox.id):
+                # One flag set per distinct value (few in a mailbox).
+                flags = flag_sets.setdefault(meta.flags, meta.flags)
+                metas.append(meta if flags is meta.flags else replace(meta, flags=flags))
+        if len(metas) <= self.capacity:
+            lists[mailbox.id] = (mailbox.uidvalidity, mailbox.highest_modseq, metas)
+            self._listed += len(metas)
+            while self._listed > self.capacity:
+                _id, (_v, _m, dropped) = lists.popitem(last=False)
+                self._listed -= len(dropped)
+        return metas
+
+
+def _merged(
+    old: list[MessageMeta], changed: list[MessageMeta], vanished: list[int]
+) -> list[MessageMeta]:
+    """old (ascending by UID) with changed put in and vanished taken out."""
+    if not changed and not vanished:
+        return old
+    by_uid = {m.uid: m for m in changed}
+    gone = set(vanished)
+    out = [by_uid.pop(m.uid, m) for m in old if m.uid not in gone]
+    added = sorted((m for m in by_uid.values() if m.uid not in gone), key=lambda m: m.uid)
+    if added and out and added[0].uid < out[-1].uid:
+        return sorted(out + added, key=lambda m: m.uid)
+    return out + added
 
 
 class ExpungedCache:

@@ -78,8 +78,8 @@ class SelectedMailbox:
         # The wire form of each flag set seen (a mailbox has few distinct
         # ones), so FETCH 1:* (FLAGS) encodes each once, not per message.
         self._flags_text: dict[frozenset[str], bytes] = {}
-        for m in metas:
-            self.keywords.update(f for f in m.flags if not f.startswith("\\"))
+        for flags in {m.flags for m in metas}:  # few distinct sets
+            self.keywords.update(f for f in flags if not f.startswith("\\"))
 
     # -- numbering -------------------------------------------------------
 
