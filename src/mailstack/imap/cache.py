@@ -73,12 +73,14 @@ class ParsedCache:
 
 class SortKeyCache:
     """The SORT and THREAD keys of messages (ordering.MessageKeys), by
-    (mailbox id, UIDVALIDITY, UID): made once from the stored parse, a few
-    short strings each, so a mailbox is sorted again without reading its
-    messages. At most ``capacity`` entries, the first made dropped first
+    (mailbox id, UIDVALIDITY, UID): read from the record the store made at
+    delivery (``messages_sort_records``; the parse only for a message kept
+    without one), a few short strings each, so a mailbox is sorted again
+    without reading its messages. At most ``capacity`` entries, the first made dropped first
     (no reordering on a hit: a SORT touches every message of a mailbox)."""
 
     _CHUNK = 500  # parses read from the store per round trip
+    _RECORDS = 5000  # sort records (a few hundred octets each) per round trip
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
@@ -105,8 +107,26 @@ class SortKeyCache:
                     continue
                 keys = entries[key] = MessageKeys.of(cached)
             found[uid] = keys
-        for start in range(0, len(missing), self._CHUNK):
-            loaded = await store.messages_parsed(mailbox_id, missing[start : start + self._CHUNK])
+        unrecorded: list[int] = []
+        for start in range(0, len(missing), self._RECORDS):
+            chunk = missing[start : start + self._RECORDS]
+            records = await store.messages_sort_records(mailbox_id, chunk)
+            for uid in chunk:
+                record = records.get(uid)
+                if record is None:
+                    unrecorded.append(uid)
+                    continue
+                try:
+                    keys = MessageKeys.from_record(record)
+                except ValueError:
+                    unrecorded.append(uid)
+                    continue
+                entries[(mailbox_id, uidvalidity, uid)] = found[uid] = keys
+        # Expunged meanwhile, or kept without a record: from the parse.
+        for start in range(0, len(unrecorded), self._CHUNK):
+            loaded = await store.messages_parsed(
+                mailbox_id, unrecorded[start : start + self._CHUNK]
+            )
             for uid, message in loaded.items():
                 keys = entries[(mailbox_id, uidvalidity, uid)] = MessageKeys.of(message)
                 found[uid] = keys

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from mailstack.mime.message import ParsedMessage, parse, stored_fields
+from mailstack.mime.sortkeys import SortKeys
 from mailstack.mime.subject import base_subject, message_ids
 from mailstack.store.contract.messages import EmailKeys
 
@@ -59,6 +60,14 @@ class StoredParse:
         return EmailKeys(
             own[0] if own else None, refs, base_subject(first.get("subject", "")).casefold()
         )
+
+    def sort_record(self, stored: bytes) -> bytes:
+        """The SORT/THREAD keys (mime.sortkeys) of what ``pack`` kept."""
+        try:
+            parsed = ParsedMessage.from_bytes(stored)
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError("not a kept parse") from exc
+        return SortKeys.of(parsed).record()
 
 
 PARSE_CODEC = StoredParse()

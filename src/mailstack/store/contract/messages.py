@@ -75,6 +75,13 @@ class ParseCodec(Protocol[Parsed_co]):
         cannot read."""
         ...
 
+    def sort_record(self, stored: bytes) -> bytes:
+        """What SORT and THREAD read of a message, from what ``pack`` kept of
+        its parse (on the writer thread): the store keeps it beside the
+        message and gives it back by ``messages_sort_records``. Raises
+        ValueError on a parse it cannot read."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EmailKeys:
@@ -228,6 +235,13 @@ class MessageStore(Protocol[Parsed]):
 
     async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed: ...
     async def messages_parsed(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, Parsed]: ...
+    async def messages_sort_records(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        """The SORT/THREAD records (``ParseCodec.sort_record``) made when
+        the messages were kept, by UID; a UID that does not exist, or whose
+        parse the codec could not read, is left out."""
+        ...
     async def store_flags(
         self,
         mailbox_id: int,

@@ -268,6 +268,16 @@ async def _thread_kept_messages(conn: asyncpg.Connection, keys: Keys | None) -> 
     await threader.flush()
 
 
+# What SORT and THREAD read of each kept message (ParseCodec.sort_record).
+_SORT_RECORDS = """
+CREATE TABLE sort_records (
+    digest BYTEA PRIMARY KEY REFERENCES blobs (digest) ON DELETE CASCADE,
+    record BYTEA NOT NULL
+);
+INSERT INTO meta VALUES ('sort_records_pending', 1) ON CONFLICT (key) DO UPDATE SET value = 1
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -275,6 +285,9 @@ STEPS: tuple[Step, ...] = (
     Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
          _thread_kept_messages),
     Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
+    # The records of messages kept before this step are made by the store
+    # when it opens (it has the codec; see MessagesPart._fill_sort_records).
+    Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
 )
 
 

@@ -92,6 +92,63 @@ class MessagesPart(Engine, Generic[Parsed]):
     def _thread_keys(self, stored: bytes) -> EmailKeys:
         return email_keys(self._codec, stored)
 
+    def _keep_sort_record(self, c: sqlite3.Connection, blob_id: int, packed: bytes) -> None:
+        """Keep what SORT and THREAD read of a new blob; a parse the codec
+        cannot read (never one it made) gets no record, and its messages
+        are sorted from their parse."""
+        try:
+            record = self._codec.sort_record(packed)
+        except ValueError:
+            return
+        c.execute("INSERT OR REPLACE INTO sort_records VALUES (?, ?)", (blob_id, record))
+
+    def _fill_sort_records(self, conn: sqlite3.Connection) -> None:
+        """Records for the messages kept before sort_records was (the
+        schema step leaves a marker in ``meta``), a thousand at a time."""
+        if conn.execute("SELECT 1 FROM meta WHERE key = 'sort_records_pending'").fetchone() is None:
+            return
+        last = 0
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "SELECT b.id, b.parsed FROM blobs b WHERE b.id > ? AND NOT EXISTS"
+                    " (SELECT 1 FROM sort_records s WHERE s.blob_id = b.id)"
+                    " ORDER BY b.id LIMIT 1000",
+                    (last,),
+                ).fetchall()
+                for blob_id, packed in rows:
+                    self._keep_sort_record(conn, blob_id, bytes(packed))
+                if not rows:
+                    conn.execute("DELETE FROM meta WHERE key = 'sort_records_pending'")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if not rows:
+                return
+            last = rows[-1][0]
+
+    async def messages_sort_records(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        wanted = list(uids)
+
+        def op(c: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for uid, record in c.execute(
+                    "SELECT m.uid, s.record FROM messages m JOIN sort_records s"
+                    " ON s.blob_id = m.blob_id WHERE m.mailbox_id = ?"
+                    f" AND m.uid IN ({','.join('?' * len(chunk))})",
+                    (mailbox_id, *chunk),
+                ):
+                    found[uid] = bytes(record)
+            return found
+
+        return await self._read(op)
+
     async def deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int]]:
@@ -106,11 +163,13 @@ class MessagesPart(Engine, Generic[Parsed]):
 
     def _file_one(self, c: WriteConnection, d: _Delivery) -> list[tuple[int, int] | None]:
         """One delivery on its own: what a group falls back to (see _file_many)."""
+        packed = self._codec.pack(d.parsed)
         blob_id = c.execute(
             "INSERT INTO blobs (refs, data, parsed) VALUES (?, ?, ?)",
-            (len(d.targets), d.raw, self._codec.pack(d.parsed)),
+            (len(d.targets), d.raw, packed),
         ).lastrowid
         assert blob_id is not None
+        self._keep_sort_record(c, blob_id, packed)
         placed: list[tuple[int, int] | None] = []
         keys = email_keys(self._codec, d.parsed)
         for target in d.targets:
@@ -253,11 +312,12 @@ class MessagesPart(Engine, Generic[Parsed]):
             if row is None:
                 raise NotFound("no such mailbox")
             check_quota(c, row[0], len(raw))
+            packed = self._codec.pack(parsed)
             cur = c.execute(
-                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)",
-                (raw, self._codec.pack(parsed)),
+                "INSERT INTO blobs (refs, data, parsed) VALUES (0, ?, ?)", (raw, packed)
             )
             assert cur.lastrowid is not None
+            self._keep_sort_record(c, cur.lastrowid, packed)
             return insert_message(
                 c, mailbox_id, cur.lastrowid, b"", len(raw), flag_list, when.isoformat(),
                 email_keys(self._codec, parsed),

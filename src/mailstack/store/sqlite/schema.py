@@ -263,6 +263,16 @@ CREATE INDEX records_changes ON records (account_id, kind, modseq)
 """
 
 
+# What SORT and THREAD read of each kept message (ParseCodec.sort_record).
+_SORT_RECORDS = """
+CREATE TABLE sort_records (
+    blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+    record BLOB NOT NULL
+);
+INSERT OR REPLACE INTO meta VALUES ('sort_records_pending', 1)
+"""
+
+
 def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
     """Thread the messages kept before step 4 from their kept parse, in
     email id order, as delivery would have (without a codec, each message
@@ -295,6 +305,9 @@ STEPS: tuple[Step, ...] = (
     # PostgreSQL's step 5 (queue leases, the nodes table) has nothing to do on
     # one node: kept as a step so both backends' numbers stay the same.
     Step("several nodes: nothing to do here (PostgreSQL only)", "SELECT 1"),
+    # The records of messages kept before this step are made by the store
+    # when it opens (it has the codec; see MessagesPart.fill_sort_records).
+    Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
 )
 
 

@@ -1,0 +1,126 @@
+"""What SORT and THREAD read of a message (RFC 5256, RFC 5957), made once
+at delivery from its parse and kept by the store beside it as a small record
+(``SortKeys.record``), so the first SORT of a mailbox reads a few hundred
+octets a message and parses nothing.
+
+Strings are in the i;ascii-casemap form (RFC 4790 §9.2: only a-z folded to
+upper case); the base subject is RFC 5256 §2.1's (``subject.base_subject_and_reply``,
+the one JMAP threads by).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+from mailstack.mime.address import Address
+from mailstack.mime.encoded_words import decode_header
+from mailstack.mime.message import ParsedMessage
+from mailstack.mime.subject import base_subject_and_reply, message_ids
+
+__all__ = ["SortKeys", "casemap"]
+
+_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+
+
+def casemap(text: str) -> str:
+    """The i;ascii-casemap form: only a-z folded (RFC 4790 §9.2)."""
+    return text.translate(_UPPER)
+
+
+def _first_address(addresses: list[Address] | None) -> Address | None:
+    for address in addresses or ():
+        if address.host is not None:
+            return address  # group markers (host None) are not addresses
+    return None
+
+
+def _mailbox(addresses: list[Address] | None) -> str:
+    """RFC 5256 §3 FROM/TO/CC: the addr-mailbox of the first address."""
+    address = _first_address(addresses)
+    if address is None or address.mailbox is None:
+        return ""
+    return casemap(decode_header(address.mailbox))
+
+
+def _display(addresses: list[Address] | None) -> str:
+    """RFC 5957 §3: the first address's display name (encoded words decoded)
+    when it has one, else its addr-spec ``mailbox@host``."""
+    address = _first_address(addresses)
+    if address is None:
+        return ""
+    if address.name:
+        name = decode_header(address.name).strip()
+        if name:
+            return casemap(name)
+    spec = address.mailbox or ""
+    if address.host:
+        spec += "@" + address.host
+    return casemap(spec)
+
+
+@dataclass(frozen=True, slots=True)
+class SortKeys:
+    """What SORT and THREAD need of one message.
+
+    ``sent`` is the RFC 5256 §2.2 sent date as a UTC timestamp, None when
+    the message has no valid Date: (the INTERNALDATE stands in then).
+    """
+
+    sent: float | None
+    subject: str  # base subject, casemapped
+    reply: bool
+    from_: str
+    to: str
+    cc: str
+    display_from: str
+    display_to: str
+    message_id: str | None
+    references: tuple[str, ...]
+
+    @classmethod
+    def of(cls, parsed: ParsedMessage) -> SortKeys:
+        env = parsed.envelope
+        subject, reply = base_subject_and_reply(env.subject) if env.subject else ("", False)
+        ids = message_ids(env.message_id or "")
+        # RFC 5256 REFERENCES step 1: the References field, else the first
+        # message-id of In-Reply-To.
+        refs = message_ids(parsed.header_value("references") or "")
+        if not refs:
+            refs = message_ids(env.in_reply_to or "")[:1]
+        # Senders and recipients repeat across a mailbox: one copy of each.
+        return cls(
+            sent=parsed.sent_date.timestamp() if parsed.sent_date is not None else None,
+            subject=casemap(subject),
+            reply=reply,
+            from_=sys.intern(_mailbox(env.from_)),
+            to=sys.intern(_mailbox(env.to)),
+            cc=sys.intern(_mailbox(env.cc)),
+            display_from=sys.intern(_display(env.from_)),
+            display_to=sys.intern(_display(env.to)),
+            message_id=ids[0] if ids else None,
+            references=tuple(refs),
+        )
+
+    def record(self) -> bytes:
+        """The keys as the store keeps them (JSON, ASCII)."""
+        return json.dumps(
+            [self.sent, self.subject, self.reply, self.from_, self.to, self.cc,
+             self.display_from, self.display_to, self.message_id, self.references],
+            separators=(",", ":"),
+        ).encode()  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: bytes) -> SortKeys:
+        """The keys ``record`` made; ValueError when it is not such a record."""
+        try:
+            fields = json.loads(record)
+            sent, subject, reply, from_, to, cc, display_from, display_to, mid, refs = fields
+            return cls(
+                None if sent is None else float(sent), str(subject), bool(reply),
+                sys.intern(from_), sys.intern(to), sys.intern(cc), sys.intern(display_from),
+                sys.intern(display_to), mid, tuple(refs),
+            )  # fmt: skip
+        except (TypeError, ValueError) as exc:
+            raise ValueError("not a sort-keys record") from exc
