@@ -111,17 +111,13 @@ class SortKeyCache:
         for start in range(0, len(missing), self._RECORDS):
             chunk = missing[start : start + self._RECORDS]
             records = await store.messages_sort_records(mailbox_id, chunk)
-            for uid in chunk:
-                record = records.get(uid)
-                if record is None:
+            unrecorded += [uid for uid in chunk if uid not in records]
+            made_all = MessageKeys.from_records(list(records.values()))
+            for uid, made in zip(records, made_all, strict=True):
+                if made is None:
                     unrecorded.append(uid)
-                    continue
-                try:
-                    keys = MessageKeys.from_record(record)
-                except ValueError:
-                    unrecorded.append(uid)
-                    continue
-                entries[(mailbox_id, uidvalidity, uid)] = found[uid] = keys
+                else:
+                    entries[(mailbox_id, uidvalidity, uid)] = found[uid] = made
         # Expunged meanwhile, or kept without a record: from the parse.
         for start in range(0, len(unrecorded), self._CHUNK):
             loaded = await store.messages_parsed(

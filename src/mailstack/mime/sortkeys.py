@@ -115,12 +115,42 @@ class SortKeys:
     def from_record(cls, record: bytes) -> SortKeys:
         """The keys ``record`` made; ValueError when it is not such a record."""
         try:
-            fields = json.loads(record)
-            sent, subject, reply, from_, to, cc, display_from, display_to, mid, refs = fields
-            return cls(
-                None if sent is None else float(sent), str(subject), bool(reply),
-                sys.intern(from_), sys.intern(to), sys.intern(cc), sys.intern(display_from),
-                sys.intern(display_to), mid, tuple(refs),
-            )  # fmt: skip
+            return cls._from_fields(json.loads(record))
         except (TypeError, ValueError) as exc:
             raise ValueError("not a sort-keys record") from exc
+
+    @classmethod
+    def from_records(cls, records: list[bytes]) -> list[SortKeys | None]:
+        """The keys of many records (one JSON decoding for all of them: a
+        first SORT reads a whole mailbox); None for one that is not a record."""
+        if not records:
+            return []
+        try:
+            return [cls._from_fields(f) for f in json.loads(b"[" + b",".join(records) + b"]")]
+        except (TypeError, ValueError):
+            pass
+        out: list[SortKeys | None] = []
+        for record in records:
+            try:
+                out.append(cls.from_record(record))
+            except ValueError:
+                out.append(None)
+        return out
+
+    @classmethod
+    def _from_fields(cls, fields: list[object]) -> SortKeys:
+        sent, subject, reply, from_, to, cc, display_from, display_to, mid, refs = fields
+        if sent is not None and not isinstance(sent, (int, float)) or not isinstance(refs, list):
+            raise ValueError("not a sort-keys record")
+        return cls(
+            None if sent is None else float(sent), _text(subject), bool(reply),
+            sys.intern(_text(from_)), sys.intern(_text(to)), sys.intern(_text(cc)),
+            sys.intern(_text(display_from)), sys.intern(_text(display_to)),
+            None if mid is None else _text(mid), tuple(_text(r) for r in refs),
+        )  # fmt: skip
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a sort-keys record")
+    return value
