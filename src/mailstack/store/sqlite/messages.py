@@ -326,15 +326,27 @@ class MessagesPart(Engine, Generic[Parsed]):
         return await self._write(op)
 
     async def messages(self, mailbox_id: int) -> list[MessageMeta]:
-        return await self._read(
-            lambda c: [
-                _meta(r)
-                for r in c.execute(
-                    f"SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
-                    (mailbox_id,),
+        def op(c: sqlite3.Connection) -> list[MessageMeta]:
+            # A mailbox has few distinct flag sets: each is split once and
+            # shared (a SELECT of a big mailbox makes one list per message).
+            flag_sets: dict[str, frozenset[str]] = {}
+            when = datetime.datetime.fromisoformat
+            out = []
+            for uid, flags, internaldate, size, modseq, email_id, thread_id in c.execute(
+                f"SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                (mailbox_id,),
+            ):
+                shared = flag_sets.get(flags)
+                if shared is None:
+                    shared = flag_sets[flags] = flags_set(flags)
+                out.append(
+                    MessageMeta(
+                        uid, shared, when(internaldate), size, modseq, email_id, thread_id
+                    )
                 )
-            ]
-        )
+            return out
+
+        return await self._read(op)
 
     async def message_bytes(self, mailbox_id: int, uid: int) -> bytes:
         def op(c: sqlite3.Connection) -> bytes:
