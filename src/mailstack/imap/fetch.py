@@ -478,6 +478,23 @@ async def _send_meta(
         else:
             parts.append(lambda uid: b"MODSEQ (%d)" % meta[uid].modseq)
     step = 20 * _CHUNK
+    names = [i.name for i in items]
+    if names in (["FLAGS"], ["UID", "FLAGS"]):
+        # The usual sync: one dict look-up of the flag set's wire form per
+        # message (a mailbox has few distinct sets).
+        texts = sel.flag_texts([u for _n, u in pairs])
+        form = (
+            b"* %d FETCH (FLAGS %s)\r\n" if len(names) == 1 else b"* %d FETCH (UID %d FLAGS %s)\r\n"
+        )
+        for start in range(0, len(pairs), step):
+            chunk = zip(pairs[start : start + step], texts[start : start + step], strict=True)
+            if len(names) == 1:
+                lines = [form % (n, text) for (n, _u), text in chunk]
+            else:
+                lines = [form % (n, u, text) for (n, u), text in chunk]
+            s.send(b"".join(lines))
+            await s.channel.flush()
+        return
     for start in range(0, len(pairs), step):
         if len(parts) == 1:
             (part,) = parts

@@ -23,6 +23,7 @@ __all__ = ["SelectedMailbox", "flags_atoms", "uid_set_text"]
 
 # Distinct flag sets whose wire form a session keeps (see flags_text).
 _FLAG_TEXTS = 1024
+_RECENT = frozenset({"\\Recent"})
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
@@ -157,6 +158,21 @@ class SelectedMailbox:
                 self._flags_text.clear()
             text = self._flags_text[flags] = encode(flags_atoms(flags))
         return text
+
+    def flag_texts(self, uids: list[int]) -> list[bytes]:
+        """flags_text of each of uids, in one pass."""
+        meta = self.meta
+        recent = self.recent if self.show_recent else set()
+        sets = [meta[u].flags | _RECENT if u in recent else meta[u].flags for u in uids]
+        texts = self._flags_text
+        for flags in set(sets) - texts.keys():
+            if len(texts) >= _FLAG_TEXTS:
+                texts.clear()
+            texts[flags] = encode(flags_atoms(flags))
+        try:
+            return [texts[f] for f in sets]
+        except KeyError:  # more distinct sets than the cache holds
+            return [encode(flags_atoms(f)) for f in sets]
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:
