@@ -9,7 +9,6 @@ DELETE never serves a stale entry.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -73,18 +72,21 @@ class ParsedCache:
 
 class SortKeyCache:
     """The SORT and THREAD keys of messages (ordering.MessageKeys), by
-    (mailbox id, UIDVALIDITY, UID): read from the record the store made at
-    delivery (``messages_sort_records``; the parse only for a message kept
-    without one), a few short strings each, so a mailbox is sorted again
-    without reading its messages. At most ``capacity`` entries, the first made dropped first
-    (no reordering on a hit: a SORT touches every message of a mailbox)."""
+    (mailbox id, UIDVALIDITY) then UID: read from the record the store made
+    at delivery (``messages_sort_records``; the parse only for a message
+    kept without one), a few short strings each, so a mailbox is sorted
+    again without reading its messages. At most ``capacity`` messages' keys;
+    past it the mailboxes least recently sorted are dropped, whole (a SORT
+    touches every message of a mailbox), the one being sorted last."""
 
     _CHUNK = 500  # parses read from the store per round trip
     _RECORDS = 5000  # sort records (a few hundred octets each) per round trip
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._entries: dict[tuple[int, int, int], MessageKeys] = {}
+        # One dict per mailbox: no (mailbox, UIDVALIDITY, UID) key per message.
+        self._mailboxes: OrderedDict[tuple[int, int], dict[int, MessageKeys]] = OrderedDict()
+        self._count = 0
 
     async def get_many(
         self,
@@ -96,16 +98,19 @@ class SortKeyCache:
     ) -> dict[int, MessageKeys]:
         found: dict[int, MessageKeys] = {}
         missing: list[int] = []
-        entries = self._entries
+        box = (mailbox_id, uidvalidity)
+        entries = self._mailboxes.pop(box, None)
+        if entries is None:
+            entries = {}
+        self._count -= len(entries)
         for uid in uids:
-            key = (mailbox_id, uidvalidity, uid)
-            keys = entries.get(key)
+            keys = entries.get(uid)
             if keys is None:
-                cached = parsed.peek(key)
+                cached = parsed.peek((mailbox_id, uidvalidity, uid))
                 if cached is None:
                     missing.append(uid)
                     continue
-                keys = entries[key] = MessageKeys.of(cached)
+                keys = entries[uid] = MessageKeys.of(cached)
             found[uid] = keys
         unrecorded: list[int] = []
         for start in range(0, len(missing), self._RECORDS):
@@ -117,18 +122,23 @@ class SortKeyCache:
                 if made is None:
                     unrecorded.append(uid)
                 else:
-                    entries[(mailbox_id, uidvalidity, uid)] = found[uid] = made
+                    entries[uid] = found[uid] = made
+            del records, made_all
         # Expunged meanwhile, or kept without a record: from the parse.
         for start in range(0, len(unrecorded), self._CHUNK):
             loaded = await store.messages_parsed(
                 mailbox_id, unrecorded[start : start + self._CHUNK]
             )
             for uid, message in loaded.items():
-                keys = entries[(mailbox_id, uidvalidity, uid)] = MessageKeys.of(message)
-                found[uid] = keys
-        if len(entries) > self.capacity:
-            for key in list(itertools.islice(entries, len(entries) - self.capacity)):
-                del entries[key]
+                entries[uid] = found[uid] = MessageKeys.of(message)
+        # Another SORT of this mailbox may have kept keys meanwhile: one count.
+        self._count -= len(self._mailboxes.pop(box, {}))
+        if len(entries) <= self.capacity:
+            self._mailboxes[box] = entries
+            self._count += len(entries)
+            while self._count > self.capacity:
+                _box, dropped = self._mailboxes.popitem(last=False)
+                self._count -= len(dropped)
         return found
 
 

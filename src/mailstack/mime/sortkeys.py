@@ -142,11 +142,15 @@ class SortKeys:
         sent, subject, reply, from_, to, cc, display_from, display_to, mid, refs = fields
         if sent is not None and not isinstance(sent, (int, float)) or not isinstance(refs, list):
             raise ValueError("not a sort-keys record")
+        # Names, subjects and message ids repeat across a mailbox (a thread
+        # shares its subject, and its replies name the same ancestors): one
+        # copy of each, kept as long as some message's keys hold it.
         return cls(
-            None if sent is None else float(sent), _text(subject), bool(reply),
+            None if sent is None else float(sent), sys.intern(_text(subject)), bool(reply),
             sys.intern(_text(from_)), sys.intern(_text(to)), sys.intern(_text(cc)),
             sys.intern(_text(display_from)), sys.intern(_text(display_to)),
-            None if mid is None else _text(mid), tuple(_text(r) for r in refs),
+            None if mid is None else sys.intern(_text(mid)),
+            tuple(sys.intern(_text(r)) for r in refs),
         )  # fmt: skip
 
 
