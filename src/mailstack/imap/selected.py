@@ -160,19 +160,20 @@ class SelectedMailbox:
         return text
 
     def flag_texts(self, uids: list[int]) -> list[bytes]:
-        """flags_text of each of uids, in one pass."""
+        """flags_text of each of uids, in one pass: the wire form of each
+        distinct stored flag set is made once, with and without \\Recent
+        (no new set per message)."""
         meta = self.meta
         recent = self.recent if self.show_recent else set()
-        sets = [meta[u].flags | _RECENT if u in recent else meta[u].flags for u in uids]
-        texts = self._flags_text
-        for flags in set(sets) - texts.keys():
-            if len(texts) >= _FLAG_TEXTS:
-                texts.clear()
-            texts[flags] = encode(flags_atoms(flags))
-        try:
-            return [texts[f] for f in sets]
-        except KeyError:  # more distinct sets than the cache holds
-            return [encode(flags_atoms(f)) for f in sets]
+        stored = [meta[u].flags for u in uids]
+        plain: dict[frozenset[str], bytes] = {}
+        marked: dict[frozenset[str], bytes] = {}
+        for flags in set(stored):
+            plain[flags] = encode(flags_atoms(flags))
+            marked[flags] = encode(flags_atoms(flags | _RECENT))
+        if not recent:
+            return [plain[f] for f in stored]
+        return [marked[f] if u in recent else plain[f] for u, f in zip(uids, stored, strict=True)]
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:
