@@ -99,3 +99,22 @@ async def test_sort_records_are_kept_at_delivery(store):
     assert await store.messages_sort_records(inbox.id, [first, second]) == {}
     await store.expunge(work.id, [copied], require_deleted=False)
     assert await store.messages_sort_records(work.id, [copied]) == {}
+
+
+async def test_sort_records_of_deliveries_filed_together(store):
+    """Deliveries that share one commit (the writer files them as a group)
+    each get their record."""
+    import asyncio
+
+    await store.domain_add("hamburger.edu")
+    account = await store.account_add("bob@hamburger.edu", "pw")
+    inbox = await store.mailbox_get(account.id, "INBOX")
+    raws = [THREADED.replace(b"r2@", b"g%d@" % n) for n in range(12)]
+    placed = await asyncio.gather(
+        *(deliver(store, raw, [DeliveryTarget(account.id)]) for raw in raws)
+    )
+    uids = [where[0][1] for where in placed]
+    records = await store.messages_sort_records(inbox.id, uids)
+    assert sorted(records) == sorted(uids)
+    ids = {SortKeys.from_record(records[u]).message_id for u in uids}
+    assert ids == {f"g{n}@crepes.fr" for n in range(12)}

@@ -274,7 +274,8 @@ CREATE TABLE sort_records (
     digest BYTEA PRIMARY KEY REFERENCES blobs (digest) ON DELETE CASCADE,
     record BYTEA NOT NULL
 );
-INSERT INTO meta VALUES ('sort_records_pending', 1) ON CONFLICT (key) DO UPDATE SET value = 1
+INSERT INTO meta SELECT 'sort_records_pending', 1 WHERE EXISTS (SELECT 1 FROM blobs)
+    ON CONFLICT (key) DO UPDATE SET value = 1
 """
 
 

@@ -242,10 +242,13 @@ class MessagesPart(Engine, Generic[Parsed]):
             c.touch_account(account_id)
         last_blob = c.execute("SELECT coalesce(max(id), 0) FROM blobs").fetchone()[0]
         pack = self._codec.pack
+        packed = [pack(d.parsed) for d in deliveries]
         insert_rows(c, "blobs (id, refs, data, parsed)", [
-            (last_blob + n, len(d.targets), d.raw, pack(d.parsed))
-            for n, d in enumerate(deliveries, 1)
+            (last_blob + n, len(d.targets), d.raw, kept)
+            for n, (d, kept) in enumerate(zip(deliveries, packed, strict=True), 1)
         ])
+        for n, kept in enumerate(packed, 1):
+            self._keep_sort_record(c, last_blob + n, kept)
         # Each copy's MODSEQ (ascending per account), and so each mailbox's
         # HIGHESTMODSEQ, set with its uidnext.
         modseqs: list[list[int]] = []

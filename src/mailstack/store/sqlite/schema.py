@@ -269,7 +269,7 @@ CREATE TABLE sort_records (
     blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
     record BLOB NOT NULL
 );
-INSERT OR REPLACE INTO meta VALUES ('sort_records_pending', 1)
+INSERT OR REPLACE INTO meta SELECT 'sort_records_pending', 1 WHERE EXISTS (SELECT 1 FROM blobs)
 """
 
 
