@@ -12,7 +12,9 @@ from the table of the same name, column for column; what differs is mapped:
 * ids handed out by counters (the ``mailbox_id`` and ``email_id`` rows of
   ``meta``, SQLite's AUTOINCREMENT) continue in PostgreSQL's sequences from
   the highest ever given, so no id is given twice;
-* SQLite's 0/1 become booleans where PostgreSQL has them.
+* SQLite's 0/1 become booleans where PostgreSQL has them;
+* ``sort_records`` is not copied: a marker in ``meta`` has the PostgreSQL
+  store make it again from the parses when it next opens.
 
 A table of the SQLite store with no place in PostgreSQL stops the move
 (nothing is dropped silently). Everything is written in one transaction,
@@ -45,6 +47,9 @@ _NOT_COPIED = {"schema_version", "nodes"}
 _INDEX = ("search_blobs", "search_prefixes")
 # Parents before the tables whose foreign keys name them.
 _FIRST = ("dns_zones", "queue_messages")
+# Tables a store makes from the others when it opens (the SORT/THREAD
+# records of the kept parses): not copied, made again by PostgreSQL's.
+_DERIVED = ("sort_records",)
 # Counters of SQLite's meta table that are sequences in PostgreSQL.
 _COUNTERS = {"mailbox_id": "mailboxes", "email_id": None}
 # Rows read and written at a time.
@@ -296,6 +301,9 @@ async def migrate(sqlite_path: Path, url: str, *, password: str | None = None) -
                 tables = await move.pg_tables()
                 await _check_empty(target, sorted(tables) + ["nodes"])
                 present = move.sqlite_tables()
+                for name in _DERIVED:
+                    tables.pop(name, None)
+                    present.pop(name, None)
                 extra = sorted(set(present) - set(tables))
                 if extra:
                     raise StoreError(
@@ -331,6 +339,11 @@ async def migrate(sqlite_path: Path, url: str, *, password: str | None = None) -
                     ))
                 await move.sequences()
                 await schema.index_kept_messages(target, PARSE_CODEC)
+                # The store makes the derived tables again at its next open.
+                await target.execute(
+                    "INSERT INTO meta VALUES ('sort_records_pending', 1)"
+                    " ON CONFLICT (key) DO UPDATE SET value = 1"
+                )
                 report = Report(reports)
                 if not report.same:
                     differ = [t.name for t in reports if not t.same]

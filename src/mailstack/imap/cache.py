@@ -9,7 +9,6 @@ DELETE never serves a stale entry.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,7 +18,7 @@ from mailstack.imap.ordering import MessageKeys
 
 if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
-    from mailstack.store import MessageMeta, Store
+    from mailstack.store import Mailbox, MessageMeta, Store
 
 __all__ = ["ExpungedCache", "MetaInterner", "ParsedCache", "SortKeyCache"]
 
@@ -73,16 +72,21 @@ class ParsedCache:
 
 class SortKeyCache:
     """The SORT and THREAD keys of messages (ordering.MessageKeys), by
-    (mailbox id, UIDVALIDITY, UID): made once from the stored parse, a few
-    short strings each, so a mailbox is sorted again without reading its
-    messages. At most ``capacity`` entries, the first made dropped first
-    (no reordering on a hit: a SORT touches every message of a mailbox)."""
+    (mailbox id, UIDVALIDITY) then UID: read from the record the store made
+    at delivery (``messages_sort_records``; the parse only for a message
+    kept without one), a few short strings each, so a mailbox is sorted
+    again without reading its messages. At most ``capacity`` messages' keys;
+    past it the mailboxes least recently sorted are dropped, whole (a SORT
+    touches every message of a mailbox), the one being sorted last."""
 
     _CHUNK = 500  # parses read from the store per round trip
+    _RECORDS = 5000  # sort records (a few hundred octets each) per round trip
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._entries: dict[tuple[int, int, int], MessageKeys] = {}
+        # One dict per mailbox: no (mailbox, UIDVALIDITY, UID) key per message.
+        self._mailboxes: OrderedDict[tuple[int, int], dict[int, MessageKeys]] = OrderedDict()
+        self._count = 0
 
     async def get_many(
         self,
@@ -94,37 +98,79 @@ class SortKeyCache:
     ) -> dict[int, MessageKeys]:
         found: dict[int, MessageKeys] = {}
         missing: list[int] = []
-        entries = self._entries
+        box = (mailbox_id, uidvalidity)
+        entries = self._mailboxes.pop(box, None)
+        if entries is None:
+            entries = {}
+        self._count -= len(entries)
         for uid in uids:
-            key = (mailbox_id, uidvalidity, uid)
-            keys = entries.get(key)
+            keys = entries.get(uid)
             if keys is None:
-                cached = parsed.peek(key)
+                cached = parsed.peek((mailbox_id, uidvalidity, uid))
                 if cached is None:
                     missing.append(uid)
                     continue
-                keys = entries[key] = MessageKeys.of(cached)
+                keys = entries[uid] = MessageKeys.of(cached)
             found[uid] = keys
-        for start in range(0, len(missing), self._CHUNK):
-            loaded = await store.messages_parsed(mailbox_id, missing[start : start + self._CHUNK])
+        unrecorded: list[int] = []
+        for start in range(0, len(missing), self._RECORDS):
+            chunk = missing[start : start + self._RECORDS]
+            records = await store.messages_sort_records(mailbox_id, chunk)
+            unrecorded += [uid for uid in chunk if uid not in records]
+            made_all = MessageKeys.from_records(list(records.values()))
+            for uid, made in zip(records, made_all, strict=True):
+                if made is None:
+                    unrecorded.append(uid)
+                else:
+                    entries[uid] = found[uid] = made
+            del records, made_all
+        # Expunged meanwhile, or kept without a record: from the parse.
+        for start in range(0, len(unrecorded), self._CHUNK):
+            loaded = await store.messages_parsed(
+                mailbox_id, unrecorded[start : start + self._CHUNK]
+            )
             for uid, message in loaded.items():
-                keys = entries[(mailbox_id, uidvalidity, uid)] = MessageKeys.of(message)
-                found[uid] = keys
-        if len(entries) > self.capacity:
-            for key in list(itertools.islice(entries, len(entries) - self.capacity)):
-                del entries[key]
+                entries[uid] = found[uid] = MessageKeys.of(message)
+        # Another SORT of this mailbox may have kept keys meanwhile: one count.
+        self._count -= len(self._mailboxes.pop(box, {}))
+        if len(entries) <= self.capacity:
+            self._mailboxes[box] = entries
+            self._count += len(entries)
+            while self._count > self.capacity:
+                _box, dropped = self._mailboxes.popitem(last=False)
+                self._count -= len(dropped)
         return found
 
 
 class MetaInterner:
-    """One shared MessageMeta (and flag set) for every session that has the
-    same mailbox selected: a thousand sessions idling on one INBOX then hold
-    one copy of its message list's objects, not a thousand."""
+    """The message lists of the mailboxes sessions of the node selected, and
+    one shared MessageMeta (and flag set) for every session that has the same
+    mailbox selected: a thousand sessions idling on one INBOX then hold one
+    copy of its message list's objects, not a thousand.
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    A list is kept with the HIGHESTMODSEQ read before it (``select``): the
+    next SELECT of the mailbox reads only what changed since (RFC 7162
+    CHANGEDSINCE, from the store's modseq index) instead of every message
+    row. At most ``capacity`` messages over all lists, the least recently
+    selected dropped first; ``recent`` metas met in session polls.
+    """
+
+    def __init__(self, capacity: int = 200_000, recent: int = 10_000) -> None:
         self.capacity = capacity
+        self.recent = recent
         self._metas: OrderedDict[tuple[int, int], MessageMeta] = OrderedDict()
         self._flag_sets: dict[frozenset[str], frozenset[str]] = {}
+        # mailbox id -> (UIDVALIDITY, HIGHESTMODSEQ before the read, messages)
+        self._lists: OrderedDict[int, tuple[int, int, list[MessageMeta]]] = OrderedDict()
+        self._listed = 0  # messages over all lists
+
+    def _shared(self, meta: MessageMeta) -> MessageMeta:
+        flags = self._flag_sets.get(meta.flags)
+        if flags is None:
+            if len(self._flag_sets) > 10_000:
+                self._flag_sets.clear()
+            flags = self._flag_sets[meta.flags] = meta.flags
+        return meta if flags is meta.flags else replace(meta, flags=flags)
 
     def intern(self, mailbox_id: int, metas: list[MessageMeta]) -> list[MessageMeta]:
         out = []
@@ -132,19 +178,61 @@ class MetaInterner:
         for meta in metas:
             key = (mailbox_id, meta.uid)
             known = entries.get(key)
-            if known is not None and known == meta:
+            if (
+                known is not None
+                and known.modseq == meta.modseq
+                and known.email_id == meta.email_id
+                and known.flags == meta.flags
+            ):
                 out.append(known)
                 continue
-            flags = self._flag_sets.setdefault(meta.flags, meta.flags)
-            if flags is not meta.flags:
-                meta = replace(meta, flags=flags)
-            entries[key] = meta
+            entries[key] = meta = self._shared(meta)
             out.append(meta)
-        while len(entries) > self.capacity:
+        while len(entries) > self.recent:
             entries.popitem(last=False)
-        if len(self._flag_sets) > 10_000:
-            self._flag_sets.clear()
         return out
+
+    async def select(self, store: Store[ParsedMessage], mailbox: Mailbox) -> list[MessageMeta]:
+        """The messages of mailbox, ascending by UID, as of its
+        ``highest_modseq`` or later (read from the store before this call)."""
+        lists = self._lists
+        hit = lists.pop(mailbox.id, None)
+        if hit is not None:
+            self._listed -= len(hit[2])
+        if hit is not None and hit[0] == mailbox.uidvalidity and hit[1] <= mailbox.highest_modseq:
+            metas = hit[2]
+            if hit[1] < mailbox.highest_modseq:
+                changed, vanished = await store.changes_since(mailbox.id, hit[1])
+                metas = _merged(metas, [self._shared(m) for m in changed], vanished)
+        else:
+            flag_sets: dict[frozenset[str], frozenset[str]] = {}
+            metas = []
+            for meta in await store.messages(mailbox.id):
+                # One flag set per distinct value (few in a mailbox).
+                flags = flag_sets.setdefault(meta.flags, meta.flags)
+                metas.append(meta if flags is meta.flags else replace(meta, flags=flags))
+        if len(metas) <= self.capacity:
+            lists[mailbox.id] = (mailbox.uidvalidity, mailbox.highest_modseq, metas)
+            self._listed += len(metas)
+            while self._listed > self.capacity:
+                _id, (_v, _m, dropped) = lists.popitem(last=False)
+                self._listed -= len(dropped)
+        return metas
+
+
+def _merged(
+    old: list[MessageMeta], changed: list[MessageMeta], vanished: list[int]
+) -> list[MessageMeta]:
+    """old (ascending by UID) with changed put in and vanished taken out."""
+    if not changed and not vanished:
+        return old
+    by_uid = {m.uid: m for m in changed}
+    gone = set(vanished)
+    out = [by_uid.pop(m.uid, m) for m in old if m.uid not in gone]
+    added = sorted((m for m in by_uid.values() if m.uid not in gone), key=lambda m: m.uid)
+    if added and out and added[0].uid < out[-1].uid:
+        return sorted(out + added, key=lambda m: m.uid)
+    return out + added
 
 
 class ExpungedCache:

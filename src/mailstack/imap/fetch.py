@@ -13,6 +13,7 @@ a client that stops reading costs its socket buffer, not the message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from mailstack.errors import ImapError, NotFound
 from mailstack.imap.proto.commands import Command, Fetch, FetchItem, Section
 from mailstack.imap.proto.parser import MONTHS
 from mailstack.imap.proto.response import Literal8, encode, quoted
-from mailstack.imap.selected import flags_atoms, uid_set_text
+from mailstack.imap.selected import SelectedMailbox, uid_set_text
 from mailstack.imap.session import Done, Session, handler
 from mailstack.jmap import ids
 from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
@@ -167,9 +168,7 @@ def body_structure(part: Part, extended: bool) -> bytes:
     return b"(" + b" ".join(fields) + b")"
 
 
-def section_range(
-    parsed: ParsedMessage, section: Section, size: int
-) -> tuple[int, int] | None:
+def section_range(parsed: ParsedMessage, section: Section, size: int) -> tuple[int, int] | None:
     """Where the octets RFC 3501 §6.4.5 names by section lie in a message of
     ``size`` octets (for HEADER.FIELDS[.NOT], the header they are chosen
     from), or None if there is no such part."""
@@ -253,8 +252,9 @@ class _Text:
         chunks = self.store.message_chunks(self.mailbox_id, self.uid, start, end)
         return b"".join([chunk async for chunk in chunks])
 
-    def literal(self, start: int, end: int, partial: tuple[int, int] | None,
-                literal8: bool = False) -> bytes | _Stream:
+    def literal(
+        self, start: int, end: int, partial: tuple[int, int] | None, literal8: bool = False
+    ) -> bytes | _Stream:
         if partial is not None:
             start, end = min(start + partial[0], end), min(start + partial[0] + partial[1], end)
         if self.raw is None:
@@ -362,11 +362,15 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     needs_savedate = any(i.name == "SAVEDATE" for i in items)
     needs_raw = any(i.name in _NEEDS_RAW or i.section is not None for i in items)
     # RFC 4314 §4: no \Seen without the s right.
-    sets_seen = not sel.readonly and "s" in sel.rights and any(
-        i.name in _SETS_SEEN
-        # RFC 3516 §4.2: BINARY.SIZE reads nothing, so it leaves \Seen alone.
-        or (i.section is not None and not i.peek and i.name != "BINARY.SIZE")
-        for i in items
+    sets_seen = (
+        not sel.readonly
+        and "s" in sel.rights
+        and any(
+            i.name in _SETS_SEEN
+            # RFC 3516 §4.2: BINARY.SIZE reads nothing, so it leaves \Seen alone.
+            or (i.section is not None and not i.peek and i.name != "BINARY.SIZE")
+            for i in items
+        )
     )
     flags_changed: set[int] = set()
     if sets_seen:
@@ -377,9 +381,15 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 sel.update_meta(meta)
                 flags_changed.add(meta.uid)
     send_flags = flags_changed and not any(i.name == "FLAGS" for i in items)
+    if not needs_parsed and not needs_raw and not send_flags and _meta_only(items):
+        await _send_meta(s, sel, items, pairs)
+        return None
     missing = 0
-    for start in range(0, len(pairs), _CHUNK):
-        chunk = pairs[start : start + _CHUNK]
+    names = [(b" " if n else b"") + _item_name(item) + b" " for n, item in enumerate(items)]
+    # Values from the session's view alone are cheap: flushed less often.
+    step = _CHUNK if needs_parsed or needs_raw else 20 * _CHUNK
+    for start in range(0, len(pairs), step):
+        chunk = pairs[start : start + step]
         uids = [u for _n, u in chunk]
         # Big messages are never read whole: their literals are written from
         # the store a chunk at a time (RSS per slow reader is the socket
@@ -396,8 +406,10 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
             if small:
                 raws = await s.store.messages_bytes(sel.mailbox_id, small)
         for msn, uid in chunk:
-            if (needs_parsed or uid in big) and uid not in parsed or (
-                needs_raw and uid not in big and uid not in raws
+            if (
+                (needs_parsed or uid in big)
+                and uid not in parsed
+                or (needs_raw and uid not in big and uid not in raws)
             ):
                 # Expunged by another session, not yet announced: served from
                 # what the node kept of it (RFC 2180 §4.1.1); when it kept
@@ -410,26 +422,30 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
                 if kept[1] is not None:
                     parsed[uid] = kept[1]
                 big.discard(uid)
-            text = _Text(s.store, sel.mailbox_id, uid, raws.get(uid), sel.meta[uid].size)
             out: list[bytes | _Stream] = [b"* %d FETCH (" % msn]
-            for n, item in enumerate(items):
-                name = _item_name(item) + b" "
-                out.append(b" " + name if n else name)
-                if item.section is not None or item.name in _NEEDS_RAW:
-                    out.append(await _text_value(item, text, parsed.get(uid)))
+            text = (
+                _Text(s.store, sel.mailbox_id, uid, raws.get(uid), sel.meta[uid].size)
+                if needs_raw
+                else None  # FETCH 1:* (FLAGS) and the like: all from the session's view
+            )
+            found = parsed.get(uid)
+            for name, item in zip(names, items, strict=True):
+                out.append(name)
+                if text is not None and (item.section is not None or item.name in _NEEDS_RAW):
+                    out.append(await _text_value(item, text, found))
                 elif item.name == "SAVEDATE":
                     # RFC 8514 §4.2: NIL when unknown (here: a message another
                     # session expunged, served from what the node kept of it).
                     saved = savedates.get(uid)
                     out.append(b"NIL" if saved is None else quoted(internaldate(saved)))
                 else:
-                    out.append(_value(s, item, uid, parsed.get(uid)))
+                    out.append(_value(s, item, uid, found))
             if send_flags and uid in flags_changed:
-                out.append(b" FLAGS " + encode(flags_atoms(sel.flags(uid))))
+                out.append(b" FLAGS " + sel.flags_text(uid))
             out.append(b")\r\n")
             if uid not in big:
                 s.send(b"".join(piece for piece in out if isinstance(piece, bytes)))
-            elif not await _send_streamed(s, text, out):
+            elif text is None or not await _send_streamed(s, text, out):  # big: octets read
                 # RFC 3501 §4.3: a literal cannot be taken back; the message
                 # vanished half-way through, and the connection has to go.
                 s.closing = True
@@ -438,6 +454,62 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
     if missing:
         raise ImapError("Some messages were expunged meanwhile", code="EXPUNGEISSUED")
     return None
+
+
+# Items whose values come from the session's view alone.
+_META_ITEMS = frozenset({"UID", "FLAGS", "RFC822.SIZE", "MODSEQ"})
+
+
+def _meta_only(items: list[FetchItem]) -> bool:
+    return all(i.section is None and i.name in _META_ITEMS for i in items)
+
+
+async def _send_meta(
+    s: Session, sel: SelectedMailbox, items: list[FetchItem], pairs: list[tuple[int, int]]
+) -> None:
+    """FETCH of UID, FLAGS, RFC822.SIZE and MODSEQ only (``FETCH 1:* (FLAGS)``,
+    what a client asks of a whole mailbox at every sync): each response is
+    one format of the session's view, no store read, no per-item dispatch."""
+    meta = sel.meta  # the view's messages, read by the formats below
+    parts: list[Callable[[int], bytes]] = []
+    for item in items:
+        if item.name == "UID":
+            parts.append(lambda uid: b"UID %d" % uid)
+        elif item.name == "FLAGS":
+            parts.append(lambda uid: b"FLAGS " + sel.flags_text(uid))
+        elif item.name == "RFC822.SIZE":
+            parts.append(lambda uid: b"RFC822.SIZE %d" % meta[uid].size)
+        else:
+            parts.append(lambda uid: b"MODSEQ (%d)" % meta[uid].modseq)
+    step = 20 * _CHUNK
+    names = [i.name for i in items]
+    if names in (["FLAGS"], ["UID", "FLAGS"]):
+        # The usual sync: one dict look-up of the flag set's wire form per
+        # message (a mailbox has few distinct sets).
+        texts = sel.flag_texts([u for _n, u in pairs])
+        form = (
+            b"* %d FETCH (FLAGS %s)\r\n" if len(names) == 1 else b"* %d FETCH (UID %d FLAGS %s)\r\n"
+        )
+        for start in range(0, len(pairs), step):
+            chunk = zip(pairs[start : start + step], texts[start : start + step], strict=True)
+            if len(names) == 1:
+                lines = [form % (n, text) for (n, _u), text in chunk]
+            else:
+                lines = [form % (n, u, text) for (n, u), text in chunk]
+            s.send(b"".join(lines))
+            await s.channel.flush()
+        return
+    for start in range(0, len(pairs), step):
+        if len(parts) == 1:
+            (part,) = parts
+            lines = [b"* %d FETCH (%s)\r\n" % (n, part(u)) for n, u in pairs[start : start + step]]
+        else:
+            lines = [
+                b"* %d FETCH (%s)\r\n" % (n, b" ".join([part(u) for part in parts]))
+                for n, u in pairs[start : start + step]
+            ]
+        s.send(b"".join(lines))
+        await s.channel.flush()
 
 
 async def _send_streamed(s: Session, text: _Text, out: list[bytes | _Stream]) -> bool:
@@ -473,7 +545,7 @@ def _value(s: Session, item: FetchItem, uid: int, parsed: ParsedMessage | None) 
     if name == "UID":
         return str(uid).encode()
     if name == "FLAGS":
-        return encode(flags_atoms(sel.flags(uid)))
+        return sel.flags_text(uid)
     if name == "INTERNALDATE":
         return quoted(internaldate(meta.internaldate))
     if name == "RFC822.SIZE":

@@ -86,7 +86,7 @@ async def select(s: Session, cmd: Command) -> Done | None:
         # HIGHESTMODSEQ before the messages: whatever changes between the two
         # reads has a greater MODSEQ and reaches the session at its next poll.
         mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
-        metas = s.ctx.metas.intern(mailbox.id, await s.store.messages(mailbox.id))
+        metas = await s.ctx.metas.select(s.store, mailbox)
         if readonly:
             # RFC 3501 §6.3.2: EXAMINE must not take \Recent from anyone.
             sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)

@@ -1,8 +1,9 @@
 """Sorting and threading of messages (RFC 5256 SORT and THREAD, RFC 5957
 DISPLAYFROM/DISPLAYTO), with no I/O.
 
-Every key is read from the parse stored at delivery (``MessageKeys.of``
-takes a ParsedMessage) and kept small, so a node can cache the keys of a big
+Every key is made at delivery from the parse and kept by the store
+(``MessageKeys``, mime.sortkeys; ``MessageKeys.of`` takes a ParsedMessage),
+small, so a node can cache the keys of a big
 mailbox and sort or thread it again without reading a message.
 
 Strings compare with the i;ascii-casemap collation (RFC 5256 §3: ASCII
@@ -12,14 +13,13 @@ the UTF-8 octet order). Ties keep mailbox order (RFC 5256 §3).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from mailstack.mime import Address, ParsedMessage, decode_header
-from mailstack.mime.subject import base_subject_and_reply, message_ids
+from mailstack.mime.sortkeys import SortKeys, casemap
+from mailstack.mime.subject import base_subject_and_reply
 
 __all__ = [
     "MessageKeys",
@@ -32,13 +32,6 @@ __all__ = [
     "thread_text",
 ]
 
-_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
-
-
-def casemap(text: str) -> str:
-    """The i;ascii-casemap form: only a-z folded (RFC 4790 §9.2)."""
-    return text.translate(_UPPER)
-
 
 def base_subject(subject: str | None) -> tuple[str, bool]:
     """RFC 5256 §2.1: the base subject, and whether the subject marked a
@@ -46,79 +39,9 @@ def base_subject(subject: str | None) -> tuple[str, bool]:
     return base_subject_and_reply(subject) if subject else ("", False)
 
 
-def _first_address(addresses: list[Address] | None) -> Address | None:
-    for address in addresses or ():
-        if address.host is not None:
-            return address  # group markers (host None) are not addresses
-    return None
-
-
-def _mailbox(addresses: list[Address] | None) -> str:
-    """RFC 5256 §3 FROM/TO/CC: the addr-mailbox of the first address."""
-    address = _first_address(addresses)
-    if address is None or address.mailbox is None:
-        return ""
-    return casemap(decode_header(address.mailbox))
-
-
-def _display(addresses: list[Address] | None) -> str:
-    """RFC 5957 §3: the first address's display name (encoded words decoded)
-    when it has one, else its addr-spec ``mailbox@host``."""
-    address = _first_address(addresses)
-    if address is None:
-        return ""
-    if address.name:
-        name = decode_header(address.name).strip()
-        if name:
-            return casemap(name)
-    spec = address.mailbox or ""
-    if address.host:
-        spec += "@" + address.host
-    return casemap(spec)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageKeys:
-    """What SORT and THREAD need of one message, from its stored parse.
-
-    ``sent`` is the RFC 5256 §2.2 sent date as a UTC timestamp, None when
-    the message has no valid Date: (the INTERNALDATE stands in then).
-    """
-
-    sent: float | None
-    subject: str  # base subject, casemapped
-    reply: bool
-    from_: str
-    to: str
-    cc: str
-    display_from: str
-    display_to: str
-    message_id: str | None
-    references: tuple[str, ...]
-
-    @classmethod
-    def of(cls, parsed: ParsedMessage) -> MessageKeys:
-        env = parsed.envelope
-        subject, reply = base_subject(env.subject)
-        ids = message_ids(env.message_id or "")
-        # RFC 5256 REFERENCES step 1: the References field, else the first
-        # message-id of In-Reply-To.
-        refs = message_ids(parsed.header_value("references") or "")
-        if not refs:
-            refs = message_ids(env.in_reply_to or "")[:1]
-        # Senders and recipients repeat across a mailbox: one copy of each.
-        return cls(
-            sent=parsed.sent_date.timestamp() if parsed.sent_date is not None else None,
-            subject=casemap(subject),
-            reply=reply,
-            from_=sys.intern(_mailbox(env.from_)),
-            to=sys.intern(_mailbox(env.to)),
-            cc=sys.intern(_mailbox(env.cc)),
-            display_from=sys.intern(_display(env.from_)),
-            display_to=sys.intern(_display(env.to)),
-            message_id=ids[0] if ids else None,
-            references=tuple(refs),
-        )
+# What SORT and THREAD read of a message, made at delivery and kept by the
+# store (mime.sortkeys); ``MessageKeys.of`` makes them from a parse.
+MessageKeys = SortKeys
 
 
 class Entry(NamedTuple):

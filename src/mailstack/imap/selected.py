@@ -16,10 +16,14 @@ from collections.abc import Iterable
 
 from mailstack.common.rights import OWNER_RIGHTS, flag_right
 from mailstack.imap.proto.commands import SequenceSet
-from mailstack.imap.proto.response import Atom, untagged
+from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.store import MessageMeta
 
 __all__ = ["SelectedMailbox", "flags_atoms", "uid_set_text"]
+
+# Distinct flag sets whose wire form a session keeps (see flags_text).
+_FLAG_TEXTS = 1024
+_RECENT = frozenset({"\\Recent"})
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
@@ -72,8 +76,11 @@ class SelectedMailbox:
         self.generation = 0
         self.memo: dict[object, tuple[object, object]] = {}
         self.keywords: set[str] = set()
-        for m in metas:
-            self.keywords.update(f for f in m.flags if not f.startswith("\\"))
+        # The wire form of each flag set seen (a mailbox has few distinct
+        # ones), so FETCH 1:* (FLAGS) encodes each once, not per message.
+        self._flags_text: dict[frozenset[str], bytes] = {}
+        for flags in {m.flags for m in metas}:  # few distinct sets
+            self.keywords.update(f for f in flags if not f.startswith("\\"))
 
     # -- numbering -------------------------------------------------------
 
@@ -97,19 +104,25 @@ class SelectedMailbox:
             return [(n, u) for u in self.saved if (n := self.msn(u)) is not None]
         if not self.uids:
             return []
+        # Index spans [a, b) into self.uids, merged, so 1:* costs a slice.
+        spans: list[tuple[int, int]] = []
         if uid:
-            largest = self.uids[-1]
-            out: set[int] = set()
-            for lo, hi in sequence.resolve(largest):
+            for lo, hi in sequence.resolve(self.uids[-1]):
                 a = bisect.bisect_left(self.uids, lo)
                 b = bisect.bisect_right(self.uids, hi)
-                out.update(range(a, b))
-            return [(i + 1, self.uids[i]) for i in sorted(out)]
-        largest = len(self.uids)
-        msns: set[int] = set()
-        for lo, hi in sequence.resolve(largest):
-            msns.update(range(max(lo, 1), min(hi, largest) + 1))
-        return [(n, self.uids[n - 1]) for n in sorted(msns)]
+                spans.append((a, b))
+        else:
+            largest = len(self.uids)
+            for lo, hi in sequence.resolve(largest):
+                spans.append((max(lo, 1) - 1, min(hi, largest)))
+        out: list[tuple[int, int]] = []
+        done = 0  # every index below this is in out already
+        for a, b in sorted(spans):
+            a = max(a, done)
+            if a < b:
+                out.extend(zip(range(a + 1, b + 1), self.uids[a:b], strict=True))
+                done = b
+        return out
 
     def out_of_range(self, sequence: SequenceSet) -> bool:
         if sequence.saved:
@@ -135,6 +148,32 @@ class SelectedMailbox:
         meta = self.meta.get(uid)
         base = meta.flags if meta else frozenset()
         return base | {"\\Recent"} if uid in self.recent and self.show_recent else base
+
+    def flags_text(self, uid: int) -> bytes:
+        """``(\\Flag ...)``: the flags of uid as FETCH FLAGS sends them."""
+        flags = self.flags(uid)
+        text = self._flags_text.get(flags)
+        if text is None:
+            if len(self._flags_text) >= _FLAG_TEXTS:
+                self._flags_text.clear()
+            text = self._flags_text[flags] = encode(flags_atoms(flags))
+        return text
+
+    def flag_texts(self, uids: list[int]) -> list[bytes]:
+        """flags_text of each of uids, in one pass: the wire form of each
+        distinct stored flag set is made once, with and without \\Recent
+        (no new set per message)."""
+        meta = self.meta
+        recent = self.recent if self.show_recent else set()
+        stored = [meta[u].flags for u in uids]
+        plain: dict[frozenset[str], bytes] = {}
+        marked: dict[frozenset[str], bytes] = {}
+        for flags in set(stored):
+            plain[flags] = encode(flags_atoms(flags))
+            marked[flags] = encode(flags_atoms(flags | _RECENT))
+        if not recent:
+            return [plain[f] for f in stored]
+        return [marked[f] if u in recent else plain[f] for u, f in zip(uids, stored, strict=True)]
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:

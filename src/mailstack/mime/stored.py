@@ -18,6 +18,7 @@ from mailstack.mime.message import (
     stored_fields,
     stored_search_text,
 )
+from mailstack.mime.sortkeys import SortKeys
 from mailstack.mime.subject import base_subject, message_ids
 from mailstack.store.contract.messages import EmailKeys
 
@@ -74,6 +75,14 @@ class StoredParse:
     def prefix_text(self, prefix: bytes) -> str:
         """The decoded header lines of a message's own trace fields."""
         return prefix_header_text(prefix)
+
+    def sort_record(self, stored: bytes) -> bytes:
+        """The SORT/THREAD keys (mime.sortkeys) of what ``pack`` kept."""
+        try:
+            parsed = ParsedMessage.from_bytes(stored)
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError("not a kept parse") from exc
+        return SortKeys.of(parsed).record()
 
 
 PARSE_CODEC = StoredParse()

@@ -320,3 +320,37 @@ async def test_preview(store):
         S: b1 OK FETCH completed
         """
     )
+
+
+async def test_view_only_items_over_overlapping_sets(store):
+    """FETCH of UID/FLAGS/RFC822.SIZE/MODSEQ only is answered from the
+    session's view: overlapping and unordered ranges name each message
+    once, in order; holes left by EXPUNGE are skipped in UID sets."""
+    c, inbox = await selected(store, count=8)
+    await store.store_flags(inbox.id, [2, 5], ["\\Seen", "$Work"], "add")
+    await store.store_flags(inbox.id, [4], ["\\Deleted"], "add")
+    await c.send("x1 EXPUNGE")
+    sizes = {m.uid: m.size for m in await store.messages(inbox.id)}
+    modseqs = {m.uid: m.modseq for m in await store.messages(inbox.id)}
+    got = await c.send("a1 FETCH 6:*,1:2,2:3,5 (FLAGS)")
+    assert got == [
+        "* 1 FETCH (FLAGS (\\Recent))",
+        "* 2 FETCH (FLAGS ($Work \\Recent \\Seen))",
+        "* 3 FETCH (FLAGS (\\Recent))",
+        "* 5 FETCH (FLAGS (\\Recent))",
+        "* 6 FETCH (FLAGS (\\Recent))",
+        "* 7 FETCH (FLAGS (\\Recent))",
+        "a1 OK FETCH completed",
+    ]
+    got = await c.send("a2 UID FETCH 3:5,1,5:6 (FLAGS RFC822.SIZE MODSEQ)")
+    assert got[0].startswith("* OK [HIGHESTMODSEQ ")  # RFC 7162 §3.1: MODSEQ enables it
+    assert got[1:-1] == [
+        f"* {n} FETCH (UID {u} FLAGS ({flags}) RFC822.SIZE {sizes[u]} MODSEQ ({modseqs[u]}))"
+        for n, u, flags in [
+            (1, 1, "\\Recent"),
+            (3, 3, "\\Recent"),
+            (4, 5, "$Work \\Recent \\Seen"),
+            (5, 6, "\\Recent"),
+        ]
+    ]
+    assert got[-1].startswith("a2 OK")

@@ -194,3 +194,30 @@ def test_references_sorts_siblings_by_sent_date() -> None:
         entry(5, "Re: a", sent=None, arrival=2, mid="5@x", refs=("1@x",)),
     ]
     assert thread_text(thread_references(es)) == b"(4)(1 (5)(3)(2))"
+
+
+def test_sort_records_read_back_and_refuse_garbage():
+    """The record the store keeps at delivery gives back the keys the parse
+    gives; many are read at once, and what is not a record is refused (the
+    keys then come from the parse)."""
+    from mailstack.mime import parse
+    from mailstack.mime.sortkeys import SortKeys
+
+    raw = (
+        b"From: =?utf-8?q?Ren=C3=A9e?= <renee@crepes.fr>\r\nTo: bob@hamburger.edu\r\n"
+        b"Subject: Fwd: [x] Re: lunch\r\nDate: Tue, 8 Feb 1994 10:00:00 +0100\r\n"
+        b"Message-ID: <a@b>\r\nIn-Reply-To: <p@b> <q@b>\r\n\r\nbody\r\n"
+    )
+    keys = SortKeys.of(parse(raw))
+    assert keys.subject == "LUNCH" and keys.reply and keys.references == ("p@b",)
+    assert SortKeys.from_record(keys.record()) == keys
+    bare = SortKeys.of(parse(b"Subject: x\r\n\r\n"))
+    assert bare.sent is None and bare.message_id is None and bare.from_ == ""
+    got = SortKeys.from_records([keys.record(), b"[1,2]", bare.record(), b'{"a":1}'])
+    assert got == [keys, None, bare, None]
+    for bad in (b"", b"[", b"[null,1,0,2,3,4,5,6,null,[]]", b"[1,2,3]"):
+        try:
+            SortKeys.from_record(bad)
+        except ValueError:
+            continue
+        raise AssertionError(bad)

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from transcript import Client, logged_in
+from transcript import Client, logged_in, message
 
 from support import append
 
@@ -82,3 +82,39 @@ async def test_sessions_on_one_mailbox_share_message_objects(store):
     got = await other.send("b2 NOOP")
     assert got[0] == "* 1 FETCH (FLAGS (\\Flagged))"
     assert "\\Flagged" in theirs.meta[1].flags and "\\Flagged" in mine.meta[1].flags
+
+
+async def test_select_again_reads_only_changes(store):
+    """The node keeps a selected mailbox's message list: selecting it again
+    reads what changed since (flags, expunges, new mail), not every row,
+    and the view is what a fresh read would give."""
+    c, _account, inbox = await logged_in(store, 5)
+    await c.send("a1 SELECT INBOX")
+    await store.store_flags(inbox.id, [2], ["\\Flagged", "$Later"], "add")
+    await store.store_flags(inbox.id, [3], ["\\Deleted"], "add")
+    await store.expunge(inbox.id)
+    await append(store, inbox.id, message(6), flags=["\\Seen"])
+    reads = []
+    messages = store.messages
+
+    async def counted(mailbox_id):
+        reads.append(mailbox_id)
+        return await messages(mailbox_id)
+
+    store.messages = counted
+    try:
+        got = await c.send("a2 SELECT INBOX")
+        assert "* 5 EXISTS" in got
+        assert "* FLAGS ($Later \\Answered \\Deleted \\Draft \\Flagged \\Seen)" in got
+        got = await c.send("a3 FETCH 1:* (UID FLAGS)")
+    finally:
+        del store.messages
+    assert reads == []
+    assert got == [
+        "* 1 FETCH (UID 1 FLAGS ())",
+        "* 2 FETCH (UID 2 FLAGS ($Later \\Flagged))",
+        "* 3 FETCH (UID 4 FLAGS ())",
+        "* 4 FETCH (UID 5 FLAGS ())",
+        "* 5 FETCH (UID 6 FLAGS (\\Recent \\Seen))",
+        "a3 OK FETCH completed",
+    ]

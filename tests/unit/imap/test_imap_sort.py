@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from transcript import USER, Client, two_sessions
+from transcript import USER, Client, message, setup_account, two_sessions
 
 from support import append
 
@@ -343,3 +343,42 @@ async def test_noupdate_past_the_limit(store) -> None:
         S: c5 OK SEARCH completed
         """
     )
+
+
+async def test_sort_key_cache_reads_records_and_keeps_a_bound(store):
+    """Keys come from the records kept at delivery (no parse read); past
+    its capacity the cache drops the mailbox least recently sorted, whole."""
+    from mailstack.imap.cache import ParsedCache, SortKeyCache
+
+    account, inbox = await setup_account(store, 3)
+    work = await store.mailbox_create(account.id, "Work")
+    for n in range(4):
+        await append(store, work.id, message(10 + n, subject=f"Re: work {n}"))
+    reads = {"records": 0, "parsed": 0}
+    records, parsed = store.messages_sort_records, store.messages_parsed
+
+    async def counted_records(mailbox_id, uids):
+        reads["records"] += len(uids)
+        return await records(mailbox_id, uids)
+
+    async def counted_parsed(mailbox_id, uids):
+        reads["parsed"] += len(uids)
+        return await parsed(mailbox_id, uids)
+
+    store.messages_sort_records, store.messages_parsed = counted_records, counted_parsed
+    cache = SortKeyCache(capacity=5)
+    try:
+        got = await cache.get_many(store, ParsedCache(), inbox.id, 1, [1, 2, 3])
+        assert [got[u].subject for u in (1, 2, 3)] == ["MESSAGE 1", "MESSAGE 2", "MESSAGE 3"]
+        assert reads == {"records": 3, "parsed": 0}
+        await cache.get_many(store, ParsedCache(), inbox.id, 1, [1, 2, 3])
+        assert reads["records"] == 3  # kept
+        got = await cache.get_many(store, ParsedCache(), work.id, 1, [1, 2, 3, 4])
+        assert got[2].subject == "WORK 1" and got[2].reply
+        assert reads["records"] == 7
+        await cache.get_many(store, ParsedCache(), work.id, 1, [1, 2, 3, 4])
+        assert reads["records"] == 7  # Work kept, INBOX dropped for it
+        await cache.get_many(store, ParsedCache(), inbox.id, 1, [1, 2, 3])
+        assert reads == {"records": 10, "parsed": 0}
+    finally:
+        del store.messages_sort_records, store.messages_parsed

@@ -15,6 +15,7 @@ import pytest
 
 from mailstack.errors import StoreError
 from mailstack.mime import PARSE_CODEC, parse
+from mailstack.mime.sortkeys import SortKeys
 from mailstack.store.sqlite import SqliteStore, schema
 
 from support import FAST_HASHER, append
@@ -279,3 +280,29 @@ async def test_a_v3_data_directory_gets_email_ids_threads_and_counters(v1_copy, 
         assert await read_mailboxes(store)  # the rest reads back as before
     finally:
         await store.close()
+
+
+async def test_a_v1_data_directory_gets_sort_records(v1_copy, manifest):
+    """Messages kept before SORT/THREAD records were made at delivery get
+    theirs when the store opens, from their kept parse."""
+    store = await SqliteStore.open(v1_copy, codec=PARSE_CODEC, password_hasher=FAST_HASHER)
+    try:
+        seen = 0
+        for account in await store.account_list():
+            for box in await store.mailbox_list(account.id):
+                uids = [m.uid for m in await store.messages(box.id)]
+                records = await store.messages_sort_records(box.id, uids)
+                assert sorted(records) == uids
+                for uid, record in records.items():
+                    parsed = await store.message_parsed(box.id, uid)
+                    assert SortKeys.from_record(record) == SortKeys.of(parsed)
+                seen += len(uids)
+        assert seen
+    finally:
+        await store.close()
+    conn = sqlite3.connect(v1_copy)
+    try:
+        pending = conn.execute("SELECT 1 FROM meta WHERE key = 'sort_records_pending'")
+        assert pending.fetchone() is None
+    finally:
+        conn.close()

@@ -15,6 +15,7 @@ import pytest
 
 from mailstack.errors import StoreError
 from mailstack.mime import PARSE_CODEC
+from mailstack.mime.sortkeys import SortKeys
 from mailstack.store import DeliveryTarget, NewEntry, NewRecipient
 from mailstack.store.postgres import PostgresStore, schema
 
@@ -291,3 +292,29 @@ async def test_a_step_1_database_gets_email_ids_threads_and_counters(
         assert late.email_id == 5 and late.modseq == 10 and late.thread_id == plan.thread_id
     finally:
         await store.close()
+
+
+async def test_sort_records_missing_are_made_when_the_store_opens(
+    database: PostgresDatabase,
+) -> None:
+    """Messages kept before sort_records (no row, the step's marker in
+    meta) get their record from the kept parse at the next open."""
+    store = await database.open()
+    try:
+        _account, inbox = await bob(store)
+        raws = [b"Subject: Re: lunch %d\r\nMessage-ID: <%d@x>\r\n\r\nhi\r\n" % (n, n)
+                for n in range(3)]  # fmt: skip
+        uids = [await append(store, inbox.id, raw) for raw in raws]
+        expected = await store.messages_sort_records(inbox.id, uids)
+        assert sorted(expected) == uids
+    finally:
+        await store.close()
+    await sql(database, "DELETE FROM sort_records")
+    await sql(database, "INSERT INTO meta VALUES ('sort_records_pending', 1)")
+    store = await database.open()
+    try:
+        assert await store.messages_sort_records(inbox.id, uids) == expected
+        assert SortKeys.from_record(expected[uids[1]]).subject == "LUNCH 1"
+    finally:
+        await store.close()
+    assert await sql(database, "SELECT 1 FROM meta WHERE key = 'sort_records_pending'") == []

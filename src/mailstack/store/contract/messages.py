@@ -87,6 +87,13 @@ class ParseCodec(Protocol[Parsed_co]):
         (what ``unpack`` puts in front of the shared header)."""
         ...
 
+    def sort_record(self, stored: bytes) -> bytes:
+        """What SORT and THREAD read of a message, from what ``pack`` kept of
+        its parse (on the writer thread): the store keeps it beside the
+        message and gives it back by ``messages_sort_records``. Raises
+        ValueError on a parse it cannot read."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EmailKeys:
@@ -248,6 +255,12 @@ class MessageStore(Protocol[Parsed]):
         prefix included), "text" both, as IMAP SEARCH BODY and TEXT match
         them. None when the index cannot answer (a needle under three
         characters or holding a line break): the caller scans."""
+    async def messages_sort_records(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        """The SORT/THREAD records (``ParseCodec.sort_record``) made when
+        the messages were kept, by UID; a UID that does not exist, or whose
+        parse the codec could not read, is left out."""
         ...
     async def store_flags(
         self,

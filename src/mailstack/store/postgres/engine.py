@@ -203,6 +203,7 @@ class PgEngine:
             conn = await self._connect()
             try:
                 await schema.migrate(conn, keys=self._thread_keys, codec=self._search_codec())
+                await self._fill_sort_records(conn)
             finally:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
@@ -290,6 +291,10 @@ class PgEngine:
         """The ParseCodec the migration indexes kept messages' text with
         (None: a backend with a codec says)."""
         return None
+
+    async def _fill_sort_records(self, conn: Any) -> None:
+        """SORT/THREAD records of the messages kept before they were made
+        at delivery; a backend with a codec makes them."""
 
     async def close(self) -> None:
         self._closing = True

@@ -61,10 +61,10 @@ def _now() -> str:
 
 
 async def _keep_blob(
-    c: Any, raw: bytes, packed: bytes, refs: int, texts: tuple[str, str]
+    c: Any, raw: bytes, packed: bytes, refs: int, texts: tuple[str, str], record: bytes | None
 ) -> bytes:
-    """The digest of raw, kept once with ``refs`` more references, and its
-    searchable texts in the full-text index."""
+    """The digest of raw, kept once with ``refs`` more references, its
+    searchable texts in the full-text index and its SORT/THREAD record."""
     digest = hashlib.sha256(raw).digest()
     await c.execute(
         "INSERT INTO blobs (digest, refs, data, parsed) VALUES ($1, $2, $3, $4)"
@@ -75,7 +75,21 @@ async def _keep_blob(
         "INSERT INTO search_blobs VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
         digest, *texts,
     )
+    if record is not None:
+        await c.execute(
+            "INSERT INTO sort_records (digest, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            digest, record,
+        )
     return digest
+
+
+def _sort_record(codec: ParseCodec[Any], packed: bytes) -> bytes | None:
+    """What SORT and THREAD read of a packed parse; None for one the codec
+    cannot read (never one it made): its messages are sorted from their parse."""
+    try:
+        return codec.sort_record(packed)
+    except ValueError:
+        return None
 
 
 @dataclass(eq=False, slots=True)
@@ -88,6 +102,7 @@ class _Delivery(GroupWrite):
     packed: bytes  # the codec's packing of the caller's parse
     keys: EmailKeys  # what it is threaded by
     texts: tuple[str, str]  # folded header lines and body text (fulltext)
+    record: bytes | None  # what SORT and THREAD read (ParseCodec.sort_record)
     targets: list[DeliveryTarget]
     now: str
     partial: bool = False  # deliver_some(): targets without room are left out
@@ -126,7 +141,10 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         keys = email_keys(self._codec, parsed)
         texts = fulltext.texts(self._codec, packed)
         return await self._write(
-            _Delivery(self, raw, packed, keys, texts, list(targets), _now(), partial)
+            _Delivery(
+                self, raw, packed, keys, texts, _sort_record(self._codec, packed), list(targets),
+                _now(), partial,
+            )
         )
 
     async def _file_one(self, t: Tx, d: _Delivery) -> list[tuple[int, int] | None]:
@@ -155,7 +173,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         filed = sum(where is not None for where in placed)
         if not filed:
             raise QuotaExceeded("no recipient has room for the message")
-        await _keep_blob(c, d.raw, d.packed, filed, d.texts)
+        await _keep_blob(c, d.raw, d.packed, filed, d.texts, d.record)
         return placed
 
     async def _file_many(self, t: Tx, deliveries: list[_Delivery]) -> list[list[tuple[int, int]]]:
@@ -187,7 +205,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         for d in deliveries:
             digest = hashlib.sha256(d.raw).digest()
             digests.append(digest)
-            refs.setdefault(digest, [0, d.raw, d.packed, d.texts])[0] += len(d.targets)
+            refs.setdefault(digest, [0, d.raw, d.packed, d.texts, d.record])[0] += len(d.targets)
             for target in d.targets:
                 mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
                 arrivals[mailbox_id] = arrivals.get(mailbox_id, 0) + 1
@@ -240,6 +258,12 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             kept, [refs[k][3][0] for k in kept], [refs[k][3][1] for k in kept],
         )
         prefixes: tuple[list[int], list[str]] = ([], [])
+        recorded = [k for k in kept if refs[k][4] is not None]
+        await c.execute(
+            "INSERT INTO sort_records (digest, record)"
+            " SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT DO NOTHING",
+            recorded, [refs[k][4] for k in recorded],
+        )
         columns: list[list[Any]] = [[] for _ in range(12)]
         placed: list[list[tuple[int, int]]] = []
         for d, digest in zip(deliveries, digests, strict=True):
@@ -295,6 +319,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         packed = self._codec.pack(parsed)
         keys = email_keys(self._codec, parsed)
         texts = fulltext.texts(self._codec, packed)
+        record = _sort_record(self._codec, packed)
 
         async def op(t: Tx) -> int:
             account_id = await t.conn.fetchval(
@@ -303,7 +328,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             if account_id is None:
                 raise NotFound("no such mailbox")
             await check_quota(t.conn, account_id, len(raw))
-            digest = await _keep_blob(t.conn, raw, packed, 0, texts)
+            digest = await _keep_blob(t.conn, raw, packed, 0, texts, record)
             return await insert_message(
                 t, mailbox_id, digest, b"", len(raw), flag_list, when.isoformat(), keys
             )
@@ -388,6 +413,49 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             return {int(r[0]) for r in await c.fetch(query, mailbox_id)}
 
         return await self._read(op)
+
+    async def messages_sort_records(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        async def op(c: Any) -> list[Any]:
+            return list(
+                await c.fetch(
+                    "SELECT m.uid, s.record FROM messages m JOIN sort_records s"
+                    " ON s.digest = m.digest WHERE m.mailbox_id = $1"
+                    " AND m.uid = ANY($2::bigint[])",
+                    mailbox_id, list(uids),
+                )
+            )  # fmt: skip
+
+        return {int(uid): bytes(record) for uid, record in await self._read(op)}
+
+    async def _fill_sort_records(self, conn: Any) -> None:
+        """Records for the messages kept before sort_records was (the
+        schema step leaves a marker in ``meta``), a thousand at a time;
+        several nodes may do it at once (each record is the same)."""
+        if await conn.fetchval("SELECT 1 FROM meta WHERE key = 'sort_records_pending'") is None:
+            return
+        last = b""
+        while True:
+            rows = await conn.fetch(
+                "SELECT b.digest, b.parsed FROM blobs b WHERE b.digest > $1 AND NOT EXISTS"
+                " (SELECT 1 FROM sort_records s WHERE s.digest = b.digest)"
+                " ORDER BY b.digest LIMIT 1000",
+                last,
+            )
+            if not rows:
+                await conn.execute("DELETE FROM meta WHERE key = 'sort_records_pending'")
+                return
+            made = [(bytes(d), _sort_record(self._codec, bytes(p))) for d, p in rows]
+            kept = [(d, r) for d, r in made if r is not None]
+            # A blob freed meanwhile has no row to refer to: skipped.
+            await conn.execute(
+                "INSERT INTO sort_records (digest, record)"
+                " SELECT g.d, g.r FROM unnest($1::bytea[], $2::bytea[]) AS g(d, r)"
+                " WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = g.d) ON CONFLICT DO NOTHING",
+                [d for d, _ in kept], [r for _, r in kept],
+            )
+            last = made[-1][0]
 
     async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed:
         found = await self.messages_parsed(mailbox_id, [uid])

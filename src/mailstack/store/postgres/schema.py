@@ -367,6 +367,17 @@ async def index_kept_messages(conn: asyncpg.Connection, codec: Any) -> None:
         )
 
 
+# What SORT and THREAD read of each kept message (ParseCodec.sort_record).
+_SORT_RECORDS = """
+CREATE TABLE sort_records (
+    digest BYTEA PRIMARY KEY REFERENCES blobs (digest) ON DELETE CASCADE,
+    record BYTEA NOT NULL
+);
+INSERT INTO meta SELECT 'sort_records_pending', 1 WHERE EXISTS (SELECT 1 FROM blobs)
+    ON CONFLICT (key) DO UPDATE SET value = 1
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -378,6 +389,9 @@ STEPS: tuple[Step, ...] = (
     Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
     Step("accounts: the admin role and disabled accounts", _ADMIN),
     Step("the full-text index of the searchable text", _FTS, None, index_kept_messages),
+    # The records of messages kept before this step are made by the store
+    # when it opens (it has the codec; see MessagesPart._fill_sort_records).
+    Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
 )
 
 

@@ -185,6 +185,7 @@ class Engine:
         conn = connect(self.path)
         try:
             schema.migrate(conn, keys=self._thread_keys, codec=self._search_codec())
+            self._fill_sort_records(conn)
         finally:
             conn.close()
         mark_changed(self.directory_mark)
@@ -198,6 +199,10 @@ class Engine:
         """The ParseCodec the migration indexes kept messages' text with
         (None: a backend with a codec says)."""
         return None
+
+    def _fill_sort_records(self, conn: sqlite3.Connection) -> None:
+        """SORT/THREAD records of the messages kept before they were made
+        at delivery; a backend with a codec makes them."""
 
     async def close(self) -> None:
         if self._writer is not None:

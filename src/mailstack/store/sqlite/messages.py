@@ -96,6 +96,63 @@ class MessagesPart(Engine, Generic[Parsed]):
     def _search_codec(self) -> Any:
         return self._codec
 
+    def _keep_sort_record(self, c: sqlite3.Connection, blob_id: int, packed: bytes) -> None:
+        """Keep what SORT and THREAD read of a new blob; a parse the codec
+        cannot read (never one it made) gets no record, and its messages
+        are sorted from their parse."""
+        try:
+            record = self._codec.sort_record(packed)
+        except ValueError:
+            return
+        c.execute("INSERT OR REPLACE INTO sort_records VALUES (?, ?)", (blob_id, record))
+
+    def _fill_sort_records(self, conn: sqlite3.Connection) -> None:
+        """Records for the messages kept before sort_records was (the
+        schema step leaves a marker in ``meta``), a thousand at a time."""
+        if conn.execute("SELECT 1 FROM meta WHERE key = 'sort_records_pending'").fetchone() is None:
+            return
+        last = 0
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "SELECT b.id, b.parsed FROM blobs b WHERE b.id > ? AND NOT EXISTS"
+                    " (SELECT 1 FROM sort_records s WHERE s.blob_id = b.id)"
+                    " ORDER BY b.id LIMIT 1000",
+                    (last,),
+                ).fetchall()
+                for blob_id, packed in rows:
+                    self._keep_sort_record(conn, blob_id, bytes(packed))
+                if not rows:
+                    conn.execute("DELETE FROM meta WHERE key = 'sort_records_pending'")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if not rows:
+                return
+            last = rows[-1][0]
+
+    async def messages_sort_records(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, bytes]:
+        wanted = list(uids)
+
+        def op(c: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                for uid, record in c.execute(
+                    "SELECT m.uid, s.record FROM messages m JOIN sort_records s"
+                    " ON s.blob_id = m.blob_id WHERE m.mailbox_id = ?"
+                    f" AND m.uid IN ({','.join('?' * len(chunk))})",
+                    (mailbox_id, *chunk),
+                ):
+                    found[uid] = bytes(record)
+            return found
+
+        return await self._read(op)
+
     async def deliver(
         self, raw: bytes, parsed: bytes, targets: Sequence[DeliveryTarget]
     ) -> list[tuple[int, int]]:
@@ -117,6 +174,7 @@ class MessagesPart(Engine, Generic[Parsed]):
         ).lastrowid
         assert blob_id is not None
         index_blob(c, blob_id, fulltext.texts(self._codec, packed))
+        self._keep_sort_record(c, blob_id, packed)
         placed: list[tuple[int, int] | None] = []
         keys = email_keys(self._codec, d.parsed)
         for target in d.targets:
@@ -198,6 +256,8 @@ class MessagesPart(Engine, Generic[Parsed]):
             for n, stored in enumerate(packed, 1)
         ])
         prefixes: list[tuple[int, str]] = []
+        for n, kept in enumerate(packed, 1):
+            self._keep_sort_record(c, last_blob + n, kept)
         # Each copy's MODSEQ (ascending per account), and so each mailbox's
         # HIGHESTMODSEQ, set with its uidnext.
         modseqs: list[list[int]] = []
@@ -274,6 +334,7 @@ class MessagesPart(Engine, Generic[Parsed]):
             )
             assert cur.lastrowid is not None
             index_blob(c, cur.lastrowid, fulltext.texts(self._codec, packed))
+            self._keep_sort_record(c, cur.lastrowid, packed)
             return insert_message(
                 c, mailbox_id, cur.lastrowid, b"", len(raw), flag_list, when.isoformat(),
                 email_keys(self._codec, parsed),
@@ -282,15 +343,27 @@ class MessagesPart(Engine, Generic[Parsed]):
         return await self._write(op)
 
     async def messages(self, mailbox_id: int) -> list[MessageMeta]:
-        return await self._read(
-            lambda c: [
-                _meta(r)
-                for r in c.execute(
-                    f"SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
-                    (mailbox_id,),
+        def op(c: sqlite3.Connection) -> list[MessageMeta]:
+            # A mailbox has few distinct flag sets: each is split once and
+            # shared (a SELECT of a big mailbox makes one list per message).
+            flag_sets: dict[str, frozenset[str]] = {}
+            when = datetime.datetime.fromisoformat
+            out = []
+            for uid, flags, internaldate, size, modseq, email_id, thread_id in c.execute(
+                f"SELECT {META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                (mailbox_id,),
+            ):
+                shared = flag_sets.get(flags)
+                if shared is None:
+                    shared = flag_sets[flags] = flags_set(flags)
+                out.append(
+                    MessageMeta(
+                        uid, shared, when(internaldate), size, modseq, email_id, thread_id
+                    )
                 )
-            ]
-        )
+            return out
+
+        return await self._read(op)
 
     async def message_bytes(self, mailbox_id: int, uid: int) -> bytes:
         def op(c: sqlite3.Connection) -> bytes:

@@ -266,6 +266,16 @@ CREATE INDEX records_changes ON records (account_id, kind, modseq)
 """
 
 
+# What SORT and THREAD read of each kept message (ParseCodec.sort_record).
+_SORT_RECORDS = """
+CREATE TABLE sort_records (
+    blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+    record BLOB NOT NULL
+);
+INSERT OR REPLACE INTO meta SELECT 'sort_records_pending', 1 WHERE EXISTS (SELECT 1 FROM blobs)
+"""
+
+
 def _thread_kept_messages(conn: sqlite3.Connection, keys: Keys | None) -> None:
     """Thread the messages kept before step 4 from their kept parse, in
     email id order, as delivery would have (without a codec, each message
@@ -379,6 +389,9 @@ STEPS: tuple[Step, ...] = (
     Step("the save date of messages (RFC 8514 SAVEDATE)", _SAVEDATE),
     Step("accounts: the admin role and disabled accounts", _ADMIN),
     Step("the full-text index of the searchable text", _FTS, None, _index_kept_messages),
+    # The records of messages kept before this step are made by the store
+    # when it opens (it has the codec; see MessagesPart.fill_sort_records).
+    Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
 )
 
 
