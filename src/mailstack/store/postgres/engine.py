@@ -42,7 +42,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
@@ -67,6 +67,8 @@ POOL_SIZE = 10
 LEASE = 60.0
 # Times a write that lost a deadlock or a serialization conflict runs again.
 RETRIES = 5
+# Group COMMITs flushing at once while the writer runs the next group.
+FLUSHING = 2
 # The NOTIFY channel of this store: "<token> m<id>,a<id>,q" (mailboxes,
 # accounts, the queue).
 CHANNEL = "mailstack_changes"
@@ -355,74 +357,141 @@ class PgEngine:
             raise StoreError(f"the store refused: {exc}") from exc
 
     async def _write_loop(self) -> None:
+        """Take the writes waiting, run them as one transaction, and while its
+        COMMIT flushes, run the next group on another connection (at most
+        ``FLUSHING`` COMMITs in flight). The next group can wait for nothing
+        but the row locks of one that is committing, which waits for nothing
+        of it: no deadlock between them."""
+        flushing: set[asyncio.Task[None]] = set()
         stop = False
-        again: list[Any] = []
-        while not stop or again:
-            batch = again or [await self._writes.get()]
+        while True:
+            while len(flushing) >= FLUSHING:
+                await asyncio.wait(flushing, return_when=asyncio.FIRST_COMPLETED)
+            if stop and self._writes.empty():
+                if not flushing:
+                    return
+                # A flushing group may yet put writes back (a lost conflict).
+                await asyncio.wait(flushing, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            batch = [await self._writes.get()]
             while len(batch) < MAX_BATCH and not self._writes.empty():
                 batch.append(self._writes.get_nowait())
             if None in batch:
                 stop = True
                 batch = [item for item in batch if item is not None]
-            again = await self._commit(batch) if batch else []
-            if again:
-                # Let the other side of the conflict finish first.
-                tries = max(item[2] for item in again)
-                await asyncio.sleep(random.uniform(0, 0.01 * 2**tries))
+            if not batch:
+                continue
+            flush = await self._run(batch)
+            if flush is not None:
+                task: asyncio.Task[None] = asyncio.create_task(flush)
+                flushing.add(task)
+                task.add_done_callback(flushing.discard)
 
-    async def _commit(self, batch: list[Any]) -> list[Any]:
-        """Run one group of writes in one transaction, then settle them; the
-        writes to run again (they lost a conflict with another node) are
-        returned. A write alone needs no SAVEPOINT (two round trips fewer):
-        when it fails, the whole transaction rolls back."""
+    async def _run(self, batch: list[Any]) -> Coroutine[Any, Any, None] | None:
+        """Run one group of writes in one transaction up to its COMMIT; what
+        sends the COMMIT and then settles the writes (None: they are settled,
+        the transaction rolled back). A write alone needs no SAVEPOINT (two
+        round trips fewer): when it fails, the whole transaction rolls back."""
         results: list[tuple[bool | None, Any]] = []
-        tx: Tx | None = None
         alone = len(batch) == 1
         try:
-            async with self._pool.acquire() as conn:
-                tx = Tx(conn)
-                async with conn.transaction():
-                    filed = await self._file_group(tx, batch)
-                    for fn, _future, _tries in batch:
-                        if fn in filed:
-                            results.append((True, filed[fn]))
-                            continue
-                        failure: Exception | None = None
-                        try:
-                            async with contextlib.nullcontext() if alone else conn.transaction():
-                                results.append((True, await fn(tx)))
-                        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-                            raise
-                        except _CONFLICT as exc:
-                            # A deadlock with another node, a serialization
-                            # failure: rolled back to its SAVEPOINT, runs again.
-                            results.append((None, exc))
-                            if alone:
-                                raise _RolledBack from exc
-                            continue
-                        except asyncpg.PostgresError as exc:
-                            failure = StoreError(f"the store refused: {exc}")
-                        except Exception as exc:  # the caller gets it, the others commit
-                            failure = exc
-                        if failure is not None:
-                            results.append((False, failure))
-                            if alone:
-                                raise _RolledBack
-                    if tx.directory_changed:
-                        await conn.execute(DIRECTORY_BUMP)
-                    payload = self._payload(tx)
-                    if payload:
-                        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
-                self.commits += 1
-        except _RolledBack:
-            tx = None
-        except _CONFLICT as exc:  # the COMMIT itself lost: every write runs again
-            results = [(None, exc)] * len(batch)
-            tx = None
+            conn = await self._pool.acquire()
         except Exception as exc:
-            error = _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
-            results = [(False, error)] * len(batch)
-            tx = None
+            self._settle(batch, [(False, self._failure(exc))] * len(batch), None)
+            return None
+        transaction = conn.transaction()
+        try:
+            await transaction.start()
+            tx = Tx(conn)
+            filed = await self._file_group(tx, batch)
+            for fn, _future, _tries in batch:
+                if fn in filed:
+                    results.append((True, filed[fn]))
+                    continue
+                failure: Exception | None = None
+                try:
+                    async with contextlib.nullcontext() if alone else conn.transaction():
+                        results.append((True, await fn(tx)))
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                    raise
+                except _CONFLICT as exc:
+                    # A deadlock with another node, a serialization
+                    # failure: rolled back to its SAVEPOINT, runs again.
+                    results.append((None, exc))
+                    if alone:
+                        raise _RolledBack from exc
+                    continue
+                except asyncpg.PostgresError as exc:
+                    failure = StoreError(f"the store refused: {exc}")
+                except Exception as exc:  # the caller gets it, the others commit
+                    failure = exc
+                if failure is not None:
+                    results.append((False, failure))
+                    if alone:
+                        raise _RolledBack
+            if tx.directory_changed:
+                await conn.execute(DIRECTORY_BUMP)
+            payload = self._payload(tx)
+            if payload:
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
+            await self._release(conn)
+            if isinstance(exc, _RolledBack):
+                pass  # results say why
+            elif isinstance(exc, _CONFLICT):
+                results = [(None, exc)] * len(batch)
+            elif isinstance(exc, Exception):
+                results = [(False, self._failure(exc))] * len(batch)
+            else:
+                raise
+            await self._settle_later(batch, results, None)
+            return None
+        return self._flush(conn, transaction, batch, results, tx)
+
+    async def _flush(
+        self, conn: Any, transaction: Any, batch: list[Any],
+        results: list[tuple[bool | None, Any]], tx: Tx,
+    ) -> None:
+        """COMMIT (returns once the WAL is flushed), then settle the writes."""
+        done: Tx | None = tx
+        try:
+            await transaction.commit()
+            self.commits += 1
+        except _CONFLICT as exc:  # the COMMIT itself lost: every write runs again
+            results, done = [(None, exc)] * len(batch), None
+        except Exception as exc:
+            results, done = [(False, self._failure(exc))] * len(batch), None
+        finally:
+            await self._release(conn)
+        await self._settle_later(batch, results, done)
+
+    async def _release(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
+
+    @staticmethod
+    def _failure(exc: BaseException) -> StoreError:
+        return _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
+
+    async def _settle_later(
+        self, batch: list[Any], results: list[tuple[bool | None, Any]], tx: Tx | None
+    ) -> None:
+        """Settle the writes; those that lost a conflict go back to the
+        writer after a short random wait (the other side finishes first)."""
+        again = self._settle(batch, results, tx)
+        if again:
+            tries = max(item[2] for item in again)
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**tries))
+            for item in again:
+                self._writes.put_nowait(item)
+
+    def _settle(
+        self, batch: list[Any], results: list[tuple[bool | None, Any]], tx: Tx | None
+    ) -> list[Any]:
+        """Complete the callers' futures (tx: the committed transaction,
+        whose listeners wake); the writes to run again."""
         again = []
         for (fn, future, tries), (ok, value) in zip(batch, results, strict=True):
             if future.cancelled():
