@@ -5,10 +5,13 @@ JMAP upload made through one node is usable through the other."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import dns.asyncquery
 import dns.message
 import dns.opcode
@@ -18,6 +21,10 @@ import pytest
 from support import PostgresDatabase, TestNode, make_config
 
 HOSTS = ("127.0.0.31", "127.0.0.32")
+USER, PASSWORD = "bob@hamburger.edu", "hungry"
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+MAIL = "urn:ietf:params:jmap:mail"
+CORE = "urn:ietf:params:jmap:core"
 
 
 class NotifyCounter(asyncio.DatagramProtocol):
@@ -118,3 +125,81 @@ async def test_notify_claims_once_per_serial(cluster) -> None:
     assert sorted(claims) == [False, False, False, True]
     assert await b.zone_notify_claim("Z.TEST.", 8) is True
     assert await a.zone_notify_claim("z.test", 8) is False
+
+
+async def jmap_session(client: aiohttp.ClientSession, node: TestNode) -> dict[str, Any]:
+    host = node.config.listen["http"][0]
+    async with client.get(f"http://{host}:{node.port('http')}/jmap/session", headers=AUTH) as r:
+        assert r.status == 200
+        return dict(await r.json())
+
+
+async def test_an_upload_through_one_node_is_used_through_the_other(cluster) -> None:
+    a, b = await cluster(("http",))
+    await a.add_user(USER, PASSWORD)
+    # Larger than a row of the store (STORE_CHUNK): it comes back whole and in order.
+    attachment = os.urandom(2 * 1024 * 1024 + 12345)
+    message = (f"From: alice@crepes.fr\r\nTo: {USER}\r\nSubject: uploaded on A\r\n"
+               "\r\nimported on B\r\n").encode()
+    async with aiohttp.ClientSession() as client:
+        on_a, on_b = await jmap_session(client, a), await jmap_session(client, b)
+        account = next(iter(on_a["accounts"]))
+        upload = on_a["uploadUrl"].replace("{accountId}", account)
+        made = {}
+        for name, data, media_type in (("attachment", attachment, "application/pdf"),
+                                       ("message", message, "message/rfc822")):
+            async with client.post(upload, data=data,
+                                   headers={**AUTH, "Content-Type": media_type}) as r:
+                assert r.status == 201
+                made[name] = await r.json()
+        assert made["attachment"]["size"] == len(attachment)
+        download = (on_b["downloadUrl"].replace("{accountId}", account)
+                    .replace("{blobId}", made["attachment"]["blobId"])
+                    .replace("{name}", "report.pdf").replace("{type}", "application/pdf"))
+        async with client.get(download, headers=AUTH) as r:
+            assert r.status == 200
+            assert await r.read() == attachment
+
+        async def call_b(*calls: list[Any]) -> list[Any]:
+            body = {"using": [CORE, MAIL], "methodCalls": list(calls)}
+            async with client.post(on_b["apiUrl"], json=body, headers=AUTH) as r:
+                assert r.status == 200
+                return list((await r.json())["methodResponses"])
+
+        (_, boxes, _), = await call_b(["Mailbox/get", {"accountId": account}, "m"])
+        inbox = next(box["id"] for box in boxes["list"] if box["role"] == "inbox")
+        (_, imported, _), = await call_b(["Email/import", {
+            "accountId": account,
+            "emails": {"e": {"blobId": made["message"]["blobId"], "mailboxIds": {inbox: True}}},
+        }, "i"])
+        assert imported["created"]["e"]["size"] == len(message)
+        (_, copied, _), = await call_b(["Blob/copy", {
+            "fromAccountId": account, "accountId": account,
+            "blobIds": [made["attachment"]["blobId"]],
+        }, "c"])
+        copy_id = copied["copied"][made["attachment"]["blobId"]]
+    # The copy made on B is a shared upload too: A reads it back whole.
+    async with aiohttp.ClientSession() as client:
+        again = on_a["downloadUrl"].replace("{accountId}", account).replace(
+            "{blobId}", copy_id).replace("{name}", "x").replace("{type}", "application/pdf")
+        async with client.get(again, headers=AUTH) as r:
+            assert r.status == 200
+            assert await r.read() == attachment
+
+
+async def test_an_upload_cut_off_or_over_the_limit_leaves_nothing(cluster) -> None:
+    a, b = await cluster(("http",), jmap={"max_size_upload": 3 * 1024 * 1024})
+    await a.add_user(USER, PASSWORD)
+
+    async def too_much() -> Any:
+        for _ in range(4):
+            yield b"x" * (1024 * 1024)
+
+    async with aiohttp.ClientSession() as client:
+        on_a = await jmap_session(client, a)
+        account = next(iter(on_a["accounts"]))
+        upload = on_a["uploadUrl"].replace("{accountId}", account)
+        async with client.post(upload, data=too_much(), headers=AUTH) as r:
+            assert r.status == 413
+    assert b.store is not None
+    assert await b.store.upload_sweep(float("inf")) == 0  # no row left behind

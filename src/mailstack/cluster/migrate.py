@@ -36,8 +36,10 @@ import asyncpg
 from mailstack.errors import StoreError
 from mailstack.store.postgres import schema
 
-# PostgreSQL tables that are not copied: its own bookkeeping.
-_NOT_COPIED = {"schema_version", "nodes"}
+# PostgreSQL tables that are not copied: its own bookkeeping, and uploads
+# (files of the SQLite node's data directory, kept a day at most: uploads
+# in progress at the move are made again).
+_NOT_COPIED = {"schema_version", "nodes", "uploads", "upload_chunks"}
 # Parents before the tables whose foreign keys name them.
 _FIRST = ("dns_zones", "queue_messages")
 # Counters of SQLite's meta table that are sequences in PostgreSQL.

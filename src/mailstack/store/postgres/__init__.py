@@ -35,6 +35,7 @@ from mailstack.store.postgres.messages import MessagesPart
 from mailstack.store.postgres.nodes import NodeInfo, NodesPart
 from mailstack.store.postgres.queue import QueuePart
 from mailstack.store.postgres.records import RecordsPart
+from mailstack.store.postgres.uploads import UploadsPart
 from mailstack.store.postgres.zones import ZonesPart
 
 
@@ -49,6 +50,7 @@ class PostgresStore(
     AccessPart,
     RecordsPart,
     NodesPart,
+    UploadsPart,
 ):
     """Store on PostgreSQL. Open with ``await PostgresStore.open(url, codec=...)``."""
 

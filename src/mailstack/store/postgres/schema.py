@@ -268,6 +268,26 @@ async def _thread_kept_messages(conn: asyncpg.Connection, keys: Keys | None) -> 
     await threader.flush()
 
 
+# Uploads (RFC 8620 §6.1) in the store, so every node finds them (uploads.py).
+_UPLOADS = """
+CREATE TABLE uploads (
+    id BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    type TEXT NOT NULL DEFAULT '',
+    size BIGINT NOT NULL DEFAULT 0,
+    created DOUBLE PRECISION NOT NULL,
+    complete BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX uploads_created ON uploads (created);
+CREATE TABLE upload_chunks (
+    upload_id BIGINT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (upload_id, seq)
+);
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -275,6 +295,7 @@ STEPS: tuple[Step, ...] = (
     Step("accounts as a whole: ids, threads, changes, tokens, ACLs, records", _V4,
          _thread_kept_messages),
     Step("several nodes: queue leases and the nodes table (PostgreSQL only)", _V5),
+    Step("JMAP uploads shared by the nodes (PostgreSQL only)", _UPLOADS),
 )
 
 

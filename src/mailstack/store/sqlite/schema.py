@@ -295,6 +295,8 @@ STEPS: tuple[Step, ...] = (
     # PostgreSQL's step 5 (queue leases, the nodes table) has nothing to do on
     # one node: kept as a step so both backends' numbers stay the same.
     Step("several nodes: nothing to do here (PostgreSQL only)", "SELECT 1"),
+    # On one node uploads are files of the data directory (store/uploads.py).
+    Step("JMAP uploads in the store: nothing to do here (PostgreSQL only)", "SELECT 1"),
 )
 
 
