@@ -151,6 +151,10 @@ class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+class _Regroup(Exception):
+    """A batch of group writes failed together: run them again one by one."""
+
+
 class _RolledBack(Exception):
     """The one write of a transaction failed: roll it back, its caller has the error."""
 
@@ -403,7 +407,14 @@ class PgEngine:
         try:
             await transaction.start()
             tx = Tx(conn)
-            filed = await self._file_group(tx, batch)
+            try:
+                filed = await self._file_group(tx, batch)
+            except _Regroup:
+                # The group failed as a whole: start again, each on its own.
+                await transaction.rollback()
+                transaction = conn.transaction()
+                await transaction.start()
+                tx, filed = Tx(conn), {}
             for fn, _future, _tries in batch:
                 if fn in filed:
                     results.append((True, filed[fn]))
@@ -516,13 +527,18 @@ class PgEngine:
         group = [item[0] for item in batch if isinstance(item[0], GroupWrite)]
         if len(group) < 2:
             return {}
+        # A batch of nothing but the group needs no SAVEPOINT (two round
+        # trips): when the group fails, the whole transaction starts again.
+        whole = len(group) == len(batch)
         touched, accounts = set(tx.touched), set(tx.accounts)
         try:
-            async with tx.conn.transaction():  # a SAVEPOINT
+            async with contextlib.nullcontext() if whole else tx.conn.transaction():
                 placed = await group[0].file_together(tx, group)
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
             raise
-        except Exception:
+        except Exception as exc:
+            if whole:
+                raise _Regroup from exc
             tx.touched, tx.accounts = touched, accounts
             return {}
         return dict(zip(group, placed, strict=True))

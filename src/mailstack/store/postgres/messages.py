@@ -146,9 +146,11 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         return placed
 
     async def _file_many(self, t: Tx, deliveries: list[_Delivery]) -> list[list[tuple[int, int]]]:
-        """The deliveries waiting in one group commit, filed together: five
-        statements for the whole group (mailboxes, quotas, UIDs, blobs,
-        messages) instead of some eight per delivery, each a round trip.
+        """The deliveries waiting in one group commit, filed together: four
+        statements for the whole group (mailboxes with the email ids, quotas,
+        UIDs with HIGHESTMODSEQs, blobs with messages; two more for threads
+        when the messages have ids to thread by) instead of some eight per
+        delivery, each a round trip.
         Raises when any delivery would fail (a full mailbox, a missing INBOX);
         the caller then rolls the group back and files each one on its own,
         so that only that one fails."""
@@ -159,11 +161,15 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         })
         rows = await c.fetch(
             "SELECT k.a, k.n, (SELECT id FROM mailboxes WHERE account_id = k.a"
-            " AND name IN (k.n, 'INBOX') ORDER BY name = 'INBOX' LIMIT 1)"
-            " FROM unnest($1::bigint[], $2::text[]) AS k(a, n)",
+            " AND name IN (k.n, 'INBOX') ORDER BY name = 'INBOX' LIMIT 1),"
+            " CASE WHEN k.o = 1 THEN (SELECT array_agg(v ORDER BY v) FROM"
+            " (SELECT nextval('email_ids') AS v FROM generate_series(1, $3)) AS s) END"
+            " FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(a, n, o)",
             [a for a, _ in keys], [n for _, n in keys],
+            sum(len(d.targets) for d in deliveries),
         )
         mailbox_of = {(int(r[0]), str(r[1])): r[2] for r in rows}
+        email_ids = iter(next(r[3] for r in rows if r[3] is not None))
         if any(found is None for found in mailbox_of.values()):
             raise NotFound("a recipient has no INBOX")
         charges: dict[int, int] = {}
@@ -197,40 +203,41 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         next_modseq_of = {int(r[0]): int(r[1]) + 1 for r in charged}
         for account_id in accounts:
             t.touch_account(account_id)
+        # Each target's MODSEQ, in delivery order: so each mailbox's
+        # HIGHESTMODSEQ is known before its UIDs are taken, in one statement.
+        modseqs: list[list[int]] = []
+        highest: dict[int, int] = {}
+        for d in deliveries:
+            modseqs.append([])
+            for target in d.targets:
+                mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
+                modseq = next_modseq_of[target.account_id]
+                next_modseq_of[target.account_id] = modseq + 1
+                highest[mailbox_id] = modseq
+                modseqs[-1].append(modseq)
         mailboxes = sorted(arrivals)
         next_uid: dict[int, int] = {}
         for r in await c.fetch(
-            "UPDATE mailboxes m SET uidnext = uidnext + g.n"
-            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, n) WHERE m.id = g.id"
-            " RETURNING m.id, m.uidnext - g.n",
-            mailboxes, [arrivals[m] for m in mailboxes],
+            "UPDATE mailboxes m SET uidnext = uidnext + g.n, highest_modseq = g.modseq"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS g(id, n, modseq)"
+            " WHERE m.id = g.id RETURNING m.id, m.uidnext - g.n",
+            mailboxes, [arrivals[m] for m in mailboxes], [highest[m] for m in mailboxes],
         ):
             next_uid[int(r[0])] = int(r[1])
             t.touch(int(r[0]))
-        email_ids = iter(await next_email_ids(c, sum(len(d.targets) for d in deliveries)))
         threader = Threader(c)
         await threader.prefetch(
             (target.account_id, d.keys) for d in deliveries for target in d.targets
         )
-        highest: dict[int, int] = {}
         kept = sorted(refs)
-        await c.execute(
-            "INSERT INTO blobs (digest, refs, data, parsed)"
-            " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
-            " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs",
-            kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
-            [refs[k][2] for k in kept],
-        )
         columns: list[list[Any]] = [[] for _ in range(11)]
         placed: list[list[tuple[int, int]]] = []
-        for d, digest in zip(deliveries, digests, strict=True):
+        for d, digest, modseqs_of_d in zip(deliveries, digests, modseqs, strict=True):
             filed = []
-            for target in d.targets:
+            for target, modseq in zip(d.targets, modseqs_of_d, strict=True):
                 mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
                 uid = next_uid[mailbox_id]
-                modseq = next_modseq_of[target.account_id]
-                next_uid[mailbox_id], next_modseq_of[target.account_id] = uid + 1, modseq + 1
-                highest[mailbox_id] = modseq
+                next_uid[mailbox_id] = uid + 1
                 email_id = next(email_ids)
                 row = (
                     mailbox_id, uid, modseq, flags_text(target.flags), d.now,
@@ -241,16 +248,17 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                     column.append(value)
                 filed.append((mailbox_id, uid))
             placed.append(filed)
+        # One statement: the blobs (a CTE that changes rows always runs) and
+        # the messages that name them by digest (no foreign key between them).
         await c.execute(
-            "UPDATE mailboxes m SET highest_modseq = g.modseq"
-            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, modseq) WHERE m.id = g.id",
-            list(highest), list(highest.values()),
-        )
-        await c.execute(
-            "INSERT INTO messages SELECT * FROM unnest($1::bigint[], $2::bigint[],"
-            " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[],"
-            " $9::bigint[], $10::bigint[], $11::bigint[])",
-            *columns,
+            "WITH kept AS (INSERT INTO blobs (digest, refs, data, parsed)"
+            " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
+            " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs)"
+            " INSERT INTO messages SELECT * FROM unnest($5::bigint[], $6::bigint[],"
+            " $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bytea[], $12::bytea[],"
+            " $13::bigint[], $14::bigint[], $15::bigint[])",
+            kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
+            [refs[k][2] for k in kept], *columns,
         )
         await threader.flush()
         return placed
