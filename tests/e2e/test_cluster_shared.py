@@ -203,3 +203,30 @@ async def test_an_upload_cut_off_or_over_the_limit_leaves_nothing(cluster) -> No
             assert r.status == 413
     assert b.store is not None
     assert await b.store.upload_sweep(float("inf")) == 0  # no row left behind
+
+
+async def test_the_login_cache_is_per_node_and_a_password_change_reaches_every_node(
+    cluster,
+) -> None:
+    import imaplib
+
+    a, b = await cluster(("imap",))
+    await a.add_user(USER, PASSWORD)
+
+    def login(node: TestNode, password: str) -> bool:
+        c = imaplib.IMAP4(node.config.listen["imap"][0], node.port("imap"), timeout=20)
+        try:
+            c.login(USER, password)
+        except imaplib.IMAP4.error:
+            return False
+        finally:
+            c.shutdown()
+        return True
+
+    assert await asyncio.to_thread(login, b, PASSWORD)  # B verifies and keeps it
+    assert await asyncio.to_thread(login, a, PASSWORD)  # A verifies it on its own
+    assert a.store is not None
+    await a.store.set_password(USER, "changed-on-a")
+    # B's kept login no longer matches the stored hash: the old password fails there.
+    assert not await asyncio.to_thread(login, b, PASSWORD)
+    assert await asyncio.to_thread(login, b, "changed-on-a")
