@@ -360,6 +360,19 @@ class PgEngine:
         except asyncpg.PostgresError as exc:
             raise StoreError(f"the store refused: {exc}") from exc
 
+    async def _read_rows(self, query: str, *args: Any) -> list[Any]:
+        """One statement's rows on a pooled connection, without a
+        transaction around it (one round trip; one statement sees one
+        snapshot)."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            return list(await self._pool.fetch(query, *args))
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
     async def _write_loop(self) -> None:
         """Take the writes waiting, run them as one transaction, and while its
         COMMIT flushes, run the next group on another connection (at most
