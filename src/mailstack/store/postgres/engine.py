@@ -360,6 +360,19 @@ class PgEngine:
         except asyncpg.PostgresError as exc:
             raise StoreError(f"the store refused: {exc}") from exc
 
+    async def _read_one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run fn, which sends one statement, on the pool itself: no
+        transaction around it (one round trip instead of three; one
+        statement sees one snapshot)."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            return await fn(self._pool)
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
     async def _read_rows(self, query: str, *args: Any) -> list[Any]:
         """One statement's rows on a pooled connection, without a
         transaction around it (one round trip; one statement sees one

@@ -98,11 +98,17 @@ async def drop_mailbox(t: Tx, mailbox_id: int) -> None:
     t.touch(mailbox_id)
 
 
+# A mailbox's row and whether its name is subscribed, in one statement.
+_MAILBOX_SUBSCRIBED = (
+    f"SELECT {MAILBOX_COLUMNS}, EXISTS (SELECT 1 FROM subscriptions s"
+    " WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name) FROM mailboxes"
+)
+
+
 async def mailbox_row(c: Any, mailbox_id: int) -> Mailbox | None:
-    row = await c.fetchrow(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1", mailbox_id)
-    if row is None:
-        return None
-    return mailbox_from_row(row, await _subscribed(c, row[1], row[2]))
+    """One statement: ``c`` may be the pool itself."""
+    row = await c.fetchrow(_MAILBOX_SUBSCRIBED + " WHERE id = $1", mailbox_id)
+    return None if row is None else mailbox_from_row(row, bool(row[8]))
 
 
 async def rename_mailbox(t: Tx, source: Mailbox, new: str) -> None:
@@ -136,22 +142,13 @@ async def subscription_changed(t: Tx, account_id: int, name: str) -> None:
         await touch_mailbox(t, int(found))
 
 
-async def _subscribed(c: Any, account_id: int, name: str) -> bool:
-    found = await c.fetchval(
-        "SELECT 1 FROM subscriptions WHERE account_id = $1 AND name = $2", account_id, name
-    )
-    return found is not None
-
-
 async def get_mailbox(c: Any, account_id: int, name: str) -> Mailbox | None:
+    """One statement: ``c`` may be the pool itself."""
     name = canonical_name(name)
     row = await c.fetchrow(
-        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = $1 AND name = $2",
-        account_id, name,
+        _MAILBOX_SUBSCRIBED + " WHERE account_id = $1 AND name = $2", account_id, name
     )
-    if row is None:
-        return None
-    return mailbox_from_row(row, await _subscribed(c, account_id, name))
+    return None if row is None else mailbox_from_row(row, bool(row[8]))
 
 
 class MailboxesPart(PgEngine):
@@ -176,13 +173,13 @@ class MailboxesPart(PgEngine):
         async def op(c: Any) -> Mailbox | None:
             return await get_mailbox(c, account_id, name)
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         async def op(c: Any) -> Mailbox | None:
             return await mailbox_row(c, mailbox_id)
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def mailbox_create(
         self, account_id: int, name: str, special_use: str | None = None

@@ -295,7 +295,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             rows = await c.fetch(_META + " WHERE mailbox_id = $1 ORDER BY uid", mailbox_id)
             return [_meta(r) for r in rows]
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def message_bytes(self, mailbox_id: int, uid: int) -> bytes:
         found = await self.messages_bytes(mailbox_id, [uid])
@@ -308,7 +308,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             rows = await _with_blob(c, "data", mailbox_id, uids)
             return {int(uid): bytes(prefix) + bytes(data) for uid, prefix, data in rows}
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def message_chunks(
         self, mailbox_id: int, uid: int, start: int = 0, end: int | None = None
@@ -328,7 +328,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         async def op(c: Any) -> list[Any]:
             return list(await _with_blob(c, "parsed", mailbox_id, uids))
 
-        rows = await self._read(op)
+        rows = await self._read_one(op)
         return {int(uid): unpack(bytes(stored), bytes(prefix)) for uid, prefix, stored in rows}
 
     async def message_parsed(self, mailbox_id: int, uid: int) -> Parsed:
