@@ -37,7 +37,7 @@ from mailstack.store.postgres.counters import (
     next_email_ids,
     next_modseq,
 )
-from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
+from mailstack.store.postgres.engine import CHANNEL, GroupWrite, PgEngine, Tx
 from mailstack.store.postgres.threads import Threader
 from mailstack.store.sqltext import flags_set, flags_text
 from mailstack.store.threadkeys import email_keys
@@ -248,17 +248,20 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                     column.append(value)
                 filed.append((mailbox_id, uid))
             placed.append(filed)
-        # One statement: the blobs (a CTE that changes rows always runs) and
-        # the messages that name them by digest (no foreign key between them).
+        # One statement: the blobs (a CTE that changes rows always runs), the
+        # messages that name them by digest (no foreign key between them),
+        # and the notification of the mailboxes and accounts they changed
+        # (sent at the COMMIT, as the writer's own would be).
         await c.execute(
             "WITH kept AS (INSERT INTO blobs (digest, refs, data, parsed)"
             " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
             " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs)"
-            " INSERT INTO messages SELECT * FROM unnest($5::bigint[], $6::bigint[],"
+            " INSERT INTO messages SELECT u.* FROM unnest($5::bigint[], $6::bigint[],"
             " $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bytea[], $12::bytea[],"
-            " $13::bigint[], $14::bigint[], $15::bigint[])",
+            " $13::bigint[], $14::bigint[], $15::bigint[]) AS u"
+            " CROSS JOIN (SELECT pg_notify($16, $17)) AS told",
             kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
-            [refs[k][2] for k in kept], *columns,
+            [refs[k][2] for k in kept], *columns, CHANNEL, t.notice(self),
         )
         await threader.flush()
         return placed
