@@ -214,6 +214,9 @@ class PgEngine:
         self._closing = False
         # Transactions the writer committed: how well group commit groups.
         self.commits = 0
+        # Writes running in transactions of their own (see _write).
+        self._alone = asyncio.Semaphore(max(1, pool_size // 2))
+        self._writing_alone: set[asyncio.Task[None]] = set()
 
     async def _connect(self) -> Any:
         return await asyncpg.connect(
@@ -321,6 +324,9 @@ class PgEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relisten
             self._relisten = None
+        # Writes of their own first: one that lost a conflict goes back to
+        # the writer, which must still be there to run it again.
+        await asyncio.gather(*self._writing_alone, return_exceptions=True)
         if self._writer is not None:
             await self._writes.put(None)
             await self._writer
@@ -345,12 +351,33 @@ class PgEngine:
     # -- the two primitives ------------------------------------------------
 
     async def _write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run fn in the group-committed transaction; return after COMMIT."""
+        """Run fn in a transaction; return after its COMMIT.
+
+        Deliveries (``GroupWrite``) wait for the writer, which files all
+        those waiting together in one transaction. Any other write runs at
+        once in a transaction of its own on its own connection, beside the
+        others (at most half the pool at a time): run one after another in
+        the writer's transaction, each would add its round trips and two
+        for its SAVEPOINT to everyone's wait, while PostgreSQL itself lets
+        concurrent COMMITs share one WAL flush."""
         if self._writer is None:
             raise StoreError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._writes.put((fn, future, 0))
+        if isinstance(fn, GroupWrite):
+            await self._writes.put((fn, future, 0))
+        else:
+            # A task of its own: a caller that goes away mid-write leaves
+            # it to finish (or roll back) cleanly.
+            task = asyncio.create_task(self._write_alone((fn, future, 0)))
+            self._writing_alone.add(task)
+            task.add_done_callback(self._writing_alone.discard)
         return await future
+
+    async def _write_alone(self, item: Any) -> None:
+        async with self._alone:
+            flush = await self._run([item])
+            if flush is not None:
+                await flush
 
     async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run fn on a pooled connection, in one read-only transaction that sees one snapshot."""
