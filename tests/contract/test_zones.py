@@ -145,3 +145,11 @@ async def test_zone_history_is_bounded(store):
         await store.zone_history_add("files.test.", JournalEntry(serial, serial + 1, (), ()))
     history = await store.zone_history("files.test.")
     assert len(history) == 200 and history[0].old_serial == 6 and history[-1].new_serial == 206
+
+
+async def test_notify_is_claimed_once_per_serial(store):
+    assert await store.zone_notify_claim("claim.test", 5) is True
+    assert await store.zone_notify_claim("CLAIM.test.", 5) is False
+    assert await store.zone_notify_claim("claim.test", 6) is True
+    assert await store.zone_notify_claim("other.test", 6) is True
+    assert await store.zone_notify_claim("claim.test", 6) is False

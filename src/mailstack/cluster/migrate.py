@@ -39,8 +39,10 @@ from mailstack.errors import StoreError
 from mailstack.mime import PARSE_CODEC
 from mailstack.store.postgres import schema
 
-# PostgreSQL tables that are not copied: its own bookkeeping.
-_NOT_COPIED = {"schema_version", "nodes"}
+# PostgreSQL tables that are not copied: its own bookkeeping, and uploads
+# (files of the SQLite node's data directory, kept a day at most: uploads
+# in progress at the move are made again).
+_NOT_COPIED = {"schema_version", "nodes", "uploads", "upload_chunks"}
 # The full-text index (store/fulltext.py) is not copied but made anew from
 # the copied blobs and prefixes: SQLite keeps it in FTS5 tables (and their
 # shadow tables), PostgreSQL in plain ones.

@@ -45,7 +45,7 @@ from mailstack.dns.resolver import Resolver
 from mailstack.dns.server import DnsServer, describe, message_text
 from mailstack.dns.transfer import notify_message
 from mailstack.dns.zone import Zone, ZoneDiff, ZoneError
-from mailstack.errors import ConfigError, DnsError, NotFound
+from mailstack.errors import ConfigError, DnsError, NotFound, StoreError
 from mailstack.store.zonefiles import save_zone_file
 
 log = logging.getLogger(__name__)
@@ -301,8 +301,23 @@ class DnsService:
     # -- NOTIFY out (RFC 1996) ------------------------------------------------------
 
     def _zone_changed(self, zone: Zone) -> None:
-        for target in self.config.notify:
-            self._spawn(self._send_notify(zone, target))
+        if self.config.notify:
+            self._spawn(self._notify_secondaries(zone))
+
+    async def _notify_secondaries(self, zone: Zone) -> None:
+        """NOTIFY every secondary of the change. A managed zone's change is
+        seen by every node sharing the store: the one that claims the serial
+        in the store sends it, the others stay quiet (once per change, not
+        once per node). When the store cannot say, it is sent anyway: a
+        NOTIFY too many only makes a secondary ask for the SOA again."""
+        origin = zone.origin.to_text().lower()
+        if origin in self._managed_serials and self.node.store is not None:
+            try:
+                if not await self.node.store.zone_notify_claim(origin, zone.serial):
+                    return
+            except StoreError as exc:
+                log.warning("NOTIFY for %s sent unclaimed: %s", origin, exc)
+        await asyncio.gather(*(self._send_notify(zone, target) for target in self.config.notify))
 
     async def _send_notify(self, zone: Zone, target: tuple[str, int]) -> None:
         message = notify_message(zone)

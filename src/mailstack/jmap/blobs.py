@@ -1,7 +1,8 @@
 """JMAP blobs (RFC 8620 §6): upload, download, and the blobs a method reads.
 
 Two kinds of blob id (``jmap.ids``): ``G<email id>`` is an email's whole
-message as stored; ``U<number>`` an upload (``store.uploads``), kept for
+message as stored; ``U<number>`` an upload (``store.uploads``: files of the node on SQLite,
+rows of the store on PostgreSQL, so that every node finds it), kept for
 ``[jmap] upload_hours`` (RFC 8620 §6.1: at least an hour). A blob belongs to
 one account: the id of another account's blob is not found.
 
@@ -23,11 +24,12 @@ from aiohttp import hdrs, web
 from aiohttp.helpers import content_disposition_header
 
 from mailstack.common.webkeys import ACCOUNT
+from mailstack.errors import StoreError
 from mailstack.jmap import emailview, ids
 from mailstack.jmap.core import CORE
 from mailstack.jmap.method import Args, Call, Method, MethodError, account_id
 from mailstack.jmap.problem import RequestError
-from mailstack.store.uploads import Upload, UploadArea
+from mailstack.store.uploads import FileUploads, StoreUploads, Upload, UploadArea, Uploads
 
 if TYPE_CHECKING:
     from mailstack.app import Node
@@ -60,7 +62,16 @@ class Blob:
 
 
 def uploads(node: Node) -> UploadArea:
+    """The node's own upload files (a node on SQLite)."""
     return UploadArea(node.config.data_dir / "uploads")
+
+
+def upload_store(node: Node) -> Uploads:
+    """Where the node keeps uploads: in a PostgreSQL store, shared by every
+    node on it; else files of the node's data directory."""
+    if node.config.store.backend == "postgresql":
+        return StoreUploads(node.store)
+    return FileUploads(uploads(node))
 
 
 async def blob(node: Node, account: int, blob_id: object) -> Blob | None:
@@ -80,7 +91,7 @@ async def blob(node: Node, account: int, blob_id: object) -> Blob | None:
     number = ids.decode(ids.UPLOAD_BLOB, blob_id)
     if number is None:
         return None
-    upload = await asyncio.to_thread(uploads(node).get, account, number)
+    upload = await upload_store(node).get(account, number)
     if upload is None or upload.created < time.time() - node.config.jmap.upload_hours * 3600:
         return None
     return Blob(str(blob_id), account, upload.size, upload.type, upload)
@@ -96,29 +107,21 @@ async def read(node: Node, found: Blob) -> bytes:
     if found.part is not None:
         return found.part
     if found.upload is not None:
-        return await asyncio.to_thread(found.upload.read)
+        return await upload_store(node).read(found.upload)
     assert node.store is not None
     return await node.store.message_bytes(found.mailbox_id, found.uid)
 
 
 async def copy(node: Node, found: Blob, to_account: int) -> str:
     """The blob copied to another account as an upload there; its new id."""
-    area = uploads(node)
-    if found.upload is not None:
-        made = await asyncio.to_thread(area.copy, found.upload, to_account)
-    else:
-        data = await read(node, found)
-
-        def write() -> Upload:
-            writer = area.writer(to_account)
-            try:
-                writer.write(data)
-                return writer.commit(found.type)
-            except BaseException:
-                writer.abort()
-                raise
-
-        made = await asyncio.to_thread(write)
+    data = await read(node, found)
+    sink = await upload_store(node).begin(to_account)
+    try:
+        await sink.write(data)
+        made = await sink.commit(found.type)
+    except BaseException:
+        await sink.abort()
+        raise
     return ids.encode(ids.UPLOAD_BLOB, made.number)
 
 
@@ -184,30 +187,30 @@ async def upload(request: web.Request, node: Node) -> web.StreamResponse:
 async def _receive(
     request: web.Request, node: Node, account: int, media_type: str
 ) -> Upload | web.StreamResponse:
-    area = uploads(node)
+    area = upload_store(node)
     limit = node.config.jmap.max_size_upload
-    writer = await asyncio.to_thread(area.writer, account)
+    sink = await area.begin(account)
     try:
         async with asyncio.timeout(node.limits.http_body_timeout):
             async for chunk in request.content.iter_chunked(CHUNK):
-                if writer.size + len(chunk) > limit:
-                    await asyncio.to_thread(writer.abort)
+                if sink.size + len(chunk) > limit:
+                    await sink.abort()
                     return limit_problem(
                         413, "The blob is larger than maxSizeUpload.", "maxSizeUpload"
                     )
-                await asyncio.to_thread(writer.write, chunk)
-        made = await asyncio.to_thread(writer.commit, media_type)
+                await sink.write(chunk)
+        made = await sink.commit(media_type)
     except TimeoutError:
-        await asyncio.to_thread(writer.abort)
+        await sink.abort()
         slow = RequestError("about:blank", "The body came too slowly.", status=408)
         return problem_response(slow)
     except BaseException:
-        await asyncio.to_thread(writer.abort)
+        await sink.abort()
         raise
     # RFC 8620 §6.1: kept at least an hour; older uploads go now.
     older = time.time() - node.config.jmap.upload_hours * 3600
-    with contextlib.suppress(OSError):
-        await asyncio.to_thread(area.sweep, older)
+    with contextlib.suppress(OSError, StoreError):
+        await area.sweep(older)
     return made
 
 

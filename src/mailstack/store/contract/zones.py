@@ -117,6 +117,18 @@ class ZoneStore(Protocol):
         """The changes ``zone_history_add`` kept, oldest first."""
         ...
 
+    async def zone_notify_claim(self, origin: str, serial: int) -> bool:
+        """Whether the caller is the one to send NOTIFY (RFC 1996) for this
+        serial of the zone: True once per serial among every node sharing the
+        store, False to the others (they see the same change)."""
+        ...
+
+
+def notify_key(origin: str) -> str:
+    """The ``meta`` row where a backend keeps the last serial NOTIFY was
+    claimed for (``zone_notify_claim``)."""
+    return f"notified:{canonical_origin(origin)}"
+
 
 def records_text(records: Sequence[ZoneRecord]) -> str:
     """Records as a backend keeps them in a journal entry: one per line, tab-separated."""

@@ -36,6 +36,7 @@ from mailstack.store.postgres.metadata import MetadataPart
 from mailstack.store.postgres.nodes import NodeInfo, NodesPart
 from mailstack.store.postgres.queue import QueuePart
 from mailstack.store.postgres.records import RecordsPart
+from mailstack.store.postgres.uploads import UploadsPart
 from mailstack.store.postgres.zones import ZonesPart
 
 
@@ -51,6 +52,7 @@ class PostgresStore(
     RecordsPart,
     MetadataPart,
     NodesPart,
+    UploadsPart,
 ):
     """Store on PostgreSQL. Open with ``await PostgresStore.open(url, codec=...)``."""
 

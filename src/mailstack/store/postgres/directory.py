@@ -37,6 +37,11 @@ ACCOUNT_COLUMNS = "id, address, quota, used, admin, disabled"
 _ACCOUNT = f"SELECT {ACCOUNT_COLUMNS} FROM accounts"
 
 
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def account_from_row(row: Any) -> Account:
     """An Account from the ACCOUNT_COLUMNS of a row."""
     return Account(int(row[0]), str(row[1]), int(row[2]), int(row[3]), bool(row[4]), bool(row[5]))
@@ -76,6 +81,10 @@ class DirectoryPart(PgEngine):
     # resolve_local's answers, valid while the directory version stays the same.
     _recipients: dict[str, list[Account] | None]
     _recipients_version: int | None
+    # The shared read of the directory version: who waits for the next one,
+    # and the task that reads them one after another.
+    _version_next: asyncio.Future[int] | None = None
+    _version_reader: asyncio.Task[None] | None = None
 
     # -- domains -------------------------------------------------------------
 
@@ -335,7 +344,7 @@ class DirectoryPart(PgEngine):
         version says that some node (or the CLI) changed a domain, account
         or alias."""
         address = normalize_address(address)
-        version = int(await self._read_value(DIRECTORY_VERSION))
+        version = await self._directory_version()
         if version == self._recipients_version:
             try:
                 return self._recipients[address]
@@ -353,6 +362,31 @@ class DirectoryPart(PgEngine):
                 self._recipients.clear()
             self._recipients[address] = found
         return found
+
+    async def _directory_version(self) -> int:
+        """The directory version, read after the call began (so a change
+        committed before it is seen), but shared: calls that come while a
+        read is on its way wait for the next one, which all of them share.
+        At most one read is out at a time, however many RCPTs come at once,
+        and none is answered from a read older than itself."""
+        if self._version_next is None:
+            self._version_next = asyncio.get_running_loop().create_future()
+            # Nobody may be left to look at an error: say it was seen.
+            self._version_next.add_done_callback(_seen)
+            if self._version_reader is None:
+                self._version_reader = asyncio.create_task(self._read_versions())
+        return int(await asyncio.shield(self._version_next))
+
+    async def _read_versions(self) -> None:
+        try:
+            while self._version_next is not None:
+                waiting, self._version_next = self._version_next, None
+                try:
+                    waiting.set_result(int(await self._read_value(DIRECTORY_VERSION)))
+                except Exception as exc:
+                    waiting.set_exception(exc)
+        finally:
+            self._version_reader = None
 
     async def _resolve_local(self, address: str) -> list[Account] | None:
         domain = address.rpartition("@")[2]

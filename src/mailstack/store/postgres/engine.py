@@ -6,12 +6,19 @@ task. It takes all writes that are waiting, runs each inside its own
 SAVEPOINT of one transaction on one connection, commits once (the pool's
 sessions run with ``synchronous_commit = on``, so COMMIT returns after the
 WAL is flushed) and only then completes the callers' futures: many sessions
-share one flush, as on SQLite. Several nodes write at once; what must not
+share one flush, as on SQLite. While a COMMIT flushes, the writer already
+runs the next group on another connection (at most ``FLUSHING`` COMMITs in
+flight): that group can wait only for the row locks of one that is
+committing, which waits for nothing of it, so they cannot deadlock. Writes
+that depend on each other are not affected: a caller's next write starts
+after its last one's COMMIT. Several nodes write at once; what must not
 interleave (UIDs and MODSEQs of one mailbox, an account's quota) is
 serialized by row locks (``UPDATE ... RETURNING`` on the mailbox row), not
 by process memory.
 
-Reads take a pooled connection each, one short transaction per read.
+Reads take a pooled connection each, one short transaction per read; a
+read of one statement runs without one (``_read_one``, ``_read_rows``: one
+round trip, and one statement sees one snapshot).
 
 Retries: a write that lost a deadlock or a serialization conflict with
 another node (``asyncpg.TransactionRollbackError``) is rolled back to its
@@ -42,7 +49,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
@@ -67,6 +74,8 @@ POOL_SIZE = 10
 LEASE = 60.0
 # Times a write that lost a deadlock or a serialization conflict runs again.
 RETRIES = 5
+# Group COMMITs flushing at once while the writer runs the next group.
+FLUSHING = 2
 # The NOTIFY channel of this store: "<token> m<id>,a<id>,q" (mailboxes,
 # accounts, the queue).
 CHANNEL = "mailstack_changes"
@@ -104,6 +113,9 @@ class Tx:
         self.accounts: set[int] = set()
         self.queue_changed = False
         self.directory_changed = False
+        # The payload a write already sent with its last statement (see
+        # ``notice``); the commit sends none of its own when it is the same.
+        self.notified = ""
 
     def touch(self, mailbox_id: int) -> None:
         """The mailbox's listeners (on every node) wake after the commit."""
@@ -116,6 +128,13 @@ class Tx:
     def change_queue(self) -> None:
         """Queued mail became due before its time: running queues hear it."""
         self.queue_changed = True
+
+    def notice(self, engine: PgEngine) -> str:
+        """The NOTIFY payload of what this transaction changed so far, for a
+        write to send with its last statement (one round trip fewer); ""
+        when there is nothing to tell."""
+        self.notified = engine._payload(self)
+        return self.notified
 
     def change_directory(self) -> None:
         """Domains, accounts or aliases changed: the directory version moves
@@ -147,6 +166,10 @@ class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
 
     def get_reset_query(self) -> str:
         return ""
+
+
+class _Regroup(Exception):
+    """A batch of group writes failed together: run them again one by one."""
 
 
 class _RolledBack(Exception):
@@ -191,6 +214,9 @@ class PgEngine:
         self._closing = False
         # Transactions the writer committed: how well group commit groups.
         self.commits = 0
+        # Writes running in transactions of their own (see _write).
+        self._alone = asyncio.Semaphore(max(1, pool_size // 2))
+        self._writing_alone: set[asyncio.Task[None]] = set()
 
     async def _connect(self) -> Any:
         return await asyncpg.connect(
@@ -308,6 +334,9 @@ class PgEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relisten
             self._relisten = None
+        # Writes of their own first: one that lost a conflict goes back to
+        # the writer, which must still be there to run it again.
+        await asyncio.gather(*self._writing_alone, return_exceptions=True)
         if self._writer is not None:
             await self._writes.put(None)
             await self._writer
@@ -332,12 +361,33 @@ class PgEngine:
     # -- the two primitives ------------------------------------------------
 
     async def _write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run fn in the group-committed transaction; return after COMMIT."""
+        """Run fn in a transaction; return after its COMMIT.
+
+        Deliveries (``GroupWrite``) wait for the writer, which files all
+        those waiting together in one transaction. Any other write runs at
+        once in a transaction of its own on its own connection, beside the
+        others (at most half the pool at a time): run one after another in
+        the writer's transaction, each would add its round trips and two
+        for its SAVEPOINT to everyone's wait, while PostgreSQL itself lets
+        concurrent COMMITs share one WAL flush."""
         if self._writer is None:
             raise StoreError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._writes.put((fn, future, 0))
+        if isinstance(fn, GroupWrite):
+            await self._writes.put((fn, future, 0))
+        else:
+            # A task of its own: a caller that goes away mid-write leaves
+            # it to finish (or roll back) cleanly.
+            task = asyncio.create_task(self._write_alone((fn, future, 0)))
+            self._writing_alone.add(task)
+            task.add_done_callback(self._writing_alone.discard)
         return await future
+
+    async def _write_alone(self, item: Any) -> None:
+        async with self._alone:
+            flush = await self._run([item])
+            if flush is not None:
+                await flush
 
     async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run fn on a pooled connection, in one read-only transaction that sees one snapshot."""
@@ -364,75 +414,175 @@ class PgEngine:
         except asyncpg.PostgresError as exc:
             raise StoreError(f"the store refused: {exc}") from exc
 
+    async def _read_one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run fn, which sends one statement, on the pool itself: no
+        transaction around it (one round trip instead of three; one
+        statement sees one snapshot)."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            return await fn(self._pool)
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
+    async def _read_rows(self, query: str, *args: Any) -> list[Any]:
+        """One statement's rows on a pooled connection, without a
+        transaction around it (one round trip; one statement sees one
+        snapshot)."""
+        if self._pool is None:
+            raise StoreError("store is closed")
+        try:
+            return list(await self._pool.fetch(query, *args))
+        except _GONE as exc:
+            raise _gone(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"the store refused: {exc}") from exc
+
     async def _write_loop(self) -> None:
+        """Take the writes waiting, run them as one transaction, and while its
+        COMMIT flushes, run the next group on another connection (at most
+        ``FLUSHING`` COMMITs in flight). The next group can wait for nothing
+        but the row locks of one that is committing, which waits for nothing
+        of it: no deadlock between them."""
+        flushing: set[asyncio.Task[None]] = set()
         stop = False
-        again: list[Any] = []
-        while not stop or again:
-            batch = again or [await self._writes.get()]
+        while True:
+            while len(flushing) >= FLUSHING:
+                await asyncio.wait(flushing, return_when=asyncio.FIRST_COMPLETED)
+            if stop and self._writes.empty():
+                if not flushing:
+                    return
+                # A flushing group may yet put writes back (a lost conflict).
+                await asyncio.wait(flushing, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            batch = [await self._writes.get()]
             while len(batch) < MAX_BATCH and not self._writes.empty():
                 batch.append(self._writes.get_nowait())
             if None in batch:
                 stop = True
                 batch = [item for item in batch if item is not None]
-            again = await self._commit(batch) if batch else []
-            if again:
-                # Let the other side of the conflict finish first.
-                tries = max(item[2] for item in again)
-                await asyncio.sleep(random.uniform(0, 0.01 * 2**tries))
+            if not batch:
+                continue
+            flush = await self._run(batch)
+            if flush is not None:
+                task: asyncio.Task[None] = asyncio.create_task(flush)
+                flushing.add(task)
+                task.add_done_callback(flushing.discard)
 
-    async def _commit(self, batch: list[Any]) -> list[Any]:
-        """Run one group of writes in one transaction, then settle them; the
-        writes to run again (they lost a conflict with another node) are
-        returned. A write alone needs no SAVEPOINT (two round trips fewer):
-        when it fails, the whole transaction rolls back."""
+    async def _run(self, batch: list[Any]) -> Coroutine[Any, Any, None] | None:
+        """Run one group of writes in one transaction up to its COMMIT; what
+        sends the COMMIT and then settles the writes (None: they are settled,
+        the transaction rolled back). A write alone needs no SAVEPOINT (two
+        round trips fewer): when it fails, the whole transaction rolls back."""
         results: list[tuple[bool | None, Any]] = []
-        tx: Tx | None = None
         alone = len(batch) == 1
         try:
-            async with self._pool.acquire() as conn:
-                tx = Tx(conn)
-                async with conn.transaction():
-                    filed = await self._file_group(tx, batch)
-                    for fn, _future, _tries in batch:
-                        if fn in filed:
-                            results.append((True, filed[fn]))
-                            continue
-                        failure: Exception | None = None
-                        try:
-                            async with contextlib.nullcontext() if alone else conn.transaction():
-                                results.append((True, await fn(tx)))
-                        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-                            raise
-                        except _CONFLICT as exc:
-                            # A deadlock with another node, a serialization
-                            # failure: rolled back to its SAVEPOINT, runs again.
-                            results.append((None, exc))
-                            if alone:
-                                raise _RolledBack from exc
-                            continue
-                        except asyncpg.PostgresError as exc:
-                            failure = StoreError(f"the store refused: {exc}")
-                        except Exception as exc:  # the caller gets it, the others commit
-                            failure = exc
-                        if failure is not None:
-                            results.append((False, failure))
-                            if alone:
-                                raise _RolledBack
-                    if tx.directory_changed:
-                        await conn.execute(DIRECTORY_BUMP)
-                    payload = self._payload(tx)
-                    if payload:
-                        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
-                self.commits += 1
-        except _RolledBack:
-            tx = None
-        except _CONFLICT as exc:  # the COMMIT itself lost: every write runs again
-            results = [(None, exc)] * len(batch)
-            tx = None
+            conn = await self._pool.acquire()
         except Exception as exc:
-            error = _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
-            results = [(False, error)] * len(batch)
-            tx = None
+            self._settle(batch, [(False, self._failure(exc))] * len(batch), None)
+            return None
+        transaction = conn.transaction()
+        try:
+            await transaction.start()
+            tx = Tx(conn)
+            try:
+                filed = await self._file_group(tx, batch)
+            except _Regroup:
+                # The group failed as a whole: start again, each on its own.
+                await transaction.rollback()
+                transaction = conn.transaction()
+                await transaction.start()
+                tx, filed = Tx(conn), {}
+            for fn, _future, _tries in batch:
+                if fn in filed:
+                    results.append((True, filed[fn]))
+                    continue
+                failure: Exception | None = None
+                try:
+                    async with contextlib.nullcontext() if alone else conn.transaction():
+                        results.append((True, await fn(tx)))
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                    raise
+                except _CONFLICT as exc:
+                    # A deadlock with another node, a serialization
+                    # failure: rolled back to its SAVEPOINT, runs again.
+                    results.append((None, exc))
+                    if alone:
+                        raise _RolledBack from exc
+                    continue
+                except asyncpg.PostgresError as exc:
+                    failure = StoreError(f"the store refused: {exc}")
+                except Exception as exc:  # the caller gets it, the others commit
+                    failure = exc
+                if failure is not None:
+                    results.append((False, failure))
+                    if alone:
+                        raise _RolledBack
+            if tx.directory_changed:
+                await conn.execute(DIRECTORY_BUMP)
+            payload = self._payload(tx)
+            if payload and payload != tx.notified:
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
+            await self._release(conn)
+            if isinstance(exc, _RolledBack):
+                pass  # results say why
+            elif isinstance(exc, _CONFLICT):
+                results = [(None, exc)] * len(batch)
+            elif isinstance(exc, Exception):
+                results = [(False, self._failure(exc))] * len(batch)
+            else:
+                raise
+            await self._settle_later(batch, results, None)
+            return None
+        return self._flush(conn, transaction, batch, results, tx)
+
+    async def _flush(
+        self, conn: Any, transaction: Any, batch: list[Any],
+        results: list[tuple[bool | None, Any]], tx: Tx,
+    ) -> None:
+        """COMMIT (returns once the WAL is flushed), then settle the writes."""
+        done: Tx | None = tx
+        try:
+            await transaction.commit()
+            self.commits += 1
+        except _CONFLICT as exc:  # the COMMIT itself lost: every write runs again
+            results, done = [(None, exc)] * len(batch), None
+        except Exception as exc:
+            results, done = [(False, self._failure(exc))] * len(batch), None
+        finally:
+            await self._release(conn)
+        await self._settle_later(batch, results, done)
+
+    async def _release(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
+
+    @staticmethod
+    def _failure(exc: BaseException) -> StoreError:
+        return _gone(exc) if isinstance(exc, _GONE) else StoreError(f"commit failed: {exc}")
+
+    async def _settle_later(
+        self, batch: list[Any], results: list[tuple[bool | None, Any]], tx: Tx | None
+    ) -> None:
+        """Settle the writes; those that lost a conflict go back to the
+        writer after a short random wait (the other side finishes first)."""
+        again = self._settle(batch, results, tx)
+        if again:
+            tries = max(item[2] for item in again)
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**tries))
+            for item in again:
+                self._writes.put_nowait(item)
+
+    def _settle(
+        self, batch: list[Any], results: list[tuple[bool | None, Any]], tx: Tx | None
+    ) -> list[Any]:
+        """Complete the callers' futures (tx: the committed transaction,
+        whose listeners wake); the writes to run again."""
         again = []
         for (fn, future, tries), (ok, value) in zip(batch, results, strict=True):
             if future.cancelled():
@@ -457,13 +607,18 @@ class PgEngine:
         group = [item[0] for item in batch if isinstance(item[0], GroupWrite)]
         if len(group) < 2:
             return {}
+        # A batch of nothing but the group needs no SAVEPOINT (two round
+        # trips): when the group fails, the whole transaction starts again.
+        whole = len(group) == len(batch)
         touched, accounts = set(tx.touched), set(tx.accounts)
         try:
-            async with tx.conn.transaction():  # a SAVEPOINT
+            async with contextlib.nullcontext() if whole else tx.conn.transaction():
                 placed = await group[0].file_together(tx, group)
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
             raise
-        except Exception:
+        except Exception as exc:
+            if whole:
+                raise _Regroup from exc
             tx.touched, tx.accounts = touched, accounts
             return {}
         return dict(zip(group, placed, strict=True))

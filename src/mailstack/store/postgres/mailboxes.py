@@ -18,8 +18,23 @@ from mailstack.store.contract.messages import (
 )
 from mailstack.store.postgres.counters import next_modseq, touch_mailbox
 from mailstack.store.postgres.engine import PgEngine, Tx
-from mailstack.store.postgres.messages import changes, copy_messages, unref_messages
+from mailstack.store.postgres.messages import _meta, copy_messages, unref_messages
 from mailstack.store.sqltext import like_prefix
+
+# mailbox_sync in one statement: the mailbox's row (kind 0: HIGHESTMODSEQ
+# and the recent mark, in the uid and size columns), the messages changed
+# after $2 (kind 1, the columns of messages._META) and the UIDs expunged
+# after it (kind 2), each in UID order.
+_SYNC = (
+    "SELECT 0 AS kind, highest_modseq AS uid, NULL::text AS flags, NULL::text AS internaldate,"
+    " recent_uid AS size, NULL::bigint AS modseq, NULL::bigint AS email_id,"
+    " NULL::bigint AS thread_id FROM mailboxes WHERE id = $1"
+    " UNION ALL SELECT 1, uid, flags, internaldate, size, modseq, email_id, thread_id"
+    " FROM messages WHERE mailbox_id = $1 AND modseq > $2"
+    " UNION ALL SELECT 2, uid, NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM expunged WHERE mailbox_id = $1 AND modseq > $2"
+    " ORDER BY 1, 2"
+)
 
 MAILBOX_COLUMNS = (
     "id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, sort_order"
@@ -84,11 +99,17 @@ async def drop_mailbox(t: Tx, mailbox_id: int) -> None:
     t.touch(mailbox_id)
 
 
+# A mailbox's row and whether its name is subscribed, in one statement.
+_MAILBOX_SUBSCRIBED = (
+    f"SELECT {MAILBOX_COLUMNS}, EXISTS (SELECT 1 FROM subscriptions s"
+    " WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name) FROM mailboxes"
+)
+
+
 async def mailbox_row(c: Any, mailbox_id: int) -> Mailbox | None:
-    row = await c.fetchrow(f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1", mailbox_id)
-    if row is None:
-        return None
-    return mailbox_from_row(row, await _subscribed(c, row[1], row[2]))
+    """One statement: ``c`` may be the pool itself."""
+    row = await c.fetchrow(_MAILBOX_SUBSCRIBED + " WHERE id = $1", mailbox_id)
+    return None if row is None else mailbox_from_row(row, bool(row[8]))
 
 
 async def rename_mailbox(t: Tx, source: Mailbox, new: str) -> None:
@@ -122,22 +143,13 @@ async def subscription_changed(t: Tx, account_id: int, name: str) -> None:
         await touch_mailbox(t, int(found))
 
 
-async def _subscribed(c: Any, account_id: int, name: str) -> bool:
-    found = await c.fetchval(
-        "SELECT 1 FROM subscriptions WHERE account_id = $1 AND name = $2", account_id, name
-    )
-    return found is not None
-
-
 async def get_mailbox(c: Any, account_id: int, name: str) -> Mailbox | None:
+    """One statement: ``c`` may be the pool itself."""
     name = canonical_name(name)
     row = await c.fetchrow(
-        f"SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = $1 AND name = $2",
-        account_id, name,
+        _MAILBOX_SUBSCRIBED + " WHERE account_id = $1 AND name = $2", account_id, name
     )
-    if row is None:
-        return None
-    return mailbox_from_row(row, await _subscribed(c, account_id, name))
+    return None if row is None else mailbox_from_row(row, bool(row[8]))
 
 
 class MailboxesPart(PgEngine):
@@ -162,13 +174,13 @@ class MailboxesPart(PgEngine):
         async def op(c: Any) -> Mailbox | None:
             return await get_mailbox(c, account_id, name)
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         async def op(c: Any) -> Mailbox | None:
             return await mailbox_row(c, mailbox_id)
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def mailbox_create(
         self, account_id: int, name: str, special_use: str | None = None
@@ -239,16 +251,15 @@ class MailboxesPart(PgEngine):
         return await self._read(op)
 
     async def mailbox_sync(self, mailbox_id: int, modseq: int) -> MailboxSync | None:
-        async def op(c: Any) -> MailboxSync | None:
-            row = await c.fetchrow(
-                "SELECT highest_modseq, recent_uid FROM mailboxes WHERE id = $1", mailbox_id
-            )
-            if row is None:
-                return None
-            changed, vanished = await changes(c, mailbox_id, modseq)
-            return MailboxSync(int(row[0]), int(row[1]), changed, vanished)
-
-        return await self._read(op)
+        # IMAP asks this after nearly every command: one statement (one
+        # snapshot, one round trip) instead of a read transaction of three.
+        rows = await self._read_rows(_SYNC, mailbox_id, modseq)
+        if not rows or rows[0][0] != 0:
+            return None
+        head = rows[0]
+        changed = [_meta(r[1:8]) for r in rows if r[0] == 1]
+        vanished = [int(r[1]) for r in rows if r[0] == 2]
+        return MailboxSync(int(head[1]), int(head[4]), changed, vanished)
 
     async def subscribe(self, account_id: int, name: str) -> None:
         name = canonical_name(name)

@@ -38,7 +38,7 @@ from mailstack.store.postgres.counters import (
     next_email_ids,
     next_modseq,
 )
-from mailstack.store.postgres.engine import GroupWrite, PgEngine, Tx
+from mailstack.store.postgres.engine import CHANNEL, GroupWrite, PgEngine, Tx
 from mailstack.store.postgres.threads import Threader
 from mailstack.store.sqltext import flags_set, flags_text
 from mailstack.store.threadkeys import email_keys
@@ -177,9 +177,11 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         return placed
 
     async def _file_many(self, t: Tx, deliveries: list[_Delivery]) -> list[list[tuple[int, int]]]:
-        """The deliveries waiting in one group commit, filed together: five
-        statements for the whole group (mailboxes, quotas, UIDs, blobs,
-        messages) instead of some eight per delivery, each a round trip.
+        """The deliveries waiting in one group commit, filed together: four
+        statements for the whole group (mailboxes with the email ids, quotas,
+        UIDs with HIGHESTMODSEQs, blobs with messages; two more for threads
+        when the messages have ids to thread by) instead of some eight per
+        delivery, each a round trip.
         Raises when any delivery would fail (a full mailbox, a missing INBOX);
         the caller then rolls the group back and files each one on its own,
         so that only that one fails."""
@@ -190,11 +192,15 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         })
         rows = await c.fetch(
             "SELECT k.a, k.n, (SELECT id FROM mailboxes WHERE account_id = k.a"
-            " AND name IN (k.n, 'INBOX') ORDER BY name = 'INBOX' LIMIT 1)"
-            " FROM unnest($1::bigint[], $2::text[]) AS k(a, n)",
+            " AND name IN (k.n, 'INBOX') ORDER BY name = 'INBOX' LIMIT 1),"
+            " CASE WHEN k.o = 1 THEN (SELECT array_agg(v ORDER BY v) FROM"
+            " (SELECT nextval('email_ids') AS v FROM generate_series(1, $3)) AS s) END"
+            " FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(a, n, o)",
             [a for a, _ in keys], [n for _, n in keys],
+            sum(len(d.targets) for d in deliveries),
         )
         mailbox_of = {(int(r[0]), str(r[1])): r[2] for r in rows}
+        email_ids = iter(next(r[3] for r in rows if r[3] is not None))
         if any(found is None for found in mailbox_of.values()):
             raise NotFound("a recipient has no INBOX")
         charges: dict[int, int] = {}
@@ -228,52 +234,47 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         next_modseq_of = {int(r[0]): int(r[1]) + 1 for r in charged}
         for account_id in accounts:
             t.touch_account(account_id)
+        # Each target's MODSEQ, in delivery order: so each mailbox's
+        # HIGHESTMODSEQ is known before its UIDs are taken, in one statement.
+        modseqs: list[list[int]] = []
+        highest: dict[int, int] = {}
+        for d in deliveries:
+            modseqs.append([])
+            for target in d.targets:
+                mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
+                modseq = next_modseq_of[target.account_id]
+                next_modseq_of[target.account_id] = modseq + 1
+                highest[mailbox_id] = modseq
+                modseqs[-1].append(modseq)
         mailboxes = sorted(arrivals)
         next_uid: dict[int, int] = {}
         for r in await c.fetch(
-            "UPDATE mailboxes m SET uidnext = uidnext + g.n"
-            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, n) WHERE m.id = g.id"
-            " RETURNING m.id, m.uidnext - g.n",
-            mailboxes, [arrivals[m] for m in mailboxes],
+            "UPDATE mailboxes m SET uidnext = uidnext + g.n, highest_modseq = g.modseq"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS g(id, n, modseq)"
+            " WHERE m.id = g.id RETURNING m.id, m.uidnext - g.n",
+            mailboxes, [arrivals[m] for m in mailboxes], [highest[m] for m in mailboxes],
         ):
             next_uid[int(r[0])] = int(r[1])
             t.touch(int(r[0]))
-        email_ids = iter(await next_email_ids(c, sum(len(d.targets) for d in deliveries)))
         threader = Threader(c)
         await threader.prefetch(
             (target.account_id, d.keys) for d in deliveries for target in d.targets
         )
-        highest: dict[int, int] = {}
         kept = sorted(refs)
-        await c.execute(
-            "INSERT INTO blobs (digest, refs, data, parsed)"
-            " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
-            " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs",
-            kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
-            [refs[k][2] for k in kept],
-        )
         await c.execute(
             "INSERT INTO search_blobs SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[])"
             " ON CONFLICT (digest) DO NOTHING",
             kept, [refs[k][3][0] for k in kept], [refs[k][3][1] for k in kept],
         )
         prefixes: tuple[list[int], list[str]] = ([], [])
-        recorded = [k for k in kept if refs[k][4] is not None]
-        await c.execute(
-            "INSERT INTO sort_records (digest, record)"
-            " SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT DO NOTHING",
-            recorded, [refs[k][4] for k in recorded],
-        )
         columns: list[list[Any]] = [[] for _ in range(12)]
         placed: list[list[tuple[int, int]]] = []
-        for d, digest in zip(deliveries, digests, strict=True):
+        for d, digest, modseqs_of_d in zip(deliveries, digests, modseqs, strict=True):
             filed = []
-            for target in d.targets:
+            for target, modseq in zip(d.targets, modseqs_of_d, strict=True):
                 mailbox_id = int(mailbox_of[(target.account_id, canonical_name(target.mailbox))])
                 uid = next_uid[mailbox_id]
-                modseq = next_modseq_of[target.account_id]
-                next_uid[mailbox_id], next_modseq_of[target.account_id] = uid + 1, modseq + 1
-                highest[mailbox_id] = modseq
+                next_uid[mailbox_id] = uid + 1
                 email_id = next(email_ids)
                 if target.prefix:
                     prefixes[0].append(email_id)
@@ -287,16 +288,27 @@ class MessagesPart(PgEngine, Generic[Parsed]):
                     column.append(value)
                 filed.append((mailbox_id, uid))
             placed.append(filed)
+        # One statement: the blobs (a CTE that changes rows always runs), the
+        # messages that name them by digest (no foreign key between them),
+        # and the notification of the mailboxes and accounts they changed
+        # (sent at the COMMIT, as the writer's own would be).
         await c.execute(
-            "UPDATE mailboxes m SET highest_modseq = g.modseq"
-            " FROM unnest($1::bigint[], $2::bigint[]) AS g(id, modseq) WHERE m.id = g.id",
-            list(highest), list(highest.values()),
+            "WITH kept AS (INSERT INTO blobs (digest, refs, data, parsed)"
+            " SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[])"
+            " ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + excluded.refs)"
+            " INSERT INTO messages SELECT u.* FROM unnest($5::bigint[], $6::bigint[],"
+            " $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bytea[], $12::bytea[],"
+            " $13::bigint[], $14::bigint[], $15::bigint[], $16::text[]) AS u"
+            " CROSS JOIN (SELECT pg_notify($17, $18)) AS told",
+            kept, [refs[k][0] for k in kept], [refs[k][1] for k in kept],
+            [refs[k][2] for k in kept], *columns, CHANNEL, t.notice(self),
         )
+        # What refers to the blobs just kept: after them.
+        recorded = [k for k in kept if refs[k][4] is not None]
         await c.execute(
-            "INSERT INTO messages SELECT * FROM unnest($1::bigint[], $2::bigint[],"
-            " $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[],"
-            " $9::bigint[], $10::bigint[], $11::bigint[], $12::text[])",
-            *columns,
+            "INSERT INTO sort_records (digest, record)"
+            " SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT DO NOTHING",
+            recorded, [refs[k][4] for k in recorded],
         )
         if prefixes[0]:
             await c.execute(
@@ -340,7 +352,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             rows = await c.fetch(_META + " WHERE mailbox_id = $1 ORDER BY uid", mailbox_id)
             return [_meta(r) for r in rows]
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def message_bytes(self, mailbox_id: int, uid: int) -> bytes:
         found = await self.messages_bytes(mailbox_id, [uid])
@@ -353,7 +365,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
             rows = await _with_blob(c, "data", mailbox_id, uids)
             return {int(uid): bytes(prefix) + bytes(data) for uid, prefix, data in rows}
 
-        return await self._read(op)
+        return await self._read_one(op)
 
     async def message_chunks(
         self, mailbox_id: int, uid: int, start: int = 0, end: int | None = None
@@ -373,7 +385,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         async def op(c: Any) -> list[Any]:
             return list(await _with_blob(c, "parsed", mailbox_id, uids))
 
-        rows = await self._read(op)
+        rows = await self._read_one(op)
         return {int(uid): unpack(bytes(stored), bytes(prefix)) for uid, prefix, stored in rows}
 
     async def search_text(self, mailbox_id: int, field: str, needle: str) -> set[int] | None:

@@ -378,6 +378,26 @@ INSERT INTO meta SELECT 'sort_records_pending', 1 WHERE EXISTS (SELECT 1 FROM bl
 """
 
 
+# Uploads (RFC 8620 §6.1) in the store, so every node finds them (uploads.py).
+_UPLOADS = """
+CREATE TABLE uploads (
+    id BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    type TEXT NOT NULL DEFAULT '',
+    size BIGINT NOT NULL DEFAULT 0,
+    created DOUBLE PRECISION NOT NULL,
+    complete BOOLEAN NOT NULL DEFAULT false
+);
+CREATE INDEX uploads_created ON uploads (created);
+CREATE TABLE upload_chunks (
+    upload_id BIGINT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (upload_id, seq)
+);
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -392,6 +412,7 @@ STEPS: tuple[Step, ...] = (
     # The records of messages kept before this step are made by the store
     # when it opens (it has the codec; see MessagesPart._fill_sort_records).
     Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
+    Step("JMAP uploads shared by the nodes (PostgreSQL only)", _UPLOADS),
 )
 
 

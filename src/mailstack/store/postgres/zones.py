@@ -22,6 +22,7 @@ from mailstack.store.contract.zones import (
     make_record,
     new_zone_records,
     next_serial,
+    notify_key,
     owner_and_type,
     records_from_text,
     records_text,
@@ -197,6 +198,21 @@ class ZonesPart(PgEngine):
             )
 
         await self._write(op)
+
+    async def zone_notify_claim(self, origin: str, serial: int) -> bool:
+        key = notify_key(origin)
+
+        async def op(t: Tx) -> bool:
+            # The row lock of the upsert orders nodes claiming at once: the
+            # second sees the first's serial and updates nothing.
+            claimed = await t.conn.fetchval(
+                "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE"
+                " SET value = excluded.value WHERE meta.value <> excluded.value RETURNING 1",
+                key, serial,
+            )
+            return claimed is not None
+
+        return await self._write(op)
 
     async def zone_history(self, origin: str) -> list[JournalEntry]:
         origin = canonical_origin(origin)

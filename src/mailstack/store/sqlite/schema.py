@@ -392,6 +392,8 @@ STEPS: tuple[Step, ...] = (
     # The records of messages kept before this step are made by the store
     # when it opens (it has the codec; see MessagesPart.fill_sort_records).
     Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
+    # On one node uploads are files of the data directory (store/uploads.py).
+    Step("JMAP uploads in the store: nothing to do here (PostgreSQL only)", "SELECT 1"),
 )
 
 

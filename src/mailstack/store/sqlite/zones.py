@@ -18,6 +18,7 @@ from mailstack.store.contract.zones import (
     make_record,
     new_zone_records,
     next_serial,
+    notify_key,
     owner_and_type,
     records_from_text,
     records_text,
@@ -186,6 +187,19 @@ class ZonesPart(Engine):
             )
 
         await self._write(op)
+
+    async def zone_notify_claim(self, origin: str, serial: int) -> bool:
+        key = notify_key(origin)
+
+        def op(c: WriteConnection) -> bool:
+            # One writer: the read and the write cannot interleave with another's.
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if row is not None and int(row[0]) == serial:
+                return False
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, serial))
+            return True
+
+        return await self._write(op)
 
     async def zone_history(self, origin: str) -> list[JournalEntry]:
         origin = canonical_origin(origin)
