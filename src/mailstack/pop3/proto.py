@@ -24,7 +24,7 @@ one table, :data:`ALLOWED`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mailstack.common import sasl
@@ -537,9 +537,14 @@ class Pop3Session:
             raise Pop3Error(f"message {number} already deleted")
         return number, self.messages[number - 1]
 
-    def following(self, number: int) -> list[MaildropMessage]:
-        """The messages after ``number`` not marked deleted, in order (for read-ahead)."""
-        return [m for n, m in self._numbered()[number:] if n not in self.deleted]
+    def following(self, number: int) -> Iterator[MaildropMessage]:
+        """The messages after ``number`` not marked deleted, in order (for
+        read-ahead): a generator, so a batch costs what it takes, not the maildrop."""
+        deleted = self.deleted
+        messages = self.messages
+        for index in range(number, len(messages)):
+            if index + 1 not in deleted:
+                yield messages[index]
 
     def _stat(self, args: list[str], rest: str) -> Event:
         if args:
