@@ -542,6 +542,25 @@ async def test_expire_zero_removes_what_was_retrieved(node_factory):
     assert len(remaining) == 1 and "\\Seen" not in remaining[0].flags
 
 
+async def test_quit_marks_seen_what_was_not_and_leaves_seen_ones_alone(node_factory):
+    node, inbox = await pop_node(node_factory, count=3)
+    await node.store.store_flags(inbox, [1], ("\\Seen",), "add")
+    before = {m.uid: m for m in await node.store.messages(inbox)}
+
+    def run() -> None:
+        client = login(node.port("pop3"))
+        for n in (1, 2):
+            client.retr(n)
+        client.quit()
+
+    await asyncio.to_thread(run)
+    after = {m.uid: m for m in await node.store.messages(inbox)}
+    assert "\\Seen" in after[1].flags and "\\Seen" in after[2].flags
+    assert "\\Seen" not in after[3].flags  # never retrieved
+    assert after[1].modseq == before[1].modseq  # no write for what was already seen
+    assert after[2].modseq > before[2].modseq
+
+
 async def test_in_order_download_across_read_ahead_batches(node_factory):
     # More messages than one read-ahead batch holds, with TOP and DELE mixed in.
     node, inbox = await pop_node(node_factory, count=75)

@@ -24,7 +24,7 @@ one table, :data:`ALLOWED`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mailstack.common import sasl
@@ -140,9 +140,21 @@ def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
     Line ends become CRLF (RFC 1939 §3: lines end with CRLF); a line starting
     with "." gets another "." in front (byte-stuffing). For TOP, the header,
     the blank line, and the first ``top_lines`` body lines (RFC 1939 §7 TOP).
+
+    The usual message (CRLF throughout, no line starting with ".") goes out
+    as it is, and finding that out is the cost of a RETR: one C-level pass
+    cuts the lines (at CR, LF or CRLF), so a line break beyond the CRs
+    counted is an LF without its CR, and the lines' first octets say whether
+    any needs stuffing (a line after a bare CR may ask for the stuffing pass
+    in vain: harmless).
     """
-    if raw.count(b"\n") != raw.count(b"\r\n"):
+    lines = raw.splitlines()
+    breaks = len(lines) if raw[-1:] in (b"\n", b"\r") else len(lines) - 1
+    if raw and breaks > raw.count(b"\r"):
         raw = _crlf(raw)
+        dotted = True  # not worth telling
+    else:
+        dotted = any(line[:1] == b"." for line in lines)
     if top_lines is None:
         first = ok(f"{len(raw)} octets")
     else:
@@ -150,7 +162,7 @@ def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
         end = top_end(raw, top_lines)
         if end is not None:
             raw = raw[:end]
-    stuffed = _stuff(raw, line_start=True)
+    stuffed = _stuff(raw, line_start=True) if dotted else raw
     dot_line = b".\r\n" if not stuffed or stuffed.endswith(b"\r\n") else b"\r\n.\r\n"
     return b"".join((first, stuffed, dot_line))
 
@@ -537,9 +549,14 @@ class Pop3Session:
             raise Pop3Error(f"message {number} already deleted")
         return number, self.messages[number - 1]
 
-    def following(self, number: int) -> list[MaildropMessage]:
-        """The messages after ``number`` not marked deleted, in order (for read-ahead)."""
-        return [m for n, m in self._numbered()[number:] if n not in self.deleted]
+    def following(self, number: int) -> Iterator[MaildropMessage]:
+        """The messages after ``number`` not marked deleted, in order (for
+        read-ahead): a generator, so a batch costs what it takes, not the maildrop."""
+        deleted = self.deleted
+        messages = self.messages
+        for index in range(number, len(messages)):
+            if index + 1 not in deleted:
+                yield messages[index]
 
     def _stat(self, args: list[str], rest: str) -> Event:
         if args:

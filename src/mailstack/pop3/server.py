@@ -116,9 +116,11 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         self.account_id: int | None = None  # set while this session holds the lock
         self.mailbox_id = 0
         self.read_ahead: dict[int, bytes] = {}  # uid -> bytes
+        self.read_ahead_octets = 0  # the octets held in read_ahead
         self.pending: asyncio.Future[dict[int, bytes]] | None = None  # the next batch
         self.pending_uids: set[int] = set()
         self.last_retrieved = 0
+        self.seen_at_login: set[int] = set()  # UIDs flagged \Seen when the maildrop opened
 
     async def run(self, greeting: bytes) -> None:
         try:
@@ -198,6 +200,8 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
                 expired = set(old)
                 metas = [m for m in metas if m.uid not in expired]
         maildrop = [MaildropMessage(m.uid, m.size) for m in metas]
+        # QUIT marks what was retrieved \Seen; what already was is not written again.
+        self.seen_at_login = {m.uid for m in metas if SEEN in m.flags}
         return self.proto.logged_in(address, inbox.uidvalidity, maildrop)
 
     async def retrieve(self, event: Retrieve) -> bool:
@@ -268,27 +272,40 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         assert self.store is not None
         sequential = event.number == self.last_retrieved + 1
         self.last_retrieved = event.number
-        raw = self.read_ahead.pop(event.uid, None)
+        raw = self.take_read_ahead(event.uid)
         if raw is None and self.pending is not None and event.uid in self.pending_uids:
             pending, self.pending = self.pending, None
-            self.read_ahead.update(await pending)
-            raw = self.read_ahead.pop(event.uid, None)
+            self.add_read_ahead(await pending)
+            raw = self.take_read_ahead(event.uid)
         if raw is None:
             if not sequential:
                 return await self.store.message_bytes(self.mailbox_id, event.uid)
             batch = [event.uid, *self.next_batch(event.number, READ_AHEAD_OCTETS)]
-            self.read_ahead = await self.store.messages_bytes(self.mailbox_id, batch)
-            raw = self.read_ahead.pop(event.uid, None)
-        if sequential and self.pending is None:
-            cached = sum(len(data) for data in self.read_ahead.values())
-            if cached < READ_AHEAD_OCTETS // 2:
-                uids = self.next_batch(event.number, READ_AHEAD_OCTETS)
-                if uids:
-                    self.pending_uids = set(uids)
-                    self.pending = asyncio.ensure_future(
-                        self.store.messages_bytes(self.mailbox_id, uids)
-                    )
+            self.read_ahead, self.read_ahead_octets = {}, 0
+            self.add_read_ahead(await self.store.messages_bytes(self.mailbox_id, batch))
+            raw = self.take_read_ahead(event.uid)
+        if sequential and self.pending is None and self.read_ahead_octets < READ_AHEAD_OCTETS // 2:
+            uids = self.next_batch(event.number, READ_AHEAD_OCTETS)
+            if uids:
+                self.pending_uids = set(uids)
+                self.pending = asyncio.ensure_future(
+                    self.store.messages_bytes(self.mailbox_id, uids)
+                )
         return raw
+
+    def take_read_ahead(self, uid: int) -> bytes | None:
+        raw = self.read_ahead.pop(uid, None)
+        if raw is not None:
+            self.read_ahead_octets -= len(raw)
+        return raw
+
+    def add_read_ahead(self, batch: dict[int, bytes]) -> None:
+        for uid, raw in batch.items():
+            old = self.read_ahead.get(uid)
+            if old is not None:
+                self.read_ahead_octets -= len(old)
+            self.read_ahead[uid] = raw
+            self.read_ahead_octets += len(raw)
 
     def next_batch(self, number: int, budget: int) -> list[int]:
         """UIDs after message ``number``, not yet read ahead, within ``budget`` octets."""
@@ -310,8 +327,9 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         try:
             if event.expunge:
                 await self.store.expunge(self.mailbox_id, event.expunge, require_deleted=False)
-            if event.seen:
-                await self.store.store_flags(self.mailbox_id, event.seen, (SEEN,), "add")
+            seen = [uid for uid in event.seen if uid not in self.seen_at_login]
+            if seen:
+                await self.store.store_flags(self.mailbox_id, seen, (SEEN,), "add")
         except StoreError:
             ok = False
         self.release()

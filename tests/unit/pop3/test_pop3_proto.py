@@ -367,6 +367,37 @@ def test_format_message_round_trips(lines):
     assert b"." not in body
 
 
+def plain_format(raw: bytes, top_lines: int | None = None) -> bytes:
+    """format_message written the slow, obvious way: line by line."""
+    if raw.count(b"\n") != raw.count(b"\r\n"):
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    first = f"+OK {len(raw)} octets\r\n".encode()
+    if top_lines is not None:
+        first = b"+OK top of message follows\r\n"
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        if raw.startswith(b"\r\n"):
+            head, sep, body = b"", b"\r\n", raw[2:]
+        if sep:
+            kept = body.split(b"\r\n")
+            if len(kept) > top_lines:  # all top_lines lines ended in CRLF
+                raw = head + sep + b"".join(line + b"\r\n" for line in kept[:top_lines])
+    out = [first]
+    for line in raw.split(b"\r\n"):
+        out.append((b"." + line if line.startswith(b".") else line) + b"\r\n")
+    if raw.endswith(b"\r\n") or not raw:
+        out.pop()  # what follows the last CRLF is not a line
+    return b"".join(out) + b".\r\n"
+
+
+_text = st.lists(st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"..", b" x"]),
+                 max_size=40).map(b"".join)
+
+
+@given(_text, st.none() | st.integers(0, 5))
+def test_format_message_matches_the_line_by_line_reference(raw, top_lines):
+    assert format_message(raw, top_lines) == plain_format(raw, top_lines)
+
+
 @given(st.binary(max_size=200))
 def test_session_never_crashes_on_garbage(data):
     s = logged_in()
