@@ -116,9 +116,12 @@ class SortKeyCache:
         for start in range(0, len(missing), self._RECORDS):
             chunk = missing[start : start + self._RECORDS]
             records = await store.messages_sort_records(mailbox_id, chunk)
+            # Keyed by the caller's UIDs (the view's int objects), not the
+            # store's copies: one int per message kept, not two.
+            recorded = [uid for uid in chunk if uid in records]
             unrecorded += [uid for uid in chunk if uid not in records]
-            made_all = MessageKeys.from_records(list(records.values()))
-            for uid, made in zip(records, made_all, strict=True):
+            made_all = MessageKeys.from_records([records[uid] for uid in recorded])
+            for uid, made in zip(recorded, made_all, strict=True):
                 if made is None:
                     unrecorded.append(uid)
                 else:
