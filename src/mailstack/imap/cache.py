@@ -113,17 +113,22 @@ class SortKeyCache:
                 keys = entries[uid] = MessageKeys.of(cached)
             found[uid] = keys
         unrecorded: list[int] = []
+        shared: dict[str, str] = {}  # equal strings of this mailbox's keys as one
         for start in range(0, len(missing), self._RECORDS):
             chunk = missing[start : start + self._RECORDS]
             records = await store.messages_sort_records(mailbox_id, chunk)
+            # Keyed by the caller's UIDs (the view's int objects), not the
+            # store's copies: one int per message kept, not two.
+            recorded = [uid for uid in chunk if uid in records]
             unrecorded += [uid for uid in chunk if uid not in records]
-            made_all = MessageKeys.from_records(list(records.values()))
-            for uid, made in zip(records, made_all, strict=True):
+            made_all = MessageKeys.from_records([records[uid] for uid in recorded], shared)
+            for uid, made in zip(recorded, made_all, strict=True):
                 if made is None:
                     unrecorded.append(uid)
                 else:
                     entries[uid] = found[uid] = made
             del records, made_all
+        del shared
         # Expunged meanwhile, or kept without a record: from the parse.
         for start in range(0, len(unrecorded), self._CHUNK):
             loaded = await store.messages_parsed(

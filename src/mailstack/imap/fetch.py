@@ -342,6 +342,19 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
         s.enable_condstore()
         if not any(i.name == "MODSEQ" for i in items):
             items.append(FetchItem("MODSEQ"))
+    item_names = [i.name for i in items]
+    if (
+        item_names in (["FLAGS"], ["UID", "FLAGS"])
+        and _meta_only(items)
+        and not args.sequence.saved
+        and args.changedsince is None
+        and args.partial is None
+        and not args.vanished
+    ):
+        # The usual sync, FETCH 1:* (FLAGS): from the view's index spans,
+        # no (msn, uid) pair per message.
+        await _send_flags(s, sel, len(item_names) == 2, sel.spans(args.sequence, cmd.uid))
+        return None
     pairs = sel.resolve(args.sequence, cmd.uid)
     if args.changedsince is not None:
         pairs = [(n, u) for n, u in pairs if sel.meta[u].modseq > args.changedsince]
@@ -482,23 +495,6 @@ async def _send_meta(
         else:
             parts.append(lambda uid: b"MODSEQ (%d)" % meta[uid].modseq)
     step = 20 * _CHUNK
-    names = [i.name for i in items]
-    if names in (["FLAGS"], ["UID", "FLAGS"]):
-        # The usual sync: one dict look-up of the flag set's wire form per
-        # message (a mailbox has few distinct sets).
-        texts = sel.flag_texts([u for _n, u in pairs])
-        form = (
-            b"* %d FETCH (FLAGS %s)\r\n" if len(names) == 1 else b"* %d FETCH (UID %d FLAGS %s)\r\n"
-        )
-        for start in range(0, len(pairs), step):
-            chunk = zip(pairs[start : start + step], texts[start : start + step], strict=True)
-            if len(names) == 1:
-                lines = [form % (n, text) for (n, _u), text in chunk]
-            else:
-                lines = [form % (n, u, text) for (n, u), text in chunk]
-            s.send(b"".join(lines))
-            await s.channel.flush()
-        return
     for start in range(0, len(pairs), step):
         if len(parts) == 1:
             (part,) = parts
@@ -510,6 +506,31 @@ async def _send_meta(
             ]
         s.send(b"".join(lines))
         await s.channel.flush()
+
+
+async def _send_flags(
+    s: Session, sel: SelectedMailbox, with_uid: bool, spans: list[tuple[int, int]]
+) -> None:
+    """FETCH of FLAGS, or UID and FLAGS, of the messages at index spans
+    [a, b) of the view: one dict look-up of the flag set's wire form per
+    message (a mailbox has few distinct sets), the lines formatted by map()
+    over zip() (no Python frame, no tuple kept per message)."""
+    form = b"* %d FETCH (UID %d FLAGS %s)\r\n" if with_uid else b"* %d FETCH (FLAGS %s)\r\n"
+    step = 20 * _CHUNK
+    # What the view says now: later chunks are sent after awaits.
+    runs = [(a, uids := sel.uids[a:b], sel.flag_texts(uids)) for a, b in spans]
+    for a, uids, texts in runs:
+        for start in range(0, len(uids), step):
+            end = min(start + step, len(uids))
+            numbers = range(a + start + 1, a + end + 1)
+            if with_uid:
+                lines = map(
+                    form.__mod__, zip(numbers, uids[start:end], texts[start:end], strict=True)
+                )
+            else:
+                lines = map(form.__mod__, zip(numbers, texts[start:end], strict=True))
+            s.send(b"".join(lines))
+            await s.channel.flush()
 
 
 async def _send_streamed(s: Session, text: _Text, out: list[bytes | _Stream]) -> bool:

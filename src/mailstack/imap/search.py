@@ -110,18 +110,30 @@ async def answer(
     updating = returns is not None and "UPDATE" in returns
     if updating:
         contexts.check_tag(s, cmd.tag)
+    # SORT of the whole mailbox: its answer is the same until a message
+    # joins or leaves the view (a message's keys never change).
+    whole = criteria is not None and returns is None and key.name == "ALL" and not with_modseq
+    memo = ("SORT-ANSWER", criteria, cmd.uid)
+    if whole:
+        kept = sel.recall(memo, sel.generation)
+        if isinstance(kept, bytes):
+            s.send(kept)
+            return
     found = await evaluate(s, key)
     if criteria is not None:
         found = await sort_found(s, found, criteria)
     if returns is None:
         numbers = [uid if cmd.uid else msn for msn, uid in found]
-        line = (b"* SEARCH" if criteria is None else b"* SORT") + b"".join(
-            b" %d" % n for n in numbers
+        line = (b"* SEARCH" if criteria is None else b"* SORT") + (
+            b" " + b" ".join(map(b"%d".__mod__, numbers)) if numbers else b""
         )
         if with_modseq and numbers:
             # RFC 7162 §3.1.5: the highest mod-sequence of the messages found.
             line += b" (MODSEQ %d)" % max(sel.meta[uid].modseq for _m, uid in found)
-        s.send(line + b"\r\n")
+        line += b"\r\n"
+        if whole:
+            sel.remember(memo, sel.generation, line)
+        s.send(line)
         return
     if "SAVE" in returns:
         sel.saved = _saved(found, returns, partial)

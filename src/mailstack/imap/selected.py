@@ -12,6 +12,7 @@ enabled, VANISHED replaces EXPUNGE.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable
 
 from mailstack.common.rights import OWNER_RIGHTS, flag_right
@@ -24,6 +25,7 @@ __all__ = ["SelectedMailbox", "flags_atoms", "uid_set_text"]
 # Distinct flag sets whose wire form a session keeps (see flags_text).
 _FLAG_TEXTS = 1024
 _RECENT = frozenset({"\\Recent"})
+_FLAGS_OF = operator.attrgetter("flags")
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
@@ -102,9 +104,17 @@ class SelectedMailbox:
         """
         if sequence.saved:
             return [(n, u) for u in self.saved if (n := self.msn(u)) is not None]
+        out: list[tuple[int, int]] = []
+        for a, b in self.spans(sequence, uid):
+            out.extend(zip(range(a + 1, b + 1), self.uids[a:b], strict=True))
+        return out
+
+    def spans(self, sequence: SequenceSet, uid: bool) -> list[tuple[int, int]]:
+        """What ``resolve`` names as index spans [a, b) into ``uids``,
+        ascending and disjoint (message a + 1 to b), so 1:* costs a slice
+        and no pair per message. Not for ``$`` (``sequence.saved``)."""
         if not self.uids:
             return []
-        # Index spans [a, b) into self.uids, merged, so 1:* costs a slice.
         spans: list[tuple[int, int]] = []
         if uid:
             for lo, hi in sequence.resolve(self.uids[-1]):
@@ -120,7 +130,7 @@ class SelectedMailbox:
         for a, b in sorted(spans):
             a = max(a, done)
             if a < b:
-                out.extend(zip(range(a + 1, b + 1), self.uids[a:b], strict=True))
+                out.append((a, b))
                 done = b
         return out
 
@@ -151,29 +161,30 @@ class SelectedMailbox:
 
     def flags_text(self, uid: int) -> bytes:
         """``(\\Flag ...)``: the flags of uid as FETCH FLAGS sends them."""
-        flags = self.flags(uid)
+        return self._flag_set_text(self.flags(uid))
+
+    def flag_texts(self, uids: list[int]) -> list[bytes]:
+        """flags_text of each of uids, in one pass: the wire form of each
+        distinct stored flag set is made once, with and without \\Recent
+        (no new set per message, no Python frame per message when none of
+        them is recent)."""
+        stored = list(map(_FLAGS_OF, map(self.meta.__getitem__, uids)))
+        plain: dict[frozenset[str], bytes] = {}
+        for flags in set(stored):
+            plain[flags] = self._flag_set_text(flags)
+        recent = self.recent if self.show_recent else None
+        if not recent or recent.isdisjoint(uids):
+            return list(map(plain.__getitem__, stored))
+        marked = {flags: self._flag_set_text(flags | _RECENT) for flags in plain}
+        return [marked[f] if u in recent else plain[f] for u, f in zip(uids, stored, strict=True)]
+
+    def _flag_set_text(self, flags: frozenset[str]) -> bytes:
         text = self._flags_text.get(flags)
         if text is None:
             if len(self._flags_text) >= _FLAG_TEXTS:
                 self._flags_text.clear()
             text = self._flags_text[flags] = encode(flags_atoms(flags))
         return text
-
-    def flag_texts(self, uids: list[int]) -> list[bytes]:
-        """flags_text of each of uids, in one pass: the wire form of each
-        distinct stored flag set is made once, with and without \\Recent
-        (no new set per message)."""
-        meta = self.meta
-        recent = self.recent if self.show_recent else set()
-        stored = [meta[u].flags for u in uids]
-        plain: dict[frozenset[str], bytes] = {}
-        marked: dict[frozenset[str], bytes] = {}
-        for flags in set(stored):
-            plain[flags] = encode(flags_atoms(flags))
-            marked[flags] = encode(flags_atoms(flags | _RECENT))
-        if not recent:
-            return [plain[f] for f in stored]
-        return [marked[f] if u in recent else plain[f] for u, f in zip(uids, stored, strict=True)]
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailstack.mime.address import Address
@@ -120,25 +121,36 @@ class SortKeys:
             raise ValueError("not a sort-keys record") from exc
 
     @classmethod
-    def from_records(cls, records: list[bytes]) -> list[SortKeys | None]:
+    def from_records(
+        cls, records: list[bytes], shared: dict[str, str] | None = None
+    ) -> list[SortKeys | None]:
         """The keys of many records (one JSON decoding for all of them: a
-        first SORT reads a whole mailbox); None for one that is not a record."""
+        first SORT reads a whole mailbox); None for one that is not a record.
+        Equal strings are one object through ``shared`` (a caller reading a
+        mailbox in batches passes one dict for all of them, dropped after:
+        message ids are mostly unique, so sys.intern's table would keep
+        growing with them), else through sys.intern."""
         if not records:
             return []
+        share = sys.intern if shared is None else _sharer(shared)
         try:
-            return [cls._from_fields(f) for f in json.loads(b"[" + b",".join(records) + b"]")]
+            return [
+                cls._from_fields(f, share) for f in json.loads(b"[" + b",".join(records) + b"]")
+            ]
         except (TypeError, ValueError):
             pass
         out: list[SortKeys | None] = []
         for record in records:
             try:
-                out.append(cls.from_record(record))
-            except ValueError:
+                out.append(cls._from_fields(json.loads(record), share))
+            except (TypeError, ValueError):
                 out.append(None)
         return out
 
     @classmethod
-    def _from_fields(cls, fields: list[object]) -> SortKeys:
+    def _from_fields(
+        cls, fields: list[object], share: Callable[[str], str] = sys.intern
+    ) -> SortKeys:
         sent, subject, reply, from_, to, cc, display_from, display_to, mid, refs = fields
         if sent is not None and not isinstance(sent, (int, float)) or not isinstance(refs, list):
             raise ValueError("not a sort-keys record")
@@ -146,12 +158,19 @@ class SortKeys:
         # shares its subject, and its replies name the same ancestors): one
         # copy of each, kept as long as some message's keys hold it.
         return cls(
-            None if sent is None else float(sent), sys.intern(_text(subject)), bool(reply),
-            sys.intern(_text(from_)), sys.intern(_text(to)), sys.intern(_text(cc)),
-            sys.intern(_text(display_from)), sys.intern(_text(display_to)),
-            None if mid is None else sys.intern(_text(mid)),
-            tuple(sys.intern(_text(r)) for r in refs),
+            None if sent is None else float(sent), share(_text(subject)), bool(reply),
+            share(_text(from_)), share(_text(to)), share(_text(cc)),
+            share(_text(display_from)), share(_text(display_to)),
+            None if mid is None else share(_text(mid)),
+            tuple(share(_text(r)) for r in refs),
         )  # fmt: skip
+
+
+def _sharer(shared: dict[str, str]) -> Callable[[str], str]:
+    def share(text: str) -> str:
+        return shared.setdefault(text, text)
+
+    return share
 
 
 def _text(value: object) -> str:

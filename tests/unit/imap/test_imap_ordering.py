@@ -215,6 +215,14 @@ def test_sort_records_read_back_and_refuse_garbage():
     assert bare.sent is None and bare.message_id is None and bare.from_ == ""
     got = SortKeys.from_records([keys.record(), b"[1,2]", bare.record(), b'{"a":1}'])
     assert got == [keys, None, bare, None]
+    # Batches read with one ``shared`` dict hold one copy of each string
+    # (a reply's reference is its parent's message id), and the same keys.
+    parent = SortKeys.of(parse(b"Message-ID: <p@b>\r\nSubject: lunch\r\n\r\nhi\r\n"))
+    shared: dict[str, str] = {}
+    (first,) = SortKeys.from_records([parent.record()], shared)
+    (second, junk) = SortKeys.from_records([keys.record(), b"[1]"], shared)
+    assert (first, second, junk) == (parent, keys, None)
+    assert first.message_id is second.references[0] and "p@b" in shared
     for bad in (b"", b"[", b"[null,1,0,2,3,4,5,6,null,[]]", b"[1,2,3]"):
         try:
             SortKeys.from_record(bad)

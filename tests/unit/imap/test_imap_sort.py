@@ -105,6 +105,52 @@ async def test_sort_keys(store) -> None:
     )
 
 
+async def test_whole_mailbox_sort_answer_follows_the_view(store) -> None:
+    """A SORT of ALL is answered again from what the session kept, until a
+    message joins or leaves its view: then numbers and members change."""
+    c = await mailbox(store)
+    await c.transcript(
+        """
+        C: a1 SORT (DATE) UTF-8 ALL
+        S: * SORT 5 1 3 4 6 2
+        S: a1 OK SORT completed
+        C: a2 SORT (DATE) UTF-8 ALL
+        S: * SORT 5 1 3 4 6 2
+        S: a2 OK SORT completed
+        C: a3 UID SORT (DATE) UTF-8 ALL
+        S: * SORT 5 1 3 4 6 2
+        S: a3 OK SORT completed
+        C: a4 STORE 1 +FLAGS.SILENT (\\Deleted)
+        S: a4 OK STORE completed
+        C: a5 EXPUNGE
+        S: * 1 EXPUNGE
+        S: a5 OK EXPUNGE completed
+        C: a6 SORT (DATE) UTF-8 ALL
+        S: * SORT 4 2 3 5 1
+        S: a6 OK SORT completed
+        C: a7 UID SORT (DATE) UTF-8 ALL
+        S: * SORT 5 3 4 6 2
+        S: a7 OK SORT completed
+        """
+    )
+    inbox = await store.mailbox_get(c.session.account.id, "INBOX")
+    await append(
+        store, inbox.id, mail("Early", "amy@a.example", "Sat, 1 Jan 2022 10:00:00 +0000", "7@x")
+    )
+    lines = await noop(c, "a8")
+    assert "* 6 EXISTS" in lines
+    await c.transcript(
+        """
+        C: a9 SORT (DATE) UTF-8 ALL
+        S: * SORT 6 4 2 3 5 1
+        S: a9 OK SORT completed
+        C: b1 UID SORT (DATE) UTF-8 ALL
+        S: * SORT 7 5 3 4 6 2
+        S: b1 OK SORT completed
+        """
+    )
+
+
 async def test_sort_display(store) -> None:
     """RFC 5957: the display name when there is one, else the addr-spec."""
     c = await mailbox(store)
