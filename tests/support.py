@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -281,3 +282,33 @@ class TestCA:
         )
         key_pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
         return cert.public_bytes(ser.Encoding.PEM), key_pem
+
+
+# The poly.edu zone of the queue tests: its MX is 127.0.0.5, where a
+# SubjectRecorder listens as the remote server.
+POLY_ZONE = """$ORIGIN poly.edu.
+$TTL 300
+@ IN SOA ns.poly.edu. hostmaster.poly.edu. 1 3600 600 86400 300
+@ IN NS ns.poly.edu.
+ns IN A 127.0.0.4
+@ IN MX 10 mx.poly.edu.
+mx IN A 127.0.0.5
+"""
+
+
+class SubjectRecorder:
+    """An aiosmtpd handler keeping the Subject of every message it takes,
+    after ``delay`` seconds each (a slow remote keeps a backlog queued)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.subjects: list[str] = []
+        self.lock = threading.Lock()
+        self.delay = delay
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        subject = envelope.original_content.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0]
+        with self.lock:
+            self.subjects.append(subject.decode())
+        return "250 2.0.0 OK"

@@ -25,33 +25,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from support import PostgresDatabase, mailstack_cli, start_serve
+from support import POLY_ZONE, PostgresDatabase, SubjectRecorder, mailstack_cli, start_serve
 
 PER_DOMAIN = 3
 # Long enough that `cluster status` (a process of its own, slow on a loaded
 # machine) sees the dead node's leases before the others take them over.
 LEASE = 8.0
-ZONE = """$ORIGIN poly.edu.
-$TTL 300
-@ IN SOA ns.poly.edu. hostmaster.poly.edu. 1 3600 600 86400 300
-@ IN NS ns.poly.edu.
-ns IN A 127.0.0.4
-@ IN MX 10 mx.poly.edu.
-mx IN A 127.0.0.5
-"""
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(0.1)  # a slow remote: the queues hold a backlog
-        subject = envelope.original_content.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0]
-        with self.lock:
-            self.subjects.append(subject.decode())
-        return "250 2.0.0 OK"
 
 
 def submit(host: str, port: int, tag: str, acked: list[str], stop: threading.Event) -> None:
@@ -112,11 +91,11 @@ async def test_a_node_killed_under_load_loses_nothing_and_its_leases_pass(
 ) -> None:
     zones = tmp_path / "zones"
     zones.mkdir()
-    (zones / "poly.edu.zone").write_text(ZONE)
+    (zones / "poly.edu.zone").write_text(POLY_ZONE)
     dns_node = await node_factory(
         listen=("dns",), hostname="ns.test", host="127.0.0.4", dns={"zones_dir": str(zones)}
     )
-    recorder = Recorder()
+    recorder = SubjectRecorder(0.1)
     with socket.socket() as probe:
         probe.bind(("127.0.0.5", 0))
         remote_port = probe.getsockname()[1]

@@ -22,30 +22,10 @@ from aiosmtpd.controller import Controller
 from mailstack.mime import PARSE_CODEC
 from mailstack.store.sqlite import SqliteStore
 
-from support import mailstack_cli, start_serve
+from support import POLY_ZONE, SubjectRecorder, mailstack_cli, start_serve
 
 SENDERS = 4
 PER_DOMAIN = 3
-ZONE = """$ORIGIN poly.edu.
-$TTL 300
-@ IN SOA ns.poly.edu. hostmaster.poly.edu. 1 3600 600 86400 300
-@ IN NS ns.poly.edu.
-ns IN A 127.0.0.4
-@ IN MX 10 mx.poly.edu.
-mx IN A 127.0.0.5
-"""
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        subject = envelope.original_content.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0]
-        with self.lock:
-            self.subjects.append(subject.decode())
-        return "250 2.0.0 OK"
 
 
 def free_port(host: str) -> int:
@@ -81,11 +61,11 @@ def load(port: int, sender: int, acked: list[str], stop: threading.Event) -> Non
 async def test_sigkill_loses_no_queued_message(node_factory, tmp_path):
     zones = tmp_path / "zones"
     zones.mkdir()
-    (zones / "poly.edu.zone").write_text(ZONE)
+    (zones / "poly.edu.zone").write_text(POLY_ZONE)
     dns_node = await node_factory(
         listen=("dns",), hostname="ns.test", host="127.0.0.4", dns={"zones_dir": str(zones)}
     )
-    recorder = Recorder()
+    recorder = SubjectRecorder()
     controller = Controller(recorder, hostname="127.0.0.5", port=free_port("127.0.0.5"))
     controller.start()
     data_dir = tmp_path / "crepes"
