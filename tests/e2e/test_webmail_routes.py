@@ -189,3 +189,36 @@ async def test_webmail_sessions_expire_and_their_token_is_removed(
         bearer = {"Authorization": f"Bearer {cli}"}
         async with client.get(url(node, "/jmap/session"), headers=bearer) as r:
             assert r.status == 200
+
+
+async def test_the_composer_sanitizer_reads_a_body_sent_in_pieces_and_refuses_bad_ones(
+    node: Any,
+) -> None:
+    """A rich-text body that arrives in several pieces is read whole (a
+    ``content.read(n)`` would take the first piece only); a body past
+    ``[limits] http_body`` is 413, one that is not {"html": str} 400."""
+    import asyncio
+    import json
+
+    html = "<p>" + "word " * 4000 + '<img src="https://tracker.example/x.png"></p>'
+    document = json.dumps({"html": html}).encode()
+
+    async def pieces() -> Any:
+        for start in range(0, len(document), 1000):
+            yield document[start : start + 1000]
+            await asyncio.sleep(0.01)
+
+    async with aiohttp.ClientSession() as client:
+        headers, _secret = await _login(client, node)
+        target = url(node, "/webmail/sanitize")
+        async with client.post(target, data=pieces(), headers=headers) as r:
+            assert r.status == 200
+            cleaned = (await r.json())["html"]
+        assert cleaned.count("word") == 4000 and "tracker.example" not in cleaned
+        for bad in (b"[]", b'{"html": 1}', b"{"):
+            async with client.post(target, data=bad, headers=headers) as r:
+                assert r.status == 400, bad
+        limit = node.config.limits.http_body
+        huge = json.dumps({"html": "x" * limit}).encode()
+        async with client.post(target, data=huge, headers=headers) as r:
+            assert r.status == 413

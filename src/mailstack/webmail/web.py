@@ -35,6 +35,8 @@ from mailstack.common.fetch import networks
 from mailstack.common.netguard import is_loopback
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, blobs, ids
+from mailstack.jmap.problem import RequestError
+from mailstack.jmap.web import read_body
 from mailstack.webmail import prefs, session
 from mailstack.webmail.contacts import MAX_QUERY, contacts
 from mailstack.webmail.explain import explain
@@ -221,13 +223,21 @@ class Webmail:
 
     # --- preferences ----------------------------------------------------
 
+    async def _body(self, request: web.Request, limit: int) -> bytes:
+        """The whole request body (``content.read(n)`` gives only what has
+        arrived so far), at most ``limit`` octets, within the body timeout."""
+        return await read_body(request, limit, self.node.config.limits.http_body_timeout)
+
     async def settings(self, request: web.Request) -> web.StreamResponse:
         user: Account = request[ACCOUNT]
         store = self.node.store
         assert store is not None
         if request.method == "GET":
             return _json(await prefs.load(store, user.id))
-        body = await request.content.read(prefs.MAX_BODY + 1)
+        try:
+            body = await self._body(request, prefs.MAX_BODY + 1)
+        except RequestError as error:
+            return _error(error.status, error.detail)
         try:
             change = prefs.parse(body)
         except prefs.BadSettings as error:
@@ -248,9 +258,10 @@ class Webmail:
         is shown (``sanitize.py``), so what is stored holds nothing that runs
         or fetches."""
         limit = self.node.config.limits.http_body
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            return _error(413, f"At most {limit} octets.")
+        try:
+            body = await self._body(request, limit)
+        except RequestError as error:
+            return _error(413 if error.limit else error.status, error.detail)
         try:
             source = json.loads(body)["html"]
             if not isinstance(source, str):
