@@ -17,6 +17,7 @@ the API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -372,15 +373,15 @@ async def queue_delete(request: web.Request, admin: Admin) -> Any:
 
 
 async def logs(request: web.Request, admin: Admin) -> Any:
-    return admin.recent_log(_count(request))
+    return await asyncio.to_thread(admin.recent_log, _count(request))  # reads files
 
 
 async def failed_logins(request: web.Request, admin: Admin) -> Any:
-    return admin.failed_logins(_count(request))
+    return await asyncio.to_thread(admin.failed_logins, _count(request))  # reads files
 
 
 async def certificates(request: web.Request, admin: Admin) -> Any:
-    return admin.certificates()
+    return await asyncio.to_thread(admin.certificates)  # reads files
 
 
 def routes(node: Node) -> list[web.AbstractRouteDef]:
