@@ -139,3 +139,23 @@ async def test_search_text_declines_what_the_index_cannot_answer(store):
         assert await store.search_text(inbox.id, "body", needle) == {quoted}, needle
     for needle in ("'; drop table messages; --", "\\%_", "o'c'"):
         assert await store.search_text(inbox.id, "body", needle) == set(), needle
+
+
+async def test_a_large_message_is_indexed_and_sort_recorded_at_delivery_and_append(store):
+    """Past 32 KiB the texts and the SORT record are made off the event loop
+    (PostgreSQL): they are kept all the same, delivered or appended."""
+    bob, _carol = await _setup(store)
+    inbox = await store.mailbox_get(bob.id, "INBOX")
+    body = ("filler line of a long letter\r\n" * 2000) + "the word zanzibar ends it\r\n"
+    raw = (
+        "From: Alice <alice@crepes.fr>\r\nTo: bob@hamburger.edu\r\n"
+        "Subject: A long letter\r\nMessage-ID: <long@crepes.fr>\r\n\r\n" + body
+    ).encode()
+    assert len(raw) > 40_000
+    await deliver(store, raw, [DeliveryTarget(bob.id)])
+    await append(store, inbox.id, raw.replace(b"<long@", b"<long2@"))
+    uids = [m.uid for m in await store.messages(inbox.id)]
+    assert len(uids) == 2
+    assert await store.search_text(inbox.id, "body", "zanzibar") == set(uids)
+    assert await store.search_text(inbox.id, "text", "a long letter") == set(uids)
+    assert set(await store.messages_sort_records(inbox.id, uids)) == set(uids)

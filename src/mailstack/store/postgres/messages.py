@@ -11,6 +11,7 @@ take their UIDs one after the other, strictly ascending, and none is lost.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import hashlib
@@ -83,6 +84,24 @@ async def _keep_blob(
     return digest
 
 
+# Past this many octets a message's searchable texts and SORT record are
+# made on a thread, not on the event loop (as mime.parse_for_store does with
+# the parse itself).
+_INLINE_DERIVE = 32 * 1024
+
+
+async def _derived(
+    codec: ParseCodec[Any], packed: bytes, size: int
+) -> tuple[tuple[str, str], bytes | None]:
+    """The full-text index's texts and the SORT/THREAD record of a packed
+    parse, for a message of ``size`` octets."""
+
+    def derive() -> tuple[tuple[str, str], bytes | None]:
+        return fulltext.texts(codec, packed), _sort_record(codec, packed)
+
+    return derive() if size <= _INLINE_DERIVE else await asyncio.to_thread(derive)
+
+
 def _sort_record(codec: ParseCodec[Any], packed: bytes) -> bytes | None:
     """What SORT and THREAD read of a packed parse; None for one the codec
     cannot read (never one it made): its messages are sorted from their parse."""
@@ -139,12 +158,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
     ) -> list[tuple[int, int] | None]:
         packed = self._codec.pack(parsed)
         keys = email_keys(self._codec, parsed)
-        texts = fulltext.texts(self._codec, packed)
+        texts, record = await _derived(self._codec, packed, len(raw))
         return await self._write(
-            _Delivery(
-                self, raw, packed, keys, texts, _sort_record(self._codec, packed), list(targets),
-                _now(), partial,
-            )
+            _Delivery(self, raw, packed, keys, texts, record, list(targets), _now(), partial)
         )
 
     async def _file_one(self, t: Tx, d: _Delivery) -> list[tuple[int, int] | None]:
@@ -330,8 +346,7 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         flag_list = list(flags)
         packed = self._codec.pack(parsed)
         keys = email_keys(self._codec, parsed)
-        texts = fulltext.texts(self._codec, packed)
-        record = _sort_record(self._codec, packed)
+        texts, record = await _derived(self._codec, packed, len(raw))
 
         async def op(t: Tx) -> int:
             account_id = await t.conn.fetchval(
