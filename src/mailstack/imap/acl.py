@@ -27,7 +27,7 @@ from mailstack.common.rights import ANYONE, OWNER_RIGHTS, BadRights
 from mailstack.errors import ImapError
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import AclIdentifier, Command, MailboxArg, SetAcl
-from mailstack.imap.proto.response import Atom, untagged
+from mailstack.imap.proto.response import Atom, astring, untagged
 from mailstack.imap.selected import SelectedMailbox
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import Account, FlagMode, FlagResult, Mailbox, MessageMeta
@@ -272,16 +272,9 @@ async def shared_mailboxes(s: Session) -> dict[str, tuple[Mailbox, str]]:
     return out
 
 
-def _astring(text: str) -> object:
-    """An identifier or rights as an atom when it can be one (as RFC 4314's
-    examples show them, and as naive clients read them), else quoted."""
-    if text and all(0x20 < ord(c) < 0x7F and c not in '(){ %*"\\]' for c in text):
-        return Atom(text)
-    return text
-
 
 def myrights_line(name: str, rights: str) -> bytes:
-    return untagged(Atom("MYRIGHTS"), mutf7.encode(name), _astring(acl_rights.show(rights)))
+    return untagged(Atom("MYRIGHTS"), mutf7.encode(name), astring(acl_rights.show(rights)))
 
 
 # -- identifiers -------------------------------------------------------------
@@ -351,9 +344,9 @@ async def getacl(s: Session, cmd: Command) -> Done | None:
     assert access.mailbox is not None
     # RFC 4314 §3.6: mailbox, then identifier/rights pairs; the owner's
     # implicit rights first.
-    pairs = [_astring(access.owner.address), _astring(acl_rights.show(OWNER_RIGHTS))]
+    pairs = [astring(access.owner.address), astring(acl_rights.show(OWNER_RIGHTS))]
     for identifier, rights in sorted((await s.store.acl_get(access.mailbox.id)).items()):
-        pairs += [_astring(identifier), _astring(acl_rights.show(rights))]
+        pairs += [astring(identifier), astring(acl_rights.show(rights))]
     s.send(untagged(Atom("ACL"), mutf7.encode(args.mailbox), *pairs))
     return Done("GETACL completed")
 
@@ -367,12 +360,12 @@ async def listrights(s: Session, cmd: Command) -> Done | None:
     # RFC 4314 §3.7: the rights always granted, then each right that may be
     # granted (none tied); the identifier as the client sent it (§3.4).
     if identifier == access.owner.address:
-        granted = [_astring(acl_rights.show(OWNER_RIGHTS))]
+        granted = [astring(acl_rights.show(OWNER_RIGHTS))]
     else:
         granted = ["", *(Atom(r) for r in acl_rights.RIGHTS + "".join(acl_rights.VIRTUAL))]
     s.send(
         untagged(
-            Atom("LISTRIGHTS"), mutf7.encode(args.mailbox), _astring(args.identifier), *granted
+            Atom("LISTRIGHTS"), mutf7.encode(args.mailbox), astring(args.identifier), *granted
         )
     )
     return Done("LISTRIGHTS completed")

@@ -48,7 +48,7 @@ from mailstack.errors import ImapError
 from mailstack.imap import acl, notify
 from mailstack.imap.mailboxes import wire_name
 from mailstack.imap.proto.commands import Command, GetMetadata, SetMetadata
-from mailstack.imap.proto.response import Atom, Literal8, untagged
+from mailstack.imap.proto.response import Atom, Literal8, astring, untagged
 from mailstack.imap.session import Done, Session, handler
 from mailstack.store import SERVER_ENTRIES, Mailbox, TooManyEntries
 
@@ -91,14 +91,6 @@ def select_entries(
     return dict(sorted(found.items()))
 
 
-# RFC 3501 §9 atom-specials (and "]") a name may hold: then it goes quoted.
-_NOT_ATOM = frozenset('(){"\\]')
-
-
-def _entry(name: str) -> object:
-    """An entry name as an astring: an atom when it can be one."""
-    return name if _NOT_ATOM.intersection(name) else Atom(name)
-
 
 def _value(value: bytes | None) -> object:
     """nstring / literal8 (RFC 5464 §5): ASCII text as a quoted string when
@@ -137,7 +129,7 @@ async def getmetadata(s: Session, cmd: Command) -> Done | None:
     if found:
         pairs: list[object] = []
         for name, value in found.items():
-            pairs += [_entry(name), _value(value)]
+            pairs += [astring(name), _value(value)]
         s.send(untagged(Atom("METADATA"), wire_name(args.mailbox, s.utf8), pairs))
     if longest:
         return Done("GETMETADATA completed", f"METADATA LONGENTRIES {longest}")
@@ -202,7 +194,7 @@ def _told_changes(
     told[mailbox_id] = now
     if not changed:
         return []
-    return [untagged(Atom("METADATA"), name, *map(_entry, changed))]
+    return [untagged(Atom("METADATA"), name, *map(astring, changed))]
 
 
 async def _mailbox_changes(

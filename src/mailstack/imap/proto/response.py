@@ -15,6 +15,7 @@ from mailstack.imap.proto.tokens import Atom
 __all__ = [
     "Atom",
     "Literal8",
+    "astring",
     "continuation",
     "encode",
     "quoted",
@@ -37,6 +38,14 @@ _QUOTE_UNSAFE = frozenset(b'\r\n\x00"\\') | frozenset(range(0x80, 0x100))
 # RFC 9051 let a session that enabled UTF8=ACCEPT or IMAP4rev2 have UTF-8
 # there. The session sets this around each command it runs.
 utf8_quoted: ContextVar[bool] = ContextVar("utf8_quoted", default=False)
+
+
+def astring(text: str) -> object:
+    """Text as an atom when it can be one (RFC 3501 §9 ATOM-CHAR, and no
+    list-wildcards or "]": as naive clients read them), else as a string."""
+    if text and all(0x20 < ord(c) < 0x7F and c not in '(){ %*"\\]' for c in text):
+        return Atom(text)
+    return text
 
 
 def quoted(text: str) -> bytes:
