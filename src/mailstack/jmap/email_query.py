@@ -28,6 +28,7 @@ allows removed to name extra ids.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import unicodedata
@@ -576,14 +577,23 @@ async def _narrow(
 ) -> list[_Email]:
     """The emails whose indexed ``field`` holds every term the full-text
     index can look up (a term it cannot narrows nothing)."""
-    by_mailbox: dict[int, set[int] | None] = {}
-    for mailbox_id in sorted({e.meta.mailbox_id for e in emails}):
+
+    async def look_up(mailbox_id: int) -> set[int] | None:
         found: set[int] | None = None
         for term in terms:
             hits = await store.search_text(mailbox_id, field, term)
             if hits is not None:
                 found = hits if found is None else found & hits
-        by_mailbox[mailbox_id] = found
+                if not found:
+                    break  # no email of this mailbox can match: the other terms need no look
+        return found
+
+    # The mailboxes' look-ups at once (the store's readers or pool serve them
+    # side by side), not one after another.
+    mailbox_ids = sorted({e.meta.mailbox_id for e in emails})
+    by_mailbox = dict(
+        zip(mailbox_ids, await asyncio.gather(*map(look_up, mailbox_ids)), strict=True)
+    )
     kept = []
     for email in emails:
         hits = by_mailbox[email.meta.mailbox_id]
