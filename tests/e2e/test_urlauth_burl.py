@@ -198,3 +198,30 @@ async def test_the_trace_never_shows_a_verifier(node_factory: Any, capsys: Any) 
     assert "GENURLAUTH" in out and "BURL" in out
     assert token not in out
     assert out.count(";URLAUTH=submit+alice%40crepes.fr:internal:[verifier elided]") >= 3
+
+
+async def test_burl_of_a_message_gone_since_the_url_was_made(node: Any) -> None:
+    """A URL that verifies but names a message expunged since, or a part the
+    message does not have: 554 5.6.6 (RFC 4468 §6), nothing delivered."""
+
+    def scenario() -> dict[str, tuple[int, bytes]]:
+        client = imap(node)
+        rump = draft_rump(client, "submit+alice%40crepes.fr")
+        no_part = genurlauth(client, rump.replace(";URLAUTH=", "/;SECTION=9.9;URLAUTH="))
+        url = genurlauth(client, rump)
+        results = {}
+        with submission(node) as smtp:
+            results["no part"] = burl_send(smtp, no_part)
+        client.select("Drafts")
+        uid = rump.split(";UID=")[1].split(";")[0]
+        assert client.uid("STORE", uid, "+FLAGS", "(\\Deleted)")[0] == "OK"
+        assert client.expunge()[0] == "OK"
+        with submission(node) as smtp:
+            results["gone"] = burl_send(smtp, url)
+        client.logout()
+        return results
+
+    results = await asyncio.to_thread(scenario)
+    for name, (code, text) in results.items():
+        assert code == 554 and text.startswith(b"5.6.6"), (name, code, text)
+    assert await inbox(node, BOB) == []
