@@ -654,3 +654,32 @@ async def test_a_store_failure_is_a_temporary_451_and_nothing_is_acknowledged(mx
         await asyncio.to_thread(send)
     assert info.value.smtp_code == 451 and info.value.smtp_error.startswith(b"4.3.0")
     assert b"disk on fire" not in info.value.smtp_error  # no exception text to the peer
+
+
+async def test_a_store_away_at_rcpt_is_451_and_the_session_goes_on(mx, monkeypatch):
+    """A store that cannot be reached while RCPT looks the address up (a
+    shared PostgreSQL restarting) is 451 4.3.0 for that command, not a
+    dropped connection; the same session delivers once it is back."""
+    from mailstack.errors import StoreUnavailable
+
+    real = mx.store.resolve_local
+
+    async def away(address):
+        raise StoreUnavailable("the PostgreSQL store is unavailable: connection refused")
+
+    monkeypatch.setattr(mx.store, "resolve_local", away)
+
+    def dialogue():
+        with smtp(mx) as s:
+            s.ehlo("crepes.fr")
+            s.mail("alice@crepes.fr")
+            code, text = s.rcpt("bob@hamburger.edu")
+            s.rset()
+            monkeypatch.setattr(mx.store, "resolve_local", real)
+            s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], MESSAGE)
+            return code, text
+
+    code, text = await asyncio.to_thread(dialogue)
+    assert (code, text[:5]) == (451, b"4.3.0")
+    assert b"connection refused" not in text
+    assert len(await inbox(mx)) == 1

@@ -123,6 +123,9 @@ TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients")
 # so that bare-LF "end of data" tricks (SMTP smuggling) never split a message.
 BARE_CR_LF = Reply(554, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF")
 
+# The store could not be reached or could not commit: the client tries again.
+LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
+
 TLS_NOT_AVAILABLE = Reply(454, "4.7.0", "TLS not available")
 TLS_ACTIVE = Reply(503, "5.5.1", "TLS already active")
 

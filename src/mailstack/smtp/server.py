@@ -20,7 +20,7 @@ from mailstack.delivery.received import count_received, received_header
 from mailstack.errors import QuotaExceeded, StoreError
 from mailstack.msgauth.check import InboundChecker
 from mailstack.smtp.proto import MailFrom, MessageComplete, RcptTo, SmtpServerProtocol
-from mailstack.smtp.replies import Reply
+from mailstack.smtp.replies import LOCAL_ERROR, Reply
 from mailstack.smtp.session import (
     SmtpListener,
     SmtpSession,
@@ -55,7 +55,6 @@ FULL_DIAGNOSTIC = MAILBOX_FULL.to_bytes().decode().strip()
 # RFC 7489 §6.6.4 / §7.2.2: a "reject" disposition ends in a 5xx; RFC 3463
 # X.7.1 "Delivery not authorized, message refused".
 DMARC_REJECTED = Reply(550, "5.7.1", "Message rejected by the sender domain's DMARC policy")
-LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
 
 
 @dataclass

@@ -25,6 +25,7 @@ from mailstack.common.events import log_event
 from mailstack.common.server import SessionIO, TcpService
 from mailstack.common.tls import Tls
 from mailstack.common.trace import CREDENTIALS_ELIDED
+from mailstack.errors import StoreUnavailable
 from mailstack.smtp.proto import (
     Close,
     MessageComplete,
@@ -34,7 +35,7 @@ from mailstack.smtp.proto import (
     StartTls,
     State,
 )
-from mailstack.smtp.replies import Reply
+from mailstack.smtp.replies import LOCAL_ERROR, Reply
 from mailstack.smtp.spool import Spool
 
 __all__ = [
@@ -63,6 +64,7 @@ REFUSALS = {
     CapReached.LOGIN: TOO_MANY_UNAUTHENTICATED,
 }
 
+log = logging.getLogger(__name__)
 E = TypeVar("E")
 
 
@@ -99,11 +101,14 @@ class SmtpSession(SessionDriver[SmtpServerProtocol]):
         """The handler of MessageComplete: ``decide`` gets the whole message."""
 
         async def respond(event: MessageComplete) -> None:
-            if self.spool is None:
-                reply = await decide(event)
-            else:
-                async with self.spool.message(event.data, streamed=event.streamed) as data:
-                    reply = await decide(dataclasses.replace(event, data=data))
+            try:
+                if self.spool is None:
+                    reply = await decide(event)
+                else:
+                    async with self.spool.message(event.data, streamed=event.streamed) as data:
+                        reply = await decide(dataclasses.replace(event, data=data))
+            except StoreUnavailable as exc:
+                reply = self.store_away(exc)
             self.proto.respond(reply)
 
         return respond
@@ -112,9 +117,19 @@ class SmtpSession(SessionDriver[SmtpServerProtocol]):
         """The handler of an event the role decides: its Reply answers it."""
 
         async def respond(event: E) -> None:
-            self.proto.respond(await decide(event))
+            try:
+                reply = await decide(event)
+            except StoreUnavailable as exc:
+                reply = self.store_away(exc)
+            self.proto.respond(reply)
 
         return respond
+
+    def store_away(self, exc: StoreUnavailable) -> Reply:
+        """Any command that needs a store that cannot be reached now (a
+        PostgreSQL restart) is answered 451 4.3.0, and the session goes on."""
+        log.warning("smtp session from %s: %s", self.io.peer[0], exc)
+        return LOCAL_ERROR
 
     async def flush(self) -> None:
         self.send(self.proto.data_to_send())

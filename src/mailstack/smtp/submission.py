@@ -58,8 +58,8 @@ from mailstack.smtp.proto import (
     SmtpServerProtocol,
     StartTls,
 )
-from mailstack.smtp.replies import Reply
-from mailstack.smtp.server import LOCAL_ERROR, LOOP_DETECTED, USER_UNKNOWN
+from mailstack.smtp.replies import LOCAL_ERROR, Reply
+from mailstack.smtp.server import LOOP_DETECTED, USER_UNKNOWN
 from mailstack.smtp.session import (
     SmtpListener,
     SmtpSession,

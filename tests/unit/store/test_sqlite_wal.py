@@ -14,7 +14,12 @@ from support import FAST_HASHER, append
 
 log = logging.getLogger(__name__)
 
-BOUND = 2 * 1024 * 1024
+# The WAL is emptied after the commit that passes the bound, so it may pass
+# it by one group commit: six deliveries of 16 KiB each, every page they touch
+# (messages, indexes, full-text segments) written whole, are 1-2 MiB here.
+# A bound of a few of those keeps "under twice the bound" a statement about
+# the mechanism, not about the machine's speed.
+BOUND = 6 * 1024 * 1024
 
 
 async def sustained_load(store, seconds: float) -> list[tuple[float, int]]:
@@ -62,5 +67,6 @@ async def test_the_wal_stays_under_its_bound_under_sustained_load(tmp_path):
     written = sum(1 for _ in samples)
     assert written > 20
     largest = max(size for _at, size in samples)
+    assert any(size < BOUND // 16 for _at, size in samples[10:]), "the WAL was never emptied"
     # What the writers add between two checkpoints may pass the bound.
     assert largest < 2 * BOUND, f"the WAL reached {largest} octets (bound {BOUND})"

@@ -16,7 +16,8 @@ reader is using it, and under steady load some reader always is. So when the
 file passes ``wal_bound`` octets the writer, after that commit, runs a
 TRUNCATE checkpoint, which waits up to ``checkpoint_wait`` seconds for the
 readers of older snapshots to finish (every read is one short transaction; a
-big message is read a chunk per transaction), then empties the file. If the
+big message is read a chunk per transaction; new reads wait the moment it
+takes), then empties the file. If the
 readers outlast the wait, a warning says so and the next commit tries again.
 
 Reads run on a small pool of threads, each with its own connection; WAL lets
@@ -144,6 +145,13 @@ class Engine:
         self._readers: list[threading.Thread] = []
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
+        # Cleared while the writer empties the WAL: new reads wait (the
+        # writer is stopped anyway), so the readers of older snapshots are
+        # the only ones the TRUNCATE waits out, and they are short.
+        self._reads_open = threading.Event()
+        self._reads_open.set()
+        # The PASSIVE checkpoints and the TRUNCATE take turns.
+        self._checkpointing = threading.Lock()
         self.listeners = Listeners()
         self.account_listeners = Listeners()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -248,6 +256,7 @@ class Engine:
             item = self._reads.get()
             while item is not None:
                 fn, future, _loop = item
+                self._reads_open.wait(self.checkpoint_wait)
                 conn.execute("BEGIN")
                 try:
                     done.append((future, True, fn(conn)))
@@ -347,7 +356,8 @@ class Engine:
         never waits for, nor blocks, the writer or the readers)."""
         while not self._closing.wait(CHECKPOINT_INTERVAL):
             try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                with self._checkpointing:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error as exc:
                 log.warning("WAL checkpoint failed: %s", exc)
         with contextlib.suppress(sqlite3.Error):
@@ -359,13 +369,16 @@ class Engine:
         between two commits: the writer never competes with it for the write
         lock, and the PASSIVE checkpoints have copied most frames already."""
         size = self.wal_size()
+        self._reads_open.clear()
         try:
-            conn.execute(f"PRAGMA busy_timeout={int(self.checkpoint_wait * 1000)}")
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            with self._checkpointing:
+                conn.execute(f"PRAGMA busy_timeout={int(self.checkpoint_wait * 1000)}")
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
             return
         finally:
+            self._reads_open.set()
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000}")
         if busy:
             # Readers outlasted the wait, or the PASSIVE checkpoint was running:
