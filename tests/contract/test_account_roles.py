@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -61,3 +62,23 @@ async def test_a_disabled_account_still_receives_mail(store):
     await store.account_set("bob@hamburger.edu", disabled=True)
     (target,) = await store.resolve_recipient("bob@hamburger.edu")
     assert target.address == "bob@hamburger.edu"
+
+
+async def test_the_directory_version_moves_when_an_account_is_disabled_or_removed(
+    store, other_store
+):
+    """What ends a disabled account's sessions on every node (common/logins.py)."""
+    await bob(store)
+    seen = [await other_store.directory_version()]
+    await store.account_set("bob@hamburger.edu", quota=10)
+    await store.account_set("bob@hamburger.edu", disabled=True)
+    seen.append(await other_store.directory_version())
+    await store.account_remove("bob@hamburger.edu")
+    for _ in range(50):  # another node hears it by NOTIFY: allow it a moment
+        version = await other_store.directory_version()
+        if version != seen[-1]:
+            break
+        await asyncio.sleep(0.05)
+    seen.append(version)
+    assert None not in seen
+    assert seen[0] != seen[1] != seen[2]

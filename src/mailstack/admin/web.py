@@ -188,6 +188,9 @@ class AdminWeb:
                 return _problem(409, str(exc))
             except MailstackError as exc:
                 return _problem(400, str(exc))
+            if request.method != "GET":
+                # An account disabled or removed loses its sessions now.
+                self.node.authenticator.logins.check_now()
             return web.json_response(
                 result if result is not None else {}, status=status, headers=NO_STORE | SECURITY
             )

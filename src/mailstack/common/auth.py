@@ -2,7 +2,7 @@
 POP3 USER/PASS and AUTH (RFC 1939 §7, RFC 5034), IMAP LOGIN and AUTHENTICATE
 (RFC 3501 §6.2) goes through one `Authenticator`.
 
-It does four things, the same for every protocol:
+It does these things, the same for every protocol:
 
 - verifies the password against the account's stored Argon2id hash, in a
   thread (tens of milliseconds of CPU by design, never on the event loop);
@@ -20,7 +20,9 @@ It does four things, the same for every protocol:
   client=192.0.2.9 reason=credentials failures=3`` (``reason=disabled``: the
   right password of a disabled account, refused). Values with spaces,
   quotes or control characters are written as JSON strings; the password
-  never is.
+  never is;
+- keeps the sessions logged in (`logins.Logins`), so that those of an
+  account disabled or removed end within a second or two.
 
 It answers with a `Login`, which each protocol turns into its own reply
 (submission 535/454, POP3 ``-ERR [AUTH]``/``[SYS/TEMP]``, IMAP
@@ -48,6 +50,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailstack.common.clients import client_prefix
 from mailstack.common.events import log_event
+from mailstack.common.logins import Logins
 from mailstack.errors import StoreError
 from mailstack.limits import Limits
 
@@ -80,6 +83,10 @@ class Credentials(Protocol):
     async def account_credentials(self, address: str) -> tuple[Account, str] | None: ...
 
     async def token_find(self, digest: bytes) -> tuple[Token, Account] | None: ...
+
+    async def directory_version(self) -> int | None: ...
+
+    async def account_get(self, address: str) -> Account | None: ...
 
 
 # The name a bearer token's failures are counted under (it names no account).
@@ -335,6 +342,8 @@ class Authenticator:
         # so a client opening several sessions at once is only queued.
         self.verifying = limits.login_failures
         self._turns: dict[str, _Turns] = {}
+        # The sessions logged in, ended when their account is disabled.
+        self.logins = Logins(store)
 
     def session_started(self, client: str) -> bool:
         """A session from ``client`` that may log in begins: False (and not

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailstack.common.clients import CapReached, SessionCounts
 from mailstack.common.events import log_event
+from mailstack.common.logins import kicked
 from mailstack.common.trace import SessionTrace
 
 if TYPE_CHECKING:
@@ -165,6 +166,9 @@ class TcpService:
     idle_timeout: float = 300.0
     # Sent to every open session when the node stops (SMTP 421, IMAP BYE ...).
     shutdown_message: bytes = b""
+    # What a session logged in to an account disabled or removed is told as
+    # it is ended (common/logins.py).
+    kicked_message: bytes = b""
 
     async def session(self, io: SessionIO) -> None:
         raise NotImplementedError
@@ -242,10 +246,11 @@ class TcpService:
         self._sessions.add(task)
         try:
             await self.session(io)
-        except asyncio.CancelledError:
-            if self.shutdown_message:
-                io.write(self.shutdown_message)
-                io.trace.server(self.shutdown_message)
+        except asyncio.CancelledError as exc:
+            farewell = self.kicked_message if kicked(exc) else self.shutdown_message
+            if farewell:
+                io.write(farewell)
+                io.trace.server(farewell)
         except IdleTimeout:
             pass
         except (ConnectionError, ssl.SSLError):

@@ -86,6 +86,7 @@ async def _finish_login(s: Session, address: str, password: str) -> Done:
         raise ImapError("Too many sessions for this user", code="LIMIT")
     s.ctx.user_sessions[account.id] = count + 1
     s.account = account
+    s.release_login = s.ctx.authenticator.logins.hold(account.address)
     s.state = State.AUTHENTICATED
     if s.on_login is not None:
         s.on_login()

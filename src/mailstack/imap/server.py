@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mailstack.common.clients import CapReached
 from mailstack.common.driver import SessionDriver
+from mailstack.common.logins import kicked
 from mailstack.common.server import SessionIO, TcpService
 from mailstack.imap.proto.lexer import (
     CommandReader,
@@ -62,10 +63,16 @@ class _Connection(SessionDriver[CommandReader]):
     async def run(self, greeting: bytes) -> None:
         try:
             await super().run(greeting)
-        except asyncio.CancelledError:
-            # The node is stopping (RFC 3501 §7.1.5: BYE before closing).
-            self.write(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
-            raise
+        except asyncio.CancelledError as exc:
+            if not kicked(exc):
+                # The node is stopping (RFC 3501 §7.1.5: BYE before closing).
+                self.write(b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+                raise
+            # The account was disabled or removed (common/logins.py).
+            self.write(b"* BYE Account disabled or removed\r\n")
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         finally:
             await self.flush()
             await self.session.close()

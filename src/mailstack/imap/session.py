@@ -142,6 +142,7 @@ class Session:
         # RFC 5267 §4.3: results kept up to date, by the tag of their command.
         self.contexts: dict[str, SearchContext] = {}
         self.login_failures = 0
+        self.release_login: Callable[[], None] | None = None  # the Logins hold
         self.closing = False
         self._listener: Listener | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -499,6 +500,9 @@ class Session:
         """The connection is over: release what the session holds."""
         await self.stop_notify()
         await self.deselect()
+        if self.release_login is not None:
+            self.release_login()
+            self.release_login = None
         if self.account is not None:
             count = self.ctx.user_sessions.get(self.account.id, 1) - 1
             if count <= 0:

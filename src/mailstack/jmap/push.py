@@ -15,8 +15,9 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
+from mailstack.common.logins import kicked
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, session, sharing
 from mailstack.jmap.blobs import problem_response
@@ -72,6 +73,9 @@ async def event_source(request: web.Request, node: Node) -> web.StreamResponse:
         return problem_response(RequestError("about:blank", detail, status=400))
     watch = StateWatch(node, await _account_ids(node, user), types)
     await watch.start()
+    # Ended (the handler cancelled) when the account is disabled or removed.
+    release = node.authenticator.logins.hold(user.address)
+    response: web.StreamResponse | None = None
     try:
         response = web.StreamResponse(
             headers={
@@ -94,9 +98,17 @@ async def event_source(request: web.Request, node: Node) -> web.StreamResponse:
                 break
         await response.write_eof()
         return response
-    except (ConnectionError, asyncio.CancelledError):
-        raise
+    except asyncio.CancelledError as exc:
+        if not kicked(exc):
+            raise
+        _uncancel()
+        # The account was disabled or removed: the stream ends cleanly.
+        if response is None or not response.prepared:
+            return web.Response(status=403)
+        await response.write_eof()
+        return response
     finally:
+        release()
         watch.close()
 
 
@@ -128,11 +140,27 @@ async def websocket(request: web.Request, node: Node) -> web.StreamResponse:
     )
     await ws.prepare(request)
     connection = _WebSocketConnection(node, user, ws)
+    # Ended (the handler cancelled) when the account is disabled or removed.
+    release = node.authenticator.logins.hold(user.address)
     try:
         await connection.run()
+    except asyncio.CancelledError as exc:
+        if not kicked(exc):
+            raise
+        _uncancel()
+        # RFC 6455 §7.4.1: 1008, the account's policy no longer allows it.
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"account disabled or removed")
     finally:
+        release()
         connection.stop_push()
     return ws
+
+
+def _uncancel() -> None:
+    """The handler goes on after a cancellation it answers itself."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 class _WebSocketConnection:

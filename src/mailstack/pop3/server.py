@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mailstack.common.auth import Outcome
@@ -62,6 +63,8 @@ class Pop3Service(TcpService):
     protocol = "pop3"
     takes_logins = True
     implicit_tls_names = frozenset({"pop3s"})
+    # RFC 3206 §4: SYS/PERM, the user should not retry but ask the administrator.
+    kicked_message = b"-ERR [SYS/PERM] Account disabled or removed\r\n"
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
@@ -121,6 +124,7 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         self.pending_uids: set[int] = set()
         self.last_retrieved = 0
         self.seen_at_login: set[int] = set()  # UIDs flagged \Seen when the maildrop opened
+        self.release_login: Callable[[], None] | None = None  # the Logins hold
 
     async def run(self, greeting: bytes) -> None:
         try:
@@ -181,6 +185,7 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
             self.release()
             return self.proto.login_refused("SYS/TEMP", "cannot open the maildrop now")
         maildrops.last_login[account.id] = now
+        self.release_login = node.authenticator.logins.hold(account.address)
         self.io.authenticated()
         return messages
 
@@ -336,6 +341,9 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
         return self.proto.update_finished(ok)
 
     def release(self) -> None:
+        if self.release_login is not None:
+            self.release_login()
+            self.release_login = None
         if self.account_id is not None:
             self.service.node.maildrops.locked.discard(self.account_id)
             self.account_id = None

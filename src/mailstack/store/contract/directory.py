@@ -116,6 +116,12 @@ class DirectoryStore(Protocol):
         ...
 
     async def authenticate(self, address: str, password: str) -> Account | None: ...
+    async def directory_version(self) -> int | None:
+        """A number that moves whenever a domain, account or alias changes,
+        in this process or another (the CLI, another node); None when it
+        cannot be read now (then assume it moved)."""
+        ...
+
     async def account_credentials(self, address: str) -> tuple[Account, str] | None:
         """The account and its stored password hash, or None: lets a cache of
         verified logins notice a changed password or a removed account."""

@@ -339,6 +339,9 @@ class DirectoryPart(PgEngine):
 
         return await self._read(op)
 
+    async def directory_version(self) -> int | None:
+        return await self._directory_version()
+
     async def resolve_local(self, address: str) -> list[Account] | None:
         """Every RCPT asks this, so answers are kept until the directory
         version says that some node (or the CLI) changed a domain, account

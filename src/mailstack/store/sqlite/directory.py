@@ -332,6 +332,9 @@ class DirectoryPart(Engine):
         address = normalize_address(address)
         return await self._read(lambda c: _resolve(c, address, 0))
 
+    async def directory_version(self) -> int | None:
+        return mark_version(self.directory_mark)
+
     async def resolve_local(self, address: str) -> list[Account] | None:
         """Every RCPT asks this, so answers are kept until the directory mark
         says that some store (this process's or another's, such as the CLI)
