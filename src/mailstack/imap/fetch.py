@@ -516,21 +516,26 @@ async def _send_flags(
     message (a mailbox has few distinct sets), the lines formatted by map()
     over zip() (no Python frame, no tuple kept per message)."""
     form = b"* %d FETCH (UID %d FLAGS %s)\r\n" if with_uid else b"* %d FETCH (FLAGS %s)\r\n"
-    step = 20 * _CHUNK
-    # What the view says now: later chunks are sent after awaits.
-    runs = [(a, uids := sel.uids[a:b], sel.flag_texts(uids)) for a, b in spans]
-    for a, uids, texts in runs:
-        for start in range(0, len(uids), step):
+    # The view cannot change while the command runs (updates wait for its
+    # end), so each chunk's flags are read as it is made: the first lines
+    # leave at once and the client reads them while the rest are made. A
+    # small first chunk, then larger ones.
+    step = _CHUNK
+    for a, b in spans:
+        uids = sel.uids[a:b]
+        start = 0
+        while start < len(uids):
             end = min(start + step, len(uids))
+            chunk = uids[start:end]
+            texts = sel.flag_texts(chunk)
             numbers = range(a + start + 1, a + end + 1)
             if with_uid:
-                lines = map(
-                    form.__mod__, zip(numbers, uids[start:end], texts[start:end], strict=True)
-                )
+                lines = map(form.__mod__, zip(numbers, chunk, texts, strict=True))
             else:
-                lines = map(form.__mod__, zip(numbers, texts[start:end], strict=True))
+                lines = map(form.__mod__, zip(numbers, texts, strict=True))
             s.send(b"".join(lines))
             await s.channel.flush()
+            start, step = end, 20 * _CHUNK
 
 
 async def _send_streamed(s: Session, text: _Text, out: list[bytes | _Stream]) -> bool:
