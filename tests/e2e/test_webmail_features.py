@@ -149,6 +149,42 @@ async def test_a_folder_renamed(node: Any, browser: Any) -> None:
     assert page.errors == []
 
 
+async def test_folders_inside_folders(node: Any, browser: Any) -> None:
+    """A folder made inside another, and one an IMAP client made
+    ("Work/2026"), are listed under their parents, indented, and named by
+    their path in every folder picker."""
+    work = await node.store.mailbox_create(node.bob.id, "Work")
+    await node.store.mailbox_create(node.bob.id, "Work/2026")
+    page = await web.open_app(browser, node, BOB)
+    await page.get_by_role("button", name="Settings").click()
+    settings = page.get_by_role("region", name="Settings")
+    await settings.get_by_label("New folder name").fill("Recipes")
+    await settings.get_by_role("button", name="Create folder").click()
+    await expect(page.get_by_role("status")).to_have_text("Folder Recipes created.")
+    await settings.get_by_label("New folder name").fill("Cakes")
+    await settings.get_by_label("Inside").select_option(label="Recipes")
+    await settings.get_by_role("button", name="Create folder").click()
+    await expect(page.get_by_role("status")).to_have_text("Folder Recipes / Cakes created.")
+    recipes = await node.store.mailbox_get(node.bob.id, "Recipes")
+    cakes = await node.store.mailbox_get(node.bob.id, "Recipes/Cakes")
+    assert recipes is not None and cakes is not None
+    # Each child right after its parent, one level in.
+    names = await page.get_by_role("navigation", name="Mailboxes").get_by_role(
+        "listitem"
+    ).evaluate_all("items => items.map(i => [i.className, i.querySelector('span').textContent])")
+    order = [name for _cls, name in names]
+    assert order.index("2026") == order.index("Work") + 1
+    assert order.index("Cakes") == order.index("Recipes") + 1
+    assert dict((name, cls) for cls, name in names)["Cakes"] == "depth-1"
+    assert dict((name, cls) for cls, name in names)["Recipes"] == ""
+    choices = await settings.get_by_label("Folder to change").evaluate(
+        "s => [...s.options].map(o => o.textContent)"
+    )
+    assert "Work / 2026" in choices and "Recipes / Cakes" in choices
+    assert work is not None
+    assert page.errors == []
+
+
 def _send_threaded(node: Any) -> None:
     def message(subject: str, msgid: str, reply_to: str | None, body: str) -> EmailMessage:
         m = EmailMessage()

@@ -142,9 +142,33 @@ async function loadMailboxes() {
   const got = await state.jmap.one("Mailbox/get", {
     properties: ["name", "role", "parentId", "sortOrder", "unreadEmails", "totalEmails"],
   });
-  const rank = (m) => (m.role && ROLE_ORDER.includes(m.role) ? ROLE_ORDER.indexOf(m.role) : 99);
-  state.mailboxes = got.list.sort((a, b) => rank(a) - rank(b) || a.sortOrder - b.sortOrder || a.name.localeCompare(b.name));
+  state.mailboxes = asTree(got.list);
   renderMailboxes();
+}
+
+/** The mailboxes in tree order: each after its parent, siblings by role,
+ * sortOrder and name; each with its depth and its path ("Work / 2026"). */
+function asTree(list) {
+  const rank = (m) => (m.role && ROLE_ORDER.includes(m.role) ? ROLE_ORDER.indexOf(m.role) : 99);
+  const order = (a, b) => rank(a) - rank(b) || a.sortOrder - b.sortOrder || a.name.localeCompare(b.name);
+  const ids = new Set(list.map((m) => m.id));
+  const children = new Map();
+  for (const box of list) {
+    const parent = box.parentId && ids.has(box.parentId) ? box.parentId : null;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(box);
+  }
+  const out = [];
+  const visit = (parent, depth, prefix) => {
+    for (const box of (children.get(parent) || []).sort(order)) {
+      box.depth = depth;
+      box.path = prefix + label(box);
+      out.push(box);
+      visit(box.id, depth + 1, box.path + " / ");
+    }
+  };
+  visit(null, 0, "");
+  return out;
 }
 
 function renderMailboxes() {
@@ -154,15 +178,16 @@ function renderMailboxes() {
       onclick: (event) => { event.preventDefault(); showMailbox(box.id).catch(failed); },
     }, el("span", {}, label(box)));
     if (box.unreadEmails) link.append(el("span", { class: "count" }, ` ${box.unreadEmails}`));
-    return el("li", {}, link);
+    if (box.depth) link.title = box.path;
+    return el("li", { class: box.depth ? `depth-${Math.min(box.depth, 4)}` : "" }, link);
   }));
   // A push may redraw this while the user is choosing: keep the choice.
   const target = $("move-target");
   const chosen = target.value;
-  target.replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
+  target.replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, box.path)));
   if (chosen && state.mailboxes.some((box) => box.id === chosen)) target.value = chosen;
   const bulkChosen = $("bulk-target").value;
-  $("bulk-target").replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, label(box))));
+  $("bulk-target").replaceChildren(...state.mailboxes.map((box) => el("option", { value: box.id }, box.path)));
   if (bulkChosen && state.mailboxes.some((box) => box.id === bulkChosen)) $("bulk-target").value = bulkChosen;
   renderFolderChoices();
 }
@@ -174,7 +199,7 @@ async function showMailbox(id) {
   $("search").value = "";
   renderMailboxes();
   const box = state.mailboxes.find((m) => m.id === id);
-  $("list-title").textContent = box ? label(box) : "Messages";
+  $("list-title").textContent = box ? box.path : "Messages";
   await loadList();
 }
 
@@ -342,7 +367,7 @@ async function act(ids, action, target = null) {
       patch = move(inbox, { "keywords/$junk": null, "keywords/$notjunk": true }); said = "Moved to Inbox."; break;
     case "move": {
       const box = state.mailboxes.find((m) => m.id === target);
-      patch = move(box); said = `Moved to ${label(box)}.`; break;
+      patch = move(box); said = `Moved to ${box.path}.`; break;
     }
     case "delete": {
       const single = ids.length === 1 && state.open?.id === ids[0];
@@ -691,8 +716,16 @@ $("vacation-form").addEventListener("submit", async (event) => {
 
 function renderFolderChoices() {
   const mine = state.mailboxes.filter((box) => !box.role);
-  $("folder-form").elements.victim.replaceChildren(
-    ...mine.map((box) => el("option", { value: box.id }, box.name)));
+  const form = $("folder-form");
+  const chosen = form.elements.victim.value;
+  form.elements.victim.replaceChildren(
+    ...mine.map((box) => el("option", { value: box.id }, box.path)));
+  if (chosen && mine.some((box) => box.id === chosen)) form.elements.victim.value = chosen;
+  const parent = form.elements.parent.value;
+  form.elements.parent.replaceChildren(
+    el("option", { value: "" }, "(top level)"),
+    ...state.mailboxes.map((box) => el("option", { value: box.id }, box.path)));
+  if (parent && state.mailboxes.some((box) => box.id === parent)) form.elements.parent.value = parent;
   $("delete-folder").disabled = mine.length === 0;
   $("rename-folder").disabled = mine.length === 0;
 }
@@ -700,12 +733,14 @@ function renderFolderChoices() {
 $("folder-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const name = event.target.elements.name.value.trim();
+  const parentId = event.target.elements.parent.value || null;
   try {
-    const out = await state.jmap.one("Mailbox/set", { create: { box: { name, parentId: null } } });
+    const out = await state.jmap.one("Mailbox/set", { create: { box: { name, parentId } } });
     if (!out.created?.box) throw new Error(out.notCreated?.box?.description || "the folder was not made");
     event.target.elements.name.value = "";
     await loadMailboxes();
-    status(`Folder ${name} created.`);
+    const made = state.mailboxes.find((box) => box.id === out.created.box.id);
+    status(`Folder ${made ? made.path : name} created.`);
   } catch (error) { failed(error); }
 });
 
