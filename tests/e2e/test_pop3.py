@@ -622,3 +622,38 @@ async def test_too_many_sessions_get_sys_temp(node_factory):
     greeting, refused, eof = await asyncio.to_thread(run)
     assert greeting == b"+OK POP3 server ready\r\n"
     assert refused == b"-ERR [SYS/TEMP] too many sessions, try again later\r\n" and eof == b""
+
+
+async def test_a_store_away_at_retr_is_sys_temp_and_the_session_goes_on(
+    node_factory: Any, monkeypatch: Any
+) -> None:
+    """A store that cannot be reached (a shared PostgreSQL restarting) is
+    `-ERR [SYS/TEMP]` (RFC 3206), not "no longer available"; the same
+    session retrieves the message once it is back."""
+    from mailstack.errors import StoreUnavailable
+
+    node, _inbox = await pop_node(node_factory)
+    store = node.store
+    real = store.message_bytes, store.messages_bytes
+
+    async def away(*args: Any) -> Any:
+        raise StoreUnavailable("the PostgreSQL store is unavailable: 127.0.0.1:5432 refused")
+
+    monkeypatch.setattr(store, "message_bytes", away)
+    monkeypatch.setattr(store, "messages_bytes", away)
+
+    def dialogue() -> tuple[str, bytes]:
+        client = login(node.port("pop3"))
+        try:
+            with pytest.raises(poplib.error_proto) as refused:
+                client.retr(1)
+            monkeypatch.setattr(store, "message_bytes", real[0])
+            monkeypatch.setattr(store, "messages_bytes", real[1])
+            _resp, lines, _octets = client.retr(1)
+            return str(refused.value), b"\r\n".join(lines)
+        finally:
+            client.quit()
+
+    refusal, text = await asyncio.to_thread(dialogue)
+    assert refusal.startswith("b'-ERR [SYS/TEMP]") and "5432" not in refusal
+    assert b"This is message 1." in text

@@ -9,8 +9,9 @@ the RFC 7807 problem details object (§3.6.1). ``process`` then runs the
 method calls in order (§3.5): result references resolved (§3.7), creation
 ids substituted, each handler's response or method-level error (§3.6.2)
 added, and the follow-up invocations a handler asks for (``Call.also``) run
-right after it. A handler's unexpected exception is logged and answered
-``serverFail``; its text never reaches the client.
+right after it. A store that cannot be reached now (a PostgreSQL restart) is
+``serverUnavailable``; a handler's unexpected exception is logged and
+answered ``serverFail``; neither's text reaches the client.
 
 ``maxSizeRequest`` and ``maxConcurrentRequests`` are for the caller that
 reads the body (``mailstack.http``, the WebSocket), which also knows the
@@ -28,6 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mailstack.common.events import log_event
+from mailstack.errors import StoreUnavailable
 from mailstack.jmap import (
     blobs,
     core,
@@ -240,6 +242,11 @@ async def _invoke(
         result = await method.handler(call, args)
     except MethodError as exc:
         responses.append(["error", exc.response(), call.call_id])
+        return
+    except StoreUnavailable as exc:
+        # RFC 8620 §3.6.2: temporary; the client tries again after a while.
+        log_event(log, logging.WARNING, "jmap method failed", {"method": name[:100], "error": exc})
+        responses.append(["error", {"type": "serverUnavailable"}, call.call_id])
         return
     except Exception:
         log.exception("method failed")

@@ -19,7 +19,7 @@ from mailstack.common.clients import CapReached
 from mailstack.common.driver import SessionDriver
 from mailstack.common.netguard import is_loopback
 from mailstack.common.server import SessionIO, TcpService
-from mailstack.errors import NotFound, Pop3Error, StoreError
+from mailstack.errors import NotFound, Pop3Error, StoreError, StoreUnavailable
 from mailstack.pop3.config import Pop3Config
 from mailstack.pop3.proto import (
     Authenticate,
@@ -216,11 +216,19 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
             return await self.stream(event, size)
         try:
             raw = await self.message_bytes(event)
+        except StoreUnavailable:
+            return self.store_away()
         except StoreError:
             raw = None
         return await self.send_message(
             event, None if raw is None else format_message(raw, event.top_lines)
         )
+
+    def store_away(self) -> bool:
+        """RFC 3206 §4 SYS/TEMP: the store cannot be reached now (a shared
+        PostgreSQL restarting); the session goes on."""
+        self.send(Pop3Error("the maildrop cannot be read now", code="SYS/TEMP").to_bytes())
+        return False
 
     async def send_message(self, event: Retrieve, data: bytes | None) -> bool:
         """Send a RETR/TOP response whole; None when the message is gone."""
@@ -251,6 +259,8 @@ class _Pop3Connection(SessionDriver[Pop3Session]):
                 while top_end(bytes(head), event.top_lines) is None and len(head) < size:
                     head += await anext(chunks)
                 return await self.send_message(event, format_message(bytes(head), event.top_lines))
+        except StoreUnavailable:
+            return self.store_away()
         except (StoreError, StopAsyncIteration):
             return await self.send_message(event, None)
         stuffer = ByteStuffer()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mailstack.config import Config
+from mailstack.errors import StoreUnavailable
 from mailstack.jmap import api
 from mailstack.jmap.api import RequestError, decode, parse_request, pointer, process
 from mailstack.jmap.method import (
@@ -49,6 +50,10 @@ async def fail(call: Call, args: Args) -> Args:
     raise RuntimeError("secret internals /var/lib/db")
 
 
+async def away(call: Call, args: Args) -> Args:
+    raise StoreUnavailable("the PostgreSQL store is unavailable: 127.0.0.1:5432 refused")
+
+
 async def refuse(call: Call, args: Args) -> Args:
     raise MethodError("invalidArguments", "no", arguments=["x"])
 
@@ -67,6 +72,7 @@ METHODS = {
     "Thing/set": Method(TEST, make),
     "Thing/get": Method(TEST, listing),
     "Thing/fail": Method(TEST, fail),
+    "Thing/away": Method(TEST, away),
     "Thing/refuse": Method(TEST, refuse),
     "Thing/chain": Method(TEST, chain),
 }
@@ -205,6 +211,17 @@ async def test_a_failing_handler_is_server_fail_without_its_text(caplog):
     ]
     assert "secret internals" not in api.encode(response).decode()
     assert any("Thing/fail" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_store_away_is_server_unavailable_and_the_next_call_runs():
+    """RFC 8620 §3.6.2: serverUnavailable, a temporary error (a PostgreSQL
+    restart), not serverFail; the store's words stay in the log."""
+    response = await run(request(["Thing/away", {}, "0"], ["Core/echo", {}, "1"]))
+    assert response["methodResponses"] == [
+        ["error", {"type": "serverUnavailable"}, "0"],
+        ["Core/echo", {}, "1"],
+    ]
+    assert "5432" not in api.encode(response).decode()
 
 
 async def test_follow_up_invocations_answer_with_the_same_call_id():
