@@ -225,3 +225,32 @@ async def test_burl_of_a_message_gone_since_the_url_was_made(node: Any) -> None:
     for name, (code, text) in results.items():
         assert code == 554 and text.startswith(b"5.6.6"), (name, code, text)
     assert await inbox(node, BOB) == []
+
+
+async def test_burl_while_the_store_is_away_is_451_4_4_1(node: Any, monkeypatch: Any) -> None:
+    """RFC 4468 §6: the IMAP server (here, the store behind it) cannot be
+    reached now: 451 4.4.1, nothing delivered, and the same transaction
+    goes through once it is back."""
+    from mailstack.errors import StoreUnavailable
+
+    real = node.burl_octets
+
+    async def away(url: str, user: str) -> Any:
+        raise StoreUnavailable("the PostgreSQL store is unavailable")
+
+    def scenario() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        client = imap(node)
+        url = genurlauth(client, draft_rump(client, "submit+alice%40crepes.fr"))
+        client.logout()
+        with submission(node) as smtp:
+            monkeypatch.setattr(node, "burl_octets", away)
+            refused = burl_send(smtp, url)
+            smtp.rset()
+            monkeypatch.setattr(node, "burl_octets", real)
+            sent = burl_send(smtp, url)
+        return refused, sent
+
+    refused, sent = await asyncio.to_thread(scenario)
+    assert refused[0] == 451 and refused[1].startswith(b"4.4.1"), refused
+    assert sent[0] == 250, sent
+    assert len(await inbox(node, BOB)) == 1
