@@ -1,6 +1,6 @@
 """An account disabled (`mailstack user disable`, another process) or
 removed loses the sessions it has open, as with Dovecot's `doveadm kick`:
-IMAP hears `* BYE` and is closed, POP3 hears `-ERR [SYS/PERM]` and is closed
+IMAP hears `* BYE` and is closed, SMTP submission `421 4.7.0`, POP3 hears `-ERR [SYS/PERM]` and is closed
 without entering UPDATE (its DELE are not applied), a JMAP EventSource
 stream ends; another account's sessions go on."""
 
@@ -10,6 +10,8 @@ import asyncio
 import base64
 import imaplib
 import poplib
+import smtplib
+import ssl
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ MESSAGE = b"From: ann@example.org\r\nSubject: keep me\r\n\r\nhello\r\n"
 
 @pytest.fixture
 async def node(node_factory):
-    node = await node_factory(listen=("imap", "pop3", "http"))
+    node = await node_factory(listen=("imap", "pop3", "http", "submission"))
     for user in (BOB, CAROL):
         account = await node.add_user(user, PASSWORD)
         inbox = await node.store.mailbox_get(account.id, "INBOX")
@@ -61,8 +63,19 @@ def pop_session(node, user: str) -> poplib.POP3:
     return pop
 
 
-async def test_a_disabled_account_loses_its_imap_pop3_and_push_sessions(node):
+def submission_session(node, user: str) -> smtplib.SMTP:
+    smtp = smtplib.SMTP("127.0.0.1", node.port("submission"), local_hostname="bob-pc", timeout=10)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the node's certificate is self-signed
+    smtp.starttls(context=context)
+    smtp.login(user, PASSWORD)
+    return smtp
+
+
+async def test_a_disabled_account_loses_its_imap_pop3_smtp_and_push_sessions(node):
     imap = await asyncio.to_thread(imap_session, node, BOB)
+    smtp = await asyncio.to_thread(submission_session, node, BOB)
     other = await asyncio.to_thread(imap_session, node, CAROL)
     pop = await asyncio.to_thread(pop_session, node, BOB)
     auth = {"Authorization": "Basic " + base64.b64encode(f"{BOB}:{PASSWORD}".encode()).decode()}
@@ -72,7 +85,7 @@ async def test_a_disabled_account_loses_its_imap_pop3_and_push_sessions(node):
             headers=auth,
         ) as stream:
             assert stream.status == 200
-            assert node.authenticator.logins.held(BOB) == 3
+            assert node.authenticator.logins.held(BOB) == 4
             started = time.monotonic()
             await asyncio.to_thread(disable, node, BOB)
             # The stream ends: everything it sent is read and then EOF.
@@ -84,6 +97,11 @@ async def test_a_disabled_account_loses_its_imap_pop3_and_push_sessions(node):
     farewell = await asyncio.to_thread(pop.file.readline)
     assert farewell.startswith(b"-ERR [SYS/PERM]")
     assert await asyncio.to_thread(pop.file.readline) == b""
+    # RFC 5321 §3.8: 421, then the connection closes.
+    closing = await asyncio.to_thread(smtp.getreply)
+    assert closing[0] == 421 and closing[1].startswith(b"4.7.0"), closing
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        await asyncio.to_thread(smtp.noop)
     assert ended < 8
     assert node.authenticator.logins.held(BOB) == 0
 

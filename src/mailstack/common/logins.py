@@ -2,7 +2,8 @@
 them when their account is disabled or removed (what Dovecot's ``doveadm
 kick`` does by hand).
 
-A password is checked once, at login; an IMAP session, a POP3 session or a
+A password is checked once, at login; an IMAP session, a POP3 session, an
+authenticated SMTP submission session (a stolen password sending spam) or a
 JMAP push stream can then stay open for days. So each registers at login
 (`Logins.hold`) and, whoever disables or removes the account (the admin
 pages, ``mailstack user disable`` in another process, another node on the

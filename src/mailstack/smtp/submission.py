@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -100,6 +101,9 @@ class SubmissionService(SmtpListener):
     protocol = "submission"
     implicit_tls_names = frozenset({"submissions"})
     takes_logins = True
+    # RFC 5321 §3.8: 421 and the connection closes; X.7.0 (RFC 3463) a
+    # security or policy status.
+    kicked_message = b"421 4.7.0 Account disabled or removed, closing connection\r\n"
 
     def __init__(self, node: Node, name: str, host: str, port: int) -> None:
         super().__init__(node, name, host, port)
@@ -145,6 +149,7 @@ class _Session(SmtpSession):
         super().__init__(io, proto, service.node.tls, service.node.smtp_spool.session())
         self.mechanism: Mechanism | None = None
         self.account: Account | None = None
+        self.release_login: Callable[[], None] | None = None  # the Logins hold
         # Addresses found to be (or not be) the user's, for this session.
         self.owned: dict[str, bool] = {}
         self.envelope = _Envelope()
@@ -157,10 +162,22 @@ class _Session(SmtpSession):
             BurlFetch: self.burl,
         }
 
+    async def run(self, greeting: bytes) -> None:
+        try:
+            await super().run(greeting)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        if self.release_login is not None:
+            self.release_login()
+            self.release_login = None
+
     async def start_tls(self, event: StartTls) -> None:
         await super().start_tls(event)
         # RFC 3207 §4.2: the login made in clear is forgotten with the rest.
         self.account = None
+        self.release()
 
     # -- AUTH ------------------------------------------------------------------------
 
@@ -204,6 +221,7 @@ class _Session(SmtpSession):
         if account is None:
             return AUTH_FAILED
         self.account = account
+        self.release_login = self.node.authenticator.logins.hold(account.address)
         self.owned = {}
         self.proto.authenticated(account.address)
         self.io.authenticated()
