@@ -1,8 +1,9 @@
 """An account disabled (`mailstack user disable`, another process) or
 removed loses the sessions it has open, as with Dovecot's `doveadm kick`:
-IMAP hears `* BYE` and is closed, SMTP submission `421 4.7.0`, POP3 hears `-ERR [SYS/PERM]` and is closed
-without entering UPDATE (its DELE are not applied), a JMAP EventSource
-stream ends; another account's sessions go on."""
+IMAP hears `* BYE` and is closed, SMTP submission `421 4.7.0`, POP3
+`-ERR [SYS/PERM]` and is closed without entering UPDATE (its DELE are not
+applied), a JMAP EventSource stream ends, a WebSocket closes with 1008;
+another account's sessions go on."""
 
 from __future__ import annotations
 
