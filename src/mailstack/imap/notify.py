@@ -52,6 +52,7 @@ LIST \\NonExistent (§5.9). PERSONAL is the user's own namespace only.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -187,14 +188,18 @@ class Notifier:
         # The extensions take what is there now as told (STATUS is about
         # messages: §3.1 asks nothing of them).
         await self._extensions(s, boxes)
+        watched = []
         for box in boxes.values():
-            seen = _Seen(box.name, box.subscribed, box.highest_modseq)
-            self.seen[box.id] = seen
+            self.seen[box.id] = _Seen(box.name, box.subscribed, box.highest_modseq)
             group = self.group(box)
             if group is not None and _MESSAGE_EVENTS & self.events(box):
-                seen.status = await s.store.mailbox_status(box.id)
-                if self.spec.status and not _is_selected(s, box.id):
-                    s.send(_status(s, box, seen.status, group))
+                watched.append((box, group))
+        # Read side by side: one round trip's wait, not one per mailbox.
+        statuses = await asyncio.gather(*(s.store.mailbox_status(box.id) for box, _ in watched))
+        for (box, group), status in zip(watched, statuses, strict=True):
+            self.seen[box.id].status = status
+            if self.spec.status and not _is_selected(s, box.id):
+                s.send(_status(s, box, status, group))
 
     async def push(self, s: Session) -> None:
         """Compare the account with what the client was told; tell the difference."""
