@@ -297,6 +297,40 @@ async def test_settings_name_signature_theme_and_send_as(node: Any, browser: Any
     assert page.errors == [] and other.errors == []
 
 
+async def test_addresses_to_send_as_added_and_removed(node: Any, browser: Any) -> None:
+    """An alias of the account can be added as an address to send as (JMAP
+    Identity/set); an address the account does not own is refused in plain
+    words; the account's own address cannot be removed."""
+    await node.store.alias_add("bobby@example.org", BOB)
+    page = await web.open_app(browser, node, BOB)
+    await page.get_by_role("button", name="Settings").click()
+    settings = page.get_by_role("region", name="Settings")
+    await settings.get_by_label("Your other address").fill("alice@example.org")
+    await settings.get_by_role("button", name="Add address").click()
+    await expect(page.get_by_role("status")).to_have_text(re.compile("^Error: .*may not send as"))
+    await settings.get_by_label("Your other address").fill("bobby@example.org")
+    await settings.get_by_label("Shown as").fill("Bobby")
+    await settings.get_by_role("button", name="Add address").click()
+    await expect(page.get_by_role("status")).to_have_text("You can now send as bobby@example.org.")
+    send_as = settings.get_by_label("Send as")
+    await expect(send_as.get_by_role("option")).to_have_count(2)
+    await page.get_by_role("button", name="Compose").click()
+    sender = page.get_by_role("combobox", name="From", exact=True)
+    await expect(sender.get_by_role("option", name="Bobby <bobby@example.org>")).to_have_count(1)
+    await page.get_by_role("button", name="Settings").click()
+    await send_as.select_option(label="bob@example.org")
+    await settings.get_by_role("button", name="Remove the chosen address").click()
+    await expect(page.get_by_role("status")).to_have_text(re.compile("account's own address"))
+    await send_as.select_option(label="Bobby <bobby@example.org>")
+    await settings.get_by_role("button", name="Remove the chosen address").click()
+    said = page.get_by_role("status")
+    await expect(said).to_have_text("You no longer send as bobby@example.org.")
+    await expect(send_as.get_by_role("option")).to_have_count(1)
+    made = await jmap(node, BOB, [["Identity/get", {"accountId": f"A{node.bob.id}"}, "i"]])
+    assert [i["email"] for i in made["i"]["list"]] == [BOB]
+    assert page.errors == []
+
+
 async def test_settings_route_refuses_bad_input(node: Any) -> None:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
         async with client.post(

@@ -675,6 +675,38 @@ $("prefs-form").addEventListener("submit", async (event) => {
   } catch (error) { failed(error); }
 });
 
+// --- settings: the addresses one sends as (RFC 8621 §6 Identity/set) ----------
+
+$("identity-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const email = form.elements.email.value.trim();
+  try {
+    // The server says whether this account may send as it (an address or
+    // alias of its own): forbiddenFrom otherwise.
+    const out = await state.jmap.one("Identity/set", { create: { i: { email, name: form.elements.name.value.trim() } } });
+    const refused = out.notCreated?.i;
+    if (refused) throw new Error(refused.description || refused.type);
+    form.reset();
+    await loadIdentities();
+    status(`You can now send as ${email}.`);
+  } catch (error) { failed(error); }
+});
+
+$("remove-identity").addEventListener("click", async () => {
+  const chosen = identity($("prefs-form").elements.identity.value);
+  if (!chosen) return;
+  if (!chosen.mayDelete) { status(`${chosen.email} is the account's own address: it stays.`); return; }
+  try {
+    const out = await state.jmap.one("Identity/set", { destroy: [chosen.id] });
+    const refused = out.notDestroyed?.[chosen.id];
+    if (refused) throw new Error(refused.description || refused.type);
+    await loadIdentities();
+    fillPrefs();
+    status(`You no longer send as ${chosen.email}.`);
+  } catch (error) { failed(error); }
+});
+
 // --- settings: the vacation responder (RFC 8621 §8) ---------------------------
 
 function showPane(id) {
