@@ -32,7 +32,7 @@ from mailstack.errors import StoreError
 if TYPE_CHECKING:
     from mailstack.store.contract import Account
 
-__all__ = ["CHECK_EVERY", "KICKED", "Logins", "kicked"]
+__all__ = ["CHECK_EVERY", "KICKED", "Logins", "answered", "kicked"]
 
 log = logging.getLogger("mailstack.auth")
 
@@ -45,6 +45,14 @@ KICKED = "account disabled or removed"
 def kicked(exc: asyncio.CancelledError) -> bool:
     """Whether this cancellation is `Logins` ending the session."""
     return KICKED in exc.args
+
+
+def answered() -> None:
+    """The kicked session said goodbye itself and now closes as a session
+    does: the cancellation it answered is taken back."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 class Directory(Protocol):

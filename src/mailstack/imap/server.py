@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mailstack.common.clients import CapReached
 from mailstack.common.driver import SessionDriver
-from mailstack.common.logins import kicked
+from mailstack.common.logins import answered, kicked
 from mailstack.common.server import SessionIO, TcpService
 from mailstack.imap.proto.lexer import (
     CommandReader,
@@ -70,9 +70,7 @@ class _Connection(SessionDriver[CommandReader]):
                 raise
             # The account was disabled or removed (common/logins.py).
             self.write(b"* BYE Account disabled or removed\r\n")
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
+            answered()
         finally:
             await self.flush()
             await self.session.close()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
-from mailstack.common.logins import kicked
+from mailstack.common.logins import answered, kicked
 from mailstack.common.webkeys import ACCOUNT
 from mailstack.jmap import api, session, sharing
 from mailstack.jmap.blobs import problem_response
@@ -101,7 +101,7 @@ async def event_source(request: web.Request, node: Node) -> web.StreamResponse:
     except asyncio.CancelledError as exc:
         if not kicked(exc):
             raise
-        _uncancel()
+        answered()
         # The account was disabled or removed: the stream ends cleanly.
         if response is None or not response.prepared:
             return web.Response(status=403)
@@ -147,20 +147,13 @@ async def websocket(request: web.Request, node: Node) -> web.StreamResponse:
     except asyncio.CancelledError as exc:
         if not kicked(exc):
             raise
-        _uncancel()
+        answered()
         # RFC 6455 §7.4.1: 1008, the account's policy no longer allows it.
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"account disabled or removed")
     finally:
         release()
         connection.stop_push()
     return ws
-
-
-def _uncancel() -> None:
-    """The handler goes on after a cancellation it answers itself."""
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
 
 
 class _WebSocketConnection:
