@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import json
 import os
+import smtplib
+import ssl
 import subprocess
 import sys
 import threading
@@ -104,6 +106,18 @@ async def deliver(store: Any, raw: bytes, targets: list[DeliveryTarget]) -> Any:
 
 async def deliver_some(store: Any, raw: bytes, targets: list[DeliveryTarget]) -> Any:
     return await store.deliver_some(raw, await parse_for_store(raw), targets)
+
+
+def submission_client(port: int, user: str, password: str) -> smtplib.SMTP:
+    """A submission session logged in as ``user`` after STARTTLS (the test
+    node's certificate is self-signed, so it is not verified)."""
+    smtp = smtplib.SMTP("127.0.0.1", port, local_hostname="client-pc", timeout=10)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    smtp.starttls(context=context)
+    smtp.login(user, password)
+    return smtp
 
 
 def mailstack_cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:

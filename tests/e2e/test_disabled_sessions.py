@@ -12,7 +12,6 @@ import base64
 import imaplib
 import poplib
 import smtplib
-import ssl
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import time
 import aiohttp
 import pytest
 
-from support import append
+from support import append, submission_client
 
 BOB, CAROL, PASSWORD = "bob@example.org", "carol@example.org", "hungry-hippo"
 MESSAGE = b"From: ann@example.org\r\nSubject: keep me\r\n\r\nhello\r\n"
@@ -65,13 +64,7 @@ def pop_session(node, user: str) -> poplib.POP3:
 
 
 def submission_session(node, user: str) -> smtplib.SMTP:
-    smtp = smtplib.SMTP("127.0.0.1", node.port("submission"), local_hostname="bob-pc", timeout=10)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the node's certificate is self-signed
-    smtp.starttls(context=context)
-    smtp.login(user, PASSWORD)
-    return smtp
+    return submission_client(node.port("submission"), user, PASSWORD)
 
 
 async def test_a_disabled_account_loses_its_imap_pop3_smtp_and_push_sessions(node):

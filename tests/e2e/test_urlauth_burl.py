@@ -8,10 +8,11 @@ import asyncio
 import imaplib
 import re
 import smtplib
-import ssl
 from typing import Any
 
 import pytest
+
+from support import submission_client
 
 ALICE = "alice@crepes.fr"
 BOB = "bob@crepes.fr"
@@ -63,12 +64,7 @@ def draft_rump(client: imaplib.IMAP4, access: str) -> str:
 
 
 def submission(node: Any, user: str = ALICE) -> smtplib.SMTP:
-    smtp = smtplib.SMTP("127.0.0.1", node.port("submission"), local_hostname="alice-pc", timeout=10)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the node's certificate is self-signed
-    smtp.starttls(context=context)
-    smtp.login(user, PASSWORD)
+    smtp = submission_client(node.port("submission"), user, PASSWORD)
     smtp.ehlo()
     return smtp
 

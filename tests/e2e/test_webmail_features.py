@@ -126,13 +126,22 @@ async def test_bulk_actions_on_a_selection_and_junk_not_junk(node: Any, browser:
     assert page.errors == []
 
 
+async def new_folder(page: Any, name: str, said: str, inside: str | None = None) -> Any:
+    """Make a folder in Settings (inside another, when given); the region."""
+    settings = page.get_by_role("region", name="Settings")
+    if not await settings.is_visible():
+        await page.get_by_role("button", name="Settings", exact=True).click()
+    await settings.get_by_label("New folder name").fill(name)
+    if inside is not None:
+        await settings.get_by_label("Inside").select_option(label=inside)
+    await settings.get_by_role("button", name="Create folder").click()
+    await expect(page.get_by_role("status")).to_have_text(said)
+    return settings
+
+
 async def test_a_folder_renamed(node: Any, browser: Any) -> None:
     page = await web.open_app(browser, node, BOB)
-    await page.get_by_role("button", name="Settings").click()
-    settings = page.get_by_role("region", name="Settings")
-    await settings.get_by_label("New folder name").fill("Recipes")
-    await settings.get_by_role("button", name="Create folder").click()
-    await expect(page.get_by_role("status")).to_have_text("Folder Recipes created.")
+    settings = await new_folder(page, "Recipes", "Folder Recipes created.")
     await settings.get_by_label("Folder to change").select_option(label="Recipes")
     await settings.get_by_label("New name").fill("Cooking")
     await settings.get_by_role("button", name="Rename folder").click()
@@ -156,15 +165,8 @@ async def test_folders_inside_folders(node: Any, browser: Any) -> None:
     work = await node.store.mailbox_create(node.bob.id, "Work")
     await node.store.mailbox_create(node.bob.id, "Work/2026")
     page = await web.open_app(browser, node, BOB)
-    await page.get_by_role("button", name="Settings").click()
-    settings = page.get_by_role("region", name="Settings")
-    await settings.get_by_label("New folder name").fill("Recipes")
-    await settings.get_by_role("button", name="Create folder").click()
-    await expect(page.get_by_role("status")).to_have_text("Folder Recipes created.")
-    await settings.get_by_label("New folder name").fill("Cakes")
-    await settings.get_by_label("Inside").select_option(label="Recipes")
-    await settings.get_by_role("button", name="Create folder").click()
-    await expect(page.get_by_role("status")).to_have_text("Folder Recipes / Cakes created.")
+    await new_folder(page, "Recipes", "Folder Recipes created.")
+    settings = await new_folder(page, "Cakes", "Folder Recipes / Cakes created.", "Recipes")
     recipes = await node.store.mailbox_get(node.bob.id, "Recipes")
     cakes = await node.store.mailbox_get(node.bob.id, "Recipes/Cakes")
     assert recipes is not None and cakes is not None
