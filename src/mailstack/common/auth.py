@@ -88,6 +88,8 @@ class Credentials(Protocol):
 
     async def account_get(self, address: str) -> Account | None: ...
 
+    async def account_list(self) -> list[Account]: ...
+
 
 # The name a bearer token's failures are counted under (it names no account).
 TOKEN_USER = "(token)"

@@ -38,6 +38,9 @@ log = logging.getLogger("mailstack.auth")
 
 # Seconds between two reads of the directory version while sessions are held.
 CHECK_EVERY = 1.0
+# Past this many accounts with sessions, the watch reads every account at
+# once rather than one at a time.
+READ_ALL_FROM = 20
 # The reason a held session's task is cancelled with.
 KICKED = "account disabled or removed"
 
@@ -61,6 +64,8 @@ class Directory(Protocol):
     async def directory_version(self) -> int | None: ...
 
     async def account_get(self, address: str) -> Account | None: ...
+
+    async def account_list(self) -> list[Account]: ...
 
 
 class Logins:
@@ -122,13 +127,12 @@ class Logins:
                 continue  # the store is away: ask again next time
             if now is not None and now == version:
                 continue
+            try:
+                accounts = await self._accounts(list(self._held))
+            except StoreError:
+                continue  # not read: the version is read again next time
             version = now
-            for address in list(self._held):
-                try:
-                    account = await self.store.account_get(address)
-                except StoreError:
-                    version = None  # not read: read it again next time
-                    continue
+            for address, account in accounts.items():
                 if account is None or account.disabled:
                     ended = self.end(address)
                     log_event(
@@ -137,3 +141,11 @@ class Logins:
                         "sessions ended",
                         {"user": address, "sessions": ended, "reason": KICKED},
                     )
+
+    async def _accounts(self, addresses: list[str]) -> dict[str, Account | None]:
+        """The held accounts as the store has them now: one read each, or,
+        past ``READ_ALL_FROM`` of them, one read of every account."""
+        if len(addresses) < READ_ALL_FROM:
+            return {address: await self.store.account_get(address) for address in addresses}
+        every = {account.address.lower(): account for account in await self.store.account_list()}
+        return {address: every.get(address) for address in addresses}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from mailstack.common.logins import Logins, kicked
+from mailstack.common.logins import READ_ALL_FROM, Logins, kicked
 from mailstack.errors import StoreUnavailable
 
 
@@ -23,6 +23,7 @@ class Directory:
         self.accounts = {"a@x.org": Account("a@x.org"), "b@x.org": Account("b@x.org")}
         self.away = False
         self.reads = 0
+        self.lists = 0
 
     async def directory_version(self) -> int | None:
         if self.away:
@@ -32,6 +33,10 @@ class Directory:
     async def account_get(self, address: str) -> Account | None:
         self.reads += 1
         return self.accounts.get(address)
+
+    async def account_list(self) -> list[Account]:
+        self.lists += 1
+        return list(self.accounts.values())
 
 
 async def session(logins: Logins, address: str, ended: list[str]) -> None:
@@ -84,3 +89,23 @@ async def test_end_ends_at_once_and_the_watch_stops_with_the_last_session() -> N
     assert logins.end("a@x.org") == 1
     await asyncio.gather(task, return_exceptions=True)
     assert ended == ["a@x.org"] and logins._watch is None
+
+
+async def test_many_accounts_with_sessions_are_read_in_one_go() -> None:
+    store = Directory()
+    names = [f"u{n}@x.org" for n in range(READ_ALL_FROM + 5)]
+    store.accounts = {name: Account(name) for name in names}
+    logins = Logins(store, check_every=0.01)  # type: ignore[arg-type]
+    ended: list[str] = []
+    tasks = [asyncio.create_task(session(logins, name, ended)) for name in names]
+    await asyncio.sleep(0.05)
+    assert store.reads == 0 and store.lists >= 1
+    store.accounts["u3@x.org"].disabled = True
+    del store.accounts["u4@x.org"]
+    store.version = 2
+    await asyncio.sleep(0.05)
+    assert sorted(ended) == ["u3@x.org", "u4@x.org"]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert logins._watch is None
