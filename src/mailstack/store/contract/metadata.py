@@ -22,11 +22,19 @@ from typing import Protocol
 
 from mailstack.errors import StoreError
 
-__all__ = ["PRIVATE", "SERVER_ENTRIES", "SHARED", "MetadataStore", "TooManyEntries"]
+__all__ = [
+    "PRIVATE", "SERVER_ENTRIES", "SHARED", "MetadataStore", "TooManyEntries", "entry_owner",
+]
 
 SERVER_ENTRIES = 0
 PRIVATE = "/private/"
 SHARED = "/shared/"
+
+
+def entry_owner(name: str, account_id: int) -> int:
+    """What a backend keys an entry's owner by: the account for a
+    ``/private/`` entry, 0 for a ``/shared/`` one."""
+    return account_id if name.startswith(PRIVATE) else 0
 
 
 class TooManyEntries(StoreError):

@@ -9,12 +9,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from mailstack.errors import NotFound
-from mailstack.store.contract.metadata import PRIVATE, SERVER_ENTRIES, TooManyEntries
+from mailstack.store.contract.metadata import SERVER_ENTRIES, TooManyEntries, entry_owner
 from mailstack.store.postgres.engine import PgEngine, Tx
-
-
-def _owner(name: str, account_id: int) -> int:
-    return account_id if name.startswith(PRIVATE) else 0
 
 
 class MetadataPart(PgEngine):
@@ -73,13 +69,13 @@ class MetadataPart(PgEngine):
                     await c.execute(
                         "DELETE FROM metadata"
                         " WHERE mailbox_id = $1 AND owner_id = $2 AND name = $3",
-                        mailbox_id, _owner(name, account_id), name,
+                        mailbox_id, entry_owner(name, account_id), name,
                     )
                 else:
                     await c.execute(
                         "INSERT INTO metadata VALUES ($1, $2, $3, $4) ON CONFLICT"
                         " (mailbox_id, owner_id, name) DO UPDATE SET value = excluded.value",
-                        mailbox_id, _owner(name, account_id), name, value,
+                        mailbox_id, entry_owner(name, account_id), name, value,
                     )
             if max_entries is not None:
                 count = await c.fetchval(

@@ -9,13 +9,8 @@ import sqlite3
 from collections.abc import Collection, Mapping
 
 from mailstack.errors import NotFound
-from mailstack.store.contract.metadata import PRIVATE, SERVER_ENTRIES, TooManyEntries
+from mailstack.store.contract.metadata import SERVER_ENTRIES, TooManyEntries, entry_owner
 from mailstack.store.sqlite.engine import Engine, WriteConnection
-
-
-def entry_owner(name: str, account_id: int) -> int:
-    """The owner column of an entry: the account for a private one."""
-    return account_id if name.startswith(PRIVATE) else 0
 
 
 class MetadataPart(Engine):
