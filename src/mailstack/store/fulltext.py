@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from mailstack.store.contract.messages import ParseCodec
 
-__all__ = ["FIELDS", "Field", "MIN_NEEDLE", "fold", "needle", "prefix_text", "texts"]
+__all__ = ["FIELDS", "Field", "MIN_NEEDLE", "fold", "lookup", "needle", "prefix_text", "texts"]
 
 Field = Literal["text", "body", "header"]
 FIELDS: tuple[Field, ...] = ("text", "body", "header")
@@ -61,6 +61,14 @@ def needle(text: str) -> str | None:
     except UnicodeEncodeError:
         return None
     return folded
+
+
+def lookup(field: str, text: str) -> str | None:
+    """``needle`` of a ``search_text`` call, its field checked first
+    (ValueError: not one of FIELDS)."""
+    if field not in FIELDS:
+        raise ValueError(f"no searchable field {field}")
+    return needle(text)
 
 
 def texts(codec: ParseCodec[Any], stored: bytes) -> tuple[str, str]:

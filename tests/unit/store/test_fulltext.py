@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mailstack.store import fulltext
 
 
@@ -21,3 +23,10 @@ def test_needles_the_index_cannot_answer() -> None:
     assert fulltext.needle("a\x00b") is None
     assert fulltext.needle("a\ufffdb") is None
     assert fulltext.needle("a\udcffb") is None
+
+
+def test_a_lookup_checks_its_field() -> None:
+    assert fulltext.lookup("body", "Walrus") == "walrus"
+    assert fulltext.lookup("header", "ab") is None
+    with pytest.raises(ValueError, match="no searchable field"):
+        fulltext.lookup("subject", "walrus")

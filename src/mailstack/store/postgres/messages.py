@@ -404,11 +404,9 @@ class MessagesPart(PgEngine, Generic[Parsed]):
         return {int(uid): unpack(bytes(stored), bytes(prefix)) for uid, prefix, stored in rows}
 
     async def search_text(self, mailbox_id: int, field: str, needle: str) -> set[int] | None:
-        folded = fulltext.needle(needle)
+        folded = fulltext.lookup(field, needle)
         if folded is None:
             return None
-        if field not in fulltext.FIELDS:
-            raise ValueError(f"no searchable field {field}")
         # LIKE on the folded text (pg_trgm's GIN indexes serve it): the
         # needle's own wildcards and escapes are escaped. The pattern is
         # written into the statement as a string constant (quotes doubled;

@@ -416,11 +416,9 @@ class MessagesPart(Engine, Generic[Parsed]):
         return await self._read(op)
 
     async def search_text(self, mailbox_id: int, field: str, needle: str) -> set[int] | None:
-        folded = fulltext.needle(needle)
+        folded = fulltext.lookup(field, needle)
         if folded is None:
             return None
-        if field not in fulltext.FIELDS:
-            raise ValueError(f"no searchable field {field}")
         # An FTS5 phrase: the trigram tokenizer matches it as a substring.
         phrase = '"' + folded.replace('"', '""') + '"'
         column = {"text": "{head body}", "body": "body", "header": "head"}[field]
