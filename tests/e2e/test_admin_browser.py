@@ -14,10 +14,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from e2e import test_webmail_browser as web
+from e2e.test_webmail_browser import CHROMIUM, base
+
 async_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 expect = async_api.expect
+browser = web.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
 ADMIN, BOB, PASSWORD = "root@example.org", "bob@example.org", "correct horse"
@@ -31,20 +34,6 @@ async def node(node_factory: Any) -> Any:
     await node.store.account_set(ADMIN, admin=True)
     await node.add_user(BOB, PASSWORD)
     return node
-
-
-@pytest.fixture
-async def browser() -> Any:
-    async with async_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"]
-        )
-        yield launched
-        await launched.close()
-
-
-def base(node: Any) -> str:
-    return f"http://127.0.0.1:{node.port('http')}"
 
 
 async def new_page(browser: Any, node: Any) -> Any:
