@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, hdrs, web
@@ -73,18 +73,19 @@ async def event_source(request: web.Request, node: Node) -> web.StreamResponse:
         return problem_response(RequestError("about:blank", detail, status=400))
     watch = StateWatch(node, await _account_ids(node, user), types)
     await watch.start()
-    # Ended (the handler cancelled) when the account is disabled or removed.
-    release = node.authenticator.logins.hold(user.address)
-    response: web.StreamResponse | None = None
+    response = web.StreamResponse(
+        headers={
+            hdrs.CONTENT_TYPE: "text/event-stream",
+            hdrs.CACHE_CONTROL: "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    release: Callable[[], None] | None = None
     try:
-        response = web.StreamResponse(
-            headers={
-                hdrs.CONTENT_TYPE: "text/event-stream",
-                hdrs.CACHE_CONTROL: "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
         await response.prepare(request)
+        # Ended (the handler cancelled) when the account is disabled or
+        # removed: only ever a stream already under way.
+        release = node.authenticator.logins.hold(user.address)
         number = 0
         while True:
             change = await watch.next(ping or None)
@@ -103,12 +104,11 @@ async def event_source(request: web.Request, node: Node) -> web.StreamResponse:
             raise
         answered()
         # The account was disabled or removed: the stream ends cleanly.
-        if response is None or not response.prepared:
-            return web.Response(status=403)
         await response.write_eof()
         return response
     finally:
-        release()
+        if release is not None:
+            release()
         watch.close()
 
 
