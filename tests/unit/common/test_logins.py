@@ -22,6 +22,7 @@ class Directory:
         self.version = 1
         self.accounts = {"a@x.org": Account("a@x.org"), "b@x.org": Account("b@x.org")}
         self.away = False
+        self.accounts_away = False
         self.reads = 0
         self.lists = 0
 
@@ -32,6 +33,8 @@ class Directory:
 
     async def account_get(self, address: str) -> Account | None:
         self.reads += 1
+        if self.accounts_away:
+            raise StoreUnavailable("away")
         return self.accounts.get(address)
 
     async def account_list(self) -> list[Account]:
@@ -109,3 +112,23 @@ async def test_many_accounts_with_sessions_are_read_in_one_go() -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     assert logins._watch is None
+
+
+async def test_an_account_that_cannot_be_read_is_read_again_later() -> None:
+    """The version moved but the accounts could not be read: nothing ends
+    on a guess, and the next tick reads them again though the version has
+    not moved since."""
+    store = Directory()
+    logins = Logins(store, check_every=0.01)  # type: ignore[arg-type]
+    ended: list[str] = []
+    task = asyncio.create_task(session(logins, "a@x.org", ended))
+    await asyncio.sleep(0.05)
+    store.accounts_away = True
+    store.accounts["a@x.org"].disabled = True
+    store.version = 2
+    await asyncio.sleep(0.05)
+    assert ended == [] and not task.done()
+    store.accounts_away = False
+    await asyncio.sleep(0.05)
+    assert ended == ["a@x.org"]
+    await asyncio.gather(task, return_exceptions=True)
