@@ -657,3 +657,38 @@ async def test_a_store_away_at_retr_is_sys_temp_and_the_session_goes_on(
     refusal, text = await asyncio.to_thread(dialogue)
     assert refusal.startswith("b'-ERR [SYS/TEMP]") and "5432" not in refusal
     assert b"This is message 1." in text
+
+
+async def test_a_store_away_at_a_streamed_retr_is_sys_temp(
+    node_factory: Any, monkeypatch: Any
+) -> None:
+    """The same for a message big enough to be sent from the store's chunks."""
+    from mailstack.errors import StoreUnavailable
+    from mailstack.pop3.server import STREAM_AT
+
+    node, inbox = await pop_node(node_factory, count=0)
+    store = node.store
+    lines = b"a line of a big message, short enough for poplib\r\n" * (STREAM_AT // 50 + 100)
+    await append(store, inbox, b"Subject: big\r\n\r\n" + lines)
+    real = store.message_chunks
+
+    async def away(*args: Any) -> Any:
+        raise StoreUnavailable("the PostgreSQL store is unavailable")
+        yield b""  # an async generator, as message_chunks is
+
+    monkeypatch.setattr(store, "message_chunks", away)
+
+    def dialogue() -> tuple[str, int]:
+        client = login(node.port("pop3"))
+        try:
+            with pytest.raises(poplib.error_proto) as refused:
+                client.retr(1)
+            monkeypatch.setattr(store, "message_chunks", real)
+            _resp, _lines, octets = client.retr(1)
+            return str(refused.value), octets
+        finally:
+            client.quit()
+
+    refusal, octets = await asyncio.to_thread(dialogue)
+    assert refusal.startswith("b'-ERR [SYS/TEMP]")
+    assert octets >= STREAM_AT
