@@ -103,13 +103,18 @@ _ADDRESS_KEYS = {"FROM": "from_", "TO": "to", "CC": "cc", "BCC": "bcc"}
 
 def _address_match(addresses: list[Address] | None, needle: str) -> bool:
     """The needle in an address's ``mailbox@host``, its display name (encoded
-    words decoded) or both as ``name <mailbox@host>``, as Dovecot matches."""
+    words decoded), both as ``name <mailbox@host>``, or a group's name, as
+    Dovecot matches."""
     if not addresses:
         return False
     needle = needle.casefold()
     for address in addresses:
         if address.host is None:
-            continue  # RFC 3501 §7.4.2 group markers
+            # RFC 3501 §7.4.2 group markers: the start names the group
+            # (RFC 5322 §3.4 display-name), which matches as Dovecot's does.
+            if address.mailbox is not None and needle in address.mailbox.casefold():
+                return True
+            continue
         spec = f"{address.mailbox}@{address.host}" if address.host else address.mailbox or ""
         name = address.name
         if name is not None and "=?" in name:

@@ -170,6 +170,38 @@ async def test_address_keys_match_parsed_addresses(store):
     )
 
 
+async def test_address_keys_match_group_names(store):
+    # RFC 5322 §3.4 groups: TO matches the group's display name as well as
+    # its members; the empty group's name too, and nothing matches the end.
+    account, inbox = await setup_account(store, 0)
+    raw = (
+        b"From: a@x.test\r\n"
+        b"To: Friends: ann@x.test, bo@y.test;, Nobody:;\r\n"
+        b"Subject: s\r\n\r\nbody\r\n"
+    )
+    await append(store, inbox.id, raw)
+    await append(store, inbox.id, message(2))
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    await c.transcript(
+        """
+        C: a1 SEARCH TO friends
+        S: * SEARCH 1
+        S: a1 OK SEARCH completed
+        C: a2 SEARCH TO nobody
+        S: * SEARCH 1
+        S: a2 OK SEARCH completed
+        C: a3 SEARCH TO bo@y.test
+        S: * SEARCH 1
+        S: a3 OK SEARCH completed
+        C: a4 SEARCH CC friends
+        S: * SEARCH
+        S: a4 OK SEARCH completed
+        """
+    )
+
+
 async def test_within_older_younger(store):
     """RFC 5032: OLDER/YOUNGER by the internal date's age in seconds; the
     two split the mailbox; the interval is an nz-number."""
