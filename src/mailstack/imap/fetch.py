@@ -286,6 +286,23 @@ async def _text_value(
             header = await text.read(*where)
             return encode(_slice(_header_fields(header, where[0], parsed, section), item.partial))
         return text.literal(*where, item.partial)
+    if section.text is not None:
+        # BINARY[1.MIME], BINARY[TEXT], BINARY[HEADER.FIELDS (...)]: header
+        # lines and bodies of several parts carry no transfer encoding of
+        # their own, so they are sent as BODY[...] would send them (RFC
+        # 3516's grammar has part numbers only; Dovecot takes these too).
+        where = section_range(parsed, section, text.size)
+        if where is None:
+            data = b""
+        elif section.text in _FIELDS:
+            data = _header_fields(await text.read(*where), where[0], parsed, section)
+        else:
+            if name == "BINARY.SIZE":
+                return str(where[1] - where[0]).encode()
+            return text.literal(*where, item.partial, literal8=True)
+        if name == "BINARY.SIZE":
+            return str(len(data)).encode()
+        return encode(_slice(data, item.partial))
     # RFC 3516 §4.2: BINARY[] is the whole message; BINARY[part] a leaf's
     # content with its Content-Transfer-Encoding undone.
     if not section.part:
@@ -293,7 +310,11 @@ async def _text_value(
             return str(text.size).encode()
         return text.literal(0, text.size, item.partial, literal8=True)
     part = parsed.section(section.part)
-    if part is None or part.children or part.message is not None:
+    if part is None:
+        # A part the message does not have is empty, as BODY[5] is (and as
+        # Dovecot answers), not a failure of the whole FETCH.
+        return b"0" if name == "BINARY.SIZE" else encode(b"")
+    if part.children or part.message is not None:
         raise ImapError("No such leaf part", code="UNKNOWN-CTE")
     if part.encoding.strip().lower() not in _KNOWN_CTE:
         # RFC 3516 §4.1: an encoding the server cannot undo fails the FETCH.

@@ -271,6 +271,48 @@ async def test_binary_fetch_and_append_literal8(store):
     )
 
 
+async def test_binary_section_texts_and_missing_parts(store):
+    # BINARY[TEXT], BINARY[1.MIME] and BINARY[HEADER]: octets with no
+    # transfer encoding of their own, sent as BODY[...] sends them (Dovecot
+    # takes them; imaptest's fetch-binary-mime asks for them); a part the
+    # message lacks is empty, size 0, not a failed FETCH.
+    account, inbox = await setup_account(store, 0)
+    await append(store, inbox.id, BINARY_MESSAGE)
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    body = BINARY_MESSAGE.split(b"\r\n\r\n", 1)[1]
+    got = await c.send("a1 FETCH 1 (BINARY.SIZE[TEXT] BINARY.SIZE[9] BINARY.SIZE[1.MIME])")
+    mime = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    assert got[0] == (
+        f"* 1 FETCH (BINARY.SIZE[TEXT] {len(body)} BINARY.SIZE[9] 0"
+        f" BINARY.SIZE[1.MIME] {len(mime)})"
+    )
+    await c.transcript(
+        """
+        C: a2 FETCH 1 (BINARY.PEEK[1.MIME])
+        S: * 1 FETCH (BINARY[1.MIME] {77}
+        S: Content-Type: application/octet-stream
+        S: Content-Transfer-Encoding: base64
+        S:
+        S: )
+        S: a2 OK FETCH completed
+        C: a3 FETCH 1 (BINARY.PEEK[HEADER.FIELDS (SUBJECT)])
+        S: * 1 FETCH (BINARY[HEADER.FIELDS (SUBJECT)] {19}
+        S: Subject: binary
+        S:
+        S: )
+        S: a3 OK FETCH completed
+        C: a4 FETCH 1 (BINARY.PEEK[9])
+        S: * 1 FETCH (BINARY[9] {0}
+        S: )
+        S: a4 OK FETCH completed
+        """
+    )
+    got = await c.send("a5 FETCH 1 (BINARY.PEEK[TEXT]<0.3>)")
+    assert got[0] == "* 1 FETCH (BINARY[TEXT]<0> {3}"
+
+
 async def test_preview(store):
     # RFC 8970: PREVIEW from the stored text, whitespace collapsed, at most
     # 256 characters; (LAZY) accepted; an unknown modifier is BAD.

@@ -771,8 +771,6 @@ def _section(tok: SectionAtom) -> FetchItem:
             fields = tuple(astring(t, "header field") for t in inner[1])
         elif len(inner) != 1:
             raise ImapError("Bad section", bad=True)
-        if base != "BODY" and text is not None:
-            raise ImapError("BINARY takes part numbers only", bad=True)
         spec = Section(tuple(part), text, fields)
     partial = None
     if tok.partial is not None:
