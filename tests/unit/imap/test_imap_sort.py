@@ -242,6 +242,11 @@ async def test_esort_and_partial(store) -> None:
         C: p4 SORT RETURN (PARTIAL 2:3) (DATE) UTF-8 ALL
         S: * ESEARCH (TAG "p4") PARTIAL (2:3 1,3)
         S: p4 OK SORT completed
+        C: p41 SORT (DATE) UTF-8 RETURN (PARTIAL 2:3) ALL
+        S: * ESEARCH (TAG "p41") PARTIAL (2:3 1,3)
+        S: p41 OK SORT completed
+        C: p42 SORT RETURN (MIN) (DATE) UTF-8 RETURN (MAX) ALL
+        S: p42 BAD Unknown search key
         C: p5 SEARCH RETURN (PARTIAL -1:-2 COUNT) ALL
         S: * ESEARCH (TAG "p5") PARTIAL (-1:-2 5:6) COUNT 6
         S: p5 OK SEARCH completed

@@ -701,6 +701,10 @@ def _sort(a: _Args, uid: bool) -> Sort:
     if reverse or not criteria:
         raise ImapError("Bad sort criteria", bad=True)
     charset = a.astring("charset").upper()
+    if returns is None and _is_word(a.peek(), "RETURN"):
+        # Dovecot also takes the options after the charset, where SEARCH
+        # keys begin (imaptest's sort-partial writes them there).
+        returns, partial = _return_options(a)
     return Sort(tuple(criteria), charset, _search_program(a), returns, partial)
 
 
