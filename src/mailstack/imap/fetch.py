@@ -315,7 +315,11 @@ async def _text_value(
         # Dovecot answers), not a failure of the whole FETCH.
         return b"0" if name == "BINARY.SIZE" else encode(b"")
     if part.children or part.message is not None:
-        raise ImapError("No such leaf part", code="UNKNOWN-CTE")
+        # A multipart or message/rfc822 part has no transfer encoding of its
+        # own (RFC 2045 §6.4): its octets are sent as they are.
+        if name == "BINARY.SIZE":
+            return str(part.body_end - part.body_start).encode()
+        return text.literal(part.body_start, part.body_end, item.partial, literal8=True)
     if part.encoding.strip().lower() not in _KNOWN_CTE:
         # RFC 3516 §4.1: an encoding the server cannot undo fails the FETCH.
         raise ImapError("Unknown Content-Transfer-Encoding", code="UNKNOWN-CTE")

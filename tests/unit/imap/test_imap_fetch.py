@@ -311,6 +311,17 @@ async def test_binary_section_texts_and_missing_parts(store):
     )
     got = await c.send("a5 FETCH 1 (BINARY.PEEK[TEXT]<0.3>)")
     assert got[0] == "* 1 FETCH (BINARY[TEXT]<0> {3}"
+    # A message/rfc822 part has no transfer encoding of its own: as it is.
+    inner = b"Subject: inner\r\n\r\nhello\r\n"
+    await append(store, inbox.id, (
+        b'Subject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="o"\r\n'
+        b"\r\n--o\r\nContent-Type: text/plain\r\n\r\nfirst\r\n"
+        b"--o\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"--o--\r\n"
+    ))
+    await c.send("a6 NOOP")
+    got = await c.send("a7 FETCH 2 (BINARY.SIZE[2] BINARY.PEEK[2])")
+    assert got[0] == f"* 2 FETCH (BINARY.SIZE[2] {len(inner) - 2} BINARY[2] {{{len(inner) - 2}}}"
+    assert got[1] == "Subject: inner"
 
 
 async def test_preview(store):
