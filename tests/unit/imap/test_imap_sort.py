@@ -245,6 +245,12 @@ async def test_esort_and_partial(store) -> None:
         C: p41 SORT (DATE) UTF-8 RETURN (PARTIAL 2:3) ALL
         S: * ESEARCH (TAG "p41") PARTIAL (2:3 1,3)
         S: p41 OK SORT completed
+        C: p43 SORT (DATE) UTF-8 RETURN (PARTIAL 3:2) ALL
+        S: * ESEARCH (TAG "p43") PARTIAL (2:3 1,3)
+        S: p43 OK SORT completed
+        C: p44 SEARCH RETURN (PARTIAL -2:-1) ALL
+        S: * ESEARCH (TAG "p44") PARTIAL (-1:-2 5:6)
+        S: p44 OK SEARCH completed
         C: p42 SORT RETURN (MIN) (DATE) UTF-8 RETURN (MAX) ALL
         S: p42 BAD Unknown search key
         C: p5 SEARCH RETURN (PARTIAL -1:-2 COUNT) ALL

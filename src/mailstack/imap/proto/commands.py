@@ -227,7 +227,11 @@ class PartialRange:
         return items[max(n - hi, 0) : max(n - lo + 1, 0)]
 
     def to_text(self) -> str:
-        return f"{self.first}:{self.last}"
+        """As a response gives it: the nearer end first (4:2 is 2:4, -3:-1
+        is -1:-3), as Dovecot answers and imaptest's sort-partial expects."""
+        lo, hi = sorted((abs(self.first), abs(self.last)))
+        sign = "" if self.first > 0 else "-"
+        return f"{sign}{lo}:{sign}{hi}"
 
 
 @dataclass(frozen=True, slots=True)
