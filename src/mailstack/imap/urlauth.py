@@ -30,10 +30,7 @@ async def _authorized(s: Session, rump: str, mechanism: str) -> str:
     if (
         url is None
         or url.rump != rump  # not a rump: no ";URLAUTH=access", or a verifier too
-        or url.host is None
-        or url.host.lower() != s.ctx.hostname.lower()
-        or url.user is None
-        or url.user.lower() != s.account.address.lower()
+        or await urls.owner_address(s.store, s.ctx.hostname, url) != s.account.address.lower()
     ):
         raise ImapError("Not a URL rump of this user on this server", code="BADURL " + rump)
     assert url.mailbox is not None

@@ -46,6 +46,7 @@ __all__ = [
     "authorize",
     "mailbox_key",
     "message_octets",
+    "owner_address",
     "reset_keys",
     "resolve",
 ]
@@ -163,6 +164,20 @@ async def message_octets(
     return raw
 
 
+async def owner_address(store: Store[ParsedMessage], hostname: str, url: ImapUrl) -> str | None:
+    """Whose mailbox a URL names: ``imap://ann%40x.test@HOST/`` on this
+    server's host, or ``imap://ann@x.test/`` where x.test is a domain this
+    server keeps mail for (the login split at its "@", as imaptest's URLAUTH
+    scripts and Dovecot's users write it). None: another server's URL."""
+    if url.host is None or url.user is None:
+        return None
+    if url.host.lower() == hostname.lower():
+        return url.user.lower()
+    if "@" not in url.user and url.host.lower() in {d.lower() for d in await store.domain_list()}:
+        return f"{url.user}@{url.host}".lower()
+    return None
+
+
 async def resolve(
     store: Store[ParsedMessage],
     parsed: ParsedCache,
@@ -179,13 +194,14 @@ async def resolve(
         return Refusal.MALFORMED
     if url.host is None or url.user is None or url.rump is None or url.token is None:
         return Refusal.MALFORMED
-    if url.host.lower() != hostname.lower():
+    address = await owner_address(store, hostname, url)
+    if address is None:
         return Refusal.FOREIGN
     if url.mechanism not in MECHANISMS or not requester.may_use(url):
         return Refusal.UNAUTHORIZED
     if url.expire is not None and url.expire <= (now or datetime.now(UTC)):
         return Refusal.UNAUTHORIZED  # RFC 4467 §3: past EXPIRE it is invalid
-    owner = await store.account_get(url.user)
+    owner = await store.account_get(address)
     assert url.mailbox is not None  # an absolute URL names its mailbox
     mailbox = None if owner is None else await store.mailbox_get(owner.id, url.mailbox)
     key = None if mailbox is None else await mailbox_key(store, mailbox)

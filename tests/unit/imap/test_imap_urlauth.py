@@ -271,3 +271,27 @@ async def test_a_mailbox_made_again_does_not_take_the_old_key(store):
     assert len(records) == 1  # the deleted mailbox's, until RESETKEY
     await c.send("d2 RESETKEY")
     assert await store.records(account.id, urls.KEY_KIND) == []
+
+
+async def test_url_of_the_login_split_at_its_at_sign(store):
+    # imap://bob@hamburger.edu/...: the login's local part as the user and
+    # its domain, one this server keeps mail for, as the host (how
+    # imaptest's urlauth script and Dovecot's users spell it); another
+    # user's or another domain's URL is still refused.
+    c, account, inbox = await logged_in(store, 0)
+    await store.account_add(OTHER, PASSWORD)
+    uid = await append(store, inbox.id, MESSAGE)
+    rump = f"imap://bob@hamburger.edu/INBOX/;UID={uid}/;SECTION=1;URLAUTH=user+{USER}"
+    url = await _generate(c, rump)
+    check("URLFETCH", [f'* URLFETCH "{url}" {{5}}', "pizza"], await _fetch(c, url))
+    for n, refused in enumerate([
+        f"imap://carol@hamburger.edu/INBOX/;UID={uid};URLAUTH=anonymous",
+        f"imap://bob@elsewhere.example/INBOX/;UID={uid};URLAUTH=anonymous",
+    ]):
+        got = await c.send(f'r{n} GENURLAUTH "{refused}" INTERNAL')
+        assert got == [f"r{n} NO [BADURL {refused}] Not a URL rump of this user on this server"]
+    # Fetched by another user, a URL for bob only gives nothing.
+    other = Client(store)
+    got = await other.send(f"l1 LOGIN {OTHER} {PASSWORD}")
+    assert got[-1].startswith("l1 OK"), got
+    check("URLFETCH", [f'* URLFETCH "{url}" NIL'], await _fetch(other, url))
