@@ -171,9 +171,9 @@ async def owner_address(store: Store[ParsedMessage], hostname: str, url: ImapUrl
     scripts and Dovecot's users write it). None: another server's URL."""
     if url.host is None or url.user is None:
         return None
-    if url.host.lower() == hostname.lower():
-        return url.user.lower()
-    if "@" not in url.user and url.host.lower() in {d.lower() for d in await store.domain_list()}:
+    if "@" in url.user:
+        return url.user.lower() if url.host.lower() == hostname.lower() else None
+    if url.host.lower() in {d.lower() for d in await store.domain_list()}:
         return f"{url.user}@{url.host}".lower()
     return None
 
