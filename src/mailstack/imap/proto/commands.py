@@ -7,7 +7,7 @@ them from the wire syntax of RFC 3501 §6 and the extension RFCs.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,6 +50,7 @@ __all__ = [
     "Store",
     "Thread",
     "Transfer",
+    "UidBatches",
     "UrlFetch",
 ]
 
@@ -373,6 +374,31 @@ class SetMetadata:
 @dataclass(frozen=True, slots=True)
 class Enable:
     capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UidBatches:
+    """RFC 10022 UIDBATCHES: the batch size and the optional batch range
+    (1-based batch numbers, ``first`` <= ``last``; None: every batch)."""
+
+    size: int
+    first: int | None = None
+    last: int | None = None
+
+    def ranges(self, uids: Sequence[int]) -> list[tuple[int, int]]:
+        """Each batch asked for as (highest UID, lowest UID): the messages in
+        descending UID order cut into ``size`` at a time, batch 1 the newest
+        (RFC 10022); the last batch may be smaller. A batch range past
+        the mailbox's batches names none."""
+        newest_first = sorted(uids, reverse=True)
+        count = -(-len(newest_first) // self.size)
+        first = self.first or 1
+        last = min(self.last or count, count)
+        out = []
+        for n in range(first, last + 1):
+            batch = newest_first[(n - 1) * self.size : n * self.size]
+            out.append((batch[0], batch[-1]))
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from mailstack.imap.proto.commands import (
     Store,
     Thread,
     Transfer,
+    UidBatches,
     UrlFetch,
 )
 from mailstack.imap.proto.lexer import tag_of
@@ -1046,6 +1047,31 @@ def _compress(a: _Args, uid: bool) -> Compress:
     return Compress(mechanism)
 
 
+_BATCH_RANGE = re.compile(r"([1-9]\d{0,9}):([1-9]\d{0,9})\Z")
+
+
+def _uidbatches(a: _Args, uid: bool) -> UidBatches:
+    # RFC 10022 formal syntax: "UIDBATCHES" SP nz-number [SP nz-number ":" nz-number],
+    # the batch size then the range of batches wanted.
+    size = number(a.take("batch size"), "batch size", limit=0xFFFFFFFF)
+    if size == 0:
+        raise ImapError("The batch size is a non-zero number", bad=True)
+    if not a.more():
+        return UidBatches(size)
+    tok = a.take("batch range")
+    m = _BATCH_RANGE.match(tok) if isinstance(tok, Atom) else None
+    if m is None:
+        raise ImapError("Bad batch range", bad=True)
+    first, last = int(m.group(1)), int(m.group(2))
+    if max(first, last) > 0xFFFFFFFF:
+        raise ImapError("Bad batch range", bad=True)
+    if first > last:
+        # RFC 10022: a range whose start is past its end is invalid (BAD).
+        raise ImapError("The batch range must not be reversed", bad=True)
+    a.end()
+    return UidBatches(size, first, last)
+
+
 def _getquota(a: _Args, uid: bool) -> GetQuota:
     root = a.astring("quota root")
     a.end()
@@ -1228,6 +1254,7 @@ _GRAMMAR: dict[str, Callable[[_Args, bool], object]] = {
     "URLFETCH": _urlfetch,
     "GETMETADATA": _getmetadata,  # RFC 5464 §4
     "SETMETADATA": _setmetadata,
+    "UIDBATCHES": _uidbatches,  # RFC 10022
 }
 _UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 

@@ -74,6 +74,7 @@ ALLOWED: dict[str, frozenset[State]] = {
     "SORT": _SELECTED,  # RFC 5256
     "THREAD": _SELECTED,
     "CANCELUPDATE": _SELECTED,  # RFC 5267 §4.3.5
+    "UIDBATCHES": _SELECTED,  # RFC 10022: in the selected state
 }
 
 
