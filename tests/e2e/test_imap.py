@@ -485,3 +485,27 @@ async def test_authenticate_plain_with_imaplib(node_factory: Any) -> None:
         c.logout()
 
     await run(scenario)
+
+
+async def test_uidbatches(node_factory: Any) -> None:
+    """RFC 10022 UIDBATCHES through imaplib's xatom: the batch newest UID
+    first, an empty answer past the last batch, NO [TOOFEW] under 500."""
+    node = await imap_node(node_factory)
+
+    def scenario() -> None:
+        c = connect(node)
+        assert "UIDBATCHES" in c.capabilities
+        ok(c.select("INBOX"))
+        ok(c.xatom("UIDBATCHES", "500"))
+        [line] = c.response("UIDBATCHES")[1]
+        assert re.fullmatch(rb'\(TAG "[^"]+"\) 3:1', line), line
+        ok(c.xatom("UIDBATCHES", "500", "2:5"))
+        [line] = c.response("UIDBATCHES")[1]
+        assert re.fullmatch(rb'\(TAG "[^"]+"\)', line), line
+        status, data = c.xatom("UIDBATCHES", "499")
+        assert status == "NO" and data[0].startswith(b"[TOOFEW]")
+        with pytest.raises(imaplib.IMAP4.error, match="reversed"):
+            c.xatom("UIDBATCHES", "500", "2:1")
+        c.logout()
+
+    await run(scenario)
