@@ -250,3 +250,47 @@ async def test_burl_while_the_store_is_away_is_451_4_4_1(node: Any, monkeypatch:
     assert refused[0] == 451 and refused[1].startswith(b"4.4.1"), refused
     assert sent[0] == 250, sent
     assert len(await inbox(node, BOB)) == 1
+
+
+ATTACHED = (
+    b"From: alice@crepes.fr\r\nTo: bob@crepes.fr\r\nSubject: photo\r\n"
+    b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n'
+    b"--x\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+    b"--x\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    b"iVBORw0KGgoAAAAN\r\n--x--\r\n"
+)
+
+
+async def test_urlfetch_binary_over_imaplib(node: Any) -> None:
+    # RFC 5524: a third party fetches an attachment decoded, with its
+    # BODYPARTSTRUCTURE, by a URL another user authorized for it.
+    def scenario() -> tuple[list[bytes], Any, Any]:
+        alice = imap(node)
+        typ, data = alice.append("INBOX", None, None, ATTACHED)
+        assert typ == "OK", data
+        uid = re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1).decode()  # type: ignore[union-attr]
+        url = genurlauth(
+            alice,
+            f"imap://alice%40crepes.fr@crepes.fr/INBOX/;UID={uid}/;SECTION=2"
+            ";URLAUTH=user+bob%40crepes.fr",
+        )
+        bob = imap(node, BOB)
+        caps = bob.capabilities
+        typ, data = bob.xatom("URLFETCH", f'("{url}" BODYPARTSTRUCTURE BINARY)')
+        assert typ == "OK", data
+        _typ, got = bob._untagged_response(typ, data, "URLFETCH")
+        typ, data = alice.xatom("URLFETCH", f'("{url}" BINARY)')
+        _typ, refused = alice._untagged_response(typ, data, "URLFETCH")
+        return list(caps), got, refused
+
+    caps, got, refused = await asyncio.to_thread(scenario)
+    assert "URLAUTH=BINARY" in caps
+    # imaplib hands a response with a literal as (text before, literal).
+    head, data = got[0]
+    assert head.endswith(
+        b' (BODYPARTSTRUCTURE ("image" "png" NIL NIL NIL "binary" 12 NIL NIL NIL NIL))'
+        b" (BINARY ~{12}"
+    ), head
+    assert data == b"\x89PNG\r\n\x1a\n\x00\x00\x00\r"
+    # The URL is bob's: alice, its owner, gets NIL.
+    assert refused[0].endswith(b" NIL"), refused

@@ -14,7 +14,7 @@ a client that stops reading costs its socket buffer, not the message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,14 +25,14 @@ from mailstack.imap.proto.response import Literal8, encode, quoted
 from mailstack.imap.selected import SelectedMailbox, uid_set_text
 from mailstack.imap.session import Done, Session, handler
 from mailstack.jmap import ids
-from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
+from mailstack.mime import Envelope, ParsedMessage, Part, count_lines, transfer_decode
 
 if TYPE_CHECKING:
     from mailstack.store import Store
 
 __all__ = [
-    "STREAM_AT", "body_structure", "envelope", "internaldate", "preview", "section_bytes",
-    "section_range",
+    "STREAM_AT", "body_structure", "decodable", "decoded_structure", "envelope",
+    "internaldate", "preview", "section_bytes", "section_range",
 ]  # fmt: skip
 
 _CHUNK = 200  # messages fetched from the store per round trip
@@ -41,6 +41,7 @@ STREAM_AT = 256 * 1024
 _FIELDS = frozenset({"HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 # RFC 2045 §6.1: the encodings BINARY can undo (the identity ones and two more).
 _KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printable"})
+_TRANSFORMING_CTE = frozenset({"base64", "quoted-printable"})
 
 
 def internaldate(when: datetime) -> str:
@@ -166,6 +167,38 @@ def body_structure(part: Part, extended: bool) -> bytes:
             _nstring(part.location),
         ]
     return b"(" + b" ".join(fields) + b")"
+
+
+def decodable(part: Part) -> bool:
+    """Whether BINARY can undo a leaf part's Content-Transfer-Encoding."""
+    return part.encoding.strip().lower() in _KNOWN_CTE
+
+
+def _identity_encoding(data: bytes) -> str:
+    """The identity encoding decoded octets are in (RFC 2045 §2.7-2.9): 7bit
+    and 8bit are CRLF lines of at most 998 octets without NUL; binary is any."""
+    lines = data.split(b"\r\n")
+    if b"\x00" in data or any(b"\r" in line or b"\n" in line or len(line) > 998 for line in lines):
+        return "binary"
+    return "7bit" if data.isascii() else "8bit"
+
+
+def decoded_structure(part: Part, data: bytes) -> bytes:
+    """The BODYSTRUCTURE of a part as BINARY gives it, ``data`` being its
+    decoded octets (RFC 5524 §3.1, URLFETCH BODYPARTSTRUCTURE with BINARY):
+    a base64 or quoted-printable leaf is described in the identity encoding
+    its content is in, with the decoded size and lines (RFC 3501 §7.4.2:
+    these are "the size in its content transfer encoding"); any other part
+    is sent as it is, so it is described as it is."""
+    if part.children or part.message is not None:
+        return body_structure(part, True)
+    if part.encoding.strip().lower() not in _TRANSFORMING_CTE:
+        return body_structure(part, True)
+    lines = count_lines(data, 0, len(data)) if part.lines is not None else None
+    decoded = replace(
+        part, encoding=_identity_encoding(data), body_start=0, body_end=len(data), lines=lines
+    )
+    return body_structure(decoded, True)
 
 
 def section_range(parsed: ParsedMessage, section: Section, size: int) -> tuple[int, int] | None:
@@ -320,7 +353,7 @@ async def _text_value(
         if name == "BINARY.SIZE":
             return str(part.body_end - part.body_start).encode()
         return text.literal(part.body_start, part.body_end, item.partial, literal8=True)
-    if part.encoding.strip().lower() not in _KNOWN_CTE:
+    if not decodable(part):
         # RFC 3516 §4.1: an encoding the server cannot undo fails the FETCH.
         raise ImapError("Unknown Content-Transfer-Encoding", code="UNKNOWN-CTE")
     binary = transfer_decode(await text.read(part.body_start, part.body_end), part.encoding)

@@ -232,6 +232,7 @@ class Session:
             "QRESYNC",
             "NOTIFY",
             "URLAUTH",
+            "URLAUTH=BINARY",  # RFC 5524
             *ACL_CAPABILITIES,
             "METADATA",
             "METADATA-SERVER",

@@ -32,15 +32,18 @@ from mailstack.errors import ImapError
 from mailstack.imap import fetch
 from mailstack.imap.proto.imapurl import BadUrl, ImapUrl, parse
 from mailstack.imap.proto.parser import parse_section
+from mailstack.mime import Part, count_lines, transfer_decode
 
 if TYPE_CHECKING:
     from mailstack.imap.cache import ParsedCache
+    from mailstack.imap.proto.commands import Section
     from mailstack.mime import ParsedMessage
     from mailstack.store import Mailbox, Store
 
 __all__ = [
     "KEY_KIND",
     "MECHANISMS",
+    "Named",
     "Refusal",
     "Requester",
     "authorize",
@@ -49,6 +52,7 @@ __all__ = [
     "owner_address",
     "reset_keys",
     "resolve",
+    "resolve_named",
 ]
 
 KEY_KIND = "urlauth-key"
@@ -145,23 +149,25 @@ async def message_octets(
     if raw is None:
         return None
     if url.section is not None:
-        try:
-            item = parse_section(url.section)
-        except ImapError:
-            return None
+        section = _section(url.section)
         found = (await parsed.get_many(store, mailbox.id, mailbox.uidvalidity, [url.uid])).get(
             url.uid
         )
-        if found is None or item.section is None:
+        if found is None or section is None:
             return None
-        part = fetch.section_bytes(raw, found, item.section)
+        part = fetch.section_bytes(raw, found, section)
         if part is None:
             return None
         raw = part
-    if url.partial is not None:
-        offset, length = url.partial
-        raw = raw[offset : offset + length] if length is not None else raw[offset:]
-    return raw
+    return _partial(raw, url.partial)
+
+
+def _section(text: str) -> Section | None:
+    """A URL's ;SECTION= (RFC 5092 §5: a FETCH section spec), or None."""
+    try:
+        return parse_section(text).section
+    except ImapError:
+        return None
 
 
 async def owner_address(store: Store[ParsedMessage], hostname: str, url: ImapUrl) -> str | None:
@@ -188,6 +194,138 @@ async def resolve(
 ) -> bytes | Refusal:
     """The octets a URLAUTH-authorized URL names, if it verifies for
     ``requester`` (RFC 4467 §6.3; RFC 4468 §3), or why not."""
+    verified = await _verify(store, hostname, text, requester, now)
+    if isinstance(verified, Refusal):
+        return verified
+    octets = await message_octets(store, parsed, *verified)
+    return Refusal.MISSING if octets is None else octets
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """What a verified URL names, for URLFETCH's metadata (RFC 5524 §3):
+    ``octets`` as RFC 4467 gives them, and the message's parse and section
+    (None: the whole message) to describe and decode them with."""
+
+    octets: bytes
+    raw: bytes
+    parsed: ParsedMessage
+    section: Section | None
+    partial: tuple[int, int | None] | None
+
+    def _part(self) -> Part | None:
+        """The entity the URL names (RFC 5524 §3.1 BODYPARTSTRUCTURE): the
+        message, a part, or for TEXT the body of the message it belongs to;
+        None for a header section."""
+        section = self.section
+        if section is None:
+            return self.parsed.root
+        part = self.parsed.section(section.part)
+        if part is None or section.text is None:
+            return part
+        return (part.message if section.part else part) if section.text == "TEXT" else None
+
+    def _leaf(self) -> Part | None:
+        """The part whose Content-Transfer-Encoding BINARY undoes: one that
+        a part number names and that is neither multipart nor a message
+        (RFC 2045 §6.4: those have no encoding of their own, and the whole
+        message, TEXT and headers are sent as they are, as FETCH BINARY[]
+        sends them)."""
+        section = self.section
+        if section is None or section.text is not None or not section.part:
+            return None
+        part = self.parsed.section(section.part)
+        if part is None or part.children or part.message is not None:
+            return None
+        return part
+
+    def binary(self) -> bytes | None:
+        """The octets with the Content-Transfer-Encoding undone (RFC 5524
+        §3.1 BINARY, as RFC 3516 §4.2 BINARY[part]), then the URL's partial
+        range; None if that encoding cannot be undone (§5: "On decoding
+        error, NIL should be used")."""
+        leaf = self._leaf()
+        if leaf is None:
+            return self.octets
+        if not fetch.decodable(leaf):
+            return None
+        return _partial(self._decoded(leaf), self.partial)
+
+    def _decoded(self, leaf: Part) -> bytes:
+        return transfer_decode(self.raw[leaf.body_start : leaf.body_end], leaf.encoding)
+
+    def structure(self, binary: bool) -> bytes:
+        """BODYPARTSTRUCTURE (RFC 5524 §3.1): the BODYSTRUCTURE of what the
+        URL names, or with ``binary`` of the content BINARY gives (as
+        Dovecot answers; an encoding that cannot be undone is described as
+        it is). A header section is described as what it holds:
+        text/rfc822-headers (RFC 6522 §4)."""
+        part = self._part()
+        if part is None:
+            assert self.section is not None
+            data = fetch.section_bytes(self.raw, self.parsed, self.section) or b""
+            return fetch.body_structure(_headers_part(data), True)
+        leaf = self._leaf()
+        if binary and leaf is not None and fetch.decodable(leaf):
+            return fetch.decoded_structure(leaf, self._decoded(leaf))
+        return fetch.body_structure(part, True)
+
+
+def _headers_part(data: bytes) -> Part:
+    """A header block as a part of its own: text/rfc822-headers (RFC 6522 §4)."""
+    return Part(
+        header_start=0,
+        header_end=0,
+        body_start=0,
+        body_end=len(data),
+        maintype="text",
+        subtype="rfc822-headers",
+        encoding="7bit" if data.isascii() else "8bit",
+        lines=count_lines(data, 0, len(data)),
+    )
+
+
+def _partial(data: bytes, partial: tuple[int, int | None] | None) -> bytes:
+    """RFC 5092 §5 ;PARTIAL=offset[.length] of the octets a URL names."""
+    if partial is None:
+        return data
+    offset, length = partial
+    return data[offset : offset + length] if length is not None else data[offset:]
+
+
+async def resolve_named(
+    store: Store[ParsedMessage],
+    parsed: ParsedCache,
+    hostname: str,
+    text: str,
+    requester: Requester,
+    now: datetime | None = None,
+) -> Named | Refusal:
+    """``resolve`` for URLFETCH's metadata (RFC 5524): what the URL names,
+    verified the same way, with what describes it."""
+    verified = await _verify(store, hostname, text, requester, now)
+    if isinstance(verified, Refusal):
+        return verified
+    mailbox, url = verified
+    octets = await message_octets(store, parsed, mailbox, url)
+    raw = (await store.messages_bytes(mailbox.id, [url.uid])).get(url.uid)
+    found = (await parsed.get_many(store, mailbox.id, mailbox.uidvalidity, [url.uid])).get(url.uid)
+    if octets is None or raw is None or found is None:
+        return Refusal.MISSING
+    section = None if url.section is None else _section(url.section)
+    return Named(octets, raw, found, section, url.partial)
+
+
+async def _verify(
+    store: Store[ParsedMessage],
+    hostname: str,
+    text: str,
+    requester: Requester,
+    now: datetime | None,
+) -> tuple[Mailbox, ImapUrl] | Refusal:
+    """The mailbox and parse of a URLAUTH-authorized URL that verifies for
+    ``requester`` (RFC 4467 §6.3; RFC 4468 §3), or why it does not: the one
+    check every use of such a URL passes."""
     try:
         url = parse(text)
     except BadUrl:
@@ -210,5 +348,4 @@ async def resolve(
     if key is None or not hmac.compare_digest(authorize(key, url.rump), url.token):
         return Refusal.UNAUTHORIZED
     assert mailbox is not None
-    octets = await message_octets(store, parsed, mailbox, url)
-    return Refusal.MISSING if octets is None else octets
+    return mailbox, url

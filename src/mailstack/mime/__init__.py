@@ -21,7 +21,7 @@ Implements the reading side of:
 from mailstack.mime.address import Address, parse_address_list
 from mailstack.mime.encoded_words import decode_header
 from mailstack.mime.envelope import Envelope
-from mailstack.mime.message import ParsedMessage, parse
+from mailstack.mime.message import ParsedMessage, count_lines, parse
 from mailstack.mime.part import Part
 from mailstack.mime.stored import PARSE_CODEC, parse_for_store
 from mailstack.mime.text import html_text, part_text, transfer_decode
@@ -32,6 +32,7 @@ __all__ = [
     "Envelope",
     "ParsedMessage",
     "Part",
+    "count_lines",
     "decode_header",
     "html_text",
     "parse",

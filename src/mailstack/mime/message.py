@@ -38,7 +38,7 @@ _DEFAULT_LIMITS = Limits()
 _DEFAULT_PARAMS = (("charset", "us-ascii"),)
 
 
-def _count_lines(raw: bytes, start: int, end: int) -> int:
+def count_lines(raw: bytes, start: int, end: int) -> int:
     """Body lines for RFC 3501 body-fld-lines; an unterminated last line counts."""
     if start >= end:
         return 0
@@ -160,7 +160,7 @@ class _Parser:
             envelope = Envelope.from_fields(_fields(raw, inner_scan))
         if maintype == "text" or message is not None:
             # RFC 3501 §7.4.2: body-fld-lines belongs to text/* and message/rfc822.
-            lines = _count_lines(raw, body_start, end)
+            lines = count_lines(raw, body_start, end)
 
         part = Part(
             header_start=start,
@@ -193,7 +193,7 @@ class _Parser:
             # No delimiter at all: one headerless text part holding the whole
             # body, since RFC 3501 body-type-mpart needs at least one body.
             return [Part(start, start, start, end, params=list(_DEFAULT_PARAMS),
-                         lines=_count_lines(self.raw, start, end))]
+                         lines=count_lines(self.raw, start, end))]
         parts: list[Part] = []
         for part_start, part_end in ranges:
             if self.parts_left <= 0:

@@ -295,3 +295,238 @@ async def test_url_of_the_login_split_at_its_at_sign(store):
     got = await other.send(f"l1 LOGIN {OTHER} {PASSWORD}")
     assert got[-1].startswith("l1 OK"), got
     check("URLFETCH", [f'* URLFETCH "{url}" NIL'], await _fetch(other, url))
+
+
+# -- RFC 5524: URLFETCH with BODYPARTSTRUCTURE, BINARY and BODY -----------------
+
+PARTS = (
+    b"From: Zoe <zoe@z.example>\r\nSubject: parts\r\n"
+    b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n"
+    b"--b\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+    b"Content-Transfer-Encoding: x-unprintable\r\n\r\nsecret\r\n"
+    b"--b\r\nContent-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n"
+    b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nsoup\r\n"
+    b"--b--\r\n"
+)
+# Part 1 as stored, and as BINARY gives it ("hello world", decoded).
+BASE64_PART = '("text" "plain" ("charset" "us-ascii") NIL NIL "base64" 16 1 NIL NIL NIL NIL)'
+DECODED_PART = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 1 NIL NIL NIL NIL)'
+UNPRINTABLE_PART = (
+    '("text" "plain" ("charset" "us-ascii") NIL NIL "x-unprintable" 6 1 NIL NIL NIL NIL)'
+)
+HEADER_PART = '("text" "rfc822-headers" NIL NIL NIL "7bit" 109 5 NIL NIL NIL NIL)'
+NUL_PART = '("application" "octet-stream" NIL NIL NIL "binary" 3 NIL NIL NIL NIL)'
+UTF8_PART = '("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 10 1 NIL NIL NIL NIL)'
+
+
+async def _part_urls(c: Client, uid: int) -> dict[str, str]:
+    """URLs of PARTS's message, its parts 1-4 and its header, for bob."""
+    base = f"imap://{ENC_USER}@mx.test/INBOX/;UID={uid}"
+    sections = {"": "", "1": "/;SECTION=1", "2": "/;SECTION=2", "3": "/;SECTION=3"}
+    sections |= {"4": "/;SECTION=4", "HEADER": "/;SECTION=HEADER", "TEXT": "/;SECTION=TEXT"}
+    return {
+        name: await _generate(c, f"{base}{section};URLAUTH=user+{ENC_USER}")
+        for name, section in sections.items()
+    }
+
+
+async def test_urlauth_binary_is_advertised(store):
+    c, _account, _inbox = await logged_in(store, 0)
+    caps = (await c.send("a1 CAPABILITY"))[0].split()
+    assert "URLAUTH" in caps and "URLAUTH=BINARY" in caps
+
+
+async def test_urlfetch_binary(store):
+    c, _account, inbox = await logged_in(store, 0)
+    url = await _part_urls(c, await append(store, inbox.id, PARTS))
+    # RFC 5524 §3.1 BINARY: the content with its transfer encoding undone;
+    # NUL octets go in literal8 (§5); an encoding this server cannot undo
+    # gives NIL (§5 "On decoding error, NIL should be used").
+    await c.transcript(
+        f"""
+        C: b1 URLFETCH ("{url["1"]}" BINARY)
+        S: * URLFETCH "{url["1"]}" (BINARY {{11}}
+        S: hello world)
+        S: b1 OK URLFETCH completed
+        C: b2 URLFETCH ("{url["3"]}" binary)
+        S: * URLFETCH "{url["3"]}" (BINARY ~{{3}}
+        S: \x00\x01\x02)
+        S: b2 OK URLFETCH completed
+        C: b3 URLFETCH ("{url["2"]}" BINARY)
+        S: * URLFETCH "{url["2"]}" (BINARY NIL)
+        S: b3 OK URLFETCH completed
+        C: b4 URLFETCH ("{url["4"]}" BINARY)
+        S: * URLFETCH "{url["4"]}" (BINARY {{10}}
+        S: café soup)
+        S: b4 OK URLFETCH completed
+        """
+    )
+    # A whole message, or its header, has no transfer encoding: as it is.
+    got = await c.send(f'b5 URLFETCH ("{url[""]}" BINARY)')
+    assert got[0] == f'* URLFETCH "{url[""]}" (BINARY {{{len(PARTS)}}}', got
+    got = await c.send(f'b6 URLFETCH ("{url["HEADER"]}" BINARY)')
+    header = PARTS[: PARTS.index(b"\r\n\r\n") + 4]
+    assert got[0] == f'* URLFETCH "{url["HEADER"]}" (BINARY {{{len(header)}}}', got
+
+
+async def test_urlfetch_bodypartstructure(store):
+    c, _account, inbox = await logged_in(store, 0)
+    url = await _part_urls(c, await append(store, inbox.id, PARTS))
+    # RFC 5524 §3.1 BODYPARTSTRUCTURE alone: the part's BODYSTRUCTURE, and
+    # no data.
+    await c.transcript(
+        f"""
+        C: s1 URLFETCH ("{url["1"]}" BODYPARTSTRUCTURE)
+        S: * URLFETCH "{url["1"]}" (BODYPARTSTRUCTURE {BASE64_PART})
+        S: s1 OK URLFETCH completed
+        C: s2 URLFETCH ("{url["2"]}" BODYPARTSTRUCTURE)
+        S: * URLFETCH "{url["2"]}" (BODYPARTSTRUCTURE {UNPRINTABLE_PART})
+        S: s2 OK URLFETCH completed
+        C: s3 URLFETCH ("{url["HEADER"]}" BODYPARTSTRUCTURE)
+        S: * URLFETCH "{url["HEADER"]}" (BODYPARTSTRUCTURE {HEADER_PART})
+        S: s3 OK URLFETCH completed
+        """
+    )
+    # The whole message's, and its TEXT's: the message's BODYSTRUCTURE.
+    await c.send("s4 SELECT INBOX")
+    fetched = await c.send("s5 FETCH 1 BODYSTRUCTURE")
+    structure = fetched[0].removeprefix("* 1 FETCH (BODYSTRUCTURE ").removesuffix(")")
+    for name in ("", "TEXT"):
+        got = await c.send(f's6 URLFETCH ("{url[name]}" BODYPARTSTRUCTURE)')
+        assert got == [
+            f'* URLFETCH "{url[name]}" (BODYPARTSTRUCTURE {structure})',
+            "s6 OK URLFETCH completed",
+        ], (name, got)
+
+
+async def test_urlfetch_combinations(store):
+    c, _account, inbox = await logged_in(store, 0)
+    url = await _part_urls(c, await append(store, inbox.id, PARTS))
+    await c.transcript(
+        f"""
+        C: c1 URLFETCH ("{url["1"]}" BINARY BODYPARTSTRUCTURE)
+        S: * URLFETCH "{url["1"]}" (BODYPARTSTRUCTURE {DECODED_PART}) (BINARY {{11}}
+        S: hello world)
+        S: c1 OK URLFETCH completed
+        C: c2 URLFETCH ("{url["1"]}" BODYPARTSTRUCTURE BODY)
+        S: * URLFETCH "{url["1"]}" (BODYPARTSTRUCTURE {BASE64_PART}) (BODY {{16}}
+        S: aGVsbG8gd29ybGQ=)
+        S: c2 OK URLFETCH completed
+        C: c3 URLFETCH ("{url["1"]}" BODY)
+        S: * URLFETCH "{url["1"]}" (BODY {{16}}
+        S: aGVsbG8gd29ybGQ=)
+        S: c3 OK URLFETCH completed
+        C: c4 URLFETCH ("{url["2"]}" bodypartstructure binary)
+        S: * URLFETCH "{url["2"]}" (BODYPARTSTRUCTURE {UNPRINTABLE_PART}) (BINARY NIL)
+        S: c4 OK URLFETCH completed
+        C: c5 URLFETCH ("{url["3"]}" BODYPARTSTRUCTURE BINARY)
+        S: * URLFETCH "{url["3"]}" (BODYPARTSTRUCTURE {NUL_PART}) (BINARY ~{{3}}
+        S: \x00\x01\x02)
+        S: c5 OK URLFETCH completed
+        C: c6 URLFETCH ("{url["4"]}" BODYPARTSTRUCTURE BINARY)
+        S: * URLFETCH "{url["4"]}" (BODYPARTSTRUCTURE {UTF8_PART}) (BINARY {{10}}
+        S: café soup)
+        S: c6 OK URLFETCH completed
+        """
+    )
+    # RFC 5524 §3: a URL in parentheses without parameters, or alone, is
+    # RFC 4467's URLFETCH; both forms mix in one command.
+    await c.transcript(
+        f"""
+        C: c7 URLFETCH ("{url["1"]}") "{url["1"]}" ("{url["3"]}" BINARY)
+        S: * URLFETCH "{url["1"]}" {{16}}
+        S: aGVsbG8gd29ybGQ=
+        S: * URLFETCH "{url["1"]}" {{16}}
+        S: aGVsbG8gd29ybGQ=
+        S: * URLFETCH "{url["3"]}" (BINARY ~{{3}}
+        S: \x00\x01\x02)
+        S: c7 OK URLFETCH completed
+        """
+    )
+
+
+async def test_urlfetch_binary_with_a_partial_range(store):
+    c, _account, inbox = await logged_in(store, 0)
+    uid = await append(store, inbox.id, PARTS)
+    url = await _generate(
+        c, f"imap://{ENC_USER}@mx.test/INBOX/;UID={uid}/;SECTION=1/;PARTIAL=6.5;URLAUTH=anonymous"
+    )
+    # The range is of the decoded octets, as FETCH BINARY[1]<6.5> takes it;
+    # BODYPARTSTRUCTURE describes the whole part.
+    await c.transcript(
+        f"""
+        C: p1 URLFETCH ("{url}" BINARY BODYPARTSTRUCTURE)
+        S: * URLFETCH "{url}" (BODYPARTSTRUCTURE {DECODED_PART}) (BINARY {{5}}
+        S: world)
+        S: p1 OK URLFETCH completed
+        C: p2 URLFETCH ("{url}" BODY)
+        S: * URLFETCH "{url}" (BODY {{5}}
+        S: 8gd29)
+        S: p2 OK URLFETCH completed
+        """
+    )
+
+
+async def test_extended_urlfetch_of_a_url_that_does_not_verify(store):
+    c, _account, inbox = await logged_in(store, 0)
+    url = await _part_urls(c, await append(store, inbox.id, PARTS))
+    token = url["1"].rsplit(":", 1)[1]
+    bad = url["1"][: -len(token)] + ("0" if token[0] != "0" else "1") + token[1:]
+    missing = url["1"].replace("SECTION=1", "SECTION=9")
+    # RFC 5524 §5 urldata-error: the URL and NIL, whatever was asked; the
+    # other URLs of the command are answered as usual.
+    await c.transcript(
+        f"""
+        C: n1 URLFETCH ("{bad}" BINARY BODYPARTSTRUCTURE) ("{url["1"]}" BINARY)
+        S: * URLFETCH "{bad}" NIL
+        S: * URLFETCH "{url["1"]}" (BINARY {{11}}
+        S: hello world)
+        S: n1 OK URLFETCH completed
+        C: n2 URLFETCH ("{missing}" BODYPARTSTRUCTURE)
+        S: * URLFETCH "{missing}" NIL
+        S: n2 OK URLFETCH completed
+        C: n3 URLFETCH ("not a URL" BODY)
+        S: * URLFETCH "not a URL" NIL
+        S: n3 OK URLFETCH completed
+        """
+    )
+    # Another user, for whom the URL is not, gets NIL too.
+    await store.account_add(OTHER, PASSWORD)
+    carol = Client(store)
+    assert (await carol.send(f"l1 LOGIN {OTHER} {PASSWORD}"))[-1].startswith("l1 OK")
+    got = await carol.send(f'n4 URLFETCH ("{url["1"]}" BINARY)')
+    assert got == [f'* URLFETCH "{url["1"]}" NIL', "n4 OK URLFETCH completed"]
+
+
+async def test_extended_urlfetch_syntax_errors(store):
+    c, _account, inbox = await logged_in(store, 0)
+    url = await _part_urls(c, await append(store, inbox.id, PARTS))
+    one = url["1"]
+    # RFC 5524 §3.1: "Metadata items MUST NOT appear more than once per URL
+    # requested, and clients MUST NOT request both BINARY and BODY."
+    await c.transcript(
+        f"""
+        C: e1 URLFETCH ("{one}" BINARY BODY)
+        S: e1 BAD URLFETCH takes BINARY or BODY, not both
+        C: e2 URLFETCH ("{one}" BINARY binary)
+        S: e2 BAD URLFETCH parameter given twice
+        C: e3 URLFETCH ("{one}" PARTIAL)
+        S: e3 BAD Unknown URLFETCH parameter
+        C: e4 URLFETCH ("{one}" "BINARY")
+        S: e4 BAD Unknown URLFETCH parameter
+        C: e5 URLFETCH ("{one}" (BINARY))
+        S: e5 BAD Unknown URLFETCH parameter
+        C: e6 URLFETCH ()
+        S: e6 BAD Missing URL
+        C: e7 URLFETCH (("{one}") BINARY)
+        S: e7 BAD Expected URL
+        C: e8 URLFETCH "{one}" ("{one}" BODY BINARY)
+        S: e8 BAD URLFETCH takes BINARY or BODY, not both
+        C: e9 URLFETCH ("{one}" BINARY
+        S: e9 BAD ...
+        """
+    )

@@ -36,6 +36,7 @@ __all__ = [
     "NotifyGroup",
     "PartialRange",
     "SORT_KEYS",
+    "URLFETCH_PARAMS",
     "Qresync",
     "Rename",
     "ResetKey",
@@ -52,6 +53,7 @@ __all__ = [
     "Transfer",
     "UidBatches",
     "UrlFetch",
+    "UrlFetchArg",
 ]
 
 
@@ -459,8 +461,21 @@ class ResetKey:
     mechanisms: tuple[str, ...]
 
 
+# RFC 5524 §3.1: what an extended URLFETCH may ask of a URL.
+URLFETCH_PARAMS = frozenset({"BODYPARTSTRUCTURE", "BINARY", "BODY"})
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetchArg:
+    """One URL of URLFETCH: ``params`` is None for a URL sent alone (RFC 4467
+    §6.3), the parameters asked for one in parentheses (RFC 5524 §3.1)."""
+
+    url: str
+    params: frozenset[str] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class UrlFetch:
-    """RFC 4467 §6.3: URLFETCH 1*(SP url)."""
+    """RFC 4467 §6.3 and RFC 5524 §5: URLFETCH 1*(SP url-fetch-arg)."""
 
-    urls: tuple[str, ...]
+    args: tuple[UrlFetchArg, ...]

@@ -18,6 +18,7 @@ from mailstack.errors import ImapError
 from mailstack.imap.proto import mutf7
 from mailstack.imap.proto.commands import (
     SORT_KEYS,
+    URLFETCH_PARAMS,
     AclIdentifier,
     Append,
     AppendMessage,
@@ -58,6 +59,7 @@ from mailstack.imap.proto.commands import (
     Transfer,
     UidBatches,
     UrlFetch,
+    UrlFetchArg,
 )
 from mailstack.imap.proto.lexer import tag_of
 from mailstack.imap.proto.tokens import Atom, Quoted, SectionAtom, Token, tokenize
@@ -1121,13 +1123,42 @@ def _resetkey(a: _Args, uid: bool) -> ResetKey:
 
 
 def _urlfetch(a: _Args, uid: bool) -> UrlFetch:
-    # RFC 4467 §9: "URLFETCH" 1*(SP url)
+    # RFC 5524 §5: "URLFETCH" 1*(SP url-fetch-arg), where
+    #   url-fetch-arg = url-full / "(" url-full *(SP url-fetch-param) ")"
     found = []
     while a.more():
-        found.append(a.astring("URL"))
+        tok = a.take("URL")
+        if isinstance(tok, list):
+            found.append(_url_fetch_ext(tok))
+        else:
+            found.append(UrlFetchArg(astring(tok, "URL")))
     if not found or len(found) > MAX_URLS:
         raise ImapError("URLFETCH needs 1 to 100 URLs", bad=True)
     return UrlFetch(tuple(found))
+
+
+def _url_fetch_ext(tokens: list[Token]) -> UrlFetchArg:
+    """RFC 5524 §5: url-fetch-param = "BODY" / "BINARY" / "BODYPARTSTRUCTURE"
+    / atom; an atom this server does not know is refused, as an unknown FETCH
+    item is."""
+    if not tokens:
+        raise ImapError("Missing URL", bad=True)
+    url = astring(tokens[0], "URL")
+    params: set[str] = set()
+    for tok in tokens[1:]:
+        if not isinstance(tok, Atom) or tok.upper() not in URLFETCH_PARAMS:
+            raise ImapError("Unknown URLFETCH parameter", bad=True)
+        name = tok.upper()
+        # RFC 5524 §3.1: "Metadata items MUST NOT appear more than once per
+        # URL requested, and clients MUST NOT request both BINARY and BODY."
+        if name in params:
+            raise ImapError("URLFETCH parameter given twice", bad=True)
+        params.add(name)
+    if {"BINARY", "BODY"} <= params:
+        raise ImapError("URLFETCH takes BINARY or BODY, not both", bad=True)
+    return UrlFetchArg(url, frozenset(params))
+
+
 # RFC 5464 §3.2: entry names are slash-separated, without "*", "%", control
 # characters, "//" or a final "/", under /private/ or /shared/.
 _ENTRY = re.compile(r"/(private|shared)(/[\x21-\x7e]+)?\Z")

@@ -3,7 +3,8 @@
 Values map to wire syntax: ``None`` is NIL, ``int`` a number, ``Atom`` goes
 out as spelled, ``str`` a quoted string (or a literal when it cannot be
 quoted), ``bytes`` always a literal, ``Literal8`` a ``~{n}`` literal
-(RFC 3516), and lists/tuples parenthesised lists.
+(RFC 3516), ``Raw`` as it is (already in wire syntax), and lists/tuples
+parenthesised lists.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mailstack.imap.proto.tokens import Atom
 __all__ = [
     "Atom",
     "Literal8",
+    "Raw",
     "astring",
     "continuation",
     "encode",
@@ -27,6 +29,12 @@ __all__ = [
 
 class Literal8(bytes):
     """Binary content for FETCH BINARY (RFC 3516 §4.3: literal8)."""
+
+    __slots__ = ()
+
+
+class Raw(bytes):
+    """A value already in wire syntax, such as a BODYSTRUCTURE (fetch.py)."""
 
     __slots__ = ()
 
@@ -76,6 +84,8 @@ def encode(value: object) -> bytes:
         raise TypeError("booleans have no IMAP form")
     if isinstance(value, int):
         return str(value).encode()
+    if isinstance(value, Raw):
+        return bytes(value)
     if isinstance(value, Literal8):
         return b"~{%d}\r\n" % len(value) + value
     if isinstance(value, (bytes, bytearray, memoryview)):
