@@ -25,7 +25,7 @@ from mailstack.imap.proto.response import Literal8, encode, quoted
 from mailstack.imap.selected import SelectedMailbox, uid_set_text
 from mailstack.imap.session import Done, Session, handler
 from mailstack.jmap import ids
-from mailstack.mime import Envelope, ParsedMessage, Part, count_lines, transfer_decode
+from mailstack.mime import Envelope, ParsedMessage, Part, transfer_decode
 
 if TYPE_CHECKING:
     from mailstack.store import Store
@@ -187,14 +187,15 @@ def decoded_structure(part: Part, data: bytes) -> bytes:
     """The BODYSTRUCTURE of a part as BINARY gives it, ``data`` being its
     decoded octets (RFC 5524 §3.1, URLFETCH BODYPARTSTRUCTURE with BINARY):
     a base64 or quoted-printable leaf is described in the identity encoding
-    its content is in, with the decoded size and lines (RFC 3501 §7.4.2:
-    these are "the size in its content transfer encoding"); any other part
-    is sent as it is, so it is described as it is."""
+    its content is in, with the decoded size; its line count, which RFC 5524
+    leaves unsaid for converted data, is 0, as Dovecot gives it and
+    imaptest's urlauth-binary script expects. Any other part is sent as it
+    is, so it is described as it is."""
     if part.children or part.message is not None:
         return body_structure(part, True)
     if part.encoding.strip().lower() not in _TRANSFORMING_CTE:
         return body_structure(part, True)
-    lines = count_lines(data, 0, len(data)) if part.lines is not None else None
+    lines = 0 if part.lines is not None else None
     decoded = replace(
         part, encoding=_identity_encoding(data), body_start=0, body_end=len(data), lines=lines
     )

@@ -314,13 +314,13 @@ PARTS = (
 )
 # Part 1 as stored, and as BINARY gives it ("hello world", decoded).
 BASE64_PART = '("text" "plain" ("charset" "us-ascii") NIL NIL "base64" 16 1 NIL NIL NIL NIL)'
-DECODED_PART = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 1 NIL NIL NIL NIL)'
+DECODED_PART = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 0 NIL NIL NIL NIL)'
 UNPRINTABLE_PART = (
     '("text" "plain" ("charset" "us-ascii") NIL NIL "x-unprintable" 6 1 NIL NIL NIL NIL)'
 )
 HEADER_PART = '("text" "rfc822-headers" NIL NIL NIL "7bit" 109 5 NIL NIL NIL NIL)'
 NUL_PART = '("application" "octet-stream" NIL NIL NIL "binary" 3 NIL NIL NIL NIL)'
-UTF8_PART = '("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 10 1 NIL NIL NIL NIL)'
+UTF8_PART = '("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 10 0 NIL NIL NIL NIL)'
 
 
 async def _part_urls(c: Client, uid: int) -> dict[str, str]:
