@@ -190,11 +190,13 @@ class ByteStuffer:
             data = data[:-1]
         if not data:
             return b""
-        if data.count(b"\n") != data.count(b"\r\n"):
-            data = _crlf(data)
-        stuffed = _stuff(data, self._line_start)
-        self._line_start = data.endswith(b"\n")
-        return stuffed
+        line_start, self._line_start = self._line_start, data.endswith(b"\n")
+        # As in format_message: the usual chunk goes out as it is.
+        if (line_start and data[:1] == b".") or _NEEDS_WORK.search(data) is not None:
+            if _BARE_LF.search(data) is not None:
+                data = _crlf(data)
+            data = _stuff(data, line_start)
+        return data
 
     def end(self) -> bytes:
         """The rest: a last line without CRLF gets one, then the dot line."""
