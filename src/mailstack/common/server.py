@@ -113,8 +113,14 @@ class SessionIO:
             self.writer.write(data)
 
     async def drain(self) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
+        # The transport sent everything already (the usual case: it writes at
+        # once when it can): nothing to wait for, and no coroutines to make.
+        if not self.writer.transport.get_write_buffer_size():
+            return
+        try:
             await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
         await self.drain()

@@ -24,6 +24,7 @@ one table, :data:`ALLOWED`.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -134,6 +135,15 @@ def unique_id(uidvalidity: int, uid: int) -> str:
     return f"{uidvalidity}.{uid}"
 
 
+# What keeps a message from going out as it is, past its first octet: an LF
+# before a "." (a line to stuff) or an LF without its CR (the lookbehind, also
+# true of an LF at offset 0). Each try starts at an LF, the pattern's first
+# octet, which re finds with a C loop: one pass and a little per line, where
+# bytes.count and a two-octet find are slow.
+_NEEDS_WORK = re.compile(rb"\n(?:\.|(?<!\r\n))")
+_BARE_LF = re.compile(rb"\n(?<!\r\n)")
+
+
 def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
     """The RETR/TOP response: +OK line, byte-stuffed content, terminating dot line.
 
@@ -142,19 +152,13 @@ def format_message(raw: bytes, top_lines: int | None = None) -> bytes:
     the blank line, and the first ``top_lines`` body lines (RFC 1939 §7 TOP).
 
     The usual message (CRLF throughout, no line starting with ".") goes out
-    as it is, and finding that out is the cost of a RETR: one C-level pass
-    cuts the lines (at CR, LF or CRLF), so a line break beyond the CRs
-    counted is an LF without its CR, and the lines' first octets say whether
-    any needs stuffing (a line after a bare CR may ask for the stuffing pass
-    in vain: harmless).
+    as it is, and finding that out is the cost of a RETR: one search for an
+    LF without its CR or an LF before a "." (a bare CR ends no line, as in
+    :func:`_stuff`).
     """
-    lines = raw.splitlines()
-    breaks = len(lines) if raw[-1:] in (b"\n", b"\r") else len(lines) - 1
-    if raw and breaks > raw.count(b"\r"):
+    dotted = raw[:1] == b"." or _NEEDS_WORK.search(raw) is not None
+    if dotted and _BARE_LF.search(raw) is not None:
         raw = _crlf(raw)
-        dotted = True  # not worth telling
-    else:
-        dotted = any(line[:1] == b"." for line in lines)
     if top_lines is None:
         first = ok(f"{len(raw)} octets")
     else:
@@ -186,11 +190,13 @@ class ByteStuffer:
             data = data[:-1]
         if not data:
             return b""
-        if data.count(b"\n") != data.count(b"\r\n"):
-            data = _crlf(data)
-        stuffed = _stuff(data, self._line_start)
-        self._line_start = data.endswith(b"\n")
-        return stuffed
+        line_start, self._line_start = self._line_start, data.endswith(b"\n")
+        # As in format_message: the usual chunk goes out as it is.
+        if (line_start and data[:1] == b".") or _NEEDS_WORK.search(data) is not None:
+            if _BARE_LF.search(data) is not None:
+                data = _crlf(data)
+            data = _stuff(data, line_start)
+        return data
 
     def end(self) -> bytes:
         """The rest: a last line without CRLF gets one, then the dot line."""

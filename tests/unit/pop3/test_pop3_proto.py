@@ -398,6 +398,24 @@ def test_format_message_matches_the_line_by_line_reference(raw, top_lines):
     assert format_message(raw, top_lines) == plain_format(raw, top_lines)
 
 
+# The edges of format_message's one search for an LF without its CR or an
+# LF before a ".": at either end, after a bare CR, a dot not at a line start.
+@pytest.mark.parametrize("raw", [
+    b"\n", b"\na", b"\n.", b".", b"\r\n.", b"\r\n", b"\r", b"\r.", b"a\r.b\r\n",
+    b"a\r\r\n.b\r\n", b"a\n", b"a\r\nb\n", b"a\nb\r\n", b"a\r\n\n", b"a.b\r\n.",
+    b"a\r\nb", b"a\r\nb\r", b"a\r\n..\r\n", b"\r\n\r\n.\r\n", b"x" * 300 + b"\n",
+    b"A: 1\r\n\r\n" + b"line\r\n" * 50 + b".end\r\n", b"A: 1\n\nl1\r\n.l2\n",
+])
+@pytest.mark.parametrize("top_lines", [None, 0, 1, 3])
+def test_format_message_edges_match_the_reference(raw, top_lines):
+    assert format_message(raw, top_lines) == plain_format(raw, top_lines)
+
+
+def test_format_message_sends_a_clean_message_as_it_is():
+    raw = b"From: a@b.test\r\n\r\nHello.\r\nThe end. \r\n"
+    assert format_message(raw) == f"+OK {len(raw)} octets\r\n".encode() + raw + b".\r\n"
+
+
 @given(st.binary(max_size=200))
 def test_session_never_crashes_on_garbage(data):
     s = logged_in()

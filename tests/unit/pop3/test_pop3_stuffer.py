@@ -26,6 +26,7 @@ def _chunked(raw: bytes, cuts: list[int]) -> bytes:
 @pytest.mark.parametrize("raw", [
     b"", b".", b"\r", b"\n", b".\r\n.", b"a\r\n.b\r\n..c\r\n", b"x\n.y\n", b"a\r\r\n.\r",
     b"Subject: s\r\n\r\n.\r\n.\r\n", b"\r\n.\r\n", b"no end", b"..\n\r.\r\n",
+    b"a\r\n\nb", b"a\r\n.\n", b"clean\r\nlines\r\n",
 ])
 def test_every_way_of_cutting_gives_the_same_text(raw):
     want = _whole(raw)
