@@ -20,8 +20,10 @@ big message is read a chunk per transaction; new reads wait the moment it
 takes), then empties the file. If the
 readers outlast the wait, a warning says so and the next commit tries again.
 
-Reads run on a small pool of threads, each with its own connection; WAL lets
-them proceed while the writer commits. Write functions note on the writer's
+Reads run on reader threads, each with its own connection; WAL lets them
+proceed while the writer commits. One reader takes every read while reads are
+short; the others step in only when it has been on one read for
+``SPILL_AFTER`` seconds (``_ReadQueue``). Write functions note on the writer's
 connection (``WriteConnection``) which mailboxes they changed and whether the
 directory or the queue moved; after the commit the engine moves the marks and
 wakes the mailboxes' listeners.
@@ -30,12 +32,14 @@ wakes the mailboxes' listeners.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,11 +62,88 @@ CHECKPOINT_INTERVAL = 0.5
 WAL_BOUND = 64 * 1024 * 1024
 CHECKPOINT_WAIT = 5.0
 READERS = 4
+# Seconds the first reader may spend on one read before another reader takes
+# the next read waiting (see _ReadQueue).
+SPILL_AFTER = 0.02
 # Seconds a connection waits for another process's lock (the CLI's writes).
 BUSY_TIMEOUT = 30
 VARIABLES = 999
 
 _Done = list[tuple[asyncio.Future[Any], bool, Any]]
+
+
+class _ReadQueue:
+    """The reads waiting for a reader thread.
+
+    The first reader takes every read; the others take one only when the
+    first has been on its current read for ``SPILL_AFTER`` seconds (a whole
+    mailbox listed, a first SORT of a big mailbox), so a short read never
+    waits long behind a long one. While reads are short they all run on one
+    thread: every further thread running reads costs GIL hand-offs with the
+    event loop on each of them (measured on two cores: POP3 RETR 19,000 to
+    27,000 messages a second, the IMAP mix 2,170 to 2,640 operations a
+    second, with one reader instead of four). The other readers sleep
+    unwoken while the first is idle, and look again every ``SPILL_AFTER``
+    seconds while it is busy and reads wait.
+    """
+
+    def __init__(self) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._first = threading.Condition(self._lock)  # the first reader waits for a read
+        self._parked = threading.Condition(self._lock)  # the others, while nothing is late
+        self._watching = threading.Condition(self._lock)  # the others, timing the first
+        self._parked_count = 0
+        self._busy_since: float | None = None  # when the first reader's read began
+        self._closed = False
+
+    def put(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            self._first.notify()
+            if self._busy_since is not None and self._parked_count:
+                self._parked.notify()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._first.notify_all()
+            self._parked.notify_all()
+            self._watching.notify_all()
+
+    def take_first(self, wait: bool = True) -> Any | None:
+        """The first reader's next read; None once closed and drained (or,
+        not waiting, when none waits). The reader counts as busy from here
+        until it asks again."""
+        with self._lock:
+            self._busy_since = None
+            while not self._items:
+                if self._closed or not wait:
+                    return None
+                self._first.wait()
+            item = self._items.popleft()
+            self._busy_since = time.monotonic()
+            if self._items and self._parked_count:
+                self._parked.notify()
+            return item
+
+    def take_late(self) -> Any | None:
+        """Another reader's next read: one that has waited while the first
+        reader spent ``SPILL_AFTER`` seconds on one read; None once closed
+        (the first reader drains what is left)."""
+        with self._lock:
+            while not self._closed:
+                since = self._busy_since
+                if not self._items or since is None:
+                    self._parked_count += 1
+                    self._parked.wait()
+                    self._parked_count -= 1
+                    continue
+                wait = since + SPILL_AFTER - time.monotonic()
+                if wait <= 0:
+                    return self._items.popleft()
+                self._watching.wait(wait)
+            return None
 
 
 class WriteConnection(sqlite3.Connection):
@@ -141,7 +222,7 @@ class Engine:
         self.checkpoint_wait = checkpoint_wait
         self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reads = _ReadQueue()
         self._readers: list[threading.Thread] = []
         self._checkpointer: threading.Thread | None = None
         self._closing = threading.Event()
@@ -179,8 +260,8 @@ class Engine:
         self._checkpointer.start()
         for n in range(READERS):
             reader = threading.Thread(
-                target=self._read_loop, args=(connect(self.path),), name=f"store-read-{n}",
-                daemon=True,
+                target=self._read_loop if n == 0 else self._late_read_loop,
+                args=(connect(self.path),), name=f"store-read-{n}", daemon=True,
             )
             reader.start()
             self._readers.append(reader)
@@ -221,8 +302,7 @@ class Engine:
             self._closing.set()
             await asyncio.to_thread(self._checkpointer.join)
             self._checkpointer = None
-        for _ in self._readers:
-            self._reads.put(None)
+        self._reads.close()
         for reader in self._readers:
             await asyncio.to_thread(reader.join)
         self._readers.clear()
@@ -248,33 +328,34 @@ class Engine:
         return await future
 
     def _read_loop(self, conn: sqlite3.Connection) -> None:
-        """A reader thread: runs the reads waiting in the queue, then hands
-        their results back to the loop in one wake-up."""
-        running = True
-        while running:
+        """The first reader thread: runs the reads waiting in the queue, then
+        hands their results back to the loop in one wake-up."""
+        while (item := self._reads.take_first()) is not None:
             done: _Done = []
-            item = self._reads.get()
             while item is not None:
-                fn, future, _loop = item
-                self._reads_open.wait(self.checkpoint_wait)
-                conn.execute("BEGIN")
-                try:
-                    done.append((future, True, fn(conn)))
-                except Exception as exc:
-                    done.append((future, False, exc))
-                finally:
-                    conn.execute("COMMIT")
+                done.append(self._run_read(conn, item))
                 if len(done) >= MAX_BATCH:
                     break
-                try:
-                    item = self._reads.get_nowait()
-                except queue.Empty:
-                    break
-            else:
-                running = False
-            if done:
-                _settle_all(done)
+                item = self._reads.take_first(wait=False)
+            _settle_all(done)
         conn.close()
+
+    def _late_read_loop(self, conn: sqlite3.Connection) -> None:
+        """Another reader thread: the reads the first is too busy to take."""
+        while (item := self._reads.take_late()) is not None:
+            _settle_all([self._run_read(conn, item)])
+        conn.close()
+
+    def _run_read(self, conn: sqlite3.Connection, item: Any) -> tuple[Any, bool, Any]:
+        fn, future, _loop = item
+        self._reads_open.wait(self.checkpoint_wait)
+        conn.execute("BEGIN")
+        try:
+            return future, True, fn(conn)
+        except Exception as exc:
+            return future, False, exc
+        finally:
+            conn.execute("COMMIT")
 
     def _write_loop(self, conn: WriteConnection) -> None:
         stop = False
