@@ -298,6 +298,12 @@ async def test_smtp_delivery_appears_live_and_search_operators(node: Any, browse
     await expect(messages(page)).to_have_count(1)
     await expect(messages(page)).to_contain_text("Live from SMTP")
     await messages(page).get_by_role("button").click()
+    # Opening it marks it read: the Inbox's unread count falls to one
+    # before the next search asks for what is unread.
+    inbox = page.get_by_role("navigation", name="Mailboxes").get_by_role(
+        "link", name=re.compile("^Inbox")
+    )
+    await expect(inbox).to_have_text(re.compile(r"Inbox\s*1$"))
     await search.fill("is:unread from:carol")
     await search.press("Enter")
     await expect(messages(page)).to_have_count(1)
