@@ -143,16 +143,34 @@ async def message_octets(
 ) -> bytes | None:
     """The octets a message URL names in ``mailbox`` (RFC 5092 §5: the
     message, or BODY[section], then the partial range), or None."""
-    if url.uidvalidity not in (None, mailbox.uidvalidity):
-        return None
-    raw = (await store.messages_bytes(mailbox.id, [url.uid])).get(url.uid)
+    raw = await _raw(store, mailbox, url)
     if raw is None:
         return None
+    # The parse is read only when a section must be found in the message.
+    found = None if url.section is None else await _parse(store, parsed, mailbox, url)
+    return _cut(raw, found, url)
+
+
+async def _raw(store: Store[ParsedMessage], mailbox: Mailbox, url: ImapUrl) -> bytes | None:
+    """The octets of the message a URL names (None: a UIDVALIDITY of
+    another mailbox, or no such message)."""
+    if url.uidvalidity not in (None, mailbox.uidvalidity):
+        return None
+    return (await store.messages_bytes(mailbox.id, [url.uid])).get(url.uid)
+
+
+async def _parse(
+    store: Store[ParsedMessage], parsed: ParsedCache, mailbox: Mailbox, url: ImapUrl
+) -> ParsedMessage | None:
+    return (await parsed.get_many(store, mailbox.id, mailbox.uidvalidity, [url.uid])).get(url.uid)
+
+
+def _cut(raw: bytes, found: ParsedMessage | None, url: ImapUrl) -> bytes | None:
+    """What a URL names of a message's octets: BODY[section] (``found``,
+    its parse, is needed then), then the partial range; None if the
+    section is not in it."""
     if url.section is not None:
         section = _section(url.section)
-        found = (await parsed.get_many(store, mailbox.id, mailbox.uidvalidity, [url.uid])).get(
-            url.uid
-        )
         if found is None or section is None:
             return None
         part = fetch.section_bytes(raw, found, section)
@@ -307,9 +325,11 @@ async def resolve_named(
     if isinstance(verified, Refusal):
         return verified
     mailbox, url = verified
-    octets = await message_octets(store, parsed, mailbox, url)
-    raw = (await store.messages_bytes(mailbox.id, [url.uid])).get(url.uid)
-    found = (await parsed.get_many(store, mailbox.id, mailbox.uidvalidity, [url.uid])).get(url.uid)
+    # The message is read once: its octets and parse serve both what the
+    # URL names and what describes it.
+    raw = await _raw(store, mailbox, url)
+    found = None if raw is None else await _parse(store, parsed, mailbox, url)
+    octets = None if raw is None or found is None else _cut(raw, found, url)
     if octets is None or raw is None or found is None:
         return Refusal.MISSING
     section = None if url.section is None else _section(url.section)
