@@ -502,6 +502,21 @@ async def test_extended_urlfetch_of_a_url_that_does_not_verify(store):
     assert got == [f'* URLFETCH "{url["1"]}" NIL', "n4 OK URLFETCH completed"]
 
 
+async def test_extended_urlfetch_of_what_is_not_there(store):
+    # A URL that verifies but names a part the message lacks, or a message
+    # since expunged: NIL (RFC 5524 §5 urldata-error), as RFC 4467's form.
+    c, _account, inbox = await logged_in(store, 0)
+    uid = await append(store, inbox.id, PARTS)
+    base = f"imap://{ENC_USER}@mx.test/INBOX/;UID={uid}"
+    absent = await _generate(c, f"{base}/;SECTION=7;URLAUTH=user+{ENC_USER}")
+    whole = await _generate(c, f"{base};URLAUTH=user+{ENC_USER}")
+    got = await c.send(f'm1 URLFETCH ("{absent}" BINARY BODYPARTSTRUCTURE) "{absent}"')
+    assert got == [f'* URLFETCH "{absent}" NIL'] * 2 + ["m1 OK URLFETCH completed"]
+    await store.expunge(inbox.id, [uid], require_deleted=False)
+    got = await c.send(f'm2 URLFETCH ("{whole}" BODY)')
+    assert got == [f'* URLFETCH "{whole}" NIL', "m2 OK URLFETCH completed"]
+
+
 async def test_extended_urlfetch_syntax_errors(store):
     c, _account, inbox = await logged_in(store, 0)
     url = await _part_urls(c, await append(store, inbox.id, PARTS))
