@@ -392,15 +392,16 @@ class UidBatches:
         descending UID order cut into ``size`` at a time, batch 1 the newest
         (RFC 10022); the last batch may be smaller. A batch range past
         the mailbox's batches names none."""
-        newest_first = sorted(uids, reverse=True)
-        count = -(-len(newest_first) // self.size)
+        # ``uids`` ascend (a mailbox's UIDs in sequence order): batch n
+        # holds the n-th ``size`` from the end, read by index, not copied.
+        total = len(uids)
+        count = -(-total // self.size)
         first = self.first or 1
         last = min(self.last or count, count)
-        out = []
-        for n in range(first, last + 1):
-            batch = newest_first[(n - 1) * self.size : n * self.size]
-            out.append((batch[0], batch[-1]))
-        return out
+        return [
+            (uids[total - 1 - (n - 1) * self.size], uids[max(total - n * self.size, 0)])
+            for n in range(first, last + 1)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
