@@ -311,6 +311,11 @@ async def test_binary_section_texts_and_missing_parts(store):
     )
     got = await c.send("a5 FETCH 1 (BINARY.PEEK[TEXT]<0.3>)")
     assert got[0] == "* 1 FETCH (BINARY[TEXT]<0> {3}"
+    # Header fields' size, and a section text of a part the message lacks.
+    got = await c.send("a8 FETCH 1 (BINARY.SIZE[HEADER.FIELDS (SUBJECT)] BINARY.SIZE[9.MIME])")
+    assert got[0] == "* 1 FETCH (BINARY.SIZE[HEADER.FIELDS (SUBJECT)] 19 BINARY.SIZE[9.MIME] 0)"
+    got = await c.send("a9 FETCH 1 (BINARY.PEEK[9.TEXT])")
+    assert got[:2] == ["* 1 FETCH (BINARY[9.TEXT] {0}", ")"]
     # A message/rfc822 part has no transfer encoding of its own: as it is.
     inner = b"Subject: inner\r\n\r\nhello\r\n"
     await append(store, inbox.id, (
