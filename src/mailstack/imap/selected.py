@@ -16,6 +16,7 @@ import operator
 from collections.abc import Iterable
 
 from mailstack.common.rights import OWNER_RIGHTS, flag_right
+from mailstack.imap.cache import MailboxList
 from mailstack.imap.proto.commands import SequenceSet
 from mailstack.imap.proto.response import Atom, encode, untagged
 from mailstack.store import MessageMeta
@@ -52,7 +53,7 @@ class SelectedMailbox:
         name: str,
         uidvalidity: int,
         readonly: bool,
-        metas: list[MessageMeta],
+        listing: MailboxList,
         highest_modseq: int,
         recent_from: int,
         rights: str = OWNER_RIGHTS,
@@ -62,12 +63,17 @@ class SelectedMailbox:
         self.name = name
         self.uidvalidity = uidvalidity
         self.readonly = readonly
-        self.uids: list[int] = [m.uid for m in metas]
-        self.meta: dict[int, MessageMeta] = {m.uid: m for m in metas}
+        # The listing's UIDs and metas, shared with every session that has
+        # the mailbox selected until this view changes (``_own`` copies).
+        self.listing: MailboxList | None = listing
+        self.uids: list[int] = listing.uids
+        self.meta: dict[int, MessageMeta] = listing.meta
         self.modseq = highest_modseq
         self.uidnext = (self.uids[-1] + 1) if self.uids else 1
         # \Recent (RFC 3501 §2.3.2): UIDs at or above the claimed mark.
-        self.recent: set[int] = {u for u in self.uids if u >= recent_from} if recent_from else set()
+        self.recent: set[int] = (
+            set(self.uids[bisect.bisect_left(self.uids, recent_from) :]) if recent_from else set()
+        )
         self.pending: set[int] = set()  # expunged in the store, not yet announced
         # RFC 5182: the UIDs SEARCH RETURN (SAVE) saved, what "$" names.
         self.saved: list[int] = []
@@ -77,12 +83,27 @@ class SelectedMailbox:
         # THREAD keep in ``memo`` (their last orders) is valid for one value.
         self.generation = 0
         self.memo: dict[object, tuple[object, object]] = {}
-        self.keywords: set[str] = set()
+        self.keywords: set[str] = set(listing.keywords)
         # The wire form of each flag set seen (a mailbox has few distinct
         # ones), so FETCH 1:* (FLAGS) encodes each once, not per message.
         self._flags_text: dict[frozenset[str], bytes] = {}
-        for flags in {m.flags for m in metas}:  # few distinct sets
-            self.keywords.update(f for f in flags if not f.startswith("\\"))
+
+    def _own(self) -> None:
+        """Copy the shared listing's UIDs and metas before changing them."""
+        if self.listing is not None:
+            self.uids = list(self.uids)
+            self.meta = dict(self.meta)
+            self.listing = None
+
+    def first_unseen(self) -> int | None:
+        """The sequence number of the first message without \\Seen."""
+        if self.listing is not None:
+            i = self.listing.first_unseen()
+            return None if i is None else i + 1
+        return next(
+            (n for n, uid in enumerate(self.uids, 1) if "\\Seen" not in self.meta[uid].flags),
+            None,
+        )
 
     # -- numbering -------------------------------------------------------
 
@@ -188,12 +209,14 @@ class SelectedMailbox:
 
     def update_meta(self, meta: MessageMeta) -> None:
         if meta.uid in self.meta:
+            self._own()
             self.meta[meta.uid] = meta
             self.keywords.update(f for f in meta.flags if not f.startswith("\\"))
 
     def remove(self, uid: int) -> int | None:
         """Drop an announced message; its former sequence number."""
         n = self.msn(uid)
+        self._own()
         if n is not None:
             del self.uids[n - 1]
             self.generation += 1
@@ -205,6 +228,7 @@ class SelectedMailbox:
         return n
 
     def add(self, meta: MessageMeta, recent: bool) -> None:
+        self._own()
         self.uids.append(meta.uid)
         self.generation += 1
         self.meta[meta.uid] = meta

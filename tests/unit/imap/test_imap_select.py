@@ -118,3 +118,41 @@ async def test_select_again_reads_only_changes(store):
         "* 5 FETCH (UID 6 FLAGS (\\Recent \\Seen))",
         "a3 OK FETCH completed",
     ]
+
+
+async def test_sessions_share_the_listing_until_their_view_changes(store):
+    """A SELECT of a mailbox another session selected copies nothing: both
+    views read the node's one listing of it. The first change a view takes
+    in (an expunge, new mail, a flag) makes it copy, leaving the listing
+    and the other view as they were until that one is told."""
+    c, account, inbox = await logged_in(store, 4)
+    other = Client(store)
+    other.ctx = c.ctx
+    other.session.ctx = c.ctx
+    await other.login()
+    await store.store_flags(inbox.id, [1, 2], ["\\Seen"], "add")
+    await c.send("a1 SELECT INBOX")
+    got = await other.send("b1 SELECT INBOX")
+    assert "* OK [UNSEEN 3] First unseen message" in got
+    mine, theirs = c.session.selected, other.session.selected
+    listing = mine.listing
+    assert listing is not None and theirs.listing is listing
+    assert mine.uids is theirs.uids and mine.meta is theirs.meta
+    await c.send("a2 STORE 2 +FLAGS.SILENT (\\Deleted)")
+    got = await c.send("a3 EXPUNGE")
+    assert got == ["* 2 EXPUNGE", "a3 OK EXPUNGE completed"]
+    assert mine.listing is None and mine.uids == [1, 3, 4]
+    # The other view, and the listing under it, still hold message 2 ...
+    assert theirs.listing is listing and listing.uids == [1, 2, 3, 4]
+    assert 2 in listing.meta and "\\Deleted" not in listing.meta[2].flags
+    got = await other.send("b2 FETCH 2 (UID FLAGS)")
+    assert got[0] == "* 2 FETCH (UID 2 FLAGS (\\Seen))"
+    # ... until it is told of the expunge, when it copies in turn.
+    got = await other.send("b3 NOOP")
+    assert "* 2 EXPUNGE" in got
+    assert theirs.listing is None and theirs.uids == [1, 3, 4]
+    assert listing.uids == [1, 2, 3, 4]
+    # A new SELECT reads a new listing, the expunge in it.
+    await c.send("a4 SELECT INBOX")
+    assert c.session.selected.listing is not listing
+    assert c.session.selected.uids == [1, 3, 4]
