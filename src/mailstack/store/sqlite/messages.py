@@ -803,14 +803,32 @@ def _move_within(
     return pairs
 
 
+# Fewer changed messages than this are read through the (mailbox_id, modseq)
+# index; more, by walking the mailbox in UID order (see changes).
+_FEW_CHANGES = 1000
+
+
 def changes(
     c: sqlite3.Connection, mailbox_id: int, modseq: int
 ) -> tuple[list[MessageMeta], list[int]]:
-    """Messages changed after modseq, and UIDs expunged after it."""
+    """Messages changed after modseq, and UIDs expunged after it.
+
+    A session catching up asks for what changed since a MODSEQ near the
+    mailbox's highest: a few rows, found in the modseq index. SQLite, with
+    no statistics, would walk every message of the mailbox in UID order for
+    the ORDER BY (8 ms at 100,000 messages, for none changed), the better
+    plan only when most of them changed; a count through the index, capped,
+    tells which case this is."""
+    (few,) = c.execute(
+        "SELECT count(*) < ? FROM (SELECT 1 FROM messages INDEXED BY messages_modseq"
+        " WHERE mailbox_id = ? AND modseq > ? LIMIT ?)",
+        (_FEW_CHANGES, mailbox_id, modseq, _FEW_CHANGES),
+    ).fetchone()
+    index = "INDEXED BY messages_modseq" if few else "NOT INDEXED"
     changed = [
         _meta(r)
         for r in c.execute(
-            f"SELECT {META_COLUMNS} FROM messages"
+            f"SELECT {META_COLUMNS} FROM messages {index}"
             " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
             (mailbox_id, modseq),
         )
