@@ -285,6 +285,11 @@ async def test_a_step_1_database_gets_email_ids_threads_and_counters(
         assert reply.thread_id == plan.thread_id == plan.email_id
         assert other.thread_id == other.email_id and nope.thread_id == nope.email_id
         assert await store.account_state(account_id) == 9
+        # Step 12 counted what was there: two messages each, unseen (no flags).
+        for box, (a, b) in ((inbox, (plan, other)), (sent, (reply, nope))):
+            status = await store.mailbox_status(box)
+            assert (status.messages, status.unseen, status.deleted) == (2, 2, 0)
+            assert status.size == a.size + b.size > 0
         uid = await append(
             store, inbox, b"Subject: RE: PLAN\r\nReferences: <r@x>\r\n\r\nlater\r\n"
         )

@@ -398,6 +398,60 @@ CREATE TABLE upload_chunks (
 """
 
 
+# STATUS counts kept per mailbox (MESSAGES, UNSEEN, SIZE, DELETED), so STATUS
+# reads one row instead of counting every message. Triggers keep them, one
+# statement at a time (its transition tables summed per mailbox: a STORE on
+# 100,000 messages updates each mailbox row once, not 100,000 times; an
+# UPDATE that changes no count, none).
+_COUNTED = """
+    SELECT mailbox_id, {sign}count(*) AS messages, {sign}sum(size) AS octets,
+        {sign}count(*) FILTER (WHERE position(' \\Seen ' IN ' ' || flags || ' ') = 0) AS unseen,
+        {sign}count(*) FILTER (WHERE position(' \\Deleted ' IN ' ' || flags || ' ') > 0)
+            AS deleted
+    FROM {rows} GROUP BY mailbox_id
+"""
+_ADD_COUNTS = """
+    UPDATE mailboxes b SET messages = b.messages + d.messages, octets = b.octets + d.octets,
+        unseen = b.unseen + d.unseen, deleted = b.deleted + d.deleted
+    FROM (SELECT mailbox_id, sum(messages) AS messages, sum(octets) AS octets,
+            sum(unseen) AS unseen, sum(deleted) AS deleted
+          FROM ({counted}) AS c GROUP BY mailbox_id) AS d
+    WHERE b.id = d.mailbox_id AND (d.messages, d.octets, d.unseen, d.deleted) <> (0, 0, 0, 0)
+"""
+_COUNTS = f"""
+ALTER TABLE mailboxes ADD COLUMN messages BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN octets BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN unseen BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
+UPDATE mailboxes b SET messages = c.messages, octets = c.octets, unseen = c.unseen,
+    deleted = c.deleted
+FROM ({_COUNTED.format(sign="", rows="messages")}) AS c WHERE b.id = c.mailbox_id;
+CREATE FUNCTION messages_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        {_ADD_COUNTS.format(counted=_COUNTED.format(sign="", rows="new_rows"))};
+    ELSIF TG_OP = 'DELETE' THEN
+        {_ADD_COUNTS.format(counted=_COUNTED.format(sign="-", rows="old_rows"))};
+    ELSE
+        {_ADD_COUNTS.format(
+            counted=_COUNTED.format(sign="", rows="new_rows")
+            + " UNION ALL "
+            + _COUNTED.format(sign="-", rows="old_rows")
+        )};
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER messages_counted AFTER INSERT ON messages
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION messages_count();
+CREATE TRIGGER messages_uncounted AFTER DELETE ON messages
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION messages_count();
+CREATE TRIGGER messages_recounted AFTER UPDATE ON messages
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION messages_count();
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused (part of step 1 here)", "SELECT 1"),
@@ -413,6 +467,7 @@ STEPS: tuple[Step, ...] = (
     # when it opens (it has the codec; see MessagesPart._fill_sort_records).
     Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
     Step("JMAP uploads shared by the nodes (PostgreSQL only)", _UPLOADS),
+    Step("STATUS counts kept per mailbox", _COUNTS),
 )
 
 

@@ -1,9 +1,12 @@
 """The counters ids and MODSEQs come from (see ``contract.accounts``): one
 change counter per account, whose values every message, mailbox and record
-of the account gets as its MODSEQ; and store-wide counters in ``meta`` for
-email and mailbox ids, so that a deleted one's id is never given again."""
+of the account gets as its MODSEQ; store-wide counters in ``meta`` for
+email and mailbox ids, so that a deleted one's id is never given again; and
+each mailbox's STATUS counts."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from mailstack.errors import NotFound
 from mailstack.store.sqlite.engine import WriteConnection
@@ -73,3 +76,30 @@ def next_id(c: WriteConnection, counter: str, count: int = 1) -> int:
         c.execute("INSERT INTO meta VALUES (?, ?)", (counter, count))
         return 1
     return int(row[0]) - count + 1
+
+
+def counts_of(messages: Iterable[tuple[str, int]]) -> tuple[int, int, int, int]:
+    """(messages, octets, unseen, deleted) of (flags text, size) pairs: what
+    they add to a mailbox's STATUS counts (schema step 12)."""
+    n = octets = unseen = deleted = 0
+    for flags, size in messages:
+        names = flags.split()
+        n += 1
+        octets += size
+        unseen += "\\Seen" not in names
+        deleted += "\\Deleted" in names
+    return n, octets, unseen, deleted
+
+
+def count_messages(
+    c: WriteConnection, mailbox_id: int, counts: tuple[int, int, int, int], sign: int = 1
+) -> None:
+    """Add (sign 1) or take away (sign -1) ``counts`` (``counts_of``) from
+    the mailbox's STATUS counts."""
+    if any(counts):
+        n, octets, unseen, deleted = (sign * x for x in counts)
+        c.execute(
+            "UPDATE mailboxes SET messages = messages + ?, octets = octets + ?,"
+            " unseen = unseen + ?, deleted = deleted + ? WHERE id = ?",
+            (n, octets, unseen, deleted, mailbox_id),
+        )

@@ -38,6 +38,8 @@ from mailstack.store.contract.messages import (
 )
 from mailstack.store.sqlite.counters import (
     bump_mailbox,
+    count_messages,
+    counts_of,
     mailbox_account,
     mailbox_modseq,
     next_id,
@@ -482,6 +484,7 @@ class MessagesPart(Engine, Generic[Parsed]):
                 # Each message its own MODSEQ: changes can then be paged
                 # between any two (RFC 7162 allows it; JMAP maxChanges).
                 modseq = bump_mailbox(c, mailbox_id, len(to_change))
+                unseen = deleted = 0  # the changes to the mailbox's counts
                 for meta, new in to_change:
                     c.execute(
                         "UPDATE messages SET flags = ?, modseq = ?"
@@ -490,6 +493,9 @@ class MessagesPart(Engine, Generic[Parsed]):
                     )
                     changed.append(dataclasses.replace(meta, flags=new, modseq=modseq))
                     modseq += 1
+                    unseen += ("\\Seen" in meta.flags) - ("\\Seen" in new)
+                    deleted += ("\\Deleted" in new) - ("\\Deleted" in meta.flags)
+                count_messages(c, mailbox_id, (0, 0, unseen, deleted))
             return FlagResult(changed, modified)
 
         return await self._write(op)
@@ -608,10 +614,13 @@ def insert_message(
     counted the blob reference and the account's usage; ``search_prefix``
     is the folded text of its prefix for the full-text index."""
     account_id, modseq = mailbox_modseq(c, mailbox_id)
+    text = flags_text(flags)
+    _n, _octets, unseen, deleted = counts_of([(text, size)])
     (uid,) = c.execute(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = ?"
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = ?, messages = messages + 1,"
+        " octets = octets + ?, unseen = unseen + ?, deleted = deleted + ?"
         " WHERE id = ? RETURNING uidnext - 1",
-        (modseq, mailbox_id),
+        (modseq, size, unseen, deleted, mailbox_id),
     ).fetchone()
     email_id = next_id(c, "email_id")
     if isinstance(thread, EmailKeys):
@@ -623,7 +632,7 @@ def insert_message(
         thread_id = thread
     c.execute(
         "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (mailbox_id, uid, modseq, flags_text(flags), internaldate, size, blob_id, prefix,
+        (mailbox_id, uid, modseq, text, internaldate, size, blob_id, prefix,
          email_id, thread_id, modseq, _now()),
     )
     if search_prefix:
@@ -669,7 +678,7 @@ def unref_messages(
     tombstone of each email with its MODSEQ (``modseq``, ``modseq + 1``, ...
     in the order deleted), give their octets back to the account and free
     blobs no message holds any more."""
-    returning = " RETURNING blob_id, size, email_id, thread_id, created_modseq"
+    returning = " RETURNING blob_id, size, email_id, thread_id, created_modseq, flags"
     if uids is None:
         rows = c.execute(
             "DELETE FROM messages WHERE mailbox_id = ?" + returning, (mailbox_id,)
@@ -685,12 +694,13 @@ def unref_messages(
                 rows.append(row)
     if not rows:
         return
+    count_messages(c, mailbox_id, counts_of((row[5], row[1]) for row in rows), -1)
     account_id = mailbox_account(c, mailbox_id)
     c.executemany(
         "INSERT OR REPLACE INTO email_tombstones VALUES (?, ?, ?, ?, ?)",
         [
             (email_id, account_id, thread_id, created, modseq + n)
-            for n, (_blob, _size, email_id, thread_id, created) in enumerate(rows)
+            for n, (_blob, _size, email_id, thread_id, created, _flags) in enumerate(rows)
         ],
     )
     freed = sum(row[1] for row in rows)
@@ -770,14 +780,22 @@ def _move_within(
     """RFC 6851 MOVE inside one account: each message keeps its email id
     (JMAP: its mailboxIds changed), gets a UID in dest and a MODSEQ; the
     source remembers the UIDs expunged, with MODSEQs of their own."""
-    found = [
-        uid for uid in uids
-        if c.execute(
-            "SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?", (mailbox_id, uid)
-        ).fetchone()
+    rows = [
+        (uid, row)
+        for uid in uids
+        if (
+            row := c.execute(
+                "SELECT flags, size FROM messages WHERE mailbox_id = ? AND uid = ?",
+                (mailbox_id, uid),
+            ).fetchone()
+        )
     ]
-    if not found:
+    if not rows:
         return []
+    found = [uid for uid, _row in rows]
+    counts = counts_of(row for _uid, row in rows)
+    count_messages(c, mailbox_id, counts, -1)
+    count_messages(c, dest, counts)
     count = len(found)
     modseq = next_modseq(c, account_id, count)
     (uid_next,) = c.execute(

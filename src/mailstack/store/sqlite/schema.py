@@ -30,7 +30,7 @@ class Step:
     """One migration: from version ``n - 1`` to ``n``, its position in STEPS."""
 
     summary: str
-    sql: str  # statements separated by ";" (none holds a ";" of its own)
+    sql: str  # statements separated by ";" (a trigger's body holds its own)
     # Run after the SQL, in the same transaction: what SQL alone cannot fill in.
     fill: Callable[[sqlite3.Connection, Keys | None], None] | None = None
     # Run after ``fill``, given the store's ParseCodec (None without one).
@@ -376,6 +376,24 @@ def _index_kept_messages(conn: sqlite3.Connection, codec: Any) -> None:
         last = rows[-1][0]
 
 
+# STATUS counts kept per mailbox (MESSAGES, UNSEEN, SIZE, DELETED), so STATUS
+# reads one row instead of counting every message. Each statement that files,
+# moves, flags or deletes messages keeps them (``counters.count_messages``);
+# SQLite's triggers fire once per row, and one here doubled a STORE's time.
+_COUNTS = """
+ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN octets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET (messages, octets, unseen, deleted) = (
+    SELECT count(*), coalesce(sum(size), 0),
+        coalesce(sum(instr(' ' || flags || ' ', ' \\Seen ') = 0), 0),
+        coalesce(sum(instr(' ' || flags || ' ', ' \\Deleted ') > 0), 0)
+    FROM messages WHERE mailbox_id = mailboxes.id
+)
+"""
+
+
 STEPS: tuple[Step, ...] = (
     Step("directory, mailboxes, messages, zones, queue and DKIM keys", _V1),
     Step("queue ids never reused", _V2),
@@ -394,7 +412,24 @@ STEPS: tuple[Step, ...] = (
     Step("SORT/THREAD keys kept per message at delivery", _SORT_RECORDS),
     # On one node uploads are files of the data directory (store/uploads.py).
     Step("JMAP uploads in the store: nothing to do here (PostgreSQL only)", "SELECT 1"),
+    Step("STATUS counts kept per mailbox", _COUNTS),
 )
+
+
+def _statements(sql: str) -> list[str]:
+    """The statements of sql, split at the ";" that end them (not at those
+    inside a trigger's body)."""
+    out: list[str] = []
+    statement = ""
+    for piece in sql.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                out.append(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        out.append(statement)
+    return out
 
 
 def version(conn: sqlite3.Connection) -> int:
@@ -428,9 +463,8 @@ def migrate(
                 f" {len(steps)}: run a newer mailstack"
             )
         for step in steps[found:]:
-            for statement in step.sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(step.sql):
+                conn.execute(statement)
             if step.fill is not None:
                 step.fill(conn, keys)
             if step.fill_codec is not None:
