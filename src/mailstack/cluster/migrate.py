@@ -14,7 +14,8 @@ from the table of the same name, column for column; what differs is mapped:
   the highest ever given, so no id is given twice;
 * SQLite's 0/1 become booleans where PostgreSQL has them;
 * ``sort_records`` is not copied: a marker in ``meta`` has the PostgreSQL
-  store make it again from the parses when it next opens.
+  store make it again from the parses when it next opens;
+* each mailbox's STATUS counts are counted again from its messages.
 
 A table of the SQLite store with no place in PostgreSQL stops the move
 (nothing is dropped silently). Everything is written in one transaction,
@@ -340,6 +341,9 @@ async def migrate(sqlite_path: Path, url: str, *, password: str | None = None) -
                         source_sum.hexdigest(), target_sum.hexdigest(),
                     ))
                 await move.sequences()
+                # The triggers counted the copied messages into the copied
+                # counts once more: counted again from the messages.
+                await target.execute(schema.RECOUNT)
                 await schema.index_kept_messages(target, PARSE_CODEC)
                 # The store makes the derived tables again at its next open.
                 await target.execute(

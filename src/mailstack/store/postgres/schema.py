@@ -418,14 +418,21 @@ _ADD_COUNTS = """
           FROM ({counted}) AS c GROUP BY mailbox_id) AS d
     WHERE b.id = d.mailbox_id AND (d.messages, d.octets, d.unseen, d.deleted) <> (0, 0, 0, 0)
 """
+# Every mailbox's counts counted anew from its messages (the step's fill;
+# ``mailstack migrate`` after its copy, whose rows the triggers counted too).
+RECOUNT = f"""
+UPDATE mailboxes b SET messages = coalesce(c.messages, 0), octets = coalesce(c.octets, 0),
+    unseen = coalesce(c.unseen, 0), deleted = coalesce(c.deleted, 0)
+FROM mailboxes m LEFT JOIN ({_COUNTED.format(sign="", rows="messages")}) AS c
+    ON c.mailbox_id = m.id
+WHERE b.id = m.id
+"""
 _COUNTS = f"""
 ALTER TABLE mailboxes ADD COLUMN messages BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN octets BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN unseen BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN deleted BIGINT NOT NULL DEFAULT 0;
-UPDATE mailboxes b SET messages = c.messages, octets = c.octets, unseen = c.unseen,
-    deleted = c.deleted
-FROM ({_COUNTED.format(sign="", rows="messages")}) AS c WHERE b.id = c.mailbox_id;
+{RECOUNT};
 CREATE FUNCTION messages_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
