@@ -83,14 +83,29 @@ async def select(s: Session, cmd: Command) -> Done | None:
     readonly = args.readonly or not access.read_write
     listener = s.store.listen(mailbox.id)
     try:
-        # HIGHESTMODSEQ before the messages: whatever changes between the two
-        # reads has a greater MODSEQ and reaches the session at its next poll.
-        mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
+        # HIGHESTMODSEQ again, now that the listener hears every change:
+        # whatever changes after this read has a greater MODSEQ and reaches
+        # the session at its next poll. Usually nothing changed since the
+        # read above, which then stands.
+        sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
+        settled = sync is not None and sync.highest_modseq == mailbox.highest_modseq
+        if not settled:
+            mailbox = await s.store.mailbox_by_id(mailbox.id) or mailbox
+            sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
         listing = await s.ctx.metas.select(s.store, mailbox)
         if readonly:
             # RFC 3501 §6.3.2: EXAMINE must not take \Recent from anyone.
-            sync = await s.store.mailbox_sync(mailbox.id, mailbox.highest_modseq)
             recent_from = sync.recent_uid if sync is not None else 0
+        elif (
+            settled
+            and sync is not None
+            and sync.recent_uid >= mailbox.uidnext
+            and (not listing.uids or listing.uids[-1] < mailbox.uidnext)
+        ):
+            # Every message was claimed already, and the view holds none
+            # that came since: nothing to claim, nothing to write (a claim
+            # is a commit). What comes later is claimed as it is polled.
+            recent_from = mailbox.uidnext
         else:
             recent_from = await s.store.claim_recent(mailbox.id)
     except BaseException:

@@ -156,3 +156,45 @@ async def test_sessions_share_the_listing_until_their_view_changes(store):
     await c.send("a4 SELECT INBOX")
     assert c.session.selected.listing is not listing
     assert c.session.selected.uids == [1, 3, 4]
+
+
+async def test_select_claims_recent_only_when_there_is_something_to_claim(store):
+    """A claim of \\Recent is a write (a commit); a SELECT makes one only
+    when messages came since the last claim. What comes later is still
+    claimed once, by one session."""
+    c, _account, inbox = await logged_in(store)
+    other = Client(store)
+    await other.login()
+    claims = []
+    claim = store.claim_recent
+
+    async def counted(mailbox_id):
+        claims.append(mailbox_id)
+        return await claim(mailbox_id)
+
+    store.claim_recent = counted
+    try:
+        got = await c.send("a1 SELECT INBOX")
+        assert "* 3 RECENT" in got and claims == [inbox.id]
+        got = await other.send("b1 SELECT INBOX")
+        assert "* 0 RECENT" in got and claims == [inbox.id]
+        got = await c.send("a2 SELECT INBOX")
+        assert "* 0 RECENT" in got and claims == [inbox.id]
+        await append(store, inbox.id, b"Subject: new\r\n\r\nx\r\n")
+        await asyncio.sleep(0.05)  # the store's change notification reaches the sessions
+        got = await other.send("b2 NOOP")
+        assert got == ["* 4 EXISTS", "* 1 RECENT", "b2 OK NOOP completed"]
+        got = await c.send("a3 NOOP")
+        assert got == ["* 4 EXISTS", "* 0 RECENT", "a3 OK NOOP completed"]
+        assert len(claims) == 2
+        # A message that came while no session had the mailbox selected is
+        # claimed by the next SELECT.
+        await other.send("b3 UNSELECT")
+        await c.send("a4 UNSELECT")
+        await append(store, inbox.id, b"Subject: newer\r\n\r\ny\r\n")
+        got = await c.send("a5 SELECT INBOX")
+        assert "* 1 RECENT" in got and len(claims) == 3
+        got = await other.send("b4 SELECT INBOX")
+        assert "* 0 RECENT" in got and len(claims) == 3
+    finally:
+        del store.claim_recent
