@@ -14,13 +14,16 @@ The store's full-text index (``Store.search_text``, kept at delivery) answers
 TEXT and BODY outright and narrows SUBJECT and HEADER to the messages whose
 header lines hold the string, which are then checked against the parse as
 before; AND, OR and NOT of those combine the sets. So a search reads the
-parse of the messages it may find, not of the whole mailbox. Strings the
-index cannot look up (under three characters, a line break) and the address
-keys (matched on parsed addresses, RFC 3501 §6.4.4 as Dovecot does) scan.
+parse of the messages it may find, not of the whole mailbox. The address
+keys (matched on parsed addresses, RFC 3501 §6.4.4, as Dovecot does) are
+narrowed to the messages whose header lines hold every part of the string
+that the line must hold as it is (``_address_pieces``). Strings the index
+cannot look up (under three characters, a line break) scan.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -32,6 +35,7 @@ from mailstack.imap.selected import SelectedMailbox
 from mailstack.jmap import ids
 from mailstack.mime import Address, ParsedMessage, decode_header
 from mailstack.store import MessageMeta
+from mailstack.store.fulltext import MIN_NEEDLE
 
 if TYPE_CHECKING:
     from mailstack.imap.session import Session
@@ -262,6 +266,18 @@ def _compare(op: str, day: date, wanted: date) -> bool:
 # narrows to the messages whose header lines hold the string.
 _INDEX_EXACT = {"TEXT": "text", "BODY": "body"}
 _INDEX_HEADER = frozenset({"SUBJECT", "HEADER"})
+# What may stand between the parts of an address in its header line and not
+# in its ENVELOPE form, or the other way round: white space (folding, the
+# space between words), comments, quotes and quoted pairs, the dots of an
+# obsolete local part or domain with white space around them, brackets.
+_ADDRESS_SEPARATORS = re.compile(r'[\s@<>"\\().,\[\]:;]+')
+
+
+def _address_pieces(needle: str) -> list[str]:
+    """The runs of the needle that any header line an address key matches
+    must hold as they are (the decoded line, as the index keeps it), long
+    enough for the index to look up."""
+    return sorted({p for p in _ADDRESS_SEPARATORS.split(needle) if len(p) >= MIN_NEEDLE})
 
 
 async def _narrow(s: Session, ev: _Eval, key: SearchKey) -> set[int] | None:
@@ -280,6 +296,13 @@ async def _narrow(s: Session, ev: _Eval, key: SearchKey) -> set[int] | None:
         if not needle:
             return None  # HEADER with "": every message with the field
         return await s.store.search_text(mailbox_id, "header", needle)
+    if name in _ADDRESS_KEYS:
+        found = None
+        for piece in _address_pieces(str(key.args[0])):
+            holding = await s.store.search_text(mailbox_id, "header", piece)
+            if holding is not None:
+                found = holding if found is None else found & holding
+        return found
     subkeys = [k for k in key.args if isinstance(k, SearchKey)]
     if name == "AND":
         found = None

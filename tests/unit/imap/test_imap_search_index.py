@@ -93,3 +93,58 @@ async def test_an_expunged_message_is_no_longer_found(store):
     await c.send("e EXPUNGE")
     assert await _search(c, 'TEXT "g\'joob"') == []
     assert await _search(c, "SUBJECT walrus") == []
+
+
+ADDRESS_FORMS = [
+    b"From: <user-from (comment)@ (comment) domain.org>\r\n",
+    b'From: "Smith, John" <john.smith@example.com>\r\n',
+    b"From: john . q . public @ example . net (obsolete spacing)\r\n",
+    b"From: =?utf-8?q?J=C3=B6rg_M=C3=BCller?= <jm@example.de>\r\n",
+    b'From: "a\\"quote\\"d" <q@example.org>\r\n',
+    b"From: walrus@example.com (The Walrus)\r\n",
+    b"From: Team: anna@example.com, bert@example.com;\r\n",
+    b"From: Folded\r\n Name <folded@example.com>\r\n",
+]
+ADDRESS_NEEDLES = [
+    "user-from@domain.org", "Smith, John", "smith, john <john.smith@", "john.q.public@example.net",
+    "Jörg Müller", "jörg müller <jm@example.de>", 'a"quote"d', "The Walrus <walrus@",
+    "Team", "bert@example", "Folded Name", "name <folded", "example", "nobody-here",
+]  # fmt: skip
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def test_address_keys_narrowed_by_the_index_find_what_the_scan_finds(store, monkeypatch):
+    """FROM/TO/CC/BCC match the parsed address; the index narrows them by a
+    part of the string the header line holds as it is. Comments, quoting,
+    folding, obsolete spacing and encoded words change nothing found."""
+    _account, inbox = await setup_account(store, 0)
+    for n, field in enumerate(ADDRESS_FORMS):
+        raw = field + b"To: x@example.net\r\nSubject: form %d\r\n\r\nbody\r\n" % n
+        await append(store, inbox.id, raw)
+    c = Client(store)
+    await c.login()
+    await c.send("s1 SELECT INBOX")
+    asked: list[int] = []
+    get_many = c.ctx.parsed.get_many
+
+    async def counting(store_, mailbox_id, uidvalidity, uids):
+        asked.extend(uids)
+        return await get_many(store_, mailbox_id, uidvalidity, uids)
+
+    monkeypatch.setattr(c.ctx.parsed, "get_many", counting)
+    indexed = {n: await _search(c, "FROM " + _quoted(n)) for n in ADDRESS_NEEDLES}
+    read_indexed = len(asked)
+    c.ctx.parsed = type(c.ctx.parsed)()  # nothing cached: the scan reads every parse
+
+    async def no_index(mailbox_id, field, needle):
+        return None
+
+    monkeypatch.setattr(store, "search_text", no_index)
+    scanned = {n: await _search(c, "FROM " + _quoted(n)) for n in ADDRESS_NEEDLES}
+    assert indexed == scanned
+    assert all(scanned[n] for n in ADDRESS_NEEDLES[:-1]) and scanned["nobody-here"] == []
+    assert scanned["Smith, John"] == [2] and scanned["john.q.public@example.net"] == [3]
+    assert read_indexed <= 20  # of 112 the scan reads (14 needles, 8 messages)
