@@ -23,6 +23,7 @@ cannot look up (under three characters, a line break) scan.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -185,20 +186,8 @@ class _Eval:
             if name == "OR":
                 return any(self.match(k, msn, meta, parsed) for k in subkeys)
             return not self.match(subkeys[0], msn, meta, parsed)
-        flags = self.sel.flags(meta.uid)
-        if name in _FLAG_KEYS:
-            flag, present = _FLAG_KEYS[name]
-            return (flag in flags) == present
-        if name == "RECENT":
-            return "\\Recent" in flags
-        if name == "NEW":
-            return "\\Recent" in flags and "\\Seen" not in flags
-        if name == "OLD":
-            return "\\Recent" not in flags
-        if name in ("KEYWORD", "UNKEYWORD"):
-            wanted = str(args[0]).casefold()
-            present = any(f.casefold() == wanted for f in flags)
-            return present == (name == "KEYWORD")
+        if name in _ON_FLAGS:
+            return _flag_match(key, self.sel.flags(meta.uid))
         if name in ("SEQSET", "UID"):
             return meta.uid in self._members(key)
         if name == "LARGER":
@@ -242,6 +231,64 @@ class _Eval:
         if name == "TEXT":
             return _contains(_whole_text(parsed), str(args[0]))
         raise ImapError("Unsupported search key", bad=True)
+
+
+# Keys that read nothing but a message's flags (\\Recent included).
+_ON_FLAGS = frozenset({*_FLAG_KEYS, "RECENT", "NEW", "OLD", "KEYWORD", "UNKEYWORD"})
+_RECENT = frozenset({"\\Recent"})
+_FLAGS_OF = operator.attrgetter("flags")
+
+
+def _flags_only(key: SearchKey) -> bool:
+    """Whether key reads nothing but flags (with ALL, AND, OR and NOT)."""
+    if key.name in _ON_FLAGS or key.name == "ALL":
+        return True
+    if key.name in ("AND", "OR", "NOT"):
+        return all(_flags_only(a) for a in key.args if isinstance(a, SearchKey))
+    return False
+
+
+def _flag_match(key: SearchKey, flags: frozenset[str]) -> bool:
+    """Whether a message with ``flags`` matches a key ``_flags_only`` takes."""
+    name = key.name
+    if name == "ALL":
+        return True
+    if name in ("AND", "OR", "NOT"):
+        subkeys = [k for k in key.args if isinstance(k, SearchKey)]
+        if name == "AND":
+            return all(_flag_match(k, flags) for k in subkeys)
+        if name == "OR":
+            return any(_flag_match(k, flags) for k in subkeys)
+        return not _flag_match(subkeys[0], flags)
+    if name in _FLAG_KEYS:
+        flag, present = _FLAG_KEYS[name]
+        return (flag in flags) == present
+    if name == "RECENT":
+        return "\\Recent" in flags
+    if name == "NEW":
+        return "\\Recent" in flags and "\\Seen" not in flags
+    if name == "OLD":
+        return "\\Recent" not in flags
+    wanted = str(key.args[0]).casefold()
+    present = any(f.casefold() == wanted for f in flags)
+    return present == (name == "KEYWORD")
+
+
+def _by_flag_sets(
+    key: SearchKey, sel: SelectedMailbox, pairs: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The pairs whose message matches key, a ``_flags_only`` one: decided
+    once per distinct flag set (a mailbox has few), not once per message."""
+    stored = list(map(_FLAGS_OF, map(sel.meta.__getitem__, [u for _n, u in pairs])))
+    good = {flags for flags in set(stored) if _flag_match(key, flags)}
+    recent = sel.recent if sel.show_recent else None
+    if not recent:
+        return [pair for pair, flags in zip(pairs, stored, strict=True) if flags in good]
+    return [
+        pair
+        for pair, flags in zip(pairs, stored, strict=True)
+        if (_flag_match(key, flags | _RECENT) if pair[1] in recent else flags in good)
+    ]
 
 
 def _number(arg: object) -> int:
@@ -354,6 +401,8 @@ async def evaluate(
         ev.savedates = await s.store.message_savedates(sel.mailbox_id, [u for _n, u in pairs])
     if id(key) in ev.known:
         return pairs  # the index's answer, exactly
+    if _flags_only(key):
+        return _by_flag_sets(key, sel, pairs)
     out: list[tuple[int, int]] = []
     if not ev.needs_parsed(key):
         for msn, uid in pairs:

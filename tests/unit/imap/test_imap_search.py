@@ -282,3 +282,39 @@ async def test_within_results_kept_up_to_date_age(store, monkeypatch):
         S: n3 OK NOOP completed
         """
     )
+
+
+FLAG_PROGRAMS = [
+    "ALL", "SEEN", "UNSEEN", "FLAGGED UNSEEN", "OR DELETED DRAFT", "NOT ANSWERED",
+    "KEYWORD $Work", "UNKEYWORD $work", "KEYWORD $none", "RECENT", "NEW", "OLD",
+    "NOT RECENT", "OR NEW FLAGGED", "NOT (SEEN OR FLAGGED KEYWORD $Work)", "UNDELETED UNDRAFT",
+    "OR RECENT KEYWORD $WORK",
+]  # fmt: skip
+
+
+async def test_flag_searches_decided_per_flag_set_match_the_per_message_ones(store):
+    """Keys that read only flags are decided once per distinct flag set;
+    the answers are those of matching each message (the oracle: the same
+    program with LARGER 0, true of every message, which takes that path)."""
+    _account, inbox = await setup_account(store, 0)
+    kinds = [(), ("\\Seen",), ("\\Seen", "\\Flagged"), ("$Work",), ("\\Deleted", "$work"),
+             ("\\Draft",), ("\\Answered", "\\Seen")]  # fmt: skip
+    for n in range(28):
+        await append(store, inbox.id, message(n + 1), flags=kinds[n % len(kinds)])
+    c = Client(store)
+    await c.login()
+    await c.send("a1 SELECT INBOX")  # claims \Recent for all 28 ...
+    await c.send("a1 SELECT INBOX")  # ... which are not recent once selected again
+    for n in range(28, 33):
+        await append(store, inbox.id, message(n + 1), flags=kinds[n % len(kinds)])
+    await c.send("a2 NOOP")  # five more, \Recent
+    await c.send("a3 STORE 1:3,29 +FLAGS.SILENT (\\Seen)")
+    for program in FLAG_PROGRAMS:
+        fast = await c.send(f"s SEARCH {program}")
+        slow = await c.send(f"s SEARCH {program} LARGER 0")
+        assert fast == slow, program
+        assert fast[-1] == "s OK SEARCH completed"
+    counts = {p: len((await c.send(f"s SEARCH {p}"))[0].split()) - 2 for p in FLAG_PROGRAMS}
+    assert counts["ALL"] == 33 and counts["RECENT"] == 5 and counts["OLD"] == 28
+    assert counts["KEYWORD $none"] == 0 and counts["KEYWORD $Work"] == 10
+    assert 0 < counts["NEW"] < counts["RECENT"] and 0 < counts["UNSEEN"] < 33
