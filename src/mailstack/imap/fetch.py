@@ -13,7 +13,8 @@ a client that stops reading costs its socket buffer, not the message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -529,41 +530,54 @@ async def fetch(s: Session, cmd: Command) -> Done | None:
 
 
 # Items whose values come from the session's view alone.
-_META_ITEMS = frozenset({"UID", "FLAGS", "RFC822.SIZE", "MODSEQ"})
+# Items answered from the session's view alone, as FETCH 1:* of a sync asks.
+_META_FORMS = {
+    "UID": b"UID %d",
+    "FLAGS": b"FLAGS %s",
+    "RFC822.SIZE": b"RFC822.SIZE %d",
+    "MODSEQ": b"MODSEQ (%d)",
+    "INTERNALDATE": b"INTERNALDATE %s",
+}
+_SIZE_OF = operator.attrgetter("size")
+_MODSEQ_OF = operator.attrgetter("modseq")
+_INTERNALDATE_OF = operator.attrgetter("internaldate")
 
 
 def _meta_only(items: list[FetchItem]) -> bool:
-    return all(i.section is None and i.name in _META_ITEMS for i in items)
+    return all(i.section is None and i.name in _META_FORMS for i in items)
+
+
+def _internaldate_text(when: datetime) -> bytes:
+    return quoted(internaldate(when))
 
 
 async def _send_meta(
     s: Session, sel: SelectedMailbox, items: list[FetchItem], pairs: list[tuple[int, int]]
 ) -> None:
-    """FETCH of UID, FLAGS, RFC822.SIZE and MODSEQ only (``FETCH 1:* (FLAGS)``,
-    what a client asks of a whole mailbox at every sync): each response is
-    one format of the session's view, no store read, no per-item dispatch."""
-    meta = sel.meta  # the view's messages, read by the formats below
-    parts: list[Callable[[int], bytes]] = []
-    for item in items:
-        if item.name == "UID":
-            parts.append(lambda uid: b"UID %d" % uid)
-        elif item.name == "FLAGS":
-            parts.append(lambda uid: b"FLAGS " + sel.flags_text(uid))
-        elif item.name == "RFC822.SIZE":
-            parts.append(lambda uid: b"RFC822.SIZE %d" % meta[uid].size)
-        else:
-            parts.append(lambda uid: b"MODSEQ (%d)" % meta[uid].modseq)
+    """FETCH of UID, FLAGS, RFC822.SIZE, MODSEQ and INTERNALDATE only
+    (``FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)``, what a client asks
+    of a whole mailbox at a sync): no store read; each chunk's values made
+    an item at a time by map() (the flags once per distinct set), and every
+    response one format of them."""
+    form = b"* %d FETCH (" + b" ".join(_META_FORMS[i.name] for i in items) + b")\r\n"
     step = 20 * _CHUNK
     for start in range(0, len(pairs), step):
-        if len(parts) == 1:
-            (part,) = parts
-            lines = [b"* %d FETCH (%s)\r\n" % (n, part(u)) for n, u in pairs[start : start + step]]
-        else:
-            lines = [
-                b"* %d FETCH (%s)\r\n" % (n, b" ".join([part(u) for part in parts]))
-                for n, u in pairs[start : start + step]
-            ]
-        s.send(b"".join(lines))
+        chunk = pairs[start : start + step]
+        uids = [u for _n, u in chunk]
+        metas = list(map(sel.meta.__getitem__, uids))
+        columns: list[Sequence[object]] = [[n for n, _u in chunk]]
+        for item in items:
+            if item.name == "UID":
+                columns.append(uids)
+            elif item.name == "FLAGS":
+                columns.append(sel.flag_texts(uids))
+            elif item.name == "RFC822.SIZE":
+                columns.append(list(map(_SIZE_OF, metas)))
+            elif item.name == "MODSEQ":
+                columns.append(list(map(_MODSEQ_OF, metas)))
+            else:
+                columns.append(list(map(_internaldate_text, map(_INTERNALDATE_OF, metas))))
+        s.send(b"".join(map(form.__mod__, zip(*columns, strict=True))))
         await s.channel.flush()
 
 
