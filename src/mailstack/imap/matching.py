@@ -429,13 +429,22 @@ def check_charset(charset: str | None) -> None:
 _NO_KEYS = MessageKeys(None, "", False, "", "", "", "", "", None, ())
 
 
-async def entries(s: Session, found: Sequence[tuple[int, int]], *, uid: bool) -> list[Entry]:
-    """The found (msn, uid) pairs with their sort keys; ``Entry.number`` is
-    the UID or the sequence number, as the answer needs."""
+# Sort criteria read from the view alone, without the messages' sort keys.
+_META_CRITERIA = frozenset({"ARRIVAL", "SIZE"})
+
+
+async def entries(
+    s: Session, found: Sequence[tuple[int, int]], *, uid: bool, keys_needed: bool = True
+) -> list[Entry]:
+    """The found (msn, uid) pairs with their sort keys (none read when not
+    ``keys_needed``); ``Entry.number`` is the UID or the sequence number,
+    as the answer needs."""
     sel = s.require_selected()
-    keys = await s.ctx.sort_keys.get_many(
-        s.store, s.ctx.parsed, sel.mailbox_id, sel.uidvalidity, [u for _m, u in found]
-    )
+    keys: dict[int, MessageKeys] = {}
+    if keys_needed:
+        keys = await s.ctx.sort_keys.get_many(
+            s.store, s.ctx.parsed, sel.mailbox_id, sel.uidvalidity, [u for _m, u in found]
+        )
     out = []
     for msn, u in found:
         meta = sel.meta[u]
@@ -458,12 +467,17 @@ async def sort_found(
     sel = s.require_selected()
     criteria = tuple(criteria)
     order = sel.recall(("SORT", criteria), sel.generation)
+    # ARRIVAL and SIZE alone read no message's keys (a first SORT (ARRIVAL)
+    # of 100,000 messages would otherwise read them all).
+    keys_needed = any(name not in _META_CRITERIA for name, _reverse in criteria)
     if order is None:
         if len(found) * 4 < len(sel.uids):
-            ordered = sort_order(await entries(s, found, uid=True), criteria)
-            return [(e.msn, e.number) for e in ordered]
-        everything = list(enumerate(sel.uids, 1))
-        order = [e.number for e in sort_order(await entries(s, everything, uid=True), criteria)]
+            few = await entries(s, found, uid=True, keys_needed=keys_needed)
+            return [(e.msn, e.number) for e in sort_order(few, criteria)]
+        everything = await entries(
+            s, list(enumerate(sel.uids, 1)), uid=True, keys_needed=keys_needed
+        )
+        order = [e.number for e in sort_order(everything, criteria)]
         sel.remember(("SORT", criteria), sel.generation, order)
     assert isinstance(order, list)
     position = {u: n for n, u in enumerate(sel.uids, 1)}

@@ -439,3 +439,29 @@ async def test_sort_key_cache_reads_records_and_keeps_a_bound(store):
         assert reads == {"records": 10, "parsed": 0}
     finally:
         del store.messages_sort_records, store.messages_parsed
+
+
+async def test_sort_by_arrival_or_size_reads_no_sort_keys(store, monkeypatch):
+    """ARRIVAL and SIZE are in the view: a SORT by them alone reads no
+    message's sort keys; a SORT by anything else does."""
+    _account, inbox = await setup_account(store, 0)
+    for n, size in enumerate((300, 100, 200)):
+        when = datetime(2024, 1, 3 - n, tzinfo=UTC)  # the later appended, the earlier
+        await append(store, inbox.id, message(n) + b"x" * size, internaldate=when)
+    c = Client(store)
+    await c.login()
+    await c.send("a1 SELECT INBOX")
+    asked = []
+    get_many = c.ctx.sort_keys.get_many
+
+    async def counting(*args):
+        asked.append(args)
+        return await get_many(*args)
+
+    monkeypatch.setattr(c.ctx.sort_keys, "get_many", counting)
+    assert (await c.send("a2 SORT (ARRIVAL) UTF-8 ALL"))[0] == "* SORT 3 2 1"
+    assert (await c.send("a3 SORT (REVERSE SIZE) UTF-8 ALL"))[0] == "* SORT 1 3 2"
+    assert (await c.send("a4 SORT (SIZE ARRIVAL) UTF-8 UID 1:2"))[0] == "* SORT 2 1"
+    assert asked == []
+    await c.send("a5 SORT (SUBJECT) UTF-8 ALL")
+    assert len(asked) == 1
