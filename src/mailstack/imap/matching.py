@@ -492,8 +492,8 @@ async def sort_found(
         order = [e.number for e in sort_order(everything, criteria)]
         sel.remember(("SORT", criteria), sel.generation, order)
     assert isinstance(order, list)
-    position = {u: n for n, u in enumerate(sel.uids, 1)}
-    if len(found) == len(sel.uids):
-        return [(position[u], u) for u in order]
-    wanted = {u for _m, u in found}
-    return [(position[u], u) for u in order if u in wanted]
+    if len(found) != len(sel.uids):
+        wanted = {u for _m, u in found}
+        order = list(itertools.compress(order, map(wanted.__contains__, order)))
+    position = dict(zip(sel.uids, itertools.count(1), strict=False))
+    return list(zip(map(position.__getitem__, order), order, strict=True))

@@ -5,6 +5,7 @@ up to date (RFC 5267 CONTEXT=SEARCH, contexts.py).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 from mailstack.errors import ImapError
@@ -123,7 +124,7 @@ async def answer(
     if criteria is not None:
         found = await sort_found(s, found, criteria)
     if returns is None:
-        numbers = [uid if cmd.uid else msn for msn, uid in found]
+        numbers = list(map(operator.itemgetter(1 if cmd.uid else 0), found))
         line = (b"* SEARCH" if criteria is None else b"* SORT") + (
             b" " + b" ".join(map(b"%d".__mod__, numbers)) if numbers else b""
         )
