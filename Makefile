@@ -25,7 +25,7 @@ test: $(BIN)/mailstack $(SPF_SUITE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/mailstack
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench bench/*/run
 	$(BIN)/mypy src
 
 clean:
