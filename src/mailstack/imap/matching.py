@@ -283,7 +283,10 @@ def _by_flag_sets(
     few), not once per message, and the view walked by map() and compress()
     (100,000 messages: a few ms)."""
     uids = sel.uids if pairs is None else [u for _n, u in pairs]
-    stored = list(map(_FLAGS_OF, map(sel.meta.__getitem__, uids)))
+    if pairs is None and sel.listing is not None:
+        stored = sel.listing.flags  # the view is the node's listing still
+    else:
+        stored = list(map(_FLAGS_OF, map(sel.meta.__getitem__, uids)))
     distinct = set(stored)
     good = {flags for flags in distinct if _flag_match(key, flags)}
     recent = sel.recent if sel.show_recent else None
