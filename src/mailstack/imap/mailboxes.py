@@ -376,7 +376,7 @@ def status_line(
     items: tuple[str, ...],
     status: MailboxStatus,
     recent: int,
-    deleted: tuple[int, int] = (0, 0),
+    deleted_octets: int = 0,
 ) -> bytes:
     values: list[object] = []
     for item in items:
@@ -389,9 +389,9 @@ def status_line(
             "UNSEEN": status.unseen,
             "HIGHESTMODSEQ": status.highest_modseq,
             "SIZE": status.size,
-            "DELETED": deleted[0],
+            "DELETED": status.deleted,
             # RFC 9208 §4.2.2: in units of 1024 octets.
-            "DELETED-STORAGE": (deleted[1] + 1023) // 1024,
+            "DELETED-STORAGE": (deleted_octets + 1023) // 1024,
         }[item]
         values += [Atom(item), value]
     return untagged(Atom("STATUS"), wire_name(name, s.utf8), values)
@@ -460,7 +460,8 @@ async def list_(s: Session, cmd: Command) -> Done | None:
             # RFC 5819 §2: STATUS right after the mailbox's LIST response.
             status = await s.store.mailbox_status(box.id)
             recent = await _recent_count(s, box.id) if "RECENT" in args.status_items else 0
-            s.send(status_line(s, box.id, name, args.status_items, status, recent))
+            octets = await _deleted_octets(s, box.id, args.status_items)
+            s.send(status_line(s, box.id, name, args.status_items, status, recent, octets))
         if "MYRIGHTS" in args.returns and box is not None:
             s.send(acl.myrights_line(name, my_rights))  # RFC 8440 §3
     return None
@@ -509,19 +510,19 @@ async def status(s: Session, cmd: Command) -> Done | None:
     recent = 0
     if "RECENT" in args.items:
         recent = await _recent_count(s, mailbox.id)
-    deleted = (0, 0)
-    if "DELETED" in args.items or "DELETED-STORAGE" in args.items:
-        deleted = await _deleted(s, mailbox.id)
+    octets = await _deleted_octets(s, mailbox.id, args.items)
     name = access.client_name(mailbox.name)
-    s.send(status_line(s, mailbox.id, name, args.items, st, recent, deleted))
+    s.send(status_line(s, mailbox.id, name, args.items, st, recent, octets))
     return None
 
 
-async def _deleted(s: Session, mailbox_id: int) -> tuple[int, int]:
-    """RFC 9208 §4.2: the number and octets of the \\Deleted messages."""
+async def _deleted_octets(s: Session, mailbox_id: int, items: tuple[str, ...]) -> int:
+    """RFC 9208 §4.2 DELETED-STORAGE: the octets of the \\Deleted messages,
+    added up only when asked for (the store counts the messages)."""
+    if "DELETED-STORAGE" not in items:
+        return 0
     metas = await s.store.messages(mailbox_id)
-    gone = [m.size for m in metas if "\\Deleted" in m.flags]
-    return len(gone), sum(gone)
+    return sum(m.size for m in metas if "\\Deleted" in m.flags)
 
 
 async def _recent_count(s: Session, mailbox_id: int) -> int:

@@ -72,5 +72,11 @@ async def test_status_deleted(store):
         C: a2 STATUS Trash (DELETED)
         S: * STATUS "Trash" (DELETED 0)
         S: a2 OK STATUS completed
+        C: a3 STATUS INBOX (DELETED)
+        S: * STATUS "INBOX" (DELETED 2)
+        S: a3 OK STATUS completed
         """
     )
+    # RFC 5819 LIST-STATUS gives the same values.
+    got = await c.send('a4 LIST "" "INBOX" RETURN (STATUS (DELETED DELETED-STORAGE MESSAGES))')
+    assert got[1] == f'* STATUS "INBOX" (DELETED 2 DELETED-STORAGE {kib} MESSAGES 3)', got
