@@ -52,8 +52,12 @@ def esearch_line(
     (``found`` sorted, ``in_order``: RFC 5267 §3.1 MIN/MAX are the first
     and last sorted, ALL keeps the order)."""
     sel = s.require_selected()
-    numbers = [uid if cmd.uid else msn for msn, uid in found]
-    modseq = {n: sel.meta[uid].modseq for (_m, uid), n in zip(found, numbers, strict=True)}
+    numbers = list(map(operator.itemgetter(1 if cmd.uid else 0), found))
+    modseq = (
+        {n: sel.meta[uid].modseq for (_m, uid), n in zip(found, numbers, strict=True)}
+        if uses_modseq
+        else {}
+    )
     wanted = set(returns) & _RESULT_OPTIONS or {"ALL"}
     set_text = ordered_set_text if in_order else uid_set_text
     parts = [b"* ESEARCH (TAG " + quoted(cmd.tag) + b")"]
