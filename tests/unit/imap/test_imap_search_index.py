@@ -42,6 +42,19 @@ async def _corpus(store):
     return c, inbox
 
 
+def _count_parses(c, monkeypatch) -> list[int]:
+    """The UIDs whose parse the session reads from now on (a list that grows)."""
+    asked: list[int] = []
+    get_many = c.ctx.parsed.get_many
+
+    async def counting(store_, mailbox_id, uidvalidity, uids):
+        asked.extend(uids)
+        return await get_many(store_, mailbox_id, uidvalidity, uids)
+
+    monkeypatch.setattr(c.ctx.parsed, "get_many", counting)
+    return asked
+
+
 async def _search(c, program):
     lines = await c.send(f"t SEARCH CHARSET UTF-8 {program}".encode())
     assert lines[-1].startswith("t OK"), (program, lines)
@@ -66,14 +79,7 @@ async def test_search_with_the_index_equals_the_scan(store, monkeypatch):
 
 async def test_search_reads_the_parse_only_of_what_the_index_leaves(store, monkeypatch):
     c, inbox = await _corpus(store)
-    asked: list[int] = []
-    get_many = c.ctx.parsed.get_many
-
-    async def counting(store_, mailbox_id, uidvalidity, uids):
-        asked.extend(uids)
-        return await get_many(store_, mailbox_id, uidvalidity, uids)
-
-    monkeypatch.setattr(c.ctx.parsed, "get_many", counting)
+    asked = _count_parses(c, monkeypatch)
     assert await _search(c, "TEXT zebra BODY lunch")
     assert asked == []  # answered by the index alone
     found = await _search(c, "SUBJECT zebra")
@@ -127,14 +133,7 @@ async def test_address_keys_narrowed_by_the_index_find_what_the_scan_finds(store
     c = Client(store)
     await c.login()
     await c.send("s1 SELECT INBOX")
-    asked: list[int] = []
-    get_many = c.ctx.parsed.get_many
-
-    async def counting(store_, mailbox_id, uidvalidity, uids):
-        asked.extend(uids)
-        return await get_many(store_, mailbox_id, uidvalidity, uids)
-
-    monkeypatch.setattr(c.ctx.parsed, "get_many", counting)
+    asked = _count_parses(c, monkeypatch)
     indexed = {n: await _search(c, "FROM " + _quoted(n)) for n in ADDRESS_NEEDLES}
     read_indexed = len(asked)
     c.ctx.parsed = type(c.ctx.parsed)()  # nothing cached: the scan reads every parse
