@@ -30,7 +30,7 @@ class Step:
     """One migration: from version ``n - 1`` to ``n``, its position in STEPS."""
 
     summary: str
-    sql: str  # statements separated by ";" (a trigger's body holds its own)
+    sql: str  # statements separated by ";" (none holds a ";" of its own)
     # Run after the SQL, in the same transaction: what SQL alone cannot fill in.
     fill: Callable[[sqlite3.Connection, Keys | None], None] | None = None
     # Run after ``fill``, given the store's ParseCodec (None without one).
@@ -416,22 +416,6 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def _statements(sql: str) -> list[str]:
-    """The statements of sql, split at the ";" that end them (not at those
-    inside a trigger's body)."""
-    out: list[str] = []
-    statement = ""
-    for piece in sql.split(";"):
-        statement += piece + ";"
-        if sqlite3.complete_statement(statement):
-            if statement.strip(" \n;"):
-                out.append(statement)
-            statement = ""
-    if statement.strip(" \n;"):
-        out.append(statement)
-    return out
-
-
 def version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -463,8 +447,9 @@ def migrate(
                 f" {len(steps)}: run a newer mailstack"
             )
         for step in steps[found:]:
-            for statement in _statements(step.sql):
-                conn.execute(statement)
+            for statement in step.sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             if step.fill is not None:
                 step.fill(conn, keys)
             if step.fill_codec is not None:
