@@ -130,9 +130,10 @@ async def select(s: Session, cmd: Command) -> Done | None:
     s.send(b"* %d EXISTS\r\n" % sel.exists)
     if not s.rev2:
         s.send(b"* %d RECENT\r\n" % len(sel.recent))
-        first_unseen = sel.first_unseen()
+        # The view is the listing still: its first unseen, found once.
+        first_unseen = listing.first_unseen()
         if first_unseen is not None:
-            s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % first_unseen)
+            s.send(b"* OK [UNSEEN %d] First unseen message\r\n" % (first_unseen + 1))
     s.send(lines[1])
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % sel.uidvalidity)
     uidnext = max(mailbox.uidnext, sel.uids[-1] + 1 if sel.uids else 1)

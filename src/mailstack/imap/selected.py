@@ -95,16 +95,6 @@ class SelectedMailbox:
             self.meta = dict(self.meta)
             self.listing = None
 
-    def first_unseen(self) -> int | None:
-        """The sequence number of the first message without \\Seen."""
-        if self.listing is not None:
-            i = self.listing.first_unseen()
-            return None if i is None else i + 1
-        return next(
-            (n for n, uid in enumerate(self.uids, 1) if "\\Seen" not in self.meta[uid].flags),
-            None,
-        )
-
     # -- numbering -------------------------------------------------------
 
     @property
