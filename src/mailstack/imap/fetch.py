@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STREAM_AT", "body_structure", "decodable", "decoded_structure", "envelope",
-    "internaldate", "preview", "section_bytes", "section_range",
+    "identity_encoding", "internaldate", "preview", "section_bytes", "section_range",
 ]  # fmt: skip
 
 _CHUNK = 200  # messages fetched from the store per round trip
@@ -175,7 +175,7 @@ def decodable(part: Part) -> bool:
     return part.encoding.strip().lower() in _KNOWN_CTE
 
 
-def _identity_encoding(data: bytes) -> str:
+def identity_encoding(data: bytes) -> str:
     """The identity encoding decoded octets are in (RFC 2045 §2.7-2.9): 7bit
     and 8bit are CRLF lines of at most 998 octets without NUL; binary is any."""
     lines = data.split(b"\r\n")
@@ -198,7 +198,7 @@ def decoded_structure(part: Part, data: bytes) -> bytes:
         return body_structure(part, True)
     lines = 0 if part.lines is not None else None
     decoded = replace(
-        part, encoding=_identity_encoding(data), body_start=0, body_end=len(data), lines=lines
+        part, encoding=identity_encoding(data), body_start=0, body_end=len(data), lines=lines
     )
     return body_structure(decoded, True)
 

@@ -298,7 +298,7 @@ def _headers_part(data: bytes) -> Part:
         body_end=len(data),
         maintype="text",
         subtype="rfc822-headers",
-        encoding="7bit" if data.isascii() else "8bit",
+        encoding=fetch.identity_encoding(data),
         lines=count_lines(data, 0, len(data)),
     )
 
