@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from mailstack.errors import NotFound
 from mailstack.store import DeliveryTarget
 
 from support import append, deliver
@@ -65,3 +68,5 @@ async def test_counts_follow_every_change(store):
     again = await store.mailbox_create(account.id, "Lists")
     assert await _agrees(store, again.id) == (0, 0, 0, 0)
     assert (await _agrees(store, old.id))[:3] == (2, 0, 0)
+    with pytest.raises(NotFound):
+        await store.mailbox_status(lists.id)  # the deleted one

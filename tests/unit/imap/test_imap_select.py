@@ -2,7 +2,9 @@
 
 import asyncio
 
-from transcript import Client, logged_in, message
+from transcript import Client, logged_in, message, setup_account
+
+from mailstack.imap.cache import MetaInterner
 
 from support import append
 
@@ -198,3 +200,57 @@ async def test_select_claims_recent_only_when_there_is_something_to_claim(store)
         assert "* 0 RECENT" in got and len(claims) == 3
     finally:
         del store.claim_recent
+
+
+async def test_select_reads_the_mailbox_again_when_it_changed_under_the_select(store):
+    """Mail that arrives between SELECT's first read of the mailbox and its
+    second (made once the listener is set) is in the view, counted in
+    EXISTS and UIDNEXT, and claimed \\Recent by this session."""
+    c, _account, inbox = await logged_in(store)
+    await c.send("a1 SELECT INBOX")  # claims the three
+    await c.send("a2 UNSELECT")
+    sync = store.mailbox_sync
+    arrived = []
+
+    async def with_delivery(mailbox_id, modseq):
+        if not arrived:
+            arrived.append(await append(store, inbox.id, b"Subject: late\r\n\r\nx\r\n"))
+        return await sync(mailbox_id, modseq)
+
+    store.mailbox_sync = with_delivery
+    try:
+        got = await c.send("a3 SELECT INBOX")
+    finally:
+        del store.mailbox_sync
+    assert arrived == [4]
+    assert "* 4 EXISTS" in got and "* 1 RECENT" in got
+    assert "* OK [UIDNEXT 5] Predicted next UID" in got
+    assert (await c.send("a4 FETCH 4 (UID FLAGS)"))[0] == "* 4 FETCH (UID 4 FLAGS (\\Recent))"
+
+
+async def test_the_node_keeps_listings_of_at_most_capacity_messages(store):
+    """Listings past the interner's capacity are dropped, the least recently
+    selected first; a dropped one is read whole again when next selected."""
+    account, inbox = await setup_account(store, 3)
+    other = await store.mailbox_create(account.id, "Other")
+    for n in range(3):
+        await append(store, other.id, message(n + 10))
+    reads = []
+    messages = store.messages
+
+    async def counted(mailbox_id):
+        reads.append(mailbox_id)
+        return await messages(mailbox_id)
+
+    store.messages = counted
+    try:
+        interner = MetaInterner(capacity=5)
+        first = await interner.select(store, await store.mailbox_by_id(inbox.id))
+        assert await interner.select(store, await store.mailbox_by_id(inbox.id)) is first
+        assert reads == [inbox.id]
+        await interner.select(store, await store.mailbox_by_id(other.id))  # 6 > 5: INBOX goes
+        again = await interner.select(store, await store.mailbox_by_id(inbox.id))
+        assert reads == [inbox.id, other.id, inbox.id]
+        assert again is not first and again.uids == first.uids == [1, 2, 3]
+    finally:
+        del store.messages

@@ -310,6 +310,8 @@ PARTS = (
     b"Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n"
     b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nsoup\r\n"
+    b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\r\nplain\r\n"
+    b"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n"
     b"--b--\r\n"
 )
 # Part 1 as stored, and as BINARY gives it ("hello world", decoded).
@@ -324,10 +326,11 @@ UTF8_PART = '("text" "plain" ("charset" "utf-8") NIL NIL "8bit" 10 0 NIL NIL NIL
 
 
 async def _part_urls(c: Client, uid: int) -> dict[str, str]:
-    """URLs of PARTS's message, its parts 1-4 and its header, for bob."""
+    """URLs of PARTS's message, its parts 1-6, header and text, for bob."""
     base = f"imap://{ENC_USER}@mx.test/INBOX/;UID={uid}"
     sections = {"": "", "1": "/;SECTION=1", "2": "/;SECTION=2", "3": "/;SECTION=3"}
     sections |= {"4": "/;SECTION=4", "HEADER": "/;SECTION=HEADER", "TEXT": "/;SECTION=TEXT"}
+    sections |= {"5": "/;SECTION=5", "6": "/;SECTION=6"}
     return {
         name: await _generate(c, f"{base}{section};URLAUTH=user+{ENC_USER}")
         for name, section in sections.items()
@@ -545,3 +548,34 @@ async def test_extended_urlfetch_syntax_errors(store):
         S: e9 BAD ...
         """
     )
+
+
+async def test_urlfetch_binary_of_a_part_sent_as_it_is(store):
+    """BINARY of a 7bit part, or of a message/rfc822 part (no encoding of
+    its own), is its octets as they are, and BODYPARTSTRUCTURE with BINARY
+    describes it as FETCH BODYSTRUCTURE does."""
+    c, _account, inbox = await logged_in(store, 0)
+    url = await _part_urls(c, await append(store, inbox.id, PARTS))
+    await c.send("s1 SELECT INBOX")
+    for name in ("5", "6"):
+        body = await c.send(f"s2 FETCH 1 BODY.PEEK[{name}]")
+        octets = body[0].removeprefix(f"* 1 FETCH (BODY[{name}] ")
+        got = await c.send(f'b1 URLFETCH ("{url[name]}" BINARY)')
+        assert got[0] == f'* URLFETCH "{url[name]}" (BINARY {octets}', (name, got)
+        assert got[1:] == body[1:-1] + ["b1 OK URLFETCH completed"], (name, got)
+    fetched = await c.send("s3 FETCH 1 BODYSTRUCTURE")
+    structure = fetched[0].removeprefix("* 1 FETCH (BODYSTRUCTURE ")
+    part5 = '("text" "plain" NIL NIL NIL "7bit" 5 1 NIL NIL NIL NIL)'
+    assert part5 in structure
+    got = await c.send(f'b2 URLFETCH ("{url["5"]}" BODYPARTSTRUCTURE BINARY)')
+    assert got[0] == f'* URLFETCH "{url["5"]}" (BODYPARTSTRUCTURE {part5}) (BINARY {{5}}', got
+
+
+async def test_urlfetch_of_a_section_that_is_no_section_is_nil(store):
+    c, _account, inbox = await logged_in(store, 0)
+    uid = await append(store, inbox.id, PARTS)
+    base = f"imap://{ENC_USER}@mx.test/INBOX/;UID={uid}"
+    url = await _generate(c, f"{base}/;SECTION=NOT.A.SECTION;URLAUTH=user+{ENC_USER}")
+    assert await _fetch(c, url) == [f'* URLFETCH "{url}" NIL']
+    got = await c.send(f'b1 URLFETCH ("{url}" BODY)')
+    assert got == [f'* URLFETCH "{url}" NIL', "b1 OK URLFETCH completed"]
