@@ -1,12 +1,32 @@
 """SELECT and EXAMINE: the responses of RFC 3501 §6.3.1, read-only state, \\Recent."""
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 from transcript import Client, logged_in, message, setup_account
 
 from mailstack.imap.cache import MetaInterner
 
 from support import append
+
+
+@contextlib.contextmanager
+def _calls(store, name: str) -> Iterator[list[int]]:
+    """The mailbox ids the store's method ``name`` is called with while the
+    block runs (the calls still go through)."""
+    seen: list[int] = []
+    method = getattr(store, name)
+
+    async def counted(mailbox_id):
+        seen.append(mailbox_id)
+        return await method(mailbox_id)
+
+    setattr(store, name, counted)
+    try:
+        yield seen
+    finally:
+        delattr(store, name)
 
 
 async def test_select_and_examine(store):
@@ -96,21 +116,11 @@ async def test_select_again_reads_only_changes(store):
     await store.store_flags(inbox.id, [3], ["\\Deleted"], "add")
     await store.expunge(inbox.id)
     await append(store, inbox.id, message(6), flags=["\\Seen"])
-    reads = []
-    messages = store.messages
-
-    async def counted(mailbox_id):
-        reads.append(mailbox_id)
-        return await messages(mailbox_id)
-
-    store.messages = counted
-    try:
+    with _calls(store, "messages") as reads:
         got = await c.send("a2 SELECT INBOX")
         assert "* 5 EXISTS" in got
         assert "* FLAGS ($Later \\Answered \\Deleted \\Draft \\Flagged \\Seen)" in got
         got = await c.send("a3 FETCH 1:* (UID FLAGS)")
-    finally:
-        del store.messages
     assert reads == []
     assert got == [
         "* 1 FETCH (UID 1 FLAGS ())",
@@ -167,15 +177,7 @@ async def test_select_claims_recent_only_when_there_is_something_to_claim(store)
     c, _account, inbox = await logged_in(store)
     other = Client(store)
     await other.login()
-    claims = []
-    claim = store.claim_recent
-
-    async def counted(mailbox_id):
-        claims.append(mailbox_id)
-        return await claim(mailbox_id)
-
-    store.claim_recent = counted
-    try:
+    with _calls(store, "claim_recent") as claims:
         got = await c.send("a1 SELECT INBOX")
         assert "* 3 RECENT" in got and claims == [inbox.id]
         got = await other.send("b1 SELECT INBOX")
@@ -198,8 +200,6 @@ async def test_select_claims_recent_only_when_there_is_something_to_claim(store)
         assert "* 1 RECENT" in got and len(claims) == 3
         got = await other.send("b4 SELECT INBOX")
         assert "* 0 RECENT" in got and len(claims) == 3
-    finally:
-        del store.claim_recent
 
 
 async def test_select_reads_the_mailbox_again_when_it_changed_under_the_select(store):
@@ -235,15 +235,7 @@ async def test_the_node_keeps_listings_of_at_most_capacity_messages(store):
     other = await store.mailbox_create(account.id, "Other")
     for n in range(3):
         await append(store, other.id, message(n + 10))
-    reads = []
-    messages = store.messages
-
-    async def counted(mailbox_id):
-        reads.append(mailbox_id)
-        return await messages(mailbox_id)
-
-    store.messages = counted
-    try:
+    with _calls(store, "messages") as reads:
         interner = MetaInterner(capacity=5)
         first = await interner.select(store, await store.mailbox_by_id(inbox.id))
         assert await interner.select(store, await store.mailbox_by_id(inbox.id)) is first
@@ -252,5 +244,3 @@ async def test_the_node_keeps_listings_of_at_most_capacity_messages(store):
         again = await interner.select(store, await store.mailbox_by_id(inbox.id))
         assert reads == [inbox.id, other.id, inbox.id]
         assert again is not first and again.uids == first.uids == [1, 2, 3]
-    finally:
-        del store.messages
